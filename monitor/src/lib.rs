@@ -1,0 +1,1 @@
+//! disco-monitor: a Disco-style virtual machine monitor (issue 5).
