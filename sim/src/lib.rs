@@ -2,3 +2,15 @@
 #![deny(clippy::unwrap_used, clippy::panic, clippy::todo, clippy::unimplemented)]
 
 pub mod isa;
+pub mod cpu;
+pub mod machine;
+pub mod dev;
+pub mod mem;
+pub mod obs;
+pub mod timing;
+
+pub mod testkit;
+
+pub use cpu::{Cpu, ExcCode, Exception, Mode, RunState};
+pub use machine::{Exit, Machine, MachineConfig, Observer};
+pub use mem::Bus;

@@ -653,3 +653,27 @@ fn cop_absent<C: ExecContext>(c: &C, n: u8) -> Exception {
         Exception::cop_unusable(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::isa::{Op, Reg};
+    use crate::testkit::{asm, halt, run};
+
+    #[test]
+    fn a_loop_sums_and_halts() {
+        // t0 = 10; t1 = 0; do { t1 += t0 } while (--t0 != 0)
+        let mut a = asm();
+        a.imm(Op::Addiu, Reg::T0, Reg::ZERO, 10);
+        a.imm(Op::Addiu, Reg::T1, Reg::ZERO, 0);
+        a.label("loop");
+        a.r3(Op::Addu, Reg::T1, Reg::T1, Reg::T0);
+        a.imm(Op::Addiu, Reg::T0, Reg::T0, -1);
+        a.branch(Op::Bne, Reg::T0, Reg::ZERO, "loop");
+        a.nop();
+        halt(&mut a, Reg::ZERO);
+        let m = run(&a);
+        let cpu = &m.cpus[0];
+        assert_eq!(cpu.regs.get(Reg::T1), 55);
+        assert_eq!(m.halted, Some(0));
+    }
+}

@@ -1,0 +1,423 @@
+//! One R4000 CPU: registers, CP0, TLB, the translation caches and the
+//! stepping loop.
+
+pub mod cp0;
+mod exception;
+pub mod exec;
+mod native;
+pub use native::RunExit;
+pub mod tlb;
+
+pub use cp0::{Cp0, Mode};
+pub use exception::{Access, ExcCode, Exception};
+pub use exec::{execute, ExecContext, Flow, Regs};
+pub use tlb::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
+
+use crate::obs::Event;
+
+/// Whether a CPU is executing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Not yet started through the mp device.
+    Parked,
+    Running,
+    /// Idle on WAIT until an interrupt is pending.
+    Waiting,
+    /// Stopped for good (machine halted).
+    Stopped,
+}
+
+/// Per-CPU statistics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuStats {
+    pub exceptions: [u64; 32],
+    pub tlb_refills: u64,
+    pub interrupts: u64,
+    pub wait_cycles: u64,
+}
+
+/// A software translation entry: one 4 KB virtual page in one context.
+#[derive(Clone, Copy, Debug)]
+struct XlateEntry {
+    /// `vpn | context`, or `XLATE_INVALID`.
+    tag: u32,
+    /// Physical base of the page.
+    pbase: u64,
+    writable: bool,
+}
+
+const XLATE_BITS: u32 = 8;
+const XLATE_SIZE: usize = 1 << XLATE_BITS;
+const XLATE_INVALID: u32 = u32::MAX;
+const FETCH_INVALID: u32 = u32::MAX;
+
+/// One CPU: the registers every execution context shares, and the rest.
+/// `Cpu` dereferences to its [`Core`], so `cpu.cp0` reads naturally.
+#[derive(Clone, Debug)]
+pub struct Cpu {
+    pub regs: Regs,
+    pub core: Core,
+}
+
+impl std::ops::Deref for Cpu {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Cpu {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+/// Everything of a CPU but its registers. The architectural state is public
+/// for debuggers, tests and the monitor; the caches behind it are private
+/// and kept coherent by the methods that change what they depend on.
+#[derive(Clone, Debug)]
+pub struct Core {
+    pub id: usize,
+    pub cp0: Cp0,
+    pub tlb: Tlb,
+    pub state: RunState,
+    /// PCycles this CPU has executed (or idled).
+    pub cycles: u64,
+    /// Instructions retired.
+    pub instret: u64,
+    pub stats: CpuStats,
+    /// Events recorded while tracing, each with the cycle it happened at;
+    /// the machine drains them to its observers.
+    pub events: Vec<(u64, Event)>,
+    /// Count = (cycles / 2 + count_offset) mod 2^32.
+    count_offset: u32,
+    /// Instruction count at the last write to Wired (Random's origin).
+    random_base: u64,
+    /// External interrupt lines (Cause IP2–IP6 bits) as last set by the board.
+    irq_lines: u32,
+    /// The cycle at which `run` must look at timers, interrupts and its budget.
+    next_event: u64,
+    budget_end: u64,
+    timer_due: u64,
+    hilo_ready: u64,
+    load_dest: u8,
+    /// `(mode << 20) | (asid << 22)`, the context half of translation tags.
+    xctx: u32,
+    xlate: Box<[XlateEntry; XLATE_SIZE]>,
+    /// Fetch cache: virtual page base of `pc` in `fetch_ctx`, and its
+    /// physical page number.
+    fetch_page: u32,
+    fetch_ppn: usize,
+    /// Set when a device asked the machine to act (halt, start a CPU).
+    pub(crate) board_pending: bool,
+    /// Tags written by CACHE Index_Store_Tag, read back by Index_Load_Tag.
+    cache_tags: Box<[u32; 4 * 1024]>,
+}
+
+impl Cpu {
+    pub fn new(id: usize) -> Cpu {
+        let mut core = Core {
+            id,
+            cp0: Cp0::default(),
+            tlb: Tlb::default(),
+            state: if id == 0 {
+                RunState::Running
+            } else {
+                RunState::Parked
+            },
+            cycles: 0,
+            instret: 0,
+            stats: CpuStats::default(),
+            events: Vec::new(),
+            count_offset: 0,
+            random_base: 0,
+            irq_lines: 0,
+            next_event: 0,
+            budget_end: 0,
+            timer_due: u64::MAX,
+            hilo_ready: 0,
+            load_dest: 0,
+            xctx: 0,
+            xlate: Box::new(
+                [XlateEntry {
+                    tag: XLATE_INVALID,
+                    pbase: 0,
+                    writable: false,
+                }; XLATE_SIZE],
+            ),
+            fetch_page: FETCH_INVALID,
+            fetch_ppn: 0,
+            board_pending: false,
+            cache_tags: Box::new([0; 4 * 1024]),
+        };
+        core.context_changed();
+        core.reschedule_timer();
+        Cpu {
+            regs: Regs::default(),
+            core,
+        }
+    }
+
+    /// The state a loaded ELF starts in, as GXemul's testmips leaves it:
+    /// kernel mode, exceptions through the KSEG0 vectors (BEV = 0), ERL = 0,
+    /// interrupts off.
+    pub fn boot(&mut self, pc: u64, sp: u64) {
+        self.cp0.status = 0;
+        self.regs.jump_to(pc);
+        self.regs.set(crate::isa::Reg::SP, sp);
+        self.state = RunState::Running;
+        self.context_changed();
+        self.interrupts_changed();
+    }
+
+    /// Writes PC as a debugger or the mp device would: no delay slot pending.
+    pub fn set_pc(&mut self, pc: u64) {
+        self.regs.jump_to(pc);
+        self.core.fetch_page = FETCH_INVALID;
+    }
+
+    /// Exception entry; see [`Core::take_exception`].
+    pub fn take_exception<const TRACE: bool>(&mut self, e: Exception) {
+        self.core.take_exception::<TRACE>(&mut self.regs, e);
+    }
+}
+
+impl Core {
+    /// Records an event (traced loop only).
+    pub(crate) fn emit(&mut self, e: Event) {
+        self.events.push((self.cycles, e));
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.cp0.mode()
+    }
+
+    /// Count as software reads it.
+    pub fn count(&self) -> u32 {
+        ((self.cycles >> 1) as u32).wrapping_add(self.count_offset)
+    }
+
+    fn set_count(&mut self, value: u32) {
+        self.count_offset = value.wrapping_sub((self.cycles >> 1) as u32);
+        self.reschedule_timer();
+    }
+
+    /// Random: counts down once per instruction from 47 to Wired, then wraps
+    /// (the manual's per-instruction rule, computed from the instruction count).
+    pub fn random(&self) -> u32 {
+        let wired = u64::from(self.cp0.wired);
+        if wired > 47 {
+            return 47;
+        }
+        let span = 48 - wired;
+        (47 - (self.instret.wrapping_sub(self.random_base) % span)) as u32
+    }
+
+    /// Recomputes when Count next equals Compare.
+    fn reschedule_timer(&mut self) {
+        let ticks = self.cp0.compare.wrapping_sub(self.count());
+        let ticks = if ticks == 0 { 1u64 << 32 } else { u64::from(ticks) };
+        self.timer_due = ((self.cycles >> 1) + ticks) << 1;
+        self.next_event = 0;
+    }
+
+    /// Something that decides whether an interrupt is taken changed: look
+    /// before the next instruction.
+    pub(crate) fn interrupts_changed(&mut self) {
+        self.next_event = 0;
+    }
+
+    /// Mode, ERL or ASID changed: translation tags change with them.
+    pub(crate) fn context_changed(&mut self) {
+        let mode = match (self.cp0.mode(), self.cp0.erl()) {
+            (Mode::Kernel, true) => 3,
+            (Mode::Kernel, false) => 0,
+            (Mode::Supervisor, _) => 1,
+            (Mode::User, _) => 2,
+        };
+        self.xctx = (mode << 20) | (u32::from(self.cp0.asid()) << 22);
+        self.fetch_page = FETCH_INVALID;
+    }
+
+    /// The TLB or the watch registers changed: forget cached translations.
+    pub(crate) fn flush_translations(&mut self) {
+        for e in self.xlate.iter_mut() {
+            e.tag = XLATE_INVALID;
+        }
+        self.fetch_page = FETCH_INVALID;
+    }
+
+    /// Sets the external interrupt lines (Cause IP2–IP6).
+    pub fn set_irq_lines(&mut self, lines: u32) {
+        let lines = lines & 0x7C00;
+        if lines != self.irq_lines {
+            self.irq_lines = lines;
+            self.cp0.cause = (self.cp0.cause & !0x7C00) | lines;
+            self.interrupts_changed();
+        }
+    }
+
+    /// Reads a CP0 register with Count and Random derived.
+    pub fn read_cp0(&self, reg: u32) -> u64 {
+        use cp0::reg::*;
+        let c = &self.cp0;
+        match reg {
+            INDEX => u64::from(c.index),
+            RANDOM => u64::from(self.random()),
+            ENTRY_LO0 => u64::from(c.entry_lo0),
+            ENTRY_LO1 => u64::from(c.entry_lo1),
+            CONTEXT => c.context,
+            PAGE_MASK => u64::from(c.page_mask),
+            WIRED => u64::from(c.wired),
+            BAD_VADDR => c.bad_vaddr,
+            COUNT => u64::from(self.count()),
+            ENTRY_HI => c.entry_hi,
+            COMPARE => u64::from(c.compare),
+            STATUS => u64::from(c.status),
+            CAUSE => u64::from(c.cause),
+            EPC => c.epc,
+            PRID => u64::from(cp0::PRID_R4000),
+            CONFIG => u64::from(c.config),
+            LL_ADDR => u64::from(c.ll_addr),
+            WATCH_LO => u64::from(c.watch_lo),
+            WATCH_HI => u64::from(c.watch_hi),
+            XCONTEXT => c.xcontext,
+            ECC => u64::from(c.ecc),
+            CACHE_ERR => u64::from(c.cache_err),
+            TAG_LO => u64::from(c.tag_lo),
+            TAG_HI => u64::from(c.tag_hi),
+            ERROR_EPC => c.error_epc,
+            // Reserved numbers read 0 (`r4000-reference.md` §2.1).
+            _ => 0,
+        }
+    }
+
+    /// Writes a CP0 register through its write mask, with side effects.
+    /// `value` is the full register value (MTC0 passes it sign-extended).
+    pub fn write_cp0(&mut self, reg: u32, value: u64) {
+        use cp0::reg::*;
+        let v32 = value as u32;
+        match reg {
+            INDEX => self.cp0.index = (self.cp0.index & 0x8000_0000) | (v32 & 0x3F),
+            ENTRY_LO0 => self.cp0.entry_lo0 = v32 & tlb::lo::WRITABLE,
+            ENTRY_LO1 => self.cp0.entry_lo1 = v32 & tlb::lo::WRITABLE,
+            // BadVPN2 (22:4) is written by hardware only, as QEMU and GXemul
+            // treat it (§2.2 Context, [D]).
+            CONTEXT => {
+                self.cp0.context = (value & !0x7F_FFFF) | (self.cp0.context & 0x7F_FFF0);
+            }
+            PAGE_MASK => self.cp0.page_mask = v32 & 0x01FF_E000,
+            WIRED => {
+                self.cp0.wired = v32 & 0x3F;
+                self.random_base = self.instret;
+            }
+            COUNT => self.set_count(v32),
+            ENTRY_HI => {
+                self.cp0.entry_hi = cp0::sext32(u64::from(v32 & 0xFFFF_E0FF));
+                self.context_changed();
+            }
+            COMPARE => {
+                self.cp0.compare = v32;
+                self.cp0.cause &= !cp0::cause::IP7;
+                self.reschedule_timer();
+            }
+            STATUS => {
+                let keep = self.cp0.status & !cp0::status::WRITABLE;
+                self.cp0.status = keep | (v32 & cp0::status::WRITABLE);
+                self.context_changed();
+                self.interrupts_changed();
+            }
+            CAUSE => {
+                let sw = cp0::cause::SW_IP;
+                self.cp0.cause = (self.cp0.cause & !sw) | (v32 & sw);
+                self.interrupts_changed();
+            }
+            EPC => self.cp0.epc = value,
+            CONFIG => self.cp0.config = (self.cp0.config & !0x3F) | (v32 & 0x3F),
+            LL_ADDR => self.cp0.ll_addr = v32,
+            WATCH_LO => {
+                self.cp0.watch_lo = v32 & 0xFFFF_FFFB;
+                self.flush_translations();
+            }
+            WATCH_HI => {
+                self.cp0.watch_hi = v32 & 0xF;
+                self.flush_translations();
+            }
+            XCONTEXT => {
+                self.cp0.xcontext = (value & !0x1_FFFF_FFFF) | (self.cp0.xcontext & 0x1_FFFF_FFF0);
+            }
+            ECC => self.cp0.ecc = v32 & 0xFF,
+            TAG_LO => self.cp0.tag_lo = v32,
+            TAG_HI => self.cp0.tag_hi = v32,
+            ERROR_EPC => self.cp0.error_epc = value,
+            // Random, BadVAddr, PRId, CacheErr are read-only; reserved
+            // numbers ignore writes.
+            _ => {}
+        }
+    }
+
+    /// Exception entry (`r4000-reference.md` §4): EPC/BD unless EXL is
+    /// already set, Cause, BadVAddr, Context and EntryHi for TLB faults,
+    /// EXL, and the vector.
+    pub fn take_exception<const TRACE: bool>(&mut self, regs: &mut Regs, e: Exception) {
+        use cp0::cause;
+        let from = self.cp0.mode();
+        let pc = regs.pc;
+        let exl = self.cp0.exl();
+        let bd = regs.delay_slot;
+        if !exl {
+            self.cp0.epc = if bd { pc.wrapping_sub(4) } else { pc };
+            if bd {
+                self.cp0.cause |= cause::BD;
+            } else {
+                self.cp0.cause &= !cause::BD;
+            }
+        }
+        self.cp0.cause = (self.cp0.cause & !(cause::EXC_MASK | cause::CE_MASK))
+            | ((e.code as u32) << cause::EXC_SHIFT)
+            | (u32::from(e.ce & 3) << cause::CE_SHIFT);
+        if let Some(va) = e.badvaddr {
+            self.cp0.bad_vaddr = va;
+            if e.tlb {
+                let va32 = va as u32;
+                self.cp0.context =
+                    (self.cp0.context & !0x7F_FFF0) | u64::from((va32 >> 9) & 0x7F_FFF0);
+                self.cp0.xcontext =
+                    (self.cp0.xcontext & !0x1_FFFF_FFF0) | ((va >> 9) & 0x7FFF_FFF0);
+                self.cp0.entry_hi =
+                    cp0::sext32(u64::from(va32 & 0xFFFF_E000)) | u64::from(self.cp0.asid());
+                if e.refill {
+                    self.stats.tlb_refills += 1;
+                }
+            }
+        }
+        self.cp0.status |= cp0::status::EXL;
+        let base: u64 = if self.cp0.bev() {
+            0xFFFF_FFFF_BFC0_0200
+        } else {
+            0xFFFF_FFFF_8000_0000
+        };
+        let offset = if e.refill && !exl { 0x000 } else { 0x180 };
+        let vector = base + offset;
+        if let Some(n) = self.stats.exceptions.get_mut(e.code as usize) {
+            *n += 1;
+        }
+        if TRACE {
+            self.emit(Event::Exception {
+                code: e.code,
+                epc: self.cp0.epc,
+                pc,
+                vector,
+                badvaddr: e.badvaddr,
+                bd: bd && !exl,
+                from,
+                refill: e.refill && !exl,
+            });
+        }
+        regs.jump_to(vector);
+        self.load_dest = 0;
+        self.cycles += crate::timing::TIMING.exception;
+        self.context_changed();
+        self.interrupts_changed();
+    }
+}

@@ -1,0 +1,531 @@
+//! The CPU on real hardware: translation through the TLB and the software
+//! translation cache, the bus, exception entry, and the stepping loop.
+
+use super::cp0::{self, sext32, Mode};
+use super::exec::{execute, ExecContext, Flow, Regs};
+use super::tlb::{Lookup, Tlb};
+use super::{Access, Core, Cpu, ExcCode, Exception, RunState, XlateEntry};
+use super::XLATE_SIZE;
+use crate::isa::{Class, Format, Insn, Op};
+use crate::mem::{Bus, PAGE_SHIFT};
+use crate::obs::Event;
+use crate::timing::TIMING;
+
+/// Why [`Cpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// The cycle budget is used up.
+    Budget,
+    /// A device queued an action for the machine (halt, start a CPU).
+    Board,
+    /// The CPU is parked or stopped.
+    NotRunning,
+}
+
+impl Cpu {
+    /// Runs until `budget_end` cycles or until the machine must act.
+    /// `TRACE` selects the traced loop, which records [`Event`]s in
+    /// `self.events`; the untraced loop never touches them.
+    pub fn run<const TRACE: bool>(&mut self, bus: &mut Bus, budget_end: u64) -> RunExit {
+        let Cpu { regs, core } = self;
+        if matches!(core.state, RunState::Parked | RunState::Stopped) {
+            return RunExit::NotRunning;
+        }
+        core.budget_end = budget_end;
+        core.next_event = 0;
+        loop {
+            if core.cycles >= core.next_event {
+                if let Some(exit) = core.handle_event::<TRACE>(regs, bus) {
+                    return exit;
+                }
+                continue;
+            }
+            core.step::<TRACE>(regs, bus);
+        }
+    }
+
+    /// Executes exactly one instruction (or takes one pending interrupt).
+    pub fn step_one<const TRACE: bool>(&mut self, bus: &mut Bus) {
+        let Cpu { regs, core } = self;
+        if core.state != RunState::Running {
+            return;
+        }
+        core.poll_interrupts::<TRACE>(regs, bus);
+        core.step::<TRACE>(regs, bus);
+    }
+}
+
+impl Core {
+    /// Timer, interrupts, budget and board requests: the rare work the hot
+    /// loop leaves to one compare of `cycles` against `next_event`.
+    #[cold]
+    fn handle_event<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) -> Option<RunExit> {
+        if self.board_pending {
+            self.board_pending = false;
+            return Some(RunExit::Board);
+        }
+        if self.poll_interrupts::<TRACE>(regs, bus) {
+            return None;
+        }
+        if self.cycles >= self.budget_end {
+            return Some(RunExit::Budget);
+        }
+        let until = self.timer_due.min(self.budget_end);
+        if self.state == RunState::Waiting {
+            // Idle: skip to the next event instead of spinning.
+            self.stats.wait_cycles += until - self.cycles;
+            self.cycles = until;
+        }
+        self.next_event = until;
+        None
+    }
+
+    /// Raises IP7 when Count has reached Compare, samples the board's lines
+    /// and takes an interrupt if one is pending and enabled. Returns whether
+    /// one was taken.
+    fn poll_interrupts<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) -> bool {
+        if self.cycles >= self.timer_due {
+            self.cp0.cause |= cp0::cause::IP7;
+            self.timer_due += 2u64 << 32;
+        }
+        let lines = bus.board.irq_lines(self.id);
+        if lines & 0x7C00 != self.irq_lines {
+            self.irq_lines = lines & 0x7C00;
+            self.cp0.cause = (self.cp0.cause & !0x7C00) | self.irq_lines;
+        }
+        let pending = self.cp0.pending_interrupts();
+        if pending == 0 {
+            return false;
+        }
+        if self.state == RunState::Waiting {
+            self.state = RunState::Running;
+        }
+        self.stats.interrupts += 1;
+        if TRACE {
+            self.emit(Event::Interrupt { pending });
+        }
+        self.take_exception::<TRACE>(regs, Exception::new(ExcCode::Int));
+        true
+    }
+
+    #[inline(always)]
+    fn step<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
+        let insn = match self.fetch(regs, bus) {
+            Ok(i) => i,
+            Err(e) => {
+                self.take_exception::<TRACE>(regs, e);
+                return;
+            }
+        };
+        if TRACE {
+            self.emit(Event::Insn {
+                pc: regs.pc,
+                word: insn.raw,
+                mode: self.cp0.mode(),
+            });
+        }
+        if self.load_dest != 0 {
+            if reads_reg(&insn, self.load_dest) {
+                self.cycles += TIMING.load_use;
+            }
+            self.load_dest = 0;
+        }
+        let result = execute(regs, &mut Native::<TRACE> { core: self, bus }, insn);
+        match result {
+            Ok(flow) => {
+                self.instret += 1;
+                self.cycles += TIMING.base;
+                self.account(&insn);
+                match flow {
+                    Flow::Next => {
+                        regs.pc = regs.npc;
+                        regs.npc = regs.npc.wrapping_add(4);
+                        regs.delay_slot = false;
+                    }
+                    Flow::Taken(target) => {
+                        regs.pc = regs.npc;
+                        regs.npc = target;
+                        regs.delay_slot = true;
+                        self.cycles += TIMING.taken_branch;
+                    }
+                    Flow::NotTaken => {
+                        regs.pc = regs.npc;
+                        regs.npc = regs.npc.wrapping_add(4);
+                        regs.delay_slot = true;
+                    }
+                    Flow::Annul => {
+                        regs.pc = regs.npc.wrapping_add(4);
+                        regs.npc = regs.pc.wrapping_add(4);
+                        regs.delay_slot = false;
+                        self.cycles += TIMING.annulled_slot;
+                    }
+                    Flow::Jump(target) => {
+                        regs.jump_to(target);
+                        self.cycles += TIMING.eret;
+                    }
+                    Flow::Wait => {
+                        regs.pc = regs.npc;
+                        regs.npc = regs.npc.wrapping_add(4);
+                        regs.delay_slot = false;
+                        self.state = RunState::Waiting;
+                        self.next_event = 0;
+                        if TRACE {
+                            self.emit(Event::Wait { pc: regs.pc });
+                        }
+                    }
+                }
+            }
+            Err(e) => self.take_exception::<TRACE>(regs, e),
+        }
+    }
+
+    /// Multiply/divide latencies and load results, for the interlocks of
+    /// later instructions.
+    #[inline(always)]
+    fn account(&mut self, insn: &Insn) {
+        let latency = match insn.op {
+            Op::Mfhi | Op::Mflo => {
+                self.cycles = self.cycles.max(self.hilo_ready);
+                return;
+            }
+            Op::Mult | Op::Multu => TIMING.mult,
+            Op::Div | Op::Divu => TIMING.div,
+            Op::Dmult | Op::Dmultu => TIMING.dmult,
+            Op::Ddiv | Op::Ddivu => TIMING.ddiv,
+            _ => {
+                if insn.info().class == Class::Load {
+                    self.load_dest = insn.rt.number() as u8;
+                }
+                return;
+            }
+        };
+        self.hilo_ready = self.cycles + latency;
+    }
+
+    #[inline(always)]
+    fn fetch(&mut self, regs: &Regs, bus: &mut Bus) -> Result<Insn, Exception> {
+        let va = regs.pc as u32;
+        if va & 0xFFFF_F003 != self.fetch_page {
+            self.refill_fetch(regs.pc, bus)?;
+        }
+        let index = ((va & 0xFFF) >> 2) as usize;
+        bus.code_page(self.fetch_ppn)
+            .and_then(|page| page.get(index).copied())
+            .ok_or(Exception::new(ExcCode::Ibe))
+    }
+
+    #[cold]
+    fn refill_fetch(&mut self, pc: u64, bus: &Bus) -> Result<(), Exception> {
+        if pc & 3 != 0 {
+            return Err(Exception::address(ExcCode::AdEL, sext32(pc)));
+        }
+        let pa = self.translate(pc, Access::Fetch)?;
+        if !bus.in_ram(pa, 4) {
+            // Nothing answers instruction fetches outside RAM.
+            return Err(Exception::new(ExcCode::Ibe));
+        }
+        self.fetch_page = (pc as u32) & !0xFFF;
+        self.fetch_ppn = (pa >> PAGE_SHIFT) as usize;
+        Ok(())
+    }
+
+    /// Virtual to physical for the current mode and ASID.
+    #[inline(always)]
+    pub fn translate(&mut self, vaddr: u64, access: Access) -> Result<u64, Exception> {
+        let va = vaddr as u32;
+        let vpn = va >> 12;
+        if let Some(e) = self.xlate.get(vpn as usize & (XLATE_SIZE - 1)) {
+            if e.tag == vpn | self.xctx && (access != Access::Store || e.writable) {
+                return Ok(e.pbase | u64::from(va & 0xFFF));
+            }
+        }
+        self.translate_slow(va, access)
+    }
+
+    /// The architectural translation (`r4000-reference.md` §1.3, §3.3).
+    #[cold]
+    fn translate_slow(&mut self, va: u32, access: Access) -> Result<u64, Exception> {
+        let sva = sext32(u64::from(va));
+        let mapped = match self.cp0.mode() {
+            Mode::Kernel => match va {
+                0..=0x7FFF_FFFF if self.cp0.erl() => Some(u64::from(va)),
+                0..=0x7FFF_FFFF => None,
+                0x8000_0000..=0x9FFF_FFFF => Some(u64::from(va - 0x8000_0000)),
+                0xA000_0000..=0xBFFF_FFFF => Some(u64::from(va - 0xA000_0000)),
+                _ => None,
+            },
+            Mode::Supervisor => match va {
+                0..=0x7FFF_FFFF | 0xC000_0000..=0xDFFF_FFFF => None,
+                _ => return Err(Exception::address(access.address_error(), sva)),
+            },
+            Mode::User => match va {
+                0..=0x7FFF_FFFF => None,
+                _ => return Err(Exception::address(access.address_error(), sva)),
+            },
+        };
+        let (pa, writable) = match mapped {
+            Some(pa) => (pa, true),
+            None => {
+                let hit = match self.tlb.lookup(va, self.cp0.asid()) {
+                    Lookup::Miss => return Err(Exception::tlb(access.tlb_miss(), sva, true)),
+                    Lookup::Hit(h) => h,
+                    Lookup::Multiple(h) => {
+                        // TLB shutdown (§3.5): flag it and go on with the first match.
+                        self.cp0.status |= cp0::status::TS;
+                        h
+                    }
+                };
+                if !hit.valid() {
+                    return Err(Exception::tlb(access.tlb_miss(), sva, false));
+                }
+                if access == Access::Store && !hit.dirty() {
+                    return Err(Exception::tlb(ExcCode::Mod, sva, false));
+                }
+                (hit.paddr(va), hit.dirty())
+            }
+        };
+        let watch = self.cp0.watch_lo & 3;
+        if watch != 0 {
+            // Watch is matched on the physical doubleword; no caching while on.
+            let target = (u64::from(self.cp0.watch_hi) << 32) | u64::from(self.cp0.watch_lo & !7);
+            let armed = match access {
+                Access::Load => watch & 2 != 0,
+                Access::Store => watch & 1 != 0,
+                Access::Fetch => false,
+            };
+            if armed && pa >> 3 == target >> 3 && !self.cp0.exl() {
+                return Err(Exception::new(ExcCode::Watch));
+            }
+            return Ok(pa);
+        }
+        let vpn = va >> 12;
+        let tag = vpn | self.xctx;
+        if let Some(e) = self.xlate.get_mut(vpn as usize & (XLATE_SIZE - 1)) {
+            *e = XlateEntry {
+                tag,
+                pbase: pa & !0xFFF,
+                writable,
+            };
+        }
+        Ok(pa)
+    }
+
+    fn cache_op(&mut self, op: u32, vaddr: u64) -> Result<(), Exception> {
+        let cache = (op & 3) as usize;
+        let index = cache * 1024 + ((vaddr as usize >> 4) & 1023);
+        match op >> 2 {
+            // Index_Load_Tag / Index_Store_Tag round-trip through TagLo, which
+            // cache-sizing firmware relies on (`r4000-reference.md` §5.13).
+            1 => {
+                if let Some(t) = self.cache_tags.get(index) {
+                    self.cp0.tag_lo = *t;
+                }
+            }
+            2 => {
+                if let Some(t) = self.cache_tags.get_mut(index) {
+                    *t = self.cp0.tag_lo;
+                }
+            }
+            // Hit operations translate their address and can fault.
+            4..=6 => {
+                self.translate(vaddr, Access::Load)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Whether `insn` reads register number `r` (for the load-use interlock).
+fn reads_reg(insn: &Insn, r: u8) -> bool {
+    let info = insn.info();
+    let (rs, rt) = match info.format {
+        Format::RdRsRt | Format::ShiftV | Format::RsRt | Format::Trap | Format::BranchRsRt => {
+            (true, true)
+        }
+        Format::Shift => (false, true),
+        Format::Rs | Format::Jalr | Format::RtRsSimm | Format::RtRsUimm | Format::RsSimm => {
+            (true, false)
+        }
+        Format::BranchRs | Format::CopMem | Format::Cache => (true, false),
+        Format::Mem => (
+            true,
+            info.class == Class::Store || matches!(insn.op, Op::Lwl | Op::Lwr | Op::Ldl | Op::Ldr),
+        ),
+        Format::Cop0Move => (false, matches!(insn.op, Op::Mtc0 | Op::Dmtc0)),
+        _ => (false, false),
+    };
+    (rs && insn.rs.number() == u32::from(r)) || (rt && insn.rt.number() == u32::from(r))
+}
+
+/// The execution context of a CPU on the real machine.
+struct Native<'a, const TRACE: bool> {
+    core: &'a mut Core,
+    bus: &'a mut Bus,
+}
+
+impl<const TRACE: bool> Native<'_, TRACE> {
+    #[cold]
+    fn mmio_read(&mut self, pa: u64, width: u8) -> Result<u64, Exception> {
+        let c = &mut *self.core;
+        c.cycles += TIMING.mmio;
+        let v = self
+            .bus
+            .board
+            .read(c.id, c.cycles, pa, width)
+            .ok_or(Exception::new(ExcCode::Dbe))?;
+        if TRACE {
+            c.emit(Event::Mmio { paddr: pa, width, value: v, write: false });
+        }
+        c.next_event = 0;
+        Ok(v)
+    }
+
+    #[cold]
+    fn mmio_write(&mut self, pa: u64, width: u8, value: u64) -> Result<(), Exception> {
+        let c = &mut *self.core;
+        c.cycles += TIMING.mmio;
+        if TRACE {
+            c.emit(Event::Mmio { paddr: pa, width, value, write: true });
+        }
+        if !self.bus.board.write(c.id, c.cycles, pa, width, value) {
+            return Err(Exception::new(ExcCode::Dbe));
+        }
+        if self.bus.board.has_actions() {
+            c.board_pending = true;
+        }
+        c.next_event = 0;
+        Ok(())
+    }
+
+    fn write_tlb(&mut self, index: usize, random: bool) {
+        let c = &mut *self.core;
+        let entry = Tlb::compose(
+            c.cp0.page_mask,
+            c.cp0.entry_hi as u32,
+            c.cp0.entry_lo0,
+            c.cp0.entry_lo1,
+        );
+        c.tlb.write(index, entry);
+        c.flush_translations();
+        if TRACE {
+            c.emit(Event::TlbWrite { index: index % super::TLB_ENTRIES, random, entry });
+        }
+    }
+}
+
+impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
+    #[inline(always)]
+    fn allow64(&self) -> bool {
+        self.core.cp0.allow64()
+    }
+
+    #[inline(always)]
+    fn cop_usable(&self, n: u8) -> bool {
+        self.core.cp0.cop_usable(n)
+    }
+
+    #[inline(always)]
+    fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        let pa = self.core.translate(vaddr, Access::Load)?;
+        match self.bus.read_ram(pa, width) {
+            Some(v) => Ok(v),
+            None => self.mmio_read(pa, width),
+        }
+    }
+
+    #[inline(always)]
+    fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
+        let pa = self.core.translate(vaddr, Access::Store)?;
+        if self.bus.write_ram(self.core.id, pa, width, value) {
+            return Ok(());
+        }
+        self.mmio_write(pa, width, value)
+    }
+
+    fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        let pa = self.core.translate(vaddr, Access::Load)?;
+        let v = match self.bus.read_ram(pa, width) {
+            Some(v) => v,
+            None => self.mmio_read(pa, width)?,
+        };
+        self.bus.link(self.core.id, pa);
+        // LLAddr holds PA[35:4] (§2.2).
+        self.core.cp0.ll_addr = (pa >> 4) as u32;
+        Ok(v)
+    }
+
+    fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64) -> Result<bool, Exception> {
+        // The address is translated (and may fault) even when the link is gone.
+        let pa = self.core.translate(vaddr, Access::Store)?;
+        let id = self.core.id;
+        if !self.bus.linked(id) {
+            return Ok(false);
+        }
+        self.bus.unlink(id);
+        if !self.bus.write_ram(id, pa, width, value) {
+            self.mmio_write(pa, width, value)?;
+        }
+        Ok(true)
+    }
+
+    fn read_cp0(&mut self, reg: u32) -> u64 {
+        self.core.read_cp0(reg)
+    }
+
+    fn write_cp0(&mut self, reg: u32, value: u64, _dword: bool) {
+        self.core.write_cp0(reg, value);
+    }
+
+    fn tlbr(&mut self) {
+        let c = &mut *self.core;
+        let e = c.tlb.read((c.cp0.index & 0x3F) as usize);
+        c.cp0.page_mask = e.page_mask;
+        c.cp0.entry_hi = sext32(u64::from(e.entry_hi()));
+        c.cp0.entry_lo0 = e.entry_lo(false);
+        c.cp0.entry_lo1 = e.entry_lo(true);
+        // TLBR overwrites the current ASID (§3.4).
+        c.context_changed();
+    }
+
+    fn tlbwi(&mut self) {
+        let index = (self.core.cp0.index & 0x3F) as usize;
+        self.write_tlb(index, false);
+    }
+
+    fn tlbwr(&mut self) {
+        let index = self.core.random() as usize;
+        self.write_tlb(index, true);
+    }
+
+    fn tlbp(&mut self) {
+        let c = &mut *self.core;
+        match c.tlb.probe(c.cp0.entry_hi as u32) {
+            Some(i) => c.cp0.index = i as u32,
+            None => c.cp0.index |= 0x8000_0000,
+        }
+    }
+
+    fn eret(&mut self) -> u64 {
+        let c = &mut *self.core;
+        let from = c.cp0.epc;
+        let to = if c.cp0.erl() {
+            c.cp0.status &= !cp0::status::ERL;
+            c.cp0.error_epc
+        } else {
+            c.cp0.status &= !cp0::status::EXL;
+            c.cp0.epc
+        };
+        self.bus.unlink(c.id);
+        c.context_changed();
+        c.interrupts_changed();
+        if TRACE {
+            c.emit(Event::Eret { from, to, mode: c.cp0.mode() });
+        }
+        to
+    }
+
+    fn cache(&mut self, op: u32, vaddr: u64) -> Result<(), Exception> {
+        self.core.cache_op(op, vaddr)
+    }
+}

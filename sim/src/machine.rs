@@ -1,0 +1,178 @@
+//! The machine: CPUs on shared memory with the board, interleaved
+//! deterministically in fixed quanta of simulated cycles on one host thread.
+
+use crate::cpu::{Cpu, RunExit, RunState};
+use crate::dev::{Board, BoardAction};
+use crate::mem::Bus;
+use crate::obs::Event;
+
+/// Largest supported CPU count (the mp device addresses CPUs by number).
+pub const MAX_CPUS: usize = 64;
+
+/// The shape of the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineConfig {
+    pub ncpus: usize,
+    pub ram_bytes: u64,
+    /// Cycles each CPU runs before the next one gets its turn.
+    pub quantum: u64,
+    /// Stop a runaway guest after this many cycles (per CPU clock).
+    pub max_cycles: Option<u64>,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            ncpus: 1,
+            ram_bytes: 32 << 20,
+            quantum: 10_000,
+            max_cycles: None,
+        }
+    }
+}
+
+/// Why the machine stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest wrote the halt register.
+    Halted { status: u32 },
+    /// `max_cycles` elapsed first.
+    CycleLimit { cycles: u64 },
+    /// Every CPU is parked or stopped: nothing can ever run again.
+    Idle,
+}
+
+/// Receives the events of traced runs.
+pub trait Observer {
+    fn event(&mut self, cpu: usize, cycle: u64, event: &Event);
+}
+
+pub struct Machine {
+    pub config: MachineConfig,
+    pub cpus: Vec<Cpu>,
+    pub bus: Bus,
+    /// The machine clock: every running CPU has reached it.
+    pub now: u64,
+    pub halted: Option<u32>,
+    observers: Vec<Box<dyn Observer>>,
+}
+
+impl Machine {
+    pub fn new(config: MachineConfig, board: Board) -> Machine {
+        let ncpus = config.ncpus.clamp(1, MAX_CPUS);
+        let bus = Bus::new(config.ram_bytes, ncpus, board);
+        Machine {
+            cpus: (0..ncpus).map(Cpu::new).collect(),
+            bus,
+            now: 0,
+            halted: None,
+            observers: Vec::new(),
+            config,
+        }
+    }
+
+    /// Adds an observer; any observer turns on the traced loop.
+    pub fn observe(&mut self, o: Box<dyn Observer>) {
+        self.observers.push(o);
+    }
+
+    /// Console output produced since the last call.
+    pub fn take_console(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bus.board.console_out)
+    }
+
+    /// Runs until the guest halts, the cycle limit passes, or nothing can run.
+    pub fn run(&mut self) -> Exit {
+        loop {
+            if let Some(exit) = self.run_quantum() {
+                return exit;
+            }
+        }
+    }
+
+    /// Runs every CPU for one quantum, in CPU order.
+    pub fn run_quantum(&mut self) -> Option<Exit> {
+        if let Some(status) = self.halted {
+            return Some(Exit::Halted { status });
+        }
+        let end = self.now + self.config.quantum.max(1);
+        let traced = !self.observers.is_empty();
+        for i in 0..self.cpus.len() {
+            loop {
+                let Some(cpu) = self.cpus.get_mut(i) else { break };
+                let exit = if traced {
+                    cpu.run::<true>(&mut self.bus, end)
+                } else {
+                    cpu.run::<false>(&mut self.bus, end)
+                };
+                if traced {
+                    self.drain_events(i);
+                }
+                match exit {
+                    RunExit::Budget => break,
+                    RunExit::NotRunning => {
+                        if let Some(cpu) = self.cpus.get_mut(i) {
+                            cpu.cycles = cpu.cycles.max(end);
+                        }
+                        break;
+                    }
+                    RunExit::Board => {
+                        self.apply_board_actions();
+                        if let Some(status) = self.halted {
+                            return Some(Exit::Halted { status });
+                        }
+                    }
+                }
+            }
+        }
+        self.now = end;
+        if let Some(limit) = self.config.max_cycles {
+            if self.now >= limit {
+                return Some(Exit::CycleLimit { cycles: self.now });
+            }
+        }
+        if self
+            .cpus
+            .iter()
+            .all(|c| matches!(c.state, RunState::Parked | RunState::Stopped))
+        {
+            return Some(Exit::Idle);
+        }
+        None
+    }
+
+    fn drain_events(&mut self, i: usize) {
+        let Some(cpu) = self.cpus.get_mut(i) else { return };
+        let events = std::mem::take(&mut cpu.events);
+        for (cycle, e) in &events {
+            for o in &mut self.observers {
+                o.event(i, *cycle, e);
+            }
+        }
+    }
+
+    fn apply_board_actions(&mut self) {
+        for action in self.bus.board.take_actions() {
+            match action {
+                BoardAction::Halt { status } => {
+                    self.halted = Some(status);
+                    for c in &mut self.cpus {
+                        c.state = RunState::Stopped;
+                    }
+                }
+                BoardAction::StartCpu { cpu, pc, sp } => {
+                    if let Some(c) = self.cpus.get_mut(cpu) {
+                        if c.state == RunState::Parked {
+                            c.boot(pc, sp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Total instructions retired by all CPUs.
+    pub fn instructions(&self) -> u64 {
+        self.cpus.iter().map(|c| c.instret).sum()
+    }
+}

@@ -1,0 +1,200 @@
+//! The physical bus. RAM starts at physical 0; everything above it goes to
+//! the board. Instructions are decoded once per physical page and the
+//! decoded page is dropped by any store into that page.
+
+use crate::dev::Board;
+use crate::isa::{decode, Insn};
+
+pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+const INSNS_PER_PAGE: usize = (PAGE_SIZE / 4) as usize;
+
+type DecodedPage = Box<[Insn; INSNS_PER_PAGE]>;
+
+/// No LL link held.
+const NO_LINK: u64 = u64::MAX;
+
+#[derive(Debug)]
+pub struct Bus {
+    ram: Vec<u8>,
+    /// Decoded pages by physical page number; `None` until first fetched.
+    code: Vec<Option<DecodedPage>>,
+    /// Pages dropped by stores, kept to be reused without allocating.
+    spare: Vec<DecodedPage>,
+    /// Per CPU: the 16-byte line (PA >> 4) its LL linked, or `NO_LINK`.
+    links: Vec<u64>,
+    any_link: bool,
+    pub board: Board,
+    /// Count of decoded pages dropped by stores (statistics).
+    pub code_invalidations: u64,
+}
+
+impl Bus {
+    pub fn new(ram_bytes: u64, ncpus: usize, board: Board) -> Bus {
+        let ram_bytes = ram_bytes & !(PAGE_SIZE - 1);
+        let pages = usize::try_from(ram_bytes >> PAGE_SHIFT).unwrap_or(0);
+        Bus {
+            ram: vec![0; pages << PAGE_SHIFT],
+            code: (0..pages).map(|_| None).collect(),
+            spare: Vec::new(),
+            links: vec![NO_LINK; ncpus],
+            any_link: false,
+            board,
+            code_invalidations: 0,
+        }
+    }
+
+    pub fn ram_size(&self) -> u64 {
+        self.ram.len() as u64
+    }
+
+    pub fn ram(&self) -> &[u8] {
+        &self.ram
+    }
+
+    /// Whether `[paddr, paddr+len)` lies in RAM.
+    #[inline(always)]
+    pub fn in_ram(&self, paddr: u64, len: u64) -> bool {
+        paddr
+            .checked_add(len)
+            .is_some_and(|end| end <= self.ram.len() as u64)
+    }
+
+    /// Copies `data` into RAM at `paddr` (loader, disk DMA, debugger).
+    /// Returns false if it does not fit.
+    pub fn write_bytes(&mut self, paddr: u64, data: &[u8]) -> bool {
+        if !self.in_ram(paddr, data.len() as u64) {
+            return false;
+        }
+        let start = paddr as usize;
+        if let Some(dst) = self.ram.get_mut(start..start + data.len()) {
+            dst.copy_from_slice(data);
+        }
+        let first = paddr >> PAGE_SHIFT;
+        let last = (paddr + data.len() as u64).saturating_sub(1) >> PAGE_SHIFT;
+        for page in first..=last {
+            self.invalidate_code(page as usize);
+        }
+        true
+    }
+
+    /// Reads RAM bytes without side effects (debugger, dumps).
+    pub fn read_bytes(&self, paddr: u64, len: usize) -> Option<&[u8]> {
+        if !self.in_ram(paddr, len as u64) {
+            return None;
+        }
+        self.ram.get(paddr as usize..paddr as usize + len)
+    }
+
+    /// An aligned RAM read of 1, 2, 4 or 8 bytes, big-endian.
+    #[inline(always)]
+    pub fn read_ram(&self, paddr: u64, width: u8) -> Option<u64> {
+        let a = paddr as usize;
+        Some(match width {
+            1 => u64::from(*self.ram.get(a)?),
+            2 => u64::from(u16::from_be_bytes(self.ram.get(a..a + 2)?.try_into().ok()?)),
+            4 => u64::from(u32::from_be_bytes(self.ram.get(a..a + 4)?.try_into().ok()?)),
+            _ => u64::from_be_bytes(self.ram.get(a..a + 8)?.try_into().ok()?),
+        })
+    }
+
+    /// An aligned RAM write; drops decoded code and other CPUs' LL links on
+    /// the written line. Returns false outside RAM.
+    #[inline(always)]
+    pub fn write_ram(&mut self, cpu: usize, paddr: u64, width: u8, value: u64) -> bool {
+        let a = paddr as usize;
+        let ok = match width {
+            1 => self.ram.get_mut(a).map(|b| *b = value as u8).is_some(),
+            2 => self
+                .ram
+                .get_mut(a..a + 2)
+                .map(|d| d.copy_from_slice(&(value as u16).to_be_bytes()))
+                .is_some(),
+            4 => self
+                .ram
+                .get_mut(a..a + 4)
+                .map(|d| d.copy_from_slice(&(value as u32).to_be_bytes()))
+                .is_some(),
+            _ => self
+                .ram
+                .get_mut(a..a + 8)
+                .map(|d| d.copy_from_slice(&value.to_be_bytes()))
+                .is_some(),
+        };
+        if !ok {
+            return false;
+        }
+        let page = a >> PAGE_SHIFT;
+        if matches!(self.code.get(page), Some(Some(_))) {
+            self.invalidate_code(page);
+        }
+        if self.any_link {
+            self.break_links(cpu, paddr >> 4);
+        }
+        true
+    }
+
+    fn invalidate_code(&mut self, page: usize) {
+        if let Some(slot) = self.code.get_mut(page) {
+            if let Some(p) = slot.take() {
+                self.code_invalidations += 1;
+                self.spare.push(p);
+            }
+        }
+    }
+
+    /// The decoded instructions of a RAM page, decoding it on first use.
+    #[inline(always)]
+    pub fn code_page(&mut self, page: usize) -> Option<&[Insn; INSNS_PER_PAGE]> {
+        if !matches!(self.code.get(page), Some(Some(_))) {
+            self.decode_page(page)?;
+        }
+        self.code.get(page)?.as_deref()
+    }
+
+    #[cold]
+    fn decode_page(&mut self, page: usize) -> Option<()> {
+        let base = page << PAGE_SHIFT;
+        let bytes = self.ram.get(base..base + PAGE_SIZE as usize)?;
+        let mut p = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Box::new([Insn::NOP; INSNS_PER_PAGE]));
+        for (slot, w) in p.iter_mut().zip(bytes.chunks_exact(4)) {
+            *slot = decode(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        }
+        *self.code.get_mut(page)? = Some(p);
+        Some(())
+    }
+
+    /// LL: links `cpu` to the line holding `paddr`.
+    pub fn link(&mut self, cpu: usize, paddr: u64) {
+        if let Some(l) = self.links.get_mut(cpu) {
+            *l = paddr >> 4;
+            self.any_link = true;
+        }
+    }
+
+    /// Whether `cpu`'s LLbit is still set: no ERET and no other CPU's store
+    /// to the linked line since its LL.
+    pub fn linked(&self, cpu: usize) -> bool {
+        self.links.get(cpu).is_some_and(|&l| l != NO_LINK)
+    }
+
+    /// Clears `cpu`'s link (SC, ERET).
+    pub fn unlink(&mut self, cpu: usize) {
+        if let Some(l) = self.links.get_mut(cpu) {
+            *l = NO_LINK;
+        }
+        self.any_link = self.links.iter().any(|&l| l != NO_LINK);
+    }
+
+    #[cold]
+    fn break_links(&mut self, writer: usize, line: u64) {
+        for (cpu, l) in self.links.iter_mut().enumerate() {
+            if cpu != writer && *l == line {
+                *l = NO_LINK;
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Support for tests (unit and integration): run a small program built with
+//! [`crate::isa::asm`] on a one-CPU machine.
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use crate::dev::Board;
+use crate::isa::asm::Asm;
+use crate::isa::{Op, Reg};
+use crate::machine::{Exit, Machine, MachineConfig};
+
+/// Where test programs are placed: KSEG0 0x8000_1000, physical 0x1000.
+pub const ORIGIN: u32 = 0x8000_1000;
+
+/// A fresh assembler at [`ORIGIN`].
+pub fn asm() -> Asm {
+    Asm::new(ORIGIN)
+}
+
+/// Appends the halt sequence: write `status_reg` to the console's halt register.
+pub fn halt(a: &mut Asm, status_reg: Reg) {
+    a.li(Reg::K1, 0xB000_0010);
+    a.mem(Op::Sw, status_reg, 0, Reg::K1);
+    a.nop();
+}
+
+/// A 1-CPU machine with `a` loaded at its origin and CPU 0 about to run it.
+pub fn machine(a: &Asm) -> Machine {
+    let mut m = Machine::new(
+        MachineConfig {
+            max_cycles: Some(10_000_000),
+            ..MachineConfig::default()
+        },
+        Board::new(1),
+    );
+    let bytes = a.bytes().expect("test program labels resolve");
+    let paddr = u64::from(a.origin() & 0x1FFF_FFFF);
+    assert!(m.bus.write_bytes(paddr, &bytes));
+    let pc = i64::from(a.origin() as i32) as u64;
+    if let Some(cpu) = m.cpus.get_mut(0) {
+        cpu.boot(pc, 0xFFFF_FFFF_8010_0000);
+    }
+    m
+}
+
+/// Runs `a` to its halt and returns the machine.
+pub fn run(a: &Asm) -> Machine {
+    let mut m = machine(a);
+    let exit = m.run();
+    assert!(matches!(exit, Exit::Halted { .. }), "program did not halt: {exit:?}");
+    m
+}
