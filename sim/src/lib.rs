@@ -1,15 +1,21 @@
 //! disco-sim: a cycle-approximate MIPS R4000 multiprocessor.
-#![deny(clippy::unwrap_used, clippy::panic, clippy::todo, clippy::unimplemented)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::unimplemented
+)]
 
-pub mod isa;
 pub mod cpu;
-pub mod machine;
 pub mod dev;
+pub mod isa;
+pub mod machine;
 pub mod mem;
 pub mod obs;
 pub mod timing;
 
 pub mod testkit;
+pub mod workload;
 
 pub use cpu::{Cpu, ExcCode, Exception, Mode, RunState};
 pub use machine::{Exit, Machine, MachineConfig, Observer};

@@ -104,10 +104,11 @@ pub struct Core {
     /// `(mode << 20) | (asid << 22)`, the context half of translation tags.
     xctx: u32,
     xlate: Box<[XlateEntry; XLATE_SIZE]>,
-    /// Fetch cache: virtual page base of `pc` in `fetch_ctx`, and its
-    /// physical page number.
+    /// Fetch cache: the virtual page base of `pc` (cleared whenever the
+    /// translation context changes).
     fetch_page: u32,
-    fetch_ppn: usize,
+    /// Where that page's decoded instructions start in the bus's code arena.
+    fetch_base: usize,
     /// Set when a device asked the machine to act (halt, start a CPU).
     pub(crate) board_pending: bool,
     /// Tags written by CACHE Index_Store_Tag, read back by Index_Load_Tag.
@@ -146,7 +147,7 @@ impl Cpu {
                 }; XLATE_SIZE],
             ),
             fetch_page: FETCH_INVALID,
-            fetch_ppn: 0,
+            fetch_base: 0,
             board_pending: false,
             cache_tags: Box::new([0; 4 * 1024]),
         };
@@ -216,7 +217,11 @@ impl Core {
     /// Recomputes when Count next equals Compare.
     fn reschedule_timer(&mut self) {
         let ticks = self.cp0.compare.wrapping_sub(self.count());
-        let ticks = if ticks == 0 { 1u64 << 32 } else { u64::from(ticks) };
+        let ticks = if ticks == 0 {
+            1u64 << 32
+        } else {
+            u64::from(ticks)
+        };
         self.timer_due = ((self.cycles >> 1) + ticks) << 1;
         self.next_event = 0;
     }

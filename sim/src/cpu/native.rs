@@ -4,8 +4,8 @@
 use super::cp0::{self, sext32, Mode};
 use super::exec::{execute, ExecContext, Flow, Regs};
 use super::tlb::{Lookup, Tlb};
-use super::{Access, Core, Cpu, ExcCode, Exception, RunState, XlateEntry};
 use super::XLATE_SIZE;
+use super::{Access, Core, Cpu, ExcCode, Exception, RunState, XlateEntry};
 use crate::isa::{Class, Format, Insn, Op};
 use crate::mem::{Bus, PAGE_SHIFT};
 use crate::obs::Event;
@@ -59,7 +59,11 @@ impl Core {
     /// Timer, interrupts, budget and board requests: the rare work the hot
     /// loop leaves to one compare of `cycles` against `next_event`.
     #[cold]
-    fn handle_event<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) -> Option<RunExit> {
+    fn handle_event<const TRACE: bool>(
+        &mut self,
+        regs: &mut Regs,
+        bus: &mut Bus,
+    ) -> Option<RunExit> {
         if self.board_pending {
             self.board_pending = false;
             return Some(RunExit::Board);
@@ -192,12 +196,24 @@ impl Core {
             Op::Div | Op::Divu => TIMING.div,
             Op::Dmult | Op::Dmultu => TIMING.dmult,
             Op::Ddiv | Op::Ddivu => TIMING.ddiv,
-            _ => {
-                if insn.info().class == Class::Load {
-                    self.load_dest = insn.rt.number() as u8;
-                }
+            Op::Lb
+            | Op::Lbu
+            | Op::Lh
+            | Op::Lhu
+            | Op::Lw
+            | Op::Lwu
+            | Op::Lwl
+            | Op::Lwr
+            | Op::Ld
+            | Op::Ldl
+            | Op::Ldr
+            | Op::Ll
+            | Op::Lld => {
+                // rt is in 0..32: exact.
+                self.load_dest = insn.rt.number() as u8;
                 return;
             }
+            _ => return,
         };
         self.hilo_ready = self.cycles + latency;
     }
@@ -209,23 +225,22 @@ impl Core {
             self.refill_fetch(regs.pc, bus)?;
         }
         let index = ((va & 0xFFF) >> 2) as usize;
-        bus.code_page(self.fetch_ppn)
-            .and_then(|page| page.get(index).copied())
+        bus.code(self.fetch_base + index)
             .ok_or(Exception::new(ExcCode::Ibe))
     }
 
     #[cold]
-    fn refill_fetch(&mut self, pc: u64, bus: &Bus) -> Result<(), Exception> {
+    fn refill_fetch(&mut self, pc: u64, bus: &mut Bus) -> Result<(), Exception> {
         if pc & 3 != 0 {
             return Err(Exception::address(ExcCode::AdEL, sext32(pc)));
         }
         let pa = self.translate(pc, Access::Fetch)?;
-        if !bus.in_ram(pa, 4) {
-            // Nothing answers instruction fetches outside RAM.
-            return Err(Exception::new(ExcCode::Ibe));
-        }
+        // Nothing answers instruction fetches outside RAM.
+        let base = bus
+            .code_base((pa >> PAGE_SHIFT) as usize)
+            .ok_or(Exception::new(ExcCode::Ibe))?;
         self.fetch_page = (pc as u32) & !0xFFF;
-        self.fetch_ppn = (pa >> PAGE_SHIFT) as usize;
+        self.fetch_base = base;
         Ok(())
     }
 
@@ -375,7 +390,12 @@ impl<const TRACE: bool> Native<'_, TRACE> {
             .read(c.id, c.cycles, pa, width)
             .ok_or(Exception::new(ExcCode::Dbe))?;
         if TRACE {
-            c.emit(Event::Mmio { paddr: pa, width, value: v, write: false });
+            c.emit(Event::Mmio {
+                paddr: pa,
+                width,
+                value: v,
+                write: false,
+            });
         }
         c.next_event = 0;
         Ok(v)
@@ -386,7 +406,12 @@ impl<const TRACE: bool> Native<'_, TRACE> {
         let c = &mut *self.core;
         c.cycles += TIMING.mmio;
         if TRACE {
-            c.emit(Event::Mmio { paddr: pa, width, value, write: true });
+            c.emit(Event::Mmio {
+                paddr: pa,
+                width,
+                value,
+                write: true,
+            });
         }
         if !self.bus.board.write(c.id, c.cycles, pa, width, value) {
             return Err(Exception::new(ExcCode::Dbe));
@@ -409,7 +434,11 @@ impl<const TRACE: bool> Native<'_, TRACE> {
         c.tlb.write(index, entry);
         c.flush_translations();
         if TRACE {
-            c.emit(Event::TlbWrite { index: index % super::TLB_ENTRIES, random, entry });
+            c.emit(Event::TlbWrite {
+                index: index % super::TLB_ENTRIES,
+                random,
+                entry,
+            });
         }
     }
 }
@@ -520,7 +549,11 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
         c.context_changed();
         c.interrupts_changed();
         if TRACE {
-            c.emit(Event::Eret { from, to, mode: c.cp0.mode() });
+            c.emit(Event::Eret {
+                from,
+                to,
+                mode: c.cp0.mode(),
+            });
         }
         to
     }

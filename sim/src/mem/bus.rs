@@ -9,7 +9,8 @@ pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 const INSNS_PER_PAGE: usize = (PAGE_SIZE / 4) as usize;
 
-type DecodedPage = Box<[Insn; INSNS_PER_PAGE]>;
+/// `code_slot` value of a page that has never been fetched from.
+const NO_CODE: u32 = u32::MAX;
 
 /// No LL link held.
 const NO_LINK: u64 = u64::MAX;
@@ -17,15 +18,18 @@ const NO_LINK: u64 = u64::MAX;
 #[derive(Debug)]
 pub struct Bus {
     ram: Vec<u8>,
-    /// Decoded pages by physical page number; `None` until first fetched.
-    code: Vec<Option<DecodedPage>>,
-    /// Pages dropped by stores, kept to be reused without allocating.
-    spare: Vec<DecodedPage>,
+    /// Per RAM page: where its decoded instructions start in `code`, in
+    /// units of pages, or `NO_CODE` until first fetched.
+    code_slot: Vec<u32>,
+    /// Decoded instructions of every page ever fetched from, one page after
+    /// another. A store into such a page re-decodes the words it wrote, so an
+    /// entry is never stale and a CPU may cache where its page lives.
+    code: Vec<Insn>,
     /// Per CPU: the 16-byte line (PA >> 4) its LL linked, or `NO_LINK`.
     links: Vec<u64>,
     any_link: bool,
     pub board: Board,
-    /// Count of decoded pages dropped by stores (statistics).
+    /// Instruction words re-decoded because a store changed them (statistics).
     pub code_invalidations: u64,
 }
 
@@ -35,8 +39,8 @@ impl Bus {
         let pages = usize::try_from(ram_bytes >> PAGE_SHIFT).unwrap_or(0);
         Bus {
             ram: vec![0; pages << PAGE_SHIFT],
-            code: (0..pages).map(|_| None).collect(),
-            spare: Vec::new(),
+            code_slot: vec![NO_CODE; pages],
+            code: Vec::new(),
             links: vec![NO_LINK; ncpus],
             any_link: false,
             board,
@@ -70,10 +74,11 @@ impl Bus {
         if let Some(dst) = self.ram.get_mut(start..start + data.len()) {
             dst.copy_from_slice(data);
         }
-        let first = paddr >> PAGE_SHIFT;
-        let last = (paddr + data.len() as u64).saturating_sub(1) >> PAGE_SHIFT;
-        for page in first..=last {
-            self.invalidate_code(page as usize);
+        let end = paddr + data.len() as u64;
+        let mut word = paddr & !3;
+        while word < end {
+            self.redecode(word);
+            word += 4;
         }
         true
     }
@@ -124,9 +129,15 @@ impl Bus {
         if !ok {
             return false;
         }
-        let page = a >> PAGE_SHIFT;
-        if matches!(self.code.get(page), Some(Some(_))) {
-            self.invalidate_code(page);
+        if self
+            .code_slot
+            .get(a >> PAGE_SHIFT)
+            .is_some_and(|&s| s != NO_CODE)
+        {
+            self.redecode(paddr);
+            if width == 8 {
+                self.redecode(paddr + 4);
+            }
         }
         if self.any_link {
             self.break_links(cpu, paddr >> 4);
@@ -134,37 +145,51 @@ impl Bus {
         true
     }
 
-    fn invalidate_code(&mut self, page: usize) {
-        if let Some(slot) = self.code.get_mut(page) {
-            if let Some(p) = slot.take() {
-                self.code_invalidations += 1;
-                self.spare.push(p);
-            }
-        }
-    }
-
-    /// The decoded instructions of a RAM page, decoding it on first use.
-    #[inline(always)]
-    pub fn code_page(&mut self, page: usize) -> Option<&[Insn; INSNS_PER_PAGE]> {
-        if !matches!(self.code.get(page), Some(Some(_))) {
-            self.decode_page(page)?;
-        }
-        self.code.get(page)?.as_deref()
-    }
-
+    /// Re-decodes the word at `paddr` if its page has decoded code.
     #[cold]
-    fn decode_page(&mut self, page: usize) -> Option<()> {
+    fn redecode(&mut self, paddr: u64) {
+        let page = (paddr >> PAGE_SHIFT) as usize;
+        let Some(&slot) = self.code_slot.get(page) else {
+            return;
+        };
+        if slot == NO_CODE {
+            return;
+        }
+        let a = (paddr & !3) as usize;
+        let Some(Ok(bytes)) = self.ram.get(a..a + 4).map(<[u8; 4]>::try_from) else {
+            return;
+        };
+        let index = slot as usize * INSNS_PER_PAGE + ((a & (PAGE_SIZE as usize - 1)) >> 2);
+        if let Some(insn) = self.code.get_mut(index) {
+            *insn = decode(u32::from_be_bytes(bytes));
+            self.code_invalidations += 1;
+        }
+    }
+
+    /// Where the decoded instructions of RAM page `page` start in the code
+    /// arena (see [`Bus::code`]), decoding the page on first use. `None`
+    /// outside RAM.
+    pub fn code_base(&mut self, page: usize) -> Option<usize> {
+        let slot = *self.code_slot.get(page)?;
+        if slot != NO_CODE {
+            return Some(slot as usize * INSNS_PER_PAGE);
+        }
         let base = page << PAGE_SHIFT;
         let bytes = self.ram.get(base..base + PAGE_SIZE as usize)?;
-        let mut p = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Box::new([Insn::NOP; INSNS_PER_PAGE]));
-        for (slot, w) in p.iter_mut().zip(bytes.chunks_exact(4)) {
-            *slot = decode(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-        }
-        *self.code.get_mut(page)? = Some(p);
-        Some(())
+        let slot = u32::try_from(self.code.len() / INSNS_PER_PAGE).ok()?;
+        self.code.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|w| decode(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))),
+        );
+        *self.code_slot.get_mut(page)? = slot;
+        Some(slot as usize * INSNS_PER_PAGE)
+    }
+
+    /// The decoded instruction at `index` in the code arena.
+    #[inline(always)]
+    pub fn code(&self, index: usize) -> Option<Insn> {
+        self.code.get(index).copied()
     }
 
     /// LL: links `cpu` to the line holding `paddr`.
