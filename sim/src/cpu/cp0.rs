@@ -32,10 +32,10 @@ pub mod reg {
 
     /// The manual's register names, by number ("" for reserved numbers).
     pub const NAMES: [&str; 32] = [
-        "Index", "Random", "EntryLo0", "EntryLo1", "Context", "PageMask", "Wired", "",
-        "BadVAddr", "Count", "EntryHi", "Compare", "Status", "Cause", "EPC", "PRId", "Config",
-        "LLAddr", "WatchLo", "WatchHi", "XContext", "", "", "", "", "", "ECC", "CacheErr",
-        "TagLo", "TagHi", "ErrorEPC", "",
+        "Index", "Random", "EntryLo0", "EntryLo1", "Context", "PageMask", "Wired", "", "BadVAddr",
+        "Count", "EntryHi", "Compare", "Status", "Cause", "EPC", "PRId", "Config", "LLAddr",
+        "WatchLo", "WatchHi", "XContext", "", "", "", "", "", "ECC", "CacheErr", "TagLo", "TagHi",
+        "ErrorEPC", "",
     ];
 }
 

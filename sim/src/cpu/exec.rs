@@ -85,8 +85,7 @@ pub trait ExecContext {
     /// LL/LLD: load and set the link.
     fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception>;
     /// SC/SCD: store if the link holds; the result says whether it did.
-    fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64)
-        -> Result<bool, Exception>;
+    fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64) -> Result<bool, Exception>;
     /// The full value of CP0 register `reg`.
     fn read_cp0(&mut self, reg: u32) -> u64;
     /// MTC0 (`dword` false, value already sign-extended) or DMTC0.
@@ -174,8 +173,15 @@ pub fn execute<C: ExecContext>(r: &mut Regs, c: &mut C, i: Insn) -> Result<Flow,
             r.set(i.rd, sext32(((rt as i32) >> (rs & 31)) as u32 as u64));
             Flow::Next
         }
-        Op::Dsll | Op::Dsrl | Op::Dsra | Op::Dsll32 | Op::Dsrl32 | Op::Dsra32 | Op::Dsllv
-        | Op::Dsrlv | Op::Dsrav => {
+        Op::Dsll
+        | Op::Dsrl
+        | Op::Dsra
+        | Op::Dsll32
+        | Op::Dsrl32
+        | Op::Dsra32
+        | Op::Dsllv
+        | Op::Dsrlv
+        | Op::Dsrav => {
             if !c.allow64() {
                 return Err(ri());
             }
@@ -244,7 +250,11 @@ pub fn execute<C: ExecContext>(r: &mut Regs, c: &mut C, i: Insn) -> Result<Flow,
             // Divide by zero and INT_MIN / -1 are undefined; like QEMU we
             // divide by 1 instead, so LO = dividend and HI = 0.
             let (n, d) = (rs as i32, rt as i32);
-            let d = if d == 0 || (n == i32::MIN && d == -1) { 1 } else { d };
+            let d = if d == 0 || (n == i32::MIN && d == -1) {
+                1
+            } else {
+                d
+            };
             r.lo = sext32(n.wrapping_div(d) as u32 as u64);
             r.hi = sext32(n.wrapping_rem(d) as u32 as u64);
             Flow::Next
@@ -273,7 +283,11 @@ pub fn execute<C: ExecContext>(r: &mut Regs, c: &mut C, i: Insn) -> Result<Flow,
                 }
                 Op::Ddiv => {
                     let (n, d) = (rs as i64, rt as i64);
-                    let d = if d == 0 || (n == i64::MIN && d == -1) { 1 } else { d };
+                    let d = if d == 0 || (n == i64::MIN && d == -1) {
+                        1
+                    } else {
+                        d
+                    };
                     r.lo = n.wrapping_div(d) as u64;
                     r.hi = n.wrapping_rem(d) as u64;
                 }
@@ -606,7 +620,13 @@ pub fn execute<C: ExecContext>(r: &mut Regs, c: &mut C, i: Insn) -> Result<Flow,
             }
             Flow::Next
         }
-        Op::Tlbr | Op::Tlbwi | Op::Tlbwr | Op::Tlbp | Op::Eret | Op::Wait | Op::Rfe
+        Op::Tlbr
+        | Op::Tlbwi
+        | Op::Tlbwr
+        | Op::Tlbp
+        | Op::Eret
+        | Op::Wait
+        | Op::Rfe
         | Op::Cop0Nop => {
             if !c.cop_usable(0) {
                 return Err(Exception::cop_unusable(0));

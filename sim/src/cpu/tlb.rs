@@ -58,7 +58,8 @@ impl TlbEntry {
 
     #[inline]
     pub fn matches(&self, va: u32, asid: u8) -> bool {
-        (va & self.vpn_mask()) == (self.vpn2 & self.vpn_mask()) && (self.global || self.asid == asid)
+        (va & self.vpn_mask()) == (self.vpn2 & self.vpn_mask())
+            && (self.global || self.asid == asid)
     }
 
     /// EntryHi as TLBR returns it.
@@ -205,12 +206,22 @@ mod tests {
             tlb.write(5, Tlb::compose(mask, base | 7, lo0, lo1));
             let e = tlb.read(5);
             assert_eq!(e.page_size(), size);
-            let Lookup::Hit(h) = tlb.lookup(base + 0x10, 7) else { panic!("even miss {size}") };
+            let Lookup::Hit(h) = tlb.lookup(base + 0x10, 7) else {
+                panic!("even miss {size}")
+            };
             assert!(h.valid() && h.dirty());
-            assert_eq!(h.paddr(base + 0x10), ((0x100u64 << 12) & !(u64::from(size) - 1)) + 0x10);
-            let Lookup::Hit(h) = tlb.lookup(base + size + 4, 7) else { panic!("odd miss {size}") };
+            assert_eq!(
+                h.paddr(base + 0x10),
+                ((0x100u64 << 12) & !(u64::from(size) - 1)) + 0x10
+            );
+            let Lookup::Hit(h) = tlb.lookup(base + size + 4, 7) else {
+                panic!("odd miss {size}")
+            };
             assert!(h.valid() && !h.dirty());
-            assert_eq!(h.paddr(base + size + 4), ((0x2000u64 << 12) & !(u64::from(size) - 1)) + 4);
+            assert_eq!(
+                h.paddr(base + size + 4),
+                ((0x2000u64 << 12) & !(u64::from(size) - 1)) + 4
+            );
             // Just past the pair: miss. Other ASID: miss (not global).
             assert_eq!(tlb.lookup(base + 2 * size, 7), Lookup::Miss);
             assert_eq!(tlb.lookup(base, 8), Lookup::Miss);
