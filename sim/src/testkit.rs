@@ -45,6 +45,42 @@ pub fn machine(a: &Asm) -> Machine {
 pub fn run(a: &Asm) -> Machine {
     let mut m = machine(a);
     let exit = m.run();
-    assert!(matches!(exit, Exit::Halted { .. }), "program did not halt: {exit:?}");
+    assert!(
+        matches!(exit, Exit::Halted { .. }),
+        "program did not halt: {exit:?}"
+    );
     m
+}
+
+/// A machine built from `config`, with `a` loaded at its origin and CPU 0
+/// about to run it (like [`machine`], for other RAM sizes or CPU counts).
+pub fn machine_with(config: MachineConfig, a: &Asm) -> Machine {
+    let ncpus = config.ncpus;
+    let mut m = Machine::new(config, Board::new(ncpus));
+    place(&mut m, a);
+    let pc = i64::from(a.origin() as i32) as u64;
+    if let Some(cpu) = m.cpus.get_mut(0) {
+        cpu.boot(pc, 0xFFFF_FFFF_8010_0000);
+    }
+    m
+}
+
+/// Copies more code (an exception handler, user code) into RAM at the
+/// physical address of `a`'s origin: KSEG0/KSEG1 origins map to
+/// `origin & 0x1FFF_FFFF`, and KUSEG origins are taken as identity-mapped.
+pub fn place(m: &mut Machine, a: &Asm) {
+    let bytes = a.bytes().expect("placed code labels resolve");
+    let origin = a.origin();
+    let paddr = if origin >= 0x8000_0000 {
+        u64::from(origin & 0x1FFF_FFFF)
+    } else {
+        u64::from(origin)
+    };
+    assert!(m.bus.write_bytes(paddr, &bytes), "code at {origin:#x} fits in RAM");
+}
+
+/// Runs an already built machine to its halt.
+pub fn run_to_halt(m: &mut Machine) {
+    let exit = m.run();
+    assert!(matches!(exit, Exit::Halted { .. }), "program did not halt: {exit:?}");
 }
