@@ -8,6 +8,7 @@
 
 pub mod cpu;
 pub mod dev;
+pub mod hv;
 pub mod isa;
 pub mod machine;
 pub mod mem;

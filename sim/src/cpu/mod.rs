@@ -111,6 +111,10 @@ pub struct Core {
     fetch_base: usize,
     /// Set when a device asked the machine to act (halt, start a CPU).
     pub(crate) board_pending: bool,
+    /// Hand every exception to the caller of `run` instead of continuing at
+    /// the vector (the monitor's "exit"; see `sim::hv`).
+    pub(crate) hv_exits: bool,
+    pub(crate) hv_exit: Option<ExcCode>,
     /// Tags written by CACHE Index_Store_Tag, read back by Index_Load_Tag.
     cache_tags: Box<[u32; 4 * 1024]>,
 }
@@ -150,6 +154,8 @@ impl Cpu {
             fetch_base: 0,
             board_pending: false,
             cache_tags: Box::new([0; 4 * 1024]),
+            hv_exits: false,
+            hv_exit: None,
         };
         core.context_changed();
         core.reschedule_timer();
@@ -420,6 +426,9 @@ impl Core {
             });
         }
         regs.jump_to(vector);
+        if self.hv_exits {
+            self.hv_exit = Some(e.code);
+        }
         self.load_dest = 0;
         self.cycles += crate::timing::TIMING.exception;
         self.context_changed();

@@ -20,6 +20,10 @@ pub enum RunExit {
     Board,
     /// The CPU is parked or stopped.
     NotRunning,
+    /// The CPU took an exception and hypervisor exits are on: the hardware
+    /// part of exception entry is done (EPC, Cause, BadVAddr, EXL, …) and the
+    /// handler is the caller's to run.
+    Exception(ExcCode),
 }
 
 impl Cpu {
