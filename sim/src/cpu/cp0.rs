@@ -222,3 +222,161 @@ impl Cp0 {
         self.cause & s & cause::IP_MASK
     }
 }
+
+/// What a CP0 write changed besides the register itself, for the owner of
+/// the derived state (the CPU's timers and translation caches, or a
+/// monitor's virtual CPU) to act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cp0Write {
+    /// Nothing else.
+    Plain,
+    /// Count was written: the owner keeps Count, so this is the new value.
+    Count(u32),
+    /// Wired was written: Random restarts at 47.
+    Wired,
+    /// Compare was written (IP7 already cleared): reschedule the timer.
+    Compare,
+    /// EntryHi was written: the current ASID may have changed.
+    Context,
+    /// Status was written: mode, ASID context and interrupt enables.
+    Status,
+    /// Cause.IP1:0 was written.
+    Interrupts,
+    /// WatchLo/WatchHi were written.
+    Watch,
+}
+
+impl Cp0 {
+    /// The value MFC0/DMFC0 read (before MFC0's sign extension). Count and
+    /// Random are derived by the owner and passed in.
+    pub fn read(&self, reg: u32, count: u32, random: u32) -> u64 {
+        use reg::*;
+        match reg {
+            INDEX => u64::from(self.index),
+            RANDOM => u64::from(random),
+            ENTRY_LO0 => u64::from(self.entry_lo0),
+            ENTRY_LO1 => u64::from(self.entry_lo1),
+            CONTEXT => self.context,
+            PAGE_MASK => u64::from(self.page_mask),
+            WIRED => u64::from(self.wired),
+            BAD_VADDR => self.bad_vaddr,
+            COUNT => u64::from(count),
+            ENTRY_HI => self.entry_hi,
+            COMPARE => u64::from(self.compare),
+            STATUS => u64::from(self.status),
+            CAUSE => u64::from(self.cause),
+            EPC => self.epc,
+            PRID => u64::from(PRID_R4000),
+            CONFIG => u64::from(self.config),
+            LL_ADDR => u64::from(self.ll_addr),
+            WATCH_LO => u64::from(self.watch_lo),
+            WATCH_HI => u64::from(self.watch_hi),
+            XCONTEXT => self.xcontext,
+            ECC => u64::from(self.ecc),
+            CACHE_ERR => u64::from(self.cache_err),
+            TAG_LO => u64::from(self.tag_lo),
+            TAG_HI => u64::from(self.tag_hi),
+            ERROR_EPC => self.error_epc,
+            // Reserved numbers read 0 (`r4000-reference.md` §2.1).
+            _ => 0,
+        }
+    }
+
+    /// MTC0/DMTC0 through the write masks of §2.2. `value` is the full
+    /// register value (MTC0 passes it sign-extended).
+    pub fn write(&mut self, reg: u32, value: u64) -> Cp0Write {
+        use reg::*;
+        // Registers below are 32 bits wide unless noted; the narrowing is the point.
+        let v32 = value as u32;
+        match reg {
+            INDEX => self.index = (self.index & 0x8000_0000) | (v32 & 0x3F),
+            ENTRY_LO0 => self.entry_lo0 = v32 & super::tlb::lo::WRITABLE,
+            ENTRY_LO1 => self.entry_lo1 = v32 & super::tlb::lo::WRITABLE,
+            // BadVPN2 (22:4) is written by hardware only, as QEMU and GXemul
+            // treat it (§2.2 Context, [D]).
+            CONTEXT => self.context = (value & !0x7F_FFFF) | (self.context & 0x7F_FFF0),
+            PAGE_MASK => self.page_mask = v32 & 0x01FF_E000,
+            WIRED => {
+                self.wired = v32 & 0x3F;
+                return Cp0Write::Wired;
+            }
+            COUNT => return Cp0Write::Count(v32),
+            ENTRY_HI => {
+                self.entry_hi = sext32(u64::from(v32 & 0xFFFF_E0FF));
+                return Cp0Write::Context;
+            }
+            COMPARE => {
+                self.compare = v32;
+                self.cause &= !cause::IP7;
+                return Cp0Write::Compare;
+            }
+            STATUS => {
+                self.status = (self.status & !status::WRITABLE) | (v32 & status::WRITABLE);
+                return Cp0Write::Status;
+            }
+            CAUSE => {
+                self.cause = (self.cause & !cause::SW_IP) | (v32 & cause::SW_IP);
+                return Cp0Write::Interrupts;
+            }
+            EPC => self.epc = value,
+            CONFIG => self.config = (self.config & !0x3F) | (v32 & 0x3F),
+            LL_ADDR => self.ll_addr = v32,
+            WATCH_LO => {
+                self.watch_lo = v32 & 0xFFFF_FFFB;
+                return Cp0Write::Watch;
+            }
+            WATCH_HI => {
+                self.watch_hi = v32 & 0xF;
+                return Cp0Write::Watch;
+            }
+            XCONTEXT => {
+                self.xcontext = (value & !0x1_FFFF_FFFF) | (self.xcontext & 0x1_FFFF_FFF0);
+            }
+            ECC => self.ecc = v32 & 0xFF,
+            TAG_LO => self.tag_lo = v32,
+            TAG_HI => self.tag_hi = v32,
+            ERROR_EPC => self.error_epc = value,
+            // Random, BadVAddr, PRId, CacheErr are read-only; reserved
+            // numbers ignore writes.
+            _ => {}
+        }
+        Cp0Write::Plain
+    }
+
+    /// The CP0 side of exception entry (`r4000-reference.md` §4): EPC and
+    /// Cause.BD unless EXL is already set, ExcCode and CE, BadVAddr, and for
+    /// TLB exceptions Context, XContext and EntryHi; then EXL. `pc` is the
+    /// address of the instruction that faulted (or was interrupted) and `bd`
+    /// whether it sat in a delay slot. Returns the vector address.
+    pub fn enter_exception(&mut self, e: &super::Exception, pc: u64, bd: bool) -> u64 {
+        let exl = self.exl();
+        if !exl {
+            self.epc = if bd { pc.wrapping_sub(4) } else { pc };
+            if bd {
+                self.cause |= cause::BD;
+            } else {
+                self.cause &= !cause::BD;
+            }
+        }
+        self.cause = (self.cause & !(cause::EXC_MASK | cause::CE_MASK))
+            | ((e.code as u32) << cause::EXC_SHIFT)
+            | (u32::from(e.ce & 3) << cause::CE_SHIFT);
+        if let Some(va) = e.badvaddr {
+            self.bad_vaddr = va;
+            if e.tlb {
+                // The VA's low word; 32-bit addressing.
+                let va32 = va as u32;
+                self.context = (self.context & !0x7F_FFF0) | u64::from((va32 >> 9) & 0x7F_FFF0);
+                self.xcontext = (self.xcontext & !0x1_FFFF_FFF0) | ((va >> 9) & 0x7FFF_FFF0);
+                self.entry_hi = sext32(u64::from(va32 & 0xFFFF_E000)) | u64::from(self.asid());
+            }
+        }
+        self.status |= status::EXL;
+        let base: u64 = if self.bev() {
+            0xFFFF_FFFF_BFC0_0200
+        } else {
+            0xFFFF_FFFF_8000_0000
+        };
+        base + if e.refill && !exl { 0x000 } else { 0x180 }
+    }
+}

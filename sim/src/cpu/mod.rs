@@ -8,7 +8,7 @@ mod native;
 pub use native::RunExit;
 pub mod tlb;
 
-pub use cp0::{Cp0, Mode};
+pub use cp0::{Cp0, Cp0Write, Mode};
 pub use exception::{Access, ExcCode, Exception};
 pub use exec::{execute, ExecContext, Flow, Regs};
 pub use tlb::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
@@ -270,100 +270,24 @@ impl Core {
 
     /// Reads a CP0 register with Count and Random derived.
     pub fn read_cp0(&self, reg: u32) -> u64 {
-        use cp0::reg::*;
-        let c = &self.cp0;
-        match reg {
-            INDEX => u64::from(c.index),
-            RANDOM => u64::from(self.random()),
-            ENTRY_LO0 => u64::from(c.entry_lo0),
-            ENTRY_LO1 => u64::from(c.entry_lo1),
-            CONTEXT => c.context,
-            PAGE_MASK => u64::from(c.page_mask),
-            WIRED => u64::from(c.wired),
-            BAD_VADDR => c.bad_vaddr,
-            COUNT => u64::from(self.count()),
-            ENTRY_HI => c.entry_hi,
-            COMPARE => u64::from(c.compare),
-            STATUS => u64::from(c.status),
-            CAUSE => u64::from(c.cause),
-            EPC => c.epc,
-            PRID => u64::from(cp0::PRID_R4000),
-            CONFIG => u64::from(c.config),
-            LL_ADDR => u64::from(c.ll_addr),
-            WATCH_LO => u64::from(c.watch_lo),
-            WATCH_HI => u64::from(c.watch_hi),
-            XCONTEXT => c.xcontext,
-            ECC => u64::from(c.ecc),
-            CACHE_ERR => u64::from(c.cache_err),
-            TAG_LO => u64::from(c.tag_lo),
-            TAG_HI => u64::from(c.tag_hi),
-            ERROR_EPC => c.error_epc,
-            // Reserved numbers read 0 (`r4000-reference.md` §2.1).
-            _ => 0,
-        }
+        self.cp0.read(reg, self.count(), self.random())
     }
 
     /// Writes a CP0 register through its write mask, with side effects.
     /// `value` is the full register value (MTC0 passes it sign-extended).
     pub fn write_cp0(&mut self, reg: u32, value: u64) {
-        use cp0::reg::*;
-        let v32 = value as u32;
-        match reg {
-            INDEX => self.cp0.index = (self.cp0.index & 0x8000_0000) | (v32 & 0x3F),
-            ENTRY_LO0 => self.cp0.entry_lo0 = v32 & tlb::lo::WRITABLE,
-            ENTRY_LO1 => self.cp0.entry_lo1 = v32 & tlb::lo::WRITABLE,
-            // BadVPN2 (22:4) is written by hardware only, as QEMU and GXemul
-            // treat it (§2.2 Context, [D]).
-            CONTEXT => {
-                self.cp0.context = (value & !0x7F_FFFF) | (self.cp0.context & 0x7F_FFF0);
-            }
-            PAGE_MASK => self.cp0.page_mask = v32 & 0x01FF_E000,
-            WIRED => {
-                self.cp0.wired = v32 & 0x3F;
-                self.random_base = self.instret;
-            }
-            COUNT => self.set_count(v32),
-            ENTRY_HI => {
-                self.cp0.entry_hi = cp0::sext32(u64::from(v32 & 0xFFFF_E0FF));
-                self.context_changed();
-            }
-            COMPARE => {
-                self.cp0.compare = v32;
-                self.cp0.cause &= !cp0::cause::IP7;
-                self.reschedule_timer();
-            }
-            STATUS => {
-                let keep = self.cp0.status & !cp0::status::WRITABLE;
-                self.cp0.status = keep | (v32 & cp0::status::WRITABLE);
+        match self.cp0.write(reg, value) {
+            Cp0Write::Plain => {}
+            Cp0Write::Count(v) => self.set_count(v),
+            Cp0Write::Wired => self.random_base = self.instret,
+            Cp0Write::Compare => self.reschedule_timer(),
+            Cp0Write::Context => self.context_changed(),
+            Cp0Write::Status => {
                 self.context_changed();
                 self.interrupts_changed();
             }
-            CAUSE => {
-                let sw = cp0::cause::SW_IP;
-                self.cp0.cause = (self.cp0.cause & !sw) | (v32 & sw);
-                self.interrupts_changed();
-            }
-            EPC => self.cp0.epc = value,
-            CONFIG => self.cp0.config = (self.cp0.config & !0x3F) | (v32 & 0x3F),
-            LL_ADDR => self.cp0.ll_addr = v32,
-            WATCH_LO => {
-                self.cp0.watch_lo = v32 & 0xFFFF_FFFB;
-                self.flush_translations();
-            }
-            WATCH_HI => {
-                self.cp0.watch_hi = v32 & 0xF;
-                self.flush_translations();
-            }
-            XCONTEXT => {
-                self.cp0.xcontext = (value & !0x1_FFFF_FFFF) | (self.cp0.xcontext & 0x1_FFFF_FFF0);
-            }
-            ECC => self.cp0.ecc = v32 & 0xFF,
-            TAG_LO => self.cp0.tag_lo = v32,
-            TAG_HI => self.cp0.tag_hi = v32,
-            ERROR_EPC => self.cp0.error_epc = value,
-            // Random, BadVAddr, PRId, CacheErr are read-only; reserved
-            // numbers ignore writes.
-            _ => {}
+            Cp0Write::Interrupts => self.interrupts_changed(),
+            Cp0Write::Watch => self.flush_translations(),
         }
     }
 
@@ -371,45 +295,14 @@ impl Core {
     /// already set, Cause, BadVAddr, Context and EntryHi for TLB faults,
     /// EXL, and the vector.
     pub fn take_exception<const TRACE: bool>(&mut self, regs: &mut Regs, e: Exception) {
-        use cp0::cause;
         let from = self.cp0.mode();
         let pc = regs.pc;
         let exl = self.cp0.exl();
         let bd = regs.delay_slot;
-        if !exl {
-            self.cp0.epc = if bd { pc.wrapping_sub(4) } else { pc };
-            if bd {
-                self.cp0.cause |= cause::BD;
-            } else {
-                self.cp0.cause &= !cause::BD;
-            }
+        let vector = self.cp0.enter_exception(&e, pc, bd);
+        if e.refill && e.badvaddr.is_some() {
+            self.stats.tlb_refills += 1;
         }
-        self.cp0.cause = (self.cp0.cause & !(cause::EXC_MASK | cause::CE_MASK))
-            | ((e.code as u32) << cause::EXC_SHIFT)
-            | (u32::from(e.ce & 3) << cause::CE_SHIFT);
-        if let Some(va) = e.badvaddr {
-            self.cp0.bad_vaddr = va;
-            if e.tlb {
-                let va32 = va as u32;
-                self.cp0.context =
-                    (self.cp0.context & !0x7F_FFF0) | u64::from((va32 >> 9) & 0x7F_FFF0);
-                self.cp0.xcontext =
-                    (self.cp0.xcontext & !0x1_FFFF_FFF0) | ((va >> 9) & 0x7FFF_FFF0);
-                self.cp0.entry_hi =
-                    cp0::sext32(u64::from(va32 & 0xFFFF_E000)) | u64::from(self.cp0.asid());
-                if e.refill {
-                    self.stats.tlb_refills += 1;
-                }
-            }
-        }
-        self.cp0.status |= cp0::status::EXL;
-        let base: u64 = if self.cp0.bev() {
-            0xFFFF_FFFF_BFC0_0200
-        } else {
-            0xFFFF_FFFF_8000_0000
-        };
-        let offset = if e.refill && !exl { 0x000 } else { 0x180 };
-        let vector = base + offset;
         if let Some(n) = self.stats.exceptions.get_mut(e.code as usize) {
             *n += 1;
         }

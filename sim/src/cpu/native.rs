@@ -429,12 +429,7 @@ impl<const TRACE: bool> Native<'_, TRACE> {
 
     fn write_tlb(&mut self, index: usize, random: bool) {
         let c = &mut *self.core;
-        let entry = Tlb::compose(
-            c.cp0.page_mask,
-            c.cp0.entry_hi as u32,
-            c.cp0.entry_lo0,
-            c.cp0.entry_lo1,
-        );
+        let entry = Tlb::entry_from(&c.cp0);
         c.tlb.write(index, entry);
         c.flush_translations();
         if TRACE {
@@ -512,11 +507,7 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
 
     fn tlbr(&mut self) {
         let c = &mut *self.core;
-        let e = c.tlb.read((c.cp0.index & 0x3F) as usize);
-        c.cp0.page_mask = e.page_mask;
-        c.cp0.entry_hi = sext32(u64::from(e.entry_hi()));
-        c.cp0.entry_lo0 = e.entry_lo(false);
-        c.cp0.entry_lo1 = e.entry_lo(true);
+        c.tlb.read_into(&mut c.cp0);
         // TLBR overwrites the current ASID (§3.4).
         c.context_changed();
     }
@@ -533,10 +524,7 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
 
     fn tlbp(&mut self) {
         let c = &mut *self.core;
-        match c.tlb.probe(c.cp0.entry_hi as u32) {
-            Some(i) => c.cp0.index = i as u32,
-            None => c.cp0.index |= 0x8000_0000,
-        }
+        c.tlb.probe_into(&mut c.cp0);
     }
 
     fn eret(&mut self) -> u64 {

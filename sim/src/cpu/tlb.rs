@@ -182,6 +182,41 @@ impl Tlb {
     }
 }
 
+/// The CP0 side of the TLB instructions, shared by the CPU and by a
+/// monitor's virtual TLB (§3.4).
+impl Tlb {
+    /// TLBR: PageMask, EntryHi, EntryLo0/1 from entry Index. This
+    /// overwrites the current ASID.
+    pub fn read_into(&self, cp0: &mut super::Cp0) {
+        let e = self.read((cp0.index & 0x3F) as usize);
+        cp0.page_mask = e.page_mask;
+        cp0.entry_hi = super::cp0::sext32(u64::from(e.entry_hi()));
+        cp0.entry_lo0 = e.entry_lo(false);
+        cp0.entry_lo1 = e.entry_lo(true);
+    }
+
+    /// The entry TLBWI/TLBWR write, from PageMask, EntryHi and EntryLo0/1.
+    pub fn entry_from(cp0: &super::Cp0) -> TlbEntry {
+        // EntryHi's low word: 32-bit addressing.
+        Tlb::compose(
+            cp0.page_mask,
+            cp0.entry_hi as u32,
+            cp0.entry_lo0,
+            cp0.entry_lo1,
+        )
+    }
+
+    /// TLBP: Index of the entry matching EntryHi, or Index.P set.
+    pub fn probe_into(&self, cp0: &mut super::Cp0) {
+        // EntryHi's low word: 32-bit addressing.
+        match self.probe(cp0.entry_hi as u32) {
+            // Below 48: exact.
+            Some(i) => cp0.index = i as u32,
+            None => cp0.index |= 0x8000_0000,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
