@@ -4,7 +4,7 @@
 //! Cycle costs used throughout (sim/src/timing.rs): every instruction 1,
 //! taken branch/jump +2, annulled slot +1, load-use +2, MULT 10 / DIV 69 until
 //! HI/LO are ready, exception entry 8, ERET 1 + 3, MMIO access +20.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::panic)]
+#![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used, clippy::panic)]
 
 pub use sim::cpu::cp0::{cause, reg, status};
 pub use sim::isa::asm::{Asm, Operands};
