@@ -98,7 +98,7 @@ pub fn tlb_map(a: &mut Asm, index: u32, entry_hi: u32, lo0: u32, lo1: u32, page_
 pub const TLB_MAP: u64 = 16;
 
 /// Leaves kernel mode for `pc` with `status` (EXL is added, ERET clears it):
-/// li, mtc0 EPC, li, mtc0 Status, eret = 4 + (1 + 3) = [`ENTER`] cycles.
+/// li (2), mtc0 EPC, li (2), mtc0 Status, eret (1 + 3) = [`ENTER`] = 10 cycles.
 /// Clobbers k0.
 pub fn enter(a: &mut Asm, pc: u32, status: u32) {
     a.li(Reg::K0, pc);
@@ -107,7 +107,7 @@ pub fn enter(a: &mut Asm, pc: u32, status: u32) {
     mtc0(a, Reg::K0, reg::STATUS);
     cop0(a, Op::Eret);
 }
-pub const ENTER: u64 = 8;
+pub const ENTER: u64 = 10;
 
 /// Status KSU values.
 pub const KSU_SUPERVISOR: u32 = 1 << 3;
@@ -142,3 +142,15 @@ pub fn assert_code_intact(m: &Machine, a: &Asm) {
     let pa = u64::from(a.origin() & 0x1FFF_FFFF);
     assert_eq!(ram(m, pa, bytes.len()), bytes, "program overwritten");
 }
+
+/// User (or supervisor) code lives at VA 0x0040_0000, identity-mapped to
+/// PA 0x0040_0000 (a 4 KB even/odd pair, V and D set, ASID 0).
+pub const USER_PC: u32 = 0x0040_0000;
+
+/// Maps the user pair with TLB entry 0, then enters `ksu` mode (plus `extra`
+/// Status bits) at [`USER_PC`]: [`TLB_MAP`] + [`ENTER`] = 26 cycles.
+pub fn to_user(a: &mut Asm, ksu: u32, extra: u32) {
+    tlb_map(a, 0, USER_PC, entry_lo(0x40_0000, V | D | C3), entry_lo(0x40_1000, V | D | C3), 0);
+    enter(a, USER_PC, ksu | extra);
+}
+pub const TO_USER: u64 = TLB_MAP + ENTER;
