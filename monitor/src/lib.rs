@@ -1,1 +1,589 @@
-//! disco-monitor: a Disco-style virtual machine monitor (issue 5).
+//! disco-monitor: a Disco-style virtual machine monitor.
+//!
+//! The monitor runs "in kernel mode" on the simulated multiprocessor: every
+//! exception a physical CPU takes while running a guest is an exit to the
+//! Rust code here (see `sim::hv`), which handles it with kernel privilege,
+//! charges its modelled cost (`cost`) and resumes. Guest kernels run in
+//! supervisor mode, their processes in user mode (design.md §4).
+#![deny(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::unimplemented
+)]
+
+pub mod cost;
+pub mod engine;
+pub mod exit;
+pub mod l2tlb;
+pub mod mem;
+pub mod obs;
+pub mod tlbctl;
+pub mod vcpu;
+pub mod vm;
+
+use std::collections::VecDeque;
+
+use sim::cpu::cp0::{reg, status};
+use sim::cpu::{Cpu, ExcCode, Exception, Mode, Regs, RunExit, TlbEntry};
+use sim::dev::{Board, BoardAction};
+use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
+use sim::{Machine, MachineConfig};
+
+use crate::engine::{EngineStop, GuestCtx};
+use crate::exit::Outcome;
+use crate::mem::{Asids, FrameAllocator, GuestPhys, Memmap, Pmap};
+use crate::obs::{MonEvent, Place, Trace};
+use crate::vcpu::{Vcpu, VcpuState};
+pub use crate::vm::{Vm, VmConfig, VmEnd, VmImage};
+
+/// Host-side failures setting the monitor up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MonitorError {
+    #[error("no VM to run")]
+    NoVms,
+    #[error("VM {vm}: memory size {bytes} is not a positive multiple of 4 KiB")]
+    BadMemory { vm: String, bytes: u64 },
+    #[error("VM {vm}: {vcpus} VCPUs; between 1 and 64 are supported")]
+    BadVcpus { vm: String, vcpus: usize },
+    #[error("VM {vm}: image segment at guest-physical {gpa:#x} (+{len:#x}) lies outside its {mem:#x} bytes of memory")]
+    SegmentOutside {
+        vm: String,
+        gpa: u64,
+        len: u64,
+        mem: u64,
+    },
+    #[error("{pcpus} physical CPUs; between 1 and 64 are supported")]
+    BadPcpus { pcpus: usize },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorConfig {
+    pub pcpus: usize,
+    /// Cycles a physical CPU runs before the next one gets its turn.
+    pub quantum: u64,
+    /// Cycles a VCPU keeps a physical CPU when others are waiting for one.
+    pub slice: u64,
+    pub max_cycles: Option<u64>,
+    pub vms: Vec<VmConfig>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            pcpus: 1,
+            quantum: 10_000,
+            slice: 100_000,
+            max_cycles: None,
+            vms: Vec::new(),
+        }
+    }
+}
+
+/// Why `Monitor::run` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorExit {
+    /// Every VM halted or was stopped.
+    AllEnded,
+    CycleLimit {
+        cycles: u64,
+    },
+}
+
+pub struct Monitor {
+    pub machine: Machine,
+    pub vms: Vec<Vm>,
+    pub trace: Trace,
+    config: MonitorConfig,
+    current: Vec<Option<(usize, usize)>>,
+    slice_end: Vec<u64>,
+    runq: VecDeque<(usize, usize)>,
+    asids: Asids,
+    pub memmap: Memmap,
+    shootdowns: Vec<(usize, TlbEntry)>,
+    /// The ASID generation every real TLB has been flushed for.
+    flushed_generation: u64,
+    now: u64,
+}
+
+impl Monitor {
+    pub fn new(config: MonitorConfig) -> Result<Monitor, MonitorError> {
+        if config.vms.is_empty() {
+            return Err(MonitorError::NoVms);
+        }
+        if !(1..=sim::machine::MAX_CPUS).contains(&config.pcpus) {
+            return Err(MonitorError::BadPcpus {
+                pcpus: config.pcpus,
+            });
+        }
+        let mut total_pages = 0u64;
+        for v in &config.vms {
+            if v.mem_bytes == 0 || v.mem_bytes % PAGE_SIZE != 0 || v.mem_bytes > 512 << 20 {
+                return Err(MonitorError::BadMemory {
+                    vm: v.name.clone(),
+                    bytes: v.mem_bytes,
+                });
+            }
+            if !(1..=64).contains(&v.vcpus) {
+                return Err(MonitorError::BadVcpus {
+                    vm: v.name.clone(),
+                    vcpus: v.vcpus,
+                });
+            }
+            total_pages += v.mem_bytes >> PAGE_SHIFT;
+        }
+        let mut machine = Machine::new(
+            MachineConfig {
+                ncpus: config.pcpus,
+                ram_bytes: total_pages << PAGE_SHIFT,
+                quantum: config.quantum,
+                max_cycles: config.max_cycles,
+            },
+            Board::new(config.pcpus),
+        );
+        let mut frames = FrameAllocator::new(0, u32::try_from(total_pages).unwrap_or(u32::MAX));
+        let mut memmap = Memmap::new(usize::try_from(total_pages).unwrap_or(0));
+        let mut vms = Vec::new();
+        let mut runq = VecDeque::new();
+        for (id, vc) in config.vms.iter().enumerate() {
+            let pages: Vec<u32> = (0..vc.mem_bytes >> PAGE_SHIFT)
+                .map_while(|_| frames.alloc())
+                .collect();
+            for (gpn, &mpn) in pages.iter().enumerate() {
+                memmap.add(mpn, id, u32::try_from(gpn).unwrap_or(u32::MAX));
+            }
+            let pmap = Pmap::new(pages);
+            for (gpa, bytes) in &vc.image.segments {
+                load_segment(&mut machine, &pmap, *gpa, bytes).ok_or_else(|| {
+                    MonitorError::SegmentOutside {
+                        vm: vc.name.clone(),
+                        gpa: *gpa,
+                        len: bytes.len() as u64,
+                        mem: vc.mem_bytes,
+                    }
+                })?;
+            }
+            let mut vcpus: Vec<Vcpu> = (0..vc.vcpus).map(Vcpu::new).collect();
+            if let Some(v0) = vcpus.first_mut() {
+                let sp = 0xFFFF_FFFF_8000_0000 + vc.mem_bytes - 16;
+                v0.boot(vc.image.entry, sp, 0);
+                runq.push_back((id, 0));
+            }
+            vms.push(Vm {
+                id,
+                name: vc.name.clone(),
+                pmap,
+                vcpus,
+                board: Board::new(vc.vcpus),
+                end: None,
+                console: Vec::new(),
+            });
+        }
+        for cpu in &mut machine.cpus {
+            cpu.set_hv_exits(true);
+            // Every physical CPU belongs to the monitor from the start.
+            cpu.boot(0xFFFF_FFFF_8000_0000, 0);
+        }
+        let trace = Trace {
+            vm_names: vms.iter().map(|v| v.name.clone()).collect(),
+            ..Trace::default()
+        };
+        Ok(Monitor {
+            current: vec![None; config.pcpus],
+            slice_end: vec![0; config.pcpus],
+            asids: Asids::new(vms.len()),
+            machine,
+            vms,
+            trace,
+            runq,
+            memmap,
+            shootdowns: Vec::new(),
+            flushed_generation: 0,
+            now: 0,
+            config,
+        })
+    }
+
+    /// Runs until every VM has ended or the cycle limit passes.
+    pub fn run(&mut self) -> MonitorExit {
+        loop {
+            if let Some(e) = self.run_quantum() {
+                return e;
+            }
+        }
+    }
+
+    /// Machine time: every physical CPU has reached it.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Console output of VM `vm` since the last call.
+    pub fn take_console(&mut self, vm: usize) -> Vec<u8> {
+        let Some(v) = self.vms.get_mut(vm) else {
+            return Vec::new();
+        };
+        let mut out = std::mem::take(&mut v.console);
+        out.append(&mut v.board.console_out);
+        out
+    }
+
+    /// Runs every physical CPU for one quantum, in order.
+    pub fn run_quantum(&mut self) -> Option<MonitorExit> {
+        if self.vms.iter().all(|v| !v.running()) {
+            return Some(MonitorExit::AllEnded);
+        }
+        let end = self.now + self.config.quantum.max(1);
+        for p in 0..self.current.len() {
+            self.run_pcpu(p, end);
+        }
+        self.now = end;
+        self.trace.now = end;
+        for v in 0..self.vms.len() {
+            self.collect_console(v);
+            self.board_actions(v);
+            self.wake_waiting(v);
+        }
+        if self.vms.iter().all(|v| !v.running()) {
+            return Some(MonitorExit::AllEnded);
+        }
+        if let Some(limit) = self.config.max_cycles {
+            if self.now >= limit {
+                return Some(MonitorExit::CycleLimit { cycles: self.now });
+            }
+        }
+        None
+    }
+
+    fn collect_console(&mut self, v: usize) {
+        if let Some(vm) = self.vms.get_mut(v) {
+            let mut out = std::mem::take(&mut vm.board.console_out);
+            vm.console.append(&mut out);
+        }
+    }
+
+    fn run_pcpu(&mut self, p: usize, end: u64) {
+        loop {
+            let Some((v, c)) = self.current.get(p).copied().flatten() else {
+                if !self.schedule_in(p) {
+                    if let Some(cpu) = self.machine.cpus.get_mut(p) {
+                        cpu.cycles = cpu.cycles.max(end);
+                    }
+                    return;
+                }
+                continue;
+            };
+            let cycles = self.machine.cpus.get(p).map_or(end, |c| c.cycles);
+            if cycles >= end {
+                return;
+            }
+            let runnable = self
+                .vms
+                .get(v)
+                .and_then(|vm| {
+                    vm.vcpus
+                        .get(c)
+                        .map(|vc| vm.running() && vc.state == VcpuState::Runnable)
+                })
+                .unwrap_or(false);
+            if !runnable {
+                self.schedule_out(p);
+                continue;
+            }
+            if cycles >= self.slice_end.get(p).copied().unwrap_or(0)
+                && self.someone_waits_for_a_cpu()
+            {
+                self.schedule_out(p);
+                continue;
+            }
+            let outcome = self.step_vcpu(p, end);
+            self.finish_ctx(p, v);
+            match outcome {
+                Outcome::Resume => {}
+                Outcome::Wait => {
+                    self.trace.emit(MonEvent::Wait);
+                    self.schedule_out(p);
+                }
+                Outcome::Budget => return,
+                Outcome::Board => self.board_actions(v),
+            }
+        }
+    }
+
+    /// Delivers pending virtual interrupts, then runs the VCPU on physical
+    /// CPU `p` until an exit has been handled, the engine stops, or the
+    /// budget is used.
+    fn step_vcpu(&mut self, p: usize, end: u64) -> Outcome {
+        let Some((v, c)) = self.current.get(p).copied().flatten() else {
+            return Outcome::Budget;
+        };
+        self.trace.place = Place {
+            pcpu: p,
+            vm: v,
+            vcpu: c,
+        };
+        let stepped = self.with_ctx(p, |ctx, regs| {
+            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            let pending = ctx.vcpu.update_interrupts(ctx.now, lines);
+            if pending != 0 {
+                ctx.trace.emit(MonEvent::Interrupt { pending });
+                let (pc, bd) = (regs.pc, regs.delay_slot);
+                engine::reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
+            }
+            if !engine::directly_executable(regs.pc, ctx.vcpu.mode()) {
+                return Some(engine::run(ctx, regs, 0, end));
+            }
+            enter_guest(ctx);
+            None
+        });
+        match stepped {
+            None => return Outcome::Budget,
+            Some(Some(EngineStop::Direct)) => return Outcome::Resume,
+            Some(Some(stop)) => return stop.into(),
+            Some(None) => {}
+        }
+        let Some(cpu) = self.machine.cpus.get_mut(p) else {
+            return Outcome::Budget;
+        };
+        let (c0, i0) = (cpu.cycles, cpu.instret);
+        let exit = cpu.run::<false>(&mut self.machine.bus, end);
+        let (dc, di) = (cpu.cycles - c0, cpu.instret - i0);
+        if let Some(vc) = self.vms.get_mut(v).and_then(|vm| vm.vcpus.get_mut(c)) {
+            vc.stats.guest_cycles += dc;
+            vc.stats.guest_insns += di;
+        }
+        match exit {
+            RunExit::Exception(code) => self
+                .with_ctx(p, |ctx, regs| exit::handle(ctx, regs, code, end))
+                .unwrap_or(Outcome::Budget),
+            RunExit::Budget | RunExit::Board | RunExit::NotRunning => Outcome::Budget,
+        }
+    }
+
+    /// Builds the guest context of the VCPU on physical CPU `p`.
+    fn with_ctx<R>(
+        &mut self,
+        p: usize,
+        f: impl FnOnce(&mut GuestCtx<'_>, &mut Regs) -> R,
+    ) -> Option<R> {
+        let (v, c) = self.current.get(p).copied().flatten()?;
+        let Monitor {
+            machine,
+            vms,
+            asids,
+            trace,
+            shootdowns,
+            ..
+        } = self;
+        let Machine { cpus, bus, .. } = machine;
+        let Cpu { regs, core } = cpus.get_mut(p)?;
+        let Vm {
+            pmap,
+            board,
+            vcpus,
+            end,
+            ..
+        } = vms.get_mut(v)?;
+        let vcpu = vcpus.get_mut(c)?;
+        let now = core.cycles;
+        trace.now = now;
+        let mut stop = None;
+        let mut pending = Vec::new();
+        let r = {
+            let mut ctx = GuestCtx {
+                vm: v,
+                vcpu,
+                pmap,
+                board,
+                bus,
+                core,
+                asids,
+                trace,
+                shootdowns: &mut pending,
+                now,
+                stop: &mut stop,
+            };
+            f(&mut ctx, regs)
+        };
+        shootdowns.extend(pending.into_iter().map(|e| (v, e)));
+        if let Some(reason) = stop {
+            if end.is_none() {
+                trace.emit(MonEvent::Stop);
+                trace.note(&format!("stopped: {reason}"));
+                *end = Some(VmEnd::Stopped(reason));
+            }
+        }
+        Some(r)
+    }
+
+    /// Applies what a context left behind: real-TLB shootdowns on every
+    /// physical CPU, and a flush of all real TLBs after an ASID generation.
+    fn finish_ctx(&mut self, _p: usize, _v: usize) {
+        for (vm, old) in std::mem::take(&mut self.shootdowns) {
+            for cpu in &mut self.machine.cpus {
+                tlbctl::shoot_down(cpu, &self.asids, vm, &old);
+            }
+        }
+        if self.asids.generation != self.flushed_generation {
+            self.flushed_generation = self.asids.generation;
+            for cpu in &mut self.machine.cpus {
+                tlbctl::flush_real_tlb(cpu);
+            }
+        }
+    }
+
+    fn someone_waits_for_a_cpu(&self) -> bool {
+        self.runq.iter().any(|&(v, c)| {
+            self.vms
+                .get(v)
+                .and_then(|vm| vm.vcpus.get(c))
+                .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none())
+        })
+    }
+
+    fn schedule_in(&mut self, p: usize) -> bool {
+        let n = self.runq.len();
+        for _ in 0..n {
+            let Some((v, c)) = self.runq.pop_front() else {
+                return false;
+            };
+            let ok = self.vms.get(v).is_some_and(|vm| {
+                vm.running()
+                    && vm
+                        .vcpus
+                        .get(c)
+                        .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none())
+            });
+            if !ok {
+                continue;
+            }
+            let (Some(vm), Some(cpu)) = (self.vms.get_mut(v), self.machine.cpus.get_mut(p)) else {
+                return false;
+            };
+            let Some(vc) = vm.vcpus.get_mut(c) else {
+                return false;
+            };
+            vc.on_pcpu = Some(p);
+            cpu.regs = vc.regs.clone();
+            cpu.charge(cost::COST.vcpu_switch);
+            vc.stats.monitor_cycles += cost::COST.vcpu_switch;
+            if let Some(slot) = self.current.get_mut(p) {
+                *slot = Some((v, c));
+            }
+            if let Some(s) = self.slice_end.get_mut(p) {
+                *s = cpu.cycles + self.config.slice;
+            }
+            self.trace.place = Place {
+                pcpu: p,
+                vm: v,
+                vcpu: c,
+            };
+            self.trace.emit(MonEvent::Switch {
+                to_vm: v,
+                to_vcpu: c,
+            });
+            return true;
+        }
+        false
+    }
+
+    fn schedule_out(&mut self, p: usize) {
+        let Some((v, c)) = self.current.get_mut(p).and_then(Option::take) else {
+            return;
+        };
+        let Some(cpu) = self.machine.cpus.get(p) else {
+            return;
+        };
+        if let Some(vc) = self.vms.get_mut(v).and_then(|vm| vm.vcpus.get_mut(c)) {
+            vc.regs = cpu.regs.clone();
+            vc.on_pcpu = None;
+            if vc.state == VcpuState::Runnable {
+                self.runq.push_back((v, c));
+            }
+        }
+    }
+
+    /// Applies VM `v`'s virtual board requests: halting, starting VCPUs.
+    fn board_actions(&mut self, v: usize) {
+        let now = self.now;
+        let Some(vm) = self.vms.get_mut(v) else {
+            return;
+        };
+        for action in vm.board.take_actions() {
+            match action {
+                BoardAction::Halt { status } => {
+                    if vm.end.is_none() {
+                        vm.end = Some(VmEnd::Halted(status));
+                        self.trace.emit(MonEvent::Halt { status });
+                    }
+                }
+                BoardAction::StartCpu { cpu, pc, sp } => {
+                    if let Some(vc) = vm.vcpus.get_mut(cpu) {
+                        if vc.state == VcpuState::Parked {
+                            vc.boot(pc, sp, now);
+                            self.runq.push_back((v, cpu));
+                        }
+                    }
+                }
+            }
+        }
+        if vm.end.is_some() {
+            for vc in &mut vm.vcpus {
+                vc.state = VcpuState::Stopped;
+            }
+        }
+    }
+
+    /// Makes waiting VCPUs of VM `v` runnable once an interrupt is pending.
+    fn wake_waiting(&mut self, v: usize) {
+        let now = self.now;
+        let Some(vm) = self.vms.get_mut(v) else {
+            return;
+        };
+        for vc in &mut vm.vcpus {
+            if vc.state != VcpuState::Waiting {
+                continue;
+            }
+            let lines = vm.board.irq_lines(vc.index);
+            if vc.update_interrupts(now, lines) != 0 {
+                vc.state = VcpuState::Runnable;
+                if vc.on_pcpu.is_none() {
+                    self.runq.push_back((v, vc.index));
+                }
+            }
+        }
+    }
+}
+
+/// Puts the real CPU in the state that runs the guest directly: supervisor
+/// mode for the guest kernel, user mode for its processes, no coprocessors,
+/// real interrupts off (the monitor delivers virtual ones), EXL clear, the
+/// machine ASID of the guest's current ASID.
+fn enter_guest(ctx: &mut GuestCtx<'_>) {
+    let ksu: u32 = if ctx.vcpu.mode() == Mode::User { 2 } else { 1 };
+    let status_value = ksu << status::KSU_SHIFT;
+    if ctx.core.cp0.status != status_value {
+        ctx.core.write_cp0(reg::STATUS, u64::from(status_value));
+    }
+    tlbctl::load_asid(ctx);
+}
+
+/// Copies an image segment into guest-physical memory page by page.
+fn load_segment(machine: &mut Machine, pmap: &Pmap, gpa: u64, bytes: &[u8]) -> Option<()> {
+    let end = gpa.checked_add(bytes.len() as u64)?;
+    if end > pmap.size() {
+        return None;
+    }
+    let mut off = 0usize;
+    while off < bytes.len() {
+        let g = gpa + off as u64;
+        let in_page = (PAGE_SIZE - (g & (PAGE_SIZE - 1))) as usize;
+        let n = in_page.min(bytes.len() - off);
+        let ma = pmap.translate(GuestPhys(g))?;
+        if !machine.bus.write_bytes(ma.0, bytes.get(off..off + n)?) {
+            return None;
+        }
+        off += n;
+    }
+    Some(())
+}

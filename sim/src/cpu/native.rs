@@ -68,6 +68,9 @@ impl Core {
         regs: &mut Regs,
         bus: &mut Bus,
     ) -> Option<RunExit> {
+        if let Some(code) = self.hv_exit.take() {
+            return Some(RunExit::Exception(code));
+        }
         if self.board_pending {
             self.board_pending = false;
             return Some(RunExit::Board);

@@ -1,0 +1,42 @@
+//! The modelled cycle cost of each monitor handler, in one table
+//! (documented in docs/timing.md).
+//!
+//! The monitor is Rust code standing in for a kernel-mode handler, so its
+//! costs are those of the MIPS handler it stands for: figures are instruction
+//! counts of such a handler at one cycle each, plus the hardware exception
+//! entry (charged by the simulator) and an ERET. They are modelling choices,
+//! sized after Disco's description of its handlers (Bugnion et al., 1997).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cost {
+    /// Save state, read Cause, dispatch, restore, ERET: paid by every exit.
+    pub exit: u64,
+    /// Emulate one privileged instruction against the virtual CPU.
+    pub emulate: u64,
+    /// Deliver an exception to the guest: virtual EPC/Cause/BadVAddr/EXL.
+    pub reflect: u64,
+    /// Refill the real TLB from the L2TLB (hash probe + TLBWR).
+    pub l2tlb_refill: u64,
+    /// Compose a guest TLB entry: virtual TLB lookup, pmap, real TLB write.
+    pub compose: u64,
+    /// Shoot down composed entries when a guest TLB entry is replaced.
+    pub shootdown: u64,
+    /// Interpret one guest instruction in the emulation engine.
+    pub engine_insn: u64,
+    /// Emulate one access to a virtual device register.
+    pub vdev: u64,
+    /// Switch a physical CPU to another virtual CPU.
+    pub vcpu_switch: u64,
+}
+
+pub const COST: Cost = Cost {
+    exit: 12,
+    emulate: 10,
+    reflect: 16,
+    l2tlb_refill: 10,
+    compose: 30,
+    shootdown: 20,
+    engine_insn: 20,
+    vdev: 40,
+    vcpu_switch: 150,
+};

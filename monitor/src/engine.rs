@@ -1,0 +1,448 @@
+//! The emulation engine: the simulator's own interpreter (`sim::cpu::execute`)
+//! run against a virtual CPU. It executes what cannot run directly in
+//! supervisor mode: single privileged instructions, the guest's KSEG0 code
+//! (boot stub, vector trampolines) and KSEG0/KSEG1 data accesses.
+
+use sim::cpu::cp0::{sext32, Mode};
+use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Lookup, Regs, Tlb};
+use sim::dev::Board;
+use sim::isa::{decode, Insn, Op};
+use sim::mem::Bus;
+
+use crate::cost::COST;
+use crate::mem::{Asids, GuestPhys, Pmap};
+use crate::obs::{MonEvent, Trace};
+use crate::tlbctl;
+use crate::vcpu::{Vcpu, VcpuState};
+
+/// Why the engine stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineStop {
+    /// The PC is somewhere direct execution can continue.
+    Direct,
+    /// The guest executed WAIT.
+    Wait,
+    /// The cycle budget ran out while still emulating.
+    Budget,
+    /// A device asked the monitor to act (halt, start a VCPU), or the VM
+    /// must stop.
+    Board,
+}
+
+/// Whether code at `pc` can run directly on the real CPU for a guest in
+/// `mode`: the guest kernel runs in real supervisor mode, so only suseg and
+/// sseg; its user processes in real user mode.
+pub fn directly_executable(pc: u64, mode: Mode) -> bool {
+    // Low word: 32-bit addressing.
+    let pc = pc as u32;
+    match mode {
+        Mode::User => pc < 0x8000_0000,
+        _ => pc < 0x8000_0000 || (0xC000_0000..0xE000_0000).contains(&pc),
+    }
+}
+
+/// Everything one engine run may touch, borrowed from the monitor.
+pub struct GuestCtx<'a> {
+    pub vm: usize,
+    pub vcpu: &'a mut Vcpu,
+    pub pmap: &'a Pmap,
+    pub board: &'a mut Board,
+    pub bus: &'a mut Bus,
+    pub core: &'a mut Core,
+    pub asids: &'a mut Asids,
+    pub trace: &'a mut Trace,
+    /// Virtual TLB entries replaced while this context ran, whose composed
+    /// entries must leave every real TLB.
+    pub shootdowns: &'a mut Vec<sim::cpu::TlbEntry>,
+    /// Machine time of this VCPU.
+    pub now: u64,
+    /// Set when the guest did something that stops its VM.
+    pub stop: &'a mut Option<String>,
+}
+
+impl GuestCtx<'_> {
+    /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
+    fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
+        let va = vaddr as u32;
+        let sva = sext32(u64::from(va));
+        let cp0 = &self.vcpu.cp0;
+        let unmapped = match cp0.mode() {
+            Mode::Kernel => match va {
+                0..=0x7FFF_FFFF if cp0.erl() => Some(u64::from(va)),
+                0x8000_0000..=0x9FFF_FFFF => Some(u64::from(va - 0x8000_0000)),
+                0xA000_0000..=0xBFFF_FFFF => Some(u64::from(va - 0xA000_0000)),
+                _ => None,
+            },
+            Mode::Supervisor => match va {
+                0..=0x7FFF_FFFF | 0xC000_0000..=0xDFFF_FFFF => None,
+                _ => return Err(Exception::address(access.address_error(), sva)),
+            },
+            Mode::User => match va {
+                0..=0x7FFF_FFFF => None,
+                _ => return Err(Exception::address(access.address_error(), sva)),
+            },
+        };
+        if let Some(gpa) = unmapped {
+            return Ok(GuestPhys(gpa));
+        }
+        let hit = match self.vcpu.tlb.lookup(va, cp0.asid()) {
+            Lookup::Miss => return Err(Exception::tlb(access.tlb_miss(), sva, true)),
+            Lookup::Hit(h) | Lookup::Multiple(h) => h,
+        };
+        if !hit.valid() {
+            return Err(Exception::tlb(access.tlb_miss(), sva, false));
+        }
+        if access == Access::Store && !hit.dirty() {
+            return Err(Exception::tlb(ExcCode::Mod, sva, false));
+        }
+        Ok(GuestPhys(hit.paddr(va)))
+    }
+
+    fn bus_error(access: Access) -> Exception {
+        Exception::new(if access == Access::Fetch {
+            ExcCode::Ibe
+        } else {
+            ExcCode::Dbe
+        })
+    }
+
+    fn read(&mut self, gpa: GuestPhys, width: u8, access: Access) -> Result<u64, Exception> {
+        if gpa.0 < self.pmap.size() {
+            let ma = self.pmap.translate(gpa).ok_or(Self::bus_error(access))?;
+            return self
+                .bus
+                .read_ram(ma.0, width)
+                .ok_or(Self::bus_error(access));
+        }
+        if access == Access::Fetch {
+            return Err(Self::bus_error(access));
+        }
+        self.vdev_access();
+        let v = self
+            .board
+            .read(self.vcpu.index, self.now, gpa.0, width)
+            .ok_or(Self::bus_error(access))?;
+        self.trace.emit(MonEvent::Vdev {
+            gpa: gpa.0,
+            width,
+            value: v,
+            write: false,
+        });
+        Ok(v)
+    }
+
+    fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
+        if gpa.0 < self.pmap.size() {
+            let ma = self
+                .pmap
+                .translate(gpa)
+                .ok_or(Self::bus_error(Access::Store))?;
+            if self.bus.write_ram(self.core.id, ma.0, width, value) {
+                return Ok(());
+            }
+            return Err(Self::bus_error(Access::Store));
+        }
+        self.vdev_access();
+        self.trace.emit(MonEvent::Vdev {
+            gpa: gpa.0,
+            width,
+            value,
+            write: true,
+        });
+        if self
+            .board
+            .write(self.vcpu.index, self.now, gpa.0, width, value)
+        {
+            Ok(())
+        } else {
+            Err(Self::bus_error(Access::Store))
+        }
+    }
+
+    fn vdev_access(&mut self) {
+        self.vcpu.stats.vdev_accesses += 1;
+        self.charge(COST.vdev);
+    }
+
+    /// Charges the cost of emulating one privileged instruction.
+    pub fn charge_emulate(&mut self) {
+        self.charge(COST.emulate);
+    }
+
+    fn charge(&mut self, cycles: u64) {
+        self.core.charge(cycles);
+        self.vcpu.stats.monitor_cycles += cycles;
+    }
+
+    fn count_emulated(&mut self, name: &str) {
+        if let Some(i) = crate::vcpu::EMULATED.iter().position(|n| *n == name) {
+            if let Some(c) = self.vcpu.stats.emulated.get_mut(i) {
+                *c += 1;
+            }
+        }
+    }
+
+    /// A guest TLBWI/TLBWR: replace virtual entry `index`, drop what was
+    /// composed from the old entry, and compose the new one for the page the
+    /// guest is refilling (BadVAddr) if it covers it.
+    fn write_vtlb(&mut self, index: usize, random: bool) {
+        let index = index % sim::cpu::TLB_ENTRIES;
+        let old = self.vcpu.tlb.read(index);
+        let new = Tlb::entry_from(&self.vcpu.cp0);
+        self.vcpu.tlb.write(index, new);
+        // Below 48: exact.
+        self.vcpu.l2tlb.drop_vtlb_index(index as u8);
+        self.shootdowns.push(old);
+        self.charge(COST.shootdown);
+        self.trace.emit(MonEvent::GuestTlbWrite {
+            index,
+            random,
+            entry: new,
+        });
+        let bad = self.vcpu.cp0.bad_vaddr as u32;
+        let asid = self.vcpu.cp0.asid();
+        if new.matches(bad, asid) {
+            tlbctl::compose_and_install(self, bad, index);
+        }
+    }
+}
+
+impl ExecContext for GuestCtx<'_> {
+    fn allow64(&self) -> bool {
+        self.vcpu.cp0.allow64()
+    }
+
+    fn cop_usable(&self, n: u8) -> bool {
+        self.vcpu.cp0.cop_usable(n)
+    }
+
+    fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        let gpa = self.translate(vaddr, Access::Load)?;
+        self.read(gpa, width, Access::Load)
+    }
+
+    fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
+        let gpa = self.translate(vaddr, Access::Store)?;
+        self.write(gpa, width, value)
+    }
+
+    fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        let gpa = self.translate(vaddr, Access::Load)?;
+        let v = self.read(gpa, width, Access::Load)?;
+        if let Some(ma) = self.pmap.translate(gpa) {
+            self.bus.link(self.core.id, ma.0);
+        }
+        Ok(v)
+    }
+
+    fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64) -> Result<bool, Exception> {
+        let gpa = self.translate(vaddr, Access::Store)?;
+        if !self.bus.linked(self.core.id) {
+            return Ok(false);
+        }
+        self.bus.unlink(self.core.id);
+        self.write(gpa, width, value)?;
+        Ok(true)
+    }
+
+    fn read_cp0(&mut self, reg: u32) -> u64 {
+        self.count_emulated("mfc0");
+        let v = self.vcpu.read_cp0(reg, self.now);
+        self.trace.emit(MonEvent::Cp0Read { reg, value: v });
+        v
+    }
+
+    fn write_cp0(&mut self, reg: u32, value: u64, _dword: bool) {
+        self.count_emulated("mtc0");
+        self.trace.emit(MonEvent::Cp0Write { reg, value });
+        match self.vcpu.write_cp0(reg, value, self.now) {
+            Cp0Write::Context | Cp0Write::Status => tlbctl::load_asid(self),
+            _ => {}
+        }
+    }
+
+    fn tlbr(&mut self) {
+        self.count_emulated("tlbr");
+        self.vcpu.tlb.read_into(&mut self.vcpu.cp0);
+        tlbctl::load_asid(self);
+    }
+
+    fn tlbwi(&mut self) {
+        self.count_emulated("tlbwi");
+        let index = (self.vcpu.cp0.index & 0x3F) as usize;
+        self.write_vtlb(index, false);
+    }
+
+    fn tlbwr(&mut self) {
+        self.count_emulated("tlbwr");
+        let index = self.vcpu.random() as usize;
+        self.write_vtlb(index, true);
+    }
+
+    fn tlbp(&mut self) {
+        self.count_emulated("tlbp");
+        self.vcpu.tlb.probe_into(&mut self.vcpu.cp0);
+    }
+
+    fn eret(&mut self) -> u64 {
+        self.count_emulated("eret");
+        let c = &mut self.vcpu.cp0;
+        let to = if c.erl() {
+            c.status &= !sim::cpu::cp0::status::ERL;
+            c.error_epc
+        } else {
+            c.status &= !sim::cpu::cp0::status::EXL;
+            c.epc
+        };
+        self.bus.unlink(self.core.id);
+        self.trace.emit(MonEvent::GuestEret {
+            to,
+            mode: self.vcpu.cp0.mode(),
+        });
+        to
+    }
+
+    fn cache(&mut self, _op: u32, _vaddr: u64) -> Result<(), Exception> {
+        // No cache model: CACHE is a no-op for the guest too.
+        self.count_emulated("cache");
+        Ok(())
+    }
+}
+
+/// Runs the engine from the VCPU's current PC. It executes at least
+/// `at_least` instructions (the one that trapped, and its branch when it sat
+/// in a delay slot), then stops as soon as the PC can run directly.
+pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u64) -> EngineStop {
+    let mut done = 0u32;
+    loop {
+        if done >= at_least && directly_executable(regs.pc, ctx.vcpu.mode()) {
+            return EngineStop::Direct;
+        }
+        if ctx.core.cycles >= budget_end {
+            return EngineStop::Budget;
+        }
+        if ctx.board.has_actions() {
+            return EngineStop::Board;
+        }
+        if ctx.stop.is_some() {
+            return EngineStop::Board;
+        }
+        done += 1;
+        ctx.charge(COST.engine_insn);
+        ctx.vcpu.stats.engine_insns += 1;
+        let pc = regs.pc;
+        let fetched = fetch(ctx, pc);
+        let insn = match fetched {
+            Ok(i) => i,
+            Err(e) => {
+                deliver(ctx, regs, &e);
+                continue;
+            }
+        };
+        ctx.trace.emit(MonEvent::Engine { pc, word: insn.raw });
+        match sim::cpu::execute(regs, ctx, insn) {
+            Ok(flow) => {
+                ctx.vcpu.stats.guest_insns += 1;
+                if advance(regs, flow) {
+                    ctx.count_emulated("wait");
+                    ctx.vcpu.state = VcpuState::Waiting;
+                    return EngineStop::Wait;
+                }
+            }
+            Err(e) => deliver(ctx, regs, &e),
+        }
+    }
+}
+
+fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
+    if pc & 3 != 0 {
+        return Err(Exception::address(ExcCode::AdEL, sext32(pc)));
+    }
+    let gpa = ctx.translate(pc, Access::Fetch)?;
+    // A 4-byte read: the narrowing is exact.
+    let word = ctx.read(gpa, 4, Access::Fetch)? as u32;
+    Ok(decode(word))
+}
+
+/// Reflects an exception raised inside the engine to the guest.
+fn deliver(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception) {
+    let (pc, bd) = (regs.pc, regs.delay_slot);
+    reflect(ctx, regs, e, pc, bd);
+}
+
+/// Delivers `e`, raised by the instruction at `pc` (`bd`: in a delay slot),
+/// to the guest's vector. A guest whose vector itself faults would loop
+/// forever, as the real machine would; the monitor stops such a VM instead.
+pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, bd: bool) {
+    ctx.charge(COST.reflect);
+    let vector = ctx.vcpu.reflect(regs, e, pc, bd);
+    ctx.trace.emit(MonEvent::Reflect {
+        code: e.code,
+        epc: ctx.vcpu.cp0.epc,
+        vector,
+        badvaddr: e.badvaddr,
+    });
+    if pc == vector && ctx.stop.is_none() {
+        *ctx.stop = Some(format!(
+            "{} at the exception vector {:#010x} itself: the guest can never handle it",
+            e.code, vector as u32
+        ));
+    }
+}
+
+/// Reads the instruction word at guest virtual `pc` without side effects
+/// (for traces); `None` if it is not mapped or not RAM.
+pub fn peek_word(ctx: &GuestCtx<'_>, pc: u64) -> Option<u32> {
+    let gpa = ctx.translate(pc, Access::Fetch).ok()?;
+    let ma = ctx.pmap.translate(gpa)?;
+    // A 4-byte read: exact.
+    ctx.bus.read_ram(ma.0, 4).map(|w| w as u32)
+}
+
+/// Moves the PC past an executed instruction; true for WAIT.
+fn advance(regs: &mut Regs, flow: Flow) -> bool {
+    match flow {
+        Flow::Next | Flow::Wait => {
+            regs.pc = regs.npc;
+            regs.npc = regs.npc.wrapping_add(4);
+            regs.delay_slot = false;
+            return flow == Flow::Wait;
+        }
+        Flow::Taken(target) => {
+            regs.pc = regs.npc;
+            regs.npc = target;
+            regs.delay_slot = true;
+        }
+        Flow::NotTaken => {
+            regs.pc = regs.npc;
+            regs.npc = regs.npc.wrapping_add(4);
+            regs.delay_slot = true;
+        }
+        Flow::Annul => {
+            regs.pc = regs.npc.wrapping_add(4);
+            regs.npc = regs.pc.wrapping_add(4);
+            regs.delay_slot = false;
+        }
+        Flow::Jump(target) => regs.jump_to(target),
+    }
+    false
+}
+
+/// Whether `op` is one the monitor emulates when the guest kernel executes it.
+pub fn is_privileged(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Mfc0
+            | Op::Mtc0
+            | Op::Dmfc0
+            | Op::Dmtc0
+            | Op::Tlbr
+            | Op::Tlbwi
+            | Op::Tlbwr
+            | Op::Tlbp
+            | Op::Eret
+            | Op::Wait
+            | Op::Cache
+            | Op::Cop0Nop
+    )
+}

@@ -1,0 +1,162 @@
+//! The one `match` over monitor exits: what the real CPU's exception means
+//! for the guest, and what the monitor does about it.
+
+use sim::cpu::cp0::{cause, sext32, status};
+use sim::cpu::{ExcCode, Exception, Lookup, Mode, Regs};
+
+use crate::cost::COST;
+use crate::engine::{self, EngineStop, GuestCtx};
+use crate::mem::GuestPhys;
+use crate::obs::MonEvent;
+use crate::tlbctl;
+
+/// What the physical CPU does next with this VCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Keep running it.
+    Resume,
+    /// It waits for an interrupt: give the CPU to another VCPU.
+    Wait,
+    /// The budget ran out inside the engine.
+    Budget,
+    /// Its board has actions (or the VM must stop).
+    Board,
+}
+
+impl From<EngineStop> for Outcome {
+    fn from(s: EngineStop) -> Outcome {
+        match s {
+            EngineStop::Direct => Outcome::Resume,
+            EngineStop::Wait => Outcome::Wait,
+            EngineStop::Budget => Outcome::Budget,
+            EngineStop::Board => Outcome::Board,
+        }
+    }
+}
+
+/// Handles one exit: the real CPU took exception `code` while running the
+/// guest; its CP0 holds EPC, Cause and BadVAddr as hardware left them.
+pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end: u64) -> Outcome {
+    let real = &ctx.core.cp0;
+    let epc = real.epc;
+    let bd = real.cause & cause::BD != 0;
+    let ce = ((real.cause & cause::CE_MASK) >> cause::CE_SHIFT) as u8;
+    let badvaddr = real.bad_vaddr;
+    // The mode the guest ran in: EXL is now set, KSU still tells.
+    let from = if (real.status & status::KSU_MASK) >> status::KSU_SHIFT == 2 {
+        Mode::User
+    } else {
+        Mode::Supervisor
+    };
+    let fault_pc = if bd { epc.wrapping_add(4) } else { epc };
+    if let Some(n) = ctx.vcpu.stats.exits.get_mut(code as usize) {
+        *n += 1;
+    }
+    ctx.core.charge(COST.exit);
+    ctx.vcpu.stats.monitor_cycles += COST.exit;
+    if ctx.trace.enabled {
+        let word = engine::peek_word(ctx, fault_pc);
+        ctx.trace.emit(MonEvent::Exit {
+            code,
+            epc: fault_pc,
+            bd,
+            badvaddr,
+            from,
+            word,
+        });
+    }
+    match code {
+        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => {
+            tlb_fault(ctx, regs, code, epc, fault_pc, bd, badvaddr)
+        }
+        // A privileged instruction of the guest kernel: emulate it (and the
+        // branch before it when it sat in a delay slot).
+        ExcCode::CpU if ce == 0 && from == Mode::Supervisor => {
+            regs.jump_to(epc);
+            ctx.charge_emulate();
+            engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
+        }
+        // The guest kernel touched KSEG0/KSEG1/kseg3, or jumped there:
+        // interpret from the faulting instruction on.
+        ExcCode::AdEL | ExcCode::AdES if from == Mode::Supervisor => {
+            let fetch = code == ExcCode::AdEL && badvaddr == sext32(fault_pc);
+            regs.jump_to(if fetch { fault_pc } else { epc });
+            let at_least = if fetch { 0 } else { 1 + u32::from(bd) };
+            engine::run(ctx, regs, at_least, budget_end).into()
+        }
+        // Real interrupts are off while guests run; nothing to do.
+        ExcCode::Int => {
+            regs.jump_to(epc);
+            Outcome::Resume
+        }
+        // No FPU: a guest that claimed CP1 gets RI, one that did not gets CpU.
+        ExcCode::CpU if ctx.vcpu.cp0.cop_usable(ce) => {
+            let e = Exception::new(ExcCode::Ri);
+            engine::reflect(ctx, regs, &e, fault_pc, bd);
+            Outcome::Resume
+        }
+        _ => {
+            let mut e = Exception::new(code);
+            e.ce = ce;
+            if matches!(code, ExcCode::AdEL | ExcCode::AdES) {
+                e.badvaddr = Some(badvaddr);
+            }
+            engine::reflect(ctx, regs, &e, fault_pc, bd);
+            Outcome::Resume
+        }
+    }
+}
+
+fn tlb_fault(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    code: ExcCode,
+    epc: u64,
+    fault_pc: u64,
+    bd: bool,
+    badvaddr: u64,
+) -> Outcome {
+    // The VA's low word: 32-bit addressing.
+    let va = badvaddr as u32;
+    let sva = sext32(u64::from(va));
+    let masid = ctx.core.cp0.asid();
+    let guest_asid = ctx.vcpu.cp0.asid();
+    let store = code != ExcCode::TlbL;
+    let miss_code = if store { ExcCode::TlbS } else { ExcCode::TlbL };
+    if matches!(ctx.core.tlb.lookup(va, masid), Lookup::Miss) {
+        // A real refill: L2TLB, then the virtual TLB, then the guest.
+        if tlbctl::refill(ctx, va).is_ok() {
+            regs.jump_to(epc);
+            return Outcome::Resume;
+        }
+        let e = Exception::tlb(miss_code, sva, true);
+        engine::reflect(ctx, regs, &e, fault_pc, bd);
+        return Outcome::Resume;
+    }
+    // A real entry exists but is invalid or write-protected: ask the guest's TLB.
+    match ctx.vcpu.tlb.lookup(va, guest_asid) {
+        Lookup::Miss => {
+            let e = Exception::tlb(miss_code, sva, true);
+            engine::reflect(ctx, regs, &e, fault_pc, bd);
+        }
+        Lookup::Hit(g) | Lookup::Multiple(g) => {
+            if !g.valid() {
+                let e = Exception::tlb(miss_code, sva, false);
+                engine::reflect(ctx, regs, &e, fault_pc, bd);
+            } else if store && !g.dirty() {
+                let e = Exception::tlb(ExcCode::Mod, sva, false);
+                engine::reflect(ctx, regs, &e, fault_pc, bd);
+            } else if ctx.pmap.translate(GuestPhys(g.paddr(va))).is_some() {
+                // The real entry is older than the guest's: compose afresh.
+                tlbctl::compose_and_install(ctx, va, g.index);
+                regs.jump_to(epc);
+            } else {
+                // The guest mapped a physical page it does not have.
+                let fetch = !store && sva == sext32(fault_pc);
+                let e = Exception::new(if fetch { ExcCode::Ibe } else { ExcCode::Dbe });
+                engine::reflect(ctx, regs, &e, fault_pc, bd);
+            }
+        }
+    }
+    Outcome::Resume
+}

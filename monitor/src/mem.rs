@@ -1,0 +1,181 @@
+//! Machine memory as the monitor manages it: the machine-page allocator,
+//! each VM's pmap (guest-physical page → machine page), the memmap (machine
+//! page → the (VM, guest page) pairs that map it), and machine ASIDs.
+
+use sim::mem::PAGE_SHIFT;
+
+/// A guest-physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GuestPhys(pub u64);
+
+/// A machine (host-simulated physical) address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MachineAddr(pub u64);
+
+/// Hands out machine pages; deterministic (lowest page first).
+#[derive(Clone, Debug)]
+pub struct FrameAllocator {
+    free: Vec<u32>,
+}
+
+impl FrameAllocator {
+    /// Manages machine pages `first..first+count`.
+    pub fn new(first: u32, count: u32) -> FrameAllocator {
+        FrameAllocator {
+            free: (first..first.saturating_add(count)).rev().collect(),
+        }
+    }
+
+    pub fn alloc(&mut self) -> Option<u32> {
+        self.free.pop()
+    }
+
+    pub fn free_pages(&self) -> usize {
+        self.free.len()
+    }
+}
+
+/// One VM's guest-physical → machine page map.
+#[derive(Clone, Debug)]
+pub struct Pmap {
+    pages: Vec<u32>,
+}
+
+impl Pmap {
+    pub fn new(pages: Vec<u32>) -> Pmap {
+        Pmap { pages }
+    }
+
+    /// Bytes of guest-physical memory.
+    pub fn size(&self) -> u64 {
+        (self.pages.len() as u64) << PAGE_SHIFT
+    }
+
+    /// The machine page backing guest page `gpn`, if the VM has one.
+    #[inline]
+    pub fn machine_page(&self, gpn: u64) -> Option<u32> {
+        self.pages.get(usize::try_from(gpn).ok()?).copied()
+    }
+
+    /// Guest-physical to machine address, if backed by RAM.
+    #[inline]
+    pub fn translate(&self, gpa: GuestPhys) -> Option<MachineAddr> {
+        let mpn = self.machine_page(gpa.0 >> PAGE_SHIFT)?;
+        Some(MachineAddr(
+            (u64::from(mpn) << PAGE_SHIFT) | (gpa.0 & 0xFFF),
+        ))
+    }
+
+    pub fn pages(&self) -> &[u32] {
+        &self.pages
+    }
+}
+
+/// Machine page → its users, the back map that page migration, sharing
+/// and devirtualization need.
+#[derive(Clone, Debug, Default)]
+pub struct Memmap {
+    users: Vec<Vec<(usize, u32)>>,
+}
+
+impl Memmap {
+    pub fn new(machine_pages: usize) -> Memmap {
+        Memmap {
+            users: vec![Vec::new(); machine_pages],
+        }
+    }
+
+    pub fn add(&mut self, mpn: u32, vm: usize, gpn: u32) {
+        if let Some(u) = self.users.get_mut(mpn as usize) {
+            u.push((vm, gpn));
+        }
+    }
+
+    /// The (VM, guest page) pairs mapping machine page `mpn`.
+    pub fn users(&self, mpn: u32) -> &[(usize, u32)] {
+        self.users.get(mpn as usize).map_or(&[], |u| u.as_slice())
+    }
+}
+
+/// Machine ASIDs: each (VM, guest ASID) pair in use gets its own, so two VMs
+/// never share a real TLB entry. When all 255 are taken, a new generation
+/// starts: every real TLB is flushed and assignment starts over.
+#[derive(Clone, Debug)]
+pub struct Asids {
+    /// Per VM, guest ASID → machine ASID (0 = none in this generation).
+    map: Vec<[u8; 256]>,
+    next: u16,
+    pub generation: u64,
+}
+
+impl Asids {
+    pub fn new(vms: usize) -> Asids {
+        Asids {
+            map: vec![[0; 256]; vms],
+            next: 1,
+            generation: 0,
+        }
+    }
+
+    /// The machine ASID of `(vm, guest_asid)`, assigning one if needed.
+    /// `Err(())` means the ASIDs ran out: the caller must flush every real
+    /// TLB, call [`Asids::new_generation`] and ask again.
+    pub fn get(&mut self, vm: usize, guest_asid: u8) -> Result<u8, ()> {
+        let Some(row) = self.map.get_mut(vm) else {
+            return Err(());
+        };
+        let slot = &mut row[usize::from(guest_asid)];
+        if *slot != 0 {
+            return Ok(*slot);
+        }
+        if self.next > 255 {
+            return Err(());
+        }
+        // 1..=255: exact.
+        *slot = self.next as u8;
+        self.next += 1;
+        Ok(*slot)
+    }
+
+    pub fn new_generation(&mut self) {
+        for row in &mut self.map {
+            *row = [0; 256];
+        }
+        self.next = 1;
+        self.generation += 1;
+    }
+
+    /// Whether machine ASID `masid` currently belongs to `vm`.
+    pub fn owned_by(&self, vm: usize, masid: u8) -> bool {
+        masid != 0 && self.map.get(vm).is_some_and(|row| row.contains(&masid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asids_are_unique_per_vm_and_roll_over() {
+        let mut a = Asids::new(2);
+        let x = a.get(0, 5).unwrap();
+        let y = a.get(1, 5).unwrap();
+        assert_ne!(x, y);
+        assert_eq!(a.get(0, 5).unwrap(), x);
+        for g in 0..=255u8 {
+            if a.get(0, g).is_err() {
+                a.new_generation();
+                assert_eq!(a.get(0, g).unwrap(), 1);
+                return;
+            }
+        }
+        panic!("ASIDs never ran out");
+    }
+
+    #[test]
+    fn pmap_translates_within_its_size() {
+        let p = Pmap::new(vec![7, 9]);
+        assert_eq!(p.translate(GuestPhys(0x1004)), Some(MachineAddr(0x9004)));
+        assert_eq!(p.translate(GuestPhys(0x2000)), None);
+    }
+}

@@ -1,0 +1,155 @@
+//! Composition of guest TLB entries into the real TLB (virtual → guest
+//! physical → machine), machine ASIDs in the real EntryHi, and the L2TLB
+//! refill path.
+
+use sim::cpu::cp0::reg;
+use sim::cpu::tlb::lo;
+use sim::cpu::tlb::TlbHit;
+use sim::cpu::{Lookup, TlbEntry, TLB_ENTRIES};
+
+use crate::cost::COST;
+use crate::engine::GuestCtx;
+use crate::l2tlb::L2Entry;
+use crate::mem::GuestPhys;
+use crate::obs::MonEvent;
+
+/// Puts the machine ASID of the guest's current ASID into the real EntryHi,
+/// starting a new ASID generation (and flushing this CPU's TLB; the monitor
+/// flushes the others) when they run out.
+pub fn load_asid(ctx: &mut GuestCtx<'_>) {
+    let guest_asid = ctx.vcpu.cp0.asid();
+    let masid = match ctx.asids.get(ctx.vm, guest_asid) {
+        Ok(m) => m,
+        Err(()) => {
+            ctx.asids.new_generation();
+            flush_real_tlb(ctx.core);
+            ctx.asids.get(ctx.vm, guest_asid).unwrap_or(1)
+        }
+    };
+    if ctx.core.cp0.asid() != masid {
+        ctx.core.write_cp0(reg::ENTRY_HI, u64::from(masid));
+    }
+}
+
+/// Invalidates every real TLB entry of a CPU.
+pub fn flush_real_tlb(core: &mut sim::cpu::Core) {
+    for i in 0..TLB_ENTRIES {
+        core.tlb_write(i, TlbEntry::unused(i));
+    }
+}
+
+/// Composes the 8 KB page pair around `va` from virtual TLB entry
+/// `vtlb_index`, caches it in the L2TLB and writes it to the real TLB.
+pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
+    ctx.core.charge(COST.compose);
+    ctx.vcpu.stats.monitor_cycles += COST.compose;
+    let e = ctx.vcpu.tlb.read(vtlb_index);
+    let base = va & !0x1FFF;
+    let mut reals = [0u32; 2];
+    let mut gpas = [None; 2];
+    let mut mpas = [None; 2];
+    for (half, real) in reals.iter_mut().enumerate() {
+        let page_va = base + (half as u32) * 0x1000;
+        let size = e.page_size();
+        let guest_lo = e.lo[usize::from(page_va & size != 0)];
+        if guest_lo & lo::V == 0 {
+            continue;
+        }
+        let hit = TlbHit {
+            index: vtlb_index,
+            lo: guest_lo,
+            page_size: size,
+        };
+        let gpa = hit.paddr(page_va);
+        gpas[half] = Some(gpa);
+        // A guest page outside the VM's memory stays invalid in the real
+        // TLB; touching it is a bus error for the guest (see `exit`).
+        if let Some(ma) = ctx.pmap.translate(GuestPhys(gpa)) {
+            mpas[half] = Some(ma.0);
+            let mpfn = (ma.0 >> 12) as u32;
+            *real = (mpfn << lo::PFN_SHIFT) | (guest_lo & (lo::D | lo::V | (7 << lo::C_SHIFT)));
+        }
+    }
+    // Below 48: exact.
+    let l2 = L2Entry {
+        vpn2: va >> 13,
+        guest_asid: e.asid,
+        global: e.global,
+        vtlb_index: vtlb_index as u8,
+        lo: reals,
+    };
+    ctx.vcpu.l2tlb.insert(l2);
+    let index = install(ctx, &l2);
+    let masid = ctx.core.cp0.asid();
+    ctx.trace.emit(MonEvent::Composed {
+        va,
+        guest_asid: ctx.vcpu.cp0.asid(),
+        gpa: gpas,
+        mpa: mpas,
+        masid,
+        index,
+    });
+}
+
+/// Writes a composed pair into the real TLB under the current machine
+/// ASID, replacing an entry for the same pair if there is one (the real TLB
+/// must never hold duplicates) and otherwise the one Random selects.
+pub fn install(ctx: &mut GuestCtx<'_>, l2: &L2Entry) -> usize {
+    let masid = ctx.core.cp0.asid();
+    let va = l2.vpn2 << 13;
+    let index = match ctx.core.tlb.lookup(va, masid) {
+        Lookup::Hit(h) | Lookup::Multiple(h) => h.index,
+        Lookup::Miss => ctx.core.random() as usize,
+    };
+    ctx.core.tlb_write(
+        index,
+        TlbEntry {
+            page_mask: 0,
+            vpn2: va,
+            asid: masid,
+            global: false,
+            lo: l2.lo,
+        },
+    );
+    index
+}
+
+/// The exit path for a real TLB refill: L2TLB first, then the virtual TLB.
+/// Returns `Err(())` when the guest itself has no mapping and must take the
+/// refill exception.
+pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> Result<(), ()> {
+    let guest_asid = ctx.vcpu.cp0.asid();
+    if let Some(l2) = ctx.vcpu.l2tlb.lookup(va, guest_asid) {
+        ctx.core.charge(COST.l2tlb_refill);
+        ctx.vcpu.stats.monitor_cycles += COST.l2tlb_refill;
+        let index = install(ctx, &l2);
+        ctx.trace.emit(MonEvent::L2Hit { va, index });
+        return Ok(());
+    }
+    ctx.trace.emit(MonEvent::L2Miss { va });
+    match ctx.vcpu.tlb.lookup(va, guest_asid) {
+        Lookup::Hit(h) | Lookup::Multiple(h) => {
+            compose_and_install(ctx, va, h.index);
+            Ok(())
+        }
+        Lookup::Miss => Err(()),
+    }
+}
+
+/// Removes from a real TLB every entry that could have been composed from
+/// guest entry `old` of VM `vm`.
+pub fn shoot_down(core: &mut sim::cpu::Core, asids: &crate::mem::Asids, vm: usize, old: &TlbEntry) {
+    let lo_va = old.vpn2 & old.vpn_mask();
+    let hi_va = lo_va
+        .wrapping_add(old.page_size().wrapping_mul(2))
+        .wrapping_sub(1);
+    for i in 0..TLB_ENTRIES {
+        let e = core.tlb.read(i);
+        if e.vpn2 >= 0x8000_0000 && e.vpn2 < 0xC000_0000 {
+            continue; // an unused entry
+        }
+        if e.vpn2 >= lo_va && e.vpn2 <= hi_va && asids.owned_by(vm, e.asid) {
+            core.tlb_write(i, TlbEntry::unused(i));
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! A virtual CPU: the guest's registers while descheduled, its virtual CP0
+//! and virtual 48-entry TLB, its virtual timer and its L2TLB.
+
+use sim::cpu::cp0::{self, Mode};
+use sim::cpu::{Cp0, Cp0Write, Exception, Regs, Tlb};
+
+use crate::l2tlb::L2Tlb;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuState {
+    /// Not started yet (secondary VCPUs wait for the virtual mp device).
+    Parked,
+    Runnable,
+    /// Idle on WAIT until a virtual interrupt is pending.
+    Waiting,
+    /// Its VM halted or was stopped.
+    Stopped,
+}
+
+/// Per-VCPU counters for `--stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VcpuStats {
+    /// Exits by the real ExcCode that caused them.
+    pub exits: [u64; 32],
+    /// Emulated privileged instructions by mnemonic index (see `EMULATED`).
+    pub emulated: [u64; EMULATED.len()],
+    pub reflected: u64,
+    pub engine_insns: u64,
+    pub vdev_accesses: u64,
+    pub monitor_cycles: u64,
+    pub guest_cycles: u64,
+    pub guest_insns: u64,
+}
+
+/// Names of the emulated-instruction counters.
+pub const EMULATED: [&str; 9] = [
+    "mfc0", "mtc0", "tlbr", "tlbwi", "tlbwr", "tlbp", "eret", "cache", "wait",
+];
+
+#[derive(Clone, Debug)]
+pub struct Vcpu {
+    pub index: usize,
+    /// The guest's registers; live in the physical CPU while scheduled.
+    pub regs: Regs,
+    pub cp0: Cp0,
+    pub tlb: Tlb,
+    pub state: VcpuState,
+    pub l2tlb: L2Tlb,
+    pub stats: VcpuStats,
+    /// Virtual Count = machine cycles / 2 + this.
+    count_offset: u32,
+    /// Machine cycle at which virtual Count next equals Compare.
+    pub timer_due: u64,
+    /// Guest instructions at the last Wired write (virtual Random's origin).
+    random_base: u64,
+    /// The physical CPU running it, if any.
+    pub on_pcpu: Option<usize>,
+}
+
+impl Vcpu {
+    pub fn new(index: usize) -> Vcpu {
+        Vcpu {
+            index,
+            regs: Regs::default(),
+            cp0: Cp0::default(),
+            tlb: Tlb::default(),
+            state: VcpuState::Parked,
+            l2tlb: L2Tlb::default(),
+            stats: VcpuStats::default(),
+            count_offset: 0,
+            timer_due: u64::MAX,
+            random_base: 0,
+            on_pcpu: None,
+        }
+    }
+
+    /// Starts the VCPU at `pc` with `sp`, in the state a loaded ELF gets on
+    /// the bare machine (see `sim::Cpu::boot`).
+    pub fn boot(&mut self, pc: u64, sp: u64, now: u64) {
+        self.cp0.status = 0;
+        self.regs.jump_to(pc);
+        self.regs.set(sim::isa::Reg::SP, sp);
+        self.state = VcpuState::Runnable;
+        self.reschedule_timer(now);
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.cp0.mode()
+    }
+
+    pub fn count(&self, now: u64) -> u32 {
+        ((now >> 1) as u32).wrapping_add(self.count_offset)
+    }
+
+    pub fn random(&self) -> u32 {
+        let wired = u64::from(self.cp0.wired);
+        if wired > 47 {
+            return 47;
+        }
+        let span = 48 - wired;
+        // At most 47: exact.
+        (47 - (self.stats.guest_insns.wrapping_sub(self.random_base) % span)) as u32
+    }
+
+    fn reschedule_timer(&mut self, now: u64) {
+        let ticks = self.cp0.compare.wrapping_sub(self.count(now));
+        let ticks = if ticks == 0 {
+            1u64 << 32
+        } else {
+            u64::from(ticks)
+        };
+        self.timer_due = ((now >> 1) + ticks) << 1;
+    }
+
+    /// MFC0 against the virtual CP0.
+    pub fn read_cp0(&self, reg: u32, now: u64) -> u64 {
+        self.cp0.read(reg, self.count(now), self.random())
+    }
+
+    /// MTC0 against the virtual CP0.
+    pub fn write_cp0(&mut self, reg: u32, value: u64, now: u64) -> Cp0Write {
+        let effect = self.cp0.write(reg, value);
+        match effect {
+            Cp0Write::Count(v) => {
+                self.count_offset = v.wrapping_sub((now >> 1) as u32);
+                self.reschedule_timer(now);
+            }
+            Cp0Write::Compare => self.reschedule_timer(now),
+            Cp0Write::Wired => self.random_base = self.stats.guest_insns,
+            _ => {}
+        }
+        effect
+    }
+
+    /// Raises virtual IP7 if the virtual timer is due and folds in the
+    /// virtual board's lines; returns the pending, enabled interrupts.
+    pub fn update_interrupts(&mut self, now: u64, lines: u32) -> u32 {
+        if now >= self.timer_due {
+            self.cp0.cause |= cp0::cause::IP7;
+            self.timer_due = self.timer_due.saturating_add(2 << 32);
+        }
+        self.cp0.cause = (self.cp0.cause & !0x7C00) | (lines & 0x7C00);
+        self.cp0.pending_interrupts()
+    }
+
+    /// Delivers `e` to the guest exactly as the hardware would (virtual EPC,
+    /// Cause, BadVAddr, Context, EntryHi, EXL) and moves `regs` to the
+    /// guest's vector. `pc` is the faulting instruction, `bd` whether it sat
+    /// in a delay slot. Returns the vector.
+    pub fn reflect(&mut self, regs: &mut Regs, e: &Exception, pc: u64, bd: bool) -> u64 {
+        let vector = self.cp0.enter_exception(e, pc, bd);
+        regs.jump_to(vector);
+        self.stats.reflected += 1;
+        vector
+    }
+}

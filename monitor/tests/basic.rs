@@ -1,0 +1,183 @@
+//! The monitor end to end on tiny guests built with the in-crate assembler.
+
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use sim::isa::asm::{Asm, Operands};
+use sim::isa::{Op, Reg};
+
+const CONS: u32 = 0xB000_0000;
+
+fn mtc0(a: &mut Asm, rt: Reg, rd: u32) {
+    a.emit(
+        Op::Mtc0,
+        Operands {
+            rt: rt.number(),
+            rd,
+            ..Operands::default()
+        },
+    );
+}
+
+fn mfc0(a: &mut Asm, rt: Reg, rd: u32) {
+    a.emit(
+        Op::Mfc0,
+        Operands {
+            rt: rt.number(),
+            rd,
+            ..Operands::default()
+        },
+    );
+}
+
+fn putc(a: &mut Asm, c: u8) {
+    a.li(Reg::T8, CONS);
+    a.imm(Op::Addiu, Reg::T9, Reg::ZERO, i64::from(c));
+    a.mem(Op::Sb, Reg::T9, 0, Reg::T8);
+}
+
+fn halt(a: &mut Asm, status: i64) {
+    a.li(Reg::T8, CONS);
+    a.imm(Op::Addiu, Reg::T9, Reg::ZERO, status);
+    a.mem(Op::Sw, Reg::T9, 0x10, Reg::T8);
+    a.label("spin");
+    a.branch(Op::Beq, Reg::ZERO, Reg::ZERO, "spin");
+    a.nop();
+}
+
+fn seg(a: &Asm) -> (u64, Vec<u8>) {
+    (
+        u64::from(a.origin() & 0x1FFF_FFFF),
+        a.bytes().expect("labels resolve"),
+    )
+}
+
+fn vm(name: &str, segments: Vec<(u64, Vec<u8>)>, entry: u32) -> VmConfig {
+    VmConfig {
+        name: name.to_string(),
+        image: VmImage {
+            entry: i64::from(entry as i32) as u64,
+            segments,
+        },
+        mem_bytes: 4 << 20,
+        vcpus: 1,
+    }
+}
+
+fn run(vms: Vec<VmConfig>, pcpus: usize) -> Monitor {
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus,
+        max_cycles: Some(20_000_000),
+        vms,
+        ..MonitorConfig::default()
+    })
+    .expect("valid config");
+    m.trace.enabled = true;
+    let exit = m.run();
+    assert_eq!(exit, MonitorExit::AllEnded, "trace:\n{}", lines(&m));
+    m
+}
+
+fn lines(m: &Monitor) -> String {
+    m.trace
+        .lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A guest that never leaves KSEG0 runs entirely in the emulation engine.
+#[test]
+fn kseg0_guest_runs_in_the_engine() {
+    let mut a = Asm::new(0x8000_1000);
+    putc(&mut a, b'o');
+    putc(&mut a, b'k');
+    halt(&mut a, 0);
+    let mut m = run(vec![vm("a", vec![seg(&a)], 0x8000_1000)], 1);
+    assert_eq!(m.take_console(0), b"ok");
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+}
+
+/// The window convention: a KSEG0 stub maps 0xC0000000 with a wired 1 MB
+/// pair and jumps there; the kernel then runs directly in supervisor mode,
+/// its CP0 accesses trap and are emulated, its console writes through KSEG1
+/// are emulated, and a syscall is reflected to its KSEG0 vector.
+fn window_guest() -> Vec<(u64, Vec<u8>)> {
+    let mut stub = Asm::new(0x8000_1000);
+    stub.imm(Op::Addiu, Reg::T0, Reg::ZERO, 1);
+    mtc0(&mut stub, Reg::T0, 6); // Wired = 1
+    mtc0(&mut stub, Reg::ZERO, 0); // Index = 0
+    stub.li(Reg::T0, 0x001F_E000);
+    mtc0(&mut stub, Reg::T0, 5); // PageMask: 1 MB pages
+    stub.li(Reg::T0, 0xC000_0000);
+    mtc0(&mut stub, Reg::T0, 10); // EntryHi: VPN2 0xC0000000, ASID 0
+    stub.li(Reg::T0, (0x100 << 6) | (3 << 3) | 0b111); // P 0x100000, C=3, D V G
+    mtc0(&mut stub, Reg::T0, 2);
+    stub.li(Reg::T0, (0x200 << 6) | (3 << 3) | 0b111); // P 0x200000
+    mtc0(&mut stub, Reg::T0, 3);
+    stub.word(0x4200_0002); // tlbwi
+    stub.li(Reg::T0, 0xC000_0000);
+    stub.emit(
+        Op::Jr,
+        Operands {
+            rs: Reg::T0.number(),
+            ..Operands::default()
+        },
+    );
+    stub.nop();
+
+    // General exception vector: skip the faulting instruction and return.
+    let mut vec = Asm::new(0x8000_0180);
+    mfc0(&mut vec, Reg::K0, 14);
+    vec.imm(Op::Addiu, Reg::K0, Reg::K0, 4);
+    mtc0(&mut vec, Reg::K0, 14);
+    mfc0(&mut vec, Reg::K1, 13); // Cause
+    vec.imm(Op::Addiu, Reg::S0, Reg::S0, 1); // count exceptions in s0
+    vec.word(0x4200_0018); // eret
+
+    let mut k = Asm::new(0xC000_0000);
+    putc(&mut k, b'w');
+    mfc0(&mut k, Reg::T0, 12); // Status, trapped and emulated
+    k.word(0x0000_000C); // syscall: reflected to the vector above
+    putc(&mut k, b'!');
+    halt(&mut k, 7);
+    vec![
+        seg(&stub),
+        seg(&vec),
+        (0x10_0000, k.bytes().expect("labels")),
+    ]
+}
+
+#[test]
+fn window_kernel_runs_directly_and_traps_are_emulated() {
+    let mut m = run(vec![vm("win", window_guest(), 0x8000_1000)], 1);
+    assert_eq!(m.take_console(0), b"w!", "trace:\n{}", lines(&m));
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(7)));
+    let stats = &m.vms[0].vcpus[0].stats;
+    assert!(stats.guest_insns > 0);
+    assert_eq!(stats.exits[8], 1, "one syscall exit");
+}
+
+#[test]
+fn two_vms_on_two_cpus_keep_their_own_output() {
+    let mut a = Asm::new(0x8000_1000);
+    putc(&mut a, b'a');
+    halt(&mut a, 1);
+    let mut m = run(
+        vec![
+            vm("one", vec![seg(&a)], 0x8000_1000),
+            vm("two", window_guest(), 0x8000_1000),
+        ],
+        2,
+    );
+    assert_eq!(m.take_console(0), b"a");
+    assert_eq!(m.take_console(1), b"w!");
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(1)));
+    assert_eq!(m.vms[1].end, Some(VmEnd::Halted(7)));
+}
+
+#[test]
+#[ignore = "prints the trace of the window guest"]
+fn print_window_trace() {
+    let m = run(vec![vm("win", window_guest(), 0x8000_1000)], 1);
+    println!("{}", lines(&m));
+}
