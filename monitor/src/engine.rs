@@ -343,7 +343,8 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
         match sim::cpu::execute(regs, ctx, insn) {
             Ok(flow) => {
                 ctx.vcpu.stats.guest_insns += 1;
-                if advance(regs, flow) {
+                regs.advance(flow);
+                if flow == Flow::Wait {
                     ctx.count_emulated("wait");
                     ctx.vcpu.state = VcpuState::Waiting;
                     return EngineStop::Wait;
@@ -397,35 +398,6 @@ pub fn peek_word(ctx: &GuestCtx<'_>, pc: u64) -> Option<u32> {
     let ma = ctx.pmap.translate(gpa)?;
     // A 4-byte read: exact.
     ctx.bus.read_ram(ma.0, 4).map(|w| w as u32)
-}
-
-/// Moves the PC past an executed instruction; true for WAIT.
-fn advance(regs: &mut Regs, flow: Flow) -> bool {
-    match flow {
-        Flow::Next | Flow::Wait => {
-            regs.pc = regs.npc;
-            regs.npc = regs.npc.wrapping_add(4);
-            regs.delay_slot = false;
-            return flow == Flow::Wait;
-        }
-        Flow::Taken(target) => {
-            regs.pc = regs.npc;
-            regs.npc = target;
-            regs.delay_slot = true;
-        }
-        Flow::NotTaken => {
-            regs.pc = regs.npc;
-            regs.npc = regs.npc.wrapping_add(4);
-            regs.delay_slot = true;
-        }
-        Flow::Annul => {
-            regs.pc = regs.npc.wrapping_add(4);
-            regs.npc = regs.pc.wrapping_add(4);
-            regs.delay_slot = false;
-        }
-        Flow::Jump(target) => regs.jump_to(target),
-    }
-    false
 }
 
 /// Whether `op` is one the monitor emulates when the guest kernel executes it.

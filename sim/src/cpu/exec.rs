@@ -47,6 +47,35 @@ impl Regs {
         self.gpr[r.index() & 31] = v;
     }
 
+    /// Moves past an instruction that completed with `flow`: into a delay
+    /// slot, past an annulled one, or to a transfer's target.
+    #[inline(always)]
+    pub fn advance(&mut self, flow: Flow) {
+        match flow {
+            Flow::Next | Flow::Wait => {
+                self.pc = self.npc;
+                self.npc = self.npc.wrapping_add(4);
+                self.delay_slot = false;
+            }
+            Flow::Taken(target) => {
+                self.pc = self.npc;
+                self.npc = target;
+                self.delay_slot = true;
+            }
+            Flow::NotTaken => {
+                self.pc = self.npc;
+                self.npc = self.npc.wrapping_add(4);
+                self.delay_slot = true;
+            }
+            Flow::Annul => {
+                self.pc = self.npc.wrapping_add(4);
+                self.npc = self.pc.wrapping_add(4);
+                self.delay_slot = false;
+            }
+            Flow::Jump(target) => self.jump_to(target),
+        }
+    }
+
     /// Moves execution to `pc` with no delay slot pending.
     pub fn jump_to(&mut self, pc: u64) {
         self.pc = pc;

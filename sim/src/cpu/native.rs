@@ -147,43 +147,19 @@ impl Core {
                 self.instret += 1;
                 self.cycles += TIMING.base;
                 self.account(&insn);
+                regs.advance(flow);
                 match flow {
-                    Flow::Next => {
-                        regs.pc = regs.npc;
-                        regs.npc = regs.npc.wrapping_add(4);
-                        regs.delay_slot = false;
-                    }
-                    Flow::Taken(target) => {
-                        regs.pc = regs.npc;
-                        regs.npc = target;
-                        regs.delay_slot = true;
-                        self.cycles += TIMING.taken_branch;
-                    }
-                    Flow::NotTaken => {
-                        regs.pc = regs.npc;
-                        regs.npc = regs.npc.wrapping_add(4);
-                        regs.delay_slot = true;
-                    }
-                    Flow::Annul => {
-                        regs.pc = regs.npc.wrapping_add(4);
-                        regs.npc = regs.pc.wrapping_add(4);
-                        regs.delay_slot = false;
-                        self.cycles += TIMING.annulled_slot;
-                    }
-                    Flow::Jump(target) => {
-                        regs.jump_to(target);
-                        self.cycles += TIMING.eret;
-                    }
+                    Flow::Taken(_) => self.cycles += TIMING.taken_branch,
+                    Flow::Annul => self.cycles += TIMING.annulled_slot,
+                    Flow::Jump(_) => self.cycles += TIMING.eret,
                     Flow::Wait => {
-                        regs.pc = regs.npc;
-                        regs.npc = regs.npc.wrapping_add(4);
-                        regs.delay_slot = false;
                         self.state = RunState::Waiting;
                         self.next_event = 0;
                         if TRACE {
                             self.emit(Event::Wait { pc: regs.pc });
                         }
                     }
+                    Flow::Next | Flow::NotTaken => {}
                 }
             }
             Err(e) => self.take_exception::<TRACE>(regs, e),
