@@ -213,6 +213,17 @@ impl Monitor {
         }
     }
 
+    /// Empties every real TLB, as heavy use by other VMs would. The guests'
+    /// virtual TLBs and L2TLBs keep their entries, so the next misses are
+    /// refilled by the monitor alone (used by tests and demonstrations).
+    pub fn flush_real_tlbs(&mut self) {
+        for cpu in &mut self.machine.cpus {
+            tlbctl::flush_real_tlb(cpu);
+        }
+        self.trace
+            .note("every real TLB flushed (as if other VMs had evicted its entries)");
+    }
+
     /// Machine time: every physical CPU has reached it.
     pub fn now(&self) -> u64 {
         self.now
