@@ -39,9 +39,18 @@ fn run_one(path: &Path) -> Result<String, String> {
         .get(4..code_end)
         .ok_or_else(|| format!("{}: {n} words announced, fewer present", path.display()))?;
     let data = bytes.get(code_end..).unwrap_or(&[]);
-    let mut m = Machine::new(MachineConfig { ram_bytes: 4 << 20, ..MachineConfig::default() }, Board::new(1));
+    let mut m = Machine::new(
+        MachineConfig {
+            ram_bytes: 4 << 20,
+            ..MachineConfig::default()
+        },
+        Board::new(1),
+    );
     if !m.bus.write_bytes(CODE, code) || !m.bus.write_bytes(DATA, data) {
-        return Err(format!("{}: program or data does not fit in RAM", path.display()));
+        return Err(format!(
+            "{}: program or data does not fit in RAM",
+            path.display()
+        ));
     }
     let end = CODE + 4 * n;
     let cpu = &mut m.cpus[0];
@@ -61,7 +70,12 @@ fn run_one(path: &Path) -> Result<String, String> {
         }
     }
     let cpu = &m.cpus[0];
-    let gpr: Vec<String> = cpu.regs.gpr.iter().map(|v| format!("\"{v:#018x}\"")).collect();
+    let gpr: Vec<String> = cpu
+        .regs
+        .gpr
+        .iter()
+        .map(|v| format!("\"{v:#018x}\""))
+        .collect();
     let scratch = m.bus.read_bytes(DATA, data.len()).unwrap_or(&[]);
     let hex: String = scratch.iter().map(|b| format!("{b:02x}")).collect();
     let exc = match exception {

@@ -2,6 +2,8 @@
 //! sign-extended, immediates are sign- or zero-extended per instruction, and
 //! ADD/ADDI/SUB/DADD/DADDI/DSUB trap on signed overflow with the
 //! destination unchanged.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -44,16 +46,41 @@ fn three_register_ops_with_edge_values() {
         (Op::Subu, MIN32, 1, MAX32),
         (Op::Subu, 0, 1, u64::MAX),
         // Inputs that are not sign-extended: only bits 31:0 count (§5.8).
-        (Op::Addu, 0x1234_5678_0000_0001, 0x0000_0001_7FFF_FFFF, MIN32),
+        (
+            Op::Addu,
+            0x1234_5678_0000_0001,
+            0x0000_0001_7FFF_FFFF,
+            MIN32,
+        ),
         (Op::Add, 5, 0xFFFF_FFFF_FFFF_FFFD, 2),
         (Op::Add, MIN32, MAX32, u64::MAX),
         (Op::Sub, MAX32, MAX32, 0),
         (Op::Sub, 0, MAX32, 0xFFFF_FFFF_8000_0001),
-        (Op::And, 0xF0F0_F0F0_F0F0_F0F0, 0xFF00_FF00_FF00_FF00, 0xF000_F000_F000_F000),
-        (Op::Or, 0xF0F0_0000_0000_0000, 0x0000_0000_0F0F_0000, 0xF0F0_0000_0F0F_0000),
-        (Op::Xor, u64::MAX, 0x5555_5555_5555_5555, 0xAAAA_AAAA_AAAA_AAAA),
+        (
+            Op::And,
+            0xF0F0_F0F0_F0F0_F0F0,
+            0xFF00_FF00_FF00_FF00,
+            0xF000_F000_F000_F000,
+        ),
+        (
+            Op::Or,
+            0xF0F0_0000_0000_0000,
+            0x0000_0000_0F0F_0000,
+            0xF0F0_0000_0F0F_0000,
+        ),
+        (
+            Op::Xor,
+            u64::MAX,
+            0x5555_5555_5555_5555,
+            0xAAAA_AAAA_AAAA_AAAA,
+        ),
         (Op::Nor, 0, 0, u64::MAX),
-        (Op::Nor, 0xFFFF_0000_FFFF_0000, 0x0000_FFFF_0000_0000, 0x0000_0000_0000_FFFF),
+        (
+            Op::Nor,
+            0xFFFF_0000_FFFF_0000,
+            0x0000_FFFF_0000_0000,
+            0x0000_0000_0000_FFFF,
+        ),
         // SLT/SLTU compare all 64 bits.
         (Op::Slt, MIN32, 1, 1),
         (Op::Slt, 1, MIN32, 0),
@@ -64,7 +91,12 @@ fn three_register_ops_with_edge_values() {
         // 64-bit add/sub (legal in kernel mode).
         (Op::Daddu, 0x7FFF_FFFF_FFFF_FFFF, 1, 0x8000_0000_0000_0000),
         (Op::Daddu, MAX32, 1, 0x8000_0000),
-        (Op::Dadd, 0x0000_0001_0000_0000, 0xFFFF_FFFF_FFFF_FFFF, 0xFFFF_FFFF),
+        (
+            Op::Dadd,
+            0x0000_0001_0000_0000,
+            0xFFFF_FFFF_FFFF_FFFF,
+            0xFFFF_FFFF,
+        ),
         (Op::Dsubu, 0, 1, u64::MAX),
         (Op::Dsub, 0x8000_0000_0000_0001, 1, 0x8000_0000_0000_0000),
     ];
@@ -168,7 +200,10 @@ fn overflow_traps_leave_the_destination_unchanged() {
         assert_eq!(c.epc, sext(ORIGIN));
         assert_eq!(c.cause & cause::BD, 0);
         assert_eq!(cycles(&m), EXC + HANDLER, "{op:?}");
-        assert_eq!(m.cpus[0].instret, 4, "only the handler (ori, lui, ori, sw) retired");
+        assert_eq!(
+            m.cpus[0].instret, 4,
+            "only the handler (ori, lui, ori, sw) retired"
+        );
         assert_code_intact(&m, &a);
     }
 }

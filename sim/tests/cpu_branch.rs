@@ -2,6 +2,8 @@
 //! branch-likely annulment, links of the AL forms even when not taken,
 //! JAL/JALR/JR/J, 64-bit compares. Timing: a taken branch costs 1 + 2, an
 //! annulled slot 1.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -121,18 +123,34 @@ fn jal_jr_and_jalr_with_delay_slots() {
     let mut a = asm();
     a.jump(Op::Jal, "sub");
     a.imm(Op::Addiu, Reg::T0, Reg::T0, 1);
-    a.emit(Op::Jalr, Operands { rd: Reg::T9.number(), rs: Reg::S0.number(), ..Default::default() });
+    a.emit(
+        Op::Jalr,
+        Operands {
+            rd: Reg::T9.number(),
+            rs: Reg::S0.number(),
+            ..Default::default()
+        },
+    );
     a.imm(Op::Addiu, Reg::T1, Reg::T1, 1);
     a.imm(Op::Addiu, Reg::T5, Reg::T5, 1);
     a.label("after");
     halt(&mut a, Reg::ZERO);
     a.label("sub");
-    a.emit(Op::Jr, Operands { rs: Reg::RA.number(), ..Default::default() });
+    a.emit(
+        Op::Jr,
+        Operands {
+            rs: Reg::RA.number(),
+            ..Default::default()
+        },
+    );
     a.imm(Op::Addiu, Reg::T2, Reg::T2, 1);
     let m = run(&a, &[(Reg::S0, pc_of(5))]);
     assert_eq!(gpr(&m, Reg::RA), pc_of(2));
     assert_eq!(gpr(&m, Reg::T9), pc_of(4));
-    assert_eq!((gpr(&m, Reg::T0), gpr(&m, Reg::T1), gpr(&m, Reg::T2)), (1, 1, 1));
+    assert_eq!(
+        (gpr(&m, Reg::T0), gpr(&m, Reg::T1), gpr(&m, Reg::T2)),
+        (1, 1, 1)
+    );
     assert_eq!(gpr(&m, Reg::T5), 0);
     // jal 3, slot 1, jr 3, slot 1, jalr 3, slot 1, halt 23 = 35.
     assert_eq!(cycles(&m), 3 * 4 + HALT);
@@ -153,7 +171,10 @@ fn j_keeps_the_region_of_the_delay_slot() {
     assert_eq!(w & 0x03FF_FFFF, (ORIGIN + 12) >> 2 & 0x03FF_FFFF);
     let m = run(&a, &[]);
     assert_eq!((gpr(&m, Reg::T0), gpr(&m, Reg::T1)), (1, 0));
-    assert_eq!(m.cpus[0].regs.pc & 0xFFFF_FFFF_F000_0000, 0xFFFF_FFFF_8000_0000);
+    assert_eq!(
+        m.cpus[0].regs.pc & 0xFFFF_FFFF_F000_0000,
+        0xFFFF_FFFF_8000_0000
+    );
     assert_eq!(cycles(&m), 4 + HALT);
 }
 

@@ -1,6 +1,8 @@
 //! CP0 registers through MTC0/MFC0 (`r4000-reference.md` §2): write masks,
 //! read-only registers, sign extension of MFC0, DMTC0/DMFC0, Count and
 //! Compare, LLAddr, CACHE tag round trip.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -70,13 +72,31 @@ fn status_write_mask_keeps_ts_and_the_reserved_bits() {
 fn dmtc0_and_dmfc0_move_64_bits() {
     // dmtc0 t0, EPC; dmfc0 t1, EPC; mfc0 t2, EPC: 3 + 23 = 26.
     let mut a = asm();
-    a.emit(Op::Dmtc0, Operands { rt: Reg::T0.number(), rd: r::EPC, ..Default::default() });
-    a.emit(Op::Dmfc0, Operands { rt: Reg::T1.number(), rd: r::EPC, ..Default::default() });
+    a.emit(
+        Op::Dmtc0,
+        Operands {
+            rt: Reg::T0.number(),
+            rd: r::EPC,
+            ..Default::default()
+        },
+    );
+    a.emit(
+        Op::Dmfc0,
+        Operands {
+            rt: Reg::T1.number(),
+            rd: r::EPC,
+            ..Default::default()
+        },
+    );
     mfc0(&mut a, Reg::T2, r::EPC);
     halt(&mut a, Reg::ZERO);
     let m = run(&a, &[(Reg::T0, 0x1234_5678_9ABC_DEF0)]);
     assert_eq!(gpr(&m, Reg::T1), 0x1234_5678_9ABC_DEF0);
-    assert_eq!(gpr(&m, Reg::T2), 0xFFFF_FFFF_9ABC_DEF0, "MFC0 = sext32 of the low word");
+    assert_eq!(
+        gpr(&m, Reg::T2),
+        0xFFFF_FFFF_9ABC_DEF0,
+        "MFC0 = sext32 of the low word"
+    );
     assert_eq!(cycles(&m), 3 + HALT);
 }
 
@@ -146,9 +166,25 @@ fn cache_index_store_tag_then_load_tag_round_trips_taglo() {
     let mut a = asm();
     a.li(Reg::T0, 0x0001_2380);
     mtc0(&mut a, Reg::T0, r::TAG_LO);
-    a.emit(Op::Cache, Operands { rt: store_tag_d, rs: Reg::A0.number(), imm: 0x40, ..Default::default() });
+    a.emit(
+        Op::Cache,
+        Operands {
+            rt: store_tag_d,
+            rs: Reg::A0.number(),
+            imm: 0x40,
+            ..Default::default()
+        },
+    );
     mtc0(&mut a, Reg::ZERO, r::TAG_LO);
-    a.emit(Op::Cache, Operands { rt: load_tag_d, rs: Reg::A0.number(), imm: 0x40, ..Default::default() });
+    a.emit(
+        Op::Cache,
+        Operands {
+            rt: load_tag_d,
+            rs: Reg::A0.number(),
+            imm: 0x40,
+            ..Default::default()
+        },
+    );
     mfc0(&mut a, Reg::T1, r::TAG_LO);
     halt(&mut a, Reg::ZERO);
     let m = run(&a, &[(Reg::A0, sext(0x8000_0000))]);

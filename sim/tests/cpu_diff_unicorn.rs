@@ -8,6 +8,8 @@
 //! `DISCO_REQUIRE_TOOLS=1`, which turns the skip into a failure.
 //! `DISCO_DIFF_RESULTS=path` writes the Markdown summary there (the committed
 //! copy is `sim/tests/diff/RESULTS.md`).
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +32,9 @@ fn skip(why: &str) {
 fn run_raw() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let profile_dir = exe.parent()?.parent()?;
-    let path = profile_dir.join("examples").join(format!("run_raw{}", std::env::consts::EXE_SUFFIX));
+    let path = profile_dir
+        .join("examples")
+        .join(format!("run_raw{}", std::env::consts::EXE_SUFFIX));
     if path.exists() {
         return Some(path);
     }
@@ -44,10 +48,14 @@ fn run_raw() -> Option<PathBuf> {
 
 #[test]
 fn random_programs_agree_with_unicorn() {
-    let python = Command::new("python3").args(["-c", "import unicorn"]).output();
+    let python = Command::new("python3")
+        .args(["-c", "import unicorn"])
+        .output();
     match python {
         Err(_) => return skip("python3 is not installed"),
-        Ok(o) if !o.status.success() => return skip("the python3 module `unicorn` is missing (pip install unicorn)"),
+        Ok(o) if !o.status.success() => {
+            return skip("the python3 module `unicorn` is missing (pip install unicorn)")
+        }
         Ok(_) => {}
     }
     let Some(run_raw) = run_raw() else {
@@ -56,18 +64,29 @@ fn random_programs_agree_with_unicorn() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff/unicorn_diff.py");
     let results = std::env::var("DISCO_DIFF_RESULTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir().join(format!("unicorn_diff_{}.md", std::process::id())));
+        .unwrap_or_else(|_| {
+            std::env::temp_dir().join(format!("unicorn_diff_{}.md", std::process::id()))
+        });
     let out = Command::new("python3")
         .arg(&script)
         .arg("--run-raw")
         .arg(&run_raw)
-        .args(["--programs", &PROGRAMS.to_string(), "--seed", &SEED.to_string()])
+        .args([
+            "--programs",
+            &PROGRAMS.to_string(),
+            "--seed",
+            &SEED.to_string(),
+        ])
         .arg("--results")
         .arg(&results)
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "divergences from Unicorn (see above and {})", results.display());
+    assert!(
+        out.status.success(),
+        "divergences from Unicorn (see above and {})",
+        results.display()
+    );
     assert!(stdout.contains(&format!("{PROGRAMS} programs")), "{stdout}");
 }

@@ -6,6 +6,8 @@
 //! The handlers at the vectors set v1 (1 = refill 0x000, 3 = general 0x180)
 //! and halt: 24 cycles. Exception entry costs 8; the faulting instruction
 //! does not retire.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -116,7 +118,7 @@ fn interrupts_are_masked_by_ie_im_exl_and_erl() {
     // its halt, 6 + 23 = 29 cycles.
     let im0 = 1 << status::IM_SHIFT;
     for bits in [
-        im0,                                  // IE = 0
+        im0,                                     // IE = 0
         status::IE | (0xFE << status::IM_SHIFT), // IM0 = 0
         status::IE | im0 | status::EXL,
         status::IE | im0 | status::ERL,
@@ -139,7 +141,14 @@ const MAPPED: u32 = 0x0050_0000;
 /// VPN2 with the same ASID, so the exception visibly rewrites VPN2.
 /// 16 + 3 + 3 = 22 cycles.
 fn tlb_prelude(a: &mut Asm, flags0: u32, flags1: u32) {
-    tlb_map(a, 7, MAPPED | ASID, entry_lo(0x10000, flags0), entry_lo(0x11000, flags1), 0);
+    tlb_map(
+        a,
+        7,
+        MAPPED | ASID,
+        entry_lo(0x10000, flags0),
+        entry_lo(0x11000, flags1),
+        0,
+    );
     a.li(Reg::K0, 0xFF80_0000);
     mtc0(a, Reg::K0, r::CONTEXT);
     a.li(Reg::K0, 0x1234_0000 | ASID);
@@ -150,8 +159,16 @@ const TLB_PRELUDE: u64 = 22;
 fn assert_tlb_regs(m: &Machine, va: u32) {
     let c = cp0(m);
     assert_eq!(c.bad_vaddr, sext(va), "BadVAddr");
-    assert_eq!(c.context, 0xFFFF_FFFF_FF80_0000 | u64::from((va >> 13) << 4), "Context");
-    assert_eq!(c.entry_hi, sext((va & 0xFFFF_E000) | ASID), "EntryHi: VPN2 + unchanged ASID");
+    assert_eq!(
+        c.context,
+        0xFFFF_FFFF_FF80_0000 | u64::from((va >> 13) << 4),
+        "Context"
+    );
+    assert_eq!(
+        c.entry_hi,
+        sext((va & 0xFFFF_E000) | ASID),
+        "EntryHi: VPN2 + unchanged ASID"
+    );
 }
 
 /// `tlb_prelude; li a0, va; <op> t0, 0(a0); halt`: 22 + 2, then the fault.
@@ -264,7 +281,13 @@ fn a_fetch_refill_reports_the_target() {
     // EPC = BadVAddr = target, BD = 0. 2 + 3 + 1 + 8 + 24 = 38.
     let mut a = asm();
     a.li(Reg::T0, 0x0060_3000);
-    a.emit(Op::Jr, Operands { rs: Reg::T0.number(), ..Default::default() });
+    a.emit(
+        Op::Jr,
+        Operands {
+            rs: Reg::T0.number(),
+            ..Default::default()
+        },
+    );
     a.nop();
     let m = run(&a, &[]);
     assert_entry(&m, AT_REFILL, ExcCode::TlbL, 0x0060_3000, false);
@@ -281,7 +304,13 @@ fn adel_on_fetch_from_a_misaligned_pc() {
     let target = ORIGIN + 0x102;
     let mut a = asm();
     a.li(Reg::T0, target);
-    a.emit(Op::Jr, Operands { rs: Reg::T0.number(), ..Default::default() });
+    a.emit(
+        Op::Jr,
+        Operands {
+            rs: Reg::T0.number(),
+            ..Default::default()
+        },
+    );
     a.nop();
     let m = run(&a, &[]);
     assert_entry(&m, AT_GENERAL, ExcCode::AdEL, sext(target), false);
@@ -339,7 +368,13 @@ fn user_fetch_from_kseg0_is_adel() {
     // jr a0 (a0 = ORIGIN) from user mode; slot nop; the fetch faults.
     // 26 + 3 + 1 + 8 + 24 = 62.
     let mut u = Asm::new(USER_PC);
-    u.emit(Op::Jr, Operands { rs: Reg::A0.number(), ..Default::default() });
+    u.emit(
+        Op::Jr,
+        Operands {
+            rs: Reg::A0.number(),
+            ..Default::default()
+        },
+    );
     u.nop();
     let m = in_mode(KSU_USER, 0, &u, &[(Reg::A0, sext(ORIGIN))]);
     assert_entry(&m, AT_GENERAL, ExcCode::AdEL, sext(ORIGIN), false);
@@ -357,7 +392,13 @@ fn ibe_on_fetch_outside_ram_and_devices() {
     // 2 + 3 + 1 + 8 + 24 = 38.
     let mut a = asm();
     a.li(Reg::T0, NOWHERE);
-    a.emit(Op::Jr, Operands { rs: Reg::T0.number(), ..Default::default() });
+    a.emit(
+        Op::Jr,
+        Operands {
+            rs: Reg::T0.number(),
+            ..Default::default()
+        },
+    );
     a.nop();
     let m = run(&a, &[]);
     assert_entry(&m, AT_GENERAL, ExcCode::Ibe, sext(NOWHERE), false);
@@ -390,7 +431,13 @@ fn syscall_and_break() {
     // One instruction: 8 + 24 = 32.
     for (op, code) in [(Op::Syscall, ExcCode::Sys), (Op::Break, ExcCode::Bp)] {
         let mut a = asm();
-        a.emit(op, Operands { imm: 0x12345, ..Default::default() });
+        a.emit(
+            op,
+            Operands {
+                imm: 0x12345,
+                ..Default::default()
+            },
+        );
         halt(&mut a, Reg::ZERO);
         let m = run(&a, &[]);
         assert_entry(&m, AT_GENERAL, code, pc_of(0), false);
@@ -434,7 +481,14 @@ fn ri_for_reserved_words() {
     // Words that encode nothing on the R4000 (so they are written as raw
     // words on purpose): SPECIAL2 MUL (0x1C), MOVZ (funct 0x0A), opcode 0x33
     // (LWC3/PREF), REGIMM rt = 0x04, COP0 BC0F, COP0 RFE. 8 + 24 each.
-    for word in [0x7000_0002u32, 0x0000_000A, 0xCC00_0000, 0x0404_0000, 0x4100_0000, 0x4200_0010] {
+    for word in [
+        0x7000_0002u32,
+        0x0000_000A,
+        0xCC00_0000,
+        0x0404_0000,
+        0x4100_0000,
+        0x4200_0010,
+    ] {
         let mut a = asm();
         a.word(word);
         halt(&mut a, Reg::ZERO);
@@ -448,7 +502,18 @@ fn ri_for_reserved_words() {
 fn ri_for_64_bit_operations_in_user_and_supervisor_mode() {
     // 26 + 8 + 24 = 58 each with UX/SX = 0; with UX/SX = 1 the operation
     // runs: 26 + 1, then `syscall` (8 + 24) = 59.
-    let ops: &[Op] = &[Op::Dadd, Op::Daddu, Op::Dsll, Op::Dsra32, Op::Dmult, Op::Ddivu, Op::Ld, Op::Sd, Op::Lwu, Op::Ldl];
+    let ops: &[Op] = &[
+        Op::Dadd,
+        Op::Daddu,
+        Op::Dsll,
+        Op::Dsra32,
+        Op::Dmult,
+        Op::Ddivu,
+        Op::Ld,
+        Op::Sd,
+        Op::Lwu,
+        Op::Ldl,
+    ];
     for &op in ops {
         for (ksu, enable) in [(KSU_USER, status::UX), (KSU_SUPERVISOR, status::SX)] {
             let mut u = Asm::new(USER_PC);
@@ -482,7 +547,11 @@ fn cpu_for_cop1_with_ce_1_even_in_kernel_mode() {
         halt(&mut a, Reg::ZERO);
         let m = run(&a, &[]);
         assert_entry(&m, AT_GENERAL, ExcCode::CpU, pc_of(0), false);
-        assert_eq!(cp0(&m).cause & cause::CE_MASK, 1 << cause::CE_SHIFT, "{op:?}");
+        assert_eq!(
+            cp0(&m).cause & cause::CE_MASK,
+            1 << cause::CE_SHIFT,
+            "{op:?}"
+        );
         assert_eq!(cycles(&m), EXC + HANDLER);
     }
 }
@@ -540,7 +609,11 @@ fn trap_instructions() {
         halt(&mut a, Reg::ZERO);
         let mut m = machine(&a, &[(Reg::T0, rs), (Reg::T1, rt)]);
         run_to_halt(&mut m);
-        assert_eq!(gpr(&m, Reg::V1) == AT_GENERAL, traps, "{op:?} {rs:#x} {rt:#x}");
+        assert_eq!(
+            gpr(&m, Reg::V1) == AT_GENERAL,
+            traps,
+            "{op:?} {rs:#x} {rt:#x}"
+        );
         assert_eq!(cycles(&m), if traps { EXC + HANDLER } else { 1 + HALT });
         if traps {
             assert_eq!(exc_code(&m), ExcCode::Tr as u32);
@@ -548,7 +621,14 @@ fn trap_instructions() {
     }
     for &(op, rs, v, traps) in imm {
         let mut a = asm();
-        a.emit(op, Operands { rs: Reg::T0.number(), imm: v as u32, ..Default::default() });
+        a.emit(
+            op,
+            Operands {
+                rs: Reg::T0.number(),
+                imm: v as u32,
+                ..Default::default()
+            },
+        );
         halt(&mut a, Reg::ZERO);
         let mut m = machine(&a, &[(Reg::T0, rs)]);
         run_to_halt(&mut m);
@@ -573,7 +653,10 @@ fn watch_on_a_load_from_the_watched_doubleword() {
     a.mem(Op::Sw, Reg::T2, 0, Reg::A0);
     a.mem(Op::Lw, Reg::T0, 4, Reg::A0);
     halt(&mut a, Reg::ZERO);
-    let m = run(&a, &[(Reg::A0, sext(0x8000_2000)), (Reg::T2, 7), (Reg::T0, 0x55)]);
+    let m = run(
+        &a,
+        &[(Reg::A0, sext(0x8000_2000)), (Reg::T2, 7), (Reg::T0, 0x55)],
+    );
     assert_entry(&m, AT_GENERAL, ExcCode::Watch, pc_of(4), false);
     assert_eq!(ram(&m, 0x2000, 4), [0, 0, 0, 7]);
     assert_eq!(gpr(&m, Reg::T0), 0x55);
@@ -650,4 +733,41 @@ fn eret_returns_to_user_mode_and_syscall_comes_back() {
     assert_eq!(gpr(&m, Reg::T0), 1);
     assert_eq!(cp0(&m).status & status::KSU_MASK, KSU_USER);
     assert_eq!(cycles(&m), TO_USER + 1 + EXC + HANDLER);
+}
+
+#[test]
+fn a_fetch_fault_on_the_delay_slot_points_epc_at_the_branch() {
+    // Kernel code maps the pair at 0x0040_0000 (identity) and jumps to its
+    // last word, 0x0040_1FFC, which holds `b self`. The delay slot at
+    // 0x0040_2000 is unmapped: TLBL refill on the fetch, EPC = the branch,
+    // BD = 1, BadVAddr = the slot.
+    // tlb_map 16 + li 2 + jr 3 + nop 1 + beq 3 + 8 + 24 = 57.
+    let mut a = asm();
+    tlb_map(
+        &mut a,
+        0,
+        USER_PC,
+        entry_lo(0x40_0000, V | D),
+        entry_lo(0x40_1000, V | D),
+        0,
+    );
+    a.li(Reg::T0, 0x0040_1FFC);
+    a.emit(
+        Op::Jr,
+        Operands {
+            rs: Reg::T0.number(),
+            ..Default::default()
+        },
+    );
+    a.nop();
+    let mut b = Asm::new(0x0040_1FFC);
+    b.label("self");
+    b.branch(Op::Beq, Reg::ZERO, Reg::ZERO, "self");
+    let mut m = machine(&a, &[]);
+    place(&mut m, &b);
+    run_to_halt(&mut m);
+    assert_entry(&m, AT_REFILL, ExcCode::TlbL, 0x0040_1FFC, true);
+    assert_eq!(cp0(&m).bad_vaddr, 0x0040_2000);
+    assert_eq!(cp0(&m).entry_hi, 0x0040_2000);
+    assert_eq!(cycles(&m), 16 + 2 + 4 + 3 + EXC + HANDLER);
 }

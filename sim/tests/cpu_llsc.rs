@@ -1,5 +1,7 @@
 //! LL/SC (`r4000-reference.md` §5.12): SC succeeds while the link holds,
 //! fails after ERET, and fails when another CPU stores to the linked line.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -81,7 +83,13 @@ fn two_cpus(cpu1_offset: i16) -> Machine {
     a.mem(Op::Sc, Reg::T1, 0, Reg::A0);
     let mut b = Asm::new(0x8000_3000);
     b.mem(Op::Sw, Reg::T2, cpu1_offset, Reg::A0);
-    let mut m = machine_with(MachineConfig { ncpus: 2, ..MachineConfig::default() }, &a);
+    let mut m = machine_with(
+        MachineConfig {
+            ncpus: 2,
+            ..MachineConfig::default()
+        },
+        &a,
+    );
     place(&mut m, &b);
     m.cpus[1].boot(sext(0x8000_3000), sext(0x8020_0000));
     for cpu in &mut m.cpus {
@@ -92,7 +100,7 @@ fn two_cpus(cpu1_offset: i16) -> Machine {
     m.cpus[0].step_one::<false>(&mut m.bus); // ll
     m.cpus[1].step_one::<false>(&mut m.bus); // sw
     m.cpus[0].step_one::<false>(&mut m.bus); // sc
-    // One cycle per instruction on each CPU (SC does not read t0).
+                                             // One cycle per instruction on each CPU (SC does not read t0).
     assert_eq!(m.cpus[0].cycles, 2);
     assert_eq!(m.cpus[1].cycles, 1);
     m
@@ -103,7 +111,10 @@ fn another_cpus_store_to_the_linked_line_breaks_the_link() {
     // CPU 1 stores to another word of the same 16-byte line.
     let m = two_cpus(12);
     assert_eq!(m.cpus[0].regs.get(Reg::T1), 0, "SC failed");
-    assert_eq!(ram(&m, DATA_PA, 16), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0x22]);
+    assert_eq!(
+        ram(&m, DATA_PA, 16),
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0x22]
+    );
 }
 
 #[test]
@@ -144,7 +155,12 @@ fn two_cpus_interleaved_by_the_machine() {
     b.label("self");
     b.branch(Op::Beq, Reg::ZERO, Reg::ZERO, "self");
     b.nop();
-    let config = MachineConfig { ncpus: 2, quantum: 10_000, max_cycles: Some(1_000_000), ..MachineConfig::default() };
+    let config = MachineConfig {
+        ncpus: 2,
+        quantum: 10_000,
+        max_cycles: Some(1_000_000),
+        ..MachineConfig::default()
+    };
     let mut m = machine_with(config, &a);
     place(&mut m, &b);
     m.cpus[1].boot(sext(0x8000_3000), sext(0x8020_0000));

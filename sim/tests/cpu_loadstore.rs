@@ -3,6 +3,8 @@
 //! LDL/LDR/SDL/SDR pairs (big-endian), the load-use interlock (+2 cycles
 //! when the very next instruction reads the loaded register), and stores
 //! over code already decoded.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -36,9 +38,18 @@ fn worked_example_of_the_reference() {
     a.mem(Op::Swl, Reg::T1, 1, Reg::A0);
     a.mem(Op::Swr, Reg::T1, 4, Reg::A0);
     halt(&mut a, Reg::ZERO);
-    let m = run_on_data(&a, &[(Reg::T0, 0xFFFF_FFFF_AABB_CCDD), (Reg::T1, 0xFFFF_FFFF_A1B2_C3D4)]);
+    let m = run_on_data(
+        &a,
+        &[
+            (Reg::T0, 0xFFFF_FFFF_AABB_CCDD),
+            (Reg::T1, 0xFFFF_FFFF_A1B2_C3D4),
+        ],
+    );
     assert_eq!(gpr(&m, Reg::T0), 0x1112_1314);
-    assert_eq!(ram(&m, DATA_PA, 8), [0x10, 0xA1, 0xB2, 0xC3, 0xD4, 0x15, 0x16, 0x17]);
+    assert_eq!(
+        ram(&m, DATA_PA, 8),
+        [0x10, 0xA1, 0xB2, 0xC3, 0xD4, 0x15, 0x16, 0x17]
+    );
     assert_eq!(cycles(&m), 4 + 2 + HALT);
     assert_code_intact(&m, &a);
 }
@@ -99,12 +110,9 @@ fn swl_and_swr_at_every_byte_offset() {
         halt(&mut a, Reg::ZERO);
         let m = run_on_data(&a, &[(Reg::T1, sext(u32::from_be_bytes(r)))]);
         let mut want = BYTES;
-        for j in 0..4 - k {
-            want[k + j] = r[j]; // SWL: A+k.. <- r0 r1 ..
-        }
-        for j in 0..=k {
-            want[4 + j] = r[3 - k + j]; // SWR: A.. <- .. r2 r3
-        }
+        // SWL: A+k..A+3 <- r0 r1 ..; SWR: A..A+k <- .. r2 r3.
+        want[k..4].copy_from_slice(&r[..4 - k]);
+        want[4..=4 + k].copy_from_slice(&r[3 - k..]);
         assert_eq!(ram(&m, DATA_PA, 16), want, "k={k}");
         assert_eq!(cycles(&m), 2 + HALT);
     }
@@ -185,7 +193,10 @@ fn store_widths_write_the_low_bytes() {
     a.mem(Op::Sw, Reg::T0, -12, Reg::A1);
     a.mem(Op::Sd, Reg::T0, 8, Reg::A0);
     halt(&mut a, Reg::ZERO);
-    let m = run_on_data(&a, &[(Reg::T0, 0x0102_0304_0506_0708), (Reg::A1, DATA + 16)]);
+    let m = run_on_data(
+        &a,
+        &[(Reg::T0, 0x0102_0304_0506_0708), (Reg::A1, DATA + 16)],
+    );
     assert_eq!(
         ram(&m, DATA_PA, 16),
         [0x08, 0x11, 0x07, 0x08, 0x05, 0x06, 0x07, 0x08, 1, 2, 3, 4, 5, 6, 7, 8]
@@ -269,7 +280,10 @@ fn a_store_over_decoded_code_takes_effect() {
     a.nop();
     a.imm(Op::Addiu, Reg::T2, Reg::ZERO, 2);
     halt(&mut a, Reg::ZERO);
-    let m = run(&a, &[(Reg::T0, u64::from(new_word)), (Reg::A1, sext(ORIGIN))]);
+    let m = run(
+        &a,
+        &[(Reg::T0, u64::from(new_word)), (Reg::A1, sext(ORIGIN))],
+    );
     assert_eq!(gpr(&m, Reg::T2), 42);
     assert_eq!(ram(&m, 0x1000 + 12, 4), new_word.to_be_bytes());
     assert_eq!(cycles(&m), 4 + HALT);

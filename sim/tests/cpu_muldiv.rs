@@ -3,6 +3,8 @@
 //! trap and follow QEMU (divisor taken as 1: LO = dividend, HI = 0). MFHI/MFLO
 //! interlock until the result is ready: MULT 10, DIV 69, DMULT 20, DDIV 133
 //! cycles after the operation issues.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -22,13 +24,28 @@ fn muldiv(op: Op, rs: u64, rt: u64) -> (u64, u64) {
     };
     let mut a = asm();
     a.rs_rt(op, Reg::T0, Reg::T1);
-    a.emit(Op::Mflo, Operands { rd: Reg::T2.number(), ..Default::default() });
-    a.emit(Op::Mfhi, Operands { rd: Reg::T3.number(), ..Default::default() });
+    a.emit(
+        Op::Mflo,
+        Operands {
+            rd: Reg::T2.number(),
+            ..Default::default()
+        },
+    );
+    a.emit(
+        Op::Mfhi,
+        Operands {
+            rd: Reg::T3.number(),
+            ..Default::default()
+        },
+    );
     halt(&mut a, Reg::ZERO);
     let m = run(&a, &[(Reg::T0, rs), (Reg::T1, rt)]);
     assert_eq!(cycles(&m), 1 + latency + 1 + HALT, "{op:?}");
     assert_eq!(gpr(&m, Reg::V1), 0, "{op:?}: no exception");
-    assert_eq!((m.cpus[0].regs.lo, m.cpus[0].regs.hi), (gpr(&m, Reg::T2), gpr(&m, Reg::T3)));
+    assert_eq!(
+        (m.cpus[0].regs.lo, m.cpus[0].regs.hi),
+        (gpr(&m, Reg::T2), gpr(&m, Reg::T3))
+    );
     assert_code_intact(&m, &a);
     (gpr(&m, Reg::T2), gpr(&m, Reg::T3))
 }
@@ -51,7 +68,13 @@ fn multiplies() {
         (Op::Multu, u64::MAX, u64::MAX, 1, 0xFFFF_FFFF_FFFF_FFFE),
         (Op::Multu, MIN32, 2, 0, 1),
         (Op::Dmult, u64::MAX, 2, u64::MAX - 1, u64::MAX),
-        (Op::Dmult, 0x8000_0000_0000_0000, 0x8000_0000_0000_0000, 0, 0x4000_0000_0000_0000),
+        (
+            Op::Dmult,
+            0x8000_0000_0000_0000,
+            0x8000_0000_0000_0000,
+            0,
+            0x4000_0000_0000_0000,
+        ),
         (Op::Dmultu, u64::MAX, u64::MAX, 1, u64::MAX - 1),
     ];
     for &(op, rs, rt, lo, hi) in cases {
@@ -76,7 +99,13 @@ fn divides_including_the_undefined_cases() {
         (Op::Divu, MIN32, 0xFFFF_FFFF_FFFF_FFFF, 0, MIN32),
         (Op::Divu, MIN32, 0, MIN32, 0),
         (Op::Ddiv, m7, 2, (-3i64) as u64, u64::MAX),
-        (Op::Ddiv, 0x8000_0000_0000_0000, u64::MAX, 0x8000_0000_0000_0000, 0),
+        (
+            Op::Ddiv,
+            0x8000_0000_0000_0000,
+            u64::MAX,
+            0x8000_0000_0000_0000,
+            0,
+        ),
         (Op::Ddiv, 12345, 0, 12345, 0),
         (Op::Ddivu, u64::MAX, 0x1_0000_0000, 0xFFFF_FFFF, 0xFFFF_FFFF),
         (Op::Ddivu, u64::MAX, 0, u64::MAX, 0),
@@ -100,11 +129,41 @@ fn independent_instructions_hide_the_multiply_latency() {
     for _ in 0..5 {
         a.imm(Op::Addiu, Reg::T3, Reg::T3, 1);
     }
-    a.emit(Op::Mflo, Operands { rd: Reg::T2.number(), ..Default::default() });
-    a.emit(Op::Mtlo, Operands { rs: Reg::T0.number(), ..Default::default() });
-    a.emit(Op::Mthi, Operands { rs: Reg::T1.number(), ..Default::default() });
-    a.emit(Op::Mflo, Operands { rd: Reg::T4.number(), ..Default::default() });
-    a.emit(Op::Mfhi, Operands { rd: Reg::T5.number(), ..Default::default() });
+    a.emit(
+        Op::Mflo,
+        Operands {
+            rd: Reg::T2.number(),
+            ..Default::default()
+        },
+    );
+    a.emit(
+        Op::Mtlo,
+        Operands {
+            rs: Reg::T0.number(),
+            ..Default::default()
+        },
+    );
+    a.emit(
+        Op::Mthi,
+        Operands {
+            rs: Reg::T1.number(),
+            ..Default::default()
+        },
+    );
+    a.emit(
+        Op::Mflo,
+        Operands {
+            rd: Reg::T4.number(),
+            ..Default::default()
+        },
+    );
+    a.emit(
+        Op::Mfhi,
+        Operands {
+            rd: Reg::T5.number(),
+            ..Default::default()
+        },
+    );
     halt(&mut a, Reg::ZERO);
     let big = 0x1234_5678_9ABC_DEF0;
     let m = run(&a, &[(Reg::T0, 3), (Reg::T1, big)]);

@@ -8,6 +8,8 @@
 //! vector that skips the faulting instruction (or the branch and its slot),
 //! re-arms the timer, clears the software interrupts, restores Status and
 //! returns. The chunk runs for a bounded number of steps.
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -31,10 +33,24 @@ const CODE_PA: u64 = 0x1_0000;
 const STATUS_SLOT: u32 = 0x8000_0100;
 
 fn mtc0(a: &mut Asm, rt: Reg, r: u32) {
-    a.emit(Op::Mtc0, Operands { rt: rt.number(), rd: r, ..Default::default() });
+    a.emit(
+        Op::Mtc0,
+        Operands {
+            rt: rt.number(),
+            rd: r,
+            ..Default::default()
+        },
+    );
 }
 fn mfc0(a: &mut Asm, rt: Reg, r: u32) {
-    a.emit(Op::Mfc0, Operands { rt: rt.number(), rd: r, ..Default::default() });
+    a.emit(
+        Op::Mfc0,
+        Operands {
+            rt: rt.number(),
+            rd: r,
+            ..Default::default()
+        },
+    );
 }
 
 /// The skip handler (15 instructions, fits below the next vector).
@@ -86,7 +102,9 @@ struct Totals {
 fn run_chunk(m: &mut Machine, rng: &mut SmallRng, mode: Mode, totals: &mut Totals) {
     // A fresh CPU 0 on the same bus.
     m.cpus[0] = Cpu::new(0);
-    let words: Vec<u8> = (0..1024).flat_map(|_| random_word(rng).to_be_bytes()).collect();
+    let words: Vec<u8> = (0..1024)
+        .flat_map(|_| random_word(rng).to_be_bytes())
+        .collect();
     assert!(m.bus.write_bytes(CODE_PA, &words));
     for base in [0x8000_0000u32, 0x8000_0080, 0x8000_0180] {
         place(m, &handler(base));
@@ -106,14 +124,20 @@ fn run_chunk(m: &mut Machine, rng: &mut SmallRng, mode: Mode, totals: &mut Total
     if rng.gen_bool(0.3) {
         st |= status::IE | (rng.gen::<u32>() & status::IM_MASK);
     }
-    assert!(m.bus.write_bytes(u64::from(STATUS_SLOT & 0x1FFF_FFFF), &(st | status::EXL).to_be_bytes()));
+    assert!(m.bus.write_bytes(
+        u64::from(STATUS_SLOT & 0x1FFF_FFFF),
+        &(st | status::EXL).to_be_bytes()
+    ));
     let cpu = &mut m.cpus[0];
     // Global identity mappings for the first 128 KB of kuseg (16 pairs), so
     // user and supervisor code and data translate.
     for i in 0..16u32 {
         let va = i * 0x2000;
-        let lo = |pa: u32| ((pa >> 12) << tlb::lo::PFN_SHIFT) | tlb::lo::V | tlb::lo::D | tlb::lo::G | (3 << 3);
-        cpu.tlb.write(i as usize, Tlb::compose(0, va, lo(va), lo(va + 0x1000)));
+        let lo = |pa: u32| {
+            ((pa >> 12) << tlb::lo::PFN_SHIFT) | tlb::lo::V | tlb::lo::D | tlb::lo::G | (3 << 3)
+        };
+        cpu.tlb
+            .write(i as usize, Tlb::compose(0, va, lo(va), lo(va + 0x1000)));
     }
     cpu.boot(i64::from(pc as i32) as u64, 0xFFFF_FFFF_8010_0000);
     cpu.write_cp0(reg::STATUS, u64::from(st));
@@ -153,7 +177,10 @@ fn run_chunk(m: &mut Machine, rng: &mut SmallRng, mode: Mode, totals: &mut Total
 fn a_million_random_words_never_panic() {
     let mut rng = SmallRng::seed_from_u64(SEED);
     let mut m = Machine::new(
-        MachineConfig { max_cycles: None, ..MachineConfig::default() },
+        MachineConfig {
+            max_cycles: None,
+            ..MachineConfig::default()
+        },
         sim::dev::Board::new(1),
     );
     let mut totals = Totals::default();

@@ -2,6 +2,8 @@
 //! size from 4 KB to 16 MB written with TLBWI and used by loads, ASID and G
 //! matching, TLBP (hit, miss with Index.P, PageMask honoured), TLBR (G into
 //! both EntryLo, ASID overwritten), TLBWR and Random within [Wired, 47].
+// Test code: a panic is how a check fails.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -29,7 +31,14 @@ fn every_page_size_maps_its_even_and_odd_halves() {
     const VA: u32 = 0x0200_0000;
     for (mask, size) in SIZES {
         let mut a = asm();
-        tlb_map(&mut a, 3, VA, entry_lo(0, V | D | C3), entry_lo(u64::from(size), V | C3), mask);
+        tlb_map(
+            &mut a,
+            3,
+            VA,
+            entry_lo(0, V | D | C3),
+            entry_lo(u64::from(size), V | C3),
+            mask,
+        );
         a.li(Reg::A0, VA + size / 2);
         a.li(Reg::A1, VA + size + size / 2);
         a.li(Reg::A2, VA + 2 * size);
@@ -40,11 +49,25 @@ fn every_page_size_maps_its_even_and_odd_halves() {
         let mut m = machine(&a, &[]);
         let even_pa = u64::from(size / 2);
         let odd_pa = u64::from(size + size / 2);
-        assert!(m.bus.write_bytes(even_pa, &0xEEEE_0000u32.wrapping_add(size >> 12).to_be_bytes()));
-        assert!(m.bus.write_bytes(odd_pa, &0x0DD0_0000u32.wrapping_add(size >> 12).to_be_bytes()));
+        assert!(m.bus.write_bytes(
+            even_pa,
+            &0xEEEE_0000u32.wrapping_add(size >> 12).to_be_bytes()
+        ));
+        assert!(m.bus.write_bytes(
+            odd_pa,
+            &0x0DD0_0000u32.wrapping_add(size >> 12).to_be_bytes()
+        ));
         run_to_halt(&mut m);
-        assert_eq!(gpr(&m, Reg::T0), sext(0xEEEE_0000 + (size >> 12)), "even, size {size:#x}");
-        assert_eq!(gpr(&m, Reg::T1), u64::from(0x0DD0_0000 + (size >> 12)), "odd, size {size:#x}");
+        assert_eq!(
+            gpr(&m, Reg::T0),
+            sext(0xEEEE_0000 + (size >> 12)),
+            "even, size {size:#x}"
+        );
+        assert_eq!(
+            gpr(&m, Reg::T1),
+            u64::from(0x0DD0_0000 + (size >> 12)),
+            "odd, size {size:#x}"
+        );
         assert_eq!(gpr(&m, Reg::V1), AT_REFILL, "past the pair, size {size:#x}");
         assert_eq!(m.cpus[0].cp0.bad_vaddr, u64::from(VA + 2 * size));
         let e = m.cpus[0].tlb.entries[3];
@@ -62,7 +85,14 @@ fn global_entries_ignore_the_asid_and_need_both_g_bits() {
     const VA: u32 = 0x0030_0000;
     for (g0, g1, hits) in [(G, G, true), (G, 0, false), (0, 0, false)] {
         let mut a = asm();
-        tlb_map(&mut a, 4, VA | 5, entry_lo(0x8000, V | g0), entry_lo(0x9000, V | g1), 0);
+        tlb_map(
+            &mut a,
+            4,
+            VA | 5,
+            entry_lo(0x8000, V | g0),
+            entry_lo(0x9000, V | g1),
+            0,
+        );
         a.li(Reg::K0, 0x0000_0077);
         mtc0(&mut a, Reg::K0, r::ENTRY_HI);
         a.li(Reg::A0, VA + 0x10);
@@ -93,8 +123,19 @@ fn tlbp_finds_the_entry_or_sets_index_p() {
     //   li k0, 0x0040_0000|4; mtc0 EntryHi; tlbp; mfc0 s2, Index   (5) other ASID: miss
     // 31 + 23 = 54.
     let mut a = asm();
-    tlb_map(&mut a, 9, 0x0040_0000 | 3, entry_lo(0x10000, V), entry_lo(0x14000, V), 0x6000);
-    for (hi, dst) in [(0x0040_6003u32, Reg::S0), (0x0040_8003, Reg::S1), (0x0040_0004, Reg::S2)] {
+    tlb_map(
+        &mut a,
+        9,
+        0x0040_0000 | 3,
+        entry_lo(0x10000, V),
+        entry_lo(0x14000, V),
+        0x6000,
+    );
+    for (hi, dst) in [
+        (0x0040_6003u32, Reg::S0),
+        (0x0040_8003, Reg::S1),
+        (0x0040_0004, Reg::S2),
+    ] {
         a.li(Reg::K0, hi);
         mtc0(&mut a, Reg::K0, r::ENTRY_HI);
         cop0(&mut a, Op::Tlbp);
@@ -103,7 +144,11 @@ fn tlbp_finds_the_entry_or_sets_index_p() {
     halt(&mut a, Reg::ZERO);
     let m = run(&a, &[]);
     assert_eq!(gpr(&m, Reg::S0), 9);
-    assert_eq!(gpr(&m, Reg::S1) & 0xFFFF_FFFF_8000_0000, 0xFFFF_FFFF_8000_0000, "P set, sign-extended");
+    assert_eq!(
+        gpr(&m, Reg::S1) & 0xFFFF_FFFF_8000_0000,
+        0xFFFF_FFFF_8000_0000,
+        "P set, sign-extended"
+    );
     assert_eq!(gpr(&m, Reg::S2) >> 31 & 1, 1);
     assert_eq!(cycles(&m), 16 + 15 + HALT);
 }
@@ -193,7 +238,10 @@ fn tlbwr_writes_at_random_within_wired_and_47() {
     // Random decrements once per instruction and wraps from 40 to 47: reads
     // 7 instructions apart differ by -7 modulo the span of 8.
     for w in randoms.windows(2) {
-        assert_eq!((i32::from(w[0]) - 40 - 7).rem_euclid(8), i32::from(w[1]) - 40);
+        assert_eq!(
+            (i32::from(w[0]) - 40 - 7).rem_euclid(8),
+            i32::from(w[1]) - 40
+        );
     }
 }
 
@@ -215,7 +263,15 @@ fn random_starts_at_47_and_a_wired_write_resets_it() {
     mfc0(&mut a, Reg::S3, r::RANDOM);
     halt(&mut a, Reg::ZERO);
     let m = run(&a, &[]);
-    assert_eq!([gpr(&m, Reg::S0), gpr(&m, Reg::S1), gpr(&m, Reg::S2), gpr(&m, Reg::S3)], [47, 46, 46, 45]);
+    assert_eq!(
+        [
+            gpr(&m, Reg::S0),
+            gpr(&m, Reg::S1),
+            gpr(&m, Reg::S2),
+            gpr(&m, Reg::S3)
+        ],
+        [47, 46, 46, 45]
+    );
     assert_eq!(m.cpus[0].cp0.wired, 10);
     assert_eq!(cycles(&m), 7 + HALT);
 }

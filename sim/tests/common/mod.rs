@@ -4,7 +4,13 @@
 //! Cycle costs used throughout (sim/src/timing.rs): every instruction 1,
 //! taken branch/jump +2, annulled slot +1, load-use +2, MULT 10 / DIV 69 until
 //! HI/LO are ready, exception entry 8, ERET 1 + 3, MMIO access +20.
-#![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::panic
+)]
 
 pub use sim::cpu::cp0::{cause, reg, status};
 pub use sim::isa::asm::{Asm, Operands};
@@ -26,11 +32,25 @@ pub const HANDLER: u64 = 1 + HALT;
 pub const EXC: u64 = 8;
 
 pub fn mtc0(a: &mut Asm, rt: Reg, cp0: u32) {
-    a.emit(Op::Mtc0, Operands { rt: rt.number(), rd: cp0, ..Default::default() });
+    a.emit(
+        Op::Mtc0,
+        Operands {
+            rt: rt.number(),
+            rd: cp0,
+            ..Default::default()
+        },
+    );
 }
 
 pub fn mfc0(a: &mut Asm, rt: Reg, cp0: u32) {
-    a.emit(Op::Mfc0, Operands { rt: rt.number(), rd: cp0, ..Default::default() });
+    a.emit(
+        Op::Mfc0,
+        Operands {
+            rt: rt.number(),
+            rd: cp0,
+            ..Default::default()
+        },
+    );
 }
 
 /// A COP0 operation without operands (TLBR, TLBWI, TLBWR, TLBP, ERET).
@@ -41,7 +61,11 @@ pub fn cop0(a: &mut Asm, op: Op) {
 /// Installs the refill (0x8000_0000), XTLB (0x8000_0080) and general
 /// (0x8000_0180) handlers: each sets v1 to its marker and halts.
 pub fn install_vectors(m: &mut Machine) {
-    for (base, mark) in [(0x8000_0000u32, AT_REFILL), (0x8000_0080, AT_XTLB), (0x8000_0180, AT_GENERAL)] {
+    for (base, mark) in [
+        (0x8000_0000u32, AT_REFILL),
+        (0x8000_0080, AT_XTLB),
+        (0x8000_0180, AT_GENERAL),
+    ] {
         let mut h = Asm::new(base);
         h.imm(Op::Ori, Reg::V1, Reg::ZERO, mark as i64);
         halt(&mut h, Reg::ZERO);
@@ -150,7 +174,14 @@ pub const USER_PC: u32 = 0x0040_0000;
 /// Maps the user pair with TLB entry 0, then enters `ksu` mode (plus `extra`
 /// Status bits) at [`USER_PC`]: [`TLB_MAP`] + [`ENTER`] = 26 cycles.
 pub fn to_user(a: &mut Asm, ksu: u32, extra: u32) {
-    tlb_map(a, 0, USER_PC, entry_lo(0x40_0000, V | D | C3), entry_lo(0x40_1000, V | D | C3), 0);
+    tlb_map(
+        a,
+        0,
+        USER_PC,
+        entry_lo(0x40_0000, V | D | C3),
+        entry_lo(0x40_1000, V | D | C3),
+        0,
+    );
     enter(a, USER_PC, ksu | extra);
 }
 pub const TO_USER: u64 = TLB_MAP + ENTER;
