@@ -18,6 +18,7 @@ pub mod exit;
 pub mod l2tlb;
 pub mod mem;
 pub mod obs;
+pub mod stats;
 pub mod tlbctl;
 pub mod vcpu;
 pub mod vm;

@@ -1,0 +1,124 @@
+//! Per-VM statistics for `--stats`: exits by reason, emulated instructions
+//! by kind, L2TLB hits and misses, monitor and guest cycles.
+
+use std::fmt::Write as _;
+
+use sim::cpu::ExcCode;
+
+use crate::vcpu::{VcpuStats, EMULATED};
+use crate::Monitor;
+
+/// The sums over one VM's VCPUs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VmStats {
+    pub name: String,
+    pub exits: [u64; 32],
+    pub emulated: [u64; EMULATED.len()],
+    pub reflected: u64,
+    pub engine_insns: u64,
+    pub vdev_accesses: u64,
+    pub l2tlb_hits: u64,
+    pub l2tlb_misses: u64,
+    pub monitor_cycles: u64,
+    pub guest_cycles: u64,
+    pub guest_insns: u64,
+}
+
+impl VmStats {
+    pub fn total_exits(&self) -> u64 {
+        self.exits.iter().sum()
+    }
+
+    /// Monitor cycles as a share of all cycles this VM used.
+    pub fn monitor_share(&self) -> f64 {
+        let total = self.monitor_cycles + self.guest_cycles;
+        if total == 0 {
+            0.0
+        } else {
+            self.monitor_cycles as f64 / total as f64
+        }
+    }
+
+    fn add(&mut self, s: &VcpuStats) {
+        for (a, b) in self.exits.iter_mut().zip(s.exits.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.emulated.iter_mut().zip(s.emulated.iter()) {
+            *a += b;
+        }
+        self.reflected += s.reflected;
+        self.engine_insns += s.engine_insns;
+        self.vdev_accesses += s.vdev_accesses;
+        self.monitor_cycles += s.monitor_cycles;
+        self.guest_cycles += s.guest_cycles;
+        self.guest_insns += s.guest_insns;
+    }
+}
+
+impl Monitor {
+    /// Statistics of every VM, in VM order.
+    pub fn vm_stats(&self) -> Vec<VmStats> {
+        self.vms
+            .iter()
+            .map(|vm| {
+                let mut st = VmStats {
+                    name: vm.name.clone(),
+                    ..VmStats::default()
+                };
+                for vc in &vm.vcpus {
+                    st.add(&vc.stats);
+                    st.l2tlb_hits += vc.l2tlb.hits;
+                    st.l2tlb_misses += vc.l2tlb.misses;
+                }
+                st
+            })
+            .collect()
+    }
+
+    /// The `--stats` report.
+    pub fn stats_report(&self) -> String {
+        let mut out = String::new();
+        for st in self.vm_stats() {
+            let _ = writeln!(out, "VM {}:", st.name);
+            let _ = writeln!(
+                out,
+                "  guest: {} instructions, {} cycles; monitor: {} cycles ({:.1}% of the VM's cycles)",
+                st.guest_insns,
+                st.guest_cycles,
+                st.monitor_cycles,
+                100.0 * st.monitor_share()
+            );
+            let _ = write!(out, "  exits: {} total", st.total_exits());
+            for code in ExcCode::ALL {
+                let n = st.exits.get(code as usize).copied().unwrap_or(0);
+                if n > 0 {
+                    let _ = write!(out, ", {code} {n}");
+                }
+            }
+            out.push('\n');
+            let _ = write!(out, "  emulated:");
+            let mut any = false;
+            for (name, n) in EMULATED.iter().zip(st.emulated.iter()) {
+                if *n > 0 {
+                    let _ = write!(out, " {name} {n}");
+                    any = true;
+                }
+            }
+            if !any {
+                out.push_str(" none");
+            }
+            out.push('\n');
+            let _ = writeln!(
+                out,
+                "  reflected to the guest: {}; engine instructions: {}; virtual device accesses: {}",
+                st.reflected, st.engine_insns, st.vdev_accesses
+            );
+            let _ = writeln!(
+                out,
+                "  L2TLB: {} hits, {} misses",
+                st.l2tlb_hits, st.l2tlb_misses
+            );
+        }
+        out
+    }
+}
