@@ -73,3 +73,131 @@ pub fn mixed_integer(origin: u32, outer: u32) -> Asm {
     a.nop();
     a
 }
+
+/// The mixed integer loop on every CPU: CPU 0 starts the others through the
+/// mp device (startupaddr, startupstack, startupcpu), each CPU runs `outer`
+/// passes over its own 4 KB array, then counts itself done with LL/SC; CPU 0
+/// halts with status 0 once all `ncpus` are done.
+pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
+    use Reg as R;
+    const MP: u32 = 0xB100_0000;
+    const DONE: u32 = 0x801F_0000; // the shared done counter
+    let mut a = Asm::new(origin);
+    a.li(R::T9, MP);
+    a.mem(Op::Lw, R::S7, 0, R::T9); // whoami
+    a.branch(Op::Bne, R::S7, R::ZERO, "work");
+    a.nop();
+    // CPU 0: clear the counter, start CPUs 1..ncpus at "work".
+    a.li(R::T0, DONE);
+    a.mem(Op::Sw, R::ZERO, 0, R::T0);
+    a.imm(Op::Addiu, R::T1, R::ZERO, 1);
+    a.label("start");
+    a.imm(Op::Slti, R::AT, R::T1, i64::from(ncpus));
+    a.branch(Op::Beq, R::AT, R::ZERO, "work");
+    a.nop();
+    a.li(R::T2, origin + WORK_OFFSET);
+    a.mem(Op::Sw, R::T2, 0x30, R::T9); // startupaddr
+    a.li(R::T3, 0x8010_0000);
+    a.shift(Op::Sll, R::T4, R::T1, 12);
+    a.r3(Op::Addu, R::T3, R::T3, R::T4);
+    a.mem(Op::Sw, R::T3, 0x70, R::T9); // startupstack
+    a.mem(Op::Sw, R::T1, 0x20, R::T9); // startupcpu
+    a.imm(Op::Addiu, R::T1, R::T1, 1);
+    a.branch(Op::Beq, R::ZERO, R::ZERO, "start");
+    a.nop();
+    // "work" sits at a fixed offset so CPU 0 can hand its address to mp.
+    while a.here() < origin + WORK_OFFSET {
+        a.nop();
+    }
+    a.label("work");
+    a.li(R::T9, MP);
+    a.mem(Op::Lw, R::S7, 0, R::T9);
+    // This CPU's array: 0x80200000 + id * 8 KB.
+    a.shift(Op::Sll, R::T0, R::S7, 13);
+    a.li(R::S0, 0x8020_0000);
+    a.r3(Op::Addu, R::S0, R::S0, R::T0);
+    a.li(R::S1, outer);
+    a.imm(Op::Addiu, R::V0, R::ZERO, 0);
+    a.imm(Op::Addiu, R::T3, R::S0, 4096);
+    a.label("outer");
+    a.r3(Op::Addu, R::T0, R::S0, R::ZERO);
+    a.label("inner");
+    a.mem(Op::Lw, R::T1, 0, R::T0);
+    a.mem(Op::Lw, R::T2, 4, R::T0);
+    a.r3(Op::Xor, R::T4, R::T1, R::V0);
+    a.shift(Op::Srl, R::T5, R::T4, 3);
+    a.r3(Op::Addu, R::V0, R::V0, R::T5);
+    a.imm(Op::Addiu, R::T1, R::T1, 1);
+    a.mem(Op::Sw, R::T1, 0, R::T0);
+    a.imm(Op::Addiu, R::T0, R::T0, 8);
+    a.branch(Op::Bne, R::T0, R::T3, "inner");
+    a.nop();
+    a.imm(Op::Addiu, R::S1, R::S1, -1);
+    a.branch(Op::Bgtz, R::S1, R::ZERO, "outer");
+    a.nop();
+    // done += 1, with LL/SC.
+    a.li(R::T0, DONE);
+    a.label("retry");
+    a.mem(Op::Ll, R::T1, 0, R::T0);
+    a.imm(Op::Addiu, R::T1, R::T1, 1);
+    a.mem(Op::Sc, R::T1, 0, R::T0);
+    a.branch(Op::Beq, R::T1, R::ZERO, "retry");
+    a.nop();
+    a.branch(Op::Bne, R::S7, R::ZERO, "park");
+    a.nop();
+    a.label("wait");
+    a.mem(Op::Lw, R::T1, 0, R::T0);
+    a.imm(Op::Slti, R::AT, R::T1, i64::from(ncpus));
+    a.branch(Op::Bne, R::AT, R::ZERO, "wait");
+    a.nop();
+    a.li(R::K1, 0xB000_0010);
+    a.mem(Op::Sw, R::ZERO, 0, R::K1);
+    a.label("park");
+    a.branch(Op::Beq, R::ZERO, R::ZERO, "park");
+    a.nop();
+    a
+}
+
+/// Where `mixed_integer_smp` puts the code every CPU runs.
+const WORK_OFFSET: u32 = 0x100;
+
+#[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::dev::Board;
+    use crate::machine::{Exit, Machine, MachineConfig};
+
+    fn run(a: &Asm, ncpus: usize) -> Machine {
+        let mut m = Machine::new(
+            MachineConfig {
+                ncpus,
+                max_cycles: Some(50_000_000),
+                ..MachineConfig::default()
+            },
+            Board::new(ncpus),
+        );
+        assert!(m
+            .bus
+            .write_bytes(u64::from(a.origin() & 0x1FFF_FFFF), &a.bytes().unwrap()));
+        m.cpus[0].boot(i64::from(a.origin() as i32) as u64, 0xFFFF_FFFF_8010_0000);
+        assert_eq!(m.run(), Exit::Halted { status: 0 });
+        m
+    }
+
+    #[test]
+    fn mixed_integer_halts_with_a_deterministic_count() {
+        let a = mixed_integer(0x8000_1000, 3);
+        let m1 = run(&a, 1);
+        let m2 = run(&a, 1);
+        assert_eq!(m1.cpus[0].cycles, m2.cpus[0].cycles);
+        assert_eq!(m1.cpus[0].instret, m2.cpus[0].instret);
+        assert!(m1.cpus[0].instret > 3 * 512 * 8);
+    }
+
+    #[test]
+    fn mixed_integer_smp_on_one_cpu() {
+        let m = run(&mixed_integer_smp(0x8000_1000, 2, 1), 1);
+        assert!(m.cpus[0].instret > 2 * 512 * 8);
+    }
+}
