@@ -315,17 +315,16 @@ impl ExecContext for GuestCtx<'_> {
 pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u64) -> EngineStop {
     let mut done = 0u32;
     loop {
+        // A device request (a halt, a VCPU start) is served before the guest
+        // runs on, as it would be on the real machine.
+        if ctx.board.has_actions() || ctx.stop.is_some() {
+            return EngineStop::Board;
+        }
         if done >= at_least && directly_executable(regs.pc, ctx.vcpu.mode()) {
             return EngineStop::Direct;
         }
         if ctx.core.cycles >= budget_end {
             return EngineStop::Budget;
-        }
-        if ctx.board.has_actions() {
-            return EngineStop::Board;
-        }
-        if ctx.stop.is_some() {
-            return EngineStop::Board;
         }
         done += 1;
         ctx.charge(COST.engine_insn);

@@ -2,6 +2,7 @@
 //! benchmarks and smoke tests that must not depend on the cross toolchain.
 
 use crate::isa::asm::{Asm, Operands};
+
 use crate::isa::{Op, Reg};
 
 /// A mixed integer loop: loads, stores, ALU and shift operations, a
@@ -9,9 +10,14 @@ use crate::isa::{Op, Reg};
 /// over a 4 KB array at physical 2 MB. Runs `outer` passes of 512 pairs,
 /// leaves a checksum in `v0` and halts with status 0.
 pub fn mixed_integer(origin: u32, outer: u32) -> Asm {
+    mixed_integer_at(origin, 0x8020_0000, outer)
+}
+
+/// [`mixed_integer`] with its array at virtual address `array`.
+pub fn mixed_integer_at(origin: u32, array: u32, outer: u32) -> Asm {
     use Reg as R;
     let mut a = Asm::new(origin);
-    a.li(R::S0, 0x8020_0000); // array base (physical 2 MB)
+    a.li(R::S0, array);
     a.li(R::S1, outer);
     a.imm(Op::Addiu, R::V0, R::ZERO, 0);
     // Fill the array with i * 3.
@@ -158,6 +164,79 @@ pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
     a
 }
 
+/// A program to load: segments at physical addresses and an entry point.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Image {
+    pub entry: u64,
+    pub segments: Vec<(u64, Vec<u8>)>,
+}
+
+impl Image {
+    /// Copies the segments into the machine's RAM and boots CPU 0 at the
+    /// entry; false if a segment does not fit.
+    pub fn load_into(&self, m: &mut crate::machine::Machine) -> bool {
+        for (paddr, bytes) in &self.segments {
+            if !m.bus.write_bytes(*paddr, bytes) {
+                return false;
+            }
+        }
+        if let Some(cpu) = m.cpus.first_mut() {
+            cpu.boot(self.entry, 0xFFFF_FFFF_8010_0000);
+        }
+        true
+    }
+}
+
+/// The window convention in miniature (design.md §4): a KSEG0 boot stub
+/// wires two 1 MB pages at 0xC0000000 (physical 1 MB and 2 MB) and jumps to
+/// `kernel`, which must be assembled at 0xC0000000. The same image runs in
+/// kernel mode on the bare machine and in supervisor mode under the monitor.
+pub fn windowed(kernel: &Asm) -> Result<Image, String> {
+    use Reg as R;
+    let mut stub = Asm::new(0x8000_1000);
+    let mtc0 = |a: &mut Asm, rt: Reg, rd: u32| {
+        a.emit(
+            Op::Mtc0,
+            Operands {
+                rt: rt.number(),
+                rd,
+                ..Operands::default()
+            },
+        );
+    };
+    stub.imm(Op::Addiu, R::T0, R::ZERO, 1);
+    mtc0(&mut stub, R::T0, 6); // Wired = 1
+    mtc0(&mut stub, R::ZERO, 0); // Index = 0
+    stub.li(R::T0, 0x001F_E000); // 1 MB pages
+    mtc0(&mut stub, R::T0, 5);
+    stub.li(R::T0, 0xC000_0000);
+    mtc0(&mut stub, R::T0, 10);
+    stub.li(R::T0, (0x100 << 6) | (3 << 3) | 0b111); // physical 1 MB, C=3, D V G
+    mtc0(&mut stub, R::T0, 2);
+    stub.li(R::T0, (0x200 << 6) | (3 << 3) | 0b111); // physical 2 MB
+    mtc0(&mut stub, R::T0, 3);
+    stub.word(0x4200_0002); // tlbwi
+    stub.li(R::T0, 0xC000_0000);
+    stub.emit(
+        Op::Jr,
+        Operands {
+            rs: R::T0.number(),
+            ..Operands::default()
+        },
+    );
+    stub.nop();
+    Ok(Image {
+        entry: 0xFFFF_FFFF_8000_1000,
+        segments: vec![(0x1000, stub.bytes()?), (0x10_0000, kernel.bytes()?)],
+    })
+}
+
+/// [`mixed_integer`] in the window, its array in the window too, so that
+/// under the monitor it runs directly with no exit but its first TLB misses.
+pub fn windowed_mixed_integer(outer: u32) -> Result<Image, String> {
+    windowed(&mixed_integer_at(0xC000_0000, 0xC010_0000, outer))
+}
+
 /// Where `mixed_integer_smp` puts the code every CPU runs.
 const WORK_OFFSET: u32 = 0x100;
 
@@ -193,6 +272,21 @@ mod tests {
         assert_eq!(m1.cpus[0].cycles, m2.cpus[0].cycles);
         assert_eq!(m1.cpus[0].instret, m2.cpus[0].instret);
         assert!(m1.cpus[0].instret > 3 * 512 * 8);
+    }
+
+    #[test]
+    fn windowed_mixed_integer_runs_natively_in_kernel_mode() {
+        let img = windowed_mixed_integer(2).unwrap();
+        let mut m = Machine::new(
+            MachineConfig {
+                max_cycles: Some(50_000_000),
+                ..MachineConfig::default()
+            },
+            Board::new(1),
+        );
+        assert!(img.load_into(&mut m));
+        assert_eq!(m.run(), Exit::Halted { status: 0 });
+        assert!(m.cpus[0].instret > 2 * 512 * 8);
     }
 
     #[test]
