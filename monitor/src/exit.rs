@@ -125,7 +125,7 @@ fn tlb_fault(
     let miss_code = if store { ExcCode::TlbS } else { ExcCode::TlbL };
     if matches!(ctx.core.tlb.lookup(va, masid), Lookup::Miss) {
         // A real refill: L2TLB, then the virtual TLB, then the guest.
-        if tlbctl::refill(ctx, va).is_ok() {
+        if tlbctl::refill(ctx, va) {
             regs.jump_to(epc);
             return Outcome::Resume;
         }

@@ -118,23 +118,21 @@ impl Asids {
     }
 
     /// The machine ASID of `(vm, guest_asid)`, assigning one if needed.
-    /// `Err(())` means the ASIDs ran out: the caller must flush every real
+    /// `None` means the ASIDs ran out: the caller must flush every real
     /// TLB, call [`Asids::new_generation`] and ask again.
-    pub fn get(&mut self, vm: usize, guest_asid: u8) -> Result<u8, ()> {
-        let Some(row) = self.map.get_mut(vm) else {
-            return Err(());
-        };
+    pub fn get(&mut self, vm: usize, guest_asid: u8) -> Option<u8> {
+        let row = self.map.get_mut(vm)?;
         let slot = &mut row[usize::from(guest_asid)];
         if *slot != 0 {
-            return Ok(*slot);
+            return Some(*slot);
         }
         if self.next > 255 {
-            return Err(());
+            return None;
         }
         // 1..=255: exact.
         *slot = self.next as u8;
         self.next += 1;
-        Ok(*slot)
+        Some(*slot)
     }
 
     pub fn new_generation(&mut self) {
@@ -164,7 +162,7 @@ mod tests {
         assert_ne!(x, y);
         assert_eq!(a.get(0, 5).unwrap(), x);
         for g in 0..=255u8 {
-            if a.get(0, g).is_err() {
+            if a.get(0, g).is_none() {
                 a.new_generation();
                 assert_eq!(a.get(0, g).unwrap(), 1);
                 return;

@@ -19,8 +19,8 @@ use crate::obs::MonEvent;
 pub fn load_asid(ctx: &mut GuestCtx<'_>) {
     let guest_asid = ctx.vcpu.cp0.asid();
     let masid = match ctx.asids.get(ctx.vm, guest_asid) {
-        Ok(m) => m,
-        Err(()) => {
+        Some(m) => m,
+        None => {
             ctx.asids.new_generation();
             flush_real_tlb(ctx.core);
             ctx.asids.get(ctx.vm, guest_asid).unwrap_or(1)
@@ -115,24 +115,24 @@ pub fn install(ctx: &mut GuestCtx<'_>, l2: &L2Entry) -> usize {
 }
 
 /// The exit path for a real TLB refill: L2TLB first, then the virtual TLB.
-/// Returns `Err(())` when the guest itself has no mapping and must take the
+/// Returns false when the guest itself has no mapping and must take the
 /// refill exception.
-pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> Result<(), ()> {
+pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> bool {
     let guest_asid = ctx.vcpu.cp0.asid();
     if let Some(l2) = ctx.vcpu.l2tlb.lookup(va, guest_asid) {
         ctx.core.charge(COST.l2tlb_refill);
         ctx.vcpu.stats.monitor_cycles += COST.l2tlb_refill;
         let index = install(ctx, &l2);
         ctx.trace.emit(MonEvent::L2Hit { va, index });
-        return Ok(());
+        return true;
     }
     ctx.trace.emit(MonEvent::L2Miss { va });
     match ctx.vcpu.tlb.lookup(va, guest_asid) {
         Lookup::Hit(h) | Lookup::Multiple(h) => {
             compose_and_install(ctx, va, h.index);
-            Ok(())
+            true
         }
-        Lookup::Miss => Err(()),
+        Lookup::Miss => false,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The monitor end to end on tiny guests built with the in-crate assembler.
 
+#![allow(clippy::panic, clippy::unwrap_used)]
+
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
 use sim::isa::asm::{Asm, Operands};
 use sim::isa::{Op, Reg};

@@ -1,6 +1,8 @@
 //! One VM misbehaves while another runs: the second is untouched, the first
 //! gets architectural exceptions or is stopped, and nothing panics.
 
+#![allow(clippy::panic, clippy::unwrap_used)]
+
 use monitor::{Monitor, MonitorConfig, VmConfig, VmEnd, VmImage};
 use rand::{Rng, SeedableRng};
 use sim::isa::asm::{Asm, Operands};

@@ -15,6 +15,8 @@
 //!
 //! Format of the lines: docs/trace-format.md.
 
+#![allow(clippy::panic, clippy::unwrap_used)]
+
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
 use sim::isa::asm::{Asm, Operands};
 use sim::isa::{Op, Reg};

@@ -1,0 +1,412 @@
+//! `disco bench`: how fast the simulator runs and what the monitor costs,
+//! measured on the same binaries in one run. Every figure is the median of
+//! `--runs` runs, with min and max, because these machines are shared and
+//! noisy. Speed is never asserted; CI runs `--quick` only to prove it works.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use serde::Serialize;
+use sim::dev::Board;
+use sim::workload::{self, Image};
+use sim::{Exit, Machine, MachineConfig};
+
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct BenchArgs {
+    /// A sanity run that finishes in well under two minutes (less work, one run each).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Runs of each measurement; the table shows the median with min and max.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+    /// Regenerate this Markdown page (docs/performance.md) from the results.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) doc: Option<PathBuf>,
+}
+
+/// Median, minimum and maximum of a measured figure.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub(crate) struct Stat {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+impl Stat {
+    fn of(mut xs: Vec<f64>) -> Stat {
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        if n == 0 {
+            return Stat::default();
+        }
+        let median = if n % 2 == 1 {
+            xs[n / 2]
+        } else {
+            (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+        };
+        Stat {
+            median,
+            min: xs[0],
+            max: xs[n - 1],
+        }
+    }
+}
+
+impl std::fmt::Display for Stat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} ({:.1}–{:.1})", self.median, self.min, self.max)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct SpeedRow {
+    pub(crate) workload: String,
+    pub(crate) cpus: usize,
+    pub(crate) instructions: u64,
+    pub(crate) cycles: u64,
+    pub(crate) host_seconds: Stat,
+    pub(crate) host_mips: Stat,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct VirtRow {
+    pub(crate) workload: String,
+    pub(crate) native_cycles: u64,
+    pub(crate) monitor_cycles: u64,
+    pub(crate) overhead_percent: f64,
+    pub(crate) host_time_ratio: Stat,
+    pub(crate) exits_per_kinsn: f64,
+    pub(crate) exits_by_reason: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ConsolidationRow {
+    pub(crate) vms: usize,
+    pub(crate) pcpus: usize,
+    pub(crate) guest_instructions: u64,
+    pub(crate) cycles: u64,
+    /// Guest instructions per simulated cycle, summed over the machine.
+    pub(crate) throughput: f64,
+    pub(crate) host_mips: Stat,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct Results {
+    pub(crate) machine: String,
+    pub(crate) date: String,
+    pub(crate) quick: bool,
+    pub(crate) runs: usize,
+    pub(crate) speed: Vec<SpeedRow>,
+    pub(crate) virtualization: Vec<VirtRow>,
+    pub(crate) consolidation: Vec<ConsolidationRow>,
+    pub(crate) notes: Vec<String>,
+}
+
+fn progress(what: &str) {
+    eprintln!("[bench] {what}");
+}
+
+/// No workload here needs more simulated cycles than this; a run that
+/// does is stuck, and stopping it keeps `--quick` quick.
+const CYCLE_LIMIT: u64 = 2_000_000_000;
+
+/// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
+fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
+    let mut m = Machine::new(
+        MachineConfig {
+            ncpus: cpus,
+            max_cycles: Some(CYCLE_LIMIT),
+            ..MachineConfig::default()
+        },
+        Board::new(cpus),
+    );
+    anyhow::ensure!(image.load_into(&mut m), "the workload does not fit in RAM");
+    let start = Instant::now();
+    let exit = m.run();
+    let secs = start.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        exit == Exit::Halted { status: 0 },
+        "the workload ended with {exit:?}"
+    );
+    let cycles = m.cpus.iter().map(|c| c.cycles).max().unwrap_or(0);
+    Ok((m.instructions(), cycles, secs))
+}
+
+fn vm(name: &str, image: &Image) -> VmConfig {
+    VmConfig {
+        name: name.to_string(),
+        image: VmImage {
+            entry: image.entry,
+            segments: image.segments.clone(),
+        },
+        mem_bytes: 8 << 20,
+        vcpus: 1,
+    }
+}
+
+/// Runs `vms` under the monitor on `pcpus` CPUs; returns the monitor and seconds.
+fn monitor_run(vms: Vec<VmConfig>, pcpus: usize) -> anyhow::Result<(Monitor, f64)> {
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus,
+        max_cycles: Some(CYCLE_LIMIT),
+        vms,
+        ..MonitorConfig::default()
+    })?;
+    let start = Instant::now();
+    let exit = m.run();
+    let secs = start.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        exit == MonitorExit::AllEnded,
+        "the monitor stopped with {exit:?}"
+    );
+    for v in &m.vms {
+        anyhow::ensure!(
+            v.end == Some(VmEnd::Halted(0)),
+            "VM {} ended with {:?}",
+            v.name,
+            v.end
+        );
+    }
+    Ok((m, secs))
+}
+
+fn speed(name: &str, image: &Image, cpus: usize, runs: usize) -> anyhow::Result<SpeedRow> {
+    progress(&format!("speed: {name}, {cpus} CPU(s), {runs} run(s)"));
+    let mut secs = Vec::new();
+    let (mut insns, mut cycles) = (0, 0);
+    for _ in 0..runs {
+        let (i, c, s) = native_run(image, cpus)?;
+        (insns, cycles) = (i, c);
+        secs.push(s);
+    }
+    let mips = secs.iter().map(|s| insns as f64 / s / 1e6).collect();
+    Ok(SpeedRow {
+        workload: name.to_string(),
+        cpus,
+        instructions: insns,
+        cycles,
+        host_seconds: Stat::of(secs),
+        host_mips: Stat::of(mips),
+    })
+}
+
+fn virtualization(name: &str, image: &Image, runs: usize) -> anyhow::Result<VirtRow> {
+    progress(&format!("virtualization cost: {name}, {runs} run(s)"));
+    let mut ratios = Vec::new();
+    let mut row = None;
+    for _ in 0..runs {
+        let (_, native_cycles, native_secs) = native_run(image, 1)?;
+        let (m, secs) = monitor_run(vec![vm(name, image)], 1)?;
+        ratios.push(secs / native_secs.max(1e-9));
+        let st = m.vm_stats().into_iter().next().unwrap_or_default();
+        // The VM's own cycles and the monitor's work for it, exactly (the
+        // physical CPU's clock runs on to the end of the quantum).
+        let monitor_cycles = st.guest_cycles + st.monitor_cycles;
+        let total_exits = st.total_exits();
+        row = Some(VirtRow {
+            workload: name.to_string(),
+            native_cycles,
+            monitor_cycles,
+            overhead_percent: 100.0 * (monitor_cycles as f64 / native_cycles as f64 - 1.0),
+            host_time_ratio: Stat::default(),
+            exits_per_kinsn: 1000.0 * total_exits as f64 / st.guest_insns.max(1) as f64,
+            exits_by_reason: sim::ExcCode::ALL
+                .iter()
+                .filter_map(|c| {
+                    let n = st.exits.get(*c as usize).copied().unwrap_or(0);
+                    (n > 0).then(|| (c.mnemonic().to_string(), n))
+                })
+                .collect(),
+        });
+    }
+    let mut row = row.ok_or_else(|| anyhow::anyhow!("no runs"))?;
+    row.host_time_ratio = Stat::of(ratios);
+    Ok(row)
+}
+
+fn consolidation(image: &Image, n: usize, runs: usize) -> anyhow::Result<ConsolidationRow> {
+    progress(&format!(
+        "consolidation: {n} VM(s) on {n} CPU(s), {runs} run(s)"
+    ));
+    let mut mips = Vec::new();
+    let mut row = None;
+    for _ in 0..runs {
+        let vms = (0..n).map(|i| vm(&format!("vm{i}"), image)).collect();
+        let (m, secs) = monitor_run(vms, n)?;
+        let insns: u64 = m.vm_stats().iter().map(|s| s.guest_insns).sum();
+        let cycles = m.machine.cpus.iter().map(|c| c.cycles).max().unwrap_or(0);
+        // Host MIPS counts every simulated instruction: guest and engine.
+        mips.push(m.machine.instructions() as f64 / secs / 1e6);
+        row = Some(ConsolidationRow {
+            vms: n,
+            pcpus: n,
+            guest_instructions: insns,
+            cycles,
+            throughput: insns as f64 / cycles.max(1) as f64,
+            host_mips: Stat::default(),
+        });
+    }
+    let mut row = row.ok_or_else(|| anyhow::anyhow!("no runs"))?;
+    row.host_mips = Stat::of(mips);
+    Ok(row)
+}
+
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let runs = if args.quick { 1 } else { args.runs.max(1) };
+    let passes = if args.quick { 200 } else { 4000 };
+    let mut r = Results {
+        machine: machine_description(),
+        date: today(),
+        quick: args.quick,
+        runs,
+        ..Results::default()
+    };
+    let bare = to_image(workload::mixed_integer(0x8000_1000, passes))?;
+    let smp = to_image(workload::mixed_integer_smp(0x8000_1000, passes, 4))?;
+    let windowed = workload::windowed_mixed_integer(passes).map_err(anyhow::Error::msg)?;
+    r.speed.push(speed("bare-metal integer", &bare, 1, runs)?);
+    match speed("bare-metal integer (every CPU)", &smp, 4, runs) {
+        Ok(row) => r.speed.push(row),
+        Err(e) => r.notes.push(format!("4-CPU speed not measured: {e}")),
+    }
+    r.virtualization.push(virtualization(
+        "compute (built-in, windowed)",
+        &windowed,
+        runs,
+    )?);
+    let small = workload::windowed_mixed_integer(passes / 4).map_err(anyhow::Error::msg)?;
+    for n in [1, 2, 4, 8] {
+        r.consolidation.push(consolidation(&small, n, runs)?);
+    }
+    let table = render(&r);
+    print!("{table}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&r)?)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.doc {
+        std::fs::write(path, render_doc(&r, &table))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
+    let bytes = a
+        .bytes()
+        .map_err(|l| anyhow::anyhow!("undefined label {l}"))?;
+    Ok(Image {
+        entry: i64::from(a.origin() as i32) as u64,
+        segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
+    })
+}
+
+fn render(r: &Results) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## Simulation speed (native, cycle accounting on)\n");
+    let _ = writeln!(
+        s,
+        "| workload | CPUs | instructions | cycles | host s | host MIPS |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for row in &r.speed {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.3} | {} |",
+            row.workload,
+            row.cpus,
+            row.instructions,
+            row.cycles,
+            row.host_seconds.median,
+            row.host_mips
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Virtualization cost (one VM, same image natively and under the monitor)\n"
+    );
+    let _ = writeln!(s, "| workload | native cycles | monitor cycles | overhead | host-time ratio | exits / 1000 insns | exits by reason |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for row in &r.virtualization {
+        let reasons: Vec<String> = row
+            .exits_by_reason
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2}% | {} | {:.3} | {} |",
+            row.workload,
+            row.native_cycles,
+            row.monitor_cycles,
+            row.overhead_percent,
+            row.host_time_ratio,
+            row.exits_per_kinsn,
+            reasons.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\n## Consolidation (N VMs on N CPUs)\n");
+    let _ = writeln!(
+        s,
+        "| VMs | CPUs | guest instructions | cycles | guest insns / cycle | host MIPS |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for row in &r.consolidation {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.3} | {} |",
+            row.vms, row.pcpus, row.guest_instructions, row.cycles, row.throughput, row.host_mips
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "\nNote: {n}");
+    }
+    s
+}
+
+fn render_doc(r: &Results, table: &str) -> String {
+    format!(
+        "# Performance\n\nRegenerated by `cargo run --release -- bench --doc docs/performance.md` \
+         (add `--json FILE` for the raw figures). Each figure is the median of {} run(s), \
+         with min and max in brackets; host figures drift on shared machines, so compare \
+         ratios taken in one run.\n\nMachine: {}. Date: {}.{}\n\n{}",
+        r.runs,
+        r.machine,
+        r.date,
+        if r.quick {
+            " Quick mode (less work per run)."
+        } else {
+            ""
+        },
+        table
+    )
+}
+
+fn machine_description() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    format!("{model}, {cpus} host CPUs")
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
