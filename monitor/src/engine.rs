@@ -58,6 +58,10 @@ pub struct GuestCtx<'a> {
     pub now: u64,
     /// Set when the guest did something that stops its VM.
     pub stop: &'a mut Option<String>,
+    /// The real TLB entry this physical CPU replaces next (round robin: the
+    /// monitor's refills retire no instructions, so Random would not move
+    /// between two refills and two pages could evict each other forever).
+    pub tlb_cursor: &'a mut usize,
 }
 
 impl GuestCtx<'_> {

@@ -102,6 +102,8 @@ pub struct Monitor {
     asids: Asids,
     pub memmap: Memmap,
     shootdowns: Vec<(usize, TlbEntry)>,
+    /// Per physical CPU, the real TLB entry its next refill replaces.
+    tlb_cursor: Vec<usize>,
     /// The ASID generation every real TLB has been flushed for.
     flushed_generation: u64,
     now: u64,
@@ -199,6 +201,7 @@ impl Monitor {
             runq,
             memmap,
             shootdowns: Vec::new(),
+            tlb_cursor: vec![0; config.pcpus],
             flushed_generation: 0,
             now: 0,
             config,
@@ -385,8 +388,10 @@ impl Monitor {
             asids,
             trace,
             shootdowns,
+            tlb_cursor,
             ..
         } = self;
+        let tlb_cursor = tlb_cursor.get_mut(p)?;
         let Machine { cpus, bus, .. } = machine;
         let Cpu { regs, core } = cpus.get_mut(p)?;
         let Vm {
@@ -414,6 +419,7 @@ impl Monitor {
                 shootdowns: &mut pending,
                 now,
                 stop: &mut stop,
+                tlb_cursor,
             };
             f(&mut ctx, regs)
         };

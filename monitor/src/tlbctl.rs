@@ -93,13 +93,16 @@ pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
 
 /// Writes a composed pair into the real TLB under the current machine
 /// ASID, replacing an entry for the same pair if there is one (the real TLB
-/// must never hold duplicates) and otherwise the one Random selects.
+/// must never hold duplicates) and otherwise the next in round-robin order.
 pub fn install(ctx: &mut GuestCtx<'_>, l2: &L2Entry) -> usize {
     let masid = ctx.core.cp0.asid();
     let va = l2.vpn2 << 13;
     let index = match ctx.core.tlb.lookup(va, masid) {
         Lookup::Hit(h) | Lookup::Multiple(h) => h.index,
-        Lookup::Miss => ctx.core.random() as usize,
+        Lookup::Miss => {
+            *ctx.tlb_cursor = (*ctx.tlb_cursor + 1) % TLB_ENTRIES;
+            *ctx.tlb_cursor
+        }
     };
     ctx.core.tlb_write(
         index,
