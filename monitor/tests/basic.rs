@@ -222,3 +222,67 @@ fn windowed_compute_matches_native_instructions() {
         m.stats_report()
     );
 }
+
+/// Privileged instructions in branch delay slots are emulated with their
+/// branch: taken, not taken, and a branch-likely whose slot is annulled.
+#[test]
+fn privileged_instructions_in_delay_slots() {
+    let mut k = Asm::new(0xC000_0000);
+    k.imm(Op::Addiu, Reg::T1, Reg::ZERO, 0x55);
+    k.branch(Op::Beq, Reg::ZERO, Reg::ZERO, "taken");
+    mtc0(&mut k, Reg::T1, 11); // Compare <- 0x55, in the slot of a taken branch
+    k.imm(Op::Addiu, Reg::S0, Reg::ZERO, 1); // skipped
+    k.label("taken");
+    k.branch(Op::Bne, Reg::ZERO, Reg::ZERO, "never");
+    mfc0(&mut k, Reg::S1, 11); // Compare -> s1, in the slot of an untaken branch
+    k.branch(Op::Bnel, Reg::ZERO, Reg::ZERO, "never");
+    mtc0(&mut k, Reg::ZERO, 11); // annulled: Compare keeps 0x55
+    mfc0(&mut k, Reg::S2, 11);
+    k.jump(Op::J, "store");
+    mfc0(&mut k, Reg::S3, 12); // Status, in the slot of a jump
+    k.label("never");
+    k.imm(Op::Addiu, Reg::S0, Reg::ZERO, 2);
+    k.label("store");
+    k.li(Reg::T0, 0xC010_0000);
+    for (i, r) in [Reg::S0, Reg::S1, Reg::S2, Reg::S3].into_iter().enumerate() {
+        k.mem(Op::Sw, r, (i * 4) as i16, Reg::T0);
+    }
+    halt(&mut k, 0);
+    let img = sim::workload::windowed(&k).unwrap();
+
+    let mut native = sim::Machine::new(sim::MachineConfig::default(), sim::dev::Board::new(1));
+    assert!(img.load_into(&mut native));
+    assert_eq!(native.run(), sim::Exit::Halted { status: 0 });
+    let words = |read: &dyn Fn(u64) -> u64| -> Vec<u64> {
+        (0..4).map(|i| read(0x20_0000 + i * 4)).collect()
+    };
+    let n = words(&|pa| native.bus.read_ram(pa, 4).unwrap());
+    assert_eq!(n, [0, 0x55, 0x55, 0]);
+
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus: 1,
+        max_cycles: Some(10_000_000),
+        vms: vec![VmConfig {
+            name: "slots".into(),
+            image: VmImage {
+                entry: img.entry,
+                segments: img.segments.clone(),
+            },
+            mem_bytes: 4 << 20,
+            vcpus: 1,
+        }],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    let pmap = m.vms[0].pmap.clone();
+    let v = words(&|gpa| {
+        let ma = pmap.translate(monitor::mem::GuestPhys(gpa)).unwrap();
+        m.machine.bus.read_ram(ma.0, 4).unwrap()
+    });
+    assert_eq!(v, n);
+    assert!(
+        m.vms[0].vcpus[0].stats.emulated[0] >= 3,
+        "the mfc0s were emulated"
+    );
+}
