@@ -127,11 +127,12 @@ _start:
 	.globl kit_secondary_start
 	.ent kit_secondary_start
 kit_secondary_start:
+	mfc0 $a1, $12		/* Status as the board started us: 2nd arg */
 	mtc0 $0, $12		/* Status */
 	nop
 	nop
 	lui $t0, 0xb100		/* KSEG1(DEV_MP) */
-	lw $a0, MP_WHOAMI($t0)
+	lw $a0, MP_WHOAMI($t0)	/* 1st arg: our CPU number */
 	jal kit_secondary_main
 	addiu $sp, $sp, -16
 	/* kit_secondary_main should not return; if it does, park here. */

@@ -156,9 +156,17 @@ void kit_install_vectors(void)
 }
 
 /* Default for programs that never start a secondary CPU: park it. */
-__attribute__((weak)) void kit_secondary_main(u32 cpu)
+__attribute__((weak)) void kit_secondary_main(u32 cpu, u32 boot_status)
 {
 	(void)cpu;
+	(void)boot_status;
 	for (;;)
 		;
+}
+
+void kit_start_cpu(u32 cpu, void *stack_top)
+{
+	REG32(DEV_MP, MP_STARTUPADDR) = (u32)kit_secondary_start;
+	REG32(DEV_MP, MP_STARTUPSTACK) = (u32)stack_top;
+	REG32(DEV_MP, MP_STARTUPCPU) = cpu;
 }

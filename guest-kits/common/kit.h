@@ -171,8 +171,10 @@ typedef int s32;
 typedef unsigned char u8;
 
 /* The trap frame trap.S builds on the stack before calling kit_trap(). A
- * handler may change any field: trap.S restores GPRs, hi/lo and EPC from it
- * (so `f->epc += 4` skips the faulting instruction). */
+ * handler may change any field: trap.S restores GPRs, hi/lo, EPC and
+ * Status from it (so `f->epc += 4` skips the faulting instruction, and
+ * `f->status &= ~ST_IM(n)` masks line n once we return). Keep EXL set in
+ * f->status. */
 struct kit_frame {
 	u32 r[32];
 	u32 hi, lo;
@@ -248,10 +250,24 @@ struct kit_boot_state {
 };
 extern struct kit_boot_state kit_boot;
 /* Entry for secondary CPUs: give this address to MP_STARTUPADDR. It sets
- * Status like crt0 does and calls kit_secondary_main(whoami) on the stack
- * set with MP_STARTUPSTACK. */
+ * Status to 0 like crt0 does and calls kit_secondary_main(whoami, the
+ * Status it found) on the stack set with MP_STARTUPSTACK. The default
+ * kit_secondary_main (weak, kit.c) parks the CPU in a loop. */
 void kit_secondary_start(void);
-void kit_secondary_main(u32 cpu);
+void kit_secondary_main(u32 cpu, u32 boot_status);
+/* Start CPU `cpu` at kit_secondary_start with sp = stack_top (the end of
+ * a KIT_STACK_SIZE-byte, 8-byte aligned area). startupaddr and
+ * startupstack are single board registers shared by all CPUs, so start
+ * CPUs one at a time. */
+void kit_start_cpu(u32 cpu, void *stack_top);
+/* IPIs: queue IPI number nr (non-zero) at CPU cpu. */
+static inline void kit_ipi_one(u32 cpu, u32 nr)
+{
+	REG32(DEV_MP, MP_IPI_ONE) = (nr << 16) | cpu;
+}
+static inline u32 kit_whoami(void) { return REG32(DEV_MP, MP_WHOAMI); }
+static inline u32 kit_ncpus(void) { return REG32(DEV_MP, MP_NCPUS); }
+#define KIT_MAX_CPUS 8
 
 int main(void);
 

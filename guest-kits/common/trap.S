@@ -95,10 +95,14 @@ kit_trap_entry:
 	addiu $sp, $sp, -16		/* (delay slot) o32 argument area */
 	addiu $sp, $sp, 16
 
-	/* Restore. EPC first, through $k0; Status is left alone (EXL=1 until
-	 * ERET clears it). */
+	/* Restore. EPC and Status first, through $k0. The saved Status has
+	 * EXL=1 (it was read in here), so writing it back keeps interrupts
+	 * off until ERET clears EXL; a handler may change other bits, e.g.
+	 * clear an IM bit to mask a line after returning. */
 	lw $k0, FRAME_EPC($sp)
 	mtc0 $k0, $14			/* EPC */
+	lw $k0, FRAME_STATUS($sp)
+	mtc0 $k0, $12			/* Status */
 	lw $t0, FRAME_HI($sp)
 	mthi $t0
 	lw $t0, FRAME_LO($sp)
