@@ -343,7 +343,7 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
             }
         };
         ctx.trace.emit(MonEvent::Engine { pc, word: insn.raw });
-        match sim::cpu::execute(regs, ctx, insn) {
+        match sim::cpu::execute(regs, ctx, insn, pc) {
             Ok(flow) => {
                 ctx.vcpu.stats.guest_insns += 1;
                 regs.advance(flow);

@@ -152,27 +152,35 @@ fn at_ea(mut e: Exception, ea: u64) -> Exception {
 }
 
 #[inline(always)]
-fn branch(cond: bool, r: &Regs, i: &Insn) -> Flow {
+fn branch(cond: bool, pc: u64, i: &Insn) -> Flow {
     if cond {
-        Flow::Taken(r.pc.wrapping_add(4).wrapping_add(i.branch_offset()))
+        Flow::Taken(pc.wrapping_add(4).wrapping_add(i.branch_offset()))
     } else {
         Flow::NotTaken
     }
 }
 
 #[inline(always)]
-fn branch_likely(cond: bool, r: &Regs, i: &Insn) -> Flow {
+fn branch_likely(cond: bool, pc: u64, i: &Insn) -> Flow {
     if cond {
-        Flow::Taken(r.pc.wrapping_add(4).wrapping_add(i.branch_offset()))
+        Flow::Taken(pc.wrapping_add(4).wrapping_add(i.branch_offset()))
     } else {
         Flow::Annul
     }
 }
 
-/// Executes one decoded instruction. On `Err` no architectural state has
-/// changed (the destination of a trapping ADD is not written, §5.7).
+/// Executes one decoded instruction, found at `pc`. On `Err` no
+/// architectural state has changed (the destination of a trapping ADD is not
+/// written, §5.7). The caller moves the PC according to the returned flow
+/// (see [`Regs::advance`]); `r.pc` is not read, so a caller may keep the PC
+/// elsewhere while it runs.
 #[inline(always)]
-pub fn execute<C: ExecContext>(r: &mut Regs, c: &mut C, i: Insn) -> Result<Flow, Exception> {
+pub fn execute<C: ExecContext>(
+    r: &mut Regs,
+    c: &mut C,
+    i: Insn,
+    pc: u64,
+) -> Result<Flow, Exception> {
     let rs = r.get(i.rs);
     let rt = r.get(i.rt);
     let sa = u32::from(i.sa);
@@ -232,13 +240,13 @@ pub fn execute<C: ExecContext>(r: &mut Regs, c: &mut C, i: Insn) -> Result<Flow,
         // --- Jumps -------------------------------------------------------
         Op::Jr => Flow::Taken(rs),
         Op::Jalr => {
-            r.set(i.rd, r.pc.wrapping_add(8));
+            r.set(i.rd, pc.wrapping_add(8));
             Flow::Taken(rs)
         }
-        Op::J => Flow::Taken((r.pc.wrapping_add(4) & !0x0FFF_FFFF) | u64::from(i.imm << 2)),
+        Op::J => Flow::Taken((pc.wrapping_add(4) & !0x0FFF_FFFF) | u64::from(i.imm << 2)),
         Op::Jal => {
-            r.set(Reg::RA, r.pc.wrapping_add(8));
-            Flow::Taken((r.pc.wrapping_add(4) & !0x0FFF_FFFF) | u64::from(i.imm << 2))
+            r.set(Reg::RA, pc.wrapping_add(8));
+            Flow::Taken((pc.wrapping_add(4) & !0x0FFF_FFFF) | u64::from(i.imm << 2))
         }
 
         // --- System --------------------------------------------------------
@@ -426,29 +434,29 @@ pub fn execute<C: ExecContext>(r: &mut Regs, c: &mut C, i: Insn) -> Result<Flow,
         }
 
         // --- Branches ---------------------------------------------------------
-        Op::Beq => branch(rs == rt, r, &i),
-        Op::Bne => branch(rs != rt, r, &i),
-        Op::Blez => branch((rs as i64) <= 0, r, &i),
-        Op::Bgtz => branch((rs as i64) > 0, r, &i),
-        Op::Bltz => branch((rs as i64) < 0, r, &i),
-        Op::Bgez => branch((rs as i64) >= 0, r, &i),
-        Op::Beql => branch_likely(rs == rt, r, &i),
-        Op::Bnel => branch_likely(rs != rt, r, &i),
-        Op::Blezl => branch_likely((rs as i64) <= 0, r, &i),
-        Op::Bgtzl => branch_likely((rs as i64) > 0, r, &i),
-        Op::Bltzl => branch_likely((rs as i64) < 0, r, &i),
-        Op::Bgezl => branch_likely((rs as i64) >= 0, r, &i),
+        Op::Beq => branch(rs == rt, pc, &i),
+        Op::Bne => branch(rs != rt, pc, &i),
+        Op::Blez => branch((rs as i64) <= 0, pc, &i),
+        Op::Bgtz => branch((rs as i64) > 0, pc, &i),
+        Op::Bltz => branch((rs as i64) < 0, pc, &i),
+        Op::Bgez => branch((rs as i64) >= 0, pc, &i),
+        Op::Beql => branch_likely(rs == rt, pc, &i),
+        Op::Bnel => branch_likely(rs != rt, pc, &i),
+        Op::Blezl => branch_likely((rs as i64) <= 0, pc, &i),
+        Op::Bgtzl => branch_likely((rs as i64) > 0, pc, &i),
+        Op::Bltzl => branch_likely((rs as i64) < 0, pc, &i),
+        Op::Bgezl => branch_likely((rs as i64) >= 0, pc, &i),
         // The AL forms link whether or not the branch is taken (§5.7).
         Op::Bltzal | Op::Bgezal | Op::Bltzall | Op::Bgezall => {
             let cond = match i.op {
                 Op::Bltzal | Op::Bltzall => (rs as i64) < 0,
                 _ => (rs as i64) >= 0,
             };
-            r.set(Reg::RA, r.pc.wrapping_add(8));
+            r.set(Reg::RA, pc.wrapping_add(8));
             if matches!(i.op, Op::Bltzal | Op::Bgezal) {
-                branch(cond, r, &i)
+                branch(cond, pc, &i)
             } else {
-                branch_likely(cond, r, &i)
+                branch_likely(cond, pc, &i)
             }
         }
 

@@ -44,7 +44,7 @@ impl Cpu {
                 }
                 continue;
             }
-            core.step::<TRACE>(regs, bus);
+            core.run_fast::<TRACE>(regs, bus);
         }
     }
 
@@ -119,6 +119,106 @@ impl Core {
         true
     }
 
+    /// Runs instructions until the next event is due, with the PC, the
+    /// next PC and the delay-slot flag in locals: they carry the loop from
+    /// one instruction to the next, and keeping them out of memory shortens
+    /// that chain. Anything unusual (a new page, an exception, ERET, WAIT)
+    /// writes them back and goes through [`Core::step`].
+    #[inline(always)]
+    fn run_fast<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
+        let (mut pc, mut npc, mut delay_slot) = (regs.pc, regs.npc, regs.delay_slot);
+        loop {
+            let va = pc as u32;
+            let insn = if va & 0xFFFF_F003 == self.fetch_page {
+                bus.code(self.fetch_base + ((va & 0xFFF) >> 2) as usize)
+            } else {
+                None
+            };
+            let Some(insn) = insn else { break };
+            if TRACE {
+                self.emit(Event::Insn {
+                    pc,
+                    word: insn.raw,
+                    mode: self.cp0.mode(),
+                });
+            }
+            if self.load_dest != 0 {
+                if reads_reg(&insn, self.load_dest) {
+                    self.cycles += TIMING.load_use;
+                }
+                self.load_dest = 0;
+            }
+            let result = execute(regs, &mut Native::<TRACE> { core: self, bus }, insn, pc);
+            match result {
+                Ok(Flow::Next) => {
+                    pc = npc;
+                    npc = npc.wrapping_add(4);
+                    delay_slot = false;
+                }
+                Ok(Flow::Taken(target)) => {
+                    pc = npc;
+                    npc = target;
+                    delay_slot = true;
+                    self.cycles += TIMING.taken_branch;
+                }
+                Ok(Flow::NotTaken) => {
+                    pc = npc;
+                    npc = npc.wrapping_add(4);
+                    delay_slot = true;
+                }
+                Ok(Flow::Annul) => {
+                    pc = npc.wrapping_add(4);
+                    npc = pc.wrapping_add(4);
+                    delay_slot = false;
+                    self.cycles += TIMING.annulled_slot;
+                }
+                Ok(flow @ (Flow::Jump(_) | Flow::Wait)) => {
+                    (regs.pc, regs.npc, regs.delay_slot) = (pc, npc, delay_slot);
+                    self.retire::<TRACE>(regs, flow, &insn);
+                    return;
+                }
+                Err(e) => {
+                    (regs.pc, regs.npc, regs.delay_slot) = (pc, npc, delay_slot);
+                    self.take_exception::<TRACE>(regs, e);
+                    return;
+                }
+            }
+            self.instret += 1;
+            self.cycles += TIMING.base;
+            self.account(&insn);
+            if self.cycles >= self.next_event {
+                break;
+            }
+        }
+        (regs.pc, regs.npc, regs.delay_slot) = (pc, npc, delay_slot);
+        if self.cycles < self.next_event {
+            // A new page: translate it (and take any fault) the slow way.
+            self.step::<TRACE>(regs, bus);
+        }
+    }
+
+    /// The bookkeeping of a completed instruction on the slow path: counts,
+    /// interlocks, the PC, and the cycle cost of its flow.
+    fn retire<const TRACE: bool>(&mut self, regs: &mut Regs, flow: Flow, insn: &Insn) {
+        self.instret += 1;
+        self.cycles += TIMING.base;
+        self.account(insn);
+        regs.advance(flow);
+        match flow {
+            Flow::Taken(_) => self.cycles += TIMING.taken_branch,
+            Flow::Annul => self.cycles += TIMING.annulled_slot,
+            Flow::Jump(_) => self.cycles += TIMING.eret,
+            Flow::Wait => {
+                self.state = RunState::Waiting;
+                self.next_event = 0;
+                if TRACE {
+                    self.emit(Event::Wait { pc: regs.pc });
+                }
+            }
+            Flow::Next | Flow::NotTaken => {}
+        }
+    }
+
     #[inline(always)]
     fn step<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
         let insn = match self.fetch(regs, bus) {
@@ -141,27 +241,10 @@ impl Core {
             }
             self.load_dest = 0;
         }
-        let result = execute(regs, &mut Native::<TRACE> { core: self, bus }, insn);
+        let pc = regs.pc;
+        let result = execute(regs, &mut Native::<TRACE> { core: self, bus }, insn, pc);
         match result {
-            Ok(flow) => {
-                self.instret += 1;
-                self.cycles += TIMING.base;
-                self.account(&insn);
-                regs.advance(flow);
-                match flow {
-                    Flow::Taken(_) => self.cycles += TIMING.taken_branch,
-                    Flow::Annul => self.cycles += TIMING.annulled_slot,
-                    Flow::Jump(_) => self.cycles += TIMING.eret,
-                    Flow::Wait => {
-                        self.state = RunState::Waiting;
-                        self.next_event = 0;
-                        if TRACE {
-                            self.emit(Event::Wait { pc: regs.pc });
-                        }
-                    }
-                    Flow::Next | Flow::NotTaken => {}
-                }
-            }
+            Ok(flow) => self.retire::<TRACE>(regs, flow, &insn),
             Err(e) => self.take_exception::<TRACE>(regs, e),
         }
     }
