@@ -99,7 +99,9 @@ impl Machine {
         let traced = !self.observers.is_empty();
         for i in 0..self.cpus.len() {
             loop {
-                let Some(cpu) = self.cpus.get_mut(i) else { break };
+                let Some(cpu) = self.cpus.get_mut(i) else {
+                    break;
+                };
                 let exit = if traced {
                     cpu.run::<true>(&mut self.bus, end)
                 } else {
@@ -109,7 +111,8 @@ impl Machine {
                     self.drain_events(i);
                 }
                 match exit {
-                    RunExit::Budget => break,
+                    // Exits are off on the bare machine.
+                    RunExit::Budget | RunExit::Exception(_) => break,
                     RunExit::NotRunning => {
                         if let Some(cpu) = self.cpus.get_mut(i) {
                             cpu.cycles = cpu.cycles.max(end);
@@ -142,7 +145,9 @@ impl Machine {
     }
 
     fn drain_events(&mut self, i: usize) {
-        let Some(cpu) = self.cpus.get_mut(i) else { return };
+        let Some(cpu) = self.cpus.get_mut(i) else {
+            return;
+        };
         let events = std::mem::take(&mut cpu.events);
         for (cycle, e) in &events {
             for o in &mut self.observers {

@@ -7,7 +7,11 @@ use crate::cpu::{ExcCode, Mode, TlbEntry};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// An instruction about to execute.
-    Insn { pc: u64, word: u32, mode: Mode },
+    Insn {
+        pc: u64,
+        word: u32,
+        mode: Mode,
+    },
     /// Exception entry.
     Exception {
         code: ExcCode,
@@ -21,11 +25,28 @@ pub enum Event {
         from: Mode,
         refill: bool,
     },
-    Eret { from: u64, to: u64, mode: Mode },
-    TlbWrite { index: usize, random: bool, entry: TlbEntry },
-    Mmio { paddr: u64, width: u8, value: u64, write: bool },
+    Eret {
+        from: u64,
+        to: u64,
+        mode: Mode,
+    },
+    TlbWrite {
+        index: usize,
+        random: bool,
+        entry: TlbEntry,
+    },
+    Mmio {
+        paddr: u64,
+        width: u8,
+        value: u64,
+        write: bool,
+    },
     /// An interrupt was taken with these Cause.IP & Status.IM bits.
-    Interrupt { pending: u32 },
+    Interrupt {
+        pending: u32,
+    },
     /// The CPU started idling on WAIT.
-    Wait { pc: u64 },
+    Wait {
+        pc: u64,
+    },
 }

@@ -76,11 +76,17 @@ pub fn place(m: &mut Machine, a: &Asm) {
     } else {
         u64::from(origin)
     };
-    assert!(m.bus.write_bytes(paddr, &bytes), "code at {origin:#x} fits in RAM");
+    assert!(
+        m.bus.write_bytes(paddr, &bytes),
+        "code at {origin:#x} fits in RAM"
+    );
 }
 
 /// Runs an already built machine to its halt.
 pub fn run_to_halt(m: &mut Machine) {
     let exit = m.run();
-    assert!(matches!(exit, Exit::Halted { .. }), "program did not halt: {exit:?}");
+    assert!(
+        matches!(exit, Exit::Halted { .. }),
+        "program did not halt: {exit:?}"
+    );
 }

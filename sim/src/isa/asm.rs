@@ -104,33 +104,80 @@ impl Asm {
 
     /// `op rd, rs, rt`
     pub fn r3(&mut self, op: Op, rd: Reg, rs: Reg, rt: Reg) -> &mut Self {
-        self.emit(op, Operands { rd: rd.number(), rs: rs.number(), rt: rt.number(), ..Default::default() })
+        self.emit(
+            op,
+            Operands {
+                rd: rd.number(),
+                rs: rs.number(),
+                rt: rt.number(),
+                ..Default::default()
+            },
+        )
     }
 
     /// `op rd, rt, sa` (immediate shifts)
     pub fn shift(&mut self, op: Op, rd: Reg, rt: Reg, sa: u32) -> &mut Self {
-        self.emit(op, Operands { rd: rd.number(), rt: rt.number(), sa, ..Default::default() })
+        self.emit(
+            op,
+            Operands {
+                rd: rd.number(),
+                rt: rt.number(),
+                sa,
+                ..Default::default()
+            },
+        )
     }
 
     /// `op rd, rt, rs` (variable shifts)
     pub fn shiftv(&mut self, op: Op, rd: Reg, rt: Reg, rs: Reg) -> &mut Self {
-        self.emit(op, Operands { rd: rd.number(), rt: rt.number(), rs: rs.number(), ..Default::default() })
+        self.emit(
+            op,
+            Operands {
+                rd: rd.number(),
+                rt: rt.number(),
+                rs: rs.number(),
+                ..Default::default()
+            },
+        )
     }
 
     /// `op rt, rs, imm` (immediate ALU); the low 16 bits of `imm` are used.
     pub fn imm(&mut self, op: Op, rt: Reg, rs: Reg, imm: i64) -> &mut Self {
         // Truncation to the 16-bit field is the point.
-        self.emit(op, Operands { rt: rt.number(), rs: rs.number(), imm: imm as u32, ..Default::default() })
+        self.emit(
+            op,
+            Operands {
+                rt: rt.number(),
+                rs: rs.number(),
+                imm: imm as u32,
+                ..Default::default()
+            },
+        )
     }
 
     /// `op rs, rt` (multiply, divide, traps with code 0)
     pub fn rs_rt(&mut self, op: Op, rs: Reg, rt: Reg) -> &mut Self {
-        self.emit(op, Operands { rs: rs.number(), rt: rt.number(), ..Default::default() })
+        self.emit(
+            op,
+            Operands {
+                rs: rs.number(),
+                rt: rt.number(),
+                ..Default::default()
+            },
+        )
     }
 
     /// `op rt, offset(base)`
     pub fn mem(&mut self, op: Op, rt: Reg, offset: i16, base: Reg) -> &mut Self {
-        self.emit(op, Operands { rt: rt.number(), rs: base.number(), imm: offset as u16 as u32, ..Default::default() })
+        self.emit(
+            op,
+            Operands {
+                rt: rt.number(),
+                rs: base.number(),
+                imm: offset as u16 as u32,
+                ..Default::default()
+            },
+        )
     }
 
     /// `lui rt, imm; ori rt, rt, imm` loading a 32-bit constant (sign-extended).
@@ -146,13 +193,26 @@ impl Asm {
     /// A branch (any Branch-format op) to `label`; `rt` is ignored by
     /// one-register forms.
     pub fn branch(&mut self, op: Op, rs: Reg, rt: Reg, label: &str) -> &mut Self {
-        self.fixups.push(Fixup { at: self.words.len(), label: label.to_string() });
-        self.emit(op, Operands { rs: rs.number(), rt: rt.number(), ..Default::default() })
+        self.fixups.push(Fixup {
+            at: self.words.len(),
+            label: label.to_string(),
+        });
+        self.emit(
+            op,
+            Operands {
+                rs: rs.number(),
+                rt: rt.number(),
+                ..Default::default()
+            },
+        )
     }
 
     /// `j`/`jal` to `label`.
     pub fn jump(&mut self, op: Op, label: &str) -> &mut Self {
-        self.fixups.push(Fixup { at: self.words.len(), label: label.to_string() });
+        self.fixups.push(Fixup {
+            at: self.words.len(),
+            label: label.to_string(),
+        });
         self.emit(op, Operands::default())
     }
 
@@ -161,8 +221,12 @@ impl Asm {
         let mut words = self.words.clone();
         for f in &self.fixups {
             let target = *self.labels.get(&f.label).ok_or_else(|| f.label.clone())?;
-            let here = self.origin.wrapping_add(u32::try_from(f.at * 4).unwrap_or(u32::MAX));
-            let Some(w) = words.get_mut(f.at) else { continue };
+            let here = self
+                .origin
+                .wrapping_add(u32::try_from(f.at * 4).unwrap_or(u32::MAX));
+            let Some(w) = words.get_mut(f.at) else {
+                continue;
+            };
             if (*w >> 26) == 2 || (*w >> 26) == 3 {
                 *w |= (target >> 2) & 0x03FF_FFFF;
             } else {
@@ -175,7 +239,11 @@ impl Asm {
 
     /// The program as big-endian bytes.
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        Ok(self.finish()?.iter().flat_map(|w| w.to_be_bytes()).collect())
+        Ok(self
+            .finish()?
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect())
     }
 
     pub fn origin(&self) -> u32 {
@@ -191,7 +259,13 @@ mod tests {
     #[test]
     fn encode_then_decode_round_trips_every_row() {
         for row in OPCODES {
-            let o = Operands { rs: 3, rt: 5, rd: 7, sa: 9, imm: 0x1234 };
+            let o = Operands {
+                rs: 3,
+                rt: 5,
+                rd: 7,
+                sa: 9,
+                imm: 0x1234,
+            };
             let word = encode(row.op, o);
             assert_eq!(decode(word).op, row.op, "{}", row.name);
         }

@@ -297,9 +297,7 @@ impl Op {
     pub fn info(self) -> &'static OpInfo {
         // The table lists the variants in declaration order, so the
         // discriminant is the row index; `Reserved` has no row.
-        OPCODES
-            .get(self as usize)
-            .unwrap_or(&RESERVED_INFO)
+        OPCODES.get(self as usize).unwrap_or(&RESERVED_INFO)
     }
 
     pub fn name(self) -> &'static str {
