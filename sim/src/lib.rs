@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod dev;
 pub mod hv;
 pub mod isa;
+pub mod loader;
 pub mod machine;
 pub mod mem;
 pub mod obs;

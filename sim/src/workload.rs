@@ -2,6 +2,7 @@
 //! benchmarks and smoke tests that must not depend on the cross toolchain.
 
 use crate::isa::asm::{Asm, Operands};
+pub use crate::loader::Image;
 
 use crate::isa::{Op, Reg};
 
@@ -162,29 +163,6 @@ pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
     a.branch(Op::Beq, R::ZERO, R::ZERO, "park");
     a.nop();
     a
-}
-
-/// A program to load: segments at physical addresses and an entry point.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Image {
-    pub entry: u64,
-    pub segments: Vec<(u64, Vec<u8>)>,
-}
-
-impl Image {
-    /// Copies the segments into the machine's RAM and boots CPU 0 at the
-    /// entry; false if a segment does not fit.
-    pub fn load_into(&self, m: &mut crate::machine::Machine) -> bool {
-        for (paddr, bytes) in &self.segments {
-            if !m.bus.write_bytes(*paddr, bytes) {
-                return false;
-            }
-        }
-        if let Some(cpu) = m.cpus.first_mut() {
-            cpu.boot(self.entry, 0xFFFF_FFFF_8010_0000);
-        }
-        true
-    }
 }
 
 /// The window convention in miniature (design.md §4): a KSEG0 boot stub

@@ -1,0 +1,85 @@
+//! The committed guest-kit images under the monitor: the same image that
+//! runs natively runs in a VM, with the same console output.
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+
+fn image(name: &str) -> sim::loader::Image {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../guest-kits/images")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    sim::loader::load(&bytes, 32 << 20)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .0
+}
+
+fn native(img: &sim::loader::Image) -> (Vec<u8>, sim::Exit) {
+    let mut m = sim::Machine::new(
+        sim::MachineConfig {
+            max_cycles: Some(500_000_000),
+            ..sim::MachineConfig::default()
+        },
+        sim::dev::Board::new(1),
+    );
+    assert!(img.load_into(&mut m));
+    let exit = m.run();
+    (m.take_console(), exit)
+}
+
+fn virtualized(img: &sim::loader::Image) -> (Vec<u8>, Option<VmEnd>, Monitor) {
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus: 1,
+        max_cycles: Some(500_000_000),
+        vms: vec![VmConfig {
+            name: "kit".into(),
+            image: VmImage {
+                entry: img.entry,
+                segments: img.segments.clone(),
+            },
+            mem_bytes: 32 << 20,
+            vcpus: 1,
+        }],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    (m.take_console(0), m.vms[0].end.clone(), m)
+}
+
+/// `hello` is a KSEG0 kernel, not relinked into the window: under the
+/// monitor it runs entirely in the emulation engine, slower but the same.
+#[test]
+fn hello_runs_natively_and_under_the_monitor_with_the_same_output() {
+    let img = image("hello.elf");
+    let (out, exit) = native(&img);
+    assert_eq!(exit, sim::Exit::Halted { status: 0 });
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("hello: all four exceptions handled, halting with 0"),
+        "{text}"
+    );
+    let (vout, end, m) = virtualized(&img);
+    assert_eq!(end, Some(VmEnd::Halted(0)));
+    assert_eq!(String::from_utf8_lossy(&vout), text);
+    assert!(m.vm_stats()[0].engine_insns > 1000, "ran in the engine");
+}
+
+#[test]
+fn console_and_timer_kits_run_under_the_monitor() {
+    for name in ["console.elf", "timer.elf"] {
+        let img = image(name);
+        let (out, exit) = native(&img);
+        assert_eq!(exit, sim::Exit::Halted { status: 0 }, "{name} natively");
+        let (vout, end, _) = virtualized(&img);
+        assert_eq!(end, Some(VmEnd::Halted(0)), "{name} under the monitor");
+        assert_eq!(
+            String::from_utf8_lossy(&vout),
+            String::from_utf8_lossy(&out),
+            "{name}"
+        );
+    }
+}
