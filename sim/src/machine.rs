@@ -98,10 +98,7 @@ impl Machine {
         let end = self.now + self.config.quantum.max(1);
         let traced = !self.observers.is_empty();
         for i in 0..self.cpus.len() {
-            loop {
-                let Some(cpu) = self.cpus.get_mut(i) else {
-                    break;
-                };
+            while let Some(cpu) = self.cpus.get_mut(i) {
                 let exit = if traced {
                     cpu.run::<true>(&mut self.bus, end)
                 } else {
