@@ -1,34 +1,27 @@
 //! The `disco` command: argument parsing and wiring only.
 
 mod bench;
+mod cli;
+mod report;
+mod run;
+mod trace;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "disco",
-    version,
-    about = "A MIPS R4000 multiprocessor simulator and Disco-style monitor"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Measure simulation speed and virtualization cost.
-    Bench(bench::BenchArgs),
-}
+use crate::cli::{Cli, Command, RunArgs};
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Bench(args)) => bench::run(&args),
-        None => Ok(()),
+        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Bench(args)) => bench::run(&args).map(|()| 0),
+        None => run::run(RunArgs::default()),
     };
-    if let Err(e) = result {
-        eprintln!("disco: {e:#}");
-        std::process::exit(2);
+    match result {
+        Ok(status) => std::process::exit(status),
+        Err(e) => {
+            eprintln!("disco: {e:#}");
+            std::process::exit(run::EXIT_BAD_INPUT);
+        }
     }
 }

@@ -175,6 +175,7 @@ impl GuestCtx<'_> {
 
     fn charge(&mut self, cycles: u64) {
         self.core.charge(cycles);
+        self.trace.now = self.core.cycles;
         self.vcpu.stats.monitor_cycles += cycles;
     }
 

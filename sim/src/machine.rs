@@ -45,6 +45,8 @@ pub enum Exit {
 /// Receives the events of traced runs.
 pub trait Observer {
     fn event(&mut self, cpu: usize, cycle: u64, event: &Event);
+    /// The run is over: flush what is buffered.
+    fn finish(&mut self) {}
 }
 
 pub struct Machine {
@@ -170,6 +172,13 @@ impl Machine {
                     }
                 }
             }
+        }
+    }
+
+    /// Lets every observer flush its output.
+    pub fn flush_observers(&mut self) {
+        for o in &mut self.observers {
+            o.finish();
         }
     }
 

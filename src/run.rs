@@ -1,0 +1,268 @@
+//! `disco run`: wiring the command line to the machine or the monitor.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context};
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use sim::loader::{self, Image, Symbols};
+use sim::{Exit, Machine, MachineConfig};
+
+use crate::cli::{parse_size, parse_vm_spec, RunArgs};
+use crate::trace::{Categories, TextTracer};
+
+/// Process exit statuses (documented in docs/guide.md).
+pub(crate) const EXIT_BAD_INPUT: i32 = 2;
+pub(crate) const EXIT_CYCLE_LIMIT: i32 = 3;
+pub(crate) const EXIT_IDLE: i32 = 4;
+
+/// The committed images: beside the current directory, or the source tree.
+pub(crate) fn images_dir() -> PathBuf {
+    let local = PathBuf::from("guest-kits/images");
+    if local.is_dir() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-kits/images")
+    }
+}
+
+/// The teaching kernel the demo boots (`hello` until the teaching kernel is committed).
+fn default_image() -> PathBuf {
+    let dir = images_dir();
+    let kestrel = dir.join("kestrel.elf");
+    if kestrel.is_file() {
+        kestrel
+    } else {
+        dir.join("hello.elf")
+    }
+}
+
+pub(crate) fn load_image(path: &Path, ram: u64) -> anyhow::Result<(Image, Symbols)> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+    loader::load(&bytes, ram).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// Runs and returns the process exit status.
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let args = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+            let file = toml::from_str(&text)
+                .map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
+            args.clone().with_config(file)
+        }
+        None => args,
+    };
+    if args.native && !args.vms.is_empty() {
+        bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
+    }
+    if args.image.is_some() && !args.vms.is_empty() {
+        bail!("give either an IMAGE (native) or --vm specifications, not both");
+    }
+    if args.disk.is_some() {
+        eprintln!("disco: note: the disk device is not wired yet; --disk is accepted and ignored");
+    }
+    let categories = match &args.trace {
+        Some(t) => Categories::parse(t).map_err(|e| anyhow!("--trace: {e}"))?,
+        None => Categories::default(),
+    };
+    if let Some(image) = &args.image {
+        return run_native(&args, image, categories);
+    }
+    let mut specs = args.vms.clone();
+    if specs.is_empty() {
+        // The demo: two VMs of the teaching kernel on a two-CPU machine.
+        let img = default_image();
+        specs = vec![
+            format!("{},name=vm0", img.display()),
+            format!("{},name=vm1", img.display()),
+        ];
+    }
+    run_monitor(&args, &specs, categories)
+}
+
+fn ram_of(args: &RunArgs, default: u64) -> anyhow::Result<u64> {
+    let ram = match &args.mem {
+        Some(s) => parse_size(s).map_err(|e| anyhow!("--mem: {e}"))?,
+        None => default,
+    };
+    if ram < 1 << 20 || ram > 512 << 20 || ram % 4096 != 0 {
+        bail!("--mem: {ram} bytes; RAM must be a multiple of 4K between 1M and 512M (KSEG0 reaches 512M)");
+    }
+    Ok(ram)
+}
+
+fn cpus_of(args: &RunArgs, default: usize) -> anyhow::Result<usize> {
+    let n = args.cpus.unwrap_or(default);
+    if !(1..=sim::machine::MAX_CPUS).contains(&n) {
+        bail!(
+            "--cpus: {n}; between 1 and {} CPUs are supported",
+            sim::machine::MAX_CPUS
+        );
+    }
+    Ok(n)
+}
+
+fn trace_sink(args: &RunArgs) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match &args.trace_file {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| anyhow!("{}: cannot create: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::stderr()),
+    })
+}
+
+fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::Result<i32> {
+    let ram = ram_of(args, 32 << 20)?;
+    let cpus = cpus_of(args, 1)?;
+    let (img, symbols) = load_image(image, ram)?;
+    let mut m = Machine::new(
+        MachineConfig {
+            ncpus: cpus,
+            ram_bytes: ram,
+            quantum: args.quantum.unwrap_or(10_000).max(1),
+            max_cycles: args.max_cycles,
+        },
+        sim::dev::Board::new(cpus),
+    );
+    if !img.load_into(&mut m) {
+        bail!("{}: does not fit in {ram} bytes of RAM", image.display());
+    }
+    if !categories.is_empty() {
+        m.observe(Box::new(TextTracer::new(
+            categories,
+            symbols.clone(),
+            trace_sink(args)?,
+        )));
+    }
+    let start = Instant::now();
+    let stdout = std::io::stdout();
+    let exit = loop {
+        let step = m.run_quantum();
+        let out = m.take_console();
+        if !out.is_empty() {
+            let mut lock = stdout.lock();
+            lock.write_all(&out).context("writing the console")?;
+            lock.flush().ok();
+        }
+        if let Some(e) = step {
+            break e;
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    m.flush_observers();
+    let status = match exit {
+        Exit::Halted { status } => (status & 0xFF) as i32,
+        Exit::CycleLimit { cycles } => {
+            eprintln!(
+                "disco: stopped after {cycles} cycles (--max-cycles); the guest had not halted"
+            );
+            EXIT_CYCLE_LIMIT
+        }
+        Exit::Idle => {
+            eprintln!("disco: every CPU is parked or stopped and nothing can wake them");
+            EXIT_IDLE
+        }
+    };
+    if args.stats {
+        crate::report::native_stats(&m, secs);
+    }
+    if let Some(fmt) = args.dump_regs {
+        crate::report::dump_native(&m, fmt);
+    }
+    Ok(status)
+}
+
+fn run_monitor(args: &RunArgs, specs: &[String], categories: Categories) -> anyhow::Result<i32> {
+    let mut vms = Vec::new();
+    for (i, s) in specs.iter().enumerate() {
+        let spec = parse_vm_spec(s).map_err(|e| anyhow!("{e}"))?;
+        let mem = spec.mem.unwrap_or(32 << 20);
+        let (img, _) = load_image(&spec.image, mem)?;
+        vms.push(VmConfig {
+            name: spec.name.unwrap_or_else(|| format!("vm{i}")),
+            image: VmImage {
+                entry: img.entry,
+                segments: img.segments,
+            },
+            mem_bytes: mem,
+            vcpus: spec.cpus.unwrap_or(1),
+        });
+    }
+    let pcpus = cpus_of(args, vms.len().min(sim::machine::MAX_CPUS))?;
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus,
+        quantum: args.quantum.unwrap_or(10_000).max(1),
+        max_cycles: args.max_cycles,
+        vms,
+        ..MonitorConfig::default()
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    m.trace.enabled = !categories.is_empty();
+    m.trace.engine_insns = categories.insn;
+    let mut sink = if m.trace.enabled {
+        Some(trace_sink(args)?)
+    } else {
+        None
+    };
+    let mut consoles = crate::report::Prefixer::new(m.vms.iter().map(|v| v.name.clone()).collect());
+    let start = Instant::now();
+    let exit = loop {
+        let step = m.run_quantum();
+        for v in 0..m.vms.len() {
+            let out = m.take_console(v);
+            consoles.write(v, &out);
+        }
+        if let Some(w) = sink.as_mut() {
+            for (cycle, line) in m.trace.lines.drain(..) {
+                writeln!(w, "{cycle:>12} {line}").ok();
+            }
+        }
+        if let Some(e) = step {
+            break e;
+        }
+    };
+    consoles.finish();
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(w) = sink.as_mut() {
+        w.flush().ok();
+    }
+    println!("--- summary ---");
+    for v in &m.vms {
+        let how = match &v.end {
+            Some(VmEnd::Halted(s)) => format!("halted with status {s}"),
+            Some(VmEnd::Stopped(why)) => format!("stopped by the monitor: {why}"),
+            None => "still running".to_string(),
+        };
+        println!("{}: {how}", v.name);
+    }
+    let instructions: u64 = m.vm_stats().iter().map(|s| s.guest_insns).sum();
+    println!(
+        "{} physical CPU(s), {} simulated cycles, {} guest instructions, {:.1} host MIPS",
+        pcpus,
+        m.now(),
+        instructions,
+        instructions as f64 / secs.max(1e-9) / 1e6
+    );
+    if args.stats {
+        print!("{}", m.stats_report());
+    }
+    if let Some(fmt) = args.dump_regs {
+        crate::report::dump_monitor(&m, fmt);
+    }
+    Ok(match exit {
+        MonitorExit::CycleLimit { cycles } => {
+            eprintln!("disco: stopped after {cycles} cycles (--max-cycles)");
+            EXIT_CYCLE_LIMIT
+        }
+        MonitorExit::AllEnded => {
+            if m.vms.iter().all(|v| v.end == Some(VmEnd::Halted(0))) {
+                0
+            } else {
+                1
+            }
+        }
+    })
+}
