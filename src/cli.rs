@@ -198,6 +198,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

@@ -88,7 +88,7 @@ fn ram_of(args: &RunArgs, default: u64) -> anyhow::Result<u64> {
         Some(s) => parse_size(s).map_err(|e| anyhow!("--mem: {e}"))?,
         None => default,
     };
-    if ram < 1 << 20 || ram > 512 << 20 || ram % 4096 != 0 {
+    if !(1 << 20..=512 << 20).contains(&ram) || ram % 4096 != 0 {
         bail!("--mem: {ram} bytes; RAM must be a multiple of 4K between 1M and 512M (KSEG0 reaches 512M)");
     }
     Ok(ram)
