@@ -61,9 +61,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
     if args.image.is_some() && !args.vms.is_empty() {
         bail!("give either an IMAGE (native) or --vm specifications, not both");
     }
-    if args.disk.is_some() {
-        eprintln!("disco: note: the disk device is not wired yet; --disk is accepted and ignored");
-    }
     let categories = match &args.trace {
         Some(t) => Categories::parse(t).map_err(|e| anyhow!("--trace: {e}"))?,
         None => Categories::default(),
@@ -118,6 +115,13 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
     let ram = ram_of(args, 32 << 20)?;
     let cpus = cpus_of(args, 1)?;
     let (img, symbols) = load_image(image, ram)?;
+    let disk = match &args.disk {
+        Some(p) => Some(
+            std::fs::read(p)
+                .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", p.display()))?,
+        ),
+        None => None,
+    };
     let mut m = Machine::new(
         MachineConfig {
             ncpus: cpus,
@@ -125,7 +129,12 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
             quantum: args.quantum.unwrap_or(10_000).max(1),
             max_cycles: args.max_cycles,
         },
-        sim::dev::Board::new(cpus),
+        sim::dev::Board::with_config(sim::dev::BoardConfig {
+            ncpus: cpus,
+            ram_bytes: ram,
+            disk,
+            ..sim::dev::BoardConfig::default()
+        }),
     );
     if !img.load_into(&mut m) {
         bail!("{}: does not fit in {ram} bytes of RAM", image.display());

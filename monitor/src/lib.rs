@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 
 use sim::cpu::cp0::{reg, status};
 use sim::cpu::{Cpu, ExcCode, Exception, Mode, Regs, RunExit, TlbEntry};
-use sim::dev::{Board, BoardAction};
+use sim::dev::{Board, BoardAction, BoardConfig};
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 use sim::{Machine, MachineConfig};
 
@@ -177,7 +177,11 @@ impl Monitor {
                 name: vc.name.clone(),
                 pmap,
                 vcpus,
-                board: Board::new(vc.vcpus),
+                board: Board::with_config(BoardConfig {
+                    ncpus: vc.vcpus,
+                    ram_bytes: vc.mem_bytes,
+                    ..BoardConfig::default()
+                }),
                 end: None,
                 console: Vec::new(),
             });
@@ -255,6 +259,9 @@ impl Monitor {
         self.now = end;
         self.trace.now = end;
         for v in 0..self.vms.len() {
+            if let Some(vm) = self.vms.get_mut(v) {
+                vm.board.advance(end);
+            }
             self.collect_console(v);
             self.board_actions(v);
             self.wake_waiting(v);

@@ -128,6 +128,7 @@ impl Machine {
             }
         }
         self.now = end;
+        self.bus.board.advance(end);
         if let Some(limit) = self.config.max_cycles {
             if self.now >= limit {
                 return Some(Exit::CycleLimit { cycles: self.now });
