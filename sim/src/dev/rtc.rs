@@ -62,8 +62,8 @@ impl Rtc {
             0x100 => {
                 self.hz = value & 0xFFFF_FFFF;
                 self.pending = 0;
-                if self.hz > 0 {
-                    self.next_tick = now + (CLOCK_HZ / self.hz).max(1);
+                if let Some(period) = CLOCK_HZ.checked_div(self.hz) {
+                    self.next_tick = now + period.max(1);
                 }
             }
             0x110 => self.pending = self.pending.saturating_sub(1),
