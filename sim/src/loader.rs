@@ -102,6 +102,8 @@ pub enum LoadError {
     NotExecutable { kind: u16 },
     #[error("malformed ELF: {0}")]
     Malformed(String),
+    #[error("truncated file: the {what} run past the end of the file ({len} bytes)")]
+    TruncatedTable { what: &'static str, len: usize },
     #[error("program header {index}: its {what} run past the end of the file ({len} bytes)")]
     TruncatedSegment {
         index: usize,
@@ -142,6 +144,29 @@ pub fn load(bytes: &[u8], ram: u64) -> Result<(Image, Symbols), LoadError> {
     }
     if bytes.get(header::EI_DATA).copied() != Some(header::ELFDATA2MSB) {
         return Err(LoadError::WrongEndian);
+    }
+    // Tables that run past the end of the file: say so plainly, before
+    // goblin reports a bare offset.
+    let be16 = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map_or(0, |b| u64::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    let be32 = |o: usize| {
+        bytes.get(o..o + 4).map_or(0, |b| {
+            u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        })
+    };
+    for (what, off, entsize, num) in [
+        ("program headers", be32(28), be16(42), be16(44)),
+        ("section headers", be32(32), be16(46), be16(48)),
+    ] {
+        if num > 0 && off + entsize * num > bytes.len() as u64 {
+            return Err(LoadError::TruncatedTable {
+                what,
+                len: bytes.len(),
+            });
+        }
     }
     let elf = Elf::parse(bytes).map_err(|e| LoadError::Malformed(e.to_string()))?;
     if elf.header.e_machine != header::EM_MIPS {
