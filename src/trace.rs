@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use sim::isa::{decode, disasm::disasm};
+use sim::isa::{decode, disasm::disasm_with};
 use sim::loader::Symbols;
 use sim::obs::Event;
 use sim::Observer;
@@ -79,7 +79,8 @@ impl Observer for TextTracer {
         let c = self.categories;
         let text = match event {
             Event::Insn { pc, word, mode } if c.insn => {
-                format!("{:<10} insn {}  {}", mode.name(), self.addr(*pc), disasm(decode(*word), *pc))
+                let sym = |a: u64| self.symbols.describe(a);
+                format!("{:<10} insn {}  {}", mode.name(), self.addr(*pc), disasm_with(decode(*word), *pc, &sym).replacen('\t', " ", 1))
             }
             Event::Exception { code, epc, vector, badvaddr, bd, from, refill, .. } if c.exc => {
                 let mut t = format!(

@@ -141,7 +141,7 @@ impl Trace {
                 let layer = if from == Mode::User { "user" } else { "guest" };
                 let mut t = format!("exit {} at {}", code, hex32(epc));
                 if let Some(w) = word {
-                    let _ = write!(t, "  {}", disasm(decode(w), epc));
+                    let _ = write!(t, "  {}", disasm(decode(w), epc).replacen('\t', " ", 1));
                 }
                 if bd {
                     t.push_str(" (in a delay slot)");
@@ -177,7 +177,11 @@ impl Trace {
                 }
                 (
                     "engine",
-                    format!("{}  {}", hex32(pc), disasm(decode(word), pc)),
+                    format!(
+                        "{}  {}",
+                        hex32(pc),
+                        disasm(decode(word), pc).replacen('\t', " ", 1)
+                    ),
                 )
             }
             MonEvent::Cp0Read { reg, value } => (
