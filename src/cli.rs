@@ -70,6 +70,9 @@ pub(crate) struct RunArgs {
     /// Print statistics when the run ends.
     #[arg(long)]
     pub(crate) stats: bool,
+    /// NUMA topology from the config file: (CPUs per node, memory per node).
+    #[arg(skip)]
+    pub(crate) numa: Option<(usize, Option<String>)>,
     /// Print registers when the machine halts (text, or json: one object per CPU).
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text")]
     pub(crate) dump_regs: Option<DumpFormat>,
@@ -88,8 +91,18 @@ pub(crate) struct ConfigFile {
     pub(crate) trace_file: Option<PathBuf>,
     pub(crate) max_cycles: Option<u64>,
     pub(crate) stats: Option<bool>,
+    pub(crate) numa: Option<NumaEntry>,
     #[serde(default)]
     pub(crate) vm: Vec<VmEntry>,
+}
+
+/// NUMA topology: recorded for the cycle model, which does not charge
+/// distance yet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NumaEntry {
+    pub(crate) cpus_per_node: Option<usize>,
+    pub(crate) mem_per_node: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +117,9 @@ pub(crate) struct VmEntry {
 impl RunArgs {
     /// Merges `file` under the flags: a flag wins over the same key.
     pub(crate) fn with_config(mut self, file: ConfigFile) -> RunArgs {
+        if let Some(n) = &file.numa {
+            self.numa = Some((n.cpus_per_node.unwrap_or(1), n.mem_per_node.clone()));
+        }
         self.image = self.image.or(file.image);
         self.cpus = self.cpus.or(file.cpus);
         self.mem = self.mem.or(file.mem);

@@ -114,6 +114,20 @@ fn trace_sink(args: &RunArgs) -> anyhow::Result<Box<dyn Write>> {
 fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::Result<i32> {
     let ram = ram_of(args, 32 << 20)?;
     let cpus = cpus_of(args, 1)?;
+    if let Some((per_node, mem)) = &args.numa {
+        if *per_node == 0 || cpus % per_node != 0 {
+            bail!("numa.cpus_per_node: {per_node} does not divide {cpus} CPUs");
+        }
+        if let Some(m) = mem {
+            let m = parse_size(m).map_err(|e| anyhow!("numa.mem_per_node: {e}"))?;
+            if m.checked_mul((cpus / per_node) as u64) != Some(ram) {
+                bail!(
+                    "numa.mem_per_node: {m} bytes on {} nodes is not the machine's {ram} bytes",
+                    cpus / per_node
+                );
+            }
+        }
+    }
     let (img, symbols) = load_image(image, ram)?;
     let disk = match &args.disk {
         Some(p) => Some(
