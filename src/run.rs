@@ -111,6 +111,23 @@ fn trace_sink(args: &RunArgs) -> anyhow::Result<Box<dyn Write>> {
     })
 }
 
+/// Standard input, read on a thread so the guest's getchar never blocks
+/// the machine; bytes reach the console at the next quantum boundary.
+fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::Result<i32> {
     let ram = ram_of(args, 32 << 20)?;
     let cpus = cpus_of(args, 1)?;
@@ -162,7 +179,11 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
     }
     let start = Instant::now();
     let stdout = std::io::stdout();
+    let input = stdin_bytes();
     let exit = loop {
+        while let Ok(bytes) = input.try_recv() {
+            m.bus.board.console.push_input(&bytes);
+        }
         let step = m.run_quantum();
         let out = m.take_console();
         if !out.is_empty() {
