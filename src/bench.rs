@@ -279,6 +279,20 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         &windowed,
         runs,
     )?);
+    let n = if args.quick { 2_000 } else { 20_000 };
+    let syscalls = workload::syscall_loop(n).map_err(anyhow::Error::msg)?;
+    r.virtualization.push(virtualization(
+        "syscall (built-in minikernel)",
+        &syscalls,
+        runs,
+    )?);
+    let rounds = if args.quick { 20 } else { 200 };
+    let tlb = workload::tlb_stress(rounds).map_err(anyhow::Error::msg)?;
+    r.virtualization.push(virtualization(
+        "tlbstress (built-in minikernel)",
+        &tlb,
+        runs,
+    )?);
     let small = workload::windowed_mixed_integer(passes / 4).map_err(anyhow::Error::msg)?;
     for n in [1, 2, 4, 8] {
         r.consolidation.push(consolidation(&small, n, runs)?);

@@ -273,3 +273,165 @@ mod tests {
         assert!(m.cpus[0].instret > 2 * 512 * 8);
     }
 }
+
+/// A minimal kernel in the window, for workloads that exercise the paths a
+/// monitor virtualizes: a user process (ASID 1) at 0x00400000, a linear page
+/// table at 0xC0800000 walked by a Context-driven refill handler, and a
+/// system call handler. Syscall 10 halts with status 0; any other returns.
+///
+/// Physical layout (8 MB): kernel window 1–3 MB, page table 3–5 MB
+/// (a wired 1 MB pair at 0xC0800000), user code at 0x480000, user data
+/// pages from 0x500000 (mapped at 0x01000000, `data_pages` of them).
+pub fn minikernel(user: &Asm, data_pages: u32) -> Result<Image, String> {
+    use Reg as R;
+    const TLBWI: u32 = 0x4200_0002;
+    const TLBWR: u32 = 0x4200_0006;
+    const ERET: u32 = 0x4200_0018;
+    let mtc0 = |a: &mut Asm, rt: Reg, rd: u32| {
+        a.emit(
+            Op::Mtc0,
+            Operands {
+                rt: rt.number(),
+                rd,
+                ..Operands::default()
+            },
+        );
+    };
+    let mfc0 = |a: &mut Asm, rt: Reg, rd: u32| {
+        a.emit(
+            Op::Mfc0,
+            Operands {
+                rt: rt.number(),
+                rd,
+                ..Operands::default()
+            },
+        );
+    };
+    let lo = |pa: u32| ((pa >> 12) << 6) | (3 << 3) | 0b110;
+    let mut k = Asm::new(0xC000_0000);
+    // Wire the page table: TLB[1] = 0xC0800000, 1 MB pages, physical 3 MB.
+    k.imm(Op::Addiu, R::T0, R::ZERO, 1);
+    mtc0(&mut k, R::T0, 0);
+    k.li(R::T0, 0x001F_E000);
+    mtc0(&mut k, R::T0, 5);
+    k.li(R::T0, 0xC080_0000);
+    mtc0(&mut k, R::T0, 10);
+    k.li(R::T0, lo(0x30_0000) | 1);
+    mtc0(&mut k, R::T0, 2);
+    k.li(R::T0, lo(0x40_0000) | 1);
+    mtc0(&mut k, R::T0, 3);
+    k.word(TLBWI);
+    k.imm(Op::Addiu, R::T0, R::ZERO, 2);
+    mtc0(&mut k, R::T0, 6); // Wired = 2
+    mtc0(&mut k, R::ZERO, 5); // user pages are 4 KB
+    k.li(R::T0, 0xC080_0000);
+    mtc0(&mut k, R::T0, 4); // Context.PTEBase
+    k.imm(Op::Addiu, R::T0, R::ZERO, 1);
+    mtc0(&mut k, R::T0, 10); // ASID 1
+    k.li(R::T0, 0x0040_0000);
+    mtc0(&mut k, R::T0, 14);
+    k.imm(Op::Addiu, R::T0, R::ZERO, 0x12); // KSU = user, EXL
+    mtc0(&mut k, R::T0, 12);
+    k.word(ERET);
+    while k.here() < 0xC000_0100 {
+        k.nop();
+    }
+    // TLB refill, from the linear page table.
+    mfc0(&mut k, R::K0, 4);
+    k.mem(Op::Lw, R::K1, 0, R::K0);
+    mtc0(&mut k, R::K1, 2);
+    k.mem(Op::Lw, R::K1, 4, R::K0);
+    mtc0(&mut k, R::K1, 3);
+    k.word(TLBWR);
+    k.word(ERET);
+    while k.here() < 0xC000_0200 {
+        k.nop();
+    }
+    // System calls: skip the syscall; number 10 halts.
+    mfc0(&mut k, R::K1, 14);
+    k.imm(Op::Addiu, R::K1, R::K1, 4);
+    mtc0(&mut k, R::K1, 14);
+    k.imm(Op::Addiu, R::K0, R::ZERO, 10);
+    k.branch(Op::Beq, R::V0, R::K0, "halt");
+    k.nop();
+    k.word(ERET);
+    k.label("halt");
+    k.li(R::K0, 0xB000_0010);
+    k.mem(Op::Sw, R::ZERO, 0, R::K0);
+    k.label("spin");
+    k.branch(Op::Beq, R::ZERO, R::ZERO, "spin");
+    k.nop();
+
+    // The page table: 16 bytes per VPN2, EntryLo0 and EntryLo1.
+    let mut pt = vec![0u8; 0x1_0000];
+    let mut put = |vpn2: u32, lo0: u32, lo1: u32| {
+        let off = (vpn2 as usize) * 16;
+        if let Some(d) = pt.get_mut(off..off + 8) {
+            d[..4].copy_from_slice(&lo0.to_be_bytes());
+            d[4..].copy_from_slice(&lo1.to_be_bytes());
+        }
+    };
+    put(0x0040_0000 >> 13, lo(0x48_0000), lo(0x48_1000));
+    for pair in 0..data_pages.div_ceil(2) {
+        let pa = 0x50_0000 + pair * 0x2000;
+        put((0x0100_0000 >> 13) + pair, lo(pa), lo(pa + 0x1000));
+    }
+    let mut img = windowed(&k)?;
+    for (origin, target) in [(0x8000_0000u32, 0xC000_0100u32), (0x8000_0180, 0xC000_0200)] {
+        let mut v = Asm::new(origin);
+        v.li(R::K0, target);
+        v.emit(
+            Op::Jr,
+            Operands {
+                rs: R::K0.number(),
+                ..Operands::default()
+            },
+        );
+        v.nop();
+        img.segments
+            .push((u64::from(origin & 0x1FFF_FFFF), v.bytes()?));
+    }
+    img.segments.push((0x30_0000, pt));
+    img.segments.push((0x48_0000, user.bytes()?));
+    Ok(img)
+}
+
+/// A user process that makes `n` cheap system calls, then exits.
+pub fn syscall_loop(n: u32) -> Result<Image, String> {
+    use Reg as R;
+    let mut u = Asm::new(0x0040_0000);
+    u.li(R::S0, n);
+    u.label("loop");
+    u.imm(Op::Addiu, R::V0, R::ZERO, 1);
+    u.word(0x0000_000C);
+    u.imm(Op::Addiu, R::S0, R::S0, -1);
+    u.branch(Op::Bne, R::S0, R::ZERO, "loop");
+    u.nop();
+    u.imm(Op::Addiu, R::V0, R::ZERO, 10);
+    u.word(0x0000_000C);
+    minikernel(&u, 0)
+}
+
+/// A user process that reads one word from each of 256 pages, `rounds`
+/// times: far more pages than the 48-entry TLB holds.
+pub fn tlb_stress(rounds: u32) -> Result<Image, String> {
+    use Reg as R;
+    const PAGES: u32 = 256;
+    let mut u = Asm::new(0x0040_0000);
+    u.li(R::S0, rounds);
+    u.label("round");
+    u.li(R::T0, 0x0100_0000);
+    u.li(R::T1, 0x0100_0000 + PAGES * 4096);
+    u.label("page");
+    u.mem(Op::Lw, R::T2, 0, R::T0);
+    u.r3(Op::Addu, R::V1, R::V1, R::T2);
+    u.imm(Op::Addiu, R::T0, R::T0, 4096);
+    u.branch(Op::Bne, R::T0, R::T1, "page");
+    u.nop();
+    u.imm(Op::Addiu, R::S0, R::S0, -1);
+    u.branch(Op::Bne, R::S0, R::ZERO, "round");
+    u.nop();
+    u.imm(Op::Addiu, R::V0, R::ZERO, 10);
+    u.word(0x0000_000C);
+    minikernel(&u, PAGES)
+}
