@@ -218,62 +218,6 @@ pub fn windowed_mixed_integer(outer: u32) -> Result<Image, String> {
 /// Where `mixed_integer_smp` puts the code every CPU runs.
 const WORK_OFFSET: u32 = 0x100;
 
-#[cfg(test)]
-#[allow(clippy::panic, clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::dev::Board;
-    use crate::machine::{Exit, Machine, MachineConfig};
-
-    fn run(a: &Asm, ncpus: usize) -> Machine {
-        let mut m = Machine::new(
-            MachineConfig {
-                ncpus,
-                max_cycles: Some(50_000_000),
-                ..MachineConfig::default()
-            },
-            Board::new(ncpus),
-        );
-        assert!(m
-            .bus
-            .write_bytes(u64::from(a.origin() & 0x1FFF_FFFF), &a.bytes().unwrap()));
-        m.cpus[0].boot(i64::from(a.origin() as i32) as u64, 0xFFFF_FFFF_8010_0000);
-        assert_eq!(m.run(), Exit::Halted { status: 0 });
-        m
-    }
-
-    #[test]
-    fn mixed_integer_halts_with_a_deterministic_count() {
-        let a = mixed_integer(0x8000_1000, 3);
-        let m1 = run(&a, 1);
-        let m2 = run(&a, 1);
-        assert_eq!(m1.cpus[0].cycles, m2.cpus[0].cycles);
-        assert_eq!(m1.cpus[0].instret, m2.cpus[0].instret);
-        assert!(m1.cpus[0].instret > 3 * 512 * 8);
-    }
-
-    #[test]
-    fn windowed_mixed_integer_runs_natively_in_kernel_mode() {
-        let img = windowed_mixed_integer(2).unwrap();
-        let mut m = Machine::new(
-            MachineConfig {
-                max_cycles: Some(50_000_000),
-                ..MachineConfig::default()
-            },
-            Board::new(1),
-        );
-        assert!(img.load_into(&mut m));
-        assert_eq!(m.run(), Exit::Halted { status: 0 });
-        assert!(m.cpus[0].instret > 2 * 512 * 8);
-    }
-
-    #[test]
-    fn mixed_integer_smp_on_one_cpu() {
-        let m = run(&mixed_integer_smp(0x8000_1000, 2, 1), 1);
-        assert!(m.cpus[0].instret > 2 * 512 * 8);
-    }
-}
-
 /// A minimal kernel in the window, for workloads that exercise the paths a
 /// monitor virtualizes: a user process (ASID 1) at 0x00400000, a linear page
 /// table at 0xC0800000 walked by a Context-driven refill handler, and a
@@ -434,4 +378,76 @@ pub fn tlb_stress(rounds: u32) -> Result<Image, String> {
     u.imm(Op::Addiu, R::V0, R::ZERO, 10);
     u.word(0x0000_000C);
     minikernel(&u, PAGES)
+}
+
+#[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::dev::Board;
+    use crate::machine::{Exit, Machine, MachineConfig};
+
+    fn run(a: &Asm, ncpus: usize) -> Machine {
+        let mut m = Machine::new(
+            MachineConfig {
+                ncpus,
+                max_cycles: Some(50_000_000),
+                ..MachineConfig::default()
+            },
+            Board::new(ncpus),
+        );
+        assert!(m
+            .bus
+            .write_bytes(u64::from(a.origin() & 0x1FFF_FFFF), &a.bytes().unwrap()));
+        m.cpus[0].boot(i64::from(a.origin() as i32) as u64, 0xFFFF_FFFF_8010_0000);
+        assert_eq!(m.run(), Exit::Halted { status: 0 });
+        m
+    }
+
+    #[test]
+    fn mixed_integer_halts_with_a_deterministic_count() {
+        let a = mixed_integer(0x8000_1000, 3);
+        let m1 = run(&a, 1);
+        let m2 = run(&a, 1);
+        assert_eq!(m1.cpus[0].cycles, m2.cpus[0].cycles);
+        assert_eq!(m1.cpus[0].instret, m2.cpus[0].instret);
+        assert!(m1.cpus[0].instret > 3 * 512 * 8);
+    }
+
+    #[test]
+    fn windowed_mixed_integer_runs_natively_in_kernel_mode() {
+        let img = windowed_mixed_integer(2).unwrap();
+        let mut m = Machine::new(
+            MachineConfig {
+                max_cycles: Some(50_000_000),
+                ..MachineConfig::default()
+            },
+            Board::new(1),
+        );
+        assert!(img.load_into(&mut m));
+        assert_eq!(m.run(), Exit::Halted { status: 0 });
+        assert!(m.cpus[0].instret > 2 * 512 * 8);
+    }
+
+    #[test]
+    fn mixed_integer_smp_on_one_cpu() {
+        let m = run(&mixed_integer_smp(0x8000_1000, 2, 1), 1);
+        assert!(m.cpus[0].instret > 2 * 512 * 8);
+    }
+
+    #[test]
+    fn minikernel_workloads_halt_natively() {
+        for img in [syscall_loop(50).unwrap(), tlb_stress(2).unwrap()] {
+            let mut m = Machine::new(
+                MachineConfig {
+                    ram_bytes: 8 << 20,
+                    max_cycles: Some(50_000_000),
+                    ..MachineConfig::default()
+                },
+                Board::new(1),
+            );
+            assert!(img.load_into(&mut m));
+            assert_eq!(m.run(), Exit::Halted { status: 0 });
+        }
+    }
 }
