@@ -286,3 +286,48 @@ fn privileged_instructions_in_delay_slots() {
         "the mfc0s were emulated"
     );
 }
+
+/// A user process making system calls and one touching 256 pages run under
+/// the monitor to the same halt, retiring the same instructions as natively
+/// (the guest's refill handler and syscall path included).
+#[test]
+fn trap_heavy_workloads_match_native_instruction_counts() {
+    for img in [
+        sim::workload::syscall_loop(300).unwrap(),
+        sim::workload::tlb_stress(3).unwrap(),
+    ] {
+        let mut native = sim::Machine::new(
+            sim::MachineConfig {
+                ram_bytes: 8 << 20,
+                ..sim::MachineConfig::default()
+            },
+            sim::dev::Board::new(1),
+        );
+        assert!(img.load_into(&mut native));
+        assert_eq!(native.run(), sim::Exit::Halted { status: 0 });
+        let mut m = Monitor::new(MonitorConfig {
+            pcpus: 1,
+            max_cycles: Some(100_000_000),
+            vms: vec![VmConfig {
+                name: "w".into(),
+                image: VmImage {
+                    entry: img.entry,
+                    segments: img.segments.clone(),
+                },
+                mem_bytes: 8 << 20,
+                vcpus: 1,
+            }],
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        assert_eq!(m.run(), MonitorExit::AllEnded);
+        assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+        let st = &m.vm_stats()[0];
+        assert_eq!(
+            st.guest_insns,
+            native.cpus[0].instret,
+            "{}",
+            m.stats_report()
+        );
+    }
+}
