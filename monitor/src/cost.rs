@@ -23,6 +23,8 @@ pub struct Cost {
     pub shootdown: u64,
     /// Interpret one guest instruction in the emulation engine.
     pub engine_insn: u64,
+    /// Follow a recognized vector trampoline straight into the window.
+    pub trampoline: u64,
     /// Emulate one access to a virtual device register.
     pub vdev: u64,
     /// Switch a physical CPU to another virtual CPU.
@@ -37,6 +39,7 @@ pub const COST: Cost = Cost {
     compose: 30,
     shootdown: 20,
     engine_insn: 20,
+    trampoline: 4,
     vdev: 40,
     vcpu_switch: 150,
 };

@@ -6,7 +6,7 @@
 use sim::cpu::cp0::{sext32, Mode};
 use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Lookup, Regs, Tlb};
 use sim::dev::Board;
-use sim::isa::{decode, Insn, Op};
+use sim::isa::{decode, Insn, Op, Reg};
 use sim::mem::Bus;
 
 use crate::cost::COST;
@@ -168,11 +168,6 @@ impl GuestCtx<'_> {
         self.charge(COST.vdev);
     }
 
-    /// Charges the cost of emulating one privileged instruction.
-    pub fn charge_emulate(&mut self) {
-        self.charge(COST.emulate);
-    }
-
     fn charge(&mut self, cycles: u64) {
         self.core.charge(cycles);
         self.trace.now = self.core.cycles;
@@ -331,8 +326,14 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
         if ctx.core.cycles >= budget_end {
             return EngineStop::Budget;
         }
+        // The instructions a trap asked for are emulated (one handler per
+        // instruction); what follows is interpretation of guest code.
+        ctx.charge(if done < at_least {
+            COST.emulate
+        } else {
+            COST.engine_insn
+        });
         done += 1;
-        ctx.charge(COST.engine_insn);
         ctx.vcpu.stats.engine_insns += 1;
         let pc = regs.pc;
         let fetched = fetch(ctx, pc);
@@ -369,6 +370,28 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
     Ok(decode(word))
 }
 
+/// The guest kits' vector trampoline, `lui k0,HI; ori|addiu k0,k0,LO;
+/// jr k0; nop`: its target, if the words at `vector` are exactly that.
+fn trampoline_target(ctx: &GuestCtx<'_>, vector: u64) -> Option<u64> {
+    let word = |i: u64| peek_word(ctx, vector.wrapping_add(4 * i));
+    let (lui, low, jr, slot) = (word(0)?, word(1)?, word(2)?, word(3)?);
+    const K0: u32 = 26;
+    if lui >> 16 != (0x0F << 10) | K0 || jr != 0x0340_0008 || slot != 0 {
+        return None;
+    }
+    let hi = u64::from(lui & 0xFFFF) << 16;
+    let target = match low >> 16 {
+        // ori k0,k0,LO
+        x if x == (0x0D << 10) | (K0 << 5) | K0 => hi | u64::from(low & 0xFFFF),
+        // addiu k0,k0,LO
+        x if x == (0x09 << 10) | (K0 << 5) | K0 => {
+            hi.wrapping_add(i64::from(low as u16 as i16) as u64)
+        }
+        _ => return None,
+    };
+    Some(sext32(target))
+}
+
 /// Reflects an exception raised inside the engine to the guest.
 fn deliver(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception) {
     let (pc, bd) = (regs.pc, regs.delay_slot);
@@ -387,6 +410,17 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
         vector,
         badvaddr: e.badvaddr,
     });
+    // A trampoline into the window is followed at once, with its one
+    // architectural effect (k0 = the target): the guest sees exactly what
+    // interpreting its four instructions would give.
+    if let Some(target) = trampoline_target(ctx, vector) {
+        ctx.charge(COST.trampoline);
+        // The guest executed its four instructions, logically.
+        ctx.vcpu.stats.guest_insns += 4;
+        regs.set(Reg::K0, target);
+        regs.jump_to(target);
+        ctx.trace.emit(MonEvent::Trampoline { vector, target });
+    }
     if pc == vector && ctx.stop.is_none() {
         *ctx.stop = Some(format!(
             "{} at the exception vector {:#010x} itself: the guest can never handle it",

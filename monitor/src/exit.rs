@@ -73,7 +73,6 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
         // branch before it when it sat in a delay slot).
         ExcCode::CpU if ce == 0 && from == Mode::Supervisor => {
             regs.jump_to(epc);
-            ctx.charge_emulate();
             engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
         }
         // The guest kernel touched KSEG0/KSEG1/kseg3, or jumped there:

@@ -36,6 +36,11 @@ pub enum MonEvent {
         vector: u64,
         badvaddr: Option<u64>,
     },
+    /// A vector trampoline followed straight to its target.
+    Trampoline {
+        vector: u64,
+        target: u64,
+    },
     /// One guest instruction interpreted by the engine.
     Engine {
         pc: u64,
@@ -171,6 +176,15 @@ impl Trace {
                 }
                 ("monitor", t)
             }
+            MonEvent::Trampoline { vector, target } => (
+                "monitor",
+                format!(
+                    "follow the trampoline at {} to {} (k0 = {})",
+                    hex32(vector),
+                    hex32(target),
+                    hex32(target)
+                ),
+            ),
             MonEvent::Engine { pc, word } => {
                 if !self.engine_insns && !sim_is_privileged(word) {
                     return;
