@@ -127,6 +127,26 @@ pub trait ExecContext {
     fn eret(&mut self) -> u64;
     /// CACHE: `op` is the rt field.
     fn cache(&mut self, op: u32, vaddr: u64) -> Result<(), Exception>;
+
+    /// Hooks for a cycle model; a context without one ignores them.
+    /// A load wrote `rt`, which the next instruction may interlock on.
+    #[inline(always)]
+    fn loaded(&mut self, _rt: Reg) {}
+    /// A multiply or divide started; HI/LO are busy for its latency.
+    #[inline(always)]
+    fn muldiv(&mut self, _kind: MulDiv) {}
+    /// MFHI/MFLO read HI or LO.
+    #[inline(always)]
+    fn hilo_read(&mut self) {}
+}
+
+/// The multiply/divide latency classes of the cycle model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MulDiv {
+    Mult,
+    Div,
+    Dmult,
+    Ddiv,
 }
 
 #[inline(always)]
@@ -256,10 +276,12 @@ pub fn execute<C: ExecContext>(
 
         // --- HI/LO and multiply/divide ---------------------------------------
         Op::Mfhi => {
+            c.hilo_read();
             r.set(i.rd, r.hi);
             Flow::Next
         }
         Op::Mflo => {
+            c.hilo_read();
             r.set(i.rd, r.lo);
             Flow::Next
         }
@@ -272,18 +294,21 @@ pub fn execute<C: ExecContext>(
             Flow::Next
         }
         Op::Mult => {
+            c.muldiv(MulDiv::Mult);
             let p = i64::from(rs as i32) * i64::from(rt as i32);
             r.lo = sext32(p as u64);
             r.hi = sext32((p >> 32) as u64);
             Flow::Next
         }
         Op::Multu => {
+            c.muldiv(MulDiv::Mult);
             let p = u64::from(rs as u32) * u64::from(rt as u32);
             r.lo = sext32(p);
             r.hi = sext32(p >> 32);
             Flow::Next
         }
         Op::Div => {
+            c.muldiv(MulDiv::Div);
             // Divide by zero and INT_MIN / -1 are undefined; like QEMU we
             // divide by 1 instead, so LO = dividend and HI = 0.
             let (n, d) = (rs as i32, rt as i32);
@@ -297,6 +322,7 @@ pub fn execute<C: ExecContext>(
             Flow::Next
         }
         Op::Divu => {
+            c.muldiv(MulDiv::Div);
             let (n, d) = (rs as u32, rt as u32);
             let d = if d == 0 { 1 } else { d };
             r.lo = sext32(u64::from(n / d));
@@ -307,6 +333,10 @@ pub fn execute<C: ExecContext>(
             if !c.allow64() {
                 return Err(ri());
             }
+            c.muldiv(match i.op {
+                Op::Dmult | Op::Dmultu => MulDiv::Dmult,
+                _ => MulDiv::Ddiv,
+            });
             match i.op {
                 Op::Dmult => {
                     let p = i128::from(rs as i64) * i128::from(rt as i64);
@@ -512,30 +542,20 @@ pub fn execute<C: ExecContext>(
         }
 
         // --- Loads ------------------------------------------------------------
-        Op::Lb | Op::Lbu | Op::Lh | Op::Lhu | Op::Lw | Op::Lwu | Op::Ld => {
-            let ea = rs.wrapping_add(i.simm());
-            let (width, signed) = match i.op {
-                Op::Lb => (1, true),
-                Op::Lbu => (1, false),
-                Op::Lh => (2, true),
-                Op::Lhu => (2, false),
-                Op::Lw => (4, true),
-                Op::Lwu => (4, false),
-                _ => (8, false),
-            };
-            if matches!(i.op, Op::Lwu | Op::Ld) && !c.allow64() {
+        Op::Lw => return load::<C, 4, true>(r, c, &i, rs),
+        Op::Lbu => return load::<C, 1, false>(r, c, &i, rs),
+        Op::Lb => return load::<C, 1, true>(r, c, &i, rs),
+        Op::Lhu => return load::<C, 2, false>(r, c, &i, rs),
+        Op::Lh => return load::<C, 2, true>(r, c, &i, rs),
+        Op::Lwu | Op::Ld => {
+            if !c.allow64() {
                 return Err(ri());
             }
-            check_align(ea, width, Access::Load)?;
-            let raw = c.load(ea, width)?;
-            let v = match (width, signed) {
-                (1, true) => raw as u8 as i8 as i64 as u64,
-                (2, true) => raw as u16 as i16 as i64 as u64,
-                (4, true) => sext32(raw),
-                _ => raw,
+            return if i.op == Op::Lwu {
+                load::<C, 4, false>(r, c, &i, rs)
+            } else {
+                load::<C, 8, false>(r, c, &i, rs)
             };
-            r.set(i.rt, v);
-            Flow::Next
         }
         Op::Lwl | Op::Lwr => {
             let ea = rs.wrapping_add(i.simm());
@@ -551,6 +571,7 @@ pub fn execute<C: ExecContext>(
                 (m >> shift) | (old & keep)
             };
             r.set(i.rt, sext32(u64::from(v)));
+            c.loaded(i.rt);
             Flow::Next
         }
         Op::Ldl | Op::Ldr => {
@@ -569,6 +590,7 @@ pub fn execute<C: ExecContext>(
                 (m >> shift) | (rt & keep)
             };
             r.set(i.rt, v);
+            c.loaded(i.rt);
             Flow::Next
         }
         Op::Ll | Op::Lld => {
@@ -580,24 +602,19 @@ pub fn execute<C: ExecContext>(
             check_align(ea, width, Access::Load)?;
             let raw = c.load_linked(ea, width)?;
             r.set(i.rt, if width == 4 { sext32(raw) } else { raw });
+            c.loaded(i.rt);
             Flow::Next
         }
 
         // --- Stores -----------------------------------------------------------
-        Op::Sb | Op::Sh | Op::Sw | Op::Sd => {
-            let width = match i.op {
-                Op::Sb => 1,
-                Op::Sh => 2,
-                Op::Sw => 4,
-                _ => 8,
-            };
-            if width == 8 && !c.allow64() {
+        Op::Sw => return store::<C, 4>(c, &i, rs, rt),
+        Op::Sb => return store::<C, 1>(c, &i, rs, rt),
+        Op::Sh => return store::<C, 2>(c, &i, rs, rt),
+        Op::Sd => {
+            if !c.allow64() {
                 return Err(ri());
             }
-            let ea = rs.wrapping_add(i.simm());
-            check_align(ea, width, Access::Store)?;
-            c.store(ea, width, rt)?;
-            Flow::Next
+            return store::<C, 8>(c, &i, rs, rt);
         }
         Op::Swl | Op::Swr | Op::Sdl | Op::Sdr => {
             let wide = matches!(i.op, Op::Sdl | Op::Sdr);
@@ -698,6 +715,43 @@ pub fn execute<C: ExecContext>(
     };
     r.gpr[0] = 0;
     Ok(flow)
+}
+
+/// An aligned load of `W` bytes, sign- or zero-extended.
+#[inline(always)]
+fn load<C: ExecContext, const W: u8, const SIGNED: bool>(
+    r: &mut Regs,
+    c: &mut C,
+    i: &Insn,
+    rs: u64,
+) -> Result<Flow, Exception> {
+    let ea = rs.wrapping_add(i.simm());
+    check_align(ea, W, Access::Load)?;
+    let raw = c.load(ea, W)?;
+    let v = match (W, SIGNED) {
+        (1, true) => raw as u8 as i8 as i64 as u64,
+        (2, true) => raw as u16 as i16 as i64 as u64,
+        (4, true) => sext32(raw),
+        _ => raw,
+    };
+    r.set(i.rt, v);
+    r.gpr[0] = 0;
+    c.loaded(i.rt);
+    Ok(Flow::Next)
+}
+
+/// An aligned store of the low `W` bytes of rt.
+#[inline(always)]
+fn store<C: ExecContext, const W: u8>(
+    c: &mut C,
+    i: &Insn,
+    rs: u64,
+    rt: u64,
+) -> Result<Flow, Exception> {
+    let ea = rs.wrapping_add(i.simm());
+    check_align(ea, W, Access::Store)?;
+    c.store(ea, W, rt)?;
+    Ok(Flow::Next)
 }
 
 /// No FPU or CP2/CP3 is attached: Coprocessor Unusable while the CU bit is

@@ -2,11 +2,11 @@
 //! translation cache, the bus, exception entry, and the stepping loop.
 
 use super::cp0::{self, sext32, Mode};
-use super::exec::{execute, ExecContext, Flow, Regs};
+use super::exec::{execute, ExecContext, Flow, MulDiv, Regs};
 use super::tlb::{Lookup, Tlb};
 use super::XLATE_SIZE;
 use super::{Access, Core, Cpu, ExcCode, Exception, RunState, XlateEntry};
-use crate::isa::{Class, Format, Insn, Op};
+use crate::isa::{Class, Format, Insn, Op, Reg};
 use crate::mem::{Bus, PAGE_SHIFT};
 use crate::obs::Event;
 use crate::timing::TIMING;
@@ -174,7 +174,7 @@ impl Core {
                 }
                 Ok(flow @ (Flow::Jump(_) | Flow::Wait)) => {
                     (regs.pc, regs.npc, regs.delay_slot) = (pc, npc, delay_slot);
-                    self.retire::<TRACE>(regs, flow, &insn);
+                    self.retire::<TRACE>(regs, flow);
                     return;
                 }
                 Err(e) => {
@@ -185,7 +185,6 @@ impl Core {
             }
             self.instret += 1;
             self.cycles += TIMING.base;
-            self.account(&insn);
             if self.cycles >= self.next_event {
                 break;
             }
@@ -199,10 +198,9 @@ impl Core {
 
     /// The bookkeeping of a completed instruction on the slow path: counts,
     /// interlocks, the PC, and the cycle cost of its flow.
-    fn retire<const TRACE: bool>(&mut self, regs: &mut Regs, flow: Flow, insn: &Insn) {
+    fn retire<const TRACE: bool>(&mut self, regs: &mut Regs, flow: Flow) {
         self.instret += 1;
         self.cycles += TIMING.base;
-        self.account(insn);
         regs.advance(flow);
         match flow {
             Flow::Taken(_) => self.cycles += TIMING.taken_branch,
@@ -244,44 +242,9 @@ impl Core {
         let pc = regs.pc;
         let result = execute(regs, &mut Native::<TRACE> { core: self, bus }, insn, pc);
         match result {
-            Ok(flow) => self.retire::<TRACE>(regs, flow, &insn),
+            Ok(flow) => self.retire::<TRACE>(regs, flow),
             Err(e) => self.take_exception::<TRACE>(regs, e),
         }
-    }
-
-    /// Multiply/divide latencies and load results, for the interlocks of
-    /// later instructions.
-    #[inline(always)]
-    fn account(&mut self, insn: &Insn) {
-        let latency = match insn.op {
-            Op::Mfhi | Op::Mflo => {
-                self.cycles = self.cycles.max(self.hilo_ready);
-                return;
-            }
-            Op::Mult | Op::Multu => TIMING.mult,
-            Op::Div | Op::Divu => TIMING.div,
-            Op::Dmult | Op::Dmultu => TIMING.dmult,
-            Op::Ddiv | Op::Ddivu => TIMING.ddiv,
-            Op::Lb
-            | Op::Lbu
-            | Op::Lh
-            | Op::Lhu
-            | Op::Lw
-            | Op::Lwu
-            | Op::Lwl
-            | Op::Lwr
-            | Op::Ld
-            | Op::Ldl
-            | Op::Ldr
-            | Op::Ll
-            | Op::Lld => {
-                // rt is in 0..32: exact.
-                self.load_dest = insn.rt.number() as u8;
-                return;
-            }
-            _ => return,
-        };
-        self.hilo_ready = self.cycles + latency;
     }
 
     #[inline(always)]
@@ -614,5 +577,31 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
 
     fn cache(&mut self, op: u32, vaddr: u64) -> Result<(), Exception> {
         self.core.cache_op(op, vaddr)
+    }
+
+    #[inline(always)]
+    fn loaded(&mut self, rt: Reg) {
+        // rt is in 0..32: exact.
+        self.core.load_dest = rt.number() as u8;
+    }
+
+    #[inline(always)]
+    fn muldiv(&mut self, kind: MulDiv) {
+        let latency = match kind {
+            MulDiv::Mult => TIMING.mult,
+            MulDiv::Div => TIMING.div,
+            MulDiv::Dmult => TIMING.dmult,
+            MulDiv::Ddiv => TIMING.ddiv,
+        };
+        // The instruction's own issue cycle is added after it completes.
+        self.core.hilo_ready = self.core.cycles + TIMING.base + latency;
+    }
+
+    #[inline(always)]
+    fn hilo_read(&mut self) {
+        // MFHI/MFLO stall until the result is ready (the issue cycle of
+        // the MFHI itself is added after it completes).
+        let ready = self.core.hilo_ready.saturating_sub(TIMING.base);
+        self.core.cycles = self.core.cycles.max(ready);
     }
 }
