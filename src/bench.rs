@@ -27,6 +27,9 @@ pub(crate) struct BenchArgs {
     /// Regenerate this Markdown page (docs/performance.md) from the results.
     #[arg(long, value_name = "FILE")]
     pub(crate) doc: Option<PathBuf>,
+    /// Also run the same bare-metal ELF on GXemul (bench/peers.sh).
+    #[arg(long)]
+    pub(crate) peers: bool,
 }
 
 /// Median, minimum and maximum of a measured figure.
@@ -105,6 +108,8 @@ pub(crate) struct Results {
     pub(crate) virtualization: Vec<VirtRow>,
     pub(crate) consolidation: Vec<ConsolidationRow>,
     pub(crate) notes: Vec<String>,
+    /// What bench/peers.sh printed, when `--peers` was given.
+    pub(crate) peers: String,
 }
 
 fn progress(what: &str) {
@@ -297,6 +302,18 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for n in [1, 2, 4, 8] {
         r.consolidation.push(consolidation(&small, n, runs)?);
     }
+    if args.peers {
+        progress("peers: bench/peers.sh (GXemul)");
+        let passes = if args.quick { "2000" } else { "20000" };
+        let out = std::process::Command::new("bash")
+            .arg(crate::run::images_dir().join("../../bench/peers.sh"))
+            .arg(passes)
+            .output();
+        match out {
+            Ok(o) => r.peers = String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            Err(e) => r.notes.push(format!("peers not run: {e}")),
+        }
+    }
     let table = render(&r);
     print!("{table}");
     if let Some(path) = &args.json {
@@ -375,6 +392,13 @@ fn render(r: &Results) -> String {
             s,
             "| {} | {} | {} | {} | {:.3} | {} |",
             row.vms, row.pcpus, row.guest_instructions, row.cycles, row.throughput, row.host_mips
+        );
+    }
+    if !r.peers.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Peers: the same bare-metal ELF (bench/peers.sh)\n\n```text\n{}\n```",
+            r.peers
         );
     }
     for n in &r.notes {

@@ -55,9 +55,12 @@ pub(crate) struct RunArgs {
     /// Cycles each CPU runs before the next one gets its turn.
     #[arg(long, value_name = "CYCLES")]
     pub(crate) quantum: Option<u64>,
-    /// Disk image for the board's disk device (never modified).
+    /// Disk image for the board's disk device (read once; the file is not modified).
     #[arg(long, value_name = "FILE")]
     pub(crate) disk: Option<PathBuf>,
+    /// Write the guest's changes back to the --disk file when the run ends.
+    #[arg(long, requires = "disk")]
+    pub(crate) disk_write: bool,
     /// Trace categories, comma-separated: exc, tlb, mmio, irq, insn (or all).
     #[arg(long, value_name = "CATEGORIES")]
     pub(crate) trace: Option<String>,

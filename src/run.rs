@@ -210,6 +210,13 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
             EXIT_IDLE
         }
     };
+    if args.disk_write {
+        if let (Some(path), Some(contents)) = (&args.disk, m.bus.board.disk.contents()) {
+            std::fs::write(path, contents).map_err(|e| {
+                anyhow!("{}: cannot write the disk image back: {e}", path.display())
+            })?;
+        }
+    }
     if args.stats {
         crate::report::native_stats(&m, secs);
     }
