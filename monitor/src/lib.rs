@@ -232,6 +232,11 @@ impl Monitor {
             .note("every real TLB flushed (as if other VMs had evicted its entries)");
     }
 
+    /// How many times the machine ASIDs ran out and every real TLB was flushed.
+    pub fn asid_generation(&self) -> u64 {
+        self.asids.generation
+    }
+
     /// Machine time: every physical CPU has reached it.
     pub fn now(&self) -> u64 {
         self.now

@@ -331,3 +331,82 @@ fn trap_heavy_workloads_match_native_instruction_counts() {
         );
     }
 }
+
+/// Every guest ASID gets its own machine ASID; when the 255 machine ASIDs
+/// run out, a new generation flushes the real TLBs and starts over, and the
+/// guest still reads through the right mapping each time.
+#[test]
+fn asid_exhaustion_starts_a_new_generation() {
+    // For ASID a in 1..=255, twice: map 0x00400000 (ASID a) to physical
+    // 0x300000 + (a & 1) * 0x1000, where the words 0x11111111 / 0x22222222
+    // wait, and sum what the loads read.
+    let mut k = Asm::new(0xC000_0000);
+    k.imm(Op::Addiu, Reg::S1, Reg::ZERO, 2); // passes
+    k.imm(Op::Addiu, Reg::S2, Reg::ZERO, 0); // sum
+    k.label("pass");
+    k.imm(Op::Addiu, Reg::S0, Reg::ZERO, 1);
+    k.label("asid");
+    k.imm(Op::Addiu, Reg::T0, Reg::ZERO, 5);
+    mtc0(&mut k, Reg::T0, 0); // Index 5
+    mtc0(&mut k, Reg::ZERO, 5); // 4 KB pages
+    k.li(Reg::T0, 0x0040_0000);
+    k.r3(Op::Or, Reg::T0, Reg::T0, Reg::S0);
+    mtc0(&mut k, Reg::T0, 10); // EntryHi: VPN2 0x00400000, ASID a
+    k.imm(Op::Andi, Reg::T1, Reg::S0, 1);
+    k.shift(Op::Sll, Reg::T1, Reg::T1, 6); // PFN + (a & 1), in EntryLo's PFN field
+    k.li(Reg::T0, (0x300 << 6) | (3 << 3) | 0b110);
+    k.r3(Op::Addu, Reg::T0, Reg::T0, Reg::T1);
+    mtc0(&mut k, Reg::T0, 2);
+    mtc0(&mut k, Reg::ZERO, 3);
+    k.word(0x4200_0002); // tlbwi
+    k.li(Reg::T2, 0x0040_0000);
+    k.mem(Op::Lw, Reg::T3, 0, Reg::T2);
+    k.r3(Op::Addu, Reg::S2, Reg::S2, Reg::T3);
+    k.imm(Op::Addiu, Reg::S0, Reg::S0, 1);
+    k.imm(Op::Slti, Reg::AT, Reg::S0, 256);
+    k.branch(Op::Bne, Reg::AT, Reg::ZERO, "asid");
+    k.nop();
+    k.imm(Op::Addiu, Reg::S1, Reg::S1, -1);
+    k.branch(Op::Bne, Reg::S1, Reg::ZERO, "pass");
+    k.nop();
+    k.li(Reg::T0, 0xC010_0000);
+    k.mem(Op::Sw, Reg::S2, 0, Reg::T0);
+    halt(&mut k, 0);
+    let mut img = sim::workload::windowed(&k).unwrap();
+    let words: Vec<u8> = [0x2222_2222u32; 1024]
+        .iter()
+        .chain([0x1111_1111u32; 1024].iter())
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
+    img.segments.push((0x30_0000, words));
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus: 1,
+        max_cycles: Some(50_000_000),
+        vms: vec![VmConfig {
+            name: "asids".into(),
+            image: VmImage {
+                entry: img.entry,
+                segments: img.segments.clone(),
+            },
+            mem_bytes: 4 << 20,
+            vcpus: 1,
+        }],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+    // 2 passes x (128 odd ASIDs x 0x11111111 + 127 even x 0x22222222), mod 2^32.
+    let expect = (2u64 * (128 * 0x1111_1111 + 127 * 0x2222_2222)) as u32;
+    let ma = m.vms[0]
+        .pmap
+        .translate(monitor::mem::GuestPhys(0x20_0000))
+        .unwrap();
+    assert_eq!(m.machine.bus.read_ram(ma.0, 4), Some(u64::from(expect)));
+    // 256 guest ASIDs (0 at boot, 1..=255 here) need more than 255 machine ones.
+    assert!(
+        m.asid_generation() >= 1,
+        "generation {}",
+        m.asid_generation()
+    );
+}
