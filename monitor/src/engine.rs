@@ -4,7 +4,7 @@
 //! (boot stub, vector trampolines) and KSEG0/KSEG1 data accesses.
 
 use sim::cpu::cp0::{sext32, Mode};
-use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Lookup, Regs, Tlb};
+use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb};
 use sim::dev::Board;
 use sim::isa::{decode, Insn, Op, Reg};
 use sim::mem::Bus;
@@ -67,39 +67,9 @@ pub struct GuestCtx<'a> {
 impl GuestCtx<'_> {
     /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
     fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
-        let va = vaddr as u32;
-        let sva = sext32(u64::from(va));
-        let cp0 = &self.vcpu.cp0;
-        let unmapped = match cp0.mode() {
-            Mode::Kernel => match va {
-                0..=0x7FFF_FFFF if cp0.erl() => Some(u64::from(va)),
-                0x8000_0000..=0x9FFF_FFFF => Some(u64::from(va - 0x8000_0000)),
-                0xA000_0000..=0xBFFF_FFFF => Some(u64::from(va - 0xA000_0000)),
-                _ => None,
-            },
-            Mode::Supervisor => match va {
-                0..=0x7FFF_FFFF | 0xC000_0000..=0xDFFF_FFFF => None,
-                _ => return Err(Exception::address(access.address_error(), sva)),
-            },
-            Mode::User => match va {
-                0..=0x7FFF_FFFF => None,
-                _ => return Err(Exception::address(access.address_error(), sva)),
-            },
-        };
-        if let Some(gpa) = unmapped {
-            return Ok(GuestPhys(gpa));
-        }
-        let hit = match self.vcpu.tlb.lookup(va, cp0.asid()) {
-            Lookup::Miss => return Err(Exception::tlb(access.tlb_miss(), sva, true)),
-            Lookup::Hit(h) | Lookup::Multiple(h) => h,
-        };
-        if !hit.valid() {
-            return Err(Exception::tlb(access.tlb_miss(), sva, false));
-        }
-        if access == Access::Store && !hit.dirty() {
-            return Err(Exception::tlb(ExcCode::Mod, sva, false));
-        }
-        Ok(GuestPhys(hit.paddr(va)))
+        // The low word: 32-bit addressing.
+        let t = sim::cpu::tlb::translate(&self.vcpu.cp0, &self.vcpu.tlb, vaddr as u32, access)?;
+        Ok(GuestPhys(t.pa))
     }
 
     fn bus_error(access: Access) -> Exception {

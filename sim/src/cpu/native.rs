@@ -1,9 +1,9 @@
 //! The CPU on real hardware: translation through the TLB and the software
 //! translation cache, the bus, exception entry, and the stepping loop.
 
-use super::cp0::{self, sext32, Mode};
+use super::cp0::{self, sext32};
 use super::exec::{execute, ExecContext, Flow, MulDiv, Regs};
-use super::tlb::{Lookup, Tlb};
+use super::tlb::Tlb;
 use super::XLATE_SIZE;
 use super::{Access, Core, Cpu, ExcCode, Exception, RunState, XlateEntry};
 use crate::isa::{Class, Format, Insn, Op, Reg};
@@ -142,12 +142,7 @@ impl Core {
                     mode: self.cp0.mode(),
                 });
             }
-            if self.load_dest != 0 {
-                if reads_reg(&insn, self.load_dest) {
-                    self.cycles += TIMING.load_use;
-                }
-                self.load_dest = 0;
-            }
+            self.interlock(&insn);
             let result = execute(regs, &mut Native::<TRACE> { core: self, bus }, insn, pc);
             match result {
                 Ok(Flow::Next) => {
@@ -196,6 +191,18 @@ impl Core {
         }
     }
 
+    /// The load-use interlock: an instruction that reads the register the
+    /// previous one loaded waits for it.
+    #[inline(always)]
+    fn interlock(&mut self, insn: &Insn) {
+        if self.load_dest != 0 {
+            if reads_reg(insn, self.load_dest) {
+                self.cycles += TIMING.load_use;
+            }
+            self.load_dest = 0;
+        }
+    }
+
     /// The bookkeeping of a completed instruction on the slow path: counts,
     /// interlocks, the PC, and the cycle cost of its flow.
     fn retire<const TRACE: bool>(&mut self, regs: &mut Regs, flow: Flow) {
@@ -233,12 +240,7 @@ impl Core {
                 mode: self.cp0.mode(),
             });
         }
-        if self.load_dest != 0 {
-            if reads_reg(&insn, self.load_dest) {
-                self.cycles += TIMING.load_use;
-            }
-            self.load_dest = 0;
-        }
+        self.interlock(&insn);
         let pc = regs.pc;
         let result = execute(regs, &mut Native::<TRACE> { core: self, bus }, insn, pc);
         match result {
@@ -288,46 +290,14 @@ impl Core {
 
     /// The architectural translation (`r4000-reference.md` §1.3, §3.3).
     #[cold]
+    #[inline(never)]
     fn translate_slow(&mut self, va: u32, access: Access) -> Result<u64, Exception> {
-        let sva = sext32(u64::from(va));
-        let mapped = match self.cp0.mode() {
-            Mode::Kernel => match va {
-                0..=0x7FFF_FFFF if self.cp0.erl() => Some(u64::from(va)),
-                0..=0x7FFF_FFFF => None,
-                0x8000_0000..=0x9FFF_FFFF => Some(u64::from(va - 0x8000_0000)),
-                0xA000_0000..=0xBFFF_FFFF => Some(u64::from(va - 0xA000_0000)),
-                _ => None,
-            },
-            Mode::Supervisor => match va {
-                0..=0x7FFF_FFFF | 0xC000_0000..=0xDFFF_FFFF => None,
-                _ => return Err(Exception::address(access.address_error(), sva)),
-            },
-            Mode::User => match va {
-                0..=0x7FFF_FFFF => None,
-                _ => return Err(Exception::address(access.address_error(), sva)),
-            },
-        };
-        let (pa, writable) = match mapped {
-            Some(pa) => (pa, true),
-            None => {
-                let hit = match self.tlb.lookup(va, self.cp0.asid()) {
-                    Lookup::Miss => return Err(Exception::tlb(access.tlb_miss(), sva, true)),
-                    Lookup::Hit(h) => h,
-                    Lookup::Multiple(h) => {
-                        // TLB shutdown (§3.5): flag it and go on with the first match.
-                        self.cp0.status |= cp0::status::TS;
-                        h
-                    }
-                };
-                if !hit.valid() {
-                    return Err(Exception::tlb(access.tlb_miss(), sva, false));
-                }
-                if access == Access::Store && !hit.dirty() {
-                    return Err(Exception::tlb(ExcCode::Mod, sva, false));
-                }
-                (hit.paddr(va), hit.dirty())
-            }
-        };
+        let t = super::tlb::translate(&self.cp0, &self.tlb, va, access)?;
+        if t.multiple {
+            // TLB shutdown (§3.5): flag it and go on with the first match.
+            self.cp0.status |= cp0::status::TS;
+        }
+        let (pa, writable) = (t.pa, t.writable);
         let watch = self.cp0.watch_lo & 3;
         if watch != 0 {
             // Watch is matched on the physical doubleword; no caching while on.

@@ -182,6 +182,70 @@ impl Tlb {
     }
 }
 
+/// The outcome of an architectural translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    pub pa: u64,
+    /// Stores may use it: an unmapped segment, or a TLB page with D set.
+    pub writable: bool,
+    /// More than one TLB entry matched (the R4000's TLB shutdown, §3.5).
+    pub multiple: bool,
+}
+
+/// Translates `va` for the mode, ERL and ASID in `cp0` through `tlb`
+/// (`r4000-reference.md` §1.3, §3.3): the 32-bit segments of each mode, then
+/// refill, invalid and modified faults. The CPU and a monitor's virtual CPU
+/// both translate here.
+pub fn translate(
+    cp0: &super::Cp0,
+    tlb: &Tlb,
+    va: u32,
+    access: super::Access,
+) -> Result<Translation, super::Exception> {
+    use super::{ExcCode, Exception, Mode};
+    let sva = super::cp0::sext32(u64::from(va));
+    let unmapped = match cp0.mode() {
+        Mode::Kernel => match va {
+            0..=0x7FFF_FFFF if cp0.erl() => Some(u64::from(va)),
+            0..=0x7FFF_FFFF => None,
+            0x8000_0000..=0x9FFF_FFFF => Some(u64::from(va - 0x8000_0000)),
+            0xA000_0000..=0xBFFF_FFFF => Some(u64::from(va - 0xA000_0000)),
+            _ => None,
+        },
+        Mode::Supervisor => match va {
+            0..=0x7FFF_FFFF | 0xC000_0000..=0xDFFF_FFFF => None,
+            _ => return Err(Exception::address(access.address_error(), sva)),
+        },
+        Mode::User => match va {
+            0..=0x7FFF_FFFF => None,
+            _ => return Err(Exception::address(access.address_error(), sva)),
+        },
+    };
+    if let Some(pa) = unmapped {
+        return Ok(Translation {
+            pa,
+            writable: true,
+            multiple: false,
+        });
+    }
+    let (hit, multiple) = match tlb.lookup(va, cp0.asid()) {
+        Lookup::Miss => return Err(Exception::tlb(access.tlb_miss(), sva, true)),
+        Lookup::Hit(h) => (h, false),
+        Lookup::Multiple(h) => (h, true),
+    };
+    if !hit.valid() {
+        return Err(Exception::tlb(access.tlb_miss(), sva, false));
+    }
+    if access == super::Access::Store && !hit.dirty() {
+        return Err(Exception::tlb(ExcCode::Mod, sva, false));
+    }
+    Ok(Translation {
+        pa: hit.paddr(va),
+        writable: hit.dirty(),
+        multiple,
+    })
+}
+
 /// The CP0 side of the TLB instructions, shared by the CPU and by a
 /// monitor's virtual TLB (§3.4).
 impl Tlb {
