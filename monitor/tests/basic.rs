@@ -8,28 +8,6 @@ use sim::isa::{Op, Reg};
 
 const CONS: u32 = 0xB000_0000;
 
-fn mtc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mtc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
-
-fn mfc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mfc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
-
 fn putc(a: &mut Asm, c: u8) {
     a.li(Reg::T8, CONS);
     a.imm(Op::Addiu, Reg::T9, Reg::ZERO, i64::from(c));
@@ -106,16 +84,16 @@ fn kseg0_guest_runs_in_the_engine() {
 fn window_guest() -> Vec<(u64, Vec<u8>)> {
     let mut stub = Asm::new(0x8000_1000);
     stub.imm(Op::Addiu, Reg::T0, Reg::ZERO, 1);
-    mtc0(&mut stub, Reg::T0, 6); // Wired = 1
-    mtc0(&mut stub, Reg::ZERO, 0); // Index = 0
+    stub.mtc0(Reg::T0, 6); // Wired = 1
+    stub.mtc0(Reg::ZERO, 0); // Index = 0
     stub.li(Reg::T0, 0x001F_E000);
-    mtc0(&mut stub, Reg::T0, 5); // PageMask: 1 MB pages
+    stub.mtc0(Reg::T0, 5); // PageMask: 1 MB pages
     stub.li(Reg::T0, 0xC000_0000);
-    mtc0(&mut stub, Reg::T0, 10); // EntryHi: VPN2 0xC0000000, ASID 0
+    stub.mtc0(Reg::T0, 10); // EntryHi: VPN2 0xC0000000, ASID 0
     stub.li(Reg::T0, (0x100 << 6) | (3 << 3) | 0b111); // P 0x100000, C=3, D V G
-    mtc0(&mut stub, Reg::T0, 2);
+    stub.mtc0(Reg::T0, 2);
     stub.li(Reg::T0, (0x200 << 6) | (3 << 3) | 0b111); // P 0x200000
-    mtc0(&mut stub, Reg::T0, 3);
+    stub.mtc0(Reg::T0, 3);
     stub.word(0x4200_0002); // tlbwi
     stub.li(Reg::T0, 0xC000_0000);
     stub.emit(
@@ -129,16 +107,16 @@ fn window_guest() -> Vec<(u64, Vec<u8>)> {
 
     // General exception vector: skip the faulting instruction and return.
     let mut vec = Asm::new(0x8000_0180);
-    mfc0(&mut vec, Reg::K0, 14);
+    vec.mfc0(Reg::K0, 14);
     vec.imm(Op::Addiu, Reg::K0, Reg::K0, 4);
-    mtc0(&mut vec, Reg::K0, 14);
-    mfc0(&mut vec, Reg::K1, 13); // Cause
+    vec.mtc0(Reg::K0, 14);
+    vec.mfc0(Reg::K1, 13); // Cause
     vec.imm(Op::Addiu, Reg::S0, Reg::S0, 1); // count exceptions in s0
     vec.word(0x4200_0018); // eret
 
     let mut k = Asm::new(0xC000_0000);
     putc(&mut k, b'w');
-    mfc0(&mut k, Reg::T0, 12); // Status, trapped and emulated
+    k.mfc0(Reg::T0, 12); // Status, trapped and emulated
     k.word(0x0000_000C); // syscall: reflected to the vector above
     putc(&mut k, b'!');
     halt(&mut k, 7);
@@ -230,16 +208,16 @@ fn privileged_instructions_in_delay_slots() {
     let mut k = Asm::new(0xC000_0000);
     k.imm(Op::Addiu, Reg::T1, Reg::ZERO, 0x55);
     k.branch(Op::Beq, Reg::ZERO, Reg::ZERO, "taken");
-    mtc0(&mut k, Reg::T1, 11); // Compare <- 0x55, in the slot of a taken branch
+    k.mtc0(Reg::T1, 11); // Compare <- 0x55, in the slot of a taken branch
     k.imm(Op::Addiu, Reg::S0, Reg::ZERO, 1); // skipped
     k.label("taken");
     k.branch(Op::Bne, Reg::ZERO, Reg::ZERO, "never");
-    mfc0(&mut k, Reg::S1, 11); // Compare -> s1, in the slot of an untaken branch
+    k.mfc0(Reg::S1, 11); // Compare -> s1, in the slot of an untaken branch
     k.branch(Op::Bnel, Reg::ZERO, Reg::ZERO, "never");
-    mtc0(&mut k, Reg::ZERO, 11); // annulled: Compare keeps 0x55
-    mfc0(&mut k, Reg::S2, 11);
+    k.mtc0(Reg::ZERO, 11); // annulled: Compare keeps 0x55
+    k.mfc0(Reg::S2, 11);
     k.jump(Op::J, "store");
-    mfc0(&mut k, Reg::S3, 12); // Status, in the slot of a jump
+    k.mfc0(Reg::S3, 12); // Status, in the slot of a jump
     k.label("never");
     k.imm(Op::Addiu, Reg::S0, Reg::ZERO, 2);
     k.label("store");
@@ -347,17 +325,17 @@ fn asid_exhaustion_starts_a_new_generation() {
     k.imm(Op::Addiu, Reg::S0, Reg::ZERO, 1);
     k.label("asid");
     k.imm(Op::Addiu, Reg::T0, Reg::ZERO, 5);
-    mtc0(&mut k, Reg::T0, 0); // Index 5
-    mtc0(&mut k, Reg::ZERO, 5); // 4 KB pages
+    k.mtc0(Reg::T0, 0); // Index 5
+    k.mtc0(Reg::ZERO, 5); // 4 KB pages
     k.li(Reg::T0, 0x0040_0000);
     k.r3(Op::Or, Reg::T0, Reg::T0, Reg::S0);
-    mtc0(&mut k, Reg::T0, 10); // EntryHi: VPN2 0x00400000, ASID a
+    k.mtc0(Reg::T0, 10); // EntryHi: VPN2 0x00400000, ASID a
     k.imm(Op::Andi, Reg::T1, Reg::S0, 1);
     k.shift(Op::Sll, Reg::T1, Reg::T1, 6); // PFN + (a & 1), in EntryLo's PFN field
     k.li(Reg::T0, (0x300 << 6) | (3 << 3) | 0b110);
     k.r3(Op::Addu, Reg::T0, Reg::T0, Reg::T1);
-    mtc0(&mut k, Reg::T0, 2);
-    mtc0(&mut k, Reg::ZERO, 3);
+    k.mtc0(Reg::T0, 2);
+    k.mtc0(Reg::ZERO, 3);
     k.word(0x4200_0002); // tlbwi
     k.li(Reg::T2, 0x0040_0000);
     k.mem(Op::Lw, Reg::T3, 0, Reg::T2);

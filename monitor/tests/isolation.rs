@@ -5,35 +5,13 @@
 
 use monitor::{Monitor, MonitorConfig, VmConfig, VmEnd, VmImage};
 use rand::{Rng, SeedableRng};
-use sim::isa::asm::{Asm, Operands};
+use sim::isa::asm::Asm;
 use sim::isa::{Op, Reg};
 
 use Reg as R;
 
 const ERET: u32 = 0x4200_0018;
 const TLBWI: u32 = 0x4200_0002;
-
-fn mtc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mtc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
-
-fn mfc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mfc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
 
 fn seg(a: &Asm) -> (u64, Vec<u8>) {
     (
@@ -93,9 +71,9 @@ fn skipping_vectors() -> Vec<(u64, Vec<u8>)> {
     let mut v = Vec::new();
     for origin in [0x8000_0000u32, 0x8000_0180] {
         let mut a = Asm::new(origin);
-        mfc0(&mut a, R::K0, 14);
+        a.mfc0(R::K0, 14);
         a.imm(Op::Addiu, R::K0, R::K0, 4);
-        mtc0(&mut a, R::K0, 14);
+        a.mtc0(R::K0, 14);
         a.word(ERET);
         v.push(seg(&a));
     }
@@ -108,25 +86,25 @@ fn skipping_vectors() -> Vec<(u64, Vec<u8>)> {
 fn attacker(random_words: &[u32]) -> VmConfig {
     let mut a = Asm::new(0x8000_1000);
     // TLB[0]: 0xC0000000 → physical 0x01000000 (16 MB: not this VM's), 1 MB pages.
-    mtc0(&mut a, R::ZERO, 0);
+    a.mtc0(R::ZERO, 0);
     a.li(R::T0, 0x001F_E000);
-    mtc0(&mut a, R::T0, 5);
+    a.mtc0(R::T0, 5);
     a.li(R::T0, 0xC000_0000);
-    mtc0(&mut a, R::T0, 10);
+    a.mtc0(R::T0, 10);
     a.li(R::T0, (0x1000 << 6) | (3 << 3) | 0b111);
-    mtc0(&mut a, R::T0, 2);
-    mtc0(&mut a, R::T0, 3);
+    a.mtc0(R::T0, 2);
+    a.mtc0(R::T0, 3);
     a.word(TLBWI);
     // TLB[1]: 0xC0200000 → this VM's own 0x00200000, where the random
     // words are copied below.
     a.imm(Op::Addiu, R::T0, R::ZERO, 1);
-    mtc0(&mut a, R::T0, 0);
+    a.mtc0(R::T0, 0);
     a.li(R::T0, 0xC020_0000);
-    mtc0(&mut a, R::T0, 10);
+    a.mtc0(R::T0, 10);
     a.li(R::T0, (0x200 << 6) | (3 << 3) | 0b111);
-    mtc0(&mut a, R::T0, 2);
+    a.mtc0(R::T0, 2);
     a.li(R::T0, (0x300 << 6) | (3 << 3) | 0b111);
-    mtc0(&mut a, R::T0, 3);
+    a.mtc0(R::T0, 3);
     a.word(TLBWI);
     // Through the window (kernel mode: direct accesses happen in the engine).
     a.li(R::T1, 0xC000_0000);
@@ -146,9 +124,9 @@ fn attacker(random_words: &[u32]) -> VmConfig {
     // Drop to supervisor mode and run the random words at 0xC0200000:
     // EPC = the words, Status = KSU supervisor with EXL, then ERET.
     a.li(R::T0, 0xC020_0000);
-    mtc0(&mut a, R::T0, 14);
+    a.mtc0(R::T0, 14);
     a.li(R::T0, 0x0000_000A);
-    mtc0(&mut a, R::T0, 12);
+    a.mtc0(R::T0, 12);
     a.word(ERET);
     let code: Vec<u8> = random_words.iter().flat_map(|w| w.to_be_bytes()).collect();
     let mut segs = skipping_vectors();
@@ -217,7 +195,7 @@ fn a_vm_whose_vector_faults_is_stopped_with_a_diagnostic() {
     // outside the VM's memory and faults itself.
     let mut a = Asm::new(0x8000_1000);
     a.li(R::T0, 0x0040_0000); // BEV
-    mtc0(&mut a, R::T0, 12);
+    a.mtc0(R::T0, 12);
     a.word(0x0000_000D); // break
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,

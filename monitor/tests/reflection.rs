@@ -18,37 +18,15 @@ const TLBWI: u32 = 0x4200_0002;
 const LOG: u32 = 0xC00F_0000;
 const ENTRIES: u32 = 16;
 
-fn mtc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mtc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
-
-fn mfc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mfc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
-
 fn wire(a: &mut Asm, index: i64, hi: u32, lo0: u32, lo1: u32) {
     a.imm(Op::Addiu, R::T0, R::ZERO, index);
-    mtc0(a, R::T0, 0);
+    a.mtc0(R::T0, 0);
     a.li(R::T0, hi);
-    mtc0(a, R::T0, 10);
+    a.mtc0(R::T0, 10);
     a.li(R::T0, lo0);
-    mtc0(a, R::T0, 2);
+    a.mtc0(R::T0, 2);
     a.li(R::T0, lo1);
-    mtc0(a, R::T0, 3);
+    a.mtc0(R::T0, 3);
     a.word(TLBWI);
 }
 
@@ -61,10 +39,10 @@ fn guest() -> Image {
     // The kernel, in the window at 0xC0000000 (physical 1 MB).
     let mut k = Asm::new(0xC000_0000);
     k.li(R::T0, 0xC080_0000);
-    mtc0(&mut k, R::T0, 4); // Context.PTEBase
-    mtc0(&mut k, R::ZERO, 5); // PageMask: 4 KB
-                              // User pages, ASID 1: code at 0x00400000 (physical 0x180000), a clean
-                              // data page at 0x00402000 (physical 0x182000), an invalid pair at 0x00404000.
+    k.mtc0(R::T0, 4); // Context.PTEBase
+    k.mtc0(R::ZERO, 5); // PageMask: 4 KB
+                        // User pages, ASID 1: code at 0x00400000 (physical 0x180000), a clean
+                        // data page at 0x00402000 (physical 0x182000), an invalid pair at 0x00404000.
     wire(
         &mut k,
         1,
@@ -75,16 +53,16 @@ fn guest() -> Image {
     wire(&mut k, 2, 0x0040_2001, lo(0x18_2000, 0b010), 0);
     wire(&mut k, 3, 0x0040_4001, 0, 0);
     k.imm(Op::Addiu, R::T0, R::ZERO, 4);
-    mtc0(&mut k, R::T0, 6); // Wired = 4
+    k.mtc0(R::T0, 6); // Wired = 4
     k.imm(Op::Addiu, R::T0, R::ZERO, 1);
-    mtc0(&mut k, R::T0, 10); // EntryHi: ASID 1
+    k.mtc0(R::T0, 10); // EntryHi: ASID 1
     k.li(R::T0, LOG);
     k.li(R::T1, LOG + 0x10);
     k.mem(Op::Sw, R::T1, 0, R::T0); // the log's write pointer
     k.li(R::T0, 0x0040_0000);
-    mtc0(&mut k, R::T0, 14); // EPC
+    k.mtc0(R::T0, 14); // EPC
     k.imm(Op::Addiu, R::T0, R::ZERO, 0x12);
-    mtc0(&mut k, R::T0, 12); // Status: KSU = user, EXL
+    k.mtc0(R::T0, 12); // Status: KSU = user, EXL
     k.word(ERET);
     while k.here() < 0xC000_0200 {
         k.nop();
@@ -94,7 +72,7 @@ fn guest() -> Image {
     k.imm(Op::Lui, R::K0, R::ZERO, i64::from(LOG >> 16));
     k.mem(Op::Lw, R::K1, 0, R::K0);
     for (i, reg) in [13u32, 14, 8, 4, 10, 12].into_iter().enumerate() {
-        mfc0(&mut k, R::K0, reg);
+        k.mfc0(R::K0, reg);
         k.mem(Op::Sw, R::K0, (i * 4) as i16, R::K1);
     }
     k.imm(Op::Addiu, R::K1, R::K1, 24);
@@ -104,13 +82,13 @@ fn guest() -> Image {
     k.r3(Op::Sltu, R::K0, R::K1, R::K0);
     k.branch(Op::Beq, R::K0, R::ZERO, "halt");
     k.nop();
-    mfc0(&mut k, R::K0, 13);
-    mfc0(&mut k, R::K1, 14);
+    k.mfc0(R::K0, 13);
+    k.mfc0(R::K1, 14);
     k.branch(Op::Bgez, R::K0, R::ZERO, "not_bd");
     k.imm(Op::Addiu, R::K1, R::K1, 4);
     k.imm(Op::Addiu, R::K1, R::K1, 4);
     k.label("not_bd");
-    mtc0(&mut k, R::K1, 14);
+    k.mtc0(R::K1, 14);
     k.word(ERET);
     k.label("halt");
     k.li(R::K0, 0xB000_0010);
@@ -136,7 +114,7 @@ fn guest() -> Image {
     u.mem(Op::Lw, R::T0, 0, R::T1); // AdEL, kernel address
     u.word(0x7C00_0000); // reserved opcode: RI
     u.word(0x4408_0000); // mfc1: CpU, CE = 1
-    mtc0(&mut u, R::ZERO, 12); // mtc0 in user mode: CpU, CE = 0
+    u.mtc0(R::ZERO, 12); // mtc0 in user mode: CpU, CE = 0
     u.li(R::T1, 0x7FFF_FFFF);
     u.r3(Op::Add, R::T0, R::T1, R::T1); // Ov
     u.rs_rt(Op::Teq, R::ZERO, R::ZERO); // Tr

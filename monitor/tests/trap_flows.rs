@@ -49,28 +49,6 @@ const fn entry_lo(gpa: u32, global: bool) -> u32 {
     ((gpa >> 12) << 6) | (3 << 3) | 0b110 | global as u32
 }
 
-fn mtc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mtc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
-
-fn mfc0(a: &mut Asm, rt: Reg, rd: u32) {
-    a.emit(
-        Op::Mfc0,
-        Operands {
-            rt: rt.number(),
-            rd,
-            ..Operands::default()
-        },
-    );
-}
-
 fn jr(a: &mut Asm, rs: Reg) {
     a.emit(
         Op::Jr,
@@ -92,15 +70,15 @@ fn putc(a: &mut Asm, c: u8) {
 /// Writes the TLB entry at `index` from (PageMask, EntryHi, EntryLo0/1).
 fn wire(a: &mut Asm, index: u32, mask: u32, hi: u32, lo0: u32, lo1: u32) {
     a.imm(Op::Addiu, R::T0, R::ZERO, i64::from(index));
-    mtc0(a, R::T0, INDEX);
+    a.mtc0(R::T0, INDEX);
     a.li(R::T0, mask);
-    mtc0(a, R::T0, PAGE_MASK);
+    a.mtc0(R::T0, PAGE_MASK);
     a.li(R::T0, hi);
-    mtc0(a, R::T0, ENTRY_HI);
+    a.mtc0(R::T0, ENTRY_HI);
     a.li(R::T0, lo0);
-    mtc0(a, R::T0, ENTRY_LO0);
+    a.mtc0(R::T0, ENTRY_LO0);
     a.li(R::T0, lo1);
-    mtc0(a, R::T0, ENTRY_LO1);
+    a.mtc0(R::T0, ENTRY_LO1);
     a.word(TLBWI);
 }
 
@@ -117,7 +95,7 @@ fn trapkit() -> Vec<(u64, Vec<u8>)> {
     // global) and the page table (16 KB pages at 0xC0800000), then jump in.
     let mut stub = Asm::new(0x8000_1000);
     stub.imm(Op::Addiu, R::T0, R::ZERO, 2);
-    mtc0(&mut stub, R::T0, WIRED);
+    stub.mtc0(R::T0, WIRED);
     wire(
         &mut stub,
         0,
@@ -140,29 +118,29 @@ fn trapkit() -> Vec<(u64, Vec<u8>)> {
     // The kernel, at 0xC0000000.
     let mut k = Asm::new(0xC000_0000);
     k.li(R::T0, 0xC080_0000);
-    mtc0(&mut k, R::T0, CONTEXT); // PTEBase
-    mtc0(&mut k, R::ZERO, PAGE_MASK); // user pages are 4 KB
+    k.mtc0(R::T0, CONTEXT); // PTEBase
+    k.mtc0(R::ZERO, PAGE_MASK); // user pages are 4 KB
     k.imm(Op::Addiu, R::T0, R::ZERO, 1);
-    mtc0(&mut k, R::T0, ENTRY_HI); // the user process runs with ASID 1
+    k.mtc0(R::T0, ENTRY_HI); // the user process runs with ASID 1
     putc(&mut k, b'K');
-    mfc0(&mut k, R::T0, COUNT);
+    k.mfc0(R::T0, COUNT);
     k.li(R::T1, 60_000);
     k.r3(Op::Addu, R::T0, R::T0, R::T1);
-    mtc0(&mut k, R::T0, COMPARE); // a timer interrupt in 120,000 cycles
+    k.mtc0(R::T0, COMPARE); // a timer interrupt in 120,000 cycles
     k.li(R::T0, 0x8013); // IM7 | KSU=user | EXL | IE
-    mtc0(&mut k, R::T0, STATUS);
+    k.mtc0(R::T0, STATUS);
     k.li(R::T0, 0x0040_0000);
-    mtc0(&mut k, R::T0, EPC);
+    k.mtc0(R::T0, EPC);
     k.word(ERET); // to user mode at 0x00400000
     while k.here() < 0xC000_0100 {
         k.nop();
     }
     // TLB refill handler, driven by Context and the linear page table.
-    mfc0(&mut k, R::K0, CONTEXT);
+    k.mfc0(R::K0, CONTEXT);
     k.mem(Op::Lw, R::K1, 0, R::K0);
-    mtc0(&mut k, R::K1, ENTRY_LO0);
+    k.mtc0(R::K1, ENTRY_LO0);
     k.mem(Op::Lw, R::K1, 4, R::K0);
-    mtc0(&mut k, R::K1, ENTRY_LO1);
+    k.mtc0(R::K1, ENTRY_LO1);
     k.word(TLBWR);
     k.word(ERET);
     while k.here() < 0xC000_0200 {
@@ -170,13 +148,13 @@ fn trapkit() -> Vec<(u64, Vec<u8>)> {
     }
     // General exceptions: interrupts ack the timer; everything else is
     // skipped; syscall 10 halts.
-    mfc0(&mut k, R::K0, CAUSE);
+    k.mfc0(R::K0, CAUSE);
     k.imm(Op::Andi, R::K0, R::K0, 0x7C);
     k.branch(Op::Beq, R::K0, R::ZERO, "irq");
     k.nop();
-    mfc0(&mut k, R::K1, EPC);
+    k.mfc0(R::K1, EPC);
     k.imm(Op::Addiu, R::K1, R::K1, 4);
-    mtc0(&mut k, R::K1, EPC);
+    k.mtc0(R::K1, EPC);
     k.imm(Op::Addiu, R::K1, R::ZERO, 8 << 2);
     k.branch(Op::Bne, R::K0, R::K1, "done");
     k.nop();
@@ -187,7 +165,7 @@ fn trapkit() -> Vec<(u64, Vec<u8>)> {
     k.label("done");
     k.word(ERET);
     k.label("irq");
-    mtc0(&mut k, R::ZERO, COMPARE); // acknowledge: writing Compare clears IP7
+    k.mtc0(R::ZERO, COMPARE); // acknowledge: writing Compare clears IP7
     putc(&mut k, b'T');
     k.word(ERET);
     k.label("halt");

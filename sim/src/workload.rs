@@ -172,27 +172,17 @@ pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
 pub fn windowed(kernel: &Asm) -> Result<Image, String> {
     use Reg as R;
     let mut stub = Asm::new(0x8000_1000);
-    let mtc0 = |a: &mut Asm, rt: Reg, rd: u32| {
-        a.emit(
-            Op::Mtc0,
-            Operands {
-                rt: rt.number(),
-                rd,
-                ..Operands::default()
-            },
-        );
-    };
     stub.imm(Op::Addiu, R::T0, R::ZERO, 1);
-    mtc0(&mut stub, R::T0, 6); // Wired = 1
-    mtc0(&mut stub, R::ZERO, 0); // Index = 0
+    stub.mtc0(R::T0, 6); // Wired = 1
+    stub.mtc0(R::ZERO, 0); // Index = 0
     stub.li(R::T0, 0x001F_E000); // 1 MB pages
-    mtc0(&mut stub, R::T0, 5);
+    stub.mtc0(R::T0, 5);
     stub.li(R::T0, 0xC000_0000);
-    mtc0(&mut stub, R::T0, 10);
+    stub.mtc0(R::T0, 10);
     stub.li(R::T0, (0x100 << 6) | (3 << 3) | 0b111); // physical 1 MB, C=3, D V G
-    mtc0(&mut stub, R::T0, 2);
+    stub.mtc0(R::T0, 2);
     stub.li(R::T0, (0x200 << 6) | (3 << 3) | 0b111); // physical 2 MB
-    mtc0(&mut stub, R::T0, 3);
+    stub.mtc0(R::T0, 3);
     stub.word(0x4200_0002); // tlbwi
     stub.li(R::T0, 0xC000_0000);
     stub.emit(
@@ -231,70 +221,50 @@ pub fn minikernel(user: &Asm, data_pages: u32) -> Result<Image, String> {
     const TLBWI: u32 = 0x4200_0002;
     const TLBWR: u32 = 0x4200_0006;
     const ERET: u32 = 0x4200_0018;
-    let mtc0 = |a: &mut Asm, rt: Reg, rd: u32| {
-        a.emit(
-            Op::Mtc0,
-            Operands {
-                rt: rt.number(),
-                rd,
-                ..Operands::default()
-            },
-        );
-    };
-    let mfc0 = |a: &mut Asm, rt: Reg, rd: u32| {
-        a.emit(
-            Op::Mfc0,
-            Operands {
-                rt: rt.number(),
-                rd,
-                ..Operands::default()
-            },
-        );
-    };
     let lo = |pa: u32| ((pa >> 12) << 6) | (3 << 3) | 0b110;
     let mut k = Asm::new(0xC000_0000);
     // Wire the page table: TLB[1] = 0xC0800000, 1 MB pages, physical 3 MB.
     k.imm(Op::Addiu, R::T0, R::ZERO, 1);
-    mtc0(&mut k, R::T0, 0);
+    k.mtc0(R::T0, 0);
     k.li(R::T0, 0x001F_E000);
-    mtc0(&mut k, R::T0, 5);
+    k.mtc0(R::T0, 5);
     k.li(R::T0, 0xC080_0000);
-    mtc0(&mut k, R::T0, 10);
+    k.mtc0(R::T0, 10);
     k.li(R::T0, lo(0x30_0000) | 1);
-    mtc0(&mut k, R::T0, 2);
+    k.mtc0(R::T0, 2);
     k.li(R::T0, lo(0x40_0000) | 1);
-    mtc0(&mut k, R::T0, 3);
+    k.mtc0(R::T0, 3);
     k.word(TLBWI);
     k.imm(Op::Addiu, R::T0, R::ZERO, 2);
-    mtc0(&mut k, R::T0, 6); // Wired = 2
-    mtc0(&mut k, R::ZERO, 5); // user pages are 4 KB
+    k.mtc0(R::T0, 6); // Wired = 2
+    k.mtc0(R::ZERO, 5); // user pages are 4 KB
     k.li(R::T0, 0xC080_0000);
-    mtc0(&mut k, R::T0, 4); // Context.PTEBase
+    k.mtc0(R::T0, 4); // Context.PTEBase
     k.imm(Op::Addiu, R::T0, R::ZERO, 1);
-    mtc0(&mut k, R::T0, 10); // ASID 1
+    k.mtc0(R::T0, 10); // ASID 1
     k.li(R::T0, 0x0040_0000);
-    mtc0(&mut k, R::T0, 14);
+    k.mtc0(R::T0, 14);
     k.imm(Op::Addiu, R::T0, R::ZERO, 0x12); // KSU = user, EXL
-    mtc0(&mut k, R::T0, 12);
+    k.mtc0(R::T0, 12);
     k.word(ERET);
     while k.here() < 0xC000_0100 {
         k.nop();
     }
     // TLB refill, from the linear page table.
-    mfc0(&mut k, R::K0, 4);
+    k.mfc0(R::K0, 4);
     k.mem(Op::Lw, R::K1, 0, R::K0);
-    mtc0(&mut k, R::K1, 2);
+    k.mtc0(R::K1, 2);
     k.mem(Op::Lw, R::K1, 4, R::K0);
-    mtc0(&mut k, R::K1, 3);
+    k.mtc0(R::K1, 3);
     k.word(TLBWR);
     k.word(ERET);
     while k.here() < 0xC000_0200 {
         k.nop();
     }
     // System calls: skip the syscall; number 10 halts.
-    mfc0(&mut k, R::K1, 14);
+    k.mfc0(R::K1, 14);
     k.imm(Op::Addiu, R::K1, R::K1, 4);
-    mtc0(&mut k, R::K1, 14);
+    k.mtc0(R::K1, 14);
     k.imm(Op::Addiu, R::K0, R::ZERO, 10);
     k.branch(Op::Beq, R::V0, R::K0, "halt");
     k.nop();

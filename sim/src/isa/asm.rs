@@ -186,6 +186,47 @@ impl Asm {
         self.imm(Op::Ori, rt, rt, i64::from(value & 0xFFFF))
     }
 
+    /// `mtc0 rt, $rd`
+    pub fn mtc0(&mut self, rt: Reg, rd: u32) -> &mut Self {
+        self.emit(
+            Op::Mtc0,
+            Operands {
+                rt: rt.number(),
+                rd,
+                ..Operands::default()
+            },
+        )
+    }
+
+    /// `mfc0 rt, $rd`
+    pub fn mfc0(&mut self, rt: Reg, rd: u32) -> &mut Self {
+        self.emit(
+            Op::Mfc0,
+            Operands {
+                rt: rt.number(),
+                rd,
+                ..Operands::default()
+            },
+        )
+    }
+
+    /// `jr rs` and a `nop` in its delay slot.
+    pub fn jr(&mut self, rs: Reg) -> &mut Self {
+        self.emit(
+            Op::Jr,
+            Operands {
+                rs: rs.number(),
+                ..Operands::default()
+            },
+        );
+        self.nop()
+    }
+
+    /// An instruction without operands (`eret`, `tlbwi`, `syscall`, …).
+    pub fn op(&mut self, op: Op) -> &mut Self {
+        self.emit(op, Operands::default())
+    }
+
     pub fn nop(&mut self) -> &mut Self {
         self.word(0)
     }
