@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 use serde::Serialize;
 use sim::dev::Board;
 use sim::workload::{self, Image};
@@ -145,10 +145,7 @@ fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
 fn vm(name: &str, image: &Image) -> VmConfig {
     VmConfig {
         name: name.to_string(),
-        image: VmImage {
-            entry: image.entry,
-            segments: image.segments.clone(),
-        },
+        image: image.clone(),
         mem_bytes: 8 << 20,
         vcpus: 1,
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
-use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 use sim::loader::{self, Image, Symbols};
 use sim::{Exit, Machine, MachineConfig};
 
@@ -234,10 +234,7 @@ fn run_monitor(args: &RunArgs, specs: &[String], categories: Categories) -> anyh
         let (img, _) = load_image(&spec.image, mem)?;
         vms.push(VmConfig {
             name: spec.name.unwrap_or_else(|| format!("vm{i}")),
-            image: VmImage {
-                entry: img.entry,
-                segments: img.segments,
-            },
+            image: img,
             mem_bytes: mem,
             vcpus: spec.cpus.unwrap_or(1),
         });

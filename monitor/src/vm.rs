@@ -6,12 +6,8 @@ use crate::mem::Pmap;
 use crate::vcpu::Vcpu;
 
 /// What to load into a VM: segments at guest-physical addresses and the
-/// entry point (what `sim::loader` produces from an ELF).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VmImage {
-    pub entry: u64,
-    pub segments: Vec<(u64, Vec<u8>)>,
-}
+/// entry point, exactly what `sim::loader` produces from an ELF.
+pub use sim::loader::Image as VmImage;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmConfig {
@@ -19,6 +15,18 @@ pub struct VmConfig {
     pub image: VmImage,
     pub mem_bytes: u64,
     pub vcpus: usize,
+}
+
+impl VmConfig {
+    /// A one-VCPU VM.
+    pub fn new(name: &str, image: VmImage, mem_bytes: u64) -> VmConfig {
+        VmConfig {
+            name: name.to_string(),
+            image,
+            mem_bytes,
+            vcpus: 1,
+        }
+    }
 }
 
 /// Why a VM no longer runs.

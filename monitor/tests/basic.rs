@@ -174,15 +174,7 @@ fn windowed_compute_matches_native_instructions() {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(100_000_000),
-        vms: vec![VmConfig {
-            name: "compute".into(),
-            image: VmImage {
-                entry: img.entry,
-                segments: img.segments.clone(),
-            },
-            mem_bytes: 4 << 20,
-            vcpus: 1,
-        }],
+        vms: vec![VmConfig::new("compute", img.clone(), 4 << 20)],
         ..MonitorConfig::default()
     })
     .expect("valid config");
@@ -240,15 +232,7 @@ fn privileged_instructions_in_delay_slots() {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(10_000_000),
-        vms: vec![VmConfig {
-            name: "slots".into(),
-            image: VmImage {
-                entry: img.entry,
-                segments: img.segments.clone(),
-            },
-            mem_bytes: 4 << 20,
-            vcpus: 1,
-        }],
+        vms: vec![VmConfig::new("slots", img.clone(), 4 << 20)],
         ..MonitorConfig::default()
     })
     .unwrap();
@@ -286,15 +270,7 @@ fn trap_heavy_workloads_match_native_instruction_counts() {
         let mut m = Monitor::new(MonitorConfig {
             pcpus: 1,
             max_cycles: Some(100_000_000),
-            vms: vec![VmConfig {
-                name: "w".into(),
-                image: VmImage {
-                    entry: img.entry,
-                    segments: img.segments.clone(),
-                },
-                mem_bytes: 8 << 20,
-                vcpus: 1,
-            }],
+            vms: vec![VmConfig::new("w", img.clone(), 8 << 20)],
             ..MonitorConfig::default()
         })
         .unwrap();
@@ -360,15 +336,7 @@ fn asid_exhaustion_starts_a_new_generation() {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(50_000_000),
-        vms: vec![VmConfig {
-            name: "asids".into(),
-            image: VmImage {
-                entry: img.entry,
-                segments: img.segments.clone(),
-            },
-            mem_bytes: 4 << 20,
-            vcpus: 1,
-        }],
+        vms: vec![VmConfig::new("asids", img.clone(), 4 << 20)],
         ..MonitorConfig::default()
     })
     .unwrap();

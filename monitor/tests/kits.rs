@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 
 fn image(name: &str) -> sim::loader::Image {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -34,15 +34,7 @@ fn virtualized(img: &sim::loader::Image) -> (Vec<u8>, Option<VmEnd>, Monitor) {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(500_000_000),
-        vms: vec![VmConfig {
-            name: "kit".into(),
-            image: VmImage {
-                entry: img.entry,
-                segments: img.segments.clone(),
-            },
-            mem_bytes: 32 << 20,
-            vcpus: 1,
-        }],
+        vms: vec![VmConfig::new("kit", img.clone(), 32 << 20)],
         ..MonitorConfig::default()
     })
     .unwrap();

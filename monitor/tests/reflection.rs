@@ -5,7 +5,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used)]
 
-use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 use sim::isa::asm::{Asm, Operands};
 use sim::isa::{Op, Reg};
 use sim::workload::{windowed, Image};
@@ -170,15 +170,7 @@ fn guest_sees_the_same_cp0_state_natively_and_under_the_monitor() {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(50_000_000),
-        vms: vec![VmConfig {
-            name: "reflect".into(),
-            image: VmImage {
-                entry: img.entry,
-                segments: img.segments.clone(),
-            },
-            mem_bytes: 4 << 20,
-            vcpus: 1,
-        }],
+        vms: vec![VmConfig::new("reflect", img.clone(), 4 << 20)],
         ..MonitorConfig::default()
     })
     .unwrap();
