@@ -356,3 +356,67 @@ fn asid_exhaustion_starts_a_new_generation() {
         m.asid_generation()
     );
 }
+
+/// A guest that executes WAIT gives its physical CPU away: on one physical
+/// CPU, a VM waiting for its timer and a VM computing both finish, the
+/// waiter wakes on its virtual timer, and the whole run is repeatable.
+#[test]
+fn wait_yields_the_cpu_and_scheduling_is_deterministic() {
+    // The waiter: arm Compare 200,000 counts ahead, enable IP7, WAIT, and
+    // halt from the interrupt vector.
+    let mut k = Asm::new(0xC000_0000);
+    k.mfc0(Reg::T0, 9);
+    k.li(Reg::T1, 200_000);
+    k.r3(Op::Addu, Reg::T0, Reg::T0, Reg::T1);
+    k.mtc0(Reg::T0, 11);
+    k.li(Reg::T0, 0x8001); // IM7 | IE
+    k.mtc0(Reg::T0, 12);
+    k.label("idle");
+    k.op(Op::Wait);
+    k.branch(Op::Beq, Reg::ZERO, Reg::ZERO, "idle");
+    k.nop();
+    let mut waiter = sim::workload::windowed(&k).unwrap();
+    let mut vector = Asm::new(0x8000_0180);
+    halt(&mut vector, 0);
+    waiter.segments.push((0x180, vector.bytes().unwrap()));
+    let compute = sim::workload::windowed_mixed_integer(60).unwrap();
+    let run = || {
+        let mut m = Monitor::new(MonitorConfig {
+            pcpus: 1,
+            max_cycles: Some(100_000_000),
+            vms: vec![
+                VmConfig::new("waiter", waiter.clone(), 4 << 20),
+                VmConfig::new("compute", compute.clone(), 4 << 20),
+            ],
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        assert_eq!(m.run(), MonitorExit::AllEnded);
+        assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+        assert_eq!(m.vms[1].end, Some(VmEnd::Halted(0)));
+        let st = m.vm_stats();
+        (m.now(), st[0].emulated, st[1].guest_insns)
+    };
+    let (now, waiter_emulated, compute_insns) = run();
+    assert!(waiter_emulated[8] >= 1, "the waiter executed WAIT");
+    // The computing VM ran while the waiter waited: the run took far less
+    // than the two back to back would (the waiter alone spans 400,000 cycles).
+    assert!(compute_insns > 100_000);
+    let compute_alone = {
+        let mut n = sim::Machine::new(sim::MachineConfig::default(), sim::dev::Board::new(1));
+        assert!(compute.load_into(&mut n));
+        assert_eq!(n.run(), sim::Exit::Halted { status: 0 });
+        n.cpus[0].cycles
+    };
+    // Sharing one CPU, the pair finishes about when the computation alone
+    // would (plus switches and quantum rounding), not after both back to back.
+    assert!(
+        now < compute_alone + 150_000,
+        "machine time {now}, compute alone {compute_alone}"
+    );
+    assert_eq!(
+        run(),
+        (now, waiter_emulated, compute_insns),
+        "a second run differs"
+    );
+}
