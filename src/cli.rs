@@ -70,6 +70,12 @@ pub(crate) struct RunArgs {
     /// Stop a runaway guest after this many cycles (exit status 3).
     #[arg(long, value_name = "N")]
     pub(crate) max_cycles: Option<u64>,
+    /// Serve the GDB remote protocol on 127.0.0.1:PORT (bare machine; each CPU is a thread).
+    #[arg(long, value_name = "PORT")]
+    pub(crate) gdb: Option<u16>,
+    /// With --gdb: wait for GDB to connect before the first instruction.
+    #[arg(long, requires = "gdb")]
+    pub(crate) gdb_wait: bool,
     /// Print statistics when the run ends.
     #[arg(long)]
     pub(crate) stats: bool,

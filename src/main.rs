@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod gdb;
 mod report;
 mod run;
 mod trace;

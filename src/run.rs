@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 use sim::loader::{self, Image, Symbols};
 use sim::{Exit, Machine, MachineConfig};
@@ -180,20 +180,27 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
     let start = Instant::now();
     let stdout = std::io::stdout();
     let input = stdin_bytes();
-    let exit = loop {
+    let mut console = |m: &mut Machine| {
         while let Ok(bytes) = input.try_recv() {
             m.bus.board.console.push_input(&bytes);
         }
-        let step = m.run_quantum();
         let out = m.take_console();
         if !out.is_empty() {
             let mut lock = stdout.lock();
-            lock.write_all(&out).context("writing the console")?;
-            lock.flush().ok();
+            let _ = lock.write_all(&out);
+            let _ = lock.flush();
         }
-        if let Some(e) = step {
-            break e;
-        }
+    };
+    let exit = match args.gdb {
+        Some(port) => crate::gdb::serve(&mut m, port, args.gdb_wait, &mut console)?,
+        None => loop {
+            console(&mut m);
+            let step = m.run_quantum();
+            console(&mut m);
+            if let Some(e) = step {
+                break e;
+            }
+        },
     };
     let secs = start.elapsed().as_secs_f64();
     m.flush_observers();
@@ -205,7 +212,7 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
             );
             EXIT_CYCLE_LIMIT
         }
-        Exit::Idle => {
+        Exit::Idle | Exit::Debug { .. } => {
             eprintln!("disco: every CPU is parked or stopped and nothing can wake them");
             EXIT_IDLE
         }

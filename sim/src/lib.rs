@@ -19,6 +19,6 @@ pub mod timing;
 pub mod testkit;
 pub mod workload;
 
-pub use cpu::{Cpu, ExcCode, Exception, Mode, RunState};
+pub use cpu::{Cpu, DebugControl, ExcCode, Exception, Mode, RunState, Watchpoint};
 pub use machine::{Exit, Machine, MachineConfig, Observer};
 pub use mem::Bus;

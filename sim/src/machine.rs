@@ -40,6 +40,9 @@ pub enum Exit {
     CycleLimit { cycles: u64 },
     /// Every CPU is parked or stopped: nothing can ever run again.
     Idle,
+    /// A debugger breakpoint or step stopped `cpu`; the next
+    /// `run_quantum` resumes exactly there.
+    Debug { cpu: usize },
 }
 
 /// Receives the events of traced runs.
@@ -57,6 +60,8 @@ pub struct Machine {
     pub now: u64,
     pub halted: Option<u32>,
     observers: Vec<Box<dyn Observer>>,
+    /// A quantum stopped by the debugger: its end and the CPU to resume.
+    paused: Option<(u64, usize)>,
 }
 
 impl Machine {
@@ -69,6 +74,7 @@ impl Machine {
             now: 0,
             halted: None,
             observers: Vec::new(),
+            paused: None,
             config,
         }
     }
@@ -97,9 +103,12 @@ impl Machine {
         if let Some(status) = self.halted {
             return Some(Exit::Halted { status });
         }
-        let end = self.now + self.config.quantum.max(1);
-        let traced = !self.observers.is_empty();
-        for i in 0..self.cpus.len() {
+        let (end, first) = self
+            .paused
+            .take()
+            .unwrap_or((self.now + self.config.quantum.max(1), 0));
+        let traced = !self.observers.is_empty() || self.cpus.iter().any(|c| c.debug.active);
+        for i in first..self.cpus.len() {
             while let Some(cpu) = self.cpus.get_mut(i) {
                 let exit = if traced {
                     cpu.run::<true>(&mut self.bus, end)
@@ -123,6 +132,10 @@ impl Machine {
                         if let Some(status) = self.halted {
                             return Some(Exit::Halted { status });
                         }
+                    }
+                    RunExit::Debug => {
+                        self.paused = Some((end, i));
+                        return Some(Exit::Debug { cpu: i });
                     }
                 }
             }

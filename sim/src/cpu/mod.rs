@@ -6,6 +6,7 @@ mod exception;
 pub mod exec;
 mod native;
 pub use native::RunExit;
+
 pub mod tlb;
 
 pub use cp0::{Cp0, Cp0Write, Mode};
@@ -25,6 +26,48 @@ pub enum RunState {
     Waiting,
     /// Stopped for good (machine halted).
     Stopped,
+}
+
+/// A debugger's requests to one CPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DebugControl {
+    /// Stop before executing an instruction at one of these addresses.
+    pub breakpoints: Vec<u64>,
+    /// Stop after the next instruction.
+    pub stepping: bool,
+    /// Execute the instruction at the PC even if it has a breakpoint (set
+    /// when continuing from that breakpoint).
+    pub resuming: bool,
+    /// The machine runs its traced loop for the debugger.
+    pub active: bool,
+    /// Data watchpoints: virtual address, length, and whether loads and/or
+    /// stores trigger them.
+    pub watchpoints: Vec<Watchpoint>,
+    /// The watchpoint the last instruction hit (address, was a store).
+    pub watch_hit: Option<(u64, bool)>,
+}
+
+/// A debugger's data watchpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watchpoint {
+    pub addr: u64,
+    pub len: u64,
+    pub on_load: bool,
+    pub on_store: bool,
+}
+
+impl DebugControl {
+    /// Notes a data access for the watchpoints (traced loop only).
+    pub(crate) fn access(&mut self, vaddr: u64, width: u8, store: bool) {
+        let lo = vaddr & 0xFFFF_FFFF;
+        for w in &self.watchpoints {
+            let wlo = w.addr & 0xFFFF_FFFF;
+            let hit = lo < wlo + w.len && wlo < lo + u64::from(width);
+            if hit && ((store && w.on_store) || (!store && w.on_load)) {
+                self.watch_hit = Some((w.addr, store));
+            }
+        }
+    }
 }
 
 /// Per-CPU statistics.
@@ -120,6 +163,8 @@ pub struct Core {
     /// the vector (the monitor's "exit"; see `sim::hv`).
     pub(crate) hv_exits: bool,
     pub(crate) hv_exit: Option<ExcCode>,
+    /// What a debugger asked of this CPU (checked in the traced loop only).
+    pub debug: DebugControl,
     /// Tags written by CACHE Index_Store_Tag, read back by Index_Load_Tag.
     cache_tags: Box<[u32; 4 * 1024]>,
 }
@@ -161,6 +206,7 @@ impl Cpu {
             cache_tags: Box::new([0; 4 * 1024]),
             hv_exits: false,
             hv_exit: None,
+            debug: DebugControl::default(),
         };
         core.context_changed();
         core.reschedule_timer();

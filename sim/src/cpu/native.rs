@@ -24,6 +24,9 @@ pub enum RunExit {
     /// part of exception entry is done (EPC, Cause, BadVAddr, EXL, …) and the
     /// handler is the caller's to run.
     Exception(ExcCode),
+    /// A debugger breakpoint or single step stopped the CPU between two
+    /// instructions (traced loop only).
+    Debug,
 }
 
 impl Cpu {
@@ -41,6 +44,23 @@ impl Cpu {
             if core.cycles >= core.next_event {
                 if let Some(exit) = core.handle_event::<TRACE>(regs, bus) {
                     return exit;
+                }
+                continue;
+            }
+            if TRACE && core.debug.active {
+                // The debugger's loop: one instruction at a time, so it can
+                // stop between any two without changing what they do.
+                if core.debug.breakpoints.contains(&regs.pc) && !core.debug.resuming {
+                    return RunExit::Debug;
+                }
+                core.debug.resuming = false;
+                core.step::<TRACE>(regs, bus);
+                if core.debug.watch_hit.is_some() {
+                    return RunExit::Debug;
+                }
+                if core.debug.stepping {
+                    core.debug.stepping = false;
+                    return RunExit::Debug;
                 }
                 continue;
             }
@@ -451,6 +471,9 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
     #[inline(always)]
     fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
         let pa = self.core.translate(vaddr, Access::Load)?;
+        if TRACE && self.core.debug.active {
+            self.core.debug.access(vaddr, width, false);
+        }
         match self.bus.read_ram(pa, width) {
             Some(v) => Ok(v),
             None => self.mmio_read(pa, width),
@@ -460,6 +483,9 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
     #[inline(always)]
     fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
         let pa = self.core.translate(vaddr, Access::Store)?;
+        if TRACE && self.core.debug.active {
+            self.core.debug.access(vaddr, width, true);
+        }
         if self.bus.write_ram(self.core.id, pa, width, value) {
             return Ok(());
         }

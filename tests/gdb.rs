@@ -1,0 +1,198 @@
+//! The GDB stub: real gdb-multiarch against the hello kernel, and a client
+//! that sends garbage.
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn hello() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-kits/images/hello.elf")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `disco run hello.elf --gdb PORT --gdb-wait` and waits until it
+/// says it listens (connecting to find out would be taken as the client).
+fn start(port: u16) -> Child {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_disco"))
+        .args([
+            "run",
+            hello().to_str().unwrap(),
+            "--gdb",
+            &port.to_string(),
+            "--gdb-wait",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("waiting for GDB"), "{line}");
+    // Keep draining standard error so the process never writes to a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    child
+}
+
+#[test]
+fn gdb_multiarch_breaks_steps_reads_and_watches() {
+    if Command::new("gdb-multiarch")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "gdb-multiarch is required but not installed"
+        );
+        println!("SKIPPED: gdb-multiarch not found; the GDB test did not run");
+        return;
+    }
+    let port = free_port();
+    let child = start(port);
+    let out = Command::new("timeout")
+        .args(["120", "gdb-multiarch", "-batch", "-nx"])
+        .args(["-ex", &format!("file {}", hello().display())])
+        .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+        .args(["-ex", "break main", "-ex", "continue"])
+        .args([
+            "-ex",
+            "print seen_sys",
+            "-ex",
+            "stepi",
+            "-ex",
+            "info registers pc",
+        ])
+        .args([
+            "-ex",
+            "watch seen_sys",
+            "-ex",
+            "continue",
+            "-ex",
+            "print seen_sys",
+        ])
+        .args(["-ex", "delete", "-ex", "info threads", "-ex", "continue"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let disco = child.wait_with_output().unwrap();
+    let console = String::from_utf8_lossy(&disco.stdout);
+    assert!(text.contains("Breakpoint 1, main ()"), "{text}");
+    assert!(text.contains("$1 = 0"), "{text}");
+    assert!(
+        text.contains("pc: 0x80010ca4") || text.contains("pc             0x80010ca4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Old value = 0") && text.contains("New value = 1"),
+        "{text}"
+    );
+    assert!(text.contains("$2 = 1"), "{text}");
+    assert!(text.contains("Thread 1 (CPU 0)"), "{text}");
+    assert!(text.contains("exited normally"), "{text}");
+    assert!(
+        console.contains("hello: all four exceptions handled"),
+        "{console}"
+    );
+    assert_eq!(disco.status.code(), Some(0));
+}
+
+fn packet(body: &str) -> Vec<u8> {
+    let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+    format!("${body}#{sum:02x}").into_bytes()
+}
+
+#[test]
+fn the_stub_survives_garbage() {
+    let port = free_port();
+    let child = start(port);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Sends `bytes` and reads until a NAK or a complete reply arrives.
+    let mut ask = |bytes: &[u8]| -> String {
+        s.write_all(bytes).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        loop {
+            let done = got == b"-"
+                || got.windows(1).any(|w| w == b"#")
+                    && got.len() >= got.iter().position(|&b| b == b'#').unwrap() + 3;
+            if done {
+                break;
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    // A bad checksum gets a NAK.
+    assert_eq!(ask(b"$g#00"), "-");
+    // An unknown command gets the empty reply.
+    assert_eq!(ask(&packet("Xyzzy")), "+$#00");
+    // Malformed arguments get an error reply.
+    assert!(ask(&packet("mzz,qq")).contains("$E01"));
+    // Memory that is not RAM (here the console) answers an error, never a device access.
+    assert!(ask(&packet("mb0000000,4")).contains("$E03"));
+    // A good request still works.
+    assert!(ask(&packet("?")).contains("T05thread:1;"));
+    // An oversized packet is refused.
+    let mut big = vec![b'$'];
+    big.extend(std::iter::repeat_n(b'a', 40_000));
+    assert!(ask(&big).contains('-'));
+    // A half-sent command, then the client disconnects: the machine runs on.
+    s.write_all(b"$m800100").unwrap();
+    drop(s);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "the machine ran on to its halt");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("halting with 0"));
+}
+
+/// Stopping for the debugger changes nothing simulated: a run stopped at a
+/// breakpoint and resumed ends with the same cycles and instructions as a
+/// run left alone.
+#[test]
+fn stopping_for_the_debugger_does_not_change_simulated_time() {
+    let bytes = std::fs::read(hello()).unwrap();
+    let (img, syms) = sim::loader::load(&bytes, 32 << 20).unwrap();
+    let run = |stop_at: Option<u64>| {
+        let mut m = sim::Machine::new(sim::MachineConfig::default(), sim::dev::Board::new(1));
+        assert!(img.load_into(&mut m));
+        let mut stops = 0;
+        if let Some(pc) = stop_at {
+            m.cpus[0].debug.active = true;
+            m.cpus[0].debug.breakpoints = vec![pc];
+        }
+        let exit = loop {
+            match m.run_quantum() {
+                Some(sim::Exit::Debug { .. }) => {
+                    stops += 1;
+                    m.cpus[0].debug.resuming = true;
+                }
+                Some(e) => break e,
+                None => {}
+            }
+        };
+        (exit, m.cpus[0].cycles, m.cpus[0].instret, stops)
+    };
+    let main = i64::from(syms.address_of("kit_puts").unwrap() as u32 as i32) as u64;
+    let (e1, c1, i1, _) = run(None);
+    let (e2, c2, i2, stops) = run(Some(main));
+    assert!(stops > 1, "the breakpoint was hit ({stops} times)");
+    assert_eq!((e1, c1, i1), (e2, c2, i2));
+}
