@@ -24,6 +24,24 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Measure simulation speed and virtualization cost.
     Bench(crate::bench::BenchArgs),
+    /// Turn a monitor trace (--trace-file) into a trap-flow table.
+    Flow(FlowArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct FlowArgs {
+    /// A trace written by `disco run --vm … --trace exc --trace-file FILE`.
+    #[arg(value_name = "TRACE-FILE")]
+    pub(crate) trace: PathBuf,
+    /// Start at the first line containing this text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) from: Option<String>,
+    /// End at the first line after the start containing this text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) to: Option<String>,
+    /// Also write the table as a standalone HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -15,6 +15,7 @@
 pub mod cost;
 pub mod engine;
 pub mod exit;
+pub mod flow;
 pub mod l2tlb;
 pub mod mem;
 pub mod obs;
@@ -383,7 +384,9 @@ impl Monitor {
             RunExit::Exception(code) => self
                 .with_ctx(p, |ctx, regs| exit::handle(ctx, regs, code, end))
                 .unwrap_or(Outcome::Budget),
-            RunExit::Budget | RunExit::Board | RunExit::NotRunning => Outcome::Budget,
+            RunExit::Budget | RunExit::Board | RunExit::NotRunning | RunExit::Debug => {
+                Outcome::Budget
+            }
         }
     }
 

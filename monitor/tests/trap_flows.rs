@@ -317,3 +317,22 @@ fn trap_flow_fpu_instruction_reflected_as_coprocessor_unusable() {
     let m = run_trapkit();
     insta::assert_snapshot!(story(&m, "user    exit CpU", "emulate eret"));
 }
+
+#[test]
+fn flow_table_of_a_syscall() {
+    let m = run_trapkit();
+    let lines = story(&m, "user    exit Sys", "emulate eret");
+    insta::assert_snapshot!(monitor::flow::markdown(&monitor::flow::steps(
+        lines.lines()
+    )));
+}
+
+#[test]
+fn flow_table_of_a_tlb_miss() {
+    let m = run_trapkit();
+    let lines = story(&m, "BadVAddr 0x00402000", "emulate eret");
+    let steps = monitor::flow::steps(lines.lines());
+    insta::assert_snapshot!(monitor::flow::markdown(&steps));
+    let page = monitor::flow::html("A TLB miss under the monitor", &steps);
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<th>hardware</th>"));
+}
