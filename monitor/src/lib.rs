@@ -325,7 +325,7 @@ impl Monitor {
                 continue;
             }
             let outcome = self.step_vcpu(p, end);
-            self.finish_ctx(p, v);
+            self.finish_ctx();
             match outcome {
                 Outcome::Resume => {}
                 Outcome::Wait => {
@@ -451,7 +451,7 @@ impl Monitor {
 
     /// Applies what a context left behind: real-TLB shootdowns on every
     /// physical CPU, and a flush of all real TLBs after an ASID generation.
-    fn finish_ctx(&mut self, _p: usize, _v: usize) {
+    fn finish_ctx(&mut self) {
         for (vm, old) in std::mem::take(&mut self.shootdowns) {
             for cpu in &mut self.machine.cpus {
                 tlbctl::shoot_down(cpu, &self.asids, vm, &old);
