@@ -196,3 +196,62 @@ fn stopping_for_the_debugger_does_not_change_simulated_time() {
     assert!(stops > 1, "the breakpoint was hit ({stops} times)");
     assert_eq!((e1, c1, i1), (e2, c2, i2));
 }
+
+/// Ctrl-C (a 0x03 byte) stops a running machine; kill ends it.
+#[test]
+fn ctrl_c_interrupts_a_running_guest() {
+    use std::io::BufRead;
+    let port = free_port();
+    // hello.elf with its first instruction replaced by `b .`: it spins forever.
+    let mut elf = std::fs::read(hello()).unwrap();
+    let phoff = u32::from_be_bytes(elf[28..32].try_into().unwrap()) as usize;
+    let offset = u32::from_be_bytes(elf[phoff + 4..phoff + 8].try_into().unwrap()) as usize;
+    let vaddr = u32::from_be_bytes(elf[phoff + 8..phoff + 12].try_into().unwrap());
+    let entry = u32::from_be_bytes(elf[24..28].try_into().unwrap());
+    let at = offset + (entry - vaddr) as usize;
+    elf[at..at + 8].copy_from_slice(&[0x10, 0x00, 0xff, 0xff, 0, 0, 0, 0]);
+    let spin = std::env::temp_dir().join(format!("disco-spin-{}.elf", std::process::id()));
+    std::fs::write(&spin, &elf).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_disco"))
+        .args([
+            "run",
+            spin.to_str().unwrap(),
+            "--gdb",
+            &port.to_string(),
+            "--gdb-wait",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&packet("c")).unwrap();
+    let mut ack = [0u8; 1];
+    s.read_exact(&mut ack).unwrap();
+    assert_eq!(&ack, b"+");
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(&[0x03]).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while !got.contains(&b'#') {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the stub closed the connection");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains("T02thread:1;"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    s.write_all(b"+").unwrap();
+    s.write_all(&packet("k")).unwrap();
+    let status = child.wait().unwrap();
+    let _ = std::fs::remove_file(&spin);
+    assert!(status.success());
+}
