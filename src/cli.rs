@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
+use sim::config::{Settings, Size};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,13 +56,13 @@ pub(crate) struct RunArgs {
     /// An ELF image to run on the bare machine in kernel mode.
     #[arg(value_name = "IMAGE")]
     pub(crate) image: Option<PathBuf>,
-    /// Run IMAGE natively (the default when an IMAGE is given).
+    /// Run IMAGE natively on the bare machine (the default when an IMAGE is given).
     #[arg(long)]
     pub(crate) native: bool,
     /// A VM under the monitor: IMAGE[,mem=SIZE,cpus=N,name=NAME]; repeat for more VMs.
     #[arg(long = "vm", value_name = "SPEC")]
     pub(crate) vms: Vec<String>,
-    /// Commented TOML file with the same settings; flags override it.
+    /// Commented TOML file with the same settings (docs/machine.toml); flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Physical CPUs (1-64).
@@ -77,8 +78,14 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) disk: Option<PathBuf>,
     /// Write the guest's changes back to the --disk file when the run ends.
-    #[arg(long, requires = "disk")]
+    #[arg(long)]
     pub(crate) disk_write: bool,
+    /// Seed of the mp device's hardware_random register (default 0).
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+    /// Seconds since 1970 the rtc reports at cycle 0 (default 0).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) epoch: Option<u64>,
     /// Trace categories, comma-separated: exc, tlb, mmio, irq, insn (or all).
     #[arg(long, value_name = "CATEGORIES")]
     pub(crate) trace: Option<String>,
@@ -97,103 +104,70 @@ pub(crate) struct RunArgs {
     /// Print statistics when the run ends.
     #[arg(long)]
     pub(crate) stats: bool,
-    /// NUMA topology from the config file: (CPUs per node, memory per node).
-    #[arg(skip)]
-    pub(crate) numa: Option<(usize, Option<String>)>,
     /// Print registers when the machine halts (text, or json: one object per CPU).
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text")]
     pub(crate) dump_regs: Option<DumpFormat>,
 }
 
-/// The config file: every key optional, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ConfigFile {
-    pub(crate) image: Option<PathBuf>,
-    pub(crate) cpus: Option<usize>,
-    pub(crate) mem: Option<String>,
-    pub(crate) quantum: Option<u64>,
-    pub(crate) disk: Option<PathBuf>,
-    pub(crate) trace: Option<String>,
-    pub(crate) trace_file: Option<PathBuf>,
-    pub(crate) max_cycles: Option<u64>,
-    pub(crate) stats: Option<bool>,
-    pub(crate) numa: Option<NumaEntry>,
-    #[serde(default)]
-    pub(crate) vm: Vec<VmEntry>,
-}
-
-/// NUMA topology: recorded for the cycle model, which does not charge
-/// distance yet.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NumaEntry {
-    pub(crate) cpus_per_node: Option<usize>,
-    pub(crate) mem_per_node: Option<String>,
-}
-
+/// A `[[vm]]` table of the config file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VmEntry {
     pub(crate) image: PathBuf,
     pub(crate) name: Option<String>,
-    pub(crate) mem: Option<String>,
+    pub(crate) mem: Option<Size>,
     pub(crate) cpus: Option<usize>,
 }
 
+impl VmEntry {
+    /// The same VM as a `--vm` specification.
+    pub(crate) fn spec(&self) -> Result<String, String> {
+        let mut spec = self.image.display().to_string();
+        if let Some(n) = &self.name {
+            spec.push_str(&format!(",name={n}"));
+        }
+        if let Some(m) = &self.mem {
+            spec.push_str(&format!(",mem={}", m.bytes()?));
+        }
+        if let Some(c) = self.cpus {
+            spec.push_str(&format!(",cpus={c}"));
+        }
+        Ok(spec)
+    }
+}
+
 impl RunArgs {
-    /// Merges `file` under the flags: a flag wins over the same key.
-    pub(crate) fn with_config(mut self, file: ConfigFile) -> RunArgs {
-        if let Some(n) = &file.numa {
-            self.numa = Some((n.cpus_per_node.unwrap_or(1), n.mem_per_node.clone()));
+    /// The flags as a settings layer (unset flags leave the file's keys).
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            image: self.image.clone(),
+            cpus: self.cpus,
+            mem: self.mem.clone().map(Size::Text),
+            quantum: self.quantum,
+            max_cycles: self.max_cycles,
+            seed: self.seed,
+            epoch: self.epoch,
+            disk: self.disk.clone(),
+            disk_write: self.disk_write.then_some(true),
+            trace: self.trace.clone(),
+            trace_file: self.trace_file.clone(),
+            stats: self.stats.then_some(true),
+            dump_regs: self.dump_regs.map(|f| {
+                match f {
+                    DumpFormat::Text => "text",
+                    DumpFormat::Json => "json",
+                }
+                .to_string()
+            }),
+            numa: None,
+            vm: Vec::new(),
         }
-        self.image = self.image.or(file.image);
-        self.cpus = self.cpus.or(file.cpus);
-        self.mem = self.mem.or(file.mem);
-        self.quantum = self.quantum.or(file.quantum);
-        self.disk = self.disk.or(file.disk);
-        self.trace = self.trace.or(file.trace);
-        self.trace_file = self.trace_file.or(file.trace_file);
-        self.max_cycles = self.max_cycles.or(file.max_cycles);
-        self.stats = self.stats || file.stats.unwrap_or(false);
-        if self.vms.is_empty() {
-            self.vms = file
-                .vm
-                .into_iter()
-                .map(|v| {
-                    let mut spec = v.image.display().to_string();
-                    if let Some(n) = v.name {
-                        spec.push_str(&format!(",name={n}"));
-                    }
-                    if let Some(m) = v.mem {
-                        spec.push_str(&format!(",mem={m}"));
-                    }
-                    if let Some(c) = v.cpus {
-                        spec.push_str(&format!(",cpus={c}"));
-                    }
-                    spec
-                })
-                .collect();
-        }
-        self
     }
 }
 
 /// `64M`, `1G`, `4096`, `512K` → bytes.
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (digits, mult) = match t.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
-        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
-        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("size {s:?} is not a number with an optional K, M or G suffix"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size {s:?} is too large"))
+    sim::config::parse_size(s)
 }
 
 /// A `--vm` specification.

@@ -5,7 +5,6 @@ mod cli;
 mod gdb;
 mod report;
 mod run;
-mod trace;
 
 use clap::Parser;
 

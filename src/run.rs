@@ -7,10 +7,12 @@ use std::time::Instant;
 use anyhow::{anyhow, bail};
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 use sim::loader::{self, Image, Symbols};
-use sim::{Exit, Machine, MachineConfig};
+use sim::{Exit, Machine};
 
-use crate::cli::{parse_size, parse_vm_spec, RunArgs};
-use crate::trace::{Categories, TextTracer};
+use sim::config::Settings;
+use sim::trace::{Categories, TextTracer};
+
+use crate::cli::{parse_vm_spec, DumpFormat, RunArgs, VmEntry};
 
 /// Process exit statuses (documented in docs/guide.md).
 pub(crate) const EXIT_BAD_INPUT: i32 = 2;
@@ -45,30 +47,55 @@ pub(crate) fn load_image(path: &Path, ram: u64) -> anyhow::Result<(Image, Symbol
 
 /// Runs and returns the process exit status.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let args = match &args.config {
+    let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
-            let file = toml::from_str(&text)
-                .map_err(|e| anyhow!("{}: {}", path.display(), e.message()))?;
-            args.clone().with_config(file)
+            Settings::from_toml(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
         }
-        None => args,
+        None => Settings::default(),
     };
-    if args.native && !args.vms.is_empty() {
+    let from_file = |key: &str| {
+        args.config
+            .as_ref()
+            .map_or(String::new(), |p| format!("{}: {key}", p.display()))
+    };
+    let mut specs = args.vms.clone();
+    if specs.is_empty() {
+        for (i, table) in file.vm.iter().enumerate() {
+            let entry: VmEntry = table.clone().try_into().map_err(|e: toml::de::Error| {
+                anyhow!("{}[{i}]: {}", from_file("vm"), e.message())
+            })?;
+            specs.push(
+                entry
+                    .spec()
+                    .map_err(|e| anyhow!("{}[{i}].mem: {e}", from_file("vm")))?,
+            );
+        }
+    }
+    let s = args.settings().over(file);
+    if args.native && !specs.is_empty() {
         bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
     }
-    if args.image.is_some() && !args.vms.is_empty() {
+    if s.image.is_some() && !specs.is_empty() {
         bail!("give either an IMAGE (native) or --vm specifications, not both");
     }
-    let categories = match &args.trace {
+    if s.disk_write == Some(true) && s.disk.is_none() {
+        bail!("--disk-write: there is no --disk image to write back to");
+    }
+    let categories = match &s.trace {
         Some(t) => Categories::parse(t).map_err(|e| anyhow!("--trace: {e}"))?,
         None => Categories::default(),
     };
-    if let Some(image) = &args.image {
-        return run_native(&args, image, categories);
+    let dump = match s.dump_regs.as_deref() {
+        None => None,
+        Some("text") => Some(DumpFormat::Text),
+        Some("json") => Some(DumpFormat::Json),
+        Some(other) => bail!("dump_regs: {other:?} is neither \"text\" nor \"json\""),
+    };
+    if let Some(image) = s.image.clone() {
+        return run_native(&args, &s, &image, categories, dump);
     }
-    let mut specs = args.vms.clone();
     if specs.is_empty() {
         // The demo: two VMs of the teaching kernel on a two-CPU machine.
         let img = default_image();
@@ -77,33 +104,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
             format!("{},name=vm1", img.display()),
         ];
     }
-    run_monitor(&args, &specs, categories)
+    run_monitor(&s, &specs, categories, dump)
 }
 
-fn ram_of(args: &RunArgs, default: u64) -> anyhow::Result<u64> {
-    let ram = match &args.mem {
-        Some(s) => parse_size(s).map_err(|e| anyhow!("--mem: {e}"))?,
-        None => default,
-    };
-    if !(1 << 20..=512 << 20).contains(&ram) || ram % 4096 != 0 {
-        bail!("--mem: {ram} bytes; RAM must be a multiple of 4K between 1M and 512M (KSEG0 reaches 512M)");
-    }
-    Ok(ram)
-}
-
-fn cpus_of(args: &RunArgs, default: usize) -> anyhow::Result<usize> {
-    let n = args.cpus.unwrap_or(default);
-    if !(1..=sim::machine::MAX_CPUS).contains(&n) {
-        bail!(
-            "--cpus: {n}; between 1 and {} CPUs are supported",
-            sim::machine::MAX_CPUS
-        );
-    }
-    Ok(n)
-}
-
-fn trace_sink(args: &RunArgs) -> anyhow::Result<Box<dyn Write>> {
-    Ok(match &args.trace_file {
+fn trace_sink(s: &Settings) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match &s.trace_file {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| anyhow!("{}: cannot create: {e}", p.display()))?,
         )),
@@ -128,45 +133,24 @@ fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
     rx
 }
 
-fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::Result<i32> {
-    let ram = ram_of(args, 32 << 20)?;
-    let cpus = cpus_of(args, 1)?;
-    if let Some((per_node, mem)) = &args.numa {
-        if *per_node == 0 || cpus % per_node != 0 {
-            bail!("numa.cpus_per_node: {per_node} does not divide {cpus} CPUs");
-        }
-        if let Some(m) = mem {
-            let m = parse_size(m).map_err(|e| anyhow!("numa.mem_per_node: {e}"))?;
-            if m.checked_mul((cpus / per_node) as u64) != Some(ram) {
-                bail!(
-                    "numa.mem_per_node: {m} bytes on {} nodes is not the machine's {ram} bytes",
-                    cpus / per_node
-                );
-            }
-        }
-    }
+fn run_native(
+    args: &RunArgs,
+    s: &Settings,
+    image: &Path,
+    categories: Categories,
+    dump: Option<DumpFormat>,
+) -> anyhow::Result<i32> {
+    let setup = s.machine().map_err(|e| anyhow!("{e}"))?;
+    let ram = setup.config.ram_bytes;
     let (img, symbols) = load_image(image, ram)?;
-    let disk = match &args.disk {
+    let disk = match &s.disk {
         Some(p) => Some(
             std::fs::read(p)
                 .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", p.display()))?,
         ),
         None => None,
     };
-    let mut m = Machine::new(
-        MachineConfig {
-            ncpus: cpus,
-            ram_bytes: ram,
-            quantum: args.quantum.unwrap_or(10_000).max(1),
-            max_cycles: args.max_cycles,
-        },
-        sim::dev::Board::with_config(sim::dev::BoardConfig {
-            ncpus: cpus,
-            ram_bytes: ram,
-            disk,
-            ..sim::dev::BoardConfig::default()
-        }),
-    );
+    let mut m = setup.build(disk);
     if !img.load_into(&mut m) {
         bail!("{}: does not fit in {ram} bytes of RAM", image.display());
     }
@@ -174,7 +158,7 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
         m.observe(Box::new(TextTracer::new(
             categories,
             symbols.clone(),
-            trace_sink(args)?,
+            trace_sink(s)?,
         )));
     }
     let start = Instant::now();
@@ -213,27 +197,32 @@ fn run_native(args: &RunArgs, image: &Path, categories: Categories) -> anyhow::R
             EXIT_CYCLE_LIMIT
         }
         Exit::Idle | Exit::Debug { .. } => {
-            eprintln!("disco: every CPU is parked or stopped and nothing can wake them");
+            eprintln!("disco: every CPU is parked, paused or stopped and nothing can wake them");
             EXIT_IDLE
         }
     };
-    if args.disk_write {
-        if let (Some(path), Some(contents)) = (&args.disk, m.bus.board.disk.contents()) {
+    if s.disk_write == Some(true) && m.bus.board.disk.modified() {
+        if let (Some(path), Some(contents)) = (&s.disk, m.bus.board.disk.contents()) {
             std::fs::write(path, contents).map_err(|e| {
                 anyhow!("{}: cannot write the disk image back: {e}", path.display())
             })?;
         }
     }
-    if args.stats {
+    if s.stats == Some(true) {
         crate::report::native_stats(&m, secs);
     }
-    if let Some(fmt) = args.dump_regs {
+    if let Some(fmt) = dump {
         crate::report::dump_native(&m, fmt);
     }
     Ok(status)
 }
 
-fn run_monitor(args: &RunArgs, specs: &[String], categories: Categories) -> anyhow::Result<i32> {
+fn run_monitor(
+    s: &Settings,
+    specs: &[String],
+    categories: Categories,
+    dump: Option<DumpFormat>,
+) -> anyhow::Result<i32> {
     let mut vms = Vec::new();
     for (i, s) in specs.iter().enumerate() {
         let spec = parse_vm_spec(s).map_err(|e| anyhow!("{e}"))?;
@@ -246,11 +235,13 @@ fn run_monitor(args: &RunArgs, specs: &[String], categories: Categories) -> anyh
             vcpus: spec.cpus.unwrap_or(1),
         });
     }
-    let pcpus = cpus_of(args, vms.len().min(sim::machine::MAX_CPUS))?;
+    let pcpus = s
+        .ncpus(vms.len().min(sim::machine::MAX_CPUS))
+        .map_err(|e| anyhow!("{e}"))?;
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
-        quantum: args.quantum.unwrap_or(10_000).max(1),
-        max_cycles: args.max_cycles,
+        quantum: s.quantum().map_err(|e| anyhow!("{e}"))?,
+        max_cycles: s.max_cycles().map_err(|e| anyhow!("{e}"))?,
         vms,
         ..MonitorConfig::default()
     })
@@ -258,7 +249,7 @@ fn run_monitor(args: &RunArgs, specs: &[String], categories: Categories) -> anyh
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
     let mut sink = if m.trace.enabled {
-        Some(trace_sink(args)?)
+        Some(trace_sink(s)?)
     } else {
         None
     };
@@ -301,10 +292,10 @@ fn run_monitor(args: &RunArgs, specs: &[String], categories: Categories) -> anyh
         instructions,
         instructions as f64 / secs.max(1e-9) / 1e6
     );
-    if args.stats {
+    if s.stats == Some(true) {
         print!("{}", m.stats_report());
     }
-    if let Some(fmt) = args.dump_regs {
+    if let Some(fmt) = dump {
         crate::report::dump_monitor(&m, fmt);
     }
     Ok(match exit {

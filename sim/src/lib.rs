@@ -6,6 +6,7 @@
     clippy::unimplemented
 )]
 
+pub mod config;
 pub mod cpu;
 pub mod dev;
 pub mod hv;
@@ -15,10 +16,11 @@ pub mod machine;
 pub mod mem;
 pub mod obs;
 pub mod timing;
+pub mod trace;
 
 pub mod testkit;
 pub mod workload;
 
 pub use cpu::{Cpu, DebugControl, ExcCode, Exception, Mode, RunState, Watchpoint};
-pub use machine::{Exit, Machine, MachineConfig, Observer};
+pub use machine::{Exit, Machine, MachineConfig, MachineStats, Observer};
 pub use mem::Bus;

@@ -1,6 +1,7 @@
 //! The machine: CPUs on shared memory with the board, interleaved
 //! deterministically in fixed quanta of simulated cycles on one host thread.
 
+use crate::config::Topology;
 use crate::cpu::{Cpu, RunExit, RunState};
 use crate::dev::{Board, BoardAction};
 use crate::mem::Bus;
@@ -59,6 +60,9 @@ pub struct Machine {
     /// The machine clock: every running CPU has reached it.
     pub now: u64,
     pub halted: Option<u32>,
+    /// NUMA nodes of the CPUs and of memory (one node unless configured;
+    /// recorded for the cycle model, which charges no distance yet).
+    pub topology: Topology,
     observers: Vec<Box<dyn Observer>>,
     /// A quantum stopped by the debugger: its end and the CPU to resume.
     paused: Option<(u64, usize)>,
@@ -73,6 +77,7 @@ impl Machine {
             bus,
             now: 0,
             halted: None,
+            topology: Topology::uniform(ncpus, config.ram_bytes),
             observers: Vec::new(),
             paused: None,
             config,
@@ -110,6 +115,11 @@ impl Machine {
         let traced = !self.observers.is_empty() || self.cpus.iter().any(|c| c.debug.active);
         for i in first..self.cpus.len() {
             while let Some(cpu) = self.cpus.get_mut(i) {
+                if self.bus.board.paused(i) {
+                    // Paused through mp: time passes, nothing runs.
+                    cpu.cycles = cpu.cycles.max(end);
+                    break;
+                }
                 let exit = if traced {
                     cpu.run::<true>(&mut self.bus, end)
                 } else {
@@ -147,11 +157,10 @@ impl Machine {
                 return Some(Exit::CycleLimit { cycles: self.now });
             }
         }
-        if self
-            .cpus
-            .iter()
-            .all(|c| matches!(c.state, RunState::Parked | RunState::Stopped))
-        {
+        let board = &self.bus.board;
+        if self.cpus.iter().enumerate().all(|(i, c)| {
+            matches!(c.state, RunState::Parked | RunState::Stopped) || board.paused(i)
+        }) {
             return Some(Exit::Idle);
         }
         None
@@ -196,8 +205,59 @@ impl Machine {
         }
     }
 
+    /// Statistics of every CPU and their sum.
+    pub fn stats(&self) -> MachineStats {
+        let per_cpu: Vec<CpuSummary> = self.cpus.iter().map(CpuSummary::of).collect();
+        let mut total = CpuSummary::default();
+        for c in &per_cpu {
+            total.instructions += c.instructions;
+            total.cycles = total.cycles.max(c.cycles);
+            total.tlb_refills += c.tlb_refills;
+            total.interrupts += c.interrupts;
+            total.idle_cycles += c.idle_cycles;
+            for (t, n) in total.exceptions.iter_mut().zip(c.exceptions.iter()) {
+                *t += n;
+            }
+        }
+        MachineStats { per_cpu, total }
+    }
+
     /// Total instructions retired by all CPUs.
     pub fn instructions(&self) -> u64 {
         self.cpus.iter().map(|c| c.instret).sum()
     }
+}
+
+/// One CPU's counters (or, in [`MachineStats::total`], the sum over CPUs,
+/// with `cycles` the machine's elapsed time: the largest CPU clock).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuSummary {
+    pub instructions: u64,
+    pub cycles: u64,
+    /// Exceptions taken, indexed by ExcCode (interrupts included, as Int).
+    pub exceptions: [u64; 32],
+    pub tlb_refills: u64,
+    pub interrupts: u64,
+    /// Cycles spent idle on WAIT.
+    pub idle_cycles: u64,
+}
+
+impl CpuSummary {
+    fn of(c: &Cpu) -> CpuSummary {
+        CpuSummary {
+            instructions: c.instret,
+            cycles: c.cycles,
+            exceptions: c.stats.exceptions,
+            tlb_refills: c.stats.tlb_refills,
+            interrupts: c.stats.interrupts,
+            idle_cycles: c.stats.wait_cycles,
+        }
+    }
+}
+
+/// What `--stats` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MachineStats {
+    pub per_cpu: Vec<CpuSummary>,
+    pub total: CpuSummary,
 }

@@ -1,25 +1,33 @@
 //! The board: GXemul testmips-compatible devices (`board-testmips.md`,
-//! programming reference in docs/hardware.md). One file per device; this
-//! file is the registry that routes physical addresses to them.
+//! programming reference in docs/hardware.md). One file per device behind
+//! the small [`Device`] trait, and one registry ([`board`]) that routes
+//! physical addresses to them, System/161 style.
 //!
-//! Effects on other CPUs or on the machine as a whole (starting a CPU,
-//! halting) are queued as [`BoardAction`]s for the machine to apply between
-//! CPU runs, which keeps the interleaving deterministic. Interrupt lines are
-//! polled by the CPUs through [`Board::irq_lines`].
+//! Effects on the machine as a whole (starting a CPU, halting) are queued as
+//! [`BoardAction`]s for the machine to apply between CPU runs, which keeps
+//! the interleaving deterministic. Interrupt lines are polled by the CPUs
+//! through [`Board::irq_lines`]; device time advances at quantum boundaries
+//! ([`Board::advance`]) and whenever a device is read.
 
+mod board;
 mod console;
 mod disk;
+mod halt;
 mod mp;
 mod rtc;
 
+pub use board::{Board, DeviceId, REGISTRY};
 pub use console::Console;
-pub use disk::Disk;
+pub use disk::{Disk, SECTOR};
+pub use halt::Halt;
 pub use mp::Mp;
 pub use rtc::Rtc;
 
 /// Physical bases of the devices and the extent of each window.
 pub mod map {
     pub const CONS: u64 = 0x1000_0000;
+    /// The halt register, in the console's window (cons + 0x10).
+    pub const HALT: u64 = 0x1000_0010;
     pub const MP: u64 = 0x1100_0000;
     pub const DISK: u64 = 0x1300_0000;
     pub const RTC: u64 = 0x1500_0000;
@@ -34,7 +42,8 @@ pub mod irq {
 }
 
 /// The simulated PClock: 100 MHz, an R4000 on a 50 MHz MasterClock
-/// (`r4000-reference.md` §6.2). Device time (rtc) is derived from it.
+/// (`r4000-reference.md` §6.2). The one place that turns cycles into
+/// seconds: device time (rtc) is derived from it.
 pub const CLOCK_HZ: u64 = 100_000_000;
 
 /// Something a device asks the machine to do.
@@ -51,7 +60,8 @@ pub enum BoardAction {
 pub struct BoardConfig {
     pub ncpus: usize,
     pub ram_bytes: u64,
-    /// The disk image's contents (the host file is never written).
+    /// The disk image's contents (the host file is only written back if
+    /// the user asks, by whoever built this config).
     pub disk: Option<Vec<u8>>,
     /// Seed of mp's hardware_random register.
     pub seed: u64,
@@ -59,92 +69,96 @@ pub struct BoardConfig {
     pub epoch: u64,
 }
 
-#[derive(Debug, Default)]
-pub struct Board {
-    pub ncpus: usize,
-    pub console: Console,
-    pub mp: Mp,
-    pub rtc: Rtc,
-    pub disk: Disk,
-    /// Console bytes written by the guest and not yet collected.
-    pub console_out: Vec<u8>,
-    actions: Vec<BoardAction>,
+/// What a device sees of the access and of the board around it.
+#[derive(Debug)]
+pub struct Access<'a> {
+    /// The CPU making the access.
+    pub cpu: usize,
+    /// That CPU's cycle counter (simulated time).
+    pub now: u64,
+    /// Access width in bytes: 1, 2, 4 or 8.
+    pub width: u8,
+    /// Requests for the machine.
+    pub actions: &'a mut Vec<BoardAction>,
+    /// Console bytes on their way to the host.
+    pub output: &'a mut Vec<u8>,
 }
 
-impl Board {
-    /// A board for `ncpus` CPUs with 32 MB of RAM reported and no disk.
-    pub fn new(ncpus: usize) -> Board {
-        Board::with_config(BoardConfig {
-            ncpus,
-            ram_bytes: 32 << 20,
-            ..BoardConfig::default()
-        })
+/// One device on the board. `off` is the offset inside the device's
+/// window. Devices never panic on guest input: a register that does not
+/// exist is `None` / `false`, which the CPU turns into a bus error.
+pub trait Device {
+    /// A register read; `None` is a bus error.
+    fn read(&mut self, a: &mut Access<'_>, off: u64) -> Option<u64>;
+    /// A register write of `value` (already truncated to the width); `false`
+    /// is a bus error.
+    fn write(&mut self, a: &mut Access<'_>, off: u64, value: u64) -> bool;
+    /// Brings time-driven state up to cycle `now`.
+    fn advance(&mut self, _now: u64) {}
+    /// Interrupt lines the device asserts towards `cpu`, as Cause.IP bits.
+    fn irq_lines(&self, _cpu: usize) -> u32 {
+        0
+    }
+}
+
+/// The bits of a value of `width` bytes.
+pub(crate) fn width_mask(width: u8) -> u64 {
+    match width {
+        1 => 0xFF,
+        2 => 0xFFFF,
+        4 => 0xFFFF_FFFF,
+        _ => u64::MAX,
+    }
+}
+
+/// Test helpers for the device unit tests.
+#[cfg(test)]
+pub(crate) mod test_access {
+    use super::{Access, BoardAction, Device};
+
+    /// Scratch state an [`Access`] borrows.
+    #[derive(Default)]
+    pub(crate) struct Bench {
+        pub(crate) actions: Vec<BoardAction>,
+        pub(crate) output: Vec<u8>,
     }
 
-    pub fn with_config(c: BoardConfig) -> Board {
-        Board {
-            ncpus: c.ncpus,
-            console: Console::default(),
-            mp: Mp::new(c.ncpus, c.ram_bytes, c.seed),
-            rtc: Rtc::new(c.epoch),
-            disk: Disk::new(c.disk),
-            console_out: Vec::new(),
-            actions: Vec::new(),
+    impl Bench {
+        pub(crate) fn read<D: Device>(
+            &mut self,
+            d: &mut D,
+            cpu: usize,
+            now: u64,
+            off: u64,
+            width: u8,
+        ) -> Option<u64> {
+            let mut a = Access {
+                cpu,
+                now,
+                width,
+                actions: &mut self.actions,
+                output: &mut self.output,
+            };
+            d.read(&mut a, off)
         }
-    }
 
-    /// A device register read by `cpu` at cycle `now`; `None` is a bus error.
-    pub fn read(&mut self, cpu: usize, now: u64, paddr: u64, width: u8) -> Option<u64> {
-        let (base, off) = (paddr & !(map::WINDOW - 1), paddr & (map::WINDOW - 1));
-        match base {
-            map::CONS => self.console.read(off),
-            map::MP => self.mp.read(cpu, now, off),
-            map::DISK => self.disk.read(off, width),
-            map::RTC => self.rtc.read(now, off),
-            _ => None,
+        pub(crate) fn write<D: Device>(
+            &mut self,
+            d: &mut D,
+            cpu: usize,
+            now: u64,
+            off: u64,
+            width: u8,
+            value: u64,
+        ) -> bool {
+            let mut a = Access {
+                cpu,
+                now,
+                width,
+                actions: &mut self.actions,
+                output: &mut self.output,
+            };
+            d.write(&mut a, off, value)
         }
-    }
-
-    /// A device register write; `false` is a bus error.
-    pub fn write(&mut self, cpu: usize, now: u64, paddr: u64, width: u8, value: u64) -> bool {
-        let (base, off) = (paddr & !(map::WINDOW - 1), paddr & (map::WINDOW - 1));
-        match base {
-            map::CONS => self
-                .console
-                .write(off, value, &mut self.console_out, &mut self.actions),
-            map::MP => self.mp.write(cpu, off, width, value, &mut self.actions),
-            map::DISK => self.disk.write(off, width, value),
-            map::RTC => self.rtc.write(now, off, value),
-            _ => false,
-        }
-    }
-
-    /// Brings time-driven devices (the rtc timer) up to cycle `now`.
-    pub fn advance(&mut self, now: u64) {
-        self.rtc.advance(now);
-    }
-
-    /// Interrupt lines asserted towards `cpu`, as Cause.IP bits (IP2–IP6).
-    /// The console and the rtc interrupt CPU 0, as on GXemul's testmips.
-    pub fn irq_lines(&self, cpu: usize) -> u32 {
-        let mut lines = 0;
-        if cpu == 0 && self.console.interrupting() {
-            lines |= irq::CONS;
-        }
-        if cpu == 0 && self.rtc.interrupting() {
-            lines |= irq::RTC;
-        }
-        if self.mp.ipi_pending(cpu) {
-            lines |= irq::MP;
-        }
-        lines
-    }
-
-    pub fn has_actions(&self) -> bool {
-        !self.actions.is_empty()
-    }
-
-    pub fn take_actions(&mut self) -> Vec<BoardAction> {
-        std::mem::take(&mut self.actions)
     }
 }
