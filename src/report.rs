@@ -11,28 +11,31 @@ use sim::{ExcCode, Machine};
 use crate::cli::DumpFormat;
 
 pub(crate) fn native_stats(m: &Machine, secs: f64) {
-    let mut total_insns = 0;
-    let mut total_exc = [0u64; 32];
-    let (mut refills, mut irqs) = (0, 0);
-    for c in &m.cpus {
+    let stats = m.stats();
+    let mips = |insns: u64| insns as f64 / secs.max(1e-9) / 1e6;
+    for (i, c) in stats.per_cpu.iter().enumerate() {
         println!(
-            "cpu{}: {} instructions, {} cycles, {} TLB refills, {} interrupts, {} idle cycles",
-            c.id, c.instret, c.cycles, c.stats.tlb_refills, c.stats.interrupts, c.stats.wait_cycles
+            "cpu{i}: {} instructions, {} cycles, {} TLB refills, {} interrupts, {} idle cycles, {:.1} host MIPS",
+            c.instructions,
+            c.cycles,
+            c.tlb_refills,
+            c.interrupts,
+            c.idle_cycles,
+            mips(c.instructions)
         );
-        print_exceptions("  exceptions:", &c.stats.exceptions);
-        total_insns += c.instret;
-        refills += c.stats.tlb_refills;
-        irqs += c.stats.interrupts;
-        for (t, n) in total_exc.iter_mut().zip(c.stats.exceptions.iter()) {
-            *t += n;
-        }
+        print_exceptions("  exceptions:", &c.exceptions);
     }
+    let t = &stats.total;
     println!(
-        "total: {total_insns} instructions, {} cycles, {refills} TLB refills, {irqs} interrupts, {:.1} host MIPS",
-        m.cpus.iter().map(|c| c.cycles).max().unwrap_or(0),
-        total_insns as f64 / secs.max(1e-9) / 1e6
+        "total: {} instructions, {} cycles, {} TLB refills, {} interrupts, {} idle cycles, {:.1} host MIPS",
+        t.instructions,
+        t.cycles,
+        t.tlb_refills,
+        t.interrupts,
+        t.idle_cycles,
+        mips(t.instructions)
     );
-    print_exceptions("  exceptions:", &total_exc);
+    print_exceptions("  exceptions:", &t.exceptions);
 }
 
 fn print_exceptions(label: &str, counts: &[u64; 32]) {
