@@ -9,7 +9,7 @@ use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 use sim::loader::{self, Image, Symbols};
 use sim::{Exit, Machine};
 
-use sim::config::Settings;
+use sim::config::{ConfigError, MachineSetup, Settings};
 use sim::trace::{Categories, TextTracer};
 
 use crate::cli::{parse_vm_spec, DumpFormat, RunArgs, VmEntry};
@@ -74,6 +74,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     let s = args.settings().over(file);
+    let bad = |e: ConfigError| setting_error(&args, e);
     if args.native && !specs.is_empty() {
         bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
     }
@@ -94,7 +95,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(other) => bail!("dump_regs: {other:?} is neither \"text\" nor \"json\""),
     };
     if let Some(image) = s.image.clone() {
-        return run_native(&args, &s, &image, categories, dump);
+        let setup = s.machine().map_err(bad)?;
+        return run_native(&args, &s, setup, &image, categories, dump);
     }
     if specs.is_empty() {
         // The demo: two VMs of the teaching kernel on a two-CPU machine.
@@ -104,7 +106,32 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
             format!("{},name=vm1", img.display()),
         ];
     }
-    run_monitor(&s, &specs, categories, dump)
+    let pcpus = s
+        .ncpus(specs.len().min(sim::machine::MAX_CPUS))
+        .map_err(bad)?;
+    let quantum = s.quantum().map_err(bad)?;
+    let max_cycles = s.max_cycles().map_err(bad)?;
+    run_monitor(&s, (pcpus, quantum, max_cycles), &specs, categories, dump)
+}
+
+/// A bad setting, named as the user gave it: the flag, or the key in the
+/// config file.
+fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
+    let ConfigError::Invalid { key, problem } = &e else {
+        return anyhow!("{e}");
+    };
+    let flag = match *key {
+        "cpus" => args.cpus.is_some(),
+        "mem" => args.mem.is_some(),
+        "quantum" => args.quantum.is_some(),
+        "max_cycles" => args.max_cycles.is_some(),
+        _ => false,
+    };
+    match &args.config {
+        _ if flag => anyhow!("--{}: {problem}", key.replace('_', "-")),
+        Some(path) => anyhow!("{}: {key}: {problem}", path.display()),
+        None => anyhow!("{e}"),
+    }
 }
 
 fn trace_sink(s: &Settings) -> anyhow::Result<Box<dyn Write>> {
@@ -136,11 +163,11 @@ fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
 fn run_native(
     args: &RunArgs,
     s: &Settings,
+    setup: MachineSetup,
     image: &Path,
     categories: Categories,
     dump: Option<DumpFormat>,
 ) -> anyhow::Result<i32> {
-    let setup = s.machine().map_err(|e| anyhow!("{e}"))?;
     let ram = setup.config.ram_bytes;
     let (img, symbols) = load_image(image, ram)?;
     let disk = match &s.disk {
@@ -219,6 +246,7 @@ fn run_native(
 
 fn run_monitor(
     s: &Settings,
+    (pcpus, quantum, max_cycles): (usize, u64, Option<u64>),
     specs: &[String],
     categories: Categories,
     dump: Option<DumpFormat>,
@@ -235,13 +263,10 @@ fn run_monitor(
             vcpus: spec.cpus.unwrap_or(1),
         });
     }
-    let pcpus = s
-        .ncpus(vms.len().min(sim::machine::MAX_CPUS))
-        .map_err(|e| anyhow!("{e}"))?;
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
-        quantum: s.quantum().map_err(|e| anyhow!("{e}"))?,
-        max_cycles: s.max_cycles().map_err(|e| anyhow!("{e}"))?,
+        quantum,
+        max_cycles,
         vms,
         ..MonitorConfig::default()
     })

@@ -1,0 +1,47 @@
+//! Shared helpers of the integration tests: a minimal ELF writer for
+//! programs built with the in-crate assembler.
+
+#![allow(dead_code)]
+
+use sim::isa::asm::Asm;
+
+/// An ELF32 big-endian MIPS executable holding `a` as one PT_LOAD segment
+/// (p_vaddr = p_paddr = the origin, as GNU ld leaves them) with `bss`
+/// zero bytes after it, entry at the origin.
+pub(crate) fn elf(a: &Asm, bss: u32) -> Vec<u8> {
+    let code = a.bytes().expect("labels resolve");
+    let origin = a.origin();
+    let mut f = Vec::new();
+    // e_ident
+    f.extend_from_slice(b"\x7fELF");
+    f.extend_from_slice(&[1, 2, 1, 0]); // ELFCLASS32, ELFDATA2MSB, EV_CURRENT
+    f.extend_from_slice(&[0; 8]);
+    let h16 = |f: &mut Vec<u8>, v: u16| f.extend_from_slice(&v.to_be_bytes());
+    let h32 = |f: &mut Vec<u8>, v: u32| f.extend_from_slice(&v.to_be_bytes());
+    h16(&mut f, 2); // ET_EXEC
+    h16(&mut f, 8); // EM_MIPS
+    h32(&mut f, 1); // e_version
+    h32(&mut f, origin); // e_entry
+    h32(&mut f, 52); // e_phoff
+    h32(&mut f, 0); // e_shoff
+    h32(&mut f, 0); // e_flags
+    h16(&mut f, 52); // e_ehsize
+    h16(&mut f, 32); // e_phentsize
+    h16(&mut f, 1); // e_phnum
+    h16(&mut f, 40); // e_shentsize
+    h16(&mut f, 0); // e_shnum
+    h16(&mut f, 0); // e_shstrndx
+    let offset = 0x1000u32;
+    let filesz = code.len() as u32;
+    h32(&mut f, 1); // PT_LOAD
+    h32(&mut f, offset);
+    h32(&mut f, origin); // p_vaddr
+    h32(&mut f, origin); // p_paddr
+    h32(&mut f, filesz);
+    h32(&mut f, filesz + bss);
+    h32(&mut f, 7); // RWX
+    h32(&mut f, 0x1000);
+    f.resize(offset as usize, 0);
+    f.extend_from_slice(&code);
+    f
+}
