@@ -259,26 +259,33 @@ fn kits_match_gxemul() {
         println!("SKIPPED: gxemul not found; the GXemul comparison did not run");
         return;
     }
-    for (name, cpus, prefix) in [
-        ("console.elf", "1", "console:"),
-        ("smp.elf", "4", "smp:"),
-        ("hello.elf", "1", ""),
+    // Each side gets its own copy of the disk image (GXemul may write it).
+    let copy = |who: &str| {
+        let p = std::env::temp_dir().join(format!("disco-gx-{who}-{}.img", std::process::id()));
+        std::fs::copy(images().join("disk.img"), &p).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (gx_disk, our_disk) = (copy("gxemul"), copy("disco"));
+    for (name, cpus, prefix, disk) in [
+        ("console.elf", "1", "console:", false),
+        ("timer.elf", "1", "timer:", false),
+        ("rtc.elf", "1", "rtc:", false),
+        ("mp.elf", "4", "mp:", false),
+        ("smp.elf", "4", "smp:", false),
+        ("disk.elf", "1", "disk:", true),
+        ("hello.elf", "1", "", false),
     ] {
         let img = images().join(name);
+        let mut gx_args = vec![
+            "120", "gxemul", "-q", "-E", "testmips", "-C", "R4000", "-n", cpus,
+        ];
+        if disk {
+            gx_args.extend_from_slice(&["-d", gx_disk.as_str()]);
+        }
+        gx_args.push(img.to_str().unwrap());
         // GXemul needs a stdin that stays open; a pipe we never write to does.
         let mut child = Command::new("timeout")
-            .args([
-                "120",
-                "gxemul",
-                "-q",
-                "-E",
-                "testmips",
-                "-C",
-                "R4000",
-                "-n",
-                cpus,
-                img.to_str().unwrap(),
-            ])
+            .args(&gx_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -287,7 +294,12 @@ fn kits_match_gxemul() {
         let stdin = child.stdin.take();
         let g = child.wait_with_output().unwrap();
         drop(stdin);
-        let ours = kit(name, cpus, &[]);
+        let extra: Vec<&str> = if disk {
+            vec!["--disk", our_disk.as_str()]
+        } else {
+            vec![]
+        };
+        let ours = kit(name, cpus, &extra);
         let pick = |s: &str| -> Vec<String> {
             s.lines()
                 .map(|l| l.trim_end_matches('\r').to_string())
@@ -304,5 +316,8 @@ fn kits_match_gxemul() {
         let mine = pick(&stdout(&ours));
         assert!(!mine.is_empty(), "{name}");
         assert_eq!(mine, theirs, "{name}: disco vs GXemul");
+    }
+    for p in [gx_disk, our_disk] {
+        let _ = std::fs::remove_file(p);
     }
 }
