@@ -325,9 +325,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
-    let bytes = a
-        .bytes()
-        .map_err(|l| anyhow::anyhow!("undefined label {l}"))?;
+    let bytes = a.bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Image {
         entry: i64::from(a.origin() as i32) as u64,
         segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
