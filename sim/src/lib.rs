@@ -9,6 +9,7 @@
 pub mod config;
 pub mod cpu;
 pub mod dev;
+pub mod gdb;
 pub mod hv;
 pub mod isa;
 pub mod loader;
