@@ -95,12 +95,16 @@ pub(crate) struct RunArgs {
     /// Stop a runaway guest after this many cycles (exit status 3).
     #[arg(long, value_name = "N")]
     pub(crate) max_cycles: Option<u64>,
-    /// Serve the GDB remote protocol on 127.0.0.1:PORT (bare machine; each CPU is a thread).
+    /// Serve the GDB remote protocol on 127.0.0.1:PORT (natively each CPU is a thread;
+    /// under the monitor, each VCPU of the --gdb-vm VM).
     #[arg(long, value_name = "PORT")]
     pub(crate) gdb: Option<u16>,
     /// With --gdb: wait for GDB to connect before the first instruction.
     #[arg(long, requires = "gdb")]
     pub(crate) gdb_wait: bool,
+    /// With --gdb under the monitor: the VM to debug (default: the first).
+    #[arg(long, value_name = "NAME", requires = "gdb")]
+    pub(crate) gdb_vm: Option<String>,
     /// Print statistics when the run ends.
     #[arg(long)]
     pub(crate) stats: bool,

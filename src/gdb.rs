@@ -2,6 +2,8 @@
 //! bare-machine target) and `monitor::gdb` (one VM under the monitor).
 
 use anyhow::{anyhow, Context};
+use monitor::gdb::MonitorTarget;
+use monitor::{Monitor, MonitorExit};
 use sim::gdb::{End, MachineTarget};
 use sim::{Exit, Machine};
 
@@ -46,6 +48,52 @@ pub(crate) fn serve(
                     break e;
                 }
             },
+        },
+    })
+}
+
+/// `--gdb` under the monitor: GDB debugs VM `vm` (its VCPUs are the
+/// threads) while every VM runs. Returns how the monitor's run ended.
+pub(crate) fn serve_monitor(
+    m: &mut Monitor,
+    vm: usize,
+    port: u16,
+    wait: bool,
+    pump: &mut dyn FnMut(&mut Monitor),
+) -> anyhow::Result<MonitorExit> {
+    let listener = sim::gdb::listen(port)
+        .with_context(|| format!("--gdb: cannot listen on 127.0.0.1:{port}"))?;
+    let name = m.vms.get(vm).map_or("?", |v| v.name.as_str());
+    eprintln!("disco: waiting for GDB on 127.0.0.1:{port} (VM {name})");
+    let mut ended = None;
+    let stream = sim::gdb::accept(&listener, wait, || {
+        let e = m.run_quantum();
+        pump(m);
+        ended = e;
+        e.is_none()
+    })
+    .map_err(|e| anyhow!("--gdb: {e}"))?;
+    let Some(stream) = stream else {
+        return Ok(ended.unwrap_or(MonitorExit::AllEnded));
+    };
+    let (end, exit) = {
+        let mut target = MonitorTarget::new(m, vm).with_hook(pump);
+        let end = sim::gdb::serve(stream, &mut target).map_err(|e| anyhow!("--gdb: {e}"))?;
+        (end, target.exit)
+    };
+    if end == End::Killed {
+        return Ok(MonitorExit::AllEnded);
+    }
+    // Detached, disconnected, or the debugged VM ended: the others run on.
+    Ok(match exit {
+        Some(e) if !matches!(e, MonitorExit::Debug { .. }) => e,
+        _ => loop {
+            let e = m.run_quantum();
+            pump(m);
+            match e {
+                Some(MonitorExit::Debug { .. }) | None => {}
+                Some(e) => break e,
+            }
         },
     })
 }

@@ -107,7 +107,20 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         .map_err(bad)?;
     let quantum = s.quantum().map_err(bad)?;
     let max_cycles = s.max_cycles().map_err(bad)?;
-    run_monitor(&s, (pcpus, quantum, max_cycles), &specs, categories, dump)
+    if args.gdb_vm.is_some() && args.gdb.is_none() {
+        bail!("--gdb-vm needs --gdb PORT");
+    }
+    let gdb = args
+        .gdb
+        .map(|port| (port, args.gdb_wait, args.gdb_vm.clone()));
+    run_monitor(
+        &s,
+        (pcpus, quantum, max_cycles),
+        &specs,
+        categories,
+        dump,
+        gdb,
+    )
 }
 
 /// A bad setting, named as the user gave it: the flag, or the key in the
@@ -246,6 +259,7 @@ fn run_monitor(
     specs: &[String],
     categories: Categories,
     dump: Option<DumpFormat>,
+    gdb: Option<(u16, bool, Option<String>)>,
 ) -> anyhow::Result<i32> {
     let mut vms = Vec::new();
     for (i, s) in specs.iter().enumerate() {
@@ -276,8 +290,7 @@ fn run_monitor(
     };
     let mut consoles = crate::report::Prefixer::new(m.vms.iter().map(|v| v.name.clone()).collect());
     let start = Instant::now();
-    let exit = loop {
-        let step = m.run_quantum();
+    let mut pump = |m: &mut Monitor| {
         for v in 0..m.vms.len() {
             let out = m.take_console(v);
             consoles.write(v, &out);
@@ -287,9 +300,26 @@ fn run_monitor(
                 writeln!(w, "{cycle:>12} {line}").ok();
             }
         }
-        if let Some(e) = step {
-            break e;
+    };
+    let exit = match gdb {
+        Some((port, wait, name)) => {
+            let vm = match &name {
+                Some(n) => m.vm_named(n).ok_or_else(|| {
+                    anyhow!(
+                        "--gdb-vm {n:?}: no such VM (the VMs are named with --vm IMAGE,name=NAME)"
+                    )
+                })?,
+                None => 0,
+            };
+            crate::gdb::serve_monitor(&mut m, vm, port, wait, &mut pump)?
         }
+        None => loop {
+            let step = m.run_quantum();
+            pump(&mut m);
+            if let Some(e) = step {
+                break e;
+            }
+        },
     };
     consoles.finish();
     let secs = start.elapsed().as_secs_f64();
@@ -324,7 +354,7 @@ fn run_monitor(
             eprintln!("disco: stopped after {cycles} cycles (--max-cycles)");
             EXIT_CYCLE_LIMIT
         }
-        MonitorExit::AllEnded => {
+        MonitorExit::AllEnded | MonitorExit::Debug { .. } => {
             if m.vms.iter().all(|v| v.end == Some(VmEnd::Halted(0))) {
                 0
             } else {

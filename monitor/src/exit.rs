@@ -21,6 +21,8 @@ pub enum Outcome {
     Budget,
     /// Its board has actions (or the VM must stop).
     Board,
+    /// A debugger stopped it between two instructions.
+    Debug,
 }
 
 impl From<EngineStop> for Outcome {

@@ -16,6 +16,7 @@ pub mod cost;
 pub mod engine;
 pub mod exit;
 pub mod flow;
+pub mod gdb;
 pub mod l2tlb;
 pub mod mem;
 pub mod obs;
@@ -90,6 +91,12 @@ pub enum MonitorExit {
     CycleLimit {
         cycles: u64,
     },
+    /// A debugger breakpoint, watchpoint or step stopped this VCPU
+    /// (`gdb`); the next `run_quantum` resumes exactly there.
+    Debug {
+        vm: usize,
+        vcpu: usize,
+    },
 }
 
 pub struct Monitor {
@@ -108,6 +115,11 @@ pub struct Monitor {
     /// The ASID generation every real TLB has been flushed for.
     flushed_generation: u64,
     now: u64,
+    /// A debugger attached to one VM (`gdb`); `None` costs nothing.
+    pub debug: Option<gdb::VmDebug>,
+    /// A quantum stopped by the debugger: its end and the physical CPU
+    /// to resume.
+    paused: Option<(u64, usize)>,
 }
 
 impl Monitor {
@@ -209,6 +221,8 @@ impl Monitor {
             tlb_cursor: vec![0; config.pcpus],
             flushed_generation: 0,
             now: 0,
+            debug: None,
+            paused: None,
             config,
         })
     }
@@ -258,9 +272,17 @@ impl Monitor {
         if self.vms.iter().all(|v| !v.running()) {
             return Some(MonitorExit::AllEnded);
         }
-        let end = self.now + self.config.quantum.max(1);
-        for p in 0..self.current.len() {
-            self.run_pcpu(p, end);
+        let (end, first) = self
+            .paused
+            .take()
+            .unwrap_or((self.now + self.config.quantum.max(1), 0));
+        for p in first..self.current.len() {
+            if self.run_pcpu(p, end) {
+                self.paused = Some((end, p));
+                if let Some((vm, vcpu)) = self.current.get(p).copied().flatten() {
+                    return Some(MonitorExit::Debug { vm, vcpu });
+                }
+            }
         }
         self.now = end;
         self.trace.now = end;
@@ -290,20 +312,21 @@ impl Monitor {
         }
     }
 
-    fn run_pcpu(&mut self, p: usize, end: u64) {
+    /// Returns true if the debugger stopped the VCPU on `p`.
+    fn run_pcpu(&mut self, p: usize, end: u64) -> bool {
         loop {
             let Some((v, c)) = self.current.get(p).copied().flatten() else {
                 if !self.schedule_in(p) {
                     if let Some(cpu) = self.machine.cpus.get_mut(p) {
                         cpu.cycles = cpu.cycles.max(end);
                     }
-                    return;
+                    return false;
                 }
                 continue;
             };
             let cycles = self.machine.cpus.get(p).map_or(end, |c| c.cycles);
             if cycles >= end {
-                return;
+                return false;
             }
             let runnable = self
                 .vms
@@ -332,8 +355,9 @@ impl Monitor {
                     self.trace.emit(MonEvent::Wait);
                     self.schedule_out(p);
                 }
-                Outcome::Budget => return,
+                Outcome::Budget => return false,
                 Outcome::Board => self.board_actions(v),
+                Outcome::Debug => return true,
             }
         }
     }
@@ -374,7 +398,10 @@ impl Monitor {
             return Outcome::Budget;
         };
         let (c0, i0) = (cpu.cycles, cpu.instret);
-        let exit = cpu.run::<false>(&mut self.machine.bus, end);
+        let exit = match self.debug.as_mut() {
+            Some(d) if d.vm == v => d.run(cpu, &mut self.machine.bus, c, end),
+            _ => cpu.run::<false>(&mut self.machine.bus, end),
+        };
         let (dc, di) = (cpu.cycles - c0, cpu.instret - i0);
         if let Some(vc) = self.vms.get_mut(v).and_then(|vm| vm.vcpus.get_mut(c)) {
             vc.stats.guest_cycles += dc;
@@ -384,9 +411,8 @@ impl Monitor {
             RunExit::Exception(code) => self
                 .with_ctx(p, |ctx, regs| exit::handle(ctx, regs, code, end))
                 .unwrap_or(Outcome::Budget),
-            RunExit::Budget | RunExit::Board | RunExit::NotRunning | RunExit::Debug => {
-                Outcome::Budget
-            }
+            RunExit::Debug => Outcome::Debug,
+            RunExit::Budget | RunExit::Board | RunExit::NotRunning => Outcome::Budget,
         }
     }
 

@@ -45,6 +45,9 @@ pub struct DebugControl {
     pub watchpoints: Vec<Watchpoint>,
     /// The watchpoint the last instruction hit (address, was a store).
     pub watch_hit: Option<(u64, bool)>,
+    /// A single step trapped to the hypervisor (`sim::hv`): stop before the
+    /// next instruction, once the hypervisor has handled the trap.
+    pub stop_on_entry: bool,
 }
 
 /// A debugger's data watchpoint.

@@ -48,6 +48,10 @@ impl Cpu {
                 continue;
             }
             if TRACE && core.debug.active {
+                if core.debug.stop_on_entry {
+                    core.debug.stop_on_entry = false;
+                    return RunExit::Debug;
+                }
                 // The debugger's loop: one instruction at a time, so it can
                 // stop between any two without changing what they do.
                 if core.debug.breakpoints.contains(&regs.pc) && !core.debug.resuming {
@@ -55,6 +59,13 @@ impl Cpu {
                 }
                 core.debug.resuming = false;
                 core.step::<TRACE>(regs, bus);
+                if core.debug.stepping && core.hv_exit.is_some() {
+                    // The step trapped to the hypervisor: stop once its
+                    // handler has run (the next call to `run`).
+                    core.debug.stepping = false;
+                    core.debug.stop_on_entry = true;
+                    continue;
+                }
                 if core.debug.watch_hit.is_some() {
                     return RunExit::Debug;
                 }

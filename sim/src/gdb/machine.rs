@@ -266,6 +266,7 @@ pub fn debug_control(points: &[Point]) -> DebugControl {
             .map(Point::watchpoint)
             .collect(),
         watch_hit: None,
+        stop_on_entry: false,
     }
 }
 

@@ -56,7 +56,7 @@ pub fn accept(
                     return Ok(None);
                 }
                 idle = idle.wrapping_add(1);
-                if idle % 64 == 0 {
+                if idle & 63 == 0 {
                     // Let a connecting client in without burning a core in accept.
                     std::thread::sleep(Duration::from_micros(10));
                 }

@@ -248,7 +248,7 @@ impl Conn {
 
     /// The next input, waiting for it; `None` once the client is gone.
     /// NAKs for bad packets are sent here.
-    pub fn next(&mut self) -> Option<Input> {
+    pub fn next_input(&mut self) -> Option<Input> {
         let mut stalled = 0u32;
         loop {
             if let Some(i) = self.pending.pop_front() {

@@ -79,7 +79,7 @@ fn hex_usize(s: &[u8]) -> Option<usize> {
 }
 
 fn hex_bytes(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if s.len() & 1 != 0 {
         return None;
     }
     s.chunks(2)
@@ -446,7 +446,7 @@ pub fn serve(stream: TcpStream, target: &mut dyn Target) -> std::io::Result<End>
     let mut conn = Conn::new(stream)?;
     let mut session = Session::default();
     loop {
-        let Some(input) = conn.next() else {
+        let Some(input) = conn.next_input() else {
             target.detach();
             return Ok(End::Disconnected);
         };
@@ -521,7 +521,7 @@ fn run(
         slices = slices.wrapping_add(1);
         // Look at the socket every few slices: a syscall per quantum would
         // dominate a fast guest.
-        if slices % 8 == 0 {
+        if slices & 7 == 0 {
             match conn.poll_interrupt() {
                 None => return None,
                 Some(true) => {

@@ -17,7 +17,7 @@ use sim::{Exit, Machine, MachineConfig};
 
 /// Whether `tool` runs; if not, prints SKIPPED (or fails under
 /// `DISCO_REQUIRE_TOOLS=1`) and returns false.
-pub fn have(tool: &str, test: &str) -> bool {
+pub(crate) fn have(tool: &str, test: &str) -> bool {
     if Command::new(tool).arg("--version").output().is_ok() {
         return true;
     }
@@ -30,7 +30,7 @@ pub fn have(tool: &str, test: &str) -> bool {
 }
 
 /// A scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("disco-gdb-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -38,7 +38,7 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Builds a bare-metal kernel-mode ELF (KSEG0, o32, R4000, with debug
 /// information) from `c` and a tiny start-up in assembly.
-pub fn build_elf(dir: &Path, c: &str) -> PathBuf {
+pub(crate) fn build_elf(dir: &Path, c: &str) -> PathBuf {
     let start = dir.join("start.S");
     std::fs::write(
         &start,
@@ -82,7 +82,7 @@ pub fn build_elf(dir: &Path, c: &str) -> PathBuf {
 }
 
 /// A one-CPU machine with `elf` loaded.
-pub fn machine(elf: &[u8], ncpus: usize) -> (Machine, sim::loader::Symbols) {
+pub(crate) fn machine(elf: &[u8], ncpus: usize) -> (Machine, sim::loader::Symbols) {
     let (img, syms) = sim::loader::load(elf, 32 << 20).unwrap();
     let mut m = Machine::new(
         MachineConfig {
@@ -96,19 +96,21 @@ pub fn machine(elf: &[u8], ncpus: usize) -> (Machine, sim::loader::Symbols) {
 }
 
 /// What the served machine did.
-pub struct Served {
-    pub end: End,
-    pub exit: Option<Exit>,
-    pub console: Vec<u8>,
-    pub cycles: u64,
-    pub instret: u64,
+pub(crate) struct Served {
+    pub(crate) end: End,
+    pub(crate) exit: Option<Exit>,
+    pub(crate) console: Vec<u8>,
+    pub(crate) cycles: u64,
+    pub(crate) instret: u64,
 }
 
 /// Serves the machine `make` builds on a free port from a thread (the
 /// stub waits for the client; a `Machine` stays on the thread that made
 /// it); returns the port and a receiver for the outcome. After the
 /// session the machine runs on to its end (as `disco run` does).
-pub fn serve(make: impl FnOnce() -> Machine + Send + 'static) -> (u16, mpsc::Receiver<Served>) {
+pub(crate) fn serve(
+    make: impl FnOnce() -> Machine + Send + 'static,
+) -> (u16, mpsc::Receiver<Served>) {
     let listener = sim::gdb::listen(0).unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
@@ -138,17 +140,17 @@ pub fn serve(make: impl FnOnce() -> Machine + Send + 'static) -> (u16, mpsc::Rec
 }
 
 /// A raw protocol client.
-pub struct Client {
-    pub s: TcpStream,
+pub(crate) struct Client {
+    pub(crate) s: TcpStream,
 }
 
-pub fn packet(body: &str) -> Vec<u8> {
+pub(crate) fn packet(body: &str) -> Vec<u8> {
     let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
     format!("${body}#{sum:02x}").into_bytes()
 }
 
 impl Client {
-    pub fn connect(port: u16) -> Client {
+    pub(crate) fn connect(port: u16) -> Client {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         Client { s }
@@ -156,12 +158,12 @@ impl Client {
 
     /// Sends raw bytes and reads until a NAK or one complete reply;
     /// returns what came back (acks included).
-    pub fn raw(&mut self, bytes: &[u8]) -> String {
+    pub(crate) fn raw(&mut self, bytes: &[u8]) -> String {
         self.s.write_all(bytes).unwrap();
         self.read_reply()
     }
 
-    pub fn read_reply(&mut self) -> String {
+    pub(crate) fn read_reply(&mut self) -> String {
         let mut got = Vec::new();
         let mut b = [0u8; 1];
         loop {
@@ -182,7 +184,7 @@ impl Client {
     }
 
     /// Sends a command and returns the reply's payload.
-    pub fn ask(&mut self, body: &str) -> String {
+    pub(crate) fn ask(&mut self, body: &str) -> String {
         let r = self.raw(&packet(body));
         let r = r.strip_prefix('+').unwrap_or(&r);
         let start = r
@@ -195,7 +197,7 @@ impl Client {
 
 /// Runs gdb-multiarch in batch mode against `port` with `file`, the given
 /// commands, and returns everything it printed.
-pub fn gdb(elf: &Path, port: u16, pre: &[&str], cmds: &[&str]) -> String {
+pub(crate) fn gdb(elf: &Path, port: u16, pre: &[&str], cmds: &[&str]) -> String {
     let mut c = Command::new("timeout");
     c.args(["120", "gdb-multiarch", "-batch", "-nx"]);
     for p in pre {
