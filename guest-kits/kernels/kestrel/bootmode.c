@@ -1,0 +1,11 @@
+/*
+ * bootmode.c - which run kestrel does: 0 = demo (init runs every program
+ * once and prints checksums), 1 = bench (init runs each workload a fixed
+ * amount of work and prints its cycle count). Built twice: kestrel.elf
+ * (KESTREL_MODE=0) and kestrel-bench.elf (KESTREL_MODE=1). Tools may also
+ * patch the 32-bit big-endian word at symbol kestrel_boot_mode (section
+ * .kestrel_mode) in either image.
+ */
+#include "kern.h"
+
+uint32_t kestrel_boot_mode __attribute__((section(".kestrel_mode"))) = KESTREL_MODE;

@@ -1,0 +1,221 @@
+/*
+ * trap.c - the C exception dispatcher and the system calls.
+ *
+ * Flow: vector (KSEG0 0x80000180) -> trampoline -> kwin_general (entry.S,
+ * saves a struct trapframe) -> trap(tf) -> trap_return (restores, ERET).
+ * TLB refills take the short path: 0x80000000 -> kwin_refill -> ERET.
+ */
+#include "kern.h"
+#include "../../user/include/sysno.h"
+
+static const char *const excname[32] = {
+	"Int", "Mod", "TLBL", "TLBS", "AdEL", "AdES", "IBE", "DBE",
+	"Sys", "Bp", "RI", "CpU", "Ov", "Tr", "VCEI", "FPE",
+	[23] = "WATCH", [31] = "VCED",
+};
+
+static const char *exc_str(int code)
+{
+	return excname[code] ? excname[code] : "?";
+}
+
+int uaccess_ok(uint32_t va, uint32_t n)
+{
+	return va < USER_TOP && n <= USER_TOP - va;
+}
+
+static void kill_current(struct trapframe *tf, const char *why)
+{
+	struct proc *p = curcpu->cur;
+	kprintf("kestrel: pid %d (%s) killed: %s epc=0x%08x badvaddr=0x%08x\n",
+		p->pid, p->name, why, tf->epc, tf->badvaddr);
+	p->killed = 1;
+}
+
+static void tlb_fault(struct trapframe *tf, int code, int user)
+{
+	uint32_t bva = tf->badvaddr;
+	struct proc *p = curcpu->cur;
+	if (bva - PTWIN_BASE < PTWIN_SIZE) {
+		/* nested refill miss on the linear page table */
+		if (!p)
+			panic("page-table miss with no process, epc=0x%x", tf->epc);
+		curcpu->nptmiss++;
+		ptwin_fault(p->as, bva);
+		return;
+	}
+	if (bva < USER_TOP && p) {
+		curcpu->ntlbfault++;
+		if (vm_fault(p->as, bva, code) == 0)
+			return;
+		if (user) {
+			kill_current(tf, exc_str(code));
+			return;
+		}
+		if (curcpu->onfault) {
+			tf->epc = curcpu->onfault;
+			return;
+		}
+	}
+	panic("kernel %s at epc=0x%08x badvaddr=0x%08x", exc_str(code), tf->epc, bva);
+}
+
+static void interrupt(struct trapframe *tf)
+{
+	uint32_t pend = tf->cause & curcpu->im & CA_IP_MASK;
+	curcpu->nintr++;
+	if (pend & ST_IM(IRQ_TIMER))
+		timer_tick();
+	if (pend & ST_IM(IRQ_IPI))
+		ipi_intr();
+	if (pend & ST_IM(IRQ_CONS))
+		cons_intr();
+}
+
+void trap(struct trapframe *tf)
+{
+	int user = (tf->status & ST_KSU_MASK) != 0;
+	int took = bkl_enter();
+	int code = CA_EXC(tf->cause);
+
+	switch (code) {
+	case EXC_INT:
+		interrupt(tf);
+		break;
+	case EXC_MOD:
+	case EXC_TLBL:
+	case EXC_TLBS:
+		tlb_fault(tf, code, user);
+		break;
+	case EXC_SYS:
+		if (!user)
+			panic("syscall in kernel mode at 0x%08x", tf->epc);
+		syscall(tf);
+		break;
+	default:
+		if (!user)
+			panic("kernel exception %s at epc=0x%08x badvaddr=0x%08x cause=0x%08x",
+			      exc_str(code), tf->epc, tf->badvaddr, tf->cause);
+		kill_current(tf, exc_str(code));
+		break;
+	}
+
+	if (user) {
+		struct proc *p = curcpu->cur;
+		if (p->killed)
+			proc_exit(128 + code);
+		if (curcpu->resched) {
+			curcpu->resched = 0;
+			sched_yield();
+		}
+		/* we may have moved: enable this CPU's interrupt lines */
+		tf->status = (tf->status & ~ST_IM_MASK) | curcpu->im;
+	}
+	bkl_leave(took);
+}
+
+/* ---- system calls ---- */
+
+static int sys_write(int fd, uint32_t ubuf, uint32_t n)
+{
+	char buf[128];
+	if (fd != 1 && fd != 2)
+		return -EINVAL;
+	if (!uaccess_ok(ubuf, n))
+		return -EFAULT;
+	for (uint32_t done = 0; done < n;) {
+		uint32_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
+		if (ucopy(buf, (void *)(ubuf + done), k) < 0)
+			return -EFAULT;
+		for (uint32_t i = 0; i < k; i++)
+			cons_putc(buf[i]);
+		done += k;
+	}
+	return n;
+}
+
+static int sys_read(int fd, uint32_t ubuf, uint32_t n)
+{
+	char buf[64];
+	if (fd != 0)
+		return -EINVAL;
+	if (!uaccess_ok(ubuf, n))
+		return -EFAULT;
+	if (n == 0)
+		return 0;
+	int k = cons_read(buf, n < sizeof(buf) ? n : sizeof(buf));
+	if (ucopy((void *)ubuf, buf, k) < 0)
+		return -EFAULT;
+	return k;
+}
+
+static int sys_sbrk(int incr)
+{
+	struct addrspace *as = curcpu->cur->as;
+	uint32_t old = as->brk, nb = old + incr;
+	if ((incr > 0 && nb < old) || (incr < 0 && nb > old) || nb < as->data_lo ||
+	    nb > as->stack_lo - PAGE_SIZE || nb > SHPAGE_VA)
+		return -ENOMEM;
+	as->brk = nb;
+	return old;
+}
+
+void syscall(struct trapframe *tf)
+{
+	uint32_t n = tf->r[2], a0 = tf->r[4], a1 = tf->r[5], a2 = tf->r[6];
+	struct proc *p = curcpu->cur;
+	int ret;
+	curcpu->nsyscall++;
+	tf->epc += 4;	/* stubs never put syscall in a delay slot */
+	switch (n) {
+	case SYS_exit:
+		proc_exit(a0);
+	case SYS_write:
+		ret = sys_write(a0, a1, a2);
+		break;
+	case SYS_read:
+		ret = sys_read(a0, a1, a2);
+		break;
+	case SYS_getpid:
+		ret = p->pid;
+		break;
+	case SYS_fork:
+		ret = sys_fork(tf);
+		break;
+	case SYS_execv:
+		ret = sys_execv(tf, a0, a1);
+		break;
+	case SYS_waitpid:
+		ret = sys_waitpid(a0, a1, a2);
+		break;
+	case SYS_sbrk:
+		ret = sys_sbrk(a0);
+		break;
+	case SYS_yield:
+		sched_yield();
+		ret = 0;
+		break;
+	case SYS_sleep:
+		ret = sys_sleep(a0);
+		break;
+	case SYS_time:
+		ret = ticks;
+		break;
+	case SYS_cycles:
+		ret = rd_count();
+		break;
+	case SYS_getcpu:
+		ret = curcpu->id;
+		break;
+	case SYS_ncpus:
+		ret = ncpus;
+		break;
+	case SYS_shpage:
+		p->as->shared = 1;
+		ret = SHPAGE_VA;
+		break;
+	default:
+		ret = -ENOSYS;
+	}
+	tf->r[2] = ret;
+}
