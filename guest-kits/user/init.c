@@ -1,7 +1,7 @@
 /*
- * init - the first process. argv[1] is "demo" or "bench" (the kernel's
- * boot mode). Runs each program in turn (fork + execv + waitpid) and
- * reports; in bench mode also the cycles each run took (CP0 Count x 2,
+ * init - the first process. argv[1] is "demo", "bench" or "echo" (the
+ * kernel's boot mode; echo reads one console line and prints it). Runs
+ * each program in turn (fork + execv + waitpid) and reports; in bench mode also the cycles each run took (CP0 Count x 2,
  * measured around fork..waitpid on init's CPU). Exits 0 if all passed.
  */
 #include "ulib.h"
@@ -13,6 +13,18 @@ int main(int argc, char **argv)
 {
 	int bench = argc > 1 && strcmp(argv[1], "bench") == 0;
 	int passed = 0;
+	if (argc > 1 && strcmp(argv[1], "echo") == 0) {
+		/* console input test: read one line (blocking read, IP2) */
+		char line[80];
+		int n = 0, k;
+		printf("init: type a line\n");
+		while (n < (int)sizeof(line) - 1 && (k = read(0, line + n, 1)) == 1 &&
+		       line[n] != '\n' && line[n] != '\r')
+			n++;
+		line[n] = 0;
+		printf("init: read \"%s\"\n", line);
+		return 0;
+	}
 	printf("init: %s mode, running %d programs\n", bench ? "bench" : "demo", NPROGS);
 	for (int i = 0; i < NPROGS; i++) {
 		uint32_t c0 = cycles();

@@ -51,8 +51,21 @@ int cons_read(char *buf, int n)
 
 /* ---- halt and panic ---- */
 
+/* Bench mode: per-CPU counters (they vary from run to run). */
+static void print_stats(void)
+{
+	for (int i = 0; i < ncpus; i++) {
+		struct cpu *c = cpus[i];
+		kprintf("kestrel: cpu %d: %u syscalls, %u tlb faults, %u pt misses, "
+			"%u interrupts, %u ipis, %u switches\n", i, c->nsyscall, c->ntlbfault,
+			c->nptmiss, c->nintr, c->nipi, c->nswitch);
+	}
+}
+
 void halt(int status)
 {
+	if (kestrel_boot_mode == 1)
+		print_stats();
 	int code = status & 0xff;
 	if (status != 0 && code == 0)
 		code = 1;
@@ -136,7 +149,8 @@ static void percpu_init(int id)
 	timer_arm();
 }
 
-static const char *const mode_name[] = { "demo", "bench" };
+static const char *const mode_name[] = { "demo", "bench", "echo" };
+#define NMODES 3
 
 void kmain(void)
 {
@@ -150,7 +164,7 @@ void kmain(void)
 	if (ncpus > MAXCPU)
 		ncpus = MAXCPU;
 	percpu_init(0);
-	uint32_t mode = kestrel_boot_mode < 2 ? kestrel_boot_mode : 0;
+	uint32_t mode = kestrel_boot_mode < NMODES ? kestrel_boot_mode : 0;
 	kprintf("kestrel: booting, %d cpu%s, %u MB RAM, mode %s\n", ncpus,
 		ncpus == 1 ? "" : "s", ram_size >> 20, mode_name[mode]);
 	uint32_t first_free = (KPA(_end) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
