@@ -1,7 +1,9 @@
 /*
- * init - the first process. argv[1] is "demo", "bench" or "echo" (the
- * kernel's boot mode; echo reads one console line and prints it). Runs
- * each program in turn (fork + execv + waitpid) and reports; in bench mode also the cycles each run took (CP0 Count x 2,
+ * init - the first process. argv[1] is "demo", "bench", "echo" or "fault"
+ * (the kernel's boot mode; echo reads one console line and prints it,
+ * fault checks that a faulting child is killed with status 131). Runs
+ * each program in turn (fork + execv + waitpid) and reports; in bench
+ * mode also the cycles each run took (CP0 Count x 2,
  * measured around fork..waitpid on init's CPU). Exits 0 if all passed.
  */
 #include "ulib.h"
@@ -24,6 +26,18 @@ int main(int argc, char **argv)
 		line[n] = 0;
 		printf("init: read \"%s\"\n", line);
 		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "fault") == 0) {
+		/* a child that stores to address 0 must be killed, not the kernel */
+		int st = -1, pid = fork();
+		if (pid == 0) {
+			char *av[] = { "exitcode", "fault", NULL };
+			execv("exitcode", av);
+			exit(127);
+		}
+		waitpid(pid, &st, 0);
+		printf("init: faulting child exited with status %d\n", st);
+		return st == 128 + 3 ? 0 : 1;
 	}
 	printf("init: %s mode, running %d programs\n", bench ? "bench" : "demo", NPROGS);
 	for (int i = 0; i < NPROGS; i++) {

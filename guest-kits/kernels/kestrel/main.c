@@ -149,8 +149,8 @@ static void percpu_init(int id)
 	timer_arm();
 }
 
-static const char *const mode_name[] = { "demo", "bench", "echo" };
-#define NMODES 3
+static const char *const mode_name[] = { "demo", "bench", "echo", "fault" };
+#define NMODES 4
 
 void kmain(void)
 {
