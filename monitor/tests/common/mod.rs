@@ -1,5 +1,4 @@
-//! The `trapkit` guest of `trap_flows.rs`, shared by the flow-table and
-//! GDB tests (a copy, so the trap-flow snapshots stay exactly as they are).
+//! The `trapkit` guest, shared by the trap-flow, flow-table and GDB tests.
 //! See `trap_flows.rs` for its memory map and the story of each trap.
 
 #![allow(dead_code, clippy::panic, clippy::unwrap_used)]
