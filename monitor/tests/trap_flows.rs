@@ -30,7 +30,11 @@ fn trapkit_runs_to_its_halt() {
 #[test]
 fn trap_flow_boot_through_the_emulated_kseg0_stub() {
     let m = common::run_trapkit();
-    insta::assert_snapshot!(common::story(&m, "switch to trapkit.0", "compose V 0xc0000000"));
+    insta::assert_snapshot!(common::story(
+        &m,
+        "switch to trapkit.0",
+        "compose V 0xc0000000"
+    ));
 }
 
 #[test]
@@ -64,7 +68,11 @@ fn trap_flow_timer_interrupt_delivered_to_the_guest() {
 #[test]
 fn trap_flow_guest_console_write_through_kseg1() {
     let m = common::run_trapkit();
-    insta::assert_snapshot!(common::story(&m, "BadVAddr 0xb0000000", "virtual device write"));
+    insta::assert_snapshot!(common::story(
+        &m,
+        "BadVAddr 0xb0000000",
+        "virtual device write"
+    ));
 }
 
 #[test]
