@@ -161,6 +161,7 @@ impl Monitor {
         let mut memmap = Memmap::new(usize::try_from(total_pages).unwrap_or(0));
         let mut vms = Vec::new();
         let mut runq = VecDeque::new();
+        let mut spaces = 0;
         for (id, vc) in config.vms.iter().enumerate() {
             let pages: Vec<u32> = (0..vc.mem_bytes >> PAGE_SHIFT)
                 .map_while(|_| frames.alloc())
@@ -179,7 +180,8 @@ impl Monitor {
                     }
                 })?;
             }
-            let mut vcpus: Vec<Vcpu> = (0..vc.vcpus).map(Vcpu::new).collect();
+            let mut vcpus: Vec<Vcpu> = (0..vc.vcpus).map(|c| Vcpu::new(c, spaces + c)).collect();
+            spaces += vc.vcpus;
             if let Some(v0) = vcpus.first_mut() {
                 let sp = 0xFFFF_FFFF_8000_0000 + vc.mem_bytes - 16;
                 v0.boot(vc.image.entry, sp, 0);
@@ -211,7 +213,7 @@ impl Monitor {
         Ok(Monitor {
             current: vec![None; config.pcpus],
             slice_end: vec![0; config.pcpus],
-            asids: Asids::new(vms.len()),
+            asids: Asids::new(spaces),
             machine,
             vms,
             trace,
@@ -464,7 +466,8 @@ impl Monitor {
             };
             f(&mut ctx, regs)
         };
-        shootdowns.extend(pending.into_iter().map(|e| (v, e)));
+        let space = vcpu.space;
+        shootdowns.extend(pending.into_iter().map(|e| (space, e)));
         if let Some(reason) = stop {
             if end.is_none() {
                 trace.emit(MonEvent::Stop);
@@ -478,9 +481,9 @@ impl Monitor {
     /// Applies what a context left behind: real-TLB shootdowns on every
     /// physical CPU, and a flush of all real TLBs after an ASID generation.
     fn finish_ctx(&mut self) {
-        for (vm, old) in std::mem::take(&mut self.shootdowns) {
+        for (space, old) in std::mem::take(&mut self.shootdowns) {
             for cpu in &mut self.machine.cpus {
-                tlbctl::shoot_down(cpu, &self.asids, vm, &old);
+                tlbctl::shoot_down(cpu, &self.asids, space, &old);
             }
         }
         if self.asids.generation != self.flushed_generation {

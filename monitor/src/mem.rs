@@ -97,31 +97,32 @@ impl Memmap {
     }
 }
 
-/// Machine ASIDs: each (VM, guest ASID) pair in use gets its own, so two VMs
-/// never share a real TLB entry. When all 255 are taken, a new generation
+/// Machine ASIDs: each (address space, guest ASID) pair in use gets its
+/// own, so two VMs, or two VCPUs of one VM, never share a real TLB entry
+/// (an address space is one VCPU's; see [`crate::vcpu::Vcpu::space`]). When all 255 are taken, a new generation
 /// starts: every real TLB is flushed and assignment starts over.
 #[derive(Clone, Debug)]
 pub struct Asids {
-    /// Per VM, guest ASID → machine ASID (0 = none in this generation).
+    /// Per address space, guest ASID → machine ASID (0 = none in this generation).
     map: Vec<[u8; 256]>,
     next: u16,
     pub generation: u64,
 }
 
 impl Asids {
-    pub fn new(vms: usize) -> Asids {
+    pub fn new(spaces: usize) -> Asids {
         Asids {
-            map: vec![[0; 256]; vms],
+            map: vec![[0; 256]; spaces],
             next: 1,
             generation: 0,
         }
     }
 
-    /// The machine ASID of `(vm, guest_asid)`, assigning one if needed.
+    /// The machine ASID of `(space, guest_asid)`, assigning one if needed.
     /// `None` means the ASIDs ran out: the caller must flush every real
     /// TLB, call [`Asids::new_generation`] and ask again.
-    pub fn get(&mut self, vm: usize, guest_asid: u8) -> Option<u8> {
-        let row = self.map.get_mut(vm)?;
+    pub fn get(&mut self, space: usize, guest_asid: u8) -> Option<u8> {
+        let row = self.map.get_mut(space)?;
         let slot = &mut row[usize::from(guest_asid)];
         if *slot != 0 {
             return Some(*slot);
@@ -143,9 +144,9 @@ impl Asids {
         self.generation += 1;
     }
 
-    /// Whether machine ASID `masid` currently belongs to `vm`.
-    pub fn owned_by(&self, vm: usize, masid: u8) -> bool {
-        masid != 0 && self.map.get(vm).is_some_and(|row| row.contains(&masid))
+    /// Whether machine ASID `masid` currently belongs to address space `space`.
+    pub fn owned_by(&self, space: usize, masid: u8) -> bool {
+        masid != 0 && self.map.get(space).is_some_and(|row| row.contains(&masid))
     }
 }
 

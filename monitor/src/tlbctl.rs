@@ -18,12 +18,12 @@ use crate::obs::MonEvent;
 /// flushes the others) when they run out.
 pub fn load_asid(ctx: &mut GuestCtx<'_>) {
     let guest_asid = ctx.vcpu.cp0.asid();
-    let masid = match ctx.asids.get(ctx.vm, guest_asid) {
+    let masid = match ctx.asids.get(ctx.vcpu.space, guest_asid) {
         Some(m) => m,
         None => {
             ctx.asids.new_generation();
             flush_real_tlb(ctx.core);
-            ctx.asids.get(ctx.vm, guest_asid).unwrap_or(1)
+            ctx.asids.get(ctx.vcpu.space, guest_asid).unwrap_or(1)
         }
     };
     if ctx.core.cp0.asid() != masid {
@@ -140,8 +140,13 @@ pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> bool {
 }
 
 /// Removes from a real TLB every entry that could have been composed from
-/// guest entry `old` of VM `vm`.
-pub fn shoot_down(core: &mut sim::cpu::Core, asids: &crate::mem::Asids, vm: usize, old: &TlbEntry) {
+/// virtual TLB entry `old` of address space `space`.
+pub fn shoot_down(
+    core: &mut sim::cpu::Core,
+    asids: &crate::mem::Asids,
+    space: usize,
+    old: &TlbEntry,
+) {
     let lo_va = old.vpn2 & old.vpn_mask();
     let hi_va = lo_va
         .wrapping_add(old.page_size().wrapping_mul(2))
@@ -151,7 +156,7 @@ pub fn shoot_down(core: &mut sim::cpu::Core, asids: &crate::mem::Asids, vm: usiz
         if e.vpn2 >= 0x8000_0000 && e.vpn2 < 0xC000_0000 {
             continue; // an unused entry
         }
-        if e.vpn2 >= lo_va && e.vpn2 <= hi_va && asids.owned_by(vm, e.asid) {
+        if e.vpn2 >= lo_va && e.vpn2 <= hi_va && asids.owned_by(space, e.asid) {
             core.tlb_write(i, TlbEntry::unused(i));
         }
     }

@@ -40,6 +40,12 @@ pub const EMULATED: [&str; 9] = [
 #[derive(Clone, Debug)]
 pub struct Vcpu {
     pub index: usize,
+    /// Machine-wide number of this VCPU's address space: machine ASIDs
+    /// belong to (space, guest ASID), not (VM, guest ASID), because each
+    /// VCPU has its own virtual TLB (kestrel's per-CPU page is a global
+    /// entry that differs on every CPU), so entries composed for one VCPU
+    /// must never be hit by another VCPU of the same VM.
+    pub space: usize,
     /// The guest's registers; live in the physical CPU while scheduled.
     pub regs: Regs,
     pub cp0: Cp0,
@@ -58,9 +64,10 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    pub fn new(index: usize) -> Vcpu {
+    pub fn new(index: usize, space: usize) -> Vcpu {
         Vcpu {
             index,
+            space,
             regs: Regs::default(),
             cp0: Cp0::default(),
             tlb: Tlb::default(),
