@@ -29,11 +29,10 @@ pub(crate) fn images_dir() -> PathBuf {
     }
 }
 
-/// The image the demo boots in each of its two VMs.
+/// The image the demo boots in each of its two VMs: the teaching kernel,
+/// whose init runs each workload once and halts.
 fn default_image() -> PathBuf {
-    // `hello` until the teaching kernel has been checked under the monitor
-    // (issue 4/5): the demo must always end cleanly.
-    images_dir().join("hello.elf")
+    images_dir().join("kestrel.elf")
 }
 
 pub(crate) fn load_image(path: &Path, ram: u64) -> anyhow::Result<(Image, Symbols)> {
@@ -327,15 +326,22 @@ fn run_monitor(
         w.flush().ok();
     }
     println!("--- summary ---");
-    for v in &m.vms {
+    let stats = m.vm_stats();
+    for (v, st) in m.vms.iter().zip(&stats) {
         let how = match &v.end {
             Some(VmEnd::Halted(s)) => format!("halted with status {s}"),
             Some(VmEnd::Stopped(why)) => format!("stopped by the monitor: {why}"),
             None => "still running".to_string(),
         };
-        println!("{}: {how}", v.name);
+        println!(
+            "{}: {how}; {} guest instructions, {} exits, monitor {:.1}% of its cycles",
+            v.name,
+            st.guest_insns,
+            st.total_exits(),
+            st.monitor_share() * 100.0
+        );
     }
-    let instructions: u64 = m.vm_stats().iter().map(|s| s.guest_insns).sum();
+    let instructions: u64 = stats.iter().map(|s| s.guest_insns).sum();
     println!(
         "{} physical CPU(s), {} simulated cycles, {} guest instructions, {:.1} host MIPS",
         pcpus,
