@@ -4,6 +4,7 @@
 //! (boot stub, vector trampolines) and KSEG0/KSEG1 data accesses.
 
 use sim::cpu::cp0::{sext32, Mode};
+use sim::cpu::tlb::lo;
 use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb};
 use sim::dev::Board;
 use sim::isa::{decode, Insn, Op, Reg};
@@ -51,9 +52,10 @@ pub struct GuestCtx<'a> {
     pub core: &'a mut Core,
     pub asids: &'a mut Asids,
     pub trace: &'a mut Trace,
-    /// Virtual TLB entries replaced while this context ran, whose composed
-    /// entries must leave every real TLB.
-    pub shootdowns: &'a mut Vec<sim::cpu::TlbEntry>,
+    /// Composed entries dropped from one physical CPU's real TLB (the
+    /// first field), of one address space (the second), which must leave
+    /// the other CPUs' too.
+    pub shootdowns: &'a mut Vec<(usize, usize, tlbctl::Shootdown)>,
     /// Machine time of this VCPU.
     pub now: u64,
     /// Set when the guest did something that stops its VM.
@@ -152,23 +154,43 @@ impl GuestCtx<'_> {
         }
     }
 
-    /// A guest TLBWI/TLBWR: replace virtual entry `index`, drop what was
-    /// composed from the old entry, and compose the new one for the page the
-    /// guest is refilling (BadVAddr) if it covers it.
+    /// Drops `what` from this VCPU's L2TLB and this CPU's real TLB now (an
+    /// entry composed next must survive it), and from the other physical
+    /// CPUs' TLBs when the context ends.
+    fn shoot_down(&mut self, what: tlbctl::Shootdown) {
+        let (first, last) = what.pairs();
+        self.vcpu.l2tlb.drop_range(first, last);
+        tlbctl::shoot_down(self.core, self.asids, self.vcpu.space, what);
+        self.shootdowns.push((self.core.id, self.vcpu.space, what));
+        self.charge(COST.shootdown);
+    }
+
+    /// A guest TLBWI/TLBWR: replace virtual entry `index`, drop composed
+    /// pairs the guest can no longer expect to be cached (see `l2tlb`), and
+    /// compose the new one for the page the guest is refilling (BadVAddr) if
+    /// it covers it.
     fn write_vtlb(&mut self, index: usize, random: bool) {
         let index = index % sim::cpu::TLB_ENTRIES;
         let old = self.vcpu.tlb.read(index);
         let new = Tlb::entry_from(&self.vcpu.cp0);
         self.vcpu.tlb.write(index, new);
-        // Below 48: exact.
-        self.vcpu.l2tlb.drop_vtlb_index(index as u8);
-        self.shootdowns.push(old);
-        self.charge(COST.shootdown);
         self.trace.emit(MonEvent::GuestTlbWrite {
             index,
             random,
             entry: new,
         });
+        let never_matches = new.lo[0] & lo::V == 0 && new.lo[1] & lo::V == 0
+            || (0x8000_0000..0xC000_0000).contains(&new.vpn2);
+        if !random && never_matches {
+            // A flush: whatever the guest believes was evicted must go too.
+            self.shoot_down(tlbctl::Shootdown::Space);
+        } else {
+            if !random {
+                self.shoot_down(tlbctl::Shootdown::covering(&old));
+            }
+            // A TLBWR's victim stays cached (see `l2tlb`).
+            self.shoot_down(tlbctl::Shootdown::covering(&new));
+        }
         let bad = self.vcpu.cp0.bad_vaddr as u32;
         let asid = self.vcpu.cp0.asid();
         if new.matches(bad, asid) {
@@ -233,6 +255,9 @@ impl ExecContext for GuestCtx<'_> {
 
     fn tlbr(&mut self) {
         self.count_emulated("tlbr");
+        // A guest reading its TLB may be looking for entries to retire
+        // without writing them; evicted pairs must not outlive that.
+        self.shoot_down(tlbctl::Shootdown::Space);
         self.vcpu.tlb.read_into(&mut self.vcpu.cp0);
         tlbctl::load_asid(self);
     }
@@ -252,6 +277,14 @@ impl ExecContext for GuestCtx<'_> {
     fn tlbp(&mut self) {
         self.count_emulated("tlbp");
         self.vcpu.tlb.probe_into(&mut self.vcpu.cp0);
+        if self.vcpu.cp0.index & 0x8000_0000 != 0 {
+            // The guest now believes the pair is not cached anywhere.
+            let first = (self.vcpu.cp0.entry_hi as u32) & !0x1FFF;
+            self.shoot_down(tlbctl::Shootdown::Range {
+                first,
+                last: first | 0x1FFF,
+            });
+        }
     }
 
     fn eret(&mut self) -> u64 {

@@ -1,12 +1,26 @@
 //! The per-VCPU software TLB (Disco's "second-level TLB"): composed
-//! virtual→machine entries for page pairs the guest's virtual TLB maps, so a
-//! real TLB miss can be refilled without entering the guest.
+//! virtual→machine entries for page pairs, so a real TLB miss can be
+//! refilled without entering the guest.
 //!
-//! It only ever holds translations of entries that are still in the guest's
-//! virtual TLB: replacing a virtual TLB entry drops what was composed from it.
-//! So it never answers for a mapping the guest has removed.
+//! It holds the pairs of the guest's virtual TLB *and* those of entries the
+//! guest's TLBWR has since evicted ("victims"), so a sweep over more pages
+//! than 48 entries hold refills from here after the first pass instead of
+//! re-entering the guest's refill handler. That is safe because a guest that
+//! is correct on a real R4000 cannot know which entries TLBWR evicted, so
+//! before it changes a mapping that may be cached it must remove it in a way
+//! the monitor sees, and each of those drops victims too (see
+//! `GuestCtx::write_vtlb`, `tlbp`, `tlbr`):
+//! - writing an entry (TLBWI/TLBWR) drops every pair in the new entry's range;
+//! - TLBWI over an entry drops the old entry's pairs (a deliberate
+//!   replacement), and TLBWI of an entry that can never match (invalid, or
+//!   a kseg0/kseg1 VPN: how kernels flush) drops everything;
+//! - TLBP that misses drops the probed pair (the guest is about to conclude
+//!   the page is not cached);
+//! - TLBR drops everything (a guest scanning its TLB to retire an ASID).
+//!
+//! Changing ASID needs nothing: pairs are tagged with the guest ASID.
 
-const SLOTS: usize = 512;
+const SLOTS: usize = 1024;
 
 /// A composed 8 KB page pair, for one guest ASID (or global).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +29,8 @@ pub struct L2Entry {
     pub vpn2: u32,
     pub guest_asid: u8,
     pub global: bool,
-    /// The virtual TLB index it was composed from.
+    /// The virtual TLB index it was composed from (for traces: the entry
+    /// may since have been evicted).
     pub vtlb_index: u8,
     /// Real EntryLo0/EntryLo1 (machine PFN, C, D, V; G clear).
     pub lo: [u32; 2],
@@ -60,11 +75,21 @@ impl L2Tlb {
         self.slots[slot_of(e.vpn2)] = Some(e);
     }
 
-    /// Drops every pair composed from virtual TLB entry `index`.
-    pub fn drop_vtlb_index(&mut self, index: u8) {
-        for s in self.slots.iter_mut() {
-            if s.is_some_and(|e| e.vtlb_index == index) {
-                *s = None;
+    /// Drops every pair, of any ASID, with VA[31:13] in `first..=last`.
+    pub fn drop_range(&mut self, first: u32, last: u32) {
+        let pairs = last.saturating_sub(first) as usize + 1;
+        if pairs < SLOTS {
+            for vpn2 in first..=last {
+                let slot = &mut self.slots[slot_of(vpn2)];
+                if slot.is_some_and(|e| e.vpn2 == vpn2) {
+                    *slot = None;
+                }
+            }
+        } else {
+            for s in self.slots.iter_mut() {
+                if s.is_some_and(|e| (first..=last).contains(&e.vpn2)) {
+                    *s = None;
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ pub mod vm;
 use std::collections::VecDeque;
 
 use sim::cpu::cp0::{reg, status};
-use sim::cpu::{Cpu, ExcCode, Exception, Mode, Regs, RunExit, TlbEntry};
+use sim::cpu::{Cpu, ExcCode, Exception, Mode, Regs, RunExit};
 use sim::dev::{Board, BoardAction, BoardConfig};
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 use sim::{Machine, MachineConfig};
@@ -109,7 +109,8 @@ pub struct Monitor {
     runq: VecDeque<(usize, usize)>,
     asids: Asids,
     pub memmap: Memmap,
-    shootdowns: Vec<(usize, TlbEntry)>,
+    /// (physical CPU already done, address space, what).
+    shootdowns: Vec<(usize, usize, tlbctl::Shootdown)>,
     /// Per physical CPU, the real TLB entry its next refill replaces.
     tlb_cursor: Vec<usize>,
     /// The ASID generation every real TLB has been flushed for.
@@ -448,7 +449,6 @@ impl Monitor {
         let now = core.cycles;
         trace.now = now;
         let mut stop = None;
-        let mut pending = Vec::new();
         let r = {
             let mut ctx = GuestCtx {
                 vm: v,
@@ -459,15 +459,13 @@ impl Monitor {
                 core,
                 asids,
                 trace,
-                shootdowns: &mut pending,
+                shootdowns,
                 now,
                 stop: &mut stop,
                 tlb_cursor,
             };
             f(&mut ctx, regs)
         };
-        let space = vcpu.space;
-        shootdowns.extend(pending.into_iter().map(|e| (space, e)));
         if let Some(reason) = stop {
             if end.is_none() {
                 trace.emit(MonEvent::Stop);
@@ -481,9 +479,12 @@ impl Monitor {
     /// Applies what a context left behind: real-TLB shootdowns on every
     /// physical CPU, and a flush of all real TLBs after an ASID generation.
     fn finish_ctx(&mut self) {
-        for (space, old) in std::mem::take(&mut self.shootdowns) {
-            for cpu in &mut self.machine.cpus {
-                tlbctl::shoot_down(cpu, &self.asids, space, &old);
+        // `drain` keeps the buffer: the exit path allocates nothing.
+        for (done, space, what) in self.shootdowns.drain(..) {
+            for (p, cpu) in self.machine.cpus.iter_mut().enumerate() {
+                if p != done {
+                    tlbctl::shoot_down(cpu, &self.asids, space, what);
+                }
             }
         }
         if self.asids.generation != self.flushed_generation {

@@ -122,7 +122,11 @@ pub fn install(ctx: &mut GuestCtx<'_>, l2: &L2Entry) -> usize {
 /// refill exception.
 pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> bool {
     let guest_asid = ctx.vcpu.cp0.asid();
-    if let Some(l2) = ctx.vcpu.l2tlb.lookup(va, guest_asid) {
+    let odd = usize::from(va & 0x1000 != 0);
+    // A pair whose half is invalid is left to the virtual TLB: if the entry
+    // is still there the guest gets TLB-invalid, if it was evicted a refill.
+    let cached = ctx.vcpu.l2tlb.lookup(va, guest_asid);
+    if let Some(l2) = cached.filter(|e| e.lo[odd] & lo::V != 0) {
         ctx.core.charge(COST.l2tlb_refill);
         ctx.vcpu.stats.monitor_cycles += COST.l2tlb_refill;
         let index = install(ctx, &l2);
@@ -139,24 +143,53 @@ pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> bool {
     }
 }
 
-/// Removes from a real TLB every entry that could have been composed from
-/// virtual TLB entry `old` of address space `space`.
+/// Real-TLB entries of one address space that every physical CPU must drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shootdown {
+    /// Pairs whose VA lies in `first..=last`.
+    Range { first: u32, last: u32 },
+    /// Every entry of the space.
+    Space,
+}
+
+impl Shootdown {
+    /// The VAs a virtual TLB entry covers.
+    pub fn covering(e: &TlbEntry) -> Shootdown {
+        let first = e.vpn2 & e.vpn_mask();
+        Shootdown::Range {
+            first,
+            last: first
+                .wrapping_add(e.page_size().wrapping_mul(2))
+                .wrapping_sub(1),
+        }
+    }
+
+    /// The same VAs as L2TLB pair numbers (VA[31:13]), for `L2Tlb::drop_range`.
+    pub fn pairs(&self) -> (u32, u32) {
+        match *self {
+            Shootdown::Range { first, last } => (first >> 13, last >> 13),
+            Shootdown::Space => (0, u32::MAX >> 13),
+        }
+    }
+}
+
+/// Removes from a real TLB the entries `what` names of address space `space`.
 pub fn shoot_down(
     core: &mut sim::cpu::Core,
     asids: &crate::mem::Asids,
     space: usize,
-    old: &TlbEntry,
+    what: Shootdown,
 ) {
-    let lo_va = old.vpn2 & old.vpn_mask();
-    let hi_va = lo_va
-        .wrapping_add(old.page_size().wrapping_mul(2))
-        .wrapping_sub(1);
+    let (first, last) = match what {
+        Shootdown::Range { first, last } => (first, last),
+        Shootdown::Space => (0, u32::MAX),
+    };
     for i in 0..TLB_ENTRIES {
         let e = core.tlb.read(i);
         if e.vpn2 >= 0x8000_0000 && e.vpn2 < 0xC000_0000 {
             continue; // an unused entry
         }
-        if e.vpn2 >= lo_va && e.vpn2 <= hi_va && asids.owned_by(space, e.asid) {
+        if e.vpn2 >= first & !0x1FFF && e.vpn2 <= last && asids.owned_by(space, e.asid) {
             core.tlb_write(i, TlbEntry::unused(i));
         }
     }

@@ -249,14 +249,17 @@ fn privileged_instructions_in_delay_slots() {
     );
 }
 
-/// A user process making system calls and one touching 256 pages run under
-/// the monitor to the same halt, retiring the same instructions as natively
-/// (the guest's refill handler and syscall path included).
+/// A user process making system calls runs under the monitor to the same
+/// halt, retiring the same instructions as natively (the guest's syscall
+/// path included). One touching 256 pages three times also halts the same
+/// way, but retires fewer: after the first pass the L2TLB still holds the
+/// pairs the guest's TLBWR evicted, so later misses are refilled without
+/// running the guest's refill handler, which natively runs every time.
 #[test]
 fn trap_heavy_workloads_match_native_instruction_counts() {
-    for img in [
-        sim::workload::syscall_loop(300).unwrap(),
-        sim::workload::tlb_stress(3).unwrap(),
+    for (img, refills_saved) in [
+        (sim::workload::syscall_loop(300).unwrap(), false),
+        (sim::workload::tlb_stress(3).unwrap(), true),
     ] {
         let mut native = sim::Machine::new(
             sim::MachineConfig {
@@ -277,12 +280,17 @@ fn trap_heavy_workloads_match_native_instruction_counts() {
         assert_eq!(m.run(), MonitorExit::AllEnded);
         assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
         let st = &m.vm_stats()[0];
-        assert_eq!(
-            st.guest_insns,
-            native.cpus[0].instret,
-            "{}",
-            m.stats_report()
-        );
+        let native_insns = native.cpus[0].instret;
+        if refills_saved {
+            let refills = native.cpus[0].stats.tlb_refills;
+            assert!(
+                st.guest_insns < native_insns && st.l2tlb_hits > refills / 2,
+                "native: {native_insns} instructions, {refills} refills\n{}",
+                m.stats_report()
+            );
+        } else {
+            assert_eq!(st.guest_insns, native_insns, "{}", m.stats_report());
+        }
     }
 }
 
