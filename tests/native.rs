@@ -3,23 +3,14 @@
 
 #![allow(clippy::panic, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
-fn disco() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_disco"))
-}
-
-fn images() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest-kits/images")
-}
-
-fn run(args: &[&str]) -> Output {
-    disco().args(args).stdin(Stdio::null()).output().unwrap()
-}
+use common::{disco, images, run, text};
 
 fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    text(&o.stdout)
 }
 
 fn kit(name: &str, cpus: &str, extra: &[&str]) -> Output {

@@ -2,8 +2,9 @@
  * smp - four worker processes (one per CPU when there are four) contend
  * for an LL/SC spinlock in the machine-wide shared page, each doing a
  * fixed number of locked increments with private work in between. The
- * parent checks the total. In bench mode it also reports how many
- * increments each CPU did (that split varies from run to run).
+ * parent checks the total and reports how many increments each CPU did
+ * (one line per CPU; that split varies with the simulator and the number
+ * of CPUs, so tests check only that every CPU did some and the sum).
  */
 #include "ulib.h"
 
@@ -56,11 +57,9 @@ int main(int argc, char **argv)
 	uint32_t want = WORKERS * rounds, wweight = rounds * (WORKERS * (WORKERS + 1) / 2);
 	printf("smp: %d workers x %d locked increments = %u, weighted %u\n", WORKERS, rounds,
 	       sh->counter, sh->weighted);
-	if (bench) {
-		int n = ncpus();
-		for (int c = 0; c < n && c < 8; c++)
-			printf("smp: cpu %d did %u increments\n", c, sh->percpu[c]);
-	}
+	int n = ncpus();
+	for (int c = 0; c < n && c < 8; c++)
+		printf("smp: cpu %d did %u increments\n", c, sh->percpu[c]);
 	if (bad || sh->counter != want || sh->weighted != wweight) {
 		printf("smp: FAIL expected %u, weighted %u\n", want, wweight);
 		return 1;

@@ -1,9 +1,43 @@
-//! Shared helpers of the integration tests: a minimal ELF writer for
+//! Shared helpers of the integration tests: running the `disco` binary,
+//! finding the committed guest-kit images, and a minimal ELF writer for
 //! programs built with the in-crate assembler.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use sim::isa::asm::Asm;
+
+/// The checkout (the workspace root).
+pub(crate) fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The committed guest-kit images.
+pub(crate) fn images() -> PathBuf {
+    root().join("guest-kits/images")
+}
+
+/// The `disco` binary built for this test run.
+pub(crate) fn disco() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_disco"))
+}
+
+/// Runs `disco ARGS` in the checkout with stdin closed and collects its output.
+pub(crate) fn run(args: &[&str]) -> Output {
+    disco()
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Output bytes as text (lossy).
+pub(crate) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
 
 /// An ELF32 big-endian MIPS executable holding `a` as one PT_LOAD segment
 /// (p_vaddr = p_paddr = the origin, as GNU ld leaves them) with `bss`
