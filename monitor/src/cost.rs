@@ -29,6 +29,8 @@ pub struct Cost {
     pub vdev: u64,
     /// Switch a physical CPU to another virtual CPU.
     pub vcpu_switch: u64,
+    /// Rewrite one guest MFC0/MTC0 into a commpage load/store (once per site).
+    pub patch: u64,
 }
 
 pub const COST: Cost = Cost {
@@ -42,4 +44,5 @@ pub const COST: Cost = Cost {
     trampoline: 4,
     vdev: 40,
     vcpu_switch: 150,
+    patch: 40,
 };

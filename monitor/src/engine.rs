@@ -74,6 +74,35 @@ impl GuestCtx<'_> {
         Ok(GuestPhys(t.pa))
     }
 
+    /// The machine address and word of the guest instruction at `pc`, if it
+    /// is in the VM's RAM and mapped.
+    pub fn code_word(&self, pc: u64) -> Option<(u64, u32)> {
+        let gpa = self.translate(pc, Access::Fetch).ok()?;
+        let ma = self.pmap.translate(gpa)?;
+        // A 4-byte read: exact.
+        let w = self.bus.read_ram(ma.0, 4)? as u32;
+        Some((ma.0, w))
+    }
+
+    /// A guest-kernel load from the commpage: the page brought up to date
+    /// first, so the engine reads what direct execution would.
+    fn commpage_load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        crate::commpage::store(self);
+        self.bus
+            .read_ram(self.vcpu.commpage + (vaddr & 0xFFF), width)
+            .ok_or(Self::bus_error(Access::Load))
+    }
+
+    fn commpage_store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
+        crate::commpage::store(self);
+        let ma = self.vcpu.commpage + (vaddr & 0xFFF);
+        if !self.bus.write_ram(self.core.id, ma, width, value) {
+            return Err(Self::bus_error(Access::Store));
+        }
+        crate::commpage::load(self);
+        Ok(())
+    }
+
     fn bus_error(access: Access) -> Exception {
         Exception::new(if access == Access::Fetch {
             ExcCode::Ibe
@@ -140,7 +169,7 @@ impl GuestCtx<'_> {
         self.charge(COST.vdev);
     }
 
-    fn charge(&mut self, cycles: u64) {
+    pub fn charge(&mut self, cycles: u64) {
         self.core.charge(cycles);
         self.trace.now = self.core.cycles;
         self.vcpu.stats.monitor_cycles += cycles;
@@ -209,11 +238,17 @@ impl ExecContext for GuestCtx<'_> {
     }
 
     fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        if crate::commpage::covers(self, vaddr) {
+            return self.commpage_load(vaddr, width);
+        }
         let gpa = self.translate(vaddr, Access::Load)?;
         self.read(gpa, width, Access::Load)
     }
 
     fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
+        if crate::commpage::covers(self, vaddr) {
+            return self.commpage_store(vaddr, width, value);
+        }
         let gpa = self.translate(vaddr, Access::Store)?;
         self.write(gpa, width, value)
     }
@@ -435,10 +470,7 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
 /// Reads the instruction word at guest virtual `pc` without side effects
 /// (for traces); `None` if it is not mapped or not RAM.
 pub fn peek_word(ctx: &GuestCtx<'_>, pc: u64) -> Option<u32> {
-    let gpa = ctx.translate(pc, Access::Fetch).ok()?;
-    let ma = ctx.pmap.translate(gpa)?;
-    // A 4-byte read: exact.
-    ctx.bus.read_ram(ma.0, 4).map(|w| w as u32)
+    ctx.code_word(pc).map(|(_, w)| w)
 }
 
 /// Whether `op` is one the monitor emulates when the guest kernel executes it.

@@ -4,6 +4,7 @@
 use sim::cpu::cp0::{cause, sext32, status};
 use sim::cpu::{ExcCode, Exception, Lookup, Mode, Regs};
 
+use crate::commpage;
 use crate::cost::COST;
 use crate::engine::{self, EngineStop, GuestCtx};
 use crate::mem::GuestPhys;
@@ -68,12 +69,21 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
         });
     }
     match code {
+        // The guest kernel's own page beside the commpage (which shares its
+        // real TLB pair): interpret, never compose over the commpage entry.
+        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod
+            if from == Mode::Supervisor && (badvaddr as u32) >> 13 == commpage::BASE >> 13 =>
+        {
+            regs.jump_to(epc);
+            engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
+        }
         ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => {
             tlb_fault(ctx, regs, code, epc, fault_pc, bd, badvaddr)
         }
         // A privileged instruction of the guest kernel: emulate it (and the
         // branch before it when it sat in a delay slot).
         ExcCode::CpU if ce == 0 && from == Mode::Supervisor => {
+            commpage::patch(ctx, fault_pc);
             regs.jump_to(epc);
             engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
         }

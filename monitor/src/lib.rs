@@ -12,6 +12,7 @@
     clippy::unimplemented
 )]
 
+pub mod commpage;
 pub mod cost;
 pub mod engine;
 pub mod exit;
@@ -134,6 +135,7 @@ impl Monitor {
             });
         }
         let mut total_pages = 0u64;
+        let mut commpages = 0u64;
         for v in &config.vms {
             if v.mem_bytes == 0 || v.mem_bytes % PAGE_SIZE != 0 || v.mem_bytes > 512 << 20 {
                 return Err(MonitorError::BadMemory {
@@ -148,17 +150,20 @@ impl Monitor {
                 });
             }
             total_pages += v.mem_bytes >> PAGE_SHIFT;
+            commpages += v.vcpus as u64;
         }
         let mut machine = Machine::new(
             MachineConfig {
                 ncpus: config.pcpus,
-                ram_bytes: total_pages << PAGE_SHIFT,
+                ram_bytes: (total_pages + commpages) << PAGE_SHIFT,
                 quantum: config.quantum,
                 max_cycles: config.max_cycles,
             },
             Board::new(config.pcpus),
         );
         let mut frames = FrameAllocator::new(0, u32::try_from(total_pages).unwrap_or(u32::MAX));
+        // The commpages sit above every VM's memory, owned by the monitor.
+        let mut next_commpage = total_pages << PAGE_SHIFT;
         let mut memmap = Memmap::new(usize::try_from(total_pages).unwrap_or(0));
         let mut vms = Vec::new();
         let mut runq = VecDeque::new();
@@ -181,7 +186,13 @@ impl Monitor {
                     }
                 })?;
             }
-            let mut vcpus: Vec<Vcpu> = (0..vc.vcpus).map(|c| Vcpu::new(c, spaces + c)).collect();
+            let mut vcpus: Vec<Vcpu> = (0..vc.vcpus)
+                .map(|c| {
+                    let v = Vcpu::new(c, spaces + c, next_commpage);
+                    next_commpage += PAGE_SIZE;
+                    v
+                })
+                .collect();
             spaces += vc.vcpus;
             if let Some(v0) = vcpus.first_mut() {
                 let sp = 0xFFFF_FFFF_8000_0000 + vc.mem_bytes - 16;
@@ -464,6 +475,7 @@ impl Monitor {
                 stop: &mut stop,
                 tlb_cursor,
             };
+            commpage::load(&mut ctx);
             f(&mut ctx, regs)
         };
         if let Some(reason) = stop {
@@ -629,6 +641,10 @@ fn enter_guest(ctx: &mut GuestCtx<'_>) {
         ctx.core.write_cp0(reg::STATUS, u64::from(status_value));
     }
     tlbctl::load_asid(ctx);
+    if ctx.vcpu.mode() != Mode::User {
+        commpage::store(ctx);
+    }
+    commpage::map(ctx);
 }
 
 /// Copies an image segment into guest-physical memory page by page.

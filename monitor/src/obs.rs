@@ -41,6 +41,12 @@ pub enum MonEvent {
         vector: u64,
         target: u64,
     },
+    /// A guest-kernel MFC0/MTC0 rewritten into a commpage load/store.
+    Patch {
+        pc: u64,
+        from: u32,
+        to: u32,
+    },
     /// One guest instruction interpreted by the engine.
     Engine {
         pc: u64,
@@ -259,6 +265,20 @@ impl Trace {
                     "L2TLB hit for V {}: real TLB[{}] refilled, guest not entered",
                     hex32(u64::from(va)),
                     index
+                ),
+            ),
+            MonEvent::Patch { pc, from, to } => (
+                "monitor",
+                format!(
+                    "patch {}: {} -> {}: {} through the commpage at {}, no trap from now on",
+                    hex32(pc),
+                    disasm(decode(from), pc).replacen('\t', " ", 1),
+                    disasm(decode(to), pc).replacen('\t', " ", 1),
+                    sim::cpu::cp0::reg::NAMES
+                        .get(((to & 0xFFF) >> 2) as usize)
+                        .copied()
+                        .unwrap_or("?"),
+                    hex32(u64::from(to & 0xFFFF))
                 ),
             ),
             MonEvent::L2Miss { va } => (

@@ -17,6 +17,7 @@ pub struct VmStats {
     pub reflected: u64,
     pub engine_insns: u64,
     pub vdev_accesses: u64,
+    pub patched: u64,
     pub l2tlb_hits: u64,
     pub l2tlb_misses: u64,
     pub monitor_cycles: u64,
@@ -49,6 +50,7 @@ impl VmStats {
         self.reflected += s.reflected;
         self.engine_insns += s.engine_insns;
         self.vdev_accesses += s.vdev_accesses;
+        self.patched += s.patched;
         self.monitor_cycles += s.monitor_cycles;
         self.guest_cycles += s.guest_cycles;
         self.guest_insns += s.guest_insns;
@@ -110,8 +112,8 @@ impl Monitor {
             out.push('\n');
             let _ = writeln!(
                 out,
-                "  reflected to the guest: {}; engine instructions: {}; virtual device accesses: {}",
-                st.reflected, st.engine_insns, st.vdev_accesses
+                "  reflected to the guest: {}; engine instructions: {}; virtual device accesses: {}; MFC0/MTC0 sites patched to the commpage: {}",
+                st.reflected, st.engine_insns, st.vdev_accesses, st.patched
             );
             let _ = writeln!(
                 out,

@@ -100,7 +100,8 @@ pub fn install(ctx: &mut GuestCtx<'_>, l2: &L2Entry) -> usize {
     let index = match ctx.core.tlb.lookup(va, masid) {
         Lookup::Hit(h) | Lookup::Multiple(h) => h.index,
         Lookup::Miss => {
-            *ctx.tlb_cursor = (*ctx.tlb_cursor + 1) % TLB_ENTRIES;
+            // Entry 0 is the commpage's.
+            *ctx.tlb_cursor = *ctx.tlb_cursor % (TLB_ENTRIES - 1) + 1;
             *ctx.tlb_cursor
         }
     };

@@ -27,6 +27,8 @@ pub struct VcpuStats {
     pub reflected: u64,
     pub engine_insns: u64,
     pub vdev_accesses: u64,
+    /// Guest-kernel MFC0/MTC0 sites rewritten to use the commpage.
+    pub patched: u64,
     pub monitor_cycles: u64,
     pub guest_cycles: u64,
     pub guest_insns: u64,
@@ -46,6 +48,12 @@ pub struct Vcpu {
     /// entry that differs on every CPU), so entries composed for one VCPU
     /// must never be hit by another VCPU of the same VM.
     pub space: usize,
+    /// Machine address of this VCPU's commpage (see `commpage`).
+    pub commpage: u64,
+    /// The register values last copied into the commpage.
+    pub commpage_shadow: [u32; 32],
+    /// Whether the guest kernel may have written the commpage since.
+    pub commpage_live: bool,
     /// The guest's registers; live in the physical CPU while scheduled.
     pub regs: Regs,
     pub cp0: Cp0,
@@ -64,10 +72,13 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    pub fn new(index: usize, space: usize) -> Vcpu {
+    pub fn new(index: usize, space: usize, commpage: u64) -> Vcpu {
         Vcpu {
             index,
             space,
+            commpage,
+            commpage_shadow: [0; 32],
+            commpage_live: false,
             regs: Regs::default(),
             cp0: Cp0::default(),
             tlb: Tlb::default(),

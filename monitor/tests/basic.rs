@@ -243,9 +243,12 @@ fn privileged_instructions_in_delay_slots() {
         m.machine.bus.read_ram(ma.0, 4).unwrap()
     });
     assert_eq!(v, n);
+    // Each trapping MFC0 was either emulated or rewritten into a commpage
+    // load (and then run as one); either way it read the virtual register.
+    let st = &m.vms[0].vcpus[0].stats;
     assert!(
-        m.vms[0].vcpus[0].stats.emulated[0] >= 3,
-        "the mfc0s were emulated"
+        st.emulated[0] + st.patched >= 3,
+        "the mfc0s were emulated or patched"
     );
 }
 

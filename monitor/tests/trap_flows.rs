@@ -43,6 +43,18 @@ fn trap_flow_syscall_from_a_user_process() {
     insta::assert_snapshot!(common::story(&m, "user    exit Sys", "emulate eret"));
 }
 
+/// The first user TLB miss runs the guest's refill handler for the first
+/// time: each MFC0/MTC0 in it traps once and is rewritten into a commpage
+/// load or store, so only TLBWR and ERET still trap afterwards.
+#[test]
+fn trap_flow_first_tlb_miss_patches_the_guest_refill_handler() {
+    let m = common::run_trapkit();
+    insta::assert_snapshot!(common::story(&m, "user    exit TLBL", "emulate eret"));
+}
+
+/// A later miss: the refill handler reads Context and writes EntryLo0/1
+/// through the commpage without trapping; TLBWR (composed V->P->M) and ERET
+/// are emulated.
 #[test]
 fn trap_flow_user_tlb_miss_through_the_guest_refill_handler() {
     let m = common::run_trapkit();
