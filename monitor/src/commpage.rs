@@ -102,21 +102,23 @@ pub fn covers(ctx: &GuestCtx<'_>, vaddr: u64) -> bool {
     ctx.vcpu.mode() != sim::cpu::Mode::User && (vaddr as u32) >> 12 == BASE >> 12
 }
 
-/// Copies the virtual CP0 into the page before the guest kernel runs.
+/// Copies the virtual CP0 into the page before the guest kernel runs:
+/// only the words that differ from what the page holds (most exits change
+/// two or three registers).
 pub fn store(ctx: &mut GuestCtx<'_>) {
-    for r in 0..32 {
+    let stale = std::mem::take(&mut ctx.vcpu.commpage_stale);
+    for r in 0..32u32 {
         let v = if readable(r) {
             ctx.vcpu.read_cp0(r, ctx.now) as u32
         } else {
             0
         };
-        ctx.vcpu.commpage_shadow[r as usize] = v;
-        ctx.bus.write_ram(
-            ctx.core.id,
-            ctx.vcpu.commpage + u64::from(4 * r),
-            4,
-            u64::from(v),
-        );
+        let i = r as usize;
+        if v != ctx.vcpu.commpage_shadow[i] || stale & (1 << r) != 0 {
+            ctx.vcpu.commpage_shadow[i] = v;
+            let at = ctx.vcpu.commpage + u64::from(4 * r);
+            ctx.bus.write_ram(ctx.core.id, at, 4, u64::from(v));
+        }
     }
     ctx.vcpu.commpage_live = true;
 }
@@ -132,6 +134,9 @@ pub fn load(ctx: &mut GuestCtx<'_>) {
             continue;
         };
         if v as u32 != ctx.vcpu.commpage_shadow[r as usize] {
+            // The register's write mask may keep fewer bits than the guest
+            // stored: the word is rewritten on the next `store`.
+            ctx.vcpu.commpage_stale |= 1 << r;
             // Sign-extended like MTC0 of a 32-bit register.
             let value = sim::cpu::cp0::sext32(v);
             if let sim::cpu::Cp0Write::Status = ctx.vcpu.write_cp0(r, value, ctx.now) {

@@ -54,6 +54,8 @@ pub struct Vcpu {
     pub commpage_shadow: [u32; 32],
     /// Whether the guest kernel may have written the commpage since.
     pub commpage_live: bool,
+    /// Registers (bit per number) whose commpage word the guest wrote.
+    pub commpage_stale: u32,
     /// The guest's registers; live in the physical CPU while scheduled.
     pub regs: Regs,
     pub cp0: Cp0,
@@ -79,6 +81,7 @@ impl Vcpu {
             commpage,
             commpage_shadow: [0; 32],
             commpage_live: false,
+            commpage_stale: 0,
             regs: Regs::default(),
             cp0: Cp0::default(),
             tlb: Tlb::default(),
