@@ -177,3 +177,45 @@ pub fn map(ctx: &mut GuestCtx<'_>) {
     }
     ctx.core.tlb_write(TLB_INDEX, want);
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use sim::isa::asm::Asm;
+    use sim::isa::Reg;
+
+    fn word(build: impl FnOnce(&mut Asm) -> &mut Asm) -> u32 {
+        let mut a = Asm::new(0xC000_0000);
+        build(&mut a);
+        a.finish().unwrap().first().copied().unwrap()
+    }
+
+    #[test]
+    fn memory_like_registers_become_commpage_loads_and_stores() {
+        // mfc0 k0, Cause -> lw k0, 0x7034(zero)
+        let from = word(|a| a.mfc0(Reg::K0, reg::CAUSE));
+        assert_eq!(rewrite(from), Some(0x8C1A_7034));
+        // mtc0 t0, Status -> sw t0, 0x7030(zero)
+        let from = word(|a| a.mtc0(Reg::T0, reg::STATUS));
+        assert_eq!(rewrite(from), Some(0xAC08_7030));
+    }
+
+    #[test]
+    fn registers_with_side_effects_keep_trapping() {
+        for r in [reg::COUNT, reg::RANDOM] {
+            assert_eq!(rewrite(word(|a| a.mfc0(Reg::T0, r))), None);
+        }
+        for r in [
+            reg::ENTRY_HI,
+            reg::COMPARE,
+            reg::COUNT,
+            reg::WIRED,
+            reg::CAUSE,
+        ] {
+            assert_eq!(rewrite(word(|a| a.mtc0(Reg::T0, r))), None);
+        }
+        // Not a CP0 move at all.
+        assert_eq!(rewrite(0), None);
+    }
+}
