@@ -31,7 +31,7 @@ const SYSCALL: u32 = 0x0000_000C;
 const MFC1: u32 = 0x4408_0000;
 
 /// EntryLo for guest-physical `gpa`: cacheable (C=3), dirty, valid.
-const fn entry_lo(gpa: u32, global: bool) -> u32 {
+pub(crate) const fn entry_lo(gpa: u32, global: bool) -> u32 {
     ((gpa >> 12) << 6) | (3 << 3) | 0b110 | global as u32
 }
 
