@@ -96,7 +96,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_cycles: Option<u64>,
     /// Serve the GDB remote protocol on 127.0.0.1:PORT (natively each CPU is a thread;
-    /// under the monitor, each VCPU of the --gdb-vm VM).
+    /// under the monitor, each VCPU of the --gdb-vm VM). Port 0 picks a free port and prints it.
     #[arg(long, value_name = "PORT")]
     pub(crate) gdb: Option<u16>,
     /// With --gdb: wait for GDB to connect before the first instruction.

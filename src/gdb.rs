@@ -18,6 +18,8 @@ pub(crate) fn serve(
 ) -> anyhow::Result<Exit> {
     let listener = sim::gdb::listen(port)
         .with_context(|| format!("--gdb: cannot listen on 127.0.0.1:{port}"))?;
+    // `--gdb 0` asks the system for a free port: say which.
+    let port = listener.local_addr().map_or(port, |a| a.port());
     eprintln!("disco: waiting for GDB on 127.0.0.1:{port}");
     let mut ended = None;
     let stream = sim::gdb::accept(&listener, wait, || {
@@ -63,6 +65,7 @@ pub(crate) fn serve_monitor(
 ) -> anyhow::Result<MonitorExit> {
     let listener = sim::gdb::listen(port)
         .with_context(|| format!("--gdb: cannot listen on 127.0.0.1:{port}"))?;
+    let port = listener.local_addr().map_or(port, |a| a.port());
     let name = m.vms.get(vm).map_or("?", |v| v.name.as_str());
     eprintln!("disco: waiting for GDB on 127.0.0.1:{port} (VM {name})");
     let mut ended = None;

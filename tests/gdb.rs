@@ -13,26 +13,14 @@ fn hello() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-kits/images/hello.elf")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `disco run hello.elf --gdb PORT --gdb-wait` and waits until it
-/// says it listens (connecting to find out would be taken as the client).
-fn start(port: u16) -> Child {
+/// Starts `disco run IMAGE --gdb 0 --gdb-wait` and waits until it says
+/// where it listens (connecting to find out would be taken as the client).
+/// Port 0 lets the system pick a free port, so parallel tests never race
+/// for one.
+fn start(image: &std::path::Path) -> (Child, u16) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_disco"))
-        .args([
-            "run",
-            hello().to_str().unwrap(),
-            "--gdb",
-            &port.to_string(),
-            "--gdb-wait",
-        ])
+        .args(["run", image.to_str().unwrap(), "--gdb", "0", "--gdb-wait"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -41,10 +29,14 @@ fn start(port: u16) -> Child {
     let mut line = String::new();
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     err.read_line(&mut line).unwrap();
-    assert!(line.contains("waiting for GDB"), "{line}");
+    let port = line
+        .trim()
+        .strip_prefix("disco: waiting for GDB on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
     // Keep draining standard error so the process never writes to a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    child
+    (child, port)
 }
 
 #[test]
@@ -61,8 +53,7 @@ fn gdb_multiarch_breaks_steps_reads_and_watches() {
         println!("SKIPPED: gdb-multiarch not found; the GDB test did not run");
         return;
     }
-    let port = free_port();
-    let child = start(port);
+    let (child, port) = start(&hello());
     let out = Command::new("timeout")
         .args(["120", "gdb-multiarch", "-batch", "-nx"])
         .args(["-ex", &format!("file {}", hello().display())])
@@ -118,8 +109,7 @@ fn packet(body: &str) -> Vec<u8> {
 
 #[test]
 fn the_stub_survives_garbage() {
-    let port = free_port();
-    let child = start(port);
+    let (child, port) = start(&hello());
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Sends `bytes` and reads until a NAK or a complete reply arrives.
@@ -200,8 +190,6 @@ fn stopping_for_the_debugger_does_not_change_simulated_time() {
 /// Ctrl-C (a 0x03 byte) stops a running machine; kill ends it.
 #[test]
 fn ctrl_c_interrupts_a_running_guest() {
-    use std::io::BufRead;
-    let port = free_port();
     // hello.elf with its first instruction replaced by `b .`: it spins forever.
     let mut elf = std::fs::read(hello()).unwrap();
     let phoff = u32::from_be_bytes(elf[28..32].try_into().unwrap()) as usize;
@@ -212,23 +200,7 @@ fn ctrl_c_interrupts_a_running_guest() {
     elf[at..at + 8].copy_from_slice(&[0x10, 0x00, 0xff, 0xff, 0, 0, 0, 0]);
     let spin = std::env::temp_dir().join(format!("disco-spin-{}.elf", std::process::id()));
     std::fs::write(&spin, &elf).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_disco"))
-        .args([
-            "run",
-            spin.to_str().unwrap(),
-            "--gdb",
-            &port.to_string(),
-            "--gdb-wait",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let (mut child, port) = start(&spin);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(&packet("c")).unwrap();
