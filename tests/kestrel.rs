@@ -1,7 +1,7 @@
 //! kestrel, the teaching kernel (guest-kits/kernels/kestrel), end to end:
 //! its demo natively on 1 and 4 CPUs, the same console output under the
 //! monitor (one VCPU; four VCPUs overcommitted on two physical CPUs; two
-//! VMs side by side), and the fault boot mode. The expected lines are those
+//! VMs side by side), the fault boot mode and the TLB shootdown boot mode. The expected lines are those
 //! of "Expected output" in guest-kits/kernels/kestrel/README.md.
 
 #![allow(clippy::panic, clippy::unwrap_used)]
@@ -176,22 +176,42 @@ fn boot_mode_offset(elf: &[u8]) -> usize {
     (sh.sh_offset + (sym.st_value - sh.sh_addr)) as usize
 }
 
+/// A copy of kestrel.elf patched to boot in another mode, removed on drop.
+struct KestrelInMode(std::path::PathBuf);
+
+impl KestrelInMode {
+    fn new(mode: u32, name: &str) -> Self {
+        let mut elf = std::fs::read(kestrel()).unwrap();
+        let at = boot_mode_offset(&elf);
+        assert_eq!(
+            elf[at..at + 4],
+            [0, 0, 0, 0],
+            "kestrel.elf boots in demo mode"
+        );
+        elf[at..at + 4].copy_from_slice(&mode.to_be_bytes());
+        let path =
+            std::env::temp_dir().join(format!("disco-kestrel-{name}-{}.elf", std::process::id()));
+        std::fs::write(&path, &elf).unwrap();
+        KestrelInMode(path)
+    }
+
+    fn path(&self) -> String {
+        self.0.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for KestrelInMode {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Boot mode 3: a child stores to address 0 and is killed with status
 /// 128 + 3 (TLBS); init reports it and the kernel halts cleanly.
 #[test]
 fn fault_mode_kills_the_faulting_process() {
-    let mut elf = std::fs::read(kestrel()).unwrap();
-    let at = boot_mode_offset(&elf);
-    assert_eq!(
-        elf[at..at + 4],
-        [0, 0, 0, 0],
-        "kestrel.elf boots in demo mode"
-    );
-    elf[at..at + 4].copy_from_slice(&3u32.to_be_bytes());
-    let path = std::env::temp_dir().join(format!("disco-kestrel-fault-{}.elf", std::process::id()));
-    std::fs::write(&path, &elf).unwrap();
-    let o = native(path.to_str().unwrap(), 1);
-    let _ = std::fs::remove_file(&path);
+    let image = KestrelInMode::new(3, "fault");
+    let o = native(&image.path(), 1);
     assert_status_0(&o);
     let out = text(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
@@ -213,4 +233,54 @@ fn fault_mode_kills_the_faulting_process() {
         ],
         "{out}"
     );
+}
+
+/// Boot mode 4 runs cowmig: copy-on-write breaks on one CPU while another
+/// CPU still maps the old frame, so kestrel must shoot the stale entry
+/// down with an IPI. Checks that no read saw a stale frame, that some
+/// rounds really migrated, and that the kernel counted shootdowns.
+fn check_shootdown(out: &str, prefix: &str, cpus: usize) {
+    let lines: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix(prefix)).collect();
+    let summary = lines
+        .iter()
+        .find(|l| l.starts_with("cowmig: ") && l.contains(" rounds moved away and back"))
+        .unwrap_or_else(|| panic!("no cowmig summary in:\n{out}"));
+    let moved: u32 = summary["cowmig: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(moved > 0, "no round migrated: {out}");
+    assert!(summary.ends_with(", 0 stale reads"), "{out}");
+    assert!(lines.contains(&"cowmig: ok"), "{out}");
+    let shootdowns: Vec<u32> = lines
+        .iter()
+        .filter(|l| l.starts_with("kestrel: cpu "))
+        .map(|l| {
+            let (head, _) = l.split_once(" shootdowns").unwrap();
+            head.rsplit(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(shootdowns.len(), cpus, "one counter line per CPU: {out}");
+    assert!(shootdowns.iter().sum::<u32>() > 0, "no shootdowns: {out}");
+    assert_eq!(lines.last(), Some(&"kestrel: halt status 0"), "{out}");
+}
+
+#[test]
+fn shootdown_mode_natively_on_four_cpus() {
+    let image = KestrelInMode::new(4, "shootdown-native");
+    let o = native(&image.path(), 4);
+    assert_status_0(&o);
+    check_shootdown(&text(&o.stdout), "", 4);
+}
+
+/// The same under the monitor: the guest's TLBP and invalidating TLBWI
+/// must also drop what the monitor cached of the entry (real TLB, L2TLB).
+#[test]
+fn shootdown_mode_in_a_vm_with_four_vcpus_on_two_cpus() {
+    let image = KestrelInMode::new(4, "shootdown-vm");
+    let o = monitor(2, &[format!("{},cpus=4", image.path())]);
+    assert_status_0(&o);
+    check_shootdown(&text(&o.stdout), "[vm0] ", 4);
 }

@@ -3,7 +3,9 @@
  * once and prints checksums), 1 = bench (init runs each workload a fixed
  * amount of work and prints its cycle count), 2 = echo (init reads one
  * console line and prints it: a test of console input on IP2), 3 = fault
- * (a child stores to address 0 and must be killed with status 131). Built twice: kestrel.elf
+ * (a child stores to address 0 and must be killed with status 131), 4 =
+ * shootdown (cowmig: copy-on-write breaks across CPU migrations, which
+ * need TLB shootdowns; per-CPU counters at halt). Built twice: kestrel.elf
  * (KESTREL_MODE=0) and kestrel-bench.elf (KESTREL_MODE=1). Tools may also
  * patch the 32-bit big-endian word at symbol kestrel_boot_mode (section
  * .kestrel_mode) in either image.

@@ -47,6 +47,7 @@ static inline void mmio_wr(uint32_t a, uint32_t v) { *(volatile uint32_t *)a = v
 
 /* ---- struct cpu: one 4 KB page per CPU, mapped at PERCPU_VA on it ---- */
 struct proc;
+#define SHOOT_MAX	8	/* TLB shootdowns a CPU can have queued */
 struct cpu {
 	uint32_t kstack;	/* PC_KSTACK: kernel stack top of curproc */
 	uint32_t onfault;	/* PC_ONFAULT: ucopy recovery address */
@@ -59,17 +60,20 @@ struct cpu {
 	volatile uint32_t started;
 	volatile uint32_t ipi_pending;	/* an IPI is queued at the device */
 	volatile uint32_t mailbox;	/* IPI_* request bits */
+	uint32_t shoot_n;		/* queued TLB shootdowns (BKL) */
+	uint32_t shoot[SHOOT_MAX];	/* each an EntryHi: VPN2 | ASID */
 	volatile int resched;	/* preempt at the next return to user */
 	volatile int idle;
 	uint32_t stack_top;	/* the scheduler/boot stack */
 	/* statistics */
-	uint32_t nsyscall, ntlbfault, nptmiss, nintr, nipi, nswitch;
+	uint32_t nsyscall, ntlbfault, nptmiss, nintr, nipi, nswitch, nshoot;
 };
 #define curcpu ((struct cpu *)PERCPU_VA)
 extern struct cpu *cpus[MAXCPU];
 extern int ncpus;
 
 #define IPI_RESCHED	0x1
+#define IPI_TLB		0x2	/* drain the shootdown queue */
 #define IPI_NR		1	/* the one IPI number we send */
 
 /* ---- locks ---- */
@@ -146,6 +150,8 @@ void tlb_init(void);
 void tlb_flush_all(void);
 void vm_activate(struct proc *p);
 void vm_forget_asids(struct proc *p);
+void tlb_shootdown(struct proc *p, uint32_t va);
+void tlb_shootdown_drain(void);
 uint32_t shared_page_pa(void);
 
 /* ---- processes (proc.c) ---- */

@@ -51,20 +51,20 @@ int cons_read(char *buf, int n)
 
 /* ---- halt and panic ---- */
 
-/* Bench mode: per-CPU counters (they vary from run to run). */
+/* Bench and shootdown modes: per-CPU counters (they vary from run to run). */
 static void print_stats(void)
 {
 	for (int i = 0; i < ncpus; i++) {
 		struct cpu *c = cpus[i];
 		kprintf("kestrel: cpu %d: %u syscalls, %u tlb faults, %u pt misses, "
-			"%u interrupts, %u ipis, %u switches\n", i, c->nsyscall, c->ntlbfault,
-			c->nptmiss, c->nintr, c->nipi, c->nswitch);
+			"%u interrupts, %u ipis, %u shootdowns, %u switches\n", i, c->nsyscall,
+			c->ntlbfault, c->nptmiss, c->nintr, c->nipi, c->nshoot, c->nswitch);
 	}
 }
 
 void halt(int status)
 {
-	if (kestrel_boot_mode == 1)
+	if (kestrel_boot_mode == 1 || kestrel_boot_mode == 4)
 		print_stats();
 	int code = status & 0xff;
 	if (status != 0 && code == 0)
@@ -149,8 +149,8 @@ static void percpu_init(int id)
 	timer_arm();
 }
 
-static const char *const mode_name[] = { "demo", "bench", "echo", "fault" };
-#define NMODES 4
+static const char *const mode_name[] = { "demo", "bench", "echo", "fault", "shootdown" };
+#define NMODES 5
 
 void kmain(void)
 {

@@ -179,6 +179,8 @@ void ipi_intr(void)
 	uint32_t bits = atomic_swap(&c->mailbox, 0);
 	if (bits & IPI_RESCHED)
 		c->resched = 1;
+	if (bits & IPI_TLB)
+		tlb_shootdown_drain();
 	c->nipi++;
 }
 

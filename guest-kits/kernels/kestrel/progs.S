@@ -27,5 +27,6 @@ progtab:
 	PROG forkexec
 	PROG smp
 	PROG exitcode
+	PROG cowmig
 	.section .rodata.progtab, "a"
 	.word 0, 0, 0

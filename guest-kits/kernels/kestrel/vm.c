@@ -136,6 +136,7 @@ void vm_activate(struct proc *p)
 		mtc0n(CP0_ENTRYHI, 0);
 		return;
 	}
+	tlb_shootdown_drain();
 	if (p->asid_gen[c->id] != c->asid_gen) {
 		if (c->asid_next > 255) {
 			tlb_flush_all();
@@ -149,6 +150,50 @@ void vm_activate(struct proc *p)
 }
 
 /* p's mappings changed: its TLB entries anywhere are stale. */
+/* ---- TLB shootdown ----
+ * A process runs on one CPU at a time, but the CPUs it ran on before may
+ * still hold its translations under the ASIDs it has there. When one of
+ * its pages moves (a copy-on-write break), each such CPU is sent the
+ * stale entry (VPN2 | that CPU's ASID for the process) and an IPI; it
+ * drops the entry in its IPI handler. The sender does not wait: kernel
+ * code runs with interrupts off under the BKL, so the target may pick the
+ * process off the run queue before it takes the IPI; vm_activate drains
+ * the queue first, which closes that window. The queue is BKL-protected. */
+
+static void tlb_invalidate(uint32_t hi)
+{
+	uint32_t old = mfc0n(CP0_ENTRYHI);
+	mtc0n(CP0_ENTRYHI, hi);
+	tlbp();
+	uint32_t idx = mfc0n(CP0_INDEX);
+	mtc0n(CP0_ENTRYHI, old);
+	if (!(idx & 0x80000000))
+		tlb_write_index(idx, 0x80000000 + idx * 0x2000, 0, 0, PM_4K);
+}
+
+void tlb_shootdown(struct proc *p, uint32_t va)
+{
+	for (int i = 0; i < ncpus; i++) {
+		struct cpu *c = cpus[i];
+		if (i == curcpu->id || p->asid_gen[i] != c->asid_gen)
+			continue;	/* no live ASID there: nothing cached */
+		if (c->shoot_n < SHOOT_MAX)
+			c->shoot[c->shoot_n++] = (va & ~0x1fffu) | p->asid[i];
+		else
+			p->asid_gen[i] = 0;	/* queue full: a fresh ASID there */
+		ipi_send(i, IPI_TLB);
+	}
+}
+
+void tlb_shootdown_drain(void)
+{
+	struct cpu *c = curcpu;
+	for (uint32_t k = 0; k < c->shoot_n; k++)
+		tlb_invalidate(c->shoot[k]);
+	c->nshoot += c->shoot_n;
+	c->shoot_n = 0;
+}
+
 void vm_forget_asids(struct proc *p)
 {
 	for (int i = 0; i < MAXCPU; i++)
@@ -293,10 +338,7 @@ int vm_fault(struct addrspace *as, uint32_t va, int code)
 			page_unref(pa);
 			*slot = MKPTE(npa, PTE_D);
 			/* other CPUs may still map the old frame for us */
-			struct proc *p = curcpu->cur;
-			for (int i = 0; i < MAXCPU; i++)
-				if (i != curcpu->id)
-					p->asid_gen[i] = 0;
+			tlb_shootdown(curcpu->cur, va);
 		} else {
 			*slot = pte | PTE_D;	/* last sharer: just make it writable */
 		}
