@@ -150,6 +150,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
         image: image.clone(),
         mem_bytes: 8 << 20,
         vcpus: 1,
+        disk: None,
     }
 }
 

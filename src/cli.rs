@@ -59,7 +59,9 @@ pub(crate) struct RunArgs {
     /// Run IMAGE natively on the bare machine (the default when an IMAGE is given).
     #[arg(long)]
     pub(crate) native: bool,
-    /// A VM under the monitor: IMAGE[,mem=SIZE,cpus=N,name=NAME]; repeat for more VMs.
+    /// A VM under the monitor: IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE]; repeat for more VMs.
+    /// VMs naming the same disk file share one copy of it; each sees only its own writes,
+    /// which are discarded at the end.
     #[arg(long = "vm", value_name = "SPEC")]
     pub(crate) vms: Vec<String>,
     /// Commented TOML file with the same settings (docs/machine.toml); flags override it.
@@ -121,6 +123,7 @@ pub(crate) struct VmEntry {
     pub(crate) name: Option<String>,
     pub(crate) mem: Option<Size>,
     pub(crate) cpus: Option<usize>,
+    pub(crate) disk: Option<PathBuf>,
 }
 
 impl VmEntry {
@@ -135,6 +138,9 @@ impl VmEntry {
         }
         if let Some(c) = self.cpus {
             spec.push_str(&format!(",cpus={c}"));
+        }
+        if let Some(d) = &self.disk {
+            spec.push_str(&format!(",disk={}", d.display()));
         }
         Ok(spec)
     }
@@ -181,6 +187,7 @@ pub(crate) struct VmSpec {
     pub(crate) name: Option<String>,
     pub(crate) mem: Option<u64>,
     pub(crate) cpus: Option<usize>,
+    pub(crate) disk: Option<PathBuf>,
 }
 
 pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
@@ -194,6 +201,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
         name: None,
         mem: None,
         cpus: None,
+        disk: None,
     };
     for p in parts {
         let (k, v) = p
@@ -208,9 +216,11 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
                 )
             }
             "name" => spec.name = Some(v.to_string()),
+            "disk" if !v.is_empty() => spec.disk = Some(PathBuf::from(v)),
+            "disk" => return Err(format!("--vm {s:?}: disk= needs a file")),
             other => {
                 return Err(format!(
-                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name)"
+                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk)"
                 ))
             }
         }

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
@@ -78,6 +79,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     if s.disk_write == Some(true) && s.disk.is_none() {
         bail!("--disk-write: there is no --disk image to write back to");
+    }
+    if s.disk.is_some() && s.image.is_none() {
+        bail!(
+            "--disk is the bare machine's disk; give a VM a disk with --vm IMAGE,disk=FILE \
+             (its writes stay the VM's own and are not written back)"
+        );
     }
     let categories = match &s.trace {
         Some(t) => Categories::parse(t).map_err(|e| anyhow!("--trace: {e}"))?,
@@ -168,6 +175,13 @@ fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
     rx
 }
 
+/// A disk image file's contents, read once.
+fn read_disk(path: &Path) -> anyhow::Result<Arc<[u8]>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", path.display()))?;
+    Ok(bytes.into())
+}
+
 fn run_native(
     args: &RunArgs,
     s: &Settings,
@@ -178,13 +192,7 @@ fn run_native(
 ) -> anyhow::Result<i32> {
     let ram = setup.config.ram_bytes;
     let (img, symbols) = load_image(image, ram)?;
-    let disk = match &s.disk {
-        Some(p) => Some(
-            std::fs::read(p)
-                .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", p.display()))?,
-        ),
-        None => None,
-    };
+    let disk = s.disk.as_deref().map(read_disk).transpose()?;
     let mut m = setup.build(disk);
     if !img.load_into(&mut m) {
         bail!("{}: does not fit in {ram} bytes of RAM", image.display());
@@ -238,7 +246,7 @@ fn run_native(
     };
     if s.disk_write == Some(true) && m.bus.board.disk.modified() {
         if let (Some(path), Some(contents)) = (&s.disk, m.bus.board.disk.contents()) {
-            std::fs::write(path, contents).map_err(|e| {
+            std::fs::write(path, &contents).map_err(|e| {
                 anyhow!("{}: cannot write the disk image back: {e}", path.display())
             })?;
         }
@@ -261,15 +269,29 @@ fn run_monitor(
     gdb: Option<(u16, bool, Option<String>)>,
 ) -> anyhow::Result<i32> {
     let mut vms = Vec::new();
+    // One copy of each disk file, shared by the VMs that name it.
+    let mut disks: Vec<(PathBuf, Arc<[u8]>)> = Vec::new();
     for (i, s) in specs.iter().enumerate() {
         let spec = parse_vm_spec(s).map_err(|e| anyhow!("{e}"))?;
         let mem = spec.mem.unwrap_or(32 << 20);
         let (img, _) = load_image(&spec.image, mem)?;
+        let disk = match spec.disk {
+            Some(path) => Some(match disks.iter().find(|(p, _)| *p == path) {
+                Some((_, d)) => d.clone(),
+                None => {
+                    let d = read_disk(&path)?;
+                    disks.push((path, d.clone()));
+                    d
+                }
+            }),
+            None => None,
+        };
         vms.push(VmConfig {
             name: spec.name.unwrap_or_else(|| format!("vm{i}")),
             image: img,
             mem_bytes: mem,
             vcpus: spec.cpus.unwrap_or(1),
+            disk,
         });
     }
     let mut m = Monitor::new(MonitorConfig {

@@ -123,6 +123,84 @@ fn the_disk_image_changes_only_with_disk_write() {
     }
 }
 
+/// Emits: fill the disk buffer with `fill`, write it to sector 1.
+fn write_sector_1(a: &mut Asm, fill: u32, label: &str) {
+    a.li(Reg::T9, 0xB300_0000);
+    a.li(Reg::T0, fill);
+    a.li(Reg::T1, 0);
+    a.label(label);
+    a.r3(Op::Addu, Reg::T2, Reg::T9, Reg::T1);
+    a.mem(Op::Sw, Reg::T0, 0x4000, Reg::T2);
+    a.imm(Op::Addiu, Reg::T1, Reg::T1, 4);
+    a.imm(Op::Slti, Reg::AT, Reg::T1, 512);
+    a.bnez(Reg::AT, label);
+    a.nop();
+    a.li(Reg::T0, 512);
+    a.mem(Op::Sw, Reg::T0, 0, Reg::T9);
+    a.li(Reg::T0, 1);
+    a.mem(Op::Sw, Reg::T0, 0x20, Reg::T9);
+}
+
+/// Emits: read sector 1, byte 3 of it into `rd`.
+fn read_sector_1_byte_3(a: &mut Asm, rd: Reg) {
+    a.li(Reg::T9, 0xB300_0000);
+    a.li(Reg::T0, 512);
+    a.mem(Op::Sw, Reg::T0, 0, Reg::T9);
+    a.mem(Op::Sw, Reg::ZERO, 0x20, Reg::T9);
+    a.mem(Op::Lbu, rd, 0x4003, Reg::T9);
+}
+
+/// Two VMs boot with the same disk file. The writer writes sector 1 at
+/// once; the reader waits, reads sector 1 (it must still see the file's
+/// byte 3), writes its own sector 1 and reads that back. The reader's halt
+/// status is the sum of the two bytes; the file itself never changes.
+#[test]
+fn vm_disks_share_the_image_and_keep_their_writes_apart() {
+    let mut w = Asm::new(0x8001_0000);
+    write_sector_1(&mut w, 0xABCD_EF77, "fill");
+    w.mem(Op::Lw, Reg::V0, 0x30, Reg::T9);
+    w.li(Reg::K1, 0xB000_0010);
+    w.mem(Op::Sw, Reg::V0, 0, Reg::K1);
+    w.nop();
+    let mut r = Asm::new(0x8001_0000);
+    r.li(Reg::T5, 20_000);
+    r.label("wait");
+    r.imm(Op::Addiu, Reg::T5, Reg::T5, -1);
+    r.bnez(Reg::T5, "wait");
+    r.nop();
+    read_sector_1_byte_3(&mut r, Reg::S0);
+    write_sector_1(&mut r, 0x1234_5655, "fill");
+    read_sector_1_byte_3(&mut r, Reg::S1);
+    r.r3(Op::Addu, Reg::V0, Reg::S0, Reg::S1);
+    r.li(Reg::K1, 0xB000_0010);
+    r.mem(Op::Sw, Reg::V0, 0, Reg::K1);
+    r.nop();
+    let (welf, relf, disk) = (scratch("vmw.elf"), scratch("vmr.elf"), scratch("vm.img"));
+    std::fs::write(&welf, common::elf(&w, 0)).unwrap();
+    std::fs::write(&relf, common::elf(&r, 0)).unwrap();
+    let original: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+    std::fs::write(&disk, &original).unwrap();
+    let d = disk.to_str().unwrap();
+    let writer = format!("{},name=writer,disk={d}", welf.display());
+    let reader = format!("{},name=reader,disk={d}", relf.display());
+    // One physical CPU: the writer (first in the run queue) halts within
+    // its first quantum, before the reader's wait is over.
+    let o = run(&["run", "--cpus", "1", "--vm", &writer, "--vm", &reader]);
+    let out = text(&o.stdout);
+    assert!(out.contains("writer: halted with status 1;"), "{out}");
+    // 3 (the file's byte 515) + 0x55 (its own write); 0x77 + 0x55 had the
+    // writer's sector leaked into it.
+    assert!(out.contains("reader: halted with status 88;"), "{out}");
+    assert_eq!(std::fs::read(&disk).unwrap(), original, "file untouched");
+    // --disk is the bare machine's; a VM without disk= has none.
+    let o = run(&["run", "--vm", &welf.display().to_string(), "--disk", d]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("disk=FILE"), "{}", text(&o.stderr));
+    for p in [welf, relf, disk] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 #[test]
 fn the_halt_value_is_the_exit_status() {
     let mut a = Asm::new(0x8001_0000);

@@ -207,6 +207,7 @@ impl Monitor {
                 board: Board::with_config(BoardConfig {
                     ncpus: vc.vcpus,
                     ram_bytes: vc.mem_bytes,
+                    disk: vc.disk.clone(),
                     ..BoardConfig::default()
                 }),
                 end: None,

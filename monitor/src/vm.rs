@@ -15,6 +15,9 @@ pub struct VmConfig {
     pub image: VmImage,
     pub mem_bytes: u64,
     pub vcpus: usize,
+    /// The disk image, shared with the VMs that use the same file; each
+    /// VM's writes stay its own (copy-on-write per 512-byte block).
+    pub disk: Option<std::sync::Arc<[u8]>>,
 }
 
 impl VmConfig {
@@ -25,6 +28,7 @@ impl VmConfig {
             image,
             mem_bytes,
             vcpus: 1,
+            disk: None,
         }
     }
 }

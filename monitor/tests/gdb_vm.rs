@@ -29,6 +29,7 @@ fn trapkit_monitor() -> Monitor {
             },
             mem_bytes: 4 << 20,
             vcpus: 1,
+            disk: None,
         }],
         ..MonitorConfig::default()
     })

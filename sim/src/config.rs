@@ -337,7 +337,7 @@ pub struct MachineSetup {
 
 impl MachineSetup {
     /// The board for this machine, with a disk image's contents.
-    pub fn board(&self, disk: Option<Vec<u8>>) -> BoardConfig {
+    pub fn board(&self, disk: Option<std::sync::Arc<[u8]>>) -> BoardConfig {
         BoardConfig {
             ncpus: self.config.ncpus,
             ram_bytes: self.config.ram_bytes,
@@ -348,7 +348,7 @@ impl MachineSetup {
     }
 
     /// Builds the machine (CPUs parked, RAM zeroed).
-    pub fn build(&self, disk: Option<Vec<u8>>) -> crate::machine::Machine {
+    pub fn build(&self, disk: Option<std::sync::Arc<[u8]>>) -> crate::machine::Machine {
         let mut m = crate::machine::Machine::new(
             self.config.clone(),
             crate::dev::Board::with_config(self.board(disk)),

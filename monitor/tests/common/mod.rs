@@ -213,6 +213,7 @@ pub(crate) fn run_trapkit() -> Monitor {
             },
             mem_bytes: 4 << 20,
             vcpus: 1,
+            disk: None,
         }],
         ..MonitorConfig::default()
     })

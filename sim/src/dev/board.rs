@@ -196,7 +196,7 @@ mod tests {
         let mut b = Board::with_config(BoardConfig {
             ncpus: 4,
             ram_bytes: 1 << 20,
-            disk: Some(vec![0x5A; 4096]),
+            disk: Some(vec![0x5A; 4096].into()),
             ..BoardConfig::default()
         });
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

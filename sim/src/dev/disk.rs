@@ -1,6 +1,13 @@
 //! disk (0x13000000): 512-byte sector reads and writes against an image
 //! held in memory. The host file is read once by whoever builds the board;
 //! it is written back only if the user asks (`--disk-write`).
+//!
+//! The image is shared and never written: writes go to this disk's own
+//! copies of the blocks they touch (copy-on-write), so several VMs can boot
+//! from one image, each seeing only its own changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{Access, Device};
 
@@ -8,13 +15,14 @@ pub const SECTOR: usize = 512;
 
 #[derive(Debug, Default)]
 pub struct Disk {
-    image: Option<Vec<u8>>,
+    base: Option<Arc<[u8]>>,
+    /// This disk's copies of the SECTOR-aligned blocks it has written, by
+    /// block number (a transfer at an unaligned offset touches two).
+    written: BTreeMap<usize, Box<[u8; SECTOR]>>,
     offset: u64,
     id: u64,
     status: u64,
     buffer: Vec<u8>,
-    /// Whether any sector was written since the image was loaded.
-    dirty: bool,
 }
 
 /// Register offsets (GXemul's `testmachine/disk.h`).
@@ -29,51 +37,83 @@ mod reg {
 }
 
 impl Disk {
-    pub(crate) fn new(image: Option<Vec<u8>>) -> Disk {
+    pub(crate) fn new(base: Option<Arc<[u8]>>) -> Disk {
         Disk {
-            image,
+            base,
             buffer: vec![0; SECTOR],
             ..Disk::default()
         }
     }
 
-    /// The image as the guest has left it.
-    pub fn contents(&self) -> Option<&[u8]> {
-        self.image.as_deref()
+    /// The image as the guest has left it: the shared image with this
+    /// disk's writes applied.
+    pub fn contents(&self) -> Option<Vec<u8>> {
+        let mut image = self.base.as_deref()?.to_vec();
+        for (&block, bytes) in &self.written {
+            let start = block * SECTOR;
+            if let Some(dst) = image.get_mut(start..start + SECTOR) {
+                dst.copy_from_slice(&bytes[..]);
+            }
+        }
+        Some(image)
     }
 
     /// Whether the guest wrote any sector.
     pub fn modified(&self) -> bool {
-        self.dirty
+        !self.written.is_empty()
+    }
+
+    /// Bytes of the image held privately by this disk (its written blocks).
+    pub fn private_bytes(&self) -> usize {
+        self.written.len() * SECTOR
+    }
+
+    /// Copies `buf` out of (`write` false) or into (`write` true) the
+    /// image at byte `start`, block by block.
+    fn transfer(&mut self, start: usize, buf: &mut [u8], write: bool) {
+        let Some(base) = self.base.as_deref() else {
+            return;
+        };
+        let mut done = 0;
+        while done < buf.len() {
+            let at = start + done;
+            let (block, within) = (at / SECTOR, at % SECTOR);
+            let n = (SECTOR - within).min(buf.len() - done);
+            let part = &mut buf[done..done + n];
+            if write {
+                let copy = self.written.entry(block).or_insert_with(|| {
+                    let mut b = Box::new([0u8; SECTOR]);
+                    let from = &base[block * SECTOR..];
+                    let len = from.len().min(SECTOR);
+                    b[..len].copy_from_slice(&from[..len]);
+                    b
+                });
+                copy[within..within + n].copy_from_slice(part);
+            } else if let Some(copy) = self.written.get(&block) {
+                part.copy_from_slice(&copy[within..within + n]);
+            } else {
+                part.copy_from_slice(&base[at..at + n]);
+            }
+            done += n;
+        }
     }
 
     /// Runs a read (0) or write (1) of one sector; whether it succeeded.
     /// Only disk 0 exists; a sector that does not lie wholly inside the
     /// image fails (GXemul reports success there).
     fn operate(&mut self, op: u64) -> bool {
-        let Some(image) = self.image.as_mut() else {
+        let Some(len) = self.base.as_ref().map(|b| b.len()) else {
             return false;
         };
-        if self.id != 0 {
-            return false;
-        }
         let Ok(start) = usize::try_from(self.offset) else {
             return false;
         };
-        let Some(sector) = start
-            .checked_add(SECTOR)
-            .and_then(|end| image.get_mut(start..end))
-        else {
+        if self.id != 0 || op > 1 || start.checked_add(SECTOR).is_none_or(|end| end > len) {
             return false;
-        };
-        match op {
-            0 => self.buffer.copy_from_slice(sector),
-            1 => {
-                sector.copy_from_slice(&self.buffer);
-                self.dirty = true;
-            }
-            _ => return false,
         }
+        let mut buffer = std::mem::take(&mut self.buffer);
+        self.transfer(start, &mut buffer, op == 1);
+        self.buffer = buffer;
         true
     }
 }
@@ -146,9 +186,13 @@ mod tests {
             .collect()
     }
 
+    fn disk() -> Disk {
+        Disk::new(Some(image().into()))
+    }
+
     #[test]
     fn reads_a_sector_into_the_buffer() {
-        let (mut d, mut b) = (Disk::new(Some(image())), Bench::default());
+        let (mut d, mut b) = (disk(), Bench::default());
         assert!(b.write(&mut d, 0, 0, reg::OFFSET, 4, 2 * SECTOR as u64));
         assert!(b.write(&mut d, 0, 0, reg::START_OPERATION, 4, 0));
         assert_eq!(b.read(&mut d, 0, 0, reg::STATUS, 4), Some(1));
@@ -165,7 +209,7 @@ mod tests {
 
     #[test]
     fn writes_change_only_the_in_memory_image() {
-        let (mut d, mut b) = (Disk::new(Some(image())), Bench::default());
+        let (mut d, mut b) = (disk(), Bench::default());
         for i in 0..SECTOR as u64 / 4 {
             assert!(b.write(&mut d, 0, 0, reg::BUFFER + 4 * i, 4, 0xC0DE_0000 | i));
         }
@@ -181,7 +225,7 @@ mod tests {
 
     #[test]
     fn failures_report_status_zero() {
-        let (mut d, mut b) = (Disk::new(Some(image())), Bench::default());
+        let (mut d, mut b) = (disk(), Bench::default());
         // Past the end, straddling the end, a 64-bit offset, another disk,
         // an unknown operation, no image at all.
         for (offset, id, op) in [
@@ -200,7 +244,7 @@ mod tests {
                 "{offset:#x} {id} {op}"
             );
         }
-        assert_eq!(d.contents(), Some(image().as_slice()));
+        assert_eq!(d.contents(), Some(image()));
         let (mut none, mut b) = (Disk::new(None), Bench::default());
         assert!(b.write(&mut none, 0, 0, reg::START_OPERATION, 4, 0));
         assert_eq!(b.read(&mut none, 0, 0, reg::STATUS, 4), Some(0));
@@ -215,5 +259,54 @@ mod tests {
         assert_eq!(b.read(&mut d, 0, 0, reg::OFFSET, 4), Some(0x3456_7800));
         assert_eq!(b.read(&mut d, 0, 0, reg::BUFFER + 0x1FC, 8), None);
         assert!(!b.write(&mut d, 0, 0, 0x40, 4, 0));
+    }
+
+    /// Two disks over one image: each sees its own writes only, and the
+    /// image itself never changes. The write straddles two blocks.
+    #[test]
+    fn disks_sharing_an_image_see_only_their_own_writes() {
+        let shared: Arc<[u8]> = image().into();
+        let mut a = Disk::new(Some(shared.clone()));
+        let mut other = Disk::new(Some(shared.clone()));
+        let mut b = Bench::default();
+        let at = SECTOR as u64 + 100;
+        for i in 0..SECTOR as u64 / 4 {
+            assert!(b.write(&mut a, 0, 0, reg::BUFFER + 4 * i, 4, 0x5A5A_0000 | i));
+        }
+        assert!(b.write(&mut a, 0, 0, reg::OFFSET, 8, at));
+        assert!(b.write(&mut a, 0, 0, reg::START_OPERATION, 4, 1));
+        assert_eq!(a.private_bytes(), 2 * SECTOR);
+        for (d, want_written) in [(&mut a, true), (&mut other, false)] {
+            assert!(b.write(d, 0, 0, reg::OFFSET, 8, at - 4));
+            assert!(b.write(d, 0, 0, reg::START_OPERATION, 4, 0));
+            let before = b.read(d, 0, 0, reg::BUFFER, 4).unwrap();
+            let first = b.read(d, 0, 0, reg::BUFFER + 4, 4).unwrap();
+            let orig = |i: usize| {
+                u64::from_be_bytes([
+                    0,
+                    0,
+                    0,
+                    0,
+                    image()[i],
+                    image()[i + 1],
+                    image()[i + 2],
+                    image()[i + 3],
+                ])
+            };
+            assert_eq!(before, orig(at as usize - 4));
+            if want_written {
+                assert_eq!(first, 0x5A5A_0000);
+            } else {
+                assert_eq!(first, orig(at as usize));
+            }
+        }
+        assert_eq!(&shared[..], &image()[..]);
+        assert!(!other.modified());
+        let mut want = image();
+        for i in 0..SECTOR / 4 {
+            let at = at as usize + 4 * i;
+            want[at..at + 4].copy_from_slice(&(0x5A5A_0000u32 | i as u32).to_be_bytes());
+        }
+        assert_eq!(a.contents(), Some(want));
     }
 }

@@ -60,9 +60,10 @@ pub enum BoardAction {
 pub struct BoardConfig {
     pub ncpus: usize,
     pub ram_bytes: u64,
-    /// The disk image's contents (the host file is only written back if
-    /// the user asks, by whoever built this config).
-    pub disk: Option<Vec<u8>>,
+    /// The disk image's contents, shared with other boards that use the
+    /// same file (each board's writes stay its own; the host file is only
+    /// written back if the user asks, by whoever built this config).
+    pub disk: Option<std::sync::Arc<[u8]>>,
     /// Seed of mp's hardware_random register.
     pub seed: u64,
     /// Seconds since 1970 the rtc reports at cycle 0.
