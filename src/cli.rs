@@ -59,9 +59,10 @@ pub(crate) struct RunArgs {
     /// Run IMAGE natively on the bare machine (the default when an IMAGE is given).
     #[arg(long)]
     pub(crate) native: bool,
-    /// A VM under the monitor: IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE]; repeat for more VMs.
-    /// VMs naming the same disk file share one copy of it; each sees only its own writes,
-    /// which are discarded at the end.
+    /// A VM under the monitor: IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE,console=FILE]; repeat
+    /// for more VMs. VMs naming the same disk file share one copy of it; each sees only its own
+    /// writes, which are discarded at the end. console=FILE writes the VM's console output to
+    /// FILE instead of prefixing it with the VM's name on stdout.
     #[arg(long = "vm", value_name = "SPEC")]
     pub(crate) vms: Vec<String>,
     /// Commented TOML file with the same settings (docs/machine.toml); flags override it.
@@ -124,6 +125,7 @@ pub(crate) struct VmEntry {
     pub(crate) mem: Option<Size>,
     pub(crate) cpus: Option<usize>,
     pub(crate) disk: Option<PathBuf>,
+    pub(crate) console: Option<PathBuf>,
 }
 
 impl VmEntry {
@@ -141,6 +143,9 @@ impl VmEntry {
         }
         if let Some(d) = &self.disk {
             spec.push_str(&format!(",disk={}", d.display()));
+        }
+        if let Some(c) = &self.console {
+            spec.push_str(&format!(",console={}", c.display()));
         }
         Ok(spec)
     }
@@ -188,6 +193,7 @@ pub(crate) struct VmSpec {
     pub(crate) mem: Option<u64>,
     pub(crate) cpus: Option<usize>,
     pub(crate) disk: Option<PathBuf>,
+    pub(crate) console: Option<PathBuf>,
 }
 
 pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
@@ -202,6 +208,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
         mem: None,
         cpus: None,
         disk: None,
+        console: None,
     };
     for p in parts {
         let (k, v) = p
@@ -218,9 +225,11 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
             "name" => spec.name = Some(v.to_string()),
             "disk" if !v.is_empty() => spec.disk = Some(PathBuf::from(v)),
             "disk" => return Err(format!("--vm {s:?}: disk= needs a file")),
+            "console" if !v.is_empty() => spec.console = Some(PathBuf::from(v)),
+            "console" => return Err(format!("--vm {s:?}: console= needs a file")),
             other => {
                 return Err(format!(
-                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk)"
+                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console)"
                 ))
             }
         }
@@ -247,6 +256,11 @@ mod tests {
         assert_eq!(v.mem, Some(8 << 20));
         assert_eq!(v.cpus, Some(2));
         assert!(parse_vm_spec("a.elf,disk").is_err());
+        assert!(parse_vm_spec("a.elf,disk=").is_err());
+        assert!(parse_vm_spec("a.elf,console=").is_err());
         assert!(parse_vm_spec("a.elf,color=red").is_err());
+        let v = parse_vm_spec("a.elf,disk=d.img,console=out.txt").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.disk, Some(PathBuf::from("d.img")));
+        assert_eq!(v.console, Some(PathBuf::from("out.txt")));
     }
 }

@@ -134,19 +134,30 @@ pub(crate) fn dump_monitor(m: &Monitor, fmt: DumpFormat) {
     }
 }
 
-/// Prints each VM's console output line by line, prefixed with its name.
+/// Prints each VM's console output line by line, prefixed with its name,
+/// or writes it unchanged to the VM's own console file.
 pub(crate) struct Prefixer {
     names: Vec<String>,
     partial: Vec<Vec<u8>>,
+    files: Vec<Option<std::fs::File>>,
 }
 
 impl Prefixer {
-    pub(crate) fn new(names: Vec<String>) -> Prefixer {
+    /// `files[vm]`, where given, receives that VM's console instead of stdout.
+    pub(crate) fn new(names: Vec<String>, files: Vec<Option<std::fs::File>>) -> Prefixer {
         let partial = vec![Vec::new(); names.len()];
-        Prefixer { names, partial }
+        Prefixer {
+            names,
+            partial,
+            files,
+        }
     }
 
     pub(crate) fn write(&mut self, vm: usize, bytes: &[u8]) {
+        if let Some(Some(file)) = self.files.get_mut(vm) {
+            let _ = file.write_all(bytes);
+            return;
+        }
         let Some(buf) = self.partial.get_mut(vm) else {
             return;
         };

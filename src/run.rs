@@ -269,6 +269,7 @@ fn run_monitor(
     gdb: Option<(u16, bool, Option<String>)>,
 ) -> anyhow::Result<i32> {
     let mut vms = Vec::new();
+    let mut console_files = Vec::new();
     // One copy of each disk file, shared by the VMs that name it.
     let mut disks: Vec<(PathBuf, Arc<[u8]>)> = Vec::new();
     for (i, s) in specs.iter().enumerate() {
@@ -286,6 +287,14 @@ fn run_monitor(
             }),
             None => None,
         };
+        console_files.push(match &spec.console {
+            Some(path) => {
+                Some(std::fs::File::create(path).map_err(|e| {
+                    anyhow!("{}: cannot create the console file: {e}", path.display())
+                })?)
+            }
+            None => None,
+        });
         vms.push(VmConfig {
             name: spec.name.unwrap_or_else(|| format!("vm{i}")),
             image: img,
@@ -309,7 +318,10 @@ fn run_monitor(
     } else {
         None
     };
-    let mut consoles = crate::report::Prefixer::new(m.vms.iter().map(|v| v.name.clone()).collect());
+    let mut consoles = crate::report::Prefixer::new(
+        m.vms.iter().map(|v| v.name.clone()).collect(),
+        console_files,
+    );
     let start = Instant::now();
     let mut pump = |m: &mut Monitor| {
         for v in 0..m.vms.len() {

@@ -201,6 +201,41 @@ fn vm_disks_share_the_image_and_keep_their_writes_apart() {
     }
 }
 
+/// `console=FILE` sends one VM's console to a file, unprefixed; the other
+/// VM's lines still go to stdout behind its name.
+#[test]
+fn a_vm_console_can_go_to_a_file() {
+    let hello = images().join("hello.elf");
+    let file = scratch("left-console.txt");
+    let left = format!("{},name=left,console={}", hello.display(), file.display());
+    let right = format!("{},name=right", hello.display());
+    let o = run(&["run", "--vm", &left, "--vm", &right]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let want: Vec<String> = expected_output("hello.elf")
+        .into_iter()
+        .filter(|l| !l.starts_with("[ "))
+        .collect();
+    let in_file = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(in_file.lines().collect::<Vec<_>>(), want);
+    let out = text(&o.stdout);
+    let right_lines: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("[right] "))
+        .collect();
+    assert_eq!(right_lines, want);
+    assert!(!out.contains("[left]"), "{out}");
+    // A console file that cannot be created is an error naming it.
+    let bad = format!("{},console=/nonexistent/dir/c.txt", hello.display());
+    let o = run(&["run", "--vm", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("/nonexistent/dir/c.txt"),
+        "{}",
+        text(&o.stderr)
+    );
+    let _ = std::fs::remove_file(&file);
+}
+
 #[test]
 fn the_halt_value_is_the_exit_status() {
     let mut a = Asm::new(0x8001_0000);
