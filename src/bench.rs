@@ -342,7 +342,8 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     r.speed.push(kit_speed(1, runs)?);
     r.speed.push(kit_speed(4, runs)?);
     r.notes.push(
-        "kestrel-bench on 4 CPUs counts the idle CPUs' spinning (kestrel has no WAIT).".to_string(),
+        "kestrel-bench on 4 CPUs: idle CPUs execute WAIT, so their cycles pass without instructions."
+            .to_string(),
     );
     r.virtualization.extend(kit_virtualization(runs)?);
     r.notes.push(

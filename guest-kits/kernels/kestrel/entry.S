@@ -321,3 +321,31 @@ ucopystr:
 	jr $ra
 	li $v0, -2
 	.end ucopystr
+
+/* void idle_wait_once(volatile int *rq_len, volatile int *resched):
+ * WAIT (COP0 funct 0x20) unless there is work. WAIT idles until an
+ * interrupt on the simulator and yields the physical CPU under the
+ * monitor; on a real R4000 it is a no-op and the caller just spins. An
+ * interrupt that lands after the checks but before the WAIT would leave
+ * the CPU asleep with work queued, so trap() rolls any interrupt taken
+ * inside [idle_rollback_start, idle_rollback_end) back to the start and
+ * the checks are made again (the rollback trick of Linux's r4k_wait).
+ * GXemul's R4000 raises RI for WAIT instead; trap() then turns WAIT off. */
+	.globl idle_wait_once
+	.globl idle_rollback_start
+	.globl idle_rollback_end
+	.globl idle_wait_insn
+	.ent idle_wait_once
+idle_wait_once:
+idle_rollback_start:
+	lw $t0, 0($a0)
+	lw $t1, 0($a1)
+	or $t0, $t0, $t1
+	bnez $t0, 1f
+	nop
+idle_wait_insn:
+	.word 0x42000020	/* wait */
+idle_rollback_end:
+1:	jr $ra
+	nop
+	.end idle_wait_once

@@ -191,6 +191,9 @@ void proc_exit(int status) __attribute__((noreturn));
 int sys_waitpid(int pid, uint32_t ustatus, int options);
 int sys_sleep(uint32_t nticks);
 void ipi_send(int cpu, uint32_t bits);
+void idle_wait_once(volatile int *rq_len, volatile int *resched);
+extern char idle_rollback_start[], idle_rollback_end[], idle_wait_insn[];
+extern volatile int idle_has_wait;
 void ipi_intr(void);
 void syscall(struct trapframe *tf);
 

@@ -108,6 +108,9 @@ void sched_yield(void)
 	sched();
 }
 
+/* Cleared by trap() when WAIT turns out to be a reserved instruction. */
+volatile int idle_has_wait = 1;
+
 static void idle_wait(void)
 {
 	struct cpu *c = curcpu;
@@ -115,7 +118,8 @@ static void idle_wait(void)
 	c->idle = 1;
 	wr_status(st | ST_IE);
 	while (rq_len == 0 && !c->resched)
-		;
+		if (idle_has_wait)
+			idle_wait_once(&rq_len, &c->resched);
 	wr_status(st & ~ST_IE);
 	c->idle = 0;
 	c->resched = 0;

@@ -80,6 +80,10 @@ void trap(struct trapframe *tf)
 
 	switch (code) {
 	case EXC_INT:
+		/* interrupted between the idle checks and WAIT: check again */
+		if (!user && tf->epc - (uint32_t)idle_rollback_start <
+			     (uint32_t)(idle_rollback_end - idle_rollback_start))
+			tf->epc = (uint32_t)idle_rollback_start;
 		interrupt(tf);
 		break;
 	case EXC_MOD:
@@ -92,6 +96,13 @@ void trap(struct trapframe *tf)
 			panic("syscall in kernel mode at 0x%08x", tf->epc);
 		syscall(tf);
 		break;
+	case EXC_RI:
+		if (!user && tf->epc == (uint32_t)idle_wait_insn) {
+			idle_has_wait = 0;	/* no WAIT here: spin when idle */
+			tf->epc += 4;
+			break;
+		}
+		/* fall through */
 	default:
 		if (!user)
 			panic("kernel exception %s at epc=0x%08x badvaddr=0x%08x cause=0x%08x",
