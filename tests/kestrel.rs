@@ -1,8 +1,10 @@
 //! kestrel, the teaching kernel (guest-kits/kernels/kestrel), end to end:
 //! its demo natively on 1 and 4 CPUs, the same console output under the
 //! monitor (one VCPU; four VCPUs overcommitted on two physical CPUs; two
-//! VMs side by side), the fault boot mode and the TLB shootdown boot mode. The expected lines are those
-//! of "Expected output" in guest-kits/kernels/kestrel/README.md.
+//! VMs side by side), the fault and TLB shootdown boot modes, and programs
+//! loaded from kfs on the disk, natively and from a disk VMs share. The
+//! expected lines are those of "Expected output" in
+//! guest-kits/kernels/kestrel/README.md.
 
 #![allow(clippy::panic, clippy::unwrap_used)]
 
@@ -72,8 +74,25 @@ fn console(out: &str, prefix: &str) -> (Vec<String>, Vec<(u32, u32)>) {
 /// each CPU 0..cpus in order, every one with work when there are several
 /// CPUs, summing to the total the smp line reports.
 fn check_demo(out: &str, prefix: &str, cpus: u32) {
+    check_demo_lines(out, prefix, cpus, demo_lines(cpus));
+}
+
+/// The demo's lines when the kernel boots with kestrel-disk.img: kfs is
+/// mounted, and init first runs motd, the program only the disk has.
+fn demo_lines_with_disk(cpus: u32) -> Vec<String> {
+    let mut v = demo_lines(cpus);
+    v.insert(1, "kestrel: disk: kfs, 9 files".to_string());
+    let init = v
+        .iter()
+        .position(|l| l.starts_with("init: demo mode"))
+        .unwrap();
+    v.insert(init, "motd: loaded from the disk by execv".to_string());
+    v
+}
+
+fn check_demo_lines(out: &str, prefix: &str, cpus: u32, want: Vec<String>) {
     let (lines, percpu) = console(out, prefix);
-    assert_eq!(lines, demo_lines(cpus), "{prefix}console:\n{out}");
+    assert_eq!(lines, want, "{prefix}console:\n{out}");
     let ids: Vec<u32> = percpu.iter().map(|&(c, _)| c).collect();
     assert_eq!(
         ids,
@@ -283,4 +302,46 @@ fn shootdown_mode_in_a_vm_with_four_vcpus_on_two_cpus() {
     let o = monitor(2, &[format!("{},cpus=4", image.path())]);
     assert_status_0(&o);
     check_shootdown(&text(&o.stdout), "[vm0] ", 4);
+}
+
+fn kestrel_disk() -> String {
+    images()
+        .join("kestrel-disk.img")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// With kestrel-disk.img on the disk, execv loads programs from kfs
+/// through the polled disk driver (motd exists only there).
+#[test]
+fn demo_from_the_disk_on_two_cpus() {
+    let o = run(&[
+        "run",
+        "--cpus",
+        "2",
+        "--max-cycles",
+        MAX_CYCLES,
+        "--disk",
+        &kestrel_disk(),
+        &kestrel(),
+    ]);
+    assert_status_0(&o);
+    check_demo_lines(&text(&o.stdout), "", 2, demo_lines_with_disk(2));
+}
+
+/// Two VMs boot from one disk image (shared, copy-on-write); a third VM
+/// has no disk and runs the programs linked into the kernel.
+#[test]
+fn demo_from_the_disk_in_two_vms_sharing_it() {
+    let with_disk = format!("{},disk={}", kestrel(), kestrel_disk());
+    let o = monitor(
+        2,
+        &[with_disk.clone(), format!("{with_disk},cpus=2"), kestrel()],
+    );
+    assert_status_0(&o);
+    let out = text(&o.stdout);
+    check_demo_lines(&out, "[vm0] ", 1, demo_lines_with_disk(1));
+    check_demo_lines(&out, "[vm1] ", 2, demo_lines_with_disk(2));
+    check_demo(&out, "[vm2] ", 1);
 }

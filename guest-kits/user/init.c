@@ -51,6 +51,17 @@ int main(int argc, char **argv)
 		printf("init: cowmig exited with status %d\n", st);
 		return st;
 	}
+	if (!bench) {
+		/* motd is only on the disk: it runs when the kernel found kfs */
+		int pid = fork();
+		if (pid == 0) {
+			char *av[] = { "motd", NULL };
+			execv("motd", av);
+			exit(127);
+		}
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
 	printf("init: %s mode, running %d programs\n", bench ? "bench" : "demo", NPROGS);
 	for (int i = 0; i < NPROGS; i++) {
 		uint32_t c0 = cycles();

@@ -118,6 +118,7 @@ extern uint32_t ram_size;
 /* ---- string ---- */
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
 int strcmp(const char *a, const char *b);
 size_t strlen(const char *s);
 char *strncpy_z(char *d, const char *s, size_t n);
@@ -196,6 +197,12 @@ extern char idle_rollback_start[], idle_rollback_end[], idle_wait_insn[];
 extern volatile int idle_has_wait;
 void ipi_intr(void);
 void syscall(struct trapframe *tf);
+
+/* ---- disk and kfs, the read-only file system (disk.c) ---- */
+#define SECTOR_SIZE	512
+#define KFS_MAXFILE	(64 * 1024)	/* largest file execv loads */
+void kfs_mount(void);
+int kfs_load(const char *name, uint8_t *buf);
 
 /* ---- embedded programs (progs.S) ---- */
 struct progent { const char *name; const uint8_t *start; const uint8_t *end; };

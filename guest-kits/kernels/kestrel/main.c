@@ -170,6 +170,7 @@ void kmain(void)
 	uint32_t first_free = (KPA(_end) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	vm_init(first_free, ram_size);
 	proc_init();
+	kfs_mount();
 	for (int i = 1; i < ncpus; i++) {
 		mmio_wr(MP_BASE + MP_STARTUPADDR, (uint32_t)ksecondary);
 		mmio_wr(MP_BASE + MP_STARTUPSTACK, (uint32_t)cpu_stacks + (i + 1) * CPU_STACK_SIZE - 16);

@@ -222,17 +222,25 @@ int sys_sleep(uint32_t n)
 #define MAXARGS 8
 #define ARGBUF 256
 
-/* Load program `name` into a new address space with argv on its stack;
- * set up tf for its first instruction. Returns the address space. */
+/* Load program `name` (from kfs on the disk, else from the programs
+ * linked into the kernel) into a new address space with argv on its
+ * stack; set up tf for its first instruction. Returns the address space. */
 static struct addrspace *load_program(const char *name, int argc, char **argv,
 				      struct trapframe *tf)
 {
-	const struct progent *pe = prog_find(name);
-	if (!pe)
-		return NULL;
+	static uint8_t file[KFS_MAXFILE] __attribute__((aligned(8)));	/* BKL */
+	const uint8_t *img = file;
+	int len = kfs_load(name, file);
+	if (len < 0) {
+		const struct progent *pe = prog_find(name);
+		if (!pe)
+			return NULL;
+		img = pe->start;
+		len = pe->end - pe->start;
+	}
 	struct addrspace *as = as_create();
 	uint32_t entry;
-	if (elf_load(as, pe->start, pe->end - pe->start, &entry) < 0) {
+	if (elf_load(as, img, len, &entry) < 0) {
 		as_destroy(as);
 		return NULL;
 	}
