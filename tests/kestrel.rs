@@ -330,6 +330,23 @@ fn demo_from_the_disk_on_two_cpus() {
     check_demo_lines(&text(&o.stdout), "", 2, demo_lines_with_disk(2));
 }
 
+/// A disk without kfs on it (the device tests' disk.img) is ignored: the
+/// demo runs the programs linked into the kernel, exactly as with no disk.
+#[test]
+fn a_disk_without_kfs_is_ignored() {
+    let disk = images().join("disk.img");
+    let o = run(&[
+        "run",
+        "--max-cycles",
+        MAX_CYCLES,
+        "--disk",
+        disk.to_str().unwrap(),
+        &kestrel(),
+    ]);
+    assert_status_0(&o);
+    check_demo(&text(&o.stdout), "", 1);
+}
+
 /// Two VMs boot from one disk image (shared, copy-on-write); a third VM
 /// has no disk and runs the programs linked into the kernel.
 #[test]
