@@ -81,16 +81,21 @@ static struct proc *proc_alloc(const char *name)
 
 /* ---- scheduling ---- */
 
-void make_runnable(struct proc *p)
+/* Wake one idle CPU (it may be in WAIT) to look at the run queue. */
+static void wake_idle_cpu(void)
 {
-	p->state = P_RUNNABLE;
-	rq_push(p);
-	/* wake an idle CPU, if any */
 	for (int i = 0; i < ncpus; i++)
 		if (i != curcpu->id && cpus[i]->idle) {
 			ipi_send(i, IPI_RESCHED);
 			break;
 		}
+}
+
+void make_runnable(struct proc *p)
+{
+	p->state = P_RUNNABLE;
+	rq_push(p);
+	wake_idle_cpu();
 }
 
 /* Switch from the current process to this CPU's scheduler loop. */
@@ -105,6 +110,10 @@ void sched_yield(void)
 	struct proc *p = curcpu->cur;
 	p->state = P_RUNNABLE;
 	rq_push(p);
+	/* this CPU takes the head of the queue; more than that is work for
+	 * an idle one */
+	if (rq_len > 1)
+		wake_idle_cpu();
 	sched();
 }
 
