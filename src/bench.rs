@@ -351,8 +351,8 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
          fork...waitpid of each program, guest-kits/images/kestrel-bench.elf); the \
          host-time ratio is that of the whole boot; exits are attributed to a program \
          by watching its `bench:` line at quantum granularity, so compute's share \
-         includes the boot (clearing .bss through the 16 MB window composes one 4 KB \
-         real entry per page: the TLBS exits). Where the monitor's cycles go: \
+         includes the boot (first touches of pages through the 16 MB window each compose \
+         one 4 KB real entry: the TLBS exits). Where the monitor's cycles go: \
          docs/monitor.md."
             .to_string(),
     );
