@@ -330,6 +330,37 @@ fn demo_from_the_disk_on_two_cpus() {
     check_demo_lines(&text(&o.stdout), "", 2, demo_lines_with_disk(2));
 }
 
+/// A kfs directory with a bad entry (here a file larger than execv's
+/// buffer) is refused with a line that says so, and the demo runs the
+/// programs linked into the kernel.
+#[test]
+fn a_kfs_with_a_bad_entry_is_refused() {
+    let mut disk = std::fs::read(kestrel_disk()).unwrap();
+    // Entry 2 starts at 16 + 2 * 32; its size field follows the 20-byte
+    // name and the 4-byte offset.
+    let size = 16 + 2 * 32 + 24;
+    disk[size..size + 4].copy_from_slice(&0x7FFF_FFFFu32.to_be_bytes());
+    let path =
+        std::env::temp_dir().join(format!("disco-kestrel-badkfs-{}.img", std::process::id()));
+    std::fs::write(&path, &disk).unwrap();
+    let o = run(&[
+        "run",
+        "--max-cycles",
+        MAX_CYCLES,
+        "--disk",
+        path.to_str().unwrap(),
+        &kestrel(),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_status_0(&o);
+    let mut want = demo_lines(1);
+    want.insert(
+        1,
+        "kestrel: disk: kfs entry 2 is bad; ignoring the disk".to_string(),
+    );
+    check_demo_lines(&text(&o.stdout), "", 1, want);
+}
+
 /// A disk without kfs on it (the device tests' disk.img) is ignored: the
 /// demo runs the programs linked into the kernel, exactly as with no disk.
 #[test]
