@@ -270,6 +270,7 @@ fn run_monitor(
 ) -> anyhow::Result<i32> {
     let mut vms = Vec::new();
     let mut console_files = Vec::new();
+    let mut console_paths: Vec<PathBuf> = Vec::new();
     // One copy of each disk file, shared by the VMs that name it.
     let mut disks: Vec<(PathBuf, Arc<[u8]>)> = Vec::new();
     for (i, s) in specs.iter().enumerate() {
@@ -287,6 +288,15 @@ fn run_monitor(
             }),
             None => None,
         };
+        if let Some(path) = &spec.console {
+            if console_paths.contains(path) {
+                bail!(
+                    "--vm {s:?}: console file {} is already another VM's",
+                    path.display()
+                );
+            }
+            console_paths.push(path.clone());
+        }
         console_files.push(match &spec.console {
             Some(path) => {
                 Some(std::fs::File::create(path).map_err(|e| {

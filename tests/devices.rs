@@ -224,6 +224,15 @@ fn a_vm_console_can_go_to_a_file() {
         .collect();
     assert_eq!(right_lines, want);
     assert!(!out.contains("[left]"), "{out}");
+    // Two VMs cannot share a console file.
+    let twice = format!("{},console={}", hello.display(), file.display());
+    let o = run(&["run", "--vm", &twice, "--vm", &twice]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("already another VM's"),
+        "{}",
+        text(&o.stderr)
+    );
     // A console file that cannot be created is an error naming it.
     let bad = format!("{},console=/nonexistent/dir/c.txt", hello.display());
     let o = run(&["run", "--vm", &bad]);
