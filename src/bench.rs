@@ -151,6 +151,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
         mem_bytes: 8 << 20,
         vcpus: 1,
         disk: None,
+        disk_irq_latency: None,
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run an image on the bare machine, or VMs under the monitor.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure simulation speed and virtualization cost.
     Bench(crate::bench::BenchArgs),
     /// Turn a monitor trace (--trace-file) into a trap-flow table.
@@ -83,6 +83,11 @@ pub(crate) struct RunArgs {
     /// Write the guest's changes back to the --disk file when the run ends.
     #[arg(long)]
     pub(crate) disk_write: bool,
+    /// Give the disk a completion interrupt (IP5, CPU 0) this many cycles after each operation
+    /// starts, for the bare machine's disk and every VM's (a disco extension: GXemul's disk has
+    /// none). The transfer still happens at once.
+    #[arg(long, value_name = "CYCLES")]
+    pub(crate) disk_irq: Option<u64>,
     /// Seed of the mp device's hardware_random register (default 0).
     #[arg(long, value_name = "N")]
     pub(crate) seed: Option<u64>,
@@ -164,6 +169,7 @@ impl RunArgs {
             epoch: self.epoch,
             disk: self.disk.clone(),
             disk_write: self.disk_write.then_some(true),
+            disk_irq: self.disk_irq,
             trace: self.trace.clone(),
             trace_file: self.trace_file.clone(),
             stats: self.stats.then_some(true),

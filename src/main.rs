@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command, RunArgs};
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Run(args)) => run::run(*args),
         Some(Command::Bench(args)) => bench::run(&args).map(|()| 0),
         Some(Command::Flow(args)) => flow(&args).map(|()| 0),
         None => run::run(RunArgs::default()),

@@ -268,6 +268,7 @@ fn run_monitor(
     dump: Option<DumpFormat>,
     gdb: Option<(u16, bool, Option<String>)>,
 ) -> anyhow::Result<i32> {
+    let disk_irq_latency = s.disk_irq;
     let mut vms = Vec::new();
     let mut console_files = Vec::new();
     let mut console_paths: Vec<PathBuf> = Vec::new();
@@ -311,6 +312,7 @@ fn run_monitor(
             mem_bytes: mem,
             vcpus: spec.cpus.unwrap_or(1),
             disk,
+            disk_irq_latency,
         });
     }
     let mut m = Monitor::new(MonitorConfig {

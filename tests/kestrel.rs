@@ -393,3 +393,68 @@ fn demo_from_the_disk_in_two_vms_sharing_it() {
     check_demo_lines(&out, "[vm1] ", 2, demo_lines_with_disk(2));
     check_demo(&out, "[vm2] ", 1);
 }
+
+/// `--disk-irq`: the disk raises IP5 a while after each operation (a disco
+/// extension). kestrel finds it at mount and then puts a process that
+/// reads the disk to sleep until the interrupt; the trace shows IP5 taken.
+#[test]
+fn demo_from_the_disk_with_its_completion_interrupt() {
+    let trace = std::env::temp_dir().join(format!(
+        "disco-kestrel-diskirq-{}.trace",
+        std::process::id()
+    ));
+    let o = run(&[
+        "run",
+        "--cpus",
+        "2",
+        "--max-cycles",
+        MAX_CYCLES,
+        "--disk-irq",
+        "20000",
+        "--disk",
+        &kestrel_disk(),
+        "--trace",
+        "irq",
+        "--trace-file",
+        trace.to_str().unwrap(),
+        &kestrel(),
+    ]);
+    let irqs = std::fs::read_to_string(&trace).unwrap();
+    let _ = std::fs::remove_file(&trace);
+    assert_status_0(&o);
+    let mut want = demo_lines_with_disk(2);
+    want[1] = "kestrel: disk: kfs, 9 files, completion interrupt (IP5)".to_string();
+    check_demo_lines(&text(&o.stdout), "", 2, want);
+    let ip5 = irqs
+        .lines()
+        .filter(|l| l.ends_with("pending & enabled IP bits 0x2000"))
+        .count();
+    assert!(ip5 > 9, "one disk interrupt per sector read, got {ip5}");
+}
+
+/// The same under the monitor: each VM's virtual disk interrupts its VCPU
+/// 0, and a VM of four VCPUs on two physical CPUs sleeps and wakes on it.
+#[test]
+fn vms_use_the_disk_completion_interrupt() {
+    let with_disk = format!("{},disk={}", kestrel(), kestrel_disk());
+    let o = run(&[
+        "run",
+        "--cpus",
+        "2",
+        "--max-cycles",
+        MAX_CYCLES,
+        "--disk-irq",
+        "20000",
+        "--vm",
+        &with_disk,
+        "--vm",
+        &format!("{with_disk},cpus=4"),
+    ]);
+    assert_status_0(&o);
+    let out = text(&o.stdout);
+    for (prefix, cpus) in [("[vm0] ", 1), ("[vm1] ", 4)] {
+        let mut want = demo_lines_with_disk(cpus);
+        want[1] = "kestrel: disk: kfs, 9 files, completion interrupt (IP5)".to_string();
+        check_demo_lines(&out, prefix, cpus, want);
+    }
+}

@@ -208,6 +208,7 @@ impl Monitor {
                     ncpus: vc.vcpus,
                     ram_bytes: vc.mem_bytes,
                     disk: vc.disk.clone(),
+                    disk_irq_latency: vc.disk_irq_latency,
                     ..BoardConfig::default()
                 }),
                 end: None,

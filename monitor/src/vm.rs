@@ -18,6 +18,9 @@ pub struct VmConfig {
     /// The disk image, shared with the VMs that use the same file; each
     /// VM's writes stay its own (copy-on-write per 512-byte block).
     pub disk: Option<std::sync::Arc<[u8]>>,
+    /// The disk's completion interrupt latency in cycles (IP5, an
+    /// extension of the board); `None`: no interrupt.
+    pub disk_irq_latency: Option<u64>,
 }
 
 impl VmConfig {
@@ -29,6 +32,7 @@ impl VmConfig {
             mem_bytes,
             vcpus: 1,
             disk: None,
+            disk_irq_latency: None,
         }
     }
 }

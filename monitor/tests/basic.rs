@@ -40,6 +40,7 @@ fn vm(name: &str, segments: Vec<(u64, Vec<u8>)>, entry: u32) -> VmConfig {
         mem_bytes: 4 << 20,
         vcpus: 1,
         disk: None,
+        disk_irq_latency: None,
     }
 }
 

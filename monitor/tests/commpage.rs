@@ -52,6 +52,7 @@ fn user_page_at_the_commpage_address_stays_the_users() {
             mem_bytes: 4 << 20,
             vcpus: 1,
             disk: None,
+            disk_irq_latency: None,
         }],
         ..MonitorConfig::default()
     })

@@ -30,6 +30,7 @@ fn trapkit_monitor() -> Monitor {
             mem_bytes: 4 << 20,
             vcpus: 1,
             disk: None,
+            disk_irq_latency: None,
         }],
         ..MonitorConfig::default()
     })

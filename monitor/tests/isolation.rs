@@ -30,6 +30,7 @@ fn config(name: &str, segments: Vec<(u64, Vec<u8>)>) -> VmConfig {
         mem_bytes: 4 << 20,
         vcpus: 1,
         disk: None,
+        disk_irq_latency: None,
     }
 }
 

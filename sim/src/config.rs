@@ -93,6 +93,9 @@ pub struct Settings {
     pub epoch: Option<u64>,
     pub disk: Option<PathBuf>,
     pub disk_write: Option<bool>,
+    /// Cycles from a disk operation's start to its completion interrupt
+    /// (IP5, a disco extension); unset: the disk has no interrupt.
+    pub disk_irq: Option<u64>,
     pub trace: Option<String>,
     pub trace_file: Option<PathBuf>,
     pub stats: Option<bool>,
@@ -122,6 +125,7 @@ impl Settings {
             epoch: self.epoch.or(lower.epoch),
             disk: self.disk.or(lower.disk),
             disk_write: self.disk_write.or(lower.disk_write),
+            disk_irq: self.disk_irq.or(lower.disk_irq),
             trace: self.trace.or(lower.trace),
             trace_file: self.trace_file.or(lower.trace_file),
             stats: self.stats.or(lower.stats),
@@ -198,6 +202,7 @@ impl Settings {
             topology,
             seed: self.seed.unwrap_or(0),
             epoch: self.epoch.unwrap_or(0),
+            disk_irq_latency: self.disk_irq,
         })
     }
 }
@@ -333,6 +338,8 @@ pub struct MachineSetup {
     pub seed: u64,
     /// Seconds since 1970 the rtc reports at cycle 0.
     pub epoch: u64,
+    /// The disk's completion interrupt latency, if it has one.
+    pub disk_irq_latency: Option<u64>,
 }
 
 impl MachineSetup {
@@ -342,6 +349,7 @@ impl MachineSetup {
             ncpus: self.config.ncpus,
             ram_bytes: self.config.ram_bytes,
             disk,
+            disk_irq_latency: self.disk_irq_latency,
             seed: self.seed,
             epoch: self.epoch,
         }

@@ -184,6 +184,8 @@ void sched(void);
 void make_runnable(struct proc *p);
 void ksleep(void *chan);
 void kwakeup(void *chan);
+void sleeplock_acquire(volatile int *l);
+void sleeplock_release(volatile int *l);
 void timer_tick(void);
 int proc_spawn_init(const char *mode);
 int sys_fork(struct trapframe *tf);
@@ -203,6 +205,7 @@ void syscall(struct trapframe *tf);
 #define KFS_MAXFILE	(64 * 1024)	/* largest file execv loads */
 void kfs_mount(void);
 int kfs_load(const char *name, uint8_t *buf);
+void disk_intr(void);
 
 /* ---- embedded programs (progs.S) ---- */
 struct progent { const char *name; const uint8_t *start; const uint8_t *end; };

@@ -142,7 +142,8 @@ static void percpu_init(int id)
 	curcpu->id = id;
 	curcpu->asid_next = 1;
 	curcpu->asid_gen = 1;
-	curcpu->im = ST_IM(IRQ_TIMER) | ST_IM(IRQ_IPI) | (id == 0 ? ST_IM(IRQ_CONS) : 0);
+	curcpu->im = ST_IM(IRQ_TIMER) | ST_IM(IRQ_IPI) |
+		     (id == 0 ? ST_IM(IRQ_CONS) | ST_IM(IRQ_DISK) : 0);
 	curcpu->stack_top = (uint32_t)cpu_stacks + (id + 1) * CPU_STACK_SIZE;
 	/* Status: kernel, interrupts masked (IE=0) but lines selected */
 	wr_status(curcpu->im);

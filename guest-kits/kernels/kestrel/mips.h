@@ -51,6 +51,7 @@
 
 /* Interrupt lines (Cause.IP / Status.IM bit numbers) */
 #define IRQ_CONS	2
+#define IRQ_DISK	5	/* disco's optional disk completion interrupt */
 #define IRQ_IPI		6
 #define IRQ_TIMER	7
 

@@ -167,6 +167,20 @@ void ksleep(void *chan)
 	p->chan = NULL;
 }
 
+/* A sleep lock: unlike the BKL, held across sleeps. Process context only. */
+void sleeplock_acquire(volatile int *l)
+{
+	while (*l)
+		ksleep((void *)l);
+	*l = 1;
+}
+
+void sleeplock_release(volatile int *l)
+{
+	*l = 0;
+	kwakeup((void *)l);
+}
+
 void kwakeup(void *chan)
 {
 	for (int i = 0; i < NPROC; i++)
@@ -237,7 +251,8 @@ int sys_sleep(uint32_t n)
 static struct addrspace *load_program(const char *name, int argc, char **argv,
 				      struct trapframe *tf)
 {
-	static uint8_t file[KFS_MAXFILE] __attribute__((aligned(8)));	/* BKL */
+	/* under sys_execv's exec_lock (or at boot, before any process) */
+	static uint8_t file[KFS_MAXFILE] __attribute__((aligned(8)));
 	const uint8_t *img = file;
 	int len = kfs_load(name, file);
 	if (len < 0) {
@@ -291,9 +306,23 @@ int proc_spawn_init(const char *mode)
 	return p->pid;
 }
 
+static int execv_locked(struct trapframe *tf, uint32_t upath, uint32_t uargv);
+
 int sys_execv(struct trapframe *tf, uint32_t upath, uint32_t uargv)
 {
-	static char buf[ARGBUF];	/* BKL-protected scratch */
+	/* Reading the program from the disk may sleep (with the disk's
+	 * completion interrupt), which lets the BKL go: this lock keeps the
+	 * static buffers of execv and load_program to one process at a time. */
+	static volatile int exec_lock;
+	sleeplock_acquire(&exec_lock);
+	int r = execv_locked(tf, upath, uargv);
+	sleeplock_release(&exec_lock);
+	return r;
+}
+
+static int execv_locked(struct trapframe *tf, uint32_t upath, uint32_t uargv)
+{
+	static char buf[ARGBUF];	/* scratch, under exec_lock */
 	static char path[32];
 	char *argv[MAXARGS + 1];
 	int argc = 0, used = 0;

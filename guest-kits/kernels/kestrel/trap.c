@@ -70,6 +70,8 @@ static void interrupt(struct trapframe *tf)
 		ipi_intr();
 	if (pend & ST_IM(IRQ_CONS))
 		cons_intr();
+	if (pend & ST_IM(IRQ_DISK))
+		disk_intr();
 }
 
 void trap(struct trapframe *tf)

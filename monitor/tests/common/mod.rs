@@ -214,6 +214,7 @@ pub(crate) fn run_trapkit() -> Monitor {
             mem_bytes: 4 << 20,
             vcpus: 1,
             disk: None,
+            disk_irq_latency: None,
         }],
         ..MonitorConfig::default()
     })

@@ -66,7 +66,7 @@ impl Board {
             halt: Halt,
             mp: Mp::new(c.ncpus, c.ram_bytes, c.seed),
             rtc: Rtc::new(c.epoch),
-            disk: Disk::new(c.disk),
+            disk: Disk::new(c.disk, c.disk_irq_latency),
             console_out: Vec::new(),
             actions: Vec::new(),
         }

@@ -5,11 +5,18 @@
 //! The image is shared and never written: writes go to this disk's own
 //! copies of the blocks they touch (copy-on-write), so several VMs can boot
 //! from one image, each seeing only its own changes.
+//!
+//! GXemul's disk has no interrupt. As an extension, a board built with a
+//! completion latency raises IP5 on CPU 0 that many cycles after each
+//! operation starts, until the guest writes the status register. The
+//! transfer still happens when the operation starts, so a driver that polls
+//! works either way; the interrupt lets a driver sleep for the modelled
+//! service time instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Access, Device};
+use super::{irq, Access, Device};
 
 pub const SECTOR: usize = 512;
 
@@ -23,6 +30,13 @@ pub struct Disk {
     id: u64,
     status: u64,
     buffer: Vec<u8>,
+    /// Cycles from the start of an operation to its completion interrupt;
+    /// `None`: the disk has no interrupt.
+    irq_latency: Option<u64>,
+    /// When the interrupt of the operation in flight becomes due.
+    irq_due: Option<u64>,
+    /// IP5 asserted, until the guest acknowledges it.
+    irq_pending: bool,
 }
 
 /// Register offsets (GXemul's `testmachine/disk.h`).
@@ -37,9 +51,10 @@ mod reg {
 }
 
 impl Disk {
-    pub(crate) fn new(base: Option<Arc<[u8]>>) -> Disk {
+    pub(crate) fn new(base: Option<Arc<[u8]>>, irq_latency: Option<u64>) -> Disk {
         Disk {
             base,
+            irq_latency,
             buffer: vec![0; SECTOR],
             ..Disk::default()
         }
@@ -119,6 +134,21 @@ impl Disk {
 }
 
 impl Device for Disk {
+    fn advance(&mut self, now: u64) {
+        if self.irq_due.is_some_and(|due| now >= due) {
+            self.irq_due = None;
+            self.irq_pending = true;
+        }
+    }
+
+    fn irq_lines(&self, cpu: usize) -> u32 {
+        if cpu == 0 && self.irq_pending {
+            irq::DISK
+        } else {
+            0
+        }
+    }
+
     fn read(&mut self, a: &mut Access<'_>, off: u64) -> Option<u64> {
         match off {
             reg::OFFSET => Some(self.offset & 0xFFFF_FFFF),
@@ -150,9 +180,15 @@ impl Device for Disk {
                 self.offset = (self.offset & 0xFFFF_FFFF) | ((value & 0xFFFF_FFFF) << 32)
             }
             reg::ID => self.id = value,
-            reg::START_OPERATION => self.status = u64::from(self.operate(value)),
-            // Status is read-only: writes are ignored.
-            reg::STATUS => {}
+            reg::START_OPERATION => {
+                self.status = u64::from(self.operate(value));
+                if let Some(latency) = self.irq_latency {
+                    self.irq_due = Some(a.now.saturating_add(latency));
+                }
+            }
+            // Status is read-only; a write acknowledges the completion
+            // interrupt (and does nothing when there is none).
+            reg::STATUS => self.irq_pending = false,
             reg::BUFFER..reg::BUFFER_END => {
                 let Ok(start) = usize::try_from(off - reg::BUFFER) else {
                     return false;
@@ -187,7 +223,7 @@ mod tests {
     }
 
     fn disk() -> Disk {
-        Disk::new(Some(image().into()))
+        Disk::new(Some(image().into()), None)
     }
 
     #[test]
@@ -245,14 +281,14 @@ mod tests {
             );
         }
         assert_eq!(d.contents(), Some(image()));
-        let (mut none, mut b) = (Disk::new(None), Bench::default());
+        let (mut none, mut b) = (Disk::new(None, None), Bench::default());
         assert!(b.write(&mut none, 0, 0, reg::START_OPERATION, 4, 0));
         assert_eq!(b.read(&mut none, 0, 0, reg::STATUS, 4), Some(0));
     }
 
     #[test]
     fn the_offset_has_two_halves() {
-        let (mut d, mut b) = (Disk::new(None), Bench::default());
+        let (mut d, mut b) = (Disk::new(None, None), Bench::default());
         assert!(b.write(&mut d, 0, 0, reg::OFFSET_HIGH32, 4, 0x12));
         assert!(b.write(&mut d, 0, 0, reg::OFFSET, 4, 0x3456_7800));
         assert_eq!(b.read(&mut d, 0, 0, reg::OFFSET_HIGH32, 4), Some(0x12));
@@ -266,8 +302,8 @@ mod tests {
     #[test]
     fn disks_sharing_an_image_see_only_their_own_writes() {
         let shared: Arc<[u8]> = image().into();
-        let mut a = Disk::new(Some(shared.clone()));
-        let mut other = Disk::new(Some(shared.clone()));
+        let mut a = Disk::new(Some(shared.clone()), None);
+        let mut other = Disk::new(Some(shared.clone()), None);
         let mut b = Bench::default();
         let at = SECTOR as u64 + 100;
         for i in 0..SECTOR as u64 / 4 {
@@ -308,5 +344,33 @@ mod tests {
             want[at..at + 4].copy_from_slice(&(0x5A5A_0000u32 | i as u32).to_be_bytes());
         }
         assert_eq!(a.contents(), Some(want));
+    }
+
+    /// With a latency, each operation raises IP5 on CPU 0 once that many
+    /// cycles have passed (at the next `advance`), the data being there at
+    /// once; a write to the status register takes the line down.
+    #[test]
+    fn the_completion_interrupt_comes_after_the_latency_until_acknowledged() {
+        let mut d = Disk::new(Some(image().into()), Some(1000));
+        let mut b = Bench::default();
+        assert!(b.write(&mut d, 0, 500, reg::OFFSET, 4, 0));
+        assert!(b.write(&mut d, 0, 500, reg::START_OPERATION, 4, 0));
+        assert_eq!(b.read(&mut d, 0, 500, reg::STATUS, 4), Some(1));
+        assert_eq!(
+            b.read(&mut d, 0, 500, reg::BUFFER, 1),
+            Some(u64::from(image()[0]))
+        );
+        d.advance(1499);
+        assert_eq!(d.irq_lines(0), 0);
+        d.advance(1500);
+        assert_eq!(d.irq_lines(0), irq::DISK);
+        assert_eq!(d.irq_lines(1), 0, "CPU 0 only");
+        assert!(b.write(&mut d, 0, 1600, reg::STATUS, 4, 0));
+        assert_eq!(d.irq_lines(0), 0);
+        // Without a latency there is never an interrupt.
+        let mut plain = disk();
+        assert!(b.write(&mut plain, 0, 0, reg::START_OPERATION, 4, 0));
+        plain.advance(u64::MAX);
+        assert_eq!(plain.irq_lines(0), 0);
     }
 }

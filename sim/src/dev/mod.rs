@@ -38,6 +38,9 @@ pub mod map {
 pub mod irq {
     pub const CONS: u32 = 1 << 10; // IP2
     pub const RTC: u32 = 1 << 12; // IP4
+    /// The disk's completion interrupt: a disco extension, off unless the
+    /// board is built with `disk_irq_latency` (GXemul's disk has none).
+    pub const DISK: u32 = 1 << 13; // IP5
     pub const MP: u32 = 1 << 14; // IP6
 }
 
@@ -64,6 +67,11 @@ pub struct BoardConfig {
     /// same file (each board's writes stay its own; the host file is only
     /// written back if the user asks, by whoever built this config).
     pub disk: Option<std::sync::Arc<[u8]>>,
+    /// With `Some(cycles)` the disk raises IP5 that many cycles after each
+    /// operation starts, until the guest writes its status register; the
+    /// transfer itself still happens at once. `None`: no interrupt, as on
+    /// GXemul.
+    pub disk_irq_latency: Option<u64>,
     /// Seed of mp's hardware_random register.
     pub seed: u64,
     /// Seconds since 1970 the rtc reports at cycle 0.
