@@ -394,6 +394,28 @@ fn demo_from_the_disk_in_two_vms_sharing_it() {
     check_demo(&out, "[vm2] ", 1);
 }
 
+/// The demo's lines with the disk when it has its completion interrupt.
+fn demo_lines_with_disk_irq(cpus: u32) -> Vec<String> {
+    let mut v = demo_lines_with_disk(cpus);
+    v[1] = "kestrel: disk: kfs, 9 files, completion interrupt (IP5)".to_string();
+    v
+}
+
+/// `disco run --cpus 2 --disk-irq 20000 ARGS...`.
+fn run_with_disk_irq(args: &[&str]) -> Output {
+    let mut all = vec![
+        "run",
+        "--cpus",
+        "2",
+        "--max-cycles",
+        MAX_CYCLES,
+        "--disk-irq",
+        "20000",
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
 /// `--disk-irq`: the disk raises IP5 a while after each operation (a disco
 /// extension). kestrel finds it at mount and then puts a process that
 /// reads the disk to sleep until the interrupt; the trace shows IP5 taken.
@@ -403,14 +425,7 @@ fn demo_from_the_disk_with_its_completion_interrupt() {
         "disco-kestrel-diskirq-{}.trace",
         std::process::id()
     ));
-    let o = run(&[
-        "run",
-        "--cpus",
-        "2",
-        "--max-cycles",
-        MAX_CYCLES,
-        "--disk-irq",
-        "20000",
+    let o = run_with_disk_irq(&[
         "--disk",
         &kestrel_disk(),
         "--trace",
@@ -422,9 +437,7 @@ fn demo_from_the_disk_with_its_completion_interrupt() {
     let irqs = std::fs::read_to_string(&trace).unwrap();
     let _ = std::fs::remove_file(&trace);
     assert_status_0(&o);
-    let mut want = demo_lines_with_disk(2);
-    want[1] = "kestrel: disk: kfs, 9 files, completion interrupt (IP5)".to_string();
-    check_demo_lines(&text(&o.stdout), "", 2, want);
+    check_demo_lines(&text(&o.stdout), "", 2, demo_lines_with_disk_irq(2));
     let ip5 = irqs
         .lines()
         .filter(|l| l.ends_with("pending & enabled IP bits 0x2000"))
@@ -437,24 +450,9 @@ fn demo_from_the_disk_with_its_completion_interrupt() {
 #[test]
 fn vms_use_the_disk_completion_interrupt() {
     let with_disk = format!("{},disk={}", kestrel(), kestrel_disk());
-    let o = run(&[
-        "run",
-        "--cpus",
-        "2",
-        "--max-cycles",
-        MAX_CYCLES,
-        "--disk-irq",
-        "20000",
-        "--vm",
-        &with_disk,
-        "--vm",
-        &format!("{with_disk},cpus=4"),
-    ]);
+    let o = run_with_disk_irq(&["--vm", &with_disk, "--vm", &format!("{with_disk},cpus=4")]);
     assert_status_0(&o);
     let out = text(&o.stdout);
-    for (prefix, cpus) in [("[vm0] ", 1), ("[vm1] ", 4)] {
-        let mut want = demo_lines_with_disk(cpus);
-        want[1] = "kestrel: disk: kfs, 9 files, completion interrupt (IP5)".to_string();
-        check_demo_lines(&out, prefix, cpus, want);
-    }
+    check_demo_lines(&out, "[vm0] ", 1, demo_lines_with_disk_irq(1));
+    check_demo_lines(&out, "[vm1] ", 4, demo_lines_with_disk_irq(4));
 }
