@@ -17,7 +17,9 @@ static int next_pid = 1;
 static struct proc *rq_head, *rq_tail;
 static volatile int rq_len;
 static struct proc *initproc;
-static uint8_t kstacks[NPROC][KSTACK_SIZE] __attribute__((aligned(4096)));
+/* Not in .bss: boot need not clear 512 KB that every user overwrites. */
+static uint8_t kstacks[NPROC][KSTACK_SIZE]
+	__attribute__((aligned(4096), section(".kstacks.proc")));
 
 static void rq_push(struct proc *p)
 {
