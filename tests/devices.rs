@@ -68,25 +68,17 @@ fn device_kits_print_exactly_the_documented_output() {
 /// and halts with the status register of the write (1 = success).
 fn disk_writer(fill: u32) -> Vec<u8> {
     let mut a = Asm::new(0x8001_0000);
-    a.li(Reg::T9, 0xB300_0000);
-    a.li(Reg::T0, fill);
-    a.li(Reg::T1, 0);
-    a.label("fill");
-    a.r3(Op::Addu, Reg::T2, Reg::T9, Reg::T1);
-    a.mem(Op::Sw, Reg::T0, 0x4000, Reg::T2);
-    a.imm(Op::Addiu, Reg::T1, Reg::T1, 4);
-    a.imm(Op::Slti, Reg::AT, Reg::T1, 512);
-    a.bnez(Reg::AT, "fill");
-    a.nop();
-    a.li(Reg::T0, 512);
-    a.mem(Op::Sw, Reg::T0, 0, Reg::T9);
-    a.li(Reg::T0, 1);
-    a.mem(Op::Sw, Reg::T0, 0x20, Reg::T9);
+    write_sector_1(&mut a, fill);
     a.mem(Op::Lw, Reg::V0, 0x30, Reg::T9);
+    halt_with_v0(&mut a);
+    common::elf(&a, 0)
+}
+
+/// Emits: write v0 to the halt register.
+fn halt_with_v0(a: &mut Asm) {
     a.li(Reg::K1, 0xB000_0010);
     a.mem(Op::Sw, Reg::V0, 0, Reg::K1);
     a.nop();
-    common::elf(&a, 0)
 }
 
 #[test]
@@ -123,17 +115,18 @@ fn the_disk_image_changes_only_with_disk_write() {
     }
 }
 
-/// Emits: fill the disk buffer with `fill`, write it to sector 1.
-fn write_sector_1(a: &mut Asm, fill: u32, label: &str) {
+/// Emits: fill the disk buffer with `fill`, write it to sector 1 (T9 is
+/// left pointing at the disk).
+fn write_sector_1(a: &mut Asm, fill: u32) {
     a.li(Reg::T9, 0xB300_0000);
     a.li(Reg::T0, fill);
     a.li(Reg::T1, 0);
-    a.label(label);
+    a.label("fill");
     a.r3(Op::Addu, Reg::T2, Reg::T9, Reg::T1);
     a.mem(Op::Sw, Reg::T0, 0x4000, Reg::T2);
     a.imm(Op::Addiu, Reg::T1, Reg::T1, 4);
     a.imm(Op::Slti, Reg::AT, Reg::T1, 512);
-    a.bnez(Reg::AT, label);
+    a.bnez(Reg::AT, "fill");
     a.nop();
     a.li(Reg::T0, 512);
     a.mem(Op::Sw, Reg::T0, 0, Reg::T9);
@@ -156,12 +149,6 @@ fn read_sector_1_byte_3(a: &mut Asm, rd: Reg) {
 /// status is the sum of the two bytes; the file itself never changes.
 #[test]
 fn vm_disks_share_the_image_and_keep_their_writes_apart() {
-    let mut w = Asm::new(0x8001_0000);
-    write_sector_1(&mut w, 0xABCD_EF77, "fill");
-    w.mem(Op::Lw, Reg::V0, 0x30, Reg::T9);
-    w.li(Reg::K1, 0xB000_0010);
-    w.mem(Op::Sw, Reg::V0, 0, Reg::K1);
-    w.nop();
     let mut r = Asm::new(0x8001_0000);
     r.li(Reg::T5, 20_000);
     r.label("wait");
@@ -169,14 +156,12 @@ fn vm_disks_share_the_image_and_keep_their_writes_apart() {
     r.bnez(Reg::T5, "wait");
     r.nop();
     read_sector_1_byte_3(&mut r, Reg::S0);
-    write_sector_1(&mut r, 0x1234_5655, "fill");
+    write_sector_1(&mut r, 0x1234_5655);
     read_sector_1_byte_3(&mut r, Reg::S1);
     r.r3(Op::Addu, Reg::V0, Reg::S0, Reg::S1);
-    r.li(Reg::K1, 0xB000_0010);
-    r.mem(Op::Sw, Reg::V0, 0, Reg::K1);
-    r.nop();
+    halt_with_v0(&mut r);
     let (welf, relf, disk) = (scratch("vmw.elf"), scratch("vmr.elf"), scratch("vm.img"));
-    std::fs::write(&welf, common::elf(&w, 0)).unwrap();
+    std::fs::write(&welf, disk_writer(0xABCD_EF77)).unwrap();
     std::fs::write(&relf, common::elf(&r, 0)).unwrap();
     let original: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
     std::fs::write(&disk, &original).unwrap();

@@ -128,18 +128,58 @@ fn kestrel() -> String {
 }
 
 fn native(image: &str, cpus: u32) -> Output {
+    native_with(image, cpus, &[])
+}
+
+/// `disco run --cpus CPUS FLAGS... IMAGE` on the bare machine.
+fn native_with(image: &str, cpus: u32, flags: &[&str]) -> Output {
     let cpus = cpus.to_string();
-    run(&["run", "--cpus", &cpus, "--max-cycles", MAX_CYCLES, image])
+    let mut args = vec!["run", "--cpus", &cpus, "--max-cycles", MAX_CYCLES];
+    args.extend_from_slice(flags);
+    args.push(image);
+    run(&args)
 }
 
 /// `disco run --cpus PCPUS --vm SPEC ...`.
 fn monitor(pcpus: u32, vms: &[String]) -> Output {
+    monitor_with(pcpus, vms, &[])
+}
+
+/// `disco run --cpus PCPUS FLAGS... --vm SPEC ...`.
+fn monitor_with(pcpus: u32, vms: &[String], flags: &[&str]) -> Output {
     let pcpus = pcpus.to_string();
     let mut args = vec!["run", "--cpus", &pcpus, "--max-cycles", MAX_CYCLES];
+    args.extend_from_slice(flags);
     for vm in vms {
         args.extend_from_slice(&["--vm", vm]);
     }
     run(&args)
+}
+
+/// A file in the temporary directory, unique to this test process and
+/// removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        Scratch(std::env::temp_dir().join(format!("disco-kestrel-{}-{name}", std::process::id())))
+    }
+
+    fn with(name: &str, bytes: &[u8]) -> Self {
+        let s = Scratch::new(name);
+        std::fs::write(&s.0, bytes).unwrap();
+        s
+    }
+
+    fn path(&self) -> String {
+        self.0.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 #[test]
@@ -195,41 +235,24 @@ fn boot_mode_offset(elf: &[u8]) -> usize {
     (sh.sh_offset + (sym.st_value - sh.sh_addr)) as usize
 }
 
-/// A copy of kestrel.elf patched to boot in another mode, removed on drop.
-struct KestrelInMode(std::path::PathBuf);
-
-impl KestrelInMode {
-    fn new(mode: u32, name: &str) -> Self {
-        let mut elf = std::fs::read(kestrel()).unwrap();
-        let at = boot_mode_offset(&elf);
-        assert_eq!(
-            elf[at..at + 4],
-            [0, 0, 0, 0],
-            "kestrel.elf boots in demo mode"
-        );
-        elf[at..at + 4].copy_from_slice(&mode.to_be_bytes());
-        let path =
-            std::env::temp_dir().join(format!("disco-kestrel-{name}-{}.elf", std::process::id()));
-        std::fs::write(&path, &elf).unwrap();
-        KestrelInMode(path)
-    }
-
-    fn path(&self) -> String {
-        self.0.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for KestrelInMode {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A copy of kestrel.elf patched to boot in another mode.
+fn kestrel_in_mode(mode: u32, name: &str) -> Scratch {
+    let mut elf = std::fs::read(kestrel()).unwrap();
+    let at = boot_mode_offset(&elf);
+    assert_eq!(
+        elf[at..at + 4],
+        [0, 0, 0, 0],
+        "kestrel.elf boots in demo mode"
+    );
+    elf[at..at + 4].copy_from_slice(&mode.to_be_bytes());
+    Scratch::with(&format!("{name}.elf"), &elf)
 }
 
 /// Boot mode 3: a child stores to address 0 and is killed with status
 /// 128 + 3 (TLBS); init reports it and the kernel halts cleanly.
 #[test]
 fn fault_mode_kills_the_faulting_process() {
-    let image = KestrelInMode::new(3, "fault");
+    let image = kestrel_in_mode(3, "fault");
     let o = native(&image.path(), 1);
     assert_status_0(&o);
     let out = text(&o.stdout);
@@ -288,7 +311,7 @@ fn check_shootdown(out: &str, prefix: &str, cpus: usize) {
 
 #[test]
 fn shootdown_mode_natively_on_four_cpus() {
-    let image = KestrelInMode::new(4, "shootdown-native");
+    let image = kestrel_in_mode(4, "shootdown-native");
     let o = native(&image.path(), 4);
     assert_status_0(&o);
     check_shootdown(&text(&o.stdout), "", 4);
@@ -298,7 +321,7 @@ fn shootdown_mode_natively_on_four_cpus() {
 /// must also drop what the monitor cached of the entry (real TLB, L2TLB).
 #[test]
 fn shootdown_mode_in_a_vm_with_four_vcpus_on_two_cpus() {
-    let image = KestrelInMode::new(4, "shootdown-vm");
+    let image = kestrel_in_mode(4, "shootdown-vm");
     let o = monitor(2, &[format!("{},cpus=4", image.path())]);
     assert_status_0(&o);
     check_shootdown(&text(&o.stdout), "[vm0] ", 4);
@@ -316,16 +339,7 @@ fn kestrel_disk() -> String {
 /// through the polled disk driver (motd exists only there).
 #[test]
 fn demo_from_the_disk_on_two_cpus() {
-    let o = run(&[
-        "run",
-        "--cpus",
-        "2",
-        "--max-cycles",
-        MAX_CYCLES,
-        "--disk",
-        &kestrel_disk(),
-        &kestrel(),
-    ]);
+    let o = native_with(&kestrel(), 2, &["--disk", &kestrel_disk()]);
     assert_status_0(&o);
     check_demo_lines(&text(&o.stdout), "", 2, demo_lines_with_disk(2));
 }
@@ -340,18 +354,8 @@ fn a_kfs_with_a_bad_entry_is_refused() {
     // name and the 4-byte offset.
     let size = 16 + 2 * 32 + 24;
     disk[size..size + 4].copy_from_slice(&0x7FFF_FFFFu32.to_be_bytes());
-    let path =
-        std::env::temp_dir().join(format!("disco-kestrel-badkfs-{}.img", std::process::id()));
-    std::fs::write(&path, &disk).unwrap();
-    let o = run(&[
-        "run",
-        "--max-cycles",
-        MAX_CYCLES,
-        "--disk",
-        path.to_str().unwrap(),
-        &kestrel(),
-    ]);
-    let _ = std::fs::remove_file(&path);
+    let bad = Scratch::with("badkfs.img", &disk);
+    let o = native_with(&kestrel(), 1, &["--disk", &bad.path()]);
     assert_status_0(&o);
     let mut want = demo_lines(1);
     want.insert(
@@ -366,14 +370,7 @@ fn a_kfs_with_a_bad_entry_is_refused() {
 #[test]
 fn a_disk_without_kfs_is_ignored() {
     let disk = images().join("disk.img");
-    let o = run(&[
-        "run",
-        "--max-cycles",
-        MAX_CYCLES,
-        "--disk",
-        disk.to_str().unwrap(),
-        &kestrel(),
-    ]);
+    let o = native_with(&kestrel(), 1, &["--disk", disk.to_str().unwrap()]);
     assert_status_0(&o);
     check_demo(&text(&o.stdout), "", 1);
 }
@@ -401,41 +398,31 @@ fn demo_lines_with_disk_irq(cpus: u32) -> Vec<String> {
     v
 }
 
-/// `disco run --cpus 2 --disk-irq 20000 ARGS...`.
-fn run_with_disk_irq(args: &[&str]) -> Output {
-    let mut all = vec![
-        "run",
-        "--cpus",
-        "2",
-        "--max-cycles",
-        MAX_CYCLES,
-        "--disk-irq",
-        "20000",
-    ];
-    all.extend_from_slice(args);
-    run(&all)
-}
+/// The disk's completion interrupt, 20,000 cycles after each operation.
+const DISK_IRQ: [&str; 2] = ["--disk-irq", "20000"];
 
 /// `--disk-irq`: the disk raises IP5 a while after each operation (a disco
 /// extension). kestrel finds it at mount and then puts a process that
 /// reads the disk to sleep until the interrupt; the trace shows IP5 taken.
 #[test]
 fn demo_from_the_disk_with_its_completion_interrupt() {
-    let trace = std::env::temp_dir().join(format!(
-        "disco-kestrel-diskirq-{}.trace",
-        std::process::id()
-    ));
-    let o = run_with_disk_irq(&[
-        "--disk",
-        &kestrel_disk(),
-        "--trace",
-        "irq",
-        "--trace-file",
-        trace.to_str().unwrap(),
+    let trace = Scratch::new("diskirq.trace");
+    let (disk, trace_file) = (kestrel_disk(), trace.path());
+    let o = native_with(
         &kestrel(),
-    ]);
-    let irqs = std::fs::read_to_string(&trace).unwrap();
-    let _ = std::fs::remove_file(&trace);
+        2,
+        &[
+            DISK_IRQ[0],
+            DISK_IRQ[1],
+            "--disk",
+            &disk,
+            "--trace",
+            "irq",
+            "--trace-file",
+            &trace_file,
+        ],
+    );
+    let irqs = std::fs::read_to_string(&trace.0).unwrap();
     assert_status_0(&o);
     check_demo_lines(&text(&o.stdout), "", 2, demo_lines_with_disk_irq(2));
     let ip5 = irqs
@@ -450,7 +437,11 @@ fn demo_from_the_disk_with_its_completion_interrupt() {
 #[test]
 fn vms_use_the_disk_completion_interrupt() {
     let with_disk = format!("{},disk={}", kestrel(), kestrel_disk());
-    let o = run_with_disk_irq(&["--vm", &with_disk, "--vm", &format!("{with_disk},cpus=4")]);
+    let o = monitor_with(
+        2,
+        &[with_disk.clone(), format!("{with_disk},cpus=4")],
+        &DISK_IRQ,
+    );
     assert_status_0(&o);
     let out = text(&o.stdout);
     check_demo_lines(&out, "[vm0] ", 1, demo_lines_with_disk_irq(1));

@@ -78,11 +78,6 @@ impl Disk {
         !self.written.is_empty()
     }
 
-    /// Bytes of the image held privately by this disk (its written blocks).
-    pub fn private_bytes(&self) -> usize {
-        self.written.len() * SECTOR
-    }
-
     /// Copies `buf` out of (`write` false) or into (`write` true) the
     /// image at byte `start`, block by block.
     fn transfer(&mut self, start: usize, buf: &mut [u8], write: bool) {
@@ -311,7 +306,7 @@ mod tests {
         }
         assert!(b.write(&mut a, 0, 0, reg::OFFSET, 8, at));
         assert!(b.write(&mut a, 0, 0, reg::START_OPERATION, 4, 1));
-        assert_eq!(a.private_bytes(), 2 * SECTOR);
+        assert_eq!(a.written.len(), 2, "the write straddles two blocks");
         for (d, want_written) in [(&mut a, true), (&mut other, false)] {
             assert!(b.write(d, 0, 0, reg::OFFSET, 8, at - 4));
             assert!(b.write(d, 0, 0, reg::START_OPERATION, 4, 0));
