@@ -4,7 +4,7 @@
 //! exception a physical CPU takes while running a guest is an exit to the
 //! Rust code here (see `sim::hv`), which handles it with kernel privilege,
 //! charges its modelled cost (`cost`) and resumes. Guest kernels run in
-//! supervisor mode, their processes in user mode (design.md §4).
+//! supervisor mode, their processes in user mode (`../shared/docs/design.md` §4).
 #![deny(
     clippy::unwrap_used,
     clippy::panic,

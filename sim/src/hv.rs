@@ -1,4 +1,4 @@
-//! The interface a monitor running "in kernel mode" uses (design.md §4).
+//! The interface a monitor running "in kernel mode" uses (`../shared/docs/design.md` §4).
 //!
 //! With exits on, a CPU that takes an exception does the hardware part of
 //! exception entry (EPC, Cause, BadVAddr, Context, EntryHi, EXL) and then

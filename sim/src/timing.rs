@@ -1,7 +1,7 @@
 //! The cycle model: every cost in one table (documented in docs/timing.md).
 //!
 //! Units are PCycles (the R4000's pipeline clock; Count ticks every second
-//! one). Figures come from `r4000-reference.md` §6.2, which cites the manual,
+//! one). Figures come from `../shared/docs/r4000-reference.md` §6.2, which cites the manual,
 //! GCC's R4000 scheduling model and course notes; where it says [U] the figure
 //! is a modelling choice, marked so here too.
 

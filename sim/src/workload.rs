@@ -165,7 +165,7 @@ pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
     a
 }
 
-/// The window convention in miniature (design.md §4): a KSEG0 boot stub
+/// The window convention in miniature (`../shared/docs/design.md` §4): a KSEG0 boot stub
 /// wires two 1 MB pages at 0xC0000000 (physical 1 MB and 2 MB) and jumps to
 /// `kernel`, which must be assembled at 0xC0000000. The same image runs in
 /// kernel mode on the bare machine and in supervisor mode under the monitor.

@@ -1,4 +1,4 @@
-//! ALU instructions (`r4000-reference.md` §5.7, §5.8): 32-bit results are
+//! ALU instructions (`../shared/docs/r4000-reference.md` §5.7, §5.8): 32-bit results are
 //! sign-extended, immediates are sign- or zero-extended per instruction, and
 //! ADD/ADDI/SUB/DADD/DADDI/DSUB trap on signed overflow with the
 //! destination unchanged.

@@ -1,4 +1,4 @@
-//! Branches and jumps (`r4000-reference.md` §5.7, §5.9): delay slots,
+//! Branches and jumps (`../shared/docs/r4000-reference.md` §5.7, §5.9): delay slots,
 //! branch-likely annulment, links of the AL forms even when not taken,
 //! JAL/JALR/JR/J, 64-bit compares. Timing: a taken branch costs 1 + 2, an
 //! annulled slot 1.

@@ -1,4 +1,4 @@
-//! CP0 registers through MTC0/MFC0 (`r4000-reference.md` §2): write masks,
+//! CP0 registers through MTC0/MFC0 (`../shared/docs/r4000-reference.md` §2): write masks,
 //! read-only registers, sign extension of MFC0, DMTC0/DMFC0, Count and
 //! Compare, LLAddr, CACHE tag round trip.
 // Test code: a panic is how a check fails.

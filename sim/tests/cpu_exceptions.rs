@@ -1,4 +1,4 @@
-//! Exception entry, one test (at least) per ExcCode (`r4000-reference.md`
+//! Exception entry, one test (at least) per ExcCode (`../shared/docs/r4000-reference.md`
 //! §4): EPC, Cause.BD/CE/ExcCode, BadVAddr, Context.BadVPN2, EntryHi.VPN2,
 //! EXL, the vector (refill 0x000 only with EXL = 0; BEV), delay slots, ERET,
 //! interrupts and their masking.

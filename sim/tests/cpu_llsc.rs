@@ -1,4 +1,4 @@
-//! LL/SC (`r4000-reference.md` §5.12): SC succeeds while the link holds,
+//! LL/SC (`../shared/docs/r4000-reference.md` §5.12): SC succeeds while the link holds,
 //! fails after ERET, and fails when another CPU stores to the linked line.
 // Test code: a panic is how a check fails.
 #![allow(clippy::unwrap_used, clippy::panic)]

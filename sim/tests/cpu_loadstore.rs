@@ -1,4 +1,4 @@
-//! Loads and stores (`r4000-reference.md` §5.7, §5.11): widths, sign and
+//! Loads and stores (`../shared/docs/r4000-reference.md` §5.7, §5.11): widths, sign and
 //! zero extension, alignment exceptions, the unaligned LWL/LWR/SWL/SWR and
 //! LDL/LDR/SDL/SDR pairs (big-endian), the load-use interlock (+2 cycles
 //! when the very next instruction reads the loaded register), and stores

@@ -1,4 +1,4 @@
-//! Multiply and divide (`r4000-reference.md` §5.7, §6.2): results in HI/LO,
+//! Multiply and divide (`../shared/docs/r4000-reference.md` §5.7, §6.2): results in HI/LO,
 //! sign-extended for the 32-bit forms; divide by zero and INT_MIN / -1 never
 //! trap and follow QEMU (divisor taken as 1: LO = dividend, HI = 0). MFHI/MFLO
 //! interlock until the result is ready: MULT 10, DIV 69, DMULT 20, DDIV 133

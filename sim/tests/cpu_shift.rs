@@ -1,4 +1,4 @@
-//! Shifts (`r4000-reference.md` §5.7): 32-bit shifts use bits 31:0 of rt and
+//! Shifts (`../shared/docs/r4000-reference.md` §5.7): 32-bit shifts use bits 31:0 of rt and
 //! sign-extend the result; variable shifts use rs[4:0] (rs[5:0] for the
 //! 64-bit forms); DSxx32 add 32 to the amount.
 // Test code: a panic is how a check fails.

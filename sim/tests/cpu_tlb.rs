@@ -1,4 +1,4 @@
-//! The TLB through real instructions (`r4000-reference.md` §3): every page
+//! The TLB through real instructions (`../shared/docs/r4000-reference.md` §3): every page
 //! size from 4 KB to 16 MB written with TLBWI and used by loads, ASID and G
 //! matching, TLBP (hit, miss with Index.P, PageMask honoured), TLBR (G into
 //! both EntryLo, ASID overwritten), TLBWR and Random within [Wired, 47].

@@ -1,5 +1,5 @@
 //! CP0 register file: numbers, field layouts, write masks and reset values
-//! (`r4000-reference.md` §2). Count and Random are derived from the CPU's
+//! (`../shared/docs/r4000-reference.md` §2). Count and Random are derived from the CPU's
 //! cycle and instruction counters, so `Cpu` reads them, not this file.
 
 /// CP0 register numbers.
@@ -91,7 +91,7 @@ impl Mode {
     }
 }
 
-/// R4000 revision 2.2, a real part (`r4000-reference.md` §0).
+/// R4000 revision 2.2, a real part (`../shared/docs/r4000-reference.md` §0).
 pub const PRID_R4000: u32 = 0x0000_0422;
 /// R4000PC, big-endian, 8 KB + 8 KB primary caches with 16-byte lines,
 /// kseg0 cacheable noncoherent (§2.2, Config).
@@ -277,7 +277,7 @@ impl Cp0 {
             TAG_LO => u64::from(self.tag_lo),
             TAG_HI => u64::from(self.tag_hi),
             ERROR_EPC => self.error_epc,
-            // Reserved numbers read 0 (`r4000-reference.md` §2.1).
+            // Reserved numbers read 0 (`../shared/docs/r4000-reference.md` §2.1).
             _ => 0,
         }
     }
@@ -343,7 +343,7 @@ impl Cp0 {
         Cp0Write::Plain
     }
 
-    /// The CP0 side of exception entry (`r4000-reference.md` §4): EPC and
+    /// The CP0 side of exception entry (`../shared/docs/r4000-reference.md` §4): EPC and
     /// Cause.BD unless EXL is already set, ExcCode and CE, BadVAddr, and for
     /// TLB exceptions Context, XContext and EntryHi; then EXL. `pc` is the
     /// address of the instruction that faulted (or was interrupted) and `bd`

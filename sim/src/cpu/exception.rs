@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Cause.ExcCode values of the R4000 (`r4000-reference.md` §4.1).
+/// Cause.ExcCode values of the R4000 (`../shared/docs/r4000-reference.md` §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ExcCode {

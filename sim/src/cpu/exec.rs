@@ -1,8 +1,8 @@
 //! Instruction semantics, written once and generic over an [`ExecContext`].
 //!
 //! The native CPU runs them against the real CP0, TLB and bus; the monitor's
-//! emulation engine runs the same code against a virtual CPU (design.md §3,
-//! "one interpreter, two users"). Semantics follow `r4000-reference.md` §5.
+//! emulation engine runs the same code against a virtual CPU (`../shared/docs/design.md` §3,
+//! "one interpreter, two users"). Semantics follow `../shared/docs/r4000-reference.md` §5.
 
 use super::cp0::sext32;
 use super::exception::{Access, ExcCode, Exception};
@@ -756,7 +756,7 @@ fn store<C: ExecContext, const W: u8>(
 
 /// No FPU or CP2/CP3 is attached: Coprocessor Unusable while the CU bit is
 /// clear (so a kernel can emulate or refuse), Reserved Instruction once the
-/// guest claims the coprocessor anyway (`r4000-reference.md` §5.6).
+/// guest claims the coprocessor anyway (`../shared/docs/r4000-reference.md` §5.6).
 fn cop_absent<C: ExecContext>(c: &C, n: u8) -> Exception {
     if c.cop_usable(n) {
         ri()

@@ -345,7 +345,7 @@ impl Core {
         }
     }
 
-    /// Exception entry (`r4000-reference.md` §4): EPC/BD unless EXL is
+    /// Exception entry (`../shared/docs/r4000-reference.md` §4): EPC/BD unless EXL is
     /// already set, Cause, BadVAddr, Context and EntryHi for TLB faults,
     /// EXL, and the vector.
     pub fn take_exception<const TRACE: bool>(&mut self, regs: &mut Regs, e: Exception) {

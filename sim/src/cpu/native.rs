@@ -319,7 +319,7 @@ impl Core {
         self.translate_slow(va, access)
     }
 
-    /// The architectural translation (`r4000-reference.md` §1.3, §3.3).
+    /// The architectural translation (`../shared/docs/r4000-reference.md` §1.3, §3.3).
     #[cold]
     #[inline(never)]
     fn translate_slow(&mut self, va: u32, access: Access) -> Result<u64, Exception> {
@@ -360,7 +360,7 @@ impl Core {
         let index = cache * 1024 + ((vaddr as usize >> 4) & 1023);
         match op >> 2 {
             // Index_Load_Tag / Index_Store_Tag round-trip through TagLo, which
-            // cache-sizing firmware relies on (`r4000-reference.md` §5.13).
+            // cache-sizing firmware relies on (`../shared/docs/r4000-reference.md` §5.13).
             1 => {
                 if let Some(t) = self.cache_tags.get(index) {
                     self.cp0.tag_lo = *t;

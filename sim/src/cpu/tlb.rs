@@ -1,5 +1,5 @@
 //! The R4000 joint TLB: 48 entries, each mapping an even/odd page pair
-//! (`r4000-reference.md` §3).
+//! (`../shared/docs/r4000-reference.md` §3).
 
 /// Number of JTLB entries.
 pub const TLB_ENTRIES: usize = 48;
@@ -32,7 +32,7 @@ pub struct TlbEntry {
 impl TlbEntry {
     /// An entry that can never match: its VPN2 lies in kseg0, which is
     /// unmapped, and each index gets a distinct one so no two entries are
-    /// ever duplicates (`r4000-reference.md` §3.5–3.6).
+    /// ever duplicates (`../shared/docs/r4000-reference.md` §3.5–3.6).
     pub fn unused(index: usize) -> TlbEntry {
         // 48 * 0x2000 stays far inside kseg0.
         let index = index as u32;
@@ -193,7 +193,7 @@ pub struct Translation {
 }
 
 /// Translates `va` for the mode, ERL and ASID in `cp0` through `tlb`
-/// (`r4000-reference.md` §1.3, §3.3): the 32-bit segments of each mode, then
+/// (`../shared/docs/r4000-reference.md` §1.3, §3.3): the 32-bit segments of each mode, then
 /// refill, invalid and modified faults. The CPU and a monitor's virtual CPU
 /// both translate here.
 pub fn translate(

@@ -1,4 +1,4 @@
-//! The board: GXemul testmips-compatible devices (`board-testmips.md`,
+//! The board: GXemul testmips-compatible devices (`../shared/docs/board-testmips.md`,
 //! programming reference in docs/hardware.md). One file per device behind
 //! the small [`Device`] trait, and one registry ([`board`]) that routes
 //! physical addresses to them, System/161 style.
@@ -45,7 +45,7 @@ pub mod irq {
 }
 
 /// The simulated PClock: 100 MHz, an R4000 on a 50 MHz MasterClock
-/// (`r4000-reference.md` §6.2). The one place that turns cycles into
+/// (`../shared/docs/r4000-reference.md` §6.2). The one place that turns cycles into
 /// seconds: device time (rtc) is derived from it.
 pub const CLOCK_HZ: u64 = 100_000_000;
 

@@ -63,7 +63,7 @@ pub enum AsmError {
     #[error("label `{0}` is defined more than once")]
     DuplicateLabel(String),
     /// A branch reaches only ±128 KiB around its delay slot (16-bit word
-    /// offset, `r4000-reference.md` §5.7).
+    /// offset, `../shared/docs/r4000-reference.md` §5.7).
     #[error("branch at {at:#010x} cannot reach label `{label}` at {target:#010x}")]
     BranchOutOfRange { label: String, at: u32, target: u32 },
     /// J and JAL keep the top four bits of the delay slot's address (§5.7).

@@ -122,7 +122,7 @@ mod tests {
         for word in [0x0000_000A, 0x7000_0002, 0xCC00_0000, 0xEC00_0000] {
             assert_eq!(decode(word).op, Op::Reserved, "{word:#x}");
         }
-        // BC0F is recommended RI (`r4000-reference.md` §5.5).
+        // BC0F is recommended RI (`../shared/docs/r4000-reference.md` §5.5).
         assert_eq!(decode(0x4100_0000).op, Op::Reserved);
         // An unassigned CO function is a no-op on the R4000.
         assert_eq!(decode(0x4200_0003).op, Op::Cop0Nop);

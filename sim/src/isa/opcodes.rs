@@ -6,7 +6,7 @@
 //! disassembler and the assembler are all driven by this table, so adding an
 //! instruction means adding one row (plus its semantics in `cpu::exec`).
 //!
-//! Sources: R4000 User's Manual appendix A; `r4000-reference.md` §5.2–5.5.
+//! Sources: R4000 User's Manual appendix A; `../shared/docs/r4000-reference.md` §5.2–5.5.
 
 /// How the operand fields of an instruction are laid out and printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub struct OpInfo {
     pub format: Format,
     pub class: Class,
     /// A 64-bit operation: Reserved Instruction in 32-bit user and supervisor mode
-    /// (`r4000-reference.md` §5.8).
+    /// (`../shared/docs/r4000-reference.md` §5.8).
     pub is64: bool,
     /// A catch-all row that only applies when no more specific row matches.
     pub fallback: bool,
@@ -243,10 +243,10 @@ opcodes! {
     // RFE is the R3000's return; on the R4000 it raises Reserved Instruction.
     Rfe "rfe" cop0_co(0x10), COP0_CO, None, Cop0;
     Eret "eret" cop0_co(0x18), COP0_CO, None, Cop0;
-    // The R4600/MIPS32 WAIT: our documented extension (design.md §3).
+    // The R4600/MIPS32 WAIT: our documented extension (`../shared/docs/design.md` §3).
     Wait "wait" cop0_co(0x20), COP0_CO, None, Cop0;
     // Any other CO function is "invalid, but no RI" on the R4000: a no-op
-    // once the coprocessor-usable check passes (`r4000-reference.md` §5.5).
+    // once the coprocessor-usable check passes (`../shared/docs/r4000-reference.md` §5.5).
     Cop0Nop "c0" cop0_co(0x00), 0xFE00_0000, Cop, Cop0, fallback;
 
     Cop1 "cop1" pri(0x11), PRI, Cop, Cop;
