@@ -29,10 +29,6 @@ impl FrameAllocator {
     pub fn alloc(&mut self) -> Option<u32> {
         self.free.pop()
     }
-
-    pub fn free_pages(&self) -> usize {
-        self.free.len()
-    }
 }
 
 /// One VM's guest-physical → machine page map.

@@ -48,10 +48,6 @@ impl ExcCode {
         ExcCode::Vced,
     ];
 
-    pub fn from_code(code: u32) -> Option<ExcCode> {
-        ExcCode::ALL.iter().copied().find(|c| *c as u32 == code)
-    }
-
     /// The manual's mnemonic.
     pub fn mnemonic(self) -> &'static str {
         match self {

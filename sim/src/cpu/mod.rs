@@ -312,16 +312,6 @@ impl Core {
         self.fetch_page = FETCH_INVALID;
     }
 
-    /// Sets the external interrupt lines (Cause IP2–IP6).
-    pub fn set_irq_lines(&mut self, lines: u32) {
-        let lines = lines & 0x7C00;
-        if lines != self.irq_lines {
-            self.irq_lines = lines;
-            self.cp0.cause = (self.cp0.cause & !0x7C00) | lines;
-            self.interrupts_changed();
-        }
-    }
-
     /// Reads a CP0 register with Count and Random derived.
     pub fn read_cp0(&self, reg: u32) -> u64 {
         self.cp0.read(reg, self.count(), self.random())

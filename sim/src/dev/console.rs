@@ -16,11 +16,6 @@ impl Console {
     pub fn push_input(&mut self, bytes: &[u8]) {
         self.input.extend(bytes);
     }
-
-    /// Bytes queued and not yet read by the guest.
-    pub fn pending_input(&self) -> usize {
-        self.input.len()
-    }
 }
 
 impl Device for Console {

@@ -48,10 +48,6 @@ impl Bus {
         }
     }
 
-    pub fn ram_size(&self) -> u64 {
-        self.ram.len() as u64
-    }
-
     pub fn ram(&self) -> &[u8] {
         &self.ram
     }
