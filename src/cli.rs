@@ -1,10 +1,10 @@
 //! Command-line arguments and the TOML config they override.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
-use sim::config::{Settings, Size};
+use sim::config::{check_ram, show_size, Settings, Size};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -134,25 +134,31 @@ pub(crate) struct VmEntry {
 }
 
 impl VmEntry {
-    /// The same VM as a `--vm` specification.
-    pub(crate) fn spec(&self) -> Result<String, String> {
-        let mut spec = self.image.display().to_string();
-        if let Some(n) = &self.name {
-            spec.push_str(&format!(",name={n}"));
+    /// The same VM as a `--vm` specification would give, its relative
+    /// paths taken from `dir` (the config file's directory); `origin`
+    /// names the table in messages.
+    pub(crate) fn into_spec(self, origin: String, dir: &Path) -> Result<VmSpec, String> {
+        let at = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
+        let mem = match &self.mem {
+            Some(m) => Some(
+                m.bytes()
+                    .and_then(|b| check_ram(b, &show_size(b)))
+                    .map_err(|e| format!("{origin}: mem: {e}"))?,
+            ),
+            None => None,
+        };
+        if self.name.as_deref() == Some("") {
+            return Err(format!("{origin}: name: a VM's name cannot be empty"));
         }
-        if let Some(m) = &self.mem {
-            spec.push_str(&format!(",mem={}", m.bytes()?));
-        }
-        if let Some(c) = self.cpus {
-            spec.push_str(&format!(",cpus={c}"));
-        }
-        if let Some(d) = &self.disk {
-            spec.push_str(&format!(",disk={}", d.display()));
-        }
-        if let Some(c) = &self.console {
-            spec.push_str(&format!(",console={}", c.display()));
-        }
-        Ok(spec)
+        Ok(VmSpec {
+            image: at(self.image),
+            name: self.name,
+            mem,
+            cpus: self.cpus,
+            disk: self.disk.map(at),
+            console: self.console.map(at),
+            origin,
+        })
     }
 }
 
@@ -191,7 +197,7 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     sim::config::parse_size(s)
 }
 
-/// A `--vm` specification.
+/// A `--vm` specification (or a config file's `[[vm]]` table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct VmSpec {
     pub(crate) image: PathBuf,
@@ -200,6 +206,26 @@ pub(crate) struct VmSpec {
     pub(crate) cpus: Option<usize>,
     pub(crate) disk: Option<PathBuf>,
     pub(crate) console: Option<PathBuf>,
+    /// Where it was given, for messages: `--vm "SPEC"` or `FILE: vm[i]`.
+    pub(crate) origin: String,
+}
+
+/// The VMs' names, each VM's own or `vm<i>`: refused if two are the same
+/// (the output and `--gdb-vm` would be ambiguous).
+pub(crate) fn vm_names(specs: &[VmSpec]) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let name = spec.name.clone().unwrap_or_else(|| format!("vm{i}"));
+        if let Some(j) = names.iter().position(|n| *n == name) {
+            let other = specs.get(j).map_or("", |s| s.origin.as_str());
+            return Err(format!(
+                "{}: the name {name:?} is already VM {j}'s ({other}); VM names must differ",
+                spec.origin
+            ));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
@@ -215,20 +241,33 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
         cpus: None,
         disk: None,
         console: None,
+        origin: format!("--vm {s:?}"),
     };
+    let mut seen: Vec<&str> = Vec::new();
     for p in parts {
         let (k, v) = p
             .split_once('=')
             .ok_or_else(|| format!("--vm {s:?}: {p:?} is not KEY=VALUE"))?;
+        if seen.contains(&k) {
+            return Err(format!("--vm {s:?}: {k}= is given twice"));
+        }
+        seen.push(k);
         match k {
-            "mem" => spec.mem = Some(parse_size(v)?),
+            "mem" => {
+                let bytes = parse_size(v).map_err(|e| format!("--vm {s:?}: mem: {e}"))?;
+                spec.mem = Some(
+                    check_ram(bytes, &format!("mem={v}"))
+                        .map_err(|e| format!("--vm {s:?}: {e}"))?,
+                );
+            }
             "cpus" => {
                 spec.cpus = Some(
                     v.parse()
                         .map_err(|_| format!("--vm {s:?}: cpus={v:?} is not a number"))?,
                 )
             }
-            "name" => spec.name = Some(v.to_string()),
+            "name" if !v.is_empty() => spec.name = Some(v.to_string()),
+            "name" => return Err(format!("--vm {s:?}: name= needs a name")),
             "disk" if !v.is_empty() => spec.disk = Some(PathBuf::from(v)),
             "disk" => return Err(format!("--vm {s:?}: disk= needs a file")),
             "console" if !v.is_empty() => spec.console = Some(PathBuf::from(v)),
@@ -244,7 +283,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::panic)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -268,5 +307,76 @@ mod tests {
         let v = parse_vm_spec("a.elf,disk=d.img,console=out.txt").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.disk, Some(PathBuf::from("d.img")));
         assert_eq!(v.console, Some(PathBuf::from("out.txt")));
+    }
+
+    /// Every commented key of docs/machine.toml, uncommented, is a key the
+    /// file may hold and a valid value: the sample never shows a line that
+    /// would be refused.
+    #[test]
+    fn every_commented_key_of_the_sample_config_parses() {
+        let setting = |l: &str| {
+            l.starts_with('[')
+                || l.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+        };
+        let mut uncommented = 0;
+        let text: Vec<&str> = include_str!("../docs/machine.toml")
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if setting(rest) => {
+                    uncommented += 1;
+                    rest
+                }
+                _ => l,
+            })
+            .collect();
+        assert!(uncommented >= 15, "only {uncommented} commented keys found");
+        let s = Settings::from_toml(&text.join("\n")).unwrap_or_else(|e| panic!("{e}"));
+        s.machine().unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.disk.is_some() && s.trace_file.is_some() && s.dump_regs.is_some());
+        assert_eq!(s.vm.len(), 1);
+        for table in &s.vm {
+            let entry: VmEntry = table.clone().try_into().unwrap_or_else(|e| panic!("{e}"));
+            let spec = entry
+                .into_spec("vm[0]".into(), Path::new("docs"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(spec.console, Some(PathBuf::from("docs/left-console.txt")));
+            assert_eq!(spec.image, Path::new("docs/../guest-kits/images/hello.elf"));
+        }
+    }
+
+    #[test]
+    fn vm_specs_refuse_repeats_empty_names_and_memory_over_the_device_window() {
+        for (spec, says) in [
+            ("a.elf,mem=8M,mem=16M", "mem= is given twice"),
+            ("a.elf,name=x,cpus=1,name=y", "name= is given twice"),
+            ("a.elf,name=", "name= needs a name"),
+            ("a.elf,mem=512M", "between 1M and 256M"),
+            ("a.elf,mem=257M", "the devices start at 0x10000000"),
+            ("a.elf,mem=1.5M", "not a number"),
+        ] {
+            let e = parse_vm_spec(spec).unwrap_err();
+            assert!(e.contains(says) && e.starts_with("--vm "), "{spec}: {e}");
+        }
+        assert_eq!(
+            parse_vm_spec("a.elf,mem=256M").unwrap().mem,
+            Some(256 << 20)
+        );
+        let specs: Vec<VmSpec> = ["a.elf", "a.elf,name=vm0", "b.elf,name=x"]
+            .iter()
+            .map(|s| parse_vm_spec(s).unwrap())
+            .collect();
+        let e = vm_names(&specs).unwrap_err();
+        assert!(e.contains("\"vm0\" is already VM 0's"), "{e}");
+        let apart = [
+            specs.first().unwrap().clone(),
+            specs.last().unwrap().clone(),
+        ];
+        assert_eq!(
+            vm_names(&apart).unwrap(),
+            ["vm0", "x"],
+            "unnamed: vm<position>"
+        );
     }
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod benchkit;
 mod cli;
+mod files;
 mod gdb;
 mod report;
 mod run;

@@ -2,18 +2,18 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
-use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
+use monitor::{Monitor, MonitorConfig, MonitorError, MonitorExit, VmConfig, VmEnd};
+use sim::dev::DiskImage;
 use sim::loader::{self, Image, Symbols};
 use sim::{Exit, Machine};
 
 use sim::config::{ConfigError, MachineSetup, Settings};
 use sim::trace::{Categories, TextTracer};
 
-use crate::cli::{parse_vm_spec, DumpFormat, RunArgs, VmEntry};
+use crate::cli::{parse_vm_spec, vm_names, DumpFormat, RunArgs, VmEntry, VmSpec};
 
 /// Process exit statuses (documented in docs/guide.md).
 pub(crate) const EXIT_BAD_INPUT: i32 = 2;
@@ -47,7 +47,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
-            Settings::from_toml(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
+            Settings::from_toml(&text)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?
+                .relative_to(config_dir(path))
         }
         None => Settings::default(),
     };
@@ -56,17 +58,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map_or(String::new(), |p| format!("{}: {key}", p.display()))
     };
-    let mut specs = args.vms.clone();
+    let mut specs = args
+        .vms
+        .iter()
+        .map(|s| parse_vm_spec(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("{e}"))?;
     if specs.is_empty() {
         for (i, table) in file.vm.iter().enumerate() {
-            let entry: VmEntry = table.clone().try_into().map_err(|e: toml::de::Error| {
-                anyhow!("{}[{i}]: {}", from_file("vm"), e.message())
-            })?;
-            specs.push(
-                entry
-                    .spec()
-                    .map_err(|e| anyhow!("{}[{i}].mem: {e}", from_file("vm")))?,
-            );
+            let origin = format!("{}[{i}]", from_file("vm"));
+            let entry: VmEntry = table
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| anyhow!("{origin}: {}", e.message()))?;
+            let dir = args.config.as_deref().map_or(Path::new(""), config_dir);
+            specs.push(entry.into_spec(origin, dir).map_err(|e| anyhow!("{e}"))?);
         }
     }
     let s = args.settings().over(file);
@@ -97,22 +103,39 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(other) => bail!("dump_regs: {other:?} is neither \"text\" nor \"json\""),
     };
     if let Some(image) = s.image.clone() {
+        let mut inputs = vec![("ELF image", image.as_path())];
+        inputs.extend(s.disk.as_deref().map(|d| ("disk image", d)));
+        let outputs: Vec<_> = s
+            .trace_file
+            .iter()
+            .map(|t| ("trace file", t.as_path()))
+            .collect();
+        crate::files::keep_apart(&inputs, &outputs)?;
         let setup = s.machine().map_err(bad)?;
         return run_native(&args, &s, setup, &image, categories, dump);
     }
     if specs.is_empty() {
         // The demo: two VMs of the teaching kernel on a two-CPU machine.
         let img = default_image();
-        specs = vec![
-            format!("{},name=vm0", img.display()),
-            format!("{},name=vm1", img.display()),
-        ];
+        specs = ["vm0", "vm1"]
+            .iter()
+            .map(|name| parse_vm_spec(&format!("{},name={name}", img.display())))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    if s.numa.is_some() {
+        bail!(
+            "{}: a NUMA topology describes the bare machine; it cannot be used with VMs under the monitor",
+            from_file("numa")
+        );
     }
     let pcpus = s
         .ncpus(specs.len().min(sim::machine::MAX_CPUS))
         .map_err(bad)?;
     let quantum = s.quantum().map_err(bad)?;
     let max_cycles = s.max_cycles().map_err(bad)?;
+    // Under the monitor `mem` is the machine's memory (docs/config.md).
+    s.machine_mem().map_err(bad)?;
     if args.gdb_vm.is_some() && args.gdb.is_none() {
         bail!("--gdb-vm needs --gdb PORT");
     }
@@ -120,6 +143,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         .gdb
         .map(|port| (port, args.gdb_wait, args.gdb_vm.clone()));
     run_monitor(
+        &args,
         &s,
         (pcpus, quantum, max_cycles),
         &specs,
@@ -127,6 +151,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         dump,
         gdb,
     )
+}
+
+/// The directory a config file's relative paths start from.
+fn config_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
 }
 
 /// A bad setting, named as the user gave it: the flag, or the key in the
@@ -175,11 +204,10 @@ fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
     rx
 }
 
-/// A disk image file's contents, read once.
-fn read_disk(path: &Path) -> anyhow::Result<Arc<[u8]>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", path.display()))?;
-    Ok(bytes.into())
+/// A disk image file, opened (its sectors are read when the guest asks).
+fn open_disk(path: &Path) -> anyhow::Result<DiskImage> {
+    DiskImage::open(path)
+        .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", path.display()))
 }
 
 fn run_native(
@@ -192,7 +220,7 @@ fn run_native(
 ) -> anyhow::Result<i32> {
     let ram = setup.config.ram_bytes;
     let (img, symbols) = load_image(image, ram)?;
-    let disk = s.disk.as_deref().map(read_disk).transpose()?;
+    let disk = s.disk.as_deref().map(open_disk).transpose()?;
     let mut m = setup.build(disk);
     if !img.load_into(&mut m) {
         bail!("{}: does not fit in {ram} bytes of RAM", image.display());
@@ -245,8 +273,8 @@ fn run_native(
         }
     };
     if s.disk_write == Some(true) && m.bus.board.disk.modified() {
-        if let (Some(path), Some(contents)) = (&s.disk, m.bus.board.disk.contents()) {
-            std::fs::write(path, &contents).map_err(|e| {
+        if let Some(path) = &s.disk {
+            m.bus.board.disk.write_back(path).map_err(|e| {
                 anyhow!("{}: cannot write the disk image back: {e}", path.display())
             })?;
         }
@@ -261,68 +289,93 @@ fn run_native(
 }
 
 fn run_monitor(
+    args: &RunArgs,
     s: &Settings,
     (pcpus, quantum, max_cycles): (usize, u64, Option<u64>),
-    specs: &[String],
+    specs: &[VmSpec],
     categories: Categories,
     dump: Option<DumpFormat>,
     gdb: Option<(u16, bool, Option<String>)>,
 ) -> anyhow::Result<i32> {
-    let disk_irq_latency = s.disk_irq;
+    let names = vm_names(specs).map_err(|e| anyhow!("{e}"))?;
+    let inputs: Vec<_> = specs
+        .iter()
+        .flat_map(|v| {
+            [
+                ("ELF image", Some(&v.image)),
+                ("disk image", v.disk.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(what, p)| Some((what, p?.as_path())))
+        })
+        .collect();
+    let outputs: Vec<_> = specs
+        .iter()
+        .filter_map(|v| Some(("console file", v.console.as_deref()?)))
+        .chain(s.trace_file.iter().map(|t| ("trace file", t.as_path())))
+        .collect();
+    crate::files::keep_apart(&inputs, &outputs)?;
     let mut vms = Vec::new();
-    let mut console_files = Vec::new();
-    let mut console_paths: Vec<PathBuf> = Vec::new();
-    // One copy of each disk file, shared by the VMs that name it.
-    let mut disks: Vec<(PathBuf, Arc<[u8]>)> = Vec::new();
-    for (i, s) in specs.iter().enumerate() {
-        let spec = parse_vm_spec(s).map_err(|e| anyhow!("{e}"))?;
-        let mem = spec.mem.unwrap_or(32 << 20);
+    // One image per disk file, shared by the VMs that name it.
+    let mut disks: Vec<(PathBuf, DiskImage)> = Vec::new();
+    for (spec, name) in specs.iter().zip(names) {
+        let mem = spec.mem.unwrap_or(sim::config::DEFAULT_RAM);
         let (img, _) = load_image(&spec.image, mem)?;
-        let disk = match spec.disk {
-            Some(path) => Some(match disks.iter().find(|(p, _)| *p == path) {
+        let disk = match &spec.disk {
+            Some(path) => Some(match disks.iter().find(|(p, _)| p == path) {
                 Some((_, d)) => d.clone(),
                 None => {
-                    let d = read_disk(&path)?;
-                    disks.push((path, d.clone()));
+                    let d = open_disk(path)?;
+                    disks.push((path.clone(), d.clone()));
                     d
                 }
             }),
             None => None,
         };
-        if let Some(path) = &spec.console {
-            if console_paths.contains(path) {
-                bail!(
-                    "--vm {s:?}: console file {} is already another VM's",
-                    path.display()
-                );
-            }
-            console_paths.push(path.clone());
-        }
-        console_files.push(match &spec.console {
-            Some(path) => {
-                Some(std::fs::File::create(path).map_err(|e| {
-                    anyhow!("{}: cannot create the console file: {e}", path.display())
-                })?)
-            }
-            None => None,
-        });
         vms.push(VmConfig {
-            name: spec.name.unwrap_or_else(|| format!("vm{i}")),
+            name,
             image: img,
             mem_bytes: mem,
             vcpus: spec.cpus.unwrap_or(1),
             disk,
-            disk_irq_latency,
+            disk_irq_latency: s.disk_irq,
         });
     }
+    let machine_mem = s.machine_mem().map_err(|e| setting_error(args, e))?;
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
         quantum,
         max_cycles,
         vms,
+        machine_mem,
+        seed: s.seed.unwrap_or(0),
+        epoch: s.epoch.unwrap_or(0),
         ..MonitorConfig::default()
     })
-    .map_err(|e| anyhow!("{e}"))?;
+    .map_err(|e| match e {
+        MonitorError::MachineMemory(problem) if s.mem.is_some() => setting_error(
+            args,
+            ConfigError::Invalid {
+                key: "mem",
+                problem,
+            },
+        ),
+        e => anyhow!("{e}"),
+    })?;
+    // Created only once the VMs are accepted.
+    let console_files = specs
+        .iter()
+        .map(|spec| {
+            spec.console
+                .as_ref()
+                .map(|path| {
+                    std::fs::File::create(path).map_err(|e| {
+                        anyhow!("{}: cannot create the console file: {e}", path.display())
+                    })
+                })
+                .transpose()
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
     let mut sink = if m.trace.enabled {

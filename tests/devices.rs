@@ -214,7 +214,7 @@ fn a_vm_console_can_go_to_a_file() {
     let o = run(&["run", "--vm", &twice, "--vm", &twice]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        text(&o.stderr).contains("already another VM's"),
+        text(&o.stderr).contains("is also the console file"),
         "{}",
         text(&o.stderr)
     );
@@ -287,9 +287,10 @@ fn config_errors_name_the_file_and_the_key() {
         ("dump_regs = \"xml\"\n", "dump_regs"),
         ("[[vm]]\nimage = \"a.elf\"\ncolour = 1\n", "colour"),
     ] {
+        let hello = images().join("hello.elf");
         std::fs::write(
             &cfg,
-            format!("image = \"guest-kits/images/hello.elf\"\n{body}"),
+            format!("image = {:?}\n{body}", hello.to_str().unwrap()),
         )
         .unwrap();
         let o = run(&["run", "--config", cfg.to_str().unwrap()]);

@@ -46,8 +46,13 @@ pub use crate::vm::{Vm, VmConfig, VmEnd, VmImage};
 pub enum MonitorError {
     #[error("no VM to run")]
     NoVms,
-    #[error("VM {vm}: memory size {bytes} is not a positive multiple of 4 KiB")]
-    BadMemory { vm: String, bytes: u64 },
+    /// The problem names the size and why it is refused.
+    #[error("VM {vm}: mem={problem}")]
+    BadMemory { vm: String, problem: String },
+    /// The VMs' memory and commpages exceed the machine memory given, or
+    /// the documented bound, or what the host can allocate.
+    #[error("{0}")]
+    MachineMemory(String),
     #[error("VM {vm}: {vcpus} VCPUs; between 1 and 64 are supported")]
     BadVcpus { vm: String, vcpus: usize },
     #[error("VM {vm}: image segment at guest-physical {gpa:#x} (+{len:#x}) lies outside its {mem:#x} bytes of memory")]
@@ -70,6 +75,13 @@ pub struct MonitorConfig {
     pub slice: u64,
     pub max_cycles: Option<u64>,
     pub vms: Vec<VmConfig>,
+    /// The machine's memory; `None`: what the VMs need (their memory and
+    /// a commpage per VCPU). At most `sim::config::MAX_MACHINE_MEM`.
+    pub machine_mem: Option<u64>,
+    /// Seed of every VM's mp hardware_random register.
+    pub seed: u64,
+    /// Seconds since 1970 every VM's rtc reports at cycle 0.
+    pub epoch: u64,
 }
 
 impl Default for MonitorConfig {
@@ -80,6 +92,9 @@ impl Default for MonitorConfig {
             slice: 100_000,
             max_cycles: None,
             vms: Vec::new(),
+            machine_mem: None,
+            seed: 0,
+            epoch: 0,
         }
     }
 }
@@ -124,6 +139,41 @@ pub struct Monitor {
     paused: Option<(u64, usize)>,
 }
 
+/// The machine memory: the size given, or what the VMs need (`needed`:
+/// their memory and a commpage per VCPU), checked against the documented
+/// bound and against what the host can allocate.
+fn machine_memory(config: &MonitorConfig, needed: u64) -> Result<u64, MonitorError> {
+    use sim::config::{check_host_memory, show_size, MAX_MACHINE_MEM};
+    let vcpus: usize = config.vms.iter().map(|v| v.vcpus).sum();
+    let need = || {
+        format!(
+            "{} VMs need {} of machine memory (their memory and a 4K commpage for each of {vcpus} VCPUs)",
+            config.vms.len(),
+            show_size(needed)
+        )
+    };
+    let ram = match config.machine_mem {
+        Some(given) if given < needed => {
+            return Err(MonitorError::MachineMemory(format!(
+                "{}, more than the machine's {}",
+                need(),
+                show_size(given)
+            )))
+        }
+        Some(given) => given,
+        None => needed,
+    };
+    if ram > MAX_MACHINE_MEM || ram % PAGE_SIZE != 0 {
+        return Err(MonitorError::MachineMemory(format!(
+            "{}; the monitor manages at most {} in whole 4K pages",
+            need(),
+            show_size(MAX_MACHINE_MEM)
+        )));
+    }
+    check_host_memory(ram).map_err(|e| MonitorError::MachineMemory(format!("{}: {e}", need())))?;
+    Ok(ram)
+}
+
 impl Monitor {
     pub fn new(config: MonitorConfig) -> Result<Monitor, MonitorError> {
         if config.vms.is_empty() {
@@ -137,12 +187,12 @@ impl Monitor {
         let mut total_pages = 0u64;
         let mut commpages = 0u64;
         for v in &config.vms {
-            if v.mem_bytes == 0 || v.mem_bytes % PAGE_SIZE != 0 || v.mem_bytes > 512 << 20 {
-                return Err(MonitorError::BadMemory {
+            sim::config::check_ram(v.mem_bytes, &sim::config::show_size(v.mem_bytes)).map_err(
+                |problem| MonitorError::BadMemory {
                     vm: v.name.clone(),
-                    bytes: v.mem_bytes,
-                });
-            }
+                    problem,
+                },
+            )?;
             if !(1..=64).contains(&v.vcpus) {
                 return Err(MonitorError::BadVcpus {
                     vm: v.name.clone(),
@@ -152,10 +202,11 @@ impl Monitor {
             total_pages += v.mem_bytes >> PAGE_SHIFT;
             commpages += v.vcpus as u64;
         }
+        let ram_bytes = machine_memory(&config, (total_pages + commpages) << PAGE_SHIFT)?;
         let mut machine = Machine::new(
             MachineConfig {
                 ncpus: config.pcpus,
-                ram_bytes: (total_pages + commpages) << PAGE_SHIFT,
+                ram_bytes,
                 quantum: config.quantum,
                 max_cycles: config.max_cycles,
             },
@@ -209,7 +260,8 @@ impl Monitor {
                     ram_bytes: vc.mem_bytes,
                     disk: vc.disk.clone(),
                     disk_irq_latency: vc.disk_irq_latency,
-                    ..BoardConfig::default()
+                    seed: config.seed,
+                    epoch: config.epoch,
                 }),
                 end: None,
                 console: Vec::new(),
@@ -288,10 +340,13 @@ impl Monitor {
         if self.vms.iter().all(|v| !v.running()) {
             return Some(MonitorExit::AllEnded);
         }
-        let (end, first) = self
-            .paused
-            .take()
-            .unwrap_or((self.now + self.config.quantum.max(1), 0));
+        let (end, first) = self.paused.take().unwrap_or_else(|| {
+            let c = &self.config;
+            (
+                sim::machine::quantum_end(self.now, c.quantum, c.max_cycles),
+                0,
+            )
+        });
         for p in first..self.current.len() {
             if self.run_pcpu(p, end) {
                 self.paused = Some((end, p));

@@ -17,7 +17,7 @@ pub struct VmConfig {
     pub vcpus: usize,
     /// The disk image, shared with the VMs that use the same file; each
     /// VM's writes stay its own (copy-on-write per 512-byte block).
-    pub disk: Option<std::sync::Arc<[u8]>>,
+    pub disk: Option<sim::dev::DiskImage>,
     /// The disk's completion interrupt latency in cycles (IP5, an
     /// extension of the board); `None`: no interrupt.
     pub disk_irq_latency: Option<u64>,

@@ -13,9 +13,58 @@ use crate::machine::{MachineConfig, MAX_CPUS};
 pub const DEFAULT_RAM: u64 = 32 << 20;
 /// Cycles a CPU runs before the next one gets its turn.
 pub const DEFAULT_QUANTUM: u64 = 10_000;
-/// RAM bounds: at least 1 MB, at most what KSEG0 reaches (512 MB).
+/// RAM bounds: at least 1 MB, at most 256 MB. A guest's memory starts at
+/// physical 0 with no holes, and the board's devices start at physical
+/// 0x10000000 (docs/hardware.md), so RAM stops there: more would cover the
+/// console and halt registers and a guest would run on, silent.
 pub const MIN_RAM: u64 = 1 << 20;
-pub const MAX_RAM: u64 = 512 << 20;
+pub const MAX_RAM: u64 = DEVICE_WINDOW;
+/// The physical address where the board's devices start.
+pub const DEVICE_WINDOW: u64 = 0x1000_0000;
+/// The most machine memory the monitor manages: its VMs' memory and a
+/// commpage per VCPU (docs/config.md). A documented bound, so a mistyped
+/// `--vm` list is refused before the host is asked for the memory.
+pub const MAX_MACHINE_MEM: u64 = 4 << 30;
+
+/// Checks a guest's RAM size (the bare machine's, or one VM's): the
+/// problem in one sentence, naming the size as `given` spells it.
+pub fn check_ram(bytes: u64, given: &str) -> Result<u64, String> {
+    if !(MIN_RAM..=MAX_RAM).contains(&bytes) || !bytes.is_multiple_of(4096) {
+        return Err(format!(
+            "{given}: RAM must be a multiple of 4K between 1M and 256M \
+             (a guest's memory starts at physical 0 with no holes, and the devices start at 0x10000000)"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Asks the host whether it can give `bytes` of simulated memory, so a
+/// size the host cannot hold is refused in one line instead of aborting
+/// the process. Safe Rust has no fallible zeroed allocation, so this
+/// reserves the memory once and gives it back; the RAM itself is then
+/// allocated zeroed (untouched pages cost the host nothing).
+pub fn check_host_memory(bytes: u64) -> Result<(), String> {
+    let n = usize::try_from(bytes)
+        .map_err(|_| format!("{bytes} bytes do not fit this host's address space"))?;
+    let mut probe: Vec<u8> = Vec::new();
+    probe.try_reserve_exact(n).map_err(|_| {
+        format!(
+            "the host cannot allocate {} of simulated memory",
+            show_size(bytes)
+        )
+    })
+}
+
+/// Bytes as the largest unit that divides them (`64M`, `4100K`, `100`).
+pub fn show_size(bytes: u64) -> String {
+    match bytes {
+        0 => "0".to_string(),
+        b if b.is_multiple_of(1 << 30) => format!("{}G", b >> 30),
+        b if b.is_multiple_of(1 << 20) => format!("{}M", b >> 20),
+        b if b.is_multiple_of(1 << 10) => format!("{}K", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
 
 /// A bad setting: the key and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,11 +86,36 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
 
 /// A size in bytes: an integer, or a string with an optional K, M or G
 /// suffix (`"64M"`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Size {
     Bytes(u64),
     Text(String),
+}
+
+/// By hand rather than `untagged`, so a float or a negative number is
+/// refused with what a size is instead of "did not match any variant".
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Size, D::Error> {
+        struct SizeVisitor;
+        impl serde::de::Visitor<'_> for SizeVisitor {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size: a whole number of bytes, or a string such as \"64M\" (K, M or G suffix)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size::Bytes(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size::Bytes)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
+                Ok(Size::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(SizeVisitor)
+    }
 }
 
 impl Size {
@@ -145,13 +219,43 @@ impl Settings {
             Some(s) => s.bytes().map_err(|e| invalid("mem", e))?,
             None => DEFAULT_RAM,
         };
-        if !(MIN_RAM..=MAX_RAM).contains(&ram) || !ram.is_multiple_of(4096) {
+        check_ram(ram, &show_size(ram)).map_err(|e| invalid("mem", e))?;
+        check_host_memory(ram).map_err(|e| invalid("mem", e))?;
+        Ok(ram)
+    }
+
+    /// The machine memory under the monitor when `mem` is given: any size
+    /// in whole 4K pages up to [`MAX_MACHINE_MEM`].
+    pub fn machine_mem(&self) -> Result<Option<u64>, ConfigError> {
+        let Some(size) = &self.mem else {
+            return Ok(None);
+        };
+        let bytes = size.bytes().map_err(|e| invalid("mem", e))?;
+        if bytes == 0 || !bytes.is_multiple_of(4096) || bytes > MAX_MACHINE_MEM {
             return Err(invalid(
                 "mem",
-                format!("{ram} bytes; RAM must be a multiple of 4K between 1M and 512M (KSEG0 reaches 512M)"),
+                format!(
+                    "{}: the machine memory under the monitor must be whole 4K pages, at most {}",
+                    show_size(bytes),
+                    show_size(MAX_MACHINE_MEM)
+                ),
             ));
         }
-        Ok(ram)
+        Ok(Some(bytes))
+    }
+
+    /// Relative paths as a config file in `dir` means them: from that
+    /// directory, not from wherever disco runs.
+    pub fn relative_to(mut self, dir: &std::path::Path) -> Settings {
+        for p in [&mut self.image, &mut self.disk, &mut self.trace_file]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+        self
     }
 
     /// The CPU count, validated (default `default`).
@@ -250,8 +354,9 @@ impl Topology {
             Some(s) => Some(s.bytes().map_err(|e| invalid("numa.mem_per_node", e))?),
             None => None,
         };
-        let nodes = match (n.nodes, n.cpus_per_node, mem) {
-            (Some(nodes), _, _) => nodes,
+        // The key the node count comes from, blamed when it is wrong.
+        let (nodes, from) = match (n.nodes, n.cpus_per_node, mem) {
+            (Some(nodes), _, _) => (nodes, "numa.nodes"),
             (None, Some(per), _) => {
                 if per == 0 || !ncpus.is_multiple_of(per) {
                     return Err(invalid(
@@ -259,7 +364,7 @@ impl Topology {
                         format!("{per} does not divide {ncpus} CPUs"),
                     ));
                 }
-                ncpus / per
+                (ncpus / per, "numa.cpus_per_node")
             }
             (None, None, Some(m)) => {
                 if m == 0 || !ram.is_multiple_of(m) {
@@ -268,14 +373,21 @@ impl Topology {
                         format!("{m} bytes does not divide {ram} bytes of RAM"),
                     ));
                 }
-                usize::try_from(ram / m).unwrap_or(usize::MAX)
+                (
+                    usize::try_from(ram / m).unwrap_or(usize::MAX),
+                    "numa.mem_per_node",
+                )
             }
-            (None, None, None) => 1,
+            (None, None, None) => (1, "numa.nodes"),
         };
         if nodes == 0 || nodes > ncpus {
+            let what = match from {
+                "numa.nodes" => format!("{nodes}"),
+                _ => format!("{nodes} nodes follow from it"),
+            };
             return Err(invalid(
-                "numa.nodes",
-                format!("{nodes}; between 1 and the CPU count ({ncpus}) nodes"),
+                from,
+                format!("{what}; between 1 and the CPU count ({ncpus}) nodes"),
             ));
         }
         let t = Topology {
@@ -285,7 +397,7 @@ impl Topology {
         };
         if t.cpus_per_node * nodes != ncpus {
             return Err(invalid(
-                "numa.nodes",
+                from,
                 format!("{ncpus} CPUs do not split evenly into {nodes} nodes"),
             ));
         }
@@ -309,7 +421,7 @@ impl Topology {
         }
         if t.mem_per_node * nodes as u64 != ram {
             return Err(invalid(
-                "numa.nodes",
+                from,
                 format!("{ram} bytes of RAM do not split evenly into {nodes} nodes"),
             ));
         }
@@ -344,7 +456,7 @@ pub struct MachineSetup {
 
 impl MachineSetup {
     /// The board for this machine, with a disk image's contents.
-    pub fn board(&self, disk: Option<std::sync::Arc<[u8]>>) -> BoardConfig {
+    pub fn board(&self, disk: Option<crate::dev::DiskImage>) -> BoardConfig {
         BoardConfig {
             ncpus: self.config.ncpus,
             ram_bytes: self.config.ram_bytes,
@@ -356,7 +468,7 @@ impl MachineSetup {
     }
 
     /// Builds the machine (CPUs parked, RAM zeroed).
-    pub fn build(&self, disk: Option<std::sync::Arc<[u8]>>) -> crate::machine::Machine {
+    pub fn build(&self, disk: Option<crate::dev::DiskImage>) -> crate::machine::Machine {
         let mut m = crate::machine::Machine::new(
             self.config.clone(),
             crate::dev::Board::with_config(self.board(disk)),
@@ -439,6 +551,81 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// RAM stops where the devices start (0x10000000): one page more
+    /// would cover the console and halt registers.
+    #[test]
+    fn ram_stops_at_the_device_window() {
+        let ram = |t: &str| Settings::from_toml(t).unwrap().ram();
+        assert_eq!(ram("mem = \"256M\""), Ok(DEVICE_WINDOW));
+        for too_big in ["mem = \"257M\"", "mem = \"512M\"", "mem = 268439552"] {
+            let e = ram(too_big).unwrap_err().to_string();
+            assert!(
+                e.starts_with("mem: ") && e.contains("256M") && e.contains("0x10000000"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_say_what_they_are_when_mistyped() {
+        for (text, says) in [
+            ("mem = 1.5", "floating point"),
+            ("mem = -4", "integer `-4`"),
+        ] {
+            let e = Settings::from_toml(text).unwrap_err().to_string();
+            assert!(
+                e.contains(says) && e.contains("a whole number of bytes") && !e.contains("variant"),
+                "{e}"
+            );
+        }
+        let s = Settings::from_toml("mem = 4096\n[numa]\nmem_per_node = \"2M\"").unwrap();
+        assert_eq!(s.mem, Some(Size::Bytes(4096)));
+    }
+
+    /// The key whose value makes the node count wrong is the one named.
+    #[test]
+    fn a_bad_node_count_is_blamed_on_the_key_it_follows_from() {
+        let key = |t: &str| match Settings::from_toml(t).unwrap().machine() {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            key("cpus = 4\n[numa]\nmem_per_node = \"1K\""),
+            "numa.mem_per_node"
+        );
+        assert_eq!(key("cpus = 4\n[numa]\nnodes = 8"), "numa.nodes");
+        assert_eq!(
+            key("cpus = 4\n[numa]\ncpus_per_node = 3"),
+            "numa.cpus_per_node"
+        );
+    }
+
+    #[test]
+    fn relative_paths_start_from_the_config_files_directory() {
+        let s = Settings::from_toml("image = \"a.elf\"\ndisk = \"/abs/d.img\"\ntrace_file = \"t\"")
+            .unwrap()
+            .relative_to(std::path::Path::new("conf/dir"));
+        assert_eq!(s.image, Some(PathBuf::from("conf/dir/a.elf")));
+        assert_eq!(s.disk, Some(PathBuf::from("/abs/d.img")));
+        assert_eq!(s.trace_file, Some(PathBuf::from("conf/dir/t")));
+    }
+
+    #[test]
+    fn machine_memory_under_the_monitor_has_its_own_bound() {
+        let mm = |t: &str| Settings::from_toml(t).unwrap().machine_mem();
+        assert_eq!(mm(""), Ok(None));
+        assert_eq!(mm("mem = \"1G\""), Ok(Some(1 << 30)));
+        assert!(mm("mem = \"5G\"")
+            .unwrap_err()
+            .to_string()
+            .contains("at most 4G"));
+        assert!(mm("mem = 1000").is_err());
+        assert_eq!(show_size(4100 << 10), "4100K");
+        assert!(check_host_memory(1 << 60)
+            .unwrap_err()
+            .contains("cannot allocate"));
     }
 
     #[test]

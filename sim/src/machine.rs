@@ -32,6 +32,17 @@ impl Default for MachineConfig {
     }
 }
 
+/// Where a quantum that starts at `now` ends: `quantum` cycles on, or at
+/// the cycle limit if that comes first, so a run stops at its limit and not
+/// at the next quantum boundary past it.
+pub fn quantum_end(now: u64, quantum: u64, max_cycles: Option<u64>) -> u64 {
+    let end = now.saturating_add(quantum.max(1));
+    match max_cycles {
+        Some(limit) if limit > now && limit < end => limit,
+        _ => end,
+    }
+}
+
 /// Why the machine stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -108,10 +119,10 @@ impl Machine {
         if let Some(status) = self.halted {
             return Some(Exit::Halted { status });
         }
-        let (end, first) = self
-            .paused
-            .take()
-            .unwrap_or((self.now + self.config.quantum.max(1), 0));
+        let (end, first) = self.paused.take().unwrap_or_else(|| {
+            let c = &self.config;
+            (quantum_end(self.now, c.quantum, c.max_cycles), 0)
+        });
         let traced = !self.observers.is_empty() || self.cpus.iter().any(|c| c.debug.active);
         for i in first..self.cpus.len() {
             while let Some(cpu) = self.cpus.get_mut(i) {

@@ -1,10 +1,14 @@
-//! disk (0x13000000): 512-byte sector reads and writes against an image
-//! held in memory. The host file is read once by whoever builds the board;
-//! it is written back only if the user asks (`--disk-write`).
+//! disk (0x13000000): 512-byte sector reads and writes against a disk
+//! image on the host. The image is read a sector at a time when the guest
+//! asks (positioned reads of the host file), so a large image costs no
+//! memory and no time to open; it is written back only if the user asks
+//! (`--disk-write`), and then only the sectors the guest wrote.
 //!
 //! The image is shared and never written: writes go to this disk's own
 //! copies of the blocks they touch (copy-on-write), so several VMs can boot
-//! from one image, each seeing only its own changes.
+//! from one image, each seeing only its own changes. A host read error (the
+//! file shrank, an I/O error) fails the operation (status 0), which the
+//! guest sees like any other failed operation.
 //!
 //! GXemul's disk has no interrupt. As an extension, a board built with a
 //! completion latency raises IP5 on CPU 0 that many cycles after each
@@ -14,18 +18,101 @@
 //! service time instead.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::{irq, Access, Device};
 
 pub const SECTOR: usize = 512;
+const SECTOR_BYTES: u64 = SECTOR as u64;
+
+/// A disk image: a host file read on demand, or bytes in memory (tests and
+/// generated images). Clones share it; nothing ever writes through it.
+#[derive(Clone, Debug)]
+pub struct DiskImage(Arc<Backing>);
+
+#[derive(Debug)]
+enum Backing {
+    /// The file and its length when opened (the image's size for the run).
+    File {
+        file: File,
+        len: u64,
+    },
+    Bytes(Box<[u8]>),
+}
+
+impl DiskImage {
+    /// Opens a disk image file; nothing is read yet. A missing file,
+    /// something that is not a regular file, or an unreadable one is an
+    /// error before the guest runs.
+    pub fn open(path: &Path) -> std::io::Result<DiskImage> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(DiskImage(Arc::new(Backing::File {
+            file,
+            len: meta.len(),
+        })))
+    }
+
+    /// Image length in bytes.
+    pub fn len(&self) -> u64 {
+        match &*self.0 {
+            Backing::File { len, .. } => *len,
+            Backing::Bytes(b) => b.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills `buf` from byte `at`; false past the end or on a host error.
+    fn read_at(&self, at: u64, buf: &mut [u8]) -> bool {
+        let inside = at
+            .checked_add(buf.len() as u64)
+            .is_some_and(|end| end <= self.len());
+        inside
+            && match &*self.0 {
+                Backing::File { file, .. } => file.read_exact_at(buf, at).is_ok(),
+                Backing::Bytes(b) => usize::try_from(at)
+                    .ok()
+                    .and_then(|a| b.get(a..a.checked_add(buf.len())?))
+                    .map(|src| buf.copy_from_slice(src))
+                    .is_some(),
+            }
+    }
+}
+
+/// One image is equal only to itself (its clones): configs compare which
+/// image they share, never contents.
+impl PartialEq for DiskImage {
+    fn eq(&self, other: &DiskImage) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DiskImage {}
+
+impl From<Vec<u8>> for DiskImage {
+    fn from(bytes: Vec<u8>) -> DiskImage {
+        DiskImage(Arc::new(Backing::Bytes(bytes.into_boxed_slice())))
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Disk {
-    base: Option<Arc<[u8]>>,
+    base: Option<DiskImage>,
     /// This disk's copies of the SECTOR-aligned blocks it has written, by
     /// block number (a transfer at an unaligned offset touches two).
-    written: BTreeMap<usize, Box<[u8; SECTOR]>>,
+    written: BTreeMap<u64, Box<[u8; SECTOR]>>,
     offset: u64,
     id: u64,
     status: u64,
@@ -51,7 +138,7 @@ mod reg {
 }
 
 impl Disk {
-    pub(crate) fn new(base: Option<Arc<[u8]>>, irq_latency: Option<u64>) -> Disk {
+    pub(crate) fn new(base: Option<DiskImage>, irq_latency: Option<u64>) -> Disk {
         Disk {
             base,
             irq_latency,
@@ -60,71 +147,117 @@ impl Disk {
         }
     }
 
-    /// The image as the guest has left it: the shared image with this
-    /// disk's writes applied.
-    pub fn contents(&self) -> Option<Vec<u8>> {
-        let mut image = self.base.as_deref()?.to_vec();
-        for (&block, bytes) in &self.written {
-            let start = block * SECTOR;
-            if let Some(dst) = image.get_mut(start..start + SECTOR) {
-                dst.copy_from_slice(&bytes[..]);
-            }
-        }
-        Some(image)
-    }
-
     /// Whether the guest wrote any sector.
     pub fn modified(&self) -> bool {
         !self.written.is_empty()
     }
 
-    /// Copies `buf` out of (`write` false) or into (`write` true) the
-    /// image at byte `start`, block by block.
-    fn transfer(&mut self, start: usize, buf: &mut [u8], write: bool) {
-        let Some(base) = self.base.as_deref() else {
-            return;
+    /// Writes the sectors the guest wrote into the image file at `path`
+    /// (positioned writes; the rest of the file is left as it is).
+    pub fn write_back(&self, path: &Path) -> std::io::Result<()> {
+        let Some(base) = &self.base else {
+            return Ok(());
         };
-        let mut done = 0;
-        while done < buf.len() {
-            let at = start + done;
-            let (block, within) = (at / SECTOR, at % SECTOR);
-            let n = (SECTOR - within).min(buf.len() - done);
-            let part = &mut buf[done..done + n];
-            if write {
-                let copy = self.written.entry(block).or_insert_with(|| {
-                    let mut b = Box::new([0u8; SECTOR]);
-                    let from = &base[block * SECTOR..];
-                    let len = from.len().min(SECTOR);
-                    b[..len].copy_from_slice(&from[..len]);
-                    b
-                });
-                copy[within..within + n].copy_from_slice(part);
-            } else if let Some(copy) = self.written.get(&block) {
-                part.copy_from_slice(&copy[within..within + n]);
-            } else {
-                part.copy_from_slice(&base[at..at + n]);
-            }
-            done += n;
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        for (&block, bytes) in &self.written {
+            let at = block * SECTOR_BYTES;
+            // At most SECTOR: the block's part inside the image.
+            let n = base.len().saturating_sub(at).min(SECTOR_BYTES) as usize;
+            file.write_all_at(&bytes[..n], at)?;
         }
+        Ok(())
+    }
+
+    /// Block `block` as this disk sees it: its own copy, or the image's
+    /// (zero past the image's end). `None` on a host read error.
+    fn block(&self, base: &DiskImage, block: u64) -> Option<Box<[u8; SECTOR]>> {
+        if let Some(copy) = self.written.get(&block) {
+            return Some(copy.clone());
+        }
+        let mut b = Box::new([0u8; SECTOR]);
+        let at = block * SECTOR_BYTES;
+        // At most SECTOR: the block's part inside the image.
+        let n = base.len().saturating_sub(at).min(SECTOR_BYTES) as usize;
+        base.read_at(at, &mut b[..n]).then_some(b)
+    }
+
+    /// Copies `buf` out of (`write` false) or into (`write` true) the
+    /// image at byte `start`; false, changing nothing, on a host read error.
+    fn transfer(&mut self, start: u64, buf: &mut [u8], write: bool) -> bool {
+        let Some(base) = self.base.clone() else {
+            return false;
+        };
+        let end = start + buf.len() as u64;
+        let (first, last) = (start / SECTOR_BYTES, (end - 1) / SECTOR_BYTES);
+        // At most two blocks (an unaligned sector): read them all first, so
+        // a failed read leaves this disk's copies as they were.
+        let mut blocks = Vec::with_capacity(2);
+        for block in first..=last {
+            match self.block(&base, block) {
+                Some(b) => blocks.push((block, b)),
+                None => return false,
+            }
+        }
+        for (block, mut bytes) in blocks {
+            let base_at = block * SECTOR_BYTES;
+            let (lo, hi) = (base_at.max(start), (base_at + SECTOR_BYTES).min(end));
+            // Offsets within a block and within `buf`: all at most SECTOR.
+            let within = (lo - base_at) as usize..(hi - base_at) as usize;
+            let part = (lo - start) as usize..(hi - start) as usize;
+            if write {
+                bytes[within].copy_from_slice(&buf[part]);
+                self.written.insert(block, bytes);
+            } else {
+                buf[part].copy_from_slice(&bytes[within]);
+            }
+        }
+        true
     }
 
     /// Runs a read (0) or write (1) of one sector; whether it succeeded.
     /// Only disk 0 exists; a sector that does not lie wholly inside the
-    /// image fails (GXemul reports success there).
+    /// image fails (GXemul reports success there), and so does a host
+    /// read error.
     fn operate(&mut self, op: u64) -> bool {
-        let Some(len) = self.base.as_ref().map(|b| b.len()) else {
+        let Some(len) = self.base.as_ref().map(DiskImage::len) else {
             return false;
         };
-        let Ok(start) = usize::try_from(self.offset) else {
-            return false;
-        };
-        if self.id != 0 || op > 1 || start.checked_add(SECTOR).is_none_or(|end| end > len) {
+        let start = self.offset;
+        if self.id != 0 || op > 1 || start.checked_add(SECTOR_BYTES).is_none_or(|end| end > len) {
             return false;
         }
         let mut buffer = std::mem::take(&mut self.buffer);
-        self.transfer(start, &mut buffer, op == 1);
+        let ok = self.transfer(start, &mut buffer, op == 1);
         self.buffer = buffer;
-        true
+        ok
+    }
+
+    /// Bytes this disk holds in memory (its copies, the buffer, an image
+    /// given as bytes): what a test checks to see that opening a large
+    /// image read none of it.
+    /// The image as the guest has left it (tests: reads all of it).
+    #[cfg(test)]
+    fn contents(&self) -> Option<Vec<u8>> {
+        let base = self.base.as_ref()?;
+        let mut image = vec![0; usize::try_from(base.len()).ok()?];
+        base.read_at(0, &mut image).then_some(())?;
+        for (&block, bytes) in &self.written {
+            let start = usize::try_from(block).ok()? * SECTOR;
+            let end = (start + SECTOR).min(image.len());
+            image
+                .get_mut(start..end)?
+                .copy_from_slice(&bytes[..end - start]);
+        }
+        Some(image)
+    }
+
+    #[cfg(test)]
+    fn resident_bytes(&self) -> usize {
+        let image = match self.base.as_ref().map(|b| &*b.0) {
+            Some(Backing::Bytes(b)) => b.len(),
+            _ => 0,
+        };
+        image + self.written.len() * SECTOR + self.buffer.len()
     }
 }
 
@@ -296,7 +429,7 @@ mod tests {
     /// image itself never changes. The write straddles two blocks.
     #[test]
     fn disks_sharing_an_image_see_only_their_own_writes() {
-        let shared: Arc<[u8]> = image().into();
+        let shared = DiskImage::from(image());
         let mut a = Disk::new(Some(shared.clone()), None);
         let mut other = Disk::new(Some(shared.clone()), None);
         let mut b = Bench::default();
@@ -331,7 +464,7 @@ mod tests {
                 assert_eq!(first, orig(at as usize));
             }
         }
-        assert_eq!(&shared[..], &image()[..]);
+        assert_eq!(Disk::new(Some(shared), None).contents(), Some(image()));
         assert!(!other.modified());
         let mut want = image();
         for i in 0..SECTOR / 4 {
@@ -367,5 +500,95 @@ mod tests {
         assert!(b.write(&mut plain, 0, 0, reg::START_OPERATION, 4, 0));
         plain.advance(u64::MAX);
         assert_eq!(plain.irq_lines(0), 0);
+    }
+
+    /// A scratch file for one test, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn sized(name: &str, len: u64) -> TempFile {
+            let path = std::env::temp_dir().join(format!("disco-{}-{name}", std::process::id()));
+            File::create(&path).unwrap().set_len(len).unwrap();
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// Runs one operation at `offset`; the status it ends with.
+    fn operate(d: &mut Disk, b: &mut Bench, offset: u64, op: u64) -> Option<u64> {
+        assert!(b.write(d, 0, 0, reg::OFFSET, 8, offset));
+        assert!(b.write(d, 0, 0, reg::START_OPERATION, 4, op));
+        b.read(d, 0, 0, reg::STATUS, 4)
+    }
+
+    /// A 2 GB image (sparse on the host) opens without being read: two
+    /// disks over it hold only their buffers and the blocks they write,
+    /// each sees its own write near the end and not the other's, and
+    /// write-back puts exactly that sector into the file.
+    #[test]
+    fn a_large_image_is_read_lazily_with_copy_on_write_per_disk() {
+        let len = 2u64 << 30;
+        let file = TempFile::sized("large.img", len);
+        let image = DiskImage::open(&file.0).unwrap();
+        assert_eq!(image.len(), len);
+        let mut a = Disk::new(Some(image.clone()), None);
+        let mut other = Disk::new(Some(image), None);
+        let mut b = Bench::default();
+        assert!(a.resident_bytes() <= SECTOR && other.resident_bytes() <= SECTOR);
+        let at = len - 3 * SECTOR_BYTES;
+        assert!(b.write(&mut a, 0, 0, reg::BUFFER, 4, 0xD15C_0001));
+        assert_eq!(operate(&mut a, &mut b, at, 1), Some(1));
+        for (d, want) in [(&mut a, 0xD15C_0001), (&mut other, 0)] {
+            assert!(b.write(d, 0, 0, reg::BUFFER, 4, 0xFFFF_FFFF));
+            assert_eq!(operate(d, &mut b, at, 0), Some(1));
+            assert_eq!(b.read(d, 0, 0, reg::BUFFER, 4), Some(want));
+        }
+        assert_eq!(
+            a.resident_bytes(),
+            2 * SECTOR,
+            "one written block and the buffer"
+        );
+        assert_eq!(other.resident_bytes(), SECTOR);
+        // Past the end still fails; the last whole sector works.
+        assert_eq!(operate(&mut a, &mut b, len - SECTOR_BYTES + 1, 0), Some(0));
+        assert_eq!(operate(&mut a, &mut b, len - SECTOR_BYTES, 0), Some(1));
+        a.write_back(&file.0).unwrap();
+        let host = File::open(&file.0).unwrap();
+        assert_eq!(host.metadata().unwrap().len(), len);
+        let mut word = [0u8; 4];
+        host.read_exact_at(&mut word, at).unwrap();
+        assert_eq!(word, [0xD1, 0x5C, 0, 1]);
+        host.read_exact_at(&mut word, at - 4).unwrap();
+        assert_eq!(word, [0; 4], "nothing else written");
+    }
+
+    /// The host file shrinking under the run makes reads of the lost
+    /// sectors fail like any failed operation (status 0), and a write
+    /// there changes nothing; sectors still in the file keep working.
+    #[test]
+    fn a_host_read_error_is_a_failed_operation() {
+        let file = TempFile::sized("shrinks.img", 8 * SECTOR_BYTES);
+        let mut d = Disk::new(Some(DiskImage::open(&file.0).unwrap()), None);
+        let mut b = Bench::default();
+        File::options()
+            .write(true)
+            .open(&file.0)
+            .unwrap()
+            .set_len(2 * SECTOR_BYTES)
+            .unwrap();
+        assert_eq!(operate(&mut d, &mut b, 4 * SECTOR_BYTES, 0), Some(0));
+        assert_eq!(operate(&mut d, &mut b, 4 * SECTOR_BYTES, 1), Some(0));
+        assert!(!d.modified());
+        assert_eq!(operate(&mut d, &mut b, SECTOR_BYTES, 1), Some(1));
+        assert!(d.modified());
+        assert!(
+            DiskImage::open(&std::env::temp_dir()).is_err(),
+            "a directory"
+        );
     }
 }

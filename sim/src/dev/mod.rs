@@ -18,7 +18,7 @@ mod rtc;
 
 pub use board::{Board, DeviceId, REGISTRY};
 pub use console::Console;
-pub use disk::{Disk, SECTOR};
+pub use disk::{Disk, DiskImage, SECTOR};
 pub use halt::Halt;
 pub use mp::Mp;
 pub use rtc::Rtc;
@@ -63,10 +63,10 @@ pub enum BoardAction {
 pub struct BoardConfig {
     pub ncpus: usize,
     pub ram_bytes: u64,
-    /// The disk image's contents, shared with other boards that use the
-    /// same file (each board's writes stay its own; the host file is only
-    /// written back if the user asks, by whoever built this config).
-    pub disk: Option<std::sync::Arc<[u8]>>,
+    /// The disk image, shared with other boards that use the same file
+    /// (each board's writes stay its own; the host file is only written
+    /// back if the user asks, by whoever built this config).
+    pub disk: Option<DiskImage>,
     /// With `Some(cycles)` the disk raises IP5 that many cycles after each
     /// operation starts, until the guest writes its status register; the
     /// transfer itself still happens at once. `None`: no interrupt, as on
