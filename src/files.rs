@@ -7,6 +7,10 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use sim::config::Settings;
+
+use crate::cli::VmSpec;
+
 /// A file's identity: device and inode when it exists; otherwise where it
 /// would be created (its directory's canonical path and its name).
 #[derive(Debug, PartialEq, Eq)]
@@ -74,6 +78,51 @@ pub(crate) fn keep_apart(inputs: &[Role<'_>], outputs: &[Role<'_>]) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The bare machine's files: the ELF image, the disk image and the config
+/// file are read, the trace file written.
+pub(crate) fn native_apart(s: &Settings, config: Option<&Path>) -> anyhow::Result<()> {
+    let inputs: Vec<Role<'_>> = [
+        ("ELF image", s.image.as_deref()),
+        ("disk image", s.disk.as_deref()),
+        ("config file", config),
+    ]
+    .into_iter()
+    .filter_map(|(what, p)| Some((what, p?)))
+    .collect();
+    let outputs: Vec<Role<'_>> = s
+        .trace_file
+        .iter()
+        .map(|t| ("trace file", t.as_path()))
+        .collect();
+    keep_apart(&inputs, &outputs)
+}
+
+/// The VMs' files: images, disks and the config file are read, console
+/// files and the trace file written.
+pub(crate) fn vms_apart(
+    specs: &[VmSpec],
+    s: &Settings,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
+    let inputs: Vec<Role<'_>> = specs
+        .iter()
+        .flat_map(|v| {
+            [
+                ("ELF image", Some(v.image.as_path())),
+                ("disk image", v.disk.as_deref()),
+            ]
+        })
+        .chain([("config file", config)])
+        .filter_map(|(what, p)| Some((what, p?)))
+        .collect();
+    let outputs: Vec<Role<'_>> = specs
+        .iter()
+        .filter_map(|v| Some(("console file", v.console.as_deref()?)))
+        .chain(s.trace_file.iter().map(|t| ("trace file", t.as_path())))
+        .collect();
+    keep_apart(&inputs, &outputs)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
-use monitor::{Monitor, MonitorConfig, MonitorError, MonitorExit, VmConfig, VmEnd};
+use monitor::{Monitor, MonitorExit, VmEnd};
 use sim::dev::DiskImage;
 use sim::loader::{self, Image, Symbols};
 use sim::{Exit, Machine};
@@ -13,7 +13,7 @@ use sim::{Exit, Machine};
 use sim::config::{ConfigError, MachineSetup, Settings};
 use sim::trace::{Categories, TextTracer};
 
-use crate::cli::{parse_vm_spec, vm_names, DumpFormat, RunArgs, VmEntry, VmSpec};
+use crate::cli::{parse_vm_spec, DumpFormat, RunArgs, VmEntry, VmSpec};
 
 /// Process exit statuses (documented in docs/guide.md).
 pub(crate) const EXIT_BAD_INPUT: i32 = 2;
@@ -103,14 +103,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(other) => bail!("dump_regs: {other:?} is neither \"text\" nor \"json\""),
     };
     if let Some(image) = s.image.clone() {
-        let mut inputs = vec![("ELF image", image.as_path())];
-        inputs.extend(s.disk.as_deref().map(|d| ("disk image", d)));
-        let outputs: Vec<_> = s
-            .trace_file
-            .iter()
-            .map(|t| ("trace file", t.as_path()))
-            .collect();
-        crate::files::keep_apart(&inputs, &outputs)?;
+        crate::files::native_apart(&s, args.config.as_deref())?;
         let setup = s.machine().map_err(bad)?;
         return run_native(&args, &s, setup, &image, categories, dump);
     }
@@ -134,8 +127,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         .map_err(bad)?;
     let quantum = s.quantum().map_err(bad)?;
     let max_cycles = s.max_cycles().map_err(bad)?;
-    // Under the monitor `mem` is the machine's memory (docs/config.md).
-    s.machine_mem().map_err(bad)?;
     if args.gdb_vm.is_some() && args.gdb.is_none() {
         bail!("--gdb-vm needs --gdb PORT");
     }
@@ -160,7 +151,7 @@ fn config_dir(path: &Path) -> &Path {
 
 /// A bad setting, named as the user gave it: the flag, or the key in the
 /// config file.
-fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
+pub(crate) fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
     let ConfigError::Invalid { key, problem } = &e else {
         return anyhow!("{e}");
     };
@@ -205,7 +196,7 @@ fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
 }
 
 /// A disk image file, opened (its sectors are read when the guest asks).
-fn open_disk(path: &Path) -> anyhow::Result<DiskImage> {
+pub(crate) fn open_disk(path: &Path) -> anyhow::Result<DiskImage> {
     DiskImage::open(path)
         .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", path.display()))
 }
@@ -297,85 +288,9 @@ fn run_monitor(
     dump: Option<DumpFormat>,
     gdb: Option<(u16, bool, Option<String>)>,
 ) -> anyhow::Result<i32> {
-    let names = vm_names(specs).map_err(|e| anyhow!("{e}"))?;
-    let inputs: Vec<_> = specs
-        .iter()
-        .flat_map(|v| {
-            [
-                ("ELF image", Some(&v.image)),
-                ("disk image", v.disk.as_ref()),
-            ]
-            .into_iter()
-            .filter_map(|(what, p)| Some((what, p?.as_path())))
-        })
-        .collect();
-    let outputs: Vec<_> = specs
-        .iter()
-        .filter_map(|v| Some(("console file", v.console.as_deref()?)))
-        .chain(s.trace_file.iter().map(|t| ("trace file", t.as_path())))
-        .collect();
-    crate::files::keep_apart(&inputs, &outputs)?;
-    let mut vms = Vec::new();
-    // One image per disk file, shared by the VMs that name it.
-    let mut disks: Vec<(PathBuf, DiskImage)> = Vec::new();
-    for (spec, name) in specs.iter().zip(names) {
-        let mem = spec.mem.unwrap_or(sim::config::DEFAULT_RAM);
-        let (img, _) = load_image(&spec.image, mem)?;
-        let disk = match &spec.disk {
-            Some(path) => Some(match disks.iter().find(|(p, _)| p == path) {
-                Some((_, d)) => d.clone(),
-                None => {
-                    let d = open_disk(path)?;
-                    disks.push((path.clone(), d.clone()));
-                    d
-                }
-            }),
-            None => None,
-        };
-        vms.push(VmConfig {
-            name,
-            image: img,
-            mem_bytes: mem,
-            vcpus: spec.cpus.unwrap_or(1),
-            disk,
-            disk_irq_latency: s.disk_irq,
-        });
-    }
-    let machine_mem = s.machine_mem().map_err(|e| setting_error(args, e))?;
-    let mut m = Monitor::new(MonitorConfig {
-        pcpus,
-        quantum,
-        max_cycles,
-        vms,
-        machine_mem,
-        seed: s.seed.unwrap_or(0),
-        epoch: s.epoch.unwrap_or(0),
-        ..MonitorConfig::default()
-    })
-    .map_err(|e| match e {
-        MonitorError::MachineMemory(problem) if s.mem.is_some() => setting_error(
-            args,
-            ConfigError::Invalid {
-                key: "mem",
-                problem,
-            },
-        ),
-        e => anyhow!("{e}"),
-    })?;
+    let mut m = crate::vms::monitor(args, s, (pcpus, quantum, max_cycles), specs)?;
     // Created only once the VMs are accepted.
-    let console_files = specs
-        .iter()
-        .map(|spec| {
-            spec.console
-                .as_ref()
-                .map(|path| {
-                    std::fs::File::create(path).map_err(|e| {
-                        anyhow!("{}: cannot create the console file: {e}", path.display())
-                    })
-                })
-                .transpose()
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let console_files = crate::vms::console_files(specs)?;
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
     let mut sink = if m.trace.enabled {

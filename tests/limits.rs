@@ -277,6 +277,17 @@ fn config_paths_are_relative_to_the_file() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let console = std::fs::read_to_string(dir.path("vm.txt")).unwrap();
     assert!(console.contains("Hello"), "{console}");
+    // The config file is an input too.
+    std::fs::write(
+        &cfg,
+        "[[vm]]\nimage = \"prog.elf\"\nconsole = \"run.toml\"\n",
+    )
+    .unwrap();
+    refused(
+        &run(&["run", "--config", s(&cfg)]),
+        &["console file", "is the config file"],
+    );
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains("[[vm]]"));
 }
 
 /// VM names must be unique and not empty; a key given twice in a `--vm`
