@@ -367,6 +367,12 @@ mod tests {
             .iter()
             .map(|s| parse_vm_spec(s).unwrap())
             .collect();
+        let table: toml::Table = toml::from_str("image = \"a.elf\"\nname = \"\"").unwrap();
+        let entry: VmEntry = table.try_into().unwrap();
+        let e = entry
+            .into_spec("f.toml: vm[0]".into(), Path::new(""))
+            .unwrap_err();
+        assert_eq!(e, "f.toml: vm[0]: name: a VM's name cannot be empty");
         let e = vm_names(&specs).unwrap_err();
         assert!(e.contains("\"vm0\" is already VM 0's"), "{e}");
         let apart = [

@@ -146,9 +146,12 @@ fn machine_memory(config: &MonitorConfig, needed: u64) -> Result<u64, MonitorErr
     use sim::config::{check_host_memory, show_size, MAX_MACHINE_MEM};
     let vcpus: usize = config.vms.iter().map(|v| v.vcpus).sum();
     let need = || {
+        let vms = match config.vms.len() {
+            1 => "the VM needs".to_string(),
+            n => format!("{n} VMs need"),
+        };
         format!(
-            "{} VMs need {} of machine memory (their memory and a 4K commpage for each of {vcpus} VCPUs)",
-            config.vms.len(),
+            "{vms} {} of machine memory (their memory and a 4K commpage for each of {vcpus} VCPUs)",
             show_size(needed)
         )
     };
