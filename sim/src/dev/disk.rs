@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -107,6 +108,33 @@ impl From<Vec<u8>> for DiskImage {
     }
 }
 
+/// The parts of a transfer of `len` bytes at image offset `start`, one per
+/// block it touches (at most two for a sector at an unaligned offset): the
+/// block, the range within the block, the range within the transfer.
+fn pieces(start: u64, len: usize) -> impl Iterator<Item = (u64, Range<usize>, Range<usize>)> {
+    let end = start + len as u64;
+    (start / SECTOR_BYTES..=end.saturating_sub(1) / SECTOR_BYTES).map(move |block| {
+        let at = block * SECTOR_BYTES;
+        let (lo, hi) = (at.max(start), (at + SECTOR_BYTES).min(end));
+        // Offsets within a block and within the transfer: at most SECTOR.
+        (
+            block,
+            (lo - at) as usize..(hi - at) as usize,
+            (lo - start) as usize..(hi - start) as usize,
+        )
+    })
+}
+
+/// Block `block` of the image (zero past its end); `None` on a host read
+/// error.
+fn read_block(base: &DiskImage, block: u64) -> Option<Box<[u8; SECTOR]>> {
+    let mut b = Box::new([0u8; SECTOR]);
+    let at = block * SECTOR_BYTES;
+    // At most SECTOR: the block's part inside the image.
+    let n = base.len().saturating_sub(at).min(SECTOR_BYTES) as usize;
+    base.read_at(at, &mut b[..n]).then_some(b)
+}
+
 #[derive(Debug, Default)]
 pub struct Disk {
     base: Option<DiskImage>,
@@ -168,47 +196,45 @@ impl Disk {
         Ok(())
     }
 
-    /// Block `block` as this disk sees it: its own copy, or the image's
-    /// (zero past the image's end). `None` on a host read error.
-    fn block(&self, base: &DiskImage, block: u64) -> Option<Box<[u8; SECTOR]>> {
-        if let Some(copy) = self.written.get(&block) {
-            return Some(copy.clone());
-        }
-        let mut b = Box::new([0u8; SECTOR]);
-        let at = block * SECTOR_BYTES;
-        // At most SECTOR: the block's part inside the image.
-        let n = base.len().saturating_sub(at).min(SECTOR_BYTES) as usize;
-        base.read_at(at, &mut b[..n]).then_some(b)
-    }
-
     /// Copies `buf` out of (`write` false) or into (`write` true) the
-    /// image at byte `start`; false, changing nothing, on a host read error.
+    /// image at byte `start`; false on a host read error, when a write has
+    /// changed none of this disk's copies.
     fn transfer(&mut self, start: u64, buf: &mut [u8], write: bool) -> bool {
         let Some(base) = self.base.clone() else {
             return false;
         };
-        let end = start + buf.len() as u64;
-        let (first, last) = (start / SECTOR_BYTES, (end - 1) / SECTOR_BYTES);
-        // At most two blocks (an unaligned sector): read them all first, so
-        // a failed read leaves this disk's copies as they were.
-        let mut blocks = Vec::with_capacity(2);
-        for block in first..=last {
-            match self.block(&base, block) {
-                Some(b) => blocks.push((block, b)),
-                None => return false,
+        if !write {
+            for (block, within, part) in pieces(start, buf.len()) {
+                let ok = match self.written.get(&block) {
+                    Some(copy) => {
+                        buf[part].copy_from_slice(&copy[within]);
+                        true
+                    }
+                    None => {
+                        base.read_at(block * SECTOR_BYTES + within.start as u64, &mut buf[part])
+                    }
+                };
+                if !ok {
+                    return false;
+                }
+            }
+            return true;
+        }
+        // Copy the blocks this disk has not written yet before changing
+        // any, so a failed read leaves its copies as they were.
+        let mut fresh: [Option<(u64, Box<[u8; SECTOR]>)>; 2] = [None, None];
+        for (slot, (block, ..)) in fresh.iter_mut().zip(pieces(start, buf.len())) {
+            if !self.written.contains_key(&block) {
+                let Some(copy) = read_block(&base, block) else {
+                    return false;
+                };
+                *slot = Some((block, copy));
             }
         }
-        for (block, mut bytes) in blocks {
-            let base_at = block * SECTOR_BYTES;
-            let (lo, hi) = (base_at.max(start), (base_at + SECTOR_BYTES).min(end));
-            // Offsets within a block and within `buf`: all at most SECTOR.
-            let within = (lo - base_at) as usize..(hi - base_at) as usize;
-            let part = (lo - start) as usize..(hi - start) as usize;
-            if write {
-                bytes[within].copy_from_slice(&buf[part]);
-                self.written.insert(block, bytes);
-            } else {
-                buf[part].copy_from_slice(&bytes[within]);
+        self.written.extend(fresh.into_iter().flatten());
+        for (block, within, part) in pieces(start, buf.len()) {
+            if let Some(copy) = self.written.get_mut(&block) {
+                copy[within].copy_from_slice(&buf[part]);
             }
         }
         true
