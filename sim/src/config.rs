@@ -381,8 +381,15 @@ impl Topology {
             (None, None, None) => (1, "numa.nodes"),
         };
         if nodes == 0 || nodes > ncpus {
-            let what = match from {
-                "numa.nodes" => format!("{nodes}"),
+            let what = match (from, mem) {
+                ("numa.mem_per_node", Some(m)) => {
+                    format!(
+                        "{} per node makes {nodes} nodes of {} of RAM",
+                        show_size(m),
+                        show_size(ram)
+                    )
+                }
+                ("numa.nodes", _) => format!("{nodes}"),
                 _ => format!("{nodes} nodes follow from it"),
             };
             return Err(invalid(
