@@ -22,13 +22,28 @@ pub(crate) fn monitor(
 ) -> anyhow::Result<Monitor> {
     // Under the monitor `mem` is the machine's memory.
     let machine_mem = s.machine_mem().map_err(|e| setting_error(args, e))?;
+    let refused = |e: MonitorError| match e {
+        MonitorError::MachineMemory(problem) if s.mem.is_some() => setting_error(
+            args,
+            ConfigError::Invalid {
+                key: "mem",
+                problem,
+            },
+        ),
+        e => anyhow!("{e}"),
+    };
+    let shapes: Vec<(u64, usize)> = specs
+        .iter()
+        .map(|v| (mem_of(v), v.cpus.unwrap_or(1)))
+        .collect();
+    monitor::machine_memory(&shapes, machine_mem).map_err(refused)?;
     let names = vm_names(specs).map_err(|e| anyhow!("{e}"))?;
     crate::files::vms_apart(specs, s, args.config.as_deref())?;
     let mut vms = Vec::new();
     // One image per disk file, shared by the VMs that name it.
     let mut disks: Vec<(PathBuf, DiskImage)> = Vec::new();
     for (spec, name) in specs.iter().zip(names) {
-        let mem = spec.mem.unwrap_or(sim::config::DEFAULT_RAM);
+        let mem = mem_of(spec);
         let (img, _) = load_image(&spec.image, mem)?;
         let disk = match &spec.disk {
             Some(path) => Some(match disks.iter().find(|(p, _)| p == path) {
@@ -60,16 +75,12 @@ pub(crate) fn monitor(
         epoch: s.epoch.unwrap_or(0),
         ..MonitorConfig::default()
     })
-    .map_err(|e| match e {
-        MonitorError::MachineMemory(problem) if s.mem.is_some() => setting_error(
-            args,
-            ConfigError::Invalid {
-                key: "mem",
-                problem,
-            },
-        ),
-        e => anyhow!("{e}"),
-    })
+    .map_err(refused)
+}
+
+/// A VM's memory: its own `mem`, or the bare machine's default.
+fn mem_of(spec: &VmSpec) -> u64 {
+    spec.mem.unwrap_or(sim::config::DEFAULT_RAM)
 }
 
 /// Each VM's console file, if it has one, created (emptied).

@@ -94,8 +94,8 @@ fn guest_memory_above_the_device_window_is_refused() {
 
 /// Eight VMs of 32M take 256M of machine memory plus eight commpages,
 /// past the device window of a bare machine: under the monitor that is
-/// fine. A thousand are refused with what they need, before the host is
-/// asked for 32 GB.
+/// fine. A thousand are refused with what they need, before any image is
+/// loaded or the host is asked for 32 GB.
 #[test]
 fn machine_memory_is_the_vms_plus_commpages_within_a_bound() {
     let spec = format!("{},mem=32M", hello());
@@ -111,6 +111,13 @@ fn machine_memory_is_the_vms_plus_commpages_within_a_bound() {
         args.extend(["--vm", spec.as_str()]);
     }
     refused(&run(&args), &["1000 VMs need 32772000K", "at most 4G"]);
+    // Checked before any image is read: these do not exist.
+    let missing = "missing.elf,mem=32M";
+    let mut args = vec!["run"];
+    for _ in 0..1000 {
+        args.extend(["--vm", missing]);
+    }
+    refused(&run(&args), &["1000 VMs need 32772000K"]);
 }
 
 /// Under `--vm`, `--mem` is the machine's memory: VMs that do not fit in

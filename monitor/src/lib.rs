@@ -139,14 +139,20 @@ pub struct Monitor {
     paused: Option<(u64, usize)>,
 }
 
-/// The machine memory: the size given, or what the VMs need (`needed`:
-/// their memory and a commpage per VCPU), checked against the documented
-/// bound and against what the host can allocate.
-fn machine_memory(config: &MonitorConfig, needed: u64) -> Result<u64, MonitorError> {
+/// The machine memory for VMs of `(memory, VCPUs)`: the size `given`, or
+/// what they need (their memory and a commpage per VCPU), checked against
+/// the documented bound and against what the host can allocate. Front ends
+/// call it before loading images, so a run that cannot fit is refused
+/// first.
+pub fn machine_memory(vms: &[(u64, usize)], given: Option<u64>) -> Result<u64, MonitorError> {
     use sim::config::{check_host_memory, show_size, MAX_MACHINE_MEM};
-    let vcpus: usize = config.vms.iter().map(|v| v.vcpus).sum();
+    let vcpus: usize = vms.iter().map(|v| v.1).sum();
+    let needed = vms
+        .iter()
+        .fold(0u64, |sum, v| sum.saturating_add(v.0))
+        .saturating_add((vcpus as u64).saturating_mul(PAGE_SIZE));
     let need = || {
-        let vms = match config.vms.len() {
+        let vms = match vms.len() {
             1 => "the VM needs".to_string(),
             n => format!("{n} VMs need"),
         };
@@ -155,7 +161,7 @@ fn machine_memory(config: &MonitorConfig, needed: u64) -> Result<u64, MonitorErr
             show_size(needed)
         )
     };
-    let ram = match config.machine_mem {
+    let ram = match given {
         Some(given) if given < needed => {
             return Err(MonitorError::MachineMemory(format!(
                 "{}, more than the machine's {}",
@@ -188,7 +194,6 @@ impl Monitor {
             });
         }
         let mut total_pages = 0u64;
-        let mut commpages = 0u64;
         for v in &config.vms {
             sim::config::check_ram(v.mem_bytes, &sim::config::show_size(v.mem_bytes)).map_err(
                 |problem| MonitorError::BadMemory {
@@ -203,9 +208,9 @@ impl Monitor {
                 });
             }
             total_pages += v.mem_bytes >> PAGE_SHIFT;
-            commpages += v.vcpus as u64;
         }
-        let ram_bytes = machine_memory(&config, (total_pages + commpages) << PAGE_SHIFT)?;
+        let shapes: Vec<(u64, usize)> = config.vms.iter().map(|v| (v.mem_bytes, v.vcpus)).collect();
+        let ram_bytes = machine_memory(&shapes, config.machine_mem)?;
         let mut machine = Machine::new(
             MachineConfig {
                 ncpus: config.pcpus,
