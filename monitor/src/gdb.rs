@@ -5,11 +5,12 @@
 //! guest's virtual address space as its kernel sees it (its virtual TLB and
 //! current ASID, then the pmap), RAM only.
 //!
-//! Breakpoints, watchpoints and steps apply to guest code the physical CPU
-//! executes directly (the guest kernel in its mapped window, its user
-//! processes); code the monitor's engine interprets (KSEG0 stubs and
-//! trampolines) is not checked. A step over an instruction that traps to
-//! the monitor stops once the monitor has handled it.
+//! Breakpoints and steps apply wherever guest code runs: directly on the
+//! physical CPU (the traced loop checks them) and in the monitor's engine
+//! (KSEG0 code; `stops_engine`). Watchpoints are checked in direct
+//! execution only, and the vector trampolines the engine follows in one
+//! move are never stopped in. A step over an instruction that traps to the
+//! monitor stops once the monitor has handled it.
 
 use sim::cpu::{Cpu, RunExit};
 use sim::gdb::machine::{debug_control, kernel_translate, read_ram, watch_stop};
@@ -44,6 +45,51 @@ impl VmDebug {
         std::mem::swap(&mut cpu.debug, ctl);
         exit
     }
+}
+
+impl VmDebug {
+    /// The control of VCPU `vcpu` of VM `vm`, if the debugger is attached
+    /// to that VM and has anything set for it.
+    pub fn control(
+        debug: Option<&mut VmDebug>,
+        vm: usize,
+        vcpu: usize,
+    ) -> Option<&mut DebugControl> {
+        debug
+            .filter(|d| d.vm == vm)?
+            .vcpus
+            .get_mut(vcpu)
+            .filter(|c| c.active)
+    }
+}
+
+/// Whether the engine stops for the debugger before the guest instruction
+/// at `pc`, as the traced loop would before executing it (`interpreted`:
+/// the engine has already interpreted one of its own this time; `direct`:
+/// `pc` is about to run directly, where the traced loop checks
+/// breakpoints itself). A step stops after one interpreted instruction,
+/// or once a step that trapped to the monitor has been handled.
+pub(crate) fn stops_engine(
+    ctl: Option<&mut DebugControl>,
+    pc: u64,
+    interpreted: bool,
+    direct: bool,
+) -> bool {
+    let Some(ctl) = ctl else {
+        return false;
+    };
+    if std::mem::take(&mut ctl.stop_on_entry) || (ctl.stepping && interpreted) {
+        ctl.stepping = false;
+        return true;
+    }
+    if direct {
+        return false;
+    }
+    if ctl.breakpoints.contains(&pc) && !ctl.resuming {
+        return true;
+    }
+    ctl.resuming = false;
+    false
 }
 
 /// Called after every quantum the debugger runs (consoles, trace).
