@@ -149,9 +149,9 @@ pub enum WindowError {
     NoEnd(String),
 }
 
-/// The lines from the chosen one containing `from` (the whole trace
-/// without it) through the first one after it containing `to` (to the end
-/// without it). A trace's first system calls are usually an exec, full of
+/// The lines from the chosen one containing `from` (the first line
+/// without it) through the first one from there on containing `to` (the
+/// last line without it). A trace's first system calls are usually an exec, full of
 /// TLB refills: a later occurrence shows the steady-state path.
 pub fn window(
     lines: &[&str],
