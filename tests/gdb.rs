@@ -130,8 +130,8 @@ fn have_gdb() -> bool {
 
 /// docs/gdb.md's example under the monitor: GDB on the second of two
 /// kestrel VMs stops in the KSEG0 boot code the monitor's engine
-/// interprets (and steps there) as well as in the kernel's directly run
-/// window.
+/// interprets (and steps there), on the general exception vector's
+/// trampoline, and in the kernel's directly run window.
 #[test]
 fn gdb_multiarch_breaks_in_engine_and_direct_code_under_the_monitor() {
     if !have_gdb() {
@@ -150,17 +150,11 @@ fn gdb_multiarch_breaks_in_engine_and_direct_code_under_the_monitor() {
         .args(["120", "gdb-multiarch", "-batch", "-nx"])
         .args(["-ex", &format!("file {kestrel}")])
         .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
-        .args(["-ex", "break kseg0_map_window", "-ex", "break syscall"])
-        .args([
-            "-ex",
-            "continue",
-            "-ex",
-            "stepi",
-            "-ex",
-            "info registers pc",
-        ])
-        .args(["-ex", "continue", "-ex", "info threads"])
-        .args(["-ex", "delete", "-ex", "continue"])
+        .args(["-ex", "break kseg0_map_window", "-ex", "continue"])
+        .args(["-ex", "stepi", "-ex", "info registers pc"])
+        .args(["-ex", "break kseg0_general", "-ex", "continue"])
+        .args(["-ex", "delete", "-ex", "break syscall", "-ex", "continue"])
+        .args(["-ex", "info threads", "-ex", "delete", "-ex", "continue"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -176,7 +170,11 @@ fn gdb_multiarch_breaks_in_engine_and_direct_code_under_the_monitor() {
         text.contains("pc: 0x80001054") || text.contains("pc             0x80001054"),
         "{text}"
     );
-    assert!(text.contains("Breakpoint 2, syscall"), "{text}");
+    assert!(
+        text.contains("Breakpoint 2, 0x80000180 in kseg0_general"),
+        "{text}"
+    );
+    assert!(text.contains("Breakpoint 3, syscall"), "{text}");
     assert!(text.contains("(b VCPU 0)"), "{text}");
     assert!(text.contains("exited normally"), "{text}");
     assert!(console.contains("[b] kestrel: halt status 0"), "{console}");

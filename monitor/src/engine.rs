@@ -464,7 +464,8 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
     // A trampoline into the window is followed at once, with its one
     // architectural effect (k0 = the target): the guest sees exactly what
     // interpreting its four instructions would give.
-    if let Some(target) = trampoline_target(ctx, vector) {
+    let debugged = crate::gdb::breaks_in(ctx.debug.as_deref(), vector, 16);
+    if let Some(target) = trampoline_target(ctx, vector).filter(|_| !debugged) {
         ctx.charge(COST.trampoline);
         // The guest executed its four instructions, logically.
         ctx.vcpu.stats.guest_insns += 4;

@@ -7,10 +7,11 @@
 //!
 //! Breakpoints and steps apply wherever guest code runs: directly on the
 //! physical CPU (the traced loop checks them) and in the monitor's engine
-//! (KSEG0 code; `stops_engine`). Watchpoints are checked in direct
-//! execution only, and the vector trampolines the engine follows in one
-//! move are never stopped in. A step over an instruction that traps to the
-//! monitor stops once the monitor has handled it.
+//! (KSEG0 code; `stops_engine`). A vector trampoline the monitor would
+//! follow in one move is interpreted while a breakpoint lies on it
+//! (`breaks_in`). Watchpoints are checked in direct execution only. A step
+//! over an instruction that traps to the monitor stops once the monitor has
+//! handled it.
 
 use sim::cpu::{Cpu, RunExit};
 use sim::gdb::machine::{debug_control, kernel_translate, read_ram, watch_stop};
@@ -90,6 +91,18 @@ pub(crate) fn stops_engine(
     }
     ctl.resuming = false;
     false
+}
+
+/// Whether the debugger has a breakpoint in the `len` bytes at `addr`. The
+/// monitor then interprets a vector trampoline there instead of following
+/// it in one move, so that the breakpoint fires.
+pub(crate) fn breaks_in(ctl: Option<&DebugControl>, addr: u64, len: u32) -> bool {
+    ctl.is_some_and(|c| {
+        // The low word: 32-bit addressing.
+        c.breakpoints
+            .iter()
+            .any(|&b| (b as u32).wrapping_sub(addr as u32) < len)
+    })
 }
 
 /// Called after every quantum the debugger runs (consoles, trace).
