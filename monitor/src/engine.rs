@@ -364,13 +364,11 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
             return EngineStop::Board;
         }
         if done >= at_least {
-            let direct = directly_executable(regs.pc, ctx.vcpu.mode());
             // The engine runs guest code as the CPU would: a debugger stops it too.
-            if crate::gdb::stops_engine(ctx.debug.as_deref_mut(), regs.pc, done > at_least, direct)
-            {
+            if ctx.debug.is_some() && crate::gdb::stops_engine(ctx, regs.pc, done > at_least) {
                 return EngineStop::Debug;
             }
-            if direct {
+            if directly_executable(regs.pc, ctx.vcpu.mode()) {
                 return EngineStop::Direct;
             }
         }

@@ -20,6 +20,7 @@ use sim::gdb::{Point, Resume, Stop, Target};
 use sim::mem::Bus;
 use sim::DebugControl;
 
+use crate::engine::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::vcpu::VcpuState;
 use crate::{Monitor, MonitorExit, VmEnd};
@@ -66,17 +67,13 @@ impl VmDebug {
 
 /// Whether the engine stops for the debugger before the guest instruction
 /// at `pc`, as the traced loop would before executing it (`interpreted`:
-/// the engine has already interpreted one of its own this time; `direct`:
-/// `pc` is about to run directly, where the traced loop checks
-/// breakpoints itself). A step stops after one interpreted instruction,
-/// or once a step that trapped to the monitor has been handled.
-pub(crate) fn stops_engine(
-    ctl: Option<&mut DebugControl>,
-    pc: u64,
-    interpreted: bool,
-    direct: bool,
-) -> bool {
-    let Some(ctl) = ctl else {
+/// the engine has already interpreted one of its own this time). A step
+/// stops after one interpreted instruction, or once a step that trapped to
+/// the monitor has been handled; breakpoints are checked where the engine
+/// interprets, the traced loop checks them where code runs directly.
+pub(crate) fn stops_engine(ctx: &mut GuestCtx<'_>, pc: u64, interpreted: bool) -> bool {
+    let direct = crate::engine::directly_executable(pc, ctx.vcpu.mode());
+    let Some(ctl) = ctx.debug.as_deref_mut() else {
         return false;
     };
     if std::mem::take(&mut ctl.stop_on_entry) || (ctl.stepping && interpreted) {
