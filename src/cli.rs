@@ -37,6 +37,12 @@ pub(crate) struct FlowArgs {
     /// Start at the first line containing this text.
     #[arg(long, value_name = "TEXT")]
     pub(crate) from: Option<String>,
+    /// Start at the Nth line containing the --from text instead (from 1).
+    #[arg(long, value_name = "N", requires = "from", conflicts_with = "last")]
+    pub(crate) nth: Option<usize>,
+    /// Start at the last line containing the --from text instead.
+    #[arg(long, requires = "from")]
+    pub(crate) last: bool,
     /// End at the first line after the start containing this text.
     #[arg(long, value_name = "TEXT")]
     pub(crate) to: Option<String>,

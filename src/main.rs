@@ -35,27 +35,22 @@ fn flow(args: &cli::FlowArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.trace)
         .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", args.trace.display()))?;
     let lines: Vec<&str> = text.lines().collect();
-    let start = match &args.from {
-        Some(f) => lines
-            .iter()
-            .position(|l| l.contains(f.as_str()))
-            .ok_or_else(|| anyhow::anyhow!("{}: no line contains {f:?}", args.trace.display()))?,
-        None => 0,
+    let name = args.trace.display();
+    if lines.iter().any(|l| monitor::flow::is_bare_machine_line(l))
+        && monitor::flow::steps(lines.iter().copied()).is_empty()
+    {
+        anyhow::bail!(
+            "{name}: a bare-machine trace has no guest or monitor to draw; \
+             flow reads a monitor trace (disco run --vm IMAGE --trace exc --trace-file FILE)"
+        );
+    }
+    let which = match (args.last, args.nth) {
+        (true, _) => monitor::flow::Occurrence::Last,
+        (false, n) => monitor::flow::Occurrence::Nth(n.unwrap_or(1)),
     };
-    let end = match &args.to {
-        Some(t) => lines
-            .iter()
-            .skip(start)
-            .position(|l| l.contains(t.as_str()))
-            .map(|i| start + i + 1)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: no line after the start contains {t:?}",
-                    args.trace.display()
-                )
-            })?,
-        None => lines.len(),
-    };
+    let window = monitor::flow::window(&lines, args.from.as_deref(), args.to.as_deref(), which)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let (start, end) = (window.start, window.end);
     let steps = monitor::flow::steps(lines.get(start..end).unwrap_or(&[]).iter().copied());
     if steps.is_empty() {
         anyhow::bail!(

@@ -13,14 +13,22 @@ fn hello() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-kits/images/hello.elf")
 }
 
-/// Starts `disco run IMAGE --gdb 0 --gdb-wait` and waits until it says
+/// Starts `disco run IMAGE --gdb 0 --gdb-wait`.
+fn start(image: &std::path::Path) -> (Child, u16) {
+    start_with(&[image.to_str().unwrap()])
+}
+
+/// Starts `disco run ARGS --gdb 0 --gdb-wait` and waits until it says
 /// where it listens (connecting to find out would be taken as the client).
 /// Port 0 lets the system pick a free port, so parallel tests never race
 /// for one.
-fn start(image: &std::path::Path) -> (Child, u16) {
+fn start_with(args: &[&str]) -> (Child, u16) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_disco"))
-        .args(["run", image.to_str().unwrap(), "--gdb", "0", "--gdb-wait"])
+        .arg("run")
+        .args(args)
+        .args(["--gdb", "0", "--gdb-wait"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -32,7 +40,7 @@ fn start(image: &std::path::Path) -> (Child, u16) {
     let port = line
         .trim()
         .strip_prefix("disco: waiting for GDB on 127.0.0.1:")
-        .and_then(|p| p.parse().ok())
+        .and_then(|p| p.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line: {line}"));
     // Keep draining standard error so the process never writes to a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
@@ -99,6 +107,78 @@ fn gdb_multiarch_breaks_steps_reads_and_watches() {
         console.contains("hello: all four exceptions handled"),
         "{console}"
     );
+    assert_eq!(disco.status.code(), Some(0));
+}
+
+/// Whether gdb-multiarch is here; if not, says the test is skipped (and
+/// fails it when the tools are required).
+fn have_gdb() -> bool {
+    if Command::new("gdb-multiarch")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "gdb-multiarch is required but not installed"
+        );
+        println!("SKIPPED: gdb-multiarch not found; the GDB test did not run");
+        return false;
+    }
+    true
+}
+
+/// docs/gdb.md's example under the monitor: GDB on the second of two
+/// kestrel VMs stops in the KSEG0 boot code the monitor's engine
+/// interprets (and steps there), on the general exception vector's
+/// trampoline, and in the kernel's directly run window.
+#[test]
+fn gdb_multiarch_breaks_in_engine_and_direct_code_under_the_monitor() {
+    if !have_gdb() {
+        return;
+    }
+    let kestrel = "guest-kits/images/kestrel.elf";
+    let (child, port) = start_with(&[
+        "--vm",
+        &format!("{kestrel},name=a"),
+        "--vm",
+        &format!("{kestrel},name=b"),
+        "--gdb-vm",
+        "b",
+    ]);
+    let out = Command::new("timeout")
+        .args(["120", "gdb-multiarch", "-batch", "-nx"])
+        .args(["-ex", &format!("file {kestrel}")])
+        .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+        .args(["-ex", "break kseg0_map_window", "-ex", "continue"])
+        .args(["-ex", "stepi", "-ex", "info registers pc"])
+        .args(["-ex", "break kseg0_general", "-ex", "continue"])
+        .args(["-ex", "delete", "-ex", "break syscall", "-ex", "continue"])
+        .args(["-ex", "info threads", "-ex", "delete", "-ex", "continue"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let disco = child.wait_with_output().unwrap();
+    let console = String::from_utf8_lossy(&disco.stdout);
+    assert!(
+        text.contains("Breakpoint 1, 0x80001050 in kseg0_map_window"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pc: 0x80001054") || text.contains("pc             0x80001054"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Breakpoint 2, 0x80000180 in kseg0_general"),
+        "{text}"
+    );
+    assert!(text.contains("Breakpoint 3, syscall"), "{text}");
+    assert!(text.contains("(b VCPU 0)"), "{text}");
+    assert!(text.contains("exited normally"), "{text}");
+    assert!(console.contains("[b] kestrel: halt status 0"), "{console}");
+    assert!(console.contains("[a] kestrel: halt status 0"), "{console}");
     assert_eq!(disco.status.code(), Some(0));
 }
 

@@ -9,6 +9,7 @@ use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Re
 use sim::dev::Board;
 use sim::isa::{decode, Insn, Op, Reg};
 use sim::mem::Bus;
+use sim::DebugControl;
 
 use crate::cost::COST;
 use crate::mem::{Asids, GuestPhys, Pmap};
@@ -28,6 +29,8 @@ pub enum EngineStop {
     /// A device asked the monitor to act (halt, start a VCPU), or the VM
     /// must stop.
     Board,
+    /// A debugger's breakpoint or step stopped it (`gdb`).
+    Debug,
 }
 
 /// Whether code at `pc` can run directly on the real CPU for a guest in
@@ -64,6 +67,8 @@ pub struct GuestCtx<'a> {
     /// monitor's refills retire no instructions, so Random would not move
     /// between two refills and two pages could evict each other forever).
     pub tlb_cursor: &'a mut usize,
+    /// The debugger's control of this VCPU, while it has anything set.
+    pub debug: Option<&'a mut DebugControl>,
 }
 
 impl GuestCtx<'_> {
@@ -358,8 +363,14 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
         if ctx.board.has_actions() || ctx.stop.is_some() {
             return EngineStop::Board;
         }
-        if done >= at_least && directly_executable(regs.pc, ctx.vcpu.mode()) {
-            return EngineStop::Direct;
+        if done >= at_least {
+            // The engine runs guest code as the CPU would: a debugger stops it too.
+            if ctx.debug.is_some() && crate::gdb::stops_engine(ctx, regs.pc, done > at_least) {
+                return EngineStop::Debug;
+            }
+            if directly_executable(regs.pc, ctx.vcpu.mode()) {
+                return EngineStop::Direct;
+            }
         }
         if ctx.core.cycles >= budget_end {
             return EngineStop::Budget;
@@ -451,7 +462,8 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
     // A trampoline into the window is followed at once, with its one
     // architectural effect (k0 = the target): the guest sees exactly what
     // interpreting its four instructions would give.
-    if let Some(target) = trampoline_target(ctx, vector) {
+    let debugged = crate::gdb::breaks_in(ctx.debug.as_deref(), vector, 16);
+    if let Some(target) = trampoline_target(ctx, vector).filter(|_| !debugged) {
         ctx.charge(COST.trampoline);
         // The guest executed its four instructions, logically.
         ctx.vcpu.stats.guest_insns += 4;

@@ -33,6 +33,7 @@ impl From<EngineStop> for Outcome {
             EngineStop::Wait => Outcome::Wait,
             EngineStop::Budget => Outcome::Budget,
             EngineStop::Board => Outcome::Board,
+            EngineStop::Debug => Outcome::Debug,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! hardware), one row per step, in Markdown or as a standalone HTML page.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 
 /// The columns, left to right.
 pub const COLUMNS: [&str; 4] = ["user process", "guest OS", "monitor", "hardware"];
@@ -14,29 +15,62 @@ pub struct Step {
     pub text: String,
 }
 
+/// The layers a monitor trace line names (docs/trace-format.md).
+const LAYERS: [&str; 4] = ["user", "guest", "engine", "monitor"];
+
+/// The processor modes a bare-machine trace line names instead.
+const MODES: [&str; 3] = ["kernel", "supervisor", "user"];
+
+/// A trace line's layer or mode word and the event text after it, past the
+/// optional cycle count and the `cpuN` word. The second word is `VM.VCPU`
+/// in a monitor trace and absent in a bare-machine one.
+fn fields(raw: &str) -> Option<(&str, &str, &str)> {
+    // Words with where each ends, so the event keeps its own spacing (the
+    // instruction follows two spaces).
+    let mut words = raw
+        .split_whitespace()
+        .map(|w| (w, w.as_ptr() as usize - raw.as_ptr() as usize + w.len()));
+    let mut first = words.next();
+    if first.is_some_and(|(w, _)| w.chars().all(|c| c.is_ascii_digit())) {
+        first = words.next();
+    }
+    let (cpu, _) = first?;
+    let cpu_number = cpu.strip_prefix("cpu")?;
+    if cpu_number.is_empty() || !cpu_number.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let ((second, second_end), (third, third_end)) = (words.next()?, words.next()?);
+    let rest = |end: usize| raw.get(end..).unwrap_or("").trim();
+    if MODES.contains(&second) {
+        return Some(("", second, rest(second_end)));
+    }
+    Some((second, third, rest(third_end)))
+}
+
+/// The layer and event of a monitor trace line (`None` for anything else).
+fn monitor_line(raw: &str) -> Option<(&str, &str)> {
+    let (vm, layer, text) = fields(raw)?;
+    let vcpu = vm.rsplit_once('.')?.1;
+    let is_vcpu = !vcpu.is_empty() && vcpu.chars().all(|c| c.is_ascii_digit());
+    (is_vcpu && LAYERS.contains(&layer)).then_some((layer, text))
+}
+
+/// Whether `raw` is a line of the bare machine's trace (`disco run IMAGE
+/// --trace …`), which has no monitor, guest and user layers to draw.
+pub fn is_bare_machine_line(raw: &str) -> bool {
+    fields(raw).is_some_and(|(vm, _, _)| vm.is_empty())
+}
+
 /// Reads trace lines (with or without the leading cycle count that
-/// `--trace-file` writes) into steps. Lines that are not trace lines are
-/// skipped.
+/// `--trace-file` writes) into steps. Lines that are not monitor trace
+/// lines are skipped.
 pub fn steps<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Step> {
     let mut out = Vec::new();
     for raw in lines {
-        // Words with where each ends, so the rest of the line keeps its
-        // own spacing (the instruction follows two spaces).
-        let mut words = raw
-            .split_whitespace()
-            .map(|w| (w, w.as_ptr() as usize - raw.as_ptr() as usize + w.len()));
-        let mut first = words.next();
-        if first.is_some_and(|(w, _)| w.chars().all(|c| c.is_ascii_digit())) {
-            first = words.next();
-        }
-        let (Some((cpu, _)), Some(_vm), Some((layer, end))) = (first, words.next(), words.next())
-        else {
+        let Some((layer, text)) = monitor_line(raw) else {
             continue;
         };
-        if !cpu.starts_with("cpu") {
-            continue;
-        }
-        let text = raw.get(end..).unwrap_or("").trim().to_string();
+        let text = text.to_string();
         match layer {
             "user" | "guest" => {
                 // An exit: the instruction in its layer, the trap in hardware.
@@ -88,6 +122,81 @@ pub fn steps<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Step> {
         merged.push(st);
     }
     merged
+}
+
+/// Which line containing the `--from` text starts the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Occurrence {
+    /// The Nth, counting from 1.
+    Nth(usize),
+    Last,
+}
+
+/// Why a window could not be picked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("no line contains {0:?}")]
+    NoStart(String),
+    #[error("only {found} line(s) contain {text:?}, not {wanted}")]
+    TooFew {
+        text: String,
+        found: usize,
+        wanted: usize,
+    },
+    #[error("--nth counts from 1")]
+    Zero,
+    #[error("no line after the start contains {0:?}")]
+    NoEnd(String),
+}
+
+/// The lines from the chosen one containing `from` (the first line
+/// without it) through the first one from there on containing `to` (the
+/// last line without it). A trace's first system calls are usually an exec, full of
+/// TLB refills: a later occurrence shows the steady-state path.
+pub fn window(
+    lines: &[&str],
+    from: Option<&str>,
+    to: Option<&str>,
+    which: Occurrence,
+) -> Result<Range<usize>, WindowError> {
+    let start = match from {
+        None => 0,
+        Some(f) => {
+            let mut hits = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.contains(f))
+                .map(|(i, _)| i);
+            match which {
+                Occurrence::Nth(0) => return Err(WindowError::Zero),
+                Occurrence::Nth(n) => hits.nth(n - 1).ok_or_else(|| {
+                    let found = lines.iter().filter(|l| l.contains(f)).count();
+                    if found == 0 {
+                        WindowError::NoStart(f.to_string())
+                    } else {
+                        WindowError::TooFew {
+                            text: f.to_string(),
+                            found,
+                            wanted: n,
+                        }
+                    }
+                })?,
+                Occurrence::Last => hits
+                    .next_back()
+                    .ok_or_else(|| WindowError::NoStart(f.to_string()))?,
+            }
+        }
+    };
+    let end = match to {
+        None => lines.len(),
+        Some(t) => lines
+            .iter()
+            .skip(start)
+            .position(|l| l.contains(t))
+            .map(|i| start + i + 1)
+            .ok_or_else(|| WindowError::NoEnd(t.to_string()))?,
+    };
+    Ok(start..end)
 }
 
 /// The table in Markdown.

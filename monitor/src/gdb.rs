@@ -5,11 +5,13 @@
 //! guest's virtual address space as its kernel sees it (its virtual TLB and
 //! current ASID, then the pmap), RAM only.
 //!
-//! Breakpoints, watchpoints and steps apply to guest code the physical CPU
-//! executes directly (the guest kernel in its mapped window, its user
-//! processes); code the monitor's engine interprets (KSEG0 stubs and
-//! trampolines) is not checked. A step over an instruction that traps to
-//! the monitor stops once the monitor has handled it.
+//! Breakpoints and steps apply wherever guest code runs: directly on the
+//! physical CPU (the traced loop checks them) and in the monitor's engine
+//! (KSEG0 code; `stops_engine`). A vector trampoline the monitor would
+//! follow in one move is interpreted while a breakpoint lies on it
+//! (`breaks_in`). Watchpoints are checked in direct execution only. A step
+//! over an instruction that traps to the monitor stops once the monitor has
+//! handled it.
 
 use sim::cpu::{Cpu, RunExit};
 use sim::gdb::machine::{debug_control, kernel_translate, read_ram, watch_stop};
@@ -18,6 +20,7 @@ use sim::gdb::{Point, Resume, Stop, Target};
 use sim::mem::Bus;
 use sim::DebugControl;
 
+use crate::engine::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::vcpu::VcpuState;
 use crate::{Monitor, MonitorExit, VmEnd};
@@ -44,6 +47,59 @@ impl VmDebug {
         std::mem::swap(&mut cpu.debug, ctl);
         exit
     }
+}
+
+impl VmDebug {
+    /// The control of VCPU `vcpu` of VM `vm`, if the debugger is attached
+    /// to that VM and has anything set for it.
+    pub fn control(
+        debug: Option<&mut VmDebug>,
+        vm: usize,
+        vcpu: usize,
+    ) -> Option<&mut DebugControl> {
+        debug
+            .filter(|d| d.vm == vm)?
+            .vcpus
+            .get_mut(vcpu)
+            .filter(|c| c.active)
+    }
+}
+
+/// Whether the engine stops for the debugger before the guest instruction
+/// at `pc`, as the traced loop would before executing it (`interpreted`:
+/// the engine has already interpreted one of its own this time). A step
+/// stops after one interpreted instruction, or once a step that trapped to
+/// the monitor has been handled; breakpoints are checked where the engine
+/// interprets, the traced loop checks them where code runs directly.
+pub(crate) fn stops_engine(ctx: &mut GuestCtx<'_>, pc: u64, interpreted: bool) -> bool {
+    let direct = crate::engine::directly_executable(pc, ctx.vcpu.mode());
+    let Some(ctl) = ctx.debug.as_deref_mut() else {
+        return false;
+    };
+    if std::mem::take(&mut ctl.stop_on_entry) || (ctl.stepping && interpreted) {
+        ctl.stepping = false;
+        return true;
+    }
+    if direct {
+        return false;
+    }
+    if ctl.breakpoints.contains(&pc) && !ctl.resuming {
+        return true;
+    }
+    ctl.resuming = false;
+    false
+}
+
+/// Whether the debugger has a breakpoint in the `len` bytes at `addr`. The
+/// monitor then interprets a vector trampoline there instead of following
+/// it in one move, so that the breakpoint fires.
+pub(crate) fn breaks_in(ctl: Option<&DebugControl>, addr: u64, len: u32) -> bool {
+    ctl.is_some_and(|c| {
+        // The low word: 32-bit addressing.
+        c.breakpoints
+            .iter()
+            .any(|&b| (b as u32).wrapping_sub(addr as u32) < len)
+    })
 }
 
 /// Called after every quantum the debugger runs (consoles, trace).

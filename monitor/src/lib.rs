@@ -509,6 +509,7 @@ impl Monitor {
             trace,
             shootdowns,
             tlb_cursor,
+            debug,
             ..
         } = self;
         let tlb_cursor = tlb_cursor.get_mut(p)?;
@@ -539,6 +540,7 @@ impl Monitor {
                 now,
                 stop: &mut stop,
                 tlb_cursor,
+                debug: gdb::VmDebug::control(debug.as_mut(), v, c),
             };
             commpage::load(&mut ctx);
             f(&mut ctx, regs)

@@ -6,7 +6,7 @@
 
 mod common;
 
-use monitor::flow::{html, markdown, steps};
+use monitor::flow::{html, is_bare_machine_line, markdown, steps, window, Occurrence, WindowError};
 
 #[test]
 fn flow_syscall_markdown() {
@@ -51,4 +51,57 @@ fn html_page_is_standalone() {
     assert!(page.contains("&lt;under&gt;"), "the title is escaped");
     assert!(!page.contains("http"), "no external assets");
     assert!(!page.contains("<script"), "no scripts");
+}
+
+/// A bare-machine trace has modes, not layers: no steps, and recognised as
+/// such so `disco flow` can say so instead of drawing a garbled table.
+#[test]
+fn bare_machine_lines_are_recognised_and_not_drawn() {
+    let bare = [
+        "        2666 cpu0 kernel     exception Sys at 0x80010d4c <main+0xac>, vector 0x80000180",
+        "      240000 cpu1 user       interrupt, pending & enabled IP bits 0x4000",
+    ];
+    assert!(bare.iter().all(|l| is_bare_machine_line(l)));
+    assert_eq!(steps(bare), vec![]);
+    let m = common::run_trapkit();
+    let story = common::story(&m, "user    exit Sys", "emulate eret");
+    assert!(!story.lines().any(is_bare_machine_line));
+}
+
+#[test]
+fn window_picks_the_nth_or_last_occurrence() {
+    let lines = [
+        "a exit Sys",
+        "b",
+        "c emulate eret",
+        "d exit Sys",
+        "e emulate eret",
+        "f exit Sys",
+    ];
+    let pick = |which| window(&lines, Some("exit Sys"), Some("emulate eret"), which);
+    assert_eq!(pick(Occurrence::Nth(1)), Ok(0..3));
+    assert_eq!(pick(Occurrence::Nth(2)), Ok(3..5));
+    assert_eq!(
+        pick(Occurrence::Nth(4)),
+        Err(WindowError::TooFew {
+            text: "exit Sys".into(),
+            found: 3,
+            wanted: 4
+        })
+    );
+    assert_eq!(pick(Occurrence::Nth(0)), Err(WindowError::Zero));
+    // The last call never returns: no end after it.
+    assert_eq!(
+        pick(Occurrence::Last),
+        Err(WindowError::NoEnd("emulate eret".into()))
+    );
+    assert_eq!(
+        window(&lines, Some("exit Sys"), None, Occurrence::Last),
+        Ok(5..6)
+    );
+    assert_eq!(window(&lines, None, None, Occurrence::Nth(1)), Ok(0..6));
+    assert_eq!(
+        window(&lines, Some("reflect"), None, Occurrence::Nth(1)),
+        Err(WindowError::NoStart("reflect".into()))
+    );
 }

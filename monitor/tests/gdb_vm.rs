@@ -137,3 +137,84 @@ fn gdb_debugs_a_vm_under_the_monitor() {
         "guest cycles and instructions unchanged"
     );
 }
+
+/// The boot stub in KSEG0 never runs directly: the monitor's engine
+/// interprets it. A breakpoint there stops the engine before the
+/// instruction, steps go one interpreted instruction at a time, and a step
+/// off the stub's last instruction stops where direct execution begins.
+#[test]
+fn breakpoints_and_steps_stop_the_engine_in_kseg0_code() {
+    let mut alone = trapkit_monitor();
+    alone.run();
+    let free = &alone.vms[0].vcpus[0].stats;
+    let free = (free.guest_cycles, free.guest_insns);
+
+    let (port, done) = serve();
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client(s);
+    // The stub's first TLBWI, which wires the kernel's window.
+    assert_eq!(c.ask("Z0,80001040,4"), "OK");
+    assert_eq!(c.ask("c"), "T05thread:1;");
+    assert_eq!(c.reg(37), 0xFFFF_FFFF_8000_1040);
+    assert_eq!(
+        c.reg(8),
+        0x801F,
+        "t0 = EntryLo1, set by the instruction before"
+    );
+    assert_eq!(c.ask("m80001040,4"), "42000002", "tlbwi");
+    // Not executed yet: the window is not mapped.
+    assert_eq!(c.ask("mc0000000,4"), "E03");
+    assert_eq!(c.ask("s"), "T05thread:1;");
+    assert_eq!(c.reg(37), 0xFFFF_FFFF_8000_1044);
+    assert_ne!(c.ask("mc0000000,4"), "E03", "the window is wired now");
+    // The stub's jump into the window, its delay slot, and the first
+    // instruction there, which runs directly.
+    assert_eq!(c.ask("Z0,80001088,4"), "OK");
+    assert_eq!(c.ask("c"), "T05thread:1;");
+    assert_eq!(c.reg(37), 0xFFFF_FFFF_8000_1088, "jr t0");
+    assert_eq!(c.ask("s"), "T05thread:1;");
+    assert_eq!(c.reg(37), 0xFFFF_FFFF_8000_108C, "its delay slot");
+    assert_eq!(c.ask("s"), "T05thread:1;");
+    assert_eq!(c.reg(37), 0xFFFF_FFFF_C000_0000, "the window");
+    assert_eq!(c.ask("z0,80001040,4"), "OK");
+    assert_eq!(c.ask("z0,80001088,4"), "OK");
+    assert_eq!(c.ask("c"), "W00");
+    let served = done.recv().unwrap();
+    assert_eq!(served.vm_end, Some(VmEnd::Halted(0)));
+    assert_eq!(served.console, b"KST");
+    assert_eq!(
+        served.guest, free,
+        "guest cycles and instructions unchanged"
+    );
+}
+
+/// The general exception vector holds the kits' four-instruction
+/// trampoline, which the monitor normally follows in one move. With a
+/// breakpoint on it the monitor interprets it instead, so the breakpoint
+/// fires and steps go through it, as on the bare machine. (Interpreting
+/// costs other cycles than following, so this run's timing differs.)
+#[test]
+fn a_breakpoint_on_a_vector_trampoline_fires() {
+    let (port, done) = serve();
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client(s);
+    assert_eq!(c.ask("Z0,80000180,4"), "OK");
+    assert_eq!(c.ask("c"), "T05thread:1;");
+    assert_eq!(c.reg(37), 0xFFFF_FFFF_8000_0180);
+    assert_eq!(c.reg(36) & 0x7C, 8 << 2, "virtual Cause.ExcCode = Sys");
+    assert_eq!(c.ask("z0,80000180,4"), "OK");
+    // Through the trampoline one instruction at a time, into the window.
+    for pc in [0x8000_0184u64, 0x8000_0188, 0x8000_018C] {
+        assert_eq!(c.ask("s"), "T05thread:1;");
+        assert_eq!(c.reg(37), 0xFFFF_FFFF_0000_0000 | pc);
+    }
+    assert_eq!(c.ask("s"), "T05thread:1;");
+    assert_eq!(c.reg(37), 0xFFFF_FFFF_C000_0200, "the handler");
+    assert_eq!(c.reg(26), 0xFFFF_FFFF_C000_0200, "k0 = the handler");
+    assert_eq!(c.ask("c"), "W00");
+    let served = done.recv().unwrap();
+    assert_eq!(served.vm_end, Some(VmEnd::Halted(0)));
+    assert_eq!(served.console, b"KST");
+}

@@ -1,4 +1,5 @@
-//! The interface a monitor running "in kernel mode" uses (`../shared/docs/design.md` §4).
+//! Monitor exits: what the simulator adds so a monitor can run "in kernel
+//! mode" (`../shared/docs/design.md` §4).
 //!
 //! With exits on, a CPU that takes an exception does the hardware part of
 //! exception entry (EPC, Cause, BadVAddr, Context, EntryHi, EXL) and then
@@ -6,6 +7,16 @@
 //! fetching from the vector: the monitor's Rust code is the kernel-mode
 //! handler. It reads and writes CP0 and the TLB with kernel privilege through
 //! the methods here, charges the modelled cost of its work, and resumes.
+//!
+//! This file is not all the monitor uses: `monitor/` is built on the
+//! simulator's ordinary public types too. Its emulation engine runs the
+//! interpreter (`cpu::execute`) against its own `ExecContext`; `cp0::Cp0`
+//! and `tlb::Tlb` are its virtual CPU's registers and TLB; it reads and
+//! writes the `Core`'s real CP0, TLB and cycle count, the `Bus`'s RAM and
+//! LL links and the `Cpu`'s registers directly, runs one `dev::Board` per
+//! VM, and uses the `Machine`, the loader, the disassembler and the GDB
+//! stub. A change to any of those can break the monitor as surely as one
+//! here.
 
 use crate::cpu::{Core, Cpu, TlbEntry};
 

@@ -1,6 +1,7 @@
 //! The physical bus. RAM starts at physical 0; everything above it goes to
-//! the board. Instructions are decoded once per physical page and the
-//! decoded page is dropped by any store into that page.
+//! the board. Instructions are decoded once per physical page, on the first
+//! fetch from it; a store into a decoded page re-decodes the words it wrote
+//! (the page stays decoded), so decoded code is never stale.
 
 use crate::dev::Board;
 use crate::isa::{decode, Insn};
@@ -99,8 +100,9 @@ impl Bus {
         })
     }
 
-    /// An aligned RAM write; drops decoded code and other CPUs' LL links on
-    /// the written line. Returns false outside RAM.
+    /// An aligned RAM write; re-decodes the written words if their page is
+    /// decoded, and drops other CPUs' LL links on the written line. Returns
+    /// false outside RAM.
     #[inline(always)]
     pub fn write_ram(&mut self, cpu: usize, paddr: u64, width: u8, value: u64) -> bool {
         let a = paddr as usize;
