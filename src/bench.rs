@@ -115,7 +115,7 @@ pub(crate) struct Results {
 }
 
 fn progress(what: &str) {
-    eprintln!("[bench] {what}");
+    crate::out::say(&format!("[bench] {what}"));
 }
 
 /// No workload here needs more simulated cycles than this; a run that
@@ -398,7 +398,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     let table = render(&r);
-    print!("{table}");
+    crate::out::print(&table)?;
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&r)?)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;

@@ -14,11 +14,9 @@ use sim::config::{ConfigError, MachineSetup, Settings};
 use sim::trace::{Categories, TextTracer};
 
 use crate::cli::{parse_vm_spec, DumpFormat, RunArgs, VmEntry};
-
-/// Process exit statuses (documented in docs/guide.md).
-pub(crate) const EXIT_BAD_INPUT: i32 = 2;
-pub(crate) const EXIT_CYCLE_LIMIT: i32 = 3;
-pub(crate) const EXIT_IDLE: i32 = 4;
+use crate::exit::Ending;
+use crate::out::{OutputError, TraceCheck, TraceSink};
+use crate::watch::{Polling, Progress};
 
 /// The committed images: beside the current directory, or the source tree.
 pub(crate) fn images_dir() -> PathBuf {
@@ -41,8 +39,8 @@ pub(crate) fn load_image(path: &Path, ram: u64) -> anyhow::Result<(Image, Symbol
     loader::load(&bytes, ram).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
-/// Runs and returns the process exit status.
-pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
+/// Runs and says how the run ended (src/exit.rs turns that into a status).
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -107,6 +105,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
             format!("{},name=vm0", img.display()),
             format!("{},name=vm1", img.display()),
         ];
+        crate::out::print(DEMO_HEADER)?;
     }
     let pcpus = s
         .ncpus(specs.len().min(sim::machine::MAX_CPUS))
@@ -149,13 +148,36 @@ fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
     }
 }
 
-fn trace_sink(s: &Settings) -> anyhow::Result<Box<dyn Write>> {
-    Ok(match &s.trace_file {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| anyhow!("{}: cannot create: {e}", p.display()))?,
-        )),
-        None => Box::new(std::io::stderr()),
-    })
+/// What the demo prints first: what runs, and how to read its summary.
+const DEMO_HEADER: &str = "\
+The demo: two VMs (vm0, vm1), each the teaching kernel kestrel running its workloads, \
+under the Disco-style monitor on a simulated two-CPU MIPS R4000 machine.
+In the summary, \"exits\" counts the guest's traps to the monitor (privileged instructions, \
+TLB misses, system calls it reflects), and \"monitor %\" is the share of the VM's cycles \
+spent in the monitor, including the guest kernel code its emulation engine runs.
+";
+
+fn trace_sink(s: &Settings) -> anyhow::Result<(Box<dyn Write>, TraceCheck)> {
+    let (out, what): (Box<dyn Write>, String) = match &s.trace_file {
+        Some(p) => (
+            Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .map_err(|e| anyhow!("{}: cannot create: {e}", p.display()))?,
+            )),
+            format!("the trace file {}", p.display()),
+        ),
+        None => (
+            Box::new(std::io::stderr()),
+            "the trace to standard error".to_string(),
+        ),
+    };
+    let (sink, check) = TraceSink::new(out, what);
+    Ok((Box::new(sink), check))
+}
+
+/// The progress line, unless a trace goes to the same terminal.
+fn progress(s: &Settings, tracing: bool) -> Progress {
+    Progress::new(tracing && s.trace_file.is_none())
 }
 
 /// Standard input, read on a thread so the guest's getchar never blocks
@@ -189,7 +211,7 @@ fn run_native(
     image: &Path,
     categories: Categories,
     dump: Option<DumpFormat>,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<Ending> {
     let ram = setup.config.ram_bytes;
     let (img, symbols) = load_image(image, ram)?;
     let disk = s.disk.as_deref().map(read_disk).transpose()?;
@@ -197,52 +219,79 @@ fn run_native(
     if !img.load_into(&mut m) {
         bail!("{}: does not fit in {ram} bytes of RAM", image.display());
     }
+    let mut trace_check = None;
     if !categories.is_empty() {
-        m.observe(Box::new(TextTracer::new(
-            categories,
-            symbols.clone(),
-            trace_sink(s)?,
-        )));
+        let (sink, check) = trace_sink(s)?;
+        trace_check = Some(check);
+        m.observe(Box::new(TextTracer::new(categories, symbols.clone(), sink)));
     }
+    let mut progress = progress(s, trace_check.is_some());
     let start = Instant::now();
     let stdout = std::io::stdout();
     let input = stdin_bytes();
-    let mut console = |m: &mut Machine| {
+    // Between quanta: input in, output out; a failed write stops the run.
+    let mut console = |m: &mut Machine| -> Result<(), OutputError> {
         while let Ok(bytes) = input.try_recv() {
             m.bus.board.console.push_input(&bytes);
         }
         let out = m.take_console();
         if !out.is_empty() {
+            progress.clear();
             let mut lock = stdout.lock();
-            let _ = lock.write_all(&out);
-            let _ = lock.flush();
+            lock.write_all(&out)
+                .and_then(|()| lock.flush())
+                .map_err(OutputError::stdout)?;
+        }
+        trace_check.as_ref().map_or(Ok(()), TraceCheck::take)?;
+        progress.tick(m.now, || m.instructions());
+        Ok(())
+    };
+    // `None`: Ctrl-C.
+    let exit = match args.gdb {
+        Some(port) => {
+            // GDB's hook cannot stop the run: a failed write is kept, and
+            // reported when the session ends.
+            let mut failed = None;
+            let mut hook = |m: &mut Machine| {
+                if failed.is_none() {
+                    failed = console(m).err();
+                }
+            };
+            let exit = crate::gdb::serve(&mut m, port, args.gdb_wait, &mut hook)?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            Some(exit)
+        }
+        None => {
+            let _polling = Polling::start();
+            loop {
+                console(&mut m)?;
+                let step = m.run_quantum();
+                console(&mut m)?;
+                if step.is_some() {
+                    break step;
+                }
+                if crate::watch::interrupted() {
+                    break None;
+                }
+            }
         }
     };
-    let exit = match args.gdb {
-        Some(port) => crate::gdb::serve(&mut m, port, args.gdb_wait, &mut console)?,
-        None => loop {
-            console(&mut m);
-            let step = m.run_quantum();
-            console(&mut m);
-            if let Some(e) = step {
-                break e;
-            }
-        },
-    };
+    progress.clear();
     let secs = start.elapsed().as_secs_f64();
     m.flush_observers();
-    let status = match exit {
-        Exit::Halted { status } => (status & 0xFF) as i32,
-        Exit::CycleLimit { cycles } => {
-            eprintln!(
-                "disco: stopped after {cycles} cycles (--max-cycles); the guest had not halted"
-            );
-            EXIT_CYCLE_LIMIT
-        }
-        Exit::Idle | Exit::Debug { .. } => {
-            eprintln!("disco: every CPU is parked, paused or stopped and nothing can wake them");
-            EXIT_IDLE
-        }
+    if let Some(check) = &trace_check {
+        check.take()?;
+    }
+    let ending = match exit {
+        Some(Exit::Halted { status }) => Ending::Halted { status },
+        Some(Exit::CycleLimit { cycles }) => Ending::CycleLimit { cycles },
+        Some(Exit::Idle | Exit::Debug { .. }) => Ending::Idle,
+        None => Ending::Interrupted {
+            cycles: m.now,
+            positions: crate::report::native_positions(&m, &symbols),
+        },
     };
     if s.disk_write == Some(true) && m.bus.board.disk.modified() {
         if let (Some(path), Some(contents)) = (&s.disk, m.bus.board.disk.contents()) {
@@ -251,13 +300,14 @@ fn run_native(
             })?;
         }
     }
+    let mut w = stdout.lock();
     if s.stats == Some(true) {
-        crate::report::native_stats(&m, secs);
+        crate::report::native_stats(&mut w, &m, secs).map_err(OutputError::stdout)?;
     }
     if let Some(fmt) = dump {
-        crate::report::dump_native(&m, fmt);
+        crate::report::dump_native(&mut w, &m, fmt).map_err(OutputError::stdout)?;
     }
-    Ok(status)
+    Ok(ending)
 }
 
 fn run_monitor(
@@ -267,7 +317,7 @@ fn run_monitor(
     categories: Categories,
     dump: Option<DumpFormat>,
     gdb: Option<(u16, bool, Option<String>)>,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<Ending> {
     let disk_irq_latency = s.disk_irq;
     let mut vms = Vec::new();
     let mut console_files = Vec::new();
@@ -325,27 +375,40 @@ fn run_monitor(
     .map_err(|e| anyhow!("{e}"))?;
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
-    let mut sink = if m.trace.enabled {
-        Some(trace_sink(s)?)
+    let (mut sink, trace_check) = if m.trace.enabled {
+        let (w, check) = trace_sink(s)?;
+        (Some(w), Some(check))
     } else {
-        None
+        (None, None)
     };
     let mut consoles = crate::report::Prefixer::new(
         m.vms.iter().map(|v| v.name.clone()).collect(),
         console_files,
     );
+    let mut progress = progress(s, m.trace.enabled);
     let start = Instant::now();
-    let mut pump = |m: &mut Monitor| {
+    // Between quanta: consoles and trace out; a failed write stops the run.
+    let mut pump = |m: &mut Monitor| -> Result<(), OutputError> {
         for v in 0..m.vms.len() {
             let out = m.take_console(v);
-            consoles.write(v, &out);
+            if !out.is_empty() {
+                progress.clear();
+                consoles.write(v, &out)?;
+            }
         }
         if let Some(w) = sink.as_mut() {
             for (cycle, line) in m.trace.lines.drain(..) {
-                writeln!(w, "{cycle:>12} {line}").ok();
+                // A failure is kept by the sink and taken just below.
+                let _ = writeln!(w, "{cycle:>12} {line}");
             }
         }
+        trace_check.as_ref().map_or(Ok(()), TraceCheck::take)?;
+        progress.tick(m.now(), || {
+            m.vm_stats().iter().map(|st| st.guest_insns).sum::<u64>()
+        });
+        Ok(())
     };
+    // `None`: Ctrl-C.
     let exit = match gdb {
         Some((port, wait, name)) => {
             let vm = match &name {
@@ -356,62 +419,98 @@ fn run_monitor(
                 })?,
                 None => 0,
             };
-            crate::gdb::serve_monitor(&mut m, vm, port, wait, &mut pump)?
-        }
-        None => loop {
-            let step = m.run_quantum();
-            pump(&mut m);
-            if let Some(e) = step {
-                break e;
+            // GDB's hook cannot stop the run: a failed write is kept, and
+            // reported when the session ends.
+            let mut failed = None;
+            let mut hook = |m: &mut Monitor| {
+                if failed.is_none() {
+                    failed = pump(m).err();
+                }
+            };
+            let exit = crate::gdb::serve_monitor(&mut m, vm, port, wait, &mut hook)?;
+            if let Some(e) = failed {
+                return Err(e.into());
             }
-        },
+            Some(exit)
+        }
+        None => {
+            let _polling = Polling::start();
+            loop {
+                let step = m.run_quantum();
+                pump(&mut m)?;
+                if step.is_some() {
+                    break step;
+                }
+                if crate::watch::interrupted() {
+                    break None;
+                }
+            }
+        }
     };
-    consoles.finish();
+    progress.clear();
+    consoles.finish()?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(w) = sink.as_mut() {
-        w.flush().ok();
+        let _ = w.flush();
     }
-    println!("--- summary ---");
+    if let Some(check) = &trace_check {
+        check.take()?;
+    }
+    let mut w = std::io::stdout().lock();
+    summary(&mut w, &m, pcpus, secs).map_err(OutputError::stdout)?;
+    if s.stats == Some(true) {
+        write!(w, "{}", m.stats_report()).map_err(OutputError::stdout)?;
+    }
+    if let Some(fmt) = dump {
+        crate::report::dump_monitor(&mut w, &m, fmt).map_err(OutputError::stdout)?;
+    }
+    Ok(match exit {
+        Some(MonitorExit::CycleLimit { cycles }) => Ending::CycleLimit { cycles },
+        Some(MonitorExit::AllEnded | MonitorExit::Debug { .. }) => Ending::Vms {
+            failure: m
+                .vms
+                .iter()
+                .find(|v| v.end != Some(VmEnd::Halted(0)))
+                .map(|v| format!("{} {}", v.name, how_it_ended(v.end.as_ref()))),
+        },
+        None => Ending::Interrupted {
+            cycles: m.now(),
+            positions: crate::report::monitor_positions(&m),
+        },
+    })
+}
+
+/// How a VM ended, as the summary and the exit line say it.
+fn how_it_ended(end: Option<&VmEnd>) -> String {
+    match end {
+        Some(VmEnd::Halted(s)) => format!("halted with status {s}"),
+        Some(VmEnd::Stopped(why)) => format!("stopped by the monitor: {why}"),
+        None => "still running".to_string(),
+    }
+}
+
+/// The lines every monitor run ends with.
+fn summary(w: &mut impl Write, m: &Monitor, pcpus: usize, secs: f64) -> std::io::Result<()> {
+    writeln!(w, "--- summary ---")?;
     let stats = m.vm_stats();
     for (v, st) in m.vms.iter().zip(&stats) {
-        let how = match &v.end {
-            Some(VmEnd::Halted(s)) => format!("halted with status {s}"),
-            Some(VmEnd::Stopped(why)) => format!("stopped by the monitor: {why}"),
-            None => "still running".to_string(),
-        };
-        println!(
-            "{}: {how}; {} guest instructions, {} exits, monitor {:.1}% of its cycles",
+        writeln!(
+            w,
+            "{}: {}; {} guest instructions, {} exits, monitor {:.1}% of its cycles",
             v.name,
+            how_it_ended(v.end.as_ref()),
             st.guest_insns,
             st.total_exits(),
             st.monitor_share() * 100.0
-        );
+        )?;
     }
     let instructions: u64 = stats.iter().map(|s| s.guest_insns).sum();
-    println!(
+    writeln!(
+        w,
         "{} physical CPU(s), {} simulated cycles, {} guest instructions, {:.1} host MIPS",
         pcpus,
         m.now(),
         instructions,
         instructions as f64 / secs.max(1e-9) / 1e6
-    );
-    if s.stats == Some(true) {
-        print!("{}", m.stats_report());
-    }
-    if let Some(fmt) = dump {
-        crate::report::dump_monitor(&m, fmt);
-    }
-    Ok(match exit {
-        MonitorExit::CycleLimit { cycles } => {
-            eprintln!("disco: stopped after {cycles} cycles (--max-cycles)");
-            EXIT_CYCLE_LIMIT
-        }
-        MonitorExit::AllEnded | MonitorExit::Debug { .. } => {
-            if m.vms.iter().all(|v| v.end == Some(VmEnd::Halted(0))) {
-                0
-            } else {
-                1
-            }
-        }
-    })
+    )
 }

@@ -243,18 +243,7 @@ fn the_default_run_boots_two_vms() {
 /// The same images on GXemul's testmips machine: the same console lines.
 #[test]
 fn kits_match_gxemul() {
-    let have = Command::new("gxemul")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !have {
-        assert!(
-            std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "gxemul is required but not installed"
-        );
-        println!("SKIPPED: gxemul not found; the GXemul comparison did not run");
+    if !sim::testkit::have_tool("gxemul", "-h", "the GXemul comparison") {
         return;
     }
     // Each side gets its own copy of the disk image (GXemul may write it).
