@@ -114,7 +114,7 @@ pub(crate) struct RunArgs {
     pub(crate) disk_write: bool,
     /// Give the disk a completion interrupt (IP5, CPU 0) this many cycles after each operation
     /// starts, for the bare machine's disk and every VM's (a disco extension: GXemul's disk has
-    /// none). The transfer still happens at once.
+    /// none). The transfer still happens at once. Default: no interrupt.
     #[arg(long, value_name = "CYCLES", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) disk_irq: Option<u64>,
     /// Seed of the mp device's hardware_random register (default 0).
@@ -145,7 +145,7 @@ pub(crate) struct RunArgs {
     /// Print statistics when the run ends (and on Ctrl-C).
     #[arg(long)]
     pub(crate) stats: bool,
-    /// Print registers when the machine halts (text, or json: one object per CPU).
+    /// Print registers when the run ends, and on Ctrl-C (text, or json: one object per CPU).
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text")]
     pub(crate) dump_regs: Option<DumpFormat>,
 }

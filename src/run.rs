@@ -150,11 +150,8 @@ fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
 
 /// What the demo prints first: what runs, and how to read its summary.
 const DEMO_HEADER: &str = "\
-The demo: two VMs (vm0, vm1), each the teaching kernel kestrel running its workloads, \
-under the Disco-style monitor on a simulated two-CPU MIPS R4000 machine.
-In the summary, \"exits\" counts the guest's traps to the monitor (privileged instructions, \
-TLB misses, system calls it reflects), and \"monitor %\" is the share of the VM's cycles \
-spent in the monitor, including the guest kernel code its emulation engine runs.
+disco demo: two VMs (vm0, vm1) of the teaching kernel kestrel under the monitor, on two simulated MIPS R4000 CPUs.
+In the summary, \"exits\" are the guest's traps into the monitor, and \"monitor %\" is the share of a VM's cycles the monitor spent (its emulation engine included).
 ";
 
 fn trace_sink(s: &Settings) -> anyhow::Result<(Box<dyn Write>, TraceCheck)> {

@@ -50,7 +50,7 @@ pub(crate) fn interrupted() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 
-/// `[disco] 1234567890 cycles, 12.3 MIPS` on standard error, redrawn in
+/// `[disco] 1234.5 M cycles, 617.3 M instructions, 45.6 MIPS` on standard error, redrawn in
 /// place at most once a second, when standard error is a terminal that no
 /// trace is written to.
 pub(crate) struct Progress {
@@ -88,7 +88,9 @@ impl Progress {
         self.shown = true;
         let _ = write!(
             std::io::stderr().lock(),
-            "\r\x1b[2K[disco] {cycles} cycles, {insns} instructions, {mips:.1} MIPS"
+            "\r\x1b[2K[disco] {:.1} M cycles, {:.1} M instructions, {mips:.1} MIPS",
+            cycles as f64 / 1e6,
+            insns as f64 / 1e6
         );
     }
 

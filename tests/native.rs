@@ -227,6 +227,10 @@ fn the_default_run_boots_two_vms() {
         .unwrap();
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
+    // The header says what runs and how to read the summary.
+    let header: Vec<&str> = out.lines().take(2).collect();
+    assert!(header[0].starts_with("disco demo: two VMs"), "{out}");
+    assert!(header[1].contains("\"exits\"") && header[1].contains("\"monitor %\""));
     for vm in ["vm0", "vm1"] {
         assert!(
             out.contains(&format!("{vm}: halted with status 0")),
