@@ -201,6 +201,46 @@ fn read_disk(path: &Path) -> anyhow::Result<Arc<[u8]>> {
     Ok(bytes.into())
 }
 
+/// Runs quantum after quantum, with `pump` (input, output, progress) at
+/// each boundary, until the machine ends (`Some`) or Ctrl-C (`None`).
+fn drive<M, E>(
+    m: &mut M,
+    quantum: impl Fn(&mut M) -> Option<E>,
+    pump: &mut impl FnMut(&mut M) -> Result<(), OutputError>,
+) -> Result<Option<E>, OutputError> {
+    let _polling = Polling::start();
+    pump(m)?;
+    loop {
+        let end = quantum(m);
+        pump(m)?;
+        if end.is_some() {
+            return Ok(end);
+        }
+        if crate::watch::interrupted() {
+            return Ok(None);
+        }
+    }
+}
+
+/// `serve` runs the GDB session with a hook for `pump`. The hook cannot
+/// stop the session, so the first failed write is kept and reported when
+/// the session ends.
+fn under_gdb<M, E>(
+    pump: &mut impl FnMut(&mut M) -> Result<(), OutputError>,
+    serve: impl FnOnce(&mut dyn FnMut(&mut M)) -> anyhow::Result<E>,
+) -> anyhow::Result<E> {
+    let mut failed = None;
+    let end = serve(&mut |m: &mut M| {
+        if failed.is_none() {
+            failed = pump(m).err();
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(end),
+    }
+}
+
 fn run_native(
     args: &RunArgs,
     s: &Settings,
@@ -245,35 +285,10 @@ fn run_native(
     };
     // `None`: Ctrl-C.
     let exit = match args.gdb {
-        Some(port) => {
-            // GDB's hook cannot stop the run: a failed write is kept, and
-            // reported when the session ends.
-            let mut failed = None;
-            let mut hook = |m: &mut Machine| {
-                if failed.is_none() {
-                    failed = console(m).err();
-                }
-            };
-            let exit = crate::gdb::serve(&mut m, port, args.gdb_wait, &mut hook)?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            Some(exit)
-        }
-        None => {
-            let _polling = Polling::start();
-            loop {
-                console(&mut m)?;
-                let step = m.run_quantum();
-                console(&mut m)?;
-                if step.is_some() {
-                    break step;
-                }
-                if crate::watch::interrupted() {
-                    break None;
-                }
-            }
-        }
+        Some(port) => Some(under_gdb(&mut console, |hook| {
+            crate::gdb::serve(&mut m, port, args.gdb_wait, hook)
+        })?),
+        None => drive(&mut m, Machine::run_quantum, &mut console)?,
     };
     progress.clear();
     let secs = start.elapsed().as_secs_f64();
@@ -372,16 +387,28 @@ fn run_monitor(
     .map_err(|e| anyhow!("{e}"))?;
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
+    let consoles = crate::report::Prefixer::new(
+        m.vms.iter().map(|v| v.name.clone()).collect(),
+        console_files,
+    );
+    run_vms(s, m, consoles, dump, gdb)
+}
+
+/// Runs the VMs to their end or to Ctrl-C, their consoles and the trace
+/// written out between quanta, then prints the summary and what was asked.
+fn run_vms(
+    s: &Settings,
+    mut m: Monitor,
+    mut consoles: crate::report::Prefixer,
+    dump: Option<DumpFormat>,
+    gdb: Option<(u16, bool, Option<String>)>,
+) -> anyhow::Result<Ending> {
     let (mut sink, trace_check) = if m.trace.enabled {
         let (w, check) = trace_sink(s)?;
         (Some(w), Some(check))
     } else {
         (None, None)
     };
-    let mut consoles = crate::report::Prefixer::new(
-        m.vms.iter().map(|v| v.name.clone()).collect(),
-        console_files,
-    );
     let mut progress = progress(s, m.trace.enabled);
     let start = Instant::now();
     // Between quanta: consoles and trace out; a failed write stops the run.
@@ -416,33 +443,11 @@ fn run_monitor(
                 })?,
                 None => 0,
             };
-            // GDB's hook cannot stop the run: a failed write is kept, and
-            // reported when the session ends.
-            let mut failed = None;
-            let mut hook = |m: &mut Monitor| {
-                if failed.is_none() {
-                    failed = pump(m).err();
-                }
-            };
-            let exit = crate::gdb::serve_monitor(&mut m, vm, port, wait, &mut hook)?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            Some(exit)
+            Some(under_gdb(&mut pump, |hook| {
+                crate::gdb::serve_monitor(&mut m, vm, port, wait, hook)
+            })?)
         }
-        None => {
-            let _polling = Polling::start();
-            loop {
-                let step = m.run_quantum();
-                pump(&mut m)?;
-                if step.is_some() {
-                    break step;
-                }
-                if crate::watch::interrupted() {
-                    break None;
-                }
-            }
-        }
+        None => drive(&mut m, Monitor::run_quantum, &mut pump)?,
     };
     progress.clear();
     consoles.finish()?;
@@ -454,14 +459,19 @@ fn run_monitor(
         check.take()?;
     }
     let mut w = std::io::stdout().lock();
-    summary(&mut w, &m, pcpus, secs).map_err(OutputError::stdout)?;
+    summary(&mut w, &m, secs).map_err(OutputError::stdout)?;
     if s.stats == Some(true) {
         write!(w, "{}", m.stats_report()).map_err(OutputError::stdout)?;
     }
     if let Some(fmt) = dump {
         crate::report::dump_monitor(&mut w, &m, fmt).map_err(OutputError::stdout)?;
     }
-    Ok(match exit {
+    Ok(monitor_ending(&m, exit))
+}
+
+/// How the monitor's run ended (`None`: Ctrl-C).
+fn monitor_ending(m: &Monitor, exit: Option<MonitorExit>) -> Ending {
+    match exit {
         Some(MonitorExit::CycleLimit { cycles }) => Ending::CycleLimit { cycles },
         Some(MonitorExit::AllEnded | MonitorExit::Debug { .. }) => Ending::Vms {
             failure: m
@@ -472,9 +482,9 @@ fn run_monitor(
         },
         None => Ending::Interrupted {
             cycles: m.now(),
-            positions: crate::report::monitor_positions(&m),
+            positions: crate::report::monitor_positions(m),
         },
-    })
+    }
 }
 
 /// How a VM ended, as the summary and the exit line say it.
@@ -487,7 +497,7 @@ fn how_it_ended(end: Option<&VmEnd>) -> String {
 }
 
 /// The lines every monitor run ends with.
-fn summary(w: &mut impl Write, m: &Monitor, pcpus: usize, secs: f64) -> std::io::Result<()> {
+fn summary(w: &mut impl Write, m: &Monitor, secs: f64) -> std::io::Result<()> {
     writeln!(w, "--- summary ---")?;
     let stats = m.vm_stats();
     for (v, st) in m.vms.iter().zip(&stats) {
@@ -505,7 +515,7 @@ fn summary(w: &mut impl Write, m: &Monitor, pcpus: usize, secs: f64) -> std::io:
     writeln!(
         w,
         "{} physical CPU(s), {} simulated cycles, {} guest instructions, {:.1} host MIPS",
-        pcpus,
+        m.machine.cpus.len(),
         m.now(),
         instructions,
         instructions as f64 / secs.max(1e-9) / 1e6
