@@ -21,7 +21,8 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) quick: bool,
     /// Runs of each measurement; the table shows the median with min and max.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::cli::whole::<usize>,
+          allow_negative_numbers = true)]
     pub(crate) runs: usize,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]

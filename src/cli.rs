@@ -48,7 +48,7 @@ fn after_help() -> String {
 
 /// A count or a number of cycles: a whole number, never negative (clap's
 /// own message for `-1` would suggest `-- -1`).
-fn whole<T: TryFrom<u64>>(s: &str) -> Result<T, String> {
+pub(crate) fn whole<T: TryFrom<u64>>(s: &str) -> Result<T, String> {
     if s.starts_with('-') {
         return Err("must be a whole number, not negative".to_string());
     }
@@ -304,6 +304,8 @@ mod tests {
         assert!(!e.contains("-- -1"), "{e}");
         let e = err(&["disco", "run", "--gdb", "70000"]);
         assert!(e.contains("70000 is too large"), "{e}");
+        let e = err(&["disco", "bench", "--runs", "-3"]);
+        assert!(e.contains("must be a whole number, not negative"), "{e}");
         let e = err(&["disco", "run", "--max-cycles", "lots"]);
         assert!(e.contains("digits only"), "{e}");
     }
