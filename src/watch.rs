@@ -102,3 +102,11 @@ impl Progress {
         }
     }
 }
+
+/// However the run ends (an error too), the line is gone before the
+/// ending's own line is written.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
