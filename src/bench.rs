@@ -21,7 +21,8 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) quick: bool,
     /// Runs of each measurement; the table shows the median with min and max.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::cli::whole::<usize>,
+          allow_negative_numbers = true)]
     pub(crate) runs: usize,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -115,7 +116,7 @@ pub(crate) struct Results {
 }
 
 fn progress(what: &str) {
-    eprintln!("[bench] {what}");
+    crate::out::say(&format!("[bench] {what}"));
 }
 
 /// No workload here needs more simulated cycles than this; a run that
@@ -398,7 +399,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     let table = render(&r);
-    print!("{table}");
+    crate::out::print(&table)?;
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&r)?)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;

@@ -12,7 +12,8 @@ use sim::config::{check_ram, show_size, Settings, Size};
     version,
     about = "A MIPS R4000 multiprocessor simulator and Disco-style virtual machine monitor",
     long_about = "A MIPS R4000 multiprocessor simulator and Disco-style virtual machine monitor.\n\n\
-                  With no subcommand, runs the default demo (`disco run` with no arguments)."
+                  With no subcommand, runs the default demo (`disco run` with no arguments).",
+    after_help = after_help()
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -22,11 +23,39 @@ pub(crate) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run an image on the bare machine, or VMs under the monitor.
+    #[command(after_help = after_help())]
     Run(Box<RunArgs>),
     /// Measure simulation speed and virtualization cost.
     Bench(crate::bench::BenchArgs),
     /// Turn a monitor trace (--trace-file) into a trap-flow table.
     Flow(FlowArgs),
+}
+
+/// What `disco --help` and `disco run --help` end with.
+const EXAMPLES: &str = "\
+EXAMPLES:
+  disco                                       the demo: two VMs of kestrel under the monitor
+  disco run guest-kits/images/hello.elf       one image on the bare machine
+  disco run guest-kits/images/smp.elf --cpus 4 --stats
+  disco run --cpus 2 --vm guest-kits/images/kestrel.elf,cpus=4 --stats
+  disco run --vm guest-kits/images/kestrel.elf --trace exc --trace-file run.trace
+  disco flow run.trace                        that trace as a trap-flow table
+  disco run --config docs/machine.toml        settings from a commented TOML file";
+
+fn after_help() -> String {
+    format!("{EXAMPLES}\n\n{}", crate::exit::EXIT_STATUS_HELP)
+}
+
+/// A count or a number of cycles: a whole number, never negative (clap's
+/// own message for `-1` would suggest `-- -1`).
+pub(crate) fn whole<T: TryFrom<u64>>(s: &str) -> Result<T, String> {
+    if s.starts_with('-') {
+        return Err("must be a whole number, not negative".to_string());
+    }
+    let n: u64 = s
+        .parse()
+        .map_err(|_| "must be a whole number (digits only)".to_string())?;
+    T::try_from(n).map_err(|_| format!("{n} is too large"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -74,16 +103,17 @@ pub(crate) struct RunArgs {
     /// Commented TOML file with the same settings (docs/machine.toml); flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Physical CPUs (1-64).
-    #[arg(long)]
+    /// Physical CPUs, 1-64 (default 1; under the monitor, one per VM).
+    #[arg(long, value_name = "N", value_parser = whole::<usize>, allow_negative_numbers = true)]
     pub(crate) cpus: Option<usize>,
-    /// RAM of the bare machine, e.g. 32M, 1G.
-    #[arg(long, value_name = "SIZE")]
+    /// Memory, e.g. 64M: the bare machine's RAM, 1M to 256M (default 32M);
+    /// under --vm, the machine memory the VMs share, up to 4G (default: what they need).
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
     pub(crate) mem: Option<String>,
-    /// Cycles each CPU runs before the next one gets its turn.
-    #[arg(long, value_name = "CYCLES")]
+    /// Cycles each CPU runs before the next one gets its turn (default 10000).
+    #[arg(long, value_name = "CYCLES", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) quantum: Option<u64>,
-    /// Disk image for the board's disk device (read once; the file is not modified).
+    /// Disk image for the board's disk device (sectors read as the guest asks; the file is not modified).
     #[arg(long, value_name = "FILE")]
     pub(crate) disk: Option<PathBuf>,
     /// Write the guest's changes back to the --disk file when the run ends.
@@ -91,27 +121,27 @@ pub(crate) struct RunArgs {
     pub(crate) disk_write: bool,
     /// Give the disk a completion interrupt (IP5, CPU 0) this many cycles after each operation
     /// starts, for the bare machine's disk and every VM's (a disco extension: GXemul's disk has
-    /// none). The transfer still happens at once.
-    #[arg(long, value_name = "CYCLES")]
+    /// none). The transfer still happens at once. Default: no interrupt.
+    #[arg(long, value_name = "CYCLES", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) disk_irq: Option<u64>,
     /// Seed of the mp device's hardware_random register (default 0).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
     /// Seconds since 1970 the rtc reports at cycle 0 (default 0).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) epoch: Option<u64>,
-    /// Trace categories, comma-separated: exc, tlb, mmio, irq, insn (or all).
+    /// Trace categories, comma-separated: exc, tlb, mmio, irq, insn (or all); default none.
     #[arg(long, value_name = "CATEGORIES")]
     pub(crate) trace: Option<String>,
-    /// Write the trace here instead of standard error.
+    /// Write the trace here instead of standard error (the default).
     #[arg(long, value_name = "FILE")]
     pub(crate) trace_file: Option<PathBuf>,
-    /// Stop a runaway guest after this many cycles (exit status 3).
-    #[arg(long, value_name = "N")]
+    /// Stop a runaway guest after this many cycles (exit status 3; default no limit).
+    #[arg(long, value_name = "N", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) max_cycles: Option<u64>,
     /// Serve the GDB remote protocol on 127.0.0.1:PORT (natively each CPU is a thread;
     /// under the monitor, each VCPU of the --gdb-vm VM). Port 0 picks a free port and prints it.
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_parser = whole::<u16>, allow_negative_numbers = true)]
     pub(crate) gdb: Option<u16>,
     /// With --gdb: wait for GDB to connect before the first instruction.
     #[arg(long, requires = "gdb")]
@@ -119,10 +149,10 @@ pub(crate) struct RunArgs {
     /// With --gdb under the monitor: the VM to debug (default: the first).
     #[arg(long, value_name = "NAME", requires = "gdb")]
     pub(crate) gdb_vm: Option<String>,
-    /// Print statistics when the run ends.
+    /// Print statistics when the run ends (and on Ctrl-C).
     #[arg(long)]
     pub(crate) stats: bool,
-    /// Print registers when the machine halts (text, or json: one object per CPU).
+    /// Print registers when the run ends, and on Ctrl-C (text, or json: one object per CPU).
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text")]
     pub(crate) dump_regs: Option<DumpFormat>,
 }
@@ -292,6 +322,39 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
 #[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The defaults `--help` states by hand are the ones the code uses.
+    #[test]
+    fn help_states_the_real_defaults() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("run")
+            .map(|c| c.render_help().to_string())
+            .unwrap_or_default();
+        let ram = sim::config::DEFAULT_RAM >> 20;
+        assert!(help.contains(&format!("(default {ram}M)")), "{help}");
+        let quantum = sim::config::DEFAULT_QUANTUM;
+        assert!(help.contains(&format!("(default {quantum})")), "{help}");
+        assert!(help.contains("EXAMPLES:") && help.contains("EXIT STATUS"));
+    }
+
+    #[test]
+    fn negative_and_huge_numbers_get_a_plain_message() {
+        let err = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(e) => e.to_string(),
+        };
+        let e = err(&["disco", "run", "--cpus", "-1"]);
+        assert!(e.contains("must be a whole number, not negative"), "{e}");
+        assert!(!e.contains("-- -1"), "{e}");
+        let e = err(&["disco", "run", "--gdb", "70000"]);
+        assert!(e.contains("70000 is too large"), "{e}");
+        let e = err(&["disco", "bench", "--runs", "-3"]);
+        assert!(e.contains("must be a whole number, not negative"), "{e}");
+        let e = err(&["disco", "run", "--max-cycles", "lots"]);
+        assert!(e.contains("digits only"), "{e}");
+    }
 
     #[test]
     fn sizes() {

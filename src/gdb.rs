@@ -20,7 +20,7 @@ pub(crate) fn serve(
         .with_context(|| format!("--gdb: cannot listen on 127.0.0.1:{port}"))?;
     // `--gdb 0` asks the system for a free port: say which.
     let port = listener.local_addr().map_or(port, |a| a.port());
-    eprintln!("disco: waiting for GDB on 127.0.0.1:{port}");
+    crate::out::say(&format!("disco: waiting for GDB on 127.0.0.1:{port}"));
     let mut ended = None;
     let stream = sim::gdb::accept(&listener, wait, || {
         let e = m.run_quantum();
@@ -67,7 +67,9 @@ pub(crate) fn serve_monitor(
         .with_context(|| format!("--gdb: cannot listen on 127.0.0.1:{port}"))?;
     let port = listener.local_addr().map_or(port, |a| a.port());
     let name = m.vms.get(vm).map_or("?", |v| v.name.as_str());
-    eprintln!("disco: waiting for GDB on 127.0.0.1:{port} (VM {name})");
+    crate::out::say(&format!(
+        "disco: waiting for GDB on 127.0.0.1:{port} (VM {name})"
+    ));
     let mut ended = None;
     let stream = sim::gdb::accept(&listener, wait, || {
         let e = m.run_quantum();

@@ -3,30 +3,62 @@
 mod bench;
 mod benchkit;
 mod cli;
+mod exit;
 mod files;
 mod gdb;
+mod out;
 mod report;
 mod run;
 mod vms;
+mod watch;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command, RunArgs};
+use crate::exit::{Ending, EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_PIPE_CLOSED};
+use crate::out::OutputError;
 
 fn main() {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Run(args)) => run::run(*args),
-        Some(Command::Bench(args)) => bench::run(&args).map(|()| 0),
-        Some(Command::Flow(args)) => flow(&args).map(|()| 0),
-        None => run::run(RunArgs::default()),
+    watch::install();
+    let result = match Cli::try_parse() {
+        Ok(cli) => match cli.command {
+            Some(Command::Run(args)) => run::run(*args).map(Some),
+            Some(Command::Bench(args)) => bench::run(&args).map(|()| None),
+            Some(Command::Flow(args)) => flow(&args).map(|()| None),
+            None => run::run(RunArgs::default()).map(Some),
+        },
+        // Usage errors: clap's message, status 2 (bad input).
+        Err(e) if e.use_stderr() => e.exit(),
+        // --help and --version: output like any other.
+        Err(e) => e
+            .print()
+            .map(|()| None)
+            .map_err(|err| OutputError::stdout(err).into()),
     };
+    let (status, line) = ending(result.and_then(|e| {
+        out::flush_stdout()?;
+        Ok(e)
+    }));
+    if let Some(line) = line {
+        out::say(&line);
+    }
+    std::process::exit(status);
+}
+
+/// The exit status and the line on standard error that names it
+/// (src/exit.rs): a run's ending, or the error that stopped disco.
+fn ending(result: anyhow::Result<Option<Ending>>) -> (i32, Option<String>) {
     match result {
-        Ok(status) => std::process::exit(status),
-        Err(e) => {
-            eprintln!("disco: {e:#}");
-            std::process::exit(run::EXIT_BAD_INPUT);
-        }
+        Ok(Some(e)) => e.status(),
+        Ok(None) => (EXIT_OK, None),
+        Err(e) => match e.chain().find_map(|c| c.downcast_ref::<OutputError>()) {
+            Some(OutputError::Closed) => (EXIT_PIPE_CLOSED, None),
+            Some(o) => (
+                EXIT_OUTPUT,
+                Some(format!("disco: {o} (exit status {EXIT_OUTPUT})")),
+            ),
+            None => (EXIT_BAD_INPUT, Some(format!("disco: {e:#}"))),
+        },
     }
 }
 
@@ -58,7 +90,7 @@ fn flow(args: &cli::FlowArgs) -> anyhow::Result<()> {
             args.trace.display()
         );
     }
-    print!("{}", monitor::flow::markdown(&steps));
+    out::print(&monitor::flow::markdown(&steps))?;
     if let Some(out) = &args.html {
         let title = format!("Trap flow: {}", args.trace.display());
         std::fs::write(out, monitor::flow::html(&title, &steps))

@@ -1,20 +1,27 @@
-//! End-of-run output: `--stats`, `--dump-regs`, and per-VM console prefixes.
+//! End-of-run output: `--stats`, `--dump-regs`, where each CPU stopped
+//! (Ctrl-C), and per-VM console prefixes. Everything is written to a
+//! caller's writer and returns its errors (src/out.rs says what they mean).
 
-use std::io::Write;
+use std::io::{self, Write};
 
+use monitor::vcpu::{Vcpu, VcpuState};
 use monitor::Monitor;
 use serde_json::json;
 use sim::cpu::cp0::reg;
+use sim::cpu::RunState;
 use sim::cpu::{Cp0, Regs};
+use sim::loader::Symbols;
 use sim::{ExcCode, Machine};
 
 use crate::cli::DumpFormat;
+use crate::out::OutputError;
 
-pub(crate) fn native_stats(m: &Machine, secs: f64) {
+pub(crate) fn native_stats(w: &mut impl Write, m: &Machine, secs: f64) -> io::Result<()> {
     let stats = m.stats();
     let mips = |insns: u64| insns as f64 / secs.max(1e-9) / 1e6;
     for (i, c) in stats.per_cpu.iter().enumerate() {
-        println!(
+        writeln!(
+            w,
             "cpu{i}: {} instructions, {} cycles, {} TLB refills, {} interrupts, {} idle cycles, {:.1} host MIPS",
             c.instructions,
             c.cycles,
@@ -22,11 +29,12 @@ pub(crate) fn native_stats(m: &Machine, secs: f64) {
             c.interrupts,
             c.idle_cycles,
             mips(c.instructions)
-        );
-        print_exceptions("  exceptions:", &c.exceptions);
+        )?;
+        print_exceptions(w, "  exceptions:", &c.exceptions)?;
     }
     let t = &stats.total;
-    println!(
+    writeln!(
+        w,
         "total: {} instructions, {} cycles, {} TLB refills, {} interrupts, {} idle cycles, {:.1} host MIPS",
         t.instructions,
         t.cycles,
@@ -34,11 +42,11 @@ pub(crate) fn native_stats(m: &Machine, secs: f64) {
         t.interrupts,
         t.idle_cycles,
         mips(t.instructions)
-    );
-    print_exceptions("  exceptions:", &t.exceptions);
+    )?;
+    print_exceptions(w, "  exceptions:", &t.exceptions)
 }
 
-fn print_exceptions(label: &str, counts: &[u64; 32]) {
+fn print_exceptions(w: &mut impl Write, label: &str, counts: &[u64; 32]) -> io::Result<()> {
     let parts: Vec<String> = ExcCode::ALL
         .iter()
         .filter_map(|c| {
@@ -46,14 +54,15 @@ fn print_exceptions(label: &str, counts: &[u64; 32]) {
             (n > 0).then(|| format!("{c} {n}"))
         })
         .collect();
-    println!(
+    writeln!(
+        w,
         "{label} {}",
         if parts.is_empty() {
             "none".to_string()
         } else {
             parts.join(", ")
         }
-    );
+    )
 }
 
 fn hex(v: u64) -> String {
@@ -78,16 +87,23 @@ fn cpu_json(cpu: serde_json::Value, regs: &Regs, cp0: &Cp0, count: u32) -> serde
     })
 }
 
-fn print_dump(v: &serde_json::Value, fmt: DumpFormat, title: &str, regs: &Regs) {
+fn print_dump(
+    w: &mut impl Write,
+    v: &serde_json::Value,
+    fmt: DumpFormat,
+    title: &str,
+    regs: &Regs,
+) -> io::Result<()> {
     match fmt {
-        DumpFormat::Json => println!("{v}"),
+        DumpFormat::Json => writeln!(w, "{v}")?,
         DumpFormat::Text => {
-            println!(
+            writeln!(
+                w,
                 "{title}: pc {}  hi {}  lo {}",
                 hex(regs.pc),
                 hex(regs.hi),
                 hex(regs.lo)
-            );
+            )?;
             for row in 0..8 {
                 let cells: Vec<String> = (0..4)
                     .map(|col| {
@@ -96,7 +112,7 @@ fn print_dump(v: &serde_json::Value, fmt: DumpFormat, title: &str, regs: &Regs) 
                         format!("{name:>4} {}", hex(regs.gpr[r]))
                     })
                     .collect();
-                println!("  {}", cells.join("  "));
+                writeln!(w, "  {}", cells.join("  "))?;
             }
             if let Some(cp0) = v.get("cp0") {
                 let fields = ["status", "cause", "epc", "badvaddr", "entryhi", "count"];
@@ -109,29 +125,103 @@ fn print_dump(v: &serde_json::Value, fmt: DumpFormat, title: &str, regs: &Regs) 
                         )
                     })
                     .collect();
-                println!("  {}", cells.join("  "));
+                writeln!(w, "  {}", cells.join("  "))?;
             }
         }
     }
+    Ok(())
 }
 
-pub(crate) fn dump_native(m: &Machine, fmt: DumpFormat) {
+pub(crate) fn dump_native(w: &mut impl Write, m: &Machine, fmt: DumpFormat) -> io::Result<()> {
     for c in &m.cpus {
         let v = cpu_json(json!(c.id), &c.regs, &c.cp0, c.count());
-        print_dump(&v, fmt, &format!("cpu{}", c.id), &c.regs);
+        print_dump(w, &v, fmt, &format!("cpu{}", c.id), &c.regs)?;
     }
+    Ok(())
 }
 
-pub(crate) fn dump_monitor(m: &Monitor, fmt: DumpFormat) {
+pub(crate) fn dump_monitor(w: &mut impl Write, m: &Monitor, fmt: DumpFormat) -> io::Result<()> {
     for vm in &m.vms {
         for vc in &vm.vcpus {
-            let mut v = cpu_json(json!(vc.index), &vc.regs, &vc.cp0, vc.count(m.now()));
+            let regs = live_regs(m, vc);
+            let mut v = cpu_json(json!(vc.index), regs, &vc.cp0, vc.count(m.now()));
             if let Some(o) = v.as_object_mut() {
                 o.insert("vm".into(), json!(vm.name));
             }
-            print_dump(&v, fmt, &format!("{}.{}", vm.name, vc.index), &vc.regs);
+            print_dump(w, &v, fmt, &format!("{}.{}", vm.name, vc.index), regs)?;
         }
     }
+    Ok(())
+}
+
+/// A PC as the guest sees it: 32 bits when it is a sign-extended 32-bit
+/// address, as every kit's is.
+fn pc_text(pc: u64, symbols: Option<&Symbols>) -> String {
+    let short = pc as i64 == i64::from(pc as i32);
+    let mut text = if short {
+        format!("{:#010x}", pc as u32) // Exact: sign-extended 32 bits.
+    } else {
+        format!("{pc:#018x}")
+    };
+    if let Some((name, off)) = symbols.and_then(|s| s.lookup(pc)) {
+        text.push_str(&format!(" <{name}+{off:#x}>"));
+    }
+    text
+}
+
+/// Where each CPU of the bare machine is: `  cpu0: pc 0x80001234 <main+0x10>, kernel mode, running`.
+pub(crate) fn native_positions(m: &Machine, symbols: &Symbols) -> Vec<String> {
+    m.cpus
+        .iter()
+        .map(|c| {
+            let state = match c.state {
+                RunState::Parked => "parked",
+                RunState::Running => "running",
+                RunState::Waiting => "waiting",
+                RunState::Stopped => "stopped",
+            };
+            format!(
+                "  cpu{}: pc {}, {} mode, {state}",
+                c.id,
+                pc_text(c.regs.pc, Some(symbols)),
+                c.mode().name()
+            )
+        })
+        .collect()
+}
+
+/// A VCPU's registers: while it is scheduled (a run stopped by Ctrl-C or
+/// the cycle limit), they live in its physical CPU.
+fn live_regs<'a>(m: &'a Monitor, vc: &'a Vcpu) -> &'a Regs {
+    match vc.on_pcpu.and_then(|p| m.machine.cpus.get(p)) {
+        Some(cpu) => &cpu.regs,
+        None => &vc.regs,
+    }
+}
+
+/// Where each VCPU is: `  vm0.0: pc 0x00400120, user mode, on cpu1`.
+pub(crate) fn monitor_positions(m: &Monitor) -> Vec<String> {
+    let mut lines = Vec::new();
+    for vm in &m.vms {
+        for vc in &vm.vcpus {
+            let pc = live_regs(m, vc).pc;
+            let state = match (vc.state, vc.on_pcpu) {
+                (VcpuState::Parked, _) => "parked".to_string(),
+                (VcpuState::Waiting, _) => "waiting".to_string(),
+                (VcpuState::Stopped, _) => "stopped".to_string(),
+                (VcpuState::Runnable, Some(p)) => format!("on cpu{p}"),
+                (VcpuState::Runnable, None) => "descheduled".to_string(),
+            };
+            lines.push(format!(
+                "  {}.{}: pc {}, {} mode, {state}",
+                vm.name,
+                vc.index,
+                pc_text(pc, None),
+                vc.mode().name()
+            ));
+        }
+    }
+    lines
 }
 
 /// Prints each VM's console output line by line, prefixed with its name,
@@ -153,13 +243,16 @@ impl Prefixer {
         }
     }
 
-    pub(crate) fn write(&mut self, vm: usize, bytes: &[u8]) {
+    /// Writes what VM `vm` printed; a failed write stops the run.
+    pub(crate) fn write(&mut self, vm: usize, bytes: &[u8]) -> Result<(), OutputError> {
         if let Some(Some(file)) = self.files.get_mut(vm) {
-            let _ = file.write_all(bytes);
-            return;
+            let name = self.names.get(vm).map_or("", |n| n.as_str());
+            return file
+                .write_all(bytes)
+                .map_err(|e| OutputError::new(&format!("{name}'s console file"), e));
         }
         let Some(buf) = self.partial.get_mut(vm) else {
-            return;
+            return Ok(());
         };
         buf.extend_from_slice(bytes);
         let name = self.names.get(vm).cloned().unwrap_or_default();
@@ -167,17 +260,19 @@ impl Prefixer {
         let mut out = stdout.lock();
         while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();
-            let _ = write!(out, "[{name}] ");
-            let _ = out.write_all(&line);
+            write!(out, "[{name}] ").map_err(OutputError::stdout)?;
+            out.write_all(&line).map_err(OutputError::stdout)?;
         }
-        let _ = out.flush();
+        out.flush().map_err(OutputError::stdout)
     }
 
-    pub(crate) fn finish(&mut self) {
+    /// Ends each VM's unfinished last line.
+    pub(crate) fn finish(&mut self) -> Result<(), OutputError> {
         for vm in 0..self.partial.len() {
             if self.partial.get(vm).is_some_and(|b| !b.is_empty()) {
-                self.write(vm, b"\n");
+                self.write(vm, b"\n")?;
             }
         }
+        Ok(())
     }
 }

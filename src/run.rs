@@ -14,11 +14,9 @@ use sim::config::{ConfigError, MachineSetup, Settings};
 use sim::trace::{Categories, TextTracer};
 
 use crate::cli::{parse_vm_spec, DumpFormat, RunArgs, VmEntry, VmSpec};
-
-/// Process exit statuses (documented in docs/guide.md).
-pub(crate) const EXIT_BAD_INPUT: i32 = 2;
-pub(crate) const EXIT_CYCLE_LIMIT: i32 = 3;
-pub(crate) const EXIT_IDLE: i32 = 4;
+use crate::exit::Ending;
+use crate::out::{OutputError, TraceCheck, TraceSink};
+use crate::watch::{Polling, Progress};
 
 /// The committed images: beside the current directory, or the source tree.
 pub(crate) fn images_dir() -> PathBuf {
@@ -41,8 +39,8 @@ pub(crate) fn load_image(path: &Path, ram: u64) -> anyhow::Result<(Image, Symbol
     loader::load(&bytes, ram).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
-/// Runs and returns the process exit status.
-pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
+/// Runs and says how the run ended (src/exit.rs turns that into a status).
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -115,6 +113,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
             .map(|name| parse_vm_spec(&format!("{},name={name}", img.display())))
             .collect::<Result<_, _>>()
             .map_err(|e| anyhow!("{e}"))?;
+        crate::out::print(DEMO_HEADER)?;
     }
     if s.numa.is_some() {
         bail!(
@@ -169,13 +168,33 @@ pub(crate) fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
     }
 }
 
-fn trace_sink(s: &Settings) -> anyhow::Result<Box<dyn Write>> {
-    Ok(match &s.trace_file {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| anyhow!("{}: cannot create: {e}", p.display()))?,
-        )),
-        None => Box::new(std::io::stderr()),
-    })
+/// What the demo prints first: what runs, and how to read its summary.
+const DEMO_HEADER: &str = "\
+disco demo: two VMs (vm0, vm1) of the teaching kernel kestrel under the monitor, on two simulated MIPS R4000 CPUs.
+In the summary, \"exits\" are the guest's traps into the monitor, and \"monitor %\" is the share of a VM's cycles the monitor spent (its emulation engine included).
+";
+
+fn trace_sink(s: &Settings) -> anyhow::Result<(Box<dyn Write>, TraceCheck)> {
+    let (out, what): (Box<dyn Write>, String) = match &s.trace_file {
+        Some(p) => (
+            Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .map_err(|e| anyhow!("{}: cannot create: {e}", p.display()))?,
+            )),
+            format!("the trace file {}", p.display()),
+        ),
+        None => (
+            Box::new(std::io::stderr()),
+            "the trace to standard error".to_string(),
+        ),
+    };
+    let (sink, check) = TraceSink::new(out, what);
+    Ok((Box::new(sink), check))
+}
+
+/// The progress line, unless a trace goes to the same terminal.
+fn progress(s: &Settings, tracing: bool) -> Progress {
+    Progress::new(tracing && s.trace_file.is_none())
 }
 
 /// Standard input, read on a thread so the guest's getchar never blocks
@@ -201,6 +220,46 @@ pub(crate) fn open_disk(path: &Path) -> anyhow::Result<DiskImage> {
         .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", path.display()))
 }
 
+/// Runs quantum after quantum, with `pump` (input, output, progress) at
+/// each boundary, until the machine ends (`Some`) or Ctrl-C (`None`).
+fn drive<M, E>(
+    m: &mut M,
+    quantum: impl Fn(&mut M) -> Option<E>,
+    pump: &mut impl FnMut(&mut M) -> Result<(), OutputError>,
+) -> Result<Option<E>, OutputError> {
+    let _polling = Polling::start();
+    pump(m)?;
+    loop {
+        let end = quantum(m);
+        pump(m)?;
+        if end.is_some() {
+            return Ok(end);
+        }
+        if crate::watch::interrupted() {
+            return Ok(None);
+        }
+    }
+}
+
+/// `serve` runs the GDB session with a hook for `pump`. The hook cannot
+/// stop the session, so the first failed write is kept and reported when
+/// the session ends.
+fn under_gdb<M, E>(
+    pump: &mut impl FnMut(&mut M) -> Result<(), OutputError>,
+    serve: impl FnOnce(&mut dyn FnMut(&mut M)) -> anyhow::Result<E>,
+) -> anyhow::Result<E> {
+    let mut failed = None;
+    let end = serve(&mut |m: &mut M| {
+        if failed.is_none() {
+            failed = pump(m).err();
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(end),
+    }
+}
+
 fn run_native(
     args: &RunArgs,
     s: &Settings,
@@ -208,7 +267,7 @@ fn run_native(
     image: &Path,
     categories: Categories,
     dump: Option<DumpFormat>,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<Ending> {
     let ram = setup.config.ram_bytes;
     let (img, symbols) = load_image(image, ram)?;
     let disk = s.disk.as_deref().map(open_disk).transpose()?;
@@ -216,52 +275,54 @@ fn run_native(
     if !img.load_into(&mut m) {
         bail!("{}: does not fit in {ram} bytes of RAM", image.display());
     }
+    let mut trace_check = None;
     if !categories.is_empty() {
-        m.observe(Box::new(TextTracer::new(
-            categories,
-            symbols.clone(),
-            trace_sink(s)?,
-        )));
+        let (sink, check) = trace_sink(s)?;
+        trace_check = Some(check);
+        m.observe(Box::new(TextTracer::new(categories, symbols.clone(), sink)));
     }
+    let mut progress = progress(s, trace_check.is_some());
     let start = Instant::now();
     let stdout = std::io::stdout();
     let input = stdin_bytes();
-    let mut console = |m: &mut Machine| {
+    // Between quanta: input in, output out; a failed write stops the run.
+    let mut console = |m: &mut Machine| -> Result<(), OutputError> {
         while let Ok(bytes) = input.try_recv() {
             m.bus.board.console.push_input(&bytes);
         }
         let out = m.take_console();
         if !out.is_empty() {
+            progress.clear();
             let mut lock = stdout.lock();
-            let _ = lock.write_all(&out);
-            let _ = lock.flush();
+            lock.write_all(&out)
+                .and_then(|()| lock.flush())
+                .map_err(OutputError::stdout)?;
         }
+        trace_check.as_ref().map_or(Ok(()), TraceCheck::take)?;
+        progress.tick(m.now, || m.instructions());
+        Ok(())
     };
+    // `None`: Ctrl-C.
     let exit = match args.gdb {
-        Some(port) => crate::gdb::serve(&mut m, port, args.gdb_wait, &mut console)?,
-        None => loop {
-            console(&mut m);
-            let step = m.run_quantum();
-            console(&mut m);
-            if let Some(e) = step {
-                break e;
-            }
-        },
+        Some(port) => Some(under_gdb(&mut console, |hook| {
+            crate::gdb::serve(&mut m, port, args.gdb_wait, hook)
+        })?),
+        None => drive(&mut m, Machine::run_quantum, &mut console)?,
     };
+    progress.clear();
     let secs = start.elapsed().as_secs_f64();
     m.flush_observers();
-    let status = match exit {
-        Exit::Halted { status } => (status & 0xFF) as i32,
-        Exit::CycleLimit { cycles } => {
-            eprintln!(
-                "disco: stopped after {cycles} cycles (--max-cycles); the guest had not halted"
-            );
-            EXIT_CYCLE_LIMIT
-        }
-        Exit::Idle | Exit::Debug { .. } => {
-            eprintln!("disco: every CPU is parked, paused or stopped and nothing can wake them");
-            EXIT_IDLE
-        }
+    if let Some(check) = &trace_check {
+        check.take()?;
+    }
+    let ending = match exit {
+        Some(Exit::Halted { status }) => Ending::Halted { status },
+        Some(Exit::CycleLimit { cycles }) => Ending::CycleLimit { cycles },
+        Some(Exit::Idle | Exit::Debug { .. }) => Ending::Idle,
+        None => Ending::Interrupted {
+            cycles: m.now,
+            positions: crate::report::native_positions(&m, &symbols),
+        },
     };
     if s.disk_write == Some(true) && m.bus.board.disk.modified() {
         if let Some(path) = &s.disk {
@@ -270,13 +331,14 @@ fn run_native(
             })?;
         }
     }
+    let mut w = stdout.lock();
     if s.stats == Some(true) {
-        crate::report::native_stats(&m, secs);
+        crate::report::native_stats(&mut w, &m, secs).map_err(OutputError::stdout)?;
     }
     if let Some(fmt) = dump {
-        crate::report::dump_native(&m, fmt);
+        crate::report::dump_native(&mut w, &m, fmt).map_err(OutputError::stdout)?;
     }
-    Ok(status)
+    Ok(ending)
 }
 
 fn run_monitor(
@@ -287,33 +349,58 @@ fn run_monitor(
     categories: Categories,
     dump: Option<DumpFormat>,
     gdb: Option<(u16, bool, Option<String>)>,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<Ending> {
     let mut m = crate::vms::monitor(args, s, (pcpus, quantum, max_cycles), specs)?;
     // Created only once the VMs are accepted.
     let console_files = crate::vms::console_files(specs)?;
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
-    let mut sink = if m.trace.enabled {
-        Some(trace_sink(s)?)
-    } else {
-        None
-    };
-    let mut consoles = crate::report::Prefixer::new(
+    let consoles = crate::report::Prefixer::new(
         m.vms.iter().map(|v| v.name.clone()).collect(),
         console_files,
     );
+    run_vms(s, m, consoles, dump, gdb)
+}
+
+/// Runs the VMs to their end or to Ctrl-C, their consoles and the trace
+/// written out between quanta, then prints the summary and what was asked.
+fn run_vms(
+    s: &Settings,
+    mut m: Monitor,
+    mut consoles: crate::report::Prefixer,
+    dump: Option<DumpFormat>,
+    gdb: Option<(u16, bool, Option<String>)>,
+) -> anyhow::Result<Ending> {
+    let (mut sink, trace_check) = if m.trace.enabled {
+        let (w, check) = trace_sink(s)?;
+        (Some(w), Some(check))
+    } else {
+        (None, None)
+    };
+    let mut progress = progress(s, m.trace.enabled);
     let start = Instant::now();
-    let mut pump = |m: &mut Monitor| {
+    // Between quanta: consoles and trace out; a failed write stops the run.
+    let mut pump = |m: &mut Monitor| -> Result<(), OutputError> {
         for v in 0..m.vms.len() {
             let out = m.take_console(v);
-            consoles.write(v, &out);
+            if !out.is_empty() {
+                progress.clear();
+                consoles.write(v, &out)?;
+            }
         }
         if let Some(w) = sink.as_mut() {
             for (cycle, line) in m.trace.lines.drain(..) {
-                writeln!(w, "{cycle:>12} {line}").ok();
+                // A failure is kept by the sink and taken just below.
+                let _ = writeln!(w, "{cycle:>12} {line}");
             }
         }
+        trace_check.as_ref().map_or(Ok(()), TraceCheck::take)?;
+        progress.tick(m.now(), || {
+            m.vm_stats().iter().map(|st| st.guest_insns).sum::<u64>()
+        });
+        Ok(())
     };
+    // `None`: Ctrl-C.
     let exit = match gdb {
         Some((port, wait, name)) => {
             let vm = match &name {
@@ -324,62 +411,81 @@ fn run_monitor(
                 })?,
                 None => 0,
             };
-            crate::gdb::serve_monitor(&mut m, vm, port, wait, &mut pump)?
+            Some(under_gdb(&mut pump, |hook| {
+                crate::gdb::serve_monitor(&mut m, vm, port, wait, hook)
+            })?)
         }
-        None => loop {
-            let step = m.run_quantum();
-            pump(&mut m);
-            if let Some(e) = step {
-                break e;
-            }
-        },
+        None => drive(&mut m, Monitor::run_quantum, &mut pump)?,
     };
-    consoles.finish();
+    progress.clear();
+    consoles.finish()?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(w) = sink.as_mut() {
-        w.flush().ok();
+        let _ = w.flush();
     }
-    println!("--- summary ---");
+    if let Some(check) = &trace_check {
+        check.take()?;
+    }
+    let mut w = std::io::stdout().lock();
+    summary(&mut w, &m, secs).map_err(OutputError::stdout)?;
+    if s.stats == Some(true) {
+        write!(w, "{}", m.stats_report()).map_err(OutputError::stdout)?;
+    }
+    if let Some(fmt) = dump {
+        crate::report::dump_monitor(&mut w, &m, fmt).map_err(OutputError::stdout)?;
+    }
+    Ok(monitor_ending(&m, exit))
+}
+
+/// How the monitor's run ended (`None`: Ctrl-C).
+fn monitor_ending(m: &Monitor, exit: Option<MonitorExit>) -> Ending {
+    match exit {
+        Some(MonitorExit::CycleLimit { cycles }) => Ending::CycleLimit { cycles },
+        Some(MonitorExit::AllEnded | MonitorExit::Debug { .. }) => Ending::Vms {
+            failure: m
+                .vms
+                .iter()
+                .find(|v| v.end != Some(VmEnd::Halted(0)))
+                .map(|v| format!("{} {}", v.name, how_it_ended(v.end.as_ref()))),
+        },
+        None => Ending::Interrupted {
+            cycles: m.now(),
+            positions: crate::report::monitor_positions(m),
+        },
+    }
+}
+
+/// How a VM ended, as the summary and the exit line say it.
+fn how_it_ended(end: Option<&VmEnd>) -> String {
+    match end {
+        Some(VmEnd::Halted(s)) => format!("halted with status {s}"),
+        Some(VmEnd::Stopped(why)) => format!("stopped by the monitor: {why}"),
+        None => "still running".to_string(),
+    }
+}
+
+/// The lines every monitor run ends with.
+fn summary(w: &mut impl Write, m: &Monitor, secs: f64) -> std::io::Result<()> {
+    writeln!(w, "--- summary ---")?;
     let stats = m.vm_stats();
     for (v, st) in m.vms.iter().zip(&stats) {
-        let how = match &v.end {
-            Some(VmEnd::Halted(s)) => format!("halted with status {s}"),
-            Some(VmEnd::Stopped(why)) => format!("stopped by the monitor: {why}"),
-            None => "still running".to_string(),
-        };
-        println!(
-            "{}: {how}; {} guest instructions, {} exits, monitor {:.1}% of its cycles",
+        writeln!(
+            w,
+            "{}: {}; {} guest instructions, {} exits, monitor {:.1}% of its cycles",
             v.name,
+            how_it_ended(v.end.as_ref()),
             st.guest_insns,
             st.total_exits(),
             st.monitor_share() * 100.0
-        );
+        )?;
     }
     let instructions: u64 = stats.iter().map(|s| s.guest_insns).sum();
-    println!(
+    writeln!(
+        w,
         "{} physical CPU(s), {} simulated cycles, {} guest instructions, {:.1} host MIPS",
-        pcpus,
+        m.machine.cpus.len(),
         m.now(),
         instructions,
         instructions as f64 / secs.max(1e-9) / 1e6
-    );
-    if s.stats == Some(true) {
-        print!("{}", m.stats_report());
-    }
-    if let Some(fmt) = dump {
-        crate::report::dump_monitor(&m, fmt);
-    }
-    Ok(match exit {
-        MonitorExit::CycleLimit { cycles } => {
-            eprintln!("disco: stopped after {cycles} cycles (--max-cycles)");
-            EXIT_CYCLE_LIMIT
-        }
-        MonitorExit::AllEnded | MonitorExit::Debug { .. } => {
-            if m.vms.iter().all(|v| v.end == Some(VmEnd::Halted(0))) {
-                0
-            } else {
-                1
-            }
-        }
-    })
+    )
 }

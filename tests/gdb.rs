@@ -49,16 +49,7 @@ fn start_with(args: &[&str]) -> (Child, u16) {
 
 #[test]
 fn gdb_multiarch_breaks_steps_reads_and_watches() {
-    if Command::new("gdb-multiarch")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "gdb-multiarch is required but not installed"
-        );
-        println!("SKIPPED: gdb-multiarch not found; the GDB test did not run");
+    if !sim::testkit::have_tool("gdb-multiarch", "--version", "the GDB test") {
         return;
     }
     let (child, port) = start(&hello());

@@ -227,6 +227,10 @@ fn the_default_run_boots_two_vms() {
         .unwrap();
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
+    // The header says what runs and how to read the summary.
+    let header: Vec<&str> = out.lines().take(2).collect();
+    assert!(header[0].starts_with("disco demo: two VMs"), "{out}");
+    assert!(header[1].contains("\"exits\"") && header[1].contains("\"monitor %\""));
     for vm in ["vm0", "vm1"] {
         assert!(
             out.contains(&format!("{vm}: halted with status 0")),
@@ -243,18 +247,7 @@ fn the_default_run_boots_two_vms() {
 /// The same images on GXemul's testmips machine: the same console lines.
 #[test]
 fn kits_match_gxemul() {
-    let have = Command::new("gxemul")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !have {
-        assert!(
-            std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "gxemul is required but not installed"
-        );
-        println!("SKIPPED: gxemul not found; the GXemul comparison did not run");
+    if !sim::testkit::have_tool("gxemul", "-h", "the GXemul comparison") {
         return;
     }
     // Each side gets its own copy of the disk image (GXemul may write it).

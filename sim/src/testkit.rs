@@ -90,3 +90,35 @@ pub fn run_to_halt(m: &mut Machine) {
         "program did not halt: {exit:?}"
     );
 }
+
+/// Whether the external tool `tool` can be started (with `probe`, e.g.
+/// `--version`). When it cannot, the test `test` is skipped: see [`skip`].
+pub fn have_tool(tool: &str, probe: &str, test: &str) -> bool {
+    let started = std::process::Command::new(tool)
+        .arg(probe)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !started {
+        skip(test, &format!("{tool} not found"));
+    }
+    started
+}
+
+/// The one way a test skips for a missing external tool: a `SKIPPED:` line
+/// the user sees in a plain `cargo test` (the harness captures `println!`
+/// and `eprintln!`, but not writes to the stderr handle itself), or, with
+/// `DISCO_REQUIRE_TOOLS=1` (CI), a failure.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "{test}: DISCO_REQUIRE_TOOLS=1 but {why}"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED: {test} did not run: {why}"
+    );
+}

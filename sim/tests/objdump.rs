@@ -377,11 +377,10 @@ fn toolchain_present() -> bool {
     if tool("mips-linux-gnu-as") && tool("mips-linux-gnu-objdump") {
         return true;
     }
-    assert!(
-        std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "mips-linux-gnu-as/objdump are required (DISCO_REQUIRE_TOOLS=1) but not installed"
+    sim::testkit::skip(
+        "the objdump comparison",
+        "mips-linux-gnu-as or mips-linux-gnu-objdump not found",
     );
-    println!("SKIPPED: mips-linux-gnu-as not found; the objdump comparison did not run");
     false
 }
 

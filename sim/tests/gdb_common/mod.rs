@@ -15,18 +15,10 @@ use sim::dev::Board;
 use sim::gdb::{End, MachineTarget};
 use sim::{Exit, Machine, MachineConfig};
 
-/// Whether `tool` runs; if not, prints SKIPPED (or fails under
-/// `DISCO_REQUIRE_TOOLS=1`) and returns false.
+/// Whether `tool` runs; if not, the test is skipped visibly
+/// (`sim::testkit::have_tool`).
 pub(crate) fn have(tool: &str, test: &str) -> bool {
-    if Command::new(tool).arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "{tool} is required (DISCO_REQUIRE_TOOLS=1) but not installed"
-    );
-    println!("SKIPPED: {tool} not found; {test} did not run");
-    false
+    sim::testkit::have_tool(tool, "--version", test)
 }
 
 /// A scratch directory for one test.
