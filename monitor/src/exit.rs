@@ -77,9 +77,18 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
             regs.jump_to(epc);
             engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
         }
-        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => {
-            tlb_fault(ctx, regs, code, epc, fault_pc, bd, badvaddr)
-        }
+        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => tlb_fault(
+            ctx,
+            regs,
+            &Trap {
+                code,
+                epc,
+                fault_pc,
+                bd,
+                badvaddr,
+            },
+            budget_end,
+        ),
         // A privileged instruction of the guest kernel: emulate it (and the
         // branch before it when it sat in a delay slot).
         ExcCode::CpU if ce == 0 && from == Mode::Supervisor => {
@@ -118,15 +127,26 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
     }
 }
 
-fn tlb_fault(
-    ctx: &mut GuestCtx<'_>,
-    regs: &mut Regs,
+/// A real exception as the exit found it.
+#[derive(Clone, Copy, Debug)]
+struct Trap {
     code: ExcCode,
+    /// The real EPC: the branch when the instruction sat in a delay slot.
     epc: u64,
+    /// The instruction that trapped.
     fault_pc: u64,
     bd: bool,
     badvaddr: u64,
-) -> Outcome {
+}
+
+fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64) -> Outcome {
+    let Trap {
+        code,
+        epc,
+        fault_pc,
+        bd,
+        badvaddr,
+    } = *t;
     // The VA's low word: 32-bit addressing.
     let va = badvaddr as u32;
     let sva = sext32(u64::from(va));
@@ -161,6 +181,12 @@ fn tlb_fault(
                 // The real entry is older than the guest's: compose afresh.
                 tlbctl::compose_and_install(ctx, va, g.index);
                 regs.jump_to(epc);
+            } else if sva != sext32(fault_pc) && is_device(ctx, GuestPhys(g.paddr(va))) {
+                // The guest mapped a page of its board: every VM sees the
+                // same board, so the access reaches the VM's device (the
+                // real entry stays invalid, so each access traps here).
+                regs.jump_to(epc);
+                return engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into();
             } else {
                 // The guest mapped a physical page it does not have.
                 let fetch = !store && sva == sext32(fault_pc);
@@ -170,4 +196,13 @@ fn tlb_fault(
         }
     }
     Outcome::Resume
+}
+
+/// Whether guest-physical `gpa` is a register of the VM's board (outside
+/// its RAM, inside a device window of `../shared/docs/board-testmips.md`).
+pub fn is_device(ctx: &GuestCtx<'_>, gpa: GuestPhys) -> bool {
+    gpa.0 >= ctx.pmap.size()
+        && sim::dev::REGISTRY
+            .iter()
+            .any(|&(_, base, size)| gpa.0.checked_sub(base).is_some_and(|off| off < size))
 }

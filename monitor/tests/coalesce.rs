@@ -1,0 +1,131 @@
+//! Device accesses under the monitor: a device page mapped through the TLB,
+//! and coalesced I/O (`monitor/src/coalesce.rs`, docs/monitor.md §4).
+//!
+//! Each guest is a window kernel built here with the in-crate assembler:
+//! a KSEG0 stub wires 0xC0000000 (1 MB pages, P 0x100000) and a 4 KB
+//! uncached page at 0xC0400000 onto the console's registers (P 0x10000000),
+//! then jumps to the kernel at 0xC0000000, which runs directly in
+//! supervisor mode. Every guest also runs natively, and both runs must
+//! print the same bytes.
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use sim::isa::asm::Asm;
+use sim::isa::{Op, Reg};
+
+use Reg as R;
+
+/// The console through KSEG1, and through the mapped page.
+const CONS: u32 = 0xB000_0000;
+const MAPPED_CONS: u32 = 0xC040_0000;
+
+/// EntryLo for P `gpa` with cache attribute `c`, dirty, valid, global.
+const fn entry_lo(gpa: u32, c: u32) -> u32 {
+    ((gpa >> 12) << 6) | (c << 3) | 0b111
+}
+
+/// Writes TLB entry `index` from (PageMask, EntryHi, EntryLo0, EntryLo1).
+fn wire(a: &mut Asm, index: i64, mask: u32, hi: u32, lo0: u32, lo1: u32) {
+    a.imm(Op::Addiu, R::T0, R::ZERO, index);
+    a.mtc0(R::T0, 0);
+    a.li(R::T0, mask);
+    a.mtc0(R::T0, 5);
+    a.li(R::T0, hi);
+    a.mtc0(R::T0, 10);
+    a.li(R::T0, lo0);
+    a.mtc0(R::T0, 2);
+    a.li(R::T0, lo1);
+    a.mtc0(R::T0, 3);
+    a.word(0x4200_0002); // tlbwi
+}
+
+/// The guest around kernel `k` (origin 0xC0000000), plus extra segments.
+fn window(k: &Asm, extra: Vec<(u64, Vec<u8>)>) -> VmImage {
+    let mut stub = Asm::new(0x8000_1000);
+    stub.imm(Op::Addiu, R::T0, R::ZERO, 2);
+    stub.mtc0(R::T0, 6); // Wired = 2
+    wire(
+        &mut stub,
+        0,
+        0x001F_E000,
+        0xC000_0000,
+        entry_lo(0x10_0000, 3),
+        entry_lo(0x20_0000, 3),
+    );
+    // The console's page, uncached (C=2); the odd half is invalid.
+    wire(&mut stub, 1, 0, MAPPED_CONS, entry_lo(0x1000_0000, 2), 1);
+    stub.li(R::T0, 0xC000_0000);
+    stub.jr(R::T0);
+    stub.nop();
+    let mut segments = vec![
+        (0x1000, stub.bytes().expect("labels resolve")),
+        (0x10_0000, k.bytes().expect("labels resolve")),
+    ];
+    segments.extend(extra);
+    VmImage {
+        entry: 0xFFFF_FFFF_8000_1000,
+        segments,
+    }
+}
+
+/// Halts with status 0 through the halt register at `base` + 0x10.
+fn halt(a: &mut Asm, base: u32) {
+    a.li(R::T8, base);
+    a.mem(Op::Sw, R::ZERO, 0x10, R::T8);
+    a.label("spin");
+    a.b("spin");
+    a.nop();
+}
+
+/// The guest's console output and halt status on the bare machine.
+fn native(img: &VmImage) -> Vec<u8> {
+    let mut m = sim::Machine::new(sim::MachineConfig::default(), sim::dev::Board::new(1));
+    assert!(img.load_into(&mut m));
+    m.cpus[0].set_pc(img.entry);
+    assert_eq!(m.run(), sim::Exit::Halted { status: 0 });
+    m.take_console()
+}
+
+fn monitor(img: &VmImage) -> Monitor {
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus: 1,
+        max_cycles: Some(20_000_000),
+        vms: vec![VmConfig::new("g", img.clone(), 4 << 20)],
+        ..MonitorConfig::default()
+    })
+    .expect("valid config");
+    m.trace.enabled = true;
+    assert_eq!(m.run(), MonitorExit::AllEnded, "trace:\n{}", lines(&m));
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)), "{}", lines(&m));
+    m
+}
+
+fn lines(m: &Monitor) -> String {
+    let all: Vec<&str> = m.trace.lines.iter().map(|(_, l)| l.as_str()).collect();
+    all.join("\n")
+}
+
+/// The bug: a store through an ordinary TLB entry whose physical page is
+/// the console's raised a bus error under the monitor (no pmap entry),
+/// while natively it reaches the console. Now it reaches the VM's console.
+#[test]
+fn a_device_page_mapped_through_the_tlb_reaches_the_vms_device() {
+    let mut k = Asm::new(0xC000_0000);
+    k.li(R::T8, MAPPED_CONS);
+    for c in *b"map" {
+        k.imm(Op::Addiu, R::T9, R::ZERO, i64::from(c));
+        k.mem(Op::Sb, R::T9, 0, R::T8);
+    }
+    k.li(R::T8, CONS);
+    k.imm(Op::Addiu, R::T9, R::ZERO, i64::from(b'!'));
+    k.mem(Op::Sb, R::T9, 0, R::T8);
+    halt(&mut k, MAPPED_CONS);
+    let img = window(&k, Vec::new());
+    assert_eq!(native(&img), b"map!");
+    let mut m = monitor(&img);
+    assert_eq!(m.take_console(0), b"map!", "trace:\n{}", lines(&m));
+    let trace = lines(&m);
+    assert!(trace.contains("exit TLBS at 0xc000000c"), "{trace}");
+    assert!(!trace.contains("reflect DBE"), "{trace}");
+}
