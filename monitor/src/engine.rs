@@ -68,7 +68,7 @@ pub struct GuestCtx<'a> {
 
 impl GuestCtx<'_> {
     /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
-    fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
+    pub fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
         // The low word: 32-bit addressing.
         let t = sim::cpu::tlb::translate(&self.vcpu.cp0, &self.vcpu.tlb, vaddr as u32, access)?;
         Ok(GuestPhys(t.pa))

@@ -2,7 +2,7 @@
 //! for the guest, and what the monitor does about it.
 
 use sim::cpu::cp0::{cause, sext32, status};
-use sim::cpu::{ExcCode, Exception, Lookup, Mode, Regs};
+use sim::cpu::{Access, ExcCode, Exception, Lookup, Mode, Regs};
 
 use crate::commpage;
 use crate::cost::COST;
@@ -100,6 +100,21 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
         // interpret from the faulting instruction on.
         ExcCode::AdEL | ExcCode::AdES if from == Mode::Supervisor => {
             let fetch = code == ExcCode::AdEL && badvaddr == sext32(fault_pc);
+            if !fetch {
+                let access = if code == ExcCode::AdEL {
+                    Access::Load
+                } else {
+                    Access::Store
+                };
+                let device = ctx
+                    .translate(badvaddr, access)
+                    .is_ok_and(|gpa| is_device(ctx, gpa));
+                if device {
+                    ctx.vcpu.stats.device_exits += 1;
+                } else {
+                    ctx.vcpu.stats.kseg_exits += 1;
+                }
+            }
             regs.jump_to(if fetch { fault_pc } else { epc });
             let at_least = if fetch { 0 } else { 1 + u32::from(bd) };
             engine::run(ctx, regs, at_least, budget_end).into()
@@ -185,6 +200,8 @@ fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64)
                 // The guest mapped a page of its board: every VM sees the
                 // same board, so the access reaches the VM's device (the
                 // real entry stays invalid, so each access traps here).
+                ctx.vcpu.stats.device_exits += 1;
+                ctx.vcpu.stats.device_exits_tlb += 1;
                 regs.jump_to(epc);
                 return engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into();
             } else {

@@ -17,6 +17,9 @@ pub struct VmStats {
     pub reflected: u64,
     pub engine_insns: u64,
     pub vdev_accesses: u64,
+    pub device_exits: u64,
+    pub device_exits_tlb: u64,
+    pub kseg_exits: u64,
     pub patched: u64,
     pub l2tlb_hits: u64,
     pub l2tlb_misses: u64,
@@ -50,6 +53,9 @@ impl VmStats {
         self.reflected += s.reflected;
         self.engine_insns += s.engine_insns;
         self.vdev_accesses += s.vdev_accesses;
+        self.device_exits += s.device_exits;
+        self.device_exits_tlb += s.device_exits_tlb;
+        self.kseg_exits += s.kseg_exits;
         self.patched += s.patched;
         self.monitor_cycles += s.monitor_cycles;
         self.guest_cycles += s.guest_cycles;
@@ -98,6 +104,11 @@ impl Monitor {
                 }
             }
             out.push('\n');
+            let _ = writeln!(
+                out,
+                "  device-access exits: {} ({} through a TLB-mapped device page); other address-error exits (KSEG0 data): {}",
+                st.device_exits, st.device_exits_tlb, st.kseg_exits
+            );
             let _ = write!(out, "  emulated:");
             let mut any = false;
             for (name, n) in EMULATED.iter().zip(st.emulated.iter()) {

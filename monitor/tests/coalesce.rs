@@ -129,3 +129,33 @@ fn a_device_page_mapped_through_the_tlb_reaches_the_vms_device() {
     assert!(trace.contains("exit TLBS at 0xc000000c"), "{trace}");
     assert!(!trace.contains("reflect DBE"), "{trace}");
 }
+
+/// Classification: device accesses (KSEG1 and the mapped page) are counted
+/// apart from the other address-error exits, here one KSEG0 data load.
+#[test]
+fn device_access_exits_are_counted_apart_from_kseg0_data_exits() {
+    let mut k = Asm::new(0xC000_0000);
+    k.li(R::T8, MAPPED_CONS);
+    k.imm(Op::Addiu, R::T9, R::ZERO, i64::from(b'a'));
+    k.mem(Op::Sb, R::T9, 0, R::T8); // composes, then traps again: 1 device exit
+    k.mem(Op::Sb, R::T9, 0, R::T8); // 1 device exit
+    k.li(R::T8, CONS);
+    k.mem(Op::Sb, R::T9, 0, R::T8); // 1 device exit (KSEG1)
+    k.li(R::T0, 0x8000_1000);
+    k.mem(Op::Lw, R::T1, 0, R::T0); // KSEG0 data: 1 other address-error exit
+    halt(&mut k, CONS); // 1 device exit (KSEG1)
+    let img = window(&k, Vec::new());
+    assert_eq!(native(&img), b"aaa");
+    let mut m = monitor(&img);
+    assert_eq!(m.take_console(0), b"aaa");
+    let st = &m.vm_stats()[0];
+    assert_eq!(
+        (st.device_exits, st.device_exits_tlb, st.kseg_exits),
+        (4, 2, 1),
+        "{}",
+        m.stats_report()
+    );
+    assert!(m
+        .stats_report()
+        .contains("device-access exits: 4 (2 through a TLB-mapped device page); other address-error exits (KSEG0 data): 1"));
+}
