@@ -152,6 +152,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
         vcpus: 1,
         disk: None,
         disk_irq_latency: None,
+        io: Default::default(),
     }
 }
 

@@ -113,6 +113,10 @@ pub(crate) struct RunArgs {
     /// With --gdb under the monitor: the VM to debug (default: the first).
     #[arg(long, value_name = "NAME", requires = "gdb")]
     pub(crate) gdb_vm: Option<String>,
+    /// Override an entry of the monitor's cost table (docs/timing.md), e.g. --cost exit=100;
+    /// repeatable.
+    #[arg(long = "cost", value_name = "NAME=CYCLES")]
+    pub(crate) costs: Vec<String>,
     /// Print statistics when the run ends.
     #[arg(long)]
     pub(crate) stats: bool,
@@ -131,6 +135,9 @@ pub(crate) struct VmEntry {
     pub(crate) cpus: Option<usize>,
     pub(crate) disk: Option<PathBuf>,
     pub(crate) console: Option<PathBuf>,
+    pub(crate) coalesce: Option<String>,
+    #[serde(rename = "io-extent")]
+    pub(crate) io_extent: Option<u32>,
 }
 
 impl VmEntry {
@@ -151,6 +158,12 @@ impl VmEntry {
         }
         if let Some(c) = &self.console {
             spec.push_str(&format!(",console={}", c.display()));
+        }
+        if let Some(c) = &self.coalesce {
+            spec.push_str(&format!(",coalesce={c}"));
+        }
+        if let Some(n) = self.io_extent {
+            spec.push_str(&format!(",io-extent={n}"));
         }
         Ok(spec)
     }
@@ -182,6 +195,7 @@ impl RunArgs {
             }),
             numa: None,
             vm: Vec::new(),
+            cost: None,
         }
     }
 }
@@ -200,6 +214,7 @@ pub(crate) struct VmSpec {
     pub(crate) cpus: Option<usize>,
     pub(crate) disk: Option<PathBuf>,
     pub(crate) console: Option<PathBuf>,
+    pub(crate) io: monitor::coalesce::IoConfig,
 }
 
 pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
@@ -215,6 +230,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
         cpus: None,
         disk: None,
         console: None,
+        io: monitor::coalesce::IoConfig::default(),
     };
     for p in parts {
         let (k, v) = p
@@ -233,9 +249,19 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
             "disk" => return Err(format!("--vm {s:?}: disk= needs a file")),
             "console" if !v.is_empty() => spec.console = Some(PathBuf::from(v)),
             "console" => return Err(format!("--vm {s:?}: console= needs a file")),
+            "coalesce" => {
+                spec.io.policy = monitor::coalesce::Policy::parse(v).ok_or_else(|| {
+                    format!("--vm {s:?}: coalesce={v:?} is not one of off, block, second, ring")
+                })?
+            }
+            "io-extent" => {
+                spec.io.extent = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("--vm {s:?}: io-extent={v:?} is not a positive number of instructions")
+                })?)
+            }
             other => {
                 return Err(format!(
-                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console)"
+                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console, coalesce, io-extent)"
                 ))
             }
         }
@@ -265,6 +291,11 @@ mod tests {
         assert!(parse_vm_spec("a.elf,disk=").is_err());
         assert!(parse_vm_spec("a.elf,console=").is_err());
         assert!(parse_vm_spec("a.elf,color=red").is_err());
+        let v = parse_vm_spec("a.elf,coalesce=ring,io-extent=9").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.io.policy, monitor::coalesce::Policy::Ring);
+        assert_eq!(v.io.extent, Some(9));
+        assert!(parse_vm_spec("a.elf,coalesce=always").is_err());
+        assert!(parse_vm_spec("a.elf,io-extent=0").is_err());
         let v = parse_vm_spec("a.elf,disk=d.img,console=out.txt").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.disk, Some(PathBuf::from("d.img")));
         assert_eq!(v.console, Some(PathBuf::from("out.txt")));

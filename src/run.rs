@@ -96,6 +96,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some("json") => Some(DumpFormat::Json),
         Some(other) => bail!("dump_regs: {other:?} is neither \"text\" nor \"json\""),
     };
+    if s.image.is_some() && (!args.costs.is_empty() || s.cost.is_some()) {
+        bail!(
+            "--cost sets the monitor's cost table: it applies to --vm runs, not the bare machine"
+        );
+    }
     if let Some(image) = s.image.clone() {
         let setup = s.machine().map_err(bad)?;
         return run_native(&args, &s, setup, &image, categories, dump);
@@ -121,6 +126,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         .map(|port| (port, args.gdb_wait, args.gdb_vm.clone()));
     run_monitor(
         &s,
+        &args.costs,
         (pcpus, quantum, max_cycles),
         &specs,
         categories,
@@ -260,8 +266,27 @@ fn run_native(
     Ok(status)
 }
 
+/// The monitor's cost table: the config file's `[cost]` entries, then the
+/// `--cost NAME=CYCLES` flags.
+fn cost_table(s: &Settings, flags: &[String]) -> anyhow::Result<monitor::cost::Cost> {
+    let mut cost = monitor::cost::COST;
+    for (name, v) in s.cost.iter().flatten() {
+        let cycles = v
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| anyhow!("cost.{name}: {v} is not a number of cycles"))?;
+        cost.set(name, cycles)
+            .map_err(|e| anyhow!("cost.{name}: {e}"))?;
+    }
+    for f in flags {
+        cost.apply(f).map_err(|e| anyhow!("--cost {e}"))?;
+    }
+    Ok(cost)
+}
+
 fn run_monitor(
     s: &Settings,
+    costs: &[String],
     (pcpus, quantum, max_cycles): (usize, u64, Option<u64>),
     specs: &[String],
     categories: Categories,
@@ -313,6 +338,7 @@ fn run_monitor(
             vcpus: spec.cpus.unwrap_or(1),
             disk,
             disk_irq_latency,
+            io: spec.io,
         });
     }
     let mut m = Monitor::new(MonitorConfig {
@@ -320,6 +346,7 @@ fn run_monitor(
         quantum,
         max_cycles,
         vms,
+        cost: cost_table(s, costs)?,
         ..MonitorConfig::default()
     })
     .map_err(|e| anyhow!("{e}"))?;

@@ -4,8 +4,8 @@
 use sim::cpu::cp0::{cause, sext32, status};
 use sim::cpu::{Access, ExcCode, Exception, Lookup, Mode, Regs};
 
+use crate::coalesce::{self, DeviceTrap};
 use crate::commpage;
-use crate::cost::COST;
 use crate::engine::{self, EngineStop, GuestCtx};
 use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
@@ -55,8 +55,9 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
     if let Some(n) = ctx.vcpu.stats.exits.get_mut(code as usize) {
         *n += 1;
     }
-    ctx.core.charge(COST.exit);
-    ctx.vcpu.stats.monitor_cycles += COST.exit;
+    let exit_cost = ctx.cost.exit;
+    ctx.core.charge(exit_cost);
+    ctx.vcpu.stats.monitor_cycles += exit_cost;
     if ctx.trace.enabled {
         let word = engine::peek_word(ctx, fault_pc);
         ctx.trace.emit(MonEvent::Exit {
@@ -67,6 +68,13 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
             from,
             word,
         });
+    }
+    if !matches!(
+        code,
+        ExcCode::AdEL | ExcCode::AdES | ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod
+    ) {
+        // Any other exit delivers a `coalesce=ring` ring.
+        coalesce::ring::flush(ctx);
     }
     match code {
         // The guest kernel's own page beside the commpage (which shares its
@@ -106,13 +114,18 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
                 } else {
                     Access::Store
                 };
-                let device = ctx
-                    .translate(badvaddr, access)
-                    .is_ok_and(|gpa| is_device(ctx, gpa));
-                if device {
-                    ctx.vcpu.stats.device_exits += 1;
-                } else {
-                    ctx.vcpu.stats.kseg_exits += 1;
+                match ctx.translate(badvaddr, access) {
+                    Ok(gpa) if is_device(ctx, gpa) => {
+                        ctx.vcpu.stats.device_exits += 1;
+                        let t = DeviceTrap {
+                            epc,
+                            fault_pc,
+                            bd,
+                            gpa,
+                        };
+                        return coalesce::device_trap(ctx, regs, &t, budget_end).into();
+                    }
+                    _ => ctx.vcpu.stats.kseg_exits += 1,
                 }
             }
             regs.jump_to(if fetch { fault_pc } else { epc });
@@ -202,8 +215,13 @@ fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64)
                 // real entry stays invalid, so each access traps here).
                 ctx.vcpu.stats.device_exits += 1;
                 ctx.vcpu.stats.device_exits_tlb += 1;
-                regs.jump_to(epc);
-                return engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into();
+                let t = DeviceTrap {
+                    epc,
+                    fault_pc,
+                    bd,
+                    gpa: GuestPhys(g.paddr(va)),
+                };
+                return coalesce::device_trap(ctx, regs, &t, budget_end).into();
             } else {
                 // The guest mapped a physical page it does not have.
                 let fetch = !store && sva == sext32(fault_pc);

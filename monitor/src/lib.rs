@@ -12,6 +12,7 @@
     clippy::unimplemented
 )]
 
+pub mod coalesce;
 pub mod commpage;
 pub mod cost;
 pub mod engine;
@@ -70,6 +71,8 @@ pub struct MonitorConfig {
     pub slice: u64,
     pub max_cycles: Option<u64>,
     pub vms: Vec<VmConfig>,
+    /// The monitor's cost table (`--cost NAME=CYCLES` overrides entries).
+    pub cost: cost::Cost,
 }
 
 impl Default for MonitorConfig {
@@ -80,6 +83,7 @@ impl Default for MonitorConfig {
             slice: 100_000,
             max_cycles: None,
             vms: Vec::new(),
+            cost: cost::COST,
         }
     }
 }
@@ -213,6 +217,7 @@ impl Monitor {
                 }),
                 end: None,
                 console: Vec::new(),
+                io: coalesce::VmIo::new(vc.io),
             });
         }
         for cpu in &mut machine.cpus {
@@ -428,7 +433,10 @@ impl Monitor {
                 .with_ctx(p, |ctx, regs| exit::handle(ctx, regs, code, end))
                 .unwrap_or(Outcome::Budget),
             RunExit::Debug => Outcome::Debug,
-            RunExit::Budget | RunExit::Board | RunExit::NotRunning => Outcome::Budget,
+            RunExit::Budget | RunExit::Board | RunExit::NotRunning => {
+                self.flush_ring(p);
+                Outcome::Budget
+            }
         }
     }
 
@@ -446,6 +454,7 @@ impl Monitor {
             trace,
             shootdowns,
             tlb_cursor,
+            config,
             ..
         } = self;
         let tlb_cursor = tlb_cursor.get_mut(p)?;
@@ -456,6 +465,7 @@ impl Monitor {
             board,
             vcpus,
             end,
+            io,
             ..
         } = vms.get_mut(v)?;
         let vcpu = vcpus.get_mut(c)?;
@@ -476,6 +486,8 @@ impl Monitor {
                 now,
                 stop: &mut stop,
                 tlb_cursor,
+                cost: config.cost,
+                io,
             };
             commpage::load(&mut ctx);
             f(&mut ctx, regs)
@@ -542,8 +554,8 @@ impl Monitor {
             };
             vc.on_pcpu = Some(p);
             cpu.regs = vc.regs.clone();
-            cpu.charge(cost::COST.vcpu_switch);
-            vc.stats.monitor_cycles += cost::COST.vcpu_switch;
+            cpu.charge(self.config.cost.vcpu_switch);
+            vc.stats.monitor_cycles += self.config.cost.vcpu_switch;
             if let Some(slot) = self.current.get_mut(p) {
                 *slot = Some((v, c));
             }
@@ -564,7 +576,22 @@ impl Monitor {
         false
     }
 
+    /// The end of a VCPU's turn delivers its VM's `coalesce=ring` ring.
+    fn flush_ring(&mut self, p: usize) {
+        let queued = self
+            .current
+            .get(p)
+            .copied()
+            .flatten()
+            .and_then(|(v, _)| self.vms.get(v))
+            .is_some_and(|vm| !vm.io.ring.is_empty());
+        if queued {
+            self.with_ctx(p, |ctx, _| coalesce::ring::flush(ctx));
+        }
+    }
+
     fn schedule_out(&mut self, p: usize) {
+        self.flush_ring(p);
         let Some((v, c)) = self.current.get_mut(p).and_then(Option::take) else {
             return;
         };

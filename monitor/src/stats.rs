@@ -26,6 +26,10 @@ pub struct VmStats {
     pub monitor_cycles: u64,
     pub guest_cycles: u64,
     pub guest_insns: u64,
+    /// Coalesced I/O: the VM's policy, counters and table (blocks, singles).
+    pub coalesce: crate::coalesce::Policy,
+    pub io: crate::coalesce::IoStats,
+    pub io_table: (usize, usize),
 }
 
 impl VmStats {
@@ -71,6 +75,9 @@ impl Monitor {
             .map(|vm| {
                 let mut st = VmStats {
                     name: vm.name.clone(),
+                    coalesce: vm.io.config.policy,
+                    io: vm.io.stats,
+                    io_table: vm.io.table_size(),
                     ..VmStats::default()
                 };
                 for vc in &vm.vcpus {
@@ -131,7 +138,43 @@ impl Monitor {
                 "  L2TLB: {} hits, {} misses",
                 st.l2tlb_hits, st.l2tlb_misses
             );
+            coalesce_lines(&mut out, &st);
         }
         out
+    }
+}
+
+/// The coalesced-I/O lines of `--stats` (docs/monitor.md §4).
+fn coalesce_lines(out: &mut String, st: &VmStats) {
+    use crate::coalesce::Policy;
+    let io = &st.io;
+    match st.coalesce {
+        Policy::Off => {}
+        Policy::Ring => {
+            let _ = writeln!(
+                out,
+                "  coalesce ring: {} writes queued, {} deliveries",
+                io.ring_queued, io.ring_flushes
+            );
+        }
+        Policy::Block | Policy::Second => {
+            let _ = writeln!(
+                out,
+                "  coalesce {}: {} blocks covering {} device accesses in {} instructions ({} ended early); table: {} blocks, {} single accesses ({} declined blocks); {} hits in {} lookups, {} dropped; {} scans of {} instructions",
+                st.coalesce.name(),
+                io.blocks,
+                io.block_accesses,
+                io.block_insns,
+                io.cut,
+                st.io_table.0,
+                st.io_table.1,
+                io.declined,
+                io.hits,
+                io.lookups,
+                io.dropped,
+                io.scans,
+                io.scanned
+            );
+        }
     }
 }

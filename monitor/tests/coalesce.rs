@@ -10,6 +10,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used)]
 
+use monitor::coalesce::Policy;
+use monitor::cost::Cost;
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
 use sim::isa::asm::Asm;
 use sim::isa::{Op, Reg};
@@ -88,10 +90,17 @@ fn native(img: &VmImage) -> Vec<u8> {
 }
 
 fn monitor(img: &VmImage) -> Monitor {
+    monitor_with(img, Policy::Block, Cost::default())
+}
+
+fn monitor_with(img: &VmImage, policy: Policy, cost: Cost) -> Monitor {
+    let mut vm = VmConfig::new("g", img.clone(), 4 << 20);
+    vm.io.policy = policy;
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(20_000_000),
-        vms: vec![VmConfig::new("g", img.clone(), 4 << 20)],
+        vms: vec![vm],
+        cost,
         ..MonitorConfig::default()
     })
     .expect("valid config");
@@ -146,7 +155,8 @@ fn device_access_exits_are_counted_apart_from_kseg0_data_exits() {
     halt(&mut k, CONS); // 1 device exit (KSEG1)
     let img = window(&k, Vec::new());
     assert_eq!(native(&img), b"aaa");
-    let mut m = monitor(&img);
+    // Each access its own exit (the default would coalesce the first three).
+    let mut m = monitor_with(&img, Policy::Off, Cost::default());
     assert_eq!(m.take_console(0), b"aaa");
     let st = &m.vm_stats()[0];
     assert_eq!(
