@@ -13,7 +13,7 @@
 use monitor::coalesce::Policy;
 use monitor::cost::Cost;
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
-use sim::isa::asm::Asm;
+use sim::isa::asm::{Asm, Operands};
 use sim::isa::{Op, Reg};
 
 use Reg as R;
@@ -99,6 +99,8 @@ fn monitor_with(img: &VmImage, policy: Policy, cost: Cost) -> Monitor {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(20_000_000),
+        // Long quanta: blocks here end for the reasons each test is about.
+        quantum: 1_000_000,
         vms: vec![vm],
         cost,
         ..MonitorConfig::default()
@@ -113,6 +115,103 @@ fn monitor_with(img: &VmImage, policy: Policy, cost: Cost) -> Monitor {
 fn lines(m: &Monitor) -> String {
     let all: Vec<&str> = m.trace.lines.iter().map(|(_, l)| l.as_str()).collect();
     all.join("\n")
+}
+
+/// Strings for `puts`, at VA 0xC0080000 (P 0x180000, in the window).
+const STRINGS: u32 = 0xC008_0000;
+
+/// The string segment: NUL-terminated `strs`, one every 0x100 bytes.
+fn strings(strs: &[&str]) -> (u64, Vec<u8>) {
+    let mut data = vec![0u8; 0x100 * strs.len()];
+    for (i, s) in strs.iter().enumerate() {
+        data[i * 0x100..i * 0x100 + s.len()].copy_from_slice(s.as_bytes());
+    }
+    (0x18_0000, data)
+}
+
+/// `puts` and `putc`, at 0xC0001000 (P 0x101000).
+const PUTS: u32 = 0xC000_1000;
+/// `addiu a0,a0,1` in `puts`'s loop, and `putc`'s store (the trap site).
+const PUTS_NEXT: u32 = PUTS + 4 * 8;
+const PUTC: u32 = PUTS + 4 * 14;
+
+/// `jal target` (same 256 MB region) and a nop.
+fn jal(k: &mut Asm, target: u32) {
+    k.emit(
+        Op::Jal,
+        Operands {
+            imm: (target >> 2) & 0x03FF_FFFF,
+            ..Operands::default()
+        },
+    );
+    k.nop();
+}
+
+/// `puts(STRINGS + 0x100 * i)`.
+fn call_puts(k: &mut Asm, i: u32) {
+    k.li(R::A0, STRINGS + 0x100 * i);
+    jal(k, PUTS);
+}
+
+/// `puts(a0)`: for each byte, `putc` (a function: the block calls it, and
+/// its return leads back into the loop). Uses t0, t8, s0 (saved ra).
+fn puts_segment() -> (u64, Vec<u8>) {
+    let mut k = Asm::new(PUTS);
+    k.move_(R::S0, R::RA);
+    k.li(R::T8, CONS);
+    k.label("puts_loop");
+    k.mem(Op::Lb, R::T0, 0, R::A0);
+    k.beqz(R::T0, "puts_done");
+    k.nop();
+    k.jump(Op::Jal, "putc");
+    k.nop();
+    assert_eq!(k.here(), PUTS_NEXT);
+    k.imm(Op::Addiu, R::A0, R::A0, 1);
+    k.b("puts_loop");
+    k.nop();
+    k.label("puts_done");
+    k.move_(R::RA, R::S0);
+    k.jr(R::RA);
+    k.label("putc");
+    assert_eq!(k.here(), PUTC);
+    k.mem(Op::Sb, R::T0, 0, R::T8);
+    k.jr(R::RA);
+    (0x10_1000, k.bytes().unwrap())
+}
+
+/// A privileged instruction: it ends a scan (and a block) where it lies.
+fn privileged(k: &mut Asm) {
+    k.mfc0(R::T1, 9); // Count
+}
+
+/// A machine whose world switches are expensive (`--cost exit=1000`),
+/// where a console line's block pays.
+fn dear_exits() -> Cost {
+    let mut c = Cost::default();
+    c.set("exit", 1000).unwrap();
+    c
+}
+
+/// Runs `img` natively and under each policy (with `cost`): every run
+/// prints what the bare machine prints. Returns the `block` run.
+fn same_output_under_every_policy(img: &VmImage, cost: Cost) -> Monitor {
+    let want = native(img);
+    let mut block = None;
+    for p in Policy::NAMES {
+        let policy = Policy::parse(p).unwrap();
+        let mut m = monitor_with(img, policy, cost);
+        let got = m.take_console(0);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "coalesce={p}\n{}",
+            lines(&m)
+        );
+        if policy == Policy::Block {
+            block = Some(m);
+        }
+    }
+    block.unwrap()
 }
 
 /// The bug: a store through an ordinary TLB entry whose physical page is
@@ -168,4 +267,114 @@ fn device_access_exits_are_counted_apart_from_kseg0_data_exits() {
     assert!(m
         .stats_report()
         .contains("device-access exits: 4 (2 through a TLB-mapped device page); other address-error exits (KSEG0 data): 1"));
+}
+
+/// Points 2 and 4: a console line is one trap and one block. The scan
+/// follows the loop, the call to `putc` and its return, and on to the halt
+/// register; the block covers every byte's store and the halt, and the
+/// guest resumes after it.
+#[test]
+fn a_console_line_is_one_trap_and_one_block() {
+    let mut k = Asm::new(0xC000_0000);
+    call_puts(&mut k, 0);
+    halt(&mut k, CONS);
+    let img = window(&k, vec![puts_segment(), strings(&["coalesced\n"])]);
+    let m = same_output_under_every_policy(&img, dear_exits());
+    let st = &m.vm_stats()[0];
+    assert_eq!(
+        (st.io.scans, st.io.blocks, st.io.block_accesses),
+        (1, 1, 11),
+        "{}",
+        lines(&m)
+    );
+    assert_eq!(st.device_exits, 1, "the line's first byte");
+    assert!(
+        lines(&m).contains("coalesce block at 0xc0001038: 114 instructions, 11 device accesses"),
+        "{}",
+        lines(&m)
+    );
+}
+
+/// Point 3: an access with no other within the extent is emulated alone and
+/// remembered: the next trap there finds it without scanning.
+#[test]
+fn a_single_access_is_remembered_and_not_rescanned() {
+    let mut k = Asm::new(0xC000_0000);
+    k.imm(Op::Addiu, R::S1, R::ZERO, 2);
+    k.label("again");
+    k.li(R::T8, CONS);
+    k.imm(Op::Addiu, R::T0, R::ZERO, i64::from(b's'));
+    k.mem(Op::Sb, R::T0, 0, R::T8);
+    k.imm(Op::Addiu, R::T1, R::ZERO, 100); // 300 instructions: past any extent
+    k.label("spin100");
+    k.imm(Op::Addiu, R::T1, R::T1, -1);
+    k.bnez(R::T1, "spin100");
+    k.nop();
+    k.imm(Op::Addiu, R::S1, R::S1, -1);
+    k.bnez(R::S1, "again");
+    k.nop();
+    halt(&mut k, CONS);
+    let img = window(&k, Vec::new());
+    let m = same_output_under_every_policy(&img, dear_exits());
+    let st = &m.vm_stats()[0];
+    assert_eq!(
+        (st.io.scans, st.io.hits, st.io.blocks),
+        (2, 1, 0),
+        "the store twice, the halt"
+    );
+    assert_eq!(st.io_table, (0, 2));
+}
+
+/// Point 5: a later trap at a recorded address re-hashes the block and
+/// emulates it at once. The MFC0 between the two calls ends the first
+/// block (point 8: the hardware traps there).
+#[test]
+fn a_later_trap_rehashes_and_emulates_the_block_without_scanning() {
+    let mut k = Asm::new(0xC000_0000);
+    call_puts(&mut k, 0);
+    privileged(&mut k);
+    call_puts(&mut k, 1);
+    privileged(&mut k);
+    halt(&mut k, CONS);
+    let img = window(&k, vec![puts_segment(), strings(&["first\n", "again\n"])]);
+    let m = same_output_under_every_policy(&img, dear_exits());
+    let st = &m.vm_stats()[0];
+    assert_eq!(
+        (st.io.scans, st.io.hits, st.io.dropped),
+        (2, 1, 0),
+        "{}",
+        lines(&m)
+    );
+    assert_eq!((st.io.blocks, st.io.block_accesses), (2, 12));
+}
+
+/// Point 5, a mismatch: the guest rewrites an instruction inside the
+/// recorded block (`addiu a0,a0,1` becomes `addiu a0,a0,2`) and prints
+/// again: the entry is dropped, and the new code's effect is seen.
+#[test]
+fn self_modifying_code_inside_a_block_drops_the_entry() {
+    let mut k = Asm::new(0xC000_0000);
+    call_puts(&mut k, 0);
+    privileged(&mut k);
+    let new = sim::isa::asm::encode(
+        Op::Addiu,
+        Operands {
+            rs: R::A0.number(),
+            rt: R::A0.number(),
+            imm: 2,
+            ..Operands::default()
+        },
+    );
+    k.li(R::T1, PUTS_NEXT);
+    k.li(R::T2, new);
+    k.mem(Op::Sw, R::T2, 0, R::T1);
+    call_puts(&mut k, 0);
+    privileged(&mut k);
+    halt(&mut k, CONS);
+    let img = window(&k, vec![puts_segment(), strings(&["abcdefgh\n"])]);
+    assert_eq!(native(&img), b"abcdefgh\naceg\n");
+    let m = same_output_under_every_policy(&img, dear_exits());
+    let st = &m.vm_stats()[0];
+    assert_eq!((st.io.dropped, st.io.scans), (1, 3), "{}", lines(&m));
+    assert!(lines(&m).contains("coalesce: the block at 0xc0001038 no longer hashes the same"));
 }
