@@ -338,7 +338,7 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
         pc: t.epc,
         scanned: found.scanned,
         size: site.size,
-        accesses: site.accesses,
+        accesses: if declined { found.seen } else { site.accesses },
         saving: if declined {
             found.seen_saving
         } else {
