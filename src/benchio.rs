@@ -230,7 +230,10 @@ pub(crate) fn render(r: &IoResults, s: &mut String) {
         "\n## Coalesced I/O (one VM, one CPU; docs/monitor.md §4)\n"
     );
     let _ = writeln!(s, "| workload | cost | coalesce | device exits | total exits | monitor cycles | cycles | overhead | vs off | table (blocks/singles) | hit rate | declined | blocks (accesses) | ring writes |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for x in &r.rows {
         let _ = writeln!(
             s,

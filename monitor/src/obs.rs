@@ -159,7 +159,7 @@ pub struct Trace {
     pub now: u64,
     /// Inside a coalesced block: its device accesses, listed in its one
     /// line instead of one line each.
-    pub block: Option<Vec<(u64, u8, u64, bool)>>,
+    pub(crate) block: Option<Vec<(u64, u8, u64, bool)>>,
 }
 
 fn hex32(v: u64) -> String {

@@ -288,3 +288,52 @@ fn trap_flow_a_coalesced_console_line() {
     let m = monitor_with(&img, Policy::Block, dear_exits());
     insta::assert_snapshot!(story(&m, "exit AdES", "guest   exit CpU"));
 }
+
+/// An exception inside a block ends it there: the second line's loop
+/// loads a word through a misaligned pointer, which raises AdEL on the
+/// load after the first byte's store; the guest's handler skips the load.
+#[test]
+fn an_exception_inside_a_block_ends_it() {
+    let mut vec = Asm::new(0x8000_0180);
+    vec.mfc0(R::K0, 14);
+    vec.imm(Op::Addiu, R::K0, R::K0, 4);
+    vec.mtc0(R::K0, 14);
+    vec.word(0x4200_0018); // eret
+    let mut k = Asm::new(0xC000_0000);
+    k.li(R::A1, 0xC008_0800); // aligned on the first pass
+    k.move_(R::S1, R::ZERO);
+    k.label("pass");
+    k.li(R::A0, 0xC008_0000);
+    k.li(R::T8, CONS);
+    k.label("loop");
+    k.mem(Op::Lb, R::T0, 0, R::A0);
+    k.beqz(R::T0, "done");
+    k.nop();
+    k.mem(Op::Sb, R::T0, 0, R::T8);
+    k.mem(Op::Lw, R::T2, 0, R::A1);
+    k.imm(Op::Addiu, R::A0, R::A0, 1);
+    k.b("loop");
+    k.nop();
+    k.label("done");
+    privileged(&mut k);
+    k.li(R::A1, 0xC008_0802); // misaligned on the second
+    k.imm(Op::Addiu, R::S1, R::S1, 1);
+    k.imm(Op::Slti, R::T1, R::S1, 2);
+    k.bnez(R::T1, "pass");
+    k.nop();
+    halt(&mut k, CONS);
+    let img = window(
+        &k,
+        vec![strings(&["fault\n"]), (0x180, vec.bytes().unwrap())],
+    );
+    assert_eq!(native(&img), b"fault\nfault\n");
+    let m = same_output_under_every_policy(&img, dear_exits());
+    let trace = lines(&m);
+    let cut = trace
+        .find("(ended early: an exception was delivered)")
+        .unwrap_or_else(|| panic!("{trace}"));
+    assert!(
+        trace[..cut].contains("coalesce block at 0xc0000028: 2 instructions, 1 device accesses"),
+        "{trace}"
+    );
+}

@@ -136,8 +136,6 @@ struct ScanCtx<'c, 'a> {
     n: usize,
     /// The last instruction made an access that traps under direct execution.
     trapped: bool,
-    /// ... and that access went to the board.
-    device: bool,
 }
 
 /// Ends the dry run (never delivered to the guest).
@@ -152,7 +150,6 @@ impl ScanCtx<'_, '_> {
         let device = is_device(self.g, gpa);
         let direct = engine::directly_executable(vaddr, Mode::Supervisor)
             || crate::commpage::covers(self.g, vaddr);
-        self.device |= device;
         self.trapped |= device || !direct;
         device
     }
@@ -256,11 +253,10 @@ pub struct Found {
     /// Instructions followed in all.
     pub scanned: u32,
     /// The proposed block: instructions on the path from the trap through
-    /// its last access, trapping accesses among them (device ones apart),
-    /// and the words it covers.
+    /// its last access, trapping accesses among them, and the words it
+    /// covers.
     pub size: u32,
     pub accesses: u32,
-    pub device_accesses: u32,
     pub ranges: Ranges,
     /// The block's estimated saving under the cost table (see `pays`).
     pub saving: i64,
@@ -289,11 +285,10 @@ pub fn scan(
         overlay: [(0, 0); OVERLAY],
         n: 0,
         trapped: false,
-        device: false,
     };
     let mut ranges = Ranges::default();
     let mut found = Found::default();
-    let (mut accesses, mut devices, mut last) = (0u32, 0u32, 0u32);
+    let (mut accesses, mut last) = (0u32, 0u32);
     let mut i = 0u32;
     while i < max && i <= last + extent {
         let pc = r.pc;
@@ -305,7 +300,6 @@ pub fn scan(
             break;
         }
         cx.trapped = false;
-        cx.device = false;
         let flow = match sim::cpu::execute(&mut r, &mut cx, insn, pc) {
             Ok(f) => f,
             Err(_) => break,
@@ -317,14 +311,12 @@ pub fn scan(
         i += 1;
         if cx.trapped {
             accesses += 1;
-            devices += u32::from(cx.device);
             last = i;
             let saving = pays(i, accesses, ranges.words());
             if saving > found.saving {
                 found = Found {
                     size: i,
                     accesses,
-                    device_accesses: devices,
                     ranges,
                     saving,
                     ..found
