@@ -376,7 +376,10 @@ impl Monitor {
                     self.trace.emit(MonEvent::Wait);
                     self.schedule_out(p);
                 }
-                Outcome::Budget => return false,
+                Outcome::Budget => {
+                    self.flush_ring(p);
+                    return false;
+                }
                 Outcome::Board => self.board_actions(v),
                 Outcome::Debug => return true,
             }
@@ -433,10 +436,7 @@ impl Monitor {
                 .with_ctx(p, |ctx, regs| exit::handle(ctx, regs, code, end))
                 .unwrap_or(Outcome::Budget),
             RunExit::Debug => Outcome::Debug,
-            RunExit::Budget | RunExit::Board | RunExit::NotRunning => {
-                self.flush_ring(p);
-                Outcome::Budget
-            }
+            RunExit::Budget | RunExit::Board | RunExit::NotRunning => Outcome::Budget,
         }
     }
 

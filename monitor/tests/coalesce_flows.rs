@@ -337,3 +337,34 @@ fn an_exception_inside_a_block_ends_it() {
         "{trace}"
     );
 }
+
+/// `ring` delivers at the end of the VCPU's turn too: a guest that prints
+/// and then spins in the engine (KSEG0), never exiting or touching another
+/// device, still shows its output after its quantum.
+#[test]
+fn ring_delivers_at_the_end_of_the_turn() {
+    let mut a = Asm::new(0x8000_1000);
+    a.li(R::T8, CONS);
+    for c in *b"rung" {
+        a.imm(Op::Addiu, R::T0, R::ZERO, i64::from(c));
+        a.mem(Op::Sb, R::T0, 0, R::T8);
+    }
+    a.label("spin");
+    a.b("spin");
+    a.nop();
+    let img = monitor::VmImage {
+        entry: 0xFFFF_FFFF_8000_1000,
+        segments: vec![(0x1000, a.bytes().unwrap())],
+    };
+    let mut vm = monitor::VmConfig::new("g", img, 4 << 20);
+    vm.io.policy = Policy::Ring;
+    let mut m = monitor::Monitor::new(monitor::MonitorConfig {
+        pcpus: 1,
+        vms: vec![vm],
+        ..monitor::MonitorConfig::default()
+    })
+    .unwrap();
+    assert!(m.run_quantum().is_none());
+    assert_eq!(m.take_console(0), b"rung");
+    assert_eq!(m.vm_stats()[0].io.ring_flushes, 1);
+}

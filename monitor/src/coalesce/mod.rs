@@ -319,7 +319,7 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
     ctx.charge(c);
     let declined = found.size == 0 && found.seen > 1;
     let hash = if found.size > 1 {
-        c_hash(ctx, &found.ranges)
+        charged_hash(ctx, &found.ranges)
     } else {
         0
     };
@@ -349,7 +349,7 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
     site
 }
 
-fn c_hash(ctx: &mut GuestCtx<'_>, ranges: &Ranges) -> u64 {
+fn charged_hash(ctx: &mut GuestCtx<'_>, ranges: &Ranges) -> u64 {
     let c = ctx.cost.hash * ranges.words();
     ctx.charge(c);
     scan::hash(ctx, ranges).unwrap_or(0)
