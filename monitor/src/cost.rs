@@ -108,8 +108,18 @@ impl Cost {
         })
     }
 
+    /// The most cycles one entry may be set to: far beyond any handler, and
+    /// small enough that sums of many charges cannot overflow.
+    pub const MAX: u64 = 1_000_000;
+
     /// Overrides entry `name` (one of [`Cost::NAMES`]).
     pub fn set(&mut self, name: &str, cycles: u64) -> Result<(), String> {
+        if cycles > Cost::MAX {
+            return Err(format!(
+                "{name}={cycles}: at most {} cycles per entry",
+                Cost::MAX
+            ));
+        }
         match self.entry(name) {
             Some(e) => {
                 *e = cycles;
@@ -153,5 +163,6 @@ mod tests {
         assert!(c.apply("exits=1").unwrap_err().contains("not an entry"));
         assert!(c.apply("exit").is_err());
         assert!(c.apply("exit=lots").is_err());
+        assert!(c.apply("exit=1000001").unwrap_err().contains("at most"));
     }
 }

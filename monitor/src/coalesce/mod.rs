@@ -202,12 +202,16 @@ impl VmIo {
 /// cancels out.
 pub fn saving(cost: &Cost, size: u32, accesses: u32, words: u64) -> i64 {
     let t = sim::timing::TIMING;
+    let per_exit = [cost.exit, cost.lookup, cost.emulate]
+        .iter()
+        .fold(t.exception, |a, c| a.saturating_add(*c));
     let exits = u64::from(accesses.saturating_sub(1))
-        * (t.exception + cost.exit + cost.lookup + cost.emulate)
-        + u64::from(size.saturating_sub(accesses)) * t.base;
-    let block = u64::from(size.saturating_sub(1)) * cost.engine_insn + words * cost.hash;
-    // Cycle counts of one block: far below i64::MAX.
-    exits as i64 - block as i64
+        .saturating_mul(per_exit)
+        .saturating_add(u64::from(size.saturating_sub(accesses)) * t.base);
+    let block = u64::from(size.saturating_sub(1))
+        .saturating_mul(cost.engine_insn)
+        .saturating_add(words.saturating_mul(cost.hash));
+    i64::try_from(exits).unwrap_or(i64::MAX) - i64::try_from(block).unwrap_or(i64::MAX)
 }
 
 /// How the trap that led here was taken.
@@ -297,7 +301,7 @@ fn still_holds(ctx: &mut GuestCtx<'_>, s: &Site) -> bool {
     if !s.is_block() {
         return true;
     }
-    let c = ctx.cost.hash * s.ranges.words();
+    let c = ctx.cost.hash.saturating_mul(s.ranges.words());
     ctx.charge(c);
     scan::hash(ctx, &s.ranges) == Some(s.hash)
 }
@@ -315,7 +319,7 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
     });
     ctx.io.stats.scans += 1;
     ctx.io.stats.scanned += u64::from(found.scanned);
-    let c = ctx.cost.scan * u64::from(found.scanned);
+    let c = ctx.cost.scan.saturating_mul(u64::from(found.scanned));
     ctx.charge(c);
     let declined = found.size == 0 && found.seen > 1;
     let hash = if found.size > 1 {
@@ -350,7 +354,7 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
 }
 
 fn charged_hash(ctx: &mut GuestCtx<'_>, ranges: &Ranges) -> u64 {
-    let c = ctx.cost.hash * ranges.words();
+    let c = ctx.cost.hash.saturating_mul(ranges.words());
     ctx.charge(c);
     scan::hash(ctx, ranges).unwrap_or(0)
 }
@@ -453,4 +457,41 @@ fn run_block(
         cut,
     });
     stop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::COST;
+
+    #[test]
+    fn the_cost_rule_weighs_saved_exits_against_interpretation() {
+        // Four register writes back to back, 3 instructions apart (li, sw):
+        // three exits of 8 + 12 + 4 + 10 saved, 8 direct cycles lost; 11
+        // instructions at 20 and 12 words at 2 paid.
+        assert_eq!(saving(&COST, 12, 4, 12), 3 * 34 + 8 - (11 * 20 + 12 * 2));
+        // A console loop of 10 instructions a byte never pays here ...
+        assert!(saving(&COST, 100, 10, 17) < 0);
+        // ... and pays where exits cost 1000 cycles.
+        let mut dear = COST;
+        dear.exit = 1000;
+        assert!(saving(&dear, 100, 10, 17) > 0);
+        // One access alone saves nothing.
+        assert!(saving(&dear, 1, 1, 1) <= 0);
+        // Absurd tables saturate instead of overflowing.
+        let huge = Cost {
+            exit: u64::MAX,
+            ..COST
+        };
+        assert!(saving(&huge, 4096, 4096, 4096) > 0);
+    }
+
+    #[test]
+    fn policies_parse_by_name() {
+        for name in Policy::NAMES {
+            assert_eq!(Policy::parse(name).map(Policy::name), Some(name));
+        }
+        assert_eq!(Policy::parse("sometimes"), None);
+        assert_eq!(Policy::default(), Policy::Block);
+    }
 }

@@ -290,7 +290,7 @@ pub fn scan(
     let mut found = Found::default();
     let (mut accesses, mut last) = (0u32, 0u32);
     let mut i = 0u32;
-    while i < max && i <= last + extent {
+    while i < max && i <= last.saturating_add(extent) {
         let pc = r.pc;
         let Some((_, word)) = ctx.code_word(pc) else {
             break;
