@@ -40,6 +40,19 @@ fn a_device_page_mapped_through_the_tlb_reaches_the_vms_device() {
     let trace = lines(&m);
     assert!(trace.contains("exit TLBS at 0xc000000c"), "{trace}");
     assert!(!trace.contains("reflect DBE"), "{trace}");
+    // The mapped page is one more kind of device trap to coalesce: where
+    // exits are dear, the second trap there (the first composed the real
+    // entry) starts a block that covers the other stores, mapped or
+    // through KSEG1, and the halt.
+    let mut m = monitor_with(&img, Policy::Block, dear_exits());
+    assert_eq!(m.take_console(0), b"map!");
+    let trace = lines(&m);
+    let st = &m.vm_stats()[0];
+    assert_eq!((st.io.blocks, st.io.block_accesses), (1, 5), "{trace}");
+    assert!(
+        trace.contains("coalesce block at 0xc000000c: 12 instructions, 5 device accesses [write 1 at P 0x10000000 <- 0x0000006d, write 1 at P 0x10000000 <- 0x00000061"),
+        "{trace}"
+    );
 }
 
 /// Classification: device accesses (KSEG1 and the mapped page) are counted
