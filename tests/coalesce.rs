@@ -141,3 +141,38 @@ fn bad_policies_and_costs_are_refused_with_one_line() {
         );
     }
 }
+
+/// The `[cost]` table and a `[[vm]]`'s `coalesce` key in a config file; a
+/// `--cost` flag wins over the file's entry.
+#[test]
+fn the_config_file_sets_costs_and_policies() {
+    let cfg = std::env::temp_dir().join(format!("disco-coalesce-{}.toml", std::process::id()));
+    let k = image("kestrel.elf");
+    std::fs::write(
+        &cfg,
+        format!("stats = true\n[cost]\nexit = 1000\n[[vm]]\nimage = {k:?}\ncoalesce = \"block\"\nio-extent = 64\n"),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let blocks = |flags: &[&str]| -> u64 {
+        let mut a = vec!["run", "--cpus", "1", "--config", c];
+        a.extend_from_slice(flags);
+        let o = run(&a);
+        let out = text(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+        let line = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("coalesce block: "))
+            .unwrap_or_else(|| panic!("{out}"));
+        line.split(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(
+        blocks(&[]) > 40,
+        "exits of 1000 cycles: console lines coalesce"
+    );
+    assert!(
+        blocks(&["--cost", "exit=12"]) < 5,
+        "the flag wins: blocks rarely pay"
+    );
+    let _ = std::fs::remove_file(&cfg);
+}
