@@ -113,6 +113,8 @@ pub(crate) struct Results {
     pub(crate) notes: Vec<String>,
     /// What bench/peers.sh printed, when `--peers` was given.
     pub(crate) peers: String,
+    /// Coalesced I/O (`benchio`).
+    pub(crate) coalesce: crate::benchio::IoResults,
 }
 
 fn progress(what: &str) {
@@ -153,6 +155,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
         vcpus: 1,
         disk: None,
         disk_irq_latency: None,
+        io: Default::default(),
     }
 }
 
@@ -386,6 +389,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for n in [1, 2, 4, 8] {
         r.consolidation.push(kit_consolidation(n, runs)?);
     }
+    r.coalesce = crate::benchio::measure(args.quick)?;
     if args.peers {
         progress("peers: bench/peers.sh (GXemul)");
         let passes = if args.quick { "2000" } else { "20000" };
@@ -476,6 +480,7 @@ fn render(r: &Results) -> String {
             row.vms, row.pcpus, row.guest_instructions, row.cycles, row.throughput, row.host_mips
         );
     }
+    crate::benchio::render(&r.coalesce, &mut s);
     if !r.peers.is_empty() {
         let _ = writeln!(
             s,

@@ -149,6 +149,10 @@ pub(crate) struct RunArgs {
     /// With --gdb under the monitor: the VM to debug (default: the first).
     #[arg(long, value_name = "NAME", requires = "gdb")]
     pub(crate) gdb_vm: Option<String>,
+    /// Override an entry of the monitor's cost table (docs/timing.md), e.g. --cost exit=100;
+    /// repeatable.
+    #[arg(long = "cost", value_name = "NAME=CYCLES")]
+    pub(crate) costs: Vec<String>,
     /// Print statistics when the run ends (and on Ctrl-C).
     #[arg(long)]
     pub(crate) stats: bool,
@@ -167,6 +171,9 @@ pub(crate) struct VmEntry {
     pub(crate) cpus: Option<usize>,
     pub(crate) disk: Option<PathBuf>,
     pub(crate) console: Option<PathBuf>,
+    pub(crate) coalesce: Option<String>,
+    #[serde(rename = "io-extent")]
+    pub(crate) io_extent: Option<u32>,
 }
 
 impl VmEntry {
@@ -186,6 +193,14 @@ impl VmEntry {
         if self.name.as_deref() == Some("") {
             return Err(format!("{origin}: name: a VM's name cannot be empty"));
         }
+        let mut io = monitor::coalesce::IoConfig::default();
+        if let Some(c) = &self.coalesce {
+            io.policy = parse_coalesce(c).map_err(|e| format!("{origin}: {e}"))?;
+        }
+        if let Some(n) = self.io_extent {
+            io.extent =
+                Some(parse_io_extent(&n.to_string()).map_err(|e| format!("{origin}: {e}"))?);
+        }
         Ok(VmSpec {
             image: at(self.image),
             name: self.name,
@@ -194,6 +209,7 @@ impl VmEntry {
             disk: self.disk.map(at),
             console: self.console.map(at),
             origin,
+            io,
         })
     }
 }
@@ -224,6 +240,7 @@ impl RunArgs {
             }),
             numa: None,
             vm: Vec::new(),
+            cost: None,
         }
     }
 }
@@ -244,6 +261,7 @@ pub(crate) struct VmSpec {
     pub(crate) console: Option<PathBuf>,
     /// Where it was given, for messages: `--vm "SPEC"` or `FILE: vm[i]`.
     pub(crate) origin: String,
+    pub(crate) io: monitor::coalesce::IoConfig,
 }
 
 /// The VMs' names, each VM's own or `vm<i>`: refused if two are the same
@@ -264,6 +282,20 @@ pub(crate) fn vm_names(specs: &[VmSpec]) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// A coalescing policy by name (docs/monitor.md §4).
+fn parse_coalesce(v: &str) -> Result<monitor::coalesce::Policy, String> {
+    monitor::coalesce::Policy::parse(v)
+        .ok_or_else(|| format!("coalesce={v:?} is not one of off, block, second, ring"))
+}
+
+/// How many instructions past a device access the scan looks: at least one.
+fn parse_io_extent(v: &str) -> Result<u32, String> {
+    v.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("io-extent={v:?} is not a positive number of instructions"))
+}
+
 pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
     let mut parts = s.split(',');
     let image = parts
@@ -278,6 +310,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
         disk: None,
         console: None,
         origin: format!("--vm {s:?}"),
+        io: monitor::coalesce::IoConfig::default(),
     };
     let mut seen: Vec<&str> = Vec::new();
     for p in parts {
@@ -308,9 +341,16 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
             "disk" => return Err(format!("--vm {s:?}: disk= needs a file")),
             "console" if !v.is_empty() => spec.console = Some(PathBuf::from(v)),
             "console" => return Err(format!("--vm {s:?}: console= needs a file")),
+            "coalesce" => {
+                spec.io.policy = parse_coalesce(v).map_err(|e| format!("--vm {s:?}: {e}"))?
+            }
+            "io-extent" => {
+                spec.io.extent =
+                    Some(parse_io_extent(v).map_err(|e| format!("--vm {s:?}: {e}"))?)
+            }
             other => {
                 return Err(format!(
-                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console)"
+                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console, coalesce, io-extent)"
                 ))
             }
         }
@@ -373,6 +413,11 @@ mod tests {
         assert!(parse_vm_spec("a.elf,disk=").is_err());
         assert!(parse_vm_spec("a.elf,console=").is_err());
         assert!(parse_vm_spec("a.elf,color=red").is_err());
+        let v = parse_vm_spec("a.elf,coalesce=ring,io-extent=9").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.io.policy, monitor::coalesce::Policy::Ring);
+        assert_eq!(v.io.extent, Some(9));
+        assert!(parse_vm_spec("a.elf,coalesce=always").is_err());
+        assert!(parse_vm_spec("a.elf,io-extent=0").is_err());
         let v = parse_vm_spec("a.elf,disk=d.img,console=out.txt").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.disk, Some(PathBuf::from("d.img")));
         assert_eq!(v.console, Some(PathBuf::from("out.txt")));

@@ -100,6 +100,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
         Some("json") => Some(DumpFormat::Json),
         Some(other) => bail!("dump_regs: {other:?} is neither \"text\" nor \"json\""),
     };
+    if s.image.is_some() && (!args.costs.is_empty() || s.cost.is_some()) {
+        bail!(
+            "--cost sets the monitor's cost table: it applies to --vm runs, not the bare machine"
+        );
+    }
     if let Some(image) = s.image.clone() {
         crate::files::native_apart(&s, args.config.as_deref())?;
         let setup = s.machine().map_err(bad)?;

@@ -63,6 +63,7 @@ pub(crate) fn monitor(
             vcpus: spec.cpus.unwrap_or(1),
             disk,
             disk_irq_latency: s.disk_irq,
+            io: spec.io,
         });
     }
     Monitor::new(MonitorConfig {
@@ -73,6 +74,7 @@ pub(crate) fn monitor(
         machine_mem,
         seed: s.seed.unwrap_or(0),
         epoch: s.epoch.unwrap_or(0),
+        cost: cost_table(s, &args.costs)?,
         ..MonitorConfig::default()
     })
     .map_err(refused)
@@ -98,4 +100,22 @@ pub(crate) fn console_files(specs: &[VmSpec]) -> anyhow::Result<Vec<Option<File>
                 .transpose()
         })
         .collect()
+}
+
+/// The monitor's cost table: the config file's `[cost]` entries, then the
+/// `--cost NAME=CYCLES` flags.
+fn cost_table(s: &Settings, flags: &[String]) -> anyhow::Result<monitor::cost::Cost> {
+    let mut cost = monitor::cost::COST;
+    for (name, v) in s.cost.iter().flatten() {
+        let cycles = v
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| anyhow!("cost.{name}: {v} is not a number of cycles"))?;
+        cost.set(name, cycles)
+            .map_err(|e| anyhow!("cost.{name}: {e}"))?;
+    }
+    for f in flags {
+        cost.apply(f).map_err(|e| anyhow!("--cost {e}"))?;
+    }
+    Ok(cost)
 }

@@ -36,7 +36,6 @@ use sim::cpu::cp0::reg;
 use sim::cpu::{Lookup, TlbEntry};
 use sim::isa::{decode, Op};
 
-use crate::cost::COST;
 use crate::engine::GuestCtx;
 use crate::obs::MonEvent;
 use crate::tlbctl;
@@ -87,7 +86,7 @@ pub fn patch(ctx: &mut GuestCtx<'_>, pc: u64) {
         return;
     };
     if ctx.bus.write_ram(ctx.core.id, ma, 4, u64::from(new)) {
-        ctx.charge(COST.patch);
+        ctx.charge(ctx.cost.patch);
         ctx.vcpu.stats.patched += 1;
         ctx.trace.emit(MonEvent::Patch {
             pc,

@@ -31,6 +31,15 @@ pub struct Cost {
     pub vcpu_switch: u64,
     /// Rewrite one guest MFC0/MTC0 into a commpage load/store (once per site).
     pub patch: u64,
+    /// Coalesced I/O (`coalesce`): follow one guest instruction while
+    /// scanning ahead of a device access (fetch, decode, a dry run).
+    pub scan: u64,
+    /// Hash one instruction word of a recorded block.
+    pub hash: u64,
+    /// Probe the per-address table at a device-access trap.
+    pub lookup: u64,
+    /// Queue one write-buffered device write in the ring (`coalesce=ring`).
+    pub ring: u64,
 }
 
 pub const COST: Cost = Cost {
@@ -45,4 +54,115 @@ pub const COST: Cost = Cost {
     vdev: 40,
     vcpu_switch: 150,
     patch: 40,
+    scan: 10,
+    hash: 2,
+    lookup: 4,
+    ring: 6,
 };
+
+impl Default for Cost {
+    fn default() -> Cost {
+        COST
+    }
+}
+
+impl Cost {
+    /// The entries' names, as `--cost NAME=CYCLES` and the `[cost]` table
+    /// spell them.
+    pub const NAMES: [&'static str; 15] = [
+        "exit",
+        "emulate",
+        "reflect",
+        "l2tlb_refill",
+        "compose",
+        "shootdown",
+        "engine_insn",
+        "trampoline",
+        "vdev",
+        "vcpu_switch",
+        "patch",
+        "scan",
+        "hash",
+        "lookup",
+        "ring",
+    ];
+
+    fn entry(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "exit" => &mut self.exit,
+            "emulate" => &mut self.emulate,
+            "reflect" => &mut self.reflect,
+            "l2tlb_refill" => &mut self.l2tlb_refill,
+            "compose" => &mut self.compose,
+            "shootdown" => &mut self.shootdown,
+            "engine_insn" => &mut self.engine_insn,
+            "trampoline" => &mut self.trampoline,
+            "vdev" => &mut self.vdev,
+            "vcpu_switch" => &mut self.vcpu_switch,
+            "patch" => &mut self.patch,
+            "scan" => &mut self.scan,
+            "hash" => &mut self.hash,
+            "lookup" => &mut self.lookup,
+            "ring" => &mut self.ring,
+            _ => return None,
+        })
+    }
+
+    /// The most cycles one entry may be set to: far beyond any handler, and
+    /// small enough that sums of many charges cannot overflow.
+    pub const MAX: u64 = 1_000_000;
+
+    /// Overrides entry `name` (one of [`Cost::NAMES`]).
+    pub fn set(&mut self, name: &str, cycles: u64) -> Result<(), String> {
+        if cycles > Cost::MAX {
+            return Err(format!(
+                "{name}={cycles}: at most {} cycles per entry",
+                Cost::MAX
+            ));
+        }
+        match self.entry(name) {
+            Some(e) => {
+                *e = cycles;
+                Ok(())
+            }
+            None => Err(format!(
+                "{name:?} is not an entry of the monitor's cost table ({})",
+                Cost::NAMES.join(", ")
+            )),
+        }
+    }
+
+    /// Applies one `NAME=CYCLES` override.
+    pub fn apply(&mut self, spec: &str) -> Result<(), String> {
+        let (name, v) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("{spec:?} is not NAME=CYCLES"))?;
+        let cycles = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{spec:?}: {v:?} is not a number of cycles"))?;
+        self.set(name.trim(), cycles)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_an_entry_and_overrides_apply() {
+        let mut c = COST;
+        for (i, name) in Cost::NAMES.iter().enumerate() {
+            c.set(name, 1000 + i as u64).unwrap();
+        }
+        assert_eq!(c.exit, 1000);
+        assert_eq!(c.ring, 1014);
+        c.apply("exit=100").unwrap();
+        assert_eq!(c.exit, 100);
+        assert!(c.apply("exits=1").unwrap_err().contains("not an entry"));
+        assert!(c.apply("exit").is_err());
+        assert!(c.apply("exit=lots").is_err());
+        assert!(c.apply("exit=1000001").unwrap_err().contains("at most"));
+    }
+}

@@ -11,7 +11,7 @@ use sim::isa::{decode, Insn, Op, Reg};
 use sim::mem::Bus;
 use sim::DebugControl;
 
-use crate::cost::COST;
+use crate::cost::Cost;
 use crate::mem::{Asids, GuestPhys, Pmap};
 use crate::obs::{MonEvent, Trace};
 use crate::tlbctl;
@@ -69,11 +69,15 @@ pub struct GuestCtx<'a> {
     pub tlb_cursor: &'a mut usize,
     /// The debugger's control of this VCPU, while it has anything set.
     pub debug: Option<&'a mut DebugControl>,
+    /// The monitor's cost table (`--cost` may override entries).
+    pub cost: Cost,
+    /// The VM's coalesced-I/O state: per-address table, ring, counters.
+    pub io: &'a mut crate::coalesce::VmIo,
 }
 
 impl GuestCtx<'_> {
     /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
-    fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
+    pub fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
         // The low word: 32-bit addressing.
         let t = sim::cpu::tlb::translate(&self.vcpu.cp0, &self.vcpu.tlb, vaddr as u32, access)?;
         Ok(GuestPhys(t.pa))
@@ -127,6 +131,7 @@ impl GuestCtx<'_> {
         if access == Access::Fetch {
             return Err(Self::bus_error(access));
         }
+        crate::coalesce::ring::before_access(self, gpa);
         self.vdev_access();
         let v = self
             .board
@@ -152,6 +157,9 @@ impl GuestCtx<'_> {
             }
             return Err(Self::bus_error(Access::Store));
         }
+        if crate::coalesce::ring::queue(self, gpa, width, value) {
+            return Ok(());
+        }
         self.vdev_access();
         self.trace.emit(MonEvent::Vdev {
             gpa: gpa.0,
@@ -171,7 +179,7 @@ impl GuestCtx<'_> {
 
     fn vdev_access(&mut self) {
         self.vcpu.stats.vdev_accesses += 1;
-        self.charge(COST.vdev);
+        self.charge(self.cost.vdev);
     }
 
     pub fn charge(&mut self, cycles: u64) {
@@ -196,7 +204,7 @@ impl GuestCtx<'_> {
         self.vcpu.l2tlb.drop_range(first, last);
         tlbctl::shoot_down(self.core, self.asids, self.vcpu.space, what);
         self.shootdowns.push((self.core.id, self.vcpu.space, what));
-        self.charge(COST.shootdown);
+        self.charge(self.cost.shootdown);
     }
 
     /// A guest TLBWI/TLBWR: replace virtual entry `index`, drop composed
@@ -377,34 +385,45 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
         }
         // The instructions a trap asked for are emulated (one handler per
         // instruction); what follows is interpretation of guest code.
-        ctx.charge(if done < at_least {
-            COST.emulate
+        let cost = if done < at_least {
+            ctx.cost.emulate
         } else {
-            COST.engine_insn
-        });
-        done += 1;
-        ctx.vcpu.stats.engine_insns += 1;
-        let pc = regs.pc;
-        let fetched = fetch(ctx, pc);
-        let insn = match fetched {
-            Ok(i) => i,
-            Err(e) => {
-                deliver(ctx, regs, &e);
-                continue;
-            }
+            ctx.cost.engine_insn
         };
-        ctx.trace.emit(MonEvent::Engine { pc, word: insn.raw });
-        match sim::cpu::execute(regs, ctx, insn, pc) {
-            Ok(flow) => {
-                ctx.vcpu.stats.guest_insns += 1;
-                regs.advance(flow);
-                if flow == Flow::Wait {
-                    ctx.count_emulated("wait");
-                    ctx.vcpu.state = VcpuState::Waiting;
-                    return EngineStop::Wait;
-                }
+        done += 1;
+        if step(ctx, regs, cost) == Some(Flow::Wait) {
+            return EngineStop::Wait;
+        }
+    }
+}
+
+/// Interprets the one guest instruction at the PC, charging `cost`: its
+/// flow, or `None` if it raised an exception (delivered to the guest).
+pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> {
+    ctx.charge(cost);
+    ctx.vcpu.stats.engine_insns += 1;
+    let pc = regs.pc;
+    let insn = match fetch(ctx, pc) {
+        Ok(i) => i,
+        Err(e) => {
+            deliver(ctx, regs, &e);
+            return None;
+        }
+    };
+    ctx.trace.emit(MonEvent::Engine { pc, word: insn.raw });
+    match sim::cpu::execute(regs, ctx, insn, pc) {
+        Ok(flow) => {
+            ctx.vcpu.stats.guest_insns += 1;
+            regs.advance(flow);
+            if flow == Flow::Wait {
+                ctx.count_emulated("wait");
+                ctx.vcpu.state = VcpuState::Waiting;
             }
-            Err(e) => deliver(ctx, regs, &e),
+            Some(flow)
+        }
+        Err(e) => {
+            deliver(ctx, regs, &e);
+            None
         }
     }
 }
@@ -451,7 +470,7 @@ fn deliver(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception) {
 /// to the guest's vector. A guest whose vector itself faults would loop
 /// forever, as the real machine would; the monitor stops such a VM instead.
 pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, bd: bool) {
-    ctx.charge(COST.reflect);
+    ctx.charge(ctx.cost.reflect);
     let vector = ctx.vcpu.reflect(regs, e, pc, bd);
     ctx.trace.emit(MonEvent::Reflect {
         code: e.code,
@@ -464,7 +483,7 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
     // interpreting its four instructions would give.
     let debugged = crate::gdb::breaks_in(ctx.debug.as_deref(), vector, 16);
     if let Some(target) = trampoline_target(ctx, vector).filter(|_| !debugged) {
-        ctx.charge(COST.trampoline);
+        ctx.charge(ctx.cost.trampoline);
         // The guest executed its four instructions, logically.
         ctx.vcpu.stats.guest_insns += 4;
         regs.set(Reg::K0, target);

@@ -2,10 +2,10 @@
 //! for the guest, and what the monitor does about it.
 
 use sim::cpu::cp0::{cause, sext32, status};
-use sim::cpu::{ExcCode, Exception, Lookup, Mode, Regs};
+use sim::cpu::{Access, ExcCode, Exception, Lookup, Mode, Regs};
 
+use crate::coalesce::{self, DeviceTrap};
 use crate::commpage;
-use crate::cost::COST;
 use crate::engine::{self, EngineStop, GuestCtx};
 use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
@@ -56,8 +56,9 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
     if let Some(n) = ctx.vcpu.stats.exits.get_mut(code as usize) {
         *n += 1;
     }
-    ctx.core.charge(COST.exit);
-    ctx.vcpu.stats.monitor_cycles += COST.exit;
+    let exit_cost = ctx.cost.exit;
+    ctx.core.charge(exit_cost);
+    ctx.vcpu.stats.monitor_cycles += exit_cost;
     if ctx.trace.enabled {
         let word = engine::peek_word(ctx, fault_pc);
         ctx.trace.emit(MonEvent::Exit {
@@ -69,6 +70,13 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
             word,
         });
     }
+    if !matches!(
+        code,
+        ExcCode::AdEL | ExcCode::AdES | ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod
+    ) {
+        // Any other exit delivers a `coalesce=ring` ring.
+        coalesce::ring::flush(ctx);
+    }
     match code {
         // The guest kernel's own page beside the commpage (which shares its
         // real TLB pair): interpret, never compose over the commpage entry.
@@ -78,9 +86,18 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
             regs.jump_to(epc);
             engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
         }
-        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => {
-            tlb_fault(ctx, regs, code, epc, fault_pc, bd, badvaddr)
-        }
+        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => tlb_fault(
+            ctx,
+            regs,
+            &Trap {
+                code,
+                epc,
+                fault_pc,
+                bd,
+                badvaddr,
+            },
+            budget_end,
+        ),
         // A privileged instruction of the guest kernel: emulate it (and the
         // branch before it when it sat in a delay slot).
         ExcCode::CpU if ce == 0 && from == Mode::Supervisor => {
@@ -92,6 +109,26 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
         // interpret from the faulting instruction on.
         ExcCode::AdEL | ExcCode::AdES if from == Mode::Supervisor => {
             let fetch = code == ExcCode::AdEL && badvaddr == sext32(fault_pc);
+            if !fetch {
+                let access = if code == ExcCode::AdEL {
+                    Access::Load
+                } else {
+                    Access::Store
+                };
+                match ctx.translate(badvaddr, access) {
+                    Ok(gpa) if is_device(ctx, gpa) => {
+                        ctx.vcpu.stats.device_exits += 1;
+                        let t = DeviceTrap {
+                            epc,
+                            fault_pc,
+                            bd,
+                            gpa,
+                        };
+                        return coalesce::device_trap(ctx, regs, &t, budget_end).into();
+                    }
+                    _ => ctx.vcpu.stats.kseg_exits += 1,
+                }
+            }
             regs.jump_to(if fetch { fault_pc } else { epc });
             let at_least = if fetch { 0 } else { 1 + u32::from(bd) };
             engine::run(ctx, regs, at_least, budget_end).into()
@@ -119,15 +156,26 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
     }
 }
 
-fn tlb_fault(
-    ctx: &mut GuestCtx<'_>,
-    regs: &mut Regs,
+/// A real exception as the exit found it.
+#[derive(Clone, Copy, Debug)]
+struct Trap {
     code: ExcCode,
+    /// The real EPC: the branch when the instruction sat in a delay slot.
     epc: u64,
+    /// The instruction that trapped.
     fault_pc: u64,
     bd: bool,
     badvaddr: u64,
-) -> Outcome {
+}
+
+fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64) -> Outcome {
+    let Trap {
+        code,
+        epc,
+        fault_pc,
+        bd,
+        badvaddr,
+    } = *t;
     // The VA's low word: 32-bit addressing.
     let va = badvaddr as u32;
     let sva = sext32(u64::from(va));
@@ -162,6 +210,19 @@ fn tlb_fault(
                 // The real entry is older than the guest's: compose afresh.
                 tlbctl::compose_and_install(ctx, va, g.index);
                 regs.jump_to(epc);
+            } else if sva != sext32(fault_pc) && is_device(ctx, GuestPhys(g.paddr(va))) {
+                // The guest mapped a page of its board: every VM sees the
+                // same board, so the access reaches the VM's device (the
+                // real entry stays invalid, so each access traps here).
+                ctx.vcpu.stats.device_exits += 1;
+                ctx.vcpu.stats.device_exits_tlb += 1;
+                let t = DeviceTrap {
+                    epc,
+                    fault_pc,
+                    bd,
+                    gpa: GuestPhys(g.paddr(va)),
+                };
+                return coalesce::device_trap(ctx, regs, &t, budget_end).into();
             } else {
                 // The guest mapped a physical page it does not have.
                 let fetch = !store && sva == sext32(fault_pc);
@@ -171,4 +232,13 @@ fn tlb_fault(
         }
     }
     Outcome::Resume
+}
+
+/// Whether guest-physical `gpa` is a register of the VM's board (outside
+/// its RAM, inside a device window of `../shared/docs/board-testmips.md`).
+pub fn is_device(ctx: &GuestCtx<'_>, gpa: GuestPhys) -> bool {
+    gpa.0 >= ctx.pmap.size()
+        && sim::dev::REGISTRY
+            .iter()
+            .any(|&(_, base, size)| gpa.0.checked_sub(base).is_some_and(|off| off < size))
 }

@@ -12,6 +12,7 @@
     clippy::unimplemented
 )]
 
+pub mod coalesce;
 pub mod commpage;
 pub mod cost;
 pub mod engine;
@@ -82,6 +83,8 @@ pub struct MonitorConfig {
     pub seed: u64,
     /// Seconds since 1970 every VM's rtc reports at cycle 0.
     pub epoch: u64,
+    /// The monitor's cost table (`--cost NAME=CYCLES` overrides entries).
+    pub cost: cost::Cost,
 }
 
 impl Default for MonitorConfig {
@@ -95,6 +98,7 @@ impl Default for MonitorConfig {
             machine_mem: None,
             seed: 0,
             epoch: 0,
+            cost: cost::COST,
         }
     }
 }
@@ -273,6 +277,7 @@ impl Monitor {
                 }),
                 end: None,
                 console: Vec::new(),
+                io: coalesce::VmIo::new(vc.io),
             });
         }
         for cpu in &mut machine.cpus {
@@ -434,7 +439,10 @@ impl Monitor {
                     self.trace.emit(MonEvent::Wait);
                     self.schedule_out(p);
                 }
-                Outcome::Budget => return false,
+                Outcome::Budget => {
+                    self.flush_ring(p);
+                    return false;
+                }
                 Outcome::Board => self.board_actions(v),
                 Outcome::Debug => return true,
             }
@@ -510,6 +518,7 @@ impl Monitor {
             shootdowns,
             tlb_cursor,
             debug,
+            config,
             ..
         } = self;
         let tlb_cursor = tlb_cursor.get_mut(p)?;
@@ -520,6 +529,7 @@ impl Monitor {
             board,
             vcpus,
             end,
+            io,
             ..
         } = vms.get_mut(v)?;
         let vcpu = vcpus.get_mut(c)?;
@@ -541,6 +551,8 @@ impl Monitor {
                 stop: &mut stop,
                 tlb_cursor,
                 debug: gdb::VmDebug::control(debug.as_mut(), v, c),
+                cost: config.cost,
+                io,
             };
             commpage::load(&mut ctx);
             f(&mut ctx, regs)
@@ -607,8 +619,8 @@ impl Monitor {
             };
             vc.on_pcpu = Some(p);
             cpu.regs = vc.regs.clone();
-            cpu.charge(cost::COST.vcpu_switch);
-            vc.stats.monitor_cycles += cost::COST.vcpu_switch;
+            cpu.charge(self.config.cost.vcpu_switch);
+            vc.stats.monitor_cycles += self.config.cost.vcpu_switch;
             if let Some(slot) = self.current.get_mut(p) {
                 *slot = Some((v, c));
             }
@@ -629,7 +641,22 @@ impl Monitor {
         false
     }
 
+    /// The end of a VCPU's turn delivers its VM's `coalesce=ring` ring.
+    fn flush_ring(&mut self, p: usize) {
+        let queued = self
+            .current
+            .get(p)
+            .copied()
+            .flatten()
+            .and_then(|(v, _)| self.vms.get(v))
+            .is_some_and(|vm| !vm.io.ring.is_empty());
+        if queued {
+            self.with_ctx(p, |ctx, _| coalesce::ring::flush(ctx));
+        }
+    }
+
     fn schedule_out(&mut self, p: usize) {
+        self.flush_ring(p);
         let Some((v, c)) = self.current.get_mut(p).and_then(Option::take) else {
             return;
         };

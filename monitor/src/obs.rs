@@ -103,6 +103,39 @@ pub enum MonEvent {
         status: u32,
     },
     Stop,
+    /// Coalesced I/O: a scan from a device-access trap and what it recorded.
+    CoalesceScan {
+        pc: u64,
+        scanned: u32,
+        size: u32,
+        accesses: u32,
+        /// The cost rule's estimated saving (negative: declined).
+        saving: i64,
+        declined: bool,
+    },
+    /// A block emulated in one event; the device accesses it covered are
+    /// the `Vdev` events since `Trace::begin_block`.
+    CoalesceBlock {
+        pc: u64,
+        insns: u32,
+        resume: u64,
+        /// Why it ended before its recorded length.
+        cut: Option<crate::coalesce::Cut>,
+    },
+    /// A recorded block whose words no longer hash the same.
+    CoalesceDrop {
+        pc: u64,
+    },
+    /// `coalesce=ring`: a write queued instead of run through the device.
+    RingQueue {
+        gpa: u64,
+        value: u64,
+        queued: usize,
+    },
+    /// `coalesce=ring`: the queued writes delivered to the device.
+    RingFlush {
+        writes: usize,
+    },
 }
 
 /// Where an event happened.
@@ -124,6 +157,9 @@ pub struct Trace {
     /// Lines with the machine cycle they happened at.
     pub lines: Vec<(u64, String)>,
     pub now: u64,
+    /// Inside a coalesced block: its device accesses, listed in its one
+    /// line instead of one line each.
+    pub(crate) block: Option<Vec<(u64, u8, u64, bool)>>,
 }
 
 fn hex32(v: u64) -> String {
@@ -138,8 +174,38 @@ impl Trace {
         }
     }
 
+    /// Starts collecting a block's device accesses (see `end_block`).
+    pub fn begin_block(&mut self) {
+        if self.enabled {
+            self.block = Some(Vec::new());
+        }
+    }
+
+    /// Emits the block's one line, `e`, with the accesses it covered.
+    pub fn end_block(&mut self, e: MonEvent) {
+        if self.enabled {
+            self.format(e);
+            self.block = None;
+        }
+    }
+
     #[cold]
     fn format(&mut self, e: MonEvent) {
+        if let Some(accesses) = self.block.as_mut() {
+            match e {
+                MonEvent::Vdev {
+                    gpa,
+                    width,
+                    value,
+                    write,
+                } => {
+                    accesses.push((gpa, width, value, write));
+                    return;
+                }
+                MonEvent::Engine { .. } => return,
+                _ => {}
+            }
+        }
         let (layer, text) = match e {
             MonEvent::Exit {
                 code,
@@ -322,6 +388,11 @@ impl Trace {
             ),
             MonEvent::Halt { status } => ("monitor", format!("VM halted with status {status}")),
             MonEvent::Stop => ("monitor", "VM stopped".to_string()),
+            MonEvent::CoalesceScan { .. }
+            | MonEvent::CoalesceBlock { .. }
+            | MonEvent::CoalesceDrop { .. }
+            | MonEvent::RingQueue { .. }
+            | MonEvent::RingFlush { .. } => ("monitor", self.coalesce_text(e)),
         };
         let p = self.place;
         let line = format!(
@@ -333,6 +404,78 @@ impl Trace {
             text
         );
         self.lines.push((self.now, line));
+    }
+
+    fn coalesce_text(&self, e: MonEvent) -> String {
+        match e {
+            MonEvent::CoalesceScan {
+                pc,
+                scanned,
+                size,
+                accesses,
+                saving,
+                declined,
+            } => {
+                let what = if declined {
+                    format!(
+                        "a block with {accesses} accesses declined (it would cost {} cycles more than the exits it saves); single access recorded",
+                        -saving
+                    )
+                } else if size > 1 {
+                    format!(
+                        "block of {size} instructions with {accesses} accesses recorded (saves {saving} cycles)"
+                    )
+                } else {
+                    "single access recorded".to_string()
+                };
+                format!(
+                    "coalesce scan at {}: {scanned} instructions followed; {what}",
+                    hex32(pc)
+                )
+            }
+            MonEvent::CoalesceBlock {
+                pc,
+                insns,
+                resume,
+                cut,
+            } => {
+                let accesses = self.block.as_deref().unwrap_or_default();
+                let mut t = format!(
+                    "coalesce block at {}: {insns} instructions, {} device accesses [",
+                    hex32(pc),
+                    accesses.len()
+                );
+                for (i, &(gpa, width, value, write)) in accesses.iter().enumerate() {
+                    let _ = write!(
+                        t,
+                        "{}{} {width} at P {} {} {}",
+                        if i > 0 { ", " } else { "" },
+                        if write { "write" } else { "read" },
+                        hex32(gpa),
+                        if write { "<-" } else { "->" },
+                        hex32(value)
+                    );
+                }
+                let _ = write!(t, "], resume at {}", hex32(resume));
+                if let Some(c) = cut {
+                    let _ = write!(t, " (ended early: {})", c.describe());
+                }
+                t
+            }
+            MonEvent::CoalesceDrop { pc } => format!(
+                "coalesce: the block at {} no longer hashes the same: entry dropped",
+                hex32(pc)
+            ),
+            MonEvent::RingQueue { gpa, value, queued } => format!(
+                "ring: write 1 bytes at P {}: {} queued ({queued} in the ring)",
+                hex32(gpa),
+                hex32(value)
+            ),
+            MonEvent::RingFlush { writes } => {
+                format!("ring: {writes} queued writes delivered to the device")
+            }
+            _ => String::new(),
+        }
     }
 
     fn vm_name(&self, vm: usize) -> String {

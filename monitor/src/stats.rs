@@ -17,12 +17,19 @@ pub struct VmStats {
     pub reflected: u64,
     pub engine_insns: u64,
     pub vdev_accesses: u64,
+    pub device_exits: u64,
+    pub device_exits_tlb: u64,
+    pub kseg_exits: u64,
     pub patched: u64,
     pub l2tlb_hits: u64,
     pub l2tlb_misses: u64,
     pub monitor_cycles: u64,
     pub guest_cycles: u64,
     pub guest_insns: u64,
+    /// Coalesced I/O: the VM's policy, counters and table (blocks, singles).
+    pub coalesce: crate::coalesce::Policy,
+    pub io: crate::coalesce::IoStats,
+    pub io_table: (usize, usize),
 }
 
 impl VmStats {
@@ -50,6 +57,9 @@ impl VmStats {
         self.reflected += s.reflected;
         self.engine_insns += s.engine_insns;
         self.vdev_accesses += s.vdev_accesses;
+        self.device_exits += s.device_exits;
+        self.device_exits_tlb += s.device_exits_tlb;
+        self.kseg_exits += s.kseg_exits;
         self.patched += s.patched;
         self.monitor_cycles += s.monitor_cycles;
         self.guest_cycles += s.guest_cycles;
@@ -65,6 +75,9 @@ impl Monitor {
             .map(|vm| {
                 let mut st = VmStats {
                     name: vm.name.clone(),
+                    coalesce: vm.io.config.policy,
+                    io: vm.io.stats,
+                    io_table: vm.io.table_size(),
                     ..VmStats::default()
                 };
                 for vc in &vm.vcpus {
@@ -98,6 +111,11 @@ impl Monitor {
                 }
             }
             out.push('\n');
+            let _ = writeln!(
+                out,
+                "  device-access exits: {} ({} through a TLB-mapped device page); other address-error exits (KSEG0 data): {}",
+                st.device_exits, st.device_exits_tlb, st.kseg_exits
+            );
             let _ = write!(out, "  emulated:");
             let mut any = false;
             for (name, n) in EMULATED.iter().zip(st.emulated.iter()) {
@@ -120,7 +138,43 @@ impl Monitor {
                 "  L2TLB: {} hits, {} misses",
                 st.l2tlb_hits, st.l2tlb_misses
             );
+            coalesce_lines(&mut out, &st);
         }
         out
+    }
+}
+
+/// The coalesced-I/O lines of `--stats` (docs/monitor.md §4).
+fn coalesce_lines(out: &mut String, st: &VmStats) {
+    use crate::coalesce::Policy;
+    let io = &st.io;
+    match st.coalesce {
+        Policy::Off => {}
+        Policy::Ring => {
+            let _ = writeln!(
+                out,
+                "  coalesce ring: {} writes queued, {} deliveries",
+                io.ring_queued, io.ring_flushes
+            );
+        }
+        Policy::Block | Policy::Second => {
+            let _ = writeln!(
+                out,
+                "  coalesce {}: {} blocks covering {} device accesses in {} instructions ({} ended early); table: {} blocks, {} single accesses ({} declined blocks); {} hits in {} lookups, {} dropped; {} scans of {} instructions",
+                st.coalesce.name(),
+                io.blocks,
+                io.block_accesses,
+                io.block_insns,
+                io.cut,
+                st.io_table.0,
+                st.io_table.1,
+                io.declined,
+                io.hits,
+                io.lookups,
+                io.dropped,
+                io.scans,
+                io.scanned
+            );
+        }
     }
 }

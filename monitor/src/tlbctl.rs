@@ -7,7 +7,6 @@ use sim::cpu::tlb::lo;
 use sim::cpu::tlb::TlbHit;
 use sim::cpu::{Lookup, TlbEntry, TLB_ENTRIES};
 
-use crate::cost::COST;
 use crate::engine::GuestCtx;
 use crate::l2tlb::L2Entry;
 use crate::mem::GuestPhys;
@@ -41,8 +40,8 @@ pub fn flush_real_tlb(core: &mut sim::cpu::Core) {
 /// Composes the 8 KB page pair around `va` from virtual TLB entry
 /// `vtlb_index`, caches it in the L2TLB and writes it to the real TLB.
 pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
-    ctx.core.charge(COST.compose);
-    ctx.vcpu.stats.monitor_cycles += COST.compose;
+    ctx.core.charge(ctx.cost.compose);
+    ctx.vcpu.stats.monitor_cycles += ctx.cost.compose;
     let e = ctx.vcpu.tlb.read(vtlb_index);
     let base = va & !0x1FFF;
     let mut reals = [0u32; 2];
@@ -128,8 +127,8 @@ pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> bool {
     // is still there the guest gets TLB-invalid, if it was evicted a refill.
     let cached = ctx.vcpu.l2tlb.lookup(va, guest_asid);
     if let Some(l2) = cached.filter(|e| e.lo[odd] & lo::V != 0) {
-        ctx.core.charge(COST.l2tlb_refill);
-        ctx.vcpu.stats.monitor_cycles += COST.l2tlb_refill;
+        ctx.core.charge(ctx.cost.l2tlb_refill);
+        ctx.vcpu.stats.monitor_cycles += ctx.cost.l2tlb_refill;
         let index = install(ctx, &l2);
         ctx.trace.emit(MonEvent::L2Hit { va, index });
         return true;

@@ -27,6 +27,13 @@ pub struct VcpuStats {
     pub reflected: u64,
     pub engine_insns: u64,
     pub vdev_accesses: u64,
+    /// Address-error and TLB exits of guest-kernel accesses to its board's
+    /// registers (KSEG1, or a device page it mapped: `device_exits_tlb`).
+    pub device_exits: u64,
+    pub device_exits_tlb: u64,
+    /// The other address-error exits of guest-kernel data accesses: KSEG0
+    /// (and KSEG1 RAM).
+    pub kseg_exits: u64,
     /// Guest-kernel MFC0/MTC0 sites rewritten to use the commpage.
     pub patched: u64,
     pub monitor_cycles: u64,

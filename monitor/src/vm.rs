@@ -21,6 +21,8 @@ pub struct VmConfig {
     /// The disk's completion interrupt latency in cycles (IP5, an
     /// extension of the board); `None`: no interrupt.
     pub disk_irq_latency: Option<u64>,
+    /// Coalesced I/O: `--vm …,coalesce=POLICY,io-extent=N`.
+    pub io: crate::coalesce::IoConfig,
 }
 
 impl VmConfig {
@@ -33,6 +35,7 @@ impl VmConfig {
             vcpus: 1,
             disk: None,
             disk_irq_latency: None,
+            io: crate::coalesce::IoConfig::default(),
         }
     }
 }
@@ -55,6 +58,8 @@ pub struct Vm {
     pub end: Option<VmEnd>,
     /// Console output not yet collected.
     pub console: Vec<u8>,
+    /// Coalesced I/O: the per-address table and the ring.
+    pub io: crate::coalesce::VmIo,
 }
 
 impl Vm {

@@ -41,6 +41,7 @@ fn vm(name: &str, segments: Vec<(u64, Vec<u8>)>, entry: u32) -> VmConfig {
         vcpus: 1,
         disk: None,
         disk_irq_latency: None,
+        io: Default::default(),
     }
 }
 

@@ -53,6 +53,7 @@ fn user_page_at_the_commpage_address_stays_the_users() {
             vcpus: 1,
             disk: None,
             disk_irq_latency: None,
+            io: Default::default(),
         }],
         ..MonitorConfig::default()
     })

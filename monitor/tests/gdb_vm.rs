@@ -31,6 +31,7 @@ fn trapkit_monitor() -> Monitor {
             vcpus: 1,
             disk: None,
             disk_irq_latency: None,
+            io: Default::default(),
         }],
         ..MonitorConfig::default()
     })

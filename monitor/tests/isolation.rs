@@ -31,6 +31,7 @@ fn config(name: &str, segments: Vec<(u64, Vec<u8>)>) -> VmConfig {
         vcpus: 1,
         disk: None,
         disk_irq_latency: None,
+        io: Default::default(),
     }
 }
 

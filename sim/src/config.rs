@@ -179,6 +179,9 @@ pub struct Settings {
     /// (the simulator itself does not read them).
     #[serde(default)]
     pub vm: Vec<toml::Table>,
+    /// `[cost]`: entries of the monitor's cost table to override, handed
+    /// as they are to the front end that runs VMs.
+    pub cost: Option<toml::Table>,
 }
 
 impl Settings {
@@ -210,6 +213,7 @@ impl Settings {
             } else {
                 self.vm
             },
+            cost: self.cost.or(lower.cost),
         }
     }
 
