@@ -74,6 +74,15 @@ pub(crate) struct RunArgs {
     /// RAM of the bare machine, e.g. 32M, 1G.
     #[arg(long, value_name = "SIZE")]
     pub(crate) mem: Option<String>,
+    /// On the bare machine: the memory the booting kernel is told it has (mp memory register),
+    /// at most --mem; the rest is the machine's (default: all of --mem).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) boot_mem: Option<String>,
+    /// A timeline entry WHEN:ACTION for a kernel booted on the bare machine, e.g. 20M:virtualize,
+    /// 60M:devirtualize (WHEN: a cycle count with K/M/G = 10^3/10^6/10^9, or vm-end[=NAME]);
+    /// repeatable. See docs/devirtualization.md.
+    #[arg(long = "at", value_name = "WHEN:ACTION")]
+    pub(crate) at: Vec<String>,
     /// Cycles each CPU runs before the next one gets its turn.
     #[arg(long, value_name = "CYCLES")]
     pub(crate) quantum: Option<u64>,
@@ -169,6 +178,7 @@ impl RunArgs {
             image: self.image.clone(),
             cpus: self.cpus,
             mem: self.mem.clone().map(Size::Text),
+            boot_mem: self.boot_mem.clone().map(Size::Text),
             quantum: self.quantum,
             max_cycles: self.max_cycles,
             seed: self.seed,
@@ -188,6 +198,8 @@ impl RunArgs {
             }),
             numa: None,
             vm: Vec::new(),
+            // `--at` entries are read by `crate::timeline`.
+            at: Vec::new(),
         }
     }
 }

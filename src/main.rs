@@ -7,6 +7,7 @@ mod files;
 mod gdb;
 mod report;
 mod run;
+mod timeline;
 mod vms;
 
 use clap::Parser;

@@ -80,6 +80,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
     if args.native && !specs.is_empty() {
         bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
     }
+    if !specs.is_empty() && (s.boot_mem.is_some() || !args.at.is_empty() || !s.at.is_empty()) {
+        bail!("--boot-mem and --at are for a kernel booted on the bare machine (IMAGE), not --vm");
+    }
     if s.image.is_some() && !specs.is_empty() {
         bail!("give either an IMAGE (native) or --vm specifications, not both");
     }
@@ -158,6 +161,7 @@ pub(crate) fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
     let flag = match *key {
         "cpus" => args.cpus.is_some(),
         "mem" => args.mem.is_some(),
+        "boot_mem" => args.boot_mem.is_some(),
         "quantum" => args.quantum.is_some(),
         "max_cycles" => args.max_cycles.is_some(),
         _ => false,
@@ -180,7 +184,7 @@ fn trace_sink(s: &Settings) -> anyhow::Result<Box<dyn Write>> {
 
 /// Standard input, read on a thread so the guest's getchar never blocks
 /// the machine; bytes reach the console at the next quantum boundary.
-fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
+pub(crate) fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::Read;
@@ -209,7 +213,7 @@ fn run_native(
     categories: Categories,
     dump: Option<DumpFormat>,
 ) -> anyhow::Result<i32> {
-    let ram = setup.config.ram_bytes;
+    let ram = setup.boot_mem;
     let (img, symbols) = load_image(image, ram)?;
     let disk = s.disk.as_deref().map(open_disk).transpose()?;
     let mut m = setup.build(disk);
@@ -222,6 +226,10 @@ fn run_native(
             symbols.clone(),
             trace_sink(s)?,
         )));
+    }
+    let timeline = crate::timeline::entries(args, s)?;
+    if !timeline.is_empty() {
+        return crate::timeline::run(args, s, m, timeline, dump);
     }
     let start = Instant::now();
     let stdout = std::io::stdout();

@@ -18,12 +18,15 @@ pub mod engine;
 pub mod exit;
 pub mod flow;
 pub mod gdb;
+pub mod host;
 pub mod l2tlb;
 pub mod mem;
 pub mod obs;
 pub mod stats;
+pub mod timeline;
 pub mod tlbctl;
 pub mod vcpu;
+pub mod virt;
 pub mod vm;
 
 use std::collections::VecDeque;

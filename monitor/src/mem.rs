@@ -31,25 +31,61 @@ impl FrameAllocator {
     }
 }
 
-/// One VM's guest-physical → machine page map.
+/// One VM's guest-physical → machine page map: a page list, or a range
+/// (guest page n is machine page `first + n`), which is what runtime
+/// virtualization builds: writing 8,192 entries for 32 MB would pause the
+/// guest for longer than the whole switch may take (docs/devirtualization.md).
 #[derive(Clone, Debug)]
 pub struct Pmap {
     pages: Vec<u32>,
+    /// `(first machine page, pages)` when the map is a range; `pages` is
+    /// then empty.
+    range: Option<(u32, u32)>,
 }
 
 impl Pmap {
     pub fn new(pages: Vec<u32>) -> Pmap {
-        Pmap { pages }
+        Pmap { pages, range: None }
+    }
+
+    /// Guest pages `0..count` on machine pages `first..first + count`.
+    pub fn range(first: u32, count: u32) -> Pmap {
+        Pmap {
+            pages: Vec::new(),
+            range: Some((first, count)),
+        }
+    }
+
+    /// Whether every guest page is the machine page of the same number:
+    /// physical → machine is the identity, so the guest can run on the
+    /// bare machine.
+    pub fn is_identity(&self) -> bool {
+        match self.range {
+            Some((first, _)) => first == 0,
+            None => self
+                .pages
+                .iter()
+                .enumerate()
+                .all(|(g, &m)| g as u64 == u64::from(m)),
+        }
     }
 
     /// Bytes of guest-physical memory.
     pub fn size(&self) -> u64 {
-        (self.pages.len() as u64) << PAGE_SHIFT
+        let pages = match self.range {
+            Some((_, count)) => u64::from(count),
+            None => self.pages.len() as u64,
+        };
+        pages << PAGE_SHIFT
     }
 
     /// The machine page backing guest page `gpn`, if the VM has one.
     #[inline]
     pub fn machine_page(&self, gpn: u64) -> Option<u32> {
+        if let Some((first, count)) = self.range {
+            let gpn = u32::try_from(gpn).ok().filter(|&g| g < count)?;
+            return first.checked_add(gpn);
+        }
         self.pages.get(usize::try_from(gpn).ok()?).copied()
     }
 
@@ -60,10 +96,6 @@ impl Pmap {
         Some(MachineAddr(
             (u64::from(mpn) << PAGE_SHIFT) | (gpa.0 & 0xFFF),
         ))
-    }
-
-    pub fn pages(&self) -> &[u32] {
-        &self.pages
     }
 }
 
@@ -173,5 +205,27 @@ mod tests {
         let p = Pmap::new(vec![7, 9]);
         assert_eq!(p.translate(GuestPhys(0x1004)), Some(MachineAddr(0x9004)));
         assert_eq!(p.translate(GuestPhys(0x2000)), None);
+        assert!(!p.is_identity());
+        assert!(Pmap::new(vec![0, 1, 2]).is_identity());
+    }
+
+    #[test]
+    fn a_range_pmap_translates_like_its_page_list() {
+        let r = Pmap::range(0, 8192);
+        assert!(r.is_identity());
+        assert_eq!(r.size(), 32 << 20);
+        assert_eq!(
+            r.translate(GuestPhys(0x01FF_FFFC)),
+            Some(MachineAddr(0x01FF_FFFC))
+        );
+        assert_eq!(r.translate(GuestPhys(32 << 20)), None);
+        let moved = Pmap::range(16, 4);
+        assert!(!moved.is_identity());
+        assert_eq!(
+            moved.translate(GuestPhys(0x3008)),
+            Some(MachineAddr(0x13008))
+        );
+        assert_eq!(moved.machine_page(4), None);
+        assert_eq!(moved.machine_page(u64::MAX), None);
     }
 }

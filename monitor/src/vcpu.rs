@@ -50,6 +50,12 @@ pub struct Vcpu {
     pub space: usize,
     /// Machine address of this VCPU's commpage (see `commpage`).
     pub commpage: u64,
+    /// Whether the monitor may patch the guest kernel's MFC0/MTC0 sites to
+    /// use the commpage. Off for a kernel virtualized at run time: it may
+    /// be devirtualized, and then its code must be its own again
+    /// (docs/devirtualization.md), so it is never patched and the page is
+    /// never mapped into it.
+    pub commpage_on: bool,
     /// The register values last copied into the commpage.
     pub commpage_shadow: [u32; 32],
     /// Whether the guest kernel may have written the commpage since.
@@ -79,6 +85,7 @@ impl Vcpu {
             index,
             space,
             commpage,
+            commpage_on: true,
             commpage_shadow: [0; 32],
             commpage_live: false,
             commpage_stale: 0,

@@ -1,0 +1,261 @@
+//! Runtime virtualization: sliding the monitor under a kernel that booted
+//! on the bare machine, and taking it out again (docs/devirtualization.md).
+//!
+//! Both switches happen at a quantum boundary, where every CPU is between
+//! instructions. [`virtualize`] turns each CPU's architectural state into
+//! a VCPU of VM `vm0` (VCPU i on CPU i), moves the board into the VM and
+//! gives it an identity pmap built as one range; [`devirtualize`] checks
+//! that the VM can run on the bare machine again and loads each VCPU's
+//! state back into its CPU with exits off. [`Host`] owns whichever of the
+//! machine or the monitor runs and carries out the run's timeline.
+
+use std::collections::VecDeque;
+
+use sim::config::show_size;
+use sim::cpu::cp0::reg;
+use sim::cpu::RunState;
+use sim::dev::Board;
+use sim::handover::CpuState;
+use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
+use sim::Machine;
+
+use crate::cost::VIRT;
+use crate::mem::{Asids, Memmap, Pmap};
+use crate::obs::Trace;
+use crate::vcpu::{Vcpu, VcpuState};
+use crate::{tlbctl, Monitor, MonitorConfig, Vm};
+
+/// What one switch did, for its timeline line and the tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Switch {
+    /// CPUs that became VCPUs, or VCPUs handed back to CPUs.
+    pub cpus: usize,
+    /// Bytes of guest-physical memory, identity-mapped.
+    pub mem: u64,
+    /// Pages whose contents moved (none yet: memory stays identity).
+    pub pages_moved: u64,
+    /// Cycles every CPU of the guest was held at the boundary.
+    pub pause: u64,
+}
+
+/// The guest pause of a switch on `cpus` CPUs: each CPU moves its own
+/// registers, CP0 and TLB in parallel, then CPU 0 moves the pmap and the
+/// board while the others wait at the barrier.
+fn pause(tlb_entries: u64) -> u64 {
+    VIRT.cpu_state + tlb_entries * VIRT.tlb_entry + VIRT.pmap_range + VIRT.board
+}
+
+fn vcpu_state(s: RunState) -> VcpuState {
+    match s {
+        RunState::Parked => VcpuState::Parked,
+        RunState::Running => VcpuState::Runnable,
+        RunState::Waiting => VcpuState::Waiting,
+        RunState::Stopped => VcpuState::Stopped,
+    }
+}
+
+fn run_state(s: VcpuState) -> RunState {
+    match s {
+        VcpuState::Parked => RunState::Parked,
+        VcpuState::Runnable => RunState::Running,
+        VcpuState::Waiting => RunState::Waiting,
+        VcpuState::Stopped => RunState::Stopped,
+    }
+}
+
+/// Slides the monitor under the kernel running on `machine`. Refused,
+/// with the machine given back untouched, when the monitor has no machine
+/// memory of its own above the kernel's (one commpage per VCPU), when a
+/// CPU is paused through mp, or when the machine has halted.
+pub fn virtualize(
+    mut machine: Box<Machine>,
+) -> Result<(Box<Monitor>, Switch), (Box<Machine>, String)> {
+    let n = machine.cpus.len();
+    let boot = machine.bus.board.mp.memory();
+    let ram = machine.bus.ram().len() as u64;
+    let need = boot.saturating_add(n as u64 * PAGE_SIZE);
+    if !boot.is_multiple_of(PAGE_SIZE) || need > ram {
+        let why = format!(
+            "the monitor needs {n} free 4K page(s) of machine memory above the kernel's {} for its VCPUs' commpages, and the machine has {}; give --mem more than --boot-mem",
+            show_size(boot),
+            show_size(ram)
+        );
+        return Err((machine, why));
+    }
+    if machine.halted.is_some() {
+        return Err((machine, "the machine has halted".to_string()));
+    }
+    if let Some(i) = (0..n).find(|&i| machine.bus.board.paused(i)) {
+        let why = format!("CPU {i} is paused through mp, which a VM cannot express yet");
+        return Err((machine, why));
+    }
+    let now = machine.now;
+    let tlb = sim::cpu::TLB_ENTRIES as u64;
+    // Capturing the guest's TLB, then emptying the real one.
+    let pause = pause(tlb) + tlb * VIRT.tlb_flush_entry;
+    let board = std::mem::replace(&mut machine.bus.board, Board::new(n));
+    let mut vcpus = Vec::with_capacity(n);
+    let mut current = vec![None; n];
+    for (i, cpu) in machine.cpus.iter_mut().enumerate() {
+        let s = cpu.capture();
+        let mut vc = Vcpu::new(i, i, boot + i as u64 * PAGE_SIZE);
+        vc.commpage_on = false;
+        vc.regs = s.regs;
+        vc.cp0 = s.cp0;
+        vc.tlb = s.tlb;
+        vc.write_cp0(reg::COUNT, u64::from(s.count), cpu.cycles);
+        vc.state = vcpu_state(s.state);
+        tlbctl::flush_real_tlb(cpu);
+        cpu.set_hv_exits(true);
+        // The real CPU is the monitor's from now on; the VCPU's own state
+        // decides whether the guest runs.
+        cpu.state = RunState::Running;
+        cpu.charge(pause);
+        vc.stats.monitor_cycles += pause;
+        if vc.state == VcpuState::Runnable {
+            vc.on_pcpu = Some(i);
+            if let Some(slot) = current.get_mut(i) {
+                *slot = Some((0, i));
+            }
+        }
+        vcpus.push(vc);
+    }
+    let config = MonitorConfig {
+        pcpus: n,
+        quantum: machine.config.quantum,
+        max_cycles: machine.config.max_cycles,
+        machine_mem: Some(ram),
+        ..MonitorConfig::default()
+    };
+    let pages = u32::try_from(boot >> PAGE_SHIFT).unwrap_or(u32::MAX);
+    let vm = Vm {
+        id: 0,
+        name: "vm0".to_string(),
+        pmap: Pmap::range(0, pages),
+        vcpus,
+        board,
+        end: None,
+        console: Vec::new(),
+    };
+    let slice_end = machine
+        .cpus
+        .iter()
+        .map(|c| c.cycles + config.slice)
+        .collect();
+    let monitor = Box::new(Monitor {
+        current,
+        slice_end,
+        runq: VecDeque::new(),
+        asids: Asids::new(n),
+        trace: Trace {
+            vm_names: vec![vm.name.clone()],
+            now,
+            ..Trace::default()
+        },
+        vms: vec![vm],
+        memmap: Memmap::default(),
+        shootdowns: Vec::new(),
+        tlb_cursor: vec![0; n],
+        flushed_generation: 0,
+        now,
+        debug: None,
+        paused: None,
+        machine: *machine,
+        config,
+    });
+    let switch = Switch {
+        cpus: n,
+        mem: boot,
+        pages_moved: 0,
+        pause,
+    };
+    Ok((monitor, switch))
+}
+
+/// Why VM `vm0` of `m` cannot be handed back to the bare machine, if it
+/// cannot.
+fn devirtualize_refusal(m: &Monitor) -> Option<String> {
+    let Some(vm) = m.vms.first() else {
+        return Some("there is no VM".to_string());
+    };
+    if let Some(other) = m.vms.iter().skip(1).find(|v| v.running()) {
+        return Some(format!(
+            "{} is still running; the CPUs can only be handed back to the only VM",
+            other.name
+        ));
+    }
+    if !vm.running() {
+        return Some(format!("{} has ended", vm.name));
+    }
+    if vm.vcpus.len() > m.machine.cpus.len() {
+        return Some(format!(
+            "{} has {} VCPUs and the machine {} CPUs; each VCPU needs a CPU of its own",
+            vm.name,
+            vm.vcpus.len(),
+            m.machine.cpus.len()
+        ));
+    }
+    if !vm.pmap.is_identity() || vm.pmap.size() > m.machine.bus.ram().len() as u64 {
+        return Some(format!(
+            "{}'s memory is not the identity of machine memory (remapping is not built yet)",
+            vm.name
+        ));
+    }
+    if vm.vcpus.iter().any(|v| v.stats.patched > 0) {
+        return Some(format!(
+            "{}'s kernel code was patched for the commpage (it was booted under the monitor)",
+            vm.name
+        ));
+    }
+    if m.debug.is_some() {
+        return Some("a debugger is attached".to_string());
+    }
+    None
+}
+
+/// Hands the machine back to the kernel in VM `vm0`: each VCPU's
+/// registers, CP0 and TLB go into the CPU of the same number, the board
+/// returns to the machine, exits go off. Refused, with the monitor given
+/// back untouched, when [`devirtualize_refusal`] says why.
+pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<Monitor>, String)> {
+    if let Some(why) = devirtualize_refusal(&m) {
+        return Err((m, why));
+    }
+    for p in 0..m.current.len() {
+        m.schedule_out(p);
+    }
+    let Some(vm) = std::mem::take(&mut m.vms).into_iter().next() else {
+        return Err((m, "there is no VM".to_string()));
+    };
+    let Monitor { machine, now, .. } = *m;
+    let mut machine = Box::new(machine);
+    let tlb = sim::cpu::TLB_ENTRIES as u64;
+    let pause = pause(tlb);
+    for (i, cpu) in machine.cpus.iter_mut().enumerate() {
+        cpu.set_hv_exits(false);
+        match vm.vcpus.get(i) {
+            Some(vc) => cpu.restore(&CpuState {
+                regs: vc.regs.clone(),
+                cp0: vc.cp0.clone(),
+                tlb: vc.tlb.clone(),
+                count: vc.count(cpu.cycles),
+                state: run_state(vc.state),
+            }),
+            None => cpu.state = RunState::Parked,
+        }
+        cpu.charge(pause);
+    }
+    let mut board = vm.board;
+    let mut out = vm.console;
+    out.append(&mut board.console_out);
+    board.console_out = out;
+    machine.bus.board = board;
+    machine.now = now;
+    let switch = Switch {
+        cpus: vm.vcpus.len(),
+        mem: vm.pmap.size(),
+        pages_moved: 0,
+        pause,
+    };
+    Ok((machine, switch))
+}

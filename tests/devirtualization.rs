@@ -1,0 +1,157 @@
+//! `disco run IMAGE --boot-mem SIZE --at WHEN:ACTION`: kestrel boots on
+//! the bare machine, the monitor is slid under it and taken out again,
+//! and its programs print what they print in a plain native run
+//! (docs/devirtualization.md).
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+mod common;
+
+use common::{run, text};
+
+const KESTREL: &str = "guest-kits/images/kestrel.elf";
+
+/// The console lines that do not depend on timing: all but the per-CPU
+/// split of the smp program's increments and kestrel's per-CPU counters.
+fn results(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("kestrel: ") || l.contains(": ") && !l.starts_with("  "))
+        .filter(|l| !l.starts_with("smp: cpu ") && !l.starts_with("kestrel: cpu "))
+        .filter(|l| !l.starts_with("cpu") && !l.starts_with("total:"))
+        .collect()
+}
+
+#[test]
+fn the_booting_kernel_is_told_its_boot_memory_not_the_machines() {
+    let out = run(&[
+        "run",
+        KESTREL,
+        "--cpus",
+        "1",
+        "--mem",
+        "64M",
+        "--boot-mem",
+        "16M",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("kestrel: booting, 1 cpu, 16 MB RAM"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn kestrel_virtualized_and_devirtualized_prints_what_it_prints_natively() {
+    for cpus in ["1", "2"] {
+        let base = [
+            "run",
+            KESTREL,
+            "--cpus",
+            cpus,
+            "--mem",
+            "64M",
+            "--boot-mem",
+            "32M",
+        ];
+        let native = run(&base);
+        assert_eq!(native.status.code(), Some(0));
+        let mut args = base.to_vec();
+        args.extend([
+            "--at",
+            "5M:virtualize",
+            "--at",
+            "12M:devirtualize",
+            "--stats",
+        ]);
+        let out = run(&args);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            results(&stdout),
+            results(&text(&native.stdout)),
+            "{cpus} CPUs"
+        );
+        assert!(stdout.contains("init: 5 of 5 programs passed"));
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{stderr}");
+        assert!(lines[0].starts_with(&format!(
+            "disco: at cycle 5000000: virtualize: {cpus} CPU(s) became VCPUs of vm0"
+        )));
+        assert!(lines[1].starts_with(&format!(
+            "disco: at cycle 12000000: devirtualize: vm0's {cpus} VCPU(s) handed back"
+        )));
+        let phases: Vec<&str> = stdout
+            .lines()
+            .skip_while(|l| *l != "phases:")
+            .skip(1)
+            .collect();
+        assert_eq!(phases.len(), 3, "{stdout}");
+        assert!(phases[0].starts_with("  native   cycles 0..5000000: 0 exits"));
+        assert!(phases[1].starts_with("  virtual  cycles 5000000..12000000: "));
+        assert!(!phases[1].contains(": 0 exits"), "{}", phases[1]);
+        assert!(phases[2].starts_with("  native   cycles 12000000.."));
+        assert!(phases[2].contains(": 0 exits, monitor 0.0% (0 cycles)"));
+    }
+}
+
+#[test]
+fn the_timeline_comes_from_the_config_file_too() {
+    let dir = std::env::temp_dir().join(format!("disco-at-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("at.toml");
+    std::fs::write(
+        &cfg,
+        "cpus = 1\nmem = \"64M\"\nboot_mem = \"32M\"\n\n[[at]]\nwhen = \"4M\"\naction = \"virtualize\"\n",
+    )
+    .unwrap();
+    let out = run(&["run", KESTREL, "--config", cfg.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.starts_with("disco: at cycle 4000000: virtualize: 1 CPU(s)"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains("init: 5 of 5 programs passed"));
+    std::fs::write(&cfg, "[[at]]\nwhen = \"4M\"\naction = \"teleport\"\n").unwrap();
+    let out = run(&["run", KESTREL, "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("at[0]: --at 4M:teleport: unknown action \"teleport\""));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_timelines_and_boot_memory_get_one_line_and_exit_status_2() {
+    for (args, want) in [
+        (
+            &["--at", "20M:fly"][..],
+            "--at 20M:fly: unknown action \"fly\"",
+        ),
+        (
+            &["--at", "soon:virtualize"][..],
+            "\"soon\" is not a cycle count",
+        ),
+        (&["--at", "virtualize"][..], "give WHEN:ACTION"),
+        (
+            &["--at", "40M:evacuate=8M-16M"][..],
+            "the action evacuate is not built yet",
+        ),
+        (
+            &["--mem", "32M", "--boot-mem", "64M"][..],
+            "--boot-mem: 64M: more than the machine's 32M of memory",
+        ),
+        (&["--boot-mem", "5000"][..], "--boot-mem: "),
+    ] {
+        let mut a = vec!["run", KESTREL];
+        a.extend(args);
+        let out = run(&a);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    let out = run(&["run", "--vm", KESTREL, "--at", "1M:virtualize"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not --vm"));
+}
