@@ -56,6 +56,7 @@ pub(crate) fn run(
         }
         let out = host.take_console();
         let lines = host.take_lines();
+        let log = host.take_switch_log();
         if !out.is_empty() {
             let mut lock = stdout.lock();
             let _ = lock.write_all(&out);
@@ -63,6 +64,11 @@ pub(crate) fn run(
         }
         for l in lines {
             eprintln!("disco: {l}");
+        }
+        if s.trace.is_some() {
+            for (cycle, l) in log {
+                eprintln!("{cycle:>12} {l}");
+            }
         }
     };
     let exit = loop {
@@ -100,8 +106,10 @@ pub(crate) fn run(
         }
         print_phases(&phases);
     }
-    if let (Some(fmt), Some(Running::Native(m))) = (dump, host.running()) {
-        crate::report::dump_native(m, fmt);
+    match (dump, host.running()) {
+        (Some(fmt), Some(Running::Native(m))) => crate::report::dump_native(m, fmt),
+        (Some(fmt), Some(Running::Virtual(mon))) => crate::report::dump_monitor(mon, fmt),
+        _ => {}
     }
     Ok(status)
 }

@@ -54,6 +54,8 @@ pub struct Host {
     timeline: Timeline,
     console: Vec<u8>,
     lines: Vec<String>,
+    /// The switches' logs: (cycle, line).
+    switch_log: Vec<(u64, String)>,
     phases: Vec<Phase>,
     start: u64,
     mark: Mark,
@@ -78,6 +80,7 @@ impl Host {
             timeline,
             console: Vec::new(),
             lines: Vec::new(),
+            switch_log: Vec::new(),
             phases: Vec::new(),
             ended: Vec::new(),
         }
@@ -126,6 +129,12 @@ impl Host {
     /// call.
     pub fn take_lines(&mut self) -> Vec<String> {
         std::mem::take(&mut self.lines)
+    }
+
+    /// What each switch since the last call captured and handed over,
+    /// line by line with its cycle (see [`Switch::log`]).
+    pub fn take_switch_log(&mut self) -> Vec<(u64, String)> {
+        std::mem::take(&mut self.switch_log)
     }
 
     fn collect_console(&mut self) {
@@ -253,7 +262,12 @@ impl Host {
                 .to_string())
             }
         };
-        if result.is_ok() {
+        if let Ok(sw) = &result {
+            self.switch_log.extend(
+                sw.log
+                    .iter()
+                    .map(|l| (now, format!("{}: {l}", at.action.name()))),
+            );
             self.phases.extend(phase);
             self.start = now;
             self.ended.clear();

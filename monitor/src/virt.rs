@@ -36,6 +36,49 @@ pub struct Switch {
     pub pages_moved: u64,
     /// Cycles every CPU of the guest was held at the boundary.
     pub pause: u64,
+    /// What moved, one line per step (the trace and the trap-flow
+    /// snapshots show it).
+    pub log: Vec<String>,
+}
+
+/// One CPU's state as the switch log shows it.
+fn describe(regs: &sim::cpu::Regs, cp0: &sim::cpu::Cp0, tlb: &sim::cpu::Tlb, count: u32) -> String {
+    let used = (0..sim::cpu::TLB_ENTRIES)
+        .filter(|&i| {
+            let e = tlb.read(i);
+            e.lo.iter().any(|l| l & sim::cpu::tlb::lo::V != 0)
+        })
+        .count();
+    format!(
+        "pc {:#010x} {:?} mode, status {:#010x}, ASID {}, {} wired and {} valid of 48 TLB entries, count {:#x}, compare {:#x}",
+        regs.pc as u32,
+        cp0.mode(),
+        cp0.status,
+        cp0.asid(),
+        cp0.wired,
+        used,
+        count,
+        cp0.compare
+    )
+}
+
+/// The board state that moves with the kernel, as the switch log shows it.
+fn describe_board(board: &Board, n: usize) -> String {
+    let per_cpu: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "cpu{i} lines {:#06x} ipis {:?}",
+                board.irq_lines(i),
+                board.mp.pending_ipis(i)
+            )
+        })
+        .collect();
+    format!(
+        "board: mp memory {}, {}, console output {} bytes not yet collected",
+        show_size(board.mp.memory()),
+        per_cpu.join(", "),
+        board.console_out.len()
+    )
 }
 
 /// The guest pause of a switch on `cpus` CPUs: each CPU moves its own
@@ -94,10 +137,16 @@ pub fn virtualize(
     // Capturing the guest's TLB, then emptying the real one.
     let pause = pause(tlb) + tlb * VIRT.tlb_flush_entry;
     let board = std::mem::replace(&mut machine.bus.board, Board::new(n));
+    let mut log = vec![describe_board(&board, n)];
     let mut vcpus = Vec::with_capacity(n);
     let mut current = vec![None; n];
     for (i, cpu) in machine.cpus.iter_mut().enumerate() {
         let s = cpu.capture();
+        log.push(format!(
+            "cpu{i} -> vm0.{i} ({:?}): {}",
+            s.state,
+            describe(&s.regs, &s.cp0, &s.tlb, s.count)
+        ));
         let mut vc = Vcpu::new(i, i, boot + i as u64 * PAGE_SIZE);
         vc.commpage_on = false;
         vc.regs = s.regs;
@@ -128,6 +177,15 @@ pub fn virtualize(
         ..MonitorConfig::default()
     };
     let pages = u32::try_from(boot >> PAGE_SHIFT).unwrap_or(u32::MAX);
+    log.push(format!(
+        "pmap vm0: guest-physical 0..{} -> machine 0..{}, one range (identity); commpages at machine {:#x}",
+        show_size(boot),
+        show_size(boot),
+        boot
+    ));
+    log.push(format!(
+        "real TLBs emptied, exits on; guest paused {pause} cycles; commpage patching off (vm0 may be devirtualized)"
+    ));
     let vm = Vm {
         id: 0,
         name: "vm0".to_string(),
@@ -168,6 +226,7 @@ pub fn virtualize(
         mem: boot,
         pages_moved: 0,
         pause,
+        log,
     };
     Ok((monitor, switch))
 }
@@ -231,20 +290,38 @@ pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<
     let mut machine = Box::new(machine);
     let tlb = sim::cpu::TLB_ENTRIES as u64;
     let pause = pause(tlb);
+    let mut log = vec![format!(
+        "pmap {}: guest-physical 0..{} is the identity: 0 pages moved (0 direct, 0 indirect); nothing composed from now on",
+        vm.name,
+        show_size(vm.pmap.size())
+    )];
     for (i, cpu) in machine.cpus.iter_mut().enumerate() {
         cpu.set_hv_exits(false);
         match vm.vcpus.get(i) {
-            Some(vc) => cpu.restore(&CpuState {
-                regs: vc.regs.clone(),
-                cp0: vc.cp0.clone(),
-                tlb: vc.tlb.clone(),
-                count: vc.count(cpu.cycles),
-                state: run_state(vc.state),
-            }),
+            Some(vc) => {
+                let count = vc.count(cpu.cycles);
+                log.push(format!(
+                    "{}.{i} ({:?}) -> cpu{i}: {}",
+                    vm.name,
+                    vc.state,
+                    describe(&vc.regs, &vc.cp0, &vc.tlb, count)
+                ));
+                cpu.restore(&CpuState {
+                    regs: vc.regs.clone(),
+                    cp0: vc.cp0.clone(),
+                    tlb: vc.tlb.clone(),
+                    count,
+                    state: run_state(vc.state),
+                });
+            }
             None => cpu.state = RunState::Parked,
         }
         cpu.charge(pause);
     }
+    log.push(describe_board(&vm.board, machine.cpus.len()));
+    log.push(format!(
+        "exits off, guest TLB writes no longer inspected; no commpage patches to undo; guest paused {pause} cycles"
+    ));
     let mut board = vm.board;
     let mut out = vm.console;
     out.append(&mut board.console_out);
@@ -256,6 +333,7 @@ pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<
         mem: vm.pmap.size(),
         pages_moved: 0,
         pause,
+        log,
     };
     Ok((machine, switch))
 }

@@ -265,3 +265,99 @@ fn smp_keeps_its_output_across_virtualize_and_devirtualize() {
         assert_eq!(phases.len(), specs.len() + 1);
     }
 }
+
+/// A VM booted under the monitor (not at run time) on `pcpus` CPUs.
+fn booted(vms: &[(&str, usize)], pcpus: usize) -> Box<monitor::Monitor> {
+    let a = checksum_kernel(5);
+    let image = monitor::VmImage {
+        segments: vec![(0x1000, a.bytes().unwrap())],
+        entry: 0xFFFF_FFFF_8000_1000,
+    };
+    let mut vc = Vec::new();
+    for (name, vcpus) in vms {
+        let mut c = monitor::VmConfig::new(name, image.clone(), 32 << 20);
+        c.vcpus = *vcpus;
+        vc.push(c);
+    }
+    Box::new(
+        monitor::Monitor::new(monitor::MonitorConfig {
+            pcpus,
+            vms: vc,
+            ..monitor::MonitorConfig::default()
+        })
+        .unwrap(),
+    )
+}
+
+#[test]
+fn devirtualizing_is_refused_when_the_cpus_cannot_be_handed_back() {
+    let refused = |m: Box<monitor::Monitor>| match monitor::virt::devirtualize(m) {
+        Ok(_) => panic!("devirtualized"),
+        Err((_, why)) => why,
+    };
+    assert_eq!(
+        refused(booted(&[("a", 1), ("b", 1)], 2)),
+        "b is still running; the CPUs can only be handed back to the only VM"
+    );
+    assert_eq!(
+        refused(booted(&[("a", 2)], 1)),
+        "a has 2 VCPUs and the machine 1 CPUs; each VCPU needs a CPU of its own"
+    );
+    let mut moved = booted(&[("a", 1)], 1);
+    moved.vms[0].pmap = monitor::mem::Pmap::range(16, 8192);
+    assert_eq!(
+        refused(moved),
+        "a's memory is not the identity of machine memory (remapping is not built yet)"
+    );
+    // A VM booted under the monitor at machine 0 is the identity: it can
+    // be handed to the bare machine too, and finishes there.
+    let Ok((m, s)) = monitor::virt::devirtualize(booted(&[("a", 1)], 1)) else {
+        panic!("refused");
+    };
+    assert_eq!((s.cpus, s.mem, s.pages_moved), (1, 32 << 20, 0));
+    let mut host = Host::new(*m, Timeline::default());
+    let exit = loop {
+        if let Some(e) = host.run_quantum() {
+            break e;
+        }
+    };
+    assert_eq!(exit, HostExit::Halted(0));
+    assert_eq!(result_word(&host), native_checksum(5));
+}
+
+/// The trap flow of both switches on `smp` (two CPUs, both running, one
+/// spinning on an LL/SC counter): what the monitor captured from each CPU,
+/// the identity pmap, the board that moved, and the hand-back.
+#[test]
+fn trap_flow_of_virtualize_and_devirtualize() {
+    insta::assert_snapshot!(switch_log(
+        "smp.elf",
+        &["200K:virtualize", "3M:devirtualize"]
+    ));
+}
+
+/// The same for kestrel, whose kernel lives in the mapped window through
+/// wired TLB entries and keeps a timer: they cross both switches.
+#[test]
+fn trap_flow_of_kestrel_virtualized_and_devirtualized() {
+    insta::assert_snapshot!(switch_log(
+        "kestrel.elf",
+        &["5M:virtualize", "12M:devirtualize"]
+    ));
+}
+
+fn switch_log(kit: &str, specs: &[&str]) -> String {
+    let mut host = Host::new(kit_machine(kit, 2), timeline(specs));
+    let exit = loop {
+        if let Some(e) = host.run_quantum() {
+            break e;
+        }
+    };
+    assert_eq!(exit, HostExit::Halted(0));
+    let log: Vec<String> = host
+        .take_switch_log()
+        .into_iter()
+        .map(|(cycle, l)| format!("{cycle:>9} {l}"))
+        .collect();
+    log.join("\n")
+}
