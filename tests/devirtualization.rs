@@ -155,3 +155,32 @@ fn bad_timelines_and_boot_memory_get_one_line_and_exit_status_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not --vm"));
 }
+
+/// The disk moves with the board: kestrel loads programs from kfs on the
+/// disk through its driver: kfs is mounted natively, motd and the first
+/// programs are read while it is virtual, the rest after.
+#[test]
+fn the_disk_moves_with_the_kernel() {
+    let base = [
+        "run",
+        KESTREL,
+        "--cpus",
+        "2",
+        "--mem",
+        "64M",
+        "--boot-mem",
+        "32M",
+        "--disk",
+        "guest-kits/images/kestrel-disk.img",
+    ];
+    let native = run(&base);
+    assert_eq!(native.status.code(), Some(0));
+    let mut args = base.to_vec();
+    args.extend(["--at", "500K:virtualize", "--at", "9M:devirtualize"]);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("motd: loaded from the disk by execv"));
+    assert_eq!(results(&stdout), results(&text(&native.stdout)));
+    assert!(!text(&out.stderr).contains("refused"));
+}
