@@ -77,6 +77,9 @@ pub struct Vcpu {
     random_base: u64,
     /// The physical CPU running it, if any.
     pub on_pcpu: Option<usize>,
+    /// The only physical CPU it may run on: a kernel virtualized at run
+    /// time keeps VCPU i on CPU i, where devirtualization puts it back.
+    pub pinned: Option<usize>,
 }
 
 impl Vcpu {
@@ -99,7 +102,13 @@ impl Vcpu {
             timer_due: u64::MAX,
             random_base: 0,
             on_pcpu: None,
+            pinned: None,
         }
+    }
+
+    /// Whether the scheduler may put it on physical CPU `p`.
+    pub fn may_run_on(&self, p: usize) -> bool {
+        self.pinned.is_none_or(|q| q == p)
     }
 
     /// Starts the VCPU at `pc` with `sp`, in the state a loaded ELF gets on

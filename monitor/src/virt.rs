@@ -3,7 +3,7 @@
 //!
 //! Both switches happen at a quantum boundary, where every CPU is between
 //! instructions. [`virtualize`] turns each CPU's architectural state into
-//! a VCPU of VM `vm0` (VCPU i on CPU i), moves the board into the VM and
+//! a VCPU of VM `vm0` (VCPU i pinned to CPU i), moves the board into the VM and
 //! gives it an identity pmap built as one range; [`devirtualize`] checks
 //! that the VM can run on the bare machine again and loads each VCPU's
 //! state back into its CPU with exits off. [`Host`] owns whichever of the
@@ -149,6 +149,7 @@ pub fn virtualize(
         ));
         let mut vc = Vcpu::new(i, i, boot + i as u64 * PAGE_SIZE);
         vc.commpage_on = false;
+        vc.pinned = Some(i);
         vc.regs = s.regs;
         vc.cp0 = s.cp0;
         vc.tlb = s.tlb;

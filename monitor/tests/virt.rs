@@ -352,6 +352,16 @@ fn switch_log(kit: &str, specs: &[&str]) -> String {
         if let Some(e) = host.run_quantum() {
             break e;
         }
+        // VCPU i stays on CPU i.
+        if let Some(Running::Virtual(mon)) = host.running() {
+            for (i, vc) in mon.vms[0].vcpus.iter().enumerate() {
+                assert!(
+                    vc.on_pcpu.is_none_or(|p| p == i),
+                    "vm0.{i} on {:?}",
+                    vc.on_pcpu
+                );
+            }
+        }
     };
     assert_eq!(exit, HostExit::Halted(0));
     let log: Vec<String> = host
