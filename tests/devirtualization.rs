@@ -184,3 +184,97 @@ fn the_disk_moves_with_the_kernel() {
     assert_eq!(results(&stdout), results(&text(&native.stdout)));
     assert!(!text(&out.stderr).contains("refused"));
 }
+
+/// The lines of one VM: its prefixed lines, or (`""`) the unprefixed ones.
+fn vm_lines<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .filter_map(|l| match prefix {
+            "" => (!l.starts_with('[')).then_some(l),
+            p => l.strip_prefix(p),
+        })
+        .collect()
+}
+
+/// The scenario without evacuation: kestrel boots natively with
+/// 32M of a 64M machine, is virtualized, a second kestrel boots into the
+/// free 32M beside it, and when that one ends the first is handed back to
+/// the bare machine and finishes there.
+#[test]
+fn a_second_vm_runs_beside_the_virtualized_kernel_which_then_finishes_natively() {
+    let base = [
+        "run",
+        KESTREL,
+        "--cpus",
+        "2",
+        "--mem",
+        "64M",
+        "--boot-mem",
+        "32M",
+    ];
+    let native = run(&base);
+    let mut args = base.to_vec();
+    args.extend([
+        "--at",
+        "3M:virtualize",
+        "--at",
+        "4M:start-vm=guest-kits/images/kestrel.elf,mem=16M",
+        "--at",
+        "vm-end=vm1:devirtualize",
+        "--stats",
+    ]);
+    let out = run(&args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(lines[1].starts_with(
+        "disco: at cycle 4000000: start-vm: vm1 (guest-kits/images/kestrel.elf, 16M, 1 VCPU(s)) booted into free machine memory at 0x2002000"
+    ), "{}", lines[1]);
+    assert!(
+        lines[2].contains(": devirtualize: vm0's 2 VCPU(s) handed back"),
+        "{}",
+        lines[2]
+    );
+    // vm0 prints what it prints natively; vm1 runs the whole demo.
+    let vm0 = vm_lines(&stdout, "");
+    assert_eq!(results(&vm0.join("\n")), results(&text(&native.stdout)));
+    let vm1 = vm_lines(&stdout, "[vm1] ").join("\n");
+    assert!(
+        vm1.starts_with("kestrel: booting, 1 cpu, 16 MB RAM, mode demo"),
+        "{vm1}"
+    );
+    assert!(
+        vm1.contains("init: 5 of 5 programs passed") && vm1.ends_with("kestrel: halt status 0")
+    );
+    // vm1 ended before vm0 was handed back: the last phase is native.
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("  native   cycles ") && last.contains(": 0 exits"),
+        "{last}"
+    );
+}
+
+#[test]
+fn start_vm_is_refused_without_free_machine_memory_or_a_monitor() {
+    let out = run(&[
+        "run",
+        KESTREL,
+        "--mem",
+        "40M",
+        "--boot-mem",
+        "32M",
+        "--at",
+        "1M:start-vm=guest-kits/images/kestrel.elf,mem=16M",
+        "--at",
+        "2M:virtualize",
+        "--at",
+        "3M:start-vm=guest-kits/images/kestrel.elf,mem=16M",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines[0], "disco: at cycle 1000000: start-vm refused: VMs start beside a kernel the monitor runs: virtualize first; the run continues");
+    assert_eq!(lines[2], "disco: at cycle 3000000: start-vm refused: vm1 needs 16388K of free machine memory (16M and a 4K commpage for each of 1 VCPUs); the machine has 8188K free above 0x2001000; the run continues");
+    assert!(text(&out.stdout).contains("init: 5 of 5 programs passed"));
+}

@@ -5,7 +5,7 @@
 
 use sim::{Exit, Machine};
 
-use crate::timeline::{Action, At, Timeline};
+use crate::timeline::{Action, At, StartVm, Timeline};
 use crate::virt::{devirtualize, virtualize, Switch};
 use crate::{Monitor, MonitorExit, VmEnd};
 
@@ -53,6 +53,9 @@ pub struct Host {
     running: Option<Running>,
     timeline: Timeline,
     console: Vec<u8>,
+    /// Per VM of the monitor, a started VM's console bytes not yet ended
+    /// by a newline (vm0's go straight to `console`).
+    partial: Vec<Vec<u8>>,
     lines: Vec<String>,
     /// The switches' logs: (cycle, line).
     switch_log: Vec<(u64, String)>,
@@ -79,6 +82,7 @@ impl Host {
             running: Some(Running::Native(Box::new(machine))),
             timeline,
             console: Vec::new(),
+            partial: Vec::new(),
             lines: Vec::new(),
             switch_log: Vec::new(),
             phases: Vec::new(),
@@ -143,6 +147,20 @@ impl Host {
             Some(Running::Virtual(mon)) => {
                 let mut out = mon.take_console(0);
                 self.console.append(&mut out);
+                // A started VM's lines carry its name, as under `--vm`.
+                self.partial.resize(mon.vms.len(), Vec::new());
+                for v in 1..mon.vms.len() {
+                    let out = mon.take_console(v);
+                    let (Some(buf), Some(vm)) = (self.partial.get_mut(v), mon.vms.get(v)) else {
+                        continue;
+                    };
+                    buf.extend_from_slice(&out);
+                    while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                        self.console
+                            .extend_from_slice(format!("[{}] ", vm.name).as_bytes());
+                        self.console.extend(buf.drain(..=nl));
+                    }
+                }
             }
             None => {}
         }
@@ -167,6 +185,7 @@ impl Host {
         };
         self.collect_console();
         if exit.is_some() {
+            self.flush_partial();
             self.close_phase();
             return exit;
         }
@@ -231,8 +250,23 @@ impl Host {
 
     fn apply(&mut self, at: &At) {
         let now = self.now();
+        if let Action::StartVm(spec) = &at.action {
+            let result = match self.running.as_mut() {
+                Some(Running::Virtual(mon)) => start(mon, spec),
+                _ => {
+                    Err("VMs start beside a kernel the monitor runs: virtualize first".to_string())
+                }
+            };
+            self.lines.push(match result {
+                Ok(what) => format!(
+                    "at cycle {now}: start-vm: {what}; 0 pages moved; guest paused 0 cycles"
+                ),
+                Err(why) => format!("at cycle {now}: start-vm refused: {why}; the run continues"),
+            });
+            return;
+        }
         let phase = self.phase();
-        let result = match (at.action, self.running.take()) {
+        let result = match (&at.action, self.running.take()) {
             (Action::Virtualize, Some(Running::Native(m))) => match virtualize(m) {
                 Ok((mon, s)) => {
                     self.running = Some(Running::Virtual(mon));
@@ -243,21 +277,26 @@ impl Host {
                     Err(why)
                 }
             },
-            (Action::Devirtualize, Some(Running::Virtual(mon))) => match devirtualize(mon) {
-                Ok((m, s)) => {
-                    self.running = Some(Running::Native(m));
-                    Ok(s)
+            (Action::Devirtualize, Some(Running::Virtual(mon))) => {
+                // The other VMs' last partial lines, before they go.
+                self.collect_console();
+                self.flush_partial();
+                match devirtualize(mon) {
+                    Ok((m, s)) => {
+                        self.running = Some(Running::Native(m));
+                        Ok(s)
+                    }
+                    Err((mon, why)) => {
+                        self.running = Some(Running::Virtual(mon));
+                        Err(why)
+                    }
                 }
-                Err((mon, why)) => {
-                    self.running = Some(Running::Virtual(mon));
-                    Err(why)
-                }
-            },
+            }
             (action, r) => {
                 self.running = r;
                 Err(match action {
                     Action::Virtualize => "the kernel already runs under the monitor",
-                    Action::Devirtualize => "the kernel already runs on the bare machine",
+                    _ => "the kernel already runs on the bare machine",
                 }
                 .to_string())
             }
@@ -271,12 +310,42 @@ impl Host {
             self.phases.extend(phase);
             self.start = now;
             self.ended.clear();
+            self.partial.clear();
             if let Some(m) = self.machine() {
                 self.mark = native_mark(m);
             }
         }
         self.lines.push(line(now, at, result));
     }
+
+    /// Whatever the other VMs printed without a final newline.
+    fn flush_partial(&mut self) {
+        for buf in &mut self.partial {
+            if !buf.is_empty() {
+                self.console.append(buf);
+                self.console.push(b'\n');
+            }
+        }
+    }
+}
+
+/// Reads and boots the VM of a `start-vm` entry; the line's "what".
+fn start(mon: &mut Monitor, spec: &StartVm) -> Result<String, String> {
+    let path = spec.image.display();
+    let bytes = std::fs::read(&spec.image).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    let (image, _) = sim::loader::load(&bytes, spec.mem).map_err(|e| format!("{path}: {e}"))?;
+    let name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("vm{}", mon.vms.len()));
+    let mut config = crate::VmConfig::new(&name, image, spec.mem);
+    config.vcpus = spec.cpus;
+    let (_, base) = crate::virt::start_vm(mon, &config)?;
+    Ok(format!(
+        "{name} ({path}, {}, {} VCPU(s)) booted into free machine memory at {base:#x}",
+        sim::config::show_size(spec.mem),
+        spec.cpus
+    ))
 }
 
 /// The one line a timeline action prints.
@@ -289,7 +358,7 @@ fn line(now: u64, at: &At, result: Result<Switch, String>) -> String {
                     s.cpus,
                     sim::config::show_size(s.mem)
                 ),
-                Action::Devirtualize => format!(
+                _ => format!(
                     "vm0's {} VCPU(s) handed back to the CPUs, exits off, {} identity memory",
                     s.cpus,
                     sim::config::show_size(s.mem)

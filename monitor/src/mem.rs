@@ -164,6 +164,13 @@ impl Asids {
         Some(*slot)
     }
 
+    /// Room for `n` more address spaces (VCPUs of a VM started later).
+    pub fn add_spaces(&mut self, n: usize) -> usize {
+        let first = self.map.len();
+        self.map.resize(first + n, [0; 256]);
+        first
+    }
+
     pub fn new_generation(&mut self) {
         for row in &mut self.map {
             *row = [0; 256];

@@ -13,24 +13,75 @@ pub enum When {
     VmEnd(Option<String>),
 }
 
-/// What an entry does. The other actions (`start-vm`, `evacuate`,
+/// What an entry does. The other actions (`evacuate`,
 /// `virtualize-cpu`, `virtualize-memory`, `devirtualize-memory`) are
 /// recognized and refused as not built yet (docs/devirtualization.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Slide the monitor under the kernel running on the bare machine.
     Virtualize,
     /// Hand the machine back to the kernel the monitor runs.
     Devirtualize,
+    /// Boot another VM into free machine memory, beside the kernel.
+    StartVm(StartVm),
+}
+
+/// `start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartVm {
+    pub image: std::path::PathBuf,
+    /// Bytes of guest-physical memory (default 32M).
+    pub mem: u64,
+    pub cpus: usize,
+    /// Default: `vm<number>`.
+    pub name: Option<String>,
 }
 
 impl Action {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Action::Virtualize => "virtualize",
             Action::Devirtualize => "devirtualize",
+            Action::StartVm(_) => "start-vm",
         }
     }
+}
+
+fn parse_start_vm(spec: &str) -> Result<StartVm, String> {
+    let mut parts = spec.split(',');
+    let image = parts.next().unwrap_or("");
+    if image.is_empty() {
+        return Err("start-vm= needs an image: start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]".into());
+    }
+    let mut vm = StartVm {
+        image: image.into(),
+        mem: 32 << 20,
+        cpus: 1,
+        name: None,
+    };
+    for kv in parts {
+        match kv.split_once('=') {
+            Some(("mem", v)) => {
+                let bytes = sim::config::parse_size(v).map_err(|e| format!("mem={v}: {e}"))?;
+                vm.mem = sim::config::check_ram(bytes, v).map_err(|e| format!("mem={e}"))?;
+            }
+            Some(("cpus", v)) => {
+                vm.cpus = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| format!("cpus={v}: give 1 to 64"))?;
+            }
+            Some(("name", v)) if !v.is_empty() => vm.name = Some(v.to_string()),
+            Some(("disk", _)) => return Err("start-vm: disk= is not built yet".into()),
+            _ => {
+                return Err(format!(
+                    "start-vm: {kv:?} is not mem=SIZE, cpus=N or name=NAME"
+                ))
+            }
+        }
+    }
+    Ok(vm)
 }
 
 /// One timeline entry, with the text it was given as.
@@ -41,8 +92,7 @@ pub struct At {
     pub text: String,
 }
 
-const NOT_YET: [&str; 5] = [
-    "start-vm",
+const NOT_YET: [&str; 4] = [
     "evacuate",
     "virtualize-cpu",
     "virtualize-memory",
@@ -82,12 +132,15 @@ pub fn parse(when: &str, action: &str) -> Result<At, String> {
     let action = match action {
         "virtualize" => Action::Virtualize,
         "devirtualize" => Action::Devirtualize,
+        a if a.starts_with("start-vm=") => {
+            Action::StartVm(parse_start_vm(a.trim_start_matches("start-vm=")).map_err(bad)?)
+        }
         a => {
             let head = a.split(['=', ',']).next().unwrap_or(a);
             return Err(bad(if NOT_YET.contains(&head) {
                 format!("the action {head} is not built yet (see docs/devirtualization.md)")
             } else {
-                format!("unknown action {a:?}; the actions are virtualize and devirtualize")
+                format!("unknown action {a:?}; the actions are virtualize, devirtualize and start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]")
             }));
         }
     };
@@ -171,6 +224,25 @@ mod tests {
             e.contains("unknown action \"fly\"") && !e.contains('\n'),
             "{e}"
         );
+        let s = parse_spec("25M:start-vm=k.elf,mem=16M,cpus=2,name=b").unwrap();
+        assert_eq!(
+            s.action,
+            Action::StartVm(StartVm {
+                image: "k.elf".into(),
+                mem: 16 << 20,
+                cpus: 2,
+                name: Some("b".into())
+            })
+        );
+        for bad in [
+            "1M:start-vm=",
+            "1M:start-vm=k.elf,mem=3",
+            "1M:start-vm=k.elf,cpus=0",
+            "1M:start-vm=k.elf,disk=d.img",
+            "1M:start-vm=k.elf,colour=red",
+        ] {
+            assert!(parse_spec(bad).is_err(), "{bad}");
+        }
         let e = parse_spec("40M:evacuate=8M-16M").unwrap_err();
         assert!(e.contains("evacuate is not built yet"), "{e}");
         assert!(parse_spec("soon:virtualize")

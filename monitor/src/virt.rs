@@ -338,3 +338,93 @@ pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<
     };
     Ok((machine, switch))
 }
+
+/// The first machine address above every VM's memory and commpages.
+fn machine_in_use(m: &Monitor) -> u64 {
+    let mut top = 0u64;
+    for vm in &m.vms {
+        for gpn in [0, (vm.pmap.size() >> PAGE_SHIFT).saturating_sub(1)] {
+            if let Some(mpn) = vm.pmap.machine_page(gpn) {
+                top = top.max((u64::from(mpn) + 1) << PAGE_SHIFT);
+            }
+        }
+        for vc in &vm.vcpus {
+            top = top.max(vc.commpage + PAGE_SIZE);
+        }
+    }
+    top
+}
+
+/// Boots VM `config` beside the running ones, in machine memory no VM
+/// uses (one range above all of theirs, then a commpage per VCPU), with
+/// its first VCPU runnable. Refused, with nothing changed, when that
+/// memory is not free or the image does not fit. Returns the VM's index
+/// and the machine range it got.
+pub fn start_vm(m: &mut Monitor, config: &crate::VmConfig) -> Result<(usize, u64), String> {
+    if m.vms.iter().any(|v| v.name == config.name) {
+        return Err(format!("a VM named {} exists already", config.name));
+    }
+    let base = machine_in_use(m);
+    let ram = m.machine.bus.ram().len() as u64;
+    let need = config.mem_bytes + config.vcpus as u64 * PAGE_SIZE;
+    if base.saturating_add(need) > ram {
+        return Err(format!(
+            "{} needs {} of free machine memory ({} and a 4K commpage for each of {} VCPUs); the machine has {} free above {:#x}",
+            config.name,
+            show_size(need),
+            show_size(config.mem_bytes),
+            config.vcpus,
+            show_size(ram.saturating_sub(base)),
+            base
+        ));
+    }
+    let pages = u32::try_from(config.mem_bytes >> PAGE_SHIFT).unwrap_or(u32::MAX);
+    let first = u32::try_from(base >> PAGE_SHIFT).unwrap_or(u32::MAX);
+    let pmap = Pmap::range(first, pages);
+    // A VM's memory starts zeroed, whoever used the pages before.
+    let zeros = vec![0u8; usize::try_from(config.mem_bytes).unwrap_or(0)];
+    m.machine.bus.write_bytes(base, &zeros);
+    for (gpa, bytes) in &config.image.segments {
+        if crate::load_segment(&mut m.machine, &pmap, *gpa, bytes).is_none() {
+            return Err(format!(
+                "{}: image segment at guest-physical {gpa:#x} (+{:#x}) lies outside its {} of memory",
+                config.name,
+                bytes.len(),
+                show_size(config.mem_bytes)
+            ));
+        }
+    }
+    let id = m.vms.len();
+    let first_space = m.asids.add_spaces(config.vcpus);
+    let commpages = base + config.mem_bytes;
+    let now = m.now;
+    let mut vcpus: Vec<Vcpu> = (0..config.vcpus)
+        .map(|c| Vcpu::new(c, first_space + c, commpages + c as u64 * PAGE_SIZE))
+        .collect();
+    if let Some(v0) = vcpus.first_mut() {
+        v0.boot(
+            config.image.entry,
+            0xFFFF_FFFF_8000_0000 + config.mem_bytes - 16,
+            now,
+        );
+        m.runq.push_back((id, 0));
+    }
+    m.vms.push(Vm {
+        id,
+        name: config.name.clone(),
+        pmap,
+        vcpus,
+        board: Board::with_config(sim::dev::BoardConfig {
+            ncpus: config.vcpus,
+            ram_bytes: config.mem_bytes,
+            disk: config.disk.clone(),
+            disk_irq_latency: config.disk_irq_latency,
+            seed: 0,
+            epoch: 0,
+        }),
+        end: None,
+        console: Vec::new(),
+    });
+    m.trace.vm_names.push(config.name.clone());
+    Ok((id, base))
+}
