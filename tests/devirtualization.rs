@@ -134,9 +134,10 @@ fn bad_timelines_and_boot_memory_get_one_line_and_exit_status_2() {
         ),
         (&["--at", "virtualize"][..], "give WHEN:ACTION"),
         (
-            &["--at", "40M:evacuate=8M-16M"][..],
-            "the action evacuate is not built yet",
+            &["--at", "40M:virtualize-memory=0-16M"][..],
+            "the action virtualize-memory is not built yet",
         ),
+        (&["--at", "40M:evacuate=8M"][..], "give RANGE[@MACHINE]"),
         (
             &["--mem", "32M", "--boot-mem", "64M"][..],
             "--boot-mem: 64M: more than the machine's 32M of memory",
@@ -277,4 +278,58 @@ fn start_vm_is_refused_without_free_machine_memory_or_a_monitor() {
     assert_eq!(lines[0], "disco: at cycle 1000000: start-vm refused: VMs start beside a kernel the monitor runs: virtualize first; the run continues");
     assert_eq!(lines[2], "disco: at cycle 3000000: start-vm refused: vm1 needs 16388K of free machine memory (16M and a 4K commpage for each of 1 VCPUs); the machine has 8188K free above 0x2001000; the run continues");
     assert!(text(&out.stdout).contains("init: 5 of 5 programs passed"));
+}
+
+/// The issue's whole scenario on the demo kernel: native boot, virtualize,
+/// a second VM in the free memory, vm0's 8M-16M evacuated to other machine
+/// pages, and at vm1's end everything remapped to the identity and handed
+/// back. vm0's results are those of a plain native run.
+#[test]
+fn the_issue_scenario_with_evacuation_and_remapping() {
+    let base = [
+        "run",
+        KESTREL,
+        "--cpus",
+        "2",
+        "--mem",
+        "64M",
+        "--boot-mem",
+        "32M",
+    ];
+    let native = run(&base);
+    let mut args = base.to_vec();
+    args.extend([
+        "--at",
+        "3M:virtualize",
+        "--at",
+        "4M:start-vm=guest-kits/images/kestrel.elf,mem=16M",
+        "--at",
+        "5M:evacuate=8M-16M",
+        "--at",
+        "vm-end:devirtualize",
+        "--stats",
+    ]);
+    let out = run(&args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(lines[2].starts_with("disco: at cycle 5000000: evacuate: vm0's 0x800000-0x1000000 moved to other machine pages; 2048 pages moved (2048 direct, 0 indirect); guest paused "), "{}", lines[2]);
+    assert!(
+        lines[3].contains(": devirtualize: vm0's 2 VCPU(s) handed back")
+            && lines[3].contains("; 2048 pages moved;"),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(
+        results(&vm_lines(&stdout, "").join("\n")),
+        results(&text(&native.stdout))
+    );
+    let vm1 = vm_lines(&stdout, "[vm1] ").join("\n");
+    assert!(vm1.contains("init: 5 of 5 programs passed"), "{vm1}");
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("  native   cycles ") && last.contains(": 0 exits"),
+        "{last}"
+    );
 }

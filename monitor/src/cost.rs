@@ -65,6 +65,10 @@ pub struct VirtCost {
     /// Move the board's state (timer, interrupt lines, IPI queues,
     /// console input, disk) between the machine and the VM: pointers.
     pub board: u64,
+    /// Copy one 4K page to another machine page: 1,024 loads and stores.
+    pub page_copy: u64,
+    /// Update the pmap and the back map for one moved page.
+    pub page_remap: u64,
 }
 
 pub const VIRT: VirtCost = VirtCost {
@@ -73,4 +77,6 @@ pub const VIRT: VirtCost = VirtCost {
     tlb_flush_entry: 3,
     pmap_range: 40,
     board: 60,
+    page_copy: 2048,
+    page_remap: 10,
 };

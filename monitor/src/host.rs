@@ -250,6 +250,23 @@ impl Host {
 
     fn apply(&mut self, at: &At) {
         let now = self.now();
+        if let Action::Evacuate { first, end, to } = at.action {
+            let result = match self.running.as_mut() {
+                Some(Running::Virtual(mon)) => crate::remap::evacuate(mon, 0, (first, end), to),
+                _ => Err(
+                    "memory is remapped under a kernel the monitor runs: virtualize first"
+                        .to_string(),
+                ),
+            };
+            self.lines.push(match result {
+                Ok(m) => format!(
+                    "at cycle {now}: evacuate: vm0's {first:#x}-{end:#x} moved to other machine pages; {} pages moved ({} direct, {} indirect); guest paused {} cycles",
+                    m.pages(), m.direct, m.indirect, m.pause
+                ),
+                Err(why) => format!("at cycle {now}: evacuate refused: {why}; the run continues"),
+            });
+            return;
+        }
         if let Action::StartVm(spec) = &at.action {
             let result = match self.running.as_mut() {
                 Some(Running::Virtual(mon)) => start(mon, spec),

@@ -22,6 +22,7 @@ pub mod host;
 pub mod l2tlb;
 pub mod mem;
 pub mod obs;
+pub mod remap;
 pub mod stats;
 pub mod timeline;
 pub mod tlbctl;

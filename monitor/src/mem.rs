@@ -70,6 +70,30 @@ impl Pmap {
         }
     }
 
+    /// Points guest page `gpn` at machine page `mpn`; a range becomes a
+    /// page list first (returns false for a page the VM does not have).
+    pub fn set(&mut self, gpn: u32, mpn: u32) -> bool {
+        if let Some((first, count)) = self.range.take() {
+            self.pages = (first..first.saturating_add(count)).collect();
+        }
+        match self.pages.get_mut(gpn as usize) {
+            Some(p) => {
+                *p = mpn;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Back to the range form once the list is the identity again.
+    pub fn compact(&mut self) {
+        if self.range.is_none() && self.is_identity() {
+            let count = u32::try_from(self.pages.len()).unwrap_or(u32::MAX);
+            self.pages = Vec::new();
+            self.range = Some((0, count));
+        }
+    }
+
     /// Bytes of guest-physical memory.
     pub fn size(&self) -> u64 {
         let pages = match self.range {

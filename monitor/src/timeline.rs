@@ -13,8 +13,7 @@ pub enum When {
     VmEnd(Option<String>),
 }
 
-/// What an entry does. The other actions (`evacuate`,
-/// `virtualize-cpu`, `virtualize-memory`, `devirtualize-memory`) are
+/// What an entry does. The other actions (`virtualize-cpu`, `virtualize-memory`, `devirtualize-memory`) are
 /// recognized and refused as not built yet (docs/devirtualization.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -24,6 +23,13 @@ pub enum Action {
     Devirtualize,
     /// Boot another VM into free machine memory, beside the kernel.
     StartVm(StartVm),
+    /// Move vm0's guest-physical bytes `first..end` to other machine
+    /// pages (to machine address `to` if given).
+    Evacuate {
+        first: u64,
+        end: u64,
+        to: Option<u64>,
+    },
 }
 
 /// `start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]`.
@@ -43,8 +49,28 @@ impl Action {
             Action::Virtualize => "virtualize",
             Action::Devirtualize => "devirtualize",
             Action::StartVm(_) => "start-vm",
+            Action::Evacuate { .. } => "evacuate",
         }
     }
+}
+
+/// `RANGE[@MACHINE]`, RANGE as `8M-16M`.
+fn parse_evacuate(spec: &str) -> Result<Action, String> {
+    let size = |s: &str| sim::config::parse_size(s).map_err(|e| format!("evacuate={spec}: {e}"));
+    let (range, to) = match spec.split_once('@') {
+        Some((r, at)) => (r, Some(size(at)?)),
+        None => (spec, None),
+    };
+    let Some((a, b)) = range.split_once('-') else {
+        return Err(format!(
+            "evacuate={spec}: give RANGE[@MACHINE], e.g. 8M-16M or 8M-16M@40M"
+        ));
+    };
+    Ok(Action::Evacuate {
+        first: size(a)?,
+        end: size(b)?,
+        to,
+    })
 }
 
 fn parse_start_vm(spec: &str) -> Result<StartVm, String> {
@@ -92,12 +118,7 @@ pub struct At {
     pub text: String,
 }
 
-const NOT_YET: [&str; 4] = [
-    "evacuate",
-    "virtualize-cpu",
-    "virtualize-memory",
-    "devirtualize-memory",
-];
+const NOT_YET: [&str; 3] = ["virtualize-cpu", "virtualize-memory", "devirtualize-memory"];
 
 /// A cycle count with an optional decimal suffix: `20M` is 20,000,000.
 pub fn parse_cycles(s: &str) -> Result<u64, String> {
@@ -132,6 +153,9 @@ pub fn parse(when: &str, action: &str) -> Result<At, String> {
     let action = match action {
         "virtualize" => Action::Virtualize,
         "devirtualize" => Action::Devirtualize,
+        a if a.starts_with("evacuate=") => {
+            parse_evacuate(a.trim_start_matches("evacuate=")).map_err(bad)?
+        }
         a if a.starts_with("start-vm=") => {
             Action::StartVm(parse_start_vm(a.trim_start_matches("start-vm=")).map_err(bad)?)
         }
@@ -243,8 +267,17 @@ mod tests {
         ] {
             assert!(parse_spec(bad).is_err(), "{bad}");
         }
-        let e = parse_spec("40M:evacuate=8M-16M").unwrap_err();
-        assert!(e.contains("evacuate is not built yet"), "{e}");
+        assert_eq!(
+            parse_spec("40M:evacuate=8M-16M@40M").unwrap().action,
+            Action::Evacuate {
+                first: 8 << 20,
+                end: 16 << 20,
+                to: Some(40 << 20)
+            }
+        );
+        assert!(parse_spec("40M:evacuate=8M").is_err());
+        let e = parse_spec("40M:virtualize-cpu").unwrap_err();
+        assert!(e.contains("virtualize-cpu is not built yet"), "{e}");
         assert!(parse_spec("soon:virtualize")
             .unwrap_err()
             .contains("\"soon\""));

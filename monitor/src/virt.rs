@@ -255,9 +255,9 @@ fn devirtualize_refusal(m: &Monitor) -> Option<String> {
             m.machine.cpus.len()
         ));
     }
-    if !vm.pmap.is_identity() || vm.pmap.size() > m.machine.bus.ram().len() as u64 {
+    if vm.pmap.size() > m.machine.bus.ram().len() as u64 {
         return Some(format!(
-            "{}'s memory is not the identity of machine memory (remapping is not built yet)",
+            "{}'s memory is larger than machine memory",
             vm.name
         ));
     }
@@ -281,6 +281,10 @@ pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<
     if let Some(why) = devirtualize_refusal(&m) {
         return Err((m, why));
     }
+    let moved = match crate::remap::to_identity(&mut m, 0) {
+        Ok(moved) => moved,
+        Err(why) => return Err((m, why)),
+    };
     for p in 0..m.current.len() {
         m.schedule_out(p);
     }
@@ -292,9 +296,13 @@ pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<
     let tlb = sim::cpu::TLB_ENTRIES as u64;
     let pause = pause(tlb);
     let mut log = vec![format!(
-        "pmap {}: guest-physical 0..{} is the identity: 0 pages moved (0 direct, 0 indirect); nothing composed from now on",
+        "pmap {}: guest-physical 0..{} remapped to the identity: {} pages moved ({} direct, {} indirect), pause {} cycles; nothing composed from now on",
         vm.name,
-        show_size(vm.pmap.size())
+        show_size(vm.pmap.size()),
+        moved.pages(),
+        moved.direct,
+        moved.indirect,
+        moved.pause
     )];
     for (i, cpu) in machine.cpus.iter_mut().enumerate() {
         cpu.set_hv_exits(false);
@@ -332,8 +340,8 @@ pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<
     let switch = Switch {
         cpus: vm.vcpus.len(),
         mem: vm.pmap.size(),
-        pages_moved: 0,
-        pause,
+        pages_moved: moved.pages(),
+        pause: pause + moved.pause,
         log,
     };
     Ok((machine, switch))
