@@ -83,6 +83,10 @@ pub(crate) struct RunArgs {
     /// repeatable. See docs/devirtualization.md.
     #[arg(long = "at", value_name = "WHEN:ACTION")]
     pub(crate) at: Vec<String>,
+    /// With --at: how remapping finds a machine page's user (backmap, refcount or search;
+    /// default backmap).
+    #[arg(long, value_name = "INDEX")]
+    pub(crate) remap_index: Option<String>,
     /// Cycles each CPU runs before the next one gets its turn.
     #[arg(long, value_name = "CYCLES")]
     pub(crate) quantum: Option<u64>,
@@ -200,6 +204,7 @@ impl RunArgs {
             vm: Vec::new(),
             // `--at` entries are read by `crate::timeline`.
             at: Vec::new(),
+            remap_index: self.remap_index.clone(),
         }
     }
 }

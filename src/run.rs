@@ -80,8 +80,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
     if args.native && !specs.is_empty() {
         bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
     }
-    if !specs.is_empty() && (s.boot_mem.is_some() || !args.at.is_empty() || !s.at.is_empty()) {
-        bail!("--boot-mem and --at are for a kernel booted on the bare machine (IMAGE), not --vm");
+    if !specs.is_empty()
+        && (s.boot_mem.is_some()
+            || !args.at.is_empty()
+            || !s.at.is_empty()
+            || s.remap_index.is_some())
+    {
+        bail!("--boot-mem, --at and --remap-index are for a kernel booted on the bare machine (IMAGE), not --vm");
     }
     if s.image.is_some() && !specs.is_empty() {
         bail!("give either an IMAGE (native) or --vm specifications, not both");

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 use monitor::host::{Host, HostExit, Phase, Running};
+use monitor::remap::RemapIndex;
 use monitor::timeline::{self, At, Timeline};
 use sim::config::Settings;
 use sim::Machine;
@@ -17,6 +18,9 @@ use crate::run::{EXIT_CYCLE_LIMIT, EXIT_IDLE};
 /// The timeline: the `--at` flags, or else the config file's `[[at]]`
 /// tables.
 pub(crate) fn entries(args: &RunArgs, s: &Settings) -> anyhow::Result<Vec<At>> {
+    if args.at.is_empty() && s.at.is_empty() && s.remap_index.is_some() {
+        bail!("--remap-index: there is no --at timeline whose remapping it would choose for");
+    }
     if !args.at.is_empty() {
         return args
             .at
@@ -47,6 +51,10 @@ pub(crate) fn run(
         bail!("--gdb cannot follow a kernel across --at virtualize/devirtualize yet");
     }
     let mut host = Host::new(m, Timeline::new(entries));
+    if let Some(i) = &s.remap_index {
+        host.remap_index = RemapIndex::parse(i)
+            .ok_or_else(|| anyhow!("--remap-index {i:?}: give backmap, refcount or search"))?;
+    }
     let start = Instant::now();
     let input = crate::run::stdin_bytes();
     let stdout = std::io::stdout();

@@ -139,6 +139,14 @@ fn bad_timelines_and_boot_memory_get_one_line_and_exit_status_2() {
         ),
         (&["--at", "40M:evacuate=8M"][..], "give RANGE[@MACHINE]"),
         (
+            &["--at", "1M:virtualize", "--remap-index", "fast"][..],
+            "--remap-index \"fast\": give backmap, refcount or search",
+        ),
+        (
+            &["--remap-index", "search"][..],
+            "--remap-index: there is no --at timeline",
+        ),
+        (
             &["--mem", "32M", "--boot-mem", "64M"][..],
             "--boot-mem: 64M: more than the machine's 32M of memory",
         ),
@@ -286,6 +294,12 @@ fn start_vm_is_refused_without_free_machine_memory_or_a_monitor() {
 /// back. vm0's results are those of a plain native run.
 #[test]
 fn the_issue_scenario_with_evacuation_and_remapping() {
+    for index in ["backmap", "search"] {
+        scenario(index);
+    }
+}
+
+fn scenario(index: &str) {
     let base = [
         "run",
         KESTREL,
@@ -308,6 +322,8 @@ fn the_issue_scenario_with_evacuation_and_remapping() {
         "--at",
         "vm-end:devirtualize",
         "--stats",
+        "--remap-index",
+        index,
     ]);
     let out = run(&args);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

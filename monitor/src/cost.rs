@@ -69,6 +69,9 @@ pub struct VirtCost {
     pub page_copy: u64,
     /// Update the pmap and the back map for one moved page.
     pub page_remap: u64,
+    /// Look at one pmap entry while searching for a machine page's user
+    /// (`--remap-index search`, or `refcount` for a page in use).
+    pub search_entry: u64,
 }
 
 pub const VIRT: VirtCost = VirtCost {
@@ -79,4 +82,5 @@ pub const VIRT: VirtCost = VirtCost {
     board: 60,
     page_copy: 2048,
     page_remap: 10,
+    search_entry: 2,
 };

@@ -5,8 +5,9 @@
 
 use sim::{Exit, Machine};
 
+use crate::remap::RemapIndex;
 use crate::timeline::{Action, At, StartVm, Timeline};
-use crate::virt::{devirtualize, virtualize, Switch};
+use crate::virt::{devirtualize_with, virtualize, Switch};
 use crate::{Monitor, MonitorExit, VmEnd};
 
 /// Whichever runs the kernel now.
@@ -64,6 +65,8 @@ pub struct Host {
     mark: Mark,
     /// Whether VM ends have been seen, per VM of the current monitor.
     ended: Vec<bool>,
+    /// How remapping finds a machine page's user.
+    pub remap_index: RemapIndex,
 }
 
 fn native_mark(m: &Machine) -> Mark {
@@ -87,6 +90,7 @@ impl Host {
             switch_log: Vec::new(),
             phases: Vec::new(),
             ended: Vec::new(),
+            remap_index: RemapIndex::default(),
         }
     }
 
@@ -252,7 +256,9 @@ impl Host {
         let now = self.now();
         if let Action::Evacuate { first, end, to } = at.action {
             let result = match self.running.as_mut() {
-                Some(Running::Virtual(mon)) => crate::remap::evacuate(mon, 0, (first, end), to),
+                Some(Running::Virtual(mon)) => {
+                    crate::remap::evacuate(mon, 0, (first, end), to, self.remap_index)
+                }
                 _ => Err(
                     "memory is remapped under a kernel the monitor runs: virtualize first"
                         .to_string(),
@@ -298,7 +304,7 @@ impl Host {
                 // The other VMs' last partial lines, before they go.
                 self.collect_console();
                 self.flush_partial();
-                match devirtualize(mon) {
+                match devirtualize_with(mon, self.remap_index) {
                     Ok((m, s)) => {
                         self.running = Some(Running::Native(m));
                         Ok(s)

@@ -85,6 +85,19 @@ impl Pmap {
         }
     }
 
+    /// The guest page mapped to machine page `mpn`, and how many entries
+    /// were looked at to find out (a range answers with one).
+    pub fn find(&self, mpn: u32) -> (Option<u32>, u64) {
+        if let Some((first, count)) = self.range {
+            let g = mpn.checked_sub(first).filter(|&g| g < count);
+            return (g, 1);
+        }
+        match self.pages.iter().position(|&p| p == mpn) {
+            Some(i) => (u32::try_from(i).ok(), i as u64 + 1),
+            None => (None, self.pages.len() as u64),
+        }
+    }
+
     /// Back to the range form once the list is the identity again.
     pub fn compact(&mut self) {
         if self.range.is_none() && self.is_identity() {

@@ -3,10 +3,10 @@
 //! until physical → machine is the identity (docs/devirtualization.md).
 //!
 //! Remapping is `paused`: every VCPU is held at the quantum boundary while
-//! pages move, and the pause is charged to every CPU. The back map (which
-//! VM page a machine page holds) is built from the pmaps for each
-//! operation; the live `Memmap` and the other two indexes of the issue
-//! (reference counts, pmap search) are not built yet.
+//! pages move, and the pause is charged to every CPU. Which VM page a
+//! machine page holds is found through one of three indexes
+//! ([`RemapIndex`]); the back map and the counts are built from the pmaps
+//! for each operation (the live `Memmap` is not used yet).
 
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 
@@ -31,28 +31,140 @@ impl Moved {
     }
 }
 
-/// Per machine page: `Some((vm, guest page))` for a VM's page, `Some((usize::MAX,
-/// 0))` for a commpage, `None` when free.
-fn back_map(m: &Monitor) -> Vec<Option<(usize, u32)>> {
-    let pages = (m.machine.bus.ram().len() as u64 >> PAGE_SHIFT) as usize;
-    let mut owner = vec![None; pages];
-    for (v, vm) in m.vms.iter().enumerate() {
-        for gpn in 0..(vm.pmap.size() >> PAGE_SHIFT) {
-            if let Some(slot) = vm
-                .pmap
-                .machine_page(gpn)
-                .and_then(|mpn| owner.get_mut(mpn as usize))
-            {
-                *slot = Some((v, gpn as u32));
-            }
-        }
-        for vc in &vm.vcpus {
-            if let Some(slot) = owner.get_mut((vc.commpage >> PAGE_SHIFT) as usize) {
-                *slot = Some((usize::MAX, 0));
-            }
+/// How remapping finds a machine page's user (`--remap-index`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RemapIndex {
+    /// A back map: machine page → (VM, guest page), and so free or not.
+    #[default]
+    Backmap,
+    /// A reference count per machine page (free at zero); the user of a
+    /// page in use is found by searching the pmaps.
+    Refcount,
+    /// Nothing kept: the pmaps are searched for every question.
+    Search,
+}
+
+impl RemapIndex {
+    pub fn parse(s: &str) -> Option<RemapIndex> {
+        match s {
+            "backmap" => Some(RemapIndex::Backmap),
+            "refcount" => Some(RemapIndex::Refcount),
+            "search" => Some(RemapIndex::Search),
+            _ => None,
         }
     }
-    owner
+}
+
+/// A commpage's "user".
+const COMMPAGE: (usize, u32) = (usize::MAX, 0);
+
+/// The chosen index over machine pages, and the simulated cycles its
+/// questions cost. The back map and the counts are built from the pmaps
+/// when a remapping starts (a monitor would keep them as pages are mapped;
+/// that build is not charged).
+struct Users {
+    index: RemapIndex,
+    pages: usize,
+    owner: Vec<Option<(usize, u32)>>,
+    count: Vec<u16>,
+    cost: u64,
+}
+
+impl Users {
+    fn new(m: &Monitor, index: RemapIndex) -> Users {
+        let pages = (m.machine.bus.ram().len() as u64 >> PAGE_SHIFT) as usize;
+        let mut u = Users {
+            index,
+            pages,
+            owner: Vec::new(),
+            count: Vec::new(),
+            cost: 0,
+        };
+        match index {
+            RemapIndex::Backmap => u.owner = vec![None; pages],
+            RemapIndex::Refcount => u.count = vec![0; pages],
+            RemapIndex::Search => return u,
+        }
+        for (v, vm) in m.vms.iter().enumerate() {
+            for gpn in 0..(vm.pmap.size() >> PAGE_SHIFT) {
+                if let Some(mpn) = vm.pmap.machine_page(gpn) {
+                    u.set(mpn, Some((v, gpn as u32)));
+                }
+            }
+            for vc in &vm.vcpus {
+                u.set((vc.commpage >> PAGE_SHIFT) as u32, Some(COMMPAGE));
+            }
+        }
+        u
+    }
+
+    fn len(&self) -> usize {
+        self.pages
+    }
+
+    /// Searches the pmaps (a range answers at once; a page list entry by
+    /// entry, each charged) and the commpages.
+    fn search(&mut self, m: &Monitor, mpn: u32) -> Option<(usize, u32)> {
+        for (v, vm) in m.vms.iter().enumerate() {
+            if vm
+                .vcpus
+                .iter()
+                .any(|vc| vc.commpage >> PAGE_SHIFT == u64::from(mpn))
+            {
+                return Some(COMMPAGE);
+            }
+            let (found, scanned) = vm.pmap.find(mpn);
+            self.cost += scanned * VIRT.search_entry;
+            if let Some(gpn) = found {
+                return Some((v, gpn));
+            }
+        }
+        None
+    }
+
+    fn user(&mut self, m: &Monitor, mpn: u32) -> Option<(usize, u32)> {
+        match self.index {
+            RemapIndex::Backmap => self.owner.get(mpn as usize).copied().flatten(),
+            RemapIndex::Refcount if self.count.get(mpn as usize).copied().unwrap_or(0) == 0 => None,
+            _ => self.search(m, mpn),
+        }
+    }
+
+    fn is_free(&mut self, m: &Monitor, mpn: u32) -> bool {
+        match self.index {
+            RemapIndex::Backmap => self.owner.get(mpn as usize).is_some_and(Option::is_none),
+            RemapIndex::Refcount => self.count.get(mpn as usize) == Some(&0),
+            RemapIndex::Search => (mpn as usize) < self.pages && self.search(m, mpn).is_none(),
+        }
+    }
+
+    /// The first free machine page at or after `from`.
+    fn free_from(&mut self, m: &Monitor, from: usize) -> Option<u32> {
+        (from..self.pages)
+            .map(|p| p as u32)
+            .find(|&p| self.is_free(m, p))
+    }
+
+    /// Machine page `mpn` now holds `who` (or nothing).
+    fn set(&mut self, mpn: u32, who: Option<(usize, u32)>) {
+        match self.index {
+            RemapIndex::Backmap => {
+                if let Some(o) = self.owner.get_mut(mpn as usize) {
+                    *o = who;
+                }
+            }
+            RemapIndex::Refcount => {
+                if let Some(c) = self.count.get_mut(mpn as usize) {
+                    *c = if who.is_some() {
+                        c.saturating_add(1)
+                    } else {
+                        c.saturating_sub(1)
+                    };
+                }
+            }
+            RemapIndex::Search => {}
+        }
+    }
 }
 
 fn copy_page(m: &mut Monitor, from: u32, to: u32) {
@@ -69,8 +181,8 @@ fn copy_page(m: &mut Monitor, from: u32, to: u32) {
     }
 }
 
-/// Moves guest page `gpn` of VM `v` to machine page `to`, keeping `owner`.
-fn move_page(m: &mut Monitor, owner: &mut [Option<(usize, u32)>], v: usize, gpn: u32, to: u32) {
+/// Moves guest page `gpn` of VM `v` to machine page `to`, keeping the index.
+fn move_page(m: &mut Monitor, users: &mut Users, v: usize, gpn: u32, to: u32) {
     let Some(from) = m
         .vms
         .get(v)
@@ -82,19 +194,16 @@ fn move_page(m: &mut Monitor, owner: &mut [Option<(usize, u32)>], v: usize, gpn:
     if let Some(vm) = m.vms.get_mut(v) {
         vm.pmap.set(gpn, to);
     }
-    if let Some(o) = owner.get_mut(from as usize) {
-        *o = None;
-    }
-    if let Some(o) = owner.get_mut(to as usize) {
-        *o = Some((v, gpn));
-    }
+    users.set(from, None);
+    users.set(to, Some((v, gpn)));
 }
 
 /// Drops every composed translation of VM `v`, in the real TLBs and its
 /// L2TLBs, and charges `pause` to every CPU: the mapping changed.
+/// `moved.pause` holds the index's lookup cycles on entry.
 fn finish(m: &mut Monitor, v: usize, moved: &mut Moved) {
     let tlb = sim::cpu::TLB_ENTRIES as u64;
-    moved.pause = moved.pages() * (VIRT.page_copy + VIRT.page_remap) + tlb * VIRT.tlb_flush_entry;
+    moved.pause += moved.pages() * (VIRT.page_copy + VIRT.page_remap) + tlb * VIRT.tlb_flush_entry;
     for cpu in &mut m.machine.cpus {
         tlbctl::flush_real_tlb(cpu);
         cpu.charge(moved.pause);
@@ -115,6 +224,7 @@ pub fn evacuate(
     v: usize,
     (first, end): (u64, u64),
     to: Option<u64>,
+    index: RemapIndex,
 ) -> Result<Moved, String> {
     let size = m.vms.get(v).map_or(0, |vm| vm.pmap.size());
     let name = m.vms.get(v).map_or(String::new(), |vm| vm.name.clone());
@@ -123,40 +233,44 @@ pub fn evacuate(
             "{first:#x}-{end:#x} is not a range of whole 4K pages inside {name}'s {size:#x} bytes"
         ));
     }
-    let mut owner = back_map(m);
+    let mut users = Users::new(m, index);
     let (g0, g1) = ((first >> PAGE_SHIFT) as u32, (end >> PAGE_SHIFT) as u32);
     let count = (g1 - g0) as usize;
-    let targets: Vec<u32> = match to {
+    let mut targets = Vec::with_capacity(count);
+    match to {
         Some(at) => {
-            let t0 = (at >> PAGE_SHIFT) as u32;
-            let targets: Vec<u32> = (t0..t0 + count as u32).collect();
-            for &t in &targets {
-                match owner.get(t as usize) {
-                    None => return Err(format!("machine {at:#x} + {:#x} lies outside machine memory", end - first)),
-                    Some(Some((o, g))) if *o != v || (g0..g1).contains(g) => {
+            let t0 = at >> PAGE_SHIFT;
+            if t0 + count as u64 > users.len() as u64 {
+                return Err(format!(
+                    "machine {at:#x} + {:#x} lies outside machine memory",
+                    end - first
+                ));
+            }
+            for t in t0 as u32..(t0 as u32 + count as u32) {
+                if let Some((o, g)) = users.user(m, t) {
+                    if o != v || (g0..g1).contains(&g) {
                         return Err(format!(
                             "machine page {:#x} holds a page that cannot trade places (another VM's, a commpage, or one of the range)",
                             u64::from(t) << PAGE_SHIFT
-                        ))
+                        ));
                     }
-                    _ => {}
                 }
+                targets.push(t);
             }
-            targets
         }
-        None => owner
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.is_none())
-            .map(|(p, _)| p as u32)
-            .take(count)
-            .collect(),
-    };
-    if targets.len() < count {
-        return Err(format!(
-            "{count} free machine pages needed, {} free",
-            targets.len()
-        ));
+        None => {
+            let mut cursor = 0;
+            while targets.len() < count {
+                let Some(t) = users.free_from(m, cursor) else {
+                    return Err(format!(
+                        "{count} free machine pages needed, {} free",
+                        targets.len()
+                    ));
+                };
+                targets.push(t);
+                cursor = t as usize + 1;
+            }
+        }
     }
     let mut moved = Moved::default();
     for (gpn, &t) in (g0..g1).zip(&targets) {
@@ -165,7 +279,7 @@ pub fn evacuate(
             .get(v)
             .and_then(|vm| vm.pmap.machine_page(u64::from(gpn)));
         let Some(from) = from else { continue };
-        match owner.get(t as usize).copied().flatten() {
+        match users.user(m, t) {
             // Trade places: the page there takes the one leaving.
             Some((_, g2)) => {
                 let bytes_here = m
@@ -177,7 +291,8 @@ pub fn evacuate(
                             ..((u64::from(t) + 1) << PAGE_SHIFT) as usize,
                     )
                     .map(<[u8]>::to_vec);
-                move_page(m, &mut owner, v, gpn, t);
+                users.set(t, None);
+                move_page(m, &mut users, v, gpn, t);
                 if let Some(bytes) = bytes_here {
                     m.machine
                         .bus
@@ -186,19 +301,65 @@ pub fn evacuate(
                 if let Some(vm) = m.vms.get_mut(v) {
                     vm.pmap.set(g2, from);
                 }
-                if let Some(o) = owner.get_mut(from as usize) {
-                    *o = Some((v, g2));
-                }
+                users.set(from, Some((v, g2)));
                 moved.direct += 2;
             }
             None => {
-                move_page(m, &mut owner, v, gpn, t);
+                move_page(m, &mut users, v, gpn, t);
                 moved.direct += 1;
             }
         }
     }
+    moved.pause = users.cost;
     finish(m, v, &mut moved);
     Ok(moved)
+}
+
+/// Why the identity of VM `v`'s memory cannot be had, if it cannot: its
+/// pmap points outside machine memory, or another VM's page or a commpage
+/// sits where the identity needs to put one of its pages.
+fn identity_refusal(m: &Monitor, v: usize) -> Option<String> {
+    let vm = m.vms.get(v)?;
+    let pages = vm.pmap.size() >> PAGE_SHIFT;
+    let ram_pages = m.machine.bus.ram().len() as u64 >> PAGE_SHIFT;
+    if pages > ram_pages {
+        return Some(format!(
+            "{}'s memory is larger than machine memory",
+            vm.name
+        ));
+    }
+    if (0..pages).any(|g| {
+        vm.pmap
+            .machine_page(g)
+            .is_none_or(|p| u64::from(p) >= ram_pages)
+    }) {
+        return Some(format!(
+            "{}'s pmap maps pages outside machine memory",
+            vm.name
+        ));
+    }
+    for (o, other) in m.vms.iter().enumerate() {
+        let commpage = other
+            .vcpus
+            .iter()
+            .map(|vc| vc.commpage >> PAGE_SHIFT)
+            .find(|&p| p < pages);
+        let page = (o != v)
+            .then(|| {
+                (0..other.pmap.size() >> PAGE_SHIFT)
+                    .filter_map(|g| other.pmap.machine_page(g))
+                    .map(u64::from)
+                    .find(|&p| p < pages)
+            })
+            .flatten();
+        if let Some(p) = commpage.or(page) {
+            return Some(format!(
+                "machine page {:#x}, which the identity needs, belongs to another VM or a commpage",
+                p << PAGE_SHIFT
+            ));
+        }
+    }
+    None
 }
 
 /// Remaps VM `v` until its pmap is the identity: a page whose target
@@ -206,38 +367,22 @@ pub fn evacuate(
 /// another of the VM's pages waits until that one has moved out through a
 /// free page (indirect). Refused when a target belongs to another VM or a
 /// commpage, or when no free page exists for an indirect move.
-pub fn to_identity(m: &mut Monitor, v: usize) -> Result<Moved, String> {
-    let Some(vm) = m.vms.get(v) else {
-        return Err("no such VM".to_string());
-    };
-    let pages = (vm.pmap.size() >> PAGE_SHIFT) as u32;
-    let mut owner = back_map(m);
-    if owner.len() < pages as usize {
-        return Err(format!(
-            "{}'s memory is larger than machine memory",
-            vm.name
-        ));
+pub fn to_identity(m: &mut Monitor, v: usize, index: RemapIndex) -> Result<Moved, String> {
+    if let Some(why) = identity_refusal(m, v) {
+        return Err(why);
     }
-    let outside = (0..u64::from(pages)).any(|g| {
-        vm.pmap
-            .machine_page(g)
-            .is_none_or(|mpn| mpn as usize >= owner.len())
-    });
-    if outside {
-        return Err(format!(
-            "{}'s pmap maps pages outside machine memory",
-            vm.name
-        ));
+    let pages = m
+        .vms
+        .get(v)
+        .map_or(0, |vm| (vm.pmap.size() >> PAGE_SHIFT) as u32);
+    if m.vms.get(v).is_none_or(|vm| vm.pmap.is_identity()) {
+        return Ok(Moved::default());
     }
-    if let Some(p) =
-        (0..pages).find(|&p| matches!(owner.get(p as usize), Some(Some((o, _))) if *o != v))
-    {
-        return Err(format!(
-            "machine page {:#x}, which the identity needs, belongs to another VM or a commpage",
-            u64::from(p) << PAGE_SHIFT
-        ));
-    }
+    let mut users = Users::new(m, index);
     let mut moved = Moved::default();
+    // Free pages for indirect moves: above the identity region, where
+    // nothing will land.
+    let mut cursor = pages as usize;
     for gpn in 0..pages {
         let here = m
             .vms
@@ -246,29 +391,22 @@ pub fn to_identity(m: &mut Monitor, v: usize) -> Result<Moved, String> {
         if here == Some(gpn) {
             continue;
         }
-        if let Some(Some((_, g2))) = owner.get(gpn as usize).copied() {
+        if let Some((_, g2)) = users.user(m, gpn) {
             // Another of the VM's pages sits on the target: out of the way first.
-            // Above the identity region first, where nothing will land.
-            let free = owner
-                .iter()
-                .skip(pages as usize)
-                .position(Option::is_none)
-                .map(|p| p + pages as usize)
-                .or_else(|| owner.iter().position(Option::is_none));
-            let Some(free) = free else {
+            let Some(free) = users.free_from(m, cursor) else {
                 return Err("no free machine page for an indirect move".to_string());
             };
-            move_page(m, &mut owner, v, g2, free as u32);
+            cursor = free as usize + 1;
+            move_page(m, &mut users, v, g2, free);
             moved.indirect += 1;
         }
-        move_page(m, &mut owner, v, gpn, gpn);
+        move_page(m, &mut users, v, gpn, gpn);
         moved.direct += 1;
     }
     if let Some(vm) = m.vms.get_mut(v) {
         vm.pmap.compact();
     }
-    if moved.pages() > 0 {
-        finish(m, v, &mut moved);
-    }
+    moved.pause = users.cost;
+    finish(m, v, &mut moved);
     Ok(moved)
 }

@@ -277,11 +277,20 @@ fn devirtualize_refusal(m: &Monitor) -> Option<String> {
 /// registers, CP0 and TLB go into the CPU of the same number, the board
 /// returns to the machine, exits go off. Refused, with the monitor given
 /// back untouched, when [`devirtualize_refusal`] says why.
-pub fn devirtualize(mut m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<Monitor>, String)> {
+pub fn devirtualize(m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<Monitor>, String)> {
+    devirtualize_with(m, crate::remap::RemapIndex::Backmap)
+}
+
+/// [`devirtualize`], finding machine pages' users through `index` while
+/// remapping to the identity.
+pub fn devirtualize_with(
+    mut m: Box<Monitor>,
+    index: crate::remap::RemapIndex,
+) -> Result<(Box<Machine>, Switch), (Box<Monitor>, String)> {
     if let Some(why) = devirtualize_refusal(&m) {
         return Err((m, why));
     }
-    let moved = match crate::remap::to_identity(&mut m, 0) {
+    let moved = match crate::remap::to_identity(&mut m, 0, index) {
         Ok(moved) => moved,
         Err(why) => return Err((m, why)),
     };

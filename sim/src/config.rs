@@ -182,6 +182,9 @@ pub struct Settings {
     /// (the simulator itself does not read them).
     #[serde(default)]
     pub vm: Vec<toml::Table>,
+    /// How remapping finds a machine page's user: backmap, refcount or
+    /// search (read by the front end that runs the timeline).
+    pub remap_index: Option<String>,
     /// `[[at]]` timeline entries, read by the front end like `vm`.
     #[serde(default)]
     pub at: Vec<AtSetting>,
@@ -225,6 +228,7 @@ impl Settings {
             } else {
                 self.vm
             },
+            remap_index: self.remap_index.or(lower.remap_index),
             at: if self.at.is_empty() {
                 lower.at
             } else {
