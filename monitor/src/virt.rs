@@ -338,7 +338,8 @@ pub fn devirtualize_with(
     }
     log.push(describe_board(&vm.board, machine.cpus.len()));
     log.push(format!(
-        "exits off, guest TLB writes no longer inspected; no commpage patches to undo; guest paused {pause} cycles"
+        "exits off, guest TLB writes no longer inspected; no commpage patches to undo; guest paused {} cycles in all ({pause} for the hand-back)",
+        pause + moved.pause
     ));
     let mut board = vm.board;
     let mut out = vm.console;

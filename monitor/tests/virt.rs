@@ -536,3 +536,25 @@ fn every_remap_index_gives_the_same_result_at_its_own_cost() {
     assert!(b.2 < r.2 && r.2 <= s.2, "{pauses:?}");
     assert!(b.1 < s.1, "{pauses:?}");
 }
+
+/// The trap flow of a devirtualization that has to remap: two ranges
+/// traded places, so half of the pages move back indirectly.
+#[test]
+fn trap_flow_of_devirtualizing_displaced_memory() {
+    let mut host = Host::new(
+        machine(1, 64 << 20, &checksum_kernel(40)),
+        timeline(&[
+            "300K:virtualize",
+            "400K:evacuate=0-2M@2M",
+            "2M:devirtualize",
+        ]),
+    );
+    while host.run_quantum().is_none() {}
+    let mut story: Vec<String> = host.take_lines();
+    story.extend(
+        host.take_switch_log()
+            .into_iter()
+            .map(|(c, l)| format!("{c:>9} {l}")),
+    );
+    insta::assert_snapshot!(story.join("\n"));
+}
