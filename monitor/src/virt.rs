@@ -361,7 +361,8 @@ pub fn devirtualize_with(
 fn machine_in_use(m: &Monitor) -> u64 {
     let mut top = 0u64;
     for vm in &m.vms {
-        for gpn in [0, (vm.pmap.size() >> PAGE_SHIFT).saturating_sub(1)] {
+        // Every page: after an evacuation the highest is anywhere.
+        for gpn in 0..vm.pmap.size() >> PAGE_SHIFT {
             if let Some(mpn) = vm.pmap.machine_page(gpn) {
                 top = top.max((u64::from(mpn) + 1) << PAGE_SHIFT);
             }

@@ -558,3 +558,27 @@ fn trap_flow_of_devirtualizing_displaced_memory() {
     );
     insta::assert_snapshot!(story.join("\n"));
 }
+
+/// A VM started after an evacuation lands above the evacuated pages, not
+/// on them.
+#[test]
+fn a_vm_started_after_an_evacuation_does_not_land_on_moved_pages() {
+    let kestrel =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../guest-kits/images/kestrel.elf");
+    let start = format!("300K:start-vm={},mem=8M", kestrel.display());
+    let mut host = Host::new(
+        machine(1, 64 << 20, &checksum_kernel(40)),
+        timeline(&["100K:virtualize", "200K:evacuate=0-4M", &start]),
+    );
+    while host.now() < 400_000 {
+        assert!(host.run_quantum().is_none());
+    }
+    let lines = host.take_lines();
+    // 0-4M went to the first free pages above vm0's 32M and its commpage.
+    assert!(lines[1].contains("1024 pages moved"), "{}", lines[1]);
+    assert!(
+        lines[2].contains("booted into free machine memory at 0x2401000"),
+        "{}",
+        lines[2]
+    );
+}
