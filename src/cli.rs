@@ -110,6 +110,19 @@ pub(crate) struct RunArgs {
     /// under --vm, the machine memory the VMs share, up to 4G (default: what they need).
     #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
     pub(crate) mem: Option<String>,
+    /// On the bare machine: the memory the booting kernel is told it has (mp memory register),
+    /// at most --mem; the rest is the machine's (default: all of --mem).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) boot_mem: Option<String>,
+    /// A timeline entry WHEN:ACTION for a kernel booted on the bare machine, e.g. 20M:virtualize,
+    /// 60M:devirtualize (WHEN: a cycle count with K/M/G = 10^3/10^6/10^9, or vm-end[=NAME]);
+    /// repeatable. See docs/devirtualization.md.
+    #[arg(long = "at", value_name = "WHEN:ACTION")]
+    pub(crate) at: Vec<String>,
+    /// With --at: how remapping finds a machine page's user (backmap, refcount or search;
+    /// default backmap).
+    #[arg(long, value_name = "INDEX")]
+    pub(crate) remap_index: Option<String>,
     /// Cycles each CPU runs before the next one gets its turn (default 10000).
     #[arg(long, value_name = "CYCLES", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) quantum: Option<u64>,
@@ -221,6 +234,7 @@ impl RunArgs {
             image: self.image.clone(),
             cpus: self.cpus,
             mem: self.mem.clone().map(Size::Text),
+            boot_mem: self.boot_mem.clone().map(Size::Text),
             quantum: self.quantum,
             max_cycles: self.max_cycles,
             seed: self.seed,
@@ -241,6 +255,9 @@ impl RunArgs {
             numa: None,
             vm: Vec::new(),
             cost: None,
+            // `--at` entries are read by `crate::timeline`.
+            at: Vec::new(),
+            remap_index: self.remap_index.clone(),
         }
     }
 }

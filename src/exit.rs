@@ -49,6 +49,10 @@ pub(crate) enum Ending {
         cycles: u64,
     },
     Idle,
+    /// The monitor stopped a kernel it had been slid under (`--at`).
+    Stopped {
+        why: String,
+    },
     /// Ctrl-C, with where each CPU (VCPU) was: one line each.
     Interrupted {
         cycles: u64,
@@ -91,6 +95,12 @@ impl Ending {
                      (exit status 4)"
                         .to_string(),
                 ),
+            ),
+            Ending::Stopped { why } => (
+                EXIT_VM_FAILED,
+                Some(format!(
+                    "disco: the monitor stopped the kernel: {why} (exit status 1)"
+                )),
             ),
             Ending::Interrupted { cycles, positions } => {
                 let mut text =

@@ -10,6 +10,7 @@ mod gdb;
 mod out;
 mod report;
 mod run;
+mod timeline;
 mod vms;
 mod watch;
 

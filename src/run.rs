@@ -78,6 +78,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     if args.native && !specs.is_empty() {
         bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
     }
+    if !specs.is_empty()
+        && (s.boot_mem.is_some()
+            || !args.at.is_empty()
+            || !s.at.is_empty()
+            || s.remap_index.is_some())
+    {
+        bail!("--boot-mem, --at and --remap-index are for a kernel booted on the bare machine (IMAGE), not --vm");
+    }
     if s.image.is_some() && !specs.is_empty() {
         bail!("give either an IMAGE (native) or --vm specifications, not both");
     }
@@ -162,6 +170,7 @@ pub(crate) fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
     let flag = match *key {
         "cpus" => args.cpus.is_some(),
         "mem" => args.mem.is_some(),
+        "boot_mem" => args.boot_mem.is_some(),
         "quantum" => args.quantum.is_some(),
         "max_cycles" => args.max_cycles.is_some(),
         _ => false,
@@ -204,7 +213,7 @@ fn progress(s: &Settings, tracing: bool) -> Progress {
 
 /// Standard input, read on a thread so the guest's getchar never blocks
 /// the machine; bytes reach the console at the next quantum boundary.
-fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
+pub(crate) fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::Read;
@@ -227,7 +236,7 @@ pub(crate) fn open_disk(path: &Path) -> anyhow::Result<DiskImage> {
 
 /// Runs quantum after quantum, with `pump` (input, output, progress) at
 /// each boundary, until the machine ends (`Some`) or Ctrl-C (`None`).
-fn drive<M, E>(
+pub(crate) fn drive<M, E>(
     m: &mut M,
     quantum: impl Fn(&mut M) -> Option<E>,
     pump: &mut impl FnMut(&mut M) -> Result<(), OutputError>,
@@ -273,7 +282,7 @@ fn run_native(
     categories: Categories,
     dump: Option<DumpFormat>,
 ) -> anyhow::Result<Ending> {
-    let ram = setup.config.ram_bytes;
+    let ram = setup.boot_mem;
     let (img, symbols) = load_image(image, ram)?;
     let disk = s.disk.as_deref().map(open_disk).transpose()?;
     let mut m = setup.build(disk);
@@ -285,6 +294,10 @@ fn run_native(
         let (sink, check) = trace_sink(s)?;
         trace_check = Some(check);
         m.observe(Box::new(TextTracer::new(categories, symbols.clone(), sink)));
+    }
+    let timeline = crate::timeline::entries(args, s)?;
+    if !timeline.is_empty() {
+        return crate::timeline::run(args, s, m, timeline, dump);
     }
     let mut progress = progress(s, trace_check.is_some());
     let start = Instant::now();

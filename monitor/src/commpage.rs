@@ -79,6 +79,9 @@ pub fn rewrite(word: u32) -> Option<u32> {
 
 /// Rewrites the trapping instruction at `pc` if it can use the page.
 pub fn patch(ctx: &mut GuestCtx<'_>, pc: u64) {
+    if !ctx.vcpu.commpage_on {
+        return;
+    }
     let Some((ma, word)) = ctx.code_word(pc) else {
         return;
     };
@@ -98,7 +101,9 @@ pub fn patch(ctx: &mut GuestCtx<'_>, pc: u64) {
 
 /// Whether `vaddr`, accessed in the guest's current mode, is the commpage.
 pub fn covers(ctx: &GuestCtx<'_>, vaddr: u64) -> bool {
-    ctx.vcpu.mode() != sim::cpu::Mode::User && (vaddr as u32) >> 12 == BASE >> 12
+    ctx.vcpu.commpage_on
+        && ctx.vcpu.mode() != sim::cpu::Mode::User
+        && (vaddr as u32) >> 12 == BASE >> 12
 }
 
 /// Copies the virtual CP0 into the page before the guest kernel runs:
@@ -151,7 +156,7 @@ pub fn load(ctx: &mut GuestCtx<'_>) {
 /// real TLB must never match twice).
 pub fn map(ctx: &mut GuestCtx<'_>) {
     let masid = ctx.core.cp0.asid();
-    let want = if ctx.vcpu.mode() == sim::cpu::Mode::User {
+    let want = if ctx.vcpu.mode() == sim::cpu::Mode::User || !ctx.vcpu.commpage_on {
         TlbEntry::unused(TLB_INDEX)
     } else {
         let pfn = (ctx.vcpu.commpage >> 12) as u32;

@@ -145,6 +145,44 @@ impl Cost {
     }
 }
 
+/// The modelled cost of sliding the monitor under a running kernel and
+/// taking it out again (`virt`): what a MIPS handler doing the same work
+/// would execute, at one cycle per instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtCost {
+    /// Per CPU: rendezvous at the boundary, save 32 GPRs, HI/LO, PC and
+    /// the 20-odd CP0 registers into the VCPU (or load them back).
+    pub cpu_state: u64,
+    /// Per TLB entry: TLBR (or TLBWI) and four loads or stores of
+    /// EntryHi/EntryLo0/EntryLo1/PageMask.
+    pub tlb_entry: u64,
+    /// Per real TLB entry: invalidate it (EntryHi write + TLBWI).
+    pub tlb_flush_entry: u64,
+    /// Build or check a pmap range (a few words, whatever the size).
+    pub pmap_range: u64,
+    /// Move the board's state (timer, interrupt lines, IPI queues,
+    /// console input, disk) between the machine and the VM: pointers.
+    pub board: u64,
+    /// Copy one 4K page to another machine page: 1,024 loads and stores.
+    pub page_copy: u64,
+    /// Update the pmap and the back map for one moved page.
+    pub page_remap: u64,
+    /// Look at one pmap entry while searching for a machine page's user
+    /// (`--remap-index search`, or `refcount` for a page in use).
+    pub search_entry: u64,
+}
+
+pub const VIRT: VirtCost = VirtCost {
+    cpu_state: 120,
+    tlb_entry: 6,
+    tlb_flush_entry: 3,
+    pmap_range: 40,
+    board: 60,
+    page_copy: 2048,
+    page_remap: 10,
+    search_entry: 2,
+};
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -19,12 +19,16 @@ pub mod engine;
 pub mod exit;
 pub mod flow;
 pub mod gdb;
+pub mod host;
 pub mod l2tlb;
 pub mod mem;
 pub mod obs;
+pub mod remap;
 pub mod stats;
+pub mod timeline;
 pub mod tlbctl;
 pub mod vcpu;
+pub mod virt;
 pub mod vm;
 
 use std::collections::VecDeque;
@@ -426,7 +430,7 @@ impl Monitor {
                 continue;
             }
             if cycles >= self.slice_end.get(p).copied().unwrap_or(0)
-                && self.someone_waits_for_a_cpu()
+                && self.someone_waits_for_a_cpu(p)
             {
                 self.schedule_out(p);
                 continue;
@@ -586,12 +590,15 @@ impl Monitor {
         }
     }
 
-    fn someone_waits_for_a_cpu(&self) -> bool {
+    /// Whether a runnable VCPU that may run on physical CPU `p` waits.
+    fn someone_waits_for_a_cpu(&self, p: usize) -> bool {
         self.runq.iter().any(|&(v, c)| {
             self.vms
                 .get(v)
                 .and_then(|vm| vm.vcpus.get(c))
-                .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none())
+                .is_some_and(|vc| {
+                    vc.state == VcpuState::Runnable && vc.on_pcpu.is_none() && vc.may_run_on(p)
+                })
         })
     }
 
@@ -609,6 +616,15 @@ impl Monitor {
                         .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none())
             });
             if !ok {
+                continue;
+            }
+            let pinned_elsewhere = self
+                .vms
+                .get(v)
+                .and_then(|vm| vm.vcpus.get(c))
+                .is_some_and(|vc| !vc.may_run_on(p));
+            if pinned_elsewhere {
+                self.runq.push_back((v, c));
                 continue;
             }
             let (Some(vm), Some(cpu)) = (self.vms.get_mut(v), self.machine.cpus.get_mut(p)) else {

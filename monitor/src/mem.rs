@@ -31,25 +31,98 @@ impl FrameAllocator {
     }
 }
 
-/// One VM's guest-physical → machine page map.
+/// One VM's guest-physical → machine page map: a page list, or a range
+/// (guest page n is machine page `first + n`), which is what runtime
+/// virtualization builds: writing 8,192 entries for 32 MB would pause the
+/// guest for longer than the whole switch may take (docs/devirtualization.md).
 #[derive(Clone, Debug)]
 pub struct Pmap {
     pages: Vec<u32>,
+    /// `(first machine page, pages)` when the map is a range; `pages` is
+    /// then empty.
+    range: Option<(u32, u32)>,
 }
 
 impl Pmap {
     pub fn new(pages: Vec<u32>) -> Pmap {
-        Pmap { pages }
+        Pmap { pages, range: None }
+    }
+
+    /// Guest pages `0..count` on machine pages `first..first + count`.
+    pub fn range(first: u32, count: u32) -> Pmap {
+        Pmap {
+            pages: Vec::new(),
+            range: Some((first, count)),
+        }
+    }
+
+    /// Whether every guest page is the machine page of the same number:
+    /// physical → machine is the identity, so the guest can run on the
+    /// bare machine.
+    pub fn is_identity(&self) -> bool {
+        match self.range {
+            Some((first, _)) => first == 0,
+            None => self
+                .pages
+                .iter()
+                .enumerate()
+                .all(|(g, &m)| g as u64 == u64::from(m)),
+        }
+    }
+
+    /// Points guest page `gpn` at machine page `mpn`; a range becomes a
+    /// page list first (returns false for a page the VM does not have).
+    pub fn set(&mut self, gpn: u32, mpn: u32) -> bool {
+        if let Some((first, count)) = self.range.take() {
+            self.pages = (first..first.saturating_add(count)).collect();
+        }
+        match self.pages.get_mut(gpn as usize) {
+            Some(p) => {
+                *p = mpn;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The guest page mapped to machine page `mpn`, and how many entries
+    /// were looked at to find out (a range answers with one).
+    pub fn find(&self, mpn: u32) -> (Option<u32>, u64) {
+        if let Some((first, count)) = self.range {
+            let g = mpn.checked_sub(first).filter(|&g| g < count);
+            return (g, 1);
+        }
+        match self.pages.iter().position(|&p| p == mpn) {
+            Some(i) => (u32::try_from(i).ok(), i as u64 + 1),
+            None => (None, self.pages.len() as u64),
+        }
+    }
+
+    /// Back to the range form once the list is the identity again.
+    pub fn compact(&mut self) {
+        if self.range.is_none() && self.is_identity() {
+            let count = u32::try_from(self.pages.len()).unwrap_or(u32::MAX);
+            self.pages = Vec::new();
+            self.range = Some((0, count));
+        }
     }
 
     /// Bytes of guest-physical memory.
     pub fn size(&self) -> u64 {
-        (self.pages.len() as u64) << PAGE_SHIFT
+        let pages = match self.range {
+            Some((_, count)) => u64::from(count),
+            None => self.pages.len() as u64,
+        };
+        pages << PAGE_SHIFT
     }
 
     /// The machine page backing guest page `gpn`, if the VM has one.
     #[inline]
     pub fn machine_page(&self, gpn: u64) -> Option<u32> {
+        if let Some((first, count)) = self.range {
+            let gpn = u32::try_from(gpn).ok().filter(|&g| g < count)?;
+            return first.checked_add(gpn);
+        }
         self.pages.get(usize::try_from(gpn).ok()?).copied()
     }
 
@@ -60,10 +133,6 @@ impl Pmap {
         Some(MachineAddr(
             (u64::from(mpn) << PAGE_SHIFT) | (gpa.0 & 0xFFF),
         ))
-    }
-
-    pub fn pages(&self) -> &[u32] {
-        &self.pages
     }
 }
 
@@ -132,6 +201,13 @@ impl Asids {
         Some(*slot)
     }
 
+    /// Room for `n` more address spaces (VCPUs of a VM started later).
+    pub fn add_spaces(&mut self, n: usize) -> usize {
+        let first = self.map.len();
+        self.map.resize(first + n, [0; 256]);
+        first
+    }
+
     pub fn new_generation(&mut self) {
         for row in &mut self.map {
             *row = [0; 256];
@@ -173,5 +249,27 @@ mod tests {
         let p = Pmap::new(vec![7, 9]);
         assert_eq!(p.translate(GuestPhys(0x1004)), Some(MachineAddr(0x9004)));
         assert_eq!(p.translate(GuestPhys(0x2000)), None);
+        assert!(!p.is_identity());
+        assert!(Pmap::new(vec![0, 1, 2]).is_identity());
+    }
+
+    #[test]
+    fn a_range_pmap_translates_like_its_page_list() {
+        let r = Pmap::range(0, 8192);
+        assert!(r.is_identity());
+        assert_eq!(r.size(), 32 << 20);
+        assert_eq!(
+            r.translate(GuestPhys(0x01FF_FFFC)),
+            Some(MachineAddr(0x01FF_FFFC))
+        );
+        assert_eq!(r.translate(GuestPhys(32 << 20)), None);
+        let moved = Pmap::range(16, 4);
+        assert!(!moved.is_identity());
+        assert_eq!(
+            moved.translate(GuestPhys(0x3008)),
+            Some(MachineAddr(0x13008))
+        );
+        assert_eq!(moved.machine_page(4), None);
+        assert_eq!(moved.machine_page(u64::MAX), None);
     }
 }

@@ -57,6 +57,12 @@ pub struct Vcpu {
     pub space: usize,
     /// Machine address of this VCPU's commpage (see `commpage`).
     pub commpage: u64,
+    /// Whether the monitor may patch the guest kernel's MFC0/MTC0 sites to
+    /// use the commpage. Off for a kernel virtualized at run time: it may
+    /// be devirtualized, and then its code must be its own again
+    /// (docs/devirtualization.md), so it is never patched and the page is
+    /// never mapped into it.
+    pub commpage_on: bool,
     /// The register values last copied into the commpage.
     pub commpage_shadow: [u32; 32],
     /// Whether the guest kernel may have written the commpage since.
@@ -78,6 +84,9 @@ pub struct Vcpu {
     random_base: u64,
     /// The physical CPU running it, if any.
     pub on_pcpu: Option<usize>,
+    /// The only physical CPU it may run on: a kernel virtualized at run
+    /// time keeps VCPU i on CPU i, where devirtualization puts it back.
+    pub pinned: Option<usize>,
 }
 
 impl Vcpu {
@@ -86,6 +95,7 @@ impl Vcpu {
             index,
             space,
             commpage,
+            commpage_on: true,
             commpage_shadow: [0; 32],
             commpage_live: false,
             commpage_stale: 0,
@@ -99,7 +109,13 @@ impl Vcpu {
             timer_due: u64::MAX,
             random_base: 0,
             on_pcpu: None,
+            pinned: None,
         }
+    }
+
+    /// Whether the scheduler may put it on physical CPU `p`.
+    pub fn may_run_on(&self, p: usize) -> bool {
+        self.pinned.is_none_or(|q| q == p)
     }
 
     /// Starts the VCPU at `pc` with `sp`, in the state a loaded ELF gets on

@@ -161,6 +161,9 @@ pub struct Settings {
     pub image: Option<PathBuf>,
     pub cpus: Option<usize>,
     pub mem: Option<Size>,
+    /// The memory the mp device reports to the booting kernel on the bare
+    /// machine (default: all of `mem`); the rest stays the machine's.
+    pub boot_mem: Option<Size>,
     pub quantum: Option<u64>,
     pub max_cycles: Option<u64>,
     pub seed: Option<u64>,
@@ -182,6 +185,20 @@ pub struct Settings {
     /// `[cost]`: entries of the monitor's cost table to override, handed
     /// as they are to the front end that runs VMs.
     pub cost: Option<toml::Table>,
+    /// How remapping finds a machine page's user: backmap, refcount or
+    /// search (read by the front end that runs the timeline).
+    pub remap_index: Option<String>,
+    /// `[[at]]` timeline entries, read by the front end like `vm`.
+    #[serde(default)]
+    pub at: Vec<AtSetting>,
+}
+
+/// One `[[at]]` table: `when = "20M"`, `action = "virtualize"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtSetting {
+    pub when: String,
+    pub action: String,
 }
 
 impl Settings {
@@ -196,6 +213,7 @@ impl Settings {
             image: self.image.or(lower.image),
             cpus: self.cpus.or(lower.cpus),
             mem: self.mem.or(lower.mem),
+            boot_mem: self.boot_mem.or(lower.boot_mem),
             quantum: self.quantum.or(lower.quantum),
             max_cycles: self.max_cycles.or(lower.max_cycles),
             seed: self.seed.or(lower.seed),
@@ -214,6 +232,12 @@ impl Settings {
                 self.vm
             },
             cost: self.cost.or(lower.cost),
+            remap_index: self.remap_index.or(lower.remap_index),
+            at: if self.at.is_empty() {
+                lower.at
+            } else {
+                self.at
+            },
         }
     }
 
@@ -292,10 +316,38 @@ impl Settings {
         }
     }
 
+    /// The memory the booting kernel is told it has: `boot_mem`, or all of
+    /// `ram`. Physical memory starts at 0 and may not be larger than the
+    /// machine's, so it has no holes and is the identity of machine memory.
+    pub fn boot_mem(&self, ram: u64) -> Result<u64, ConfigError> {
+        let Some(size) = &self.boot_mem else {
+            return Ok(ram);
+        };
+        let bytes = size.bytes().map_err(|e| invalid("boot_mem", e))?;
+        if bytes == 0 || !bytes.is_multiple_of(4096) {
+            return Err(invalid(
+                "boot_mem",
+                format!("{}: give whole 4K pages, at least one", show_size(bytes)),
+            ));
+        }
+        if bytes > ram {
+            return Err(invalid(
+                "boot_mem",
+                format!(
+                    "{}: more than the machine's {} of memory (the booting kernel's memory starts at 0 and must have no holes)",
+                    show_size(bytes),
+                    show_size(ram)
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// The bare machine these settings describe.
     pub fn machine(&self) -> Result<MachineSetup, ConfigError> {
         let ncpus = self.ncpus(1)?;
         let ram = self.ram()?;
+        let boot_mem = self.boot_mem(ram)?;
         let topology = match &self.numa {
             Some(n) => Topology::from_settings(n, ncpus, ram)?,
             None => Topology::uniform(ncpus, ram),
@@ -308,6 +360,7 @@ impl Settings {
                 max_cycles: self.max_cycles()?,
             },
             topology,
+            boot_mem,
             seed: self.seed.unwrap_or(0),
             epoch: self.epoch.unwrap_or(0),
             disk_irq_latency: self.disk_irq,
@@ -457,6 +510,8 @@ impl Topology {
 pub struct MachineSetup {
     pub config: MachineConfig,
     pub topology: Topology,
+    /// What mp's memory register reports (at most `config.ram_bytes`).
+    pub boot_mem: u64,
     /// Seed of mp's hardware_random.
     pub seed: u64,
     /// Seconds since 1970 the rtc reports at cycle 0.
@@ -470,7 +525,7 @@ impl MachineSetup {
     pub fn board(&self, disk: Option<crate::dev::DiskImage>) -> BoardConfig {
         BoardConfig {
             ncpus: self.config.ncpus,
-            ram_bytes: self.config.ram_bytes,
+            ram_bytes: self.boot_mem,
             disk,
             disk_irq_latency: self.disk_irq_latency,
             seed: self.seed,

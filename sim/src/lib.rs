@@ -10,6 +10,7 @@ pub mod config;
 pub mod cpu;
 pub mod dev;
 pub mod gdb;
+pub mod handover;
 pub mod hv;
 pub mod isa;
 pub mod loader;

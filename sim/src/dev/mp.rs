@@ -80,6 +80,11 @@ impl Mp {
             .unwrap_or_default()
     }
 
+    /// The memory size the memory register reports to software.
+    pub fn memory(&self) -> u64 {
+        self.ram_bytes
+    }
+
     pub(crate) fn paused(&self, cpu: usize) -> bool {
         self.paused & bit(cpu as u64) != 0
     }

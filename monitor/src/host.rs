@@ -1,0 +1,423 @@
+//! The run of one kernel that may move between the bare machine and the
+//! monitor: [`Host`] owns whichever runs, steps it a quantum at a time and
+//! carries out the timeline's actions at the boundaries (`timeline`,
+//! `virt`), keeping the statistics of each phase.
+
+use sim::{Exit, Machine};
+
+use crate::remap::RemapIndex;
+use crate::timeline::{Action, At, StartVm, Timeline};
+use crate::virt::{devirtualize_with, virtualize, Switch};
+use crate::{Monitor, MonitorExit, VmEnd};
+
+/// Whichever runs the kernel now.
+pub enum Running {
+    Native(Box<Machine>),
+    Virtual(Box<Monitor>),
+}
+
+/// Why the run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostExit {
+    /// The kernel wrote the halt register (natively or in its VM).
+    Halted(u32),
+    CycleLimit(u64),
+    /// Natively, every CPU is parked, paused or stopped.
+    Idle,
+    /// The monitor stopped the VM (the diagnostic says why).
+    Stopped(String),
+}
+
+/// One stretch of the run on the bare machine or under the monitor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Phase {
+    pub virtual_: bool,
+    pub start: u64,
+    pub end: u64,
+    /// Exits to the monitor (0 on the bare machine: exits are off).
+    pub exits: u64,
+    pub monitor_cycles: u64,
+    /// Cycles the guest ran (natively: every CPU's cycles, idle included).
+    pub guest_cycles: u64,
+    /// Instructions retired by the CPUs (natively) or the guest (virtual).
+    pub instructions: u64,
+}
+
+/// Per-CPU counters at the start of a native phase.
+#[derive(Clone, Debug, Default)]
+struct Mark {
+    cycles: u64,
+    instret: u64,
+}
+
+pub struct Host {
+    running: Option<Running>,
+    timeline: Timeline,
+    console: Vec<u8>,
+    /// Per VM of the monitor, a started VM's console bytes not yet ended
+    /// by a newline (vm0's go straight to `console`).
+    partial: Vec<Vec<u8>>,
+    lines: Vec<String>,
+    /// The switches' logs: (cycle, line).
+    switch_log: Vec<(u64, String)>,
+    phases: Vec<Phase>,
+    start: u64,
+    mark: Mark,
+    /// Whether VM ends have been seen, per VM of the current monitor.
+    ended: Vec<bool>,
+    /// How remapping finds a machine page's user.
+    pub remap_index: RemapIndex,
+}
+
+fn native_mark(m: &Machine) -> Mark {
+    Mark {
+        cycles: m.cpus.iter().map(|c| c.cycles).sum(),
+        instret: m.cpus.iter().map(|c| c.instret).sum(),
+    }
+}
+
+impl Host {
+    /// A kernel loaded into `machine`, with the timeline to carry out.
+    pub fn new(machine: Machine, timeline: Timeline) -> Host {
+        Host {
+            mark: native_mark(&machine),
+            start: machine.now,
+            running: Some(Running::Native(Box::new(machine))),
+            timeline,
+            console: Vec::new(),
+            partial: Vec::new(),
+            lines: Vec::new(),
+            switch_log: Vec::new(),
+            phases: Vec::new(),
+            ended: Vec::new(),
+            remap_index: RemapIndex::default(),
+        }
+    }
+
+    pub fn running(&self) -> Option<&Running> {
+        self.running.as_ref()
+    }
+
+    /// The machine, wherever it is now.
+    pub fn machine(&self) -> Option<&Machine> {
+        match self.running.as_ref()? {
+            Running::Native(m) => Some(m),
+            Running::Virtual(mon) => Some(&mon.machine),
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        match &self.running {
+            Some(Running::Native(m)) => m.now,
+            Some(Running::Virtual(mon)) => mon.now(),
+            None => 0,
+        }
+    }
+
+    /// Console input for the kernel, wherever its board is.
+    pub fn push_input(&mut self, bytes: &[u8]) {
+        match &mut self.running {
+            Some(Running::Native(m)) => m.bus.board.console.push_input(bytes),
+            Some(Running::Virtual(mon)) => {
+                if let Some(vm) = mon.vms.first_mut() {
+                    vm.board.console.push_input(bytes);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The kernel's console output since the last call.
+    pub fn take_console(&mut self) -> Vec<u8> {
+        self.collect_console();
+        std::mem::take(&mut self.console)
+    }
+
+    /// One line per timeline action carried out or refused since the last
+    /// call.
+    pub fn take_lines(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.lines)
+    }
+
+    /// What each switch since the last call captured and handed over,
+    /// line by line with its cycle (see [`Switch::log`]).
+    pub fn take_switch_log(&mut self) -> Vec<(u64, String)> {
+        std::mem::take(&mut self.switch_log)
+    }
+
+    fn collect_console(&mut self) {
+        match &mut self.running {
+            Some(Running::Native(m)) => self.console.append(&mut m.take_console()),
+            Some(Running::Virtual(mon)) => {
+                let mut out = mon.take_console(0);
+                self.console.append(&mut out);
+                // A started VM's lines carry its name, as under `--vm`.
+                self.partial.resize(mon.vms.len(), Vec::new());
+                for v in 1..mon.vms.len() {
+                    let out = mon.take_console(v);
+                    let (Some(buf), Some(vm)) = (self.partial.get_mut(v), mon.vms.get(v)) else {
+                        continue;
+                    };
+                    buf.extend_from_slice(&out);
+                    while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                        self.console
+                            .extend_from_slice(format!("[{}] ", vm.name).as_bytes());
+                        self.console.extend(buf.drain(..=nl));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Runs one quantum, then the timeline entries due at its end.
+    pub fn run_quantum(&mut self) -> Option<HostExit> {
+        let (exit, ended) = match self.running.as_mut()? {
+            Running::Native(m) => (m.run_quantum().map(native_exit), Vec::new()),
+            Running::Virtual(mon) => {
+                let exit = mon.run_quantum();
+                self.ended.resize(mon.vms.len(), false);
+                let mut ended = Vec::new();
+                for (seen, vm) in self.ended.iter_mut().zip(&mon.vms) {
+                    if !*seen && !vm.running() {
+                        *seen = true;
+                        ended.push(vm.name.clone());
+                    }
+                }
+                (exit.map(|e| monitor_exit(mon, e)), ended)
+            }
+        };
+        self.collect_console();
+        if exit.is_some() {
+            self.flush_partial();
+            self.close_phase();
+            return exit;
+        }
+        let now = self.now();
+        for at in self.timeline.take_due(now, &ended) {
+            self.apply(&at);
+        }
+        None
+    }
+
+    /// Closes the phase running now (the run ended).
+    pub fn finish(&mut self) -> &[Phase] {
+        self.close_phase();
+        &self.phases
+    }
+
+    fn close_phase(&mut self) {
+        if let Some(p) = self.phase() {
+            if p.end > p.start || self.phases.is_empty() {
+                self.phases.push(p);
+            }
+        }
+        self.start = self.now();
+        if let Some(m) = self.machine() {
+            self.mark = native_mark(m);
+        }
+    }
+
+    /// The phase from its start to now.
+    fn phase(&self) -> Option<Phase> {
+        let now = self.now();
+        Some(match self.running.as_ref()? {
+            Running::Native(m) => {
+                let mark = native_mark(m);
+                Phase {
+                    virtual_: false,
+                    start: self.start,
+                    end: now,
+                    exits: 0,
+                    monitor_cycles: 0,
+                    guest_cycles: mark.cycles.saturating_sub(self.mark.cycles),
+                    instructions: mark.instret.saturating_sub(self.mark.instret),
+                }
+            }
+            Running::Virtual(mon) => {
+                let mut p = Phase {
+                    virtual_: true,
+                    start: self.start,
+                    end: now,
+                    ..Phase::default()
+                };
+                for st in mon.vm_stats() {
+                    p.exits += st.total_exits();
+                    p.monitor_cycles += st.monitor_cycles;
+                    p.guest_cycles += st.guest_cycles;
+                    p.instructions += st.guest_insns;
+                }
+                p
+            }
+        })
+    }
+
+    fn apply(&mut self, at: &At) {
+        let now = self.now();
+        if let Action::Evacuate { first, end, to } = at.action {
+            let result = match self.running.as_mut() {
+                Some(Running::Virtual(mon)) => {
+                    crate::remap::evacuate(mon, 0, (first, end), to, self.remap_index)
+                }
+                _ => Err(
+                    "memory is remapped under a kernel the monitor runs: virtualize first"
+                        .to_string(),
+                ),
+            };
+            self.lines.push(match result {
+                Ok(m) => format!(
+                    "at cycle {now}: evacuate: vm0's {first:#x}-{end:#x} moved to other machine pages; {} pages moved ({} direct, {} indirect); guest paused {} cycles",
+                    m.pages(), m.direct, m.indirect, m.pause
+                ),
+                Err(why) => format!("at cycle {now}: evacuate refused: {why}; the run continues"),
+            });
+            return;
+        }
+        if let Action::StartVm(spec) = &at.action {
+            let result = match self.running.as_mut() {
+                Some(Running::Virtual(mon)) => start(mon, spec),
+                _ => {
+                    Err("VMs start beside a kernel the monitor runs: virtualize first".to_string())
+                }
+            };
+            self.lines.push(match result {
+                Ok(what) => format!(
+                    "at cycle {now}: start-vm: {what}; 0 pages moved; guest paused 0 cycles"
+                ),
+                Err(why) => format!("at cycle {now}: start-vm refused: {why}; the run continues"),
+            });
+            return;
+        }
+        let phase = self.phase();
+        let result = match (&at.action, self.running.take()) {
+            (Action::Virtualize, Some(Running::Native(m))) => match virtualize(m) {
+                Ok((mon, s)) => {
+                    self.running = Some(Running::Virtual(mon));
+                    Ok(s)
+                }
+                Err((m, why)) => {
+                    self.running = Some(Running::Native(m));
+                    Err(why)
+                }
+            },
+            (Action::Devirtualize, Some(Running::Virtual(mon))) => {
+                // The other VMs' last partial lines, before they go.
+                self.collect_console();
+                self.flush_partial();
+                match devirtualize_with(mon, self.remap_index) {
+                    Ok((m, s)) => {
+                        self.running = Some(Running::Native(m));
+                        Ok(s)
+                    }
+                    Err((mon, why)) => {
+                        self.running = Some(Running::Virtual(mon));
+                        Err(why)
+                    }
+                }
+            }
+            (action, r) => {
+                self.running = r;
+                Err(match action {
+                    Action::Virtualize => "the kernel already runs under the monitor",
+                    _ => "the kernel already runs on the bare machine",
+                }
+                .to_string())
+            }
+        };
+        if let Ok(sw) = &result {
+            self.switch_log.extend(
+                sw.log
+                    .iter()
+                    .map(|l| (now, format!("{}: {l}", at.action.name()))),
+            );
+            self.phases.extend(phase);
+            self.start = now;
+            self.ended.clear();
+            self.partial.clear();
+            if let Some(m) = self.machine() {
+                self.mark = native_mark(m);
+            }
+        }
+        self.lines.push(line(now, at, result));
+    }
+
+    /// Whatever the other VMs printed without a final newline.
+    fn flush_partial(&mut self) {
+        for buf in &mut self.partial {
+            if !buf.is_empty() {
+                self.console.append(buf);
+                self.console.push(b'\n');
+            }
+        }
+    }
+}
+
+/// Reads and boots the VM of a `start-vm` entry; the line's "what".
+fn start(mon: &mut Monitor, spec: &StartVm) -> Result<String, String> {
+    let path = spec.image.display();
+    let bytes = std::fs::read(&spec.image).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    let (image, _) = sim::loader::load(&bytes, spec.mem).map_err(|e| format!("{path}: {e}"))?;
+    let name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("vm{}", mon.vms.len()));
+    let mut config = crate::VmConfig::new(&name, image, spec.mem);
+    config.vcpus = spec.cpus;
+    let (_, base) = crate::virt::start_vm(mon, &config)?;
+    Ok(format!(
+        "{name} ({path}, {}, {} VCPU(s)) booted into free machine memory at {base:#x}",
+        sim::config::show_size(spec.mem),
+        spec.cpus
+    ))
+}
+
+/// The one line a timeline action prints.
+fn line(now: u64, at: &At, result: Result<Switch, String>) -> String {
+    match result {
+        Ok(s) => {
+            let what = match at.action {
+                Action::Virtualize => format!(
+                    "{} CPU(s) became VCPUs of vm0 (VCPU i on CPU i), identity pmap of {} as one range",
+                    s.cpus,
+                    sim::config::show_size(s.mem)
+                ),
+                _ => format!(
+                    "vm0's {} VCPU(s) handed back to the CPUs, exits off, {} identity memory",
+                    s.cpus,
+                    sim::config::show_size(s.mem)
+                ),
+            };
+            format!(
+                "at cycle {now}: {}: {what}; {} pages moved; guest paused {} cycles",
+                at.action.name(),
+                s.pages_moved,
+                s.pause
+            )
+        }
+        Err(why) => format!(
+            "at cycle {now}: {} refused: {why}; the run continues",
+            at.action.name()
+        ),
+    }
+}
+
+fn native_exit(e: Exit) -> HostExit {
+    match e {
+        Exit::Halted { status } => HostExit::Halted(status),
+        Exit::CycleLimit { cycles } => HostExit::CycleLimit(cycles),
+        Exit::Idle | Exit::Debug { .. } => HostExit::Idle,
+    }
+}
+
+fn monitor_exit(mon: &Monitor, e: MonitorExit) -> HostExit {
+    match e {
+        MonitorExit::CycleLimit { cycles } => HostExit::CycleLimit(cycles),
+        MonitorExit::AllEnded | MonitorExit::Debug { .. } => {
+            match mon.vms.first().and_then(|v| v.end.clone()) {
+                Some(VmEnd::Halted(s)) => HostExit::Halted(s),
+                Some(VmEnd::Stopped(why)) => HostExit::Stopped(why),
+                None => HostExit::Idle,
+            }
+        }
+    }
+}

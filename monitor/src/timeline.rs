@@ -1,0 +1,307 @@
+//! The run's timeline: `--at WHEN:ACTION` entries (and `[[at]]` tables),
+//! each run at the first quantum boundary at or after its moment, where
+//! every CPU is between instructions (`../shared/docs/design.md` §8).
+//! Parsing lives here so that every front end reads the same language;
+//! [`crate::virt::Host`] carries the actions out.
+
+/// When an entry is due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    /// Once the machine clock reaches this cycle.
+    Cycle(u64),
+    /// When a VM ends (halts or is stopped): any VM, or the one named.
+    VmEnd(Option<String>),
+}
+
+/// What an entry does. The other actions (`virtualize-cpu`, `virtualize-memory`, `devirtualize-memory`) are
+/// recognized and refused as not built yet (docs/devirtualization.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Slide the monitor under the kernel running on the bare machine.
+    Virtualize,
+    /// Hand the machine back to the kernel the monitor runs.
+    Devirtualize,
+    /// Boot another VM into free machine memory, beside the kernel.
+    StartVm(StartVm),
+    /// Move vm0's guest-physical bytes `first..end` to other machine
+    /// pages (to machine address `to` if given).
+    Evacuate {
+        first: u64,
+        end: u64,
+        to: Option<u64>,
+    },
+}
+
+/// `start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartVm {
+    pub image: std::path::PathBuf,
+    /// Bytes of guest-physical memory (default 32M).
+    pub mem: u64,
+    pub cpus: usize,
+    /// Default: `vm<number>`.
+    pub name: Option<String>,
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Virtualize => "virtualize",
+            Action::Devirtualize => "devirtualize",
+            Action::StartVm(_) => "start-vm",
+            Action::Evacuate { .. } => "evacuate",
+        }
+    }
+}
+
+/// `RANGE[@MACHINE]`, RANGE as `8M-16M`.
+fn parse_evacuate(spec: &str) -> Result<Action, String> {
+    let size = |s: &str| sim::config::parse_size(s).map_err(|e| format!("evacuate={spec}: {e}"));
+    let (range, to) = match spec.split_once('@') {
+        Some((r, at)) => (r, Some(size(at)?)),
+        None => (spec, None),
+    };
+    let Some((a, b)) = range.split_once('-') else {
+        return Err(format!(
+            "evacuate={spec}: give RANGE[@MACHINE], e.g. 8M-16M or 8M-16M@40M"
+        ));
+    };
+    Ok(Action::Evacuate {
+        first: size(a)?,
+        end: size(b)?,
+        to,
+    })
+}
+
+fn parse_start_vm(spec: &str) -> Result<StartVm, String> {
+    let mut parts = spec.split(',');
+    let image = parts.next().unwrap_or("");
+    if image.is_empty() {
+        return Err("start-vm= needs an image: start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]".into());
+    }
+    let mut vm = StartVm {
+        image: image.into(),
+        mem: 32 << 20,
+        cpus: 1,
+        name: None,
+    };
+    for kv in parts {
+        match kv.split_once('=') {
+            Some(("mem", v)) => {
+                let bytes = sim::config::parse_size(v).map_err(|e| format!("mem={v}: {e}"))?;
+                vm.mem = sim::config::check_ram(bytes, v).map_err(|e| format!("mem={e}"))?;
+            }
+            Some(("cpus", v)) => {
+                vm.cpus = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| format!("cpus={v}: give 1 to 64"))?;
+            }
+            Some(("name", v)) if !v.is_empty() => vm.name = Some(v.to_string()),
+            Some(("disk", _)) => return Err("start-vm: disk= is not built yet".into()),
+            _ => {
+                return Err(format!(
+                    "start-vm: {kv:?} is not mem=SIZE, cpus=N or name=NAME"
+                ))
+            }
+        }
+    }
+    Ok(vm)
+}
+
+/// One timeline entry, with the text it was given as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct At {
+    pub when: When,
+    pub action: Action,
+    pub text: String,
+}
+
+const NOT_YET: [&str; 3] = ["virtualize-cpu", "virtualize-memory", "devirtualize-memory"];
+
+/// A cycle count with an optional decimal suffix: `20M` is 20,000,000.
+pub fn parse_cycles(s: &str) -> Result<u64, String> {
+    let (digits, scale) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1_000u64),
+        Some((i, 'm' | 'M')) => (&s[..i], 1_000_000),
+        Some((i, 'g' | 'G')) => (&s[..i], 1_000_000_000),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| {
+            format!("{s:?} is not a cycle count (digits with an optional K, M or G: 20M is 20,000,000) nor vm-end[=NAME]")
+        })
+}
+
+/// `WHEN` and `ACTION` of one entry.
+pub fn parse(when: &str, action: &str) -> Result<At, String> {
+    let text = format!("{when}:{action}");
+    let bad = |problem: String| format!("--at {text}: {problem}");
+    let when = match when {
+        "vm-end" => When::VmEnd(None),
+        w => match w.strip_prefix("vm-end=") {
+            Some("") => return Err(bad("vm-end= needs a VM name".into())),
+            Some(name) => When::VmEnd(Some(name.to_string())),
+            None => When::Cycle(parse_cycles(w).map_err(bad)?),
+        },
+    };
+    let action = match action {
+        "virtualize" => Action::Virtualize,
+        "devirtualize" => Action::Devirtualize,
+        a if a.starts_with("evacuate=") => {
+            parse_evacuate(a.trim_start_matches("evacuate=")).map_err(bad)?
+        }
+        a if a.starts_with("start-vm=") => {
+            Action::StartVm(parse_start_vm(a.trim_start_matches("start-vm=")).map_err(bad)?)
+        }
+        a => {
+            let head = a.split(['=', ',']).next().unwrap_or(a);
+            return Err(bad(if NOT_YET.contains(&head) {
+                format!("the action {head} is not built yet (see docs/devirtualization.md)")
+            } else {
+                format!("unknown action {a:?}; the actions are virtualize, devirtualize and start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]")
+            }));
+        }
+    };
+    Ok(At { when, action, text })
+}
+
+/// `WHEN:ACTION` as `--at` takes it.
+pub fn parse_spec(spec: &str) -> Result<At, String> {
+    match spec.split_once(':') {
+        Some((when, action)) => parse(when, action),
+        None => Err(format!(
+            "--at {spec}: give WHEN:ACTION, e.g. 20M:virtualize or vm-end:devirtualize"
+        )),
+    }
+}
+
+/// Entries not yet run, in the order given.
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    pending: Vec<At>,
+}
+
+impl Timeline {
+    pub fn new(entries: Vec<At>) -> Timeline {
+        Timeline { pending: entries }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Removes and returns the entries due at a boundary at cycle `now`
+    /// where the VMs named in `ended` have just ended, in the order given
+    /// (an earlier cycle first, ties in the order given).
+    pub fn take_due(&mut self, now: u64, ended: &[String]) -> Vec<At> {
+        let due = |a: &At| match &a.when {
+            When::Cycle(c) => *c <= now,
+            When::VmEnd(None) => !ended.is_empty(),
+            When::VmEnd(Some(name)) => ended.contains(name),
+        };
+        let (mut now_due, later): (Vec<At>, Vec<At>) =
+            std::mem::take(&mut self.pending).into_iter().partition(due);
+        self.pending = later;
+        now_due.sort_by_key(|a| match a.when {
+            When::Cycle(c) => c,
+            When::VmEnd(_) => u64::MAX,
+        });
+        now_due
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_counts_take_decimal_suffixes() {
+        assert_eq!(parse_cycles("20M"), Ok(20_000_000));
+        assert_eq!(parse_cycles("5k"), Ok(5_000));
+        assert_eq!(parse_cycles("2G"), Ok(2_000_000_000));
+        assert_eq!(parse_cycles("1234"), Ok(1234));
+        for bad in ["", "M", "-5", "+5", "1.5M", "99999999999G", "20X"] {
+            assert!(parse_cycles(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entries_parse_and_bad_ones_get_one_line() {
+        let a = parse_spec("20M:virtualize").unwrap();
+        assert_eq!(a.when, When::Cycle(20_000_000));
+        assert_eq!(a.action, Action::Virtualize);
+        let b = parse_spec("vm-end=vm1:devirtualize").unwrap();
+        assert_eq!(b.when, When::VmEnd(Some("vm1".into())));
+        assert_eq!(
+            parse_spec("vm-end:devirtualize").unwrap().when,
+            When::VmEnd(None)
+        );
+        let e = parse_spec("20M:fly").unwrap_err();
+        assert!(
+            e.contains("unknown action \"fly\"") && !e.contains('\n'),
+            "{e}"
+        );
+        let s = parse_spec("25M:start-vm=k.elf,mem=16M,cpus=2,name=b").unwrap();
+        assert_eq!(
+            s.action,
+            Action::StartVm(StartVm {
+                image: "k.elf".into(),
+                mem: 16 << 20,
+                cpus: 2,
+                name: Some("b".into())
+            })
+        );
+        for bad in [
+            "1M:start-vm=",
+            "1M:start-vm=k.elf,mem=3",
+            "1M:start-vm=k.elf,cpus=0",
+            "1M:start-vm=k.elf,disk=d.img",
+            "1M:start-vm=k.elf,colour=red",
+        ] {
+            assert!(parse_spec(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_spec("40M:evacuate=8M-16M@40M").unwrap().action,
+            Action::Evacuate {
+                first: 8 << 20,
+                end: 16 << 20,
+                to: Some(40 << 20)
+            }
+        );
+        assert!(parse_spec("40M:evacuate=8M").is_err());
+        let e = parse_spec("40M:virtualize-cpu").unwrap_err();
+        assert!(e.contains("virtualize-cpu is not built yet"), "{e}");
+        assert!(parse_spec("soon:virtualize")
+            .unwrap_err()
+            .contains("\"soon\""));
+        assert!(parse_spec("virtualize")
+            .unwrap_err()
+            .contains("WHEN:ACTION"));
+        assert!(parse_spec("vm-end=:devirtualize").is_err());
+    }
+
+    #[test]
+    fn due_entries_leave_in_time_order() {
+        let mut t = Timeline::new(vec![
+            parse_spec("30M:devirtualize").unwrap(),
+            parse_spec("vm-end=vm1:devirtualize").unwrap(),
+            parse_spec("10M:virtualize").unwrap(),
+        ]);
+        assert!(t.take_due(9_999_999, &[]).is_empty());
+        let due = t.take_due(40_000_000, &[]);
+        assert_eq!(
+            due.iter().map(|a| a.text.as_str()).collect::<Vec<_>>(),
+            ["10M:virtualize", "30M:devirtualize"]
+        );
+        assert!(t.take_due(50_000_000, &["vm0".into()]).is_empty());
+        assert_eq!(t.take_due(50_000_000, &["vm1".into()]).len(), 1);
+        assert!(t.is_empty());
+    }
+}
