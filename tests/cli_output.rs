@@ -86,7 +86,15 @@ fn spawn(args: &[&str], stdout: Stdio) -> Child {
 }
 
 /// Runs `disco ARGS`; its reader reads `lines` lines, then goes away.
+/// With no lines to read, the reader is gone before disco starts: a
+/// reader that left only after spawning would race output small enough
+/// to fit in the pipe (the write would succeed and disco exit 0).
 fn read_then_close(args: &[&str], lines: usize) -> Output {
+    if lines == 0 {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        return spawn(args, Stdio::from(writer)).wait_with_output().unwrap();
+    }
     let mut child = spawn(args, Stdio::piped());
     let mut out = BufReader::new(child.stdout.take().unwrap());
     for _ in 0..lines {
