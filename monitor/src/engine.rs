@@ -287,6 +287,13 @@ impl ExecContext for GuestCtx<'_> {
 
     fn read_cp0(&mut self, reg: u32) -> u64 {
         self.count_emulated("mfc0");
+        if reg == sim::cpu::cp0::reg::CAUSE {
+            // Cause's IP2..IP6 follow the board's lines as they are now: a
+            // device write this turn (an IPI to itself, an ipi_flush) must
+            // show in the next read, as on the bare machine.
+            let lines = self.board.irq_lines(self.vcpu.index);
+            self.vcpu.set_lines(lines);
+        }
         let v = self.vcpu.read_cp0(reg, self.now);
         self.trace.emit(MonEvent::Cp0Read { reg, value: v });
         v

@@ -167,8 +167,13 @@ impl Vcpu {
             self.cp0.cause |= cp0::cause::IP7;
             self.timer_due = self.timer_due.saturating_add(2 << 32);
         }
-        self.cp0.cause = (self.cp0.cause & !0x7C00) | (lines & 0x7C00);
+        self.set_lines(lines);
         self.cp0.pending_interrupts()
+    }
+
+    /// Makes virtual Cause's IP2..IP6 the virtual board's `lines` now.
+    pub fn set_lines(&mut self, lines: u32) {
+        self.cp0.cause = (self.cp0.cause & !0x7C00) | (lines & 0x7C00);
     }
 
     /// Delivers `e` to the guest exactly as the hardware would (virtual EPC,

@@ -1,0 +1,129 @@
+//! Multiprocessor guests in the emulation engine: the virtual mp device's
+//! IPIs and LL/SC across VCPU switches, on tiny KSEG0 guests built with the
+//! in-crate assembler (the mp and smp kits run end to end in `kits.rs`).
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use sim::isa::asm::Asm;
+use sim::isa::{Op, Reg};
+
+/// The console's halt register and the mp device, through KSEG1.
+const HALT: u32 = 0xB000_0010;
+const MP: u32 = 0xB100_0000;
+const MP_STARTUPCPU: i16 = 0x20;
+const MP_STARTUPADDR: i16 = 0x30;
+const MP_STARTUPSTACK: i16 = 0x70;
+const MP_IPI_ONE: i16 = 0xA0;
+const MP_IPI_READ: i16 = 0xC0;
+const CAUSE: u32 = 13;
+
+/// Halts the VM with the value of `status`.
+fn halt_with(a: &mut Asm, status: Reg) {
+    a.li(Reg::T8, HALT);
+    a.mem(Op::Sw, status, 0, Reg::T8);
+    a.label("halted");
+    a.b("halted");
+    a.nop();
+}
+
+fn run(segments: Vec<&Asm>, vcpus: usize, pcpus: usize) -> Monitor {
+    let segments = segments
+        .into_iter()
+        .map(|a| (u64::from(a.origin() & 0x1FFF_FFFF), a.bytes().unwrap()))
+        .collect();
+    let image = VmImage {
+        entry: 0xFFFF_FFFF_8000_1000,
+        segments,
+    };
+    let mut vm = VmConfig::new("smp", image, 4 << 20);
+    vm.vcpus = vcpus;
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus,
+        max_cycles: Some(20_000_000),
+        vms: vec![vm],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    m
+}
+
+/// An IPI a VCPU sends itself with interrupts off shows in its Cause (IP6)
+/// at the next MFC0, and an ipi_flush drops it there at once: the engine
+/// reads Cause's device lines as they are, not as they were when the VCPU's
+/// turn began. Halts with 1 (IP6 up after the IPI) + 2 (down after flush).
+#[test]
+fn a_self_ipi_raises_ip6_at_once_and_a_flush_drops_it() {
+    let mut a = Asm::new(0x8000_1000);
+    a.li(Reg::T0, MP);
+    a.li(Reg::T1, 7 << 16); // IPI 7 to VCPU 0, itself
+    a.mem(Op::Sw, Reg::T1, MP_IPI_ONE, Reg::T0);
+    a.mfc0(Reg::T2, CAUSE);
+    a.shift(Op::Srl, Reg::T2, Reg::T2, 14);
+    a.imm(Op::Andi, Reg::T2, Reg::T2, 1);
+    a.mem(Op::Sw, Reg::ZERO, MP_IPI_READ, Reg::T0); // ipi_flush
+    a.mfc0(Reg::T3, CAUSE);
+    a.shift(Op::Srl, Reg::T3, Reg::T3, 14);
+    a.imm(Op::Andi, Reg::T3, Reg::T3, 1);
+    a.imm(Op::Xori, Reg::T3, Reg::T3, 1);
+    a.shift(Op::Sll, Reg::T3, Reg::T3, 1);
+    a.r3(Op::Or, Reg::A0, Reg::T2, Reg::T3);
+    halt_with(&mut a, Reg::A0);
+    let m = run(vec![&a], 1, 1);
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(3)));
+}
+
+/// The shared word the two VCPUs LL/SC, and a flag on another line.
+const WORD: u32 = 0x8000_3000;
+const FLAG: u32 = 0x8000_3040;
+
+/// VCPU 0 links WORD, then spins until VCPU 1 has LL/SC'd WORD and linked
+/// it again (so the physical CPU holds a link when VCPU 0 comes back), and
+/// only then tries its SC. The LLbit is VCPU 0's, and VCPU 1 wrote the
+/// line since its LL: the SC must fail, whether the two share one physical
+/// CPU (a switch in between) or run on two (a store by another CPU).
+/// Halts with 10 + VCPU 0's SC result.
+#[test]
+fn an_sc_after_another_vcpu_wrote_the_line_fails_on_one_or_two_cpus() {
+    let mut boot = Asm::new(0x8000_1000);
+    boot.li(Reg::T0, MP);
+    boot.li(Reg::T1, 0x8000_2000);
+    boot.mem(Op::Sw, Reg::T1, MP_STARTUPADDR, Reg::T0);
+    boot.li(Reg::T1, 0x8010_0000);
+    boot.mem(Op::Sw, Reg::T1, MP_STARTUPSTACK, Reg::T0);
+    boot.imm(Op::Addiu, Reg::T1, Reg::ZERO, 1);
+    boot.mem(Op::Sw, Reg::T1, MP_STARTUPCPU, Reg::T0);
+    boot.li(Reg::S0, WORD);
+    boot.li(Reg::S1, FLAG);
+    boot.mem(Op::Ll, Reg::T2, 0, Reg::S0);
+    boot.label("wait");
+    boot.mem(Op::Lw, Reg::T3, 0, Reg::S1);
+    boot.beqz(Reg::T3, "wait");
+    boot.nop();
+    boot.imm(Op::Addiu, Reg::T2, Reg::ZERO, 0x55);
+    boot.mem(Op::Sc, Reg::T2, 0, Reg::S0);
+    boot.imm(Op::Addiu, Reg::A0, Reg::T2, 10);
+    halt_with(&mut boot, Reg::A0);
+
+    let mut second = Asm::new(0x8000_2000);
+    second.li(Reg::S0, WORD);
+    second.li(Reg::S1, FLAG);
+    second.label("again");
+    second.mem(Op::Ll, Reg::T2, 0, Reg::S0);
+    second.imm(Op::Addiu, Reg::T2, Reg::T2, 1);
+    second.mem(Op::Sc, Reg::T2, 0, Reg::S0);
+    second.beqz(Reg::T2, "again");
+    second.nop();
+    second.mem(Op::Ll, Reg::T2, 0, Reg::S0); // linked again, never SC'd
+    second.imm(Op::Addiu, Reg::T3, Reg::ZERO, 1);
+    second.mem(Op::Sw, Reg::T3, 0, Reg::S1);
+    second.label("park");
+    second.b("park");
+    second.nop();
+
+    for pcpus in [1, 2] {
+        let m = run(vec![&boot, &second], 2, pcpus);
+        assert_eq!(m.vms[0].end, Some(VmEnd::Halted(10)), "{pcpus} CPU(s)");
+    }
+}
