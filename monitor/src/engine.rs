@@ -398,9 +398,36 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
             ctx.cost.engine_insn
         };
         done += 1;
+        let before = interrupt_events(ctx.vcpu);
         if step(ctx, regs, cost) == Some(Flow::Wait) {
             return EngineStop::Wait;
         }
+        if interrupt_events(ctx.vcpu) != before {
+            deliver_interrupts(ctx, regs);
+        }
+    }
+}
+
+/// A count that moves whenever the guest did something that may let an
+/// interrupt in: an MTC0 (Status, Cause's software bits), an ERET, a device
+/// access (an IPI to itself). Cheaper than looking at the lines each time.
+fn interrupt_events(vcpu: &Vcpu) -> u64 {
+    let e = &vcpu.stats.emulated;
+    // mtc0 and eret (see `EMULATED`).
+    e[1] + e[6] + vcpu.stats.vdev_accesses
+}
+
+/// Takes a pending, enabled virtual interrupt now, as the bare machine
+/// would right after the instruction that allowed it (the VCPU's timer is
+/// looked at when its turn starts, as before).
+pub fn deliver_interrupts(ctx: &mut GuestCtx<'_>, regs: &mut Regs) {
+    let lines = ctx.board.irq_lines(ctx.vcpu.index);
+    ctx.vcpu.set_lines(lines);
+    let pending = ctx.vcpu.cp0.pending_interrupts();
+    if pending != 0 {
+        ctx.trace.emit(MonEvent::Interrupt { pending });
+        let (pc, bd) = (regs.pc, regs.delay_slot);
+        reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
     }
 }
 

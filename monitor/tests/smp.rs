@@ -27,16 +27,20 @@ fn halt_with(a: &mut Asm, status: Reg) {
     a.nop();
 }
 
-fn run(segments: Vec<&Asm>, vcpus: usize, pcpus: usize) -> Monitor {
+/// The program, entered at 0x80001000.
+fn image(segments: Vec<&Asm>) -> VmImage {
     let segments = segments
         .into_iter()
         .map(|a| (u64::from(a.origin() & 0x1FFF_FFFF), a.bytes().unwrap()))
         .collect();
-    let image = VmImage {
+    VmImage {
         entry: 0xFFFF_FFFF_8000_1000,
         segments,
-    };
-    let mut vm = VmConfig::new("smp", image, 4 << 20);
+    }
+}
+
+fn run(segments: Vec<&Asm>, vcpus: usize, pcpus: usize) -> Monitor {
+    let mut vm = VmConfig::new("smp", image(segments), 4 << 20);
     vm.vcpus = vcpus;
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
@@ -126,4 +130,35 @@ fn an_sc_after_another_vcpu_wrote_the_line_fails_on_one_or_two_cpus() {
         let m = run(vec![&boot, &second], 2, pcpus);
         assert_eq!(m.vms[0].end, Some(VmEnd::Halted(10)), "{pcpus} CPU(s)");
     }
+}
+
+/// An IPI pending while interrupts are off is taken as soon as the guest
+/// enables them, even for two instructions: the engine delivers it at
+/// once, as the bare machine does, not when the VCPU's turn ends. The
+/// handler dequeues the IPI and sets s2; halts with 20 + s2, natively too.
+#[test]
+fn a_pending_ipi_is_taken_as_soon_as_status_allows() {
+    let mut vector = Asm::new(0x8000_0180);
+    vector.li(Reg::K0, MP);
+    vector.mem(Op::Lw, Reg::K1, MP_IPI_READ, Reg::K0);
+    vector.imm(Op::Addiu, Reg::S2, Reg::ZERO, 1);
+    vector.word(0x4200_0018); // eret
+
+    let mut a = Asm::new(0x8000_1000);
+    a.li(Reg::T0, MP);
+    a.li(Reg::T1, 7 << 16); // IPI 7 to itself, interrupts off
+    a.mem(Op::Sw, Reg::T1, MP_IPI_ONE, Reg::T0);
+    a.li(Reg::T1, (1 << 14) | 1); // IM6 | IE
+    a.mtc0(Reg::T1, 12);
+    a.nop();
+    a.mtc0(Reg::ZERO, 12);
+    a.imm(Op::Addiu, Reg::A0, Reg::S2, 20);
+    halt_with(&mut a, Reg::A0);
+
+    let mut native = sim::Machine::new(sim::MachineConfig::default(), sim::dev::Board::new(1));
+    assert!(image(vec![&vector, &a]).load_into(&mut native));
+    assert_eq!(native.run(), sim::Exit::Halted { status: 21 });
+
+    let m = run(vec![&vector, &a], 1, 1);
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(21)));
 }
