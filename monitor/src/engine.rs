@@ -272,6 +272,8 @@ impl ExecContext for GuestCtx<'_> {
         if let Some(ma) = self.pmap.translate(gpa) {
             self.bus.link(self.core.id, ma.0);
         }
+        // Virtual LLAddr: the guest-physical PA[35:4], as the CPU's would hold.
+        self.vcpu.cp0.ll_addr = (gpa.0 >> 4) as u32;
         Ok(v)
     }
 

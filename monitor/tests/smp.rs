@@ -162,3 +162,19 @@ fn a_pending_ipi_is_taken_as_soon_as_status_allows() {
     let m = run(vec![&vector, &a], 1, 1);
     assert_eq!(m.vms[0].end, Some(VmEnd::Halted(21)));
 }
+
+/// LL in the engine sets the virtual LLAddr to the guest-physical line, as
+/// the bare machine's LL sets its own: both halt with 0x300.
+#[test]
+fn ll_in_the_engine_sets_the_virtual_lladdr() {
+    let mut a = Asm::new(0x8000_1000);
+    a.li(Reg::S0, WORD);
+    a.mem(Op::Ll, Reg::T0, 0, Reg::S0);
+    a.mfc0(Reg::A0, 17); // LLAddr
+    halt_with(&mut a, Reg::A0);
+    let mut native = sim::Machine::new(sim::MachineConfig::default(), sim::dev::Board::new(1));
+    assert!(image(vec![&a]).load_into(&mut native));
+    assert_eq!(native.run(), sim::Exit::Halted { status: 0x300 });
+    let m = run(vec![&a], 1, 1);
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0x300)));
+}
