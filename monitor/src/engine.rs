@@ -178,6 +178,8 @@ impl GuestCtx<'_> {
     }
 
     fn vdev_access(&mut self) {
+        // An IPI to itself, an interrupt acknowledged.
+        self.vcpu.may_interrupt = true;
         self.vcpu.stats.vdev_accesses += 1;
         self.charge(self.cost.vdev);
     }
@@ -303,6 +305,8 @@ impl ExecContext for GuestCtx<'_> {
 
     fn write_cp0(&mut self, reg: u32, value: u64, _dword: bool) {
         self.count_emulated("mtc0");
+        // Status's IE and IM, Cause's software interrupts.
+        self.vcpu.may_interrupt = true;
         self.trace.emit(MonEvent::Cp0Write { reg, value });
         match self.vcpu.write_cp0(reg, value, self.now) {
             Cp0Write::Context | Cp0Write::Status => tlbctl::load_asid(self),
@@ -346,6 +350,7 @@ impl ExecContext for GuestCtx<'_> {
 
     fn eret(&mut self) -> u64 {
         self.count_emulated("eret");
+        self.vcpu.may_interrupt = true;
         let c = &mut self.vcpu.cp0;
         let to = if c.erl() {
             c.status &= !sim::cpu::cp0::status::ERL;
@@ -374,6 +379,8 @@ impl ExecContext for GuestCtx<'_> {
 /// in a delay slot), then stops as soon as the PC can run directly.
 pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u64) -> EngineStop {
     let mut done = 0u32;
+    // Left by emulation outside a run: the next step_vcpu looks anyway.
+    ctx.vcpu.may_interrupt = false;
     loop {
         // A device request (a halt, a VCPU start) is served before the guest
         // runs on, as it would be on the real machine.
@@ -400,23 +407,15 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
             ctx.cost.engine_insn
         };
         done += 1;
-        let before = interrupt_events(ctx.vcpu);
         if step(ctx, regs, cost) == Some(Flow::Wait) {
             return EngineStop::Wait;
         }
-        if interrupt_events(ctx.vcpu) != before {
+        // Only after what may let an interrupt in: cheaper than looking at
+        // the board's lines after every instruction.
+        if std::mem::take(&mut ctx.vcpu.may_interrupt) {
             deliver_interrupts(ctx, regs);
         }
     }
-}
-
-/// A count that moves whenever the guest did something that may let an
-/// interrupt in: an MTC0 (Status, Cause's software bits), an ERET, a device
-/// access (an IPI to itself). Cheaper than looking at the lines each time.
-fn interrupt_events(vcpu: &Vcpu) -> u64 {
-    let e = &vcpu.stats.emulated;
-    // mtc0 and eret (see `EMULATED`).
-    e[1] + e[6] + vcpu.stats.vdev_accesses
 }
 
 /// Takes a pending, enabled virtual interrupt now, as the bare machine

@@ -78,6 +78,9 @@ pub struct Vcpu {
     random_base: u64,
     /// The physical CPU running it, if any.
     pub on_pcpu: Option<usize>,
+    /// Set by whatever may let an interrupt in (an MTC0, an ERET, a device
+    /// access); the engine looks for one to take when it finds it set.
+    pub may_interrupt: bool,
 }
 
 impl Vcpu {
@@ -99,6 +102,7 @@ impl Vcpu {
             timer_due: u64::MAX,
             random_base: 0,
             on_pcpu: None,
+            may_interrupt: false,
         }
     }
 
