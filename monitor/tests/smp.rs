@@ -27,11 +27,18 @@ fn halt_with(a: &mut Asm, status: Reg) {
     a.nop();
 }
 
-/// The program, entered at 0x80001000.
+/// The program, entered at 0x80001000; the window (0xC0000000) is at
+/// guest-physical 0x100000.
 fn image(segments: Vec<&Asm>) -> VmImage {
     let segments = segments
         .into_iter()
-        .map(|a| (u64::from(a.origin() & 0x1FFF_FFFF), a.bytes().unwrap()))
+        .map(|a| {
+            let gpa = match a.origin() {
+                o @ 0xC000_0000.. => o - 0xC000_0000 + 0x10_0000,
+                o => o & 0x1FFF_FFFF,
+            };
+            (u64::from(gpa), a.bytes().unwrap())
+        })
         .collect();
     VmImage {
         entry: 0xFFFF_FFFF_8000_1000,
@@ -78,28 +85,23 @@ fn a_self_ipi_raises_ip6_at_once_and_a_flush_drops_it() {
     assert_eq!(m.vms[0].end, Some(VmEnd::Halted(3)));
 }
 
-/// The shared word the two VCPUs LL/SC, and a flag on another line.
-const WORD: u32 = 0x8000_3000;
-const FLAG: u32 = 0x8000_3040;
-
-/// VCPU 0 links WORD, then spins until VCPU 1 has LL/SC'd WORD and linked
-/// it again (so the physical CPU holds a link when VCPU 0 comes back), and
-/// only then tries its SC. The LLbit is VCPU 0's, and VCPU 1 wrote the
-/// line since its LL: the SC must fail, whether the two share one physical
-/// CPU (a switch in between) or run on two (a store by another CPU).
-/// Halts with 10 + VCPU 0's SC result.
-#[test]
-fn an_sc_after_another_vcpu_wrote_the_line_fails_on_one_or_two_cpus() {
-    let mut boot = Asm::new(0x8000_1000);
+/// VCPU 0's program at `code` (its data at `code + 0x2000`): starts VCPU 1
+/// at `start`, links WORD, then spins until VCPU 1 has LL/SC'd WORD and
+/// linked it again (so the physical CPU holds a link when VCPU 0 comes
+/// back), and only then tries its SC; halts with 10 + the SC's result.
+/// VCPU 1's program at `code + 0x1000`.
+fn sc_race(code: u32, start: u32) -> (Asm, Asm) {
+    let (word, flag) = (code + 0x2000, code + 0x2040);
+    let mut boot = Asm::new(code);
     boot.li(Reg::T0, MP);
-    boot.li(Reg::T1, 0x8000_2000);
+    boot.li(Reg::T1, start);
     boot.mem(Op::Sw, Reg::T1, MP_STARTUPADDR, Reg::T0);
     boot.li(Reg::T1, 0x8010_0000);
     boot.mem(Op::Sw, Reg::T1, MP_STARTUPSTACK, Reg::T0);
     boot.imm(Op::Addiu, Reg::T1, Reg::ZERO, 1);
     boot.mem(Op::Sw, Reg::T1, MP_STARTUPCPU, Reg::T0);
-    boot.li(Reg::S0, WORD);
-    boot.li(Reg::S1, FLAG);
+    boot.li(Reg::S0, word);
+    boot.li(Reg::S1, flag);
     boot.mem(Op::Ll, Reg::T2, 0, Reg::S0);
     boot.label("wait");
     boot.mem(Op::Lw, Reg::T3, 0, Reg::S1);
@@ -110,9 +112,9 @@ fn an_sc_after_another_vcpu_wrote_the_line_fails_on_one_or_two_cpus() {
     boot.imm(Op::Addiu, Reg::A0, Reg::T2, 10);
     halt_with(&mut boot, Reg::A0);
 
-    let mut second = Asm::new(0x8000_2000);
-    second.li(Reg::S0, WORD);
-    second.li(Reg::S1, FLAG);
+    let mut second = Asm::new(code + 0x1000);
+    second.li(Reg::S0, word);
+    second.li(Reg::S1, flag);
     second.label("again");
     second.mem(Op::Ll, Reg::T2, 0, Reg::S0);
     second.imm(Op::Addiu, Reg::T2, Reg::T2, 1);
@@ -125,10 +127,56 @@ fn an_sc_after_another_vcpu_wrote_the_line_fails_on_one_or_two_cpus() {
     second.label("park");
     second.b("park");
     second.nop();
+    (boot, second)
+}
 
+/// The LLbit is VCPU 0's, and VCPU 1 wrote the line since VCPU 0's LL: the
+/// SC must fail, whether the two share one physical CPU (a switch in
+/// between) or run on two (a store by another CPU), in the engine (KSEG0).
+#[test]
+fn an_sc_after_another_vcpu_wrote_the_line_fails_on_one_or_two_cpus() {
+    let (boot, second) = sc_race(0x8000_1000, 0x8000_2000);
     for pcpus in [1, 2] {
         let m = run(vec![&boot, &second], 2, pcpus);
         assert_eq!(m.vms[0].end, Some(VmEnd::Halted(10)), "{pcpus} CPU(s)");
+    }
+}
+
+/// A KSEG0 stub at `origin` that maps the window (virtual 0xC0000000, a
+/// wired 1 MB page at guest-physical 0x100000) and jumps to `to` in it.
+fn window_stub(origin: u32, to: u32) -> Asm {
+    let mut a = Asm::new(origin);
+    a.imm(Op::Addiu, Reg::T0, Reg::ZERO, 1);
+    a.mtc0(Reg::T0, 6); // Wired = 1
+    a.mtc0(Reg::ZERO, 0); // Index = 0
+    a.li(Reg::T0, 0x001F_E000);
+    a.mtc0(Reg::T0, 5); // PageMask: 1 MB pages
+    a.li(Reg::T0, 0xC000_0000);
+    a.mtc0(Reg::T0, 10); // EntryHi
+    a.li(Reg::T0, (0x100 << 6) | (3 << 3) | 0b111); // P 0x100000, C=3, D V G
+    a.mtc0(Reg::T0, 2);
+    a.mtc0(Reg::ZERO, 3);
+    a.word(0x4200_0002); // tlbwi
+    a.li(Reg::T0, to);
+    a.jr(Reg::T0);
+    a.nop();
+    a
+}
+
+/// The same race run directly, in the window: LL, SC and the stores are
+/// the real CPU's, and the switch still ends VCPU 0's link.
+#[test]
+fn an_sc_after_another_vcpu_wrote_the_line_fails_when_run_directly() {
+    let (boot, second) = sc_race(0xC000_1000, 0x8000_2000);
+    let stubs = [
+        window_stub(0x8000_1000, 0xC000_1000),
+        window_stub(0x8000_2000, 0xC000_2000),
+    ];
+    for pcpus in [1, 2] {
+        let m = run(vec![&stubs[0], &stubs[1], &boot, &second], 2, pcpus);
+        assert_eq!(m.vms[0].end, Some(VmEnd::Halted(10)), "{pcpus} CPU(s)");
+        let s = &m.vms[0].vcpus[1].stats;
+        assert!(s.guest_cycles > 0, "VCPU 1 ran directly");
     }
 }
 
@@ -168,7 +216,7 @@ fn a_pending_ipi_is_taken_as_soon_as_status_allows() {
 #[test]
 fn ll_in_the_engine_sets_the_virtual_lladdr() {
     let mut a = Asm::new(0x8000_1000);
-    a.li(Reg::S0, WORD);
+    a.li(Reg::S0, 0x8000_3000);
     a.mem(Op::Ll, Reg::T0, 0, Reg::S0);
     a.mfc0(Reg::A0, 17); // LLAddr
     halt_with(&mut a, Reg::A0);
