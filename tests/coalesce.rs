@@ -80,9 +80,7 @@ fn kestrel_loading_from_kfs_prints_the_same_under_every_policy() {
 }
 
 /// The device kits run in the engine (KSEG0), so this checks correctness,
-/// not exit counts. mp and smp are left out: under the monitor they fail
-/// with every policy, `off` included (an IPI the engine does not raise, LL/SC
-/// increments lost across VCPU switches), which is not this feature's.
+/// not exit counts. mp and smp run with 4 VCPUs on the one physical CPU.
 #[test]
 fn device_kits_print_the_same_under_every_policy() {
     let disk = std::env::temp_dir().join(format!("disco-coalesce-{}.img", std::process::id()));
@@ -94,12 +92,14 @@ fn device_kits_print_the_same_under_every_policy() {
         "timer.elf",
         "rtc.elf",
         "disk.elf",
+        "mp.elf",
+        "smp.elf",
     ] {
         let img = image(kit);
-        let (want, spec) = if kit == "disk.elf" {
-            (native(&["--disk", &d, &img]), format!("{img},disk={d}"))
-        } else {
-            (native(&[&img]), img.clone())
+        let (want, spec) = match kit {
+            "disk.elf" => (native(&["--disk", &d, &img]), format!("{img},disk={d}")),
+            "mp.elf" | "smp.elf" => (native(&["--cpus", "4", &img]), format!("{img},cpus=4")),
+            _ => (native(&[&img]), img.clone()),
         };
         under_every_policy(&spec, &want);
     }

@@ -178,6 +178,8 @@ impl GuestCtx<'_> {
     }
 
     fn vdev_access(&mut self) {
+        // An IPI to itself, an interrupt acknowledged.
+        self.vcpu.may_interrupt = true;
         self.vcpu.stats.vdev_accesses += 1;
         self.charge(self.cost.vdev);
     }
@@ -272,6 +274,8 @@ impl ExecContext for GuestCtx<'_> {
         if let Some(ma) = self.pmap.translate(gpa) {
             self.bus.link(self.core.id, ma.0);
         }
+        // Virtual LLAddr: the guest-physical PA[35:4], as the CPU's would hold.
+        self.vcpu.cp0.ll_addr = (gpa.0 >> 4) as u32;
         Ok(v)
     }
 
@@ -287,6 +291,13 @@ impl ExecContext for GuestCtx<'_> {
 
     fn read_cp0(&mut self, reg: u32) -> u64 {
         self.count_emulated("mfc0");
+        if reg == sim::cpu::cp0::reg::CAUSE {
+            // Cause's IP2..IP6 follow the board's lines as they are now: a
+            // device write this turn (an IPI to itself, an ipi_flush) must
+            // show in the next read, as on the bare machine.
+            let lines = self.board.irq_lines(self.vcpu.index);
+            self.vcpu.set_lines(lines);
+        }
         let v = self.vcpu.read_cp0(reg, self.now);
         self.trace.emit(MonEvent::Cp0Read { reg, value: v });
         v
@@ -294,6 +305,8 @@ impl ExecContext for GuestCtx<'_> {
 
     fn write_cp0(&mut self, reg: u32, value: u64, _dword: bool) {
         self.count_emulated("mtc0");
+        // Status's IE and IM, Cause's software interrupts.
+        self.vcpu.may_interrupt = true;
         self.trace.emit(MonEvent::Cp0Write { reg, value });
         match self.vcpu.write_cp0(reg, value, self.now) {
             Cp0Write::Context | Cp0Write::Status => tlbctl::load_asid(self),
@@ -337,6 +350,7 @@ impl ExecContext for GuestCtx<'_> {
 
     fn eret(&mut self) -> u64 {
         self.count_emulated("eret");
+        self.vcpu.may_interrupt = true;
         let c = &mut self.vcpu.cp0;
         let to = if c.erl() {
             c.status &= !sim::cpu::cp0::status::ERL;
@@ -365,6 +379,8 @@ impl ExecContext for GuestCtx<'_> {
 /// in a delay slot), then stops as soon as the PC can run directly.
 pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u64) -> EngineStop {
     let mut done = 0u32;
+    // Left by emulation outside a run: the next step_vcpu looks anyway.
+    ctx.vcpu.may_interrupt = false;
     loop {
         // A device request (a halt, a VCPU start) is served before the guest
         // runs on, as it would be on the real machine.
@@ -394,6 +410,25 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
         if step(ctx, regs, cost) == Some(Flow::Wait) {
             return EngineStop::Wait;
         }
+        // Only after what may let an interrupt in: cheaper than looking at
+        // the board's lines after every instruction.
+        if std::mem::take(&mut ctx.vcpu.may_interrupt) {
+            deliver_interrupts(ctx, regs);
+        }
+    }
+}
+
+/// Takes a pending, enabled virtual interrupt now, as the bare machine
+/// would right after the instruction that allowed it (the VCPU's timer is
+/// looked at when its turn starts, as before).
+pub fn deliver_interrupts(ctx: &mut GuestCtx<'_>, regs: &mut Regs) {
+    let lines = ctx.board.irq_lines(ctx.vcpu.index);
+    ctx.vcpu.set_lines(lines);
+    let pending = ctx.vcpu.cp0.pending_interrupts();
+    if pending != 0 {
+        ctx.trace.emit(MonEvent::Interrupt { pending });
+        let (pc, bd) = (regs.pc, regs.delay_slot);
+        reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
     }
 }
 

@@ -679,6 +679,11 @@ impl Monitor {
         let Some(cpu) = self.machine.cpus.get(p) else {
             return;
         };
+        // The LLbit belongs to the VCPU, but the bus links physical CPUs:
+        // a switch ends the link, as the ERET of a real context switch
+        // would, so an SC of the next VCPU here or of this one after it
+        // resumes fails (../shared/docs/r4000-reference.md §5.12).
+        self.machine.bus.unlink(cpu.core.id);
         if let Some(vc) = self.vms.get_mut(v).and_then(|vm| vm.vcpus.get_mut(c)) {
             vc.regs = cpu.regs.clone();
             vc.on_pcpu = None;

@@ -87,6 +87,9 @@ pub struct Vcpu {
     /// The only physical CPU it may run on: a kernel virtualized at run
     /// time keeps VCPU i on CPU i, where devirtualization puts it back.
     pub pinned: Option<usize>,
+    /// Set by whatever may let an interrupt in (an MTC0, an ERET, a device
+    /// access); the engine looks for one to take when it finds it set.
+    pub may_interrupt: bool,
 }
 
 impl Vcpu {
@@ -110,6 +113,7 @@ impl Vcpu {
             random_base: 0,
             on_pcpu: None,
             pinned: None,
+            may_interrupt: false,
         }
     }
 
@@ -183,8 +187,13 @@ impl Vcpu {
             self.cp0.cause |= cp0::cause::IP7;
             self.timer_due = self.timer_due.saturating_add(2 << 32);
         }
-        self.cp0.cause = (self.cp0.cause & !0x7C00) | (lines & 0x7C00);
+        self.set_lines(lines);
         self.cp0.pending_interrupts()
+    }
+
+    /// Makes virtual Cause's IP2..IP6 the virtual board's `lines` now.
+    pub fn set_lines(&mut self, lines: u32) {
+        self.cp0.cause = (self.cp0.cause & !0x7C00) | (lines & 0x7C00);
     }
 
     /// Delivers `e` to the guest exactly as the hardware would (virtual EPC,

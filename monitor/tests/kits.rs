@@ -18,12 +18,17 @@ fn image(name: &str) -> sim::loader::Image {
 }
 
 fn native(img: &sim::loader::Image) -> (Vec<u8>, sim::Exit) {
+    native_on(img, 1)
+}
+
+fn native_on(img: &sim::loader::Image, ncpus: usize) -> (Vec<u8>, sim::Exit) {
     let mut m = sim::Machine::new(
         sim::MachineConfig {
+            ncpus,
             max_cycles: Some(500_000_000),
             ..sim::MachineConfig::default()
         },
-        sim::dev::Board::new(1),
+        sim::dev::Board::new(ncpus),
     );
     assert!(img.load_into(&mut m));
     let exit = m.run();
@@ -31,10 +36,20 @@ fn native(img: &sim::loader::Image) -> (Vec<u8>, sim::Exit) {
 }
 
 fn virtualized(img: &sim::loader::Image) -> (Vec<u8>, Option<VmEnd>, Monitor) {
+    virtualized_on(img, 1, 1)
+}
+
+fn virtualized_on(
+    img: &sim::loader::Image,
+    vcpus: usize,
+    pcpus: usize,
+) -> (Vec<u8>, Option<VmEnd>, Monitor) {
+    let mut vm = VmConfig::new("kit", img.clone(), 32 << 20);
+    vm.vcpus = vcpus;
     let mut m = Monitor::new(MonitorConfig {
-        pcpus: 1,
+        pcpus,
         max_cycles: Some(500_000_000),
-        vms: vec![VmConfig::new("kit", img.clone(), 32 << 20)],
+        vms: vec![vm],
         ..MonitorConfig::default()
     })
     .unwrap();
@@ -73,5 +88,44 @@ fn console_and_timer_kits_run_under_the_monitor() {
             String::from_utf8_lossy(&out),
             "{name}"
         );
+    }
+}
+
+/// The multiprocessor kits in a VM of 1, 2 and 4 VCPUs on 1 and 2 physical
+/// CPUs print what the bare machine with as many CPUs prints (with one CPU
+/// the kits refuse to run, in the same words). More VCPUs than physical
+/// CPUs means VCPU switches between an LL and its SC, which must fail the
+/// SC: smp's count is exact only if they do.
+#[test]
+fn mp_and_smp_kits_run_on_any_number_of_vcpus_and_cpus() {
+    for name in ["mp.elf", "smp.elf"] {
+        let img = image(name);
+        for vcpus in [1, 2, 4] {
+            let (out, exit) = native_on(&img, vcpus);
+            let status = if vcpus == 1 {
+                3 - u32::from(name == "smp.elf")
+            } else {
+                0
+            };
+            assert_eq!(
+                exit,
+                sim::Exit::Halted { status },
+                "{name} natively on {vcpus}"
+            );
+            let text = String::from_utf8_lossy(&out).into_owned();
+            if name == "smp.elf" && vcpus > 1 {
+                let count = format!(
+                    "{vcpus} CPUs x 100000 LL/SC increments = {}",
+                    vcpus * 100_000
+                );
+                assert!(text.contains(&count), "{text}");
+            }
+            for pcpus in [1, 2] {
+                let (vout, end, _) = virtualized_on(&img, vcpus, pcpus);
+                let what = format!("{name}, {vcpus} VCPUs on {pcpus} CPUs");
+                assert_eq!(end, Some(VmEnd::Halted(status)), "{what}");
+                assert_eq!(String::from_utf8_lossy(&vout), text, "{what}");
+            }
+        }
     }
 }
