@@ -77,6 +77,9 @@ pub(crate) struct RunArgs {
     /// Cycles each CPU runs before the next one gets its turn.
     #[arg(long, value_name = "CYCLES")]
     pub(crate) quantum: Option<u64>,
+    /// Execution tier: 1 = the reference interpreter, 2 = blocks (default; docs/tiers.md).
+    #[arg(long, value_name = "N")]
+    pub(crate) tier: Option<u64>,
     /// Disk image for the board's disk device (read once; the file is not modified).
     #[arg(long, value_name = "FILE")]
     pub(crate) disk: Option<PathBuf>,
@@ -164,6 +167,7 @@ impl RunArgs {
             cpus: self.cpus,
             mem: self.mem.clone().map(Size::Text),
             quantum: self.quantum,
+            tier: self.tier,
             max_cycles: self.max_cycles,
             seed: self.seed,
             epoch: self.epoch,

@@ -320,6 +320,7 @@ fn run_monitor(
         quantum,
         max_cycles,
         vms,
+        tier: s.tier().map_err(|e| anyhow!("{e}"))?,
         ..MonitorConfig::default()
     })
     .map_err(|e| anyhow!("{e}"))?;

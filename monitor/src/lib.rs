@@ -70,6 +70,8 @@ pub struct MonitorConfig {
     pub slice: u64,
     pub max_cycles: Option<u64>,
     pub vms: Vec<VmConfig>,
+    /// Execution tier of the physical CPUs (`sim::Tier`).
+    pub tier: sim::Tier,
 }
 
 impl Default for MonitorConfig {
@@ -80,6 +82,7 @@ impl Default for MonitorConfig {
             slice: 100_000,
             max_cycles: None,
             vms: Vec::new(),
+            tier: sim::Tier::default(),
         }
     }
 }
@@ -158,6 +161,7 @@ impl Monitor {
                 ram_bytes: (total_pages + commpages) << PAGE_SHIFT,
                 quantum: config.quantum,
                 max_cycles: config.max_cycles,
+                tier: config.tier,
             },
             Board::new(config.pcpus),
         );

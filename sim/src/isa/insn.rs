@@ -1,6 +1,6 @@
 //! The decoded form of an instruction: small, `Copy`, cached per physical page.
 
-use super::opcodes::{Format, Op, OpInfo};
+use super::opcodes::{Class, Format, Op, OpInfo};
 
 /// A general-purpose register number, always in 0..32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,6 +105,31 @@ impl Insn {
     #[inline(always)]
     pub fn branch_offset(&self) -> u64 {
         ((self.raw as u16 as i16 as i64) << 2) as u64
+    }
+
+    /// The general registers this instruction reads, one bit per register
+    /// number (for the load-use interlock). Bit 0 may be set; a load into
+    /// r0 never interlocks, so nothing tests it.
+    pub fn read_mask(&self) -> u32 {
+        let info = self.info();
+        let (rs, rt) = match info.format {
+            Format::RdRsRt | Format::ShiftV | Format::RsRt | Format::Trap | Format::BranchRsRt => {
+                (true, true)
+            }
+            Format::Shift => (false, true),
+            Format::Rs | Format::Jalr | Format::RtRsSimm | Format::RtRsUimm | Format::RsSimm => {
+                (true, false)
+            }
+            Format::BranchRs | Format::CopMem | Format::Cache => (true, false),
+            Format::Mem => (
+                true,
+                info.class == Class::Store
+                    || matches!(self.op, Op::Lwl | Op::Lwr | Op::Ldl | Op::Ldr),
+            ),
+            Format::Cop0Move => (false, matches!(self.op, Op::Mtc0 | Op::Dmtc0)),
+            _ => (false, false),
+        };
+        (u32::from(rs) << self.rs.number()) | (u32::from(rt) << self.rt.number())
     }
 
     /// Builds the decoded form of `raw` for a known operation, extracting the
