@@ -214,6 +214,20 @@ impl Bus {
         Some(slot as usize * INSNS_PER_PAGE)
     }
 
+    /// The decoded instruction at RAM address `paddr` (word-aligned), from
+    /// the page's decoded copy (decoding the page on first use), for
+    /// interpreters outside the CPU such as the monitor's engine: no decode
+    /// per fetch, and stores keep it current. `None` outside RAM.
+    #[inline]
+    pub fn decoded(&mut self, paddr: u64) -> Option<Insn> {
+        let page = usize::try_from(paddr >> PAGE_SHIFT).ok()?;
+        let base = match self.code_slot.get(page) {
+            Some(&slot) if slot != NO_CODE => slot as usize * INSNS_PER_PAGE,
+            _ => self.code_base(page)?,
+        };
+        self.code(base + ((paddr & (PAGE_SIZE - 1)) >> 2) as usize)
+    }
+
     /// The decoded instruction at `index` in the code arena.
     #[inline(always)]
     pub fn code(&self, index: usize) -> Option<Insn> {
