@@ -410,7 +410,7 @@ impl Core {
 /// Whether `insn` reads register number `r` (for the load-use interlock).
 #[inline(always)]
 fn reads_reg(insn: &Insn, r: u8) -> bool {
-    (insn.read_mask() >> r) & 1 != 0
+    insn.reads_reg(r)
 }
 
 /// The execution context of a CPU on the real machine.
