@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (Last output: bench/compare-kits.txt.)
 # Compares two disco binaries (or two tiers of one) on every guest kit: the
 # trace and `--dump-regs` output must be byte-identical, and the statistics
 # apart from the host-speed figure. Prints one line per kit and run.
