@@ -4,7 +4,13 @@
 # and the ratio. Installs GXemul from Debian's packages when missing (as
 # root); skips a peer it cannot install, saying so.
 #
-#   bench/peers.sh [PASSES]      (default 20000: about 196 million instructions)
+#   bench/peers.sh [PASSES] [ROUNDS]   (default 20000: about 196 million
+#                                       instructions; 5 rounds)
+#
+# The peers run interleaved, one round at a time (disco tier 1, disco tier 2,
+# GXemul, then again), and each figure is the median over the rounds with
+# the min and max, so a change in the machine's load hits every peer alike.
+# The load average at the start is printed with the results.
 #
 # QEMU is not compared: it has no testmips machine, so the same ELF cannot
 # halt there (its Malta board halts through a different device); a QEMU run
@@ -12,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passes=${1:-20000}
+rounds=${2:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -33,33 +40,42 @@ printf '.set noreorder\n.text\n.globl _start\n_start:\n.incbin "%s"\n' "$work/w.
 mips-linux-gnu-as -march=r4000 -mabi=32 -EB "$work/w.S" -o "$work/w.o"
 mips-linux-gnu-ld -EB -N -Ttext=0x80001000 -e 0x80001000 --build-id=none -o "$work/w.elf" "$work/w.o"
 
-secs() { # command... -> wall seconds of the fastest of 3 runs
-    local best=""
-    for _ in 1 2 3; do
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$@" >/dev/null 2>&1 || true
-        t1=$(date +%s.%N)
-        best=$(echo "$t0 $t1 $best" | awk '{d=$2-$1; if ($3=="" || d<$3) print d; else print $3}')
-    done
-    echo "$best"
+wall() { # command... -> wall seconds of one run
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>&1 || true
+    t1=$(date +%s.%N)
+    echo "$t0 $t1" | awk '{print $2-$1}'
+}
+median() { # seconds... -> "median min max"
+    printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; print m, v[1], v[NR]}'
+}
+report() { # name insns "median min max"
+    echo "$2 $3" | awk -v n="$1" '{printf "%-8s %12s instructions  %8.3f s  %8.1f MIPS (%.1f-%.1f)\n", n, $1, $2, $1/$2/1e6, $1/$4/1e6, $1/$3/1e6}'
 }
 
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 insns=$(./target/release/disco run "$work/w.elf" --stats | awk '/^total:/ {print $2}')
-disco_s=$(secs ./target/release/disco run "$work/w.elf")
-printf '%-8s %12s instructions  %8.3f s  %8.1f MIPS\n' disco "$insns" "$disco_s" "$(echo "$insns $disco_s" | awk '{print $1/$2/1e6}')"
-
 need gxemul || install gxemul
+gx() { # GXemul needs a standard input that stays open; stop the sleep once it halts.
+    sleep 600 | timeout 300 gxemul -q -E testmips -C R4000 "$work/w.elf" &
+    local p=$!
+    while kill -0 "$p" 2>/dev/null && pgrep -f "gxemul -q -E testmips" >/dev/null; do sleep 0.01; done
+    pkill -P $$ sleep 2>/dev/null || true
+}
+t1=(); t2=(); tg=()
+for _ in $(seq "$rounds"); do
+    t1+=("$(wall ./target/release/disco run "$work/w.elf" --tier 1)")
+    t2+=("$(wall ./target/release/disco run "$work/w.elf" --tier 2)")
+    if need gxemul; then tg+=("$(wall gx)"); fi
+done
+d1=$(median "${t1[@]}"); d2=$(median "${t2[@]}")
+report "disco-t1" "$insns" "$d1"
+report "disco-t2" "$insns" "$d2"
 if need gxemul; then
-    # GXemul needs a standard input that stays open.
-    gx() { sleep 600 | timeout 300 gxemul -q -E testmips -C R4000 "$work/w.elf" & local p=$!; wait_for_gx "$p"; }
-    wait_for_gx() { # the pipeline ends when gxemul halts; stop the sleep then
-        while kill -0 "$1" 2>/dev/null && pgrep -f "gxemul -q -E testmips" >/dev/null; do sleep 0.01; done
-        pkill -P $$ sleep 2>/dev/null || true
-    }
-    gx_s=$(secs gx)
-    printf '%-8s %12s instructions  %8.3f s  %8.1f MIPS\n' gxemul "$insns" "$gx_s" "$(echo "$insns $gx_s" | awk '{print $1/$2/1e6}')"
-    echo "ratio disco/gxemul (host MIPS): $(echo "$gx_s $disco_s" | awk '{printf "%.2f", $1/$2}')"
+    dg=$(median "${tg[@]}")
+    report gxemul "$insns" "$dg"
+    echo "ratio disco tier 2/gxemul (host MIPS, medians of $rounds interleaved rounds): $(echo "${dg%% *} ${d2%% *}" | awk '{printf "%.2f", $1/$2}')"
 else
     echo "SKIPPED: gxemul is not installed and could not be installed"
 fi

@@ -205,6 +205,55 @@ fn speed(name: &str, image: &Image, cpus: usize, runs: usize) -> anyhow::Result<
     })
 }
 
+/// The bare-metal integer row once per execution tier (docs/tiers.md), the
+/// tiers' runs interleaved (1 2 1 2 ...) so that a change in the machine's
+/// load hits both alike.
+fn tier_speed(image: &Image, runs: usize) -> anyhow::Result<Vec<SpeedRow>> {
+    let tiers = [sim::Tier::Interp, sim::Tier::Blocks];
+    progress(&format!(
+        "speed per tier: bare-metal integer, {runs} interleaved run(s)"
+    ));
+    let mut secs = vec![Vec::new(); tiers.len()];
+    let mut counts = vec![(0, 0); tiers.len()];
+    for _ in 0..runs {
+        for (i, &tier) in tiers.iter().enumerate() {
+            let mut m = Machine::new(
+                MachineConfig {
+                    max_cycles: Some(CYCLE_LIMIT),
+                    tier,
+                    ..MachineConfig::default()
+                },
+                Board::new(1),
+            );
+            anyhow::ensure!(image.load_into(&mut m), "the workload does not fit in RAM");
+            let start = Instant::now();
+            let exit = m.run();
+            let s = start.elapsed().as_secs_f64();
+            anyhow::ensure!(
+                exit == Exit::Halted { status: 0 },
+                "tier {} ended with {exit:?}",
+                tier.number()
+            );
+            if let (Some(t), Some(c)) = (secs.get_mut(i), counts.get_mut(i)) {
+                t.push(s);
+                *c = (m.instructions(), m.stats().total.cycles);
+            }
+        }
+    }
+    Ok(tiers
+        .iter()
+        .zip(secs.into_iter().zip(counts))
+        .map(|(tier, (secs, (insns, cycles)))| SpeedRow {
+            workload: format!("bare-metal integer, tier {}", tier.number()),
+            cpus: 1,
+            instructions: insns,
+            cycles,
+            host_mips: Stat::of(secs.iter().map(|s| insns as f64 / s / 1e6).collect()),
+            host_seconds: Stat::of(secs),
+        })
+        .collect())
+}
+
 fn virtualization(name: &str, image: &Image, runs: usize) -> anyhow::Result<VirtRow> {
     progress(&format!("virtualization cost: {name}, {runs} run(s)"));
     let mut ratios = Vec::new();
@@ -340,6 +389,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let smp = to_image(workload::mixed_integer_smp(0x8000_1000, passes, 4))?;
     let windowed = workload::windowed_mixed_integer(passes).map_err(anyhow::Error::msg)?;
     r.speed.push(speed("bare-metal integer", &bare, 1, runs)?);
+    r.speed.extend(tier_speed(&bare, runs)?);
     match speed("bare-metal integer (every CPU)", &smp, 4, runs) {
         Ok(row) => r.speed.push(row),
         Err(e) => r.notes.push(format!("4-CPU speed not measured: {e}")),

@@ -126,6 +126,9 @@ pub(crate) struct RunArgs {
     /// Cycles each CPU runs before the next one gets its turn (default 10000).
     #[arg(long, value_name = "CYCLES", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) quantum: Option<u64>,
+    /// Execution tier: 1 = the reference interpreter, 2 = blocks (default; docs/tiers.md).
+    #[arg(long, value_name = "N")]
+    pub(crate) tier: Option<u64>,
     /// Disk image for the board's disk device (sectors read as the guest asks; the file is not modified).
     #[arg(long, value_name = "FILE")]
     pub(crate) disk: Option<PathBuf>,
@@ -236,6 +239,7 @@ impl RunArgs {
             mem: self.mem.clone().map(Size::Text),
             boot_mem: self.boot_mem.clone().map(Size::Text),
             quantum: self.quantum,
+            tier: self.tier,
             max_cycles: self.max_cycles,
             seed: self.seed,
             epoch: self.epoch,

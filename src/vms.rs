@@ -75,6 +75,7 @@ pub(crate) fn monitor(
         seed: s.seed.unwrap_or(0),
         epoch: s.epoch.unwrap_or(0),
         cost: cost_table(s, &args.costs)?,
+        tier: s.tier().map_err(|e| anyhow!("{e}"))?,
         ..MonitorConfig::default()
     })
     .map_err(refused)

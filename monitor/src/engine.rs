@@ -7,7 +7,7 @@ use sim::cpu::cp0::{sext32, Mode};
 use sim::cpu::tlb::lo;
 use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb};
 use sim::dev::Board;
-use sim::isa::{decode, Insn, Op, Reg};
+use sim::isa::{Insn, Op, Reg};
 use sim::mem::Bus;
 use sim::DebugControl;
 
@@ -468,9 +468,14 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
         return Err(Exception::address(ExcCode::AdEL, sext32(pc)));
     }
     let gpa = ctx.translate(pc, Access::Fetch)?;
-    // A 4-byte read: the narrowing is exact.
-    let word = ctx.read(gpa, 4, Access::Fetch)? as u32;
-    Ok(decode(word))
+    // The bus's decoded copy of the page: no decode per fetch (stores keep
+    // it current). Nothing outside the VM's RAM answers a fetch.
+    let bus_error = GuestCtx::bus_error(Access::Fetch);
+    if gpa.0 >= ctx.pmap.size() {
+        return Err(bus_error);
+    }
+    let ma = ctx.pmap.translate(gpa).ok_or(bus_error)?;
+    ctx.bus.decoded(ma.0).ok_or(bus_error)
 }
 
 /// The guest kits' vector trampoline, `lui k0,HI; ori|addiu k0,k0,LO;

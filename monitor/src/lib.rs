@@ -89,6 +89,8 @@ pub struct MonitorConfig {
     pub epoch: u64,
     /// The monitor's cost table (`--cost NAME=CYCLES` overrides entries).
     pub cost: cost::Cost,
+    /// Execution tier of the physical CPUs (`sim::Tier`).
+    pub tier: sim::Tier,
 }
 
 impl Default for MonitorConfig {
@@ -103,6 +105,7 @@ impl Default for MonitorConfig {
             seed: 0,
             epoch: 0,
             cost: cost::COST,
+            tier: sim::Tier::default(),
         }
     }
 }
@@ -225,6 +228,7 @@ impl Monitor {
                 ram_bytes,
                 quantum: config.quantum,
                 max_cycles: config.max_cycles,
+                tier: config.tier,
             },
             Board::new(config.pcpus),
         );

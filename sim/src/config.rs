@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::dev::BoardConfig;
-use crate::machine::{MachineConfig, MAX_CPUS};
+use crate::machine::{MachineConfig, Tier, MAX_CPUS};
 
 /// RAM when nothing says otherwise (GXemul's testmips default).
 pub const DEFAULT_RAM: u64 = 32 << 20;
@@ -165,6 +165,8 @@ pub struct Settings {
     /// machine (default: all of `mem`); the rest stays the machine's.
     pub boot_mem: Option<Size>,
     pub quantum: Option<u64>,
+    /// Execution tier: 1 (the reference interpreter) or 2 (blocks; default).
+    pub tier: Option<u64>,
     pub max_cycles: Option<u64>,
     pub seed: Option<u64>,
     pub epoch: Option<u64>,
@@ -215,6 +217,7 @@ impl Settings {
             mem: self.mem.or(lower.mem),
             boot_mem: self.boot_mem.or(lower.boot_mem),
             quantum: self.quantum.or(lower.quantum),
+            tier: self.tier.or(lower.tier),
             max_cycles: self.max_cycles.or(lower.max_cycles),
             seed: self.seed.or(lower.seed),
             epoch: self.epoch.or(lower.epoch),
@@ -309,6 +312,14 @@ impl Settings {
         }
     }
 
+    pub fn tier(&self) -> Result<Tier, ConfigError> {
+        match self.tier {
+            None => Ok(Tier::default()),
+            Some(n) => Tier::from_number(n)
+                .ok_or_else(|| invalid("tier", format!("{n}; the tiers are 1 and 2"))),
+        }
+    }
+
     pub fn max_cycles(&self) -> Result<Option<u64>, ConfigError> {
         match self.max_cycles {
             Some(0) => Err(invalid("max_cycles", "0; give at least 1 cycle")),
@@ -358,6 +369,7 @@ impl Settings {
                 ram_bytes: ram,
                 quantum: self.quantum()?,
                 max_cycles: self.max_cycles()?,
+                tier: self.tier()?,
             },
             topology,
             boot_mem,

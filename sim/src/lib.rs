@@ -24,5 +24,5 @@ pub mod testkit;
 pub mod workload;
 
 pub use cpu::{Cpu, DebugControl, ExcCode, Exception, Mode, RunState, Watchpoint};
-pub use machine::{Exit, Machine, MachineConfig, MachineStats, Observer};
+pub use machine::{Exit, Machine, MachineConfig, MachineStats, Observer, Tier};
 pub use mem::Bus;

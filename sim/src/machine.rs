@@ -19,6 +19,39 @@ pub struct MachineConfig {
     pub quantum: u64,
     /// Stop a runaway guest after this many cycles (per CPU clock).
     pub max_cycles: Option<u64>,
+    /// How the CPUs execute (docs/tiers.md); every tier gives the same
+    /// registers, memory, cycles and events.
+    pub tier: Tier,
+}
+
+/// An execution tier (`../shared/docs/design.md` §8). Every tier keeps the
+/// same cycle accounting; tier 1 is the reference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// The interpreter: one decoded instruction at a time.
+    Interp,
+    /// Straight-line blocks with precomputed costs, events checked per
+    /// block (falling back to the interpreter near an event).
+    #[default]
+    Blocks,
+}
+
+impl Tier {
+    /// The tier numbered `n` (1 or 2), as `--tier` and the `tier` key spell it.
+    pub fn from_number(n: u64) -> Option<Tier> {
+        match n {
+            1 => Some(Tier::Interp),
+            2 => Some(Tier::Blocks),
+            _ => None,
+        }
+    }
+
+    pub fn number(self) -> u8 {
+        match self {
+            Tier::Interp => 1,
+            Tier::Blocks => 2,
+        }
+    }
 }
 
 impl Default for MachineConfig {
@@ -28,6 +61,7 @@ impl Default for MachineConfig {
             ram_bytes: 32 << 20,
             quantum: 10_000,
             max_cycles: None,
+            tier: Tier::default(),
         }
     }
 }
@@ -83,8 +117,12 @@ impl Machine {
     pub fn new(config: MachineConfig, board: Board) -> Machine {
         let ncpus = config.ncpus.clamp(1, MAX_CPUS);
         let bus = Bus::new(config.ram_bytes, ncpus, board);
+        let mut cpus: Vec<Cpu> = (0..ncpus).map(Cpu::new).collect();
+        for c in &mut cpus {
+            c.set_tier(config.tier);
+        }
         Machine {
-            cpus: (0..ncpus).map(Cpu::new).collect(),
+            cpus,
             bus,
             now: 0,
             halted: None,

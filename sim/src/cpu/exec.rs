@@ -4,6 +4,7 @@
 //! emulation engine runs the same code against a virtual CPU (`../shared/docs/design.md` §3,
 //! "one interpreter, two users"). Semantics follow `../shared/docs/r4000-reference.md` §5.
 
+use super::alu;
 use super::cp0::sext32;
 use super::exception::{Access, ExcCode, Exception};
 use crate::isa::{Insn, Op, Reg};
@@ -174,7 +175,7 @@ fn at_ea(mut e: Exception, ea: u64) -> Exception {
 #[inline(always)]
 fn branch(cond: bool, pc: u64, i: &Insn) -> Flow {
     if cond {
-        Flow::Taken(pc.wrapping_add(4).wrapping_add(i.branch_offset()))
+        Flow::Taken(alu::branch_target(pc, i.branch_offset()))
     } else {
         Flow::NotTaken
     }
@@ -183,7 +184,7 @@ fn branch(cond: bool, pc: u64, i: &Insn) -> Flow {
 #[inline(always)]
 fn branch_likely(cond: bool, pc: u64, i: &Insn) -> Flow {
     if cond {
-        Flow::Taken(pc.wrapping_add(4).wrapping_add(i.branch_offset()))
+        Flow::Taken(alu::branch_target(pc, i.branch_offset()))
     } else {
         Flow::Annul
     }
@@ -207,27 +208,27 @@ pub fn execute<C: ExecContext>(
     let flow = match i.op {
         // --- Shifts (32-bit results sign-extended) -------------------------
         Op::Sll => {
-            r.set(i.rd, sext32(u64::from((rt as u32) << sa)));
+            r.set(i.rd, alu::sll(rt, sa));
             Flow::Next
         }
         Op::Srl => {
-            r.set(i.rd, sext32(u64::from((rt as u32) >> sa)));
+            r.set(i.rd, alu::srl(rt, sa));
             Flow::Next
         }
         Op::Sra => {
-            r.set(i.rd, sext32(((rt as i32) >> sa) as u32 as u64));
+            r.set(i.rd, alu::sra(rt, sa));
             Flow::Next
         }
         Op::Sllv => {
-            r.set(i.rd, sext32(u64::from((rt as u32) << (rs & 31))));
+            r.set(i.rd, alu::sll(rt, rs as u32));
             Flow::Next
         }
         Op::Srlv => {
-            r.set(i.rd, sext32(u64::from((rt as u32) >> (rs & 31))));
+            r.set(i.rd, alu::srl(rt, rs as u32));
             Flow::Next
         }
         Op::Srav => {
-            r.set(i.rd, sext32(((rt as i32) >> (rs & 31)) as u32 as u64));
+            r.set(i.rd, alu::sra(rt, rs as u32));
             Flow::Next
         }
         Op::Dsll
@@ -263,10 +264,10 @@ pub fn execute<C: ExecContext>(
             r.set(i.rd, pc.wrapping_add(8));
             Flow::Taken(rs)
         }
-        Op::J => Flow::Taken((pc.wrapping_add(4) & !0x0FFF_FFFF) | u64::from(i.imm << 2)),
+        Op::J => Flow::Taken(alu::jump_target(pc, i.imm)),
         Op::Jal => {
             r.set(Reg::RA, pc.wrapping_add(8));
-            Flow::Taken((pc.wrapping_add(4) & !0x0FFF_FFFF) | u64::from(i.imm << 2))
+            Flow::Taken(alu::jump_target(pc, i.imm))
         }
 
         // --- System --------------------------------------------------------
@@ -295,16 +296,12 @@ pub fn execute<C: ExecContext>(
         }
         Op::Mult => {
             c.muldiv(MulDiv::Mult);
-            let p = i64::from(rs as i32) * i64::from(rt as i32);
-            r.lo = sext32(p as u64);
-            r.hi = sext32((p >> 32) as u64);
+            (r.hi, r.lo) = alu::mult(rs, rt);
             Flow::Next
         }
         Op::Multu => {
             c.muldiv(MulDiv::Mult);
-            let p = u64::from(rs as u32) * u64::from(rt as u32);
-            r.lo = sext32(p);
-            r.hi = sext32(p >> 32);
+            (r.hi, r.lo) = alu::multu(rs, rt);
             Flow::Next
         }
         Op::Div => {
@@ -376,7 +373,7 @@ pub fn execute<C: ExecContext>(
             Flow::Next
         }
         Op::Addu => {
-            r.set(i.rd, sext32(rs.wrapping_add(rt)));
+            r.set(i.rd, alu::addu(rs, rt));
             Flow::Next
         }
         Op::Sub => {
@@ -387,7 +384,7 @@ pub fn execute<C: ExecContext>(
             Flow::Next
         }
         Op::Subu => {
-            r.set(i.rd, sext32(rs.wrapping_sub(rt)));
+            r.set(i.rd, alu::subu(rs, rt));
             Flow::Next
         }
         Op::And => {
@@ -403,15 +400,15 @@ pub fn execute<C: ExecContext>(
             Flow::Next
         }
         Op::Nor => {
-            r.set(i.rd, !(rs | rt));
+            r.set(i.rd, alu::nor(rs, rt));
             Flow::Next
         }
         Op::Slt => {
-            r.set(i.rd, u64::from((rs as i64) < (rt as i64)));
+            r.set(i.rd, alu::slt(rs, rt));
             Flow::Next
         }
         Op::Sltu => {
-            r.set(i.rd, u64::from(rs < rt));
+            r.set(i.rd, alu::sltu(rs, rt));
             Flow::Next
         }
         Op::Dadd | Op::Daddu | Op::Dsub | Op::Dsubu => {
@@ -466,21 +463,21 @@ pub fn execute<C: ExecContext>(
         // --- Branches ---------------------------------------------------------
         Op::Beq => branch(rs == rt, pc, &i),
         Op::Bne => branch(rs != rt, pc, &i),
-        Op::Blez => branch((rs as i64) <= 0, pc, &i),
-        Op::Bgtz => branch((rs as i64) > 0, pc, &i),
-        Op::Bltz => branch((rs as i64) < 0, pc, &i),
-        Op::Bgez => branch((rs as i64) >= 0, pc, &i),
+        Op::Blez => branch(alu::lez(rs), pc, &i),
+        Op::Bgtz => branch(alu::gtz(rs), pc, &i),
+        Op::Bltz => branch(alu::ltz(rs), pc, &i),
+        Op::Bgez => branch(alu::gez(rs), pc, &i),
         Op::Beql => branch_likely(rs == rt, pc, &i),
         Op::Bnel => branch_likely(rs != rt, pc, &i),
-        Op::Blezl => branch_likely((rs as i64) <= 0, pc, &i),
-        Op::Bgtzl => branch_likely((rs as i64) > 0, pc, &i),
-        Op::Bltzl => branch_likely((rs as i64) < 0, pc, &i),
-        Op::Bgezl => branch_likely((rs as i64) >= 0, pc, &i),
+        Op::Blezl => branch_likely(alu::lez(rs), pc, &i),
+        Op::Bgtzl => branch_likely(alu::gtz(rs), pc, &i),
+        Op::Bltzl => branch_likely(alu::ltz(rs), pc, &i),
+        Op::Bgezl => branch_likely(alu::gez(rs), pc, &i),
         // The AL forms link whether or not the branch is taken (§5.7).
         Op::Bltzal | Op::Bgezal | Op::Bltzall | Op::Bgezall => {
             let cond = match i.op {
-                Op::Bltzal | Op::Bltzall => (rs as i64) < 0,
-                _ => (rs as i64) >= 0,
+                Op::Bltzal | Op::Bltzall => alu::ltz(rs),
+                _ => alu::gez(rs),
             };
             r.set(Reg::RA, pc.wrapping_add(8));
             if matches!(i.op, Op::Bltzal | Op::Bgezal) {
@@ -499,15 +496,15 @@ pub fn execute<C: ExecContext>(
             Flow::Next
         }
         Op::Addiu => {
-            r.set(i.rt, sext32(rs.wrapping_add(i.simm())));
+            r.set(i.rt, alu::addu(rs, i.simm()));
             Flow::Next
         }
         Op::Slti => {
-            r.set(i.rt, u64::from((rs as i64) < (i.simm() as i64)));
+            r.set(i.rt, alu::slt(rs, i.simm()));
             Flow::Next
         }
         Op::Sltiu => {
-            r.set(i.rt, u64::from(rs < i.simm()));
+            r.set(i.rt, alu::sltu(rs, i.simm()));
             Flow::Next
         }
         Op::Andi => {
@@ -523,7 +520,7 @@ pub fn execute<C: ExecContext>(
             Flow::Next
         }
         Op::Lui => {
-            r.set(i.rt, sext32(u64::from(i.imm << 16)));
+            r.set(i.rt, alu::lui(i.imm));
             Flow::Next
         }
         Op::Daddi | Op::Daddiu => {

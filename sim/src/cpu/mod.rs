@@ -1,6 +1,8 @@
 //! One R4000 CPU: registers, CP0, TLB, the translation caches and the
 //! stepping loop.
 
+mod alu;
+pub(crate) mod block;
 pub mod cp0;
 mod exception;
 pub mod exec;
@@ -160,6 +162,10 @@ pub struct Core {
     fetch_page: u32,
     /// Where that page's decoded instructions start in the bus's code arena.
     fetch_base: usize,
+    /// The physical base of that page.
+    fetch_ppage: u64,
+    /// The execution tier (`MachineConfig::tier`).
+    tier: crate::machine::Tier,
     /// Set when a device asked the machine to act (halt, start a CPU).
     pub(crate) board_pending: bool,
     /// Hand every exception to the caller of `run` instead of continuing at
@@ -205,6 +211,8 @@ impl Cpu {
             ),
             fetch_page: FETCH_INVALID,
             fetch_base: 0,
+            fetch_ppage: 0,
+            tier: crate::machine::Tier::default(),
             board_pending: false,
             cache_tags: Box::new([0; 4 * 1024]),
             hv_exits: false,
@@ -229,6 +237,11 @@ impl Cpu {
         self.state = RunState::Running;
         self.context_changed();
         self.interrupts_changed();
+    }
+
+    /// Selects the execution tier (see `crate::machine::Tier`).
+    pub fn set_tier(&mut self, tier: crate::machine::Tier) {
+        self.core.tier = tier;
     }
 
     /// Writes PC as a debugger or the mp device would: no delay slot pending.

@@ -6,7 +6,8 @@ use super::exec::{execute, ExecContext, Flow, MulDiv, Regs};
 use super::tlb::Tlb;
 use super::XLATE_SIZE;
 use super::{Access, Core, Cpu, ExcCode, Exception, RunState, XlateEntry};
-use crate::isa::{Class, Format, Insn, Op, Reg};
+use crate::isa::{Insn, Reg};
+use crate::machine::Tier;
 use crate::mem::{Bus, PAGE_SHIFT};
 use crate::obs::Event;
 use crate::timing::TIMING;
@@ -75,7 +76,10 @@ impl Cpu {
                 }
                 continue;
             }
-            core.run_fast::<TRACE>(regs, bus);
+            match core.tier {
+                Tier::Interp => core.run_fast::<TRACE>(regs, bus),
+                Tier::Blocks => core.run_blocks::<TRACE>(regs, bus),
+            }
         }
     }
 
@@ -156,7 +160,7 @@ impl Core {
     /// that chain. Anything unusual (a new page, an exception, ERET, WAIT)
     /// writes them back and goes through [`Core::step`].
     #[inline(always)]
-    fn run_fast<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
+    pub(super) fn run_fast<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
         let (mut pc, mut npc, mut delay_slot) = (regs.pc, regs.npc, regs.delay_slot);
         loop {
             let va = pc as u32;
@@ -222,6 +226,27 @@ impl Core {
         }
     }
 
+    /// A multiply or divide started: HI/LO are busy for its latency.
+    #[inline(always)]
+    pub(super) fn hilo_started(&mut self, kind: MulDiv) {
+        let latency = match kind {
+            MulDiv::Mult => TIMING.mult,
+            MulDiv::Div => TIMING.div,
+            MulDiv::Dmult => TIMING.dmult,
+            MulDiv::Ddiv => TIMING.ddiv,
+        };
+        // The instruction's own issue cycle is added after it completes.
+        self.hilo_ready = self.cycles + TIMING.base + latency;
+    }
+
+    /// MFHI/MFLO stall until the result is ready (the issue cycle of the
+    /// MFHI itself is added after it completes).
+    #[inline(always)]
+    pub(super) fn hilo_wait(&mut self) {
+        let ready = self.hilo_ready.saturating_sub(TIMING.base);
+        self.cycles = self.cycles.max(ready);
+    }
+
     /// The load-use interlock: an instruction that reads the register the
     /// previous one loaded waits for it.
     #[inline(always)]
@@ -236,7 +261,7 @@ impl Core {
 
     /// The bookkeeping of a completed instruction on the slow path: counts,
     /// interlocks, the PC, and the cycle cost of its flow.
-    fn retire<const TRACE: bool>(&mut self, regs: &mut Regs, flow: Flow) {
+    pub(super) fn retire<const TRACE: bool>(&mut self, regs: &mut Regs, flow: Flow) {
         self.instret += 1;
         self.cycles += TIMING.base;
         regs.advance(flow);
@@ -256,7 +281,7 @@ impl Core {
     }
 
     #[inline(always)]
-    fn step<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
+    pub(super) fn step<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
         let insn = match self.fetch(regs, bus) {
             Ok(i) => i,
             Err(e) => {
@@ -303,6 +328,7 @@ impl Core {
             .ok_or(Exception::new(ExcCode::Ibe))?;
         self.fetch_page = (pc as u32) & !0xFFF;
         self.fetch_base = base;
+        self.fetch_ppage = pa & !0xFFF;
         Ok(())
     }
 
@@ -382,31 +408,15 @@ impl Core {
 }
 
 /// Whether `insn` reads register number `r` (for the load-use interlock).
+#[inline(always)]
 fn reads_reg(insn: &Insn, r: u8) -> bool {
-    let info = insn.info();
-    let (rs, rt) = match info.format {
-        Format::RdRsRt | Format::ShiftV | Format::RsRt | Format::Trap | Format::BranchRsRt => {
-            (true, true)
-        }
-        Format::Shift => (false, true),
-        Format::Rs | Format::Jalr | Format::RtRsSimm | Format::RtRsUimm | Format::RsSimm => {
-            (true, false)
-        }
-        Format::BranchRs | Format::CopMem | Format::Cache => (true, false),
-        Format::Mem => (
-            true,
-            info.class == Class::Store || matches!(insn.op, Op::Lwl | Op::Lwr | Op::Ldl | Op::Ldr),
-        ),
-        Format::Cop0Move => (false, matches!(insn.op, Op::Mtc0 | Op::Dmtc0)),
-        _ => (false, false),
-    };
-    (rs && insn.rs.number() == u32::from(r)) || (rt && insn.rt.number() == u32::from(r))
+    insn.reads_reg(r)
 }
 
 /// The execution context of a CPU on the real machine.
-struct Native<'a, const TRACE: bool> {
-    core: &'a mut Core,
-    bus: &'a mut Bus,
+pub(super) struct Native<'a, const TRACE: bool> {
+    pub(super) core: &'a mut Core,
+    pub(super) bus: &'a mut Bus,
 }
 
 impl<const TRACE: bool> Native<'_, TRACE> {
@@ -594,21 +604,11 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
 
     #[inline(always)]
     fn muldiv(&mut self, kind: MulDiv) {
-        let latency = match kind {
-            MulDiv::Mult => TIMING.mult,
-            MulDiv::Div => TIMING.div,
-            MulDiv::Dmult => TIMING.dmult,
-            MulDiv::Ddiv => TIMING.ddiv,
-        };
-        // The instruction's own issue cycle is added after it completes.
-        self.core.hilo_ready = self.core.cycles + TIMING.base + latency;
+        self.core.hilo_started(kind);
     }
 
     #[inline(always)]
     fn hilo_read(&mut self) {
-        // MFHI/MFLO stall until the result is ready (the issue cycle of
-        // the MFHI itself is added after it completes).
-        let ready = self.core.hilo_ready.saturating_sub(TIMING.base);
-        self.core.cycles = self.core.cycles.max(ready);
+        self.core.hilo_wait();
     }
 }

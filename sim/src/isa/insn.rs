@@ -1,6 +1,6 @@
 //! The decoded form of an instruction: small, `Copy`, cached per physical page.
 
-use super::opcodes::{Format, Op, OpInfo};
+use super::opcodes::{Class, Format, Op, OpInfo};
 
 /// A general-purpose register number, always in 0..32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,6 +77,9 @@ pub struct Insn {
     pub sa: u8,
     pub imm: u32,
     pub raw: u32,
+    /// Which of rs (bit 0) and rt (bit 1) the instruction reads, computed
+    /// once at decode so the load-use interlock is two compares.
+    pub(crate) reads: u8,
 }
 
 impl Insn {
@@ -89,6 +92,8 @@ impl Insn {
         sa: 0,
         imm: 0,
         raw: 0,
+        // `sll zero, zero, 0` reads rt.
+        reads: 2,
     };
 
     pub fn info(&self) -> &'static OpInfo {
@@ -105,6 +110,43 @@ impl Insn {
     #[inline(always)]
     pub fn branch_offset(&self) -> u64 {
         ((self.raw as u16 as i16 as i64) << 2) as u64
+    }
+
+    /// The general registers this instruction reads, one bit per register
+    /// number (for the load-use interlock). Bit 0 may be set; a load into
+    /// r0 never interlocks, so nothing tests it.
+    pub fn read_mask(&self) -> u32 {
+        (u32::from(self.reads & 1) << self.rs.number())
+            | (u32::from((self.reads >> 1) & 1) << self.rt.number())
+    }
+
+    /// Whether the instruction reads general register number `r`.
+    #[inline(always)]
+    pub fn reads_reg(&self, r: u8) -> bool {
+        (self.reads & 1 != 0 && self.rs.number() == u32::from(r))
+            || (self.reads & 2 != 0 && self.rt.number() == u32::from(r))
+    }
+
+    /// [`Insn::reads`] of `op`: its format says which fields it reads.
+    fn reads_of(op: Op) -> u8 {
+        let info = op.info();
+        let (rs, rt) = match info.format {
+            Format::RdRsRt | Format::ShiftV | Format::RsRt | Format::Trap | Format::BranchRsRt => {
+                (true, true)
+            }
+            Format::Shift => (false, true),
+            Format::Rs | Format::Jalr | Format::RtRsSimm | Format::RtRsUimm | Format::RsSimm => {
+                (true, false)
+            }
+            Format::BranchRs | Format::CopMem | Format::Cache => (true, false),
+            Format::Mem => (
+                true,
+                info.class == Class::Store || matches!(op, Op::Lwl | Op::Lwr | Op::Ldl | Op::Ldr),
+            ),
+            Format::Cop0Move => (false, matches!(op, Op::Mtc0 | Op::Dmtc0)),
+            _ => (false, false),
+        };
+        u8::from(rs) | (u8::from(rt) << 1)
     }
 
     /// Builds the decoded form of `raw` for a known operation, extracting the
@@ -134,6 +176,7 @@ impl Insn {
             sa,
             imm,
             raw,
+            reads: Self::reads_of(op),
         }
     }
 }

@@ -26,6 +26,15 @@ pub struct Bus {
     /// another. A store into such a page re-decodes the words it wrote, so an
     /// entry is never stale and a CPU may cache where its page lives.
     code: Vec<Insn>,
+    /// Per RAM page: bumped by every store that changes its decoded code, so
+    /// translated blocks built from the page know they are stale.
+    code_gen: Vec<u32>,
+    /// Set by a store that changed decoded code; a block running when it
+    /// happens stops after that store (the code after it may have changed).
+    code_written: bool,
+    /// The translated blocks of every CPU (`cpu::block`): they depend on
+    /// physical memory only, so the CPUs share them.
+    pub(crate) blocks: crate::cpu::block::BlockCache,
     /// Per CPU: the 16-byte line (PA >> 4) its LL linked, or `NO_LINK`.
     links: Vec<u64>,
     any_link: bool,
@@ -42,6 +51,9 @@ impl Bus {
             ram: vec![0; pages << PAGE_SHIFT],
             code_slot: vec![NO_CODE; pages],
             code: Vec::new(),
+            code_gen: vec![0; pages],
+            code_written: false,
+            blocks: crate::cpu::block::BlockCache::default(),
             links: vec![NO_LINK; ncpus],
             any_link: false,
             board,
@@ -162,6 +174,22 @@ impl Bus {
             *insn = decode(u32::from_be_bytes(bytes));
             self.code_invalidations += 1;
         }
+        if let Some(g) = self.code_gen.get_mut(page) {
+            *g = g.wrapping_add(1);
+        }
+        self.code_written = true;
+    }
+
+    /// The generation of RAM page `page`'s decoded code (see `code_gen`).
+    #[inline(always)]
+    pub(crate) fn code_gen(&self, page: usize) -> u32 {
+        self.code_gen.get(page).copied().unwrap_or(0)
+    }
+
+    /// Whether a store changed decoded code since the last call.
+    #[inline(always)]
+    pub(crate) fn take_code_written(&mut self) -> bool {
+        std::mem::take(&mut self.code_written)
     }
 
     /// Where the decoded instructions of RAM page `page` start in the code
@@ -182,6 +210,20 @@ impl Bus {
         );
         *self.code_slot.get_mut(page)? = slot;
         Some(slot as usize * INSNS_PER_PAGE)
+    }
+
+    /// The decoded instruction at RAM address `paddr` (word-aligned), from
+    /// the page's decoded copy (decoding the page on first use), for
+    /// interpreters outside the CPU such as the monitor's engine: no decode
+    /// per fetch, and stores keep it current. `None` outside RAM.
+    #[inline]
+    pub fn decoded(&mut self, paddr: u64) -> Option<Insn> {
+        let page = usize::try_from(paddr >> PAGE_SHIFT).ok()?;
+        let base = match self.code_slot.get(page) {
+            Some(&slot) if slot != NO_CODE => slot as usize * INSNS_PER_PAGE,
+            _ => self.code_base(page)?,
+        };
+        self.code(base + ((paddr & (PAGE_SIZE - 1)) >> 2) as usize)
     }
 
     /// The decoded instruction at `index` in the code arena.
