@@ -150,8 +150,8 @@ static void percpu_init(int id)
 	timer_arm();
 }
 
-static const char *const mode_name[] = { "demo", "bench", "echo", "fault", "shootdown" };
-#define NMODES 5
+static const char *const mode_name[] = { "demo", "bench", "echo", "fault", "shootdown", "lab" };
+#define NMODES (int)(sizeof(mode_name) / sizeof(mode_name[0]))
 
 void kmain(void)
 {

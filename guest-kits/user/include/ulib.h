@@ -25,6 +25,8 @@ uint32_t cycles(void);		/* CP0 Count (x2 = CPU cycles) */
 int getcpu(void);
 int ncpus(void);
 void *shpage(void);
+int getppid(void);
+int uptime(struct uptime *u);
 
 /* lib/ulib.c */
 size_t strlen(const char *s);
