@@ -4,6 +4,7 @@ mod bench;
 mod benchkit;
 mod cli;
 mod gdb;
+mod lab;
 mod report;
 mod run;
 
@@ -17,6 +18,7 @@ fn main() {
         Some(Command::Run(args)) => run::run(*args),
         Some(Command::Bench(args)) => bench::run(&args).map(|()| 0),
         Some(Command::Flow(args)) => flow(&args).map(|()| 0),
+        Some(Command::Lab(args)) => lab::run(&args),
         None => run::run(RunArgs::default()),
     };
     match result {

@@ -27,8 +27,9 @@ int uaccess_ok(uint32_t va, uint32_t n)
 static void kill_current(struct trapframe *tf, const char *why)
 {
 	struct proc *p = curcpu->cur;
-	kprintf("kestrel: pid %d (%s) killed: %s epc=0x%08x badvaddr=0x%08x\n",
-		p->pid, p->name, why, tf->epc, tf->badvaddr);
+	kprintf("kestrel: pid %d (%s) killed: %s epc=0x%08x badvaddr=0x%08x%s\n",
+		p->pid, p->name, why, tf->epc, tf->badvaddr,
+		tf->cause & CA_BD ? " (in a delay slot)" : "");
 	p->killed = 1;
 }
 
