@@ -324,3 +324,38 @@ fn a_class_is_graded_into_one_csv() {
          carol,0,0,0,0,0,0,0,0\n"
     );
 }
+
+#[test]
+fn reflect_reference_grades_full_marks() {
+    assert_full_marks("reflect", None);
+}
+
+/// The starter (the workspace with reflection stubbed out) builds with
+/// cargo, stops its VM with "not implemented" and fails exactly its own
+/// tests. Then, in the same copy (so cargo rebuilds only what changed), a
+/// classic mistake: the exception in a delay slot gets EPC = the branch
+/// but Cause.BD is lost. Only the `delay-slot` test catches it, with the
+/// hint about Cause.BD.
+#[test]
+fn reflect_starter_then_the_bd_bit_lost() {
+    let copy = start("reflect", false);
+    assert_starter_fails_its_own_tests("reflect", &copy);
+
+    let reference = start("reflect", true);
+    for f in ["monitor/src/vcpu.rs", "monitor/src/engine.rs"] {
+        std::fs::copy(reference.path().join(f), copy.path().join(f)).unwrap();
+    }
+    edit(
+        &copy,
+        "monitor/src/vcpu.rs",
+        "self.cp0.enter_exception(e, pc, bd)",
+        "self.cp0.enter_exception(e, if bd { pc.wrapping_sub(4) } else { pc }, false)",
+    );
+    let (code, out) = grade("reflect", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    let failed: Vec<_> = rows(&out).into_iter().filter(|r| !r.1).collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert_eq!(failed[0].0, "delay-slot", "{out}");
+    assert!(failed[0].2.contains("must set Cause.BD"), "{out}");
+    assert!(failed[0].2.contains("(in a delay slot)"), "{out}");
+}

@@ -439,6 +439,7 @@ fn deliver(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception) {
 /// Delivers `e`, raised by the instruction at `pc` (`bd`: in a delay slot),
 /// to the guest's vector. A guest whose vector itself faults would loop
 /// forever, as the real machine would; the monitor stops such a VM instead.
+// lab reflect: begin deliver
 pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, bd: bool) {
     ctx.charge(COST.reflect);
     let vector = ctx.vcpu.reflect(regs, e, pc, bd);
@@ -466,6 +467,7 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
         ));
     }
 }
+// lab reflect: end deliver
 
 /// Reads the instruction word at guest virtual `pc` without side effects
 /// (for traces); `None` if it is not mapped or not RAM.
