@@ -330,13 +330,26 @@ fn reflect_reference_grades_full_marks() {
     assert_full_marks("reflect", None);
 }
 
+#[test]
+fn l2tlb_reference_grades_full_marks() {
+    assert_full_marks("l2tlb", None);
+}
+
+/// The monitor labs' starters and mistakes, one after another: their
+/// copies share one cargo target directory and so one `disco` binary
+/// path, which two builds at once would overwrite under each other.
+#[test]
+fn monitor_lab_starters_and_mistakes() {
+    reflect_starter_then_the_bd_bit_lost();
+    l2tlb_starter_then_a_lookup_that_ignores_the_asid();
+}
+
 /// The starter (the workspace with reflection stubbed out) builds with
 /// cargo, stops its VM with "not implemented" and fails exactly its own
 /// tests. Then, in the same copy (so cargo rebuilds only what changed), a
 /// classic mistake: the exception in a delay slot gets EPC = the branch
 /// but Cause.BD is lost. Only the `delay-slot` test catches it, with the
 /// hint about Cause.BD.
-#[test]
 fn reflect_starter_then_the_bd_bit_lost() {
     let copy = start("reflect", false);
     assert_starter_fails_its_own_tests("reflect", &copy);
@@ -358,4 +371,36 @@ fn reflect_starter_then_the_bd_bit_lost() {
     assert_eq!(failed[0].0, "delay-slot", "{out}");
     assert!(failed[0].2.contains("must set Cause.BD"), "{out}");
     assert!(failed[0].2.contains("(in a delay slot)"), "{out}");
+}
+
+/// The l2tlb starter (an empty software TLB) is correct but slow: it
+/// passes `native` and `demo` and fails `hits` and `exits`. Then a classic
+/// mistake in the same copy: a lookup that ignores the guest ASID hands
+/// one process another's pages, and the demo breaks.
+fn l2tlb_starter_then_a_lookup_that_ignores_the_asid() {
+    let copy = start("l2tlb", false);
+    let (code, out) = grade("l2tlb", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    let failed: Vec<String> = rows(&out)
+        .into_iter()
+        .filter(|r| !r.1)
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(failed, own_tests("l2tlb"), "{out}");
+    assert_eq!(total(&out), "30/100", "{out}");
+
+    let reference = start("l2tlb", true);
+    let f = "monitor/src/l2tlb.rs";
+    std::fs::copy(reference.path().join(f), copy.path().join(f)).unwrap();
+    edit(
+        &copy,
+        f,
+        "e.vpn2 == vpn2 && (e.global || e.guest_asid == guest_asid)",
+        "e.vpn2 == vpn2",
+    );
+    let (code, out) = grade("l2tlb", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    let demo = rows(&out).into_iter().find(|r| r.0 == "demo").unwrap();
+    assert!(!demo.1, "{out}");
+    assert!(demo.2.contains("match the VA and the guest ASID"), "{out}");
 }

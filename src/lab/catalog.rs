@@ -53,6 +53,21 @@ pub(crate) struct Story {
     pub(crate) to: String,
 }
 
+/// A monitor statistic (`--stats`) compared with the reference's: the
+/// copy's figure must be at most / at least that many times the
+/// reference's.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Stat {
+    /// `exits` (total exits) or `l2tlb-hits`.
+    pub(crate) name: String,
+    pub(crate) at_most: Option<f64>,
+    pub(crate) at_least: Option<f64>,
+}
+
+/// The statistics a `Stat` may name.
+pub(crate) const STATS: [&str; 2] = ["exits", "l2tlb-hits"];
+
 /// One graded test (docs/labs.md, "lab.toml").
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +91,8 @@ pub(crate) struct TestSpec {
     /// Passes when this window of the monitor trace tells the same story
     /// as the reference's (monitor labs).
     pub(crate) story: Option<Story>,
+    /// Passes when a monitor statistic is within bounds of the reference's.
+    pub(crate) stat: Option<Stat>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -130,13 +147,25 @@ impl Lab {
                 t.line.is_some(),
                 t.same_line.is_some(),
                 t.story.is_some(),
+                t.stat.is_some(),
             ];
             if checks.iter().filter(|&&c| c).count() != 1 {
                 bail!(
-                    "{}: test {:?} needs exactly one of labtest, line, same_line, story",
+                    "{}: test {:?} needs exactly one of labtest, line, same_line, story, stat",
                     file.display(),
                     t.name
                 );
+            }
+            if let Some(st) = &t.stat {
+                if !STATS.contains(&st.name.as_str()) {
+                    bail!(
+                        "{}: test {:?}: no statistic {:?} ({})",
+                        file.display(),
+                        t.name,
+                        st.name,
+                        STATS.join(", ")
+                    );
+                }
             }
         }
         Ok(Lab {

@@ -41,6 +41,8 @@ impl Grading {
 pub(crate) struct Run {
     pub(crate) console: Vec<String>,
     pub(crate) trace: Vec<String>,
+    /// Monitor statistics (`--stats`) by name (`catalog::STATS`).
+    pub(crate) stats: Vec<(String, u64)>,
     /// Why the run went wrong, for the notes (empty when it halted cleanly).
     pub(crate) trouble: Vec<String>,
 }
@@ -88,17 +90,20 @@ pub(crate) fn grade(g: &Grading, lab: &Lab, dir: Option<&Path>) -> Result<Report
             return Ok(r);
         }
     };
-    let stories = lab.tests.iter().any(|t| t.story.is_some());
     let needs = |f: fn(&TestSpec) -> bool| lab.tests.iter().any(f);
+    let how = Observe {
+        trace: needs(|t| t.story.is_some()),
+        stats: needs(|t| t.stat.is_some()),
+    };
     let mut runs = Runs::default();
     if needs(|t| t.runs.native()) {
-        runs.native = run(&disco, lab, &image, false, false)?;
+        runs.native = run(&disco, lab, &image, None)?;
     }
     if needs(|t| t.runs.monitor()) {
-        runs.monitor = run(&disco, lab, &image, true, stories)?;
+        runs.monitor = run(&disco, lab, &image, Some(how))?;
     }
-    if needs(|t| t.same_line.is_some() || t.story.is_some()) {
-        runs.reference = run(&g.disco, lab, &image, true, stories)?;
+    if needs(|t| t.same_line.is_some() || t.story.is_some() || t.stat.is_some()) {
+        runs.reference = run(&g.disco, lab, &image, Some(how))?;
     }
     let mut notes = Vec::new();
     for (name, r) in [("native", &runs.native), ("monitor", &runs.monitor)] {
@@ -121,9 +126,17 @@ pub(crate) fn grade(g: &Grading, lab: &Lab, dir: Option<&Path>) -> Result<Report
     })
 }
 
-/// Runs `image` with `disco`: natively, or as one VM (with the lab's
-/// pinned monitor flags and, for stories, an exception trace).
-fn run(disco: &Path, lab: &Lab, image: &Path, vm: bool, trace: bool) -> Result<Run> {
+/// What a monitor run must record besides the console.
+#[derive(Clone, Copy, Debug)]
+struct Observe {
+    trace: bool,
+    stats: bool,
+}
+
+/// Runs `image` with `disco`: natively (`vm` None), or as one VM with the
+/// lab's pinned monitor flags and what `vm` asks to record.
+fn run(disco: &Path, lab: &Lab, image: &Path, vm: Option<Observe>) -> Result<Run> {
+    let trace = vm.is_some_and(|o| o.trace);
     let mut cmd = Command::new(disco);
     cmd.arg("run")
         .arg("--max-cycles")
@@ -133,18 +146,22 @@ fn run(disco: &Path, lab: &Lab, image: &Path, vm: bool, trace: bool) -> Result<R
         lab.name,
         std::process::id()
     ));
-    if vm {
+    if let Some(o) = vm {
         cmd.args(&lab.monitor_flags);
-        if trace {
+        if o.trace {
             cmd.arg("--trace")
                 .arg("exc")
                 .arg("--trace-file")
                 .arg(&trace_file);
         }
+        if o.stats {
+            cmd.arg("--stats");
+        }
         cmd.arg("--vm").arg(image);
     } else {
         cmd.arg(image);
     }
+    let vm = vm.is_some();
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -160,13 +177,16 @@ fn run(disco: &Path, lab: &Lab, image: &Path, vm: bool, trace: bool) -> Result<R
                     let why = why.split("; ").next().unwrap_or(why);
                     r.trouble.push(format!("the VM was stopped: {why}"));
                 }
+                r.stats.extend(stats_in(l));
             }
             (false, _) => r.console.push(l.to_string()),
         }
     }
     for l in &r.console {
         let said = format!("the guest said: {l}");
-        if (l.contains("not implemented: see labs/") || l.contains("panic"))
+        if (l.contains("not implemented: see labs/")
+            || l.contains("panic")
+            || l.contains(" FAILED with status "))
             && !r.trouble.contains(&said)
         {
             r.trouble.push(said);
@@ -196,6 +216,26 @@ fn run(disco: &Path, lab: &Lab, image: &Path, vm: bool, trace: bool) -> Result<R
         let _ = std::fs::remove_file(&trace_file);
     }
     Ok(r)
+}
+
+/// The statistics in one line of `--stats` output: `exits: N total, ...`
+/// and `L2TLB: H hits, M misses`.
+fn stats_in(line: &str) -> Option<(String, u64)> {
+    let line = line.trim();
+    let (name, rest) = if let Some(r) = line.strip_prefix("exits: ") {
+        (
+            "exits",
+            r.strip_suffix(" total")
+                .unwrap_or(r)
+                .split(" total")
+                .next()?,
+        )
+    } else if let Some(r) = line.strip_prefix("L2TLB: ") {
+        ("l2tlb-hits", r.split(" hits").next()?)
+    } else {
+        return None;
+    };
+    Some((name.to_string(), rest.trim().parse().ok()?))
 }
 
 /// Scores one test against the runs.
@@ -262,6 +302,46 @@ fn check(t: &TestSpec, r: &Run, reference: &Run) -> Option<String> {
             (_, None) => Some(format!("the reference printed no line with {text:?}")),
         };
     }
+    if let Some(st) = &t.stat {
+        let get = |run: &Run| {
+            run.stats
+                .iter()
+                .find(|(n, _)| *n == st.name)
+                .map(|&(_, v)| v)
+        };
+        let (Some(mine), Some(theirs)) = (get(r), get(reference)) else {
+            return Some(format!("no {} figure in --stats", st.name));
+        };
+        // Counts far below 2^52: exact as f64.
+        let ratio = mine as f64 / (theirs.max(1) as f64);
+        let over = st.at_most.is_some_and(|m| ratio > m);
+        let under = st.at_least.is_some_and(|m| ratio < m);
+        return (over || under).then(|| {
+            format!(
+                "{} {mine}, the reference's {theirs} ({:.0}%)",
+                st.name,
+                ratio * 100.0
+            )
+        });
+    }
     let story = t.story.as_ref()?;
     monitor::compare_stories(&r.trace, &reference.trace, story)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_are_read_from_the_stats_report() {
+        assert_eq!(
+            stats_in("  exits: 51953 total, Mod 43, TLBL 3228"),
+            Some(("exits".to_string(), 51953))
+        );
+        assert_eq!(
+            stats_in("  L2TLB: 2892 hits, 739 misses"),
+            Some(("l2tlb-hits".to_string(), 2892))
+        );
+        assert_eq!(stats_in("  emulated: mfc0 107"), None);
+    }
 }
