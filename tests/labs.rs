@@ -326,6 +326,49 @@ fn a_class_is_graded_into_one_csv() {
 }
 
 #[test]
+fn sync_reference_grades_full_marks() {
+    if have_toolchain("sync_reference_grades_full_marks") {
+        assert_full_marks("sync", None);
+    }
+}
+
+#[test]
+fn sync_starter_builds_and_fails_only_its_own_tests() {
+    if have_toolchain("sync_starter_builds_and_fails_only_its_own_tests") {
+        assert_starter_fails_its_own_tests("sync", &start("sync", false));
+    }
+}
+
+/// The classic broken spinlock: `sc` can fail, and this one does not
+/// retry, so two CPUs can both take the big kernel lock. On four CPUs,
+/// under the grader's quanta, the kernel loses updates.
+#[test]
+fn sync_mistake_sc_failure_ignored_is_caught() {
+    if !have_toolchain("sync_mistake_sc_failure_ignored_is_caught") {
+        return;
+    }
+    let copy = start("sync", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/entry.S",
+        "\tsc $t1, 0($a0)\n\tbeqz $t1, 1b\n\tnop\n\tsync\n\tjr $ra\n\tnop\n\t/* lab sync: end",
+        "\tsc $t1, 0($a0)\n\tsync\n\tjr $ra\n\tnop\n\t/* lab sync: end",
+    );
+    let (code, out) = grade("sync", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    let stress = rows(&out)
+        .into_iter()
+        .find(|r| r.0 == "bkl-stress")
+        .unwrap();
+    assert!(!stress.1, "{out}");
+    assert!(stress.2.contains("retry when SC fails"), "{out}");
+    assert!(
+        stress.2.contains("updates of the kernel counter survived"),
+        "{out}"
+    );
+}
+
+#[test]
 fn reflect_reference_grades_full_marks() {
     assert_full_marks("reflect", None);
 }

@@ -130,6 +130,40 @@ static const char *t_delay_slot(void)
 	return st == 128 + 9 ? NULL : "a break in a delay slot should kill with 128 + Bp";
 }
 
+/*
+ * Four workers (one per CPU on four CPUs) each bump the kernel's shared
+ * counter 400 times: with a working big kernel lock not one update is
+ * lost. A spin_lock that is not atomic lets two CPUs into the kernel at
+ * once, and then updates vanish (or worse).
+ */
+static const char *t_bkl_stress(void)
+{
+	enum { WORKERS = 4, ROUNDS = 400 };
+	uint32_t start = bump(0);
+	for (int w = 0; w < WORKERS; w++) {
+		int pid = fork();
+		if (pid < 0)
+			return "fork failed";
+		if (pid == 0) {
+			for (int k = 0; k < ROUNDS; k++)
+				bump(1);
+			exit(0);
+		}
+	}
+	for (int w = 0; w < WORKERS; w++) {
+		int st = -1;
+		if (waitpid(-1, &st, 0) < 0 || st != 0)
+			return "a worker failed";
+	}
+	static char why[80];
+	uint32_t got = bump(0) - start;
+	if (got == WORKERS * ROUNDS)
+		return NULL;
+	snprintf(why, sizeof(why), "%u of %u updates of the kernel counter survived",
+		 got, WORKERS * ROUNDS);
+	return why;
+}
+
 int main(void)
 {
 	printf("labtest: start\n");
@@ -140,6 +174,7 @@ int main(void)
 	report("sbrk", t_sbrk());
 	report("sbrk-args", t_sbrk_args());
 	report("delay-slot", t_delay_slot());
+	report("bkl-stress", t_bkl_stress());
 	printf("labtest: %d failed\n", failures);
 	return failures;
 }

@@ -105,6 +105,9 @@ struct LabFile {
     cycles: u64,
     #[serde(default)]
     monitor_flags: Vec<String>,
+    cpus: Option<u32>,
+    #[serde(default)]
+    quanta: Vec<u64>,
     #[serde(rename = "test")]
     tests: Vec<TestSpec>,
 }
@@ -124,6 +127,12 @@ pub(crate) struct Lab {
     pub(crate) cycles: u64,
     /// Monitor options the lab depends on, pinned for every monitor run.
     pub(crate) monitor_flags: Vec<String>,
+    /// CPUs of every run (natively; under the monitor as many physical
+    /// CPUs and VCPUs). Default 1.
+    pub(crate) cpus: Option<u32>,
+    /// Each run is repeated with each of these quanta (`--quantum`), so a
+    /// race has several interleavings to show up in. Default: one run.
+    pub(crate) quanta: Vec<u64>,
     pub(crate) tests: Vec<TestSpec>,
     /// `labs/NAME` in the tree.
     pub(crate) dir: PathBuf,
@@ -176,6 +185,8 @@ impl Lab {
             image: f.image,
             cycles: f.cycles,
             monitor_flags: f.monitor_flags,
+            cpus: f.cpus,
+            quanta: f.quanta,
             tests: f.tests,
             dir,
         })

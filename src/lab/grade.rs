@@ -47,11 +47,12 @@ pub(crate) struct Run {
     pub(crate) trouble: Vec<String>,
 }
 
-/// The runs a lab's tests look at.
+/// The runs a lab's tests look at: natively and under the monitor, once
+/// per quantum the lab names (labelled for the hints).
 #[derive(Debug, Default)]
 pub(crate) struct Runs {
-    pub(crate) native: Run,
-    pub(crate) monitor: Run,
+    pub(crate) native: Vec<(String, Run)>,
+    pub(crate) monitor: Vec<(String, Run)>,
     /// The reference monitor's run of the same guest (monitor labs).
     pub(crate) reference: Run,
 }
@@ -96,17 +97,31 @@ pub(crate) fn grade(g: &Grading, lab: &Lab, dir: Option<&Path>) -> Result<Report
         stats: needs(|t| t.stat.is_some()),
     };
     let mut runs = Runs::default();
-    if needs(|t| t.runs.native()) {
-        runs.native = run(&disco, lab, &image, None)?;
-    }
-    if needs(|t| t.runs.monitor()) {
-        runs.monitor = run(&disco, lab, &image, Some(how))?;
+    // No quanta listed: one run with the default quantum.
+    let quanta: Vec<Option<u64>> = if lab.quanta.is_empty() {
+        vec![None]
+    } else {
+        lab.quanta.iter().copied().map(Some).collect()
+    };
+    for &q in &quanta {
+        let label = |what: &str| match q {
+            Some(q) => format!("{what}, quantum {q}"),
+            None => what.to_string(),
+        };
+        if needs(|t| t.runs.native()) {
+            runs.native
+                .push((label("native"), run(&disco, lab, &image, None, q)?));
+        }
+        if needs(|t| t.runs.monitor()) {
+            runs.monitor
+                .push((label("monitor"), run(&disco, lab, &image, Some(how), q)?));
+        }
     }
     if needs(|t| t.same_line.is_some() || t.story.is_some() || t.stat.is_some()) {
-        runs.reference = run(&g.disco, lab, &image, Some(how))?;
+        runs.reference = run(&g.disco, lab, &image, Some(how), None)?;
     }
     let mut notes = Vec::new();
-    for (name, r) in [("native", &runs.native), ("monitor", &runs.monitor)] {
+    for (name, r) in runs.native.iter().chain(&runs.monitor) {
         notes.extend(r.trouble.iter().map(|t| format!("{name} run: {t}")));
     }
     let rows: Vec<Row> = lab.tests.iter().map(|t| score(t, &runs)).collect();
@@ -135,12 +150,23 @@ struct Observe {
 
 /// Runs `image` with `disco`: natively (`vm` None), or as one VM with the
 /// lab's pinned monitor flags and what `vm` asks to record.
-fn run(disco: &Path, lab: &Lab, image: &Path, vm: Option<Observe>) -> Result<Run> {
+fn run(
+    disco: &Path,
+    lab: &Lab,
+    image: &Path,
+    vm: Option<Observe>,
+    quantum: Option<u64>,
+) -> Result<Run> {
     let trace = vm.is_some_and(|o| o.trace);
     let mut cmd = Command::new(disco);
     cmd.arg("run")
         .arg("--max-cycles")
         .arg(lab.cycles.to_string());
+    if let Some(q) = quantum {
+        cmd.arg("--quantum").arg(q.to_string());
+    }
+    let cpus = lab.cpus.unwrap_or(1);
+    cmd.arg("--cpus").arg(cpus.to_string());
     let trace_file = std::env::temp_dir().join(format!(
         "disco-lab-{}-{}.trace",
         lab.name,
@@ -157,7 +183,9 @@ fn run(disco: &Path, lab: &Lab, image: &Path, vm: Option<Observe>) -> Result<Run
         if o.stats {
             cmd.arg("--stats");
         }
-        cmd.arg("--vm").arg(image);
+        let mut spec = image.as_os_str().to_owned();
+        spec.push(format!(",cpus={cpus}"));
+        cmd.arg("--vm").arg(spec);
     } else {
         cmd.arg(image);
     }
@@ -241,18 +269,14 @@ fn stats_in(line: &str) -> Option<(String, u64)> {
 /// Scores one test against the runs.
 fn score(t: &TestSpec, runs: &Runs) -> Row {
     let mut why: Vec<(String, String)> = Vec::new();
-    for (name, r, wanted) in [
-        ("native", &runs.native, t.runs.native()),
-        ("monitor", &runs.monitor, t.runs.monitor()),
-    ] {
-        if !wanted {
-            continue;
-        }
+    let native = runs.native.iter().filter(|_| t.runs.native());
+    let monitor = runs.monitor.iter().filter(|_| t.runs.monitor());
+    for (name, r) in native.chain(monitor) {
         if let Some(problem) = check(t, r, &runs.reference) {
-            // The same reason in both runs is said once.
+            // The same reason in several runs is said once.
             match why.iter_mut().find(|(_, p)| *p == problem) {
                 Some((n, _)) => *n = format!("{n} and {name}"),
-                None => why.push((name.to_string(), problem)),
+                None => why.push((name.clone(), problem)),
             }
         }
     }

@@ -202,6 +202,7 @@ thread_trampoline:
 	.globl spin_lock
 	.ent spin_lock
 spin_lock:
+	/* lab sync: begin spin-lock */
 1:	ll $t0, 0($a0)
 	bnez $t0, 1b
 	li $t1, 1
@@ -211,6 +212,7 @@ spin_lock:
 	sync
 	jr $ra
 	nop
+	/* lab sync: end spin-lock */
 	.end spin_lock
 
 /* int spin_trylock(volatile int *l): 1 if taken */

@@ -200,6 +200,7 @@ extern volatile int idle_has_wait;
 void ipi_intr(void);
 void syscall(struct trapframe *tf);
 int lab_not_implemented(const char *what, const char *lab);
+void lab_spin_lock_stub(volatile int *l);
 
 /* ---- disk and kfs, the read-only file system (disk.c) ---- */
 #define SECTOR_SIZE	512

@@ -26,6 +26,7 @@
 #define SYS_shpage	15	/* map the machine-wide shared page -> its address */
 #define SYS_getppid	16	/* -> the parent's pid (0 for init) */
 #define SYS_uptime	17	/* uptime(struct uptime *u) -> 0, or -EFAULT */
+#define SYS_bump	18	/* bump(n): add n to a kernel counter -> its new value */
 
 #ifndef __ASSEMBLER__
 /* What uptime() fills in: the time since boot two ways. */

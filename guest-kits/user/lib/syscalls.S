@@ -31,6 +31,7 @@
 	STUB shpage, SYS_shpage
 	STUB getppid, SYS_getppid
 	STUB uptime, SYS_uptime
+	STUB bump, SYS_bump
 
 /* int spin_trylock(volatile int *l): LL/SC, 1 if taken */
 	.globl spin_trylock
