@@ -326,6 +326,43 @@ fn a_class_is_graded_into_one_csv() {
 }
 
 #[test]
+fn tlb_reference_grades_full_marks() {
+    if have_toolchain("tlb_reference_grades_full_marks") {
+        assert_full_marks("tlb", None);
+    }
+}
+
+#[test]
+fn tlb_starter_builds_and_fails_only_its_own_tests() {
+    if have_toolchain("tlb_starter_builds_and_fails_only_its_own_tests") {
+        assert_starter_fails_its_own_tests("tlb", &start("tlb", false));
+    }
+}
+
+/// A refill handler that ignores the odd page still works (the odd page
+/// comes back through vm_fault as TLB-invalid), so only counting the
+/// faults that reach trap() catches it, with the hint about 8(Context).
+#[test]
+fn tlb_mistake_odd_page_ignored_is_caught() {
+    if !have_toolchain("tlb_mistake_odd_page_ignored_is_caught") {
+        return;
+    }
+    let copy = start("tlb", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/entry.S",
+        "\tlw $k0, 8($k0)",
+        "\tmove $k0, $zero",
+    );
+    let (code, out) = grade("tlb", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    let refill = rows(&out).into_iter().find(|r| r.0 == "refill").unwrap();
+    assert!(!refill.1, "{out}");
+    assert!(refill.2.contains("odd at 8(Context)"), "{out}");
+    assert!(refill.2.contains("TLB faults reached trap()"), "{out}");
+}
+
+#[test]
 fn sync_reference_grades_full_marks() {
     if have_toolchain("sync_reference_grades_full_marks") {
         assert_full_marks("sync", None);

@@ -21,6 +21,7 @@
 	.globl kwin_refill
 	.ent kwin_refill
 kwin_refill:
+	/* lab tlb: begin refill */
 	mfc0 $k0, C0_CONTEXT
 	lw $k1, 0($k0)			/* even page's PTE */
 	lw $k0, 8($k0)			/* odd page's PTE */
@@ -31,6 +32,7 @@ kwin_refill:
 	nop
 	nop
 	eret
+	/* lab tlb: end refill */
 	.end kwin_refill
 
 /*

@@ -27,6 +27,7 @@
 #define SYS_getppid	16	/* -> the parent's pid (0 for init) */
 #define SYS_uptime	17	/* uptime(struct uptime *u) -> 0, or -EFAULT */
 #define SYS_bump	18	/* bump(n): add n to a kernel counter -> its new value */
+#define SYS_tlbfaults	19	/* -> TLB faults trap() has handled, all CPUs */
 
 #ifndef __ASSEMBLER__
 /* What uptime() fills in: the time since boot two ways. */

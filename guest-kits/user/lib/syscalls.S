@@ -32,6 +32,7 @@
 	STUB getppid, SYS_getppid
 	STUB uptime, SYS_uptime
 	STUB bump, SYS_bump
+	STUB tlbfaults, SYS_tlbfaults
 
 /* int spin_trylock(volatile int *l): LL/SC, 1 if taken */
 	.globl spin_trylock
