@@ -363,6 +363,47 @@ fn tlb_mistake_odd_page_ignored_is_caught() {
 }
 
 #[test]
+fn cow_reference_grades_full_marks() {
+    if have_toolchain("cow_reference_grades_full_marks") {
+        assert_full_marks("cow", None);
+    }
+}
+
+#[test]
+fn cow_starter_builds_and_fails_only_its_own_tests() {
+    if have_toolchain("cow_starter_builds_and_fails_only_its_own_tests") {
+        assert_starter_fails_its_own_tests("cow", &start("cow", false));
+    }
+}
+
+/// ASIDs are per CPU: a shootdown that queues the breaking CPU's ASID
+/// for the process, instead of the one it has on the target, leaves the
+/// stale entry in place, and cowmig reads the old frame.
+#[test]
+fn cow_mistake_wrong_asid_is_caught() {
+    if !have_toolchain("cow_mistake_wrong_asid_is_caught") {
+        return;
+    }
+    let copy = start("cow", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/vm.c",
+        "(va & ~0x1fffu) | p->asid[i];",
+        "(va & ~0x1fffu) | p->asid[curcpu->id];",
+    );
+    let (code, out) = grade("cow", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    let failed: Vec<String> = rows(&out)
+        .into_iter()
+        .filter(|r| !r.1)
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(failed, ["shootdown", "migrations"], "{out}");
+    assert!(out.contains("the ASID it has there (p->asid[i])"), "{out}");
+    assert!(out.contains("cowmig read a stale frame"), "{out}");
+}
+
+#[test]
 fn sync_reference_grades_full_marks() {
     if have_toolchain("sync_reference_grades_full_marks") {
         assert_full_marks("sync", None);
