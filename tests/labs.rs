@@ -460,9 +460,15 @@ fn l2tlb_reference_grades_full_marks() {
 /// copies share one cargo target directory and so one `disco` binary
 /// path, which two builds at once would overwrite under each other.
 #[test]
+fn emulate_reference_grades_full_marks() {
+    assert_full_marks("emulate", None);
+}
+
+#[test]
 fn monitor_lab_starters_and_mistakes() {
     reflect_starter_then_the_bd_bit_lost();
     l2tlb_starter_then_a_lookup_that_ignores_the_asid();
+    emulate_starter_then_an_eret_that_keeps_exl();
 }
 
 /// The starter (the workspace with reflection stubbed out) builds with
@@ -524,4 +530,35 @@ fn l2tlb_starter_then_a_lookup_that_ignores_the_asid() {
     let demo = rows(&out).into_iter().find(|r| r.0 == "demo").unwrap();
     assert!(!demo.1, "{out}");
     assert!(demo.2.contains("match the VA and the guest ASID"), "{out}");
+}
+
+/// The emulate starter stops its VM at the first ERET. Then, in the same
+/// copy, an ERET that forgets to clear EXL: the guest "returns" to its
+/// user program still at exception level, so in kernel mode, and the
+/// stories say exactly that.
+fn emulate_starter_then_an_eret_that_keeps_exl() {
+    let copy = start("emulate", false);
+    assert_starter_fails_its_own_tests("emulate", &copy);
+
+    let reference = start("emulate", true);
+    let f = "monitor/src/engine.rs";
+    std::fs::copy(reference.path().join(f), copy.path().join(f)).unwrap();
+    edit(
+        &copy,
+        f,
+        "            c.status &= !sim::cpu::cp0::status::EXL;\n",
+        "",
+    );
+    let (code, out) = grade("emulate", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    let probe = rows(&out)
+        .into_iter()
+        .find(|r| r.0 == "probe-flow")
+        .unwrap();
+    assert!(!probe.1, "{out}");
+    assert!(
+        probe.2.contains("clears EXL") || probe.2.contains("in kernel mode"),
+        "{out}"
+    );
+    assert!(out.contains("in kernel mode\", the reference's"), "{out}");
 }

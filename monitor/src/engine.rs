@@ -309,6 +309,7 @@ impl ExecContext for GuestCtx<'_> {
         self.write_vtlb(index, true);
     }
 
+    // lab emulate: begin tlbp
     fn tlbp(&mut self) {
         self.count_emulated("tlbp");
         self.vcpu.tlb.probe_into(&mut self.vcpu.cp0);
@@ -321,7 +322,9 @@ impl ExecContext for GuestCtx<'_> {
             });
         }
     }
+    // lab emulate: end tlbp
 
+    // lab emulate: begin eret
     fn eret(&mut self) -> u64 {
         self.count_emulated("eret");
         let c = &mut self.vcpu.cp0;
@@ -339,6 +342,7 @@ impl ExecContext for GuestCtx<'_> {
         });
         to
     }
+    // lab emulate: end eret
 
     fn cache(&mut self, _op: u32, _vaddr: u64) -> Result<(), Exception> {
         // No cache model: CACHE is a no-op for the guest too.
