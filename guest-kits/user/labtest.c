@@ -132,13 +132,13 @@ static const char *t_delay_slot(void)
 
 /*
  * Four workers (one per CPU on four CPUs) each bump the kernel's shared
- * counter 400 times: with a working big kernel lock not one update is
+ * counter 2000 times: with a working big kernel lock not one update is
  * lost. A spin_lock that is not atomic lets two CPUs into the kernel at
  * once, and then updates vanish (or worse).
  */
 static const char *t_bkl_stress(void)
 {
-	enum { WORKERS = 4, ROUNDS = 400 };
+	enum { WORKERS = 4, ROUNDS = 2000 };
 	uint32_t start = bump(0);
 	for (int w = 0; w < WORKERS; w++) {
 		int pid = fork();
