@@ -29,6 +29,8 @@ pub(crate) enum Command {
     Bench(crate::bench::BenchArgs),
     /// Turn a monitor trace (--trace-file) into a trap-flow table.
     Flow(FlowArgs),
+    /// Course labs: list them, start a copy, grade a copy (docs/labs.md).
+    Lab(crate::lab::LabArgs),
 }
 
 /// What `disco --help` and `disco run --help` end with.

@@ -25,7 +25,8 @@ pub(crate) const EXIT_STATUS_HELP: &str = "\
 EXIT STATUS (every non-zero status but 141 comes with one line on stderr saying which it is):
   0    the guest halted with 0 (under the monitor: every VM did)
   N    bare machine: the guest halted with status N (its low 8 bits)
-  1    under the monitor: some VM halted with a non-zero status or was stopped
+  1    under the monitor: some VM halted with a non-zero status or was stopped;
+       disco lab grade: below full marks
   2    bad input: a file, flag or config value (the message names it)
   3    --max-cycles reached before the guest halted
   4    every CPU is parked or stopped and nothing can wake them
@@ -49,6 +50,11 @@ pub(crate) enum Ending {
         cycles: u64,
     },
     Idle,
+    /// `disco lab`: 0, or 1 for a grade below full marks (the table says
+    /// which tests failed).
+    Graded {
+        status: i32,
+    },
     /// The monitor stopped a kernel it had been slid under (`--at`).
     Stopped {
         why: String,
@@ -95,6 +101,10 @@ impl Ending {
                      (exit status 4)"
                         .to_string(),
                 ),
+            ),
+            Ending::Graded { status } => (
+                *status,
+                (*status != 0).then(|| format!("disco: below full marks (exit status {status})")),
             ),
             Ending::Stopped { why } => (
                 EXIT_VM_FAILED,

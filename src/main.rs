@@ -7,6 +7,7 @@ mod cli;
 mod exit;
 mod files;
 mod gdb;
+mod lab;
 mod out;
 mod report;
 mod run;
@@ -27,6 +28,9 @@ fn main() {
             Some(Command::Run(args)) => run::run(*args).map(Some),
             Some(Command::Bench(args)) => bench::run(&args).map(|()| None),
             Some(Command::Flow(args)) => flow(&args).map(|()| None),
+            Some(Command::Lab(args)) => {
+                lab::run(&args).map(|status| Some(Ending::Graded { status }))
+            }
             None => run::run(RunArgs::default()).map(Some),
         },
         // Usage errors: clap's message, status 2 (bad input).

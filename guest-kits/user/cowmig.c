@@ -14,6 +14,12 @@
 #define ROUNDS 16
 #define SPINNERS 3
 #define TRIES 4000	/* yields before giving up on a migration */
+/* `cowmig quick` (labtest, the cow lab): fewer rounds, sooner given up,
+ * so that quanta under which CPUs rarely swap work do not take long. */
+#define QUICK_ROUNDS 6
+#define QUICK_TRIES 300
+
+static int tries = TRIES;
 
 struct shared {
 	volatile uint32_t done;		/* spinners exit when set */
@@ -30,10 +36,10 @@ static void __attribute__((noreturn)) spin_while(volatile uint32_t *w, uint32_t 
 }
 
 /* Yield until running on a CPU other than `cpu` (on == 0) or on `cpu`
- * itself (on == 1); 0 if that did not happen within TRIES yields. */
+ * itself (on == 1); 0 if that did not happen within `tries` yields. */
 static int migrate(int cpu, int on)
 {
-	for (int i = 0; i < TRIES; i++) {
+	for (int i = 0; i < tries; i++) {
 		if ((getcpu() == cpu) == on)
 			return 1;
 		yield();
@@ -41,8 +47,12 @@ static int migrate(int cpu, int on)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+	uint32_t rounds = quick ? QUICK_ROUNDS : ROUNDS;
+	if (quick)
+		tries = QUICK_TRIES;
 	int n = ncpus();
 	if (n < 2) {
 		printf("cowmig: 1 cpu, no migrations to test\n");
@@ -55,7 +65,7 @@ int main(void)
 		if (fork() == 0)
 			spin_while(&sh->done, 0);
 	int tested = 0, stale = 0;
-	for (uint32_t r = 0; r < ROUNDS; r++) {
+	for (uint32_t r = 0; r < rounds; r++) {
 		page[0] = 2 * r;
 		int pid = fork();
 		if (pid < 0) {
@@ -82,8 +92,8 @@ int main(void)
 	sh->done = 1;
 	for (int s = 0; s < SPINNERS; s++)
 		waitpid(-1, NULL, 0);
-	printf("cowmig: %d of %d rounds moved away and back, %d stale reads\n", tested, ROUNDS,
-	       stale);
+	printf("cowmig: %d of %d rounds moved away and back, %d stale reads\n", tested,
+	       (int)rounds, stale);
 	if (stale || tested == 0) {
 		printf("cowmig: FAIL\n");
 		return 1;

@@ -335,6 +335,7 @@ impl ExecContext for GuestCtx<'_> {
         self.write_vtlb(index, true);
     }
 
+    // lab emulate: begin tlbp
     fn tlbp(&mut self) {
         self.count_emulated("tlbp");
         self.vcpu.tlb.probe_into(&mut self.vcpu.cp0);
@@ -347,7 +348,9 @@ impl ExecContext for GuestCtx<'_> {
             });
         }
     }
+    // lab emulate: end tlbp
 
+    // lab emulate: begin eret
     fn eret(&mut self) -> u64 {
         self.count_emulated("eret");
         self.vcpu.may_interrupt = true;
@@ -366,6 +369,7 @@ impl ExecContext for GuestCtx<'_> {
         });
         to
     }
+    // lab emulate: end eret
 
     fn cache(&mut self, _op: u32, _vaddr: u64) -> Result<(), Exception> {
         // No cache model: CACHE is a no-op for the guest too.
@@ -509,6 +513,7 @@ fn deliver(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception) {
 /// Delivers `e`, raised by the instruction at `pc` (`bd`: in a delay slot),
 /// to the guest's vector. A guest whose vector itself faults would loop
 /// forever, as the real machine would; the monitor stops such a VM instead.
+// lab reflect: begin deliver
 pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, bd: bool) {
     ctx.charge(ctx.cost.reflect);
     let vector = ctx.vcpu.reflect(regs, e, pc, bd);
@@ -537,6 +542,7 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
         ));
     }
 }
+// lab reflect: end deliver
 
 /// Reads the instruction word at guest virtual `pc` without side effects
 /// (for traces); `None` if it is not mapped or not RAM.

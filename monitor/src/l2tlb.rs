@@ -59,6 +59,7 @@ fn slot_of(vpn2: u32) -> usize {
 
 impl L2Tlb {
     /// The composed pair for `va` under `guest_asid`; counts a hit or miss.
+    // lab l2tlb: begin lookup
     pub fn lookup(&mut self, va: u32, guest_asid: u8) -> Option<L2Entry> {
         let vpn2 = va >> 13;
         let found = self.slots[slot_of(vpn2)]
@@ -70,12 +71,16 @@ impl L2Tlb {
         }
         found
     }
+    // lab l2tlb: end lookup
 
+    // lab l2tlb: begin insert
     pub fn insert(&mut self, e: L2Entry) {
         self.slots[slot_of(e.vpn2)] = Some(e);
     }
+    // lab l2tlb: end insert
 
     /// Drops every pair, of any ASID, with VA[31:13] in `first..=last`.
+    // lab l2tlb: begin drop-range
     pub fn drop_range(&mut self, first: u32, last: u32) {
         let pairs = last.saturating_sub(first) as usize + 1;
         if pairs < SLOTS {
@@ -93,6 +98,7 @@ impl L2Tlb {
             }
         }
     }
+    // lab l2tlb: end drop-range
 
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = None);

@@ -200,10 +200,12 @@ impl Vcpu {
     /// Cause, BadVAddr, Context, EntryHi, EXL) and moves `regs` to the
     /// guest's vector. `pc` is the faulting instruction, `bd` whether it sat
     /// in a delay slot. Returns the vector.
+    // lab reflect: begin enter
     pub fn reflect(&mut self, regs: &mut Regs, e: &Exception, pc: u64, bd: bool) -> u64 {
         let vector = self.cp0.enter_exception(e, pc, bd);
         regs.jump_to(vector);
         self.stats.reflected += 1;
         vector
     }
+    // lab reflect: end enter
 }

@@ -21,6 +21,7 @@
 	.globl kwin_refill
 	.ent kwin_refill
 kwin_refill:
+	/* lab tlb: begin refill */
 	mfc0 $k0, C0_CONTEXT
 	lw $k1, 0($k0)			/* even page's PTE */
 	lw $k0, 8($k0)			/* odd page's PTE */
@@ -31,6 +32,7 @@ kwin_refill:
 	nop
 	nop
 	eret
+	/* lab tlb: end refill */
 	.end kwin_refill
 
 /*
@@ -202,6 +204,7 @@ thread_trampoline:
 	.globl spin_lock
 	.ent spin_lock
 spin_lock:
+	/* lab sync: begin spin-lock */
 1:	ll $t0, 0($a0)
 	bnez $t0, 1b
 	li $t1, 1
@@ -211,6 +214,7 @@ spin_lock:
 	sync
 	jr $ra
 	nop
+	/* lab sync: end spin-lock */
 	.end spin_lock
 
 /* int spin_trylock(volatile int *l): 1 if taken */

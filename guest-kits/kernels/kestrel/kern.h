@@ -199,6 +199,8 @@ extern char idle_rollback_start[], idle_rollback_end[], idle_wait_insn[];
 extern volatile int idle_has_wait;
 void ipi_intr(void);
 void syscall(struct trapframe *tf);
+int lab_not_implemented(const char *what, const char *lab);
+void lab_spin_lock_stub(volatile int *l);
 
 /* ---- disk and kfs, the read-only file system (disk.c) ---- */
 #define SECTOR_SIZE	512

@@ -1,7 +1,8 @@
 /*
  * progs.S - the user programs, embedded as ELF images (built and
  * stripped by ../../user, found with -Wa,-I). execv("name") looks the
- * name up in progtab.
+ * name up in progtab. Assembled twice: for the images, and with
+ * KESTREL_LAB for the course labs' kernel (Makefile, target lab).
  */
 	.macro PROG name
 	.section .rodata.progs, "a"
@@ -28,5 +29,8 @@ progtab:
 	PROG smp
 	PROG exitcode
 	PROG cowmig
+#ifdef KESTREL_LAB
+	PROG labtest		/* only in the lab kernel (make lab) */
+#endif
 	.section .rodata.progtab, "a"
 	.word 0, 0, 0

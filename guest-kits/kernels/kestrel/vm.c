@@ -180,6 +180,7 @@ static void tlb_invalidate(uint32_t hi)
 
 void tlb_shootdown(struct proc *p, uint32_t va)
 {
+	/* lab cow: begin shootdown */
 	for (int i = 0; i < ncpus; i++) {
 		struct cpu *c = cpus[i];
 		if (i == curcpu->id || p->asid_gen[i] != c->asid_gen)
@@ -190,6 +191,7 @@ void tlb_shootdown(struct proc *p, uint32_t va)
 			p->asid_gen[i] = 0;	/* queue full: a fresh ASID there */
 		ipi_send(i, IPI_TLB);
 	}
+	/* lab cow: end shootdown */
 }
 
 void tlb_shootdown_drain(void)

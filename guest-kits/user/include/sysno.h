@@ -24,6 +24,18 @@
 #define SYS_getcpu	13	/* -> id of the CPU running the caller */
 #define SYS_ncpus	14
 #define SYS_shpage	15	/* map the machine-wide shared page -> its address */
+#define SYS_getppid	16	/* -> the parent's pid (0 for init) */
+#define SYS_uptime	17	/* uptime(struct uptime *u) -> 0, or -EFAULT */
+#define SYS_bump	18	/* bump(n): add n to a kernel counter -> its new value */
+#define SYS_tlbfaults	19	/* -> TLB faults trap() has handled, all CPUs */
+
+#ifndef __ASSEMBLER__
+/* What uptime() fills in: the time since boot two ways. */
+struct uptime {
+	unsigned int ticks;	/* timer ticks, as time() */
+	unsigned int count;	/* CP0 Count of the calling CPU, as cycles() */
+};
+#endif
 
 #define WNOHANG		1
 

@@ -25,6 +25,10 @@ uint32_t cycles(void);		/* CP0 Count (x2 = CPU cycles) */
 int getcpu(void);
 int ncpus(void);
 void *shpage(void);
+int getppid(void);
+int uptime(struct uptime *u);
+uint32_t bump(uint32_t n);	/* the kernel's shared counter (sync lab) */
+uint32_t tlbfaults(void);	/* TLB faults the kernel's trap() handled (tlb lab) */
 
 /* lib/ulib.c */
 size_t strlen(const char *s);

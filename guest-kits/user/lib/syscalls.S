@@ -29,6 +29,10 @@
 	STUB getcpu, SYS_getcpu
 	STUB ncpus, SYS_ncpus
 	STUB shpage, SYS_shpage
+	STUB getppid, SYS_getppid
+	STUB uptime, SYS_uptime
+	STUB bump, SYS_bump
+	STUB tlbfaults, SYS_tlbfaults
 
 /* int spin_trylock(volatile int *l): LL/SC, 1 if taken */
 	.globl spin_trylock
