@@ -25,8 +25,7 @@ pub(crate) const EXIT_STATUS_HELP: &str = "\
 EXIT STATUS (every non-zero status but 141 comes with one line on stderr saying which it is):
   0    the guest halted with 0 (under the monitor: every VM did)
   N    bare machine: the guest halted with status N (its low 8 bits)
-  1    under the monitor: some VM halted with a non-zero status or was stopped;
-       disco lab grade: below full marks
+  1    under the monitor: a VM halted non-zero or was stopped; disco lab grade: below full marks
   2    bad input: a file, flag or config value (the message names it)
   3    --max-cycles reached before the guest halted
   4    every CPU is parked or stopped and nothing can wake them

@@ -80,7 +80,12 @@ fn rows(out: &str) -> Vec<(String, bool, String)> {
             in_table = true;
             continue;
         }
-        if !in_table || l.starts_with("total ") {
+        // The table ends at its total; what follows (notes, the status
+        // line on stderr) is not a row.
+        if l.starts_with("total ") {
+            in_table = false;
+        }
+        if !in_table {
             continue;
         }
         let mut w = l.split_whitespace();
