@@ -156,6 +156,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
         disk: None,
         disk_irq_latency: None,
         io: Default::default(),
+        commpage: true,
     }
 }
 

@@ -192,6 +192,7 @@ pub(crate) struct VmEntry {
     pub(crate) coalesce: Option<String>,
     #[serde(rename = "io-extent")]
     pub(crate) io_extent: Option<u32>,
+    pub(crate) commpage: Option<String>,
 }
 
 impl VmEntry {
@@ -219,6 +220,10 @@ impl VmEntry {
             io.extent =
                 Some(parse_io_extent(&n.to_string()).map_err(|e| format!("{origin}: {e}"))?);
         }
+        let commpage = match &self.commpage {
+            Some(c) => parse_commpage(c).map_err(|e| format!("{origin}: {e}"))?,
+            None => true,
+        };
         Ok(VmSpec {
             image: at(self.image),
             name: self.name,
@@ -228,6 +233,7 @@ impl VmEntry {
             console: self.console.map(at),
             origin,
             io,
+            commpage,
         })
     }
 }
@@ -285,6 +291,8 @@ pub(crate) struct VmSpec {
     /// Where it was given, for messages: `--vm "SPEC"` or `FILE: vm[i]`.
     pub(crate) origin: String,
     pub(crate) io: monitor::coalesce::IoConfig,
+    /// Whether the guest kernel's MFC0/MTC0 may be patched (`commpage=off`).
+    pub(crate) commpage: bool,
 }
 
 /// The VMs' names, each VM's own or `vm<i>`: refused if two are the same
@@ -319,6 +327,15 @@ fn parse_io_extent(v: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("io-extent={v:?} is not a positive number of instructions"))
 }
 
+/// `commpage=on|off` (docs/monitor.md, the commpage).
+fn parse_commpage(v: &str) -> Result<bool, String> {
+    match v {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("commpage={v:?} is not on or off")),
+    }
+}
+
 pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
     let mut parts = s.split(',');
     let image = parts
@@ -334,6 +351,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
         console: None,
         origin: format!("--vm {s:?}"),
         io: monitor::coalesce::IoConfig::default(),
+        commpage: true,
     };
     let mut seen: Vec<&str> = Vec::new();
     for p in parts {
@@ -371,9 +389,10 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
                 spec.io.extent =
                     Some(parse_io_extent(v).map_err(|e| format!("--vm {s:?}: {e}"))?)
             }
+            "commpage" => spec.commpage = parse_commpage(v).map_err(|e| format!("--vm {s:?}: {e}"))?,
             other => {
                 return Err(format!(
-                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console, coalesce, io-extent)"
+                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console, coalesce, io-extent, commpage)"
                 ))
             }
         }
@@ -441,6 +460,10 @@ mod tests {
         assert_eq!(v.io.extent, Some(9));
         assert!(parse_vm_spec("a.elf,coalesce=always").is_err());
         assert!(parse_vm_spec("a.elf,io-extent=0").is_err());
+        assert!(parse_vm_spec("a.elf").is_ok_and(|v| v.commpage));
+        assert!(parse_vm_spec("a.elf,commpage=off").is_ok_and(|v| !v.commpage));
+        assert!(parse_vm_spec("a.elf,commpage=no").is_err());
+        assert!(parse_vm_spec("a.elf,commpage=on,commpage=off").is_err());
         let v = parse_vm_spec("a.elf,disk=d.img,console=out.txt").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.disk, Some(PathBuf::from("d.img")));
         assert_eq!(v.console, Some(PathBuf::from("out.txt")));

@@ -64,6 +64,7 @@ pub(crate) fn monitor(
             disk,
             disk_irq_latency: s.disk_irq,
             io: spec.io,
+            commpage: spec.commpage,
         });
     }
     Monitor::new(MonitorConfig {

@@ -341,6 +341,10 @@ fn help_and_docs_list_the_same_exit_statuses() {
     let section = help.split("EXIT STATUS").nth(1).unwrap();
     let mut codes = 0;
     for line in section.lines().skip(1) {
+        // A status's description may go on over further, deeper-indented lines.
+        if line.starts_with("    ") {
+            continue;
+        }
         let Some(code) = line.split_whitespace().next() else {
             continue;
         };

@@ -221,6 +221,53 @@ fn demo_in_two_vms_on_two_cpus() {
     check_demo(&out, "[vm1] ", 1);
 }
 
+/// `--stats`' count of one emulated instruction (0 when not listed) and
+/// the number of MFC0/MTC0 sites patched to the commpage.
+fn emulated_and_patched(out: &str, name: &str) -> (u64, u64) {
+    let emulated = out
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("emulated:"))
+        .and_then(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == name)?;
+            words.get(at + 1)?.parse().ok()
+        })
+        .unwrap_or(0);
+    let patched = out
+        .lines()
+        .find_map(|l| l.split_once("sites patched to the commpage: "))
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no patch count in --stats:\n{out}"));
+    (emulated, patched)
+}
+
+/// With the commpage off, every MFC0/MTC0 of the kernel traps and is
+/// emulated: the same demo, more emulated MFC0/MTC0, nothing patched.
+#[test]
+fn demo_in_a_vm_without_the_commpage() {
+    let on = monitor_with(1, &[format!("{},cpus=1", kestrel())], &["--stats"]);
+    let off = monitor_with(
+        1,
+        &[format!("{},cpus=1,commpage=off", kestrel())],
+        &["--stats"],
+    );
+    assert_status_0(&on);
+    assert_status_0(&off);
+    let (on, off) = (text(&on.stdout), text(&off.stdout));
+    check_demo(&off, "[vm0] ", 1);
+    assert_eq!(console(&on, "[vm0] ").0, console(&off, "[vm0] ").0);
+    for insn in ["mfc0", "mtc0"] {
+        let (on_n, patched_on) = emulated_and_patched(&on, insn);
+        let (off_n, patched_off) = emulated_and_patched(&off, insn);
+        assert!(patched_on > 0, "the default patches:\n{on}");
+        assert_eq!(patched_off, 0, "commpage=off patches nothing:\n{off}");
+        assert!(
+            off_n > 2 * on_n,
+            "{insn}: {off_n} emulated without the commpage, {on_n} with it"
+        );
+    }
+}
+
 /// File offset of the boot mode word: the symbol `kestrel_boot_mode`'s
 /// address within its section, plus the section's file offset.
 fn boot_mode_offset(elf: &[u8]) -> usize {

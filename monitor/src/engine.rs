@@ -289,6 +289,7 @@ impl ExecContext for GuestCtx<'_> {
         Ok(true)
     }
 
+    // lab emulate: begin mfc0
     fn read_cp0(&mut self, reg: u32) -> u64 {
         self.count_emulated("mfc0");
         if reg == sim::cpu::cp0::reg::CAUSE {
@@ -302,7 +303,9 @@ impl ExecContext for GuestCtx<'_> {
         self.trace.emit(MonEvent::Cp0Read { reg, value: v });
         v
     }
+    // lab emulate: end mfc0
 
+    // lab emulate: begin mtc0
     fn write_cp0(&mut self, reg: u32, value: u64, _dword: bool) {
         self.count_emulated("mtc0");
         // Status's IE and IM, Cause's software interrupts.
@@ -313,6 +316,7 @@ impl ExecContext for GuestCtx<'_> {
             _ => {}
         }
     }
+    // lab emulate: end mtc0
 
     fn tlbr(&mut self) {
         self.count_emulated("tlbr");
@@ -323,17 +327,21 @@ impl ExecContext for GuestCtx<'_> {
         tlbctl::load_asid(self);
     }
 
+    // lab emulate: begin tlbwi
     fn tlbwi(&mut self) {
         self.count_emulated("tlbwi");
         let index = (self.vcpu.cp0.index & 0x3F) as usize;
         self.write_vtlb(index, false);
     }
+    // lab emulate: end tlbwi
 
+    // lab emulate: begin tlbwr
     fn tlbwr(&mut self) {
         self.count_emulated("tlbwr");
         let index = self.vcpu.random() as usize;
         self.write_vtlb(index, true);
     }
+    // lab emulate: end tlbwr
 
     // lab emulate: begin tlbp
     fn tlbp(&mut self) {

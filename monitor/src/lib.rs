@@ -259,7 +259,8 @@ impl Monitor {
             }
             let mut vcpus: Vec<Vcpu> = (0..vc.vcpus)
                 .map(|c| {
-                    let v = Vcpu::new(c, spaces + c, next_commpage);
+                    let mut v = Vcpu::new(c, spaces + c, next_commpage);
+                    v.commpage_on = vc.commpage;
                     next_commpage += PAGE_SIZE;
                     v
                 })

@@ -23,6 +23,9 @@ pub struct VmConfig {
     pub disk_irq_latency: Option<u64>,
     /// Coalesced I/O: `--vm …,coalesce=POLICY,io-extent=N`.
     pub io: crate::coalesce::IoConfig,
+    /// Whether the guest kernel's MFC0/MTC0 are patched to commpage loads
+    /// and stores (`--vm …,commpage=off`: every one traps and is emulated).
+    pub commpage: bool,
 }
 
 impl VmConfig {
@@ -36,6 +39,7 @@ impl VmConfig {
             disk: None,
             disk_irq_latency: None,
             io: crate::coalesce::IoConfig::default(),
+            commpage: true,
         }
     }
 }

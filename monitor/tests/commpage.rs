@@ -54,6 +54,7 @@ fn user_page_at_the_commpage_address_stays_the_users() {
             disk: None,
             disk_irq_latency: None,
             io: Default::default(),
+            commpage: true,
         }],
         ..MonitorConfig::default()
     })

@@ -32,6 +32,7 @@ fn trapkit_monitor() -> Monitor {
             disk: None,
             disk_irq_latency: None,
             io: Default::default(),
+            commpage: true,
         }],
         ..MonitorConfig::default()
     })

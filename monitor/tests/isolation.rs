@@ -32,6 +32,7 @@ fn config(name: &str, segments: Vec<(u64, Vec<u8>)>) -> VmConfig {
         disk: None,
         disk_irq_latency: None,
         io: Default::default(),
+        commpage: true,
     }
 }
 

@@ -105,6 +105,8 @@ struct LabFile {
     cycles: u64,
     #[serde(default)]
     monitor_flags: Vec<String>,
+    #[serde(default)]
+    vm_keys: Vec<String>,
     cpus: Option<u32>,
     #[serde(default)]
     quanta: Vec<u64>,
@@ -127,6 +129,9 @@ pub(crate) struct Lab {
     pub(crate) cycles: u64,
     /// Monitor options the lab depends on, pinned for every monitor run.
     pub(crate) monitor_flags: Vec<String>,
+    /// Per-VM options the lab depends on (`KEY=VALUE` of `--vm`, e.g.
+    /// `commpage=off`), pinned for every monitor run.
+    pub(crate) vm_keys: Vec<String>,
     /// CPUs of every run (natively; under the monitor as many physical
     /// CPUs and VCPUs). Default 1.
     pub(crate) cpus: Option<u32>,
@@ -150,6 +155,13 @@ impl Lab {
             .with_context(|| format!("{}: cannot read", file.display()))?;
         let f: LabFile =
             toml::from_str(&text).with_context(|| format!("{}: bad lab file", file.display()))?;
+        if let Some(k) = f
+            .vm_keys
+            .iter()
+            .find(|k| k.contains(',') || !k.contains('='))
+        {
+            bail!("{}: vm_keys: {k:?} is not one KEY=VALUE", file.display());
+        }
         for t in &f.tests {
             let checks = [
                 t.labtest.is_some(),
@@ -185,6 +197,7 @@ impl Lab {
             image: f.image,
             cycles: f.cycles,
             monitor_flags: f.monitor_flags,
+            vm_keys: f.vm_keys,
             cpus: f.cpus,
             quanta: f.quanta,
             tests: f.tests,

@@ -185,6 +185,9 @@ fn run(
         }
         let mut spec = image.as_os_str().to_owned();
         spec.push(format!(",cpus={cpus}"));
+        for k in &lab.vm_keys {
+            spec.push(format!(",{k}"));
+        }
         cmd.arg("--vm").arg(spec);
     } else {
         cmd.arg(image);

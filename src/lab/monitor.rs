@@ -49,7 +49,8 @@ pub(crate) fn build(
 
 /// The story a trace line tells, if it is one of the steps a student's
 /// monitor must reproduce: the guest's exits, the reflections, the
-/// trampolines followed and the ERETs back. Cycle counts, and the
+/// trampolines followed, the emulated MFC0/MTC0/TLBWI/TLBWR and the ERETs
+/// back. Cycle counts, and the
 /// monitor's own caching (L2TLB, composition, patches), are left out.
 fn step(line: &str) -> Option<&str> {
     let line = line.trim_start();
@@ -68,7 +69,12 @@ fn step(line: &str) -> Option<&str> {
             text.starts_with("reflect ")
                 || text.starts_with("deliver interrupt")
                 || text.starts_with("follow the trampoline")
+                // What the guest kernel read and wrote through its
+                // privileged instructions, as it saw them.
                 || text.starts_with("emulate eret")
+                || text.starts_with("emulate mfc0")
+                || text.starts_with("emulate mtc0")
+                || text.starts_with("emulate tlbw")
         }
         _ => false,
     };

@@ -222,6 +222,7 @@ pub(crate) fn run_trapkit() -> Monitor {
                 policy: monitor::coalesce::Policy::Off,
                 extent: None,
             },
+            commpage: true,
         }],
         ..MonitorConfig::default()
     })
