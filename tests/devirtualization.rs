@@ -205,22 +205,25 @@ fn vm_lines<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The scenario's machine: kestrel on 2 CPUs, told 32M of a 64M machine.
+const SCENARIO_MACHINE: [&str; 8] = [
+    "run",
+    KESTREL,
+    "--cpus",
+    "2",
+    "--mem",
+    "64M",
+    "--boot-mem",
+    "32M",
+];
+
 /// The issue's scenario without evacuation: kestrel boots natively with
 /// 32M of a 64M machine, is virtualized, a second kestrel boots into the
 /// free 32M beside it, and when that one ends the first is handed back to
 /// the bare machine and finishes there.
 #[test]
 fn a_second_vm_runs_beside_the_virtualized_kernel_which_then_finishes_natively() {
-    let base = [
-        "run",
-        KESTREL,
-        "--cpus",
-        "2",
-        "--mem",
-        "64M",
-        "--boot-mem",
-        "32M",
-    ];
+    let base = SCENARIO_MACHINE;
     let native = run(&base);
     let mut args = base.to_vec();
     args.extend([
@@ -300,16 +303,7 @@ fn the_issue_scenario_with_evacuation_and_remapping() {
 }
 
 fn scenario(index: &str) {
-    let base = [
-        "run",
-        KESTREL,
-        "--cpus",
-        "2",
-        "--mem",
-        "64M",
-        "--boot-mem",
-        "32M",
-    ];
+    let base = SCENARIO_MACHINE;
     let native = run(&base);
     let mut args = base.to_vec();
     args.extend([

@@ -101,31 +101,17 @@ fn gdb_multiarch_breaks_steps_reads_and_watches() {
     assert_eq!(disco.status.code(), Some(0));
 }
 
-/// Whether gdb-multiarch is here; if not, says the test is skipped (and
-/// fails it when the tools are required).
-fn have_gdb() -> bool {
-    if Command::new("gdb-multiarch")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("DISCO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "gdb-multiarch is required but not installed"
-        );
-        println!("SKIPPED: gdb-multiarch not found; the GDB test did not run");
-        return false;
-    }
-    true
-}
-
 /// docs/gdb.md's example under the monitor: GDB on the second of two
 /// kestrel VMs stops in the KSEG0 boot code the monitor's engine
 /// interprets (and steps there), on the general exception vector's
 /// trampoline, and in the kernel's directly run window.
 #[test]
 fn gdb_multiarch_breaks_in_engine_and_direct_code_under_the_monitor() {
-    if !have_gdb() {
+    if !sim::testkit::have_tool(
+        "gdb-multiarch",
+        "--version",
+        "the GDB test under the monitor",
+    ) {
         return;
     }
     let kestrel = "guest-kits/images/kestrel.elf";

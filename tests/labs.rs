@@ -97,6 +97,15 @@ fn rows(out: &str) -> Vec<(String, bool, String)> {
     v
 }
 
+/// The names of the table's failed tests, in table order.
+fn failed_tests(out: &str) -> Vec<String> {
+    rows(out)
+        .into_iter()
+        .filter(|r| !r.1)
+        .map(|r| r.0)
+        .collect()
+}
+
 /// The points on the table's total line.
 fn total(out: &str) -> &str {
     out.lines()
@@ -140,11 +149,7 @@ fn assert_full_marks(name: &str, dir: Option<&Scratch>) {
 fn assert_starter_fails_its_own_tests(name: &str, copy: &Scratch) {
     let (code, out) = grade(name, Some(copy));
     assert_eq!(code, 1, "{out}");
-    let failed: Vec<String> = rows(&out)
-        .into_iter()
-        .filter(|r| !r.1)
-        .map(|r| r.0)
-        .collect();
+    let failed = failed_tests(&out);
     assert_eq!(failed, own_tests(name), "{out}");
     assert!(
         out.contains(&format!("not implemented: see labs/{name}/README.md")),
@@ -397,11 +402,7 @@ fn cow_mistake_wrong_asid_is_caught() {
     );
     let (code, out) = grade("cow", Some(&copy));
     assert_eq!(code, 1, "{out}");
-    let failed: Vec<String> = rows(&out)
-        .into_iter()
-        .filter(|r| !r.1)
-        .map(|r| r.0)
-        .collect();
+    let failed = failed_tests(&out);
     assert_eq!(failed, ["shootdown", "migrations"], "{out}");
     assert!(out.contains("the ASID it has there (p->asid[i])"), "{out}");
     assert!(out.contains("cowmig read a stale frame"), "{out}");
@@ -512,11 +513,7 @@ fn l2tlb_starter_then_a_lookup_that_ignores_the_asid() {
     let copy = start("l2tlb", false);
     let (code, out) = grade("l2tlb", Some(&copy));
     assert_eq!(code, 1, "{out}");
-    let failed: Vec<String> = rows(&out)
-        .into_iter()
-        .filter(|r| !r.1)
-        .map(|r| r.0)
-        .collect();
+    let failed = failed_tests(&out);
     assert_eq!(failed, own_tests("l2tlb"), "{out}");
     assert_eq!(total(&out), "30/100", "{out}");
 

@@ -597,21 +597,13 @@ impl Core {
                 // Before a slot there is always the branch, which is not a
                 // memory access: stopping here is stopping in sequence.
                 self.cycles = cyc;
-                self.instret += k as u64 + 1;
-                if (b.loads >> k) & 1 == 0 {
-                    self.load_dest = 0;
-                }
-                regs.jump_to(pc.wrapping_add(4));
+                self.leave_block(regs, b, k + 1, pc.wrapping_add(4));
                 return false;
             }
             pc = pc.wrapping_add(4);
         }
         self.cycles = cyc;
-        self.instret += n as u64;
-        if (b.loads >> (n - 1)) & 1 == 0 {
-            self.load_dest = 0;
-        }
-        regs.jump_to(target.unwrap_or(pc));
+        self.leave_block(regs, b, n, target.unwrap_or(pc));
         true
     }
 
@@ -637,21 +629,25 @@ impl Core {
                 && k + 1 < n
                 && (self.next_event == 0 || bus.take_code_written())
             {
-                self.instret += k as u64 + 1;
-                if (b.loads >> k) & 1 == 0 {
-                    self.load_dest = 0;
-                }
-                regs.jump_to(pc.wrapping_add(4));
+                self.leave_block(regs, b, k + 1, pc.wrapping_add(4));
                 return false;
             }
             pc = pc.wrapping_add(4);
         }
-        self.instret += n as u64;
-        if (b.loads >> (n - 1)) & 1 == 0 {
+        self.leave_block(regs, b, n, target.unwrap_or(pc));
+        true
+    }
+
+    /// Retires the block's first `done` instructions and continues at
+    /// `next`: a load as the last of them leaves its destination for the
+    /// next block's interlock; anything else clears it.
+    #[inline(always)]
+    fn leave_block(&mut self, regs: &mut Regs, b: &Block, done: usize, next: u64) {
+        self.instret += done as u64;
+        if (b.loads >> (done - 1)) & 1 == 0 {
             self.load_dest = 0;
         }
-        regs.jump_to(target.unwrap_or(pc));
-        true
+        regs.jump_to(next);
     }
 
     /// The physical address of an aligned access that hits the translation
