@@ -19,8 +19,10 @@ use sim::{Machine, MachineConfig};
 
 use Reg as R;
 
-/// Where the kernel leaves its result (KSEG0 0x80000800).
+/// Where the kernel leaves its result (KSEG0 0x80000800) and, after it,
+/// how long its last `TIMED` rounds took (Count ticks).
 const RESULT: usize = 0x800;
+const TIMED: u32 = 20;
 
 /// Guest pages the kernel reaches through its wired entries: one pair
 /// below 16M (physical 2M) and one above (physical 24M).
@@ -39,9 +41,9 @@ const LOOP_VA: u32 = 0x0080_0000;
 /// 8 KB each) and 8M on its loop, and jumps to the loop, which runs
 /// `rounds` passes over both data pairs through the mappings, folding
 /// every word into a checksum and writing it back changed; then it stores
-/// the checksum at physical 0x800 and halts. A switch that lost a page, a
-/// store or a mapping would change the checksum. Returns the setup and
-/// the loop.
+/// the checksum at physical 0x800, the Count ticks its last `TIMED`
+/// rounds took at 0x804, and halts. A switch that lost a page, a store or
+/// a mapping would change the checksum. Returns the setup and the loop.
 fn two_page_kernel(rounds: u32) -> (Asm, Asm) {
     let mut a = sim::testkit::asm();
     let lo = |pa: u32| ((pa >> 12) << 6) | (3 << 3) | 0b111;
@@ -66,6 +68,11 @@ fn two_page_kernel(rounds: u32) -> (Asm, Asm) {
     l.li(R::S1, 0x1234_5678);
     l.li(R::S2, rounds);
     l.label("round");
+    l.li(R::T0, TIMED);
+    l.branch(Op::Bne, R::S2, R::T0, "untimed");
+    l.nop();
+    l.mfc0(R::S3, 9); // Count
+    l.label("untimed");
     for (n, va) in [(0, 0x0040_0000u32), (1, 0x0060_0000)] {
         let word = format!("word{n}");
         l.li(R::S0, va);
@@ -86,8 +93,11 @@ fn two_page_kernel(rounds: u32) -> (Asm, Asm) {
     l.imm(Op::Addiu, R::S2, R::S2, -1);
     l.bnez(R::S2, "round");
     l.nop();
+    l.mfc0(R::T1, 9);
+    l.r3(Op::Subu, R::T1, R::T1, R::S3);
     l.li(R::T0, 0x8000_0800);
     l.mem(Op::Sw, R::S1, 0, R::T0);
+    l.mem(Op::Sw, R::T1, 4, R::T0);
     sim::testkit::halt(&mut l, R::ZERO);
     (a, l)
 }
@@ -171,9 +181,13 @@ fn run(m: Machine, specs: &[&str]) -> Run {
     run_watching(m, specs, |_, _| {})
 }
 
-fn result_word(host: &Host) -> u32 {
+fn word(host: &Host, at: usize) -> u32 {
     let ram = host.machine().unwrap().bus.ram();
-    u32::from_be_bytes(ram[RESULT..RESULT + 4].try_into().unwrap())
+    u32::from_be_bytes(ram[at..at + 4].try_into().unwrap())
+}
+
+fn result_word(host: &Host) -> u32 {
+    word(host, RESULT)
 }
 
 fn native_result(rounds: u32) -> u32 {
@@ -347,6 +361,42 @@ fn devirtualizing_0_to_16m_leaves_the_pages_above_composed() {
         "{}",
         r.lines[4]
     );
+}
+
+/// After devirtualization the kernel runs at native speed: its last 20
+/// rounds, timed with Count wholly after the hand-back, take exactly as
+/// long as in a plain native run, after a round trip through `virtualize`
+/// and after one through CPU before memory with pages moved and moved
+/// back (exits off, the guest's TLB loaded back, nothing composed).
+#[test]
+fn after_devirtualization_the_last_phase_takes_its_native_time() {
+    let native = run(machine(100), &[]);
+    assert_eq!(native.exit, HostExit::Halted(0));
+    let ticks = word(&native.host, RESULT + 4);
+    assert!(ticks > 500_000, "{ticks}");
+    for specs in [
+        &["300K:virtualize", "1M:devirtualize"][..],
+        &[
+            "300K:virtualize-cpu",
+            "600K:virtualize-memory",
+            "700K:evacuate=2M-3M",
+            "2M:devirtualize",
+        ][..],
+    ] {
+        let r = run(machine(100), specs);
+        assert_eq!(r.exit, HostExit::Halted(0));
+        assert_eq!(result_word(&r.host), result_word(&native.host));
+        assert!(
+            !r.lines.iter().any(|l| l.contains("refused")),
+            "{:?}",
+            r.lines
+        );
+        // The timed rounds began after the hand-back.
+        let last = r.phases.last().unwrap();
+        assert!(!last.virtual_ && last.exits == 0);
+        assert!(u64::from(ticks) * 2 < last.end - last.start, "{specs:?}");
+        assert_eq!(word(&r.host, RESULT + 4), ticks, "{specs:?}");
+    }
 }
 
 /// kestrel on 1 and 2 CPUs (its kernel in the mapped window, user
