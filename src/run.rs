@@ -108,9 +108,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
         Some("json") => Some(DumpFormat::Json),
         Some(other) => bail!("dump_regs: {other:?} is neither \"text\" nor \"json\""),
     };
-    if s.image.is_some() && (!args.costs.is_empty() || s.cost.is_some()) {
+    let timeline = !args.at.is_empty() || !s.at.is_empty();
+    if s.image.is_some() && !timeline && (!args.costs.is_empty() || s.cost.is_some()) {
         bail!(
-            "--cost sets the monitor's cost table: it applies to --vm runs, not the bare machine"
+            "--cost sets the monitor's cost table: it applies to --vm runs and --at timelines, not the bare machine"
         );
     }
     if let Some(image) = s.image.clone() {

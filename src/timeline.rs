@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 use monitor::host::{Host, HostExit, Phase, Running};
+use monitor::memstate::MemoryState;
 use monitor::remap::RemapIndex;
 use monitor::timeline::{self, At, Timeline};
 use sim::config::Settings;
@@ -55,6 +56,8 @@ pub(crate) fn run(
         bail!("--gdb cannot follow a kernel across --at virtualize/devirtualize yet");
     }
     let mut host = Host::new(m, Timeline::new(entries));
+    host.cost = crate::vms::cost_table(s, &args.costs)?;
+    host.disk_irq = s.disk_irq;
     if let Some(i) = &s.remap_index {
         host.remap_index = RemapIndex::parse(i)
             .ok_or_else(|| anyhow!("--remap-index {i:?}: give backmap, refcount or search"))?;
@@ -135,9 +138,14 @@ fn print_phases(w: &mut impl Write, phases: &[Phase]) -> std::io::Result<()> {
         } else {
             100.0 * p.monitor_cycles as f64 / busy as f64
         };
+        // A memory state other than composed is named after the counts.
+        let memory = match p.memory {
+            Some(m) if m != MemoryState::Virtual => format!(", memory {m}"),
+            _ => String::new(),
+        };
         writeln!(
             w,
-            "  {:<8} cycles {}..{}: {} exits, monitor {:.1}% ({} cycles), guest {} cycles, {} instructions",
+            "  {:<8} cycles {}..{}: {} exits, monitor {:.1}% ({} cycles), guest {} cycles, {} instructions{memory}",
             if p.virtual_ { "virtual" } else { "native" },
             p.start,
             p.end,

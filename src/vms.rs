@@ -106,7 +106,7 @@ pub(crate) fn console_files(specs: &[VmSpec]) -> anyhow::Result<Vec<Option<File>
 
 /// The monitor's cost table: the config file's `[cost]` entries, then the
 /// `--cost NAME=CYCLES` flags.
-fn cost_table(s: &Settings, flags: &[String]) -> anyhow::Result<monitor::cost::Cost> {
+pub(crate) fn cost_table(s: &Settings, flags: &[String]) -> anyhow::Result<monitor::cost::Cost> {
     let mut cost = monitor::cost::COST;
     for (name, v) in s.cost.iter().flatten() {
         let cycles = v

@@ -134,8 +134,8 @@ fn bad_timelines_and_boot_memory_get_one_line_and_exit_status_2() {
         ),
         (&["--at", "virtualize"][..], "give WHEN:ACTION"),
         (
-            &["--at", "40M:virtualize-memory=0-16M"][..],
-            "the action virtualize-memory is not built yet",
+            &["--at", "40M:virtualize-memory=16M"][..],
+            "--at 40M:virtualize-memory=16M: virtualize-memory=16M: give a guest-physical RANGE",
         ),
         (&["--at", "40M:evacuate=8M"][..], "give RANGE[@MACHINE]"),
         (

@@ -40,6 +40,11 @@ pub struct Cost {
     pub lookup: u64,
     /// Queue one write-buffered device write in the ring (`coalesce=ring`).
     pub ring: u64,
+    /// Install a guest TLB entry on pass-through memory as it is: virtual
+    /// TLB lookup, a bound check of its frame, real TLB write.
+    pub passthrough: u64,
+    /// Sliding the monitor under a kernel and out again (`virt`, `remap`).
+    pub virt: VirtCost,
 }
 
 pub const COST: Cost = Cost {
@@ -58,6 +63,8 @@ pub const COST: Cost = Cost {
     hash: 2,
     lookup: 4,
     ring: 6,
+    passthrough: 24,
+    virt: VIRT,
 };
 
 impl Default for Cost {
@@ -69,7 +76,7 @@ impl Default for Cost {
 impl Cost {
     /// The entries' names, as `--cost NAME=CYCLES` and the `[cost]` table
     /// spell them.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "exit",
         "emulate",
         "reflect",
@@ -85,6 +92,7 @@ impl Cost {
         "hash",
         "lookup",
         "ring",
+        "passthrough",
     ];
 
     fn entry(&mut self, name: &str) -> Option<&mut u64> {
@@ -104,7 +112,8 @@ impl Cost {
             "hash" => &mut self.hash,
             "lookup" => &mut self.lookup,
             "ring" => &mut self.ring,
-            _ => return None,
+            "passthrough" => &mut self.passthrough,
+            _ => return self.virt.entry(name),
         })
     }
 
@@ -112,7 +121,7 @@ impl Cost {
     /// small enough that sums of many charges cannot overflow.
     pub const MAX: u64 = 1_000_000;
 
-    /// Overrides entry `name` (one of [`Cost::NAMES`]).
+    /// Overrides entry `name` (one of [`Cost::NAMES`] or [`VirtCost::NAMES`]).
     pub fn set(&mut self, name: &str, cycles: u64) -> Result<(), String> {
         if cycles > Cost::MAX {
             return Err(format!(
@@ -126,8 +135,9 @@ impl Cost {
                 Ok(())
             }
             None => Err(format!(
-                "{name:?} is not an entry of the monitor's cost table ({})",
-                Cost::NAMES.join(", ")
+                "{name:?} is not an entry of the monitor's cost table ({}, {})",
+                Cost::NAMES.join(", "),
+                VirtCost::NAMES.join(", ")
             )),
         }
     }
@@ -183,6 +193,34 @@ pub const VIRT: VirtCost = VirtCost {
     search_entry: 2,
 };
 
+impl VirtCost {
+    /// The steps' names for `--cost NAME=CYCLES`, after [`Cost::NAMES`].
+    pub const NAMES: [&'static str; 8] = [
+        "cpu_state",
+        "tlb_entry",
+        "tlb_flush_entry",
+        "pmap_range",
+        "board",
+        "page_copy",
+        "page_remap",
+        "search_entry",
+    ];
+
+    fn entry(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "cpu_state" => &mut self.cpu_state,
+            "tlb_entry" => &mut self.tlb_entry,
+            "tlb_flush_entry" => &mut self.tlb_flush_entry,
+            "pmap_range" => &mut self.pmap_range,
+            "board" => &mut self.board,
+            "page_copy" => &mut self.page_copy,
+            "page_remap" => &mut self.page_remap,
+            "search_entry" => &mut self.search_entry,
+            _ => return None,
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -196,6 +234,12 @@ mod tests {
         }
         assert_eq!(c.exit, 1000);
         assert_eq!(c.ring, 1014);
+        for (i, name) in VirtCost::NAMES.iter().enumerate() {
+            c.set(name, 2000 + i as u64).unwrap();
+        }
+        assert_eq!(c.virt.cpu_state, 2000);
+        assert_eq!(c.virt.search_entry, 2007);
+        assert_eq!(c.exit, 1000);
         c.apply("exit=100").unwrap();
         assert_eq!(c.exit, 100);
         assert!(c.apply("exits=1").unwrap_err().contains("not an entry"));

@@ -5,9 +5,11 @@
 
 use sim::{Exit, Machine};
 
+use crate::cost::Cost;
+use crate::memstate::MemoryState;
 use crate::remap::RemapIndex;
 use crate::timeline::{Action, At, StartVm, Timeline};
-use crate::virt::{devirtualize_with, virtualize, Switch};
+use crate::virt::{devirtualize_with, virtualize_with, Switch};
 use crate::{Monitor, MonitorExit, VmEnd};
 
 /// Whichever runs the kernel now.
@@ -41,13 +43,18 @@ pub struct Phase {
     pub guest_cycles: u64,
     /// Instructions retired by the CPUs (natively) or the guest (virtual).
     pub instructions: u64,
+    /// vm0's memory in a virtual phase.
+    pub memory: Option<MemoryState>,
 }
 
-/// Per-CPU counters at the start of a native phase.
+/// The counters a phase is the difference of, since the machine or the
+/// monitor started.
 #[derive(Clone, Debug, Default)]
 struct Mark {
-    cycles: u64,
-    instret: u64,
+    exits: u64,
+    monitor_cycles: u64,
+    guest_cycles: u64,
+    instructions: u64,
 }
 
 pub struct Host {
@@ -67,22 +74,44 @@ pub struct Host {
     ended: Vec<bool>,
     /// How remapping finds a machine page's user.
     pub remap_index: RemapIndex,
+    /// The monitor's cost table, switches included (`--cost`).
+    pub cost: Cost,
+    /// The completion-interrupt latency of a started VM's disk (`--disk-irq`).
+    pub disk_irq: Option<u64>,
 }
 
-fn native_mark(m: &Machine) -> Mark {
-    Mark {
-        cycles: m.cpus.iter().map(|c| c.cycles).sum(),
-        instret: m.cpus.iter().map(|c| c.instret).sum(),
+fn totals(r: &Running) -> Mark {
+    match r {
+        // Natively: every CPU's cycles, idle included; exits are off.
+        Running::Native(m) => Mark {
+            guest_cycles: m.cpus.iter().map(|c| c.cycles).sum(),
+            instructions: m.cpus.iter().map(|c| c.instret).sum(),
+            ..Mark::default()
+        },
+        Running::Virtual(mon) => {
+            let mut t = Mark::default();
+            for st in mon.vm_stats() {
+                t.exits += st.total_exits();
+                t.monitor_cycles += st.monitor_cycles;
+                t.guest_cycles += st.guest_cycles;
+                t.instructions += st.guest_insns;
+            }
+            t
+        }
     }
 }
 
 impl Host {
     /// A kernel loaded into `machine`, with the timeline to carry out.
     pub fn new(machine: Machine, timeline: Timeline) -> Host {
+        let running = Running::Native(Box::new(machine));
         Host {
-            mark: native_mark(&machine),
-            start: machine.now,
-            running: Some(Running::Native(Box::new(machine))),
+            mark: totals(&running),
+            start: match &running {
+                Running::Native(m) => m.now,
+                Running::Virtual(mon) => mon.now(),
+            },
+            running: Some(running),
             timeline,
             console: Vec::new(),
             partial: Vec::new(),
@@ -91,6 +120,8 @@ impl Host {
             phases: Vec::new(),
             ended: Vec::new(),
             remap_index: RemapIndex::default(),
+            cost: crate::cost::COST,
+            disk_irq: None,
         }
     }
 
@@ -212,43 +243,34 @@ impl Host {
                 self.phases.push(p);
             }
         }
+        self.start_phase();
+    }
+
+    /// A new phase starts now.
+    fn start_phase(&mut self) {
         self.start = self.now();
-        if let Some(m) = self.machine() {
-            self.mark = native_mark(m);
+        if let Some(r) = &self.running {
+            self.mark = totals(r);
         }
     }
 
     /// The phase from its start to now.
     fn phase(&self) -> Option<Phase> {
-        let now = self.now();
-        Some(match self.running.as_ref()? {
-            Running::Native(m) => {
-                let mark = native_mark(m);
-                Phase {
-                    virtual_: false,
-                    start: self.start,
-                    end: now,
-                    exits: 0,
-                    monitor_cycles: 0,
-                    guest_cycles: mark.cycles.saturating_sub(self.mark.cycles),
-                    instructions: mark.instret.saturating_sub(self.mark.instret),
-                }
-            }
-            Running::Virtual(mon) => {
-                let mut p = Phase {
-                    virtual_: true,
-                    start: self.start,
-                    end: now,
-                    ..Phase::default()
-                };
-                for st in mon.vm_stats() {
-                    p.exits += st.total_exits();
-                    p.monitor_cycles += st.monitor_cycles;
-                    p.guest_cycles += st.guest_cycles;
-                    p.instructions += st.guest_insns;
-                }
-                p
-            }
+        let r = self.running.as_ref()?;
+        let t = totals(r);
+        let memory = match r {
+            Running::Native(_) => None,
+            Running::Virtual(mon) => mon.vms.first().map(|vm| vm.pmap.state()),
+        };
+        Some(Phase {
+            virtual_: memory.is_some(),
+            start: self.start,
+            end: self.now(),
+            exits: t.exits.saturating_sub(self.mark.exits),
+            monitor_cycles: t.monitor_cycles.saturating_sub(self.mark.monitor_cycles),
+            guest_cycles: t.guest_cycles.saturating_sub(self.mark.guest_cycles),
+            instructions: t.instructions.saturating_sub(self.mark.instructions),
+            memory,
         })
     }
 
@@ -275,7 +297,7 @@ impl Host {
         }
         if let Action::StartVm(spec) = &at.action {
             let result = match self.running.as_mut() {
-                Some(Running::Virtual(mon)) => start(mon, spec),
+                Some(Running::Virtual(mon)) => start(mon, spec, self.disk_irq),
                 _ => {
                     Err("VMs start beside a kernel the monitor runs: virtualize first".to_string())
                 }
@@ -288,18 +310,25 @@ impl Host {
             });
             return;
         }
+        if let Action::VirtualizeMemory(range) | Action::DevirtualizeMemory(range) = at.action {
+            self.memory_switch(at, now, range);
+            return;
+        }
         let phase = self.phase();
+        let cpu_only = at.action == Action::VirtualizeCpu;
         let result = match (&at.action, self.running.take()) {
-            (Action::Virtualize, Some(Running::Native(m))) => match virtualize(m) {
-                Ok((mon, s)) => {
-                    self.running = Some(Running::Virtual(mon));
-                    Ok(s)
+            (Action::Virtualize | Action::VirtualizeCpu, Some(Running::Native(m))) => {
+                match virtualize_with(m, &self.cost, cpu_only) {
+                    Ok((mon, s)) => {
+                        self.running = Some(Running::Virtual(mon));
+                        Ok(s)
+                    }
+                    Err((m, why)) => {
+                        self.running = Some(Running::Native(m));
+                        Err(why)
+                    }
                 }
-                Err((m, why)) => {
-                    self.running = Some(Running::Native(m));
-                    Err(why)
-                }
-            },
+            }
             (Action::Devirtualize, Some(Running::Virtual(mon))) => {
                 // The other VMs' last partial lines, before they go.
                 self.collect_console();
@@ -318,7 +347,9 @@ impl Host {
             (action, r) => {
                 self.running = r;
                 Err(match action {
-                    Action::Virtualize => "the kernel already runs under the monitor",
+                    Action::Virtualize | Action::VirtualizeCpu => {
+                        "the kernel already runs under the monitor"
+                    }
                     _ => "the kernel already runs on the bare machine",
                 }
                 .to_string())
@@ -331,12 +362,46 @@ impl Host {
                     .map(|l| (now, format!("{}: {l}", at.action.name()))),
             );
             self.phases.extend(phase);
-            self.start = now;
             self.ended.clear();
             self.partial.clear();
-            if let Some(m) = self.machine() {
-                self.mark = native_mark(m);
+            self.start = now;
+            // A new monitor's counters, the switch's pause included, are
+            // all the new phase's.
+            self.mark = match &self.running {
+                Some(r @ Running::Native(_)) => totals(r),
+                _ => Mark::default(),
+            };
+        }
+        self.lines.push(line(now, at, result));
+    }
+
+    /// `virtualize-memory` and `devirtualize-memory`: the monitor stays,
+    /// vm0's memory changes state, and a new phase starts.
+    fn memory_switch(&mut self, at: &At, now: u64, range: Option<(u64, u64)>) {
+        let phase = self.phase();
+        // The switch's pause is the new phase's.
+        let before = self.running.as_ref().map(totals).unwrap_or_default();
+        let result = match (&at.action, self.running.as_mut()) {
+            (Action::VirtualizeMemory(_), Some(Running::Virtual(mon))) => {
+                crate::memstate::virtualize_memory(mon, range)
             }
+            (_, Some(Running::Virtual(mon))) => {
+                crate::memstate::devirtualize_memory(mon, range, self.remap_index)
+            }
+            _ => Err(
+                "the kernel runs on the bare machine: its memory is the machine's (virtualize-cpu first)"
+                    .to_string(),
+            ),
+        };
+        if let Ok(sw) = &result {
+            self.switch_log.extend(
+                sw.log
+                    .iter()
+                    .map(|l| (now, format!("{}: {l}", at.action.name()))),
+            );
+            self.phases.extend(phase);
+            self.start = now;
+            self.mark = before;
         }
         self.lines.push(line(now, at, result));
     }
@@ -353,7 +418,7 @@ impl Host {
 }
 
 /// Reads and boots the VM of a `start-vm` entry; the line's "what".
-fn start(mon: &mut Monitor, spec: &StartVm) -> Result<String, String> {
+fn start(mon: &mut Monitor, spec: &StartVm, disk_irq: Option<u64>) -> Result<String, String> {
     let path = spec.image.display();
     let bytes = std::fs::read(&spec.image).map_err(|e| format!("{path}: cannot read: {e}"))?;
     let (image, _) = sim::loader::load(&bytes, spec.mem).map_err(|e| format!("{path}: {e}"))?;
@@ -363,9 +428,20 @@ fn start(mon: &mut Monitor, spec: &StartVm) -> Result<String, String> {
         .unwrap_or_else(|| format!("vm{}", mon.vms.len()));
     let mut config = crate::VmConfig::new(&name, image, spec.mem);
     config.vcpus = spec.cpus;
+    if let Some(path) = &spec.disk {
+        // As for `--vm IMAGE,disk=FILE`: the VM's writes stay its own.
+        let disk = sim::dev::DiskImage::open(path)
+            .map_err(|e| format!("{}: cannot read the disk image: {e}", path.display()))?;
+        config.disk = Some(disk);
+    }
+    config.disk_irq_latency = disk_irq;
     let (_, base) = crate::virt::start_vm(mon, &config)?;
+    let disk = spec
+        .disk
+        .as_ref()
+        .map_or(String::new(), |d| format!(", disk {}", d.display()));
     Ok(format!(
-        "{name} ({path}, {}, {} VCPU(s)) booted into free machine memory at {base:#x}",
+        "{name} ({path}, {}, {} VCPU(s){disk}) booted into free machine memory at {base:#x}",
         sim::config::show_size(spec.mem),
         spec.cpus
     ))
@@ -375,11 +451,26 @@ fn start(mon: &mut Monitor, spec: &StartVm) -> Result<String, String> {
 fn line(now: u64, at: &At, result: Result<Switch, String>) -> String {
     match result {
         Ok(s) => {
+            let memory = s.memory.map_or(String::new(), |m| m.to_string());
             let what = match at.action {
                 Action::Virtualize => format!(
                     "{} CPU(s) became VCPUs of vm0 (VCPU i on CPU i), identity pmap of {} as one range",
                     s.cpus,
                     sim::config::show_size(s.mem)
+                ),
+                Action::VirtualizeCpu => format!(
+                    "{} CPU(s) became VCPUs of vm0 (VCPU i on CPU i), memory {memory}: {} on itself, the guest's own TLB entries installed with machine ASIDs",
+                    s.cpus,
+                    sim::config::show_size(s.mem)
+                ),
+                Action::VirtualizeMemory(r) => format!(
+                    "vm0's {} composed through its pmap from now on; memory {memory}",
+                    range_text(r, s.mem)
+                ),
+                Action::DevirtualizeMemory(r) => format!(
+                    "vm0's {} remapped to the identity ({} indirect) and passed through from now on; memory {memory}",
+                    range_text(r, s.mem),
+                    s.indirect
                 ),
                 _ => format!(
                     "vm0's {} VCPU(s) handed back to the CPUs, exits off, {} identity memory",
@@ -398,6 +489,14 @@ fn line(now: u64, at: &At, result: Result<Switch, String>) -> String {
             "at cycle {now}: {} refused: {why}; the run continues",
             at.action.name()
         ),
+    }
+}
+
+/// A memory switch's range as its line names it.
+fn range_text(range: Option<(u64, u64)>, bytes: u64) -> String {
+    match range {
+        Some((first, end)) => format!("{first:#x}-{end:#x}"),
+        None => format!("{} (all of it)", sim::config::show_size(bytes)),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod gdb;
 pub mod host;
 pub mod l2tlb;
 pub mod mem;
+pub mod memstate;
 pub mod obs;
 pub mod remap;
 pub mod stats;

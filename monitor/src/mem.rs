@@ -41,11 +41,19 @@ pub struct Pmap {
     /// `(first machine page, pages)` when the map is a range; `pages` is
     /// then empty.
     range: Option<(u32, u32)>,
+    /// Guest pages not composed: each is on the machine page of its own
+    /// number and the guest's entries for it are installed as they are
+    /// (`crate::memstate`).
+    pub passthrough: crate::memstate::PageSet,
 }
 
 impl Pmap {
     pub fn new(pages: Vec<u32>) -> Pmap {
-        Pmap { pages, range: None }
+        Pmap {
+            pages,
+            range: None,
+            passthrough: Default::default(),
+        }
     }
 
     /// Guest pages `0..count` on machine pages `first..first + count`.
@@ -53,6 +61,7 @@ impl Pmap {
         Pmap {
             pages: Vec::new(),
             range: Some((first, count)),
+            passthrough: Default::default(),
         }
     }
 
@@ -105,6 +114,11 @@ impl Pmap {
             self.pages = Vec::new();
             self.range = Some((0, count));
         }
+    }
+
+    /// Whether its pages are passed through, composed, or some of each.
+    pub fn state(&self) -> crate::memstate::MemoryState {
+        crate::memstate::MemoryState::of(&self.passthrough, self.size() >> PAGE_SHIFT)
     }
 
     /// Bytes of guest-physical memory.

@@ -10,7 +10,6 @@
 
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 
-use crate::cost::VIRT;
 use crate::{tlbctl, Monitor};
 
 /// What a remapping did.
@@ -114,7 +113,7 @@ impl Users {
                 return Some(COMMPAGE);
             }
             let (found, scanned) = vm.pmap.find(mpn);
-            self.cost += scanned * VIRT.search_entry;
+            self.cost += scanned * m.config.cost.virt.search_entry;
             if let Some(gpn) = found {
                 return Some((v, gpn));
             }
@@ -203,7 +202,8 @@ fn move_page(m: &mut Monitor, users: &mut Users, v: usize, gpn: u32, to: u32) {
 /// `moved.pause` holds the index's lookup cycles on entry.
 fn finish(m: &mut Monitor, v: usize, moved: &mut Moved) {
     let tlb = sim::cpu::TLB_ENTRIES as u64;
-    moved.pause += moved.pages() * (VIRT.page_copy + VIRT.page_remap) + tlb * VIRT.tlb_flush_entry;
+    let c = m.config.cost.virt;
+    moved.pause += moved.pages() * (c.page_copy + c.page_remap) + tlb * c.tlb_flush_entry;
     for cpu in &mut m.machine.cpus {
         tlbctl::flush_real_tlb(cpu);
         cpu.charge(moved.pause);
@@ -233,8 +233,18 @@ pub fn evacuate(
             "{first:#x}-{end:#x} is not a range of whole 4K pages inside {name}'s {size:#x} bytes"
         ));
     }
-    let mut users = Users::new(m, index);
     let (g0, g1) = ((first >> PAGE_SHIFT) as u32, (end >> PAGE_SHIFT) as u32);
+    let passthrough = m
+        .vms
+        .get(v)
+        .map(|vm| vm.pmap.passthrough.clone())
+        .unwrap_or_default();
+    if passthrough.overlaps(g0, g1) {
+        return Err(format!(
+            "{first:#x}-{end:#x} holds pages passed through, not composed (memory not virtualized there): virtualize-memory first"
+        ));
+    }
+    let mut users = Users::new(m, index);
     let count = (g1 - g0) as usize;
     let mut targets = Vec::with_capacity(count);
     match to {
@@ -248,9 +258,9 @@ pub fn evacuate(
             }
             for t in t0 as u32..(t0 as u32 + count as u32) {
                 if let Some((o, g)) = users.user(m, t) {
-                    if o != v || (g0..g1).contains(&g) {
+                    if o != v || (g0..g1).contains(&g) || passthrough.contains(g) {
                         return Err(format!(
-                            "machine page {:#x} holds a page that cannot trade places (another VM's, a commpage, or one of the range)",
+                            "machine page {:#x} holds a page that cannot trade places (another VM's, a commpage, one of the range, or one passed through)",
                             u64::from(t) << PAGE_SHIFT
                         ));
                     }
@@ -315,12 +325,13 @@ pub fn evacuate(
     Ok(moved)
 }
 
-/// Why the identity of VM `v`'s memory cannot be had, if it cannot: its
-/// pmap points outside machine memory, or another VM's page or a commpage
-/// sits where the identity needs to put one of its pages.
-fn identity_refusal(m: &Monitor, v: usize) -> Option<String> {
+/// Why the identity of VM `v`'s guest pages `g0..g1` cannot be had, if it
+/// cannot: its pmap points outside machine memory, or another VM's page or
+/// a commpage sits where the identity needs to put one of its pages.
+fn identity_refusal(m: &Monitor, v: usize, (g0, g1): (u32, u32)) -> Option<String> {
     let vm = m.vms.get(v)?;
     let pages = vm.pmap.size() >> PAGE_SHIFT;
+    let (g0, g1) = (u64::from(g0), u64::from(g1));
     let ram_pages = m.machine.bus.ram().len() as u64 >> PAGE_SHIFT;
     if pages > ram_pages {
         return Some(format!(
@@ -328,7 +339,7 @@ fn identity_refusal(m: &Monitor, v: usize) -> Option<String> {
             vm.name
         ));
     }
-    if (0..pages).any(|g| {
+    if (g0..g1).any(|g| {
         vm.pmap
             .machine_page(g)
             .is_none_or(|p| u64::from(p) >= ram_pages)
@@ -343,13 +354,13 @@ fn identity_refusal(m: &Monitor, v: usize) -> Option<String> {
             .vcpus
             .iter()
             .map(|vc| vc.commpage >> PAGE_SHIFT)
-            .find(|&p| p < pages);
+            .find(|&p| (g0..g1).contains(&p));
         let page = (o != v)
             .then(|| {
                 (0..other.pmap.size() >> PAGE_SHIFT)
                     .filter_map(|g| other.pmap.machine_page(g))
                     .map(u64::from)
-                    .find(|&p| p < pages)
+                    .find(|&p| (g0..g1).contains(&p))
             })
             .flatten();
         if let Some(p) = commpage.or(page) {
@@ -368,14 +379,33 @@ fn identity_refusal(m: &Monitor, v: usize) -> Option<String> {
 /// free page (indirect). Refused when a target belongs to another VM or a
 /// commpage, or when no free page exists for an indirect move.
 pub fn to_identity(m: &mut Monitor, v: usize, index: RemapIndex) -> Result<Moved, String> {
-    if let Some(why) = identity_refusal(m, v) {
+    let pages = m
+        .vms
+        .get(v)
+        .map_or(0, |vm| (vm.pmap.size() >> PAGE_SHIFT) as u32);
+    range_to_identity(m, v, (0, pages), index)
+}
+
+/// [`to_identity`] for guest pages `g0..g1` only (partial
+/// devirtualization): pages outside stay where they are, except one of the
+/// VM's that sits on a target, which moves out of the way.
+pub fn range_to_identity(
+    m: &mut Monitor,
+    v: usize,
+    (g0, g1): (u32, u32),
+    index: RemapIndex,
+) -> Result<Moved, String> {
+    if let Some(why) = identity_refusal(m, v, (g0, g1)) {
         return Err(why);
     }
     let pages = m
         .vms
         .get(v)
         .map_or(0, |vm| (vm.pmap.size() >> PAGE_SHIFT) as u32);
-    if m.vms.get(v).is_none_or(|vm| vm.pmap.is_identity()) {
+    let in_place = |vm: &crate::Vm| {
+        vm.pmap.is_identity() || (g0..g1).all(|g| vm.pmap.machine_page(u64::from(g)) == Some(g))
+    };
+    if m.vms.get(v).is_none_or(in_place) {
         return Ok(Moved::default());
     }
     let mut users = Users::new(m, index);
@@ -383,7 +413,7 @@ pub fn to_identity(m: &mut Monitor, v: usize, index: RemapIndex) -> Result<Moved
     // Free pages for indirect moves: above the identity region, where
     // nothing will land.
     let mut cursor = pages as usize;
-    for gpn in 0..pages {
+    for gpn in g0..g1 {
         let here = m
             .vms
             .get(v)

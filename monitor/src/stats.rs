@@ -21,6 +21,10 @@ pub struct VmStats {
     pub device_exits_tlb: u64,
     pub kseg_exits: u64,
     pub patched: u64,
+    pub composed: u64,
+    pub passed_through: u64,
+    /// Whether its memory is composed, passed through or partly each.
+    pub memory: Option<crate::memstate::MemoryState>,
     pub l2tlb_hits: u64,
     pub l2tlb_misses: u64,
     pub monitor_cycles: u64,
@@ -61,6 +65,8 @@ impl VmStats {
         self.device_exits_tlb += s.device_exits_tlb;
         self.kseg_exits += s.kseg_exits;
         self.patched += s.patched;
+        self.composed += s.composed;
+        self.passed_through += s.passed_through;
         self.monitor_cycles += s.monitor_cycles;
         self.guest_cycles += s.guest_cycles;
         self.guest_insns += s.guest_insns;
@@ -78,6 +84,7 @@ impl Monitor {
                     coalesce: vm.io.config.policy,
                     io: vm.io.stats,
                     io_table: vm.io.table_size(),
+                    memory: Some(vm.pmap.state()),
                     ..VmStats::default()
                 };
                 for vc in &vm.vcpus {
@@ -138,6 +145,14 @@ impl Monitor {
                 "  L2TLB: {} hits, {} misses",
                 st.l2tlb_hits, st.l2tlb_misses
             );
+            // Only a kernel virtualized at run time passes memory through.
+            if let Some(state) = st.memory.filter(|_| st.passed_through > 0) {
+                let _ = writeln!(
+                    out,
+                    "  memory: {state}; guest TLB entries installed: {} composed, {} passed through",
+                    st.composed, st.passed_through
+                );
+            }
             coalesce_lines(&mut out, &st);
         }
         out

@@ -13,12 +13,18 @@ pub enum When {
     VmEnd(Option<String>),
 }
 
-/// What an entry does. The other actions (`virtualize-cpu`, `virtualize-memory`, `devirtualize-memory`) are
-/// recognized and refused as not built yet (docs/devirtualization.md).
+/// What an entry does (docs/devirtualization.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Slide the monitor under the kernel running on the bare machine.
     Virtualize,
+    /// The same for the CPUs only: memory stays pass-through.
+    VirtualizeCpu,
+    /// Compose vm0's guest-physical bytes `first..end` (all of its
+    /// memory when `None`) through its pmap from now on.
+    VirtualizeMemory(Option<(u64, u64)>),
+    /// Remap those bytes to the identity and pass them through from now on.
+    DevirtualizeMemory(Option<(u64, u64)>),
     /// Hand the machine back to the kernel the monitor runs.
     Devirtualize,
     /// Boot another VM into free machine memory, beside the kernel.
@@ -32,7 +38,7 @@ pub enum Action {
     },
 }
 
-/// `start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]`.
+/// `start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartVm {
     pub image: std::path::PathBuf,
@@ -41,12 +47,18 @@ pub struct StartVm {
     pub cpus: usize,
     /// Default: `vm<number>`.
     pub name: Option<String>,
+    /// The VM's disk image: read from the file, its writes its own (as
+    /// under `--vm IMAGE,disk=FILE`).
+    pub disk: Option<std::path::PathBuf>,
 }
 
 impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Virtualize => "virtualize",
+            Action::VirtualizeCpu => "virtualize-cpu",
+            Action::VirtualizeMemory(_) => "virtualize-memory",
+            Action::DevirtualizeMemory(_) => "devirtualize-memory",
             Action::Devirtualize => "devirtualize",
             Action::StartVm(_) => "start-vm",
             Action::Evacuate { .. } => "evacuate",
@@ -54,22 +66,46 @@ impl Action {
     }
 }
 
+/// `FIRST-END` of action `name`, as `8M-16M`; `form` is what to give
+/// instead of something else.
+fn parse_range(name: &str, range: &str, form: &str) -> Result<(u64, u64), String> {
+    let size = |s: &str| sim::config::parse_size(s).map_err(|e| format!("{name}={range}: {e}"));
+    let Some((a, b)) = range.split_once('-') else {
+        return Err(format!("{name}={range}: give {form}"));
+    };
+    Ok((size(a)?, size(b)?))
+}
+
 /// `RANGE[@MACHINE]`, RANGE as `8M-16M`.
 fn parse_evacuate(spec: &str) -> Result<Action, String> {
-    let size = |s: &str| sim::config::parse_size(s).map_err(|e| format!("evacuate={spec}: {e}"));
     let (range, to) = match spec.split_once('@') {
-        Some((r, at)) => (r, Some(size(at)?)),
+        Some((r, at)) => (
+            r,
+            Some(sim::config::parse_size(at).map_err(|e| format!("evacuate={spec}: {e}"))?),
+        ),
         None => (spec, None),
     };
-    let Some((a, b)) = range.split_once('-') else {
-        return Err(format!(
-            "evacuate={spec}: give RANGE[@MACHINE], e.g. 8M-16M or 8M-16M@40M"
-        ));
+    let form = "RANGE[@MACHINE], e.g. 8M-16M or 8M-16M@40M";
+    let (first, end) = parse_range("evacuate", range, form)?;
+    Ok(Action::Evacuate { first, end, to })
+}
+
+/// `NAME` or `NAME=RANGE` of a memory switch.
+fn parse_memory_switch(action: &str) -> Option<Result<Action, String>> {
+    let (name, range) = match action.split_once('=') {
+        Some((n, r)) => (n, Some(r)),
+        None => (action, None),
     };
-    Ok(Action::Evacuate {
-        first: size(a)?,
-        end: size(b)?,
-        to,
+    let make: fn(Option<(u64, u64)>) -> Action = match name {
+        "virtualize-memory" => Action::VirtualizeMemory,
+        "devirtualize-memory" => Action::DevirtualizeMemory,
+        _ => return None,
+    };
+    Some(match range {
+        None => Ok(make(None)),
+        Some(r) => {
+            parse_range(name, r, "a guest-physical RANGE, e.g. 0-16M").map(|r| make(Some(r)))
+        }
     })
 }
 
@@ -77,13 +113,16 @@ fn parse_start_vm(spec: &str) -> Result<StartVm, String> {
     let mut parts = spec.split(',');
     let image = parts.next().unwrap_or("");
     if image.is_empty() {
-        return Err("start-vm= needs an image: start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]".into());
+        return Err(
+            "start-vm= needs an image: start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE]".into(),
+        );
     }
     let mut vm = StartVm {
         image: image.into(),
         mem: 32 << 20,
         cpus: 1,
         name: None,
+        disk: None,
     };
     for kv in parts {
         match kv.split_once('=') {
@@ -99,10 +138,11 @@ fn parse_start_vm(spec: &str) -> Result<StartVm, String> {
                     .ok_or_else(|| format!("cpus={v}: give 1 to 64"))?;
             }
             Some(("name", v)) if !v.is_empty() => vm.name = Some(v.to_string()),
-            Some(("disk", _)) => return Err("start-vm: disk= is not built yet".into()),
+            Some(("disk", "")) => return Err("start-vm: disk= needs a file".into()),
+            Some(("disk", v)) => vm.disk = Some(v.into()),
             _ => {
                 return Err(format!(
-                    "start-vm: {kv:?} is not mem=SIZE, cpus=N or name=NAME"
+                    "start-vm: {kv:?} is not mem=SIZE, cpus=N, name=NAME or disk=FILE"
                 ))
             }
         }
@@ -117,8 +157,6 @@ pub struct At {
     pub action: Action,
     pub text: String,
 }
-
-const NOT_YET: [&str; 3] = ["virtualize-cpu", "virtualize-memory", "devirtualize-memory"];
 
 /// A cycle count with an optional decimal suffix: `20M` is 20,000,000.
 pub fn parse_cycles(s: &str) -> Result<u64, String> {
@@ -152,7 +190,9 @@ pub fn parse(when: &str, action: &str) -> Result<At, String> {
     };
     let action = match action {
         "virtualize" => Action::Virtualize,
+        "virtualize-cpu" => Action::VirtualizeCpu,
         "devirtualize" => Action::Devirtualize,
+        a if let Some(switch) = parse_memory_switch(a) => switch.map_err(bad)?,
         a if a.starts_with("evacuate=") => {
             parse_evacuate(a.trim_start_matches("evacuate=")).map_err(bad)?
         }
@@ -160,12 +200,9 @@ pub fn parse(when: &str, action: &str) -> Result<At, String> {
             Action::StartVm(parse_start_vm(a.trim_start_matches("start-vm=")).map_err(bad)?)
         }
         a => {
-            let head = a.split(['=', ',']).next().unwrap_or(a);
-            return Err(bad(if NOT_YET.contains(&head) {
-                format!("the action {head} is not built yet (see docs/devirtualization.md)")
-            } else {
-                format!("unknown action {a:?}; the actions are virtualize, devirtualize and start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME]")
-            }));
+            return Err(bad(format!(
+                "unknown action {a:?}; the actions are virtualize, virtualize-cpu, virtualize-memory[=RANGE], devirtualize-memory[=RANGE], devirtualize, start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE] and evacuate=RANGE[@MACHINE]"
+            )));
         }
     };
     Ok(At { when, action, text })
@@ -255,14 +292,19 @@ mod tests {
                 image: "k.elf".into(),
                 mem: 16 << 20,
                 cpus: 2,
-                name: Some("b".into())
+                name: Some("b".into()),
+                disk: None,
             })
+        );
+        let d = parse_spec("25M:start-vm=k.elf,disk=d.img").unwrap();
+        assert!(
+            matches!(d.action, Action::StartVm(StartVm { disk: Some(ref p), .. }) if p.as_os_str() == "d.img")
         );
         for bad in [
             "1M:start-vm=",
             "1M:start-vm=k.elf,mem=3",
             "1M:start-vm=k.elf,cpus=0",
-            "1M:start-vm=k.elf,disk=d.img",
+            "1M:start-vm=k.elf,disk=",
             "1M:start-vm=k.elf,colour=red",
         ] {
             assert!(parse_spec(bad).is_err(), "{bad}");
@@ -276,8 +318,30 @@ mod tests {
             }
         );
         assert!(parse_spec("40M:evacuate=8M").is_err());
-        let e = parse_spec("40M:virtualize-cpu").unwrap_err();
-        assert!(e.contains("virtualize-cpu is not built yet"), "{e}");
+        assert_eq!(
+            parse_spec("1M:virtualize-cpu").unwrap().action,
+            Action::VirtualizeCpu
+        );
+        assert_eq!(
+            parse_spec("2M:virtualize-memory").unwrap().action,
+            Action::VirtualizeMemory(None)
+        );
+        assert_eq!(
+            parse_spec("3M:devirtualize-memory=0-16M").unwrap().action,
+            Action::DevirtualizeMemory(Some((0, 16 << 20)))
+        );
+        for bad in [
+            "3M:devirtualize-memory=16M",
+            "3M:virtualize-memory=",
+            "3M:virtualize-memory=0-lots",
+            "3M:virtualize-cpus",
+        ] {
+            let e = parse_spec(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("--at {bad}: ")) && !e.contains('\n'),
+                "{e}"
+            );
+        }
         assert!(parse_spec("soon:virtualize")
             .unwrap_err()
             .contains("\"soon\""));

@@ -39,10 +39,14 @@ pub fn flush_real_tlb(core: &mut sim::cpu::Core) {
 
 /// Composes the 8 KB page pair around `va` from virtual TLB entry
 /// `vtlb_index`, caches it in the L2TLB and writes it to the real TLB.
+///
+/// On pass-through memory (`crate::memstate`) nothing is composed: the
+/// guest's frame goes into the real entry as it is once it is known to lie
+/// inside the VM's memory, which is what keeps the monitor's own pages
+/// (the commpages above it, other VMs) out of the guest's reach.
 pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
-    ctx.core.charge(ctx.cost.compose);
-    ctx.vcpu.stats.monitor_cycles += ctx.cost.compose;
     let e = ctx.vcpu.tlb.read(vtlb_index);
+    let (mut composed, mut passed_any) = (false, false);
     let base = va & !0x1FFF;
     let mut reals = [0u32; 2];
     let mut gpas = [None; 2];
@@ -63,12 +67,29 @@ pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
         gpas[half] = Some(gpa);
         // A guest page outside the VM's memory stays invalid in the real
         // TLB; touching it is a bus error for the guest (see `exit`).
-        if let Some(ma) = ctx.pmap.translate(GuestPhys(gpa)) {
+        let passed = u32::try_from(gpa >> 12).is_ok_and(|g| ctx.pmap.passthrough.contains(g));
+        composed |= !passed;
+        passed_any |= passed;
+        let ma = if passed {
+            (gpa < ctx.pmap.size()).then_some(crate::mem::MachineAddr(gpa))
+        } else {
+            ctx.pmap.translate(GuestPhys(gpa))
+        };
+        if let Some(ma) = ma {
             mpas[half] = Some(ma.0);
             let mpfn = (ma.0 >> 12) as u32;
             *real = (mpfn << lo::PFN_SHIFT) | (guest_lo & (lo::D | lo::V | (7 << lo::C_SHIFT)));
         }
     }
+    let charge = if composed || !passed_any {
+        ctx.vcpu.stats.composed += 1;
+        ctx.cost.compose
+    } else {
+        ctx.vcpu.stats.passed_through += 1;
+        ctx.cost.passthrough
+    };
+    ctx.core.charge(charge);
+    ctx.vcpu.stats.monitor_cycles += charge;
     // Below 48: exact.
     let l2 = L2Entry {
         vpn2: va >> 13,

@@ -36,6 +36,10 @@ pub struct VcpuStats {
     pub kseg_exits: u64,
     /// Guest-kernel MFC0/MTC0 sites rewritten to use the commpage.
     pub patched: u64,
+    /// Guest TLB entries installed in the real TLB: composed through the
+    /// pmap, or passed through as they are (`crate::memstate`).
+    pub composed: u64,
+    pub passed_through: u64,
     pub monitor_cycles: u64,
     pub guest_cycles: u64,
     pub guest_insns: u64,

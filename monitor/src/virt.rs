@@ -19,8 +19,9 @@ use sim::handover::CpuState;
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 use sim::Machine;
 
-use crate::cost::VIRT;
+use crate::cost::{Cost, VirtCost};
 use crate::mem::{Asids, Memmap, Pmap};
+use crate::memstate::{MemoryState, PageSet};
 use crate::obs::Trace;
 use crate::vcpu::{Vcpu, VcpuState};
 use crate::{tlbctl, Monitor, MonitorConfig, Vm};
@@ -32,8 +33,11 @@ pub struct Switch {
     pub cpus: usize,
     /// Bytes of guest-physical memory, identity-mapped.
     pub mem: u64,
-    /// Pages whose contents moved (none yet: memory stays identity).
+    /// Pages whose contents moved, of them `indirect` through a free page.
     pub pages_moved: u64,
+    pub indirect: u64,
+    /// The VM's memory afterwards (`None`: the kernel runs natively).
+    pub memory: Option<MemoryState>,
     /// Cycles every CPU of the guest was held at the boundary.
     pub pause: u64,
     /// What moved, one line per step (the trace and the trap-flow
@@ -84,8 +88,8 @@ fn describe_board(board: &Board, n: usize) -> String {
 /// The guest pause of a switch on `cpus` CPUs: each CPU moves its own
 /// registers, CP0 and TLB in parallel, then CPU 0 moves the pmap and the
 /// board while the others wait at the barrier.
-fn pause(tlb_entries: u64) -> u64 {
-    VIRT.cpu_state + tlb_entries * VIRT.tlb_entry + VIRT.pmap_range + VIRT.board
+fn pause(c: &VirtCost, tlb_entries: u64) -> u64 {
+    c.cpu_state + tlb_entries * c.tlb_entry + c.pmap_range + c.board
 }
 
 fn vcpu_state(s: RunState) -> VcpuState {
@@ -106,12 +110,22 @@ fn run_state(s: VcpuState) -> RunState {
     }
 }
 
-/// Slides the monitor under the kernel running on `machine`. Refused,
-/// with the machine given back untouched, when the monitor has no machine
-/// memory of its own above the kernel's (one commpage per VCPU), when a
-/// CPU is paused through mp, or when the machine has halted.
-pub fn virtualize(
+/// Slides the monitor under the kernel running on `machine`, CPUs and
+/// memory, at the default costs.
+pub fn virtualize(machine: Box<Machine>) -> Result<(Box<Monitor>, Switch), (Box<Machine>, String)> {
+    virtualize_with(machine, &crate::cost::COST, false)
+}
+
+/// Slides the monitor, charging `cost`, under the kernel running on
+/// `machine`; with `cpu_only` its memory stays pass-through (every page on
+/// itself, the guest's entries installed as they are). Refused, with the
+/// machine given back untouched, when the monitor has no machine memory of
+/// its own above the kernel's (one commpage per VCPU), when a CPU is paused
+/// through mp, or when the machine has halted.
+pub fn virtualize_with(
     mut machine: Box<Machine>,
+    cost: &Cost,
+    cpu_only: bool,
 ) -> Result<(Box<Monitor>, Switch), (Box<Machine>, String)> {
     let n = machine.cpus.len();
     let boot = machine.bus.board.mp.memory();
@@ -135,7 +149,7 @@ pub fn virtualize(
     let now = machine.now;
     let tlb = sim::cpu::TLB_ENTRIES as u64;
     // Capturing the guest's TLB, then emptying the real one.
-    let pause = pause(tlb) + tlb * VIRT.tlb_flush_entry;
+    let pause = pause(&cost.virt, tlb) + tlb * cost.virt.tlb_flush_entry;
     let board = std::mem::replace(&mut machine.bus.board, Board::new(n));
     let mut log = vec![describe_board(&board, n)];
     let mut vcpus = Vec::with_capacity(n);
@@ -175,13 +189,23 @@ pub fn virtualize(
         quantum: machine.config.quantum,
         max_cycles: machine.config.max_cycles,
         machine_mem: Some(ram),
+        cost: *cost,
         ..MonitorConfig::default()
     };
     let pages = u32::try_from(boot >> PAGE_SHIFT).unwrap_or(u32::MAX);
+    let mut pmap = Pmap::range(0, pages);
+    if cpu_only {
+        pmap.passthrough = PageSet::of(0, pages);
+    }
     log.push(format!(
-        "pmap vm0: guest-physical 0..{} -> machine 0..{}, one range (identity); commpages at machine {:#x}",
+        "pmap vm0: guest-physical 0..{} -> machine 0..{}, one range (identity){}; commpages at machine {:#x}",
         show_size(boot),
         show_size(boot),
+        if cpu_only {
+            ", every page passed through (the guest's entries installed as they are, frames checked against its memory)"
+        } else {
+            ""
+        },
         boot
     ));
     log.push(format!(
@@ -190,7 +214,7 @@ pub fn virtualize(
     let vm = Vm {
         id: 0,
         name: "vm0".to_string(),
-        pmap: Pmap::range(0, pages),
+        pmap,
         vcpus,
         board,
         end: None,
@@ -227,6 +251,8 @@ pub fn virtualize(
         cpus: n,
         mem: boot,
         pages_moved: 0,
+        indirect: 0,
+        memory: monitor.vms.first().map(|vm| vm.pmap.state()),
         pause,
         log,
     };
@@ -301,10 +327,15 @@ pub fn devirtualize_with(
     let Some(vm) = std::mem::take(&mut m.vms).into_iter().next() else {
         return Err((m, "there is no VM".to_string()));
     };
-    let Monitor { machine, now, .. } = *m;
+    let Monitor {
+        machine,
+        now,
+        config,
+        ..
+    } = *m;
     let mut machine = Box::new(machine);
     let tlb = sim::cpu::TLB_ENTRIES as u64;
-    let pause = pause(tlb);
+    let pause = pause(&config.cost.virt, tlb);
     let mut log = vec![format!(
         "pmap {}: guest-physical 0..{} remapped to the identity: {} pages moved ({} direct, {} indirect), pause {} cycles; nothing composed from now on",
         vm.name,
@@ -352,6 +383,8 @@ pub fn devirtualize_with(
         cpus: vm.vcpus.len(),
         mem: vm.pmap.size(),
         pages_moved: moved.pages(),
+        indirect: moved.indirect,
+        memory: None,
         pause: pause + moved.pause,
         log,
     };
