@@ -579,3 +579,70 @@ impl<'a> Scan<'a> {
         self.0.is_empty()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_told_apart_by_their_columns() {
+        let bare = "        2666 cpu0 kernel     exception Sys at 0x80010d4c <main+0xac>, vector 0x80000180";
+        assert!(is_bare_machine_line(bare));
+        assert_eq!(Reader::default().read(bare), Ok(None));
+        for not_a_line in [
+            "",
+            "cpu0",
+            "cpu0 kernel",
+            "cpux vm0.0 monitor VM stopped",
+            "42",
+        ] {
+            assert!(!is_bare_machine_line(not_a_line), "{not_a_line:?}");
+            assert_eq!(
+                Reader::default().read(not_a_line),
+                Ok(None),
+                "{not_a_line:?}"
+            );
+        }
+        // A VM.VCPU column but no layer the format names: not a monitor line.
+        assert_eq!(Reader::default().read("cpu0 vm0.0 kernel x"), Ok(None));
+    }
+
+    #[test]
+    fn names_are_learnt_in_the_order_they_are_seen() {
+        let mut r = Reader::new(vec!["a".into()]);
+        let rec = r.read("7 cpu1 b.2 monitor switch to a.0").unwrap().unwrap();
+        assert_eq!(rec.cycle, 7);
+        assert_eq!(
+            rec.place,
+            Place {
+                pcpu: 1,
+                vm: 1,
+                vcpu: 2
+            }
+        );
+        assert_eq!(
+            rec.event,
+            MonEvent::Switch {
+                to_vm: 0,
+                to_vcpu: 0
+            }
+        );
+        assert_eq!(r.names(), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_event_with_text_left_over_is_refused() {
+        let mut r = Reader::default();
+        assert!(r.read("cpu0 v.0 monitor VM halted with status 3").is_ok());
+        let e = r
+            .read("cpu0 v.0 monitor VM halted with status 3 and more")
+            .unwrap_err();
+        assert_eq!(e.layer, "monitor");
+        assert!(
+            r.read("cpu0 v.0 engine  0x80001000").is_err(),
+            "no instruction"
+        );
+        assert!(r.read("cpu0 v.0 user    exit Nope at 0x00400000").is_err());
+    }
+}
