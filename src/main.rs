@@ -75,7 +75,7 @@ fn flow(args: &cli::FlowArgs) -> anyhow::Result<()> {
     let lines: Vec<&str> = text.lines().collect();
     let name = args.trace.display();
     if lines.iter().any(|l| monitor::flow::is_bare_machine_line(l))
-        && monitor::flow::steps(lines.iter().copied()).is_empty()
+        && monitor::flow::records(lines.iter().copied(), 1).is_ok_and(|(r, _)| r.is_empty())
     {
         anyhow::bail!(
             "{name}: a bare-machine trace has no guest or monitor to draw; \
@@ -89,7 +89,10 @@ fn flow(args: &cli::FlowArgs) -> anyhow::Result<()> {
     let window = monitor::flow::window(&lines, args.from.as_deref(), args.to.as_deref(), which)
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let (start, end) = (window.start, window.end);
-    let steps = monitor::flow::steps(lines.get(start..end).unwrap_or(&[]).iter().copied());
+    let window = lines.get(start..end).unwrap_or(&[]).iter().copied();
+    let (records, names) =
+        monitor::flow::records(window, start + 1).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let steps = monitor::flow::steps(&records, &names);
     if steps.is_empty() {
         anyhow::bail!(
             "{}: no monitor trace lines in that window",

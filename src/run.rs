@@ -408,10 +408,8 @@ fn run_vms(
             }
         }
         if let Some(w) = sink.as_mut() {
-            for (cycle, line) in m.trace.lines.drain(..) {
-                // A failure is kept by the sink and taken just below.
-                let _ = writeln!(w, "{cycle:>12} {line}");
-            }
+            // A failure is kept by the sink and taken just below.
+            let _ = m.trace.drain_to(w);
         }
         trace_check.as_ref().map_or(Ok(()), TraceCheck::take)?;
         progress.tick(m.now(), || {

@@ -91,11 +91,7 @@ pub fn patch(ctx: &mut GuestCtx<'_>, pc: u64) {
     if ctx.bus.write_ram(ctx.core.id, ma, 4, u64::from(new)) {
         ctx.charge(ctx.cost.patch);
         ctx.vcpu.stats.patched += 1;
-        ctx.trace.emit(MonEvent::Patch {
-            pc,
-            from: word,
-            to: new,
-        });
+        ctx.trace.emit(MonEvent::patch(pc, word, new));
     }
 }
 

@@ -13,7 +13,7 @@ use sim::DebugControl;
 
 use crate::cost::Cost;
 use crate::mem::{Asids, GuestPhys, Pmap};
-use crate::obs::{MonEvent, Trace};
+use crate::obs::{low32, GuestInsn, MonEvent, Trace};
 use crate::tlbctl;
 use crate::vcpu::{Vcpu, VcpuState};
 
@@ -221,7 +221,10 @@ impl GuestCtx<'_> {
         self.trace.emit(MonEvent::GuestTlbWrite {
             index,
             random,
-            entry: new,
+            vpn2: new.vpn2,
+            asid: new.asid,
+            global: new.global,
+            pfn: new.lo.map(|l| l >> lo::PFN_SHIFT),
         });
         let never_matches = new.lo[0] & lo::V == 0 && new.lo[1] & lo::V == 0
             || (0x8000_0000..0xC000_0000).contains(&new.vpn2);
@@ -300,7 +303,10 @@ impl ExecContext for GuestCtx<'_> {
             self.vcpu.set_lines(lines);
         }
         let v = self.vcpu.read_cp0(reg, self.now);
-        self.trace.emit(MonEvent::Cp0Read { reg, value: v });
+        self.trace.emit(MonEvent::Cp0Read {
+            reg,
+            value: low32(v),
+        });
         v
     }
     // lab emulate: end mfc0
@@ -310,7 +316,10 @@ impl ExecContext for GuestCtx<'_> {
         self.count_emulated("mtc0");
         // Status's IE and IM, Cause's software interrupts.
         self.vcpu.may_interrupt = true;
-        self.trace.emit(MonEvent::Cp0Write { reg, value });
+        self.trace.emit(MonEvent::Cp0Write {
+            reg,
+            value: low32(value),
+        });
         match self.vcpu.write_cp0(reg, value, self.now) {
             Cp0Write::Context | Cp0Write::Status => tlbctl::load_asid(self),
             _ => {}
@@ -372,7 +381,7 @@ impl ExecContext for GuestCtx<'_> {
         };
         self.bus.unlink(self.core.id);
         self.trace.emit(MonEvent::GuestEret {
-            to,
+            to: low32(to),
             mode: self.vcpu.cp0.mode(),
         });
         to
@@ -457,7 +466,13 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
             return None;
         }
     };
-    ctx.trace.emit(MonEvent::Engine { pc, word: insn.raw });
+    ctx.trace.emit(MonEvent::Engine {
+        pc: low32(pc),
+        insn: GuestInsn::Word {
+            pc: low32(pc),
+            word: insn.raw,
+        },
+    });
     match sim::cpu::execute(regs, ctx, insn, pc) {
         Ok(flow) => {
             ctx.vcpu.stats.guest_insns += 1;
@@ -527,9 +542,9 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
     let vector = ctx.vcpu.reflect(regs, e, pc, bd);
     ctx.trace.emit(MonEvent::Reflect {
         code: e.code,
-        epc: ctx.vcpu.cp0.epc,
-        vector,
-        badvaddr: e.badvaddr,
+        epc: low32(ctx.vcpu.cp0.epc),
+        vector: low32(vector),
+        badvaddr: e.badvaddr.map(low32),
     });
     // A trampoline into the window is followed at once, with its one
     // architectural effect (k0 = the target): the guest sees exactly what
@@ -541,7 +556,10 @@ pub fn reflect(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64, 
         ctx.vcpu.stats.guest_insns += 4;
         regs.set(Reg::K0, target);
         regs.jump_to(target);
-        ctx.trace.emit(MonEvent::Trampoline { vector, target });
+        ctx.trace.emit(MonEvent::Trampoline {
+            vector: low32(vector),
+            target: low32(target),
+        });
     }
     if pc == vector && ctx.stop.is_none() {
         *ctx.stop = Some(format!(

@@ -61,14 +61,8 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
     ctx.vcpu.stats.monitor_cycles += exit_cost;
     if ctx.trace.enabled {
         let word = engine::peek_word(ctx, fault_pc);
-        ctx.trace.emit(MonEvent::Exit {
-            code,
-            epc: fault_pc,
-            bd,
-            badvaddr,
-            from,
-            word,
-        });
+        ctx.trace
+            .emit(MonEvent::exit(code, fault_pc, bd, badvaddr, from, word));
     }
     if !matches!(
         code,

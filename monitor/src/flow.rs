@@ -1,9 +1,14 @@
 //! Trap-flow tables: a monitor trace (docs/trace-format.md) as the table
 //! textbooks draw, one column per layer (user process, guest OS, monitor,
 //! hardware), one row per step, in Markdown or as a standalone HTML page.
+//! The table is built from the trace's events (`records` reads a file's
+//! lines back into them), not from its text.
 
 use std::fmt::Write as _;
 use std::ops::Range;
+
+pub use crate::obs::is_bare_machine_line;
+use crate::obs::{event_text, MonEvent, ReadError, Reader, Record};
 
 /// The columns, left to right.
 pub const COLUMNS: [&str; 4] = ["user process", "guest OS", "monitor", "hardware"];
@@ -15,113 +20,92 @@ pub struct Step {
     pub text: String,
 }
 
-/// The layers a monitor trace line names (docs/trace-format.md).
-const LAYERS: [&str; 4] = ["user", "guest", "engine", "monitor"];
-
-/// The processor modes a bare-machine trace line names instead.
-const MODES: [&str; 3] = ["kernel", "supervisor", "user"];
-
-/// A trace line's layer or mode word and the event text after it, past the
-/// optional cycle count and the `cpuN` word. The second word is `VM.VCPU`
-/// in a monitor trace and absent in a bare-machine one.
-fn fields(raw: &str) -> Option<(&str, &str, &str)> {
-    // Words with where each ends, so the event keeps its own spacing (the
-    // instruction follows two spaces).
-    let mut words = raw
-        .split_whitespace()
-        .map(|w| (w, w.as_ptr() as usize - raw.as_ptr() as usize + w.len()));
-    let mut first = words.next();
-    if first.is_some_and(|(w, _)| w.chars().all(|c| c.is_ascii_digit())) {
-        first = words.next();
-    }
-    let (cpu, _) = first?;
-    let cpu_number = cpu.strip_prefix("cpu")?;
-    if cpu_number.is_empty() || !cpu_number.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let ((second, second_end), (third, third_end)) = (words.next()?, words.next()?);
-    let rest = |end: usize| raw.get(end..).unwrap_or("").trim();
-    if MODES.contains(&second) {
-        return Some(("", second, rest(second_end)));
-    }
-    Some((second, third, rest(third_end)))
+/// A trace line that is a monitor trace line but not one the format
+/// defines, with its number in the file (from 1).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {error}")]
+pub struct LineError {
+    pub line: usize,
+    pub error: ReadError,
 }
 
-/// The layer and event of a monitor trace line (`None` for anything else).
-fn monitor_line(raw: &str) -> Option<(&str, &str)> {
-    let (vm, layer, text) = fields(raw)?;
-    let vcpu = vm.rsplit_once('.')?.1;
-    let is_vcpu = !vcpu.is_empty() && vcpu.chars().all(|c| c.is_ascii_digit());
-    (is_vcpu && LAYERS.contains(&layer)).then_some((layer, text))
-}
-
-/// Whether `raw` is a line of the bare machine's trace (`disco run IMAGE
-/// --trace …`), which has no monitor, guest and user layers to draw.
-pub fn is_bare_machine_line(raw: &str) -> bool {
-    fields(raw).is_some_and(|(vm, _, _)| vm.is_empty())
-}
-
-/// Reads trace lines (with or without the leading cycle count that
-/// `--trace-file` writes) into steps. Lines that are not monitor trace
-/// lines are skipped.
-pub fn steps<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Step> {
+/// Reads the monitor trace lines among `lines` (with or without the
+/// leading cycle count that `--trace-file` writes; `first` is the number
+/// of the first one) into records, and the VM names they use. Lines that
+/// are not monitor trace lines are skipped.
+pub fn records<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    first: usize,
+) -> Result<(Vec<Record>, Vec<String>), LineError> {
+    let mut reader = Reader::default();
     let mut out = Vec::new();
-    for raw in lines {
-        let Some((layer, text)) = monitor_line(raw) else {
-            continue;
-        };
-        let text = text.to_string();
-        match layer {
-            "user" | "guest" => {
+    for (i, raw) in lines.into_iter().enumerate() {
+        match reader.read(raw) {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
+            Err(error) => {
+                return Err(LineError {
+                    line: first + i,
+                    error,
+                })
+            }
+        }
+    }
+    Ok((out, reader.names().to_vec()))
+}
+
+/// The table's steps for `records` (VMs named by `names`).
+pub fn steps(records: &[Record], names: &[String]) -> Vec<Step> {
+    let mut out = Vec::new();
+    let mut previous: Option<&MonEvent> = None;
+    for r in records {
+        let e = &r.event;
+        match e {
+            MonEvent::Exit {
+                code,
+                bd,
+                user,
+                insn,
+                ..
+            } => {
                 // An exit: the instruction in its layer, the trap in hardware.
-                if let Some(what) = text.strip_prefix("exit ") {
-                    let (code, place) = what.split_once(" at ").unwrap_or((what, ""));
-                    let insn = place.split_once("  ").map_or("", |(_, i)| i);
-                    let insn = insn.split(", BadVAddr").next().unwrap_or(insn);
-                    let column = if layer == "user" { 0 } else { 1 };
+                let mut text = insn.as_ref().map(ToString::to_string).unwrap_or_default();
+                if *bd && insn.is_some() {
+                    text.push_str(" (in a delay slot)");
+                }
+                out.push(Step {
+                    column: if *user { 0 } else { 1 },
+                    text,
+                });
+                out.push(Step {
+                    column: 3,
+                    text: format!("exception {code}: trap to the monitor"),
+                });
+            }
+            MonEvent::Engine { pc, insn } => {
+                // The instruction that trapped is executed again by the
+                // emulation right after the trap; the monitor's own line
+                // says what that did.
+                let again = matches!(
+                    previous,
+                    Some(MonEvent::Exit { epc, bd: false, user: false, insn: Some(i), .. })
+                        if epc == pc && i == insn
+                );
+                if !again {
                     out.push(Step {
-                        column,
-                        text: insn.trim().to_string(),
-                    });
-                    out.push(Step {
-                        column: 3,
-                        text: format!("exception {code}: trap to the monitor"),
-                    });
-                } else {
-                    out.push(Step {
-                        column: if layer == "user" { 0 } else { 1 },
-                        text,
+                        column: 1,
+                        text: format!("{insn} (emulated)"),
                     });
                 }
             }
-            "engine" => {
-                let insn = text.split_once("  ").map_or(text.as_str(), |(_, i)| i);
-                out.push(Step {
-                    column: 1,
-                    text: format!("{insn} (emulated)"),
-                });
-            }
-            _ => out.push(Step { column: 2, text }),
+            _ => out.push(Step {
+                column: 2,
+                text: event_text(names, e),
+            }),
         }
+        previous = Some(e);
     }
-    // The instruction that trapped is executed again by the emulation right
-    // after the trap; the monitor's own line says what that did.
-    let mut merged: Vec<Step> = Vec::with_capacity(out.len());
-    for st in out {
-        let n = merged.len();
-        if let (Some(trapped), Some(trap)) =
-            (n.checked_sub(2).and_then(|i| merged.get(i)), merged.last())
-        {
-            if trap.column == 3
-                && trapped.column == st.column
-                && st.text == format!("{} (emulated)", trapped.text)
-            {
-                continue;
-            }
-        }
-        merged.push(st);
-    }
-    merged
+    out
 }
 
 /// Which line containing the `--from` text starts the window.

@@ -334,8 +334,7 @@ impl Monitor {
         for cpu in &mut self.machine.cpus {
             tlbctl::flush_real_tlb(cpu);
         }
-        self.trace
-            .note("every real TLB flushed (as if other VMs had evicted its entries)");
+        self.trace.emit(MonEvent::RealTlbsFlushed);
     }
 
     /// How many times the machine ASIDs ran out and every real TLB was flushed.
@@ -570,7 +569,9 @@ impl Monitor {
         if let Some(reason) = stop {
             if end.is_none() {
                 trace.emit(MonEvent::Stop);
-                trace.note(&format!("stopped: {reason}"));
+                trace.emit(MonEvent::StopReason {
+                    reason: reason.clone(),
+                });
                 *end = Some(VmEnd::Stopped(reason));
             }
         }

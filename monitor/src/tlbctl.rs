@@ -10,7 +10,7 @@ use sim::cpu::{Lookup, TlbEntry, TLB_ENTRIES};
 use crate::engine::GuestCtx;
 use crate::l2tlb::L2Entry;
 use crate::mem::GuestPhys;
-use crate::obs::MonEvent;
+use crate::obs::{Half, MonEvent};
 
 /// Puts the machine ASID of the guest's current ASID into the real EntryHi,
 /// starting a new ASID generation (and flushing this CPU's TLB; the monitor
@@ -102,10 +102,9 @@ pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
     let index = install(ctx, &l2);
     let masid = ctx.core.cp0.asid();
     ctx.trace.emit(MonEvent::Composed {
-        va,
+        va: va & !0x1FFF,
         guest_asid: ctx.vcpu.cp0.asid(),
-        gpa: gpas,
-        mpa: mpas,
+        halves: [Half::new(gpas[0], mpas[0]), Half::new(gpas[1], mpas[1])],
         masid,
         index,
     });

@@ -61,12 +61,7 @@ fn run(vms: Vec<VmConfig>, pcpus: usize) -> Monitor {
 }
 
 fn lines(m: &Monitor) -> String {
-    m.trace
-        .lines
-        .iter()
-        .map(|(_, l)| l.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    m.trace.lines().join("\n")
 }
 
 /// A guest that never leaves KSEG0 runs entirely in the emulation engine.

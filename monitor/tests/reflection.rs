@@ -177,7 +177,7 @@ fn guest_sees_the_same_cp0_state_natively_and_under_the_monitor() {
     m.trace.enabled = std::env::var("REFLECT_TRACE").is_ok();
     let exit = m.run();
     if m.trace.enabled {
-        for (_, l) in m.trace.lines.iter().take(400) {
+        for l in m.trace.lines().iter().take(400) {
             println!("{l}");
         }
     }

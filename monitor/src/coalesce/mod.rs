@@ -25,7 +25,7 @@ use sim::isa::{decode, Reg};
 use crate::cost::Cost;
 use crate::engine::{self, EngineStop, GuestCtx};
 use crate::mem::GuestPhys;
-use crate::obs::MonEvent;
+use crate::obs::{low32, MonEvent, ScanOutcome};
 use ring::Ring;
 use scan::{Found, Ranges};
 
@@ -259,7 +259,7 @@ pub fn device_trap(
         stale => {
             if stale.is_some() {
                 ctx.io.stats.dropped += 1;
-                ctx.trace.emit(MonEvent::CoalesceDrop { pc: t.epc });
+                ctx.trace.emit(MonEvent::CoalesceDrop { pc: low32(t.epc) });
             }
             let s = record(ctx, regs, t);
             let e = ctx.io.table.entry(key).or_default();
@@ -339,16 +339,22 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
     };
     ctx.io.stats.declined += u64::from(declined);
     ctx.trace.emit(MonEvent::CoalesceScan {
-        pc: t.epc,
+        pc: low32(t.epc),
         scanned: found.scanned,
-        size: site.size,
-        accesses: if declined { found.seen } else { site.accesses },
-        saving: if declined {
-            found.seen_saving
+        outcome: if declined {
+            ScanOutcome::Declined {
+                accesses: found.seen,
+                cost: -found.seen_saving,
+            }
+        } else if site.size > 1 {
+            ScanOutcome::Block {
+                size: site.size,
+                accesses: site.accesses,
+                saving: found.saving,
+            }
         } else {
-            found.saving
+            ScanOutcome::Single
         },
-        declined,
     });
     site
 }
@@ -375,6 +381,14 @@ pub enum Cut {
 }
 
 impl Cut {
+    pub const ALL: [Cut; 5] = [
+        Cut::BranchOut,
+        Cut::Interrupt,
+        Cut::Exception,
+        Cut::Privileged,
+        Cut::Quantum,
+    ];
+
     pub fn describe(self) -> &'static str {
         match self {
             Cut::BranchOut => "the guest left the block",
@@ -450,12 +464,7 @@ fn run_block(
     st.block_accesses += accesses;
     st.block_insns += u64::from(n);
     st.cut += u64::from(cut.is_some());
-    ctx.trace.end_block(MonEvent::CoalesceBlock {
-        pc: start,
-        insns: n,
-        resume: regs.pc,
-        cut,
-    });
+    ctx.trace.end_block(start, n, regs.pc, cut);
     stop
 }
 

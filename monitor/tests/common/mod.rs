@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::panic, clippy::unwrap_used)]
 
+use monitor::obs::MonEvent;
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
 use sim::isa::asm::{Asm, Operands};
 use sim::isa::{Op, Reg};
@@ -230,10 +231,15 @@ pub(crate) fn run_trapkit() -> Monitor {
     m.trace.enabled = true;
     m.trace.engine_insns = true;
     let composed = |m: &Monitor| {
-        m.trace
-            .lines
-            .iter()
-            .any(|(_, l)| l.contains("compose V 0x00402000"))
+        m.trace.records.iter().any(|r| {
+            matches!(
+                r.event,
+                MonEvent::Composed {
+                    va: 0x0040_2000,
+                    ..
+                }
+            )
+        })
     };
     while !composed(&m) {
         assert!(m.run_quantum().is_none(), "ended before the first miss");
@@ -247,7 +253,7 @@ pub(crate) fn run_trapkit() -> Monitor {
 /// The lines from the first containing `from` to the first after it
 /// containing `to`, inclusive.
 pub(crate) fn story(m: &Monitor, from: &str, to: &str) -> String {
-    let lines: Vec<&str> = m.trace.lines.iter().map(|(_, l)| l.as_str()).collect();
+    let lines = m.trace.lines();
     let start = lines
         .iter()
         .position(|l| l.contains(from))

@@ -107,8 +107,7 @@ pub(crate) fn monitor_with(img: &VmImage, policy: Policy, cost: Cost) -> Monitor
 }
 
 pub(crate) fn lines(m: &Monitor) -> String {
-    let all: Vec<&str> = m.trace.lines.iter().map(|(_, l)| l.as_str()).collect();
-    all.join("\n")
+    m.trace.lines().join("\n")
 }
 
 /// Strings for `puts`, at VA 0xC0080000 (P 0x180000, in the window).
@@ -211,7 +210,7 @@ pub(crate) fn same_output_under_every_policy(img: &VmImage, cost: Cost) -> Monit
 /// The lines from the first containing `from` to the first after it
 /// containing `to`, inclusive.
 pub(crate) fn story(m: &Monitor, from: &str, to: &str) -> String {
-    let all: Vec<&str> = m.trace.lines.iter().map(|(_, l)| l.as_str()).collect();
+    let all = m.trace.lines();
     let start = all
         .iter()
         .position(|l| l.contains(from))
