@@ -543,6 +543,33 @@ fn sync_mistake_woken_sleeper_does_not_check_again_is_caught() {
     );
 }
 
+/// The other classic: a release that forgets to wake the sleepers (a lost
+/// wakeup). The workers sleep for ever, every run stops at the cycle
+/// limit (reported as a hang), and `sleeplock-stress` has no result line.
+#[test]
+fn sync_mistake_lost_wakeup_is_caught() {
+    if !have_toolchain("sync_mistake_lost_wakeup_is_caught") {
+        return;
+    }
+    let copy = start("sync", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/proc.c",
+        "\t*l = 0;\n\tkwakeup((void *)l);\n",
+        "\t*l = 0;\n",
+    );
+    let (code, out) = grade("sync", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(failed_tests(&out), ["sleeplock-stress", "labtest"], "{out}");
+    let stress = rows(&out)
+        .into_iter()
+        .find(|r| r.0 == "sleeplock-stress")
+        .unwrap();
+    assert!(stress.2.contains("or they sleep for ever"), "{out}");
+    assert!(stress.2.contains("no result line"), "{out}");
+    assert!(out.contains("the guest hung"), "{out}");
+}
+
 #[test]
 fn reflect_reference_grades_full_marks() {
     assert_full_marks("reflect", None);
