@@ -145,8 +145,9 @@ fn assert_full_marks(name: &str, dir: Option<&Scratch>) {
 }
 
 /// The starter grades below full marks, exactly the lab's own tests fail,
-/// and the notes carry the stubs' "not implemented" message.
-fn assert_starter_fails_its_own_tests(name: &str, copy: &Scratch) {
+/// and the notes carry the stubs' "not implemented" message. Returns the
+/// grader's output.
+fn assert_starter_fails_its_own_tests(name: &str, copy: &Scratch) -> String {
     let (code, out) = grade(name, Some(copy));
     assert_eq!(code, 1, "{out}");
     let failed = failed_tests(&out);
@@ -155,6 +156,7 @@ fn assert_starter_fails_its_own_tests(name: &str, copy: &Scratch) {
         out.contains(&format!("not implemented: see labs/{name}/README.md")),
         "{out}"
     );
+    out
 }
 
 /// Writes the starter of `name` into a fresh directory.
@@ -371,6 +373,36 @@ fn tlb_mistake_odd_page_ignored_is_caught() {
     assert!(refill.2.contains("TLB faults reached trap()"), "{out}");
 }
 
+/// The page-fault path's classic slip: a fresh page mapped without the
+/// dirty bit. Everything still works (the first write faults again and
+/// vm_fault makes the page writable), so only `demand-zero`, which counts
+/// those second faults, catches it, with the hint about PTE_D.
+#[test]
+fn tlb_mistake_fresh_page_mapped_read_only_is_caught() {
+    if !have_toolchain("tlb_mistake_fresh_page_mapped_read_only_is_caught") {
+        return;
+    }
+    let copy = start("tlb", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/vm.c",
+        "*slot = MKPTE(pa, rw ? PTE_D : 0);\n\t\t/* lab tlb: end",
+        "*slot = MKPTE(pa, 0);\n\t\t/* lab tlb: end",
+    );
+    let (code, out) = grade("tlb", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(failed_tests(&out), ["demand-zero", "labtest"], "{out}");
+    let dz = rows(&out)
+        .into_iter()
+        .find(|r| r.0 == "demand-zero")
+        .unwrap();
+    assert!(dz.2.contains("writable (PTE_D)"), "{out}");
+    assert!(
+        dz.2.contains("16 of 16 fresh pages took a second fault"),
+        "{out}"
+    );
+}
+
 #[test]
 fn cow_reference_grades_full_marks() {
     if have_toolchain("cow_reference_grades_full_marks") {
@@ -381,7 +413,10 @@ fn cow_reference_grades_full_marks() {
 #[test]
 fn cow_starter_builds_and_fails_only_its_own_tests() {
     if have_toolchain("cow_starter_builds_and_fails_only_its_own_tests") {
-        assert_starter_fails_its_own_tests("cow", &start("cow", false));
+        let out = assert_starter_fails_its_own_tests("cow", &start("cow", false));
+        // labtest fails three tests and halts with status 3, disco's own
+        // cycle-limit status on the bare machine: a verdict, not a hang.
+        assert!(!out.contains("the guest hung"), "{out}");
     }
 }
 
@@ -406,6 +441,31 @@ fn cow_mistake_wrong_asid_is_caught() {
     assert_eq!(failed, ["shootdown", "migrations"], "{out}");
     assert!(out.contains("the ASID it has there (p->asid[i])"), "{out}");
     assert!(out.contains("cowmig read a stale frame"), "{out}");
+}
+
+/// A copy-on-write break that copies but keeps its reference to the old
+/// page: both processes see the right data, but the old page outlives
+/// them. Only `cow-free`, which counts free pages, catches it.
+#[test]
+fn cow_mistake_old_page_reference_kept_is_caught() {
+    if !have_toolchain("cow_mistake_old_page_reference_kept_is_caught") {
+        return;
+    }
+    let copy = start("cow", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/vm.c",
+        "\t\t\tpage_unref(pa);\n\t\t\t*slot = MKPTE(npa, PTE_D);",
+        "\t\t\t*slot = MKPTE(npa, PTE_D);",
+    );
+    let (code, out) = grade("cow", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(failed_tests(&out), ["cow-free"], "{out}");
+    assert!(
+        out.contains("drop its reference there (page_unref)"),
+        "{out}"
+    );
+    assert!(out.contains("pages never came back"), "{out}");
 }
 
 #[test]
@@ -451,6 +511,65 @@ fn sync_mistake_sc_failure_ignored_is_caught() {
     );
 }
 
+/// The sleep lock's classic slip: `if` where `while` belongs. A release
+/// wakes every sleeper; the first to run takes the lock, and the others,
+/// not checking again, take it too. The stress loses updates.
+#[test]
+fn sync_mistake_woken_sleeper_does_not_check_again_is_caught() {
+    if !have_toolchain("sync_mistake_woken_sleeper_does_not_check_again_is_caught") {
+        return;
+    }
+    let copy = start("sync", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/proc.c",
+        "\twhile (*l)\n\t\tksleep((void *)l);",
+        "\tif (*l)\n\t\tksleep((void *)l);",
+    );
+    let (code, out) = grade("sync", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(failed_tests(&out), ["sleeplock-stress", "labtest"], "{out}");
+    let stress = rows(&out)
+        .into_iter()
+        .find(|r| r.0 == "sleeplock-stress")
+        .unwrap();
+    assert!(
+        stress.2.contains("checks it again after every wakeup"),
+        "{out}"
+    );
+    assert!(
+        stress.2.contains("updates under the sleep lock survived"),
+        "{out}"
+    );
+}
+
+/// The other classic: a release that forgets to wake the sleepers (a lost
+/// wakeup). The workers sleep for ever, every run stops at the cycle
+/// limit (reported as a hang), and `sleeplock-stress` has no result line.
+#[test]
+fn sync_mistake_lost_wakeup_is_caught() {
+    if !have_toolchain("sync_mistake_lost_wakeup_is_caught") {
+        return;
+    }
+    let copy = start("sync", true);
+    edit(
+        &copy,
+        "guest-kits/kernels/kestrel/proc.c",
+        "\t*l = 0;\n\tkwakeup((void *)l);\n",
+        "\t*l = 0;\n",
+    );
+    let (code, out) = grade("sync", Some(&copy));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(failed_tests(&out), ["sleeplock-stress", "labtest"], "{out}");
+    let stress = rows(&out)
+        .into_iter()
+        .find(|r| r.0 == "sleeplock-stress")
+        .unwrap();
+    assert!(stress.2.contains("or they sleep for ever"), "{out}");
+    assert!(stress.2.contains("no result line"), "{out}");
+    assert!(out.contains("the guest hung"), "{out}");
+}
+
 #[test]
 fn reflect_reference_grades_full_marks() {
     assert_full_marks("reflect", None);
@@ -493,8 +612,8 @@ fn reflect_starter_then_the_bd_bit_lost() {
     edit(
         &copy,
         "monitor/src/vcpu.rs",
-        "self.cp0.enter_exception(e, pc, bd)",
-        "self.cp0.enter_exception(e, if bd { pc.wrapping_sub(4) } else { pc }, false)",
+        "c.cause | cp0::cause::BD",
+        "c.cause & !cp0::cause::BD",
     );
     let (code, out) = grade("reflect", Some(&copy));
     assert_eq!(code, 1, "{out}");

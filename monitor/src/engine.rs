@@ -355,7 +355,20 @@ impl ExecContext for GuestCtx<'_> {
     // lab emulate: begin tlbp
     fn tlbp(&mut self) {
         self.count_emulated("tlbp");
-        self.vcpu.tlb.probe_into(&mut self.vcpu.cp0);
+        // The search the hardware does, written out: the TLBP the emulate
+        // lab's student writes (labs/emulate/README.md). VPN2 compared under
+        // each entry's page mask; the ASID unless the entry is global.
+        let hi = self.vcpu.cp0.entry_hi as u32;
+        let (va, asid) = (hi & 0xFFFF_E000, hi as u8);
+        let hit = self.vcpu.tlb.entries.iter().position(|t| {
+            let mask = !(t.page_mask | 0x1FFF);
+            (va & mask) == (t.vpn2 & mask) && (t.global || t.asid == asid)
+        });
+        match hit {
+            Some(i) => self.vcpu.cp0.index = i as u32,
+            // Index keeps its low bits on a miss; only P is set.
+            None => self.vcpu.cp0.index |= 0x8000_0000,
+        }
         if self.vcpu.cp0.index & 0x8000_0000 != 0 {
             // The guest now believes the pair is not cached anywhere.
             let first = (self.vcpu.cp0.entry_hi as u32) & !0x1FFF;

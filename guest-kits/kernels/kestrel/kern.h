@@ -141,6 +141,8 @@ uint32_t page_alloc_try(void);		/* 0 if none */
 void page_ref(uint32_t pa);
 void page_unref(uint32_t pa);
 uint32_t pages_free(void);
+uint32_t pages_allocated(void);	/* lab kernel only (KESTREL_LAB) */
+uint32_t write_protect_faults(void);	/* lab kernel only (KESTREL_LAB) */
 struct addrspace *as_create(void);
 void as_destroy(struct addrspace *as);
 struct addrspace *as_fork(struct addrspace *src);

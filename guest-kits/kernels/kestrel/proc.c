@@ -170,6 +170,7 @@ void ksleep(void *chan)
 }
 
 /* A sleep lock: unlike the BKL, held across sleeps. Process context only. */
+/* lab sync: begin sleep-lock */
 void sleeplock_acquire(volatile int *l)
 {
 	while (*l)
@@ -182,6 +183,7 @@ void sleeplock_release(volatile int *l)
 	*l = 0;
 	kwakeup((void *)l);
 }
+/* lab sync: end sleep-lock */
 
 void kwakeup(void *chan)
 {

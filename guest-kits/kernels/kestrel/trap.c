@@ -235,6 +235,45 @@ static int sys_bump(uint32_t n)
 	return bump_counter;
 }
 
+#ifdef KESTREL_LAB
+/*
+ * sleepbump(n): add n to a counter under a sleep lock, giving up the CPU
+ * (and with it the big kernel lock) between the read and the write. Only
+ * the sleep lock keeps two updates apart, so lost updates show a sleep
+ * lock that lets two holders in (the sync lab's sleeplock-stress).
+ * Lab kernel only, like labstat: kestrel.elf and kestrel-bench.elf are
+ * built without KESTREL_LAB and keep their code.
+ */
+static volatile int sleepbump_lock;
+static uint32_t sleepbump_counter;
+
+static int sys_sleepbump(uint32_t n)
+{
+	sleeplock_acquire(&sleepbump_lock);
+	uint32_t v = sleepbump_counter;
+	sched_yield();
+	sleepbump_counter = v + n;
+	v = sleepbump_counter;
+	sleeplock_release(&sleepbump_lock);
+	return v;
+}
+
+/* labstat(0): free pages; labstat(1): pages allocated since boot;
+ * labstat(2): writes that faulted on a valid read-only page (copy-on-write
+ * or a page mapped without PTE_D). The tlb and cow labs' tests count leaks,
+ * copies and second faults with them. */
+static int sys_labstat(uint32_t what)
+{
+	if (what == 0)
+		return pages_free();
+	if (what == 1)
+		return pages_allocated();
+	if (what == 2)
+		return write_protect_faults();
+	return -EINVAL;
+}
+#endif
+
 void syscall(struct trapframe *tf)
 {
 	uint32_t n = tf->r[2], a0 = tf->r[4], a1 = tf->r[5], a2 = tf->r[6];
@@ -303,6 +342,14 @@ void syscall(struct trapframe *tf)
 		p->as->shared = 1;
 		ret = SHPAGE_VA;
 		break;
+#ifdef KESTREL_LAB
+	case SYS_sleepbump:
+		ret = sys_sleepbump(a0);
+		break;
+	case SYS_labstat:
+		ret = sys_labstat(a0);
+		break;
+#endif
 	default:
 		ret = -ENOSYS;
 	}

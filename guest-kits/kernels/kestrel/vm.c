@@ -34,6 +34,12 @@
 static uint32_t free_head;	/* PA of the first freed page, or 0 */
 static uint32_t fresh_pa, ram_top;
 static uint32_t nfree;
+#ifdef KESTREL_LAB
+static uint32_t nalloc;	/* pages handed out since boot: labstat(1) */
+static uint32_t nwprotect;	/* writes faulting on a valid read-only PTE: labstat(2) */
+uint32_t pages_allocated(void) { return nalloc; }
+uint32_t write_protect_faults(void) { return nwprotect; }
+#endif
 static uint16_t *pageref;	/* reference count per physical page */
 static uint32_t shpage_pa;
 
@@ -68,6 +74,9 @@ uint32_t page_alloc_try(void)
 		return 0;
 	}
 	nfree--;
+#ifdef KESTREL_LAB
+	nalloc++;
+#endif
 	pageref[pa >> PAGE_SHIFT] = 1;
 	memset(KVA(pa), 0, PAGE_SIZE);
 	return pa;
@@ -326,6 +335,7 @@ int vm_fault(struct addrspace *as, uint32_t va, int code)
 		return -1;
 	uint32_t pte = *slot;
 	if (!(pte & PTE_V)) {
+		/* lab tlb: begin demand-zero */
 		/* demand-zero (or the shared page) */
 		uint32_t pa;
 		if (shared) {
@@ -335,9 +345,14 @@ int vm_fault(struct addrspace *as, uint32_t va, int code)
 			return -1;
 		}
 		*slot = MKPTE(pa, rw ? PTE_D : 0);
+		/* lab tlb: end demand-zero */
 	} else if ((code == EXC_MOD || code == EXC_TLBS) && !(pte & PTE_D)) {
+#ifdef KESTREL_LAB
+		nwprotect++;
+#endif
 		if (!rw)
 			return -1;
+		/* lab cow: begin break */
 		uint32_t pa = PTE_PA(pte);
 		if (pageref[pa >> PAGE_SHIFT] > 1) {
 			/* copy-on-write break */
@@ -352,6 +367,7 @@ int vm_fault(struct addrspace *as, uint32_t va, int code)
 		} else {
 			*slot = pte | PTE_D;	/* last sharer: just make it writable */
 		}
+		/* lab cow: end break */
 	}
 	tlb_reload(as, va);
 	return 0;

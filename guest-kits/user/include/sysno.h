@@ -28,6 +28,9 @@
 #define SYS_uptime	17	/* uptime(struct uptime *u) -> 0, or -EFAULT */
 #define SYS_bump	18	/* bump(n): add n to a kernel counter -> its new value */
 #define SYS_tlbfaults	19	/* -> TLB faults trap() has handled, all CPUs */
+/* Lab kernel only (kestrel-lab.elf): -ENOSYS elsewhere. */
+#define SYS_sleepbump	20	/* sleepbump(n): add n to a counter under a sleep lock */
+#define SYS_labstat	21	/* labstat(0): free pages, 1: pages allocated, 2: write-protect faults */
 
 #ifndef __ASSEMBLER__
 /* What uptime() fills in: the time since boot two ways. */
