@@ -34,12 +34,20 @@ const DONE: u32 = 0x900;
 /// a store lost by a move shows as a wrong word, a halt status above 0.
 fn hammer(rounds: u32) -> Asm {
     // Built twice: the first build finds where `work` lands.
-    let work = hammer_at(rounds, 0x1000).1;
-    hammer_at(rounds, work & 0x1FFF_FFFF).0
+    let work = hammer_at(rounds, 0x1000, 0).1;
+    hammer_at(rounds, work & 0x1FFF_FFFF, 0).0
 }
 
-/// [`hammer`], jumping to physical `work`; also returns `work`'s address.
-fn hammer_at(rounds: u32, work: u32) -> (Asm, u32) {
+/// [`hammer`] staying in KSEG0, so that under the monitor its every
+/// instruction, stores included, runs in the emulation engine.
+fn hammer_in_kseg0(rounds: u32) -> Asm {
+    let work = hammer_at(rounds, 0x8000_1000, 0x8000_0000).1;
+    hammer_at(rounds, work, 0x8000_0000).0
+}
+
+/// [`hammer`], jumping to `work`, with its data at `base` + physical;
+/// also returns `work`'s address.
+fn hammer_at(rounds: u32, work: u32, base: u32) -> (Asm, u32) {
     let mut a = sim::testkit::asm();
     let lo = |pa: u32| ((pa >> 12) << 6) | (3 << 3) | 0b111;
     a.label("setup");
@@ -78,8 +86,8 @@ fn hammer_at(rounds: u32, work: u32) -> (Asm, u32) {
     a.li(R::S2, rounds + 1);
     a.li(R::S5, 0); // wrong words
     a.label("round");
-    a.li(R::S0, LO);
-    a.li(R::T3, HI);
+    a.li(R::S0, base | LO);
+    a.li(R::T3, base | HI);
     a.label("page");
     a.r3(Op::Addu, R::T0, R::S0, R::S4);
     a.shift(Op::Srl, R::T6, R::S0, 12);
@@ -106,9 +114,9 @@ fn hammer_at(rounds: u32, work: u32) -> (Asm, u32) {
     a.branch(Op::Bne, R::S1, R::S2, "round");
     a.nop();
     // Report, then count this CPU done (LL/SC: CPUs finish together).
-    a.li(R::T0, ERRORS).r3(Op::Addu, R::T0, R::T0, R::S4);
+    a.li(R::T0, base | ERRORS).r3(Op::Addu, R::T0, R::T0, R::S4);
     a.mem(Op::Sw, R::S5, 0, R::T0);
-    a.li(R::T1, DONE);
+    a.li(R::T1, base | DONE);
     a.label("inc");
     a.mem(Op::Ll, R::T2, 0, R::T1);
     a.imm(Op::Addiu, R::T2, R::T2, 1);
@@ -121,7 +129,7 @@ fn hammer_at(rounds: u32, work: u32) -> (Asm, u32) {
     a.mem(Op::Lw, R::T2, 0, R::T1);
     a.branch(Op::Bne, R::T2, R::S6, "all");
     a.nop();
-    a.li(R::S5, 0).li(R::T2, 0).li(R::T0, ERRORS);
+    a.li(R::S5, 0).li(R::T2, 0).li(R::T0, base | ERRORS);
     a.label("sum");
     a.mem(Op::Lw, R::T4, 0, R::T0);
     a.r3(Op::Addu, R::S5, R::S5, R::T4);
@@ -281,6 +289,32 @@ fn the_hammer_loses_nothing_with_reference_counts() {
 #[test]
 fn the_hammer_loses_nothing_with_pmap_search() {
     the_hammer_loses_nothing_while_its_pages_move(RemapIndex::Search);
+}
+
+/// The hammer in KSEG0, where the monitor's engine performs its stores:
+/// a store to a page being copied stops the engine and waits too, and
+/// nothing is lost.
+#[test]
+fn stores_the_engine_emulates_wait_for_the_copy_too() {
+    let native = run(
+        machine(2, &hammer_in_kseg0(20)),
+        &[],
+        RemapMode::Paused,
+        RemapIndex::Backmap,
+    );
+    assert_eq!(native.exit, HostExit::Halted(0));
+    let r = run(
+        machine(2, &hammer_in_kseg0(20)),
+        &SCENARIO,
+        RemapMode::Concurrent,
+        RemapIndex::Backmap,
+    );
+    assert_eq!(r.exit, HostExit::Halted(0), "{:?}", r.lines);
+    assert!(r.native_at_end, "{:?}", r.lines);
+    assert!(r.memory == native.memory, "memory differs");
+    for line in &r.lines[1..] {
+        assert!(number_before(line, " stores waited") > 0, "{line}");
+    }
 }
 
 /// A small KSEG0 program: `rounds` passes of stores over 8K at physical
