@@ -115,6 +115,8 @@ pub(crate) struct Results {
     pub(crate) peers: String,
     /// Coalesced I/O (`benchio`).
     pub(crate) coalesce: crate::benchio::IoResults,
+    /// Runtime (de)virtualization (`benchremap`).
+    pub(crate) remap: crate::benchremap::RemapResults,
 }
 
 fn progress(what: &str) {
@@ -441,6 +443,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         r.consolidation.push(kit_consolidation(n, runs)?);
     }
     r.coalesce = crate::benchio::measure(args.quick)?;
+    r.remap = crate::benchremap::measure(args.quick)?;
     if args.peers {
         progress("peers: bench/peers.sh (GXemul)");
         let passes = if args.quick { "2000" } else { "20000" };
@@ -532,6 +535,7 @@ fn render(r: &Results) -> String {
         );
     }
     crate::benchio::render(&r.coalesce, &mut s);
+    crate::benchremap::render(&r.remap, &mut s);
     if !r.peers.is_empty() {
         let _ = writeln!(
             s,

@@ -125,6 +125,10 @@ pub(crate) struct RunArgs {
     /// default backmap).
     #[arg(long, value_name = "INDEX")]
     pub(crate) remap_index: Option<String>,
+    /// With --at: whether the guest runs while pages move (paused or concurrent;
+    /// default paused).
+    #[arg(long, value_name = "MODE")]
+    pub(crate) remap: Option<String>,
     /// Cycles each CPU runs before the next one gets its turn (default 10000).
     #[arg(long, value_name = "CYCLES", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) quantum: Option<u64>,
@@ -270,6 +274,7 @@ impl RunArgs {
             // `--at` entries are read by `crate::timeline`.
             at: Vec::new(),
             remap_index: self.remap_index.clone(),
+            remap: self.remap.clone(),
         }
     }
 }

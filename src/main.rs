@@ -3,6 +3,7 @@
 mod bench;
 mod benchio;
 mod benchkit;
+mod benchremap;
 mod cli;
 mod exit;
 mod files;

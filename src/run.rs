@@ -82,9 +82,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
         && (s.boot_mem.is_some()
             || !args.at.is_empty()
             || !s.at.is_empty()
-            || s.remap_index.is_some())
+            || s.remap_index.is_some()
+            || s.remap.is_some())
     {
-        bail!("--boot-mem, --at and --remap-index are for a kernel booted on the bare machine (IMAGE), not --vm");
+        bail!("--boot-mem, --at, --remap and --remap-index are for a kernel booted on the bare machine (IMAGE), not --vm");
     }
     if s.image.is_some() && !specs.is_empty() {
         bail!("give either an IMAGE (native) or --vm specifications, not both");

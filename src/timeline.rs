@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail};
 use monitor::host::{Host, HostExit, Phase, Running};
 use monitor::memstate::MemoryState;
-use monitor::remap::RemapIndex;
+use monitor::remap::{RemapIndex, RemapMode};
 use monitor::timeline::{self, At, Timeline};
 use sim::config::Settings;
 use sim::Machine;
@@ -22,6 +22,9 @@ use crate::out::OutputError;
 pub(crate) fn entries(args: &RunArgs, s: &Settings) -> anyhow::Result<Vec<At>> {
     if args.at.is_empty() && s.at.is_empty() && s.remap_index.is_some() {
         bail!("--remap-index: there is no --at timeline whose remapping it would choose for");
+    }
+    if args.at.is_empty() && s.at.is_empty() && s.remap.is_some() {
+        bail!("--remap: there is no --at timeline whose remapping it would choose for");
     }
     if !args.at.is_empty() {
         return args
@@ -61,6 +64,10 @@ pub(crate) fn run(
     if let Some(i) = &s.remap_index {
         host.remap_index = RemapIndex::parse(i)
             .ok_or_else(|| anyhow!("--remap-index {i:?}: give backmap, refcount or search"))?;
+    }
+    if let Some(r) = &s.remap {
+        host.remap_mode = RemapMode::parse(r)
+            .ok_or_else(|| anyhow!("--remap {r:?}: give paused or concurrent"))?;
     }
     let start = Instant::now();
     let input = crate::run::stdin_bytes();

@@ -177,6 +177,12 @@ pub struct VirtCost {
     pub page_copy: u64,
     /// Update the pmap and the back map for one moved page.
     pub page_remap: u64,
+    /// Write-protect one page for concurrent remapping: find its composed
+    /// entries through the back map and clear their D bits.
+    pub page_protect: u64,
+    /// Per CPU and batch of concurrent remapping: take the shootdown IPI,
+    /// probe the real TLB for the batch's pages and invalidate them.
+    pub shootdown: u64,
     /// Look at one pmap entry while searching for a machine page's user
     /// (`--remap-index search`, or `refcount` for a page in use).
     pub search_entry: u64,
@@ -190,6 +196,8 @@ pub const VIRT: VirtCost = VirtCost {
     board: 60,
     page_copy: 2048,
     page_remap: 10,
+    page_protect: 20,
+    shootdown: 200,
     search_entry: 2,
 };
 

@@ -148,6 +148,10 @@ impl GuestCtx<'_> {
 
     fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
         if gpa.0 < self.pmap.size() {
+            if self.pmap.write_protected(gpa) {
+                self.vcpu.remap_blocked = true;
+                return Err(Self::bus_error(Access::Store));
+            }
             let ma = self
                 .pmap
                 .translate(gpa)
@@ -444,6 +448,10 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
         if step(ctx, regs, cost) == Some(Flow::Wait) {
             return EngineStop::Wait;
         }
+        if std::mem::take(&mut ctx.vcpu.remap_blocked) {
+            crate::remap::wait_for_copy(ctx, budget_end);
+            return EngineStop::Budget;
+        }
         // Only after what may let an interrupt in: cheaper than looking at
         // the board's lines after every instruction.
         if std::mem::take(&mut ctx.vcpu.may_interrupt) {
@@ -496,6 +504,9 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
             }
             Some(flow)
         }
+        // A store to a page being copied is no exception: it runs again
+        // once the copy is done (`remap::wait_for_copy`).
+        Err(_) if ctx.vcpu.remap_blocked => None,
         Err(e) => {
             deliver(ctx, regs, &e);
             None

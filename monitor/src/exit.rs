@@ -200,6 +200,12 @@ fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64)
             } else if store && !g.dirty() {
                 let e = Exception::tlb(ExcCode::Mod, sva, false);
                 engine::reflect(ctx, regs, &e, fault_pc, bd);
+            } else if store && ctx.pmap.write_protected(GuestPhys(g.paddr(va))) {
+                // Concurrent remapping is copying the page: the store runs
+                // again once the copy is done.
+                crate::remap::wait_for_copy(ctx, budget_end);
+                regs.jump_to(epc);
+                return Outcome::Budget;
             } else if ctx.pmap.translate(GuestPhys(g.paddr(va))).is_some() {
                 // The real entry is older than the guest's: compose afresh.
                 tlbctl::compose_and_install(ctx, va, g.index);

@@ -7,9 +7,9 @@ use sim::{Exit, Machine};
 
 use crate::cost::Cost;
 use crate::memstate::MemoryState;
-use crate::remap::RemapIndex;
+use crate::remap::{Moved, RemapIndex, RemapMode};
 use crate::timeline::{Action, At, StartVm, Timeline};
-use crate::virt::{devirtualize_with, virtualize_with, Switch};
+use crate::virt::{devirtualize_remapped, virtualize_with, Switch};
 use crate::{Monitor, MonitorExit, VmEnd};
 
 /// Whichever runs the kernel now.
@@ -78,6 +78,13 @@ pub struct Host {
     pub cost: Cost,
     /// The completion-interrupt latency of a started VM's disk (`--disk-irq`).
     pub disk_irq: Option<u64>,
+    /// Whether the guest runs while pages move.
+    pub remap_mode: RemapMode,
+    /// Entries due while a concurrent remapping was under way: they run
+    /// once it is done (the pmap is frozen until then).
+    deferred: Vec<At>,
+    /// The entry whose concurrent remapping is under way, and its start.
+    pending: Option<(At, u64)>,
 }
 
 fn totals(r: &Running) -> Mark {
@@ -122,6 +129,9 @@ impl Host {
             remap_index: RemapIndex::default(),
             cost: crate::cost::COST,
             disk_irq: None,
+            remap_mode: RemapMode::default(),
+            deferred: Vec::new(),
+            pending: None,
         }
     }
 
@@ -225,10 +235,73 @@ impl Host {
             return exit;
         }
         let now = self.now();
-        for at in self.timeline.take_due(now, &ended) {
+        let mut due = self.timeline.take_due(now, &ended);
+        self.deferred.append(&mut due);
+        self.finish_remapping(now);
+        while !self.remapping() && !self.deferred.is_empty() {
+            let at = self.deferred.remove(0);
             self.apply(&at);
         }
         None
+    }
+
+    /// Whether a concurrent remapping is under way.
+    pub fn remapping(&self) -> bool {
+        matches!(&self.running, Some(Running::Virtual(mon)) if mon.remap.is_some())
+    }
+
+    /// Completes the entry whose concurrent remapping is done: its line,
+    /// and for `devirtualize` the hand-back.
+    fn finish_remapping(&mut self, now: u64) {
+        let Some(Running::Virtual(mon)) = self.running.as_mut() else {
+            return;
+        };
+        let Some(result) = crate::remap::take_done(mon) else {
+            return;
+        };
+        let Some((at, start)) = self.pending.take() else {
+            return;
+        };
+        match (&at.action, result) {
+            (Action::Devirtualize, Ok(moved)) => self.devirtualize(now, &at, moved, Some(start)),
+            (Action::Evacuate { first, end, .. }, Ok(m)) => self.lines.push(format!(
+                "at cycle {now}: evacuate: vm0's {first:#x}-{end:#x} moved to other machine pages, concurrently from cycle {start}; {} pages moved ({} direct, {} indirect), {} stores waited for a copy; largest guest pause {} cycles",
+                m.pages(), m.direct, m.indirect, m.waits, m.pause
+            )),
+            (action, Err(why)) => self.lines.push(format!(
+                "at cycle {now}: {} refused: {why}; the run continues",
+                action.name()
+            )),
+            (action, Ok(_)) => self.lines.push(format!(
+                "at cycle {now}: {}: done",
+                action.name()
+            )),
+        }
+    }
+
+    /// Starts a concurrent remapping for `at` (evacuate, or the remapping
+    /// to the identity before a hand-back): `Ok(false)` when there is
+    /// nothing to move.
+    fn start_remapping(&mut self, now: u64, at: &At) -> Result<bool, String> {
+        let index = self.remap_index;
+        let Some(Running::Virtual(mon)) = self.running.as_mut() else {
+            return Ok(false);
+        };
+        let job = match at.action {
+            Action::Evacuate { first, end, to } => {
+                Some(crate::remap::evacuation(mon, 0, (first, end), to, index)?)
+            }
+            _ => {
+                if let Some(why) = crate::virt::devirtualize_refusal(mon) {
+                    return Err(why);
+                }
+                crate::remap::identity(mon, 0, index)?
+            }
+        };
+        let Some(job) = job else { return Ok(false) };
+        crate::remap::run_concurrent(mon, job);
+        self.pending = Some((at.clone(), now));
+        Ok(true)
     }
 
     /// Closes the phase running now (the run ended).
@@ -276,6 +349,28 @@ impl Host {
 
     fn apply(&mut self, at: &At) {
         let now = self.now();
+        let concurrent = self.remap_mode == RemapMode::Concurrent
+            && matches!(self.running, Some(Running::Virtual(_)))
+            && matches!(at.action, Action::Evacuate { .. } | Action::Devirtualize);
+        if concurrent {
+            match self.start_remapping(now, at) {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(why) => {
+                    self.lines.push(format!(
+                        "at cycle {now}: {} refused: {why}; the run continues",
+                        at.action.name()
+                    ));
+                    return;
+                }
+            }
+        }
+        if let Action::Devirtualize = at.action {
+            if let Some(Running::Virtual(_)) = self.running {
+                self.devirtualize(now, at, Moved::default(), None);
+                return;
+            }
+        }
         if let Action::Evacuate { first, end, to } = at.action {
             let result = match self.running.as_mut() {
                 Some(Running::Virtual(mon)) => {
@@ -329,21 +424,6 @@ impl Host {
                     }
                 }
             }
-            (Action::Devirtualize, Some(Running::Virtual(mon))) => {
-                // The other VMs' last partial lines, before they go.
-                self.collect_console();
-                self.flush_partial();
-                match devirtualize_with(mon, self.remap_index) {
-                    Ok((m, s)) => {
-                        self.running = Some(Running::Native(m));
-                        Ok(s)
-                    }
-                    Err((mon, why)) => {
-                        self.running = Some(Running::Virtual(mon));
-                        Err(why)
-                    }
-                }
-            }
             (action, r) => {
                 self.running = r;
                 Err(match action {
@@ -355,6 +435,55 @@ impl Host {
                 .to_string())
             }
         };
+        self.switched(now, at, phase, result);
+    }
+
+    /// Hands vm0 back to the bare machine, after `before` moved
+    /// concurrently from cycle `start`.
+    fn devirtualize(&mut self, now: u64, at: &At, before: Moved, start: Option<u64>) {
+        let phase = self.phase();
+        let Some(Running::Virtual(mon)) = self.running.take() else {
+            return;
+        };
+        // The other VMs' last partial lines, before they go.
+        self.running = Some(Running::Virtual(mon));
+        self.collect_console();
+        self.flush_partial();
+        let Some(Running::Virtual(mon)) = self.running.take() else {
+            return;
+        };
+        let result = match devirtualize_remapped(mon, self.remap_index, before) {
+            Ok((m, s)) => {
+                self.running = Some(Running::Native(m));
+                Ok(s)
+            }
+            Err((mon, why)) => {
+                self.running = Some(Running::Virtual(mon));
+                Err(why)
+            }
+        };
+        let before_line = self.lines.len();
+        self.switched(now, at, phase, result);
+        if let (Some(start), Some(l)) = (start, self.lines.get_mut(before_line)) {
+            *l = l.replacen(
+                " pages moved; guest paused",
+                &format!(
+                    " pages moved concurrently from cycle {start} ({} direct, {} indirect, {} stores waited for a copy); largest guest pause",
+                    before.direct, before.indirect, before.waits
+                ),
+                1,
+            );
+        }
+    }
+
+    /// Records a switch's log, phase and line.
+    fn switched(
+        &mut self,
+        now: u64,
+        at: &At,
+        phase: Option<Phase>,
+        result: Result<Switch, String>,
+    ) {
         if let Ok(sw) = &result {
             self.switch_log.extend(
                 sw.log

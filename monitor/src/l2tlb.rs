@@ -100,6 +100,20 @@ impl L2Tlb {
     }
     // lab l2tlb: end drop-range
 
+    /// Drops every pair with a half on a machine page `on` names (real
+    /// EntryLo PFN), as concurrent remapping does for a page it copies.
+    pub fn drop_machine_pages(&mut self, on: impl Fn(u32) -> bool) {
+        let pfn = |lo: u32| lo >> sim::cpu::tlb::lo::PFN_SHIFT;
+        for s in self.slots.iter_mut() {
+            if s.is_some_and(|e| {
+                e.lo.iter()
+                    .any(|&l| l & sim::cpu::tlb::lo::V != 0 && on(pfn(l)))
+            }) {
+                *s = None;
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = None);
     }

@@ -137,6 +137,9 @@ pub struct Monitor {
     runq: VecDeque<(usize, usize)>,
     asids: Asids,
     pub memmap: Memmap,
+    /// A concurrent remapping under way (`remap`): a batch at a time, at
+    /// quantum boundaries.
+    pub remap: Option<remap::Job>,
     /// (physical CPU already done, address space, what).
     shootdowns: Vec<(usize, usize, tlbctl::Shootdown)>,
     /// Per physical CPU, the real TLB entry its next refill replaces.
@@ -236,7 +239,6 @@ impl Monitor {
         let mut frames = FrameAllocator::new(0, u32::try_from(total_pages).unwrap_or(u32::MAX));
         // The commpages sit above every VM's memory, owned by the monitor.
         let mut next_commpage = total_pages << PAGE_SHIFT;
-        let mut memmap = Memmap::new(usize::try_from(total_pages).unwrap_or(0));
         let mut vms = Vec::new();
         let mut runq = VecDeque::new();
         let mut spaces = 0;
@@ -244,9 +246,6 @@ impl Monitor {
             let pages: Vec<u32> = (0..vc.mem_bytes >> PAGE_SHIFT)
                 .map_while(|_| frames.alloc())
                 .collect();
-            for (gpn, &mpn) in pages.iter().enumerate() {
-                memmap.add(mpn, id, u32::try_from(gpn).unwrap_or(u32::MAX));
-            }
             let pmap = Pmap::new(pages);
             for (gpa, bytes) in &vc.image.segments {
                 load_segment(&mut machine, &pmap, *gpa, bytes).ok_or_else(|| {
@@ -299,6 +298,7 @@ impl Monitor {
             vm_names: vms.iter().map(|v| v.name.clone()).collect(),
             ..Trace::default()
         };
+        let memmap = remap::memmap_of(ram_bytes, &vms);
         Ok(Monitor {
             current: vec![None; config.pcpus],
             slice_end: vec![0; config.pcpus],
@@ -308,6 +308,7 @@ impl Monitor {
             trace,
             runq,
             memmap,
+            remap: None,
             shootdowns: Vec::new(),
             tlb_cursor: vec![0; config.pcpus],
             flushed_generation: 0,
@@ -387,6 +388,8 @@ impl Monitor {
             self.board_actions(v);
             self.wake_waiting(v);
         }
+        remap::step(self);
+        remap::release_ended(self);
         if self.vms.iter().all(|v| !v.running()) {
             return Some(MonitorExit::AllEnded);
         }

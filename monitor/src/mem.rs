@@ -2,6 +2,8 @@
 //! each VM's pmap (guest-physical page → machine page), the memmap (machine
 //! page → the (VM, guest page) pairs that map it), and machine ASIDs.
 
+use std::collections::BTreeSet;
+
 use sim::mem::PAGE_SHIFT;
 
 /// A guest-physical address.
@@ -45,6 +47,9 @@ pub struct Pmap {
     /// number and the guest's entries for it are installed as they are
     /// (`crate::memstate`).
     pub passthrough: crate::memstate::PageSet,
+    /// Guest pages being copied by concurrent remapping: stores to them
+    /// wait until the copy is done (`remap`). At most one batch.
+    protected: Vec<u32>,
 }
 
 impl Pmap {
@@ -53,6 +58,7 @@ impl Pmap {
             pages,
             range: None,
             passthrough: Default::default(),
+            protected: Vec::new(),
         }
     }
 
@@ -62,7 +68,22 @@ impl Pmap {
             pages: Vec::new(),
             range: Some((first, count)),
             passthrough: Default::default(),
+            protected: Vec::new(),
         }
+    }
+
+    /// Write-protects guest pages `gpns` (the batch being copied), or
+    /// lifts the protection with an empty list.
+    pub fn protect(&mut self, gpns: impl Iterator<Item = u32>) {
+        self.protected.clear();
+        self.protected.extend(gpns);
+    }
+
+    /// Whether a store to `gpa` must wait for a copy to finish.
+    #[inline]
+    pub fn write_protected(&self, gpa: GuestPhys) -> bool {
+        !self.protected.is_empty()
+            && u32::try_from(gpa.0 >> PAGE_SHIFT).is_ok_and(|g| self.protected.contains(&g))
     }
 
     /// Whether every guest page is the machine page of the same number:
@@ -150,29 +171,186 @@ impl Pmap {
     }
 }
 
-/// Machine page → its users, the back map that page migration, sharing
-/// and devirtualization need.
+/// The user of a machine page that holds a VCPU's commpage.
+pub const COMMPAGE: (usize, u32) = (usize::MAX, 0);
+
+/// Machine memory's live bookkeeping, kept current by every allocation,
+/// move and VM end (docs/devirtualization.md): the back map (machine page
+/// → the (VM, guest page) pairs that map it, or [`COMMPAGE`]), a
+/// reference count per machine page, and the free list (pages nobody
+/// maps, lowest first). `--remap-index` chooses which of them remapping
+/// consults and is charged for (`remap::Users`); all three are kept so
+/// that [`Memmap::check`] can hold each against the pmaps.
 #[derive(Clone, Debug, Default)]
 pub struct Memmap {
     users: Vec<Vec<(usize, u32)>>,
+    counts: Vec<u16>,
+    free: BTreeSet<u32>,
+    /// VMs whose memory went back to the free list when they ended.
+    released: Vec<usize>,
 }
 
 impl Memmap {
+    /// `machine_pages` pages, all free.
     pub fn new(machine_pages: usize) -> Memmap {
+        let top = u32::try_from(machine_pages).unwrap_or(u32::MAX);
         Memmap {
             users: vec![Vec::new(); machine_pages],
+            counts: vec![0; machine_pages],
+            free: (0..top).collect(),
+            released: Vec::new(),
         }
     }
 
+    /// The map of `machine_pages` pages that `pmaps` (per VM: its number,
+    /// its pmap and its VCPUs' commpage addresses) use.
+    pub fn of<'a>(
+        machine_pages: usize,
+        pmaps: impl Iterator<Item = (usize, &'a Pmap, Vec<u64>)>,
+    ) -> Memmap {
+        let mut m = Memmap::new(machine_pages);
+        for (vm, pmap, commpages) in pmaps {
+            for gpn in 0..pmap.size() >> PAGE_SHIFT {
+                if let Some(mpn) = pmap.machine_page(gpn) {
+                    m.add(mpn, vm, u32::try_from(gpn).unwrap_or(u32::MAX));
+                }
+            }
+            for c in commpages {
+                m.add_commpage(c);
+            }
+        }
+        m
+    }
+
+    pub fn pages(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Machine page `mpn` now also maps guest page `gpn` of VM `vm`.
     pub fn add(&mut self, mpn: u32, vm: usize, gpn: u32) {
-        if let Some(u) = self.users.get_mut(mpn as usize) {
+        if let (Some(u), Some(c)) = (
+            self.users.get_mut(mpn as usize),
+            self.counts.get_mut(mpn as usize),
+        ) {
             u.push((vm, gpn));
+            *c = c.saturating_add(1);
+            self.free.remove(&mpn);
+        }
+    }
+
+    /// Machine address `at` holds a commpage.
+    pub fn add_commpage(&mut self, at: u64) {
+        let (vm, gpn) = COMMPAGE;
+        self.add(u32::try_from(at >> PAGE_SHIFT).unwrap_or(u32::MAX), vm, gpn);
+    }
+
+    /// Machine page `mpn` no longer maps guest page `gpn` of VM `vm`; it
+    /// goes back to the free list when nothing maps it any more.
+    pub fn remove(&mut self, mpn: u32, vm: usize, gpn: u32) {
+        let (Some(u), Some(c)) = (
+            self.users.get_mut(mpn as usize),
+            self.counts.get_mut(mpn as usize),
+        ) else {
+            return;
+        };
+        let Some(i) = u.iter().position(|&x| x == (vm, gpn)) else {
+            return;
+        };
+        u.swap_remove(i);
+        *c = c.saturating_sub(1);
+        if *c == 0 {
+            self.free.insert(mpn);
         }
     }
 
     /// The (VM, guest page) pairs mapping machine page `mpn`.
     pub fn users(&self, mpn: u32) -> &[(usize, u32)] {
         self.users.get(mpn as usize).map_or(&[], |u| u.as_slice())
+    }
+
+    /// How many pairs map machine page `mpn` (0: free).
+    pub fn count(&self, mpn: u32) -> u16 {
+        self.counts.get(mpn as usize).copied().unwrap_or(0)
+    }
+
+    /// The lowest free machine page at or after `from`.
+    pub fn free_from(&self, from: u32) -> Option<u32> {
+        self.free.range(from..).next().copied()
+    }
+
+    pub fn free_pages(&self) -> usize {
+        self.free.len()
+    }
+
+    /// The lowest run of `len` free machine pages, by its first page.
+    pub fn free_run(&self, len: u32) -> Option<u32> {
+        let (mut start, mut run) = (0u32, 0u32);
+        for &p in &self.free {
+            if run > 0 && p == start.saturating_add(run) {
+                run += 1;
+            } else {
+                (start, run) = (p, 1);
+            }
+            if run >= len {
+                return Some(start);
+            }
+        }
+        None
+    }
+
+    /// The lowest `n` free machine pages, or `None` if there are fewer.
+    pub fn lowest_free(&self, n: usize) -> Option<Vec<u32>> {
+        let pages: Vec<u32> = self.free.iter().take(n).copied().collect();
+        (pages.len() == n).then_some(pages)
+    }
+
+    /// VM `vm` ended: every machine page it mapped, and its commpages,
+    /// go back to the free list.
+    pub fn release(&mut self, vm: usize, pmap: &Pmap, commpages: &[u64]) {
+        if self.released.contains(&vm) {
+            return;
+        }
+        self.released.push(vm);
+        for gpn in 0..pmap.size() >> PAGE_SHIFT {
+            if let Some(mpn) = pmap.machine_page(gpn) {
+                self.remove(mpn, vm, u32::try_from(gpn).unwrap_or(u32::MAX));
+            }
+        }
+        for &c in commpages {
+            let (v, g) = COMMPAGE;
+            self.remove(u32::try_from(c >> PAGE_SHIFT).unwrap_or(u32::MAX), v, g);
+        }
+    }
+
+    /// Whether VM `vm`'s pages are still its own (it has not ended and
+    /// given them back).
+    pub fn holds(&self, vm: usize) -> bool {
+        !self.released.contains(&vm)
+    }
+
+    /// Whether the back map, the counts and the free list say exactly
+    /// what the pmaps and commpages of the VMs that hold memory say (as
+    /// [`Memmap::of`] takes them): the debug check run after each
+    /// operation. The first disagreement, if any.
+    pub fn check<'a>(
+        &self,
+        pmaps: impl Iterator<Item = (usize, &'a Pmap, Vec<u64>)>,
+    ) -> Result<(), String> {
+        let want = Memmap::of(self.pages(), pmaps.filter(|(v, _, _)| self.holds(*v)));
+        for (mpn, (have, want_users)) in self.users.iter().zip(&want.users).enumerate() {
+            let mut have = have.clone();
+            have.sort_unstable();
+            let mut w = want_users.clone();
+            w.sort_unstable();
+            let count = self.counts.get(mpn).copied().unwrap_or(0);
+            let free = self.free.contains(&u32::try_from(mpn).unwrap_or(u32::MAX));
+            if have != w || usize::from(count) != w.len() || free != w.is_empty() {
+                return Err(format!(
+                    "machine page {mpn:#x}: back map {have:?}, count {count}, free {free}; the pmaps say {w:?}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

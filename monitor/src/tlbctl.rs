@@ -79,6 +79,10 @@ pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
             mpas[half] = Some(ma.0);
             let mpfn = (ma.0 >> 12) as u32;
             *real = (mpfn << lo::PFN_SHIFT) | (guest_lo & (lo::D | lo::V | (7 << lo::C_SHIFT)));
+            if ctx.pmap.write_protected(GuestPhys(gpa)) {
+                // Being copied: a store must exit and wait (`remap`).
+                *real &= !lo::D;
+            }
         }
     }
     let charge = if composed || !passed_any {

@@ -94,6 +94,12 @@ pub struct Vcpu {
     /// Set by whatever may let an interrupt in (an MTC0, an ERET, a device
     /// access); the engine looks for one to take when it finds it set.
     pub may_interrupt: bool,
+    /// The cycle since which the VCPU has waited for a page being copied
+    /// by concurrent remapping (`remap`), if it waits.
+    pub remap_wait: Option<u64>,
+    /// Set by an emulated store to such a page: the engine stops, and the
+    /// store runs again once the copy is done.
+    pub remap_blocked: bool,
 }
 
 impl Vcpu {
@@ -118,6 +124,8 @@ impl Vcpu {
             on_pcpu: None,
             pinned: None,
             may_interrupt: false,
+            remap_wait: None,
+            remap_blocked: false,
         }
     }
 

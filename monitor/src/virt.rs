@@ -20,7 +20,7 @@ use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 use sim::Machine;
 
 use crate::cost::{Cost, VirtCost};
-use crate::mem::{Asids, Memmap, Pmap};
+use crate::mem::{Asids, Pmap};
 use crate::memstate::{MemoryState, PageSet};
 use crate::obs::Trace;
 use crate::vcpu::{Vcpu, VcpuState};
@@ -221,6 +221,7 @@ pub fn virtualize_with(
         console: Vec::new(),
         io: crate::coalesce::VmIo::default(),
     };
+    let memmap = crate::remap::memmap_of(ram, std::slice::from_ref(&vm));
     let slice_end = machine
         .cpus
         .iter()
@@ -237,7 +238,8 @@ pub fn virtualize_with(
             ..Trace::default()
         },
         vms: vec![vm],
-        memmap: Memmap::default(),
+        memmap,
+        remap: None,
         shootdowns: Vec::new(),
         tlb_cursor: vec![0; n],
         flushed_generation: 0,
@@ -261,7 +263,7 @@ pub fn virtualize_with(
 
 /// Why VM `vm0` of `m` cannot be handed back to the bare machine, if it
 /// cannot.
-fn devirtualize_refusal(m: &Monitor) -> Option<String> {
+pub(crate) fn devirtualize_refusal(m: &Monitor) -> Option<String> {
     let Some(vm) = m.vms.first() else {
         return Some("there is no VM".to_string());
     };
@@ -311,8 +313,18 @@ pub fn devirtualize(m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<Moni
 /// [`devirtualize`], finding machine pages' users through `index` while
 /// remapping to the identity.
 pub fn devirtualize_with(
+    m: Box<Monitor>,
+    index: crate::remap::RemapIndex,
+) -> Result<(Box<Machine>, Switch), (Box<Monitor>, String)> {
+    devirtualize_remapped(m, index, crate::remap::Moved::default())
+}
+
+/// [`devirtualize_with`] after `before` was moved by a concurrent
+/// remapping to the identity (`--remap concurrent`).
+pub fn devirtualize_remapped(
     mut m: Box<Monitor>,
     index: crate::remap::RemapIndex,
+    before: crate::remap::Moved,
 ) -> Result<(Box<Machine>, Switch), (Box<Monitor>, String)> {
     if let Some(why) = devirtualize_refusal(&m) {
         return Err((m, why));
@@ -345,6 +357,18 @@ pub fn devirtualize_with(
         moved.indirect,
         moved.pause
     )];
+    if before.pages() > 0 {
+        log.insert(0, format!(
+            "pmap {}: {} pages moved concurrently before the hand-back ({} direct, {} indirect) in {} cycles, {} stores waited for a copy, largest guest pause {} cycles",
+            vm.name,
+            before.pages(),
+            before.direct,
+            before.indirect,
+            before.cycles,
+            before.waits,
+            before.pause
+        ));
+    }
     for (i, cpu) in machine.cpus.iter_mut().enumerate() {
         cpu.set_hv_exits(false);
         match vm.vcpus.get(i) {
@@ -382,63 +406,27 @@ pub fn devirtualize_with(
     let switch = Switch {
         cpus: vm.vcpus.len(),
         mem: vm.pmap.size(),
-        pages_moved: moved.pages(),
-        indirect: moved.indirect,
+        pages_moved: moved.pages() + before.pages(),
+        indirect: moved.indirect + before.indirect,
         memory: None,
-        pause: pause + moved.pause,
+        pause: (pause + moved.pause).max(before.pause),
         log,
     };
     Ok((machine, switch))
 }
 
-/// The first machine address above every VM's memory and commpages.
-fn machine_in_use(m: &Monitor) -> u64 {
-    let mut top = 0u64;
-    for vm in &m.vms {
-        // Every page: after an evacuation the highest is anywhere.
-        for gpn in 0..vm.pmap.size() >> PAGE_SHIFT {
-            if let Some(mpn) = vm.pmap.machine_page(gpn) {
-                top = top.max((u64::from(mpn) + 1) << PAGE_SHIFT);
-            }
-        }
-        for vc in &vm.vcpus {
-            top = top.max(vc.commpage + PAGE_SIZE);
-        }
-    }
-    top
-}
-
-/// Boots VM `config` beside the running ones, in machine memory no VM
-/// uses (one range above all of theirs, then a commpage per VCPU), with
-/// its first VCPU runnable. Refused, with nothing changed, when that
-/// memory is not free or the image does not fit. Returns the VM's index
-/// and the machine range it got.
+/// Boots VM `config` beside the running ones, in machine memory from the
+/// memmap's free list (`remap::allocate`: one range if it can, then a
+/// commpage per VCPU), with its first VCPU runnable. Refused, with
+/// nothing changed, when too little memory is free or the image does not
+/// fit. Returns the VM's index and the machine address of its page 0.
 pub fn start_vm(m: &mut Monitor, config: &crate::VmConfig) -> Result<(usize, u64), String> {
     if m.vms.iter().any(|v| v.name == config.name) {
         return Err(format!("a VM named {} exists already", config.name));
     }
-    let base = machine_in_use(m);
-    let ram = m.machine.bus.ram().len() as u64;
-    let need = config.mem_bytes + config.vcpus as u64 * PAGE_SIZE;
-    if base.saturating_add(need) > ram {
-        return Err(format!(
-            "{} needs {} of free machine memory ({} and a 4K commpage for each of {} VCPUs); the machine has {} free above {:#x}",
-            config.name,
-            show_size(need),
-            show_size(config.mem_bytes),
-            config.vcpus,
-            show_size(ram.saturating_sub(base)),
-            base
-        ));
-    }
-    let pages = u32::try_from(config.mem_bytes >> PAGE_SHIFT).unwrap_or(u32::MAX);
-    let first = u32::try_from(base >> PAGE_SHIFT).unwrap_or(u32::MAX);
-    let pmap = Pmap::range(first, pages);
-    // A VM's memory starts zeroed, whoever used the pages before.
-    let zeros = vec![0u8; usize::try_from(config.mem_bytes).unwrap_or(0)];
-    m.machine.bus.write_bytes(base, &zeros);
+    // Checked before any page is taken, so a refusal leaves nothing behind.
     for (gpa, bytes) in &config.image.segments {
-        if crate::load_segment(&mut m.machine, &pmap, *gpa, bytes).is_none() {
+        if gpa.saturating_add(bytes.len() as u64) > config.mem_bytes {
             return Err(format!(
                 "{}: image segment at guest-physical {gpa:#x} (+{:#x}) lies outside its {} of memory",
                 config.name,
@@ -447,12 +435,41 @@ pub fn start_vm(m: &mut Monitor, config: &crate::VmConfig) -> Result<(usize, u64
             ));
         }
     }
+    let pages = u32::try_from(config.mem_bytes >> PAGE_SHIFT).unwrap_or(u32::MAX);
     let id = m.vms.len();
+    let (pmap, commpages) = match crate::remap::allocate(m, id, pages, config.vcpus) {
+        Ok(got) => got,
+        Err(free) => {
+            return Err(format!(
+                "{} needs {} of free machine memory ({} and a 4K commpage for each of {} VCPUs); the machine has {} free",
+                config.name,
+                show_size(config.mem_bytes + config.vcpus as u64 * PAGE_SIZE),
+                show_size(config.mem_bytes),
+                config.vcpus,
+                show_size(free)
+            ))
+        }
+    };
+    let base = pmap.translate(crate::mem::GuestPhys(0)).map_or(0, |a| a.0);
+    // A VM's memory starts zeroed, whoever used the pages before.
+    let zeros = vec![0u8; PAGE_SIZE as usize];
+    for gpn in 0..u64::from(pages) {
+        if let Some(mpn) = pmap.machine_page(gpn) {
+            m.machine
+                .bus
+                .write_bytes(u64::from(mpn) << PAGE_SHIFT, &zeros);
+        }
+    }
+    for (gpa, bytes) in &config.image.segments {
+        // Inside its memory (checked above), so it loads.
+        let _ = crate::load_segment(&mut m.machine, &pmap, *gpa, bytes);
+    }
     let first_space = m.asids.add_spaces(config.vcpus);
-    let commpages = base + config.mem_bytes;
     let now = m.now;
-    let mut vcpus: Vec<Vcpu> = (0..config.vcpus)
-        .map(|c| Vcpu::new(c, first_space + c, commpages + c as u64 * PAGE_SIZE))
+    let mut vcpus: Vec<Vcpu> = commpages
+        .iter()
+        .enumerate()
+        .map(|(c, &at)| Vcpu::new(c, first_space + c, at))
         .collect();
     if let Some(v0) = vcpus.first_mut() {
         v0.boot(

@@ -190,6 +190,9 @@ pub struct Settings {
     /// How remapping finds a machine page's user: backmap, refcount or
     /// search (read by the front end that runs the timeline).
     pub remap_index: Option<String>,
+    /// Whether the guest runs while pages move: paused or concurrent
+    /// (read by the front end that runs the timeline).
+    pub remap: Option<String>,
     /// `[[at]]` timeline entries, read by the front end like `vm`.
     #[serde(default)]
     pub at: Vec<AtSetting>,
@@ -236,6 +239,7 @@ impl Settings {
             },
             cost: self.cost.or(lower.cost),
             remap_index: self.remap_index.or(lower.remap_index),
+            remap: self.remap.or(lower.remap),
             at: if self.at.is_empty() {
                 lower.at
             } else {
