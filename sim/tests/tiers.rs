@@ -565,3 +565,47 @@ fn superblocks_through_branches_and_jumps() {
     assert_eq!(m.cpus[0].regs.get(Reg::V1), 2 * (1..=40).sum::<u64>());
     assert_eq!(m.cpus[0].stats.exceptions[4], 4, "AdEL twice per pass");
 }
+
+/// Self-modifying code inside one superblock: on its second pass the block
+/// falls through a branch into a store that patches an instruction further
+/// on in the same block, which must run patched at once.
+#[test]
+fn a_store_patches_its_own_superblock() {
+    use Reg as R;
+    let new_word = sim::isa::asm::encode(
+        Op::Addiu,
+        sim::isa::asm::Operands {
+            rt: R::V0.number(),
+            rs: R::V0.number(),
+            imm: 100,
+            ..Default::default()
+        },
+    );
+    let mut a = Asm::new(0x8000_1000);
+    a.li(R::T0, 0x8000_110C);
+    a.li(R::T1, new_word);
+    while a.here() < 0x8000_1100 {
+        a.nop();
+    }
+    a.label("again");
+    a.branch(Op::Beq, R::S1, R::ZERO, "site");
+    a.nop();
+    a.mem(Op::Sw, R::T1, 0, R::T0);
+    assert_eq!(a.here(), 0x8000_110C);
+    a.label("site");
+    a.imm(Op::Addiu, R::V0, R::V0, 1);
+    a.imm(Op::Addiu, R::S1, R::S1, 1);
+    a.imm(Op::Slti, R::AT, R::S1, 2);
+    a.branch(Op::Bne, R::AT, R::ZERO, "again");
+    a.nop();
+    a.li(R::K1, 0xB000_0010);
+    a.mem(Op::Sw, R::ZERO, 0, R::K1);
+    a.nop();
+    let img = asm_image(&a);
+    let make = image_machine(&img);
+    let o = same_in_every_tier("a store into its own superblock", &config(1), &make);
+    halted(&o);
+    let mut m = make(config(1));
+    m.run();
+    assert_eq!(m.cpus[0].regs.get(Reg::V0), 101, "the patch was not seen");
+}
