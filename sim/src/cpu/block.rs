@@ -1,25 +1,30 @@
-//! Tier 2: straight-line blocks with precomputed cycle costs
+//! Tier 2: superblocks with precomputed cycle costs
 //! (`../shared/docs/design.md` §8, docs/tiers.md).
 //!
-//! A block is a run of decoded instructions in one physical page, ending
-//! with a branch or jump and its delay slot, before a CP0 instruction (those
-//! stay with the interpreter: they read the instruction count, change the
-//! translation context or the interrupt state), at the page's end, or at
-//! [`MAX_LEN`]. Its instructions are executed by the same [`execute`] as
-//! tier 1, so their semantics are written once; what a block saves is the
-//! per-instruction bookkeeping: the fetch and its page check, the event
-//! check, the interlock lookup and the retire tail.
+//! A block is a run of one page's decoded instructions in the order they
+//! run if its conditional branches fall through and its direct jumps within
+//! the page are taken (`build`): it leaves after the slot of a branch that
+//! is taken or a transfer it does not follow, and stops before a CP0
+//! instruction (those stay with the interpreter: they read the instruction
+//! count, change the translation context or the interrupt state), at the
+//! page's end, or at [`MAX_LEN`]. The common instructions are micro-ops
+//! calling the interpreter's semantics (`alu`, the bus's RAM accessors);
+//! the rest run through the same [`execute`] as tier 1, so semantics are
+//! written once. What a block saves is the per-instruction bookkeeping: the
+//! fetch and its page check, the event check, the interlock lookup and the
+//! retire tail.
 //!
-//! Cycle accounting is tier 1's exactly. The load-use stalls inside a block
-//! are known when it is built; the stall of its first instruction comes from
-//! the load that ended the previous block (carried in `Core::load_dest`);
-//! multiply/divide readiness and device penalties stay dynamic, charged by
-//! the shared context hooks at the same moment as in tier 1. Events are
-//! checked once per block: a block runs only if the most it can cost cannot
-//! reach the next event, otherwise the interpreter runs up to that event, so
-//! interrupts and quantum ends land on the same cycle in both tiers. A
-//! device access or a store that changes decoded code ends the block after
-//! that instruction, as the interpreter would look at both before the next.
+//! Cycle accounting is tier 1's exactly. The static costs (issue cycles,
+//! load-use stalls inside the block) are a table built with it; the stall
+//! of its first instruction comes from the load that ended the previous
+//! block (carried in `Core::load_dest`); taken branches, multiply/divide
+//! readiness and device penalties are added as they happen, at the same
+//! moment as in tier 1. Events are checked once per block: a block runs only
+//! if the most it can cost cannot reach the next event, otherwise the
+//! interpreter runs up to that event, so interrupts and quantum ends land
+//! on the same cycle in both tiers. A device access or a store that changes
+//! decoded code ends the block after that instruction, as the interpreter
+//! would look at both before the next.
 
 mod build;
 
@@ -190,56 +195,28 @@ impl Core {
                 Kind::Xori => set(&mut g[t], rs ^ u64::from(op.imm)),
                 Kind::Lui => set(&mut g[t], alu::lui(op.imm)),
                 Kind::Mult | Kind::Multu => {
-                    (regs.hi, regs.lo) = if op.kind == Kind::Mult {
-                        alu::mult(rs, rt)
-                    } else {
-                        alu::multu(rs, rt)
-                    };
-                    self.cycles = c0 + b.cost_to(k);
-                    self.hilo_started(super::exec::MulDiv::Mult);
+                    self.mult(regs, op.kind, rs, rt, c0 + b.cost_to(k));
                     false
                 }
                 Kind::Mfhi | Kind::Mflo => {
-                    let at = c0 + b.cost_to(k);
-                    self.cycles = at;
-                    self.hilo_wait();
-                    c0 += self.cycles - at;
-                    g[d] = if op.kind == Kind::Mfhi {
-                        regs.hi
-                    } else {
-                        regs.lo
-                    };
+                    c0 += self.mfhilo(regs, &op, c0 + b.cost_to(k));
                     false
                 }
-                Kind::Beq | Kind::Bne | Kind::Blez | Kind::Bgtz | Kind::Bltz | Kind::Bgez => {
-                    let cond = match op.kind {
-                        Kind::Beq => rs == rt,
-                        Kind::Bne => rs != rt,
-                        Kind::Blez => alu::lez(rs),
-                        Kind::Bgtz => alu::gtz(rs),
-                        Kind::Bltz => alu::ltz(rs),
-                        _ => alu::gez(rs),
-                    };
-                    if cond {
+                Kind::Beq
+                | Kind::Bne
+                | Kind::Blez
+                | Kind::Bgtz
+                | Kind::Bltz
+                | Kind::Bgez
+                | Kind::J
+                | Kind::Jal
+                | Kind::Jr
+                | Kind::Jalr => {
+                    let to = transfer(&op, || b.pc(vbase, k), g, rs, rt);
+                    if to.is_some() {
                         c0 += TIMING.taken_branch;
-                        target = Some(alu::branch_target(b.pc(vbase, k), op.simm()));
+                        target = to;
                     }
-                    false
-                }
-                Kind::J | Kind::Jal | Kind::Jr | Kind::Jalr => {
-                    let pc = b.pc(vbase, k);
-                    let to = match op.kind {
-                        Kind::J | Kind::Jal => alu::jump_target(pc, op.imm),
-                        _ => rs,
-                    };
-                    // The target is read before the link is written (JALR).
-                    match op.kind {
-                        Kind::Jal => g[31] = pc.wrapping_add(8),
-                        Kind::Jalr => g[d] = pc.wrapping_add(8),
-                        _ => {}
-                    }
-                    c0 += TIMING.taken_branch;
-                    target = Some(to);
                     false
                 }
                 Kind::Lw => self.load_fast::<4>(bus, g, &op, rs, sext32),
@@ -315,6 +292,31 @@ impl Core {
             return Next::Leave(k + 1, vbase | (u64::from(at) << 2), false);
         }
         Next::On
+    }
+
+    /// MULT or MULTU issued at cycle `at`.
+    #[inline(always)]
+    fn mult(&mut self, regs: &mut Regs, kind: Kind, rs: u64, rt: u64, at: u64) {
+        (regs.hi, regs.lo) = if kind == Kind::Mult {
+            alu::mult(rs, rt)
+        } else {
+            alu::multu(rs, rt)
+        };
+        self.cycles = at;
+        self.hilo_started(super::exec::MulDiv::Mult);
+    }
+
+    /// MFHI or MFLO reached at cycle `at`; the cycles it waited.
+    #[inline(always)]
+    fn mfhilo(&mut self, regs: &mut Regs, op: &build::Uop, at: u64) -> u64 {
+        self.cycles = at;
+        self.hilo_wait();
+        regs.gpr[usize::from(op.d & 31)] = if op.kind == Kind::Mfhi {
+            regs.hi
+        } else {
+            regs.lo
+        };
+        self.cycles - at
     }
 
     /// An aligned load that hits RAM through the translation cache into rt,
@@ -471,6 +473,44 @@ impl Core {
             }
         }
     }
+}
+
+/// A branch or jump micro-op at `pc()` (asked only when needed): its target
+/// if it is taken (JAL and JALR write their link).
+#[inline(always)]
+fn transfer(
+    op: &build::Uop,
+    pc: impl Fn() -> u64,
+    g: &mut [u64; 32],
+    rs: u64,
+    rt: u64,
+) -> Option<u64> {
+    let taken = match op.kind {
+        Kind::Beq => rs == rt,
+        Kind::Bne => rs != rt,
+        Kind::Blez => alu::lez(rs),
+        Kind::Bgtz => alu::gtz(rs),
+        Kind::Bltz => alu::ltz(rs),
+        Kind::Bgez => alu::gez(rs),
+        Kind::J | Kind::Jr => true,
+        Kind::Jal => {
+            g[31] = pc().wrapping_add(8);
+            true
+        }
+        _ => {
+            // JALR: the target was read (rs) before the link is written.
+            g[usize::from(op.d & 31)] = pc().wrapping_add(8);
+            true
+        }
+    };
+    if !taken {
+        return None;
+    }
+    Some(match op.kind {
+        Kind::J | Kind::Jal => alu::jump_target(pc(), op.imm),
+        Kind::Jr | Kind::Jalr => rs,
+        _ => alu::branch_target(pc(), op.simm()),
+    })
 }
 
 /// Writes an ALU result; false: the micro-op is done.
