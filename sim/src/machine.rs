@@ -30,8 +30,8 @@ pub struct MachineConfig {
 pub enum Tier {
     /// The interpreter: one decoded instruction at a time.
     Interp,
-    /// Straight-line blocks with precomputed costs, events checked per
-    /// block (falling back to the interpreter near an event).
+    /// Superblocks with precomputed costs, events checked per block
+    /// (falling back to the interpreter near an event).
     #[default]
     Blocks,
 }

@@ -484,3 +484,128 @@ fn self_modifying_code_is_seen_in_every_tier() {
         );
     }
 }
+
+/// Superblocks: a block runs on through not-taken branches and follows
+/// direct jumps within its page (forward, backward, a JAL and its link),
+/// carries a load in a followed jump's slot to its use at the target (the
+/// stall crosses the jump), takes an address error in a followed slot
+/// (EPC and BD of a slot whose jump had continued the block), and the same
+/// code runs again through its KSEG1 alias (blocks are per virtual page).
+#[test]
+fn superblocks_through_branches_and_jumps() {
+    use Reg as R;
+    let mut a = Asm::new(0x8000_1000);
+    a.li(R::S0, 0x8020_0000);
+    a.imm(Op::Addiu, R::S2, R::ZERO, 2);
+    while a.here() < 0x8000_1040 {
+        a.nop();
+    }
+    a.label("pass");
+    a.imm(Op::Addiu, R::S1, R::ZERO, 40);
+    a.label("top");
+    a.mem(Op::Sw, R::S1, 0, R::S0);
+    a.branch(Op::Beq, R::S1, R::ZERO, "never");
+    a.imm(Op::Addiu, R::V0, R::V0, 1);
+    a.jump(Op::J, "fwd");
+    a.mem(Op::Lw, R::T0, 0, R::S0);
+    a.label("back");
+    a.imm(Op::Addiu, R::S1, R::S1, -1);
+    a.branch(Op::Bne, R::S1, R::ZERO, "top");
+    a.nop();
+    // An odd address in a followed jump's slot.
+    a.li(R::T1, 0x8020_0001);
+    a.jump(Op::J, "after");
+    a.mem(Op::Lw, R::T2, 0, R::T1);
+    a.label("after");
+    a.imm(Op::Addiu, R::S2, R::S2, -1);
+    a.branch(Op::Beq, R::S2, R::ZERO, "done");
+    a.nop();
+    // Once more through KSEG1: the same physical code, another page.
+    a.li(R::T3, 0xA000_1040);
+    a.jr(R::T3);
+    a.nop();
+    a.label("done");
+    a.li(R::K1, 0xB000_0010);
+    a.mem(Op::Sw, R::ZERO, 0, R::K1);
+    a.nop();
+    a.label("never");
+    a.li(R::K1, 0xB000_0010);
+    a.imm(Op::Addiu, R::T0, R::ZERO, 1);
+    a.mem(Op::Sw, R::T0, 0, R::K1);
+    a.nop();
+    a.label("fwd");
+    // Reads the load in the jump's slot: a stall across the jump.
+    a.r3(Op::Addu, R::V1, R::V1, R::T0);
+    a.jump(Op::Jal, "sub");
+    a.nop();
+    a.jump(Op::J, "back");
+    a.nop();
+    a.label("sub");
+    a.r3(Op::Xor, R::V0, R::V0, R::S1);
+    a.jr(R::RA);
+    a.nop();
+    // Address errors: skip the instruction (or its jump).
+    let mut v = Asm::new(0x8000_0180);
+    v.mfc0(R::K0, 14);
+    v.imm(Op::Addiu, R::K0, R::K0, 4);
+    v.mtc0(R::K0, 14);
+    v.op(Op::Eret);
+    let main = asm_image(&a);
+    let vec = v.bytes().unwrap();
+    let make = move |c: MachineConfig| {
+        let mut m = image_machine(&main)(c);
+        assert!(m.bus.write_bytes(0x180, &vec));
+        m
+    };
+    let o = same_in_every_tier("superblocks", &config(1), &make);
+    halted(&o);
+    let mut m = make(config(1));
+    m.run();
+    // Two passes of 40 iterations, each adding the stored counter.
+    assert_eq!(m.cpus[0].regs.get(Reg::V1), 2 * (1..=40).sum::<u64>());
+    assert_eq!(m.cpus[0].stats.exceptions[4], 4, "AdEL twice per pass");
+}
+
+/// Self-modifying code inside one superblock: on its second pass the block
+/// falls through a branch into a store that patches an instruction further
+/// on in the same block, which must run patched at once.
+#[test]
+fn a_store_patches_its_own_superblock() {
+    use Reg as R;
+    let new_word = sim::isa::asm::encode(
+        Op::Addiu,
+        sim::isa::asm::Operands {
+            rt: R::V0.number(),
+            rs: R::V0.number(),
+            imm: 100,
+            ..Default::default()
+        },
+    );
+    let mut a = Asm::new(0x8000_1000);
+    a.li(R::T0, 0x8000_110C);
+    a.li(R::T1, new_word);
+    while a.here() < 0x8000_1100 {
+        a.nop();
+    }
+    a.label("again");
+    a.branch(Op::Beq, R::S1, R::ZERO, "site");
+    a.nop();
+    a.mem(Op::Sw, R::T1, 0, R::T0);
+    assert_eq!(a.here(), 0x8000_110C);
+    a.label("site");
+    a.imm(Op::Addiu, R::V0, R::V0, 1);
+    a.imm(Op::Addiu, R::S1, R::S1, 1);
+    a.imm(Op::Slti, R::AT, R::S1, 2);
+    a.branch(Op::Bne, R::AT, R::ZERO, "again");
+    a.nop();
+    a.li(R::K1, 0xB000_0010);
+    a.mem(Op::Sw, R::ZERO, 0, R::K1);
+    a.nop();
+    let img = asm_image(&a);
+    let make = image_machine(&img);
+    let o = same_in_every_tier("a store into its own superblock", &config(1), &make);
+    halted(&o);
+    let mut m = make(config(1));
+    m.run();
+    assert_eq!(m.cpus[0].regs.get(Reg::V0), 101, "the patch was not seen");
+}

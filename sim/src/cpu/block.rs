@@ -1,250 +1,50 @@
-//! Tier 2: straight-line blocks with precomputed cycle costs
+//! Tier 2: superblocks with precomputed cycle costs
 //! (`../shared/docs/design.md` §8, docs/tiers.md).
 //!
-//! A block is a run of decoded instructions in one physical page, ending
-//! with a branch or jump and its delay slot, before a CP0 instruction (those
-//! stay with the interpreter: they read the instruction count, change the
-//! translation context or the interrupt state), at the page's end, or at
-//! [`MAX_LEN`]. Its instructions are executed by the same [`execute`] as
-//! tier 1, so their semantics are written once; what a block saves is the
-//! per-instruction bookkeeping: the fetch and its page check, the event
-//! check, the interlock lookup and the retire tail.
+//! A block is a run of one page's decoded instructions in the order they
+//! run if its conditional branches fall through and its direct jumps within
+//! the page are taken (`build`): it leaves after the slot of a branch that
+//! is taken or a transfer it does not follow, and stops before a CP0
+//! instruction (those stay with the interpreter: they read the instruction
+//! count, change the translation context or the interrupt state), at the
+//! page's end, or at [`MAX_LEN`]. The common instructions are micro-ops
+//! calling the interpreter's semantics (`alu`, the bus's RAM accessors);
+//! the rest run through the same [`execute`] as tier 1, so semantics are
+//! written once. What a block saves is the per-instruction bookkeeping: the
+//! fetch and its page check, the event check, the interlock lookup and the
+//! retire tail.
 //!
-//! Cycle accounting is tier 1's exactly. The load-use stalls inside a block
-//! are known when it is built; the stall of its first instruction comes from
-//! the load that ended the previous block (carried in `Core::load_dest`);
-//! multiply/divide readiness and device penalties stay dynamic, charged by
-//! the shared context hooks at the same moment as in tier 1. Events are
-//! checked once per block: a block runs only if the most it can cost cannot
-//! reach the next event, otherwise the interpreter runs up to that event, so
-//! interrupts and quantum ends land on the same cycle in both tiers. A
-//! device access or a store that changes decoded code ends the block after
-//! that instruction, as the interpreter would look at both before the next.
+//! Cycle accounting is tier 1's exactly. The static costs (issue cycles,
+//! load-use stalls inside the block) are a table built with it; the stall
+//! of its first instruction comes from the load that ended the previous
+//! block (carried in `Core::load_dest`); taken branches, multiply/divide
+//! readiness and device penalties are added as they happen, at the same
+//! moment as in tier 1. Events are checked once per block: a block runs only
+//! if the most it can cost cannot reach the next event, otherwise the
+//! interpreter runs up to that event, so interrupts and quantum ends land
+//! on the same cycle in both tiers. A device access or a store that changes
+//! decoded code ends the block after that instruction, as the interpreter
+//! would look at both before the next.
+
+mod build;
 
 use super::alu;
 use super::cp0::sext32;
 use super::exec::{execute, Flow, Regs};
 use super::native::Native;
 use super::{Access, Core};
-use crate::isa::{Class, Insn, Op};
 use crate::mem::{Bus, PAGE_SHIFT};
 use crate::obs::Event;
 use crate::timing::TIMING;
-
-/// Longest block, in instructions (the per-instruction masks are `u32`).
-pub(crate) const MAX_LEN: usize = 32;
+use build::{build, Block, Kind, MAX_LEN};
 
 /// Entries of the direct-mapped block cache.
 const CACHE_SIZE: usize = 4096;
-
-/// One translated block: where it starts and what is known about it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Block {
-    /// Physical address of the first instruction (the cache tag), or
-    /// `u64::MAX` for an empty entry.
-    pa: u64,
-    /// The page's code generation when the block was built.
-    generation: u32,
-    /// Instructions, including the delay slot of a final branch; 0 when
-    /// the first instruction is one the interpreter must run.
-    len: u8,
-    /// The last two instructions are a branch or jump and its delay slot.
-    branch: bool,
-    /// Bit k: instruction k reads what instruction k-1 loaded (a stall).
-    stalls: u32,
-    /// Bit k: instruction k is a load (it leaves `load_dest` set).
-    loads: u32,
-    /// Bit k: instruction k accesses memory (a device or a code write may
-    /// end the block after it).
-    mem: u32,
-    /// The registers the first instruction reads (the carried interlock).
-    first_reads: u32,
-    /// The most cycles the block can take before its last instruction
-    /// starts, with every dynamic stall at its worst.
-    max_cost: u64,
-}
-
-impl Block {
-    const EMPTY: Block = Block {
-        pa: u64::MAX,
-        generation: 0,
-        len: 0,
-        branch: false,
-        stalls: 0,
-        loads: 0,
-        mem: 0,
-        first_reads: 0,
-        max_cost: 0,
-    };
-}
-
-/// A micro-op: an instruction with its fields pre-extracted (register
-/// numbers in 0..32, immediates extended), for the instructions that run
-/// most; everything else is `Generic` and runs through [`execute`] from the
-/// decoded page. An ALU operation whose only effect is a write to r0 is a
-/// `Nop`. Each kind calls the same semantics as the interpreter ([`alu`],
-/// the bus's RAM accessors). Eight bytes, copied with one load.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
-struct Uop {
-    kind: Kind,
-    /// rd; bit 7 set when the instruction waits for the previous one's load.
-    d: u8,
-    s: u8,
-    t: u8,
-    /// The immediate (sign- or zero-extended as the kind needs), the shift
-    /// amount, the jump index, or the branch offset in bytes.
-    imm: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Kind {
-    Nop,
-    Generic,
-    Sll,
-    Srl,
-    Sra,
-    Addu,
-    Subu,
-    And,
-    Or,
-    Xor,
-    Nor,
-    Slt,
-    Sltu,
-    Addiu,
-    Slti,
-    Sltiu,
-    Andi,
-    Ori,
-    Xori,
-    Lui,
-    /// Aligned loads and stores that hit RAM through the translation cache;
-    /// anything else (a miss, a fault, a device) runs as `Generic`.
-    Lw,
-    Lh,
-    Lhu,
-    Lb,
-    Lbu,
-    Sw,
-    Sh,
-    Sb,
-    Beq,
-    Bne,
-    Blez,
-    Bgtz,
-    Bltz,
-    Bgez,
-    J,
-    Jal,
-    Jr,
-    Jalr,
-    Mult,
-    Multu,
-    Mfhi,
-    Mflo,
-}
-
-impl Uop {
-    const GENERIC: Uop = Uop {
-        kind: Kind::Generic,
-        d: 0,
-        s: 0,
-        t: 0,
-        imm: 0,
-    };
-
-    /// The micro-op of `i`.
-    fn of(i: &Insn) -> Uop {
-        use crate::isa::Format;
-        // Register numbers are below 32: exact.
-        let (d, s, t) = (
-            i.rd.number() as u8,
-            i.rs.number() as u8,
-            i.rt.number() as u8,
-        );
-        let info = i.info();
-        let alu_dest = match info.format {
-            Format::RdRsRt | Format::Shift => Some(d),
-            Format::RtRsSimm | Format::RtRsUimm | Format::RtUimm => Some(t),
-            _ => None,
-        };
-        let r0_alu = matches!(info.class, Class::Alu | Class::Shift)
-            && alu_dest == Some(0)
-            && !matches!(i.op, Op::Add | Op::Sub | Op::Addi)
-            && !info.is64;
-        let (kind, imm) = if r0_alu {
-            // No effect but time (trapping and 64-bit forms can still raise
-            // an exception, so they stay).
-            (Kind::Nop, 0)
-        } else {
-            match i.op {
-                Op::Sll => (Kind::Sll, u32::from(i.sa)),
-                Op::Srl => (Kind::Srl, u32::from(i.sa)),
-                Op::Sra => (Kind::Sra, u32::from(i.sa)),
-                Op::Addu => (Kind::Addu, 0),
-                Op::Subu => (Kind::Subu, 0),
-                Op::And => (Kind::And, 0),
-                Op::Or => (Kind::Or, 0),
-                Op::Xor => (Kind::Xor, 0),
-                Op::Nor => (Kind::Nor, 0),
-                Op::Slt => (Kind::Slt, 0),
-                Op::Sltu => (Kind::Sltu, 0),
-                // `imm` holds these sign-extended (see `Insn::from_fields`).
-                Op::Addiu => (Kind::Addiu, i.imm),
-                Op::Slti => (Kind::Slti, i.imm),
-                Op::Sltiu => (Kind::Sltiu, i.imm),
-                Op::Andi => (Kind::Andi, i.imm),
-                Op::Ori => (Kind::Ori, i.imm),
-                Op::Xori => (Kind::Xori, i.imm),
-                Op::Lui => (Kind::Lui, i.imm),
-                // A load into r0 still faults and still reads its device:
-                // it stays with the interpreter.
-                Op::Lw if t != 0 => (Kind::Lw, i.imm),
-                Op::Lh if t != 0 => (Kind::Lh, i.imm),
-                Op::Lhu if t != 0 => (Kind::Lhu, i.imm),
-                Op::Lb if t != 0 => (Kind::Lb, i.imm),
-                Op::Lbu if t != 0 => (Kind::Lbu, i.imm),
-                Op::Sw => (Kind::Sw, i.imm),
-                Op::Sh => (Kind::Sh, i.imm),
-                Op::Sb => (Kind::Sb, i.imm),
-                // The offset's low word: the target arithmetic sign-extends it.
-                Op::Beq => (Kind::Beq, i.branch_offset() as u32),
-                Op::Bne => (Kind::Bne, i.branch_offset() as u32),
-                Op::Blez => (Kind::Blez, i.branch_offset() as u32),
-                Op::Bgtz => (Kind::Bgtz, i.branch_offset() as u32),
-                Op::Bltz => (Kind::Bltz, i.branch_offset() as u32),
-                Op::Bgez => (Kind::Bgez, i.branch_offset() as u32),
-                Op::Mult => (Kind::Mult, 0),
-                Op::Multu => (Kind::Multu, 0),
-                // MFHI/MFLO into r0 still wait for the result: generic.
-                Op::Mfhi if d != 0 => (Kind::Mfhi, 0),
-                Op::Mflo if d != 0 => (Kind::Mflo, 0),
-                Op::J => (Kind::J, i.imm),
-                Op::Jal => (Kind::Jal, i.imm),
-                // JALR r0 links nowhere.
-                Op::Jr | Op::Jalr if d == 0 || i.op == Op::Jr => (Kind::Jr, 0),
-                Op::Jalr => (Kind::Jalr, 0),
-                _ => (Kind::Generic, 0),
-            }
-        };
-        Uop { kind, d, s, t, imm }
-    }
-
-    /// The immediate sign-extended from its low word.
-    #[inline(always)]
-    fn simm(self) -> u64 {
-        i64::from(self.imm as i32) as u64
-    }
-}
 
 /// The blocks of every CPU, direct-mapped by physical address.
 #[derive(Debug, Default)]
 pub(crate) struct BlockCache {
     entries: Vec<Block>,
-    /// Entry i's micro-ops are `uops[i * MAX_LEN..][..len]`.
-    uops: Vec<Uop>,
     /// Blocks built (statistics and tests).
     pub(crate) built: u64,
 }
@@ -256,123 +56,33 @@ impl BlockCache {
         (pa >> 2) as usize & (CACHE_SIZE - 1)
     }
 
-    /// The block at `pa` if it is cached and its page is unchanged.
+    /// The block at `pa` for virtual page `vpage` if it is cached and its
+    /// page is unchanged.
     #[inline(always)]
-    fn get(&self, pa: u64, generation: u32) -> Option<Block> {
+    fn get(&self, pa: u64, vpage: u32, generation: u32) -> Option<&Block> {
         let b = self.entries.get(Self::slot(pa))?;
-        (b.pa == pa && b.generation == generation).then_some(*b)
+        (b.pa == pa && b.vpage == vpage && b.generation == generation).then_some(b)
     }
 
-    fn insert(&mut self, b: Block, uops: &[Uop]) {
+    #[cold]
+    fn insert(&mut self, b: Block) -> Option<&Block> {
         if self.entries.is_empty() {
             self.entries = vec![Block::EMPTY; CACHE_SIZE];
-            self.uops = vec![Uop::GENERIC; CACHE_SIZE * MAX_LEN];
-        }
-        let slot = Self::slot(b.pa);
-        if let Some(e) = self.entries.get_mut(slot) {
-            *e = b;
-        }
-        if let Some(dst) = self
-            .uops
-            .get_mut(slot * MAX_LEN..slot * MAX_LEN + uops.len())
-        {
-            dst.copy_from_slice(uops);
         }
         self.built += 1;
+        let e = self.entries.get_mut(Self::slot(b.pa))?;
+        *e = b;
+        Some(e)
     }
 }
 
-/// Whether a block may contain `insn`: everything but CP0 instructions.
-fn blockable(insn: &Insn) -> bool {
-    insn.info().class != Class::Cop0
-}
-
-/// A transfer with a delay slot.
-fn is_transfer(insn: &Insn) -> bool {
-    matches!(insn.info().class, Class::Branch | Class::Jump)
-}
-
-/// Builds the block at physical `pa`, whose page's decoded instructions
-/// start at `page_base` in the bus's code arena.
-fn build(
-    bus: &Bus,
-    page_base: usize,
-    pa: u64,
-    generation: u32,
-    uops: &mut [Uop; MAX_LEN],
-) -> Block {
-    let first = ((pa & 0xFFF) >> 2) as usize;
-    let in_page = (1usize << (PAGE_SHIFT - 2)) - first;
-    let fetch = |k: usize| {
-        if k < in_page {
-            bus.code(page_base + first + k)
-        } else {
-            None
-        }
-    };
-    let mut b = Block {
-        pa,
-        generation,
-        ..Block::EMPTY
-    };
-    let mut cost = 0u64;
-    let mut prev_load: u32 = 0;
-    let mut add = |b: &mut Block, k: usize, insn: &Insn| {
-        let mut u = Uop::of(insn);
-        let reads = insn.read_mask();
-        if k == 0 {
-            b.first_reads = reads;
-        } else if prev_load != 0 && (reads >> prev_load) & 1 != 0 {
-            b.stalls |= 1 << k;
-            // Bit 7 of `d` marks the stall for the executor.
-            u.d |= 0x80;
-            cost += TIMING.load_use;
-        }
-        if let Some(slot) = uops.get_mut(k) {
-            *slot = u;
-        }
-        let class = insn.info().class;
-        prev_load = 0;
-        if class == Class::Load {
-            b.loads |= 1 << k;
-            prev_load = insn.rt.number();
-        }
-        if matches!(class, Class::Load | Class::Store) {
-            b.mem |= 1 << k;
-        }
-        if matches!(insn.op, Op::Mfhi | Op::Mflo) {
-            // Waits for a multiply or divide, at most the longest one.
-            cost += TIMING.ddiv + TIMING.base;
-        }
-        cost += TIMING.base;
-        b.len += 1;
-    };
-    let mut k = 0;
-    while k < MAX_LEN {
-        let Some(insn) = fetch(k) else { break };
-        if !blockable(&insn) {
-            break;
-        }
-        if is_transfer(&insn) {
-            // The branch and its slot, or neither: a slot out of the page
-            // or out of the block's reach is the interpreter's.
-            let Some(slot) = fetch(k + 1) else { break };
-            if k + 1 >= MAX_LEN || !blockable(&slot) || is_transfer(&slot) {
-                break;
-            }
-            add(&mut b, k, &insn);
-            add(&mut b, k + 1, &slot);
-            b.branch = true;
-            break;
-        }
-        add(&mut b, k, &insn);
-        k += 1;
-    }
-    // The carried interlock of the first instruction and a taken branch
-    // (or an annulled slot) are the other costs a block can have before
-    // its last instruction.
-    b.max_cost = cost + TIMING.load_use + TIMING.taken_branch.max(TIMING.annulled_slot);
-    b
+/// What follows an instruction of a block.
+enum Next {
+    /// The block's next instruction.
+    On,
+    /// The block ends here: it has run this many instructions and goes on
+    /// at this address; `true` if it ran to one of its exits.
+    Leave(usize, u64, bool),
 }
 
 impl Core {
@@ -381,6 +91,20 @@ impl Core {
     /// a CP0 instruction, an event a block could cross).
     #[inline(never)]
     pub(super) fn run_blocks<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
+        // Out of the bus while blocks run, so a block can be read in place
+        // while its instructions write to the bus.
+        let mut cache = std::mem::take(&mut bus.blocks);
+        self.run_cached::<TRACE>(&mut cache, regs, bus);
+        bus.blocks = cache;
+    }
+
+    #[inline(always)]
+    fn run_cached<const TRACE: bool>(
+        &mut self,
+        cache: &mut BlockCache,
+        regs: &mut Regs,
+        bus: &mut Bus,
+    ) {
         loop {
             let va = regs.pc as u32;
             if regs.delay_slot || va & 0xFFFF_F003 != self.fetch_page {
@@ -388,29 +112,30 @@ impl Core {
                 return;
             }
             let pa = self.fetch_ppage | u64::from(va & 0xFFF);
+            let vpage = va >> 12;
             let generation = bus.code_gen((pa >> PAGE_SHIFT) as usize);
-            let b = match bus.blocks.get(pa, generation) {
-                Some(b) => b,
-                None => {
-                    let mut uops = [Uop::GENERIC; MAX_LEN];
-                    let b = build(bus, self.fetch_base, pa, generation, &mut uops);
-                    bus.blocks
-                        .insert(b, uops.get(..usize::from(b.len)).unwrap_or(&[]));
-                    b
-                }
+            let cached = cache.get(pa, vpage, generation).is_some();
+            let found = if cached {
+                cache.get(pa, vpage, generation)
+            } else {
+                cache.insert(build(bus, self.fetch_base, pa, vpage, generation))
             };
-            if b.len == 0 {
+            let Some(b) = found.filter(|b| b.len > 0) else {
                 self.step::<TRACE>(regs, bus);
                 return;
-            }
+            };
             if self.cycles + b.max_cost >= self.next_event {
                 // The block might cross the event: the interpreter runs up
                 // to it, so the event lands where it always does.
                 self.run_fast::<TRACE>(regs, bus);
                 return;
             }
-            let base = self.fetch_base + ((va & 0xFFF) >> 2) as usize;
-            if !self.exec_block::<TRACE>(regs, bus, &b, base) || self.cycles >= self.next_event {
+            let ran = if TRACE {
+                self.exec_block_traced(regs, bus, b)
+            } else {
+                self.exec_block(regs, bus, b)
+            };
+            if !ran || self.cycles >= self.next_event {
                 return;
             }
         }
@@ -420,22 +145,15 @@ impl Core {
     /// if it stopped early (an exception, a device access, a code write)
     /// or left through an instruction the interpreter must finish.
     ///
-    /// The cycle count lives in a local while micro-ops that cannot observe
-    /// it run, and goes back to `self.cycles` before anything that can (the
-    /// generic path, multiply/divide timing) and at every exit.
+    /// The cycle count is `c0 + b.cost_to(k)`: the block's static costs
+    /// (issue cycles, in-block load-use stalls) come from its masks, and
+    /// `c0` gathers the dynamic ones (taken branches, HI/LO waits, the
+    /// interpreter's path). It goes back to `self.cycles` before anything
+    /// that can look at it and at every exit.
     #[inline(always)]
-    fn exec_block<const TRACE: bool>(
-        &mut self,
-        regs: &mut Regs,
-        bus: &mut Bus,
-        b: &Block,
-        base: usize,
-    ) -> bool {
-        if TRACE {
-            return self.exec_block_traced(regs, bus, b, base);
-        }
-        let n = usize::from(b.len);
-        let mut pc = regs.pc;
+    fn exec_block(&mut self, regs: &mut Regs, bus: &mut Bus, b: &Block) -> bool {
+        let n = usize::from(b.len).min(MAX_LEN);
+        let vbase = regs.pc & !0xFFF;
         let mut target: Option<u64> = None;
         if self.load_dest != 0 {
             if (b.first_reads >> self.load_dest) & 1 != 0 {
@@ -443,16 +161,10 @@ impl Core {
             }
             self.load_dest = 0;
         }
-        let mut cyc = self.cycles;
-        let ubase = BlockCache::slot(b.pa) * MAX_LEN;
-        for k in 0..n {
-            let op = bus
-                .blocks
-                .uops
-                .get(ubase + k)
-                .copied()
-                .unwrap_or(Uop::GENERIC);
-            cyc += TIMING.load_use * u64::from(op.d >> 7);
+        let mut c0 = self.cycles;
+        let mut k = 0;
+        while k < n {
+            let op = b.uops[k % MAX_LEN];
             let g = &mut regs.gpr;
             let (d, s, t) = (
                 usize::from(op.d & 31),
@@ -460,181 +172,211 @@ impl Core {
                 usize::from(op.t & 31),
             );
             let (rs, rt) = (g[s], g[t]);
-            // Whether this instruction may have touched a device or code.
-            let mut check = false;
-            match op.kind {
-                Kind::Nop => {}
-                Kind::Sll => g[d] = alu::sll(rt, op.imm),
-                Kind::Srl => g[d] = alu::srl(rt, op.imm),
-                Kind::Sra => g[d] = alu::sra(rt, op.imm),
-                Kind::Addu => g[d] = alu::addu(rs, rt),
-                Kind::Subu => g[d] = alu::subu(rs, rt),
-                Kind::And => g[d] = rs & rt,
-                Kind::Or => g[d] = rs | rt,
-                Kind::Xor => g[d] = rs ^ rt,
-                Kind::Nor => g[d] = alu::nor(rs, rt),
-                Kind::Slt => g[d] = alu::slt(rs, rt),
-                Kind::Sltu => g[d] = alu::sltu(rs, rt),
-                Kind::Addiu => g[t] = alu::addu(rs, op.simm()),
-                Kind::Slti => g[t] = alu::slt(rs, op.simm()),
-                Kind::Sltiu => g[t] = alu::sltu(rs, op.simm()),
-                Kind::Andi => g[t] = rs & u64::from(op.imm),
-                Kind::Ori => g[t] = rs | u64::from(op.imm),
-                Kind::Xori => g[t] = rs ^ u64::from(op.imm),
-                Kind::Lui => g[t] = alu::lui(op.imm),
+            // Whether the micro-op could not finish here and the
+            // interpreter's path must run the instruction.
+            let slow = match op.kind {
+                Kind::Nop => false,
+                Kind::Sll => set(&mut g[d], alu::sll(rt, op.imm)),
+                Kind::Srl => set(&mut g[d], alu::srl(rt, op.imm)),
+                Kind::Sra => set(&mut g[d], alu::sra(rt, op.imm)),
+                Kind::Addu => set(&mut g[d], alu::addu(rs, rt)),
+                Kind::Subu => set(&mut g[d], alu::subu(rs, rt)),
+                Kind::And => set(&mut g[d], rs & rt),
+                Kind::Or => set(&mut g[d], rs | rt),
+                Kind::Xor => set(&mut g[d], rs ^ rt),
+                Kind::Nor => set(&mut g[d], alu::nor(rs, rt)),
+                Kind::Slt => set(&mut g[d], alu::slt(rs, rt)),
+                Kind::Sltu => set(&mut g[d], alu::sltu(rs, rt)),
+                Kind::Addiu => set(&mut g[t], alu::addu(rs, op.simm())),
+                Kind::Slti => set(&mut g[t], alu::slt(rs, op.simm())),
+                Kind::Sltiu => set(&mut g[t], alu::sltu(rs, op.simm())),
+                Kind::Andi => set(&mut g[t], rs & u64::from(op.imm)),
+                Kind::Ori => set(&mut g[t], rs | u64::from(op.imm)),
+                Kind::Xori => set(&mut g[t], rs ^ u64::from(op.imm)),
+                Kind::Lui => set(&mut g[t], alu::lui(op.imm)),
                 Kind::Mult | Kind::Multu => {
-                    (regs.hi, regs.lo) = if op.kind == Kind::Mult {
-                        alu::mult(rs, rt)
-                    } else {
-                        alu::multu(rs, rt)
-                    };
-                    self.cycles = cyc;
-                    self.hilo_started(super::exec::MulDiv::Mult);
+                    self.mult(regs, op.kind, rs, rt, c0 + b.cost_to(k));
+                    false
                 }
                 Kind::Mfhi | Kind::Mflo => {
-                    self.cycles = cyc;
-                    self.hilo_wait();
-                    cyc = self.cycles;
-                    g[d] = if op.kind == Kind::Mfhi {
-                        regs.hi
-                    } else {
-                        regs.lo
-                    };
+                    c0 += self.mfhilo(regs, &op, c0 + b.cost_to(k));
+                    false
                 }
-                Kind::Beq | Kind::Bne | Kind::Blez | Kind::Bgtz | Kind::Bltz | Kind::Bgez => {
-                    let cond = match op.kind {
-                        Kind::Beq => rs == rt,
-                        Kind::Bne => rs != rt,
-                        Kind::Blez => alu::lez(rs),
-                        Kind::Bgtz => alu::gtz(rs),
-                        Kind::Bltz => alu::ltz(rs),
-                        _ => alu::gez(rs),
-                    };
-                    if cond {
-                        cyc += TIMING.taken_branch;
-                        target = Some(alu::branch_target(pc, op.simm()));
+                Kind::Beq
+                | Kind::Bne
+                | Kind::Blez
+                | Kind::Bgtz
+                | Kind::Bltz
+                | Kind::Bgez
+                | Kind::J
+                | Kind::Jal
+                | Kind::Jr
+                | Kind::Jalr => {
+                    let to = transfer(&op, || b.pc(vbase, k), g, rs, rt);
+                    if to.is_some() {
+                        c0 += TIMING.taken_branch;
+                        target = to;
                     }
+                    false
                 }
-                Kind::J | Kind::Jal | Kind::Jr | Kind::Jalr => {
-                    let to = match op.kind {
-                        Kind::J | Kind::Jal => alu::jump_target(pc, op.imm),
-                        _ => rs,
-                    };
-                    // The target is read before the link is written (JALR).
-                    match op.kind {
-                        Kind::Jal => g[31] = pc.wrapping_add(8),
-                        Kind::Jalr => g[d] = pc.wrapping_add(8),
-                        _ => {}
-                    }
-                    cyc += TIMING.taken_branch;
-                    target = Some(to);
+                Kind::Lw => self.load_fast::<4>(bus, g, &op, rs, sext32),
+                Kind::Lh => self.load_fast::<2>(bus, g, &op, rs, |v| v as u16 as i16 as u64),
+                Kind::Lhu => self.load_fast::<2>(bus, g, &op, rs, |v| v),
+                Kind::Lb => self.load_fast::<1>(bus, g, &op, rs, |v| v as u8 as i8 as u64),
+                Kind::Lbu => self.load_fast::<1>(bus, g, &op, rs, |v| v),
+                Kind::Sw => !self.store_fast::<4>(bus, rs.wrapping_add(op.simm()), rt),
+                Kind::Sh => !self.store_fast::<2>(bus, rs.wrapping_add(op.simm()), rt),
+                Kind::Sb => !self.store_fast::<1>(bus, rs.wrapping_add(op.simm()), rt),
+                Kind::Generic => true,
+            };
+            if slow {
+                let at = c0 + b.cost_to(k);
+                self.cycles = at;
+                let pc = b.pc(vbase, k);
+                if let Some(stop) = self.generic::<false>(regs, bus, b, k, pc, &mut target) {
+                    return stop;
                 }
-                Kind::Lw | Kind::Lh | Kind::Lhu | Kind::Lb | Kind::Lbu => {
-                    let width = match op.kind {
-                        Kind::Lw => 4,
-                        Kind::Lh | Kind::Lhu => 2,
-                        _ => 1,
-                    };
-                    let ea = rs.wrapping_add(op.simm());
-                    let hit = self.xlate_hit(ea, width, Access::Load);
-                    match hit.and_then(|pa| bus.read_ram(pa, width)) {
-                        Some(v) => {
-                            g[t] = match op.kind {
-                                Kind::Lw => sext32(v),
-                                Kind::Lh => v as u16 as i16 as i64 as u64,
-                                Kind::Lb => v as u8 as i8 as i64 as u64,
-                                _ => v,
-                            };
-                            self.load_dest = op.t & 31;
-                        }
-                        None => {
-                            self.cycles = cyc;
-                            if let Some(stop) =
-                                self.generic::<TRACE>(regs, bus, b, base, k, pc, &mut target)
-                            {
-                                return stop;
-                            }
-                            cyc = self.cycles;
-                            check = true;
-                        }
-                    }
-                }
-                Kind::Sw | Kind::Sh | Kind::Sb => {
-                    let width = match op.kind {
-                        Kind::Sw => 4,
-                        Kind::Sh => 2,
-                        _ => 1,
-                    };
-                    let ea = rs.wrapping_add(op.simm());
-                    let hit = self.xlate_hit(ea, width, Access::Store);
-                    let done = hit.is_some_and(|pa| bus.write_ram(self.id, pa, width, rt));
-                    if !done {
-                        self.cycles = cyc;
-                        if let Some(stop) =
-                            self.generic::<TRACE>(regs, bus, b, base, k, pc, &mut target)
-                        {
-                            return stop;
-                        }
-                        cyc = self.cycles;
-                    }
-                    check = true;
-                }
-                Kind::Generic => {
-                    self.cycles = cyc;
-                    if let Some(stop) =
-                        self.generic::<TRACE>(regs, bus, b, base, k, pc, &mut target)
-                    {
-                        return stop;
-                    }
-                    cyc = self.cycles;
-                    // Only a memory access can reach a device or code; a
-                    // branch must never end the block before its slot.
-                    check = (b.mem >> k) & 1 != 0;
+                c0 += self.cycles - at;
+            }
+            if op.s & build::LOOK_AFTER != 0 {
+                // A fast load touched neither a device nor code.
+                let check = slow || matches!(op.kind, Kind::Sw | Kind::Sh | Kind::Sb);
+                if let Next::Leave(done, next, whole) =
+                    self.after(bus, b, k, vbase, &mut target, check)
+                {
+                    self.cycles = c0 + b.cost_to_end(done);
+                    self.leave_block(regs, b, done, next);
+                    return whole;
                 }
             }
-            cyc += TIMING.base;
-            if check && k + 1 < n && (self.next_event == 0 || bus.take_code_written()) {
-                // Before a slot there is always the branch, which is not a
-                // memory access: stopping here is stopping in sequence.
-                self.cycles = cyc;
-                self.leave_block(regs, b, k + 1, pc.wrapping_add(4));
-                return false;
-            }
-            pc = pc.wrapping_add(4);
+            k += 1;
         }
-        self.cycles = cyc;
-        self.leave_block(regs, b, n, target.unwrap_or(pc));
+        self.cycles = c0 + b.cost_to_end(n);
+        let next = b.pc(vbase, n.wrapping_sub(1)).wrapping_add(4);
+        self.leave_block(regs, b, n, target.unwrap_or(next));
         true
+    }
+
+    /// Where a block goes after its instruction `k`: on, or out through a
+    /// taken branch's slot (unless the block follows that jump), or out
+    /// before the next instruction when `check`ed memory access reached a
+    /// device or changed code (the interpreter would look at both before
+    /// the next instruction).
+    #[inline(always)]
+    fn after(
+        &mut self,
+        bus: &mut Bus,
+        b: &Block,
+        k: usize,
+        vbase: u64,
+        target: &mut Option<u64>,
+        check: bool,
+    ) -> Next {
+        let bit = 1u32 << k;
+        if b.slots & bit != 0 {
+            if let Some(t) = *target {
+                if b.follow & bit == 0 {
+                    return Next::Leave(k + 1, t, true);
+                }
+                *target = None;
+            }
+        }
+        if check
+            && (b.mem >> k) & 1 != 0
+            && k + 1 < usize::from(b.len)
+            && (self.next_event == 0 || bus.take_code_written())
+        {
+            // Never between a branch and its slot: a branch is no memory
+            // access.
+            let at = b.at.get(k + 1).copied().unwrap_or(0);
+            return Next::Leave(k + 1, vbase | (u64::from(at) << 2), false);
+        }
+        Next::On
+    }
+
+    /// MULT or MULTU issued at cycle `at`.
+    #[inline(always)]
+    fn mult(&mut self, regs: &mut Regs, kind: Kind, rs: u64, rt: u64, at: u64) {
+        (regs.hi, regs.lo) = if kind == Kind::Mult {
+            alu::mult(rs, rt)
+        } else {
+            alu::multu(rs, rt)
+        };
+        self.cycles = at;
+        self.hilo_started(super::exec::MulDiv::Mult);
+    }
+
+    /// MFHI or MFLO reached at cycle `at`; the cycles it waited.
+    #[inline(always)]
+    fn mfhilo(&mut self, regs: &mut Regs, op: &build::Uop, at: u64) -> u64 {
+        self.cycles = at;
+        self.hilo_wait();
+        regs.gpr[usize::from(op.d & 31)] = if op.kind == Kind::Mfhi {
+            regs.hi
+        } else {
+            regs.lo
+        };
+        self.cycles - at
+    }
+
+    /// An aligned load that hits RAM through the translation cache into rt,
+    /// extended by `ext`; false (done) or true (the interpreter's path must
+    /// run it: a miss, a fault, a device).
+    #[inline(always)]
+    fn load_fast<const W: u8>(
+        &mut self,
+        bus: &Bus,
+        g: &mut [u64; 32],
+        op: &build::Uop,
+        rs: u64,
+        ext: impl Fn(u64) -> u64,
+    ) -> bool {
+        let ea = rs.wrapping_add(op.simm());
+        match self
+            .xlate_hit(ea, W, Access::Load)
+            .and_then(|pa| bus.read_ram(pa, W))
+        {
+            Some(v) => {
+                let t = op.t & 31;
+                g[usize::from(t)] = ext(v);
+                self.load_dest = t;
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// An aligned store that hits RAM through the translation cache;
+    /// whether it was done.
+    #[inline(always)]
+    fn store_fast<const W: u8>(&mut self, bus: &mut Bus, ea: u64, value: u64) -> bool {
+        self.xlate_hit(ea, W, Access::Store)
+            .is_some_and(|pa| bus.write_ram(self.id, pa, W, value))
     }
 
     /// [`Core::exec_block`] for the traced loop: every instruction through
     /// the interpreter's path, recorded as the interpreter records it.
     #[inline(never)]
-    fn exec_block_traced(
-        &mut self,
-        regs: &mut Regs,
-        bus: &mut Bus,
-        b: &Block,
-        base: usize,
-    ) -> bool {
-        let n = usize::from(b.len);
-        let mut pc = regs.pc;
+    fn exec_block_traced(&mut self, regs: &mut Regs, bus: &mut Bus, b: &Block) -> bool {
+        let n = usize::from(b.len).min(MAX_LEN);
+        let vbase = regs.pc & !0xFFF;
         let mut target: Option<u64> = None;
-        for k in 0..n {
-            if let Some(stop) = self.generic::<true>(regs, bus, b, base, k, pc, &mut target) {
+        let mut next = regs.pc;
+        for (k, &at) in b.at.iter().take(n).enumerate() {
+            let pc = vbase | u64::from(at) << 2;
+            if let Some(stop) = self.generic::<true>(regs, bus, b, k, pc, &mut target) {
                 return stop;
             }
             self.cycles += TIMING.base;
-            if (b.mem >> k) & 1 != 0
-                && k + 1 < n
-                && (self.next_event == 0 || bus.take_code_written())
+            let check = (b.mem >> k) & 1 != 0;
+            if let Next::Leave(done, next, whole) = self.after(bus, b, k, vbase, &mut target, check)
             {
-                self.leave_block(regs, b, k + 1, pc.wrapping_add(4));
-                return false;
+                self.leave_block(regs, b, done, next);
+                return whole;
             }
-            pc = pc.wrapping_add(4);
+            next = pc.wrapping_add(4);
         }
-        self.leave_block(regs, b, n, target.unwrap_or(pc));
+        self.leave_block(regs, b, n, target.unwrap_or(next));
         true
     }
 
@@ -667,20 +409,18 @@ impl Core {
 
     /// Instruction `k` of block `b`, at `pc`, through the interpreter's
     /// [`execute`]. `Some(result)` when the block ends here.
-    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn generic<const TRACE: bool>(
         &mut self,
         regs: &mut Regs,
         bus: &mut Bus,
         b: &Block,
-        base: usize,
         k: usize,
         pc: u64,
         target: &mut Option<u64>,
     ) -> Option<bool> {
-        let n = usize::from(b.len);
-        let Some(insn) = bus.code(base + k) else {
+        let at = b.at.get(k).map_or(0, |&w| usize::from(w));
+        let Some(insn) = bus.code(self.fetch_base + at) else {
             // Not reached: the block was built from these entries.
             (regs.pc, regs.npc, regs.delay_slot) = (pc, pc.wrapping_add(4), false);
             self.instret += k as u64;
@@ -727,10 +467,55 @@ impl Core {
                 self.instret += k as u64;
                 regs.pc = pc;
                 regs.npc = target.unwrap_or(pc.wrapping_add(4));
-                regs.delay_slot = b.branch && k + 1 == n;
+                regs.delay_slot = (b.slots >> k) & 1 != 0;
                 self.take_exception::<TRACE>(regs, e);
                 Some(false)
             }
         }
     }
+}
+
+/// A branch or jump micro-op at `pc()` (asked only when needed): its target
+/// if it is taken (JAL and JALR write their link).
+#[inline(always)]
+fn transfer(
+    op: &build::Uop,
+    pc: impl Fn() -> u64,
+    g: &mut [u64; 32],
+    rs: u64,
+    rt: u64,
+) -> Option<u64> {
+    let taken = match op.kind {
+        Kind::Beq => rs == rt,
+        Kind::Bne => rs != rt,
+        Kind::Blez => alu::lez(rs),
+        Kind::Bgtz => alu::gtz(rs),
+        Kind::Bltz => alu::ltz(rs),
+        Kind::Bgez => alu::gez(rs),
+        Kind::J | Kind::Jr => true,
+        Kind::Jal => {
+            g[31] = pc().wrapping_add(8);
+            true
+        }
+        _ => {
+            // JALR: the target was read (rs) before the link is written.
+            g[usize::from(op.d & 31)] = pc().wrapping_add(8);
+            true
+        }
+    };
+    if !taken {
+        return None;
+    }
+    Some(match op.kind {
+        Kind::J | Kind::Jal => alu::jump_target(pc(), op.imm),
+        Kind::Jr | Kind::Jalr => rs,
+        _ => alu::branch_target(pc(), op.simm()),
+    })
+}
+
+/// Writes an ALU result; false: the micro-op is done.
+#[inline(always)]
+fn set(r: &mut u64, v: u64) -> bool {
+    *r = v;
+    false
 }
