@@ -40,6 +40,22 @@ pub struct Cost {
     pub lookup: u64,
     /// Queue one write-buffered device write in the ring (`coalesce=ring`).
     pub ring: u64,
+    /// Binary translation (`bt`): translate one guest instruction, once.
+    pub bt_translate: u64,
+    /// An unchained block exit (indirect jump, ERET, entry): find the next block.
+    pub bt_lookup: u64,
+    /// Leave translated code for a page that runs directly.
+    pub bt_leave: u64,
+    /// Inline MFC0: a load of the virtual register (beyond its issue cycle).
+    pub bt_mfc0: u64,
+    /// Inline MTC0: a store and the pending-interrupt check.
+    pub bt_mtc0: u64,
+    /// Inline ERET: return to the guest at the virtual EPC in its mode.
+    pub bt_eret: u64,
+    /// Inline TLBR/TLBWI/TLBWR/TLBP: a call to the emulation function.
+    pub bt_tlb: u64,
+    /// A KSEG0/KSEG1 data access of translated code: the inline address rewrite.
+    pub bt_kseg: u64,
 }
 
 pub const COST: Cost = Cost {
@@ -58,6 +74,14 @@ pub const COST: Cost = Cost {
     hash: 2,
     lookup: 4,
     ring: 6,
+    bt_translate: 40,
+    bt_lookup: 4,
+    bt_leave: 6,
+    bt_mfc0: 1,
+    bt_mtc0: 4,
+    bt_eret: 3,
+    bt_tlb: 10,
+    bt_kseg: 3,
 };
 
 impl Default for Cost {
@@ -69,7 +93,7 @@ impl Default for Cost {
 impl Cost {
     /// The entries' names, as `--cost NAME=CYCLES` and the `[cost]` table
     /// spell them.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 23] = [
         "exit",
         "emulate",
         "reflect",
@@ -85,6 +109,14 @@ impl Cost {
         "hash",
         "lookup",
         "ring",
+        "bt_translate",
+        "bt_lookup",
+        "bt_leave",
+        "bt_mfc0",
+        "bt_mtc0",
+        "bt_eret",
+        "bt_tlb",
+        "bt_kseg",
     ];
 
     fn entry(&mut self, name: &str) -> Option<&mut u64> {
@@ -104,6 +136,14 @@ impl Cost {
             "hash" => &mut self.hash,
             "lookup" => &mut self.lookup,
             "ring" => &mut self.ring,
+            "bt_translate" => &mut self.bt_translate,
+            "bt_lookup" => &mut self.bt_lookup,
+            "bt_leave" => &mut self.bt_leave,
+            "bt_mfc0" => &mut self.bt_mfc0,
+            "bt_mtc0" => &mut self.bt_mtc0,
+            "bt_eret" => &mut self.bt_eret,
+            "bt_tlb" => &mut self.bt_tlb,
+            "bt_kseg" => &mut self.bt_kseg,
             _ => return None,
         })
     }
@@ -196,6 +236,7 @@ mod tests {
         }
         assert_eq!(c.exit, 1000);
         assert_eq!(c.ring, 1014);
+        assert_eq!(c.bt_kseg, 1022);
         c.apply("exit=100").unwrap();
         assert_eq!(c.exit, 100);
         assert!(c.apply("exits=1").unwrap_err().contains("not an entry"));

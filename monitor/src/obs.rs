@@ -136,6 +136,23 @@ pub enum MonEvent {
     RingFlush {
         writes: usize,
     },
+    /// Binary translation: a block translated (`bt`).
+    BtTranslate {
+        pc: u64,
+        insns: u32,
+    },
+    /// Binary translation: a translated block run.
+    BtBlock {
+        pc: u64,
+        insns: u32,
+    },
+    /// `exec=adaptive`: a page switched between direct execution and
+    /// translation (`why`: the exits in its window, or the quiet run).
+    BtSwitch {
+        page: u32,
+        translated: bool,
+        why: u64,
+    },
 }
 
 /// Where an event happened.
@@ -393,6 +410,35 @@ impl Trace {
             | MonEvent::CoalesceDrop { .. }
             | MonEvent::RingQueue { .. }
             | MonEvent::RingFlush { .. } => ("monitor", self.coalesce_text(e)),
+            MonEvent::BtTranslate { pc, insns } => (
+                "monitor",
+                format!("translate the block at {}: {insns} instructions", hex32(pc)),
+            ),
+            MonEvent::BtBlock { pc, insns } => (
+                "bt",
+                format!(
+                    "run the translated block at {} ({insns} instructions)",
+                    hex32(pc)
+                ),
+            ),
+            MonEvent::BtSwitch {
+                page,
+                translated,
+                why,
+            } => (
+                "monitor",
+                if translated {
+                    format!(
+                        "region {}: direct -> translated ({why} exits in its window)",
+                        hex32(u64::from(page))
+                    )
+                } else {
+                    format!(
+                        "region {}: translated -> direct ({why} instructions without a privileged one)",
+                        hex32(u64::from(page))
+                    )
+                },
+            ),
         };
         let p = self.place;
         let line = format!(

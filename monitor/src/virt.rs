@@ -196,6 +196,7 @@ pub fn virtualize(
         end: None,
         console: Vec::new(),
         io: crate::coalesce::VmIo::default(),
+        bt: crate::bt::Bt::default(),
     };
     let slice_end = machine
         .cpus
@@ -445,6 +446,7 @@ pub fn start_vm(m: &mut Monitor, config: &crate::VmConfig) -> Result<(usize, u64
         end: None,
         console: Vec::new(),
         io: crate::coalesce::VmIo::new(config.io),
+        bt: crate::bt::Bt::new(config.exec),
     });
     m.trace.vm_names.push(config.name.clone());
     Ok((id, base))

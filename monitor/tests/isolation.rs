@@ -33,6 +33,7 @@ fn config(name: &str, segments: Vec<(u64, Vec<u8>)>) -> VmConfig {
         disk_irq_latency: None,
         io: Default::default(),
         commpage: true,
+        exec: monitor::bt::Exec::Direct,
     }
 }
 
