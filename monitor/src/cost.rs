@@ -42,19 +42,24 @@ pub struct Cost {
     pub ring: u64,
     /// Binary translation (`bt`): translate one guest instruction, once.
     pub bt_translate: u64,
-    /// An unchained block exit (indirect jump, ERET, entry): find the next block.
+    /// An unchained block exit (indirect jump, entry): find the next block
+    /// in the translation cache.
     pub bt_lookup: u64,
+    /// An indirect exit whose target its inline cache held: compare, branch.
+    pub bt_predict: u64,
     /// Leave translated code for a page that runs directly.
     pub bt_leave: u64,
-    /// Inline MFC0: a load of the virtual register (beyond its issue cycle).
+    /// Inline MFC0: a load of the virtual register, beyond its issue cycle.
     pub bt_mfc0: u64,
-    /// Inline MTC0: a store and the pending-interrupt check.
+    /// Inline MTC0 of a register with side effects (Status, Cause, EntryHi,
+    /// Count, Compare, Wired): the check after the store.
     pub bt_mtc0: u64,
     /// Inline ERET: return to the guest at the virtual EPC in its mode.
     pub bt_eret: u64,
     /// Inline TLBR/TLBWI/TLBWR/TLBP: a call to the emulation function.
     pub bt_tlb: u64,
-    /// A KSEG0/KSEG1 data access of translated code: the inline address rewrite.
+    /// A KSEG0/KSEG1 data access of translated code: the address rewritten
+    /// into the monitor's kseg3 window (one add).
     pub bt_kseg: u64,
 }
 
@@ -75,13 +80,14 @@ pub const COST: Cost = Cost {
     lookup: 4,
     ring: 6,
     bt_translate: 40,
-    bt_lookup: 4,
+    bt_lookup: 10,
+    bt_predict: 2,
     bt_leave: 6,
-    bt_mfc0: 1,
-    bt_mtc0: 4,
-    bt_eret: 3,
+    bt_mfc0: 0,
+    bt_mtc0: 3,
+    bt_eret: 4,
     bt_tlb: 10,
-    bt_kseg: 3,
+    bt_kseg: 1,
 };
 
 impl Default for Cost {
@@ -93,7 +99,7 @@ impl Default for Cost {
 impl Cost {
     /// The entries' names, as `--cost NAME=CYCLES` and the `[cost]` table
     /// spell them.
-    pub const NAMES: [&'static str; 23] = [
+    pub const NAMES: [&'static str; 24] = [
         "exit",
         "emulate",
         "reflect",
@@ -111,6 +117,7 @@ impl Cost {
         "ring",
         "bt_translate",
         "bt_lookup",
+        "bt_predict",
         "bt_leave",
         "bt_mfc0",
         "bt_mtc0",
@@ -138,6 +145,7 @@ impl Cost {
             "ring" => &mut self.ring,
             "bt_translate" => &mut self.bt_translate,
             "bt_lookup" => &mut self.bt_lookup,
+            "bt_predict" => &mut self.bt_predict,
             "bt_leave" => &mut self.bt_leave,
             "bt_mfc0" => &mut self.bt_mfc0,
             "bt_mtc0" => &mut self.bt_mtc0,
@@ -236,7 +244,7 @@ mod tests {
         }
         assert_eq!(c.exit, 1000);
         assert_eq!(c.ring, 1014);
-        assert_eq!(c.bt_kseg, 1022);
+        assert_eq!(c.bt_kseg, 1023);
         c.apply("exit=100").unwrap();
         assert_eq!(c.exit, 100);
         assert!(c.apply("exits=1").unwrap_err().contains("not an entry"));

@@ -480,7 +480,7 @@ impl Monitor {
                 let (pc, bd) = (regs.pc, regs.delay_slot);
                 engine::reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
             }
-            if bt::wants(ctx, regs.pc) {
+            if bt::chooses(ctx, regs.pc) {
                 return Some(bt::run(ctx, regs, end));
             }
             if !engine::directly_executable(regs.pc, ctx.vcpu.mode()) {

@@ -30,6 +30,10 @@ pub struct VmStats {
     pub coalesce: crate::coalesce::Policy,
     pub io: crate::coalesce::IoStats,
     pub io_table: (usize, usize),
+    /// Binary translation: policy, counters, regions (`bt`).
+    pub exec: crate::bt::Exec,
+    pub bt: crate::bt::BtStats,
+    pub regions: Vec<(u32, crate::bt::region::Region)>,
 }
 
 impl VmStats {
@@ -78,6 +82,9 @@ impl Monitor {
                     coalesce: vm.io.config.policy,
                     io: vm.io.stats,
                     io_table: vm.io.table_size(),
+                    exec: vm.bt.exec,
+                    bt: vm.bt.stats,
+                    regions: vm.bt.regions.list(),
                     ..VmStats::default()
                 };
                 for vc in &vm.vcpus {
@@ -139,6 +146,7 @@ impl Monitor {
                 st.l2tlb_hits, st.l2tlb_misses
             );
             coalesce_lines(&mut out, &st);
+            crate::bt::stats_lines(&mut out, &st);
         }
         out
     }

@@ -134,9 +134,10 @@ fn a_kseg0_compute_loop_runs_translated_near_native_cost() {
     let (_, native_ticks) = native(&[&prog]);
     let (_, ticks, _) = virtualized(&[&prog], Exec::Adaptive);
     let overhead = f64::from(ticks) / f64::from(native_ticks) - 1.0;
-    // Two accesses per 10-cycle iteration, 3 cycles each (`bt_kseg`).
+    // Two accesses per 12-cycle iteration, each rewritten (`bt_kseg`),
+    // in Count ticks (half cycles); the window's one 8K pair is composed once.
     let kseg = 2.0 * monitor::cost::COST.bt_kseg as f64 / 2.0;
-    assert!(overhead > 0.0 && overhead < 0.7, "overhead {overhead}");
+    assert!(overhead > 0.0 && overhead < 0.2, "overhead {overhead}");
     let expected = 5000.0 * kseg / f64::from(native_ticks);
     assert!(
         (overhead - expected).abs() < 0.01,
@@ -321,4 +322,163 @@ fn mtc0_status_enabling_a_pending_interrupt_delivers_it_at_the_next_instruction(
         let (_, vstatus, _) = virtualized(&[&a, refill, general], exec);
         assert_eq!(vstatus, expect, "{exec:?}: {vstatus:#x}");
     }
+}
+
+fn kit(name: &str) -> sim::loader::Image {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../guest-kits/images")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    sim::loader::load(&bytes, 32 << 20).unwrap().0
+}
+
+/// Every guest kit and kestrel print the same under each policy as on the
+/// bare machine (`cpustate` is left out: it prints Count, which includes
+/// the monitor's cycles by design).
+#[test]
+fn every_kit_prints_the_same_under_each_policy_as_natively() {
+    for name in [
+        "hello.elf",
+        "console.elf",
+        "timer.elf",
+        "rtc.elf",
+        "mp.elf",
+        "smp.elf",
+        "kestrel.elf",
+    ] {
+        let img = kit(name);
+        let mut m = sim::Machine::new(
+            sim::MachineConfig {
+                max_cycles: Some(500_000_000),
+                ..sim::MachineConfig::default()
+            },
+            sim::dev::Board::new(1),
+        );
+        assert!(img.load_into(&mut m));
+        assert!(matches!(m.run(), sim::Exit::Halted { .. }), "{name}");
+        let out = m.take_console();
+        for exec in [Exec::Direct, Exec::Translate, Exec::Adaptive] {
+            let mut vm = VmConfig::new("kit", img.clone(), 32 << 20);
+            vm.exec = exec;
+            let mut mon = Monitor::new(MonitorConfig {
+                max_cycles: Some(500_000_000),
+                vms: vec![vm],
+                ..MonitorConfig::default()
+            })
+            .unwrap();
+            assert_eq!(mon.run(), MonitorExit::AllEnded, "{name} {exec:?}");
+            assert!(
+                matches!(mon.vms[0].end, Some(VmEnd::Halted(_))),
+                "{name} {exec:?}: {:?}",
+                mon.vms[0].end
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&mon.take_console(0)),
+                String::from_utf8_lossy(&out),
+                "{name} {exec:?}"
+            );
+            if exec != Exec::Direct {
+                assert!(mon.vms[0].bt.stats.insns > 0, "{name} {exec:?}");
+            }
+        }
+    }
+}
+
+/// trapkit's syscall with its guest kernel translated: one exit (the
+/// user's `syscall`, reflected); the handler runs as translated blocks,
+/// its MFC0/MTC0 and its `eret` inline, where direct execution took a
+/// second exit for the `eret` (`trap_flows.rs`).
+#[test]
+fn trap_flow_syscall_with_the_handler_translated() {
+    let m = common::run_trapkit_exec(Exec::Translate);
+    let story = common::story(&m, "user    exit Sys", "emulate eret");
+    assert_eq!(story.matches(" exit ").count(), 1, "{story}");
+    insta::assert_snapshot!(story);
+}
+
+/// The first short system call (at most 40 trace lines: the handler, a
+/// small system call, the return) in `lines`.
+fn short_syscall(lines: &[(u64, String)]) -> Option<String> {
+    let lines: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("user    exit Sys"))
+        .find_map(|(i, _)| {
+            let n = lines[i..].iter().position(|l| l.contains("emulate eret"))?;
+            (n < 40).then(|| lines[i..=i + n].join("\n"))
+        })
+}
+
+/// A kestrel system call once `exec=adaptive` has switched its trap
+/// handler's page to translation: one exit instead of two.
+#[test]
+fn trap_flow_kestrel_syscall_under_adaptive() {
+    let mut vm = VmConfig::new("kestrel", kit("kestrel.elf"), 32 << 20);
+    vm.exec = Exec::Adaptive;
+    let mut m = Monitor::new(MonitorConfig {
+        vms: vec![vm],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    while m.now() < 5_000_000 {
+        assert!(m.run_quantum().is_none(), "kestrel ended early");
+    }
+    assert!(m.vms[0].bt.regions.translated(0xC001_0028));
+    m.trace.enabled = true;
+    let story = loop {
+        if let Some(s) = short_syscall(&m.trace.lines) {
+            break s;
+        }
+        assert!(m.run_quantum().is_none(), "no short system call");
+    };
+    assert_eq!(story.matches(" exit ").count(), 1, "{story}");
+    insta::assert_snapshot!(story);
+}
+
+/// Issue #17's unrelinked KSEG0 compute loop (`sim::workload`'s mixed
+/// integer kernel, the bench's bare-metal row): the engine takes about 11
+/// times its native cycles; translated, the rewrite of its many KSEG0 data
+/// accesses (`bt_kseg`) leaves it about 15% above native (issue #17 asks
+/// for 10%: docs/translation.md says where the cycles go).
+#[test]
+fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
+    let a = sim::workload::mixed_integer(0x8000_1000, 20);
+    let img = VmImage {
+        entry: 0xFFFF_FFFF_8000_1000,
+        segments: vec![seg(&a)],
+    };
+    let mut m = sim::Machine::new(
+        sim::MachineConfig {
+            ram_bytes: 4 << 20,
+            ..sim::MachineConfig::default()
+        },
+        sim::dev::Board::new(1),
+    );
+    assert!(img.load_into(&mut m));
+    assert!(matches!(m.run(), sim::Exit::Halted { status: 0 }));
+    let native = m.cpus[0].cycles;
+    let cycles = |exec: Exec| {
+        let mut vm = VmConfig::new("loop", img.clone(), 4 << 20);
+        vm.exec = exec;
+        let mut mon = Monitor::new(MonitorConfig {
+            vms: vec![vm],
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        assert_eq!(mon.run(), MonitorExit::AllEnded);
+        assert_eq!(mon.vms[0].end, Some(VmEnd::Halted(0)));
+        let s = &mon.vm_stats()[0];
+        s.guest_cycles + s.monitor_cycles
+    };
+    let adaptive = cycles(Exec::Adaptive);
+    let direct = cycles(Exec::Direct);
+    let overhead = |c: u64| c as f64 / native as f64 - 1.0;
+    println!(
+        "native {native}, adaptive {adaptive} ({:+.2}%), direct {direct} ({:+.2}%)",
+        100.0 * overhead(adaptive),
+        100.0 * overhead(direct)
+    );
+    assert!(overhead(adaptive) <= 0.16, "{adaptive} against {native}");
+    assert!(overhead(direct) > 5.0, "{direct} against {native}");
 }

@@ -13,6 +13,7 @@
 //! looked up again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sim::cpu::Access;
@@ -33,6 +34,8 @@ pub(super) struct Block {
     pub(super) page: usize,
     pub(super) generation: u32,
     pub(super) insns: Vec<Insn>,
+    /// The inline cache of an indirect exit: the target it took last.
+    last_target: AtomicU64,
 }
 
 impl Block {
@@ -45,6 +48,12 @@ impl Block {
             .rev()
             .take(2)
             .any(|i| matches!(i.op, Op::Jr | Op::Jalr | Op::Eret))
+    }
+
+    /// Whether an indirect exit to `target` hits the block's inline cache
+    /// (the target it took last time); the cache then holds `target`.
+    pub(super) fn predicts(&self, target: u64) -> bool {
+        self.last_target.swap(target, Ordering::Relaxed) == target
     }
 }
 
@@ -144,5 +153,6 @@ fn translate(
         page,
         generation,
         insns,
+        last_target: AtomicU64::new(u64::MAX),
     })
 }

@@ -29,10 +29,14 @@ pub(super) struct Timing {
 /// How a block left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum BlockEnd {
-    /// To a target known at translation time: a chained jump, free.
+    /// To a target known at translation time: a chained jump, free. Also
+    /// an exception or interrupt delivered: the reflection enters the
+    /// vector's translated handler, whose address it keeps per vector.
     Chained,
-    /// Through the dispatcher: an indirect jump, an ERET, an exception or
-    /// interrupt delivered, code that changed under it.
+    /// An indirect exit to the target its inline cache held.
+    Predicted,
+    /// Through the dispatcher: an indirect jump the inline cache missed,
+    /// an ERET, code that changed under it.
     Lookup,
     /// The guest executed WAIT.
     Wait,
@@ -106,7 +110,7 @@ fn run_insns(
             }
             Err(e) => {
                 fault(ctx, regs, &e, pc);
-                return BlockEnd::Lookup;
+                return BlockEnd::Chained;
             }
         }
         if ctx.bus.code_gen(b.page) != b.generation {
@@ -122,13 +126,17 @@ fn run_insns(
             }
             engine::deliver_interrupts(ctx, regs);
             if regs.pc != at || ctx.board.has_actions() || ctx.stop.is_some() {
-                return BlockEnd::Lookup;
+                return BlockEnd::Chained;
             }
         }
         pc = pc.wrapping_add(4);
     }
     if b.unchained_exit() {
-        BlockEnd::Lookup
+        if b.predicts(regs.pc) {
+            BlockEnd::Predicted
+        } else {
+            BlockEnd::Lookup
+        }
     } else {
         BlockEnd::Chained
     }
@@ -141,6 +149,56 @@ fn fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) {
     super::charge(ctx, TIMING.exception + ctx.cost.exit);
     engine::reflect(ctx, regs, e, pc, regs.delay_slot);
 }
+
+/// Where translated code reaches the guest's KSEG0/KSEG1 RAM: guest-physical
+/// `gpa` at `KSEG_WINDOW + gpa`, in kseg3, which the guest kernel (in
+/// supervisor mode) can never address, so the window is the monitor's.
+const KSEG_WINDOW: u32 = 0xE000_0000;
+
+/// A KSEG0/KSEG1 RAM access of translated code: its address is rewritten
+/// into the window (`bt_kseg`, one add), whose 8K pairs are composed into
+/// the real TLB like any other mapping: a missing pair costs the refill exit
+/// a mapped access pays.
+fn kseg_window(ctx: &mut GuestCtx<'_>, gpa: u64) {
+    use sim::cpu::tlb::lo;
+    // gpa < 512 MB (KSEG0 is 512 MB): exact.
+    let wva = KSEG_WINDOW + gpa as u32;
+    let masid = ctx.core.cp0.asid();
+    if !matches!(ctx.core.tlb.lookup(wva, masid), Lookup::Miss) {
+        return;
+    }
+    let base = gpa & !0x1FFF;
+    let half = |h: u64| {
+        ctx.pmap
+            .translate(crate::mem::GuestPhys(base + h * 0x1000))
+            .map_or(0, |ma| {
+                // Machine memory is below 4 GB: exact.
+                (((ma.0 >> 12) as u32) << lo::PFN_SHIFT) | lo::D | lo::V | (3 << lo::C_SHIFT)
+            })
+    };
+    let l2 = crate::l2tlb::L2Entry {
+        vpn2: wva >> 13,
+        guest_asid: 0,
+        global: false,
+        vtlb_index: 0,
+        lo: [half(0), half(1)],
+    };
+    crate::tlbctl::install(ctx, &l2);
+    super::charge(
+        ctx,
+        TIMING.exception + ctx.cost.exit + ctx.cost.l2tlb_refill,
+    );
+}
+
+/// CP0 registers whose write does more than store the value.
+const SIDE_EFFECTS: [u32; 6] = [
+    sim::cpu::cp0::reg::STATUS,
+    sim::cpu::cp0::reg::CAUSE,
+    sim::cpu::cp0::reg::ENTRY_HI,
+    sim::cpu::cp0::reg::COUNT,
+    sim::cpu::cp0::reg::COMPARE,
+    sim::cpu::cp0::reg::WIRED,
+];
 
 /// The virtual CPU as translated code sees it.
 struct Xlat<'c, 'a> {
@@ -161,6 +219,10 @@ impl Xlat<'_, '_> {
         let va = vaddr as u32;
         if (0x8000_0000..0xC000_0000).contains(&va) {
             super::charge(ctx, ctx.cost.bt_kseg);
+            let gpa = u64::from(va & 0x1FFF_FFFF);
+            if gpa < ctx.pmap.size() {
+                kseg_window(ctx, gpa);
+            }
             return;
         }
         if va >= 0xE000_0000 {
@@ -215,7 +277,14 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn write_cp0(&mut self, reg: u32, value: u64, dword: bool) {
-        self.inline_op(self.ctx.cost.bt_mtc0);
+        // A plain register is a store into the VCPU; one with side effects
+        // (interrupts, the ASID, the timer, Random) adds its check.
+        let cost = if SIDE_EFFECTS.contains(&reg) {
+            self.ctx.cost.bt_mtc0
+        } else {
+            0
+        };
+        self.inline_op(cost);
         self.ctx.write_cp0(reg, value, dword);
     }
 

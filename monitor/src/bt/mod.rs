@@ -61,17 +61,6 @@ impl Exec {
     }
 }
 
-/// Why code the translator was asked to run went to the engine instead.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fallback {
-    /// A debugger is attached: breakpoints and steps need the engine's
-    /// instruction-at-a-time loop.
-    Debugger,
-    /// The PC is not in the VM's RAM (or not mapped): the engine delivers
-    /// the fetch fault.
-    Fetch,
-}
-
 /// Counters for `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BtStats {
@@ -84,6 +73,8 @@ pub struct BtStats {
     /// exit (free) or a lookup (indirect jump, return, entry).
     pub blocks_run: u64,
     pub lookups: u64,
+    /// Indirect exits whose target was the one the block's inline cache held.
+    pub predicted: u64,
     /// Guest instructions run translated and the cycles they took
     /// (including the inline operations and lookups).
     pub insns: u64,
@@ -91,7 +82,9 @@ pub struct BtStats {
     /// Privileged instructions run inline: each one an exit direct
     /// execution would have taken (unless commpage patching had removed it).
     pub inline_ops: u64,
-    /// Runs handed to the engine, by `Fallback`.
+    /// Code left to direct execution or the engine: with a debugger
+    /// attached (its breakpoints and steps), and PCs that cannot be fetched
+    /// (the engine delivers the fault).
     pub fallback_debugger: u64,
     pub fallback_fetch: u64,
 }
@@ -107,6 +100,10 @@ pub struct Bt {
     /// Resuming there is free: the end of a turn is the simulator's
     /// scheduling, not an event of the modelled machine.
     budget_stop: Vec<Option<u64>>,
+    /// Per VCPU: its reflection count when its last run ended (a run that
+    /// starts after a reflection enters the handler through the vector's
+    /// chained entry).
+    reflected: Vec<u64>,
 }
 
 impl Bt {
@@ -118,8 +115,23 @@ impl Bt {
     }
 }
 
-/// Whether the guest-kernel code at `pc` runs translated now.
+/// Whether the guest-kernel code at `pc` runs translated now. Not while a
+/// debugger is attached: its breakpoints and steps need direct execution's
+/// traced loop or the engine's instruction-at-a-time one (see `chooses`).
 pub fn wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
+    ctx.debug.is_none() && policy_wants(ctx, pc)
+}
+
+/// `wants`, counting the runs a debugger keeps from translation.
+pub fn chooses(ctx: &mut GuestCtx<'_>, pc: u64) -> bool {
+    if ctx.debug.is_some() && policy_wants(ctx, pc) {
+        ctx.bt.stats.fallback_debugger += 1;
+        return false;
+    }
+    wants(ctx, pc)
+}
+
+fn policy_wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
     let mode = ctx.vcpu.mode();
     match ctx.bt.exec {
         Exec::Direct => false,
@@ -127,6 +139,19 @@ pub fn wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
         Exec::Translate => true,
         Exec::Adaptive => !engine::directly_executable(pc, mode) || ctx.bt.regions.translated(pc),
     }
+}
+
+/// Translated instructions without a privileged one after which a run of
+/// `exec=adaptive` that has reached a direct page hands it back to direct
+/// execution: a call out of a trap-heavy page into plain code (a system
+/// call's body) stays translated until its `eret`, which is the exit saved.
+const LEAVE_AFTER: u64 = 2000;
+
+/// Whether a run of translated code that has gone `quiet` instructions
+/// without a privileged one goes on at `pc`.
+fn keeps(ctx: &GuestCtx<'_>, pc: u64, quiet: u64) -> bool {
+    wants(ctx, pc)
+        || (ctx.bt.exec == Exec::Adaptive && ctx.vcpu.mode() != Mode::User && quiet < LEAVE_AFTER)
 }
 
 /// Called at an exit for guest-kernel instruction `fault_pc`: counts it
@@ -146,37 +171,52 @@ pub fn after_exit(
     if ctx.bt.exec == Exec::Adaptive {
         region::note_exit(ctx, fault_pc);
     }
-    if !wants(ctx, fault_pc) {
+    if !chooses(ctx, fault_pc) {
         return None;
     }
     regs.jump_to(epc);
     Some(run(ctx, regs, budget_end))
 }
 
-/// Runs translated blocks from the VCPU's PC while `wants` says so.
+/// Runs translated blocks from the VCPU's PC while `keeps` says so.
 pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineStop {
-    if ctx.debug.is_some() {
-        ctx.bt.stats.fallback_debugger += 1;
-        return engine::run(ctx, regs, 0, budget_end);
-    }
     ctx.vcpu.may_interrupt = false;
     // Translated code uses the guest's composed mappings, as direct
     // execution does: the real EntryHi holds its machine ASID.
     crate::tlbctl::load_asid(ctx);
-    let mut timing = exec::Timing::default();
     // Entering translated code from the monitor finds the block by lookup,
     // unless it resumes where the VCPU's last turn ended.
     let index = ctx.vcpu.index;
     if ctx.bt.budget_stop.len() <= index {
         ctx.bt.budget_stop.resize(index + 1, None);
     }
+    if ctx.bt.reflected.len() <= index {
+        ctx.bt.reflected.resize(index + 1, 0);
+    }
     let resumed = ctx.bt.budget_stop.get_mut(index).and_then(Option::take);
-    let mut chained = resumed == Some(regs.pc);
+    let reflected = ctx.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
+    let chained = resumed == Some(regs.pc) || reflected;
+    let stop = run_blocks(ctx, regs, budget_end, chained);
+    if let Some(r) = ctx.bt.reflected.get_mut(index) {
+        *r = ctx.vcpu.stats.reflected;
+    }
+    stop
+}
+
+fn run_blocks(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    budget_end: u64,
+    mut chained: bool,
+) -> EngineStop {
+    let index = ctx.vcpu.index;
+    let mut timing = exec::Timing::default();
+    let mut quiet = 0u64;
     loop {
         if ctx.board.has_actions() || ctx.stop.is_some() {
             return EngineStop::Board;
         }
-        if !wants(ctx, regs.pc) {
+        if !keeps(ctx, regs.pc, quiet) {
             if ctx.vcpu.mode() != Mode::User {
                 // Into a page that runs directly: restore and return to it.
                 charge(ctx, ctx.cost.bt_leave);
@@ -202,6 +242,7 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
             ctx.bt.stats.lookups += 1;
             charge(ctx, ctx.cost.bt_lookup);
         }
+        let (insns, ops) = (ctx.bt.stats.insns, ctx.bt.stats.inline_ops);
         let Some(b) = block::find(ctx, regs.pc) else {
             // Not translatable (the fetch faults): one engine step
             // delivers exactly what the hardware would.
@@ -212,8 +253,19 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
             chained = false;
             continue;
         };
-        match exec::run_block(ctx, regs, &b, &mut timing) {
+        let end = exec::run_block(ctx, regs, &b, &mut timing);
+        quiet = if ctx.bt.stats.inline_ops != ops {
+            0
+        } else {
+            quiet + (ctx.bt.stats.insns - insns)
+        };
+        match end {
             exec::BlockEnd::Chained => chained = true,
+            exec::BlockEnd::Predicted => {
+                ctx.bt.stats.predicted += 1;
+                charge(ctx, ctx.cost.bt_predict);
+                chained = true;
+            }
             exec::BlockEnd::Lookup => chained = false,
             exec::BlockEnd::Wait => return EngineStop::Wait,
         }
@@ -226,6 +278,47 @@ fn charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
     ctx.trace.now = ctx.core.cycles;
     ctx.vcpu.stats.monitor_cycles += cycles;
     ctx.bt.stats.cycles += cycles;
+}
+
+/// The translation lines of `--stats` (docs/translation.md).
+pub fn stats_lines(out: &mut String, st: &crate::stats::VmStats) {
+    use std::fmt::Write as _;
+    if st.exec == Exec::Direct {
+        return;
+    }
+    let b = &st.bt;
+    let _ = writeln!(
+        out,
+        "  translation (exec={}): {} blocks of {} instructions translated, {} invalidated; {} instructions run translated in {} blocks ({} cycles), {} lookups, {} inline-cache hits; {} privileged instructions inline (exits avoided); engine fallbacks: {} debugger, {} fetch",
+        st.exec.name(),
+        b.translated_blocks,
+        b.translated_insns,
+        b.invalidated,
+        b.insns,
+        b.blocks_run,
+        b.cycles,
+        b.lookups,
+        b.predicted,
+        b.inline_ops,
+        b.fallback_debugger,
+        b.fallback_fetch
+    );
+    for (page, r) in &st.regions {
+        let decision = if !engine::directly_executable(u64::from(*page), Mode::Supervisor) {
+            "translated (KSEG0/KSEG1)"
+        } else if st.exec == Exec::Translate {
+            "translated (exec=translate)"
+        } else if r.translated {
+            "translated"
+        } else {
+            "direct"
+        };
+        let _ = writeln!(
+            out,
+            "    region {:#010x}: {decision}; {} switches; {} exits while direct; {} instructions, {} cycles translated, {} blocks with privileged instructions",
+            page, r.switches, r.exits, r.insns, r.cycles, r.privileged_blocks
+        );
+    }
 }
 
 /// Trace line at a region's switch.
