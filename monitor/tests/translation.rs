@@ -482,3 +482,62 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
     assert!(overhead(adaptive) <= 0.16, "{adaptive} against {native}");
     assert!(overhead(direct) > 5.0, "{direct} against {native}");
 }
+
+/// `exec=adaptive` on a window kernel whose first page traps often (a
+/// Count read, which the commpage cannot serve, in a loop) and then runs a
+/// long privileged-free loop: the page switches to translation after its
+/// fourth exit, and back to direct execution once the loop has run 200,000
+/// instructions without a privileged one; each switch is a trace line.
+#[test]
+fn a_trap_heavy_page_switches_to_translation_and_back_when_quiet() {
+    let mut k = Asm::new(0xC000_0000);
+    // The translated boot stub's run ends here, after 2,000 quiet
+    // instructions, and the page starts direct.
+    k.li(R::T1, 1500);
+    k.label("settle");
+    k.imm(Op::Addiu, R::T1, R::T1, -1);
+    k.bnez(R::T1, "settle");
+    k.nop();
+    k.imm(Op::Addiu, R::T1, R::ZERO, 10);
+    k.label("traps");
+    k.mfc0(R::T0, COUNT);
+    k.imm(Op::Addiu, R::T1, R::T1, -1);
+    k.bnez(R::T1, "traps");
+    k.nop();
+    k.li(R::T1, 100_000);
+    k.label("quiet");
+    k.imm(Op::Addiu, R::T1, R::T1, -1);
+    k.bnez(R::T1, "quiet");
+    k.nop();
+    sim::testkit::halt(&mut k, R::ZERO);
+    let img = sim::workload::windowed(&k).unwrap();
+    let mut vm = VmConfig::new("adaptive", img, 4 << 20);
+    vm.exec = Exec::Adaptive;
+    let mut m = Monitor::new(MonitorConfig {
+        max_cycles: Some(50_000_000),
+        vms: vec![vm],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    m.trace.enabled = true;
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+    let switches: Vec<&str> = m
+        .trace
+        .lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .filter(|l| l.contains("region 0xc0000000"))
+        .collect();
+    assert_eq!(switches.len(), 2, "{switches:#?}");
+    assert!(switches[0].ends_with("direct -> translated (4 exits in its window)"));
+    assert!(switches[1].contains("translated -> direct (200000 instructions"));
+    let regions = m.vms[0].bt.regions.list();
+    let (_, r) = regions.iter().find(|(p, _)| *p == 0xC000_0000).unwrap();
+    assert_eq!((r.translated, r.switches, r.exits), (false, 2, 4));
+    let report = m.stats_report();
+    assert!(
+        report.contains("region 0xc0000000: direct; 2 switches"),
+        "{report}"
+    );
+}
