@@ -159,6 +159,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
         disk_irq_latency: None,
         io: Default::default(),
         commpage: true,
+        exec: monitor::bt::Exec::Direct,
     }
 }
 

@@ -197,6 +197,7 @@ pub(crate) struct VmEntry {
     #[serde(rename = "io-extent")]
     pub(crate) io_extent: Option<u32>,
     pub(crate) commpage: Option<String>,
+    pub(crate) exec: Option<String>,
 }
 
 impl VmEntry {
@@ -228,6 +229,10 @@ impl VmEntry {
             Some(c) => parse_commpage(c).map_err(|e| format!("{origin}: {e}"))?,
             None => true,
         };
+        let exec = match &self.exec {
+            Some(e) => monitor::bt::Exec::parse(e).map_err(|e| format!("{origin}: {e}"))?,
+            None => monitor::bt::Exec::default(),
+        };
         Ok(VmSpec {
             image: at(self.image),
             name: self.name,
@@ -238,6 +243,7 @@ impl VmEntry {
             origin,
             io,
             commpage,
+            exec,
         })
     }
 }
@@ -298,6 +304,8 @@ pub(crate) struct VmSpec {
     pub(crate) io: monitor::coalesce::IoConfig,
     /// Whether the guest kernel's MFC0/MTC0 may be patched (`commpage=off`).
     pub(crate) commpage: bool,
+    /// Which guest-kernel code is translated (`exec=`; docs/translation.md).
+    pub(crate) exec: monitor::bt::Exec,
 }
 
 /// The VMs' names, each VM's own or `vm<i>`: refused if two are the same
@@ -357,6 +365,7 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
         origin: format!("--vm {s:?}"),
         io: monitor::coalesce::IoConfig::default(),
         commpage: true,
+        exec: monitor::bt::Exec::default(),
     };
     let mut seen: Vec<&str> = Vec::new();
     for p in parts {
@@ -395,9 +404,12 @@ pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
                     Some(parse_io_extent(v).map_err(|e| format!("--vm {s:?}: {e}"))?)
             }
             "commpage" => spec.commpage = parse_commpage(v).map_err(|e| format!("--vm {s:?}: {e}"))?,
+            "exec" => {
+                spec.exec = monitor::bt::Exec::parse(v).map_err(|e| format!("--vm {s:?}: {e}"))?
+            }
             other => {
                 return Err(format!(
-                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console, coalesce, io-extent, commpage)"
+                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console, coalesce, io-extent, commpage, exec)"
                 ))
             }
         }
@@ -469,6 +481,13 @@ mod tests {
         assert!(parse_vm_spec("a.elf,commpage=off").is_ok_and(|v| !v.commpage));
         assert!(parse_vm_spec("a.elf,commpage=no").is_err());
         assert!(parse_vm_spec("a.elf,commpage=on,commpage=off").is_err());
+        assert!(parse_vm_spec("a.elf").is_ok_and(|v| v.exec == monitor::bt::Exec::Direct));
+        assert!(parse_vm_spec("a.elf,exec=translate")
+            .is_ok_and(|v| v.exec == monitor::bt::Exec::Translate));
+        assert!(parse_vm_spec("a.elf,exec=adaptive")
+            .is_ok_and(|v| v.exec == monitor::bt::Exec::Adaptive));
+        assert!(parse_vm_spec("a.elf,exec=fast")
+            .is_err_and(|e| e.contains("not one of direct, translate, adaptive")));
         let v = parse_vm_spec("a.elf,disk=d.img,console=out.txt").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.disk, Some(PathBuf::from("d.img")));
         assert_eq!(v.console, Some(PathBuf::from("out.txt")));

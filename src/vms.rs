@@ -65,6 +65,7 @@ pub(crate) fn monitor(
             disk_irq_latency: s.disk_irq,
             io: spec.io,
             commpage: spec.commpage,
+            exec: spec.exec,
         });
     }
     Monitor::new(MonitorConfig {

@@ -45,6 +45,27 @@ pub struct Cost {
     pub passthrough: u64,
     /// Sliding the monitor under a kernel and out again (`virt`, `remap`).
     pub virt: VirtCost,
+    /// Binary translation (`bt`): translate one guest instruction, once.
+    pub bt_translate: u64,
+    /// An unchained block exit (indirect jump, entry): find the next block
+    /// in the translation cache.
+    pub bt_lookup: u64,
+    /// An indirect exit whose target its inline cache held: compare, branch.
+    pub bt_predict: u64,
+    /// Leave translated code for a page that runs directly.
+    pub bt_leave: u64,
+    /// Inline MFC0: a load of the virtual register, beyond its issue cycle.
+    pub bt_mfc0: u64,
+    /// Inline MTC0 of a register with side effects (Status, Cause, EntryHi,
+    /// Count, Compare, Wired): the check after the store.
+    pub bt_mtc0: u64,
+    /// Inline ERET: return to the guest at the virtual EPC in its mode.
+    pub bt_eret: u64,
+    /// Inline TLBR/TLBWI/TLBWR/TLBP: a call to the emulation function.
+    pub bt_tlb: u64,
+    /// A KSEG0/KSEG1 data access of translated code: the address rewritten
+    /// into the monitor's kseg3 window (one add).
+    pub bt_kseg: u64,
 }
 
 pub const COST: Cost = Cost {
@@ -65,6 +86,15 @@ pub const COST: Cost = Cost {
     ring: 6,
     passthrough: 24,
     virt: VIRT,
+    bt_translate: 40,
+    bt_lookup: 10,
+    bt_predict: 2,
+    bt_leave: 6,
+    bt_mfc0: 0,
+    bt_mtc0: 3,
+    bt_eret: 4,
+    bt_tlb: 10,
+    bt_kseg: 1,
 };
 
 impl Default for Cost {
@@ -76,7 +106,7 @@ impl Default for Cost {
 impl Cost {
     /// The entries' names, as `--cost NAME=CYCLES` and the `[cost]` table
     /// spell them.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 25] = [
         "exit",
         "emulate",
         "reflect",
@@ -93,6 +123,15 @@ impl Cost {
         "lookup",
         "ring",
         "passthrough",
+        "bt_translate",
+        "bt_lookup",
+        "bt_predict",
+        "bt_leave",
+        "bt_mfc0",
+        "bt_mtc0",
+        "bt_eret",
+        "bt_tlb",
+        "bt_kseg",
     ];
 
     fn entry(&mut self, name: &str) -> Option<&mut u64> {
@@ -113,6 +152,15 @@ impl Cost {
             "lookup" => &mut self.lookup,
             "ring" => &mut self.ring,
             "passthrough" => &mut self.passthrough,
+            "bt_translate" => &mut self.bt_translate,
+            "bt_lookup" => &mut self.bt_lookup,
+            "bt_predict" => &mut self.bt_predict,
+            "bt_leave" => &mut self.bt_leave,
+            "bt_mfc0" => &mut self.bt_mfc0,
+            "bt_mtc0" => &mut self.bt_mtc0,
+            "bt_eret" => &mut self.bt_eret,
+            "bt_tlb" => &mut self.bt_tlb,
+            "bt_kseg" => &mut self.bt_kseg,
             _ => return self.virt.entry(name),
         })
     }
@@ -182,7 +230,7 @@ pub struct VirtCost {
     pub page_protect: u64,
     /// Per CPU and batch of concurrent remapping: take the shootdown IPI,
     /// probe the real TLB for the batch's pages and invalidate them.
-    pub shootdown: u64,
+    pub remap_shootdown: u64,
     /// Look at one pmap entry while searching for a machine page's user
     /// (`--remap-index search`, or `refcount` for a page in use).
     pub search_entry: u64,
@@ -197,13 +245,13 @@ pub const VIRT: VirtCost = VirtCost {
     page_copy: 2048,
     page_remap: 10,
     page_protect: 20,
-    shootdown: 200,
+    remap_shootdown: 200,
     search_entry: 2,
 };
 
 impl VirtCost {
     /// The steps' names for `--cost NAME=CYCLES`, after [`Cost::NAMES`].
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 10] = [
         "cpu_state",
         "tlb_entry",
         "tlb_flush_entry",
@@ -212,6 +260,8 @@ impl VirtCost {
         "page_copy",
         "page_remap",
         "search_entry",
+        "page_protect",
+        "remap_shootdown",
     ];
 
     fn entry(&mut self, name: &str) -> Option<&mut u64> {
@@ -224,6 +274,8 @@ impl VirtCost {
             "page_copy" => &mut self.page_copy,
             "page_remap" => &mut self.page_remap,
             "search_entry" => &mut self.search_entry,
+            "page_protect" => &mut self.page_protect,
+            "remap_shootdown" => &mut self.remap_shootdown,
             _ => return None,
         })
     }
@@ -242,6 +294,7 @@ mod tests {
         }
         assert_eq!(c.exit, 1000);
         assert_eq!(c.ring, 1014);
+        assert_eq!(c.bt_kseg, 1024);
         for (i, name) in VirtCost::NAMES.iter().enumerate() {
             c.set(name, 2000 + i as u64).unwrap();
         }

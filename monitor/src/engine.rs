@@ -73,6 +73,8 @@ pub struct GuestCtx<'a> {
     pub cost: Cost,
     /// The VM's coalesced-I/O state: per-address table, ring, counters.
     pub io: &'a mut crate::coalesce::VmIo,
+    /// The VM's binary translator: policy, cache, regions (`bt`).
+    pub bt: &'a mut crate::bt::Bt,
 }
 
 impl GuestCtx<'_> {

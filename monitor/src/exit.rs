@@ -95,7 +95,12 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
         // A privileged instruction of the guest kernel: emulate it (and the
         // branch before it when it sat in a delay slot).
         ExcCode::CpU if ce == 0 && from == Mode::Supervisor => {
+            // Patched even where it will run translated: the page may run
+            // directly again (docs/translation.md, the commpage).
             commpage::patch(ctx, fault_pc);
+            if let Some(stop) = crate::bt::after_exit(ctx, regs, fault_pc, epc, budget_end) {
+                return stop.into();
+            }
             regs.jump_to(epc);
             engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
         }
@@ -122,6 +127,10 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
                     }
                     _ => ctx.vcpu.stats.kseg_exits += 1,
                 }
+            }
+            let from_pc = if fetch { fault_pc } else { epc };
+            if let Some(stop) = crate::bt::after_exit(ctx, regs, fault_pc, from_pc, budget_end) {
+                return stop.into();
             }
             regs.jump_to(if fetch { fault_pc } else { epc });
             let at_least = if fetch { 0 } else { 1 + u32::from(bd) };

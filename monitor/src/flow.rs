@@ -98,6 +98,11 @@ pub fn steps(records: &[Record], names: &[String]) -> Vec<Step> {
                     });
                 }
             }
+            MonEvent::BtBlock { pc, insns } => out.push(Step {
+                // Guest-kernel code, run translated: the guest OS acts.
+                column: 1,
+                text: format!("{insns} instructions at {pc:#010x} (translated)"),
+            }),
             _ => out.push(Step {
                 column: 2,
                 text: event_text(names, e),

@@ -12,6 +12,7 @@
     clippy::unimplemented
 )]
 
+pub mod bt;
 pub mod coalesce;
 pub mod commpage;
 pub mod cost;
@@ -287,6 +288,7 @@ impl Monitor {
                 end: None,
                 console: Vec::new(),
                 io: coalesce::VmIo::new(vc.io),
+                bt: bt::Bt::new(vc.exec),
             });
         }
         for cpu in &mut machine.cpus {
@@ -481,6 +483,9 @@ impl Monitor {
                 let (pc, bd) = (regs.pc, regs.delay_slot);
                 engine::reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
             }
+            if bt::chooses(ctx, regs.pc) {
+                return Some(bt::run(ctx, regs, end));
+            }
             if !engine::directly_executable(regs.pc, ctx.vcpu.mode()) {
                 return Some(engine::run(ctx, regs, 0, end));
             }
@@ -542,6 +547,7 @@ impl Monitor {
             vcpus,
             end,
             io,
+            bt,
             ..
         } = vms.get_mut(v)?;
         let vcpu = vcpus.get_mut(c)?;
@@ -565,6 +571,7 @@ impl Monitor {
                 debug: gdb::VmDebug::control(debug.as_mut(), v, c),
                 cost: config.cost,
                 io,
+                bt,
             };
             commpage::load(&mut ctx);
             f(&mut ctx, regs)

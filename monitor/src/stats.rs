@@ -34,6 +34,10 @@ pub struct VmStats {
     pub coalesce: crate::coalesce::Policy,
     pub io: crate::coalesce::IoStats,
     pub io_table: (usize, usize),
+    /// Binary translation: policy, counters, regions (`bt`).
+    pub exec: crate::bt::Exec,
+    pub bt: crate::bt::BtStats,
+    pub regions: Vec<(u32, crate::bt::region::Region)>,
 }
 
 impl VmStats {
@@ -85,6 +89,9 @@ impl Monitor {
                     io: vm.io.stats,
                     io_table: vm.io.table_size(),
                     memory: Some(vm.pmap.state()),
+                    exec: vm.bt.exec,
+                    bt: vm.bt.stats,
+                    regions: vm.bt.regions.list(),
                     ..VmStats::default()
                 };
                 for vc in &vm.vcpus {
@@ -154,6 +161,7 @@ impl Monitor {
                 );
             }
             coalesce_lines(&mut out, &st);
+            crate::bt::stats_lines(&mut out, &st);
         }
         out
     }

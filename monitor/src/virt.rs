@@ -220,6 +220,7 @@ pub fn virtualize_with(
         end: None,
         console: Vec::new(),
         io: crate::coalesce::VmIo::default(),
+        bt: crate::bt::Bt::default(),
     };
     let memmap = crate::remap::memmap_of(ram, std::slice::from_ref(&vm));
     let slice_end = machine
@@ -495,6 +496,7 @@ pub fn start_vm(m: &mut Monitor, config: &crate::VmConfig) -> Result<(usize, u64
         end: None,
         console: Vec::new(),
         io: crate::coalesce::VmIo::new(config.io),
+        bt: crate::bt::Bt::new(config.exec),
     });
     m.trace.vm_names.push(config.name.clone());
     Ok((id, base))

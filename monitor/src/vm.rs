@@ -26,6 +26,8 @@ pub struct VmConfig {
     /// Whether the guest kernel's MFC0/MTC0 are patched to commpage loads
     /// and stores (`--vm …,commpage=off`: every one traps and is emulated).
     pub commpage: bool,
+    /// Which guest-kernel code is translated (`--vm …,exec=POLICY`).
+    pub exec: crate::bt::Exec,
 }
 
 impl VmConfig {
@@ -40,6 +42,7 @@ impl VmConfig {
             disk_irq_latency: None,
             io: crate::coalesce::IoConfig::default(),
             commpage: true,
+            exec: crate::bt::Exec::default(),
         }
     }
 }
@@ -64,6 +67,8 @@ pub struct Vm {
     pub console: Vec<u8>,
     /// Coalesced I/O: the per-address table and the ring.
     pub io: crate::coalesce::VmIo,
+    /// Binary translation of its kernel code.
+    pub bt: crate::bt::Bt,
 }
 
 impl Vm {

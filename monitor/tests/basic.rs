@@ -43,6 +43,7 @@ fn vm(name: &str, segments: Vec<(u64, Vec<u8>)>, entry: u32) -> VmConfig {
         disk_irq_latency: None,
         io: Default::default(),
         commpage: true,
+        exec: monitor::bt::Exec::Direct,
     }
 }
 

@@ -55,6 +55,7 @@ fn user_page_at_the_commpage_address_stays_the_users() {
             disk_irq_latency: None,
             io: Default::default(),
             commpage: true,
+            exec: monitor::bt::Exec::Direct,
         }],
         ..MonitorConfig::default()
     })

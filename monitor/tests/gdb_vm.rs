@@ -33,6 +33,7 @@ fn trapkit_monitor() -> Monitor {
             disk_irq_latency: None,
             io: Default::default(),
             commpage: true,
+            exec: monitor::bt::Exec::Direct,
         }],
         ..MonitorConfig::default()
     })

@@ -33,6 +33,7 @@ fn config(name: &str, segments: Vec<(u64, Vec<u8>)>) -> VmConfig {
         disk_irq_latency: None,
         io: Default::default(),
         commpage: true,
+        exec: monitor::bt::Exec::Direct,
     }
 }
 
@@ -151,12 +152,19 @@ fn victim_canaries_intact(m: &Monitor, vm: usize) -> bool {
 }
 
 fn run_pair(seed: u64) -> Monitor {
+    run_pair_exec(seed, monitor::bt::Exec::Direct)
+}
+
+/// `run_pair` with the attacker's kernel code run as `exec` says.
+fn run_pair_exec(seed: u64, exec: monitor::bt::Exec) -> Monitor {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let words: Vec<u32> = (0..4096).map(|_| rng.gen()).collect();
+    let mut attacker = attacker(&words);
+    attacker.exec = exec;
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 2,
         max_cycles: Some(40_000_000),
-        vms: vec![victim(), attacker(&words)],
+        vms: vec![victim(), attacker],
         ..MonitorConfig::default()
     })
     .expect("valid config");
@@ -189,6 +197,20 @@ fn a_hostile_vm_cannot_touch_another() {
             s.exits.iter().sum::<u64>() > 0,
             "seed {seed}: never ran directly"
         );
+    }
+}
+
+/// The same attack with the attacker's random words translated
+/// (`exec=translate`): the victim is untouched as well.
+#[test]
+fn a_hostile_translated_vm_cannot_touch_another() {
+    for seed in 0..8 {
+        let mut m = run_pair_exec(seed, monitor::bt::Exec::Translate);
+        assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)), "seed {seed}");
+        assert_eq!(m.take_console(0), b"ok", "seed {seed}");
+        assert!(victim_canaries_intact(&m, 0), "seed {seed}");
+        assert!(m.vms[1].vcpus[0].stats.reflected > 0, "seed {seed}");
+        assert!(m.vms[1].bt.stats.insns > 0, "seed {seed}: never translated");
     }
 }
 
@@ -243,13 +265,15 @@ fn random_privileged_words_never_panic_the_monitor() {
         let mut img = sim::workload::windowed(&k).unwrap();
         img.segments.extend(skipping_vectors());
         let other = sim::workload::windowed_mixed_integer(5).unwrap();
+        // Half the seeds with the fuzzed kernel translated (`bt`).
+        let mut fuzz = VmConfig::new("fuzz", img, 4 << 20);
+        if seed % 2 == 1 {
+            fuzz.exec = monitor::bt::Exec::Translate;
+        }
         let mut m = Monitor::new(MonitorConfig {
             pcpus: 2,
             max_cycles: Some(3_000_000),
-            vms: vec![
-                VmConfig::new("fuzz", img, 4 << 20),
-                VmConfig::new("ok", other, 4 << 20),
-            ],
+            vms: vec![fuzz, VmConfig::new("ok", other, 4 << 20)],
             ..MonitorConfig::default()
         })
         .unwrap();

@@ -42,7 +42,7 @@ fn round_trip(names: &[String], r: &Record) {
 }
 
 /// How many kinds of event there are; `kind` numbers them.
-const KINDS: usize = 25;
+const KINDS: usize = 28;
 
 /// The kind of `e`, 0..KINDS. A new variant fails to compile here: give it
 /// the next number, raise KINDS and add it to `generate`.
@@ -73,6 +73,9 @@ fn kind(e: &MonEvent) -> usize {
         MonEvent::CoalesceDrop { .. } => 22,
         MonEvent::RingQueue { .. } => 23,
         MonEvent::RingFlush { .. } => 24,
+        MonEvent::BtTranslate { .. } => 25,
+        MonEvent::BtBlock { .. } => 26,
+        MonEvent::BtSwitch { .. } => 27,
     }
 }
 
@@ -227,6 +230,19 @@ fn generate(rng: &mut SmallRng, k: usize, vms: usize) -> MonEvent {
         },
         24 => MonEvent::RingFlush {
             writes: rng.gen_range(0..1 << 20),
+        },
+        25 => MonEvent::BtTranslate {
+            pc: rng.gen(),
+            insns: rng.gen(),
+        },
+        26 => MonEvent::BtBlock {
+            pc: rng.gen(),
+            insns: rng.gen(),
+        },
+        27 => MonEvent::BtSwitch {
+            page: rng.gen(),
+            translated: rng.gen(),
+            why: rng.gen(),
         },
         _ => panic!("no event kind {k}"),
     }

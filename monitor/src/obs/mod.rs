@@ -251,6 +251,24 @@ pub enum MonEvent {
     RingFlush {
         writes: usize,
     },
+    /// Binary translation: a block translated (`bt`).
+    BtTranslate {
+        pc: u32,
+        insns: u32,
+    },
+    /// Binary translation: a translated block run.
+    BtBlock {
+        pc: u32,
+        insns: u32,
+    },
+    /// `exec=adaptive`: the region at `page` switched between direct
+    /// execution and translation (`why`: the exits in its window, or the
+    /// length of the quiet run).
+    BtSwitch {
+        page: u32,
+        translated: bool,
+        why: u64,
+    },
 }
 
 impl MonEvent {

@@ -133,6 +133,7 @@ impl Reader {
             Layer::User | Layer::Guest => exit(c.rest, layer == Layer::User),
             Layer::Engine => engine(c.rest),
             Layer::Monitor => self.monitor(c.rest),
+            Layer::Bt => bt_block(c.rest),
         };
         let event = event.ok_or_else(|| ReadError {
             layer: layer.name(),
@@ -254,11 +255,48 @@ impl Reader {
             }
         } else if s.lit("VM halted with status ") {
             MonEvent::Halt { status: s.dec()? }
+        } else if s.lit("translate the block at ") {
+            let pc = s.hex32()?;
+            s.lit(": ").then_some(())?;
+            let insns = s.dec()?;
+            s.lit(" instructions").then_some(())?;
+            MonEvent::BtTranslate { pc, insns }
+        } else if s.lit("region ") {
+            let page = s.hex32()?;
+            let translated = if s.lit(": direct -> translated (") {
+                true
+            } else {
+                s.lit(": translated -> direct (").then_some(())?;
+                false
+            };
+            let why = s.dec()?;
+            let tail = if translated {
+                " exits in its window)"
+            } else {
+                " instructions without a privileged one)"
+            };
+            s.lit(tail).then_some(())?;
+            MonEvent::BtSwitch {
+                page,
+                translated,
+                why,
+            }
         } else {
             return None;
         };
         s.done().then_some(e)
     }
+}
+
+/// `run the translated block at PC (N instructions)`.
+fn bt_block(t: &str) -> Option<MonEvent> {
+    let mut s = Scan(t);
+    s.lit("run the translated block at ").then_some(())?;
+    let pc = s.hex32()?;
+    s.lit(" (").then_some(())?;
+    let insns = s.dec()?;
+    s.lit(" instructions)").then_some(())?;
+    s.done().then_some(MonEvent::BtBlock { pc, insns })
 }
 
 /// `exit CODE at PC[  INSN][ (in a delay slot)][, BadVAddr VA]`.

@@ -18,10 +18,18 @@ pub enum Layer {
     Engine,
     /// The monitor itself.
     Monitor,
+    /// Guest-kernel code run translated (`bt`).
+    Bt,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 4] = [Layer::User, Layer::Guest, Layer::Engine, Layer::Monitor];
+    pub const ALL: [Layer; 5] = [
+        Layer::User,
+        Layer::Guest,
+        Layer::Engine,
+        Layer::Monitor,
+        Layer::Bt,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +37,7 @@ impl Layer {
             Layer::Guest => "guest",
             Layer::Engine => "engine",
             Layer::Monitor => "monitor",
+            Layer::Bt => "bt",
         }
     }
 }
@@ -39,6 +48,7 @@ pub fn layer(e: &MonEvent) -> Layer {
         MonEvent::Exit { user: true, .. } => Layer::User,
         MonEvent::Exit { user: false, .. } => Layer::Guest,
         MonEvent::Engine { .. } => Layer::Engine,
+        MonEvent::BtBlock { .. } => Layer::Bt,
         _ => Layer::Monitor,
     }
 }
@@ -258,6 +268,28 @@ pub fn event_text(names: &[String], e: &MonEvent) -> String {
         MonEvent::RingFlush { writes } => {
             format!("ring: {writes} queued writes delivered to the device")
         }
+        MonEvent::BtTranslate { pc, insns } => {
+            format!("translate the block at {}: {insns} instructions", hex(*pc))
+        }
+        MonEvent::BtBlock { pc, insns } => {
+            format!("run the translated block at {} ({insns} instructions)", hex(*pc))
+        }
+        MonEvent::BtSwitch {
+            page,
+            translated: true,
+            why,
+        } => format!(
+            "region {}: direct -> translated ({why} exits in its window)",
+            hex(*page)
+        ),
+        MonEvent::BtSwitch {
+            page,
+            translated: false,
+            why,
+        } => format!(
+            "region {}: translated -> direct ({why} instructions without a privileged one)",
+            hex(*page)
+        ),
     }
 }
 

@@ -124,12 +124,12 @@ fn advance(m: &mut Monitor, job: &mut Job) {
     let lookups = job.users.cost - job.charged;
     job.charged = job.users.cost;
     let c = m.config.cost.virt;
-    let work = lookups + pages * (c.page_protect + c.page_copy + c.page_remap) + c.shootdown;
+    let work = lookups + pages * (c.page_protect + c.page_copy + c.page_remap) + c.remap_shootdown;
     let ncpus = m.machine.cpus.len().max(1);
     let copier = job.batches % ncpus;
     job.batches += 1;
     for (p, cpu) in m.machine.cpus.iter_mut().enumerate() {
-        let cost = if p == copier { work } else { c.shootdown };
+        let cost = if p == copier { work } else { c.remap_shootdown };
         cpu.charge(cost);
         if p == copier {
             job.done_at = cpu.cycles;
@@ -137,7 +137,7 @@ fn advance(m: &mut Monitor, job: &mut Job) {
     }
     if let Some(vm) = m.vms.get_mut(v) {
         for (i, vc) in vm.vcpus.iter_mut().enumerate() {
-            vc.stats.monitor_cycles += if i == copier { work } else { c.shootdown };
+            vc.stats.monitor_cycles += if i == copier { work } else { c.remap_shootdown };
         }
     }
     job.moved.pause = job.moved.pause.max(work);

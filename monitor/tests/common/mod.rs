@@ -203,6 +203,11 @@ pub(crate) fn trapkit() -> Vec<(u64, Vec<u8>)> {
 /// Runs trapkit, flushing the real TLB once the first miss on the data
 /// page has been composed, so the second touch has to be refilled again.
 pub(crate) fn run_trapkit() -> Monitor {
+    run_trapkit_exec(monitor::bt::Exec::Direct)
+}
+
+/// `run_trapkit` with guest-kernel code run as `exec` says (`bt`).
+pub(crate) fn run_trapkit_exec(exec: monitor::bt::Exec) -> Monitor {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(5_000_000),
@@ -224,6 +229,7 @@ pub(crate) fn run_trapkit() -> Monitor {
                 extent: None,
             },
             commpage: true,
+            exec,
         }],
         ..MonitorConfig::default()
     })

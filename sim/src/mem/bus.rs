@@ -182,7 +182,7 @@ impl Bus {
 
     /// The generation of RAM page `page`'s decoded code (see `code_gen`).
     #[inline(always)]
-    pub(crate) fn code_gen(&self, page: usize) -> u32 {
+    pub fn code_gen(&self, page: usize) -> u32 {
         self.code_gen.get(page).copied().unwrap_or(0)
     }
 

@@ -1,0 +1,158 @@
+//! Translated blocks and the translation cache.
+//!
+//! A block is the straight run of guest instructions from a PC to the first
+//! control transfer (with its delay slot), to a privileged instruction that
+//! may change the mode or the mappings, or to the end of the page. It is
+//! decoded once from the bus's decoded copy of the page (`Bus::decoded`)
+//! and keyed by machine address and virtual PC: the same code mapped at two
+//! addresses is two blocks, because `j`/`jal` targets depend on the PC.
+//! A block remembers its page's code generation (`Bus::code_gen`): a guest
+//! store into the page makes it stale, and the next lookup translates the
+//! words afresh. A page the monitor moves to another machine page
+//! (`remap`) is found under its new machine address; the old key is never
+//! looked up again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use sim::cpu::Access;
+use sim::isa::{Class, Insn, Op};
+use sim::mem::PAGE_SHIFT;
+
+use crate::engine::GuestCtx;
+use crate::obs::MonEvent;
+
+/// Longest block: bounds the translation charged for code never run.
+const MAX_INSNS: usize = 64;
+
+#[derive(Debug)]
+pub(super) struct Block {
+    /// Guest virtual PC of the first instruction.
+    pub(super) pc: u64,
+    /// Machine page and the code generation the words were read at.
+    pub(super) page: usize,
+    pub(super) generation: u32,
+    pub(super) insns: Vec<Insn>,
+    /// The inline cache of an indirect exit: the target it took last.
+    last_target: AtomicU64,
+}
+
+impl Block {
+    /// Whether the block's exit needs a lookup (its target is not known at
+    /// translation time): an indirect jump or an ERET. Other exits are
+    /// chained, patched once into a direct jump to the next block.
+    pub(super) fn unchained_exit(&self) -> bool {
+        self.insns
+            .iter()
+            .rev()
+            .take(2)
+            .any(|i| matches!(i.op, Op::Jr | Op::Jalr | Op::Eret))
+    }
+
+    /// Whether an indirect exit to `target` hits the block's inline cache
+    /// (the target it took last time); the cache then holds `target`.
+    pub(super) fn predicts(&self, target: u64) -> bool {
+        self.last_target.swap(target, Ordering::Relaxed) == target
+    }
+}
+
+/// The translation cache of one VM, shared by its VCPUs (blocks depend on
+/// memory only).
+#[derive(Debug, Default)]
+pub struct Cache {
+    blocks: HashMap<(u64, u32), Arc<Block>>,
+}
+
+impl Cache {
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+/// Whether a block ends after `insn` (its delay slot is added separately).
+fn ends_block(insn: &Insn) -> bool {
+    matches!(
+        insn.op,
+        Op::Mtc0 | Op::Dmtc0 | Op::Tlbwi | Op::Tlbwr | Op::Tlbr | Op::Tlbp | Op::Eret | Op::Wait
+    ) || matches!(insn.op, Op::Syscall | Op::Break)
+}
+
+/// The block at `pc`, translated now if it is not cached or is stale.
+/// `None` if `pc` cannot be fetched (unaligned, unmapped, not RAM): the
+/// caller lets the engine deliver the fault.
+pub(super) fn find(ctx: &mut GuestCtx<'_>, pc: u64) -> Option<Arc<Block>> {
+    if pc & 3 != 0 {
+        return None;
+    }
+    let gpa = ctx.translate(pc, Access::Fetch).ok()?;
+    if gpa.0 >= ctx.pmap.size() {
+        return None;
+    }
+    let ma = ctx.pmap.translate(gpa)?.0;
+    let page = usize::try_from(ma >> PAGE_SHIFT).ok()?;
+    // The page decoded (and its generation tracked) before it is read.
+    ctx.bus.decoded(ma)?;
+    let generation = ctx.bus.code_gen(page);
+    let key = (ma, pc as u32);
+    if let Some(b) = ctx.bt.cache.blocks.get(&key) {
+        if b.generation == generation {
+            return Some(Arc::clone(b));
+        }
+        ctx.bt.stats.invalidated += 1;
+    }
+    let b = Arc::new(translate(ctx, pc, ma, page, generation)?);
+    ctx.bt.cache.blocks.insert(key, Arc::clone(&b));
+    Some(b)
+}
+
+fn translate(
+    ctx: &mut GuestCtx<'_>,
+    pc: u64,
+    ma: u64,
+    page: usize,
+    generation: u32,
+) -> Option<Block> {
+    let page_end = (ma | 0xFFF) + 1;
+    let mut insns = Vec::new();
+    let mut a = ma;
+    let mut slot_left = None;
+    while a < page_end && insns.len() < MAX_INSNS {
+        let insn = ctx.bus.decoded(a)?;
+        insns.push(insn);
+        a += 4;
+        if let Some(n) = slot_left.as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                break;
+            }
+            continue;
+        }
+        if matches!(insn.info().class, Class::Branch | Class::Jump) {
+            // The delay slot belongs to the block.
+            slot_left = Some(1);
+        } else if ends_block(&insn) {
+            break;
+        }
+    }
+    let n = insns.len() as u64;
+    let cost = ctx.cost.bt_translate.saturating_mul(n);
+    super::charge(ctx, cost);
+    ctx.bt.stats.translated_blocks += 1;
+    ctx.bt.stats.translated_insns += n;
+    ctx.trace.emit(MonEvent::BtTranslate {
+        pc: crate::obs::low32(pc),
+        insns: n as u32,
+    });
+    Some(Block {
+        pc,
+        page,
+        generation,
+        insns,
+        last_target: AtomicU64::new(u64::MAX),
+    })
+}

@@ -1,0 +1,342 @@
+//! Running one translated block against the virtual CPU, with the cost
+//! model of translated code (docs/timing.md, "Translated code"):
+//! instructions at their native cycles (issue, taken branches, load-use
+//! interlocks, multiply/divide latency, as `sim::timing` has them), data
+//! accesses through the guest's composed mappings in the real TLB (a miss
+//! costs what it costs direct execution), KSEG0/KSEG1 accesses an inline
+//! address rewrite, privileged instructions their inline operation.
+
+use std::sync::Arc;
+
+use sim::cpu::exec::MulDiv;
+use sim::cpu::{execute, Exception, ExecContext, Flow, Lookup, Regs};
+use sim::isa::Reg;
+use sim::timing::TIMING;
+
+use super::block::Block;
+use crate::engine::{self, GuestCtx};
+use crate::obs::MonEvent;
+use crate::vcpu::VcpuState;
+
+/// The native pipeline state carried from one translated instruction to
+/// the next (the real CPU's interlocks, which translated code also meets).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Timing {
+    load_dest: u8,
+    hilo_ready: u64,
+}
+
+/// How a block left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BlockEnd {
+    /// To a target known at translation time: a chained jump, free. Also
+    /// an exception or interrupt delivered: the reflection enters the
+    /// vector's translated handler, whose address it keeps per vector.
+    Chained,
+    /// An indirect exit to the target its inline cache held.
+    Predicted,
+    /// Through the dispatcher: an indirect jump the inline cache missed,
+    /// an ERET, code that changed under it.
+    Lookup,
+    /// The guest executed WAIT.
+    Wait,
+}
+
+/// Cycles of the guest's own instructions: native cost, guest time.
+fn guest_charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
+    ctx.core.charge(cycles);
+    ctx.vcpu.stats.guest_cycles += cycles;
+    ctx.bt.stats.cycles += cycles;
+}
+
+pub(super) fn run_block(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    b: &Arc<Block>,
+    t: &mut Timing,
+) -> BlockEnd {
+    ctx.bt.stats.blocks_run += 1;
+    ctx.trace.now = ctx.core.cycles;
+    ctx.trace.emit(MonEvent::BtBlock {
+        pc: crate::obs::low32(b.pc),
+        insns: b.insns.len() as u32,
+    });
+    let (c0, ops0) = (ctx.core.cycles, ctx.bt.stats.inline_ops);
+    let mut done = 0u64;
+    let end = run_insns(ctx, regs, b, t, &mut done);
+    let privileged = ctx.bt.stats.inline_ops != ops0;
+    super::region::ran(ctx, b.pc, done, ctx.core.cycles - c0, privileged);
+    end
+}
+
+fn run_insns(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    b: &Block,
+    t: &mut Timing,
+    done: &mut u64,
+) -> BlockEnd {
+    let mut pc = b.pc;
+    for insn in &b.insns {
+        if regs.pc != pc {
+            // A transfer left the straight run (a delay slot already ran).
+            return BlockEnd::Chained;
+        }
+        if t.load_dest != 0 {
+            if insn.reads_reg(t.load_dest) {
+                guest_charge(ctx, TIMING.load_use);
+            }
+            t.load_dest = 0;
+        }
+        ctx.now = ctx.core.cycles;
+        let result = execute(regs, &mut Xlat { ctx, t }, *insn, pc);
+        match result {
+            Ok(flow) => {
+                *done += 1;
+                ctx.vcpu.stats.guest_insns += 1;
+                ctx.bt.stats.insns += 1;
+                regs.advance(flow);
+                let extra = match flow {
+                    Flow::Taken(_) => TIMING.taken_branch,
+                    Flow::Annul => TIMING.annulled_slot,
+                    Flow::Jump(_) => TIMING.eret,
+                    Flow::Next | Flow::NotTaken | Flow::Wait => 0,
+                };
+                guest_charge(ctx, TIMING.base + extra);
+                if flow == Flow::Wait {
+                    ctx.vcpu.state = VcpuState::Waiting;
+                    return BlockEnd::Wait;
+                }
+            }
+            Err(e) => {
+                fault(ctx, regs, &e, pc);
+                return BlockEnd::Chained;
+            }
+        }
+        if ctx.bus.code_gen(b.page) != b.generation {
+            // It wrote its own code: what follows is translated afresh.
+            return BlockEnd::Lookup;
+        }
+        if std::mem::take(&mut ctx.vcpu.may_interrupt) {
+            let at = regs.pc;
+            // The virtual timer too: an MTC0 may enable an IP7 already due.
+            if ctx.core.cycles >= ctx.vcpu.timer_due {
+                let lines = ctx.board.irq_lines(ctx.vcpu.index);
+                ctx.vcpu.update_interrupts(ctx.core.cycles, lines);
+            }
+            engine::deliver_interrupts(ctx, regs);
+            if regs.pc != at || ctx.board.has_actions() || ctx.stop.is_some() {
+                return BlockEnd::Chained;
+            }
+        }
+        pc = pc.wrapping_add(4);
+    }
+    if b.unchained_exit() {
+        if b.predicts(regs.pc) {
+            BlockEnd::Predicted
+        } else {
+            BlockEnd::Lookup
+        }
+    } else {
+        BlockEnd::Chained
+    }
+}
+
+/// An exception raised by a translated instruction, delivered with the EPC
+/// and BD the hardware would give; charged as direct execution pays for it
+/// (the hardware entry and an exit, then the reflection).
+fn fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) {
+    super::charge(ctx, TIMING.exception + ctx.cost.exit);
+    engine::reflect(ctx, regs, e, pc, regs.delay_slot);
+}
+
+/// Where translated code reaches the guest's KSEG0/KSEG1 RAM: guest-physical
+/// `gpa` at `KSEG_WINDOW + gpa`, in kseg3, which the guest kernel (in
+/// supervisor mode) can never address, so the window is the monitor's.
+const KSEG_WINDOW: u32 = 0xE000_0000;
+
+/// A KSEG0/KSEG1 RAM access of translated code: its address is rewritten
+/// into the window (`bt_kseg`, one add), whose 8K pairs are composed into
+/// the real TLB like any other mapping: a missing pair costs the refill exit
+/// a mapped access pays.
+fn kseg_window(ctx: &mut GuestCtx<'_>, gpa: u64) {
+    use sim::cpu::tlb::lo;
+    // gpa < 512 MB (KSEG0 is 512 MB): exact.
+    let wva = KSEG_WINDOW + gpa as u32;
+    let masid = ctx.core.cp0.asid();
+    if !matches!(ctx.core.tlb.lookup(wva, masid), Lookup::Miss) {
+        return;
+    }
+    let base = gpa & !0x1FFF;
+    let half = |h: u64| {
+        ctx.pmap
+            .translate(crate::mem::GuestPhys(base + h * 0x1000))
+            .map_or(0, |ma| {
+                // Machine memory is below 4 GB: exact.
+                (((ma.0 >> 12) as u32) << lo::PFN_SHIFT) | lo::D | lo::V | (3 << lo::C_SHIFT)
+            })
+    };
+    let l2 = crate::l2tlb::L2Entry {
+        vpn2: wva >> 13,
+        guest_asid: 0,
+        global: false,
+        vtlb_index: 0,
+        lo: [half(0), half(1)],
+    };
+    crate::tlbctl::install(ctx, &l2);
+    super::charge(
+        ctx,
+        TIMING.exception + ctx.cost.exit + ctx.cost.l2tlb_refill,
+    );
+}
+
+/// CP0 registers whose write does more than store the value.
+const SIDE_EFFECTS: [u32; 6] = [
+    sim::cpu::cp0::reg::STATUS,
+    sim::cpu::cp0::reg::CAUSE,
+    sim::cpu::cp0::reg::ENTRY_HI,
+    sim::cpu::cp0::reg::COUNT,
+    sim::cpu::cp0::reg::COMPARE,
+    sim::cpu::cp0::reg::WIRED,
+];
+
+/// The virtual CPU as translated code sees it.
+struct Xlat<'c, 'a> {
+    ctx: &'c mut GuestCtx<'a>,
+    t: &'c mut Timing,
+}
+
+impl Xlat<'_, '_> {
+    /// The address path of a data access and its cost: KSEG0/KSEG1 are
+    /// rewritten inline (`bt_kseg`); mapped addresses go through the real
+    /// TLB, where a missing composed entry costs the refill exit direct
+    /// execution would take (a guest miss is the fault path's).
+    fn data(&mut self, vaddr: u64) {
+        let ctx = &mut *self.ctx;
+        if crate::commpage::covers(ctx, vaddr) {
+            return;
+        }
+        let va = vaddr as u32;
+        if (0x8000_0000..0xC000_0000).contains(&va) {
+            super::charge(ctx, ctx.cost.bt_kseg);
+            let gpa = u64::from(va & 0x1FFF_FFFF);
+            if gpa < ctx.pmap.size() {
+                kseg_window(ctx, gpa);
+            }
+            return;
+        }
+        if va >= 0xE000_0000 {
+            return;
+        }
+        let masid = ctx.core.cp0.asid();
+        if matches!(ctx.core.tlb.lookup(va, masid), Lookup::Miss) && crate::tlbctl::refill(ctx, va)
+        {
+            super::charge(ctx, TIMING.exception + ctx.cost.exit);
+        }
+    }
+
+    fn inline_op(&mut self, cycles: u64) {
+        self.ctx.bt.stats.inline_ops += 1;
+        self.ctx.now = self.ctx.core.cycles;
+        super::charge(self.ctx, cycles);
+    }
+}
+
+impl ExecContext for Xlat<'_, '_> {
+    fn allow64(&self) -> bool {
+        self.ctx.allow64()
+    }
+
+    fn cop_usable(&self, n: u8) -> bool {
+        self.ctx.cop_usable(n)
+    }
+
+    fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        self.data(vaddr);
+        self.ctx.load(vaddr, width)
+    }
+
+    fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
+        self.data(vaddr);
+        self.ctx.store(vaddr, width, value)
+    }
+
+    fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        self.data(vaddr);
+        self.ctx.load_linked(vaddr, width)
+    }
+
+    fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64) -> Result<bool, Exception> {
+        self.data(vaddr);
+        self.ctx.store_conditional(vaddr, width, value)
+    }
+
+    fn read_cp0(&mut self, reg: u32) -> u64 {
+        self.inline_op(self.ctx.cost.bt_mfc0);
+        self.ctx.read_cp0(reg)
+    }
+
+    fn write_cp0(&mut self, reg: u32, value: u64, dword: bool) {
+        // A plain register is a store into the VCPU; one with side effects
+        // (interrupts, the ASID, the timer, Random) adds its check.
+        let cost = if SIDE_EFFECTS.contains(&reg) {
+            self.ctx.cost.bt_mtc0
+        } else {
+            0
+        };
+        self.inline_op(cost);
+        self.ctx.write_cp0(reg, value, dword);
+    }
+
+    fn tlbr(&mut self) {
+        self.inline_op(self.ctx.cost.bt_tlb);
+        self.ctx.tlbr();
+    }
+
+    fn tlbwi(&mut self) {
+        self.inline_op(self.ctx.cost.bt_tlb);
+        self.ctx.tlbwi();
+    }
+
+    fn tlbwr(&mut self) {
+        self.inline_op(self.ctx.cost.bt_tlb);
+        self.ctx.tlbwr();
+    }
+
+    fn tlbp(&mut self) {
+        self.inline_op(self.ctx.cost.bt_tlb);
+        self.ctx.tlbp();
+    }
+
+    fn eret(&mut self) -> u64 {
+        self.inline_op(self.ctx.cost.bt_eret);
+        self.ctx.eret()
+    }
+
+    fn cache(&mut self, op: u32, vaddr: u64) -> Result<(), Exception> {
+        self.ctx.cache(op, vaddr)
+    }
+
+    fn loaded(&mut self, rt: Reg) {
+        // rt is in 0..32: exact.
+        self.t.load_dest = rt.number() as u8;
+    }
+
+    fn muldiv(&mut self, kind: MulDiv) {
+        let latency = match kind {
+            MulDiv::Mult => TIMING.mult,
+            MulDiv::Div => TIMING.div,
+            MulDiv::Dmult => TIMING.dmult,
+            MulDiv::Ddiv => TIMING.ddiv,
+        };
+        self.t.hilo_ready = self.ctx.core.cycles + TIMING.base + latency;
+    }
+
+    fn hilo_read(&mut self) {
+        let ready = self.t.hilo_ready.saturating_sub(TIMING.base);
+        let now = self.ctx.core.cycles;
+        if ready > now {
+            guest_charge(self.ctx, ready - now);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Binary translation of guest-kernel code (issue #17; docs/translation.md).
+//!
+//! Guest-kernel code is cut into blocks (`block`), each decoded once from
+//! the bus's decoded copy of its page and cached by machine address and
+//! virtual PC. A block runs against the virtual CPU (`exec`): ordinary
+//! instructions at their native cycles, privileged ones as inline
+//! operations on the VCPU instead of traps. `region` decides, per guest
+//! page, whether window code runs directly or translated.
+//!
+//! The host runs a translated block through the simulator's shared
+//! instruction semantics; what stands for the translated code is its
+//! modelled cost (`cost.rs`, the `bt_*` rows; docs/timing.md).
+
+mod block;
+mod exec;
+pub mod region;
+
+use sim::cpu::{Flow, Mode, Regs};
+
+use crate::engine::{self, EngineStop, GuestCtx};
+use crate::obs::MonEvent;
+
+pub use block::Cache;
+pub use region::Regions;
+
+/// `--vm …,exec=POLICY`: which guest-kernel code is translated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exec {
+    /// Today's behaviour: window code runs directly, KSEG0/KSEG1 code in
+    /// the engine.
+    #[default]
+    Direct,
+    /// Every guest-kernel instruction runs translated.
+    Translate,
+    /// KSEG0/KSEG1 code translated; window pages direct until their exit
+    /// rate makes them translated (`region`).
+    Adaptive,
+}
+
+impl Exec {
+    pub const NAMES: [&'static str; 3] = ["direct", "translate", "adaptive"];
+
+    pub fn parse(s: &str) -> Result<Exec, String> {
+        match s {
+            "direct" => Ok(Exec::Direct),
+            "translate" => Ok(Exec::Translate),
+            "adaptive" => Ok(Exec::Adaptive),
+            _ => Err(format!(
+                "exec={s:?} is not one of {}",
+                Exec::NAMES.join(", ")
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Exec::Direct => "direct",
+            Exec::Translate => "translate",
+            Exec::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// Counters for `--stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BtStats {
+    /// Blocks translated (a stale block translated again counts again).
+    pub translated_blocks: u64,
+    pub translated_insns: u64,
+    /// Blocks dropped because the guest wrote their code.
+    pub invalidated: u64,
+    /// Blocks run, and how many of them were entered through a chained
+    /// exit (free) or a lookup (indirect jump, return, entry).
+    pub blocks_run: u64,
+    pub lookups: u64,
+    /// Indirect exits whose target was the one the block's inline cache held.
+    pub predicted: u64,
+    /// Guest instructions run translated and the cycles they took
+    /// (including the inline operations and lookups).
+    pub insns: u64,
+    pub cycles: u64,
+    /// Privileged instructions run inline: each one an exit direct
+    /// execution would have taken (unless commpage patching had removed it).
+    pub inline_ops: u64,
+    /// Code left to direct execution or the engine: with a debugger
+    /// attached (its breakpoints and steps), and PCs that cannot be fetched
+    /// (the engine delivers the fault).
+    pub fallback_debugger: u64,
+    pub fallback_fetch: u64,
+}
+
+/// One VM's translator: policy, translation cache, regions, counters.
+#[derive(Debug, Default)]
+pub struct Bt {
+    pub exec: Exec,
+    pub cache: Cache,
+    pub regions: Regions,
+    pub stats: BtStats,
+    /// Per VCPU: the PC its last run stopped at because its turn ended.
+    /// Resuming there is free: the end of a turn is the simulator's
+    /// scheduling, not an event of the modelled machine.
+    budget_stop: Vec<Option<u64>>,
+    /// Per VCPU: its reflection count when its last run ended (a run that
+    /// starts after a reflection enters the handler through the vector's
+    /// chained entry).
+    reflected: Vec<u64>,
+}
+
+impl Bt {
+    pub fn new(exec: Exec) -> Bt {
+        Bt {
+            exec,
+            ..Bt::default()
+        }
+    }
+}
+
+/// Whether the guest-kernel code at `pc` runs translated now. Not while a
+/// debugger is attached: its breakpoints and steps need direct execution's
+/// traced loop or the engine's instruction-at-a-time one (see `chooses`).
+pub fn wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
+    ctx.debug.is_none() && policy_wants(ctx, pc)
+}
+
+/// `wants`, counting the runs a debugger keeps from translation.
+pub fn chooses(ctx: &mut GuestCtx<'_>, pc: u64) -> bool {
+    if ctx.debug.is_some() && policy_wants(ctx, pc) {
+        ctx.bt.stats.fallback_debugger += 1;
+        return false;
+    }
+    wants(ctx, pc)
+}
+
+fn policy_wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
+    let mode = ctx.vcpu.mode();
+    match ctx.bt.exec {
+        Exec::Direct => false,
+        _ if mode == Mode::User => false,
+        Exec::Translate => true,
+        Exec::Adaptive => !engine::directly_executable(pc, mode) || ctx.bt.regions.translated(pc),
+    }
+}
+
+/// Translated instructions without a privileged one after which a run of
+/// `exec=adaptive` that has reached a direct page hands it back to direct
+/// execution: a call out of a trap-heavy page into plain code (a system
+/// call's body) stays translated until its `eret`, which is the exit saved.
+const LEAVE_AFTER: u64 = 2000;
+
+/// Whether a run of translated code that has gone `quiet` instructions
+/// without a privileged one goes on at `pc`.
+fn keeps(ctx: &GuestCtx<'_>, pc: u64, quiet: u64) -> bool {
+    wants(ctx, pc)
+        || (ctx.bt.exec == Exec::Adaptive && ctx.vcpu.mode() != Mode::User && quiet < LEAVE_AFTER)
+}
+
+/// Called at an exit for guest-kernel instruction `fault_pc`: counts it
+/// against its region (which may switch it to translation) and, if the
+/// code there runs translated now, runs it from the instruction that
+/// trapped (`epc`: the branch, when it sat in a delay slot).
+pub fn after_exit(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    fault_pc: u64,
+    epc: u64,
+    budget_end: u64,
+) -> Option<EngineStop> {
+    if ctx.bt.exec == Exec::Direct {
+        return None;
+    }
+    if ctx.bt.exec == Exec::Adaptive {
+        region::note_exit(ctx, fault_pc);
+    }
+    if !chooses(ctx, fault_pc) {
+        return None;
+    }
+    regs.jump_to(epc);
+    Some(run(ctx, regs, budget_end))
+}
+
+/// Runs translated blocks from the VCPU's PC while `keeps` says so.
+pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineStop {
+    ctx.vcpu.may_interrupt = false;
+    // Translated code uses the guest's composed mappings, as direct
+    // execution does: the real EntryHi holds its machine ASID.
+    crate::tlbctl::load_asid(ctx);
+    // Entering translated code from the monitor finds the block by lookup,
+    // unless it resumes where the VCPU's last turn ended.
+    let index = ctx.vcpu.index;
+    if ctx.bt.budget_stop.len() <= index {
+        ctx.bt.budget_stop.resize(index + 1, None);
+    }
+    if ctx.bt.reflected.len() <= index {
+        ctx.bt.reflected.resize(index + 1, 0);
+    }
+    let resumed = ctx.bt.budget_stop.get_mut(index).and_then(Option::take);
+    let reflected = ctx.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
+    let chained = resumed == Some(regs.pc) || reflected;
+    let stop = run_blocks(ctx, regs, budget_end, chained);
+    if let Some(r) = ctx.bt.reflected.get_mut(index) {
+        *r = ctx.vcpu.stats.reflected;
+    }
+    stop
+}
+
+fn run_blocks(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    budget_end: u64,
+    mut chained: bool,
+) -> EngineStop {
+    let index = ctx.vcpu.index;
+    let mut timing = exec::Timing::default();
+    let mut quiet = 0u64;
+    loop {
+        if ctx.board.has_actions() || ctx.stop.is_some() {
+            return EngineStop::Board;
+        }
+        if !keeps(ctx, regs.pc, quiet) {
+            if ctx.vcpu.mode() != Mode::User {
+                // Into a page that runs directly: restore and return to it.
+                charge(ctx, ctx.cost.bt_leave);
+            }
+            return EngineStop::Direct;
+        }
+        if ctx.core.cycles >= budget_end {
+            if let Some(stop) = ctx.bt.budget_stop.get_mut(index) {
+                *stop = Some(regs.pc);
+            }
+            return EngineStop::Budget;
+        }
+        ctx.now = ctx.core.cycles;
+        if ctx.now >= ctx.vcpu.timer_due {
+            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            if ctx.vcpu.update_interrupts(ctx.now, lines) != 0 {
+                engine::deliver_interrupts(ctx, regs);
+                chained = false;
+                continue;
+            }
+        }
+        if !chained {
+            ctx.bt.stats.lookups += 1;
+            charge(ctx, ctx.cost.bt_lookup);
+        }
+        let (insns, ops) = (ctx.bt.stats.insns, ctx.bt.stats.inline_ops);
+        let Some(b) = block::find(ctx, regs.pc) else {
+            // Not translatable (the fetch faults): one engine step
+            // delivers exactly what the hardware would.
+            ctx.bt.stats.fallback_fetch += 1;
+            if engine::step(ctx, regs, 0) == Some(Flow::Wait) {
+                return EngineStop::Wait;
+            }
+            chained = false;
+            continue;
+        };
+        let end = exec::run_block(ctx, regs, &b, &mut timing);
+        quiet = if ctx.bt.stats.inline_ops != ops {
+            0
+        } else {
+            quiet + (ctx.bt.stats.insns - insns)
+        };
+        match end {
+            exec::BlockEnd::Chained => chained = true,
+            exec::BlockEnd::Predicted => {
+                ctx.bt.stats.predicted += 1;
+                charge(ctx, ctx.cost.bt_predict);
+                chained = true;
+            }
+            exec::BlockEnd::Lookup => chained = false,
+            exec::BlockEnd::Wait => return EngineStop::Wait,
+        }
+    }
+}
+
+/// Charges monitor-side cycles of translated code (lookups, inline ops).
+fn charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
+    ctx.core.charge(cycles);
+    ctx.trace.now = ctx.core.cycles;
+    ctx.vcpu.stats.monitor_cycles += cycles;
+    ctx.bt.stats.cycles += cycles;
+}
+
+/// The translation lines of `--stats` (docs/translation.md).
+pub fn stats_lines(out: &mut String, st: &crate::stats::VmStats) {
+    use std::fmt::Write as _;
+    if st.exec == Exec::Direct {
+        return;
+    }
+    let b = &st.bt;
+    let _ = writeln!(
+        out,
+        "  translation (exec={}): {} blocks of {} instructions translated, {} invalidated; {} instructions run translated in {} blocks ({} cycles), {} lookups, {} inline-cache hits; {} privileged instructions inline (exits avoided); engine fallbacks: {} debugger, {} fetch",
+        st.exec.name(),
+        b.translated_blocks,
+        b.translated_insns,
+        b.invalidated,
+        b.insns,
+        b.blocks_run,
+        b.cycles,
+        b.lookups,
+        b.predicted,
+        b.inline_ops,
+        b.fallback_debugger,
+        b.fallback_fetch
+    );
+    for (page, r) in &st.regions {
+        let decision = if !engine::directly_executable(u64::from(*page), Mode::Supervisor) {
+            "translated (KSEG0/KSEG1)"
+        } else if st.exec == Exec::Translate {
+            "translated (exec=translate)"
+        } else if r.translated {
+            "translated"
+        } else {
+            "direct"
+        };
+        let _ = writeln!(
+            out,
+            "    region {:#010x}: {decision}; {} switches; {} exits while direct; {} instructions, {} cycles translated, {} blocks with privileged instructions",
+            page, r.switches, r.exits, r.insns, r.cycles, r.privileged_blocks
+        );
+    }
+}
+
+/// Trace line at a region's switch.
+fn switched(ctx: &mut GuestCtx<'_>, page: u32, translated: bool, why: u64) {
+    ctx.trace.emit(MonEvent::BtSwitch {
+        page,
+        translated,
+        why,
+    });
+}

@@ -1,0 +1,141 @@
+//! The per-region decision of `exec=adaptive` (docs/translation.md).
+//!
+//! A region is one 4K page of guest-virtual kernel code. A page because
+//! the guest's kernel code is mapped, copied and written a page at a time
+//! (the code generations the translator checks are per page), and because
+//! the sites that make a stretch of kernel code trap-heavy (an exception
+//! vector, a refill handler, an `eret` path, an interrupt enable/disable
+//! sequence) sit together with the code around them, which shares their
+//! fate cheaply: translated code costs its native cycles. A block would
+//! decide more finely but would need every entry into direct code checked.
+//!
+//! Window pages start direct. Exits of guest-kernel instructions in a page
+//! (privileged instructions, KSEG0 accesses) are counted over a window of
+//! machine time; `threshold` of them in one window switch the page to
+//! translation. A translated page that runs `QUIET` instructions without a
+//! privileged one goes back to direct execution, and its threshold doubles
+//! (up to `MAX_THRESHOLD`), so a page that would flap settles translated.
+
+use std::collections::HashMap;
+
+use super::Exec;
+use crate::engine::{directly_executable, GuestCtx};
+
+/// Exits in one window that switch a page to translation, at first.
+const THRESHOLD: u32 = 4;
+const MAX_THRESHOLD: u32 = 256;
+/// The window the exits are counted in, in machine cycles.
+const WINDOW: u64 = 1_000_000;
+/// Privileged-free instructions after which a translated page goes back.
+const QUIET: u64 = 200_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub translated: bool,
+    threshold: u32,
+    window_start: u64,
+    window_exits: u32,
+    quiet: u64,
+    /// Switches either way.
+    pub switches: u32,
+    /// Exits taken while it ran directly.
+    pub exits: u64,
+    /// Instructions and cycles run translated.
+    pub insns: u64,
+    pub cycles: u64,
+    /// Blocks that executed a privileged instruction inline.
+    pub privileged_blocks: u64,
+}
+
+impl Default for Region {
+    fn default() -> Region {
+        Region {
+            translated: false,
+            threshold: THRESHOLD,
+            window_start: 0,
+            window_exits: 0,
+            quiet: 0,
+            switches: 0,
+            exits: 0,
+            insns: 0,
+            cycles: 0,
+            privileged_blocks: 0,
+        }
+    }
+}
+
+/// The regions of one VM, by virtual page number.
+#[derive(Debug, Default)]
+pub struct Regions {
+    pages: HashMap<u32, Region>,
+}
+
+fn page_of(pc: u64) -> u32 {
+    // The low word: 32-bit addressing.
+    (pc as u32) >> 12
+}
+
+impl Regions {
+    /// Whether the page of `pc` runs translated under `adaptive`.
+    pub fn translated(&self, pc: u64) -> bool {
+        self.pages.get(&page_of(pc)).is_some_and(|r| r.translated)
+    }
+
+    /// Every region seen, by page address.
+    pub fn list(&self) -> Vec<(u32, Region)> {
+        let mut v: Vec<(u32, Region)> = self.pages.iter().map(|(p, r)| (p << 12, *r)).collect();
+        v.sort_by_key(|e| e.0);
+        v
+    }
+}
+
+/// Counts an exit at guest-kernel `pc` against its page and switches the
+/// page to translation when they come fast enough.
+pub fn note_exit(ctx: &mut GuestCtx<'_>, pc: u64) {
+    let now = ctx.core.cycles;
+    let page = page_of(pc);
+    let r = ctx.bt.regions.pages.entry(page).or_default();
+    r.exits += 1;
+    if r.translated {
+        return;
+    }
+    if now.saturating_sub(r.window_start) > WINDOW {
+        r.window_start = now;
+        r.window_exits = 0;
+    }
+    r.window_exits += 1;
+    if r.window_exits >= r.threshold {
+        r.translated = true;
+        r.switches += 1;
+        r.quiet = 0;
+        let why = u64::from(r.window_exits);
+        super::switched(ctx, page << 12, true, why);
+    }
+}
+
+/// Accounts a translated block of `insns` at `pc`, `privileged` if it ran
+/// a privileged instruction inline; a window page quiet for long enough
+/// goes back to direct execution.
+pub fn ran(ctx: &mut GuestCtx<'_>, pc: u64, insns: u64, cycles: u64, privileged: bool) {
+    let page = page_of(pc);
+    let adaptive_window = ctx.bt.exec == Exec::Adaptive && directly_executable(pc, ctx.vcpu.mode());
+    let r = ctx.bt.regions.pages.entry(page).or_default();
+    r.insns += insns;
+    r.cycles += cycles;
+    if privileged {
+        r.privileged_blocks += 1;
+        r.quiet = 0;
+        return;
+    }
+    r.quiet += insns;
+    if adaptive_window && r.translated && r.quiet >= QUIET {
+        r.translated = false;
+        r.switches += 1;
+        r.threshold = (r.threshold * 2).min(MAX_THRESHOLD);
+        r.window_exits = 0;
+        r.window_start = ctx.core.cycles;
+        let why = r.quiet;
+        r.quiet = 0;
+        super::switched(ctx, page << 12, false, why);
+    }
+}

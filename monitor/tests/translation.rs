@@ -1,0 +1,542 @@
+//! Binary translation of guest-kernel code (`exec=translate|adaptive`,
+//! docs/translation.md): the same guest behaviour as natively, at the
+//! modelled cost. Small guests are built with the in-crate assembler and
+//! run both on the bare machine and under the monitor.
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use monitor::bt::Exec;
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd, VmImage};
+use sim::isa::asm::Asm;
+use sim::isa::{Op, Reg};
+
+use Reg as R;
+
+mod common;
+
+const TLBWI: u32 = 0x4200_0002;
+const COUNT: u32 = 9;
+const COMPARE: u32 = 11;
+const STATUS: u32 = 12;
+const CAUSE: u32 = 13;
+const EPC: u32 = 14;
+
+fn seg(a: &Asm) -> (u64, Vec<u8>) {
+    (
+        u64::from(a.origin() & 0x1FFF_FFFF),
+        a.bytes().expect("labels resolve"),
+    )
+}
+
+fn putc_reg(a: &mut Asm, r: Reg) {
+    a.li(R::T8, 0xB000_0000);
+    a.mem(Op::Sb, r, 0, R::T8);
+}
+
+/// The programs natively: console and halt status.
+fn native(progs: &[&Asm]) -> (Vec<u8>, u32) {
+    let mut m = sim::Machine::new(
+        sim::MachineConfig {
+            max_cycles: Some(50_000_000),
+            ram_bytes: 4 << 20,
+            ..sim::MachineConfig::default()
+        },
+        sim::dev::Board::new(1),
+    );
+    for p in progs {
+        sim::testkit::place(&mut m, p);
+    }
+    m.cpus[0].boot(0xFFFF_FFFF_8000_1000, 0xFFFF_FFFF_8010_0000);
+    match m.run() {
+        sim::Exit::Halted { status } => (m.take_console(), status),
+        other => panic!("natively: {other:?}"),
+    }
+}
+
+/// The programs in a VM under `exec`: console, halt status, the monitor.
+fn virtualized(progs: &[&Asm], exec: Exec) -> (Vec<u8>, u32, Monitor) {
+    let mut vm = VmConfig::new(
+        "bt",
+        VmImage {
+            entry: 0xFFFF_FFFF_8000_1000,
+            segments: progs.iter().map(|p| seg(p)).collect(),
+        },
+        4 << 20,
+    );
+    vm.exec = exec;
+    let mut m = Monitor::new(MonitorConfig {
+        max_cycles: Some(50_000_000),
+        vms: vec![vm],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    let status = match m.vms[0].end.clone() {
+        Some(VmEnd::Halted(s)) => s,
+        other => panic!("{exec:?}: {other:?}"),
+    };
+    (m.take_console(0), status, m)
+}
+
+/// Twice: Count, a loop of `iterations`, Count; halts with the second
+/// difference (when every block is translated and chained). With
+/// `memory`, each iteration also loads and stores a KSEG0 word.
+fn count_loop(iterations: u32, memory: bool) -> Asm {
+    let mut a = Asm::new(0x8000_1000);
+    a.imm(Op::Addiu, R::S3, R::ZERO, 2);
+    a.li(R::S4, 0x8003_0000);
+    a.label("outer");
+    a.mfc0(R::S0, COUNT);
+    a.li(R::T0, iterations);
+    a.label("loop");
+    if memory {
+        a.mem(Op::Lw, R::T3, 0, R::S4);
+        a.r3(Op::Addu, R::T3, R::T3, R::T0);
+        a.mem(Op::Sw, R::T3, 0, R::S4);
+    }
+    a.imm(Op::Addiu, R::T1, R::T1, 3);
+    a.r3(Op::Xor, R::T2, R::T1, R::T0);
+    a.imm(Op::Addiu, R::T0, R::T0, -1);
+    a.bnez(R::T0, "loop");
+    a.nop();
+    a.mfc0(R::S1, COUNT);
+    a.imm(Op::Addiu, R::S3, R::S3, -1);
+    a.bnez(R::S3, "outer");
+    a.nop();
+    a.r3(Op::Subu, R::S2, R::S1, R::S0);
+    sim::testkit::halt(&mut a, R::S2);
+    a
+}
+
+/// Count read inside translated code advances with the guest's cycles:
+/// the same difference as on the bare machine (to the half-cycle Count
+/// cannot show), where the engine's 20 cycles per instruction show plainly.
+#[test]
+fn count_reads_in_translated_code_match_the_bare_machine() {
+    let prog = count_loop(1000, false);
+    let (_, native_ticks) = native(&[&prog]);
+    for exec in [Exec::Translate, Exec::Adaptive] {
+        let (_, ticks, _) = virtualized(&[&prog], exec);
+        assert!(
+            ticks.abs_diff(native_ticks) <= 1,
+            "{exec:?}: {ticks} Count ticks, natively {native_ticks}"
+        );
+    }
+    let (_, engine_ticks, _) = virtualized(&[&prog], Exec::Direct);
+    assert!(engine_ticks > 5 * native_ticks, "{engine_ticks}");
+}
+
+/// The unrelinked KSEG0 compute loop of issue #17: translated, its only
+/// cost beyond native is the KSEG0 address rewrite of each data access.
+#[test]
+fn a_kseg0_compute_loop_runs_translated_near_native_cost() {
+    let prog = count_loop(5000, true);
+    let (_, native_ticks) = native(&[&prog]);
+    let (_, ticks, _) = virtualized(&[&prog], Exec::Adaptive);
+    let overhead = f64::from(ticks) / f64::from(native_ticks) - 1.0;
+    // Two accesses per 12-cycle iteration, each rewritten (`bt_kseg`),
+    // in Count ticks (half cycles); the window's one 8K pair is composed once.
+    let kseg = 2.0 * monitor::cost::COST.bt_kseg as f64 / 2.0;
+    assert!(overhead > 0.0 && overhead < 0.2, "overhead {overhead}");
+    let expected = 5000.0 * kseg / f64::from(native_ticks);
+    assert!(
+        (overhead - expected).abs() < 0.01,
+        "overhead {overhead}, the rewrites alone {expected}"
+    );
+    let (_, engine_ticks, _) = virtualized(&[&prog], Exec::Direct);
+    assert!(engine_ticks > 5 * native_ticks, "{engine_ticks}");
+}
+
+/// Kernel code that rewrites an instruction of a function it has already
+/// run (so translated) sees the new instruction the next time.
+#[test]
+fn self_modifying_kernel_code_is_translated_again() {
+    const F: u32 = 0x8000_1100;
+    let mut one = Asm::new(F);
+    one.imm(Op::Addiu, R::V0, R::ZERO, i64::from(b'B'));
+    let new_word = one.finish().unwrap()[0];
+    let mut a = Asm::new(0x8000_1000);
+    a.jump(Op::Jal, "f");
+    a.nop();
+    putc_reg(&mut a, R::V0);
+    a.li(R::T0, new_word);
+    a.li(R::T1, F);
+    a.mem(Op::Sw, R::T0, 0, R::T1);
+    a.jump(Op::Jal, "f");
+    a.nop();
+    putc_reg(&mut a, R::V0);
+    sim::testkit::halt(&mut a, R::ZERO);
+    while a.here() < F {
+        a.nop();
+    }
+    a.label("f");
+    a.imm(Op::Addiu, R::V0, R::ZERO, i64::from(b'A'));
+    a.jr(R::RA);
+    a.nop();
+    let (out, _) = native(&[&a]);
+    assert_eq!(out, b"AB");
+    for exec in [Exec::Direct, Exec::Translate, Exec::Adaptive] {
+        let (vout, status, m) = virtualized(&[&a], exec);
+        assert_eq!((vout.as_slice(), status), (&b"AB"[..], 0), "{exec:?}");
+        if exec != Exec::Direct {
+            assert!(m.vms[0].bt.stats.invalidated >= 1, "{exec:?}");
+        }
+    }
+}
+
+/// A 4K mapping of 0xC0000000 whose function returns `c` from page `gpa`.
+fn mapped_function(gpa: u32, c: u8) -> Asm {
+    let mut f = Asm::new(0x8000_0000 | gpa);
+    f.imm(Op::Addiu, R::V0, R::ZERO, i64::from(c));
+    f.jr(R::RA);
+    f.nop();
+    f
+}
+
+/// Maps VA 0xC0000000 (4K, global) to guest-physical `gpa` in TLB entry 0.
+fn map_window(a: &mut Asm, gpa: u32) {
+    a.mtc0(R::ZERO, 0); // Index 0
+    a.mtc0(R::ZERO, 5); // PageMask 4K
+    a.li(R::T0, 0xC000_0000);
+    a.mtc0(R::T0, 10);
+    a.li(R::T0, ((gpa >> 12) << 6) | (3 << 3) | 0b111);
+    a.mtc0(R::T0, 2);
+    a.imm(Op::Addiu, R::T0, R::ZERO, 1); // odd page: global, invalid
+    a.mtc0(R::T0, 3);
+    a.word(TLBWI);
+}
+
+/// The same virtual kernel address remapped to other code: the translated
+/// block of the old page is not run for the new one.
+#[test]
+fn remapped_kernel_code_runs_the_new_page() {
+    let mut a = Asm::new(0x8000_1000);
+    for (gpa, _) in [(0x10_0000u32, 'A'), (0x10_2000, 'B')] {
+        map_window(&mut a, gpa);
+        a.li(R::T9, 0xC000_0000);
+        a.emit(
+            Op::Jalr,
+            sim::isa::asm::Operands {
+                rs: R::T9.number(),
+                rd: R::RA.number(),
+                ..Default::default()
+            },
+        );
+        a.nop();
+        putc_reg(&mut a, R::V0);
+    }
+    sim::testkit::halt(&mut a, R::ZERO);
+    let (fa, fb) = (
+        mapped_function(0x10_0000, b'A'),
+        mapped_function(0x10_2000, b'B'),
+    );
+    let (out, _) = native(&[&a, &fa, &fb]);
+    assert_eq!(out, b"AB");
+    for exec in [Exec::Direct, Exec::Translate, Exec::Adaptive] {
+        let (vout, _, _) = virtualized(&[&a, &fa, &fb], exec);
+        assert_eq!(vout, b"AB", "{exec:?}");
+    }
+}
+
+/// Vectors at 0x80000000 (refill) and 0x80000180 that halt with
+/// EPC[15:0] | BD << 16 | ExcCode << 20.
+fn reporting_vectors() -> [Asm; 2] {
+    [0x8000_0000u32, 0x8000_0180].map(|origin| {
+        let mut v = Asm::new(origin);
+        v.mfc0(R::K0, EPC);
+        v.imm(Op::Andi, R::K0, R::K0, 0xFFFF);
+        v.mfc0(R::K1, CAUSE);
+        v.shift(Op::Srl, R::T0, R::K1, 31);
+        v.shift(Op::Sll, R::T0, R::T0, 16);
+        v.r3(Op::Or, R::K0, R::K0, R::T0);
+        v.imm(Op::Andi, R::T0, R::K1, 0x7C);
+        v.shift(Op::Sll, R::T0, R::T0, 18);
+        v.r3(Op::Or, R::K0, R::K0, R::T0);
+        sim::testkit::halt(&mut v, R::K0);
+        v
+    })
+}
+
+/// An exception raised inside a translated block carries the EPC and BD
+/// the hardware gives: an address error in a branch delay slot (EPC the
+/// branch, BD set) and a TLB refill miss outside one.
+#[test]
+fn exceptions_in_translated_blocks_have_the_hardware_epc_and_bd() {
+    let vectors = reporting_vectors();
+    let mut slot = Asm::new(0x8000_1000);
+    slot.li(R::T0, 0x8000_2001);
+    slot.imm(Op::Addiu, R::T1, R::ZERO, 5);
+    let branch = slot.here();
+    slot.branch(Op::Beq, R::ZERO, R::ZERO, "on");
+    slot.mem(Op::Lw, R::T2, 0, R::T0); // misaligned, in the delay slot
+    slot.label("on");
+    sim::testkit::halt(&mut slot, R::ZERO);
+    let mut miss = Asm::new(0x8000_1000);
+    miss.li(R::T0, 0x0040_0000);
+    miss.imm(Op::Addiu, R::T1, R::ZERO, 5);
+    let load = miss.here();
+    miss.mem(Op::Lw, R::T2, 0, R::T0); // kuseg, no TLB entry
+    sim::testkit::halt(&mut miss, R::ZERO);
+    let [refill, general] = &vectors;
+    for (prog, expect) in [
+        (&slot, (branch & 0xFFFF) | 1 << 16 | 4 << 20),
+        (&miss, (load & 0xFFFF) | 2 << 20),
+    ] {
+        let (_, status) = native(&[prog, refill, general]);
+        assert_eq!(status, expect, "natively: {status:#x}");
+        for exec in [Exec::Direct, Exec::Translate, Exec::Adaptive] {
+            let (_, vstatus, _) = virtualized(&[prog, refill, general], exec);
+            assert_eq!(vstatus, expect, "{exec:?}: {vstatus:#x}");
+        }
+    }
+}
+
+/// A timer interrupt that became pending while interrupts were off is
+/// taken right after the translated MTC0 to Status that enables it: EPC is
+/// the next instruction.
+#[test]
+fn mtc0_status_enabling_a_pending_interrupt_delivers_it_at_the_next_instruction() {
+    let vectors = reporting_vectors();
+    let mut a = Asm::new(0x8000_1000);
+    a.mtc0(R::ZERO, STATUS);
+    a.mfc0(R::T0, COUNT);
+    a.imm(Op::Addiu, R::T0, R::T0, 20);
+    a.mtc0(R::T0, COMPARE);
+    a.li(R::T1, 200);
+    a.label("spin");
+    a.imm(Op::Addiu, R::T1, R::T1, -1);
+    a.bnez(R::T1, "spin");
+    a.nop();
+    a.li(R::T2, 0x8001); // IM7 | IE
+    a.mtc0(R::T2, STATUS);
+    let next = a.here();
+    a.nop();
+    a.imm(Op::Addiu, R::A0, R::ZERO, 99);
+    sim::testkit::halt(&mut a, R::A0);
+    // ExcCode Int is 0.
+    let expect = next & 0xFFFF;
+    let [refill, general] = &vectors;
+    let (_, status) = native(&[&a, refill, general]);
+    assert_eq!(status, expect, "natively: {status:#x}");
+    for exec in [Exec::Translate, Exec::Adaptive] {
+        let (_, vstatus, _) = virtualized(&[&a, refill, general], exec);
+        assert_eq!(vstatus, expect, "{exec:?}: {vstatus:#x}");
+    }
+}
+
+fn kit(name: &str) -> sim::loader::Image {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../guest-kits/images")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    sim::loader::load(&bytes, 32 << 20).unwrap().0
+}
+
+/// Every guest kit and kestrel print the same under each policy as on the
+/// bare machine (`cpustate` is left out: it prints Count, which includes
+/// the monitor's cycles by design).
+#[test]
+fn every_kit_prints_the_same_under_each_policy_as_natively() {
+    for name in [
+        "hello.elf",
+        "console.elf",
+        "timer.elf",
+        "rtc.elf",
+        "mp.elf",
+        "smp.elf",
+        "kestrel.elf",
+    ] {
+        let img = kit(name);
+        let mut m = sim::Machine::new(
+            sim::MachineConfig {
+                max_cycles: Some(500_000_000),
+                ..sim::MachineConfig::default()
+            },
+            sim::dev::Board::new(1),
+        );
+        assert!(img.load_into(&mut m));
+        assert!(matches!(m.run(), sim::Exit::Halted { .. }), "{name}");
+        let out = m.take_console();
+        for exec in [Exec::Direct, Exec::Translate, Exec::Adaptive] {
+            let mut vm = VmConfig::new("kit", img.clone(), 32 << 20);
+            vm.exec = exec;
+            let mut mon = Monitor::new(MonitorConfig {
+                max_cycles: Some(500_000_000),
+                vms: vec![vm],
+                ..MonitorConfig::default()
+            })
+            .unwrap();
+            assert_eq!(mon.run(), MonitorExit::AllEnded, "{name} {exec:?}");
+            assert!(
+                matches!(mon.vms[0].end, Some(VmEnd::Halted(_))),
+                "{name} {exec:?}: {:?}",
+                mon.vms[0].end
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&mon.take_console(0)),
+                String::from_utf8_lossy(&out),
+                "{name} {exec:?}"
+            );
+            if exec != Exec::Direct {
+                assert!(mon.vms[0].bt.stats.insns > 0, "{name} {exec:?}");
+            }
+        }
+    }
+}
+
+/// trapkit's syscall with its guest kernel translated: one exit (the
+/// user's `syscall`, reflected); the handler runs as translated blocks,
+/// its MFC0/MTC0 and its `eret` inline, where direct execution took a
+/// second exit for the `eret` (`trap_flows.rs`).
+#[test]
+fn trap_flow_syscall_with_the_handler_translated() {
+    let m = common::run_trapkit_exec(Exec::Translate);
+    let story = common::story(&m, "user    exit Sys", "emulate eret");
+    assert_eq!(story.matches(" exit ").count(), 1, "{story}");
+    insta::assert_snapshot!(story);
+}
+
+/// The first short system call (at most 40 trace lines: the handler, a
+/// small system call, the return) in `lines`.
+fn short_syscall(lines: &[String]) -> Option<String> {
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("user    exit Sys"))
+        .find_map(|(i, _)| {
+            let n = lines[i..].iter().position(|l| l.contains("emulate eret"))?;
+            (n < 40).then(|| lines[i..=i + n].join("\n"))
+        })
+}
+
+/// A kestrel system call once `exec=adaptive` has switched its trap
+/// handler's page to translation: one exit instead of two.
+#[test]
+fn trap_flow_kestrel_syscall_under_adaptive() {
+    let mut vm = VmConfig::new("kestrel", kit("kestrel.elf"), 32 << 20);
+    vm.exec = Exec::Adaptive;
+    let mut m = Monitor::new(MonitorConfig {
+        vms: vec![vm],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    while m.now() < 5_000_000 {
+        assert!(m.run_quantum().is_none(), "kestrel ended early");
+    }
+    assert!(m.vms[0].bt.regions.translated(0xC001_0028));
+    m.trace.enabled = true;
+    let story = loop {
+        if let Some(s) = short_syscall(&m.trace.lines()) {
+            break s;
+        }
+        assert!(m.run_quantum().is_none(), "no short system call");
+    };
+    assert_eq!(story.matches(" exit ").count(), 1, "{story}");
+    insta::assert_snapshot!(story);
+}
+
+/// Issue #17's unrelinked KSEG0 compute loop (`sim::workload`'s mixed
+/// integer kernel, the bench's bare-metal row): the engine takes about 11
+/// times its native cycles; translated, the rewrite of its many KSEG0 data
+/// accesses (`bt_kseg`) leaves it about 15% above native (issue #17 asks
+/// for 10%: docs/translation.md says where the cycles go).
+#[test]
+fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
+    let a = sim::workload::mixed_integer(0x8000_1000, 20);
+    let img = VmImage {
+        entry: 0xFFFF_FFFF_8000_1000,
+        segments: vec![seg(&a)],
+    };
+    let mut m = sim::Machine::new(
+        sim::MachineConfig {
+            ram_bytes: 4 << 20,
+            ..sim::MachineConfig::default()
+        },
+        sim::dev::Board::new(1),
+    );
+    assert!(img.load_into(&mut m));
+    assert!(matches!(m.run(), sim::Exit::Halted { status: 0 }));
+    let native = m.cpus[0].cycles;
+    let cycles = |exec: Exec| {
+        let mut vm = VmConfig::new("loop", img.clone(), 4 << 20);
+        vm.exec = exec;
+        let mut mon = Monitor::new(MonitorConfig {
+            vms: vec![vm],
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        assert_eq!(mon.run(), MonitorExit::AllEnded);
+        assert_eq!(mon.vms[0].end, Some(VmEnd::Halted(0)));
+        let s = &mon.vm_stats()[0];
+        s.guest_cycles + s.monitor_cycles
+    };
+    let adaptive = cycles(Exec::Adaptive);
+    let direct = cycles(Exec::Direct);
+    let overhead = |c: u64| c as f64 / native as f64 - 1.0;
+    println!(
+        "native {native}, adaptive {adaptive} ({:+.2}%), direct {direct} ({:+.2}%)",
+        100.0 * overhead(adaptive),
+        100.0 * overhead(direct)
+    );
+    assert!(overhead(adaptive) <= 0.16, "{adaptive} against {native}");
+    assert!(overhead(direct) > 5.0, "{direct} against {native}");
+}
+
+/// `exec=adaptive` on a window kernel whose first page traps often (a
+/// Count read, which the commpage cannot serve, in a loop) and then runs a
+/// long privileged-free loop: the page switches to translation after its
+/// fourth exit, and back to direct execution once the loop has run 200,000
+/// instructions without a privileged one; each switch is a trace line.
+#[test]
+fn a_trap_heavy_page_switches_to_translation_and_back_when_quiet() {
+    let mut k = Asm::new(0xC000_0000);
+    // The translated boot stub's run ends here, after 2,000 quiet
+    // instructions, and the page starts direct.
+    k.li(R::T1, 1500);
+    k.label("settle");
+    k.imm(Op::Addiu, R::T1, R::T1, -1);
+    k.bnez(R::T1, "settle");
+    k.nop();
+    k.imm(Op::Addiu, R::T1, R::ZERO, 10);
+    k.label("traps");
+    k.mfc0(R::T0, COUNT);
+    k.imm(Op::Addiu, R::T1, R::T1, -1);
+    k.bnez(R::T1, "traps");
+    k.nop();
+    k.li(R::T1, 100_000);
+    k.label("quiet");
+    k.imm(Op::Addiu, R::T1, R::T1, -1);
+    k.bnez(R::T1, "quiet");
+    k.nop();
+    sim::testkit::halt(&mut k, R::ZERO);
+    let img = sim::workload::windowed(&k).unwrap();
+    let mut vm = VmConfig::new("adaptive", img, 4 << 20);
+    vm.exec = Exec::Adaptive;
+    let mut m = Monitor::new(MonitorConfig {
+        max_cycles: Some(50_000_000),
+        vms: vec![vm],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    m.trace.enabled = true;
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+    let lines = m.trace.lines();
+    let switches: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains("region 0xc0000000"))
+        .collect();
+    assert_eq!(switches.len(), 2, "{switches:#?}");
+    assert!(switches[0].ends_with("direct -> translated (4 exits in its window)"));
+    assert!(switches[1].contains("translated -> direct (200000 instructions"));
+    let regions = m.vms[0].bt.regions.list();
+    let (_, r) = regions.iter().find(|(p, _)| *p == 0xC000_0000).unwrap();
+    assert_eq!((r.translated, r.switches, r.exits), (false, 2, 4));
+    let report = m.stats_report();
+    assert!(
+        report.contains("region 0xc0000000: direct; 2 switches"),
+        "{report}"
+    );
+}
