@@ -2,7 +2,7 @@
 //! batch at a time, while the guest runs.
 
 use super::job::{Job, Step};
-use super::{debug_check, Moved, BATCH};
+use super::{debug_check, Moved, BATCH, BATCH_LOOKUPS};
 use crate::engine::GuestCtx;
 use crate::{Monitor, Vm};
 
@@ -101,12 +101,18 @@ fn advance(m: &mut Monitor, job: &mut Job) {
         job.done = true;
         return;
     }
-    job.plan_batch(m, BATCH);
+    job.plan_batch(m, BATCH, BATCH_LOOKUPS);
     if job.batch.is_empty() || job.failed.is_some() {
         if let Some(vm) = m.vms.get_mut(v) {
             vm.pmap.compact();
         }
         job.batch.clear();
+        // Lookups not yet spread over a batch are paid now, by one CPU.
+        let rest = job.users.cost - job.charged;
+        if rest > 0 {
+            job.charged = job.users.cost;
+            charge(m, job, rest, 0);
+        }
         job.moved.cycles = now.saturating_sub(job.started);
         job.done = true;
         return;
@@ -121,23 +127,33 @@ fn advance(m: &mut Monitor, job: &mut Job) {
     drop_composed(m, v, &mpns);
     job.read_sources(m);
     let pages = sources.len() as u64;
-    let lookups = job.users.cost - job.charged;
-    job.charged = job.users.cost;
+    // Lookups made up front (an evacuation's choice of free targets) are
+    // spread over the batches, as a planner choosing each batch's targets
+    // with the batch would spend them: a batch pays at most two budgets.
+    let lookups = (job.users.cost - job.charged).min(4 * BATCH_LOOKUPS);
+    job.charged += lookups;
     let c = m.config.cost.virt;
     let work = lookups + pages * (c.page_protect + c.page_copy + c.page_remap) + c.remap_shootdown;
+    charge(m, job, work, c.remap_shootdown);
+}
+
+/// Charges `work` to the batch's copying CPU (the CPUs take turns) and
+/// `others` (the shootdown) to every other CPU; the copy is done when the
+/// copier is.
+fn charge(m: &mut Monitor, job: &mut Job, work: u64, others: u64) {
+    let v = job.vm;
     let ncpus = m.machine.cpus.len().max(1);
     let copier = job.batches % ncpus;
     job.batches += 1;
     for (p, cpu) in m.machine.cpus.iter_mut().enumerate() {
-        let cost = if p == copier { work } else { c.remap_shootdown };
-        cpu.charge(cost);
+        cpu.charge(if p == copier { work } else { others });
         if p == copier {
             job.done_at = cpu.cycles;
         }
     }
     if let Some(vm) = m.vms.get_mut(v) {
         for (i, vc) in vm.vcpus.iter_mut().enumerate() {
-            vc.stats.monitor_cycles += if i == copier { work } else { c.remap_shootdown };
+            vc.stats.monitor_cycles += if i == copier { work } else { others };
         }
     }
     job.moved.pause = job.moved.pause.max(work);

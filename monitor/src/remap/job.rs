@@ -180,20 +180,27 @@ impl Job {
         }
     }
 
-    /// Fills the batch with at most `max` steps of the plan.
-    pub(super) fn plan_batch(&mut self, m: &Monitor, max: usize) {
+    /// Fills the batch with at most `max` steps of the plan, taking no
+    /// further step once the lookups not yet charged (this batch's, and
+    /// any made up front) cost `lookups` cycles.
+    pub(super) fn plan_batch(&mut self, m: &Monitor, max: usize, lookups: u64) {
         let Job {
             vm: v,
             plan,
             users,
             batch,
             failed,
+            charged,
             ..
         } = self;
         let Some(vm) = m.vms.get(*v) else { return };
+        let start = *charged;
+        let room = |batch: &Vec<Step>, users: &Users| {
+            batch.is_empty() || (batch.len() < max && users.cost.saturating_sub(start) < lookups)
+        };
         match plan {
             Plan::Targets { pairs, next } => {
-                while batch.len() < max {
+                while room(batch, users) {
                     let Some(&(gpn, t)) = pairs.get(*next) else {
                         break;
                     };
@@ -222,7 +229,7 @@ impl Job {
                 pages,
                 cursor,
             } => {
-                while batch.len() < max && *next < *pages {
+                while room(batch, users) && *next < *pages {
                     let gpn = *next;
                     let here = vm.pmap.machine_page(u64::from(gpn));
                     let Some(here) = here.filter(|&h| h != gpn) else {
