@@ -23,14 +23,7 @@ pub(crate) fn monitor(
     let machine_mem = s.machine_mem().map_err(|e| setting_error(args, e))?;
     let setup = Setup {
         monitor: MonitorConfig {
-            pcpus,
-            quantum,
-            max_cycles,
             machine_mem,
-            seed: s.seed.unwrap_or(0),
-            epoch: s.epoch.unwrap_or(0),
-            cost: cost_table(s, &args.costs)?,
-            tier: s.tier().map_err(|e| anyhow!("{e}"))?,
             ..MonitorConfig::default()
         },
         disk_irq: s.disk_irq,
@@ -45,7 +38,7 @@ pub(crate) fn monitor(
             .map(|t| ("trace file", t.as_path()))
             .collect(),
     };
-    monitor::build::build(specs, setup).map_err(|e| match e {
+    let refused = |e: BuildError| match e {
         BuildError::Monitor(MonitorError::MachineMemory(problem)) if s.mem.is_some() => {
             setting_error(
                 args,
@@ -56,7 +49,22 @@ pub(crate) fn monitor(
             )
         }
         e => anyhow!("{e}"),
+    };
+    // The VMs' files are checked and read before the cost table and the
+    // tier, as they always were: the first problem reported stays the same.
+    let vms = monitor::build::prepare(specs, &setup).map_err(refused)?;
+    vms.into_monitor(MonitorConfig {
+        pcpus,
+        quantum,
+        max_cycles,
+        machine_mem,
+        seed: s.seed.unwrap_or(0),
+        epoch: s.epoch.unwrap_or(0),
+        cost: cost_table(s, &args.costs)?,
+        tier: s.tier().map_err(|e| anyhow!("{e}"))?,
+        ..MonitorConfig::default()
     })
+    .map_err(refused)
 }
 
 /// The monitor's cost table: the config file's `[cost]` entries, then the

@@ -65,17 +65,40 @@ pub struct Built {
 /// The monitor running `specs` on `setup`'s machine. Nothing is written
 /// before every check has passed; console files are created last.
 pub fn build(specs: &[VmSpec], setup: Setup<'_>) -> Result<Built, BuildError> {
+    prepare(specs, &setup)?.into_monitor(setup.monitor)
+}
+
+/// The VMs checked against the machine memory and the run's files, named
+/// and loaded, but no monitor yet: a front end can check its own settings
+/// in between, so the first problem it reports is the same as before.
+pub struct Prepared {
+    vms: Vec<VmConfig>,
+    consoles: Vec<Option<PathBuf>>,
+}
+
+/// `build`'s first half; `setup.monitor` gives only the machine memory.
+pub fn prepare(specs: &[VmSpec], setup: &Setup<'_>) -> Result<Prepared, BuildError> {
     let shapes: Vec<(u64, usize)> = specs.iter().map(|v| (v.mem_bytes(), v.vcpus())).collect();
     crate::machine_memory(&shapes, setup.monitor.machine_mem)?;
     let names = crate::spec::names(specs).map_err(BuildError::Names)?;
-    files_apart(specs, &setup)?;
-    let vms = load(specs, names, setup.disk_irq)?;
-    let monitor = Monitor::new(MonitorConfig {
-        vms,
-        ..setup.monitor
-    })?;
-    let consoles = console_files(specs)?;
-    Ok(Built { monitor, consoles })
+    files_apart(specs, setup)?;
+    Ok(Prepared {
+        vms: load(specs, names, setup.disk_irq)?,
+        consoles: specs.iter().map(|s| s.console.clone()).collect(),
+    })
+}
+
+impl Prepared {
+    /// The monitor on the machine of `config` (its `vms` are these), and
+    /// the console files, created once the monitor has accepted the VMs.
+    pub fn into_monitor(self, config: MonitorConfig) -> Result<Built, BuildError> {
+        let monitor = Monitor::new(MonitorConfig {
+            vms: self.vms,
+            ..config
+        })?;
+        let consoles = console_files(&self.consoles)?;
+        Ok(Built { monitor, consoles })
+    }
 }
 
 /// The VMs of `specs`, named and loaded, disks shared per file, with no
@@ -163,12 +186,11 @@ pub fn open_disk(path: &Path) -> Result<DiskImage, BuildError> {
 }
 
 /// Each VM's console file, if it has one, created (emptied).
-fn console_files(specs: &[VmSpec]) -> Result<Vec<Option<File>>, BuildError> {
-    specs
+fn console_files(paths: &[Option<PathBuf>]) -> Result<Vec<Option<File>>, BuildError> {
+    paths
         .iter()
-        .map(|spec| {
-            spec.console
-                .as_ref()
+        .map(|path| {
+            path.as_ref()
                 .map(|path| {
                     File::create(path).map_err(|problem| BuildError::Console {
                         path: path.clone(),

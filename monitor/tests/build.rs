@@ -5,7 +5,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use monitor::build::{self, BuildError, Built, Setup};
 use monitor::spec::VmSpec;
@@ -174,9 +174,20 @@ fn refusals_are_typed_and_write_nothing() {
 
     let e = refusal(&[VmSpec::new(dir.join("none.elf"), "x")], machine(1));
     assert!(matches!(e, BuildError::ReadImage { .. }), "{e:?}");
+    // Prepared VMs write nothing either; nor does a monitor refusing them.
+    let prepared = build::prepare(&[with_console(&h.to_string())], &machine(1)).unwrap();
+    assert!(!console.exists(), "prepared, not yet built");
+    let e = match prepared.into_monitor(MonitorConfig {
+        pcpus: 0,
+        ..MonitorConfig::default()
+    }) {
+        Ok(_) => panic!("0 physical CPUs accepted"),
+        Err(e) => e,
+    };
     assert!(
-        !Path::new(&console).exists(),
-        "nothing written by a refused build"
+        matches!(e, BuildError::Monitor(MonitorError::BadPcpus { pcpus: 0 })),
+        "{e:?}"
     );
+    assert!(!console.exists(), "nothing written by a refused build");
     std::fs::remove_dir_all(&dir).unwrap();
 }
