@@ -1,10 +1,9 @@
 //! Command-line arguments and the TOML config they override.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Deserialize;
-use sim::config::{check_ram, show_size, Settings, Size};
+use sim::config::{Settings, Size};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -183,71 +182,6 @@ pub(crate) struct RunArgs {
     pub(crate) dump_regs: Option<DumpFormat>,
 }
 
-/// A `[[vm]]` table of the config file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct VmEntry {
-    pub(crate) image: PathBuf,
-    pub(crate) name: Option<String>,
-    pub(crate) mem: Option<Size>,
-    pub(crate) cpus: Option<usize>,
-    pub(crate) disk: Option<PathBuf>,
-    pub(crate) console: Option<PathBuf>,
-    pub(crate) coalesce: Option<String>,
-    #[serde(rename = "io-extent")]
-    pub(crate) io_extent: Option<u32>,
-    pub(crate) commpage: Option<String>,
-    pub(crate) exec: Option<String>,
-}
-
-impl VmEntry {
-    /// The same VM as a `--vm` specification would give, its relative
-    /// paths taken from `dir` (the config file's directory); `origin`
-    /// names the table in messages.
-    pub(crate) fn into_spec(self, origin: String, dir: &Path) -> Result<VmSpec, String> {
-        let at = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
-        let mem = match &self.mem {
-            Some(m) => Some(
-                m.bytes()
-                    .and_then(|b| check_ram(b, &show_size(b)))
-                    .map_err(|e| format!("{origin}: mem: {e}"))?,
-            ),
-            None => None,
-        };
-        if self.name.as_deref() == Some("") {
-            return Err(format!("{origin}: name: a VM's name cannot be empty"));
-        }
-        let mut io = monitor::coalesce::IoConfig::default();
-        if let Some(c) = &self.coalesce {
-            io.policy = parse_coalesce(c).map_err(|e| format!("{origin}: {e}"))?;
-        }
-        if let Some(n) = self.io_extent {
-            io.extent =
-                Some(parse_io_extent(&n.to_string()).map_err(|e| format!("{origin}: {e}"))?);
-        }
-        let commpage = match &self.commpage {
-            Some(c) => parse_commpage(c).map_err(|e| format!("{origin}: {e}"))?,
-            None => true,
-        };
-        let exec = match &self.exec {
-            Some(e) => monitor::bt::Exec::parse(e).map_err(|e| format!("{origin}: {e}"))?,
-            None => monitor::bt::Exec::default(),
-        };
-        Ok(VmSpec {
-            image: at(self.image),
-            name: self.name,
-            mem,
-            cpus: self.cpus,
-            disk: self.disk.map(at),
-            console: self.console.map(at),
-            origin,
-            io,
-            commpage,
-            exec,
-        })
-    }
-}
-
 impl RunArgs {
     /// The flags as a settings layer (unset flags leave the file's keys).
     pub(crate) fn settings(&self) -> Settings {
@@ -285,142 +219,11 @@ impl RunArgs {
     }
 }
 
-/// `64M`, `1G`, `4096`, `512K` → bytes.
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    sim::config::parse_size(s)
-}
-
-/// A `--vm` specification (or a config file's `[[vm]]` table).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct VmSpec {
-    pub(crate) image: PathBuf,
-    pub(crate) name: Option<String>,
-    pub(crate) mem: Option<u64>,
-    pub(crate) cpus: Option<usize>,
-    pub(crate) disk: Option<PathBuf>,
-    pub(crate) console: Option<PathBuf>,
-    /// Where it was given, for messages: `--vm "SPEC"` or `FILE: vm[i]`.
-    pub(crate) origin: String,
-    pub(crate) io: monitor::coalesce::IoConfig,
-    /// Whether the guest kernel's MFC0/MTC0 may be patched (`commpage=off`).
-    pub(crate) commpage: bool,
-    /// Which guest-kernel code is translated (`exec=`; docs/translation.md).
-    pub(crate) exec: monitor::bt::Exec,
-}
-
-/// The VMs' names, each VM's own or `vm<i>`: refused if two are the same
-/// (the output and `--gdb-vm` would be ambiguous).
-pub(crate) fn vm_names(specs: &[VmSpec]) -> Result<Vec<String>, String> {
-    let mut names: Vec<String> = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.iter().enumerate() {
-        let name = spec.name.clone().unwrap_or_else(|| format!("vm{i}"));
-        if let Some(j) = names.iter().position(|n| *n == name) {
-            let other = specs.get(j).map_or("", |s| s.origin.as_str());
-            return Err(format!(
-                "{}: the name {name:?} is already VM {j}'s ({other}); VM names must differ",
-                spec.origin
-            ));
-        }
-        names.push(name);
-    }
-    Ok(names)
-}
-
-/// A coalescing policy by name (docs/monitor.md §4).
-fn parse_coalesce(v: &str) -> Result<monitor::coalesce::Policy, String> {
-    monitor::coalesce::Policy::parse(v)
-        .ok_or_else(|| format!("coalesce={v:?} is not one of off, block, second, ring"))
-}
-
-/// How many instructions past a device access the scan looks: at least one.
-fn parse_io_extent(v: &str) -> Result<u32, String> {
-    v.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("io-extent={v:?} is not a positive number of instructions"))
-}
-
-/// `commpage=on|off` (docs/monitor.md, the commpage).
-fn parse_commpage(v: &str) -> Result<bool, String> {
-    match v {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("commpage={v:?} is not on or off")),
-    }
-}
-
-pub(crate) fn parse_vm_spec(s: &str) -> Result<VmSpec, String> {
-    let mut parts = s.split(',');
-    let image = parts
-        .next()
-        .filter(|p| !p.is_empty())
-        .ok_or("--vm needs an image path")?;
-    let mut spec = VmSpec {
-        image: PathBuf::from(image),
-        name: None,
-        mem: None,
-        cpus: None,
-        disk: None,
-        console: None,
-        origin: format!("--vm {s:?}"),
-        io: monitor::coalesce::IoConfig::default(),
-        commpage: true,
-        exec: monitor::bt::Exec::default(),
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    for p in parts {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| format!("--vm {s:?}: {p:?} is not KEY=VALUE"))?;
-        if seen.contains(&k) {
-            return Err(format!("--vm {s:?}: {k}= is given twice"));
-        }
-        seen.push(k);
-        match k {
-            "mem" => {
-                let bytes = parse_size(v).map_err(|e| format!("--vm {s:?}: mem: {e}"))?;
-                spec.mem = Some(
-                    check_ram(bytes, &format!("mem={v}"))
-                        .map_err(|e| format!("--vm {s:?}: {e}"))?,
-                );
-            }
-            "cpus" => {
-                spec.cpus = Some(
-                    v.parse()
-                        .map_err(|_| format!("--vm {s:?}: cpus={v:?} is not a number"))?,
-                )
-            }
-            "name" if !v.is_empty() => spec.name = Some(v.to_string()),
-            "name" => return Err(format!("--vm {s:?}: name= needs a name")),
-            "disk" if !v.is_empty() => spec.disk = Some(PathBuf::from(v)),
-            "disk" => return Err(format!("--vm {s:?}: disk= needs a file")),
-            "console" if !v.is_empty() => spec.console = Some(PathBuf::from(v)),
-            "console" => return Err(format!("--vm {s:?}: console= needs a file")),
-            "coalesce" => {
-                spec.io.policy = parse_coalesce(v).map_err(|e| format!("--vm {s:?}: {e}"))?
-            }
-            "io-extent" => {
-                spec.io.extent =
-                    Some(parse_io_extent(v).map_err(|e| format!("--vm {s:?}: {e}"))?)
-            }
-            "commpage" => spec.commpage = parse_commpage(v).map_err(|e| format!("--vm {s:?}: {e}"))?,
-            "exec" => {
-                spec.exec = monitor::bt::Exec::parse(v).map_err(|e| format!("--vm {s:?}: {e}"))?
-            }
-            other => {
-                return Err(format!(
-                    "--vm {s:?}: unknown key {other:?} (mem, cpus, name, disk, console, coalesce, io-extent, commpage, exec)"
-                ))
-            }
-        }
-    }
-    Ok(spec)
-}
-
 #[cfg(test)]
 #[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     /// The defaults `--help` states by hand are the ones the code uses.
     #[test]
@@ -455,44 +258,6 @@ mod tests {
         assert!(e.contains("digits only"), "{e}");
     }
 
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64M"), Ok(64 << 20));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert!(parse_size("lots").is_err());
-    }
-
-    #[test]
-    fn vm_specs() {
-        let v = parse_vm_spec("a.elf,mem=8M,cpus=2,name=x").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(v.mem, Some(8 << 20));
-        assert_eq!(v.cpus, Some(2));
-        assert!(parse_vm_spec("a.elf,disk").is_err());
-        assert!(parse_vm_spec("a.elf,disk=").is_err());
-        assert!(parse_vm_spec("a.elf,console=").is_err());
-        assert!(parse_vm_spec("a.elf,color=red").is_err());
-        let v = parse_vm_spec("a.elf,coalesce=ring,io-extent=9").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(v.io.policy, monitor::coalesce::Policy::Ring);
-        assert_eq!(v.io.extent, Some(9));
-        assert!(parse_vm_spec("a.elf,coalesce=always").is_err());
-        assert!(parse_vm_spec("a.elf,io-extent=0").is_err());
-        assert!(parse_vm_spec("a.elf").is_ok_and(|v| v.commpage));
-        assert!(parse_vm_spec("a.elf,commpage=off").is_ok_and(|v| !v.commpage));
-        assert!(parse_vm_spec("a.elf,commpage=no").is_err());
-        assert!(parse_vm_spec("a.elf,commpage=on,commpage=off").is_err());
-        assert!(parse_vm_spec("a.elf").is_ok_and(|v| v.exec == monitor::bt::Exec::Direct));
-        assert!(parse_vm_spec("a.elf,exec=translate")
-            .is_ok_and(|v| v.exec == monitor::bt::Exec::Translate));
-        assert!(parse_vm_spec("a.elf,exec=adaptive")
-            .is_ok_and(|v| v.exec == monitor::bt::Exec::Adaptive));
-        assert!(parse_vm_spec("a.elf,exec=fast")
-            .is_err_and(|e| e.contains("not one of direct, translate, adaptive")));
-        let v = parse_vm_spec("a.elf,disk=d.img,console=out.txt").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(v.disk, Some(PathBuf::from("d.img")));
-        assert_eq!(v.console, Some(PathBuf::from("out.txt")));
-    }
-
     /// Every commented key of docs/machine.toml, uncommented, is a key the
     /// file may hold and a valid value: the sample never shows a line that
     /// would be refused.
@@ -521,52 +286,11 @@ mod tests {
         assert!(s.disk.is_some() && s.trace_file.is_some() && s.dump_regs.is_some());
         assert_eq!(s.vm.len(), 1);
         for table in &s.vm {
-            let entry: VmEntry = table.clone().try_into().unwrap_or_else(|e| panic!("{e}"));
-            let spec = entry
-                .into_spec("vm[0]".into(), Path::new("docs"))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let spec =
+                monitor::spec::VmSpec::from_table(table.clone(), "vm[0]".into(), Path::new("docs"))
+                    .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(spec.console, Some(PathBuf::from("docs/left-console.txt")));
             assert_eq!(spec.image, Path::new("docs/../guest-kits/images/hello.elf"));
         }
-    }
-
-    #[test]
-    fn vm_specs_refuse_repeats_empty_names_and_memory_over_the_device_window() {
-        for (spec, says) in [
-            ("a.elf,mem=8M,mem=16M", "mem= is given twice"),
-            ("a.elf,name=x,cpus=1,name=y", "name= is given twice"),
-            ("a.elf,name=", "name= needs a name"),
-            ("a.elf,mem=512M", "between 1M and 256M"),
-            ("a.elf,mem=257M", "the devices start at 0x10000000"),
-            ("a.elf,mem=1.5M", "not a number"),
-        ] {
-            let e = parse_vm_spec(spec).unwrap_err();
-            assert!(e.contains(says) && e.starts_with("--vm "), "{spec}: {e}");
-        }
-        assert_eq!(
-            parse_vm_spec("a.elf,mem=256M").unwrap().mem,
-            Some(256 << 20)
-        );
-        let specs: Vec<VmSpec> = ["a.elf", "a.elf,name=vm0", "b.elf,name=x"]
-            .iter()
-            .map(|s| parse_vm_spec(s).unwrap())
-            .collect();
-        let table: toml::Table = toml::from_str("image = \"a.elf\"\nname = \"\"").unwrap();
-        let entry: VmEntry = table.try_into().unwrap();
-        let e = entry
-            .into_spec("f.toml: vm[0]".into(), Path::new(""))
-            .unwrap_err();
-        assert_eq!(e, "f.toml: vm[0]: name: a VM's name cannot be empty");
-        let e = vm_names(&specs).unwrap_err();
-        assert!(e.contains("\"vm0\" is already VM 0's"), "{e}");
-        let apart = [
-            specs.first().unwrap().clone(),
-            specs.last().unwrap().clone(),
-        ];
-        assert_eq!(
-            vm_names(&apart).unwrap(),
-            ["vm0", "x"],
-            "unnamed: vm<position>"
-        );
     }
 }

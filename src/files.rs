@@ -1,84 +1,11 @@
-//! The files a run reads and writes, kept apart: an output (a VM's
-//! console file, the trace file) that is an input (an ELF image, a disk
-//! image) or another output would be overwritten. Files are compared by
-//! identity, not by how their paths are spelled (`./a.elf`, `a.elf` and a
-//! hard link to it are one file).
+//! The bare machine's files kept apart: the trace file must not overwrite
+//! an input (`monitor::files` tells files apart; `monitor::build` does the
+//! same for VMs).
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use monitor::files::{keep_apart, Role};
 use sim::config::Settings;
-
-use crate::cli::VmSpec;
-
-/// A file's identity: device and inode when it exists; otherwise where it
-/// would be created (its directory's canonical path and its name).
-#[derive(Debug, PartialEq, Eq)]
-enum FileId {
-    Inode(u64, u64),
-    ToBe(PathBuf),
-}
-
-fn file_id(path: &Path) -> Option<FileId> {
-    if let Ok(meta) = std::fs::metadata(path) {
-        return Some(FileId::Inode(meta.dev(), meta.ino()));
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    Some(FileId::ToBe(
-        dir.canonicalize().ok()?.join(path.file_name()?),
-    ))
-}
-
-/// A file the run touches: what it is (`"ELF image"`, `"console file"`)
-/// and its path.
-pub(crate) type Role<'a> = (&'a str, &'a Path);
-
-/// The role among `roles` (whose identities are `ids`) that is file `id`.
-fn same<'r, 'p>(
-    roles: &'r [Role<'p>],
-    ids: &[Option<FileId>],
-    id: &FileId,
-) -> Option<&'r Role<'p>> {
-    roles
-        .iter()
-        .zip(ids)
-        .find(|(_, other)| other.as_ref() == Some(id))
-        .map(|(role, _)| role)
-}
-
-/// Refuses outputs that are one of the inputs or each other. A path whose
-/// identity cannot be told (a directory that does not exist) is left to
-/// the error opening it gives.
-pub(crate) fn keep_apart(inputs: &[Role<'_>], outputs: &[Role<'_>]) -> anyhow::Result<()> {
-    let ids = |roles: &[Role<'_>]| -> Vec<Option<FileId>> {
-        roles.iter().map(|(_, p)| file_id(p)).collect()
-    };
-    let (in_ids, out_ids) = (ids(inputs), ids(outputs));
-    for (i, (what, path)) in outputs.iter().enumerate() {
-        let Some(Some(id)) = out_ids.get(i) else {
-            continue;
-        };
-        if let Some((other_what, other)) = same(inputs, &in_ids, id) {
-            anyhow::bail!(
-                "the {what} {} is the {other_what} {} (the same file); refusing to overwrite it",
-                path.display(),
-                other.display()
-            );
-        }
-        let earlier = outputs.get(..i).unwrap_or(&[]);
-        if let Some((other_what, other)) = same(earlier, out_ids.get(..i).unwrap_or(&[]), id) {
-            anyhow::bail!(
-                "the {what} {} is also the {other_what} {} (the same file); refusing to overwrite it",
-                path.display(),
-                other.display()
-            );
-        }
-    }
-    Ok(())
-}
 
 /// The bare machine's files: the ELF image, the disk image and the config
 /// file are read, the trace file written.
@@ -96,67 +23,5 @@ pub(crate) fn native_apart(s: &Settings, config: Option<&Path>) -> anyhow::Resul
         .iter()
         .map(|t| ("trace file", t.as_path()))
         .collect();
-    keep_apart(&inputs, &outputs)
-}
-
-/// The VMs' files: images, disks and the config file are read, console
-/// files and the trace file written.
-pub(crate) fn vms_apart(
-    specs: &[VmSpec],
-    s: &Settings,
-    config: Option<&Path>,
-) -> anyhow::Result<()> {
-    let inputs: Vec<Role<'_>> = specs
-        .iter()
-        .flat_map(|v| {
-            [
-                ("ELF image", Some(v.image.as_path())),
-                ("disk image", v.disk.as_deref()),
-            ]
-        })
-        .chain([("config file", config)])
-        .filter_map(|(what, p)| Some((what, p?)))
-        .collect();
-    let outputs: Vec<Role<'_>> = specs
-        .iter()
-        .filter_map(|v| Some(("console file", v.console.as_deref()?)))
-        .chain(s.trace_file.iter().map(|t| ("trace file", t.as_path())))
-        .collect();
-    keep_apart(&inputs, &outputs)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outputs_are_told_apart_by_identity_not_spelling() {
-        let dir = std::env::temp_dir().join(format!("disco-files-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let elf = dir.join("a.elf");
-        std::fs::write(&elf, b"x").unwrap();
-        let spelled = dir.join(".").join("a.elf");
-        let linked = dir.join("b.elf");
-        let _ = std::fs::remove_file(&linked);
-        std::fs::hard_link(&elf, &linked).unwrap();
-        let fresh = dir.join("out.txt");
-        let inputs = [("ELF image", elf.as_path())];
-        for same in [&elf, &spelled, &linked] {
-            let e = keep_apart(&inputs, &[("console file", same.as_path())]).unwrap_err();
-            assert!(e.to_string().contains("is the ELF image"), "{e}");
-        }
-        assert!(keep_apart(&inputs, &[("console file", fresh.as_path())]).is_ok());
-        // Two outputs that do not exist yet, spelled differently.
-        let e = keep_apart(
-            &inputs,
-            &[
-                ("console file", fresh.as_path()),
-                ("trace file", dir.join(".").join("out.txt").as_path()),
-            ],
-        )
-        .unwrap_err();
-        assert!(e.to_string().starts_with("the trace file"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+    keep_apart(&inputs, &outputs).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -7,16 +7,17 @@ use std::time::Instant;
 use anyhow::{anyhow, bail};
 use monitor::{Monitor, MonitorExit, VmEnd};
 use sim::dev::DiskImage;
-use sim::loader::{self, Image, Symbols};
+use sim::loader::{Image, Symbols};
 use sim::{Exit, Machine};
 
 use sim::config::{ConfigError, MachineSetup, Settings};
 use sim::trace::{Categories, TextTracer};
 
-use crate::cli::{parse_vm_spec, DumpFormat, RunArgs, VmEntry, VmSpec};
+use crate::cli::{DumpFormat, RunArgs};
 use crate::exit::Ending;
 use crate::out::{OutputError, TraceCheck, TraceSink};
 use crate::watch::{Polling, Progress};
+use monitor::spec::VmSpec;
 
 /// The committed images: beside the current directory, or the source tree.
 pub(crate) fn images_dir() -> PathBuf {
@@ -35,8 +36,7 @@ fn default_image() -> PathBuf {
 }
 
 pub(crate) fn load_image(path: &Path, ram: u64) -> anyhow::Result<(Image, Symbols)> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
-    loader::load(&bytes, ram).map_err(|e| anyhow!("{}: {e}", path.display()))
+    monitor::build::read_image(path, ram).map_err(|e| anyhow!("{e}"))
 }
 
 /// Runs and says how the run ended (src/exit.rs turns that into a status).
@@ -59,18 +59,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     let mut specs = args
         .vms
         .iter()
-        .map(|s| parse_vm_spec(s))
+        .map(|s| VmSpec::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!("{e}"))?;
     if specs.is_empty() {
         for (i, table) in file.vm.iter().enumerate() {
             let origin = format!("{}[{i}]", from_file("vm"));
-            let entry: VmEntry = table
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| anyhow!("{origin}: {}", e.message()))?;
             let dir = args.config.as_deref().map_or(Path::new(""), config_dir);
-            specs.push(entry.into_spec(origin, dir).map_err(|e| anyhow!("{e}"))?);
+            specs.push(VmSpec::from_table(table.clone(), origin, dir).map_err(|e| anyhow!("{e}"))?);
         }
     }
     let s = args.settings().over(file);
@@ -125,7 +121,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
         let img = default_image();
         specs = ["vm0", "vm1"]
             .iter()
-            .map(|name| parse_vm_spec(&format!("{},name={name}", img.display())))
+            .map(|name| VmSpec::parse(&format!("{},name={name}", img.display())))
             .collect::<Result<_, _>>()
             .map_err(|e| anyhow!("{e}"))?;
         crate::out::print(DEMO_HEADER)?;
@@ -232,8 +228,7 @@ pub(crate) fn stdin_bytes() -> std::sync::mpsc::Receiver<Vec<u8>> {
 
 /// A disk image file, opened (its sectors are read when the guest asks).
 pub(crate) fn open_disk(path: &Path) -> anyhow::Result<DiskImage> {
-    DiskImage::open(path)
-        .map_err(|e| anyhow!("{}: cannot read the disk image: {e}", path.display()))
+    monitor::build::open_disk(path).map_err(|e| anyhow!("{e}"))
 }
 
 /// Runs quantum after quantum, with `pump` (input, output, progress) at
@@ -370,9 +365,8 @@ fn run_monitor(
     dump: Option<DumpFormat>,
     gdb: Option<(u16, bool, Option<String>)>,
 ) -> anyhow::Result<Ending> {
-    let mut m = crate::vms::monitor(args, s, (pcpus, quantum, max_cycles), specs)?;
-    // Created only once the VMs are accepted.
-    let console_files = crate::vms::console_files(specs)?;
+    let built = crate::vms::monitor(args, s, (pcpus, quantum, max_cycles), specs)?;
+    let (mut m, console_files) = (built.monitor, built.consoles);
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
     let consoles = crate::report::Prefixer::new(

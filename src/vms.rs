@@ -1,78 +1,62 @@
-//! The VMs of a run under the monitor, built from their specifications:
-//! names, files kept apart, images loaded, disks shared, and the machine's
-//! memory (docs/config.md, "Under the monitor").
-
-use std::fs::File;
-use std::path::PathBuf;
+//! The VMs of a run under the monitor: the command line and the config
+//! file mapped onto `monitor::build`, its refusals named as the user gave
+//! them (docs/config.md, "Under the monitor").
 
 use anyhow::anyhow;
-use monitor::{Monitor, MonitorConfig, MonitorError, VmConfig};
+use monitor::build::{BuildError, Built, Setup};
+use monitor::spec::VmSpec;
+use monitor::{MonitorConfig, MonitorError};
 use sim::config::{ConfigError, Settings};
-use sim::dev::DiskImage;
 
-use crate::cli::{vm_names, RunArgs, VmSpec};
-use crate::run::{load_image, open_disk, setting_error};
+use crate::cli::RunArgs;
+use crate::run::setting_error;
 
-/// The monitor running `specs`, every check passed; nothing written yet.
+/// The monitor running `specs`, every check passed, and the VMs' console
+/// files, created last.
 pub(crate) fn monitor(
     args: &RunArgs,
     s: &Settings,
     (pcpus, quantum, max_cycles): (usize, u64, Option<u64>),
     specs: &[VmSpec],
-) -> anyhow::Result<Monitor> {
+) -> anyhow::Result<Built> {
     // Under the monitor `mem` is the machine's memory.
     let machine_mem = s.machine_mem().map_err(|e| setting_error(args, e))?;
-    let refused = |e: MonitorError| match e {
-        MonitorError::MachineMemory(problem) if s.mem.is_some() => setting_error(
-            args,
-            ConfigError::Invalid {
-                key: "mem",
-                problem,
-            },
-        ),
+    let setup = Setup {
+        monitor: MonitorConfig {
+            machine_mem,
+            ..MonitorConfig::default()
+        },
+        disk_irq: s.disk_irq,
+        reads: args
+            .config
+            .iter()
+            .map(|c| ("config file", c.as_path()))
+            .collect(),
+        writes: s
+            .trace_file
+            .iter()
+            .map(|t| ("trace file", t.as_path()))
+            .collect(),
+    };
+    let refused = |e: BuildError| match e {
+        BuildError::Monitor(MonitorError::MachineMemory(problem)) if s.mem.is_some() => {
+            setting_error(
+                args,
+                ConfigError::Invalid {
+                    key: "mem",
+                    problem,
+                },
+            )
+        }
         e => anyhow!("{e}"),
     };
-    let shapes: Vec<(u64, usize)> = specs
-        .iter()
-        .map(|v| (mem_of(v), v.cpus.unwrap_or(1)))
-        .collect();
-    monitor::machine_memory(&shapes, machine_mem).map_err(refused)?;
-    let names = vm_names(specs).map_err(|e| anyhow!("{e}"))?;
-    crate::files::vms_apart(specs, s, args.config.as_deref())?;
-    let mut vms = Vec::new();
-    // One image per disk file, shared by the VMs that name it.
-    let mut disks: Vec<(PathBuf, DiskImage)> = Vec::new();
-    for (spec, name) in specs.iter().zip(names) {
-        let mem = mem_of(spec);
-        let (img, _) = load_image(&spec.image, mem)?;
-        let disk = match &spec.disk {
-            Some(path) => Some(match disks.iter().find(|(p, _)| p == path) {
-                Some((_, d)) => d.clone(),
-                None => {
-                    let d = open_disk(path)?;
-                    disks.push((path.clone(), d.clone()));
-                    d
-                }
-            }),
-            None => None,
-        };
-        vms.push(VmConfig {
-            name,
-            image: img,
-            mem_bytes: mem,
-            vcpus: spec.cpus.unwrap_or(1),
-            disk,
-            disk_irq_latency: s.disk_irq,
-            io: spec.io,
-            commpage: spec.commpage,
-            exec: spec.exec,
-        });
-    }
-    Monitor::new(MonitorConfig {
+    // The VMs' files are checked and read before the cost table and the
+    // tier, as they always were: the first problem reported stays the same.
+    let vms = monitor::build::prepare(specs, &setup).map_err(refused)?;
+    vms.into_monitor(MonitorConfig {
         pcpus,
         quantum,
         max_cycles,
-        vms,
         machine_mem,
         seed: s.seed.unwrap_or(0),
         epoch: s.epoch.unwrap_or(0),
@@ -81,28 +65,6 @@ pub(crate) fn monitor(
         ..MonitorConfig::default()
     })
     .map_err(refused)
-}
-
-/// A VM's memory: its own `mem`, or the bare machine's default.
-fn mem_of(spec: &VmSpec) -> u64 {
-    spec.mem.unwrap_or(sim::config::DEFAULT_RAM)
-}
-
-/// Each VM's console file, if it has one, created (emptied).
-pub(crate) fn console_files(specs: &[VmSpec]) -> anyhow::Result<Vec<Option<File>>> {
-    specs
-        .iter()
-        .map(|spec| {
-            spec.console
-                .as_ref()
-                .map(|path| {
-                    File::create(path).map_err(|e| {
-                        anyhow!("{}: cannot create the console file: {e}", path.display())
-                    })
-                })
-                .transpose()
-        })
-        .collect()
 }
 
 /// The monitor's cost table: the config file's `[cost]` entries, then the

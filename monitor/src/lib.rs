@@ -13,11 +13,13 @@
 )]
 
 pub mod bt;
+pub mod build;
 pub mod coalesce;
 pub mod commpage;
 pub mod cost;
 pub mod engine;
 pub mod exit;
+pub mod files;
 pub mod flow;
 pub mod gdb;
 pub mod host;
@@ -26,6 +28,7 @@ pub mod mem;
 pub mod memstate;
 pub mod obs;
 pub mod remap;
+pub mod spec;
 pub mod stats;
 pub mod timeline;
 pub mod tlbctl;
