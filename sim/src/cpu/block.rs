@@ -8,9 +8,9 @@
 //! instruction (those stay with the interpreter: they read the instruction
 //! count, change the translation context or the interrupt state), at the
 //! page's end, or at [`MAX_LEN`]. The common instructions are micro-ops
-//! calling the interpreter's semantics (`alu`, the bus's RAM accessors);
-//! the rest run through the same [`execute`] as tier 1, so semantics are
-//! written once. What a block saves is the per-instruction bookkeeping: the
+//! calling the interpreter's family handlers (`exec::alu`, `branch`,
+//! `muldiv`, `mem`) and the bus's RAM accessors; the rest run through the
+//! same [`execute`] as tier 1, so semantics are written once. What a block saves is the per-instruction bookkeeping: the
 //! fetch and its page check, the event check, the interlock lookup and the
 //! retire tail.
 //!
@@ -28,9 +28,7 @@
 
 mod build;
 
-use super::alu;
-use super::cp0::sext32;
-use super::exec::{execute, Flow, Regs};
+use super::exec::{alu, branch, execute, mem, muldiv, Flow, Regs};
 use super::native::Native;
 use super::{Access, Core};
 use crate::mem::{Bus, PAGE_SHIFT};
@@ -219,11 +217,11 @@ impl Core {
                     }
                     false
                 }
-                Kind::Lw => self.load_fast::<4>(bus, g, &op, rs, sext32),
-                Kind::Lh => self.load_fast::<2>(bus, g, &op, rs, |v| v as u16 as i16 as u64),
-                Kind::Lhu => self.load_fast::<2>(bus, g, &op, rs, |v| v),
-                Kind::Lb => self.load_fast::<1>(bus, g, &op, rs, |v| v as u8 as i8 as u64),
-                Kind::Lbu => self.load_fast::<1>(bus, g, &op, rs, |v| v),
+                Kind::Lw => self.load_fast::<4, true>(bus, g, &op, rs),
+                Kind::Lh => self.load_fast::<2, true>(bus, g, &op, rs),
+                Kind::Lhu => self.load_fast::<2, false>(bus, g, &op, rs),
+                Kind::Lb => self.load_fast::<1, true>(bus, g, &op, rs),
+                Kind::Lbu => self.load_fast::<1, false>(bus, g, &op, rs),
                 Kind::Sw => !self.store_fast::<4>(bus, rs.wrapping_add(op.simm()), rt),
                 Kind::Sh => !self.store_fast::<2>(bus, rs.wrapping_add(op.simm()), rt),
                 Kind::Sb => !self.store_fast::<1>(bus, rs.wrapping_add(op.simm()), rt),
@@ -298,9 +296,9 @@ impl Core {
     #[inline(always)]
     fn mult(&mut self, regs: &mut Regs, kind: Kind, rs: u64, rt: u64, at: u64) {
         (regs.hi, regs.lo) = if kind == Kind::Mult {
-            alu::mult(rs, rt)
+            muldiv::mult(rs, rt)
         } else {
-            alu::multu(rs, rt)
+            muldiv::multu(rs, rt)
         };
         self.cycles = at;
         self.hilo_started(super::exec::MulDiv::Mult);
@@ -320,16 +318,15 @@ impl Core {
     }
 
     /// An aligned load that hits RAM through the translation cache into rt,
-    /// extended by `ext`; false (done) or true (the interpreter's path must
+    /// extended as the interpreter extends it; false (done) or true (the interpreter's path must
     /// run it: a miss, a fault, a device).
     #[inline(always)]
-    fn load_fast<const W: u8>(
+    fn load_fast<const W: u8, const SIGNED: bool>(
         &mut self,
         bus: &Bus,
         g: &mut [u64; 32],
         op: &build::Uop,
         rs: u64,
-        ext: impl Fn(u64) -> u64,
     ) -> bool {
         let ea = rs.wrapping_add(op.simm());
         match self
@@ -338,7 +335,7 @@ impl Core {
         {
             Some(v) => {
                 let t = op.t & 31;
-                g[usize::from(t)] = ext(v);
+                g[usize::from(t)] = mem::extend::<W, SIGNED>(v);
                 self.load_dest = t;
                 false
             }
@@ -488,18 +485,18 @@ fn transfer(
     let taken = match op.kind {
         Kind::Beq => rs == rt,
         Kind::Bne => rs != rt,
-        Kind::Blez => alu::lez(rs),
-        Kind::Bgtz => alu::gtz(rs),
-        Kind::Bltz => alu::ltz(rs),
-        Kind::Bgez => alu::gez(rs),
+        Kind::Blez => branch::lez(rs),
+        Kind::Bgtz => branch::gtz(rs),
+        Kind::Bltz => branch::ltz(rs),
+        Kind::Bgez => branch::gez(rs),
         Kind::J | Kind::Jr => true,
         Kind::Jal => {
-            g[31] = pc().wrapping_add(8);
+            g[31] = branch::link(pc());
             true
         }
         _ => {
             // JALR: the target was read (rs) before the link is written.
-            g[usize::from(op.d & 31)] = pc().wrapping_add(8);
+            g[usize::from(op.d & 31)] = branch::link(pc());
             true
         }
     };
@@ -507,9 +504,9 @@ fn transfer(
         return None;
     }
     Some(match op.kind {
-        Kind::J | Kind::Jal => alu::jump_target(pc(), op.imm),
+        Kind::J | Kind::Jal => branch::jump_target(pc(), op.imm),
         Kind::Jr | Kind::Jalr => rs,
-        _ => alu::branch_target(pc(), op.simm()),
+        _ => branch::branch_target(pc(), op.simm()),
     })
 }
 

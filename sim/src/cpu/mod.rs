@@ -1,7 +1,6 @@
 //! One R4000 CPU: registers, CP0, TLB, the translation caches and the
 //! stepping loop.
 
-mod alu;
 pub(crate) mod block;
 pub mod cp0;
 mod exception;

@@ -97,8 +97,9 @@ impl Block {
 /// numbers in 0..32, immediates extended), for the instructions that run
 /// most; everything else is `Generic` and runs through `execute` from the
 /// decoded page. An ALU operation whose only effect is a write to r0 is a
-/// `Nop`. Each kind calls the same semantics as the interpreter (`alu`, the
-/// bus's RAM accessors). Eight bytes, copied with one load.
+/// `Nop`. Each kind calls the same semantics as the interpreter (`exec`'s
+/// family handlers, the bus's RAM accessors). Eight bytes, copied with one
+/// load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub(super) struct Uop {
