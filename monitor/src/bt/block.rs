@@ -20,7 +20,7 @@ use sim::cpu::Access;
 use sim::isa::{Class, Insn, Op};
 use sim::mem::PAGE_SHIFT;
 
-use crate::engine::GuestCtx;
+use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 
 /// Longest block: bounds the translation charged for code never run.

@@ -17,7 +17,8 @@ pub mod region;
 
 use sim::cpu::{Flow, Mode, Regs};
 
-use crate::engine::{self, EngineStop, GuestCtx};
+use crate::engine::{self, EngineStop};
+use crate::guest::{self, GuestCtx};
 use crate::obs::MonEvent;
 
 pub use block::Cache;
@@ -137,7 +138,7 @@ fn policy_wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
         Exec::Direct => false,
         _ if mode == Mode::User => false,
         Exec::Translate => true,
-        Exec::Adaptive => !engine::directly_executable(pc, mode) || ctx.bt.regions.translated(pc),
+        Exec::Adaptive => !guest::directly_executable(pc, mode) || ctx.bt.regions.translated(pc),
     }
 }
 
@@ -304,7 +305,7 @@ pub fn stats_lines(out: &mut String, st: &crate::stats::VmStats) {
         b.fallback_fetch
     );
     for (page, r) in &st.regions {
-        let decision = if !engine::directly_executable(u64::from(*page), Mode::Supervisor) {
+        let decision = if !guest::directly_executable(u64::from(*page), Mode::Supervisor) {
             "translated (KSEG0/KSEG1)"
         } else if st.exec == Exec::Translate {
             "translated (exec=translate)"

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use super::Exec;
-use crate::engine::{directly_executable, GuestCtx};
+use crate::guest::{directly_executable, GuestCtx};
 
 /// Exits in one window that switch a page to translation, at first.
 const THRESHOLD: u32 = 4;

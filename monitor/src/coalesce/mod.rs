@@ -23,7 +23,8 @@ use sim::dev::{DeviceId, REGISTRY};
 use sim::isa::{decode, Reg};
 
 use crate::cost::Cost;
-use crate::engine::{self, EngineStop, GuestCtx};
+use crate::engine::{self, EngineStop};
+use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::obs::{low32, MonEvent, ScanOutcome};
 use ring::Ring;

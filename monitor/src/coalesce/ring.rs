@@ -9,7 +9,7 @@
 use sim::dev::map;
 
 use super::Policy;
-use crate::engine::GuestCtx;
+use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
 

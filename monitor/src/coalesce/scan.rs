@@ -16,8 +16,9 @@ use sim::cpu::cp0::Mode;
 use sim::cpu::{Access, ExcCode, Exception, ExecContext, Flow, Regs};
 use sim::isa::{decode, Op};
 
-use crate::engine::{self, GuestCtx};
+use crate::engine;
 use crate::exit::is_device;
+use crate::guest::{self, GuestCtx};
 use crate::mem::GuestPhys;
 
 /// Separate runs of words a block may cover (its straight code, a called
@@ -148,7 +149,7 @@ impl ScanCtx<'_, '_> {
     /// kernel runs directly (KSEG0/KSEG1, or a device page it mapped).
     fn note(&mut self, vaddr: u64, gpa: GuestPhys) -> bool {
         let device = is_device(self.g, gpa);
-        let direct = engine::directly_executable(vaddr, Mode::Supervisor)
+        let direct = guest::directly_executable(vaddr, Mode::Supervisor)
             || crate::commpage::covers(self.g, vaddr);
         self.trapped |= device || !direct;
         device
