@@ -57,9 +57,9 @@ pub struct GuestCtx<'a> {
     /// The monitor's cost table (`--cost` may override entries).
     pub cost: Cost,
     /// The VM's coalesced-I/O state: per-address table, ring, counters.
-    pub io: &'a mut crate::coalesce::VmIo,
+    pub io: &'a mut crate::coalesce::state::VmIo,
     /// The VM's binary translator: policy, cache, regions (`bt`).
-    pub bt: &'a mut crate::bt::Bt,
+    pub bt: &'a mut crate::bt::state::Bt,
 }
 
 impl GuestCtx<'_> {
