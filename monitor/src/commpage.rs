@@ -36,7 +36,7 @@ use sim::cpu::cp0::reg;
 use sim::cpu::{Lookup, TlbEntry};
 use sim::isa::{decode, Op};
 
-use crate::engine::GuestCtx;
+use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 use crate::tlbctl;
 

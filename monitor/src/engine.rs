@@ -3,19 +3,16 @@
 //! supervisor mode: single privileged instructions, the guest's KSEG0 code
 //! (boot stub, vector trampolines) and KSEG0/KSEG1 data accesses.
 
-use sim::cpu::cp0::{sext32, Mode};
+use sim::cpu::cp0::sext32;
 use sim::cpu::tlb::lo;
-use sim::cpu::{Access, Core, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb};
-use sim::dev::Board;
+use sim::cpu::{Access, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb};
 use sim::isa::{Insn, Op, Reg};
-use sim::mem::Bus;
-use sim::DebugControl;
 
-use crate::cost::Cost;
-use crate::mem::{Asids, GuestPhys, Pmap};
-use crate::obs::{low32, GuestInsn, MonEvent, Trace};
+use crate::guest::{directly_executable, GuestCtx, Shootdown};
+use crate::mem::GuestPhys;
+use crate::obs::{low32, GuestInsn, MonEvent};
 use crate::tlbctl;
-use crate::vcpu::{Vcpu, VcpuState};
+use crate::vcpu::VcpuState;
 
 /// Why the engine stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,68 +30,9 @@ pub enum EngineStop {
     Debug,
 }
 
-/// Whether code at `pc` can run directly on the real CPU for a guest in
-/// `mode`: the guest kernel runs in real supervisor mode, so only suseg and
-/// sseg; its user processes in real user mode.
-pub fn directly_executable(pc: u64, mode: Mode) -> bool {
-    // Low word: 32-bit addressing.
-    let pc = pc as u32;
-    match mode {
-        Mode::User => pc < 0x8000_0000,
-        _ => pc < 0x8000_0000 || (0xC000_0000..0xE000_0000).contains(&pc),
-    }
-}
-
-/// Everything one engine run may touch, borrowed from the monitor.
-pub struct GuestCtx<'a> {
-    pub vm: usize,
-    pub vcpu: &'a mut Vcpu,
-    pub pmap: &'a Pmap,
-    pub board: &'a mut Board,
-    pub bus: &'a mut Bus,
-    pub core: &'a mut Core,
-    pub asids: &'a mut Asids,
-    pub trace: &'a mut Trace,
-    /// Composed entries dropped from one physical CPU's real TLB (the
-    /// first field), of one address space (the second), which must leave
-    /// the other CPUs' too.
-    pub shootdowns: &'a mut Vec<(usize, usize, tlbctl::Shootdown)>,
-    /// Machine time of this VCPU.
-    pub now: u64,
-    /// Set when the guest did something that stops its VM.
-    pub stop: &'a mut Option<String>,
-    /// The real TLB entry this physical CPU replaces next (round robin: the
-    /// monitor's refills retire no instructions, so Random would not move
-    /// between two refills and two pages could evict each other forever).
-    pub tlb_cursor: &'a mut usize,
-    /// The debugger's control of this VCPU, while it has anything set.
-    pub debug: Option<&'a mut DebugControl>,
-    /// The monitor's cost table (`--cost` may override entries).
-    pub cost: Cost,
-    /// The VM's coalesced-I/O state: per-address table, ring, counters.
-    pub io: &'a mut crate::coalesce::VmIo,
-    /// The VM's binary translator: policy, cache, regions (`bt`).
-    pub bt: &'a mut crate::bt::Bt,
-}
-
+// The engine's own side of a guest context: the data path of what it
+// interprets (commpage, devices) and the guest TLB writes it emulates.
 impl GuestCtx<'_> {
-    /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
-    pub fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
-        // The low word: 32-bit addressing.
-        let t = sim::cpu::tlb::translate(&self.vcpu.cp0, &self.vcpu.tlb, vaddr as u32, access)?;
-        Ok(GuestPhys(t.pa))
-    }
-
-    /// The machine address and word of the guest instruction at `pc`, if it
-    /// is in the VM's RAM and mapped.
-    pub fn code_word(&self, pc: u64) -> Option<(u64, u32)> {
-        let gpa = self.translate(pc, Access::Fetch).ok()?;
-        let ma = self.pmap.translate(gpa)?;
-        // A 4-byte read: exact.
-        let w = self.bus.read_ram(ma.0, 4)? as u32;
-        Some((ma.0, w))
-    }
-
     /// A guest-kernel load from the commpage: the page brought up to date
     /// first, so the engine reads what direct execution would.
     fn commpage_load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
@@ -114,21 +52,9 @@ impl GuestCtx<'_> {
         Ok(())
     }
 
-    fn bus_error(access: Access) -> Exception {
-        Exception::new(if access == Access::Fetch {
-            ExcCode::Ibe
-        } else {
-            ExcCode::Dbe
-        })
-    }
-
     fn read(&mut self, gpa: GuestPhys, width: u8, access: Access) -> Result<u64, Exception> {
         if gpa.0 < self.pmap.size() {
-            let ma = self.pmap.translate(gpa).ok_or(Self::bus_error(access))?;
-            return self
-                .bus
-                .read_ram(ma.0, width)
-                .ok_or(Self::bus_error(access));
+            return self.read_ram(gpa, width, access);
         }
         if access == Access::Fetch {
             return Err(Self::bus_error(access));
@@ -150,18 +76,7 @@ impl GuestCtx<'_> {
 
     fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
         if gpa.0 < self.pmap.size() {
-            if self.pmap.write_protected(gpa) {
-                self.vcpu.remap_blocked = true;
-                return Err(Self::bus_error(Access::Store));
-            }
-            let ma = self
-                .pmap
-                .translate(gpa)
-                .ok_or(Self::bus_error(Access::Store))?;
-            if self.bus.write_ram(self.core.id, ma.0, width, value) {
-                return Ok(());
-            }
-            return Err(Self::bus_error(Access::Store));
+            return self.write_ram(gpa, width, value);
         }
         if crate::coalesce::ring::queue(self, gpa, width, value) {
             return Ok(());
@@ -190,12 +105,6 @@ impl GuestCtx<'_> {
         self.charge(self.cost.vdev);
     }
 
-    pub fn charge(&mut self, cycles: u64) {
-        self.core.charge(cycles);
-        self.trace.now = self.core.cycles;
-        self.vcpu.stats.monitor_cycles += cycles;
-    }
-
     fn count_emulated(&mut self, name: &str) {
         if let Some(i) = crate::vcpu::EMULATED.iter().position(|n| *n == name) {
             if let Some(c) = self.vcpu.stats.emulated.get_mut(i) {
@@ -207,7 +116,7 @@ impl GuestCtx<'_> {
     /// Drops `what` from this VCPU's L2TLB and this CPU's real TLB now (an
     /// entry composed next must survive it), and from the other physical
     /// CPUs' TLBs when the context ends.
-    fn shoot_down(&mut self, what: tlbctl::Shootdown) {
+    fn shoot_down(&mut self, what: Shootdown) {
         let (first, last) = what.pairs();
         self.vcpu.l2tlb.drop_range(first, last);
         tlbctl::shoot_down(self.core, self.asids, self.vcpu.space, what);
@@ -236,13 +145,13 @@ impl GuestCtx<'_> {
             || (0x8000_0000..0xC000_0000).contains(&new.vpn2);
         if !random && never_matches {
             // A flush: whatever the guest believes was evicted must go too.
-            self.shoot_down(tlbctl::Shootdown::Space);
+            self.shoot_down(Shootdown::Space);
         } else {
             if !random {
-                self.shoot_down(tlbctl::Shootdown::covering(&old));
+                self.shoot_down(Shootdown::covering(&old));
             }
             // A TLBWR's victim stays cached (see `l2tlb`).
-            self.shoot_down(tlbctl::Shootdown::covering(&new));
+            self.shoot_down(Shootdown::covering(&new));
         }
         let bad = self.vcpu.cp0.bad_vaddr as u32;
         let asid = self.vcpu.cp0.asid();
@@ -337,7 +246,7 @@ impl ExecContext for GuestCtx<'_> {
         self.count_emulated("tlbr");
         // A guest reading its TLB may be looking for entries to retire
         // without writing them; evicted pairs must not outlive that.
-        self.shoot_down(tlbctl::Shootdown::Space);
+        self.shoot_down(Shootdown::Space);
         self.vcpu.tlb.read_into(&mut self.vcpu.cp0);
         tlbctl::load_asid(self);
     }
@@ -378,7 +287,7 @@ impl ExecContext for GuestCtx<'_> {
         if self.vcpu.cp0.index & 0x8000_0000 != 0 {
             // The guest now believes the pair is not cached anywhere.
             let first = (self.vcpu.cp0.entry_hi as u32) & !0x1FFF;
-            self.shoot_down(tlbctl::Shootdown::Range {
+            self.shoot_down(Shootdown::Range {
                 first,
                 last: first | 0x1FFF,
             });

@@ -6,7 +6,8 @@ use sim::cpu::{Access, ExcCode, Exception, Lookup, Mode, Regs};
 
 use crate::coalesce::{self, DeviceTrap};
 use crate::commpage;
-use crate::engine::{self, EngineStop, GuestCtx};
+use crate::engine::{self, EngineStop};
+use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
 use crate::tlbctl;

@@ -20,7 +20,7 @@ use sim::gdb::{Point, Resume, Stop, Target};
 use sim::mem::Bus;
 use sim::DebugControl;
 
-use crate::engine::GuestCtx;
+use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::vcpu::VcpuState;
 use crate::{Monitor, MonitorExit, VmEnd};
@@ -72,7 +72,7 @@ impl VmDebug {
 /// the monitor has been handled; breakpoints are checked where the engine
 /// interprets, the traced loop checks them where code runs directly.
 pub(crate) fn stops_engine(ctx: &mut GuestCtx<'_>, pc: u64, interpreted: bool) -> bool {
-    let direct = crate::engine::directly_executable(pc, ctx.vcpu.mode());
+    let direct = crate::guest::directly_executable(pc, ctx.vcpu.mode());
     let Some(ctl) = ctx.debug.as_deref_mut() else {
         return false;
     };

@@ -22,6 +22,7 @@ pub mod exit;
 pub mod files;
 pub mod flow;
 pub mod gdb;
+pub mod guest;
 pub mod host;
 pub mod l2tlb;
 pub mod mem;
@@ -44,8 +45,9 @@ use sim::dev::{Board, BoardAction, BoardConfig};
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 use sim::{Machine, MachineConfig};
 
-use crate::engine::{EngineStop, GuestCtx};
+use crate::engine::EngineStop;
 use crate::exit::Outcome;
+use crate::guest::GuestCtx;
 use crate::mem::{Asids, FrameAllocator, GuestPhys, Memmap, Pmap};
 use crate::obs::{MonEvent, Place, Trace};
 use crate::vcpu::{Vcpu, VcpuState};
@@ -145,7 +147,7 @@ pub struct Monitor {
     /// quantum boundaries.
     pub remap: Option<remap::Job>,
     /// (physical CPU already done, address space, what).
-    shootdowns: Vec<(usize, usize, tlbctl::Shootdown)>,
+    shootdowns: Vec<(usize, usize, guest::Shootdown)>,
     /// Per physical CPU, the real TLB entry its next refill replaces.
     tlb_cursor: Vec<usize>,
     /// The ASID generation every real TLB has been flushed for.
@@ -489,7 +491,7 @@ impl Monitor {
             if bt::chooses(ctx, regs.pc) {
                 return Some(bt::run(ctx, regs, end));
             }
-            if !engine::directly_executable(regs.pc, ctx.vcpu.mode()) {
+            if !guest::directly_executable(regs.pc, ctx.vcpu.mode()) {
                 return Some(engine::run(ctx, regs, 0, end));
             }
             enter_guest(ctx);

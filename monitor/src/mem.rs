@@ -3,6 +3,7 @@
 //! page → the (VM, guest page) pairs that map it), and machine ASIDs.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use sim::mem::PAGE_SHIFT;
 
@@ -46,7 +47,7 @@ pub struct Pmap {
     /// Guest pages not composed: each is on the machine page of its own
     /// number and the guest's entries for it are installed as they are
     /// (`crate::memstate`).
-    pub passthrough: crate::memstate::PageSet,
+    pub passthrough: PageSet,
     /// Guest pages being copied by concurrent remapping: stores to them
     /// wait until the copy is done (`remap`). At most one batch.
     protected: Vec<u32>,
@@ -138,8 +139,8 @@ impl Pmap {
     }
 
     /// Whether its pages are passed through, composed, or some of each.
-    pub fn state(&self) -> crate::memstate::MemoryState {
-        crate::memstate::MemoryState::of(&self.passthrough, self.size() >> PAGE_SHIFT)
+    pub fn state(&self) -> MemoryState {
+        MemoryState::of(&self.passthrough, self.size() >> PAGE_SHIFT)
     }
 
     /// Bytes of guest-physical memory.
@@ -411,6 +412,115 @@ impl Asids {
     /// Whether machine ASID `masid` currently belongs to address space `space`.
     pub fn owned_by(&self, space: usize, masid: u8) -> bool {
         masid != 0 && self.map.get(space).is_some_and(|row| row.contains(&masid))
+    }
+}
+
+/// A set of guest pages as sorted, disjoint, half-open ranges: a switch
+/// adds or removes a whole range at a cost that does not grow with its
+/// size, and a lookup on the refill path looks at a handful of ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageSet {
+    ranges: Vec<(u32, u32)>,
+}
+
+impl PageSet {
+    /// Pages `first..end`.
+    pub fn of(first: u32, end: u32) -> PageSet {
+        let mut s = PageSet::default();
+        s.insert(first, end);
+        s
+    }
+
+    #[inline]
+    pub fn contains(&self, page: u32) -> bool {
+        self.ranges.iter().any(|&(a, b)| (a..b).contains(&page))
+    }
+
+    /// Whether any page of `first..end` is in the set.
+    pub fn overlaps(&self, first: u32, end: u32) -> bool {
+        self.ranges.iter().any(|&(a, b)| a < end && first < b)
+    }
+
+    pub fn insert(&mut self, first: u32, end: u32) {
+        if first >= end {
+            return;
+        }
+        let (mut lo, mut hi) = (first, end);
+        // Every range touching the new one merges into it.
+        self.ranges.retain(|&(a, b)| {
+            let touches = a <= hi && lo <= b;
+            if touches {
+                lo = lo.min(a);
+                hi = hi.max(b);
+            }
+            !touches
+        });
+        let at = self.ranges.partition_point(|&(a, _)| a < lo);
+        self.ranges.insert(at, (lo, hi));
+    }
+
+    pub fn remove(&mut self, first: u32, end: u32) {
+        let mut out = Vec::with_capacity(self.ranges.len() + 1);
+        for &(a, b) in &self.ranges {
+            if b <= first || end <= a {
+                out.push((a, b));
+                continue;
+            }
+            if a < first {
+                out.push((a, first));
+            }
+            if end < b {
+                out.push((end, b));
+            }
+        }
+        self.ranges = out;
+    }
+
+    /// How many pages the set holds.
+    pub fn pages(&self) -> u64 {
+        self.ranges.iter().map(|&(a, b)| u64::from(b - a)).sum()
+    }
+
+    pub fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges
+    }
+}
+
+/// A virtualized kernel's memory as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryState {
+    /// Every page passed through: only the CPUs are virtual.
+    PassThrough,
+    /// Every page composed through the pmap.
+    Virtual,
+    /// Some pages passed through, the others composed.
+    Partial { passthrough: u64, pages: u64 },
+}
+
+impl MemoryState {
+    /// The state of `pages` guest pages of which `passthrough` pass through.
+    pub fn of(passthrough: &PageSet, pages: u64) -> MemoryState {
+        match passthrough.pages() {
+            0 => MemoryState::Virtual,
+            n if n >= pages => MemoryState::PassThrough,
+            n => MemoryState::Partial {
+                passthrough: n,
+                pages,
+            },
+        }
+    }
+}
+
+impl fmt::Display for MemoryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoryState::PassThrough => f.write_str("pass-through"),
+            MemoryState::Virtual => f.write_str("virtual"),
+            MemoryState::Partial { passthrough, pages } => write!(
+                f,
+                "partially virtual ({passthrough} of {pages} pages pass-through)"
+            ),
+        }
     }
 }
 

@@ -8,123 +8,13 @@
 //! back to the pmap. [`virtualize_memory`] and [`devirtualize_memory`] are
 //! the timeline's switches between the two for a range or all of it.
 
-use std::fmt;
-
 use sim::config::show_size;
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 
+pub use crate::mem::{MemoryState, PageSet};
 use crate::remap::RemapIndex;
 use crate::virt::Switch;
 use crate::Monitor;
-
-/// A set of guest pages as sorted, disjoint, half-open ranges: a switch
-/// adds or removes a whole range at a cost that does not grow with its
-/// size, and a lookup on the refill path looks at a handful of ranges.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PageSet {
-    ranges: Vec<(u32, u32)>,
-}
-
-impl PageSet {
-    /// Pages `first..end`.
-    pub fn of(first: u32, end: u32) -> PageSet {
-        let mut s = PageSet::default();
-        s.insert(first, end);
-        s
-    }
-
-    #[inline]
-    pub fn contains(&self, page: u32) -> bool {
-        self.ranges.iter().any(|&(a, b)| (a..b).contains(&page))
-    }
-
-    /// Whether any page of `first..end` is in the set.
-    pub fn overlaps(&self, first: u32, end: u32) -> bool {
-        self.ranges.iter().any(|&(a, b)| a < end && first < b)
-    }
-
-    pub fn insert(&mut self, first: u32, end: u32) {
-        if first >= end {
-            return;
-        }
-        let (mut lo, mut hi) = (first, end);
-        // Every range touching the new one merges into it.
-        self.ranges.retain(|&(a, b)| {
-            let touches = a <= hi && lo <= b;
-            if touches {
-                lo = lo.min(a);
-                hi = hi.max(b);
-            }
-            !touches
-        });
-        let at = self.ranges.partition_point(|&(a, _)| a < lo);
-        self.ranges.insert(at, (lo, hi));
-    }
-
-    pub fn remove(&mut self, first: u32, end: u32) {
-        let mut out = Vec::with_capacity(self.ranges.len() + 1);
-        for &(a, b) in &self.ranges {
-            if b <= first || end <= a {
-                out.push((a, b));
-                continue;
-            }
-            if a < first {
-                out.push((a, first));
-            }
-            if end < b {
-                out.push((end, b));
-            }
-        }
-        self.ranges = out;
-    }
-
-    /// How many pages the set holds.
-    pub fn pages(&self) -> u64 {
-        self.ranges.iter().map(|&(a, b)| u64::from(b - a)).sum()
-    }
-
-    pub fn ranges(&self) -> &[(u32, u32)] {
-        &self.ranges
-    }
-}
-
-/// A virtualized kernel's memory as a whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemoryState {
-    /// Every page passed through: only the CPUs are virtual.
-    PassThrough,
-    /// Every page composed through the pmap.
-    Virtual,
-    /// Some pages passed through, the others composed.
-    Partial { passthrough: u64, pages: u64 },
-}
-
-impl MemoryState {
-    /// The state of `pages` guest pages of which `passthrough` pass through.
-    pub fn of(passthrough: &PageSet, pages: u64) -> MemoryState {
-        match passthrough.pages() {
-            0 => MemoryState::Virtual,
-            n if n >= pages => MemoryState::PassThrough,
-            n => MemoryState::Partial {
-                passthrough: n,
-                pages,
-            },
-        }
-    }
-}
-
-impl fmt::Display for MemoryState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MemoryState::PassThrough => f.write_str("pass-through"),
-            MemoryState::Virtual => f.write_str("virtual"),
-            MemoryState::Partial { passthrough, pages } => write!(
-                f,
-                "partially virtual ({passthrough} of {pages} pages pass-through)"
-            ),
-        }
-    }
-}
 
 /// The VM a timeline's memory switch acts on: the kernel virtualized at
 /// run time.

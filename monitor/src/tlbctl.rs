@@ -7,7 +7,7 @@ use sim::cpu::tlb::lo;
 use sim::cpu::tlb::TlbHit;
 use sim::cpu::{Lookup, TlbEntry, TLB_ENTRIES};
 
-use crate::engine::GuestCtx;
+use crate::guest::{GuestCtx, Shootdown};
 use crate::l2tlb::L2Entry;
 use crate::mem::GuestPhys;
 use crate::obs::{Half, MonEvent};
@@ -164,36 +164,6 @@ pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> bool {
             true
         }
         Lookup::Miss => false,
-    }
-}
-
-/// Real-TLB entries of one address space that every physical CPU must drop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shootdown {
-    /// Pairs whose VA lies in `first..=last`.
-    Range { first: u32, last: u32 },
-    /// Every entry of the space.
-    Space,
-}
-
-impl Shootdown {
-    /// The VAs a virtual TLB entry covers.
-    pub fn covering(e: &TlbEntry) -> Shootdown {
-        let first = e.vpn2 & e.vpn_mask();
-        Shootdown::Range {
-            first,
-            last: first
-                .wrapping_add(e.page_size().wrapping_mul(2))
-                .wrapping_sub(1),
-        }
-    }
-
-    /// The same VAs as L2TLB pair numbers (VA[31:13]), for `L2Tlb::drop_range`.
-    pub fn pairs(&self) -> (u32, u32) {
-        match *self {
-            Shootdown::Range { first, last } => (first >> 13, last >> 13),
-            Shootdown::Space => (0, u32::MAX >> 13),
-        }
     }
 }
 

@@ -12,67 +12,19 @@
 //! (`remap`) is found under its new machine address; the old key is never
 //! looked up again.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use sim::cpu::Access;
 use sim::isa::{Class, Insn, Op};
 use sim::mem::PAGE_SHIFT;
 
-use crate::engine::GuestCtx;
+pub(super) use super::state::Block;
+use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 
 /// Longest block: bounds the translation charged for code never run.
 const MAX_INSNS: usize = 64;
-
-#[derive(Debug)]
-pub(super) struct Block {
-    /// Guest virtual PC of the first instruction.
-    pub(super) pc: u64,
-    /// Machine page and the code generation the words were read at.
-    pub(super) page: usize,
-    pub(super) generation: u32,
-    pub(super) insns: Vec<Insn>,
-    /// The inline cache of an indirect exit: the target it took last.
-    last_target: AtomicU64,
-}
-
-impl Block {
-    /// Whether the block's exit needs a lookup (its target is not known at
-    /// translation time): an indirect jump or an ERET. Other exits are
-    /// chained, patched once into a direct jump to the next block.
-    pub(super) fn unchained_exit(&self) -> bool {
-        self.insns
-            .iter()
-            .rev()
-            .take(2)
-            .any(|i| matches!(i.op, Op::Jr | Op::Jalr | Op::Eret))
-    }
-
-    /// Whether an indirect exit to `target` hits the block's inline cache
-    /// (the target it took last time); the cache then holds `target`.
-    pub(super) fn predicts(&self, target: u64) -> bool {
-        self.last_target.swap(target, Ordering::Relaxed) == target
-    }
-}
-
-/// The translation cache of one VM, shared by its VCPUs (blocks depend on
-/// memory only).
-#[derive(Debug, Default)]
-pub struct Cache {
-    blocks: HashMap<(u64, u32), Arc<Block>>,
-}
-
-impl Cache {
-    pub fn len(&self) -> usize {
-        self.blocks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
-    }
-}
 
 /// Whether a block ends after `insn` (its delay slot is added separately).
 fn ends_block(insn: &Insn) -> bool {

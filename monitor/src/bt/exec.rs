@@ -14,7 +14,8 @@ use sim::isa::Reg;
 use sim::timing::TIMING;
 
 use super::block::Block;
-use crate::engine::{self, GuestCtx};
+use crate::engine;
+use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 use crate::vcpu::VcpuState;
 

@@ -14,106 +14,15 @@
 mod block;
 mod exec;
 pub mod region;
+pub mod state;
 
 use sim::cpu::{Flow, Mode, Regs};
 
-use crate::engine::{self, EngineStop, GuestCtx};
+use crate::engine::{self, EngineStop};
+use crate::guest::{self, GuestCtx};
 use crate::obs::MonEvent;
 
-pub use block::Cache;
-pub use region::Regions;
-
-/// `--vm …,exec=POLICY`: which guest-kernel code is translated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Exec {
-    /// Today's behaviour: window code runs directly, KSEG0/KSEG1 code in
-    /// the engine.
-    #[default]
-    Direct,
-    /// Every guest-kernel instruction runs translated.
-    Translate,
-    /// KSEG0/KSEG1 code translated; window pages direct until their exit
-    /// rate makes them translated (`region`).
-    Adaptive,
-}
-
-impl Exec {
-    pub const NAMES: [&'static str; 3] = ["direct", "translate", "adaptive"];
-
-    pub fn parse(s: &str) -> Result<Exec, String> {
-        match s {
-            "direct" => Ok(Exec::Direct),
-            "translate" => Ok(Exec::Translate),
-            "adaptive" => Ok(Exec::Adaptive),
-            _ => Err(format!(
-                "exec={s:?} is not one of {}",
-                Exec::NAMES.join(", ")
-            )),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Exec::Direct => "direct",
-            Exec::Translate => "translate",
-            Exec::Adaptive => "adaptive",
-        }
-    }
-}
-
-/// Counters for `--stats`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BtStats {
-    /// Blocks translated (a stale block translated again counts again).
-    pub translated_blocks: u64,
-    pub translated_insns: u64,
-    /// Blocks dropped because the guest wrote their code.
-    pub invalidated: u64,
-    /// Blocks run, and how many of them were entered through a chained
-    /// exit (free) or a lookup (indirect jump, return, entry).
-    pub blocks_run: u64,
-    pub lookups: u64,
-    /// Indirect exits whose target was the one the block's inline cache held.
-    pub predicted: u64,
-    /// Guest instructions run translated and the cycles they took
-    /// (including the inline operations and lookups).
-    pub insns: u64,
-    pub cycles: u64,
-    /// Privileged instructions run inline: each one an exit direct
-    /// execution would have taken (unless commpage patching had removed it).
-    pub inline_ops: u64,
-    /// Code left to direct execution or the engine: with a debugger
-    /// attached (its breakpoints and steps), and PCs that cannot be fetched
-    /// (the engine delivers the fault).
-    pub fallback_debugger: u64,
-    pub fallback_fetch: u64,
-}
-
-/// One VM's translator: policy, translation cache, regions, counters.
-#[derive(Debug, Default)]
-pub struct Bt {
-    pub exec: Exec,
-    pub cache: Cache,
-    pub regions: Regions,
-    pub stats: BtStats,
-    /// Per VCPU: the PC its last run stopped at because its turn ended.
-    /// Resuming there is free: the end of a turn is the simulator's
-    /// scheduling, not an event of the modelled machine.
-    budget_stop: Vec<Option<u64>>,
-    /// Per VCPU: its reflection count when its last run ended (a run that
-    /// starts after a reflection enters the handler through the vector's
-    /// chained entry).
-    reflected: Vec<u64>,
-}
-
-impl Bt {
-    pub fn new(exec: Exec) -> Bt {
-        Bt {
-            exec,
-            ..Bt::default()
-        }
-    }
-}
+pub use state::{Bt, BtStats, Cache, Exec, Regions};
 
 /// Whether the guest-kernel code at `pc` runs translated now. Not while a
 /// debugger is attached: its breakpoints and steps need direct execution's
@@ -137,7 +46,7 @@ fn policy_wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
         Exec::Direct => false,
         _ if mode == Mode::User => false,
         Exec::Translate => true,
-        Exec::Adaptive => !engine::directly_executable(pc, mode) || ctx.bt.regions.translated(pc),
+        Exec::Adaptive => !guest::directly_executable(pc, mode) || ctx.bt.regions.translated(pc),
     }
 }
 
@@ -304,7 +213,7 @@ pub fn stats_lines(out: &mut String, st: &crate::stats::VmStats) {
         b.fallback_fetch
     );
     for (page, r) in &st.regions {
-        let decision = if !engine::directly_executable(u64::from(*page), Mode::Supervisor) {
+        let decision = if !guest::directly_executable(u64::from(*page), Mode::Supervisor) {
             "translated (KSEG0/KSEG1)"
         } else if st.exec == Exec::Translate {
             "translated (exec=translate)"

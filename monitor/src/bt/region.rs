@@ -16,78 +16,17 @@
 //! privileged one goes back to direct execution, and its threshold doubles
 //! (up to `MAX_THRESHOLD`), so a page that would flap settles translated.
 
-use std::collections::HashMap;
-
+use super::state::page_of;
+pub use super::state::{Region, Regions};
 use super::Exec;
-use crate::engine::{directly_executable, GuestCtx};
+use crate::guest::{directly_executable, GuestCtx};
 
-/// Exits in one window that switch a page to translation, at first.
-const THRESHOLD: u32 = 4;
+/// The most a page's threshold doubles to (`state::THRESHOLD` at first).
 const MAX_THRESHOLD: u32 = 256;
 /// The window the exits are counted in, in machine cycles.
 const WINDOW: u64 = 1_000_000;
 /// Privileged-free instructions after which a translated page goes back.
 const QUIET: u64 = 200_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    pub translated: bool,
-    threshold: u32,
-    window_start: u64,
-    window_exits: u32,
-    quiet: u64,
-    /// Switches either way.
-    pub switches: u32,
-    /// Exits taken while it ran directly.
-    pub exits: u64,
-    /// Instructions and cycles run translated.
-    pub insns: u64,
-    pub cycles: u64,
-    /// Blocks that executed a privileged instruction inline.
-    pub privileged_blocks: u64,
-}
-
-impl Default for Region {
-    fn default() -> Region {
-        Region {
-            translated: false,
-            threshold: THRESHOLD,
-            window_start: 0,
-            window_exits: 0,
-            quiet: 0,
-            switches: 0,
-            exits: 0,
-            insns: 0,
-            cycles: 0,
-            privileged_blocks: 0,
-        }
-    }
-}
-
-/// The regions of one VM, by virtual page number.
-#[derive(Debug, Default)]
-pub struct Regions {
-    pages: HashMap<u32, Region>,
-}
-
-fn page_of(pc: u64) -> u32 {
-    // The low word: 32-bit addressing.
-    (pc as u32) >> 12
-}
-
-impl Regions {
-    /// Whether the page of `pc` runs translated under `adaptive`.
-    pub fn translated(&self, pc: u64) -> bool {
-        self.pages.get(&page_of(pc)).is_some_and(|r| r.translated)
-    }
-
-    /// Every region seen, by page address.
-    pub fn list(&self) -> Vec<(u32, Region)> {
-        let mut v: Vec<(u32, Region)> = self.pages.iter().map(|(p, r)| (p << 12, *r)).collect();
-        v.sort_by_key(|e| e.0);
-        v
-    }
-}
 
 /// Counts an exit at guest-kernel `pc` against its page and switches the
 /// page to translation when they come fast enough.

@@ -8,35 +8,11 @@
 
 use sim::dev::map;
 
-use super::Policy;
-use crate::engine::GuestCtx;
+use super::state::Policy;
+pub use super::state::{Ring, CAPACITY};
+use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
-
-/// Writes held before the ring is delivered regardless.
-pub const CAPACITY: usize = 64;
-
-/// Queued writes of one VM, in order.
-#[derive(Clone, Debug)]
-pub struct Ring {
-    bytes: [u8; CAPACITY],
-    len: usize,
-}
-
-impl Default for Ring {
-    fn default() -> Ring {
-        Ring {
-            bytes: [0; CAPACITY],
-            len: 0,
-        }
-    }
-}
-
-impl Ring {
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
 
 /// Whether a write of `width` bytes at `gpa` may wait in the ring: the
 /// console's putchar byte, whose only effect is output.

@@ -16,69 +16,11 @@ use sim::cpu::cp0::Mode;
 use sim::cpu::{Access, ExcCode, Exception, ExecContext, Flow, Regs};
 use sim::isa::{decode, Op};
 
-use crate::engine::{self, GuestCtx};
+pub use super::state::{Ranges, MAX_RANGES};
+use crate::engine;
 use crate::exit::is_device;
+use crate::guest::{self, GuestCtx};
 use crate::mem::GuestPhys;
-
-/// Separate runs of words a block may cover (its straight code, a called
-/// function, the loop that calls it, ...).
-pub const MAX_RANGES: usize = 8;
-
-/// The words a scan covered: runs of guest-virtual addresses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Ranges {
-    /// `[start, end)` of each run.
-    runs: [(u64, u64); MAX_RANGES],
-    n: usize,
-}
-
-impl Ranges {
-    pub fn contains(&self, pc: u64) -> bool {
-        self.runs
-            .iter()
-            .take(self.n)
-            .any(|&(s, e)| (s..e).contains(&pc))
-    }
-
-    /// Adds the word at `pc`; false when that would need one run too many.
-    fn add(&mut self, pc: u64) -> bool {
-        if self.contains(pc) {
-            return true;
-        }
-        let n = self.n;
-        for run in self.runs.iter_mut().take(n) {
-            if run.1 == pc {
-                run.1 += 4;
-                return true;
-            }
-            if run.0 == pc.wrapping_add(4) {
-                run.0 = pc;
-                return true;
-            }
-        }
-        match self.runs.get_mut(n) {
-            Some(run) => {
-                *run = (pc, pc.wrapping_add(4));
-                self.n += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Instruction words covered.
-    pub fn words(&self) -> u64 {
-        self.runs
-            .iter()
-            .take(self.n)
-            .map(|&(s, e)| (e.wrapping_sub(s)) / 4)
-            .sum()
-    }
-
-    pub fn first(&self) -> u64 {
-        self.runs.first().map_or(0, |r| r.0)
-    }
-}
 
 /// FNV-1a over the words the ranges cover, read through the guest's
 /// current mapping; `None` if one of them is no longer mapped RAM.
@@ -148,7 +90,7 @@ impl ScanCtx<'_, '_> {
     /// kernel runs directly (KSEG0/KSEG1, or a device page it mapped).
     fn note(&mut self, vaddr: u64, gpa: GuestPhys) -> bool {
         let device = is_device(self.g, gpa);
-        let direct = engine::directly_executable(vaddr, Mode::Supervisor)
+        let direct = guest::directly_executable(vaddr, Mode::Supervisor)
             || crate::commpage::covers(self.g, vaddr);
         self.trapped |= device || !direct;
         device

@@ -235,7 +235,7 @@ pub enum MonEvent {
         accesses: Vec<Access>,
         resume: u32,
         /// Why it ended before its recorded length.
-        cut: Option<crate::coalesce::Cut>,
+        cut: Option<crate::coalesce::state::Cut>,
     },
     /// A recorded block whose words no longer hash the same.
     CoalesceDrop {
@@ -362,7 +362,7 @@ impl Trace {
         pc: u64,
         insns: u32,
         resume: u64,
-        cut: Option<crate::coalesce::Cut>,
+        cut: Option<crate::coalesce::state::Cut>,
     ) {
         if let Some(accesses) = self.block.take() {
             self.record(MonEvent::CoalesceBlock {

@@ -6,7 +6,7 @@ use sim::cpu::{ExcCode, Mode};
 
 use super::text::Layer;
 use super::{Access, GuestInsn, Half, MonEvent, Place, Record, ScanOutcome};
-use crate::coalesce::Cut;
+use crate::coalesce::state::Cut;
 
 /// A monitor trace line whose event is not one the format defines.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

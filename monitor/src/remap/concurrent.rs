@@ -3,7 +3,7 @@
 
 use super::job::{Job, Step};
 use super::{debug_check, Moved, BATCH, BATCH_LOOKUPS};
-use crate::engine::GuestCtx;
+use crate::guest::GuestCtx;
 use crate::{Monitor, Vm};
 
 /// Invalidates, on every CPU and in VM `v`'s L2TLBs, the composed entries

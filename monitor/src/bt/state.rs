@@ -1,0 +1,212 @@
+//! One VM's translator state as data: policy, translation cache, regions,
+//! counters, what a `GuestCtx` carries (`crate::guest`). Nothing here takes
+//! a `GuestCtx`, so it sits below the translator's functions that do.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use sim::isa::{Insn, Op};
+
+/// `--vm …,exec=POLICY`: which guest-kernel code is translated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exec {
+    /// Today's behaviour: window code runs directly, KSEG0/KSEG1 code in
+    /// the engine.
+    #[default]
+    Direct,
+    /// Every guest-kernel instruction runs translated.
+    Translate,
+    /// KSEG0/KSEG1 code translated; window pages direct until their exit
+    /// rate makes them translated (`region`).
+    Adaptive,
+}
+
+impl Exec {
+    pub const NAMES: [&'static str; 3] = ["direct", "translate", "adaptive"];
+
+    pub fn parse(s: &str) -> Result<Exec, String> {
+        match s {
+            "direct" => Ok(Exec::Direct),
+            "translate" => Ok(Exec::Translate),
+            "adaptive" => Ok(Exec::Adaptive),
+            _ => Err(format!(
+                "exec={s:?} is not one of {}",
+                Exec::NAMES.join(", ")
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Exec::Direct => "direct",
+            Exec::Translate => "translate",
+            Exec::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// Counters for `--stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BtStats {
+    /// Blocks translated (a stale block translated again counts again).
+    pub translated_blocks: u64,
+    pub translated_insns: u64,
+    /// Blocks dropped because the guest wrote their code.
+    pub invalidated: u64,
+    /// Blocks run, and how many of them were entered through a chained
+    /// exit (free) or a lookup (indirect jump, return, entry).
+    pub blocks_run: u64,
+    pub lookups: u64,
+    /// Indirect exits whose target was the one the block's inline cache held.
+    pub predicted: u64,
+    /// Guest instructions run translated and the cycles they took
+    /// (including the inline operations and lookups).
+    pub insns: u64,
+    pub cycles: u64,
+    /// Privileged instructions run inline: each one an exit direct
+    /// execution would have taken (unless commpage patching had removed it).
+    pub inline_ops: u64,
+    /// Code left to direct execution or the engine: with a debugger
+    /// attached (its breakpoints and steps), and PCs that cannot be fetched
+    /// (the engine delivers the fault).
+    pub fallback_debugger: u64,
+    pub fallback_fetch: u64,
+}
+
+/// One VM's translator: policy, translation cache, regions, counters.
+#[derive(Debug, Default)]
+pub struct Bt {
+    pub exec: Exec,
+    pub cache: Cache,
+    pub regions: Regions,
+    pub stats: BtStats,
+    /// Per VCPU: the PC its last run stopped at because its turn ended.
+    /// Resuming there is free: the end of a turn is the simulator's
+    /// scheduling, not an event of the modelled machine.
+    pub(super) budget_stop: Vec<Option<u64>>,
+    /// Per VCPU: its reflection count when its last run ended (a run that
+    /// starts after a reflection enters the handler through the vector's
+    /// chained entry).
+    pub(super) reflected: Vec<u64>,
+}
+
+impl Bt {
+    pub fn new(exec: Exec) -> Bt {
+        Bt {
+            exec,
+            ..Bt::default()
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Block {
+    /// Guest virtual PC of the first instruction.
+    pub(super) pc: u64,
+    /// Machine page and the code generation the words were read at.
+    pub(super) page: usize,
+    pub(super) generation: u32,
+    pub(super) insns: Vec<Insn>,
+    /// The inline cache of an indirect exit: the target it took last.
+    pub(super) last_target: AtomicU64,
+}
+
+impl Block {
+    /// Whether the block's exit needs a lookup (its target is not known at
+    /// translation time): an indirect jump or an ERET. Other exits are
+    /// chained, patched once into a direct jump to the next block.
+    pub(super) fn unchained_exit(&self) -> bool {
+        self.insns
+            .iter()
+            .rev()
+            .take(2)
+            .any(|i| matches!(i.op, Op::Jr | Op::Jalr | Op::Eret))
+    }
+
+    /// Whether an indirect exit to `target` hits the block's inline cache
+    /// (the target it took last time); the cache then holds `target`.
+    pub(super) fn predicts(&self, target: u64) -> bool {
+        self.last_target.swap(target, Ordering::Relaxed) == target
+    }
+}
+
+/// The translation cache of one VM, shared by its VCPUs (blocks depend on
+/// memory only).
+#[derive(Debug, Default)]
+pub struct Cache {
+    pub(super) blocks: HashMap<(u64, u32), Arc<Block>>,
+}
+
+impl Cache {
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+/// Exits in one window that switch a page to translation, at first.
+pub(super) const THRESHOLD: u32 = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub translated: bool,
+    pub(super) threshold: u32,
+    pub(super) window_start: u64,
+    pub(super) window_exits: u32,
+    pub(super) quiet: u64,
+    /// Switches either way.
+    pub switches: u32,
+    /// Exits taken while it ran directly.
+    pub exits: u64,
+    /// Instructions and cycles run translated.
+    pub insns: u64,
+    pub cycles: u64,
+    /// Blocks that executed a privileged instruction inline.
+    pub privileged_blocks: u64,
+}
+
+impl Default for Region {
+    fn default() -> Region {
+        Region {
+            translated: false,
+            threshold: THRESHOLD,
+            window_start: 0,
+            window_exits: 0,
+            quiet: 0,
+            switches: 0,
+            exits: 0,
+            insns: 0,
+            cycles: 0,
+            privileged_blocks: 0,
+        }
+    }
+}
+
+/// The regions of one VM, by virtual page number.
+#[derive(Debug, Default)]
+pub struct Regions {
+    pub(super) pages: HashMap<u32, Region>,
+}
+
+pub(super) fn page_of(pc: u64) -> u32 {
+    // The low word: 32-bit addressing.
+    (pc as u32) >> 12
+}
+
+impl Regions {
+    /// Whether the page of `pc` runs translated under `adaptive`.
+    pub fn translated(&self, pc: u64) -> bool {
+        self.pages.get(&page_of(pc)).is_some_and(|r| r.translated)
+    }
+
+    /// Every region seen, by page address.
+    pub fn list(&self) -> Vec<(u32, Region)> {
+        let mut v: Vec<(u32, Region)> = self.pages.iter().map(|(p, r)| (p << 12, *r)).collect();
+        v.sort_by_key(|e| e.0);
+        v
+    }
+}

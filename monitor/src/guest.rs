@@ -1,0 +1,150 @@
+//! The monitor's view of one VCPU running on one physical CPU (`GuestCtx`)
+//! and the accesses every layer above shares: guest-virtual translation,
+//! the VM's RAM through its pmap, cycle charging. The bottom of the guest
+//! side: it depends on `sim`, `mem`, `vcpu`, `cost`, `obs` and the data of
+//! `coalesce` and `bt`, and on nothing that takes a `GuestCtx`, so `tlbctl`,
+//! `commpage`, `engine`, `exit`, `bt`, `coalesce`, `gdb` and `remap` sit above
+//! it without a cycle. The engine's instruction semantics (`ExecContext`)
+//! and the device path are `engine`'s.
+
+use sim::cpu::cp0::Mode;
+use sim::cpu::{Access, Core, ExcCode, Exception, TlbEntry};
+use sim::dev::Board;
+use sim::mem::Bus;
+use sim::DebugControl;
+
+use crate::cost::Cost;
+use crate::mem::{Asids, GuestPhys, Pmap};
+use crate::obs::Trace;
+use crate::vcpu::Vcpu;
+
+/// Whether code at `pc` can run directly on the real CPU for a guest in
+/// `mode`: the guest kernel runs in real supervisor mode, so only suseg and
+/// sseg; its user processes in real user mode.
+pub fn directly_executable(pc: u64, mode: Mode) -> bool {
+    // Low word: 32-bit addressing.
+    let pc = pc as u32;
+    match mode {
+        Mode::User => pc < 0x8000_0000,
+        _ => pc < 0x8000_0000 || (0xC000_0000..0xE000_0000).contains(&pc),
+    }
+}
+
+/// Everything one engine run may touch, borrowed from the monitor.
+pub struct GuestCtx<'a> {
+    pub vm: usize,
+    pub vcpu: &'a mut Vcpu,
+    pub pmap: &'a Pmap,
+    pub board: &'a mut Board,
+    pub bus: &'a mut Bus,
+    pub core: &'a mut Core,
+    pub asids: &'a mut Asids,
+    pub trace: &'a mut Trace,
+    /// Composed entries dropped from one physical CPU's real TLB (the
+    /// first field), of one address space (the second), which must leave
+    /// the other CPUs' too.
+    pub shootdowns: &'a mut Vec<(usize, usize, Shootdown)>,
+    /// Machine time of this VCPU.
+    pub now: u64,
+    /// Set when the guest did something that stops its VM.
+    pub stop: &'a mut Option<String>,
+    /// The real TLB entry this physical CPU replaces next (round robin: the
+    /// monitor's refills retire no instructions, so Random would not move
+    /// between two refills and two pages could evict each other forever).
+    pub tlb_cursor: &'a mut usize,
+    /// The debugger's control of this VCPU, while it has anything set.
+    pub debug: Option<&'a mut DebugControl>,
+    /// The monitor's cost table (`--cost` may override entries).
+    pub cost: Cost,
+    /// The VM's coalesced-I/O state: per-address table, ring, counters.
+    pub io: &'a mut crate::coalesce::state::VmIo,
+    /// The VM's binary translator: policy, cache, regions (`bt`).
+    pub bt: &'a mut crate::bt::state::Bt,
+}
+
+impl GuestCtx<'_> {
+    /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
+    pub fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
+        // The low word: 32-bit addressing.
+        let t = sim::cpu::tlb::translate(&self.vcpu.cp0, &self.vcpu.tlb, vaddr as u32, access)?;
+        Ok(GuestPhys(t.pa))
+    }
+
+    /// The machine address and word of the guest instruction at `pc`, if it
+    /// is in the VM's RAM and mapped.
+    pub fn code_word(&self, pc: u64) -> Option<(u64, u32)> {
+        let gpa = self.translate(pc, Access::Fetch).ok()?;
+        let ma = self.pmap.translate(gpa)?;
+        // A 4-byte read: exact.
+        let w = self.bus.read_ram(ma.0, 4)? as u32;
+        Some((ma.0, w))
+    }
+
+    pub fn bus_error(access: Access) -> Exception {
+        Exception::new(if access == Access::Fetch {
+            ExcCode::Ibe
+        } else {
+            ExcCode::Dbe
+        })
+    }
+
+    /// A read of the VM's RAM at `gpa`, below the pmap's size.
+    pub fn read_ram(&self, gpa: GuestPhys, width: u8, access: Access) -> Result<u64, Exception> {
+        let ma = self.pmap.translate(gpa).ok_or(Self::bus_error(access))?;
+        self.bus
+            .read_ram(ma.0, width)
+            .ok_or(Self::bus_error(access))
+    }
+
+    /// A write to the VM's RAM at `gpa`, below the pmap's size.
+    pub fn write_ram(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
+        if self.pmap.write_protected(gpa) {
+            self.vcpu.remap_blocked = true;
+            return Err(Self::bus_error(Access::Store));
+        }
+        let ma = self
+            .pmap
+            .translate(gpa)
+            .ok_or(Self::bus_error(Access::Store))?;
+        if self.bus.write_ram(self.core.id, ma.0, width, value) {
+            return Ok(());
+        }
+        Err(Self::bus_error(Access::Store))
+    }
+
+    pub fn charge(&mut self, cycles: u64) {
+        self.core.charge(cycles);
+        self.trace.now = self.core.cycles;
+        self.vcpu.stats.monitor_cycles += cycles;
+    }
+}
+
+/// Real-TLB entries of one address space that every physical CPU must drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shootdown {
+    /// Pairs whose VA lies in `first..=last`.
+    Range { first: u32, last: u32 },
+    /// Every entry of the space.
+    Space,
+}
+
+impl Shootdown {
+    /// The VAs a virtual TLB entry covers.
+    pub fn covering(e: &TlbEntry) -> Shootdown {
+        let first = e.vpn2 & e.vpn_mask();
+        Shootdown::Range {
+            first,
+            last: first
+                .wrapping_add(e.page_size().wrapping_mul(2))
+                .wrapping_sub(1),
+        }
+    }
+
+    /// The same VAs as L2TLB pair numbers (VA[31:13]), for `L2Tlb::drop_range`.
+    pub fn pairs(&self) -> (u32, u32) {
+        match *self {
+            Shootdown::Range { first, last } => (first >> 13, last >> 13),
+            Shootdown::Space => (0, u32::MAX >> 13),
+        }
+    }
+}
