@@ -2,7 +2,7 @@
 //! batch at a time, while the guest runs.
 
 use super::job::{Job, Step};
-use super::{debug_check, Moved, BATCH, BATCH_LOOKUPS};
+use super::{debug_check, Moved, BATCH, BATCH_BACKLOG, BATCH_LOOKUPS};
 use crate::guest::GuestCtx;
 use crate::{Monitor, Vm};
 
@@ -129,8 +129,8 @@ fn advance(m: &mut Monitor, job: &mut Job) {
     let pages = sources.len() as u64;
     // Lookups made up front (an evacuation's choice of free targets) are
     // spread over the batches, as a planner choosing each batch's targets
-    // with the batch would spend them: a batch pays at most two budgets.
-    let lookups = (job.users.cost - job.charged).min(4 * BATCH_LOOKUPS);
+    // with the batch would spend them.
+    let lookups = (job.users.cost - job.charged).min(BATCH_BACKLOG);
     job.charged += lookups;
     let c = m.config.cost.virt;
     let work = lookups + pages * (c.page_protect + c.page_copy + c.page_remap) + c.remap_shootdown;

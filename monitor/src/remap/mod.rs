@@ -99,12 +99,18 @@ impl RemapMode {
 /// the 50,000 the issue allows, while moving 8 MB in 128 batches.
 pub const BATCH: usize = 16;
 
-/// Lookup cycles after which a concurrent batch takes no further page: one
-/// pmap search of a displaced 32 MB VM (8,192 entries at 2 cycles). The
-/// `search` index pays that per page, so without this bound a batch of 16
-/// pauses its copier for about 300,000 cycles; with it a batch stops at
-/// a page or two and stays near the pause the other indexes have.
+/// Lookup cycles not yet charged after which a concurrent batch takes no
+/// further page: a quarter of one pmap search of a displaced 32 MB VM
+/// (8,192 entries at 2 cycles). The `search` index pays up to a whole
+/// search per page, so without this bound a batch of 16 pauses its copier
+/// for about 300,000 cycles; with it a batch stops at a page or two and
+/// its pause stays under the other indexes' (18,662 against 33,448 in
+/// `disco bench`).
 pub const BATCH_LOOKUPS: u64 = 4_096;
+
+/// The most lookup cycles made up front (an evacuation's choice of free
+/// targets) that one concurrent batch pays: the rest waits for the next.
+pub const BATCH_BACKLOG: u64 = 4 * BATCH_LOOKUPS;
 
 /// The memmap of a machine of `ram_bytes` for VMs `vms`: built once, when
 /// the monitor starts (or is slid under a kernel), then kept current.
