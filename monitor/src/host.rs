@@ -8,7 +8,8 @@ use sim::{Exit, Machine};
 use crate::cost::Cost;
 use crate::memstate::MemoryState;
 use crate::remap::{Moved, RemapIndex, RemapMode};
-use crate::timeline::{Action, At, StartVm, Timeline};
+use crate::spec::VmSpec;
+use crate::timeline::{Action, At, Timeline};
 use crate::virt::{devirtualize_remapped, virtualize_with, Switch};
 use crate::{Monitor, MonitorExit, VmEnd};
 
@@ -546,33 +547,28 @@ impl Host {
     }
 }
 
-/// Reads and boots the VM of a `start-vm` entry; the line's "what".
-fn start(mon: &mut Monitor, spec: &StartVm, disk_irq: Option<u64>) -> Result<String, String> {
-    let path = spec.image.display();
-    let bytes = std::fs::read(&spec.image).map_err(|e| format!("{path}: cannot read: {e}"))?;
-    let (image, _) = sim::loader::load(&bytes, spec.mem).map_err(|e| format!("{path}: {e}"))?;
+/// Reads and boots the VM of a `start-vm` entry (loaded as `--vm` loads
+/// one); the line's "what".
+fn start(mon: &mut Monitor, spec: &VmSpec, disk_irq: Option<u64>) -> Result<String, String> {
+    let mut spec = spec.clone();
     let name = spec
         .name
-        .clone()
-        .unwrap_or_else(|| format!("vm{}", mon.vms.len()));
-    let mut config = crate::VmConfig::new(&name, image, spec.mem);
-    config.vcpus = spec.cpus;
-    if let Some(path) = &spec.disk {
-        // As for `--vm IMAGE,disk=FILE`: the VM's writes stay its own.
-        let disk = sim::dev::DiskImage::open(path)
-            .map_err(|e| format!("{}: cannot read the disk image: {e}", path.display()))?;
-        config.disk = Some(disk);
-    }
-    config.disk_irq_latency = disk_irq;
+        .get_or_insert_with(|| format!("vm{}", mon.vms.len()))
+        .clone();
+    let config = crate::build::vm_configs(std::slice::from_ref(&spec), disk_irq)
+        .map_err(|e| e.to_string())?
+        .pop()
+        .ok_or("no VM to start")?;
     let (_, base) = crate::virt::start_vm(mon, &config)?;
     let disk = spec
         .disk
         .as_ref()
         .map_or(String::new(), |d| format!(", disk {}", d.display()));
     Ok(format!(
-        "{name} ({path}, {}, {} VCPU(s){disk}) booted into free machine memory at {base:#x}",
-        sim::config::show_size(spec.mem),
-        spec.cpus
+        "{name} ({}, {}, {} VCPU(s){disk}) booted into free machine memory at {base:#x}",
+        spec.image.display(),
+        sim::config::show_size(spec.mem_bytes()),
+        spec.vcpus()
     ))
 }
 

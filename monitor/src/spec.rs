@@ -61,22 +61,29 @@ impl VmSpec {
 
     /// `IMAGE[,KEY=VALUE…]` as given to `--vm`; messages start `--vm "SPEC"`.
     pub fn parse(s: &str) -> Result<VmSpec, String> {
+        VmSpec::parse_as(s, "--vm", &format!("--vm {s:?}"))
+    }
+
+    /// `IMAGE[,KEY=VALUE…]` as `flag` takes it (`--vm`, `start-vm=`), its
+    /// messages starting with `origin`: one grammar for every way a VM is
+    /// asked for.
+    pub fn parse_as(s: &str, flag: &str, origin: &str) -> Result<VmSpec, String> {
         let mut parts = s.split(',');
         let image = parts
             .next()
             .filter(|p| !p.is_empty())
-            .ok_or("--vm needs an image path")?;
-        let mut spec = VmSpec::new(image, format!("--vm {s:?}"));
+            .ok_or_else(|| format!("{flag} needs an image path"))?;
+        let mut spec = VmSpec::new(image, origin);
         let mut seen: Vec<&str> = Vec::new();
         for p in parts {
             let (k, v) = p
                 .split_once('=')
-                .ok_or_else(|| format!("--vm {s:?}: {p:?} is not KEY=VALUE"))?;
+                .ok_or_else(|| format!("{origin}: {p:?} is not KEY=VALUE"))?;
             if seen.contains(&k) {
-                return Err(format!("--vm {s:?}: {k}= is given twice"));
+                return Err(format!("{origin}: {k}= is given twice"));
             }
             seen.push(k);
-            spec.set(k, v).map_err(|e| format!("--vm {s:?}: {e}"))?;
+            spec.set(k, v).map_err(|e| format!("{origin}: {e}"))?;
         }
         Ok(spec)
     }
@@ -89,10 +96,16 @@ impl VmSpec {
                 self.mem = Some(check_ram(bytes, &format!("mem={v}"))?);
             }
             "cpus" => {
-                self.cpus = Some(
-                    v.parse()
-                        .map_err(|_| format!("cpus={v:?} is not a number"))?,
-                )
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| format!("cpus={v:?} is not a number"))?;
+                if !(1..=sim::machine::MAX_CPUS).contains(&n) {
+                    return Err(format!(
+                        "cpus={n}; between 1 and {} VCPUs are supported",
+                        sim::machine::MAX_CPUS
+                    ));
+                }
+                self.cpus = Some(n);
             }
             "name" if !v.is_empty() => self.name = Some(v.to_string()),
             "name" => return Err("name= needs a name".into()),

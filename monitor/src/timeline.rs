@@ -4,6 +4,8 @@
 //! Parsing lives here so that every front end reads the same language;
 //! [`crate::virt::Host`] carries the actions out.
 
+use crate::spec::VmSpec;
+
 /// When an entry is due.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum When {
@@ -27,8 +29,10 @@ pub enum Action {
     DevirtualizeMemory(Option<(u64, u64)>),
     /// Hand the machine back to the kernel the monitor runs.
     Devirtualize,
-    /// Boot another VM into free machine memory, beside the kernel.
-    StartVm(StartVm),
+    /// Boot another VM into free machine memory, beside the kernel: a VM
+    /// asked for as `--vm` asks for one (its default name `vm<number>`,
+    /// its disk writes its own).
+    StartVm(VmSpec),
     /// Move vm0's guest-physical bytes `first..end` to other machine
     /// pages (to machine address `to` if given).
     Evacuate {
@@ -36,20 +40,6 @@ pub enum Action {
         end: u64,
         to: Option<u64>,
     },
-}
-
-/// `start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StartVm {
-    pub image: std::path::PathBuf,
-    /// Bytes of guest-physical memory (default 32M).
-    pub mem: u64,
-    pub cpus: usize,
-    /// Default: `vm<number>`.
-    pub name: Option<String>,
-    /// The VM's disk image: read from the file, its writes its own (as
-    /// under `--vm IMAGE,disk=FILE`).
-    pub disk: Option<std::path::PathBuf>,
 }
 
 impl Action {
@@ -109,43 +99,12 @@ fn parse_memory_switch(action: &str) -> Option<Result<Action, String>> {
     })
 }
 
-fn parse_start_vm(spec: &str) -> Result<StartVm, String> {
-    let mut parts = spec.split(',');
-    let image = parts.next().unwrap_or("");
-    if image.is_empty() {
+fn parse_start_vm(spec: &str) -> Result<VmSpec, String> {
+    let vm = VmSpec::parse_as(spec, "start-vm=", "start-vm")?;
+    if vm.console.is_some() {
         return Err(
-            "start-vm= needs an image: start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE]".into(),
+            "start-vm: console= is not taken: a started VM's lines join the run's console, each prefixed with its name".into(),
         );
-    }
-    let mut vm = StartVm {
-        image: image.into(),
-        mem: 32 << 20,
-        cpus: 1,
-        name: None,
-        disk: None,
-    };
-    for kv in parts {
-        match kv.split_once('=') {
-            Some(("mem", v)) => {
-                let bytes = sim::config::parse_size(v).map_err(|e| format!("mem={v}: {e}"))?;
-                vm.mem = sim::config::check_ram(bytes, v).map_err(|e| format!("mem={e}"))?;
-            }
-            Some(("cpus", v)) => {
-                vm.cpus = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=64).contains(n))
-                    .ok_or_else(|| format!("cpus={v}: give 1 to 64"))?;
-            }
-            Some(("name", v)) if !v.is_empty() => vm.name = Some(v.to_string()),
-            Some(("disk", "")) => return Err("start-vm: disk= needs a file".into()),
-            Some(("disk", v)) => vm.disk = Some(v.into()),
-            _ => {
-                return Err(format!(
-                    "start-vm: {kv:?} is not mem=SIZE, cpus=N, name=NAME or disk=FILE"
-                ))
-            }
-        }
     }
     Ok(vm)
 }
@@ -201,7 +160,7 @@ pub fn parse(when: &str, action: &str) -> Result<At, String> {
         }
         a => {
             return Err(bad(format!(
-                "unknown action {a:?}; the actions are virtualize, virtualize-cpu, virtualize-memory[=RANGE], devirtualize-memory[=RANGE], devirtualize, start-vm=IMAGE[,mem=SIZE,cpus=N,name=NAME,disk=FILE] and evacuate=RANGE[@MACHINE]"
+                "unknown action {a:?}; the actions are virtualize, virtualize-cpu, virtualize-memory[=RANGE], devirtualize-memory[=RANGE], devirtualize, start-vm=IMAGE[,KEY=VALUE…] (the keys of --vm) and evacuate=RANGE[@MACHINE]"
             )));
         }
     };
@@ -285,20 +244,18 @@ mod tests {
             e.contains("unknown action \"fly\"") && !e.contains('\n'),
             "{e}"
         );
-        let s = parse_spec("25M:start-vm=k.elf,mem=16M,cpus=2,name=b").unwrap();
-        assert_eq!(
-            s.action,
-            Action::StartVm(StartVm {
-                image: "k.elf".into(),
-                mem: 16 << 20,
-                cpus: 2,
-                name: Some("b".into()),
-                disk: None,
-            })
-        );
+        let s = parse_spec("25M:start-vm=k.elf,mem=16M,cpus=2,name=b,exec=translate").unwrap();
+        let vm = match s.action {
+            Action::StartVm(vm) => vm,
+            other => unreachable!("{other:?}"),
+        };
+        assert_eq!(vm.image.as_os_str(), "k.elf");
+        assert_eq!((vm.mem, vm.cpus), (Some(16 << 20), Some(2)));
+        assert_eq!(vm.name.as_deref(), Some("b"));
+        assert_eq!(vm.exec, crate::bt::Exec::Translate);
         let d = parse_spec("25M:start-vm=k.elf,disk=d.img").unwrap();
         assert!(
-            matches!(d.action, Action::StartVm(StartVm { disk: Some(ref p), .. }) if p.as_os_str() == "d.img")
+            matches!(d.action, Action::StartVm(VmSpec { disk: Some(ref p), .. }) if p.as_os_str() == "d.img")
         );
         for bad in [
             "1M:start-vm=",
@@ -306,6 +263,7 @@ mod tests {
             "1M:start-vm=k.elf,cpus=0",
             "1M:start-vm=k.elf,disk=",
             "1M:start-vm=k.elf,colour=red",
+            "1M:start-vm=k.elf,console=out.txt",
         ] {
             assert!(parse_spec(bad).is_err(), "{bad}");
         }
