@@ -52,7 +52,12 @@ impl GuestCtx<'_> {
         Ok(())
     }
 
-    fn read(&mut self, gpa: GuestPhys, width: u8, access: Access) -> Result<u64, Exception> {
+    pub(crate) fn read(
+        &mut self,
+        gpa: GuestPhys,
+        width: u8,
+        access: Access,
+    ) -> Result<u64, Exception> {
         if gpa.0 < self.pmap.size() {
             return self.read_ram(gpa, width, access);
         }
@@ -74,7 +79,7 @@ impl GuestCtx<'_> {
         Ok(v)
     }
 
-    fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
+    pub(crate) fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
         if gpa.0 < self.pmap.size() {
             return self.write_ram(gpa, width, value);
         }

@@ -46,7 +46,7 @@ pub(super) fn find(ctx: &mut GuestCtx<'_>, st: &mut RunState, pc: u64) -> Option
     }
     let gpa = match crate::engine::kseg_phys(ctx, pc) {
         Some(gpa) => gpa,
-        None => ctx.translate(pc, Access::Fetch).ok()?,
+        None => st.guest_phys(ctx, pc, Access::Fetch).ok()?,
     };
     if gpa.0 >= ctx.pmap.size() {
         return None;

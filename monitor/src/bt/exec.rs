@@ -38,8 +38,26 @@ pub(super) struct RunState {
     /// instructions, cycles) of consecutive privileged-free blocks of one
     /// page whose accounting decides nothing (see `account`).
     pending: Option<(u64, u64, u64)>,
+    /// Guest translations through the virtual TLB found in this run (see
+    /// `guest_phys`).
+    vtlb: [Vtlb; VTLB_SLOTS],
 }
 
+/// A successful translation of one 4K guest-virtual page, valid while
+/// Status and EntryHi (mode, ERL, ASID) are the ones it was made under and
+/// the virtual TLB is not written (`clear_vtlb`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Vtlb {
+    /// VA[31:12] + 1 (0: empty).
+    tag: u32,
+    status: u32,
+    entry_hi: u64,
+    /// Guest-physical page base.
+    page: u64,
+    writable: bool,
+}
+
+const VTLB_SLOTS: usize = 16;
 const PRESENT_SLOTS: usize = 8;
 pub(super) const BLOCK_SLOTS: usize = 256;
 
@@ -51,6 +69,7 @@ impl Default for RunState {
             present: [(0, 0); PRESENT_SLOTS],
             blocks: std::array::from_fn(|_| None),
             pending: None,
+            vtlb: [Vtlb::default(); VTLB_SLOTS],
         }
     }
 }
@@ -81,6 +100,48 @@ impl RunState {
         if let (Some(e), Ok(i)) = (self.present.get_mut(slot), u8::try_from(index)) {
             *e = ((va >> 13) + 1, i);
         }
+    }
+
+    /// `GuestCtx::translate` of guest-kernel address `vaddr`, looked up
+    /// first among this run's translations: the virtual TLB is searched
+    /// (all 48 entries, for the multiple-match check) only for a page not
+    /// seen under the current Status and EntryHi since the last TLB write.
+    /// Failures are not remembered: the general path raises them.
+    pub(super) fn guest_phys(
+        &mut self,
+        ctx: &GuestCtx<'_>,
+        vaddr: u64,
+        access: Access,
+    ) -> Result<GuestPhys, Exception> {
+        let va = vaddr as u32;
+        let tag = (va >> 12) + 1;
+        let slot = (va >> 12) as usize % VTLB_SLOTS;
+        let (status, entry_hi) = (ctx.vcpu.cp0.status, ctx.vcpu.cp0.entry_hi);
+        if let Some(e) = self.vtlb.get(slot) {
+            if e.tag == tag
+                && e.status == status
+                && e.entry_hi == entry_hi
+                && (e.writable || access != Access::Store)
+            {
+                return Ok(GuestPhys(e.page | u64::from(va & 0xFFF)));
+            }
+        }
+        let t = sim::cpu::tlb::translate(&ctx.vcpu.cp0, &ctx.vcpu.tlb, va, access)?;
+        if let Some(e) = self.vtlb.get_mut(slot) {
+            *e = Vtlb {
+                tag,
+                status,
+                entry_hi,
+                page: t.pa & !0xFFF,
+                writable: t.writable,
+            };
+        }
+        Ok(GuestPhys(t.pa))
+    }
+
+    /// Forgets the remembered translations: the virtual TLB changed.
+    fn clear_vtlb(&mut self) {
+        self.vtlb = [Vtlb::default(); VTLB_SLOTS];
     }
 
     /// Hands the batched region accounting to `region::ran`.
@@ -389,7 +450,12 @@ impl ExecContext for Xlat<'_, '_> {
             return self.ctx.read_ram(gpa, width, Access::Load);
         }
         self.data(vaddr);
-        self.ctx.load(vaddr, width)
+        if crate::commpage::covers(self.ctx, vaddr) {
+            return self.ctx.load(vaddr, width);
+        }
+        // `GuestCtx::load`'s path, its translation remembered.
+        let gpa = self.st.guest_phys(self.ctx, vaddr, Access::Load)?;
+        self.ctx.read(gpa, width, Access::Load)
     }
 
     fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
@@ -398,7 +464,11 @@ impl ExecContext for Xlat<'_, '_> {
             return self.ctx.write_ram(gpa, width, value);
         }
         self.data(vaddr);
-        self.ctx.store(vaddr, width, value)
+        if crate::commpage::covers(self.ctx, vaddr) {
+            return self.ctx.store(vaddr, width, value);
+        }
+        let gpa = self.st.guest_phys(self.ctx, vaddr, Access::Store)?;
+        self.ctx.write(gpa, width, value)
     }
 
     fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
@@ -436,11 +506,13 @@ impl ExecContext for Xlat<'_, '_> {
     fn tlbwi(&mut self) {
         self.inline_op(self.ctx.cost.bt_tlb);
         self.ctx.tlbwi();
+        self.st.clear_vtlb();
     }
 
     fn tlbwr(&mut self) {
         self.inline_op(self.ctx.cost.bt_tlb);
         self.ctx.tlbwr();
+        self.st.clear_vtlb();
     }
 
     fn tlbp(&mut self) {
