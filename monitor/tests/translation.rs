@@ -634,3 +634,36 @@ fn kseg_data_accesses_in_translated_code_match_the_bare_machine() {
         }
     }
 }
+
+/// Translated kernel code that loads through a mapped address, remaps it
+/// with an inline TLBWI to another page and loads again reads the new
+/// page: the translations a run remembers (`RunState::guest_phys`) are
+/// dropped at a TLB write.
+#[test]
+fn a_data_page_remapped_inside_translated_code_is_read_anew() {
+    let mut a = Asm::new(0x8000_1000);
+    // Words 'A' and 'B' at the start of guest-physical 0x100000 and 0x102000.
+    for (gpa, c) in [(0x10_0000u32, b'A'), (0x10_2000, b'B')] {
+        a.li(R::T1, 0x8000_0000 | gpa);
+        a.imm(Op::Addiu, R::T0, R::ZERO, i64::from(c));
+        a.mem(Op::Sw, R::T0, 0, R::T1);
+    }
+    // No other access between the loads: nothing else evicts the page's
+    // remembered translation.
+    let regs = [R::S0, R::S1, R::S2];
+    for (gpa, r) in [0x10_0000u32, 0x10_2000, 0x10_0000].into_iter().zip(regs) {
+        map_window(&mut a, gpa);
+        a.li(R::T9, 0xC000_0000);
+        a.mem(Op::Lw, r, 0, R::T9);
+    }
+    for r in regs {
+        putc_reg(&mut a, r);
+    }
+    sim::testkit::halt(&mut a, R::ZERO);
+    let (out, _) = native(&[&a]);
+    assert_eq!(out, b"ABA");
+    for exec in [Exec::Direct, Exec::Translate, Exec::Adaptive] {
+        let (vout, status, _) = virtualized(&[&a], exec);
+        assert_eq!((vout.as_slice(), status), (&b"ABA"[..], 0), "{exec:?}");
+    }
+}
