@@ -52,7 +52,12 @@ impl GuestCtx<'_> {
         Ok(())
     }
 
-    fn read(&mut self, gpa: GuestPhys, width: u8, access: Access) -> Result<u64, Exception> {
+    pub(crate) fn read(
+        &mut self,
+        gpa: GuestPhys,
+        width: u8,
+        access: Access,
+    ) -> Result<u64, Exception> {
         if gpa.0 < self.pmap.size() {
             return self.read_ram(gpa, width, access);
         }
@@ -74,7 +79,7 @@ impl GuestCtx<'_> {
         Ok(v)
     }
 
-    fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
+    pub(crate) fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
         if gpa.0 < self.pmap.size() {
             return self.write_ram(gpa, width, value);
         }
@@ -387,6 +392,7 @@ pub fn deliver_interrupts(ctx: &mut GuestCtx<'_>, regs: &mut Regs) {
 
 /// Interprets the one guest instruction at the PC, charging `cost`: its
 /// flow, or `None` if it raised an exception (delivered to the guest).
+#[inline]
 pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> {
     ctx.charge(cost);
     ctx.vcpu.stats.engine_insns += 1;
@@ -398,13 +404,15 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
             return None;
         }
     };
-    ctx.trace.emit(MonEvent::Engine {
-        pc: low32(pc),
-        insn: GuestInsn::Word {
+    if ctx.trace.enabled {
+        ctx.trace.emit(MonEvent::Engine {
             pc: low32(pc),
-            word: insn.raw,
-        },
-    });
+            insn: GuestInsn::Word {
+                pc: low32(pc),
+                word: insn.raw,
+            },
+        });
+    }
     match sim::cpu::execute(regs, ctx, insn, pc) {
         Ok(flow) => {
             ctx.vcpu.stats.guest_insns += 1;
@@ -425,11 +433,15 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
     }
 }
 
+#[inline]
 fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
     if pc & 3 != 0 {
         return Err(Exception::address(ExcCode::AdEL, sext32(pc)));
     }
-    let gpa = ctx.translate(pc, Access::Fetch)?;
+    let gpa = match kseg_phys(ctx, pc) {
+        Some(gpa) => gpa,
+        None => ctx.translate(pc, Access::Fetch)?,
+    };
     // The bus's decoded copy of the page: no decode per fetch (stores keep
     // it current). Nothing outside the VM's RAM answers a fetch.
     let bus_error = GuestCtx::bus_error(Access::Fetch);
@@ -438,6 +450,17 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
     }
     let ma = ctx.pmap.translate(gpa).ok_or(bus_error)?;
     ctx.bus.decoded(ma.0).ok_or(bus_error)
+}
+
+/// The guest-physical address of KSEG0/KSEG1 address `vaddr` when the
+/// guest is in kernel mode: what `GuestCtx::translate` gives there (the
+/// segments are unmapped), without its general search. `None` elsewhere.
+#[inline]
+pub fn kseg_phys(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
+    // The low word: 32-bit addressing, as `translate`.
+    let va = vaddr as u32;
+    ((0x8000_0000..0xC000_0000).contains(&va) && ctx.vcpu.mode() == sim::cpu::Mode::Kernel)
+        .then_some(GuestPhys(u64::from(va & 0x1FFF_FFFF)))
 }
 
 /// The guest kits' vector trampoline, `lui k0,HI; ori|addiu k0,k0,LO;

@@ -19,6 +19,7 @@ use sim::cpu::Access;
 use sim::isa::{Class, Insn, Op};
 use sim::mem::PAGE_SHIFT;
 
+use super::exec::{RunState, BLOCK_SLOTS};
 pub(super) use super::state::Block;
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
@@ -36,12 +37,17 @@ fn ends_block(insn: &Insn) -> bool {
 
 /// The block at `pc`, translated now if it is not cached or is stale.
 /// `None` if `pc` cannot be fetched (unaligned, unmapped, not RAM): the
-/// caller lets the engine deliver the fault.
-pub(super) fn find(ctx: &mut GuestCtx<'_>, pc: u64) -> Option<Arc<Block>> {
+/// caller lets the engine deliver the fault. A block found in this run is
+/// taken from the run's own table (`RunState::blocks`), checked against the
+/// same key and generation, so a block costs the host no hashing.
+pub(super) fn find(ctx: &mut GuestCtx<'_>, st: &mut RunState, pc: u64) -> Option<Arc<Block>> {
     if pc & 3 != 0 {
         return None;
     }
-    let gpa = ctx.translate(pc, Access::Fetch).ok()?;
+    let gpa = match crate::engine::kseg_phys(ctx, pc) {
+        Some(gpa) => gpa,
+        None => st.guest_phys(ctx, pc, Access::Fetch).ok()?,
+    };
     if gpa.0 >= ctx.pmap.size() {
         return None;
     }
@@ -50,15 +56,30 @@ pub(super) fn find(ctx: &mut GuestCtx<'_>, pc: u64) -> Option<Arc<Block>> {
     // The page decoded (and its generation tracked) before it is read.
     ctx.bus.decoded(ma)?;
     let generation = ctx.bus.code_gen(page);
-    let key = (ma, pc as u32);
-    if let Some(b) = ctx.bt.cache.blocks.get(&key) {
-        if b.generation == generation {
+    // Masked to the table's size: exact.
+    let slot = (pc >> 2) as usize % BLOCK_SLOTS;
+    if let Some(b) = st.blocks.get(slot).and_then(Option::as_ref) {
+        // The same first word and PC: the cache's key (`ma` is the page's
+        // machine address plus the PC's offset in it).
+        if b.pc == pc && b.page == page && b.generation == generation {
             return Some(Arc::clone(b));
         }
-        ctx.bt.stats.invalidated += 1;
     }
-    let b = Arc::new(translate(ctx, pc, ma, page, generation)?);
-    ctx.bt.cache.blocks.insert(key, Arc::clone(&b));
+    let key = (ma, pc as u32);
+    let b = match ctx.bt.cache.blocks.get(&key) {
+        Some(b) if b.generation == generation => Arc::clone(b),
+        cached => {
+            if cached.is_some() {
+                ctx.bt.stats.invalidated += 1;
+            }
+            let b = Arc::new(translate(ctx, pc, ma, page, generation)?);
+            ctx.bt.cache.blocks.insert(key, Arc::clone(&b));
+            b
+        }
+    };
+    if let Some(e) = st.blocks.get_mut(slot) {
+        *e = Some(Arc::clone(&b));
+    }
     Some(b)
 }
 
@@ -96,10 +117,12 @@ fn translate(
     super::charge(ctx, cost);
     ctx.bt.stats.translated_blocks += 1;
     ctx.bt.stats.translated_insns += n;
-    ctx.trace.emit(MonEvent::BtTranslate {
-        pc: crate::obs::low32(pc),
-        insns: n as u32,
-    });
+    if ctx.trace.enabled {
+        ctx.trace.emit(MonEvent::BtTranslate {
+            pc: crate::obs::low32(pc),
+            insns: n as u32,
+        });
+    }
     Some(Block {
         pc,
         page,

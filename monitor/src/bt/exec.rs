@@ -9,22 +9,178 @@
 use std::sync::Arc;
 
 use sim::cpu::exec::MulDiv;
-use sim::cpu::{execute, Exception, ExecContext, Flow, Lookup, Regs};
-use sim::isa::Reg;
+use sim::cpu::{execute, Access, Exception, ExecContext, Flow, Lookup, Regs};
+use sim::isa::{Class, Insn, Reg};
 use sim::timing::TIMING;
 
 use super::block::Block;
 use crate::engine;
 use crate::guest::GuestCtx;
+use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
 use crate::vcpu::VcpuState;
 
-/// The native pipeline state carried from one translated instruction to
-/// the next (the real CPU's interlocks, which translated code also meets).
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Timing {
+/// What one run of translated code carries from one instruction and one
+/// block to the next: the native pipeline state (the real CPU's
+/// interlocks, which translated code also meets) and the host's caches of
+/// things that cannot change under the run, so that a block costs the host
+/// no hashing and an access no search of the real TLB.
+#[derive(Debug)]
+pub(super) struct RunState {
     load_dest: u8,
     hilo_ready: u64,
+    /// Real-TLB pairs known to be present: (VA[31:13] + 1, index), by
+    /// the pair's low bits; re-checked against the entry at every use.
+    present: [(u32, u8); PRESENT_SLOTS],
+    /// Blocks found in this run, by PC (`block::find` checks their key).
+    pub(super) blocks: [Option<Arc<Block>>; BLOCK_SLOTS],
+    /// Region accounting not yet handed to `region::ran`: (page PC,
+    /// instructions, cycles) of consecutive privileged-free blocks of one
+    /// page whose accounting decides nothing (see `account`).
+    pending: Option<(u64, u64, u64)>,
+    /// Guest translations through the virtual TLB found in this run (see
+    /// `guest_phys`).
+    vtlb: [Vtlb; VTLB_SLOTS],
+}
+
+/// A successful translation of one 4K guest-virtual page, valid while
+/// Status and EntryHi (mode, ERL, ASID) are the ones it was made under and
+/// the virtual TLB is not written (`clear_vtlb`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Vtlb {
+    /// VA[31:12] + 1 (0: empty).
+    tag: u32,
+    status: u32,
+    entry_hi: u64,
+    /// Guest-physical page base.
+    page: u64,
+    writable: bool,
+}
+
+const VTLB_SLOTS: usize = 16;
+const PRESENT_SLOTS: usize = 8;
+pub(super) const BLOCK_SLOTS: usize = 256;
+
+impl Default for RunState {
+    fn default() -> RunState {
+        RunState {
+            load_dest: 0,
+            hilo_ready: 0,
+            present: [(0, 0); PRESENT_SLOTS],
+            blocks: std::array::from_fn(|_| None),
+            pending: None,
+            vtlb: [Vtlb::default(); VTLB_SLOTS],
+        }
+    }
+}
+
+impl RunState {
+    /// Whether the real TLB maps `va` under `masid`, as `Tlb::lookup`
+    /// would say, looking at one remembered entry first.
+    fn mapped(&mut self, ctx: &GuestCtx<'_>, va: u32, masid: u8) -> bool {
+        let tag = (va >> 13) + 1;
+        let slot = (va >> 13) as usize % PRESENT_SLOTS;
+        if let Some(&(t, i)) = self.present.get(slot) {
+            let hit = ctx.core.tlb.entries.get(usize::from(i));
+            if t == tag && hit.is_some_and(|e| e.matches(va, masid)) {
+                return true;
+            }
+        }
+        match ctx.core.tlb.lookup(va, masid) {
+            Lookup::Miss => false,
+            Lookup::Hit(h) | Lookup::Multiple(h) => {
+                self.remember(va, h.index);
+                true
+            }
+        }
+    }
+
+    fn remember(&mut self, va: u32, index: usize) {
+        let slot = (va >> 13) as usize % PRESENT_SLOTS;
+        if let (Some(e), Ok(i)) = (self.present.get_mut(slot), u8::try_from(index)) {
+            *e = ((va >> 13) + 1, i);
+        }
+    }
+
+    /// `GuestCtx::translate` of guest-kernel address `vaddr`, looked up
+    /// first among this run's translations: the virtual TLB is searched
+    /// (all 48 entries, for the multiple-match check) only for a page not
+    /// seen under the current Status and EntryHi since the last TLB write.
+    /// Failures are not remembered: the general path raises them.
+    pub(super) fn guest_phys(
+        &mut self,
+        ctx: &GuestCtx<'_>,
+        vaddr: u64,
+        access: Access,
+    ) -> Result<GuestPhys, Exception> {
+        let va = vaddr as u32;
+        let tag = (va >> 12) + 1;
+        let slot = (va >> 12) as usize % VTLB_SLOTS;
+        let (status, entry_hi) = (ctx.vcpu.cp0.status, ctx.vcpu.cp0.entry_hi);
+        if let Some(e) = self.vtlb.get(slot) {
+            if e.tag == tag
+                && e.status == status
+                && e.entry_hi == entry_hi
+                && (e.writable || access != Access::Store)
+            {
+                return Ok(GuestPhys(e.page | u64::from(va & 0xFFF)));
+            }
+        }
+        let t = sim::cpu::tlb::translate(&ctx.vcpu.cp0, &ctx.vcpu.tlb, va, access)?;
+        if let Some(e) = self.vtlb.get_mut(slot) {
+            *e = Vtlb {
+                tag,
+                status,
+                entry_hi,
+                page: t.pa & !0xFFF,
+                writable: t.writable,
+            };
+        }
+        Ok(GuestPhys(t.pa))
+    }
+
+    /// Forgets the remembered translations: the virtual TLB changed.
+    fn clear_vtlb(&mut self) {
+        self.vtlb = [Vtlb::default(); VTLB_SLOTS];
+    }
+
+    /// Hands the batched region accounting to `region::ran`.
+    pub(super) fn flush(&mut self, ctx: &mut GuestCtx<'_>) {
+        if let Some((pc, insns, cycles)) = self.pending.take() {
+            super::region::ran(ctx, pc, insns, cycles, false);
+        }
+    }
+
+    /// `region::ran` for a block, batched while it only adds to counters:
+    /// a privileged-free block whose page cannot switch back to direct
+    /// execution (KSEG0/KSEG1 code, or `exec=translate`). Sums of such
+    /// calls are the calls, and nothing reads the counters mid-run.
+    fn account(
+        &mut self,
+        ctx: &mut GuestCtx<'_>,
+        pc: u64,
+        insns: u64,
+        cycles: u64,
+        privileged: bool,
+    ) {
+        let decides = ctx.bt.exec == super::Exec::Adaptive
+            && crate::guest::directly_executable(pc, ctx.vcpu.mode());
+        if privileged || decides {
+            self.flush(ctx);
+            super::region::ran(ctx, pc, insns, cycles, privileged);
+            return;
+        }
+        match &mut self.pending {
+            Some((p, i, c)) if super::state::page_of(*p) == super::state::page_of(pc) => {
+                *i += insns;
+                *c += cycles;
+            }
+            _ => {
+                self.flush(ctx);
+                self.pending = Some((pc, insns, cycles));
+            }
+        }
+    }
 }
 
 /// How a block left.
@@ -43,30 +199,35 @@ pub(super) enum BlockEnd {
     Wait,
 }
 
-/// Cycles of the guest's own instructions: native cost, guest time.
-fn guest_charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
-    ctx.core.charge(cycles);
-    ctx.vcpu.stats.guest_cycles += cycles;
-    ctx.bt.stats.cycles += cycles;
+/// What a block's instructions did, handed to the counters once at its end.
+#[derive(Default)]
+struct Ran {
+    insns: u64,
+    guest_cycles: u64,
 }
 
 pub(super) fn run_block(
     ctx: &mut GuestCtx<'_>,
     regs: &mut Regs,
     b: &Arc<Block>,
-    t: &mut Timing,
+    st: &mut RunState,
 ) -> BlockEnd {
     ctx.bt.stats.blocks_run += 1;
     ctx.trace.now = ctx.core.cycles;
-    ctx.trace.emit(MonEvent::BtBlock {
-        pc: crate::obs::low32(b.pc),
-        insns: b.insns.len() as u32,
-    });
+    if ctx.trace.enabled {
+        ctx.trace.emit(MonEvent::BtBlock {
+            pc: crate::obs::low32(b.pc),
+            insns: b.insns.len() as u32,
+        });
+    }
     let (c0, ops0) = (ctx.core.cycles, ctx.bt.stats.inline_ops);
-    let mut done = 0u64;
-    let end = run_insns(ctx, regs, b, t, &mut done);
+    let mut ran = Ran::default();
+    let end = run_insns(ctx, regs, b, st, &mut ran);
+    ctx.vcpu.stats.guest_cycles += ran.guest_cycles;
+    ctx.bt.stats.cycles += ran.guest_cycles;
+    ctx.bt.stats.insns += ran.insns;
     let privileged = ctx.bt.stats.inline_ops != ops0;
-    super::region::ran(ctx, b.pc, done, ctx.core.cycles - c0, privileged);
+    st.account(ctx, b.pc, ran.insns, ctx.core.cycles - c0, privileged);
     end
 }
 
@@ -74,8 +235,8 @@ fn run_insns(
     ctx: &mut GuestCtx<'_>,
     regs: &mut Regs,
     b: &Block,
-    t: &mut Timing,
-    done: &mut u64,
+    st: &mut RunState,
+    ran: &mut Ran,
 ) -> BlockEnd {
     let mut pc = b.pc;
     for insn in &b.insns {
@@ -83,19 +244,20 @@ fn run_insns(
             // A transfer left the straight run (a delay slot already ran).
             return BlockEnd::Chained;
         }
-        if t.load_dest != 0 {
-            if insn.reads_reg(t.load_dest) {
-                guest_charge(ctx, TIMING.load_use);
+        if st.load_dest != 0 {
+            if insn.reads_reg(st.load_dest) {
+                ctx.core.charge(TIMING.load_use);
+                ran.guest_cycles += TIMING.load_use;
             }
-            t.load_dest = 0;
+            st.load_dest = 0;
         }
         ctx.now = ctx.core.cycles;
-        let result = execute(regs, &mut Xlat { ctx, t }, *insn, pc);
+        let result = execute(regs, &mut Xlat { ctx, st }, *insn, pc);
         match result {
             Ok(flow) => {
-                *done += 1;
+                ran.insns += 1;
+                // Random follows the instruction count: kept per instruction.
                 ctx.vcpu.stats.guest_insns += 1;
-                ctx.bt.stats.insns += 1;
                 regs.advance(flow);
                 let extra = match flow {
                     Flow::Taken(_) => TIMING.taken_branch,
@@ -103,7 +265,8 @@ fn run_insns(
                     Flow::Jump(_) => TIMING.eret,
                     Flow::Next | Flow::NotTaken | Flow::Wait => 0,
                 };
-                guest_charge(ctx, TIMING.base + extra);
+                ctx.core.charge(TIMING.base + extra);
+                ran.guest_cycles += TIMING.base + extra;
                 if flow == Flow::Wait {
                     ctx.vcpu.state = VcpuState::Waiting;
                     return BlockEnd::Wait;
@@ -114,7 +277,7 @@ fn run_insns(
                 return BlockEnd::Chained;
             }
         }
-        if ctx.bus.code_gen(b.page) != b.generation {
+        if may_write_code(insn) && ctx.bus.code_gen(b.page) != b.generation {
             // It wrote its own code: what follows is translated afresh.
             return BlockEnd::Lookup;
         }
@@ -143,6 +306,20 @@ fn run_insns(
     }
 }
 
+/// Whether `insn` may change decoded code: a store, or a device access
+/// (a device's DMA); nothing else writes memory.
+fn may_write_code(insn: &Insn) -> bool {
+    matches!(insn.info().class, Class::Load | Class::Store | Class::Cop)
+}
+
+/// Cycles of the guest's own instructions charged mid-instruction (a HI/LO
+/// wait): native cost, guest time.
+fn guest_charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
+    ctx.core.charge(cycles);
+    ctx.vcpu.stats.guest_cycles += cycles;
+    ctx.bt.stats.cycles += cycles;
+}
+
 /// An exception raised by a translated instruction, delivered with the EPC
 /// and BD the hardware would give; charged as direct execution pays for it
 /// (the hardware entry and an exit, then the reflection).
@@ -160,12 +337,12 @@ const KSEG_WINDOW: u32 = 0xE000_0000;
 /// into the window (`bt_kseg`, one add), whose 8K pairs are composed into
 /// the real TLB like any other mapping: a missing pair costs the refill exit
 /// a mapped access pays.
-fn kseg_window(ctx: &mut GuestCtx<'_>, gpa: u64) {
+fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
     use sim::cpu::tlb::lo;
     // gpa < 512 MB (KSEG0 is 512 MB): exact.
     let wva = KSEG_WINDOW + gpa as u32;
     let masid = ctx.core.cp0.asid();
-    if !matches!(ctx.core.tlb.lookup(wva, masid), Lookup::Miss) {
+    if st.mapped(ctx, wva, masid) {
         return;
     }
     let base = gpa & !0x1FFF;
@@ -184,7 +361,8 @@ fn kseg_window(ctx: &mut GuestCtx<'_>, gpa: u64) {
         vtlb_index: 0,
         lo: [half(0), half(1)],
     };
-    crate::tlbctl::install(ctx, &l2);
+    let index = crate::tlbctl::install(ctx, &l2);
+    st.remember(wva, index);
     super::charge(
         ctx,
         TIMING.exception + ctx.cost.exit + ctx.cost.l2tlb_refill,
@@ -204,7 +382,7 @@ const SIDE_EFFECTS: [u32; 6] = [
 /// The virtual CPU as translated code sees it.
 struct Xlat<'c, 'a> {
     ctx: &'c mut GuestCtx<'a>,
-    t: &'c mut Timing,
+    st: &'c mut RunState,
 }
 
 impl Xlat<'_, '_> {
@@ -222,7 +400,7 @@ impl Xlat<'_, '_> {
             super::charge(ctx, ctx.cost.bt_kseg);
             let gpa = u64::from(va & 0x1FFF_FFFF);
             if gpa < ctx.pmap.size() {
-                kseg_window(ctx, gpa);
+                kseg_window(ctx, self.st, gpa);
             }
             return;
         }
@@ -230,10 +408,24 @@ impl Xlat<'_, '_> {
             return;
         }
         let masid = ctx.core.cp0.asid();
-        if matches!(ctx.core.tlb.lookup(va, masid), Lookup::Miss) && crate::tlbctl::refill(ctx, va)
-        {
+        if !self.st.mapped(ctx, va, masid) && crate::tlbctl::refill(ctx, va) {
             super::charge(ctx, TIMING.exception + ctx.cost.exit);
         }
+    }
+
+    /// The guest-physical RAM address of a KSEG0/KSEG1 access by the guest
+    /// kernel, which `GuestCtx::translate` would give without a search
+    /// (the segments are unmapped in kernel mode); `None` for everything
+    /// else, which takes the general path.
+    fn kseg_ram(&self, vaddr: u64) -> Option<GuestPhys> {
+        engine::kseg_phys(self.ctx, vaddr).filter(|gpa| gpa.0 < self.ctx.pmap.size())
+    }
+
+    /// The inline rewrite of a KSEG0/KSEG1 RAM access (`data`'s, without
+    /// its tests).
+    fn kseg_cost(&mut self, gpa: GuestPhys) {
+        super::charge(self.ctx, self.ctx.cost.bt_kseg);
+        kseg_window(self.ctx, self.st, gpa.0);
     }
 
     fn inline_op(&mut self, cycles: u64) {
@@ -253,13 +445,30 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+        if let Some(gpa) = self.kseg_ram(vaddr) {
+            self.kseg_cost(gpa);
+            return self.ctx.read_ram(gpa, width, Access::Load);
+        }
         self.data(vaddr);
-        self.ctx.load(vaddr, width)
+        if crate::commpage::covers(self.ctx, vaddr) {
+            return self.ctx.load(vaddr, width);
+        }
+        // `GuestCtx::load`'s path, its translation remembered.
+        let gpa = self.st.guest_phys(self.ctx, vaddr, Access::Load)?;
+        self.ctx.read(gpa, width, Access::Load)
     }
 
     fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
+        if let Some(gpa) = self.kseg_ram(vaddr) {
+            self.kseg_cost(gpa);
+            return self.ctx.write_ram(gpa, width, value);
+        }
         self.data(vaddr);
-        self.ctx.store(vaddr, width, value)
+        if crate::commpage::covers(self.ctx, vaddr) {
+            return self.ctx.store(vaddr, width, value);
+        }
+        let gpa = self.st.guest_phys(self.ctx, vaddr, Access::Store)?;
+        self.ctx.write(gpa, width, value)
     }
 
     fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
@@ -297,11 +506,13 @@ impl ExecContext for Xlat<'_, '_> {
     fn tlbwi(&mut self) {
         self.inline_op(self.ctx.cost.bt_tlb);
         self.ctx.tlbwi();
+        self.st.clear_vtlb();
     }
 
     fn tlbwr(&mut self) {
         self.inline_op(self.ctx.cost.bt_tlb);
         self.ctx.tlbwr();
+        self.st.clear_vtlb();
     }
 
     fn tlbp(&mut self) {
@@ -320,7 +531,7 @@ impl ExecContext for Xlat<'_, '_> {
 
     fn loaded(&mut self, rt: Reg) {
         // rt is in 0..32: exact.
-        self.t.load_dest = rt.number() as u8;
+        self.st.load_dest = rt.number() as u8;
     }
 
     fn muldiv(&mut self, kind: MulDiv) {
@@ -330,11 +541,11 @@ impl ExecContext for Xlat<'_, '_> {
             MulDiv::Dmult => TIMING.dmult,
             MulDiv::Ddiv => TIMING.ddiv,
         };
-        self.t.hilo_ready = self.ctx.core.cycles + TIMING.base + latency;
+        self.st.hilo_ready = self.ctx.core.cycles + TIMING.base + latency;
     }
 
     fn hilo_read(&mut self) {
-        let ready = self.t.hilo_ready.saturating_sub(TIMING.base);
+        let ready = self.st.hilo_ready.saturating_sub(TIMING.base);
         let now = self.ctx.core.cycles;
         if ready > now {
             guest_charge(self.ctx, ready - now);

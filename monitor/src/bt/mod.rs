@@ -105,7 +105,9 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     let resumed = ctx.bt.budget_stop.get_mut(index).and_then(Option::take);
     let reflected = ctx.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
     let chained = resumed == Some(regs.pc) || reflected;
-    let stop = run_blocks(ctx, regs, budget_end, chained);
+    let mut st = exec::RunState::default();
+    let stop = run_blocks(ctx, regs, budget_end, chained, &mut st);
+    st.flush(ctx);
     if let Some(r) = ctx.bt.reflected.get_mut(index) {
         *r = ctx.vcpu.stats.reflected;
     }
@@ -117,9 +119,9 @@ fn run_blocks(
     regs: &mut Regs,
     budget_end: u64,
     mut chained: bool,
+    st: &mut exec::RunState,
 ) -> EngineStop {
     let index = ctx.vcpu.index;
-    let mut timing = exec::Timing::default();
     let mut quiet = 0u64;
     loop {
         if ctx.board.has_actions() || ctx.stop.is_some() {
@@ -152,7 +154,7 @@ fn run_blocks(
             charge(ctx, ctx.cost.bt_lookup);
         }
         let (insns, ops) = (ctx.bt.stats.insns, ctx.bt.stats.inline_ops);
-        let Some(b) = block::find(ctx, regs.pc) else {
+        let Some(b) = block::find(ctx, st, regs.pc) else {
             // Not translatable (the fetch faults): one engine step
             // delivers exactly what the hardware would.
             ctx.bt.stats.fallback_fetch += 1;
@@ -162,7 +164,7 @@ fn run_blocks(
             chained = false;
             continue;
         };
-        let end = exec::run_block(ctx, regs, &b, &mut timing);
+        let end = exec::run_block(ctx, regs, &b, st);
         quiet = if ctx.bt.stats.inline_ops != ops {
             0
         } else {
