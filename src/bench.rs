@@ -44,7 +44,7 @@ pub(crate) struct Stat {
 }
 
 impl Stat {
-    fn of(mut xs: Vec<f64>) -> Stat {
+    pub(crate) fn of(mut xs: Vec<f64>) -> Stat {
         xs.sort_by(f64::total_cmp);
         let n = xs.len();
         if n == 0 {
@@ -117,6 +117,8 @@ pub(crate) struct Results {
     pub(crate) coalesce: crate::benchio::IoResults,
     /// Runtime (de)virtualization (`benchremap`).
     pub(crate) remap: crate::benchremap::RemapResults,
+    /// The parallel mode against the deterministic one (`benchpar`).
+    pub(crate) parallel: Vec<crate::benchpar::ParallelRow>,
 }
 
 fn progress(what: &str) {
@@ -129,6 +131,15 @@ const CYCLE_LIMIT: u64 = 2_000_000_000;
 
 /// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
 fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
+    native_run_on(image, cpus, None)
+}
+
+/// [`native_run`] on `threads` host threads (`None`: deterministic).
+pub(crate) fn native_run_on(
+    image: &Image,
+    cpus: usize,
+    threads: Option<usize>,
+) -> anyhow::Result<(u64, u64, f64)> {
     let mut m = Machine::new(
         MachineConfig {
             ncpus: cpus,
@@ -138,6 +149,7 @@ fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
         Board::new(cpus),
     );
     anyhow::ensure!(image.load_into(&mut m), "the workload does not fit in RAM");
+    m.set_parallel(threads);
     let start = Instant::now();
     let exit = m.run();
     let secs = start.elapsed().as_secs_f64();
@@ -445,6 +457,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     r.coalesce = crate::benchio::measure(args.quick)?;
     r.remap = crate::benchremap::measure(args.quick)?;
+    r.parallel = crate::benchpar::measure(args.quick, runs)?;
     if args.peers {
         progress("peers: bench/peers.sh (GXemul)");
         let passes = if args.quick { "2000" } else { "20000" };
@@ -470,7 +483,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
+pub(crate) fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
     let bytes = a.bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Image {
         entry: i64::from(a.origin() as i32) as u64,
@@ -537,6 +550,7 @@ fn render(r: &Results) -> String {
     }
     crate::benchio::render(&r.coalesce, &mut s);
     crate::benchremap::render(&r.remap, &mut s);
+    crate::benchpar::render(&r.parallel, &mut s);
     if !r.peers.is_empty() {
         let _ = writeln!(
             s,

@@ -93,6 +93,16 @@ fn load(path: &Path) -> anyhow::Result<sim::loader::Image> {
 /// Boots `path` natively on `cpus` CPUs; `expected` names the `bench:`
 /// lines it must print (empty for the demo image).
 pub(crate) fn native(path: &Path, cpus: usize, expected: &[&str]) -> anyhow::Result<KitRun> {
+    native_on(path, cpus, None, expected)
+}
+
+/// [`native`] on `threads` host threads (`None`: deterministic).
+pub(crate) fn native_on(
+    path: &Path,
+    cpus: usize,
+    threads: Option<usize>,
+    expected: &[&str],
+) -> anyhow::Result<KitRun> {
     let image = load(path)?;
     let mut m = Machine::new(
         MachineConfig {
@@ -108,6 +118,7 @@ pub(crate) fn native(path: &Path, cpus: usize, expected: &[&str]) -> anyhow::Res
         "{}: does not fit in RAM",
         path.display()
     );
+    m.set_parallel(threads);
     let mut lines = Lines::default();
     let mut workloads = Vec::new();
     let start = Instant::now();

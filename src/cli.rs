@@ -134,6 +134,13 @@ pub(crate) struct RunArgs {
     /// Execution tier: 1 = the reference interpreter, 2 = blocks (default; docs/tiers.md).
     #[arg(long, value_name = "N")]
     pub(crate) tier: Option<u64>,
+    /// Run the simulated CPUs on host threads (docs/parallel.md): guest results stay correct,
+    /// the interleaving is not deterministic. Bare machine only.
+    #[arg(long)]
+    pub(crate) parallel: bool,
+    /// With --parallel: host threads to spread the CPUs over (default: the host's cores).
+    #[arg(long, value_name = "N", requires = "parallel", value_parser = whole::<usize>, allow_negative_numbers = true)]
+    pub(crate) threads: Option<usize>,
     /// Disk image for the board's disk device (sectors read as the guest asks; the file is not modified).
     #[arg(long, value_name = "FILE")]
     pub(crate) disk: Option<PathBuf>,
@@ -193,6 +200,8 @@ impl RunArgs {
             quantum: self.quantum,
             tier: self.tier,
             max_cycles: self.max_cycles,
+            parallel: self.parallel.then_some(true),
+            threads: self.threads,
             seed: self.seed,
             epoch: self.epoch,
             disk: self.disk.clone(),

@@ -3,6 +3,7 @@
 mod bench;
 mod benchio;
 mod benchkit;
+mod benchpar;
 mod benchremap;
 mod cli;
 mod exit;

@@ -111,6 +111,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
             "--cost sets the monitor's cost table: it applies to --vm runs and --at timelines, not the bare machine"
         );
     }
+    if s.parallel == Some(true) {
+        parallel_apart(&args, &s, specs.is_empty() && s.image.is_some())?;
+    }
     if let Some(image) = s.image.clone() {
         crate::files::native_apart(&s, args.config.as_deref())?;
         let setup = s.machine().map_err(bad)?;
@@ -154,6 +157,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     )
 }
 
+/// The parallel mode runs the bare machine's CPUs on host threads, with
+/// nothing that needs one deterministic interleaving (docs/parallel.md).
+fn parallel_apart(args: &RunArgs, s: &Settings, native: bool) -> anyhow::Result<()> {
+    if !native {
+        bail!("--parallel runs a bare machine's CPUs on host threads (IMAGE); it is not supported under the monitor (--vm, the demo) yet");
+    }
+    if args.gdb.is_some() {
+        bail!("--gdb needs the deterministic mode (one interleaving to stop and step); it cannot be combined with --parallel");
+    }
+    if !args.at.is_empty() || !s.at.is_empty() {
+        bail!("--at hands the machine to the monitor, which does not run in parallel; it cannot be combined with --parallel");
+    }
+    Ok(())
+}
+
 /// The directory a config file's relative paths start from.
 fn config_dir(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new(""))
@@ -171,6 +189,7 @@ pub(crate) fn setting_error(args: &RunArgs, e: ConfigError) -> anyhow::Error {
         "boot_mem" => args.boot_mem.is_some(),
         "quantum" => args.quantum.is_some(),
         "max_cycles" => args.max_cycles.is_some(),
+        "threads" => args.threads.is_some(),
         _ => false,
     };
     match &args.config {

@@ -197,6 +197,15 @@ fn demo_on_four_cpus_every_cpu_works() {
 }
 
 #[test]
+fn demo_in_parallel_on_one_and_four_cpus() {
+    for (cpus, threads) in [(1, "1"), (4, "4"), (4, "2")] {
+        let o = native_with(&kestrel(), cpus, &["--parallel", "--threads", threads]);
+        assert_status_0(&o);
+        check_demo(&text(&o.stdout), "", cpus);
+    }
+}
+
+#[test]
 fn demo_in_a_vm_with_one_vcpu() {
     let o = monitor(1, &[format!("{},cpus=1", kestrel())]);
     assert_status_0(&o);

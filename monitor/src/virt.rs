@@ -129,7 +129,7 @@ pub fn virtualize_with(
 ) -> Result<(Box<Monitor>, Switch), (Box<Machine>, String)> {
     let n = machine.cpus.len();
     let boot = machine.bus.board.mp.memory();
-    let ram = machine.bus.ram().len() as u64;
+    let ram = machine.bus.ram_len();
     let need = boot.saturating_add(n as u64 * PAGE_SIZE);
     if !boot.is_multiple_of(PAGE_SIZE) || need > ram {
         let why = format!(
@@ -285,7 +285,7 @@ pub(crate) fn devirtualize_refusal(m: &Monitor) -> Option<String> {
             m.machine.cpus.len()
         ));
     }
-    if vm.pmap.size() > m.machine.bus.ram().len() as u64 {
+    if vm.pmap.size() > m.machine.bus.ram_len() {
         return Some(format!(
             "{}'s memory is larger than machine memory",
             vm.name

@@ -40,7 +40,7 @@ fn eight_vms_of_32m_fit_in_machine_memory_past_256m() {
         .map(|i| random_halter(&format!("vm{i}"), 32 << 20))
         .collect();
     let mut m = Monitor::new(config(vms)).unwrap();
-    assert_eq!(m.machine.bus.ram().len(), (256 << 20) + 8 * 4096);
+    assert_eq!(m.machine.bus.ram_len(), (256 << 20) + 8 * 4096);
     assert_eq!(m.run(), MonitorExit::AllEnded);
     // Seed 0: the documented xorshift64's first value, low 32 bits.
     assert!(m
@@ -70,7 +70,7 @@ fn a_machine_memory_given_must_hold_the_vms_and_their_commpages() {
         ..config(two())
     });
     let mut m = m.unwrap();
-    assert_eq!(m.machine.bus.ram().len(), 64 << 20);
+    assert_eq!(m.machine.bus.ram_len(), 64 << 20);
     m.run();
     assert!(
         m.vms

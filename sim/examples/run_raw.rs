@@ -76,7 +76,7 @@ fn run_one(path: &Path) -> Result<String, String> {
         .iter()
         .map(|v| format!("\"{v:#018x}\""))
         .collect();
-    let scratch = m.bus.read_bytes(DATA, data.len()).unwrap_or(&[]);
+    let scratch = m.bus.read_bytes(DATA, data.len()).unwrap_or_default();
     let hex: String = scratch.iter().map(|b| format!("{b:02x}")).collect();
     let exc = match exception {
         Some((code, pc)) => format!("{{\"code\":{code},\"pc\":\"{pc:#x}\"}}"),

@@ -168,6 +168,10 @@ pub struct Settings {
     /// Execution tier: 1 (the reference interpreter) or 2 (blocks; default).
     pub tier: Option<u64>,
     pub max_cycles: Option<u64>,
+    /// Run the CPUs on host threads (docs/parallel.md); default off.
+    pub parallel: Option<bool>,
+    /// Host threads of the parallel mode (default: the host's cores).
+    pub threads: Option<usize>,
     pub seed: Option<u64>,
     pub epoch: Option<u64>,
     pub disk: Option<PathBuf>,
@@ -222,6 +226,8 @@ impl Settings {
             quantum: self.quantum.or(lower.quantum),
             tier: self.tier.or(lower.tier),
             max_cycles: self.max_cycles.or(lower.max_cycles),
+            parallel: self.parallel.or(lower.parallel),
+            threads: self.threads.or(lower.threads),
             seed: self.seed.or(lower.seed),
             epoch: self.epoch.or(lower.epoch),
             disk: self.disk.or(lower.disk),
@@ -331,6 +337,25 @@ impl Settings {
         }
     }
 
+    /// The host threads of the parallel mode, `None` for the deterministic
+    /// mode (the default).
+    pub fn threads(&self) -> Result<Option<usize>, ConfigError> {
+        match (self.parallel, self.threads) {
+            (_, Some(0)) => Err(invalid("threads", "0; give at least 1 thread")),
+            (Some(true), Some(n)) => Ok(Some(n)),
+            (Some(true), None) => Ok(Some(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )),
+            (_, Some(n)) => Err(invalid(
+                "threads",
+                format!(
+                    "{n}: threads are for the parallel mode; set parallel = true (--parallel) too"
+                ),
+            )),
+            (_, None) => Ok(None),
+        }
+    }
+
     /// The memory the booting kernel is told it has: `boot_mem`, or all of
     /// `ram`. Physical memory starts at 0 and may not be larger than the
     /// machine's, so it has no holes and is the identity of machine memory.
@@ -380,6 +405,7 @@ impl Settings {
             seed: self.seed.unwrap_or(0),
             epoch: self.epoch.unwrap_or(0),
             disk_irq_latency: self.disk_irq,
+            threads: self.threads()?,
         })
     }
 }
@@ -534,6 +560,8 @@ pub struct MachineSetup {
     pub epoch: u64,
     /// The disk's completion interrupt latency, if it has one.
     pub disk_irq_latency: Option<u64>,
+    /// The parallel mode's host threads (`None`: deterministic).
+    pub threads: Option<usize>,
 }
 
 impl MachineSetup {
@@ -556,6 +584,7 @@ impl MachineSetup {
             crate::dev::Board::with_config(self.board(disk)),
         );
         m.topology = self.topology.clone();
+        m.set_parallel(self.threads);
         m
     }
 }
@@ -719,6 +748,24 @@ mod tests {
         };
         let m = flags.over(file).machine().unwrap();
         assert_eq!((m.config.ncpus, m.config.quantum), (8, 500));
+    }
+
+    #[test]
+    fn threads_belong_to_the_parallel_mode() {
+        let threads = |t: &str| Settings::from_toml(t).unwrap().machine().map(|m| m.threads);
+        assert_eq!(threads("").unwrap(), None);
+        assert_eq!(threads("parallel = false").unwrap(), None);
+        assert_eq!(threads("parallel = true\nthreads = 3").unwrap(), Some(3));
+        assert!(threads("parallel = true").unwrap().is_some_and(|n| n >= 1));
+        for bad in ["threads = 2", "parallel = true\nthreads = 0"] {
+            assert!(
+                matches!(
+                    threads(bad),
+                    Err(ConfigError::Invalid { key: "threads", .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

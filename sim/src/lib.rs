@@ -17,6 +17,7 @@ pub mod loader;
 pub mod machine;
 pub mod mem;
 pub mod obs;
+mod parallel;
 pub mod timing;
 pub mod trace;
 

@@ -111,6 +111,8 @@ pub struct Machine {
     observers: Vec<Box<dyn Observer>>,
     /// A quantum stopped by the debugger: its end and the CPU to resume.
     paused: Option<(u64, usize)>,
+    /// The parallel mode's threads (`crate::parallel`), if it is on.
+    workers: Option<crate::parallel::Workers>,
 }
 
 impl Machine {
@@ -129,6 +131,7 @@ impl Machine {
             topology: Topology::uniform(ncpus, config.ram_bytes),
             observers: Vec::new(),
             paused: None,
+            workers: None,
             config,
         }
     }
@@ -152,10 +155,36 @@ impl Machine {
         }
     }
 
-    /// Runs every CPU for one quantum, in CPU order.
+    /// Runs the CPUs on `threads` host threads from the next quantum on
+    /// (docs/parallel.md); `None` (or no call) is the deterministic mode.
+    /// More threads than CPUs are not started.
+    pub fn set_parallel(&mut self, threads: Option<usize>) {
+        self.workers = None;
+        self.bus.set_concurrent(None);
+        if let Some(n) = threads {
+            let n = n.clamp(1, self.cpus.len().max(1));
+            self.workers = Some(crate::parallel::Workers::start(n, &mut self.bus));
+        }
+        for c in &mut self.cpus {
+            // Their fetch caches point into the old decoded code.
+            c.core.context_changed();
+        }
+    }
+
+    /// The host threads of the parallel mode, `None` in the deterministic
+    /// mode.
+    pub fn parallel_threads(&self) -> Option<usize> {
+        self.workers.as_ref().map(crate::parallel::Workers::threads)
+    }
+
+    /// Runs every CPU for one quantum, in CPU order (or, in the parallel
+    /// mode, on their threads).
     pub fn run_quantum(&mut self) -> Option<Exit> {
         if let Some(status) = self.halted {
             return Some(Exit::Halted { status });
+        }
+        if self.workers.is_some() && self.paused.is_none() {
+            return self.run_quantum_parallel();
         }
         let (end, first) = self.paused.take().unwrap_or_else(|| {
             let c = &self.config;
@@ -199,6 +228,44 @@ impl Machine {
                 }
             }
         }
+        self.end_quantum(end)
+    }
+
+    /// One quantum of the parallel mode: the CPUs run on their threads,
+    /// then what they asked for is applied here.
+    fn run_quantum_parallel(&mut self) -> Option<Exit> {
+        let c = &self.config;
+        let end = quantum_end(self.now, c.quantum, c.max_cycles);
+        let traced = !self.observers.is_empty();
+        let workers = self.workers.as_mut()?;
+        let (halt, starts) = workers.quantum(&mut self.cpus, &mut self.bus, end, traced);
+        if traced {
+            // Per-CPU buffers merged by cycle, ties in CPU order.
+            let mut merged: Vec<(u64, usize, Event)> = Vec::new();
+            for c in &mut self.cpus {
+                let id = c.id;
+                merged.extend(c.events.drain(..).map(|(cycle, e)| (cycle, id, e)));
+            }
+            merged.sort_by_key(|&(cycle, cpu, _)| (cycle, cpu));
+            for (cycle, cpu, e) in &merged {
+                for o in &mut self.observers {
+                    o.event(*cpu, *cycle, e);
+                }
+            }
+        }
+        for (cpu, pc, sp) in starts {
+            self.start_cpu(cpu, pc, sp);
+        }
+        if let Some(status) = halt {
+            self.halt(status);
+            return Some(Exit::Halted { status });
+        }
+        self.end_quantum(end)
+    }
+
+    /// The machine clock reaches `end`: devices catch up, and the run ends
+    /// if the cycle limit passed or nothing can run any more.
+    fn end_quantum(&mut self, end: u64) -> Option<Exit> {
         self.now = end;
         self.bus.board.advance(end);
         if let Some(limit) = self.config.max_cycles {
@@ -230,19 +297,23 @@ impl Machine {
     fn apply_board_actions(&mut self) {
         for action in self.bus.board.take_actions() {
             match action {
-                BoardAction::Halt { status } => {
-                    self.halted = Some(status);
-                    for c in &mut self.cpus {
-                        c.state = RunState::Stopped;
-                    }
-                }
-                BoardAction::StartCpu { cpu, pc, sp } => {
-                    if let Some(c) = self.cpus.get_mut(cpu) {
-                        if c.state == RunState::Parked {
-                            c.boot(pc, sp);
-                        }
-                    }
-                }
+                BoardAction::Halt { status } => self.halt(status),
+                BoardAction::StartCpu { cpu, pc, sp } => self.start_cpu(cpu, pc, sp),
+            }
+        }
+    }
+
+    fn halt(&mut self, status: u32) {
+        self.halted = Some(status);
+        for c in &mut self.cpus {
+            c.state = RunState::Stopped;
+        }
+    }
+
+    fn start_cpu(&mut self, cpu: usize, pc: u64, sp: u64) {
+        if let Some(c) = self.cpus.get_mut(cpu) {
+            if c.state == RunState::Parked {
+                c.boot(pc, sp);
             }
         }
     }

@@ -70,7 +70,7 @@ fn outcome(m: &mut Machine, exit: Exit, log: Vec<String>) -> Outcome {
     Outcome {
         exit,
         cpus,
-        ram_hash: fnv(m.bus.ram()),
+        ram_hash: fnv(&m.bus.ram()),
         console: m.take_console(),
         log,
     }

@@ -287,9 +287,11 @@ impl Job {
         self.bytes.clear();
         for (_, mpn) in self.batch.iter().flat_map(Step::sources) {
             let at = (u64::from(mpn) << PAGE_SHIFT) as usize;
-            match m.machine.bus.ram().get(at..at + PAGE_SIZE as usize) {
-                Some(page) => self.bytes.extend_from_slice(page),
-                None => self.bytes.resize(self.bytes.len() + PAGE_SIZE as usize, 0),
+            // Zeros for a page outside RAM.
+            let from = self.bytes.len();
+            self.bytes.resize(from + PAGE_SIZE as usize, 0);
+            if let Some(page) = self.bytes.get_mut(from..) {
+                m.machine.bus.copy_out(at as u64, page);
             }
         }
     }

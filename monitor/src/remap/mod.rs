@@ -328,7 +328,7 @@ fn identity_refusal(m: &Monitor, v: usize, (g0, g1): (u32, u32)) -> Option<Strin
     let vm = m.vms.get(v)?;
     let pages = vm.pmap.size() >> PAGE_SHIFT;
     let (g0, g1) = (u64::from(g0), u64::from(g1));
-    let ram_pages = m.machine.bus.ram().len() as u64 >> PAGE_SHIFT;
+    let ram_pages = m.machine.bus.ram_len() >> PAGE_SHIFT;
     if pages > ram_pages {
         return Some(format!(
             "{}'s memory is larger than machine memory",

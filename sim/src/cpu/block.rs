@@ -116,7 +116,14 @@ impl Core {
             let found = if cached {
                 cache.get(pa, vpage, generation)
             } else {
-                cache.insert(build(bus, self.fetch_base, pa, vpage, generation))
+                let page = (pa >> PAGE_SHIFT) as usize;
+                cache.insert(build(
+                    bus.fresh(page),
+                    self.fetch_base,
+                    pa,
+                    vpage,
+                    generation,
+                ))
             };
             let Some(b) = found.filter(|b| b.len > 0) else {
                 self.step::<TRACE>(regs, bus);

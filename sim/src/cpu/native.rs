@@ -106,6 +106,10 @@ impl Core {
         if let Some(code) = self.hv_exit.take() {
             return Some(RunExit::Exception(code));
         }
+        if bus.code_stale((self.fetch_ppage >> PAGE_SHIFT) as usize) {
+            // Another thread wrote the code this CPU runs (parallel mode).
+            self.fetch_page = super::FETCH_INVALID;
+        }
         if self.board_pending {
             self.board_pending = false;
             return Some(RunExit::Board);
@@ -134,7 +138,7 @@ impl Core {
             self.cp0.cause |= cp0::cause::IP7;
             self.timer_due += 2u64 << 32;
         }
-        let lines = bus.board.irq_lines(self.id);
+        let lines = bus.irq_lines(self.id);
         if lines & 0x7C00 != self.irq_lines {
             self.irq_lines = lines & 0x7C00;
             self.cp0.cause = (self.cp0.cause & !0x7C00) | self.irq_lines;
@@ -426,8 +430,7 @@ impl<const TRACE: bool> Native<'_, TRACE> {
         c.cycles += TIMING.mmio;
         let v = self
             .bus
-            .board
-            .read(c.id, c.cycles, pa, width)
+            .with_board(|b| b.read(c.id, c.cycles, pa, width))
             .ok_or(Exception::new(ExcCode::Dbe))?;
         if TRACE {
             c.emit(Event::Mmio {
@@ -453,10 +456,14 @@ impl<const TRACE: bool> Native<'_, TRACE> {
                 write: true,
             });
         }
-        if !self.bus.board.write(c.id, c.cycles, pa, width, value) {
+        let (ok, actions) = self.bus.with_board(|b| {
+            let ok = b.write(c.id, c.cycles, pa, width, value);
+            (ok, b.has_actions())
+        });
+        if !ok {
             return Err(Exception::new(ExcCode::Dbe));
         }
-        if self.bus.board.has_actions() {
+        if actions {
             c.board_pending = true;
         }
         c.next_event = 0;
@@ -515,11 +522,14 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
 
     fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
         let pa = self.core.translate(vaddr, Access::Load)?;
-        let v = match self.bus.read_ram(pa, width) {
+        let v = match self.bus.load_linked(self.core.id, pa, width) {
             Some(v) => v,
-            None => self.mmio_read(pa, width)?,
+            None => {
+                let v = self.mmio_read(pa, width)?;
+                self.bus.link(self.core.id, pa);
+                v
+            }
         };
-        self.bus.link(self.core.id, pa);
         // LLAddr holds PA[35:4] (§2.2).
         self.core.cp0.ll_addr = (pa >> 4) as u32;
         Ok(v)
@@ -528,15 +538,10 @@ impl<const TRACE: bool> ExecContext for Native<'_, TRACE> {
     fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64) -> Result<bool, Exception> {
         // The address is translated (and may fault) even when the link is gone.
         let pa = self.core.translate(vaddr, Access::Store)?;
-        let id = self.core.id;
-        if !self.bus.linked(id) {
-            return Ok(false);
+        match self.bus.store_conditional(self.core.id, pa, width, value) {
+            Some(stored) => Ok(stored),
+            None => self.mmio_write(pa, width, value).map(|()| true),
         }
-        self.bus.unlink(id);
-        if !self.bus.write_ram(id, pa, width, value) {
-            self.mmio_write(pa, width, value)?;
-        }
-        Ok(true)
     }
 
     fn read_cp0(&mut self, reg: u32) -> u64 {

@@ -78,10 +78,12 @@ pub fn read_ram(bus: &Bus, addr: u64, out: &mut [u8], xlate: impl Fn(u64) -> Opt
         return false;
     }
     for (pa, off, n) in parts {
-        let (Some(src), Some(dst)) = (bus.read_bytes(pa, n), out.get_mut(off..off + n)) else {
+        let Some(dst) = out.get_mut(off..off + n) else {
             return false;
         };
-        dst.copy_from_slice(src);
+        if !bus.copy_out(pa, dst) {
+            return false;
+        }
     }
     true
 }

@@ -1,8 +1,27 @@
-//! The physical bus. RAM starts at physical 0; everything above it goes to
-//! the board. Instructions are decoded once per physical page, on the first
-//! fetch from it; a store into a decoded page re-decodes the words it wrote
-//! (the page stays decoded), so decoded code is never stale.
+//! The physical bus as one host thread sees it. RAM starts at physical 0;
+//! everything above it goes to the board.
+//!
+//! What the machine's threads share is memory itself (`ram`, `links`) and,
+//! per page, whether any thread decoded code from it and a generation that
+//! every store into such a page bumps (`pages`). What a thread caches from
+//! memory is its own: instructions are decoded once per physical page, on
+//! the first fetch from it, into this bus's arena, and tier 2's blocks
+//! (`cpu::block`) are built from that arena. A store through this bus into
+//! a decoded page re-decodes the words it wrote (the page stays decoded), so
+//! decoded code is never stale in the deterministic mode, which has one bus.
+//! In the parallel mode (`crate::parallel`) each thread has a bus; a store
+//! by another thread shows as a newer page generation, and this bus decodes
+//! the page again before it builds a block from it, refills a fetch from it,
+//! or when its CPU looks at its events.
 
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::links::Links;
+use super::ram::Ram;
 use crate::dev::Board;
 use crate::isa::{decode, Insn};
 
@@ -10,35 +29,46 @@ pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 const INSNS_PER_PAGE: usize = (PAGE_SIZE / 4) as usize;
 
-/// `code_slot` value of a page that has never been fetched from.
+/// `code_slot` value of a page this bus has never fetched from.
 const NO_CODE: u32 = u32::MAX;
 
-/// No LL link held.
-const NO_LINK: u64 = u64::MAX;
+/// Per RAM page, shared by every thread.
+#[derive(Debug)]
+struct Page {
+    /// Some thread decoded code from the page: stores into it must bump
+    /// `generation`.
+    has_code: AtomicBool,
+    /// Bumped by every store into the page while it has code, so decoded
+    /// copies and translated blocks built from it know they are stale.
+    generation: AtomicU32,
+}
 
 #[derive(Debug)]
 pub struct Bus {
-    ram: Vec<u8>,
+    ram: Ram,
+    links: Arc<Links>,
+    pages: Arc<[Page]>,
+    /// Other threads may store to RAM (the parallel mode).
+    concurrent: bool,
     /// Per RAM page: where its decoded instructions start in `code`, in
-    /// units of pages, or `NO_CODE` until first fetched.
+    /// units of pages, or `NO_CODE` until first fetched through this bus.
     code_slot: Vec<u32>,
-    /// Decoded instructions of every page ever fetched from, one page after
-    /// another. A store into such a page re-decodes the words it wrote, so an
-    /// entry is never stale and a CPU may cache where its page lives.
+    /// Decoded instructions of every page fetched from, one page after
+    /// another. A store through this bus re-decodes the words it wrote, so
+    /// a CPU may cache where its page lives.
     code: Vec<Insn>,
-    /// Per RAM page: bumped by every store that changes its decoded code, so
-    /// translated blocks built from the page know they are stale.
-    code_gen: Vec<u32>,
+    /// Per RAM page: the generation `code` holds the page at.
+    code_seen: Vec<u32>,
     /// Set by a store that changed decoded code; a block running when it
     /// happens stops after that store (the code after it may have changed).
     code_written: bool,
-    /// The translated blocks of every CPU (`cpu::block`): they depend on
-    /// physical memory only, so the CPUs share them.
+    /// The translated blocks of the CPUs using this bus (`cpu::block`):
+    /// they depend on physical memory only, so those CPUs share them.
     pub(crate) blocks: crate::cpu::block::BlockCache,
-    /// Per CPU: the 16-byte line (PA >> 4) its LL linked, or `NO_LINK`.
-    links: Vec<u64>,
-    any_link: bool,
     pub board: Board,
+    /// The board while several threads run (the parallel mode): devices
+    /// are reached through this lock, and `board` is a placeholder.
+    shared_board: Option<Arc<Mutex<Board>>>,
     /// Instruction words re-decoded because a store changed them (statistics).
     pub code_invalidations: u64,
 }
@@ -48,21 +78,67 @@ impl Bus {
         let ram_bytes = ram_bytes & !(PAGE_SIZE - 1);
         let pages = usize::try_from(ram_bytes >> PAGE_SHIFT).unwrap_or(0);
         Bus {
-            ram: vec![0; pages << PAGE_SHIFT],
+            ram: Ram::new(ram_bytes),
+            links: Arc::new(Links::new(ncpus)),
+            pages: (0..pages)
+                .map(|_| Page {
+                    has_code: AtomicBool::new(false),
+                    generation: AtomicU32::new(0),
+                })
+                .collect(),
+            concurrent: false,
             code_slot: vec![NO_CODE; pages],
             code: Vec::new(),
-            code_gen: vec![0; pages],
+            code_seen: vec![0; pages],
             code_written: false,
             blocks: crate::cpu::block::BlockCache::default(),
-            links: vec![NO_LINK; ncpus],
-            any_link: false,
             board,
+            shared_board: None,
             code_invalidations: 0,
         }
     }
 
-    pub fn ram(&self) -> &[u8] {
-        &self.ram
+    /// A bus for another thread of the parallel mode: the same memory and
+    /// links, the board behind `board`, and caches of its own.
+    pub(crate) fn for_thread(&self, board: Arc<Mutex<Board>>) -> Bus {
+        let pages = self.pages.len();
+        Bus {
+            ram: self.ram.clone(),
+            links: Arc::clone(&self.links),
+            pages: Arc::clone(&self.pages),
+            concurrent: true,
+            code_slot: vec![NO_CODE; pages],
+            code: Vec::new(),
+            code_seen: vec![0; pages],
+            code_written: false,
+            blocks: crate::cpu::block::BlockCache::default(),
+            board: Board::default(),
+            shared_board: Some(board),
+            code_invalidations: 0,
+        }
+    }
+
+    /// Switches this bus between the modes: with `Some(board)`, other
+    /// threads run too and devices are reached through `board`; with
+    /// `None`, this is the only thread again. Its decoded code is dropped
+    /// either way: other threads may have written to it.
+    pub(crate) fn set_concurrent(&mut self, board: Option<Arc<Mutex<Board>>>) {
+        self.concurrent = board.is_some();
+        self.shared_board = board;
+        self.code_slot.fill(NO_CODE);
+        self.code.clear();
+        self.blocks = crate::cpu::block::BlockCache::default();
+    }
+
+    /// Bytes of RAM.
+    pub fn ram_len(&self) -> u64 {
+        self.ram.len()
+    }
+
+    /// A copy of all of RAM (tests, dumps).
+    pub fn ram(&self) -> Vec<u8> {
+        self.read_bytes(0, self.ram.len() as usize)
+            .unwrap_or_default()
     }
 
     /// Whether `[paddr, paddr+len)` lies in RAM.
@@ -70,7 +146,7 @@ impl Bus {
     pub fn in_ram(&self, paddr: u64, len: u64) -> bool {
         paddr
             .checked_add(len)
-            .is_some_and(|end| end <= self.ram.len() as u64)
+            .is_some_and(|end| end <= self.ram.len())
     }
 
     /// Copies `data` into RAM at `paddr` (loader, disk DMA, debugger).
@@ -79,111 +155,129 @@ impl Bus {
         if !self.in_ram(paddr, data.len() as u64) {
             return false;
         }
-        let start = paddr as usize;
-        if let Some(dst) = self.ram.get_mut(start..start + data.len()) {
-            dst.copy_from_slice(data);
+        let mut at = paddr;
+        let mut rest = data;
+        while !rest.is_empty() {
+            // Whole words where aligned, bytes at the ragged ends.
+            let (width, n) = match rest {
+                [a, b, c, d, ..] if at & 3 == 0 => (4, u32::from_be_bytes([*a, *b, *c, *d])),
+                [a, ..] => (1, u32::from(*a)),
+                [] => break,
+            };
+            self.ram.write(at, width, u64::from(n), self.concurrent);
+            at += u64::from(width);
+            rest = rest.get(usize::from(width)..).unwrap_or_default();
         }
         let end = paddr + data.len() as u64;
         let mut word = paddr & !3;
         while word < end {
-            self.redecode(word);
+            if self.has_code(word) {
+                self.code_stored(word);
+            }
             word += 4;
         }
         true
     }
 
     /// Reads RAM bytes without side effects (debugger, dumps).
-    pub fn read_bytes(&self, paddr: u64, len: usize) -> Option<&[u8]> {
-        if !self.in_ram(paddr, len as u64) {
-            return None;
+    pub fn read_bytes(&self, paddr: u64, len: usize) -> Option<Vec<u8>> {
+        let mut out = vec![0; len];
+        self.copy_out(paddr, &mut out).then_some(out)
+    }
+
+    /// Fills `out` from RAM at `paddr`; false (nothing read) if it does
+    /// not fit.
+    pub fn copy_out(&self, paddr: u64, out: &mut [u8]) -> bool {
+        if !self.in_ram(paddr, out.len() as u64) {
+            return false;
         }
-        self.ram.get(paddr as usize..paddr as usize + len)
+        let mut at = paddr;
+        let mut rest = &mut out[..];
+        while !rest.is_empty() {
+            if at & 7 == 0 && rest.len() >= 8 {
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(8);
+                let v = self.ram.read(at, 8).unwrap_or(0);
+                head.copy_from_slice(&v.to_be_bytes());
+                (rest, at) = (tail, at + 8);
+            } else if let Some((first, tail)) = std::mem::take(&mut rest).split_first_mut() {
+                *first = self.ram.read(at, 1).unwrap_or(0) as u8;
+                (rest, at) = (tail, at + 1);
+            }
+        }
+        true
     }
 
     /// An aligned RAM read of 1, 2, 4 or 8 bytes, big-endian.
     #[inline(always)]
     pub fn read_ram(&self, paddr: u64, width: u8) -> Option<u64> {
-        let a = paddr as usize;
-        Some(match width {
-            1 => u64::from(*self.ram.get(a)?),
-            2 => u64::from(u16::from_be_bytes(self.ram.get(a..a + 2)?.try_into().ok()?)),
-            4 => u64::from(u32::from_be_bytes(self.ram.get(a..a + 4)?.try_into().ok()?)),
-            _ => u64::from_be_bytes(self.ram.get(a..a + 8)?.try_into().ok()?),
-        })
+        self.ram.read(paddr, width)
     }
 
-    /// An aligned RAM write; re-decodes the written words if their page is
-    /// decoded, and drops other CPUs' LL links on the written line. Returns
+    /// An aligned RAM write; drops other CPUs' LL links on the written line
+    /// and re-decodes the written words if their page has code. Returns
     /// false outside RAM.
     #[inline(always)]
     pub fn write_ram(&mut self, cpu: usize, paddr: u64, width: u8, value: u64) -> bool {
-        let a = paddr as usize;
-        let ok = match width {
-            1 => self.ram.get_mut(a).map(|b| *b = value as u8).is_some(),
-            2 => self
-                .ram
-                .get_mut(a..a + 2)
-                .map(|d| d.copy_from_slice(&(value as u16).to_be_bytes()))
-                .is_some(),
-            4 => self
-                .ram
-                .get_mut(a..a + 4)
-                .map(|d| d.copy_from_slice(&(value as u32).to_be_bytes()))
-                .is_some(),
-            _ => self
-                .ram
-                .get_mut(a..a + 8)
-                .map(|d| d.copy_from_slice(&value.to_be_bytes()))
-                .is_some(),
-        };
-        if !ok {
+        // Before the write: see `links`.
+        if self.links.any_linked() && self.in_ram(paddr, u64::from(width.clamp(1, 8))) {
+            self.links.break_links(cpu, paddr >> 4);
+        }
+        if !self.ram.write(paddr, width, value, self.concurrent) {
             return false;
         }
-        if self
-            .code_slot
-            .get(a >> PAGE_SHIFT)
-            .is_some_and(|&s| s != NO_CODE)
-        {
-            self.redecode(paddr);
+        if self.has_code(paddr) {
+            self.code_stored(paddr);
             if width == 8 {
-                self.redecode(paddr + 4);
+                self.code_stored(paddr + 4);
             }
-        }
-        if self.any_link {
-            self.break_links(cpu, paddr >> 4);
         }
         true
     }
 
-    /// Re-decodes the word at `paddr` if its page has decoded code.
+    #[inline(always)]
+    fn has_code(&self, paddr: u64) -> bool {
+        self.pages
+            .get((paddr >> PAGE_SHIFT) as usize)
+            .is_some_and(|p| p.has_code.load(Relaxed))
+    }
+
+    /// A store changed the word at `paddr` of a page with code: re-decodes
+    /// this bus's copy of it and bumps the page's generation.
     #[cold]
-    fn redecode(&mut self, paddr: u64) {
+    fn code_stored(&mut self, paddr: u64) {
         let page = (paddr >> PAGE_SHIFT) as usize;
+        let Some(p) = self.pages.get(page) else {
+            return;
+        };
+        let old = p.generation.fetch_add(1, Release);
+        self.code_written = true;
         let Some(&slot) = self.code_slot.get(page) else {
             return;
         };
         if slot == NO_CODE {
             return;
         }
-        let a = (paddr & !3) as usize;
-        let Some(Ok(bytes)) = self.ram.get(a..a + 4).map(<[u8; 4]>::try_from) else {
-            return;
-        };
-        let index = slot as usize * INSNS_PER_PAGE + ((a & (PAGE_SIZE as usize - 1)) >> 2);
-        if let Some(insn) = self.code.get_mut(index) {
-            *insn = decode(u32::from_be_bytes(bytes));
+        let a = paddr & !3;
+        let index = slot as usize * INSNS_PER_PAGE + ((a & (PAGE_SIZE - 1)) >> 2) as usize;
+        if let (Some(insn), Some(raw)) = (self.code.get_mut(index), self.ram.read(a, 4)) {
+            *insn = decode(raw as u32);
             self.code_invalidations += 1;
         }
-        if let Some(g) = self.code_gen.get_mut(page) {
-            *g = g.wrapping_add(1);
+        if let Some(seen) = self.code_seen.get_mut(page) {
+            // Current only if it was before this store: another thread's
+            // store in between leaves it stale, to be decoded again.
+            if *seen == old {
+                *seen = old.wrapping_add(1);
+            }
         }
-        self.code_written = true;
     }
 
-    /// The generation of RAM page `page`'s decoded code (see `code_gen`).
+    /// The generation of RAM page `page`'s code (see `Page`).
     #[inline(always)]
     pub fn code_gen(&self, page: usize) -> u32 {
-        self.code_gen.get(page).copied().unwrap_or(0)
+        self.pages
+            .get(page)
+            .map_or(0, |p| p.generation.load(Acquire))
     }
 
     /// Whether a store changed decoded code since the last call.
@@ -192,23 +286,54 @@ impl Bus {
         std::mem::take(&mut self.code_written)
     }
 
+    /// Whether another thread changed page `page` since this bus decoded
+    /// it (never in the deterministic mode).
+    #[inline(always)]
+    pub(crate) fn code_stale(&self, page: usize) -> bool {
+        self.concurrent
+            && self.code_slot.get(page).is_some_and(|&s| s != NO_CODE)
+            && self.code_seen.get(page) != Some(&self.code_gen(page))
+    }
+
+    /// This bus, with page `page` decoded afresh if another thread changed
+    /// it (before a block is built from it).
+    pub(crate) fn fresh(&mut self, page: usize) -> &Bus {
+        if self.code_stale(page) {
+            self.code_base(page);
+        }
+        self
+    }
+
     /// Where the decoded instructions of RAM page `page` start in the code
-    /// arena (see [`Bus::code`]), decoding the page on first use. `None`
-    /// outside RAM.
+    /// arena (see [`Bus::code`]), decoding the page on first use or after
+    /// another thread changed it. `None` outside RAM.
     pub fn code_base(&mut self, page: usize) -> Option<usize> {
         let slot = *self.code_slot.get(page)?;
-        if slot != NO_CODE {
+        if slot != NO_CODE && !self.code_stale(page) {
             return Some(slot as usize * INSNS_PER_PAGE);
         }
-        let base = page << PAGE_SHIFT;
-        let bytes = self.ram.get(base..base + PAGE_SIZE as usize)?;
-        let slot = u32::try_from(self.code.len() / INSNS_PER_PAGE).ok()?;
-        self.code.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|w| decode(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))),
-        );
+        let p = self.pages.get(page)?;
+        p.has_code.store(true, Relaxed);
+        // The generation before the words: a store after this read leaves
+        // the copy stale, not wrong.
+        let generation = p.generation.load(Acquire);
+        let base = (page as u64) << PAGE_SHIFT;
+        let ram = &self.ram;
+        let words = (0..INSNS_PER_PAGE as u64)
+            .map(|w| decode(ram.read(base + 4 * w, 4).unwrap_or(0) as u32));
+        let slot = if slot == NO_CODE {
+            let slot = u32::try_from(self.code.len() / INSNS_PER_PAGE).ok()?;
+            self.code.extend(words);
+            slot
+        } else {
+            let at = slot as usize * INSNS_PER_PAGE;
+            for (dst, insn) in self.code.iter_mut().skip(at).zip(words) {
+                *dst = insn;
+            }
+            slot
+        };
         *self.code_slot.get_mut(page)? = slot;
+        *self.code_seen.get_mut(page)? = generation;
         Some(slot as usize * INSNS_PER_PAGE)
     }
 
@@ -220,7 +345,7 @@ impl Bus {
     pub fn decoded(&mut self, paddr: u64) -> Option<Insn> {
         let page = usize::try_from(paddr >> PAGE_SHIFT).ok()?;
         let base = match self.code_slot.get(page) {
-            Some(&slot) if slot != NO_CODE => slot as usize * INSNS_PER_PAGE,
+            Some(&slot) if slot != NO_CODE && !self.concurrent => slot as usize * INSNS_PER_PAGE,
             _ => self.code_base(page)?,
         };
         self.code(base + ((paddr & (PAGE_SIZE - 1)) >> 2) as usize)
@@ -234,32 +359,76 @@ impl Bus {
 
     /// LL: links `cpu` to the line holding `paddr`.
     pub fn link(&mut self, cpu: usize, paddr: u64) {
-        if let Some(l) = self.links.get_mut(cpu) {
-            *l = paddr >> 4;
-            self.any_link = true;
+        self.links.link(cpu, paddr, 4, &self.ram);
+    }
+
+    /// LL of `width` bytes at `paddr` in RAM: links, then reads (the order
+    /// `links` needs). `None`, and no link, outside RAM.
+    pub(crate) fn load_linked(&mut self, cpu: usize, paddr: u64, width: u8) -> Option<u64> {
+        if !self.in_ram(paddr, u64::from(width.clamp(1, 8))) {
+            return None;
         }
+        self.links.link(cpu, paddr, width, &self.ram)
     }
 
     /// Whether `cpu`'s LLbit is still set: no ERET and no other CPU's store
     /// to the linked line since its LL.
     pub fn linked(&self, cpu: usize) -> bool {
-        self.links.get(cpu).is_some_and(|&l| l != NO_LINK)
+        self.links.linked(cpu)
     }
 
     /// Clears `cpu`'s link (SC, ERET).
     pub fn unlink(&mut self, cpu: usize) {
-        if let Some(l) = self.links.get_mut(cpu) {
-            *l = NO_LINK;
-        }
-        self.any_link = self.links.iter().any(|&l| l != NO_LINK);
+        self.links.unlink(cpu);
     }
 
-    #[cold]
-    fn break_links(&mut self, writer: usize, line: u64) {
-        for (cpu, l) in self.links.iter_mut().enumerate() {
-            if cpu != writer && *l == line {
-                *l = NO_LINK;
+    /// SC of `width` bytes at `paddr`: `Some(stored)` in RAM; `None` if the
+    /// link held but `paddr` is a device (the caller writes it).
+    pub(crate) fn store_conditional(
+        &mut self,
+        cpu: usize,
+        paddr: u64,
+        width: u8,
+        value: u64,
+    ) -> Option<bool> {
+        if !self.links.linked(cpu) {
+            return Some(false);
+        }
+        if !self.in_ram(paddr, u64::from(width.clamp(1, 8))) {
+            self.links.unlink(cpu);
+            return None;
+        }
+        if !self.concurrent {
+            self.links.unlink(cpu);
+            return Some(self.write_ram(cpu, paddr, width, value));
+        }
+        let stored = self
+            .links
+            .store_conditional(&self.ram, cpu, paddr, width, value);
+        if stored && self.has_code(paddr) {
+            self.code_stored(paddr);
+            if width == 8 {
+                self.code_stored(paddr + 4);
             }
+        }
+        Some(stored)
+    }
+
+    /// Runs `f` on the board, wherever it is (see `shared_board`).
+    #[inline]
+    pub(crate) fn with_board<R>(&mut self, f: impl FnOnce(&mut Board) -> R) -> R {
+        match &self.shared_board {
+            Some(b) => f(&mut b.lock()),
+            None => f(&mut self.board),
+        }
+    }
+
+    /// Interrupt lines asserted towards `cpu` (see [`Board::irq_lines`]).
+    #[inline]
+    pub(crate) fn irq_lines(&self, cpu: usize) -> u32 {
+        match &self.shared_board {
+            Some(b) => b.lock().irq_lines(cpu),
+            None => self.board.irq_lines(cpu),
         }
     }
 }

@@ -152,7 +152,7 @@ pub fn cycles(m: &Machine) -> u64 {
 
 /// Reads `len` RAM bytes at physical `pa`.
 pub fn ram(m: &Machine, pa: u64, len: usize) -> Vec<u8> {
-    m.bus.read_bytes(pa, len).unwrap().to_vec()
+    m.bus.read_bytes(pa, len).unwrap()
 }
 
 /// Address of instruction number `n` of a program at [`ORIGIN`], sign-extended.

@@ -1,0 +1,138 @@
+//! `disco bench`'s parallel-mode rows (docs/parallel.md): the same guest in
+//! the deterministic mode and on host threads, run alternately (1 2 1 2 ...)
+//! so that a change in the machine's load hits both alike, with wall time
+//! and the process's CPU time: on a shared machine the wall time alone says
+//! little, and the CPU time shows what the threads cost.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use serde::Serialize;
+use sim::workload;
+
+use crate::bench::Stat;
+use crate::benchkit::{self, KIT_WORKLOADS};
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ParallelRow {
+    pub(crate) workload: String,
+    pub(crate) cpus: usize,
+    /// Host threads; `None` is the deterministic mode.
+    pub(crate) threads: Option<usize>,
+    pub(crate) instructions: u64,
+    pub(crate) wall_seconds: Stat,
+    pub(crate) cpu_seconds: Stat,
+    /// The deterministic row's median wall time over this row's.
+    pub(crate) speedup: f64,
+}
+
+/// CPU time of this process so far, all threads, user and system, from
+/// /proc/self/stat (in clock ticks of 1/100 s, Linux's USER_HZ); `None`
+/// where there is no /proc.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// One measured run: instructions, wall seconds, CPU seconds.
+type Run = (u64, f64, f64);
+
+fn timed(f: impl FnOnce() -> anyhow::Result<u64>) -> anyhow::Result<Run> {
+    let (c0, t0) = (cpu_seconds().unwrap_or(0.0), Instant::now());
+    let insns = f()?;
+    let wall = t0.elapsed().as_secs_f64();
+    Ok((insns, wall, cpu_seconds().unwrap_or(0.0) - c0))
+}
+
+/// Rows for `name` on `cpus` CPUs: deterministic, then on `cpus` threads.
+fn side_by_side(
+    name: &str,
+    cpus: usize,
+    runs: usize,
+    run: impl Fn(Option<usize>) -> anyhow::Result<u64>,
+) -> anyhow::Result<Vec<ParallelRow>> {
+    crate::out::say(&format!(
+        "[bench] parallel: {name}, {cpus} CPUs, deterministic and on {cpus} threads, {runs} run(s) each"
+    ));
+    let modes = [None, Some(cpus)];
+    let mut results: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
+    for _ in 0..runs {
+        for (mode, out) in modes.iter().zip(results.iter_mut()) {
+            out.push(timed(|| run(*mode))?);
+        }
+    }
+    let wall = |rs: &[Run]| Stat::of(rs.iter().map(|r| r.1).collect());
+    let base = wall(&results[0]).median;
+    Ok(modes
+        .iter()
+        .zip(&results)
+        .map(|(threads, rs)| ParallelRow {
+            workload: name.to_string(),
+            cpus,
+            threads: *threads,
+            instructions: rs.last().map_or(0, |r| r.0),
+            wall_seconds: wall(rs),
+            cpu_seconds: Stat::of(rs.iter().map(|r| r.2).collect()),
+            speedup: base / wall(rs).median.max(1e-9),
+        })
+        .collect())
+}
+
+pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRow>> {
+    let passes = if quick { 200 } else { 4000 };
+    let smp = crate::bench::to_image(workload::mixed_integer_smp(0x8000_1000, passes, 2))?;
+    let mut rows = side_by_side(
+        "bare-metal integer on every CPU (sim::workload::mixed_integer_smp)",
+        2,
+        runs,
+        |threads| Ok(crate::bench::native_run_on(&smp, 2, threads)?.0),
+    )?;
+    let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
+    for cpus in [2, 4] {
+        rows.extend(side_by_side(
+            "kestrel-bench (whole boot, all five workloads)",
+            cpus,
+            runs,
+            |threads| {
+                Ok(benchkit::native_on(&kestrel, cpus, threads, &KIT_WORKLOADS)?.instructions)
+            },
+        )?);
+    }
+    Ok(rows)
+}
+
+pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n## The parallel mode (docs/parallel.md): deterministic and on host threads, side by side\n"
+    );
+    let _ = writeln!(
+        s,
+        "| workload | CPUs | mode | instructions | wall s | CPU s | speed-up (wall) |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for r in rows {
+        let mode = r.threads.map_or("deterministic".to_string(), |t| {
+            format!("parallel, {t} threads")
+        });
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {:.2}x |",
+            r.workload, r.cpus, mode, r.instructions, r.wall_seconds, r.cpu_seconds, r.speedup
+        );
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "\nLoad average when the parallel rows were written: {} (CPU s counts every thread of the process; wall s is what the user waits).",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+}
