@@ -127,16 +127,18 @@ fn count_reads_in_translated_code_match_the_bare_machine() {
 }
 
 /// The unrelinked KSEG0 compute loop of issue #17: translated, its only
-/// cost beyond native is the KSEG0 address rewrite of each data access.
+/// cost beyond native is the KSEG0 address rewrite of its data accesses,
+/// one per iteration: the load and the store go through the same unchanged
+/// base register, so the store reuses the load's rewrite.
 #[test]
 fn a_kseg0_compute_loop_runs_translated_near_native_cost() {
     let prog = count_loop(5000, true);
     let (_, native_ticks) = native(&[&prog]);
     let (_, ticks, _) = virtualized(&[&prog], Exec::Adaptive);
     let overhead = f64::from(ticks) / f64::from(native_ticks) - 1.0;
-    // Two accesses per 12-cycle iteration, each rewritten (`bt_kseg`),
-    // in Count ticks (half cycles); the window's one 8K pair is composed once.
-    let kseg = 2.0 * monitor::cost::COST.bt_kseg as f64 / 2.0;
+    // One rewrite (`bt_kseg`) per 12-cycle iteration, in Count ticks (half
+    // cycles); the window's one 8K pair is composed once.
+    let kseg = monitor::cost::COST.bt_kseg as f64 / 2.0;
     assert!(overhead > 0.0 && overhead < 0.2, "overhead {overhead}");
     let expected = 5000.0 * kseg / f64::from(native_ticks);
     assert!(
@@ -439,8 +441,9 @@ fn trap_flow_kestrel_syscall_under_adaptive() {
 /// Issue #17's unrelinked KSEG0 compute loop (`sim::workload`'s mixed
 /// integer kernel, the bench's bare-metal row): the engine takes about 11
 /// times its native cycles; translated, the rewrite of its many KSEG0 data
-/// accesses (`bt_kseg`) leaves it about 15% above native (issue #17 asks
-/// for 10%: docs/translation.md says where the cycles go).
+/// accesses (`bt_kseg`) and its function's returns (`bt_predict`) leave it
+/// about 12% above native (issue #17 asks for 10%: docs/translation.md says
+/// where the cycles go).
 #[test]
 fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
     let a = sim::workload::mixed_integer(0x8000_1000, 20);
@@ -469,6 +472,9 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
         assert_eq!(mon.run(), MonitorExit::AllEnded);
         assert_eq!(mon.vms[0].end, Some(VmEnd::Halted(0)));
         let s = &mon.vm_stats()[0];
+        if exec != Exec::Direct {
+            println!("{exec:?}: {:?}", s.bt.spent);
+        }
         s.guest_cycles + s.monitor_cycles
     };
     let adaptive = cycles(Exec::Adaptive);
@@ -479,7 +485,7 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
         100.0 * overhead(adaptive),
         100.0 * overhead(direct)
     );
-    assert!(overhead(adaptive) <= 0.16, "{adaptive} against {native}");
+    assert!(overhead(adaptive) <= 0.13, "{adaptive} against {native}");
     assert!(overhead(direct) > 5.0, "{direct} against {native}");
 }
 

@@ -93,18 +93,55 @@ fn translate(
     }
     let n = insns.len() as u64;
     let cost = ctx.cost.bt_translate.saturating_mul(n);
-    super::charge(ctx, cost);
+    super::charge(ctx, super::Spent::Translate, cost);
     ctx.bt.stats.translated_blocks += 1;
     ctx.bt.stats.translated_insns += n;
     ctx.trace.emit(MonEvent::BtTranslate {
         pc: crate::obs::low32(pc),
         insns: n as u32,
     });
+    let shared_base = shared_bases(&insns);
     Some(Block {
         pc,
         page,
         generation,
+        shared_base,
         insns,
         last_target: AtomicU64::new(u64::MAX),
     })
+}
+
+/// Which data accesses of a block reuse the previous access's KSEG0
+/// rewrite (`Block::shared_base`): the translator keeps the rewritten base
+/// in one scratch register, valid until the guest register it came from
+/// may be written. Conservative: any instruction naming that register as
+/// its `rt` or `rd` (but a store, which only reads `rt`) or a call (`ra`)
+/// ends the sharing.
+fn shared_bases(insns: &[Insn]) -> u64 {
+    let mut shared = 0u64;
+    let mut base: Option<u32> = None;
+    for (i, insn) in insns.iter().enumerate().take(64) {
+        let class = insn.info().class;
+        let access = matches!(class, Class::Load | Class::Store);
+        if access {
+            let rs = insn.rs.number();
+            if base == Some(rs) {
+                shared |= 1 << i;
+            }
+            base = Some(rs);
+        }
+        let writes = |r: u32| {
+            (class != Class::Store
+                && class != Class::Branch
+                && (insn.rt.number() == r || insn.rd.number() == r))
+                || (matches!(
+                    insn.op,
+                    Op::Jal | Op::Jalr | Op::Bgezal | Op::Bltzal | Op::Bgezall | Op::Bltzall
+                ) && r == 31)
+        };
+        if base.is_some_and(writes) {
+            base = None;
+        }
+    }
+    shared
 }

@@ -14,6 +14,7 @@ use sim::isa::Reg;
 use sim::timing::TIMING;
 
 use super::block::Block;
+use super::Spent;
 use crate::engine;
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
@@ -90,7 +91,17 @@ fn run_insns(
             t.load_dest = 0;
         }
         ctx.now = ctx.core.cycles;
-        let result = execute(regs, &mut Xlat { ctx, t }, *insn, pc);
+        let shared_base = (b.shared_base >> (pc.wrapping_sub(b.pc) >> 2 & 63)) & 1 != 0;
+        let result = execute(
+            regs,
+            &mut Xlat {
+                ctx,
+                t,
+                shared_base,
+            },
+            *insn,
+            pc,
+        );
         match result {
             Ok(flow) => {
                 *done += 1;
@@ -147,7 +158,7 @@ fn run_insns(
 /// and BD the hardware would give; charged as direct execution pays for it
 /// (the hardware entry and an exit, then the reflection).
 fn fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) {
-    super::charge(ctx, TIMING.exception + ctx.cost.exit);
+    super::charge(ctx, Spent::Fault, TIMING.exception + ctx.cost.exit);
     engine::reflect(ctx, regs, e, pc, regs.delay_slot);
 }
 
@@ -187,6 +198,7 @@ fn kseg_window(ctx: &mut GuestCtx<'_>, gpa: u64) {
     crate::tlbctl::install(ctx, &l2);
     super::charge(
         ctx,
+        Spent::Kseg,
         TIMING.exception + ctx.cost.exit + ctx.cost.l2tlb_refill,
     );
 }
@@ -205,6 +217,8 @@ const SIDE_EFFECTS: [u32; 6] = [
 struct Xlat<'c, 'a> {
     ctx: &'c mut GuestCtx<'a>,
     t: &'c mut Timing,
+    /// This access's base was rewritten already (`Block::shared_base`).
+    shared_base: bool,
 }
 
 impl Xlat<'_, '_> {
@@ -219,7 +233,9 @@ impl Xlat<'_, '_> {
         }
         let va = vaddr as u32;
         if (0x8000_0000..0xC000_0000).contains(&va) {
-            super::charge(ctx, ctx.cost.bt_kseg);
+            if !self.shared_base {
+                super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
+            }
             let gpa = u64::from(va & 0x1FFF_FFFF);
             if gpa < ctx.pmap.size() {
                 kseg_window(ctx, gpa);
@@ -232,14 +248,14 @@ impl Xlat<'_, '_> {
         let masid = ctx.core.cp0.asid();
         if matches!(ctx.core.tlb.lookup(va, masid), Lookup::Miss) && crate::tlbctl::refill(ctx, va)
         {
-            super::charge(ctx, TIMING.exception + ctx.cost.exit);
+            super::charge(ctx, Spent::Fault, TIMING.exception + ctx.cost.exit);
         }
     }
 
-    fn inline_op(&mut self, cycles: u64) {
+    fn inline_op(&mut self, what: Spent, cycles: u64) {
         self.ctx.bt.stats.inline_ops += 1;
         self.ctx.now = self.ctx.core.cycles;
-        super::charge(self.ctx, cycles);
+        super::charge(self.ctx, what, cycles);
     }
 }
 
@@ -273,7 +289,7 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn read_cp0(&mut self, reg: u32) -> u64 {
-        self.inline_op(self.ctx.cost.bt_mfc0);
+        self.inline_op(Spent::Cp0, self.ctx.cost.bt_mfc0);
         self.ctx.read_cp0(reg)
     }
 
@@ -285,32 +301,32 @@ impl ExecContext for Xlat<'_, '_> {
         } else {
             0
         };
-        self.inline_op(cost);
+        self.inline_op(Spent::Cp0, cost);
         self.ctx.write_cp0(reg, value, dword);
     }
 
     fn tlbr(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbr();
     }
 
     fn tlbwi(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwi();
     }
 
     fn tlbwr(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwr();
     }
 
     fn tlbp(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbp();
     }
 
     fn eret(&mut self) -> u64 {
-        self.inline_op(self.ctx.cost.bt_eret);
+        self.inline_op(Spent::Eret, self.ctx.cost.bt_eret);
         self.ctx.eret()
     }
 
