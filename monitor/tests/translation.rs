@@ -546,3 +546,56 @@ fn a_trap_heavy_page_switches_to_translation_and_back_when_quiet() {
         "{report}"
     );
 }
+
+/// A user's system call whose handler runs translated is reflected by the
+/// monitor's vector without an exit: it costs `bt_reflect` where direct
+/// execution pays `exit` and `reflect` (docs/timing.md). trapkit's one
+/// syscall comes from user code, outside a delay slot.
+#[test]
+fn a_users_syscall_into_a_translated_handler_is_reflected_without_an_exit() {
+    use monitor::bt::Spent;
+    let m = common::run_trapkit_exec(Exec::Translate);
+    let s = &m.vm_stats()[0];
+    let sys = s.exits[sim::cpu::ExcCode::Sys as usize];
+    assert!(sys >= 1, "{s:?}");
+    assert_eq!(
+        s.bt.spent[Spent::Reflect as usize],
+        sys * monitor::cost::COST.bt_reflect
+    );
+    let direct = common::run_trapkit_exec(Exec::Direct);
+    assert_eq!(direct.vm_stats()[0].bt.spent[Spent::Reflect as usize], 0);
+}
+
+/// kestrel with a translation cache far smaller than its kernel: the cache
+/// empties itself again and again (counted) and the guest prints the same
+/// as with the whole cache, and as natively.
+#[test]
+fn a_guest_translating_more_than_the_cache_holds_runs_the_same() {
+    let img = kit("kestrel.elf");
+    let run = |capacity: Option<usize>| {
+        let mut vm = VmConfig::new("kestrel", img.clone(), 32 << 20);
+        vm.exec = Exec::Translate;
+        let mut mon = Monitor::new(MonitorConfig {
+            max_cycles: Some(500_000_000),
+            vms: vec![vm],
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        if let Some(c) = capacity {
+            mon.vms[0].bt.cache.capacity = c;
+        }
+        assert_eq!(mon.run(), MonitorExit::AllEnded);
+        assert!(matches!(mon.vms[0].end, Some(VmEnd::Halted(0))));
+        assert!(mon.vms[0].bt.cache.insns() <= capacity.unwrap_or(usize::MAX));
+        (mon.take_console(0), mon.vms[0].bt.stats)
+    };
+    let (whole, whole_stats) = run(None);
+    let (small, small_stats) = run(Some(256));
+    assert_eq!(whole_stats.flushes, 0);
+    assert!(small_stats.flushes > 10, "{small_stats:?}");
+    assert!(small_stats.translated_insns > whole_stats.translated_insns);
+    assert_eq!(
+        String::from_utf8_lossy(&small),
+        String::from_utf8_lossy(&whole)
+    );
+}

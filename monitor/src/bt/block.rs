@@ -58,8 +58,29 @@ pub(super) fn find(ctx: &mut GuestCtx<'_>, pc: u64) -> Option<Arc<Block>> {
         ctx.bt.stats.invalidated += 1;
     }
     let b = Arc::new(translate(ctx, pc, ma, page, generation)?);
-    ctx.bt.cache.blocks.insert(key, Arc::clone(&b));
+    insert(ctx, key, &b);
     Some(b)
+}
+
+/// Caches block `b`, emptying the cache first if `b` would overfill it.
+/// Emptying it all is the policy: no per-block bookkeeping on the hot
+/// path, chained exits never point at a dropped block (a translator's
+/// chains are patched jumps, which a partial eviction would have to
+/// find and undo), and what is still in use is translated again at
+/// `bt_translate` per instruction (counted: `flushes`).
+fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32), b: &Arc<Block>) {
+    let cache = &mut ctx.bt.cache;
+    if let Some(old) = cache.blocks.remove(&key) {
+        cache.insns -= old.insns.len();
+    }
+    if cache.insns + b.insns.len() > cache.capacity && !cache.blocks.is_empty() {
+        ctx.bt.stats.flushes += 1;
+        ctx.bt.stats.flushed_blocks += cache.blocks.len() as u64;
+        cache.blocks.clear();
+        cache.insns = 0;
+    }
+    cache.insns += b.insns.len();
+    cache.blocks.insert(key, Arc::clone(b));
 }
 
 fn translate(

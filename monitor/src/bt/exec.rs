@@ -42,6 +42,9 @@ pub(super) enum BlockEnd {
     Lookup,
     /// The guest executed WAIT.
     Wait,
+    /// A store waits for concurrent remapping to copy its page; the PC is
+    /// still the store's.
+    Blocked,
 }
 
 /// Cycles of the guest's own instructions: native cost, guest time.
@@ -120,6 +123,9 @@ fn run_insns(
                     return BlockEnd::Wait;
                 }
             }
+            // A store to a page being copied (concurrent remapping) is no
+            // exception: it runs again once the copy is done.
+            Err(_) if std::mem::take(&mut ctx.vcpu.remap_blocked) => return BlockEnd::Blocked,
             Err(e) => {
                 fault(ctx, regs, &e, pc);
                 return BlockEnd::Chained;

@@ -214,6 +214,13 @@ fn run_blocks(
             }
             exec::BlockEnd::Lookup => chained = false,
             exec::BlockEnd::Wait => return EngineStop::Wait,
+            exec::BlockEnd::Blocked => {
+                crate::remap::wait_for_copy(ctx, budget_end);
+                if let Some(stop) = ctx.bt.budget_stop.get_mut(index) {
+                    *stop = Some(regs.pc);
+                }
+                return EngineStop::Budget;
+            }
         }
     }
 }
@@ -239,11 +246,13 @@ pub fn stats_lines(out: &mut String, st: &crate::stats::VmStats) {
     let b = &st.bt;
     let _ = writeln!(
         out,
-        "  translation (exec={}): {} blocks of {} instructions translated, {} invalidated; {} instructions run translated in {} blocks ({} cycles), {} lookups, {} inline-cache hits; {} privileged instructions inline (exits avoided); engine fallbacks: {} debugger, {} fetch",
+        "  translation (exec={}): {} blocks of {} instructions translated, {} invalidated, {} dropped in {} flushes of a full cache; {} instructions run translated in {} blocks ({} cycles), {} lookups, {} inline-cache hits; {} privileged instructions inline (exits avoided); engine fallbacks: {} debugger, {} fetch",
         st.exec.name(),
         b.translated_blocks,
         b.translated_insns,
         b.invalidated,
+        b.flushed_blocks,
+        b.flushes,
         b.insns,
         b.blocks_run,
         b.cycles,

@@ -13,12 +13,12 @@ use sim::isa::{Insn, Op};
 pub enum Exec {
     /// Trap-and-emulate: window code runs directly, KSEG0/KSEG1 code in
     /// the engine.
-    #[default]
     Direct,
     /// Every guest-kernel instruction runs translated.
     Translate,
-    /// KSEG0/KSEG1 code translated; window pages direct until their exit
-    /// rate makes them translated (`region`).
+    /// The default: KSEG0/KSEG1 code translated; window pages direct until
+    /// their exit rate makes them translated (`region`).
+    #[default]
     Adaptive,
 }
 
@@ -72,6 +72,10 @@ pub struct BtStats {
     /// (the engine delivers the fault).
     pub fallback_debugger: u64,
     pub fallback_fetch: u64,
+    /// Times the translation cache was full and emptied, and the blocks
+    /// it dropped then.
+    pub flushes: u64,
+    pub flushed_blocks: u64,
     /// The monitor-side cycles of translated code by what paid them
     /// (indexed by [`Spent`]): where the cycles beyond native go.
     pub spent: [u64; Spent::COUNT],
@@ -198,10 +202,31 @@ impl Block {
 }
 
 /// The translation cache of one VM, shared by its VCPUs (blocks depend on
-/// memory only).
-#[derive(Debug, Default)]
+/// memory only), bounded by the guest instructions its blocks hold.
+#[derive(Debug)]
 pub struct Cache {
     pub(super) blocks: HashMap<(u64, u32), Arc<Block>>,
+    /// Guest instructions in the cached blocks.
+    pub(super) insns: usize,
+    /// The most instructions the cache holds (`CAPACITY` unless a test
+    /// makes it smaller). A translation that would pass it empties the
+    /// cache first (`block::find`).
+    pub capacity: usize,
+}
+
+/// The translation cache's size, in guest instructions: 64K instructions
+/// (256 KB of guest code, four times kestrel's whole kernel) translated
+/// into host code several times their size.
+pub const CAPACITY: usize = 1 << 16;
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache {
+            blocks: HashMap::new(),
+            insns: 0,
+            capacity: CAPACITY,
+        }
+    }
 }
 
 impl Cache {
@@ -211,6 +236,11 @@ impl Cache {
 
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
+    }
+
+    /// Guest instructions in the cached blocks.
+    pub fn insns(&self) -> usize {
+        self.insns
     }
 }
 
