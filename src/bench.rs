@@ -44,7 +44,7 @@ pub(crate) struct Stat {
 }
 
 impl Stat {
-    fn of(mut xs: Vec<f64>) -> Stat {
+    pub(crate) fn of(mut xs: Vec<f64>) -> Stat {
         xs.sort_by(f64::total_cmp);
         let n = xs.len();
         if n == 0 {
@@ -117,9 +117,11 @@ pub(crate) struct Results {
     pub(crate) coalesce: crate::benchio::IoResults,
     /// Runtime (de)virtualization (`benchremap`).
     pub(crate) remap: crate::benchremap::RemapResults,
+    /// Each execution policy of guest-kernel code (`benchbt`).
+    pub(crate) policies: Vec<crate::benchbt::PolicyRow>,
 }
 
-fn progress(what: &str) {
+pub(crate) fn progress(what: &str) {
     crate::out::say(&format!("[bench] {what}"));
 }
 
@@ -128,7 +130,7 @@ fn progress(what: &str) {
 const CYCLE_LIMIT: u64 = 2_000_000_000;
 
 /// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
-fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
+pub(crate) fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
     let mut m = Machine::new(
         MachineConfig {
             ncpus: cpus,
@@ -149,7 +151,7 @@ fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
     Ok((m.instructions(), cycles, secs))
 }
 
-fn vm(name: &str, image: &Image) -> VmConfig {
+pub(crate) fn vm(name: &str, image: &Image) -> VmConfig {
     VmConfig {
         name: name.to_string(),
         image: image.clone(),
@@ -164,7 +166,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
 }
 
 /// Runs `vms` under the monitor on `pcpus` CPUs; returns the monitor and seconds.
-fn monitor_run(vms: Vec<VmConfig>, pcpus: usize) -> anyhow::Result<(Monitor, f64)> {
+pub(crate) fn monitor_run(vms: Vec<VmConfig>, pcpus: usize) -> anyhow::Result<(Monitor, f64)> {
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
         max_cycles: Some(CYCLE_LIMIT),
@@ -321,7 +323,7 @@ fn kit_virtualization(runs: usize) -> anyhow::Result<Vec<VirtRow>> {
             i + 1
         ));
         let native = benchkit::native(&path, 1, &KIT_WORKLOADS)?;
-        let vm = benchkit::under_monitor(&path, 1, &KIT_WORKLOADS)?;
+        let vm = benchkit::under_monitor(&path, 1, &KIT_WORKLOADS, monitor::bt::Exec::Direct)?;
         ratios.push(vm.seconds / native.seconds.max(1e-9));
         last = Some((native, vm));
     }
@@ -363,7 +365,7 @@ fn kit_consolidation(n: usize, runs: usize) -> anyhow::Result<ConsolidationRow> 
     let mut mips = Vec::new();
     let mut row = None;
     for _ in 0..runs {
-        let r = benchkit::under_monitor(&path, n, &[])?;
+        let r = benchkit::under_monitor(&path, n, &[], monitor::bt::Exec::Direct)?;
         mips.push(r.instructions as f64 / r.seconds.max(1e-9) / 1e6);
         row = Some(ConsolidationRow {
             vms: n,
@@ -443,6 +445,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for n in [1, 2, 4, 8] {
         r.consolidation.push(kit_consolidation(n, runs)?);
     }
+    r.policies = crate::benchbt::measure(args.quick, runs)?;
     r.coalesce = crate::benchio::measure(args.quick)?;
     r.remap = crate::benchremap::measure(args.quick)?;
     if args.peers {
@@ -470,7 +473,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
+pub(crate) fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
     let bytes = a.bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Image {
         entry: i64::from(a.origin() as i32) as u64,
@@ -535,6 +538,7 @@ fn render(r: &Results) -> String {
             row.vms, row.pcpus, row.guest_instructions, row.cycles, row.throughput, row.host_mips
         );
     }
+    crate::benchbt::render(&r.policies, &mut s);
     crate::benchio::render(&r.coalesce, &mut s);
     crate::benchremap::render(&r.remap, &mut s);
     if !r.peers.is_empty() {
