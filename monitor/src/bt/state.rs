@@ -215,8 +215,8 @@ pub struct Cache {
 }
 
 /// The translation cache's size, in guest instructions: 64K instructions
-/// (256 KB of guest code, four times kestrel's whole kernel) translated
-/// into host code several times their size.
+/// (256 KB of guest code; kestrel's whole text, its embedded programs
+/// included, is 95 KB) translated into host code several times their size.
 pub const CAPACITY: usize = 1 << 16;
 
 impl Default for Cache {
