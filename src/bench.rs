@@ -119,9 +119,11 @@ pub(crate) struct Results {
     pub(crate) remap: crate::benchremap::RemapResults,
     /// The parallel mode against the deterministic one (`benchpar`).
     pub(crate) parallel: Vec<crate::benchpar::ParallelRow>,
+    /// Each execution policy of guest-kernel code (`benchbt`).
+    pub(crate) policies: Vec<crate::benchbt::PolicyRow>,
 }
 
-fn progress(what: &str) {
+pub(crate) fn progress(what: &str) {
     crate::out::say(&format!("[bench] {what}"));
 }
 
@@ -130,7 +132,7 @@ fn progress(what: &str) {
 const CYCLE_LIMIT: u64 = 2_000_000_000;
 
 /// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
-fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
+pub(crate) fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
     native_run_on(image, cpus, None)
 }
 
@@ -161,7 +163,7 @@ pub(crate) fn native_run_on(
     Ok((m.instructions(), cycles, secs))
 }
 
-fn vm(name: &str, image: &Image) -> VmConfig {
+pub(crate) fn vm(name: &str, image: &Image) -> VmConfig {
     VmConfig {
         name: name.to_string(),
         image: image.clone(),
@@ -176,7 +178,7 @@ fn vm(name: &str, image: &Image) -> VmConfig {
 }
 
 /// Runs `vms` under the monitor on `pcpus` CPUs; returns the monitor and seconds.
-fn monitor_run(vms: Vec<VmConfig>, pcpus: usize) -> anyhow::Result<(Monitor, f64)> {
+pub(crate) fn monitor_run(vms: Vec<VmConfig>, pcpus: usize) -> anyhow::Result<(Monitor, f64)> {
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
         max_cycles: Some(CYCLE_LIMIT),
@@ -333,7 +335,7 @@ fn kit_virtualization(runs: usize) -> anyhow::Result<Vec<VirtRow>> {
             i + 1
         ));
         let native = benchkit::native(&path, 1, &KIT_WORKLOADS)?;
-        let vm = benchkit::under_monitor(&path, 1, &KIT_WORKLOADS)?;
+        let vm = benchkit::under_monitor(&path, 1, &KIT_WORKLOADS, monitor::bt::Exec::Direct)?;
         ratios.push(vm.seconds / native.seconds.max(1e-9));
         last = Some((native, vm));
     }
@@ -375,7 +377,7 @@ fn kit_consolidation(n: usize, runs: usize) -> anyhow::Result<ConsolidationRow> 
     let mut mips = Vec::new();
     let mut row = None;
     for _ in 0..runs {
-        let r = benchkit::under_monitor(&path, n, &[])?;
+        let r = benchkit::under_monitor(&path, n, &[], monitor::bt::Exec::Direct)?;
         mips.push(r.instructions as f64 / r.seconds.max(1e-9) / 1e6);
         row = Some(ConsolidationRow {
             vms: n,
@@ -455,6 +457,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for n in [1, 2, 4, 8] {
         r.consolidation.push(kit_consolidation(n, runs)?);
     }
+    r.policies = crate::benchbt::measure(args.quick, runs)?;
     r.coalesce = crate::benchio::measure(args.quick)?;
     r.remap = crate::benchremap::measure(args.quick)?;
     r.parallel = crate::benchpar::measure(args.quick, runs)?;
@@ -548,6 +551,7 @@ fn render(r: &Results) -> String {
             row.vms, row.pcpus, row.guest_instructions, row.cycles, row.throughput, row.host_mips
         );
     }
+    crate::benchbt::render(&r.policies, &mut s);
     crate::benchio::render(&r.coalesce, &mut s);
     crate::benchremap::render(&r.remap, &mut s);
     crate::benchpar::render(&r.parallel, &mut s);

@@ -152,15 +152,24 @@ pub(crate) fn native_on(
     })
 }
 
-/// Boots `vms` VMs of `path` (one VCPU each) on as many physical CPUs;
-/// per-workload figures are those of the first VM.
-pub(crate) fn under_monitor(path: &Path, vms: usize, expected: &[&str]) -> anyhow::Result<KitRun> {
+/// Boots `vms` VMs of `path` (one VCPU each) on as many physical CPUs,
+/// their guest kernels run as `exec` says; per-workload figures are those
+/// of the first VM.
+pub(crate) fn under_monitor(
+    path: &Path,
+    vms: usize,
+    expected: &[&str],
+    exec: monitor::bt::Exec,
+) -> anyhow::Result<KitRun> {
     let image = load(path)?;
     let mut m = Monitor::new(MonitorConfig {
         pcpus: vms,
         max_cycles: Some(KIT_CYCLE_LIMIT),
         vms: (0..vms)
-            .map(|i| VmConfig::new(&format!("vm{i}"), image.clone(), KIT_RAM))
+            .map(|i| VmConfig {
+                exec,
+                ..VmConfig::new(&format!("vm{i}"), image.clone(), KIT_RAM)
+            })
             .collect(),
         ..MonitorConfig::default()
     })?;
@@ -253,7 +262,7 @@ mod tests {
     fn kestrel_bench_reports_every_workload_natively_and_in_a_vm() {
         let path = crate::run::images_dir().join("kestrel-bench.elf");
         let n = native(&path, 1, &KIT_WORKLOADS).unwrap();
-        let v = under_monitor(&path, 1, &KIT_WORKLOADS).unwrap();
+        let v = under_monitor(&path, 1, &KIT_WORKLOADS, monitor::bt::Exec::Direct).unwrap();
         assert!(n.workloads.iter().all(|w| w.cycles > 0));
         // The syscall workload is made of system calls: Sys exits dominate.
         let sys = v.workloads[1].exits[sim::ExcCode::Sys as usize];

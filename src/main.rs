@@ -1,6 +1,7 @@
 //! The `disco` command: argument parsing and wiring only.
 
 mod bench;
+mod benchbt;
 mod benchio;
 mod benchkit;
 mod benchpar;

@@ -150,7 +150,7 @@ fn the_config_file_sets_costs_and_policies() {
     let k = image("kestrel.elf");
     std::fs::write(
         &cfg,
-        format!("stats = true\n[cost]\nexit = 1000\n[[vm]]\nimage = {k:?}\ncoalesce = \"block\"\nio-extent = 64\n"),
+        format!("stats = true\n[cost]\nexit = 1000\n[[vm]]\nimage = {k:?}\ncoalesce = \"block\"\nio-extent = 64\nexec = \"direct\"\n"),
     )
     .unwrap();
     let c = cfg.to_str().unwrap();

@@ -254,10 +254,16 @@ fn emulated_and_patched(out: &str, name: &str) -> (u64, u64) {
 /// emulated: the same demo, more emulated MFC0/MTC0, nothing patched.
 #[test]
 fn demo_in_a_vm_without_the_commpage() {
-    let on = monitor_with(1, &[format!("{},cpus=1", kestrel())], &["--stats"]);
+    // Trap-and-emulate (exec=direct): the commpage is about the MFC0/MTC0
+    // sites of directly run code.
+    let on = monitor_with(
+        1,
+        &[format!("{},cpus=1,exec=direct", kestrel())],
+        &["--stats"],
+    );
     let off = monitor_with(
         1,
-        &[format!("{},cpus=1,commpage=off", kestrel())],
+        &[format!("{},cpus=1,commpage=off,exec=direct", kestrel())],
         &["--stats"],
     );
     assert_status_0(&on);

@@ -66,6 +66,9 @@ pub struct Cost {
     /// A KSEG0/KSEG1 data access of translated code: the address rewritten
     /// into the monitor's kseg3 window (one add).
     pub bt_kseg: u64,
+    /// A user's system call reflected straight into the guest's translated
+    /// handler, in place of an exit and a reflection.
+    pub bt_reflect: u64,
 }
 
 pub const COST: Cost = Cost {
@@ -95,6 +98,7 @@ pub const COST: Cost = Cost {
     bt_eret: 4,
     bt_tlb: 10,
     bt_kseg: 1,
+    bt_reflect: 19,
 };
 
 impl Default for Cost {
@@ -106,7 +110,7 @@ impl Default for Cost {
 impl Cost {
     /// The entries' names, as `--cost NAME=CYCLES` and the `[cost]` table
     /// spell them.
-    pub const NAMES: [&'static str; 25] = [
+    pub const NAMES: [&'static str; 26] = [
         "exit",
         "emulate",
         "reflect",
@@ -132,6 +136,7 @@ impl Cost {
         "bt_eret",
         "bt_tlb",
         "bt_kseg",
+        "bt_reflect",
     ];
 
     fn entry(&mut self, name: &str) -> Option<&mut u64> {
@@ -161,6 +166,7 @@ impl Cost {
             "bt_eret" => &mut self.bt_eret,
             "bt_tlb" => &mut self.bt_tlb,
             "bt_kseg" => &mut self.bt_kseg,
+            "bt_reflect" => &mut self.bt_reflect,
             _ => return self.virt.entry(name),
         })
     }

@@ -465,7 +465,7 @@ pub fn kseg_phys(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
 
 /// The guest kits' vector trampoline, `lui k0,HI; ori|addiu k0,k0,LO;
 /// jr k0; nop`: its target, if the words at `vector` are exactly that.
-fn trampoline_target(ctx: &GuestCtx<'_>, vector: u64) -> Option<u64> {
+pub(crate) fn trampoline_target(ctx: &GuestCtx<'_>, vector: u64) -> Option<u64> {
     let word = |i: u64| peek_word(ctx, vector.wrapping_add(4 * i));
     let (lui, low, jr, slot) = (word(0)?, word(1)?, word(2)?, word(3)?);
     const K0: u32 = 26;

@@ -57,7 +57,9 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
     if let Some(n) = ctx.vcpu.stats.exits.get_mut(code as usize) {
         *n += 1;
     }
-    let exit_cost = ctx.cost.exit;
+    // A user's system call into a translated handler takes no exit.
+    let inline = crate::bt::reflects_inline(ctx, code, from, bd);
+    let exit_cost = if inline { 0 } else { ctx.cost.exit };
     ctx.core.charge(exit_cost);
     ctx.vcpu.stats.monitor_cycles += exit_cost;
     if ctx.trace.enabled {
@@ -154,7 +156,11 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
             if matches!(code, ExcCode::AdEL | ExcCode::AdES) {
                 e.badvaddr = Some(badvaddr);
             }
-            engine::reflect(ctx, regs, &e, fault_pc, bd);
+            if inline {
+                crate::bt::reflect_inline(ctx, regs, &e, fault_pc, bd);
+            } else {
+                engine::reflect(ctx, regs, &e, fault_pc, bd);
+            }
             Outcome::Resume
         }
     }

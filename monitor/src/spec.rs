@@ -261,7 +261,8 @@ mod tests {
         assert!(VmSpec::parse("a.elf,commpage=off").is_ok_and(|v| !v.commpage));
         assert!(VmSpec::parse("a.elf,commpage=no").is_err());
         assert!(VmSpec::parse("a.elf,commpage=on,commpage=off").is_err());
-        assert!(VmSpec::parse("a.elf").is_ok_and(|v| v.exec == crate::bt::Exec::Direct));
+        assert!(VmSpec::parse("a.elf").is_ok_and(|v| v.exec == crate::bt::Exec::Adaptive));
+        assert!(VmSpec::parse("a.elf,exec=direct").is_ok_and(|v| v.exec == crate::bt::Exec::Direct));
         assert!(VmSpec::parse("a.elf,exec=translate")
             .is_ok_and(|v| v.exec == crate::bt::Exec::Translate));
         assert!(

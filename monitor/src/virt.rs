@@ -220,7 +220,10 @@ pub fn virtualize_with(
         end: None,
         console: Vec::new(),
         io: crate::coalesce::VmIo::default(),
-        bt: crate::bt::Bt::default(),
+        // A kernel the monitor slides under at run time keeps
+        // trap-and-emulate (`--vm`'s default is `adaptive`): the flows and
+        // figures of docs/devirtualization.md are about it.
+        bt: crate::bt::Bt::new(crate::bt::Exec::Direct),
     };
     let memmap = crate::remap::memmap_of(ram, std::slice::from_ref(&vm));
     let slice_end = machine

@@ -395,9 +395,16 @@ fn wait_yields_the_cpu_and_scheduling_is_deterministic() {
         let mut m = Monitor::new(MonitorConfig {
             pcpus: 1,
             max_cycles: Some(100_000_000),
+            // Trap-and-emulate: the waiter's WAIT is an emulated exit.
             vms: vec![
-                VmConfig::new("waiter", waiter.clone(), 4 << 20),
-                VmConfig::new("compute", compute.clone(), 4 << 20),
+                VmConfig {
+                    exec: monitor::bt::Exec::Direct,
+                    ..VmConfig::new("waiter", waiter.clone(), 4 << 20)
+                },
+                VmConfig {
+                    exec: monitor::bt::Exec::Direct,
+                    ..VmConfig::new("compute", compute.clone(), 4 << 20)
+                },
             ],
             ..MonitorConfig::default()
         })

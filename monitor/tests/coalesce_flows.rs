@@ -358,6 +358,7 @@ fn ring_delivers_at_the_end_of_the_turn() {
     };
     let mut vm = monitor::VmConfig::new("g", img, 4 << 20);
     vm.io.policy = Policy::Ring;
+    vm.exec = monitor::bt::Exec::Direct;
     let mut m = monitor::Monitor::new(monitor::MonitorConfig {
         pcpus: 1,
         vms: vec![vm],

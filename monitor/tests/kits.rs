@@ -46,6 +46,9 @@ fn virtualized_on(
 ) -> (Vec<u8>, Option<VmEnd>, Monitor) {
     let mut vm = VmConfig::new("kit", img.clone(), 32 << 20);
     vm.vcpus = vcpus;
+    // These tests count the traps of trap-and-emulate (translation.rs runs
+    // the kits under every policy).
+    vm.exec = monitor::bt::Exec::Direct;
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
         max_cycles: Some(500_000_000),

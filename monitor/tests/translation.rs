@@ -127,16 +127,18 @@ fn count_reads_in_translated_code_match_the_bare_machine() {
 }
 
 /// The unrelinked KSEG0 compute loop of issue #17: translated, its only
-/// cost beyond native is the KSEG0 address rewrite of each data access.
+/// cost beyond native is the KSEG0 address rewrite of its data accesses,
+/// one per iteration: the load and the store go through the same unchanged
+/// base register, so the store reuses the load's rewrite.
 #[test]
 fn a_kseg0_compute_loop_runs_translated_near_native_cost() {
     let prog = count_loop(5000, true);
     let (_, native_ticks) = native(&[&prog]);
     let (_, ticks, _) = virtualized(&[&prog], Exec::Adaptive);
     let overhead = f64::from(ticks) / f64::from(native_ticks) - 1.0;
-    // Two accesses per 12-cycle iteration, each rewritten (`bt_kseg`),
-    // in Count ticks (half cycles); the window's one 8K pair is composed once.
-    let kseg = 2.0 * monitor::cost::COST.bt_kseg as f64 / 2.0;
+    // One rewrite (`bt_kseg`) per 12-cycle iteration, in Count ticks (half
+    // cycles); the window's one 8K pair is composed once.
+    let kseg = monitor::cost::COST.bt_kseg as f64 / 2.0;
     assert!(overhead > 0.0 && overhead < 0.2, "overhead {overhead}");
     let expected = 5000.0 * kseg / f64::from(native_ticks);
     assert!(
@@ -439,8 +441,9 @@ fn trap_flow_kestrel_syscall_under_adaptive() {
 /// Issue #17's unrelinked KSEG0 compute loop (`sim::workload`'s mixed
 /// integer kernel, the bench's bare-metal row): the engine takes about 11
 /// times its native cycles; translated, the rewrite of its many KSEG0 data
-/// accesses (`bt_kseg`) leaves it about 15% above native (issue #17 asks
-/// for 10%: docs/translation.md says where the cycles go).
+/// accesses (`bt_kseg`) and its function's returns (`bt_predict`) leave it
+/// about 12% above native (issue #17 asks for 10%: docs/translation.md says
+/// where the cycles go).
 #[test]
 fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
     let a = sim::workload::mixed_integer(0x8000_1000, 20);
@@ -469,6 +472,9 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
         assert_eq!(mon.run(), MonitorExit::AllEnded);
         assert_eq!(mon.vms[0].end, Some(VmEnd::Halted(0)));
         let s = &mon.vm_stats()[0];
+        if exec != Exec::Direct {
+            println!("{exec:?}: {:?}", s.bt.spent);
+        }
         s.guest_cycles + s.monitor_cycles
     };
     let adaptive = cycles(Exec::Adaptive);
@@ -479,7 +485,7 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
         100.0 * overhead(adaptive),
         100.0 * overhead(direct)
     );
-    assert!(overhead(adaptive) <= 0.16, "{adaptive} against {native}");
+    assert!(overhead(adaptive) <= 0.13, "{adaptive} against {native}");
     assert!(overhead(direct) > 5.0, "{direct} against {native}");
 }
 
@@ -666,4 +672,57 @@ fn a_data_page_remapped_inside_translated_code_is_read_anew() {
         let (vout, status, _) = virtualized(&[&a], exec);
         assert_eq!((vout.as_slice(), status), (&b"ABA"[..], 0), "{exec:?}");
     }
+}
+
+/// A user's system call whose handler runs translated is reflected by the
+/// monitor's vector without an exit: it costs `bt_reflect` where direct
+/// execution pays `exit` and `reflect` (docs/timing.md). trapkit's one
+/// syscall comes from user code, outside a delay slot.
+#[test]
+fn a_users_syscall_into_a_translated_handler_is_reflected_without_an_exit() {
+    use monitor::bt::Spent;
+    let m = common::run_trapkit_exec(Exec::Translate);
+    let s = &m.vm_stats()[0];
+    let sys = s.exits[sim::cpu::ExcCode::Sys as usize];
+    assert!(sys >= 1, "{s:?}");
+    assert_eq!(
+        s.bt.spent[Spent::Reflect as usize],
+        sys * monitor::cost::COST.bt_reflect
+    );
+    let direct = common::run_trapkit_exec(Exec::Direct);
+    assert_eq!(direct.vm_stats()[0].bt.spent[Spent::Reflect as usize], 0);
+}
+
+/// kestrel with a translation cache far smaller than its kernel: the cache
+/// empties itself again and again (counted) and the guest prints the same
+/// as with the whole cache, and as natively.
+#[test]
+fn a_guest_translating_more_than_the_cache_holds_runs_the_same() {
+    let img = kit("kestrel.elf");
+    let run = |capacity: Option<usize>| {
+        let mut vm = VmConfig::new("kestrel", img.clone(), 32 << 20);
+        vm.exec = Exec::Translate;
+        let mut mon = Monitor::new(MonitorConfig {
+            max_cycles: Some(500_000_000),
+            vms: vec![vm],
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        if let Some(c) = capacity {
+            mon.vms[0].bt.cache.capacity = c;
+        }
+        assert_eq!(mon.run(), MonitorExit::AllEnded);
+        assert!(matches!(mon.vms[0].end, Some(VmEnd::Halted(0))));
+        assert!(mon.vms[0].bt.cache.insns() <= capacity.unwrap_or(usize::MAX));
+        (mon.take_console(0), mon.vms[0].bt.stats)
+    };
+    let (whole, whole_stats) = run(None);
+    let (small, small_stats) = run(Some(256));
+    assert_eq!(whole_stats.flushes, 0);
+    assert!(small_stats.flushes > 10, "{small_stats:?}");
+    assert!(small_stats.translated_insns > whole_stats.translated_insns);
+    assert_eq!(
+        String::from_utf8_lossy(&small),
+        String::from_utf8_lossy(&whole)
+    );
 }

@@ -73,7 +73,12 @@ pub(super) fn find(ctx: &mut GuestCtx<'_>, st: &mut RunState, pc: u64) -> Option
                 ctx.bt.stats.invalidated += 1;
             }
             let b = Arc::new(translate(ctx, pc, ma, page, generation)?);
-            ctx.bt.cache.blocks.insert(key, Arc::clone(&b));
+            if insert(ctx, key, &b) {
+                // A flush drops this run's blocks too: what is still in
+                // use is translated again, and pays for it, as the
+                // policy says.
+                st.blocks.iter_mut().for_each(|e| *e = None);
+            }
             b
         }
     };
@@ -81,6 +86,30 @@ pub(super) fn find(ctx: &mut GuestCtx<'_>, st: &mut RunState, pc: u64) -> Option
         *e = Some(Arc::clone(&b));
     }
     Some(b)
+}
+
+/// Caches block `b`, emptying the cache first if `b` would overfill it.
+/// Emptying it all is the policy: no per-block bookkeeping on the hot
+/// path, chained exits never point at a dropped block (a translator's
+/// chains are patched jumps, which a partial eviction would have to
+/// find and undo), and what is still in use is translated again at
+/// `bt_translate` per instruction (counted: `flushes`). Whether it
+/// emptied the cache.
+fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32), b: &Arc<Block>) -> bool {
+    let cache = &mut ctx.bt.cache;
+    if let Some(old) = cache.blocks.remove(&key) {
+        cache.insns -= old.insns.len();
+    }
+    let flush = cache.insns + b.insns.len() > cache.capacity && !cache.blocks.is_empty();
+    if flush {
+        ctx.bt.stats.flushes += 1;
+        ctx.bt.stats.flushed_blocks += cache.blocks.len() as u64;
+        cache.blocks.clear();
+        cache.insns = 0;
+    }
+    cache.insns += b.insns.len();
+    cache.blocks.insert(key, Arc::clone(b));
+    flush
 }
 
 fn translate(
@@ -114,7 +143,7 @@ fn translate(
     }
     let n = insns.len() as u64;
     let cost = ctx.cost.bt_translate.saturating_mul(n);
-    super::charge(ctx, cost);
+    super::charge(ctx, super::Spent::Translate, cost);
     ctx.bt.stats.translated_blocks += 1;
     ctx.bt.stats.translated_insns += n;
     if ctx.trace.enabled {
@@ -123,11 +152,48 @@ fn translate(
             insns: n as u32,
         });
     }
+    let shared_base = shared_bases(&insns);
     Some(Block {
         pc,
         page,
         generation,
+        shared_base,
         insns,
         last_target: AtomicU64::new(u64::MAX),
     })
+}
+
+/// Which data accesses of a block reuse the previous access's KSEG0
+/// rewrite (`Block::shared_base`): the translator keeps the rewritten base
+/// in one scratch register, valid until the guest register it came from
+/// may be written. Conservative: any instruction naming that register as
+/// its `rt` or `rd` (but a store, which only reads `rt`) or a call (`ra`)
+/// ends the sharing.
+fn shared_bases(insns: &[Insn]) -> u64 {
+    let mut shared = 0u64;
+    let mut base: Option<u32> = None;
+    for (i, insn) in insns.iter().enumerate().take(64) {
+        let class = insn.info().class;
+        let access = matches!(class, Class::Load | Class::Store);
+        if access {
+            let rs = insn.rs.number();
+            if base == Some(rs) {
+                shared |= 1 << i;
+            }
+            base = Some(rs);
+        }
+        let writes = |r: u32| {
+            (class != Class::Store
+                && class != Class::Branch
+                && (insn.rt.number() == r || insn.rd.number() == r))
+                || (matches!(
+                    insn.op,
+                    Op::Jal | Op::Jalr | Op::Bgezal | Op::Bltzal | Op::Bgezall | Op::Bltzall
+                ) && r == 31)
+        };
+        if base.is_some_and(writes) {
+            base = None;
+        }
+    }
+    shared
 }

@@ -14,6 +14,7 @@ use sim::isa::{Class, Insn, Reg};
 use sim::timing::TIMING;
 
 use super::block::Block;
+use super::Spent;
 use crate::engine;
 use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
@@ -197,6 +198,9 @@ pub(super) enum BlockEnd {
     Lookup,
     /// The guest executed WAIT.
     Wait,
+    /// A store waits for concurrent remapping to copy its page; the PC is
+    /// still the store's.
+    Blocked,
 }
 
 /// What a block's instructions did, handed to the counters once at its end.
@@ -252,7 +256,17 @@ fn run_insns(
             st.load_dest = 0;
         }
         ctx.now = ctx.core.cycles;
-        let result = execute(regs, &mut Xlat { ctx, st }, *insn, pc);
+        let shared_base = (b.shared_base >> (pc.wrapping_sub(b.pc) >> 2 & 63)) & 1 != 0;
+        let result = execute(
+            regs,
+            &mut Xlat {
+                ctx,
+                st,
+                shared_base,
+            },
+            *insn,
+            pc,
+        );
         match result {
             Ok(flow) => {
                 ran.insns += 1;
@@ -272,6 +286,9 @@ fn run_insns(
                     return BlockEnd::Wait;
                 }
             }
+            // A store to a page being copied (concurrent remapping) is no
+            // exception: it runs again once the copy is done.
+            Err(_) if std::mem::take(&mut ctx.vcpu.remap_blocked) => return BlockEnd::Blocked,
             Err(e) => {
                 fault(ctx, regs, &e, pc);
                 return BlockEnd::Chained;
@@ -324,7 +341,7 @@ fn guest_charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
 /// and BD the hardware would give; charged as direct execution pays for it
 /// (the hardware entry and an exit, then the reflection).
 fn fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) {
-    super::charge(ctx, TIMING.exception + ctx.cost.exit);
+    super::charge(ctx, Spent::Fault, TIMING.exception + ctx.cost.exit);
     engine::reflect(ctx, regs, e, pc, regs.delay_slot);
 }
 
@@ -365,6 +382,7 @@ fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
     st.remember(wva, index);
     super::charge(
         ctx,
+        Spent::Kseg,
         TIMING.exception + ctx.cost.exit + ctx.cost.l2tlb_refill,
     );
 }
@@ -383,6 +401,8 @@ const SIDE_EFFECTS: [u32; 6] = [
 struct Xlat<'c, 'a> {
     ctx: &'c mut GuestCtx<'a>,
     st: &'c mut RunState,
+    /// This access's base was rewritten already (`Block::shared_base`).
+    shared_base: bool,
 }
 
 impl Xlat<'_, '_> {
@@ -397,7 +417,9 @@ impl Xlat<'_, '_> {
         }
         let va = vaddr as u32;
         if (0x8000_0000..0xC000_0000).contains(&va) {
-            super::charge(ctx, ctx.cost.bt_kseg);
+            if !self.shared_base {
+                super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
+            }
             let gpa = u64::from(va & 0x1FFF_FFFF);
             if gpa < ctx.pmap.size() {
                 kseg_window(ctx, self.st, gpa);
@@ -409,7 +431,7 @@ impl Xlat<'_, '_> {
         }
         let masid = ctx.core.cp0.asid();
         if !self.st.mapped(ctx, va, masid) && crate::tlbctl::refill(ctx, va) {
-            super::charge(ctx, TIMING.exception + ctx.cost.exit);
+            super::charge(ctx, Spent::Fault, TIMING.exception + ctx.cost.exit);
         }
     }
 
@@ -424,14 +446,16 @@ impl Xlat<'_, '_> {
     /// The inline rewrite of a KSEG0/KSEG1 RAM access (`data`'s, without
     /// its tests).
     fn kseg_cost(&mut self, gpa: GuestPhys) {
-        super::charge(self.ctx, self.ctx.cost.bt_kseg);
+        if !self.shared_base {
+            super::charge(self.ctx, Spent::Kseg, self.ctx.cost.bt_kseg);
+        }
         kseg_window(self.ctx, self.st, gpa.0);
     }
 
-    fn inline_op(&mut self, cycles: u64) {
+    fn inline_op(&mut self, what: Spent, cycles: u64) {
         self.ctx.bt.stats.inline_ops += 1;
         self.ctx.now = self.ctx.core.cycles;
-        super::charge(self.ctx, cycles);
+        super::charge(self.ctx, what, cycles);
     }
 }
 
@@ -482,7 +506,7 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn read_cp0(&mut self, reg: u32) -> u64 {
-        self.inline_op(self.ctx.cost.bt_mfc0);
+        self.inline_op(Spent::Cp0, self.ctx.cost.bt_mfc0);
         self.ctx.read_cp0(reg)
     }
 
@@ -494,34 +518,34 @@ impl ExecContext for Xlat<'_, '_> {
         } else {
             0
         };
-        self.inline_op(cost);
+        self.inline_op(Spent::Cp0, cost);
         self.ctx.write_cp0(reg, value, dword);
     }
 
     fn tlbr(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbr();
     }
 
     fn tlbwi(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwi();
         self.st.clear_vtlb();
     }
 
     fn tlbwr(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwr();
         self.st.clear_vtlb();
     }
 
     fn tlbp(&mut self) {
-        self.inline_op(self.ctx.cost.bt_tlb);
+        self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbp();
     }
 
     fn eret(&mut self) -> u64 {
-        self.inline_op(self.ctx.cost.bt_eret);
+        self.inline_op(Spent::Eret, self.ctx.cost.bt_eret);
         self.ctx.eret()
     }
 

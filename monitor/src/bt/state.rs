@@ -11,14 +11,14 @@ use sim::isa::{Insn, Op};
 /// `--vm …,exec=POLICY`: which guest-kernel code is translated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Exec {
-    /// Today's behaviour: window code runs directly, KSEG0/KSEG1 code in
+    /// Trap-and-emulate: window code runs directly, KSEG0/KSEG1 code in
     /// the engine.
-    #[default]
     Direct,
     /// Every guest-kernel instruction runs translated.
     Translate,
-    /// KSEG0/KSEG1 code translated; window pages direct until their exit
-    /// rate makes them translated (`region`).
+    /// The default: KSEG0/KSEG1 code translated; window pages direct until
+    /// their exit rate makes them translated (`region`).
+    #[default]
     Adaptive,
 }
 
@@ -72,6 +72,72 @@ pub struct BtStats {
     /// (the engine delivers the fault).
     pub fallback_debugger: u64,
     pub fallback_fetch: u64,
+    /// Times the translation cache was full and emptied, and the blocks
+    /// it dropped then.
+    pub flushes: u64,
+    pub flushed_blocks: u64,
+    /// The monitor-side cycles of translated code by what paid them
+    /// (indexed by [`Spent`]): where the cycles beyond native go.
+    pub spent: [u64; Spent::COUNT],
+}
+
+/// What monitor-side cycles of translated code paid for (`--stats`,
+/// docs/translation.md "Where the cycles go").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spent {
+    /// `bt_translate`, once per instruction.
+    Translate,
+    /// `bt_lookup`: unchained exits and entries.
+    Lookup,
+    /// `bt_predict`: inline-cache hits.
+    Predict,
+    /// `bt_leave`: into a page that runs directly.
+    Leave,
+    /// `bt_mfc0` and `bt_mtc0`.
+    Cp0,
+    /// `bt_eret`.
+    Eret,
+    /// `bt_tlb`.
+    Tlb,
+    /// `bt_kseg` and the window's refills.
+    Kseg,
+    /// Exceptions raised by translated instructions, and real-TLB refills
+    /// of their mapped accesses: the hardware entry and the exit.
+    Fault,
+    /// `bt_reflect`: a user's system call reflected straight into the
+    /// translated handler.
+    Reflect,
+}
+
+impl Spent {
+    pub const COUNT: usize = 10;
+    pub const ALL: [Spent; Spent::COUNT] = [
+        Spent::Translate,
+        Spent::Lookup,
+        Spent::Predict,
+        Spent::Leave,
+        Spent::Cp0,
+        Spent::Eret,
+        Spent::Tlb,
+        Spent::Kseg,
+        Spent::Fault,
+        Spent::Reflect,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Spent::Translate => "translate",
+            Spent::Lookup => "lookup",
+            Spent::Predict => "predict",
+            Spent::Leave => "leave",
+            Spent::Cp0 => "mfc0/mtc0",
+            Spent::Eret => "eret",
+            Spent::Tlb => "tlb",
+            Spent::Kseg => "kseg",
+            Spent::Fault => "faults",
+            Spent::Reflect => "reflect",
+        }
+    }
 }
 
 /// One VM's translator: policy, translation cache, regions, counters.
@@ -108,6 +174,10 @@ pub(super) struct Block {
     pub(super) page: usize,
     pub(super) generation: u32,
     pub(super) insns: Vec<Insn>,
+    /// Bit i: instruction i is a data access through the same base register
+    /// as the block's previous one, unchanged since, so a KSEG0 address
+    /// rewrite of that access is reused (`block::shared_bases`).
+    pub(super) shared_base: u64,
     /// The inline cache of an indirect exit: the target it took last.
     pub(super) last_target: AtomicU64,
 }
@@ -132,10 +202,31 @@ impl Block {
 }
 
 /// The translation cache of one VM, shared by its VCPUs (blocks depend on
-/// memory only).
-#[derive(Debug, Default)]
+/// memory only), bounded by the guest instructions its blocks hold.
+#[derive(Debug)]
 pub struct Cache {
     pub(super) blocks: HashMap<(u64, u32), Arc<Block>>,
+    /// Guest instructions in the cached blocks.
+    pub(super) insns: usize,
+    /// The most instructions the cache holds (`CAPACITY` unless a test
+    /// makes it smaller). A translation that would pass it empties the
+    /// cache first (`block::find`).
+    pub capacity: usize,
+}
+
+/// The translation cache's size, in guest instructions: 64K instructions
+/// (256 KB of guest code; kestrel's whole text, its embedded programs
+/// included, is 95 KB) translated into host code several times their size.
+pub const CAPACITY: usize = 1 << 16;
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache {
+            blocks: HashMap::new(),
+            insns: 0,
+            capacity: CAPACITY,
+        }
+    }
 }
 
 impl Cache {
@@ -145,6 +236,11 @@ impl Cache {
 
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
+    }
+
+    /// Guest instructions in the cached blocks.
+    pub fn insns(&self) -> usize {
+        self.insns
     }
 }
 

@@ -90,6 +90,9 @@ pub(crate) fn monitor(img: &VmImage) -> Monitor {
 pub(crate) fn monitor_with(img: &VmImage, policy: Policy, cost: Cost) -> Monitor {
     let mut vm = VmConfig::new("g", img.clone(), 4 << 20);
     vm.io.policy = policy;
+    // Coalescing is about device accesses that trap: trap-and-emulate
+    // (translated code calls the virtual device at its site instead).
+    vm.exec = monitor::bt::Exec::Direct;
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 1,
         max_cycles: Some(20_000_000),
