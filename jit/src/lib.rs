@@ -164,6 +164,9 @@ fn new_module() -> Result<(JITModule, Callouts), Error> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(error)?;
     flags.set("is_pic", "false").map_err(error)?;
+    // The IR verifier costs more than the rest of compiling a small block;
+    // the unit tests and the differential tests check what it would.
+    flags.set("enable_verifier", "false").map_err(error)?;
     let isa = cranelift_native::builder()
         .map_err(error)?
         .finish(settings::Flags::new(flags))
