@@ -121,6 +121,20 @@ pub enum Op {
         s: u8,
         link: u8,
     },
+    /// MULT/MULTU: HI/LO = the 32×32-bit product of rs and rt, each half
+    /// sign-extended; busy until [`Block::mul_busy`] cycles after this
+    /// instruction's start.
+    Mul {
+        signed: bool,
+        s: u8,
+        t: u8,
+    },
+    /// MFHI/MFLO: waits for HI/LO (until their ready cycle less
+    /// [`Block::issue`]), then rd = HI or LO.
+    MoveFrom {
+        d: u8,
+        hi: bool,
+    },
 }
 
 /// An instruction of a block and what is known of it before it runs.
@@ -130,6 +144,9 @@ pub struct Insn {
     /// Its word index in the page (its address is the page's base + 4 ×
     /// `word`).
     pub word: u16,
+    /// Static cycles from the block's start to this instruction's start
+    /// (its own stall included).
+    pub start: u32,
     /// Static cycles from the block's start to this instruction's end
     /// (issue cycles and in-block stalls).
     pub end: u32,
@@ -149,4 +166,9 @@ pub struct Block {
     pub insns: Vec<Insn>,
     /// Cycles a taken transfer adds.
     pub taken_cost: u64,
+    /// Cycles from a multiply's start until HI/LO are ready.
+    pub mul_busy: u64,
+    /// An instruction's issue cycles (an MFHI's wait ends this much before
+    /// HI/LO are ready).
+    pub issue: u64,
 }

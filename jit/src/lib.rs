@@ -83,6 +83,13 @@ pub struct State {
     pub cycles: u64,
     /// Instructions run.
     pub at: u32,
+    /// In and out: HI, LO and the cycle they are ready at.
+    pub hi: u64,
+    pub lo: u64,
+    pub hilo_ready: u64,
+    /// In: the cycle count at the block's start (a multiply's ready cycle
+    /// and an MFHI's wait are absolute).
+    pub c0: u64,
 }
 
 /// How a compiled block ended.
@@ -234,12 +241,14 @@ impl Jit {
         })
     }
 
-    /// Runs compiled block `code` on the registers `gpr`, in the page whose
-    /// base address is `vbase`. `None`: the handle is stale (nothing ran).
+    /// Runs compiled block `code` on the registers `gpr` and HI/LO in
+    /// `state` (with `state.c0` set), in the page whose base address is
+    /// `vbase`. `None`: the handle is stale (nothing ran).
     pub fn run(
         &self,
         code: Code,
         gpr: &mut [u64; 32],
+        state: &mut State,
         vbase: u64,
         mem: &mut dyn Memory,
     ) -> Option<Exit> {
@@ -247,14 +256,13 @@ impl Jit {
             return None;
         }
         let f = *self.funcs.get(code.index as usize)?;
-        let mut state = State::default();
         let mut mem: &mut dyn Memory = mem;
         let mem_ptr = (&raw mut mem).cast::<c_void>();
         // SAFETY: `f` is a live compiled block (point 1) with `BlockFn`'s
         // signature (point 2); `gpr` points at 32 writable `u64`s, `state` at
         // a `State`, and `mem_ptr` at a `&mut dyn Memory`, three disjoint
         // objects exclusively borrowed for the call (point 3).
-        let exit = unsafe { f(gpr.as_mut_ptr(), &raw mut state, mem_ptr, vbase) };
+        let exit = unsafe { f(gpr.as_mut_ptr(), std::ptr::from_mut(state), mem_ptr, vbase) };
         let at = state.at as usize;
         Some(if exit & 2 != 0 {
             Exit::Resume {

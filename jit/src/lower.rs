@@ -3,9 +3,9 @@
 //!
 //! Guest registers live in Cranelift variables for the whole block: the ones
 //! the block mentions are loaded on entry, and the ones it writes are stored
-//! back at every exit. The cycles of taken transfers, the pending target
-//! and whether one is pending are variables too; every other cycle count is
-//! a constant of the exit it belongs to.
+//! back at every exit. The dynamic cycles (taken transfers, HI/LO waits),
+//! the pending target and whether one is pending are variables too; every
+//! other cycle count is a constant of the exit it belongs to.
 
 use std::mem::offset_of;
 
@@ -68,6 +68,14 @@ pub(crate) struct Callouts {
     pub(crate) config: TargetFrontendConfig,
 }
 
+#[derive(Clone, Copy)]
+struct HiLo {
+    hi: Variable,
+    lo: Variable,
+    ready: Variable,
+    c0: Value,
+}
+
 struct Lower<'a> {
     f: FunctionBuilder<'a>,
     b: &'a Block,
@@ -81,6 +89,9 @@ struct Lower<'a> {
     taken: Variable,
     target: Variable,
     pending: Variable,
+    /// HI, LO, their ready cycle and the block's start cycle, when the
+    /// block multiplies or reads HI/LO.
+    hilo: Option<HiLo>,
     out: StackSlot,
     load_sig: SigRef,
     store_sig: SigRef,
@@ -120,8 +131,29 @@ pub(crate) fn lower(
     f.def_var(target, zero);
     let zero32 = f.ins().iconst(I32, 0);
     f.def_var(pending, zero32);
+    let uses_hilo = b
+        .insns
+        .iter()
+        .any(|i| matches!(i.op, Op::Mul { .. } | Op::MoveFrom { .. }));
+    let hilo = uses_hilo.then(|| {
+        let fl = MemFlagsData::trusted();
+        let mut var = |off: usize| {
+            let v = f.declare_var(I64);
+            let x = f.ins().load(I64, fl, state, off as i32);
+            f.def_var(v, x);
+            v
+        };
+        let (hi, lo, ready) = (
+            var(offset_of!(State, hi)),
+            var(offset_of!(State, lo)),
+            var(offset_of!(State, hilo_ready)),
+        );
+        let c0 = f.ins().load(I64, fl, state, offset_of!(State, c0) as i32);
+        HiLo { hi, lo, ready, c0 }
+    });
     let mut l = Lower {
         f,
+        hilo,
         b,
         gpr,
         state,
@@ -157,6 +189,8 @@ fn uses(op: &Op) -> (u32, u8) {
         Op::Branch { s, t, .. } => (bit(s) | bit(t), 0),
         Op::Jump { link, .. } => (0, if link { 31 } else { 0 }),
         Op::JumpReg { s, link } => (bit(s), link),
+        Op::Mul { s, t, .. } => (bit(s) | bit(t), 0),
+        Op::MoveFrom { d, .. } => (0, d),
     }
 }
 
@@ -236,6 +270,16 @@ impl Lower<'_> {
         let cycles = self.f.ins().iadd_imm_s(taken, cycles as i64);
         let st = self.state;
         let fl = Self::flags();
+        if let Some(h) = self.hilo {
+            for (v, off) in [
+                (h.hi, offset_of!(State, hi)),
+                (h.lo, offset_of!(State, lo)),
+                (h.ready, offset_of!(State, hilo_ready)),
+            ] {
+                let x = self.f.use_var(v);
+                self.f.ins().store(fl, x, st, off as i32);
+            }
+        }
         self.f.ins().store(fl, pc, st, offset_of!(State, pc) as i32);
         self.f
             .ins()
@@ -289,6 +333,57 @@ impl Lower<'_> {
         self.f.def_var(self.pending, p);
     }
 
+    /// The cycle instruction `k` starts at: the block's start, the dynamic
+    /// cycles so far, its static start.
+    fn now(&mut self, h: HiLo, k: usize) -> Value {
+        let start = self.b.insns.get(k).map_or(0, |i| i.start);
+        let taken = self.f.use_var(self.taken);
+        let at = self.f.ins().iadd(h.c0, taken);
+        self.f.ins().iadd_imm_s(at, i64::from(start))
+    }
+
+    /// MULT/MULTU at `k` (tier 2's `Core::mult`).
+    fn mul(&mut self, h: HiLo, k: usize, signed: bool, s: u8, t: u8) {
+        let (a, b) = (self.get(s), self.get(t));
+        let (a, b) = (self.f.ins().ireduce(I32, a), self.f.ins().ireduce(I32, b));
+        let (a, b) = if signed {
+            (self.f.ins().sextend(I64, a), self.f.ins().sextend(I64, b))
+        } else {
+            (self.f.ins().uextend(I64, a), self.f.ins().uextend(I64, b))
+        };
+        let p = self.f.ins().imul(a, b);
+        let lo = self.sext32(p);
+        let high = self.f.ins().ushr_imm_s(p, 32);
+        let hi = self.sext32(high);
+        self.f.def_var(h.lo, lo);
+        self.f.def_var(h.hi, hi);
+        let now = self.now(h, k);
+        let ready = self.f.ins().iadd_imm_s(now, self.b.mul_busy as i64);
+        self.f.def_var(h.ready, ready);
+    }
+
+    /// MFHI/MFLO at `k` (tier 2's `Core::mfhilo`): the wait joins the
+    /// dynamic cycles.
+    fn move_from(&mut self, h: HiLo, k: usize, d: u8, hi: bool) {
+        let now = self.now(h, k);
+        let ready = self.f.use_var(h.ready);
+        let issue = self.b.issue as i64;
+        let less = self.f.ins().iadd_imm_s(ready, -issue);
+        let early = self
+            .f
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, ready, issue);
+        let zero = self.f.ins().iconst(I64, 0);
+        let due = self.f.ins().select(early, zero, less);
+        let until = self.f.ins().umax(now, due);
+        let wait = self.f.ins().isub(until, now);
+        let taken = self.f.use_var(self.taken);
+        let taken = self.f.ins().iadd(taken, wait);
+        self.f.def_var(self.taken, taken);
+        let x = self.f.use_var(if hi { h.hi } else { h.lo });
+        self.set(d, x);
+    }
+
     fn body(&mut self) {
         let n = self.b.insns.len();
         for k in 0..n {
@@ -296,6 +391,20 @@ impl Lower<'_> {
             let mut stop = None;
             match i.op {
                 Op::Nop => {}
+                Op::Mul { signed, s, t } => match self.hilo {
+                    Some(h) => self.mul(h, k, signed, s, t),
+                    None => {
+                        self.resume(k);
+                        return;
+                    }
+                },
+                Op::MoveFrom { d, hi } => match self.hilo {
+                    Some(h) => self.move_from(h, k, d, hi),
+                    None => {
+                        self.resume(k);
+                        return;
+                    }
+                },
                 Op::Interp => {
                     self.resume(k);
                     return;

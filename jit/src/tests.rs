@@ -67,6 +67,7 @@ fn block(ops: &[Op], slots: &[usize], follow: &[usize]) -> Block {
             .map(|(k, &op)| Insn {
                 op,
                 word: k as u16,
+                start: k as u32,
                 end: k as u32 + 1,
                 slot: slots.contains(&k),
                 follow: follow.contains(&k),
@@ -74,13 +75,17 @@ fn block(ops: &[Op], slots: &[usize], follow: &[usize]) -> Block {
             })
             .collect(),
         taken_cost: 10,
+        mul_busy: 11,
+        issue: 1,
     }
 }
 
 fn run(b: &Block, gpr: &mut [u64; 32], ram: &mut Ram) -> Exit {
     let mut jit = Jit::new().unwrap();
     let code = jit.compile(b).unwrap();
-    jit.run(code, gpr, 0xFFFF_FFFF_8000_1000, ram).unwrap()
+    let mut state = super::State::default();
+    jit.run(code, gpr, &mut state, 0xFFFF_FFFF_8000_1000, ram)
+        .unwrap()
 }
 
 fn leave(done: usize, pc: u64, cycles: u64) -> Exit {
@@ -379,10 +384,54 @@ fn a_reset_makes_handles_stale() {
     jit.reset();
     assert_eq!(jit.compiled(), 0);
     let mut gpr = [0u64; 32];
-    assert_eq!(jit.run(code, &mut gpr, 0, &mut Ram::new()), None);
+    let mut st = super::State::default();
+    assert_eq!(jit.run(code, &mut gpr, &mut st, 0, &mut Ram::new()), None);
     let again = jit.compile(&b).unwrap();
     assert_eq!(
-        jit.run(again, &mut gpr, 0, &mut Ram::new()),
+        jit.run(again, &mut gpr, &mut st, 0, &mut Ram::new()),
         Some(leave(1, 4, 1))
     );
+}
+
+#[test]
+fn a_multiply_sets_hi_lo_and_mflo_waits_for_it() {
+    let ops = [
+        Op::Mul {
+            signed: true,
+            s: 1,
+            t: 2,
+        },
+        Op::MoveFrom { d: 3, hi: false },
+        Op::MoveFrom { d: 4, hi: true },
+        Op::Mul {
+            signed: false,
+            s: 1,
+            t: 2,
+        },
+        Op::MoveFrom { d: 5, hi: true },
+    ];
+    let b = block(&ops, &[], &[]);
+    let mut jit = Jit::new().unwrap();
+    let code = jit.compile(&b).unwrap();
+    let mut gpr = [0u64; 32];
+    gpr[1] = 0xFFFF_FFFF_FFFF_FFFE; // -2
+    gpr[2] = 0x7000_0000;
+    let mut st = super::State {
+        c0: 100,
+        ..Default::default()
+    };
+    let exit = jit
+        .run(code, &mut gpr, &mut st, 0, &mut Ram::new())
+        .unwrap();
+    // -2 * 0x7000_0000 = -0xE000_0000: HI -1, LO 0x2000_0000.
+    assert_eq!(gpr[3], 0x2000_0000);
+    assert_eq!(gpr[4], u64::MAX);
+    // Unsigned: 0xFFFF_FFFE * 0x7000_0000 = 0x6FFF_FFFF_2000_0000.
+    assert_eq!(gpr[5], 0x6FFF_FFFF);
+    assert_eq!((st.hi, st.lo), (0x6FFF_FFFF, 0x2000_0000));
+    // The first MFLO (start 1) waits until 100 + 0 + 11 - 1 = 110: 9
+    // cycles; the second multiply starts at 100 + 3 + 9 and the last MFHI
+    // (at 100 + 4 + 9) waits until 112 + 11 - 1 = 122: 9 more.
+    assert_eq!(st.hilo_ready, 100 + 12 + 11);
+    assert_eq!(exit, leave(5, 20, 5 + 18));
 }

@@ -4,12 +4,13 @@
 //! tier 2 would: each exit adds a constant (the static cost up to it), and
 //! taken transfers add theirs. Loads and stores go through one callout into
 //! the same translation-cache and RAM path as tier 2 ([`Mem`]); whatever
-//! the compiled code cannot do (a miss, a fault, a device, MULT/MFHI and
-//! the interpreter's instructions) it hands back at that instruction, and
-//! tier 2's executor finishes the block from there.
+//! the compiled code cannot do (a miss, a fault, a device, the
+//! interpreter's instructions) it hands back at that instruction, and tier
+//! 2's executor finishes the block from there. MULT/MULTU and MFHI/MFLO
+//! are compiled, with HI/LO readiness carried in and out as tier 2 does.
 
 use disco_jit::ir::{self, Alu, Cond, Imm, Op, Shift};
-use disco_jit::{Code, Exit, Jit, Memory};
+use disco_jit::{Code, Exit, Jit, Memory, State};
 
 use super::build::{Block, Kind, MAX_LEN};
 use super::{Start, CACHE_SIZE};
@@ -114,6 +115,7 @@ fn lower(b: &Block) -> ir::Block {
                 op: op_of(&op),
                 word: b.at[k],
                 // The cost table is below 2^16 cycles: exact.
+                start: b.cost_to(k) as u32,
                 end: b.cost_to_end(k + 1) as u32,
                 slot: b.slots & bit != 0,
                 follow: b.follow & bit != 0,
@@ -124,6 +126,8 @@ fn lower(b: &Block) -> ir::Block {
     ir::Block {
         insns,
         taken_cost: TIMING.taken_branch,
+        mul_busy: TIMING.base + TIMING.mult,
+        issue: TIMING.base,
     }
 }
 
@@ -161,7 +165,16 @@ fn op_of(u: &super::build::Uop) -> Op {
     };
     match u.kind {
         Kind::Nop => Op::Nop,
-        Kind::Generic | Kind::Mult | Kind::Multu | Kind::Mfhi | Kind::Mflo => Op::Interp,
+        Kind::Generic => Op::Interp,
+        Kind::Mult | Kind::Multu => Op::Mul {
+            signed: u.kind == Kind::Mult,
+            s,
+            t,
+        },
+        Kind::Mfhi | Kind::Mflo => Op::MoveFrom {
+            d,
+            hi: u.kind == Kind::Mfhi,
+        },
         Kind::Sll => shift(Shift::Sll),
         Kind::Srl => shift(Shift::Srl),
         Kind::Sra => shift(Shift::Sra),
@@ -272,7 +285,21 @@ impl Core {
         self.carry_interlock(b);
         let vbase = regs.pc & !0xFFF;
         let c0 = self.cycles;
-        let exit = jit.run(code, &mut regs.gpr, vbase, &mut Mem { core: self, bus });
+        let mut state = State {
+            hi: regs.hi,
+            lo: regs.lo,
+            hilo_ready: self.hilo_ready,
+            c0,
+            ..State::default()
+        };
+        let exit = jit.run(
+            code,
+            &mut regs.gpr,
+            &mut state,
+            vbase,
+            &mut Mem { core: self, bus },
+        );
+        (regs.hi, regs.lo, self.hilo_ready) = (state.hi, state.lo, state.hilo_ready);
         match exit {
             Some(Exit::Leave {
                 done,
