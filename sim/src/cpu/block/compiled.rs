@@ -72,7 +72,9 @@ impl Tier3 {
             return b.code;
         }
         b.runs = b.runs.saturating_add(1);
-        if b.runs < self.threshold || self.unavailable {
+        // Exactly at the threshold: a block the compiler refused is not
+        // offered again (its count goes on past it).
+        if b.runs != self.threshold.max(1) || self.unavailable {
             return None;
         }
         self.compile(b, reset)
@@ -94,8 +96,7 @@ impl Tier3 {
             jit.reset();
             *reset = true;
         }
-        // A block the compiler refuses stays with tier 2 (it will not be
-        // asked again: its count stays past the threshold).
+        // A block the compiler refuses stays with tier 2.
         b.code = jit.compile(&lower(b)).ok();
         if b.code.is_some() {
             self.compiled += 1;
