@@ -7,7 +7,7 @@
 #   bench/peers.sh [PASSES] [ROUNDS]   (default 20000: about 196 million
 #                                       instructions; 5 rounds)
 #
-# The peers run interleaved, one round at a time (disco tier 1, disco tier 2,
+# The peers run interleaved, one round at a time (disco tiers 1, 2 and 3,
 # GXemul, then again), and each figure is the median over the rounds with
 # the min and max, so a change in the machine's load hits every peer alike.
 # The load average at the start is printed with the results.
@@ -63,19 +63,22 @@ gx() { # GXemul needs a standard input that stays open; stop the sleep once it h
     while kill -0 "$p" 2>/dev/null && pgrep -f "gxemul -q -E testmips" >/dev/null; do sleep 0.01; done
     pkill -P $$ sleep 2>/dev/null || true
 }
-t1=(); t2=(); tg=()
+t1=(); t2=(); t3=(); tg=()
 for _ in $(seq "$rounds"); do
     t1+=("$(wall ./target/release/disco run "$work/w.elf" --tier 1)")
     t2+=("$(wall ./target/release/disco run "$work/w.elf" --tier 2)")
+    t3+=("$(wall ./target/release/disco run "$work/w.elf" --tier 3)")
     if need gxemul; then tg+=("$(wall gx)"); fi
 done
-d1=$(median "${t1[@]}"); d2=$(median "${t2[@]}")
+d1=$(median "${t1[@]}"); d2=$(median "${t2[@]}"); d3=$(median "${t3[@]}")
 report "disco-t1" "$insns" "$d1"
 report "disco-t2" "$insns" "$d2"
+report "disco-t3" "$insns" "$d3"
 if need gxemul; then
     dg=$(median "${tg[@]}")
     report gxemul "$insns" "$dg"
     echo "ratio disco tier 2/gxemul (host MIPS, medians of $rounds interleaved rounds): $(echo "${dg%% *} ${d2%% *}" | awk '{printf "%.2f", $1/$2}')"
+    echo "ratio disco tier 3/gxemul (host MIPS, medians of $rounds interleaved rounds): $(echo "${dg%% *} ${d3%% *}" | awk '{printf "%.2f", $1/$2}')"
 else
     echo "SKIPPED: gxemul is not installed and could not be installed"
 fi

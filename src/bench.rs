@@ -224,10 +224,10 @@ fn speed(name: &str, image: &Image, cpus: usize, runs: usize) -> anyhow::Result<
 }
 
 /// The bare-metal integer row once per execution tier (docs/tiers.md), the
-/// tiers' runs interleaved (1 2 1 2 ...) so that a change in the machine's
-/// load hits both alike.
+/// tiers' runs interleaved (1 2 3 1 2 3 ...) so that a change in the
+/// machine's load hits them alike.
 fn tier_speed(image: &Image, runs: usize) -> anyhow::Result<Vec<SpeedRow>> {
-    let tiers = [sim::Tier::Interp, sim::Tier::Blocks];
+    let tiers = [sim::Tier::Interp, sim::Tier::Blocks, sim::Tier::Compiled];
     progress(&format!(
         "speed per tier: bare-metal integer, {runs} interleaved run(s)"
     ));

@@ -131,7 +131,7 @@ pub(crate) struct RunArgs {
     /// Cycles each CPU runs before the next one gets its turn (default 10000).
     #[arg(long, value_name = "CYCLES", value_parser = whole::<u64>, allow_negative_numbers = true)]
     pub(crate) quantum: Option<u64>,
-    /// Execution tier: 1 = the reference interpreter, 2 = blocks (default; docs/tiers.md).
+    /// Execution tier: 1 = the reference interpreter, 2 = blocks (default), 3 = blocks with hot ones compiled (docs/tiers.md).
     #[arg(long, value_name = "N")]
     pub(crate) tier: Option<u64>,
     /// Run the simulated CPUs on host threads (docs/parallel.md): guest results stay correct,

@@ -1,6 +1,6 @@
-//! Every guest kit in both execution tiers (docs/tiers.md): natively and,
-//! for kestrel, under the monitor, `disco run --tier 1` and `--tier 2`
-//! print the same console output, statistics (instructions, cycles, TLB
+//! Every guest kit in every execution tier (docs/tiers.md): natively and,
+//! for kestrel, under the monitor, `disco run --tier 1`, `--tier 2` and
+//! `--tier 3` print the same console output, statistics (instructions, cycles, TLB
 //! refills, interrupts, exceptions by cause) and final registers, and
 //! traced runs write the same trace. Only the host-speed figure may differ.
 
@@ -34,27 +34,29 @@ fn outcome(args: &[&str], tier: &str) -> String {
         .join("\n")
 }
 
-fn same_in_both_tiers(args: &[&str]) {
+fn same_in_every_tier(args: &[&str]) {
     let one = outcome(args, "1");
     let two = outcome(args, "2");
     assert!(one.contains("status Some("), "{one}");
     assert_eq!(one, two, "disco run {args:?}: tier 2 differs from tier 1");
+    let three = outcome(args, "3");
+    assert_eq!(one, three, "disco run {args:?}: tier 3 differs from tier 1");
 }
 
 #[test]
 fn every_device_kit_natively() {
     for kit in ["hello", "console", "cpustate", "mp", "rtc", "timer"] {
         let elf = format!("guest-kits/images/{kit}.elf");
-        same_in_both_tiers(&[&elf, "--max-cycles", "50000000"]);
+        same_in_every_tier(&[&elf, "--max-cycles", "50000000"]);
     }
-    same_in_both_tiers(&[
+    same_in_every_tier(&[
         "guest-kits/images/smp.elf",
         "--cpus",
         "4",
         "--max-cycles",
         "50000000",
     ]);
-    same_in_both_tiers(&[
+    same_in_every_tier(&[
         "guest-kits/images/disk.elf",
         "--disk",
         "guest-kits/images/disk.img",
@@ -64,13 +66,13 @@ fn every_device_kit_natively() {
 #[test]
 fn kestrel_natively_and_under_the_monitor() {
     let k = "guest-kits/images/kestrel.elf";
-    same_in_both_tiers(&[k, "--max-cycles", "300000000"]);
-    same_in_both_tiers(&[k, "--cpus", "4", "--max-cycles", "300000000"]);
-    same_in_both_tiers(&["--vm", k, "--max-cycles", "300000000"]);
+    same_in_every_tier(&[k, "--max-cycles", "300000000"]);
+    same_in_every_tier(&[k, "--cpus", "4", "--max-cycles", "300000000"]);
+    same_in_every_tier(&["--vm", k, "--max-cycles", "300000000"]);
 }
 
 #[test]
-fn traces_are_the_same_in_both_tiers() {
+fn traces_are_the_same_in_every_tier() {
     for kit in ["timer", "mp"] {
         let elf = format!("guest-kits/images/{kit}.elf");
         let trace = |tier: &str| {
@@ -80,12 +82,13 @@ fn traces_are_the_same_in_both_tiers() {
         let one = trace("1");
         assert!(one.lines().count() > 100, "{kit}: too short a trace");
         assert_eq!(one, trace("2"), "{kit}: the traces differ");
+        assert_eq!(one, trace("3"), "{kit}: the tier-3 trace differs");
     }
 }
 
 #[test]
 fn a_bad_tier_is_named() {
-    let o = run(&["run", "guest-kits/images/hello.elf", "--tier", "3"]);
+    let o = run(&["run", "guest-kits/images/hello.elf", "--tier", "4"]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("tier"), "{}", text(&o.stderr));
 }

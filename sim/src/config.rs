@@ -165,7 +165,8 @@ pub struct Settings {
     /// machine (default: all of `mem`); the rest stays the machine's.
     pub boot_mem: Option<Size>,
     pub quantum: Option<u64>,
-    /// Execution tier: 1 (the reference interpreter) or 2 (blocks; default).
+    /// Execution tier: 1 (the reference interpreter), 2 (blocks; default) or
+    /// 3 (blocks, the hot ones compiled).
     pub tier: Option<u64>,
     pub max_cycles: Option<u64>,
     /// Run the CPUs on host threads (docs/parallel.md); default off.
@@ -326,7 +327,7 @@ impl Settings {
         match self.tier {
             None => Ok(Tier::default()),
             Some(n) => Tier::from_number(n)
-                .ok_or_else(|| invalid("tier", format!("{n}; the tiers are 1 and 2"))),
+                .ok_or_else(|| invalid("tier", format!("{n}; the tiers are 1, 2 and 3"))),
         }
     }
 

@@ -34,14 +34,18 @@ pub enum Tier {
     /// (falling back to the interpreter near an event).
     #[default]
     Blocks,
+    /// Tier 2 with its hot blocks compiled to native code (`disco-jit`).
+    Compiled,
 }
 
 impl Tier {
-    /// The tier numbered `n` (1 or 2), as `--tier` and the `tier` key spell it.
+    /// The tier numbered `n` (1, 2 or 3), as `--tier` and the `tier` key
+    /// spell it.
     pub fn from_number(n: u64) -> Option<Tier> {
         match n {
             1 => Some(Tier::Interp),
             2 => Some(Tier::Blocks),
+            3 => Some(Tier::Compiled),
             _ => None,
         }
     }
@@ -50,6 +54,7 @@ impl Tier {
         match self {
             Tier::Interp => 1,
             Tier::Blocks => 2,
+            Tier::Compiled => 3,
         }
     }
 }
@@ -345,6 +350,17 @@ impl Machine {
     /// Total instructions retired by all CPUs.
     pub fn instructions(&self) -> u64 {
         self.cpus.iter().map(|c| c.instret).sum()
+    }
+
+    /// Runs of a block before tier 3 compiles it (docs/tiers.md); tests
+    /// lower it so that nearly every block runs compiled.
+    pub fn set_compile_threshold(&mut self, runs: u32) {
+        self.bus.blocks.tier3.threshold = runs;
+    }
+
+    /// Blocks tier 3 has compiled.
+    pub fn blocks_compiled(&self) -> u64 {
+        self.bus.blocks.tier3.compiled
     }
 }
 

@@ -32,6 +32,8 @@ fn every_cpu(a: &Asm, ncpus: usize, threads: Option<usize>, tier: Tier) -> Machi
         cpu.boot(pc, 0xFFFF_FFFF_8010_0000 - 0x1000 * i as u64);
         cpu.regs.set(Reg::A1, i as u64);
     }
+    // Tier 3: every block compiled at its first run, on every thread.
+    m.set_compile_threshold(1);
     m.set_parallel(threads);
     m
 }
@@ -89,7 +91,7 @@ fn count(ncpus: usize, k: u64, threads: Option<usize>, tier: Tier) -> u32 {
 #[test]
 fn ll_sc_counting_is_exact_on_2_4_and_8_threads() {
     let k = 20_000;
-    for tier in [Tier::Interp, Tier::Blocks] {
+    for tier in [Tier::Interp, Tier::Blocks, Tier::Compiled] {
         assert_eq!(count(4, k, None, tier), 4 * k as u32, "deterministic");
         for threads in [2, 4, 8] {
             assert_eq!(
@@ -165,10 +167,12 @@ fn patching() -> (Asm, Asm) {
 
 #[test]
 fn a_cpu_runs_the_code_another_cpu_patched() {
-    for tier in [Tier::Interp, Tier::Blocks] {
+    for tier in [Tier::Interp, Tier::Blocks, Tier::Compiled] {
         for threads in [None, Some(2)] {
             let (a, f) = patching();
             let mut m = every_cpu(&a, 2, None, tier);
+            // Tier 3: the patched function was compiled at its first run.
+            m.set_compile_threshold(1);
             place(&mut m, &f);
             m.set_parallel(threads);
             let exit = m.run();

@@ -1,5 +1,6 @@
 //! The execution tiers against each other (docs/tiers.md): the same program
-//! in tier 1 (the interpreter) and tier 2 (blocks) must leave the same
+//! in tier 1 (the interpreter), tier 2 (blocks) and tier 3 (compiled
+//! blocks, compiled on their first or third run) must leave the same
 //! registers, CP0, memory, cycle and instruction counts and console output,
 //! untraced and traced, and the traced runs must record the same event log
 //! (every instruction, exception, interrupt, TLB write and device access,
@@ -83,17 +84,33 @@ fn run(
     tier: Tier,
     traced: bool,
 ) -> Outcome {
+    run_compiled(make, base, tier, traced, None).0
+}
+
+/// [`run`], with tier 3 compiling blocks after `threshold` runs; also the
+/// number of blocks compiled.
+fn run_compiled(
+    make: &dyn Fn(MachineConfig) -> Machine,
+    base: &MachineConfig,
+    tier: Tier,
+    traced: bool,
+    threshold: Option<u32>,
+) -> (Outcome, u64) {
     let mut m = make(MachineConfig {
         tier,
         ..base.clone()
     });
+    if let Some(t) = threshold {
+        m.set_compile_threshold(t);
+    }
     let log = Rc::new(RefCell::new(Vec::new()));
     if traced {
         m.observe(Box::new(Log(log.clone())));
     }
     let exit = m.run();
     let log = log.borrow().clone();
-    outcome(&mut m, exit, log)
+    let compiled = m.blocks_compiled();
+    (outcome(&mut m, exit, log), compiled)
 }
 
 /// The differential check: both tiers, untraced and traced.
@@ -108,8 +125,27 @@ fn same_in_every_tier(
         reference, blocks,
         "{what}: tier 2 differs from tier 1 (untraced)"
     );
+    // Tier 3 compiling every block on its first run, then on its third (so
+    // that compiled and uncompiled runs of the same block mix).
+    for threshold in [1, 3] {
+        let (compiled, n) = run_compiled(make, base, Tier::Compiled, false, Some(threshold));
+        assert_eq!(
+            reference, compiled,
+            "{what}: tier 3 (threshold {threshold}) differs from tier 1"
+        );
+        // (A quantum shorter than a block's worst case leaves every
+        // instruction to the interpreter.)
+        if threshold == 1 && base.quantum >= 1000 {
+            assert!(n > 0, "{what}: tier 3 compiled nothing");
+        }
+    }
     let traced1 = run(make, base, Tier::Interp, true);
     let traced2 = run(make, base, Tier::Blocks, true);
+    let traced3 = run_compiled(make, base, Tier::Compiled, true, Some(1)).0;
+    assert_eq!(
+        traced2, traced3,
+        "{what}: tier 3 traced differs from tier 2 traced"
+    );
     assert!(!traced1.log.is_empty(), "{what}: no events recorded");
     for (i, (a, b)) in traced1.log.iter().zip(&traced2.log).enumerate() {
         assert_eq!(a, b, "{what}: event {i} differs between the tiers");
@@ -472,16 +508,19 @@ fn self_modifying_code_is_seen_in_every_tier() {
         let o = same_in_every_tier(how, &config(ncpus), &make);
         halted(&o);
         // Once 1 (the old code), then 100 (the patched code).
-        let mut m = make(MachineConfig {
-            tier: Tier::Blocks,
-            ..config(ncpus)
-        });
-        m.run();
-        assert_eq!(
-            m.cpus[0].regs.get(Reg::V0),
-            101,
-            "{how}: the patch was not seen"
-        );
+        for tier in [Tier::Blocks, Tier::Compiled] {
+            let mut m = make(MachineConfig {
+                tier,
+                ..config(ncpus)
+            });
+            m.set_compile_threshold(1);
+            m.run();
+            assert_eq!(
+                m.cpus[0].regs.get(Reg::V0),
+                101,
+                "{how}: the patch was not seen in {tier:?}"
+            );
+        }
     }
 }
 

@@ -164,7 +164,9 @@ pub fn allocate(
         return Err((free as u64) << PAGE_SHIFT);
     }
     let run = u32::try_from(need).ok().and_then(|n| m.memmap.free_run(n));
-    let (pmap, commpages) = match run {
+    // Typed here: with Cranelift in the build, `for &c in &commpages` no
+    // longer infers it (a blanket `IntoIterator` in regalloc2).
+    let (pmap, commpages): (Pmap, Vec<u64>) = match run {
         Some(first) => (
             Pmap::range(first, pages),
             (0..vcpus as u64)

@@ -27,6 +27,7 @@
 //! would look at both before the next.
 
 mod build;
+mod compiled;
 
 use super::exec::{alu, branch, execute, mem, muldiv, Flow, Regs};
 use super::native::Native;
@@ -37,7 +38,7 @@ use crate::timing::TIMING;
 use build::{build, Block, Kind, MAX_LEN};
 
 /// Entries of the direct-mapped block cache.
-const CACHE_SIZE: usize = 4096;
+pub(super) const CACHE_SIZE: usize = 4096;
 
 /// The blocks of every CPU, direct-mapped by physical address.
 #[derive(Debug, Default)]
@@ -45,6 +46,8 @@ pub(crate) struct BlockCache {
     entries: Vec<Block>,
     /// Blocks built (statistics and tests).
     pub(crate) built: u64,
+    /// Tier 3's compiler.
+    pub(crate) tier3: compiled::Tier3,
 }
 
 impl BlockCache {
@@ -74,6 +77,27 @@ impl BlockCache {
     }
 }
 
+/// Where [`Core::exec_from`] starts in a block: at instruction `k`, with
+/// the cycles before the static costs (`c0`) and a taken transfer's target
+/// (`k` is its slot) as its loop keeps them.
+struct Start {
+    k: usize,
+    c0: u64,
+    target: Option<u64>,
+}
+
+impl Start {
+    /// A block's start, the interlock carried into it paid.
+    #[inline(always)]
+    fn block(c0: u64) -> Start {
+        Start {
+            k: 0,
+            c0,
+            target: None,
+        }
+    }
+}
+
 /// What follows an instruction of a block.
 enum Next {
     /// The block's next instruction.
@@ -88,16 +112,22 @@ impl Core {
     /// something needs the interpreter (a new page, a delay slot to enter,
     /// a CP0 instruction, an event a block could cross).
     #[inline(never)]
-    pub(super) fn run_blocks<const TRACE: bool>(&mut self, regs: &mut Regs, bus: &mut Bus) {
+    /// `JIT`: tier 3, hot blocks compiled (the traced loop runs them as
+    /// tier 2 does).
+    pub(super) fn run_blocks<const TRACE: bool, const JIT: bool>(
+        &mut self,
+        regs: &mut Regs,
+        bus: &mut Bus,
+    ) {
         // Out of the bus while blocks run, so a block can be read in place
         // while its instructions write to the bus.
         let mut cache = std::mem::take(&mut bus.blocks);
-        self.run_cached::<TRACE>(&mut cache, regs, bus);
+        self.run_cached::<TRACE, JIT>(&mut cache, regs, bus);
         bus.blocks = cache;
     }
 
     #[inline(always)]
-    fn run_cached<const TRACE: bool>(
+    fn run_cached<const TRACE: bool, const JIT: bool>(
         &mut self,
         cache: &mut BlockCache,
         regs: &mut Regs,
@@ -137,6 +167,8 @@ impl Core {
             }
             let ran = if TRACE {
                 self.exec_block_traced(regs, bus, b)
+            } else if JIT {
+                self.exec_tier3(regs, bus, cache, BlockCache::slot(pa))
             } else {
                 self.exec_block(regs, bus, b)
             };
@@ -157,17 +189,72 @@ impl Core {
     /// that can look at it and at every exit.
     #[inline(always)]
     fn exec_block(&mut self, regs: &mut Regs, bus: &mut Bus, b: &Block) -> bool {
-        let n = usize::from(b.len).min(MAX_LEN);
-        let vbase = regs.pc & !0xFFF;
-        let mut target: Option<u64> = None;
+        self.carry_interlock(b);
+        let c0 = self.cycles;
+        self.exec_from(regs, bus, b, regs.pc & !0xFFF, Start::block(c0))
+    }
+
+    /// The stall of a block's first instruction on the load that ended the
+    /// previous block.
+    #[inline(always)]
+    fn carry_interlock(&mut self, b: &Block) {
         if self.load_dest != 0 {
             if (b.first_reads >> self.load_dest) & 1 != 0 {
                 self.cycles += TIMING.load_use;
             }
             self.load_dest = 0;
         }
-        let mut c0 = self.cycles;
-        let mut k = 0;
+    }
+
+    /// Tier 3's step: block `slot` of `cache` compiled if it is hot, else
+    /// as tier 2 runs it.
+    #[inline(always)]
+    fn exec_tier3(
+        &mut self,
+        regs: &mut Regs,
+        bus: &mut Bus,
+        cache: &mut BlockCache,
+        slot: usize,
+    ) -> bool {
+        let BlockCache { entries, tier3, .. } = cache;
+        let mut reset = false;
+        let code = match entries.get_mut(slot) {
+            Some(b) => tier3.hot(b, &mut reset),
+            None => return false,
+        };
+        if reset {
+            // Every other block's code was freed with the module.
+            for (i, e) in entries.iter_mut().enumerate() {
+                if i != slot {
+                    (e.code, e.runs) = (None, 0);
+                }
+            }
+        }
+        let Some(b) = entries.get(slot) else {
+            return false;
+        };
+        match (code, tier3.jit()) {
+            (Some(code), Some(jit)) => self.exec_compiled(regs, bus, jit, code, b),
+            _ => self.exec_block(regs, bus, b),
+        }
+    }
+
+    /// Block `b`, in a page whose base is `vbase`, from where `from` says.
+    #[inline(always)]
+    fn exec_from(
+        &mut self,
+        regs: &mut Regs,
+        bus: &mut Bus,
+        b: &Block,
+        vbase: u64,
+        from: Start,
+    ) -> bool {
+        let n = usize::from(b.len).min(MAX_LEN);
+        let Start {
+            mut k,
+            mut c0,
+            mut target,
+        } = from;
         while k < n {
             let op = b.uops[k % MAX_LEN];
             let g = &mut regs.gpr;

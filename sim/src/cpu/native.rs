@@ -78,7 +78,8 @@ impl Cpu {
             }
             match core.tier {
                 Tier::Interp => core.run_fast::<TRACE>(regs, bus),
-                Tier::Blocks => core.run_blocks::<TRACE>(regs, bus),
+                Tier::Blocks => core.run_blocks::<TRACE, false>(regs, bus),
+                Tier::Compiled => core.run_blocks::<TRACE, true>(regs, bus),
             }
         }
     }

@@ -102,6 +102,9 @@ impl Bus {
     /// links, the board behind `board`, and caches of its own.
     pub(crate) fn for_thread(&self, board: Arc<Mutex<Board>>) -> Bus {
         let pages = self.pages.len();
+        let mut blocks = crate::cpu::block::BlockCache::default();
+        // Tier 3 compiles at the machine's threshold on every thread.
+        blocks.tier3.threshold = self.blocks.tier3.threshold;
         Bus {
             ram: self.ram.clone(),
             links: Arc::clone(&self.links),
@@ -111,7 +114,7 @@ impl Bus {
             code: Vec::new(),
             code_seen: vec![0; pages],
             code_written: false,
-            blocks: crate::cpu::block::BlockCache::default(),
+            blocks,
             board: Board::default(),
             shared_board: Some(board),
             code_invalidations: 0,

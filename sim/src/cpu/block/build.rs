@@ -52,6 +52,10 @@ pub(crate) struct Block {
     /// the block's start to the start of instruction k, its stall included.
     pub(super) start: [u16; MAX_LEN],
     pub(super) uops: [Uop; MAX_LEN],
+    /// Times it ran uncompiled in tier 3 (until it is hot).
+    pub(super) runs: u32,
+    /// Its compiled code (tier 3), dropped with the block.
+    pub(super) code: Option<disco_jit::Code>,
 }
 
 impl Block {
@@ -90,6 +94,8 @@ impl Block {
         at: [0; MAX_LEN],
         start: [0; MAX_LEN],
         uops: [Uop::GENERIC; MAX_LEN],
+        runs: 0,
+        code: None,
     };
 }
 

@@ -1,0 +1,340 @@
+//! Tier 3 of the disco simulator: a small block IR ([`ir`]) compiled to
+//! native code with Cranelift, and run over the caller's registers and
+//! memory (docs/tiers.md). This crate holds the workspace's only `unsafe`
+//! code; everything else in the workspace is `forbid(unsafe_code)`.
+//!
+//! # The safety argument
+//!
+//! Three things are unsafe here, and each is sound for the reasons below.
+//!
+//! 1. **Who owns the code memory.** Every compiled function lives in the
+//!    [`Jit`]'s one `JITModule`, which Cranelift maps executable when
+//!    `finalize_definitions` returns. The function pointers are kept only in
+//!    `Jit::funcs`, never handed out: a caller holds a [`Code`] handle (an
+//!    index and the module's epoch) and runs it through [`Jit::run`], which
+//!    looks the pointer up and refuses a handle of an older epoch. The
+//!    memory is freed only by [`Jit::reset`] or on drop, both of which take
+//!    `&mut self` and clear `funcs` first: no run (which borrows `&self`)
+//!    can be under way, and no pointer survives the memory it points into.
+//!    A handle that is stale or names another block is no memory hazard:
+//!    every function this crate compiles touches only the memory listed in
+//!    point 2, whatever block it was compiled from.
+//! 2. **Why the function pointer's signature matches.** Every function is
+//!    compiled from a Cranelift `Function` whose signature is
+//!    `lower::block_signature` for the host ISA's default calling
+//!    convention (the platform's C convention, the one Rust's `extern "C"`
+//!    uses): three pointers and a 64-bit integer in, a 32-bit integer out,
+//!    which is [`BlockFn`]. The callouts are called with
+//!    `lower::load_signature` and `lower::store_signature`, which match
+//!    [`LoadFn`] and [`StoreFn`] in the same way. The generated code reads
+//!    and writes only: the 32 `u64`s at `gpr` (constant offsets 0..256), the
+//!    fields of the `#[repr(C)]` [`State`] at `state` (offsets from
+//!    `offset_of!`), and an 8-byte stack slot of its own; everything else
+//!    goes through the callouts.
+//! 3. **Why callouts cannot alias `&mut`.** [`Jit::run`] holds `&mut` to
+//!    the registers and to the [`Memory`] for the whole call and passes the
+//!    native code raw pointers to three disjoint objects: the registers, a
+//!    `State` on its own stack, and a `&mut dyn Memory` on its own stack.
+//!    The callouts receive only the last (and the stack slot for a load's
+//!    value), so the `&mut dyn Memory` they rebuild is the only live
+//!    reference to the memory, and nothing they can reach points at the
+//!    registers or the state while the native code holds pointers to them.
+//!    A panic in a callout cannot unwind into generated code: the callouts
+//!    are `extern "C"`, so a panic there aborts the process.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::multiple_unsafe_ops_per_block)]
+
+pub mod ir;
+mod lower;
+
+use std::ffi::c_void;
+
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Module};
+
+pub use ir::Block;
+use lower::Callouts;
+
+/// The guest memory a compiled block reaches through its one load and one
+/// store callout. Both may decline (`None`): the block then stops before
+/// the access and the caller's interpreter does it (a fault, a device, a
+/// translation miss).
+pub trait Memory {
+    /// A `width`-byte aligned load at `ea`, extended to 64 bits.
+    fn load(&mut self, ea: u64, width: u8, signed: bool) -> Option<u64>;
+    /// A `width`-byte store of the low bytes of `value`; `Some(stop)`: done,
+    /// and whether the block must stop after it (asked only if `check`).
+    fn store(&mut self, ea: u64, width: u8, value: u64, check: bool) -> Option<bool>;
+}
+
+/// What a compiled block leaves besides the registers. The guest registers
+/// are not here but passed in place, so a block costs no copy of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct State {
+    /// Where the guest goes on (a leave), or the pending transfer's target
+    /// (a resume in a taken transfer's slot).
+    pub pc: u64,
+    /// Cycles the block charged (see [`Exit`]).
+    pub cycles: u64,
+    /// Instructions run.
+    pub at: u32,
+    /// In and out: HI, LO and the cycle they are ready at.
+    pub hi: u64,
+    pub lo: u64,
+    pub hilo_ready: u64,
+    /// In: the cycle count at the block's start (a multiply's ready cycle
+    /// and an MFHI's wait are absolute).
+    pub c0: u64,
+}
+
+/// How a compiled block ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It ran its first `done` instructions and goes on at `pc`; `cycles`
+    /// is their static cost (the `end` of the last) plus the taken
+    /// transfers. `whole`: it left through one of its exits; false: a store
+    /// asked it to stop.
+    Leave {
+        done: usize,
+        pc: u64,
+        cycles: u64,
+        whole: bool,
+    },
+    /// It ran its first `at` instructions and instruction `at` is the
+    /// interpreter's (an [`ir::Op::Interp`], or an access the [`Memory`]
+    /// declined). `target`: the transfer taken before it (`at` is its
+    /// slot). `cycles`: the taken transfers only (the static cost up to
+    /// `at` is the caller's to add).
+    Resume {
+        at: usize,
+        target: Option<u64>,
+        cycles: u64,
+    },
+}
+
+/// A compiled block: `(gpr, state, mem, vbase) -> exit code`. See the
+/// crate's safety argument, point 2.
+type BlockFn = unsafe extern "C" fn(*mut u64, *mut State, *mut c_void, u64) -> u32;
+/// `(mem, ea, kind, out) -> ok`.
+type LoadFn = unsafe extern "C" fn(*mut c_void, u64, u32, *mut u64) -> u32;
+/// `(mem, ea, value, kind) -> 0 declined, 1 done, 2 done and stop`.
+type StoreFn = unsafe extern "C" fn(*mut c_void, u64, u64, u32) -> u32;
+
+/// A compiled block's handle (valid until [`Jit::reset`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Code {
+    index: u32,
+    epoch: u32,
+}
+
+/// Why a block could not be compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "compiling a block: {}", self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn error(e: impl std::fmt::Display) -> Error {
+    Error(e.to_string())
+}
+
+/// The compiler and the code it made.
+pub struct Jit {
+    module: Option<JITModule>,
+    ctx: cranelift_codegen::Context,
+    fctx: FunctionBuilderContext,
+    funcs: Vec<BlockFn>,
+    epoch: u32,
+    callouts: Callouts,
+}
+
+impl std::fmt::Debug for Jit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jit")
+            .field("compiled", &self.funcs.len())
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+fn new_module() -> Result<(JITModule, Callouts), Error> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").map_err(error)?;
+    flags.set("is_pic", "false").map_err(error)?;
+    // The IR verifier costs more than the rest of compiling a small block;
+    // the unit tests and the differential tests check what it would.
+    flags.set("enable_verifier", "false").map_err(error)?;
+    let isa = cranelift_native::builder()
+        .map_err(error)?
+        .finish(settings::Flags::new(flags))
+        .map_err(error)?;
+    let callouts = Callouts {
+        load: load_callout as LoadFn as usize as i64,
+        store: store_callout as StoreFn as usize as i64,
+        cc: isa.default_call_conv(),
+        ptr: isa.pointer_type(),
+        config: isa.frontend_config(),
+    };
+    let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+    Ok((module, callouts))
+}
+
+impl Jit {
+    /// A compiler for the host, or why there is none (an unsupported host).
+    pub fn new() -> Result<Jit, Error> {
+        let (module, callouts) = new_module()?;
+        Ok(Jit {
+            ctx: module.make_context(),
+            module: Some(module),
+            fctx: FunctionBuilderContext::new(),
+            funcs: Vec::new(),
+            epoch: 0,
+            callouts,
+        })
+    }
+
+    /// Blocks compiled since the last reset.
+    pub fn compiled(&self) -> usize {
+        self.funcs.len()
+    }
+
+    /// Compiles `b` (at least one instruction).
+    pub fn compile(&mut self, b: &Block) -> Result<Code, Error> {
+        if self.module.is_none() {
+            let (module, callouts) = new_module()?;
+            (self.module, self.callouts) = (Some(module), callouts);
+        }
+        let Some(module) = self.module.as_mut() else {
+            return Err(error("no code module"));
+        };
+        let index = u32::try_from(self.funcs.len()).map_err(error)?;
+        module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = lower::block_signature(self.callouts.cc, self.callouts.ptr);
+        lower::lower(b, &mut self.ctx.func, &mut self.fctx, self.callouts);
+        let id = module
+            .declare_anonymous_function(&self.ctx.func.signature)
+            .map_err(error)?;
+        let defined = module.define_function(id, &mut self.ctx);
+        module.clear_context(&mut self.ctx);
+        defined.map_err(error)?;
+        module.finalize_definitions().map_err(error)?;
+        let entry = module.get_finalized_function(id);
+        // SAFETY: `entry` is the finalized (executable) entry of a function
+        // compiled from `lower::block_signature`, which is `BlockFn`'s C
+        // signature (safety argument, point 2); it lives in `module`, which
+        // outlives every copy in `funcs` (point 1).
+        let f = unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) };
+        self.funcs.push(f);
+        Ok(Code {
+            index,
+            epoch: self.epoch,
+        })
+    }
+
+    /// Runs compiled block `code` on the registers `gpr` and HI/LO in
+    /// `state` (with `state.c0` set), in the page whose base address is
+    /// `vbase`. `None`: the handle is stale (nothing ran).
+    pub fn run(
+        &self,
+        code: Code,
+        gpr: &mut [u64; 32],
+        state: &mut State,
+        vbase: u64,
+        mem: &mut dyn Memory,
+    ) -> Option<Exit> {
+        if code.epoch != self.epoch {
+            return None;
+        }
+        let f = *self.funcs.get(code.index as usize)?;
+        let mut mem: &mut dyn Memory = mem;
+        let mem_ptr = (&raw mut mem).cast::<c_void>();
+        // SAFETY: `f` is a live compiled block (point 1) with `BlockFn`'s
+        // signature (point 2); `gpr` points at 32 writable `u64`s, `state` at
+        // a `State`, and `mem_ptr` at a `&mut dyn Memory`, three disjoint
+        // objects exclusively borrowed for the call (point 3).
+        let exit = unsafe { f(gpr.as_mut_ptr(), std::ptr::from_mut(state), mem_ptr, vbase) };
+        let at = state.at as usize;
+        Some(if exit & 2 != 0 {
+            Exit::Resume {
+                at,
+                target: (exit == lower::RESUME_TARGET).then_some(state.pc),
+                cycles: state.cycles,
+            }
+        } else {
+            Exit::Leave {
+                done: at,
+                pc: state.pc,
+                cycles: state.cycles,
+                whole: exit == lower::LEAVE,
+            }
+        })
+    }
+
+    /// Frees all compiled code; every handle goes stale.
+    pub fn reset(&mut self) {
+        self.free();
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    fn free(&mut self) {
+        self.funcs.clear();
+        if let Some(module) = self.module.take() {
+            // SAFETY: `&mut self` means no run is under way, and `funcs`,
+            // the only place the module's pointers were kept, is empty
+            // (point 1).
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        self.free();
+    }
+}
+
+/// The load callout. Declines with 0; the value goes to `out`.
+///
+/// # Safety
+/// `mem` points at a live `&mut dyn Memory` no one else uses during the
+/// call, and `out` at a writable `u64` (the generated code's stack slot).
+unsafe extern "C" fn load_callout(mem: *mut c_void, ea: u64, kind: u32, out: *mut u64) -> u32 {
+    // SAFETY: the caller's contract: `mem` is `Jit::run`'s `&mut dyn Memory`,
+    // the only live reference to it (point 3).
+    let m = unsafe { &mut *mem.cast::<&mut dyn Memory>() };
+    match m.load(ea, (kind & 0xF) as u8, kind & lower::SIGNED != 0) {
+        Some(v) => {
+            // SAFETY: `out` is the generated code's own 8-byte stack slot.
+            unsafe { out.write(v) };
+            1
+        }
+        None => 0,
+    }
+}
+
+/// The store callout: 0 declined, 1 done, 2 done and the block must stop.
+///
+/// # Safety
+/// As [`load_callout`].
+unsafe extern "C" fn store_callout(mem: *mut c_void, ea: u64, value: u64, kind: u32) -> u32 {
+    // SAFETY: as in `load_callout`.
+    let m = unsafe { &mut *mem.cast::<&mut dyn Memory>() };
+    match m.store(ea, (kind & 0xF) as u8, value, kind & lower::CHECK != 0) {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,334 @@
+//! Tier 3: hot tier-2 blocks compiled to native code by `disco-jit`
+//! (docs/tiers.md). A block is lowered to the compiler's IR from its
+//! micro-ops and its cost table, so the compiled code charges exactly what
+//! tier 2 would: each exit adds a constant (the static cost up to it), and
+//! taken transfers add theirs. Loads and stores go through one callout into
+//! the same translation-cache and RAM path as tier 2 ([`Mem`]); whatever
+//! the compiled code cannot do (a miss, a fault, a device, the
+//! interpreter's instructions) it hands back at that instruction, and tier
+//! 2's executor finishes the block from there. MULT/MULTU and MFHI/MFLO
+//! are compiled, with HI/LO readiness carried in and out as tier 2 does.
+
+use disco_jit::ir::{self, Alu, Cond, Imm, Op, Shift};
+use disco_jit::{Code, Exit, Jit, Memory, State};
+
+use super::build::{Block, Kind, MAX_LEN};
+use super::{Start, CACHE_SIZE};
+use crate::cpu::exec::{alu, mem, Regs};
+use crate::cpu::{Access, Core};
+use crate::mem::Bus;
+use crate::timing::TIMING;
+
+/// Runs of a block before it is compiled. Compiling a block costs about as
+/// much host time as running it a few hundred times in tier 2 (docs/tiers.md
+/// has the measurement); a block run this often is likely to run many times
+/// more, and the few that are not cost little. Cold code (boot, one-off
+/// initialisation) never pays the compiler.
+pub(crate) const HOT: u32 = 1000;
+
+/// Compiled blocks (live or dropped) before all code is freed at once:
+/// a block's code is dropped with it, but the memory comes back only when
+/// the whole module is freed.
+const MAX_COMPILED: usize = 4 * CACHE_SIZE;
+
+/// Tier 3's compiler and its counters (part of the block cache).
+#[derive(Debug)]
+pub(crate) struct Tier3 {
+    /// Made when the first block gets hot; boxed, as the cache moves in
+    /// and out of the bus on every `run_blocks`.
+    jit: Option<Box<Jit>>,
+    /// The host has no compiler: tier 3 runs as tier 2.
+    unavailable: bool,
+    /// Runs before a block is compiled ([`HOT`]; tests lower it).
+    pub(crate) threshold: u32,
+    /// Blocks compiled (statistics and tests).
+    pub(crate) compiled: u64,
+}
+
+impl Default for Tier3 {
+    fn default() -> Self {
+        Tier3 {
+            jit: None,
+            unavailable: false,
+            threshold: HOT,
+            compiled: 0,
+        }
+    }
+}
+
+impl Tier3 {
+    /// The compiler, once made.
+    #[inline(always)]
+    pub(super) fn jit(&self) -> Option<&Jit> {
+        self.jit.as_deref()
+    }
+
+    /// Counts a run of `b` and compiles it once it is hot; `Some(code)` to
+    /// run it compiled. Frees all code when too much has piled up (`reset`
+    /// tells the caller to forget every block's handle).
+    #[inline(always)]
+    pub(super) fn hot(&mut self, b: &mut Block, reset: &mut bool) -> Option<Code> {
+        if b.code.is_some() {
+            return b.code;
+        }
+        b.runs = b.runs.saturating_add(1);
+        // Exactly at the threshold: a block the compiler refused is not
+        // offered again (its count goes on past it).
+        if b.runs != self.threshold.max(1) || self.unavailable {
+            return None;
+        }
+        self.compile(b, reset)
+    }
+
+    #[cold]
+    fn compile(&mut self, b: &mut Block, reset: &mut bool) -> Option<Code> {
+        if self.jit.is_none() {
+            match Jit::new() {
+                Ok(j) => self.jit = Some(Box::new(j)),
+                Err(_) => {
+                    self.unavailable = true;
+                    return None;
+                }
+            }
+        }
+        let jit = self.jit.as_mut()?;
+        if jit.compiled() >= MAX_COMPILED {
+            jit.reset();
+            *reset = true;
+        }
+        // A block the compiler refuses stays with tier 2.
+        b.code = jit.compile(&lower(b)).ok();
+        if b.code.is_some() {
+            self.compiled += 1;
+        }
+        b.code
+    }
+}
+
+/// The IR of tier-2 block `b`.
+fn lower(b: &Block) -> ir::Block {
+    let n = usize::from(b.len).min(MAX_LEN);
+    let insns = (0..n)
+        .map(|k| {
+            let bit = 1u32 << k;
+            let op = b.uops[k];
+            ir::Insn {
+                op: op_of(&op),
+                word: b.at[k],
+                // The cost table is below 2^16 cycles: exact.
+                start: b.cost_to(k) as u32,
+                end: b.cost_to_end(k + 1) as u32,
+                slot: b.slots & bit != 0,
+                follow: b.follow & bit != 0,
+                check: b.mem & bit != 0 && k + 1 < n,
+            }
+        })
+        .collect();
+    ir::Block {
+        insns,
+        taken_cost: TIMING.taken_branch,
+        mul_busy: TIMING.base + TIMING.mult,
+        issue: TIMING.base,
+    }
+}
+
+/// The IR of a micro-op: the same semantics as tier 2's executor (`exec`'s
+/// family handlers), with immediates extended here.
+fn op_of(u: &super::build::Uop) -> Op {
+    let (d, s, t) = (u.d & 31, u.s & 31, u.t & 31);
+    let alu = |op| Op::Alu { op, d, s, t };
+    let imm = |op, imm| Op::Imm { op, t, s, imm };
+    let shift = |op| Op::Shift {
+        op,
+        d,
+        t,
+        // A shift amount: below 32.
+        sa: (u.imm & 31) as u8,
+    };
+    let load = |width, signed| Op::Load {
+        t,
+        s,
+        off: u.simm(),
+        width,
+        signed,
+    };
+    let store = |width| Op::Store {
+        t,
+        s,
+        off: u.simm(),
+        width,
+    };
+    let branch = |cond| Op::Branch {
+        cond,
+        s,
+        t,
+        off: u.simm(),
+    };
+    match u.kind {
+        Kind::Nop => Op::Nop,
+        Kind::Generic => Op::Interp,
+        Kind::Mult | Kind::Multu => Op::Mul {
+            signed: u.kind == Kind::Mult,
+            s,
+            t,
+        },
+        Kind::Mfhi | Kind::Mflo => Op::MoveFrom {
+            d,
+            hi: u.kind == Kind::Mfhi,
+        },
+        Kind::Sll => shift(Shift::Sll),
+        Kind::Srl => shift(Shift::Srl),
+        Kind::Sra => shift(Shift::Sra),
+        Kind::Addu => alu(Alu::Addu),
+        Kind::Subu => alu(Alu::Subu),
+        Kind::And => alu(Alu::And),
+        Kind::Or => alu(Alu::Or),
+        Kind::Xor => alu(Alu::Xor),
+        Kind::Nor => alu(Alu::Nor),
+        Kind::Slt => alu(Alu::Slt),
+        Kind::Sltu => alu(Alu::Sltu),
+        Kind::Addiu => imm(Imm::Addu, u.simm()),
+        Kind::Slti => imm(Imm::Slt, u.simm()),
+        Kind::Sltiu => imm(Imm::Sltu, u.simm()),
+        Kind::Andi => imm(Imm::And, u64::from(u.imm)),
+        Kind::Ori => imm(Imm::Or, u64::from(u.imm)),
+        Kind::Xori => imm(Imm::Xor, u64::from(u.imm)),
+        Kind::Lui => Op::Const {
+            t,
+            value: alu::lui(u.imm),
+        },
+        Kind::Lw => load(4, true),
+        Kind::Lh => load(2, true),
+        Kind::Lhu => load(2, false),
+        Kind::Lb => load(1, true),
+        Kind::Lbu => load(1, false),
+        Kind::Sw => store(4),
+        Kind::Sh => store(2),
+        Kind::Sb => store(1),
+        Kind::Beq => branch(Cond::Eq),
+        Kind::Bne => branch(Cond::Ne),
+        Kind::Blez => branch(Cond::Lez),
+        Kind::Bgtz => branch(Cond::Gtz),
+        Kind::Bltz => branch(Cond::Ltz),
+        Kind::Bgez => branch(Cond::Gez),
+        Kind::J => Op::Jump {
+            index: u.imm,
+            link: false,
+        },
+        Kind::Jal => Op::Jump {
+            index: u.imm,
+            link: true,
+        },
+        Kind::Jr => Op::JumpReg { s, link: 0 },
+        Kind::Jalr => Op::JumpReg { s, link: d },
+    }
+}
+
+/// The compiled code's memory: tier 2's fast path (the translation cache
+/// and the bus's RAM accessors); anything else is declined and runs in the
+/// interpreter's path.
+struct Mem<'a> {
+    core: &'a mut Core,
+    bus: &'a mut Bus,
+}
+
+impl Memory for Mem<'_> {
+    #[inline]
+    fn load(&mut self, ea: u64, width: u8, signed: bool) -> Option<u64> {
+        let pa = self.core.xlate_hit(ea, width, Access::Load)?;
+        let v = self.bus.read_ram(pa, width)?;
+        Some(match (width, signed) {
+            (1, true) => mem::extend::<1, true>(v),
+            (2, true) => mem::extend::<2, true>(v),
+            (4, true) => mem::extend::<4, true>(v),
+            _ => v,
+        })
+    }
+
+    #[inline]
+    fn store(&mut self, ea: u64, width: u8, value: u64, check: bool) -> Option<bool> {
+        let pa = self.core.xlate_hit(ea, width, Access::Store)?;
+        if !self.bus.write_ram(self.core.id, pa, width, value) {
+            return None;
+        }
+        // Tier 2's `after`: a device touched or code changed.
+        Some(check && (self.core.next_event == 0 || self.bus.take_code_written()))
+    }
+}
+
+/// The destination of the last load among block `b`'s first `done`
+/// instructions, or 0: the interlock tier 2 would carry at that point.
+fn last_load(b: &Block, done: usize) -> u8 {
+    let mask = if done >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << done) - 1
+    };
+    let loads = b.loads & mask;
+    if loads == 0 {
+        return 0;
+    }
+    let k = 31 - loads.leading_zeros() as usize;
+    b.uops.get(k).map_or(0, |u| u.t & 31)
+}
+
+impl Core {
+    /// Runs block `b` compiled as `code`; as [`Core::exec_block`].
+    #[inline(always)]
+    pub(super) fn exec_compiled(
+        &mut self,
+        regs: &mut Regs,
+        bus: &mut Bus,
+        jit: &Jit,
+        code: Code,
+        b: &Block,
+    ) -> bool {
+        self.carry_interlock(b);
+        let vbase = regs.pc & !0xFFF;
+        let c0 = self.cycles;
+        let mut state = State {
+            hi: regs.hi,
+            lo: regs.lo,
+            hilo_ready: self.hilo_ready,
+            c0,
+            ..State::default()
+        };
+        let exit = jit.run(
+            code,
+            &mut regs.gpr,
+            &mut state,
+            vbase,
+            &mut Mem { core: self, bus },
+        );
+        (regs.hi, regs.lo, self.hilo_ready) = (state.hi, state.lo, state.hilo_ready);
+        match exit {
+            Some(Exit::Leave {
+                done,
+                pc,
+                cycles,
+                whole,
+            }) => {
+                self.cycles = c0 + cycles;
+                self.instret += done as u64;
+                // The last instruction's load, if it is one, is carried.
+                self.load_dest = match done.checked_sub(1) {
+                    Some(k) if (b.loads >> (k & 31)) & 1 != 0 => last_load(b, done),
+                    _ => 0,
+                };
+                regs.jump_to(pc);
+                whole
+            }
+            Some(Exit::Resume { at, target, cycles }) => {
+                self.load_dest = last_load(b, at);
+                let from = Start {
+                    k: at,
+                    c0: c0 + cycles,
+                    target,
+                };
+                self.exec_from(regs, bus, b, vbase, from)
+            }
+            // A stale handle (not kept): tier 2 runs the block.
+            None => self.exec_from(regs, bus, b, vbase, Start::block(c0)),
+        }
+    }
+}
