@@ -516,7 +516,7 @@ fn render(r: &Results) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## Virtualization cost (one VM, same image natively and under the monitor)\n"
+        "\n## Virtualization cost (one VM, same image natively and under the monitor, `exec=direct`: trap-and-emulate; the default policy's rows are below)\n"
     );
     let _ = writeln!(s, "| workload | native cycles | monitor cycles | overhead | host-time ratio | exits / 1000 insns | exits by reason |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
