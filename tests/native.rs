@@ -7,24 +7,10 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::{disco, images, run, text};
+use common::{disco, images, kit, run, text};
 
 fn stdout(o: &Output) -> String {
     text(&o.stdout)
-}
-
-fn kit(name: &str, cpus: &str, extra: &[&str]) -> Output {
-    let img = images().join(name);
-    let mut args = vec![
-        "run",
-        img.to_str().unwrap(),
-        "--cpus",
-        cpus,
-        "--max-cycles",
-        "2000000000",
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
 }
 
 #[test]

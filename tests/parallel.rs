@@ -7,23 +7,7 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::{images, run, text};
-
-fn kit(name: &str, cpus: &str, extra: &[&str]) -> Output {
-    let img = images().join(name);
-    let mut args = vec![
-        "run",
-        img.to_str().unwrap(),
-        "--cpus",
-        cpus,
-        "--max-cycles",
-        "2000000000",
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
-}
+use common::{images, kit, run, text};
 
 /// The kits, each with its CPU count and last line.
 const KITS: [(&str, &str, &str); 7] = [

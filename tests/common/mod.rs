@@ -14,6 +14,22 @@ pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `disco run` of the committed kit `name` on `cpus` CPUs with `extra`
+/// flags, stopped at two billion cycles if it never halts.
+pub(crate) fn kit(name: &str, cpus: &str, extra: &[&str]) -> Output {
+    let img = images().join(name);
+    let mut args = vec![
+        "run",
+        img.to_str().unwrap(),
+        "--cpus",
+        cpus,
+        "--max-cycles",
+        "2000000000",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// The committed guest-kit images.
 pub(crate) fn images() -> PathBuf {
     root().join("guest-kits/images")
