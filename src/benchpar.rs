@@ -84,14 +84,22 @@ fn side_by_side(
 }
 
 pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRow>> {
-    let passes = if quick { 200 } else { 4000 };
-    let smp = crate::bench::to_image(workload::mixed_integer_smp(0x8000_1000, passes, 2))?;
-    let mut rows = side_by_side(
-        "bare-metal integer on every CPU (sim::workload::mixed_integer_smp)",
-        2,
-        runs,
-        |threads| Ok(crate::bench::native_run_on(&smp, 2, threads)?.0),
-    )?;
+    // Long enough (about 2 s a CPU, deterministic) that a quantum's barrier
+    // and the threads' start-up do not decide the ratio.
+    let passes = if quick { 200 } else { 40_000 };
+    let mut rows = Vec::new();
+    // 4 CPUs on 4 threads on a 2-core host: more threads than cores, which
+    // shows that the mode degrades to the cores' share rather than collapsing.
+    for cpus in [2, 4] {
+        let smp = workload::mixed_integer_smp(0x8000_1000, passes, cpus as u32);
+        let smp = crate::bench::to_image(smp)?;
+        rows.extend(side_by_side(
+            "bare-metal integer on every CPU (sim::workload::mixed_integer_smp)",
+            cpus,
+            runs,
+            |threads| Ok(crate::bench::native_run_on(&smp, cpus, threads)?.0),
+        )?);
+    }
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
     for cpus in [2, 4] {
         rows.extend(side_by_side(
