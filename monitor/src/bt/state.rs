@@ -2,7 +2,7 @@
 //! counters, what a `GuestCtx` carries (`crate::guest`). Nothing here takes
 //! a `GuestCtx`, so it sits below the translator's functions that do.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -205,7 +205,7 @@ impl Block {
 /// memory only), bounded by the guest instructions its blocks hold.
 #[derive(Debug)]
 pub struct Cache {
-    pub(super) blocks: HashMap<(u64, u32), Arc<Block>>,
+    pub(super) blocks: FxHashMap<(u64, u32), Arc<Block>>,
     /// Guest instructions in the cached blocks.
     pub(super) insns: usize,
     /// The most instructions the cache holds (`CAPACITY` unless a test
@@ -222,7 +222,7 @@ pub const CAPACITY: usize = 1 << 16;
 impl Default for Cache {
     fn default() -> Cache {
         Cache {
-            blocks: HashMap::new(),
+            blocks: FxHashMap::default(),
             insns: 0,
             capacity: CAPACITY,
         }
@@ -285,7 +285,7 @@ impl Default for Region {
 /// The regions of one VM, by virtual page number.
 #[derive(Debug, Default)]
 pub struct Regions {
-    pub(super) pages: HashMap<u32, Region>,
+    pub(super) pages: FxHashMap<u32, Region>,
 }
 
 pub(super) fn page_of(pc: u64) -> u32 {
