@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Runs the same bare-metal ELF (the built-in mixed integer workload) on
-# disco and on GXemul's testmips machine, and prints each one's host MIPS
-# and the ratio. Installs GXemul from Debian's packages when missing (as
-# root); skips a peer it cannot install, saying so.
+# Runs the same bare-metal workload (the built-in mixed integer loop,
+# sim::workload) on disco, on GXemul's testmips machine and on QEMU's Malta
+# board, and prints each one's host MIPS and the ratios. Installs GXemul
+# and QEMU from Debian's packages when missing (as root); skips a peer it
+# cannot install, saying so.
 #
 #   bench/peers.sh [PASSES] [ROUNDS]   (default 20000: about 196 million
 #                                       instructions; 5 rounds)
 #
 # The peers run interleaved, one round at a time (disco tiers 1, 2 and 3,
-# GXemul, then again), and each figure is the median over the rounds with
-# the min and max, so a change in the machine's load hits every peer alike.
-# The load average at the start is printed with the results.
+# GXemul, QEMU, then again), and each figure is the median over the rounds
+# with the min and max, so a change in the machine's load hits every peer
+# alike. The load average at the start is printed with the results. Every
+# round also runs each peer on a one-pass build: the "net" figures subtract
+# that run's instructions and time (start-up, loading, QEMU's board set-up),
+# which weigh most on the fastest peer.
 #
-# QEMU is not compared: it has no testmips machine, so the same ELF cannot
-# halt there (its Malta board halts through a different device); a QEMU run
-# would need another binary, which would not be "the same ELF".
+# QEMU has no testmips machine: it runs the workload built with Malta's halt
+# (sim::workload::Halt::Malta: the same instructions at the same addresses
+# but for one 4-word slot) through bench/qemu-malta.sh, CPU R4000. Before
+# the rounds, the script checks that QEMU executes as many of the workload's
+# instructions as disco on a 20-pass build (counted in QEMU's execution log)
+# and that it ends the timed build with disco's v0 (the checksum), HI and LO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passes=${1:-20000}
@@ -35,10 +42,20 @@ if ! need mips-linux-gnu-ld; then
     exit 0
 fi
 cargo build -q --release
-cargo run -q --release -p disco-sim --example workload_bin -- "$passes" "$work/w.bin"
-printf '.set noreorder\n.text\n.globl _start\n_start:\n.incbin "%s"\n' "$work/w.bin" > "$work/w.S"
-mips-linux-gnu-as -march=r4000 -mabi=32 -EB "$work/w.S" -o "$work/w.o"
-mips-linux-gnu-ld -EB -N -Ttext=0x80001000 -e 0x80001000 --build-id=none -o "$work/w.elf" "$work/w.o"
+build() { # NAME PASSES [malta] -> $work/NAME.elf
+    cargo run -q --release -p disco-sim --example workload_bin -- "$2" "$work/$1.bin" ${3:-}
+    printf '.set noreorder\n.text\n.globl _start\n_start:\n.incbin "%s"\n' "$work/$1.bin" > "$work/$1.S"
+    mips-linux-gnu-as -march=r4000 -mabi=32 -EB "$work/$1.S" -o "$work/$1.o"
+    mips-linux-gnu-ld -EB -N -Ttext=0x80001000 -e 0x80001000 --build-id=none -o "$work/$1.elf" "$work/$1.o"
+}
+build w "$passes"
+build w1 1
+disco() { ./target/release/disco run "$@"; }
+count() { disco "$1" --stats | awk '/^total:/ {print $2}'; }
+regs() { # disco's v0, HI and LO at the end, in bench/qemu-malta.sh's form
+    disco "$1" --dump-regs | awk '{for (i = 1; i < NF; i++) r[$i] = $(i + 1)}
+        END {print "v0", r["v0"], "hi", r["hi"], "lo", r["lo"]}'
+}
 
 wall() { # command... -> wall seconds of one run
     local t0 t1
@@ -47,39 +64,73 @@ wall() { # command... -> wall seconds of one run
     t1=$(date +%s.%N)
     echo "$t0 $t1" | awk '{print $2-$1}'
 }
-median() { # seconds... -> "median min max"
+spread() { # values... -> "median min max"
     printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; print m, v[1], v[NR]}'
-}
-report() { # name insns "median min max"
-    echo "$2 $3" | awk -v n="$1" '{printf "%-8s %12s instructions  %8.3f s  %8.1f MIPS (%.1f-%.1f)\n", n, $1, $2, $1/$2/1e6, $1/$4/1e6, $1/$3/1e6}'
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
-insns=$(./target/release/disco run "$work/w.elf" --stats | awk '/^total:/ {print $2}')
+insns=$(count "$work/w.elf")
+insns1=$(count "$work/w1.elf")
 need gxemul || install gxemul
+need qemu-system-mips64 || install qemu-system-mips
+if need qemu-system-mips64; then
+    build m "$passes" malta
+    build m1 1 malta
+    build c 20
+    build mc 20 malta
+    read -r qn qpc < <(bash bench/qemu-malta.sh count "$work/mc.elf")
+    dn=$(count "$work/c.elf")
+    qr=$(bash bench/qemu-malta.sh regs "$work/m.elf" "$qpc")
+    dr=$(regs "$work/w.elf")
+    echo "qemu: 20 passes: $qn instructions executed (QEMU's exec log), disco $dn"
+    echo "qemu: $passes passes, at the halt: $qr; disco: $dr"
+    if [ "$qn" != "$dn" ] || [ "$qr" != "$dr" ]; then
+        echo "FAILED: QEMU does not run the same work as disco; QEMU not timed"
+        qemu=no
+    fi
+fi
 gx() { # GXemul needs a standard input that stays open; stop the sleep once it halts.
-    sleep 600 | timeout 300 gxemul -q -E testmips -C R4000 "$work/w.elf" &
+    sleep 600 | timeout 300 gxemul -q -E testmips -C R4000 "$1" &
     local p=$!
     while kill -0 "$p" 2>/dev/null && pgrep -f "gxemul -q -E testmips" >/dev/null; do sleep 0.01; done
     pkill -P $$ sleep 2>/dev/null || true
 }
-t1=(); t2=(); t3=(); tg=()
+names=(disco-t1 disco-t2 disco-t3)
+need gxemul && names+=(gxemul)
+need qemu-system-mips64 && [ "${qemu:-}" != no ] && names+=(qemu)
+run() { # NAME PASSES-SUFFIX -> wall seconds
+    case $1 in
+    disco-t?) wall disco "$work/w$2.elf" --tier "${1#disco-t}" ;;
+    gxemul) wall gx "$work/w$2.elf" ;;
+    qemu) wall bash bench/qemu-malta.sh run "$work/m$2.elf" ;;
+    esac
+}
+declare -A full net
 for _ in $(seq "$rounds"); do
-    t1+=("$(wall ./target/release/disco run "$work/w.elf" --tier 1)")
-    t2+=("$(wall ./target/release/disco run "$work/w.elf" --tier 2)")
-    t3+=("$(wall ./target/release/disco run "$work/w.elf" --tier 3)")
-    if need gxemul; then tg+=("$(wall gx)"); fi
+    for n in "${names[@]}"; do
+        t=$(run "$n" "")
+        t1=$(run "$n" 1)
+        full[$n]+=" $t"
+        net[$n]+=" $(echo "$t $t1" | awk '{print $1-$2}')"
+    done
 done
-d1=$(median "${t1[@]}"); d2=$(median "${t2[@]}"); d3=$(median "${t3[@]}")
-report "disco-t1" "$insns" "$d1"
-report "disco-t2" "$insns" "$d2"
-report "disco-t3" "$insns" "$d3"
-if need gxemul; then
-    dg=$(median "${tg[@]}")
-    report gxemul "$insns" "$dg"
-    echo "ratio disco tier 2/gxemul (host MIPS, medians of $rounds interleaved rounds): $(echo "${dg%% *} ${d2%% *}" | awk '{printf "%.2f", $1/$2}')"
-    echo "ratio disco tier 3/gxemul (host MIPS, medians of $rounds interleaved rounds): $(echo "${dg%% *} ${d3%% *}" | awk '{printf "%.2f", $1/$2}')"
-else
-    echo "SKIPPED: gxemul is not installed and could not be installed"
-fi
-echo "qemu: not compared (no testmips machine; see the header of this script)"
+declare -A med netmed
+for n in "${names[@]}"; do
+    # shellcheck disable=SC2086
+    read -r m lo hi < <(spread ${full[$n]})
+    # shellcheck disable=SC2086
+    read -r nm nlo nhi < <(spread ${net[$n]})
+    med[$n]=$m
+    netmed[$n]=$nm
+    echo "$n $insns $m $lo $hi $((insns - insns1)) $nm $nlo $nhi" | awk '{
+        printf "%-8s %12s instructions  %8.3f s  %8.1f MIPS (%.1f-%.1f)   net %8.1f MIPS (%.1f-%.1f)\n",
+            $1, $2, $3, $2/$3/1e6, $2/$5/1e6, $2/$4/1e6, $6/$7/1e6, $6/$9/1e6, $6/$8/1e6}'
+done
+need gxemul || echo "SKIPPED: gxemul is not installed and could not be installed"
+need qemu-system-mips64 || echo "SKIPPED: qemu-system-mips64 is not installed and could not be installed"
+for peer in gxemul qemu; do
+    [ -n "${med[$peer]:-}" ] || continue
+    for t in 2 3; do
+        echo "ratio disco tier $t/$peer (host MIPS, medians of $rounds interleaved rounds): $(echo "${med[$peer]} ${med[disco-t$t]} ${netmed[$peer]} ${netmed[disco-t$t]}" | awk '{printf "%.2f (net %.2f)", $1/$2, $3/$4}')"
+    done
+done

@@ -30,7 +30,7 @@ pub(crate) struct BenchArgs {
     /// Regenerate this Markdown page (docs/performance.md) from the results.
     #[arg(long, value_name = "FILE")]
     pub(crate) doc: Option<PathBuf>,
-    /// Also run the same bare-metal ELF on GXemul (bench/peers.sh).
+    /// Also run the same bare-metal workload on GXemul and QEMU (bench/peers.sh).
     #[arg(long)]
     pub(crate) peers: bool,
 }
@@ -462,7 +462,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     r.remap = crate::benchremap::measure(args.quick)?;
     r.parallel = crate::benchpar::measure(args.quick, runs)?;
     if args.peers {
-        progress("peers: bench/peers.sh (GXemul)");
+        progress("peers: bench/peers.sh (GXemul, QEMU)");
         let passes = if args.quick { "2000" } else { "20000" };
         let out = std::process::Command::new("bash")
             .arg(crate::run::images_dir().join("../../bench/peers.sh"))
@@ -558,7 +558,7 @@ fn render(r: &Results) -> String {
     if !r.peers.is_empty() {
         let _ = writeln!(
             s,
-            "\n## Peers: the same bare-metal ELF (bench/peers.sh)\n\n```text\n{}\n```",
+            "\n## Peers: the same bare-metal workload (bench/peers.sh)\n\n```text\n{}\n```",
             r.peers
         );
     }

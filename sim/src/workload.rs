@@ -16,6 +16,48 @@ pub fn mixed_integer(origin: u32, outer: u32) -> Asm {
 
 /// [`mixed_integer`] with its array at virtual address `array`.
 pub fn mixed_integer_at(origin: u32, array: u32, outer: u32) -> Asm {
+    mixed_integer_on(origin, array, outer, Halt::Testmips)
+}
+
+/// How a bare-metal workload stops its board. Each halt fills the same
+/// four-word slot, whose third word is the store that halts, so that a
+/// workload built for another board has the same instructions at the same
+/// addresses (the same branch and jump encodings) and executes the same
+/// number of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Halt {
+    /// testmips (disco, GXemul): a store to the halt device, status 0.
+    Testmips,
+    /// QEMU's Malta: 0x42 into the FPGA's SOFTRES register (physical
+    /// 0x1F000500), a board reset that QEMU's `-no-reboot` turns into its
+    /// exit. QEMU stops at the next block boundary, so the slot ends in a
+    /// loop on itself (its delay slot is whatever follows the slot: the
+    /// loop is only ever entered while QEMU is shutting down).
+    Malta,
+}
+
+impl Halt {
+    fn emit(self, a: &mut Asm) {
+        use Reg as R;
+        match self {
+            Halt::Testmips => {
+                a.li(R::K1, 0xB000_0010);
+                a.mem(Op::Sw, R::ZERO, 0, R::K1);
+                a.nop();
+            }
+            Halt::Malta => {
+                a.imm(Op::Lui, R::K1, R::ZERO, 0xBF00);
+                a.imm(Op::Addiu, R::K0, R::ZERO, 0x42);
+                a.mem(Op::Sw, R::K0, 0x500, R::K1);
+                a.label("halted");
+                a.branch(Op::Beq, R::ZERO, R::ZERO, "halted");
+            }
+        }
+    }
+}
+
+/// [`mixed_integer_at`] halting on `halt`'s board.
+pub fn mixed_integer_on(origin: u32, array: u32, outer: u32, halt: Halt) -> Asm {
     use Reg as R;
     let mut a = Asm::new(origin);
     a.li(R::S0, array);
@@ -56,10 +98,7 @@ pub fn mixed_integer_at(origin: u32, array: u32, outer: u32) -> Asm {
     a.imm(Op::Addiu, R::S1, R::S1, -1);
     a.branch(Op::Bgtz, R::S1, R::ZERO, "outer");
     a.nop();
-    // Halt with status 0.
-    a.li(R::K1, 0xB000_0010);
-    a.mem(Op::Sw, R::ZERO, 0, R::K1);
-    a.nop();
+    halt.emit(&mut a);
     a.label("mix");
     a.rs_rt(Op::Multu, R::V0, R::T2);
     a.emit(
@@ -382,6 +421,20 @@ mod tests {
         assert_eq!(m1.cpus[0].cycles, m2.cpus[0].cycles);
         assert_eq!(m1.cpus[0].instret, m2.cpus[0].instret);
         assert!(m1.cpus[0].instret > 3 * 512 * 8);
+    }
+
+    #[test]
+    fn the_malta_build_differs_only_in_its_halt_slot() {
+        let t = mixed_integer(0x8000_1000, 7).finish().unwrap();
+        let m = mixed_integer_on(0x8000_1000, 0x8020_0000, 7, Halt::Malta)
+            .finish()
+            .unwrap();
+        assert_eq!(t.len(), m.len());
+        let diff: Vec<usize> = (0..t.len()).filter(|&i| t[i] != m[i]).collect();
+        let (first, last) = (diff[0], diff[diff.len() - 1]);
+        assert!(last < first + 4, "{diff:?}");
+        // The slot follows the outer loop's BGTZ (and its delay slot).
+        assert_eq!(t[first - 2] >> 26, 0x07);
     }
 
     #[test]
