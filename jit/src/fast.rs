@@ -100,6 +100,7 @@ impl Tables {
         flags: 0,
     };
 
+    #[inline(always)]
     pub(crate) fn new(f: &Fast<'_>) -> Tables {
         // The inline paths read RAM words as host integers, which is
         // endian-neutral; only a host without 64-bit pointers (where the

@@ -283,13 +283,16 @@ impl Jit {
     /// Runs compiled block `code` on the registers `gpr` and HI/LO in
     /// `state` (with `state.c0` set), in the page whose base address is
     /// `vbase`. `None`: the handle is stale (nothing ran).
-    pub fn run(
+    /// Generic over the memory so that lending its tables costs no call;
+    /// the callouts reach it as `dyn Memory`.
+    #[inline(always)]
+    pub fn run<M: Memory>(
         &self,
         code: Code,
         gpr: &mut [u64; 32],
         state: &mut State,
         vbase: u64,
-        mem: &mut dyn Memory,
+        mem: &mut M,
     ) -> Option<Exit> {
         if code.epoch != self.epoch {
             return None;

@@ -95,7 +95,9 @@ struct Lower<'a> {
     /// HI, LO, their ready cycle and the block's start cycle, when the
     /// block multiplies or reads HI/LO.
     hilo: Option<HiLo>,
-    /// The RAM fast path's tables, when the block loads or stores.
+    /// The RAM fast path's tables (`fast::Tables`) and the fields read so
+    /// far.
+    tables: Value,
     tabs: Option<ram::Tabs>,
     out: StackSlot,
     load_sig: SigRef,
@@ -156,15 +158,11 @@ pub(crate) fn lower(
         let c0 = f.ins().load(I64, fl, state, offset_of!(State, c0) as i32);
         HiLo { hi, lo, ready, c0 }
     });
-    let memory = b
-        .insns
-        .iter()
-        .any(|i| matches!(i.op, Op::Load { .. } | Op::Store { .. }));
-    let tabs = memory.then(|| ram::load_tables(&mut f, tables));
     let mut l = Lower {
         f,
         hilo,
-        tabs,
+        tables,
+        tabs: None,
         b,
         gpr,
         state,

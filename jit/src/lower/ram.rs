@@ -9,7 +9,7 @@ use std::mem::{offset_of, size_of};
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8};
-use cranelift_codegen::ir::{Block as Label, InstBuilder, Value};
+use cranelift_codegen::ir::{Block as Label, InstBuilder, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use super::{Lower, CHECK, SIGNED};
@@ -18,33 +18,56 @@ use crate::fast::{
 };
 use crate::ir::Insn;
 
-/// The fields of `Tables`, read once at the block's entry (they do not
-/// change while it runs).
+/// The fields of `Tables` a load needs and those a store needs besides,
+/// each read once, before the first access that uses it (they do not change
+/// while the block runs; reading them there, on the block's straight path,
+/// makes the value available to every later access).
 #[derive(Clone, Copy)]
 pub(super) struct Tabs {
     xlate: Value,
     ram: Value,
     ram_words: Value,
+    xctx: Value,
+    flags: Value,
+    stores: Option<StoreTabs>,
+}
+
+#[derive(Clone, Copy)]
+struct StoreTabs {
     pages: Value,
     pages_len: Value,
     linked: Value,
-    xctx: Value,
-    flags: Value,
 }
 
-/// Reads `Tables` at `tables`.
-pub(super) fn load_tables(f: &mut FunctionBuilder<'_>, tables: Value) -> Tabs {
-    let fl = Lower::flags();
-    let mut at = |ty, off: usize| f.ins().load(ty, fl, tables, off as i32);
-    Tabs {
-        xlate: at(I64, offset_of!(Tables, xlate)),
-        ram: at(I64, offset_of!(Tables, ram)),
-        ram_words: at(I64, offset_of!(Tables, ram_words)),
-        pages: at(I64, offset_of!(Tables, pages)),
-        pages_len: at(I64, offset_of!(Tables, pages_len)),
-        linked: at(I64, offset_of!(Tables, linked)),
-        xctx: at(I32, offset_of!(Tables, xctx)),
-        flags: at(I32, offset_of!(Tables, flags)),
+fn field(f: &mut FunctionBuilder<'_>, tables: Value, ty: Type, off: usize) -> Value {
+    f.ins().load(ty, Lower::flags(), tables, off as i32)
+}
+
+impl Lower<'_> {
+    /// The tables for an access (a store's too if `store`).
+    fn tabs(&mut self, store: bool) -> Tabs {
+        let t = self.tables;
+        let f = &mut self.f;
+        let mut tabs = match self.tabs {
+            Some(tabs) => tabs,
+            None => Tabs {
+                xlate: field(f, t, I64, offset_of!(Tables, xlate)),
+                ram: field(f, t, I64, offset_of!(Tables, ram)),
+                ram_words: field(f, t, I64, offset_of!(Tables, ram_words)),
+                xctx: field(f, t, I32, offset_of!(Tables, xctx)),
+                flags: field(f, t, I32, offset_of!(Tables, flags)),
+                stores: None,
+            },
+        };
+        if store && tabs.stores.is_none() {
+            tabs.stores = Some(StoreTabs {
+                pages: field(f, t, I64, offset_of!(Tables, pages)),
+                pages_len: field(f, t, I64, offset_of!(Tables, pages_len)),
+                linked: field(f, t, I64, offset_of!(Tables, linked)),
+            });
+        }
+        self.tabs = Some(tabs);
+        tabs
     }
 }
 
@@ -127,20 +150,14 @@ impl Lower<'_> {
         let x = self.f.declare_var(I64);
         let slow = self.f.create_block();
         let join = self.f.create_block();
-        match self.tabs {
-            Some(tb) => {
-                let on = self.f.ins().band_imm_s(tb.flags, i64::from(LOADS));
-                let no = self.f.ins().icmp_imm_s(IntCC::Equal, on, 0);
-                self.unless(no, slow);
-                let pa = self.translate(tb, ea, width, false, slow);
-                let v = self.load_ram(tb, pa, width, signed);
-                self.f.def_var(x, v);
-                self.f.ins().jump(join, &[]);
-            }
-            None => {
-                self.f.ins().jump(slow, &[]);
-            }
-        }
+        let tb = self.tabs(false);
+        let on = self.f.ins().band_imm_s(tb.flags, i64::from(LOADS));
+        let no = self.f.ins().icmp_imm_s(IntCC::Equal, on, 0);
+        self.unless(no, slow);
+        let pa = self.translate(tb, ea, width, false, slow);
+        let v = self.load_ram(tb, pa, width, signed);
+        self.f.def_var(x, v);
+        self.f.ins().jump(join, &[]);
         self.f.switch_to_block(slow);
         let kind = u32::from(width) | if signed { SIGNED } else { 0 };
         let kind = self.f.ins().iconst(I32, i64::from(kind));
@@ -199,16 +216,11 @@ impl Lower<'_> {
         let r = self.f.declare_var(I32);
         let slow = self.f.create_block();
         let join = self.f.create_block();
-        match self.tabs {
-            Some(tb) => {
-                self.store_inline(tb, ea, value, width, slow);
-                let done = self.f.ins().iconst(I32, 1);
-                self.f.def_var(r, done);
-                self.f.ins().jump(join, &[]);
-            }
-            None => {
-                self.f.ins().jump(slow, &[]);
-            }
+        let tb = self.tabs(true);
+        if self.store_inline(tb, ea, value, width, slow) {
+            let done = self.f.ins().iconst(I32, 1);
+            self.f.def_var(r, done);
+            self.f.ins().jump(join, &[]);
         }
         self.f.switch_to_block(slow);
         let kind = u32::from(width) | if i.check { CHECK } else { 0 };
@@ -233,7 +245,13 @@ impl Lower<'_> {
     /// does: as the simulator's `write_ram`, but a page with code or a held
     /// link sends the store to the callout (which bumps the page's
     /// generation or breaks the links) instead of being handled here.
-    fn store_inline(&mut self, tb: Tabs, ea: Value, value: Value, width: u8, slow: Label) {
+    /// False: no inline path (the code jumps to `slow`).
+    fn store_inline(&mut self, tb: Tabs, ea: Value, value: Value, width: u8, slow: Label) -> bool {
+        let Some(st) = tb.stores else {
+            // Not reached: `tabs(true)` read them.
+            self.f.ins().jump(slow, &[]);
+            return false;
+        };
         let need = if width >= 4 {
             STORES
         } else {
@@ -250,17 +268,17 @@ impl Lower<'_> {
         let out = self
             .f
             .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, page, tb.pages_len);
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, page, st.pages_len);
         self.unless(out, slow);
         let off = self.f.ins().imul_imm_s(page, size_of::<CodePage>() as i64);
-        let p = self.f.ins().iadd(tb.pages, off);
+        let p = self.f.ins().iadd(st.pages, off);
         let p = self
             .f
             .ins()
             .iadd_imm_s(p, offset_of!(CodePage, has_code) as i64);
         let code = self.f.ins().atomic_load(I8, Self::flags(), p);
         self.unless(code, slow);
-        let held = self.f.ins().atomic_load(I64, Self::flags(), tb.linked);
+        let held = self.f.ins().atomic_load(I64, Self::flags(), st.linked);
         self.unless(held, slow);
         let addr = self.word_addr(tb, pa);
         let v = self.f.ins().ireduce(I32, value);
@@ -279,6 +297,7 @@ impl Lower<'_> {
             self.f.ins().bor(keep, lane)
         };
         self.store_word(word, addr);
+        true
     }
 
     /// An atomic release store of a RAM word (safety argument, point 4).
