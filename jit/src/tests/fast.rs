@@ -68,7 +68,7 @@ impl Words {
 impl Memory for Words {
     fn load(&mut self, ea: u64, width: u8, signed: bool) -> Option<u64> {
         self.log.push(format!("load {ea:#x} {width}"));
-        if ea % u64::from(width) != 0 {
+        if !ea.is_multiple_of(u64::from(width)) {
             return None;
         }
         let pa = self.pa(ea, false)?;
@@ -85,7 +85,7 @@ impl Memory for Words {
 
     fn store(&mut self, ea: u64, width: u8, value: u64, check: bool) -> Option<bool> {
         self.log.push(format!("store {ea:#x} {width}"));
-        if ea % u64::from(width) != 0 {
+        if !ea.is_multiple_of(u64::from(width)) {
             return None;
         }
         let pa = self.pa(ea, true)?;
