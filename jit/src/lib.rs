@@ -5,7 +5,7 @@
 //!
 //! # The safety argument
 //!
-//! Three things are unsafe here, and each is sound for the reasons below.
+//! Four things are unsafe here, and each is sound for the reasons below.
 //!
 //! 1. **Who owns the code memory.** Every compiled function lives in the
 //!    [`Jit`]'s one `JITModule`, which Cranelift maps executable when
@@ -23,14 +23,15 @@
 //!    compiled from a Cranelift `Function` whose signature is
 //!    `lower::block_signature` for the host ISA's default calling
 //!    convention (the platform's C convention, the one Rust's `extern "C"`
-//!    uses): three pointers and a 64-bit integer in, a 32-bit integer out,
-//!    which is [`BlockFn`]. The callouts are called with
+//!    uses): three pointers, a 64-bit integer and a pointer in, a 32-bit
+//!    integer out, which is [`BlockFn`]. The callouts are called with
 //!    `lower::load_signature` and `lower::store_signature`, which match
 //!    [`LoadFn`] and [`StoreFn`] in the same way. The generated code reads
 //!    and writes only: the 32 `u64`s at `gpr` (constant offsets 0..256), the
 //!    fields of the `#[repr(C)]` [`State`] at `state` (offsets from
-//!    `offset_of!`), and an 8-byte stack slot of its own; everything else
-//!    goes through the callouts.
+//!    `offset_of!`), the `#[repr(C)]` `fast::Tables` at `tables`, what those
+//!    tables point at (point 4), and an 8-byte stack slot of its own;
+//!    everything else goes through the callouts.
 //! 3. **Why callouts cannot alias `&mut`.** [`Jit::run`] holds `&mut` to
 //!    the registers and to the [`Memory`] for the whole call and passes the
 //!    native code raw pointers to three disjoint objects: the registers, a
@@ -41,11 +42,40 @@
 //!    registers or the state while the native code holds pointers to them.
 //!    A panic in a callout cannot unwind into generated code: the callouts
 //!    are `extern "C"`, so a panic there aborts the process.
+//! 4. **Why the RAM fast path is sound.** `fast::Tables` is made in
+//!    [`Jit::run`] from the [`fast::Fast`] the memory lends
+//!    ([`Memory::fast`]): shared borrows of a translation cache, the RAM
+//!    words, the code pages and the link mask, turned into pointers and
+//!    lengths before the `&mut dyn Memory` for the callouts is made. The
+//!    generated code reads a translation entry only at an index masked to
+//!    [`fast::XLATE_SIZE`] (the array's length), a RAM word only below
+//!    `ram_words` and a code page only below `pages_len` (both compared
+//!    before the access), and all its accesses are aligned. What it reads
+//!    plainly, the translation entries, no one writes during the run: the
+//!    memory lent them shared and nothing else can reach them (the callouts
+//!    only read them; a miss leaves the refill to the caller's interpreter
+//!    after the run). Everything a callout or another host thread may
+//!    change is atomic (`AtomicU32` words, `AtomicBool` flags, an
+//!    `AtomicU64` mask: shared mutability the callouts' `&mut` does not
+//!    exclude), and the generated code accesses it only atomically: loads
+//!    are Cranelift `atomic_load`s, and a word store is an `atomic_store`
+//!    except on x86-64, where it is a plain aligned 32-bit `mov`, which is
+//!    the instruction Rust itself emits for `AtomicU32::store(_, Release)`
+//!    (x86-TSO gives it release order); Cranelift keeps it one instruction,
+//!    in program order with the other memory accesses and calls, and its
+//!    one transformation of such a store, dropping one that a later store
+//!    to the same word overwrites with nothing reading in between, is one
+//!    the memory model allows for atomic stores too. A narrow store reads,
+//!    merges and writes its word only when the memory said no other thread
+//!    stores to RAM (`Fast::concurrent` false); were that untrue, a
+//!    neighbouring lane's update could be lost (as in the simulator's
+//!    `Ram::write`), but every access is still atomic: no data race.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(clippy::multiple_unsafe_ops_per_block)]
 
+pub mod fast;
 pub mod ir;
 mod lower;
 
@@ -56,6 +86,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
 
+pub use fast::Fast;
 pub use ir::Block;
 use lower::Callouts;
 
@@ -69,6 +100,13 @@ pub trait Memory {
     /// A `width`-byte store of the low bytes of `value`; `Some(stop)`: done,
     /// and whether the block must stop after it (asked only if `check`).
     fn store(&mut self, ea: u64, width: u8, value: u64, check: bool) -> Option<bool>;
+    /// The tables compiled code may read and write itself for an aligned
+    /// access that hits RAM (`None`: every access goes to the callouts).
+    /// Whatever the fast path does must be what [`Memory::load`] and
+    /// [`Memory::store`] would do for that access; see [`Fast`].
+    fn fast(&self) -> Option<Fast<'_>> {
+        None
+    }
 }
 
 /// What a compiled block leaves besides the registers. The guest registers
@@ -117,9 +155,10 @@ pub enum Exit {
     },
 }
 
-/// A compiled block: `(gpr, state, mem, vbase) -> exit code`. See the
-/// crate's safety argument, point 2.
-type BlockFn = unsafe extern "C" fn(*mut u64, *mut State, *mut c_void, u64) -> u32;
+/// A compiled block: `(gpr, state, mem, vbase, tables) -> exit code`. See
+/// the crate's safety argument, point 2.
+type BlockFn =
+    unsafe extern "C" fn(*mut u64, *mut State, *mut c_void, u64, *const fast::Tables) -> u32;
 /// `(mem, ea, kind, out) -> ok`.
 type LoadFn = unsafe extern "C" fn(*mut c_void, u64, u32, *mut u64) -> u32;
 /// `(mem, ea, value, kind) -> 0 declined, 1 done, 2 done and stop`.
@@ -244,25 +283,35 @@ impl Jit {
     /// Runs compiled block `code` on the registers `gpr` and HI/LO in
     /// `state` (with `state.c0` set), in the page whose base address is
     /// `vbase`. `None`: the handle is stale (nothing ran).
-    pub fn run(
+    /// Generic over the memory so that lending its tables costs no call;
+    /// the callouts reach it as `dyn Memory`.
+    #[inline(always)]
+    pub fn run<M: Memory>(
         &self,
         code: Code,
         gpr: &mut [u64; 32],
         state: &mut State,
         vbase: u64,
-        mem: &mut dyn Memory,
+        mem: &mut M,
     ) -> Option<Exit> {
         if code.epoch != self.epoch {
             return None;
         }
         let f = *self.funcs.get(code.index as usize)?;
+        // Pointers from the memory's shared borrows, before its `&mut`
+        // (point 4).
+        let tables = mem
+            .fast()
+            .map_or(fast::Tables::NONE, |t| fast::Tables::new(&t));
         let mut mem: &mut dyn Memory = mem;
         let mem_ptr = (&raw mut mem).cast::<c_void>();
+        let (g, st) = (gpr.as_mut_ptr(), std::ptr::from_mut(state));
         // SAFETY: `f` is a live compiled block (point 1) with `BlockFn`'s
         // signature (point 2); `gpr` points at 32 writable `u64`s, `state` at
         // a `State`, and `mem_ptr` at a `&mut dyn Memory`, three disjoint
-        // objects exclusively borrowed for the call (point 3).
-        let exit = unsafe { f(gpr.as_mut_ptr(), std::ptr::from_mut(state), mem_ptr, vbase) };
+        // objects exclusively borrowed for the call (point 3); `tables` at
+        // bounds and pointers the generated code keeps within (point 4).
+        let exit = unsafe { f(g, st, mem_ptr, vbase, &raw const tables) };
         let at = state.at as usize;
         Some(if exit & 2 != 0 {
             Exit::Resume {

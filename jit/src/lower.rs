@@ -21,6 +21,8 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use crate::ir::{Alu, Block, Cond, Imm, Op, Shift};
 use crate::State;
 
+mod ram;
+
 /// Exit codes the compiled function returns (see [`crate::Exit`]).
 pub(crate) const LEAVE: u32 = 0;
 pub(crate) const STOP: u32 = 1;
@@ -32,11 +34,12 @@ pub(crate) const SIGNED: u32 = 0x10;
 /// `kind` bit of a store callout: say whether the block must stop after it.
 pub(crate) const CHECK: u32 = 0x100;
 
-/// The compiled block's signature: `(gpr, state, mem, vbase) -> exit code`,
-/// as `crate::BlockFn` spells it.
+/// The compiled block's signature: `(gpr, state, mem, vbase, tables) ->
+/// exit code`, as `crate::BlockFn` spells it.
 pub(crate) fn block_signature(cc: CallConv, ptr: Type) -> Signature {
     let mut s = Signature::new(cc);
-    s.params.extend([ptr, ptr, ptr, I64].map(AbiParam::new));
+    s.params
+        .extend([ptr, ptr, ptr, I64, ptr].map(AbiParam::new));
     s.returns.push(AbiParam::new(I32));
     s
 }
@@ -92,6 +95,10 @@ struct Lower<'a> {
     /// HI, LO, their ready cycle and the block's start cycle, when the
     /// block multiplies or reads HI/LO.
     hilo: Option<HiLo>,
+    /// The RAM fast path's tables (`fast::Tables`) and the fields read so
+    /// far.
+    tables: Value,
+    tabs: Option<ram::Tabs>,
     out: StackSlot,
     load_sig: SigRef,
     store_sig: SigRef,
@@ -111,10 +118,10 @@ pub(crate) fn lower(
     f.append_block_params_for_function_params(entry);
     f.switch_to_block(entry);
     let p = f.block_params(entry).to_vec();
-    let (Some(&gpr), Some(&state), Some(&mem), Some(&vbase)) =
-        (p.first(), p.get(1), p.get(2), p.get(3))
+    let (Some(&gpr), Some(&state), Some(&mem), Some(&vbase), Some(&tables)) =
+        (p.first(), p.get(1), p.get(2), p.get(3), p.get(4))
     else {
-        // The signature has four parameters: not reached. Kept total.
+        // The signature has five parameters: not reached. Kept total.
         f.ins().return_(&[]);
         f.seal_all_blocks();
         f.finalize(c.config);
@@ -154,6 +161,8 @@ pub(crate) fn lower(
     let mut l = Lower {
         f,
         hilo,
+        tables,
+        tabs: None,
         b,
         gpr,
         state,
@@ -477,45 +486,9 @@ impl Lower<'_> {
                     off,
                     width,
                     signed,
-                } => {
-                    let base = self.get(s);
-                    let ea = self.f.ins().iadd_imm_s(base, off as i64);
-                    let kind = u32::from(width) | if signed { SIGNED } else { 0 };
-                    let kind = self.f.ins().iconst(I32, i64::from(kind));
-                    let out = self.f.ins().stack_addr(self.callouts.ptr, self.out, 0);
-                    let callee = self.f.ins().iconst(self.callouts.ptr, self.callouts.load);
-                    let call = self.f.ins().call_indirect(
-                        self.load_sig,
-                        callee,
-                        &[self.mem, ea, kind, out],
-                    );
-                    let ok = self.f.inst_results(call).first().copied();
-                    if let Some(ok) = ok {
-                        let miss = self.f.ins().icmp_imm_s(IntCC::Equal, ok, 0);
-                        self.exit_if(miss, |l| l.resume(k));
-                    }
-                    let x = self.f.ins().stack_load(self.callouts.ptr, I64, self.out, 0);
-                    self.set(t, x);
-                }
+                } => self.load(k, (t, s, off), width, signed),
                 Op::Store { t, s, off, width } => {
-                    let base = self.get(s);
-                    let value = self.get(t);
-                    let ea = self.f.ins().iadd_imm_s(base, off as i64);
-                    let kind = u32::from(width) | if i.check { CHECK } else { 0 };
-                    let kind = self.f.ins().iconst(I32, i64::from(kind));
-                    let callee = self.f.ins().iconst(self.callouts.ptr, self.callouts.store);
-                    let call = self.f.ins().call_indirect(
-                        self.store_sig,
-                        callee,
-                        &[self.mem, ea, value, kind],
-                    );
-                    if let Some(r) = self.f.inst_results(call).first().copied() {
-                        let miss = self.f.ins().icmp_imm_s(IntCC::Equal, r, 0);
-                        self.exit_if(miss, |l| l.resume(k));
-                        if i.check {
-                            stop = Some(r);
-                        }
-                    }
+                    stop = self.store(k, &i, (t, s, off), width);
                 }
                 Op::Branch { cond, s, t, off } => {
                     let a = self.get(s);

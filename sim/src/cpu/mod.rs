@@ -83,18 +83,10 @@ pub struct CpuStats {
     pub wait_cycles: u64,
 }
 
-/// A software translation entry: one 4 KB virtual page in one context.
-#[derive(Clone, Copy, Debug)]
-struct XlateEntry {
-    /// `vpn | context`, or `XLATE_INVALID`.
-    tag: u32,
-    /// Physical base of the page.
-    pbase: u64,
-    writable: bool,
-}
-
-const XLATE_BITS: u32 = 8;
-const XLATE_SIZE: usize = 1 << XLATE_BITS;
+/// A software translation entry (tier 3's compiled code reads the table,
+/// so the type is the compiler crate's).
+use disco_jit::fast::XlateEntry;
+const XLATE_SIZE: usize = disco_jit::fast::XLATE_SIZE;
 const XLATE_INVALID: u32 = u32::MAX;
 const FETCH_INVALID: u32 = u32::MAX;
 

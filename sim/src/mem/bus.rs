@@ -15,8 +15,13 @@
 //! or when its CPU looks at its events.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::Arc;
+
+/// Per RAM page, shared by every thread: whether some thread decoded code
+/// from it, and the generation every store into it then bumps. Tier 3's
+/// compiled code reads it, so its layout is the compiler crate's.
+use disco_jit::fast::CodePage as Page;
 
 use parking_lot::Mutex;
 
@@ -32,16 +37,8 @@ const INSNS_PER_PAGE: usize = (PAGE_SIZE / 4) as usize;
 /// `code_slot` value of a page this bus has never fetched from.
 const NO_CODE: u32 = u32::MAX;
 
-/// Per RAM page, shared by every thread.
-#[derive(Debug)]
-struct Page {
-    /// Some thread decoded code from the page: stores into it must bump
-    /// `generation`.
-    has_code: AtomicBool,
-    /// Bumped by every store into the page while it has code, so decoded
-    /// copies and translated blocks built from it know they are stale.
-    generation: AtomicU32,
-}
+// Compiled code finds a store's page with the compiler's page size.
+const _: () = assert!(PAGE_SHIFT == disco_jit::fast::PAGE_SHIFT);
 
 #[derive(Debug)]
 pub struct Bus {
@@ -273,6 +270,22 @@ impl Bus {
                 *seen = old.wrapping_add(1);
             }
         }
+    }
+
+    /// What tier 3's compiled code reads and writes itself for an aligned
+    /// RAM access (`disco_jit::Fast`): the RAM words, the code pages, the
+    /// link mask; and whether stores may be done inline at all (no store
+    /// changed code since the last look, as a block's store checks ask) and
+    /// whether other threads store to RAM.
+    #[inline(always)]
+    pub(crate) fn fast_ram(&self) -> (&[AtomicU32], &[Page], &AtomicU64, bool, bool) {
+        (
+            self.ram.words(),
+            &self.pages,
+            self.links.held(),
+            !self.code_written,
+            self.concurrent,
+        )
     }
 
     /// The generation of RAM page `page`'s code (see `Page`).

@@ -117,6 +117,12 @@ impl Links {
         self.held.fetch_and(!Self::bit(cpu), SeqCst);
     }
 
+    /// The mask `any_linked` reads (tier 3's compiled stores read it).
+    #[inline(always)]
+    pub(crate) fn held(&self) -> &AtomicU64 {
+        &self.held
+    }
+
     /// Whether a store must look at the table: some CPU holds a link.
     #[inline(always)]
     pub(crate) fn any_linked(&self) -> bool {

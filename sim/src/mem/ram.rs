@@ -57,6 +57,12 @@ impl Ram {
         }
     }
 
+    /// The words, for tier 3's compiled loads and stores.
+    #[inline(always)]
+    pub(crate) fn words(&self) -> &[AtomicU32] {
+        &self.words
+    }
+
     pub(crate) fn len(&self) -> u64 {
         self.words.len() as u64 * 4
     }

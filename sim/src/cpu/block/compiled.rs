@@ -10,7 +10,7 @@
 //! are compiled, with HI/LO readiness carried in and out as tier 2 does.
 
 use disco_jit::ir::{self, Alu, Cond, Imm, Op, Shift};
-use disco_jit::{Code, Exit, Jit, Memory, State};
+use disco_jit::{Code, Exit, Fast, Jit, Memory, State};
 
 use super::build::{Block, Kind, MAX_LEN};
 use super::{Start, CACHE_SIZE};
@@ -253,6 +253,23 @@ impl Memory for Mem<'_> {
         }
         // Tier 2's `after`: a device touched or code changed.
         Some(check && (self.core.next_event == 0 || self.bus.take_code_written()))
+    }
+
+    #[inline(always)]
+    fn fast(&self) -> Option<Fast<'_>> {
+        let (ram, pages, linked, unchanged, concurrent) = self.bus.fast_ram();
+        Some(Fast {
+            xlate: &self.core.xlate,
+            xctx: self.core.xctx,
+            ram,
+            pages,
+            linked,
+            // A store done inline answers "go on": only so while the
+            // callout would (`store` above; neither condition changes in
+            // a block but through the callout itself).
+            stores: unchanged && self.core.next_event != 0,
+            concurrent,
+        })
     }
 }
 
