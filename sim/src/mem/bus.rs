@@ -121,6 +121,17 @@ impl Bus {
         }
     }
 
+    /// A bus for one of a monitor's host threads (`monitor`'s parallel
+    /// mode): the same memory and links, caches of its own, and a board of
+    /// its own that nothing reaches (a monitor's guests touch only RAM
+    /// through the real TLB; their devices are the monitor's). This bus
+    /// goes on in the concurrent mode, keeping its own board and caches:
+    /// nothing else has written to memory yet.
+    pub fn for_monitor_thread(&mut self) -> Bus {
+        self.concurrent = true;
+        self.for_thread(Arc::new(Mutex::new(Board::default())))
+    }
+
     /// Switches this bus between the modes: with `Some(board)`, other
     /// threads run too and devices are reached through `board`; with
     /// `None`, this is the only thread again. Its decoded code is dropped
