@@ -92,6 +92,20 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
         runs,
         |threads| Ok(crate::bench::native_run_on(&smp, 2, threads)?.0),
     )?;
+    let integer = crate::bench::to_image(workload::mixed_integer(0x8000_1000, passes))?;
+    for vms in [1, 2, 4, 8] {
+        let name = format!(
+            "{vms} VM(s) under the monitor, each a bare-metal integer workload (sim::workload::mixed_integer)"
+        );
+        let pcpus = vms.min(2);
+        rows.extend(side_by_side(&name, pcpus, runs, |threads| {
+            let configs = (0..vms)
+                .map(|i| crate::bench::vm(&format!("vm{i}"), &integer))
+                .collect();
+            let (m, _) = crate::bench::monitor_run_on(configs, pcpus, threads)?;
+            Ok(m.vm_stats().iter().map(|st| st.guest_insns).sum())
+        })?);
+    }
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
     for cpus in [2, 4] {
         rows.extend(side_by_side(
