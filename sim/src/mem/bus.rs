@@ -359,7 +359,9 @@ impl Bus {
     pub fn decoded(&mut self, paddr: u64) -> Option<Insn> {
         let page = usize::try_from(paddr >> PAGE_SHIFT).ok()?;
         let base = match self.code_slot.get(page) {
-            Some(&slot) if slot != NO_CODE && !self.concurrent => slot as usize * INSNS_PER_PAGE,
+            Some(&slot) if slot != NO_CODE && !self.code_stale(page) => {
+                slot as usize * INSNS_PER_PAGE
+            }
             _ => self.code_base(page)?,
         };
         self.code(base + ((paddr & (PAGE_SIZE - 1)) >> 2) as usize)
