@@ -90,7 +90,11 @@ fn every_kit_in_a_vm_gives_the_deterministic_output_on_2_4_and_8_threads() {
         for threads in ["2", "4", "8"] {
             let par = monitor(pcpus, &vm, &["--parallel", "--threads", threads]);
             let out = text(&par.stdout);
-            assert_eq!(par.status.code(), Some(0), "{name}, {threads} threads: {out}");
+            assert_eq!(
+                par.status.code(),
+                Some(0),
+                "{name}, {threads} threads: {out}"
+            );
             let lines = console(&out, "vm0");
             assert!(
                 same_result(vcpus, &det_lines, &lines),
@@ -111,7 +115,11 @@ fn vms_of(kits: &[(&str, &str, &str)]) -> Vec<String> {
 
 #[test]
 fn two_and_eight_vms_run_side_by_side() {
-    for (kits, pcpus) in [(&KITS[..2], "2"), (&KITS[..], "4"), (&[KITS[0]; 8][..], "8")] {
+    for (kits, pcpus) in [
+        (&KITS[..2], "2"),
+        (&KITS[..], "4"),
+        (&[KITS[0]; 8][..], "8"),
+    ] {
         let vms = vms_of(kits);
         let det = monitor(pcpus, &vms, &[]);
         let det_out = text(&det.stdout);
@@ -141,9 +149,20 @@ fn the_smp_kits_in_two_vms_pass_20_times_in_parallel() {
     for i in 0..20 {
         let o = monitor("2", &vms, &["--parallel", "--threads", "2"]);
         let out = text(&o.stdout);
-        assert_eq!(o.status.code(), Some(0), "run {i}: {out}{}", text(&o.stderr));
-        assert_eq!(console(&out, "vm0").last().map(String::as_str), Some("mp: ok"));
-        assert_eq!(console(&out, "vm1").last().map(String::as_str), Some("smp: ok"));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "run {i}: {out}{}",
+            text(&o.stderr)
+        );
+        assert_eq!(
+            console(&out, "vm0").last().map(String::as_str),
+            Some("mp: ok")
+        );
+        assert_eq!(
+            console(&out, "vm1").last().map(String::as_str),
+            Some("smp: ok")
+        );
     }
 }
 
@@ -178,7 +197,9 @@ fn integer_run(vms: usize, pcpus: usize, threads: Option<usize>) -> Vec<(VmEnd, 
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
         max_cycles: Some(2_000_000_000),
-        vms: (0..vms).map(|i| integer_vm(&format!("vm{i}"), 20)).collect(),
+        vms: (0..vms)
+            .map(|i| integer_vm(&format!("vm{i}"), 20))
+            .collect(),
         ..MonitorConfig::default()
     })
     .unwrap();
@@ -192,7 +213,10 @@ fn integer_run(vms: usize, pcpus: usize, threads: Option<usize>) -> Vec<(VmEnd, 
         .map(|(vm, st)| {
             let mut ram = Vec::new();
             for page in 0..(vm.pmap.size() >> 12) {
-                let ma = vm.pmap.translate(monitor::mem::GuestPhys(page << 12)).unwrap();
+                let ma = vm
+                    .pmap
+                    .translate(monitor::mem::GuestPhys(page << 12))
+                    .unwrap();
                 ram.extend(m.machine.bus.read_bytes(ma.0, 4096).unwrap());
             }
             (vm.end.clone().unwrap(), st.guest_insns, ram)

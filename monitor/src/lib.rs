@@ -28,8 +28,8 @@ pub mod l2tlb;
 pub mod mem;
 pub mod memstate;
 pub mod obs;
-pub mod remap;
 mod parallel;
+pub mod remap;
 mod seat;
 pub mod spec;
 pub mod stats;
@@ -352,9 +352,10 @@ impl Monitor {
     /// flushed (in the parallel mode, also a VM's own ASIDs and the real
     /// TLBs of its CPUs).
     pub fn asid_generation(&self) -> u64 {
-        let own = self.par.as_ref().map_or(0, |par| {
-            par.asids.iter().map(|a| a.generation).sum::<u64>()
-        });
+        let own = self
+            .par
+            .as_ref()
+            .map_or(0, |par| par.asids.iter().map(|a| a.generation).sum::<u64>());
         self.asids.generation + own
     }
 

@@ -276,7 +276,11 @@ impl Parallel {
             if let Some(u) = units.iter_mut().find(|u| u.v == v) {
                 u.cpus.push(lent);
             } else if let Some(vm) = self.vms.get_mut(v).and_then(Option::take) {
-                let asids = self.asids.get_mut(v).map(std::mem::take).unwrap_or_default();
+                let asids = self
+                    .asids
+                    .get_mut(v)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
                 units.push(Unit {
                     v,
                     vm,
