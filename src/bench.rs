@@ -33,6 +33,10 @@ pub(crate) struct BenchArgs {
     /// Also run the same bare-metal workload on GXemul and QEMU (bench/peers.sh).
     #[arg(long)]
     pub(crate) peers: bool,
+    /// Only the parallel mode's rows (docs/parallel.md), deterministic and
+    /// on host threads side by side.
+    #[arg(long, conflicts_with_all = ["doc", "peers"])]
+    pub(crate) parallel_only: bool,
 }
 
 /// Median, minimum and maximum of a measured figure.
@@ -179,12 +183,22 @@ pub(crate) fn vm(name: &str, image: &Image) -> VmConfig {
 
 /// Runs `vms` under the monitor on `pcpus` CPUs; returns the monitor and seconds.
 pub(crate) fn monitor_run(vms: Vec<VmConfig>, pcpus: usize) -> anyhow::Result<(Monitor, f64)> {
+    monitor_run_on(vms, pcpus, None)
+}
+
+/// [`monitor_run`] on `threads` host threads (`None`: deterministic).
+pub(crate) fn monitor_run_on(
+    vms: Vec<VmConfig>,
+    pcpus: usize,
+    threads: Option<usize>,
+) -> anyhow::Result<(Monitor, f64)> {
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
         max_cycles: Some(CYCLE_LIMIT),
         vms,
         ..MonitorConfig::default()
     })?;
+    m.set_parallel(threads);
     let start = Instant::now();
     let exit = m.run();
     let secs = start.elapsed().as_secs_f64();
@@ -403,6 +417,17 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         runs,
         ..Results::default()
     };
+    if args.parallel_only {
+        r.parallel = crate::benchpar::measure(args.quick, runs)?;
+        let mut table = String::new();
+        crate::benchpar::render(&r.parallel, &mut table);
+        crate::out::print(&table)?;
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_string_pretty(&r)?)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        }
+        return Ok(());
+    }
     let bare = to_image(workload::mixed_integer(0x8000_1000, passes))?;
     let smp = to_image(workload::mixed_integer_smp(0x8000_1000, passes, 4))?;
     let windowed = workload::windowed_mixed_integer(passes).map_err(anyhow::Error::msg)?;

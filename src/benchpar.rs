@@ -100,6 +100,23 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
             |threads| Ok(crate::bench::native_run_on(&smp, cpus, threads)?.0),
         )?);
     }
+    // A tenth of the passes: the monitor translates this kernel code, which
+    // runs several times slower on the host than natively, and eight VMs
+    // on two CPUs stay below the cycle limit.
+    let integer = crate::bench::to_image(workload::mixed_integer(0x8000_1000, passes / 10))?;
+    for vms in [1, 2, 4, 8] {
+        let name = format!(
+            "{vms} VM(s) under the monitor, each a bare-metal integer workload (sim::workload::mixed_integer)"
+        );
+        let pcpus = vms.min(2);
+        rows.extend(side_by_side(&name, pcpus, runs, |threads| {
+            let configs = (0..vms)
+                .map(|i| crate::bench::vm(&format!("vm{i}"), &integer))
+                .collect();
+            let (m, _) = crate::bench::monitor_run_on(configs, pcpus, threads)?;
+            Ok(m.vm_stats().iter().map(|st| st.guest_insns).sum())
+        })?);
+    }
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
     for cpus in [2, 4] {
         rows.extend(side_by_side(

@@ -135,7 +135,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N")]
     pub(crate) tier: Option<u64>,
     /// Run the simulated CPUs on host threads (docs/parallel.md): guest results stay correct,
-    /// the interleaving is not deterministic. Bare machine only.
+    /// the interleaving is not deterministic. The bare machine's CPUs, or the monitor's (--vm).
     #[arg(long)]
     pub(crate) parallel: bool,
     /// With --parallel: host threads to spread the CPUs over (default: the host's cores).

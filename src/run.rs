@@ -112,7 +112,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
         );
     }
     if s.parallel == Some(true) {
-        parallel_apart(&args, &s, specs.is_empty() && s.image.is_some())?;
+        parallel_apart(&args, &s)?;
     }
     if let Some(image) = s.image.clone() {
         crate::files::native_apart(&s, args.config.as_deref())?;
@@ -157,17 +157,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     )
 }
 
-/// The parallel mode runs the bare machine's CPUs on host threads, with
-/// nothing that needs one deterministic interleaving (docs/parallel.md).
-fn parallel_apart(args: &RunArgs, s: &Settings, native: bool) -> anyhow::Result<()> {
-    if !native {
-        bail!("--parallel runs a bare machine's CPUs on host threads (IMAGE); it is not supported under the monitor (--vm, the demo) yet");
-    }
+/// The parallel mode runs the physical CPUs (the bare machine's or the
+/// monitor's) on host threads, with nothing that needs one deterministic
+/// interleaving (docs/parallel.md).
+fn parallel_apart(args: &RunArgs, s: &Settings) -> anyhow::Result<()> {
     if args.gdb.is_some() {
         bail!("--gdb needs the deterministic mode (one interleaving to stop and step); it cannot be combined with --parallel");
     }
     if !args.at.is_empty() || !s.at.is_empty() {
-        bail!("--at hands the machine to the monitor, which does not run in parallel; it cannot be combined with --parallel");
+        bail!("--at changes the machine at a set cycle (virtualize, remap), which needs the deterministic mode; it cannot be combined with --parallel");
     }
     Ok(())
 }
@@ -388,6 +386,7 @@ fn run_monitor(
     let (mut m, console_files) = (built.monitor, built.consoles);
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
+    m.set_parallel(s.threads().map_err(|e| setting_error(args, e))?);
     let consoles = crate::report::Prefixer::new(
         m.vms.iter().map(|v| v.name.clone()).collect(),
         console_files,

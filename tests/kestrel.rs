@@ -230,6 +230,24 @@ fn demo_in_two_vms_on_two_cpus() {
     check_demo(&out, "[vm1] ", 1);
 }
 
+/// The monitor in the parallel mode: two VMs of one VCPU on two threads,
+/// one VM of four VCPUs on four CPUs (one thread runs a VM's CPUs) and on
+/// two CPUs (VCPUs switch at quantum boundaries).
+#[test]
+fn demo_under_the_monitor_in_parallel() {
+    let par = ["--parallel", "--threads", "2"];
+    let o = monitor_with(2, &[kestrel(), kestrel()], &par);
+    assert_status_0(&o);
+    let out = text(&o.stdout);
+    check_demo(&out, "[vm0] ", 1);
+    check_demo(&out, "[vm1] ", 1);
+    for pcpus in [4, 2] {
+        let o = monitor_with(pcpus, &[format!("{},cpus=4", kestrel())], &par);
+        assert_status_0(&o);
+        check_demo(&text(&o.stdout), "[vm0] ", 4);
+    }
+}
+
 /// `--stats`' count of one emulated instruction (0 when not listed) and
 /// the number of MFC0/MTC0 sites patched to the commpage.
 fn emulated_and_patched(out: &str, name: &str) -> (u64, u64) {
@@ -387,6 +405,20 @@ fn shootdown_mode_in_a_vm_with_four_vcpus_on_two_cpus() {
     let o = monitor(2, &[format!("{},cpus=4", image.path())]);
     assert_status_0(&o);
     check_shootdown(&text(&o.stdout), "[vm0] ", 4);
+}
+
+/// The same in the parallel mode, beside a VM of the demo on two threads:
+/// CPUs change VMs and threads at quantum boundaries, so what one VM shot
+/// down must not survive on a CPU that runs it again.
+#[test]
+fn shootdown_mode_in_a_vm_in_parallel_beside_another() {
+    let image = kestrel_in_mode(4, "shootdown-vm-parallel");
+    let vms = [format!("{},cpus=4,name=cow", image.path()), kestrel()];
+    let o = monitor_with(2, &vms, &["--parallel", "--threads", "2"]);
+    assert_status_0(&o);
+    let out = text(&o.stdout);
+    check_shootdown(&out, "[cow] ", 4);
+    check_demo(&out, "[vm1] ", 1);
 }
 
 fn kestrel_disk() -> String {

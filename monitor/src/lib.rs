@@ -28,7 +28,9 @@ pub mod l2tlb;
 pub mod mem;
 pub mod memstate;
 pub mod obs;
+mod parallel;
 pub mod remap;
+mod seat;
 pub mod spec;
 pub mod stats;
 pub mod timeline;
@@ -39,13 +41,11 @@ pub mod vm;
 
 use std::collections::VecDeque;
 
-use sim::cpu::cp0::{reg, status};
-use sim::cpu::{Cpu, ExcCode, Exception, Mode, Regs, RunExit};
+use sim::cpu::Regs;
 use sim::dev::{Board, BoardAction, BoardConfig};
 use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
 use sim::{Machine, MachineConfig};
 
-use crate::engine::EngineStop;
 use crate::exit::Outcome;
 use crate::guest::GuestCtx;
 use crate::mem::{Asids, FrameAllocator, GuestPhys, Memmap, Pmap};
@@ -158,6 +158,8 @@ pub struct Monitor {
     /// A quantum stopped by the debugger: its end and the physical CPU
     /// to resume.
     paused: Option<(u64, usize)>,
+    /// The host threads of the parallel mode, if it is on.
+    par: Option<parallel::Parallel>,
 }
 
 /// The machine memory for VMs of `(memory, VCPUs)`: the size `given`, or
@@ -322,6 +324,7 @@ impl Monitor {
             now: 0,
             debug: None,
             paused: None,
+            par: None,
             config,
         })
     }
@@ -345,9 +348,51 @@ impl Monitor {
         self.trace.emit(MonEvent::RealTlbsFlushed);
     }
 
-    /// How many times the machine ASIDs ran out and every real TLB was flushed.
+    /// How many times the machine ASIDs ran out and every real TLB was
+    /// flushed (in the parallel mode, also a VM's own ASIDs and the real
+    /// TLBs of its CPUs).
     pub fn asid_generation(&self) -> u64 {
-        self.asids.generation
+        let own = self
+            .par
+            .as_ref()
+            .map_or(0, |par| par.asids.iter().map(|a| a.generation).sum::<u64>());
+        self.asids.generation + own
+    }
+
+    /// Runs the physical CPUs on `threads` host threads from the next
+    /// quantum on (docs/parallel.md); `None` is the deterministic mode.
+    /// More threads than physical CPUs are not started. A debugger or a
+    /// remapping job needs the deterministic mode: the monitor goes back
+    /// to it when either is there at a quantum boundary.
+    pub fn set_parallel(&mut self, threads: Option<usize>) {
+        // The two modes allocate machine ASIDs differently (`parallel`):
+        // no real TLB entry survives the change.
+        self.par = None;
+        self.asids.new_generation();
+        self.flushed_generation = self.asids.generation;
+        for cpu in &mut self.machine.cpus {
+            tlbctl::flush_real_tlb(&mut cpu.core);
+        }
+        if let Some(n) = threads {
+            let n = n.clamp(1, self.current.len().max(1));
+            self.par = Some(parallel::Parallel::start(
+                n,
+                &mut self.machine.bus,
+                self.vms.len(),
+                self.asids.spaces(),
+                self.current.len(),
+            ));
+            for cpu in &mut self.machine.cpus {
+                // The buses they run on change.
+                cpu.core.bus_changed();
+            }
+        }
+    }
+
+    /// The host threads of the parallel mode, `None` in the deterministic
+    /// mode.
+    pub fn parallel_threads(&self) -> Option<usize> {
+        self.par.as_ref().map(parallel::Parallel::threads)
     }
 
     /// Machine time: every physical CPU has reached it.
@@ -365,10 +410,18 @@ impl Monitor {
         out
     }
 
-    /// Runs every physical CPU for one quantum, in order.
+    /// Runs every physical CPU for one quantum, in order (or, in the
+    /// parallel mode, on their threads).
     pub fn run_quantum(&mut self) -> Option<MonitorExit> {
         if self.vms.iter().all(|v| !v.running()) {
             return Some(MonitorExit::AllEnded);
+        }
+        if self.par.is_some() && (self.debug.is_some() || self.remap.is_some()) {
+            self.set_parallel(None);
+        }
+        if self.par.is_some() {
+            let end = self.run_quantum_parallel();
+            return self.end_quantum(end);
         }
         let (end, first) = self.paused.take().unwrap_or_else(|| {
             let c = &self.config;
@@ -385,6 +438,12 @@ impl Monitor {
                 }
             }
         }
+        self.end_quantum(end)
+    }
+
+    /// The quantum boundary: machine time, the VMs' boards, consoles and
+    /// waiting VCPUs, a remapping job's next batch, and whether to stop.
+    fn end_quantum(&mut self, end: u64) -> Option<MonitorExit> {
         self.now = end;
         self.trace.now = end;
         for v in 0..self.vms.len() {
@@ -406,6 +465,62 @@ impl Monitor {
             }
         }
         None
+    }
+
+    /// One quantum of the parallel mode (`parallel`): VCPUs seated here,
+    /// run on the threads. Returns the quantum's end.
+    fn run_quantum_parallel(&mut self) -> u64 {
+        let c = &self.config;
+        let end = sim::machine::quantum_end(self.now, c.quantum, c.max_cycles);
+        for p in 0..self.current.len() {
+            self.seat_for_quantum(p);
+        }
+        let Some(par) = self.par.as_mut() else {
+            return end;
+        };
+        // Switches deliver rings, which may shoot entries down.
+        par.shoot_down(&mut self.machine.cpus, self.shootdowns.drain(..));
+        par.quantum(parallel::Quantum {
+            vms: &mut self.vms,
+            cpus: &mut self.machine.cpus,
+            bus: &mut self.machine.bus,
+            current: &self.current,
+            tlb_cursor: &mut self.tlb_cursor,
+            trace: &mut self.trace,
+            runq: &mut self.runq,
+            cost: self.config.cost,
+            start: self.now,
+            end,
+        });
+        end
+    }
+
+    /// Seats on physical CPU `p` the VCPU it runs this quantum, as
+    /// `run_pcpu` does between steps: its VCPU out if it cannot run or its
+    /// slice ended while another waits, another in if it has none.
+    fn seat_for_quantum(&mut self, p: usize) {
+        loop {
+            let Some((v, c)) = self.current.get(p).copied().flatten() else {
+                if !self.schedule_in(p) {
+                    return;
+                }
+                continue;
+            };
+            let runnable = self.vms.get(v).is_some_and(|vm| {
+                vm.running()
+                    && vm
+                        .vcpus
+                        .get(c)
+                        .is_some_and(|vc| vc.state == VcpuState::Runnable)
+            });
+            let cycles = self.machine.cpus.get(p).map_or(0, |c| c.cycles);
+            let slice_over = cycles >= self.slice_end.get(p).copied().unwrap_or(0)
+                && self.someone_waits_for_a_cpu(p);
+            if runnable && !slice_over {
+                return;
+            }
+            self.schedule_out(p);
+        }
     }
 
     fn collect_console(&mut self, v: usize) {
@@ -472,57 +587,7 @@ impl Monitor {
     /// CPU `p` until an exit has been handled, the engine stops, or the
     /// budget is used.
     fn step_vcpu(&mut self, p: usize, end: u64) -> Outcome {
-        let Some((v, c)) = self.current.get(p).copied().flatten() else {
-            return Outcome::Budget;
-        };
-        self.trace.place = Place {
-            pcpu: p,
-            vm: v,
-            vcpu: c,
-        };
-        let stepped = self.with_ctx(p, |ctx, regs| {
-            let lines = ctx.board.irq_lines(ctx.vcpu.index);
-            let pending = ctx.vcpu.update_interrupts(ctx.now, lines);
-            if pending != 0 {
-                ctx.trace.emit(MonEvent::Interrupt { pending });
-                let (pc, bd) = (regs.pc, regs.delay_slot);
-                engine::reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
-            }
-            if bt::chooses(ctx, regs.pc) {
-                return Some(bt::run(ctx, regs, end));
-            }
-            if !guest::directly_executable(regs.pc, ctx.vcpu.mode()) {
-                return Some(engine::run(ctx, regs, 0, end));
-            }
-            enter_guest(ctx);
-            None
-        });
-        match stepped {
-            None => return Outcome::Budget,
-            Some(Some(EngineStop::Direct)) => return Outcome::Resume,
-            Some(Some(stop)) => return stop.into(),
-            Some(None) => {}
-        }
-        let Some(cpu) = self.machine.cpus.get_mut(p) else {
-            return Outcome::Budget;
-        };
-        let (c0, i0) = (cpu.cycles, cpu.instret);
-        let exit = match self.debug.as_mut() {
-            Some(d) if d.vm == v => d.run(cpu, &mut self.machine.bus, c, end),
-            _ => cpu.run::<false>(&mut self.machine.bus, end),
-        };
-        let (dc, di) = (cpu.cycles - c0, cpu.instret - i0);
-        if let Some(vc) = self.vms.get_mut(v).and_then(|vm| vm.vcpus.get_mut(c)) {
-            vc.stats.guest_cycles += dc;
-            vc.stats.guest_insns += di;
-        }
-        match exit {
-            RunExit::Exception(code) => self
-                .with_ctx(p, |ctx, regs| exit::handle(ctx, regs, code, end))
-                .unwrap_or(Outcome::Budget),
-            RunExit::Debug => Outcome::Debug,
-            RunExit::Budget | RunExit::Board | RunExit::NotRunning => Outcome::Budget,
-        }
+        self.seat(p).map_or(Outcome::Budget, |mut s| s.step(end))
     }
 
     /// Builds the guest context of the VCPU on physical CPU `p`.
@@ -531,66 +596,30 @@ impl Monitor {
         p: usize,
         f: impl FnOnce(&mut GuestCtx<'_>, &mut Regs) -> R,
     ) -> Option<R> {
+        self.seat(p)?.with_ctx(f)
+    }
+
+    /// The VCPU on physical CPU `p`, seated with the monitor's own bus,
+    /// trace and ASIDs (the deterministic mode).
+    fn seat(&mut self, p: usize) -> Option<seat::Seat<'_>> {
         let (v, c) = self.current.get(p).copied().flatten()?;
-        let Monitor {
-            machine,
-            vms,
-            asids,
-            trace,
-            shootdowns,
-            tlb_cursor,
-            debug,
-            config,
-            ..
-        } = self;
-        let tlb_cursor = tlb_cursor.get_mut(p)?;
-        let Machine { cpus, bus, .. } = machine;
-        let Cpu { regs, core } = cpus.get_mut(p)?;
-        let Vm {
-            pmap,
-            board,
-            vcpus,
-            end,
-            io,
-            bt,
-            ..
-        } = vms.get_mut(v)?;
-        let vcpu = vcpus.get_mut(c)?;
-        let now = core.cycles;
-        trace.now = now;
-        let mut stop = None;
-        let r = {
-            let mut ctx = GuestCtx {
-                vm: v,
-                vcpu,
-                pmap,
-                board,
-                bus,
-                core,
-                asids,
-                trace,
-                shootdowns,
-                now,
-                stop: &mut stop,
-                tlb_cursor,
-                debug: gdb::VmDebug::control(debug.as_mut(), v, c),
-                cost: config.cost,
-                io,
-                bt,
-            };
-            commpage::load(&mut ctx);
-            f(&mut ctx, regs)
-        };
-        if let Some(reason) = stop {
-            if end.is_none() {
-                trace.emit(MonEvent::Stop);
-                trace.emit(MonEvent::StopReason {
-                    reason: reason.clone(),
-                });
-                *end = Some(VmEnd::Stopped(reason));
-            }
-        }
-        Some(r)
+        Some(seat::Seat {
+            p,
+            v,
+            c,
+            cpu: self.machine.cpus.get_mut(p)?,
+            bus: &mut self.machine.bus,
+            vm: self.vms.get_mut(v)?,
+            asids: match self.par.as_mut() {
+                Some(par) => par.asids.get_mut(v)?,
+                None => &mut self.asids,
+            },
+            trace: &mut self.trace,
+            shootdowns: &mut self.shootdowns,
+            tlb_cursor: self.tlb_cursor.get_mut(p)?,
+            debug: self.debug.as_mut(),
+            cost: self.config.cost,
+        })
     }
 
     /// Applies what a context left behind: real-TLB shootdowns on every
@@ -717,32 +746,8 @@ impl Monitor {
 
     /// Applies VM `v`'s virtual board requests: halting, starting VCPUs.
     fn board_actions(&mut self, v: usize) {
-        let now = self.now;
-        let Some(vm) = self.vms.get_mut(v) else {
-            return;
-        };
-        for action in vm.board.take_actions() {
-            match action {
-                BoardAction::Halt { status } => {
-                    if vm.end.is_none() {
-                        vm.end = Some(VmEnd::Halted(status));
-                        self.trace.emit(MonEvent::Halt { status });
-                    }
-                }
-                BoardAction::StartCpu { cpu, pc, sp } => {
-                    if let Some(vc) = vm.vcpus.get_mut(cpu) {
-                        if vc.state == VcpuState::Parked {
-                            vc.boot(pc, sp, now);
-                            self.runq.push_back((v, cpu));
-                        }
-                    }
-                }
-            }
-        }
-        if vm.end.is_some() {
-            for vc in &mut vm.vcpus {
-                vc.state = VcpuState::Stopped;
-            }
+        if let Some(vm) = self.vms.get_mut(v) {
+            vm_board_actions(vm, v, self.now, &mut self.trace, &mut self.runq);
         }
     }
 
@@ -767,21 +772,38 @@ impl Monitor {
     }
 }
 
-/// Puts the real CPU in the state that runs the guest directly: supervisor
-/// mode for the guest kernel, user mode for its processes, no coprocessors,
-/// real interrupts off (the monitor delivers virtual ones), EXL clear, the
-/// machine ASID of the guest's current ASID.
-fn enter_guest(ctx: &mut GuestCtx<'_>) {
-    let ksu: u32 = if ctx.vcpu.mode() == Mode::User { 2 } else { 1 };
-    let status_value = ksu << status::KSU_SHIFT;
-    if ctx.core.cp0.status != status_value {
-        ctx.core.write_cp0(reg::STATUS, u64::from(status_value));
+/// Applies the virtual board requests of `vm` (VM `v`) at machine time `now`: a halt
+/// stops its VCPUs, a started VCPU boots and joins `runq`.
+fn vm_board_actions(
+    vm: &mut Vm,
+    v: usize,
+    now: u64,
+    trace: &mut Trace,
+    runq: &mut VecDeque<(usize, usize)>,
+) {
+    for action in vm.board.take_actions() {
+        match action {
+            BoardAction::Halt { status } => {
+                if vm.end.is_none() {
+                    vm.end = Some(VmEnd::Halted(status));
+                    trace.emit(MonEvent::Halt { status });
+                }
+            }
+            BoardAction::StartCpu { cpu, pc, sp } => {
+                if let Some(vc) = vm.vcpus.get_mut(cpu) {
+                    if vc.state == VcpuState::Parked {
+                        vc.boot(pc, sp, now);
+                        runq.push_back((v, cpu));
+                    }
+                }
+            }
+        }
     }
-    tlbctl::load_asid(ctx);
-    if ctx.vcpu.mode() != Mode::User {
-        commpage::store(ctx);
+    if vm.end.is_some() {
+        for vc in &mut vm.vcpus {
+            vc.state = VcpuState::Stopped;
+        }
     }
-    commpage::map(ctx);
 }
 
 /// Copies an image segment into guest-physical memory page by page.

@@ -359,7 +359,7 @@ impl Memmap {
 /// own, so two VMs, or two VCPUs of one VM, never share a real TLB entry
 /// (an address space is one VCPU's; see [`crate::vcpu::Vcpu::space`]). When all 255 are taken, a new generation
 /// starts: every real TLB is flushed and assignment starts over.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Asids {
     /// Per address space, guest ASID → machine ASID (0 = none in this generation).
     map: Vec<[u8; 256]>,
@@ -392,6 +392,11 @@ impl Asids {
         *slot = self.next as u8;
         self.next += 1;
         Some(*slot)
+    }
+
+    /// How many address spaces there are.
+    pub fn spaces(&self) -> usize {
+        self.map.len()
     }
 
     /// Room for `n` more address spaces (VCPUs of a VM started later).

@@ -250,6 +250,7 @@ pub fn virtualize_with(
         now,
         debug: None,
         paused: None,
+        par: None,
         machine: *machine,
         config,
     });

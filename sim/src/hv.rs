@@ -42,8 +42,18 @@ impl Core {
         self.flush_translations();
     }
 
+    /// The CPU goes on with another bus (a monitor's host thread): what
+    /// it cached of the old one's decoded code must not be used.
+    pub fn bus_changed(&mut self) {
+        self.context_changed();
+    }
+
     /// Whether exits are on.
     pub fn hv_exits(&self) -> bool {
         self.hv_exits
     }
 }
+
+/// How a monitor's host threads wait for their next quantum, as the bare
+/// machine's do in the parallel mode.
+pub use crate::parallel::recv_soon;

@@ -118,6 +118,17 @@ impl Bus {
         }
     }
 
+    /// A bus for one of a monitor's host threads (`monitor`'s parallel
+    /// mode): the same memory and links, caches of its own, and a board of
+    /// its own that nothing reaches (a monitor's guests touch only RAM
+    /// through the real TLB; their devices are the monitor's). This bus
+    /// goes on in the concurrent mode, keeping its own board and caches:
+    /// nothing else has written to memory yet.
+    pub fn for_monitor_thread(&mut self) -> Bus {
+        self.concurrent = true;
+        self.for_thread(Arc::new(Mutex::new(Board::default())))
+    }
+
     /// Switches this bus between the modes: with `Some(board)`, other
     /// threads run too and devices are reached through `board`; with
     /// `None`, this is the only thread again. Its decoded code is dropped
@@ -361,7 +372,9 @@ impl Bus {
     pub fn decoded(&mut self, paddr: u64) -> Option<Insn> {
         let page = usize::try_from(paddr >> PAGE_SHIFT).ok()?;
         let base = match self.code_slot.get(page) {
-            Some(&slot) if slot != NO_CODE && !self.concurrent => slot as usize * INSNS_PER_PAGE,
+            Some(&slot) if slot != NO_CODE && !self.code_stale(page) => {
+                slot as usize * INSNS_PER_PAGE
+            }
             _ => self.code_base(page)?,
         };
         self.code(base + ((paddr & (PAGE_SIZE - 1)) >> 2) as usize)

@@ -1,0 +1,440 @@
+//! The monitor in the parallel mode (docs/parallel.md): the physical CPUs
+//! of a quantum spread over host threads, one VM's at a time.
+//!
+//! At each quantum boundary the main thread schedules VCPUs onto physical
+//! CPUs, as the deterministic mode does between its steps, then hands each
+//! VM with seated VCPUs to a host thread by value, with those physical
+//! CPUs: a *unit*. A thread runs its units one after the other, each unit's
+//! CPUs in CPU order, with a bus of its own (`Bus::for_monitor_thread`: the
+//! same memory, its own decoded code and blocks), a trace buffer of its own
+//! and a list of the shootdowns it did. Since a VM is wholly on one thread
+//! during a quantum, its board, binary translator, coalescing state and
+//! VCPUs need no lock; VMs share nothing but the machine's memory, and each
+//! touches only its own pages. What is machine-wide is settled at the
+//! boundary, with the machine whole again: the units come back, their traces
+//! are merged by cycle, their shootdowns reach the other CPUs, the VCPUs
+//! their boards started join the run queue.
+//!
+//! Machine ASIDs are allocated per VM in this mode (each unit owns its
+//! VM's allocator, so nothing is locked on an exit either), and a real TLB
+//! holds the entries of one VM, of one generation of its ASIDs, at a time:
+//! a CPU seated with a VCPU of another VM, or of a VM whose ASIDs rolled
+//! over since, has its real TLB flushed first ([`Parallel::own_tlbs`]).
+//! The deterministic mode keeps one machine-wide allocator and never
+//! flushes on a switch.
+//!
+//! A VCPU that waits, or whose VM ends, leaves its CPU idle until the
+//! boundary, where the scheduler seats another; a VCPU whose slice ended is
+//! switched at the boundary too.
+
+use std::collections::VecDeque;
+use std::thread::JoinHandle;
+
+use crossbeam::channel::{unbounded, Receiver, Sender};
+use sim::cpu::Cpu;
+use sim::mem::Bus;
+
+use crate::exit::Outcome;
+use crate::guest::Shootdown;
+use crate::mem::Asids;
+use crate::obs::{MonEvent, Record, Trace};
+use crate::seat::Seat;
+use crate::vcpu::VcpuState;
+use crate::vm::Vm;
+use crate::{coalesce, cost, tlbctl};
+
+/// A physical CPU lent to a unit, with the VCPU seated on it.
+struct Lent {
+    p: usize,
+    c: usize,
+    cpu: Cpu,
+    tlb_cursor: usize,
+}
+
+/// One VM and the physical CPUs running its VCPUs this quantum.
+struct Unit {
+    v: usize,
+    vm: Vm,
+    asids: Asids,
+    cpus: Vec<Lent>,
+}
+
+/// What one host thread runs in a quantum, and what it gives back.
+struct Job {
+    units: Vec<Unit>,
+    trace: Trace,
+    /// The quantum's start and end.
+    start: u64,
+    end: u64,
+    cost: cost::Cost,
+    /// VCPUs their boards started: (VM, VCPU).
+    started: VecDeque<(usize, usize)>,
+    /// Shootdowns done: (physical CPU, address space, what).
+    shootdowns: Vec<(usize, usize, Shootdown)>,
+}
+
+/// The monitor's host threads in the parallel mode.
+pub(crate) struct Parallel {
+    jobs: Vec<Sender<Job>>,
+    done: Receiver<(usize, Job)>,
+    handles: Vec<JoinHandle<()>>,
+    /// Per VM: its machine ASIDs.
+    pub(crate) asids: Vec<Asids>,
+    /// Per physical CPU: the VM and ASID generation its real TLB holds
+    /// entries of.
+    owner: Vec<Option<(usize, u64)>>,
+    /// Per physical CPU: the thread (and so the bus) it last ran on.
+    home: Vec<usize>,
+    /// The monitor's VMs and CPUs during a quantum, by number: those not
+    /// lent to a unit wait here.
+    vms: Vec<Option<Vm>>,
+    cpus: Vec<Option<Cpu>>,
+}
+
+impl Parallel {
+    /// `threads` host threads (at least one: this one) for a monitor of
+    /// `vms` VMs, `spaces` address spaces and `pcpus` CPUs on `bus`.
+    pub(crate) fn start(
+        threads: usize,
+        bus: &mut Bus,
+        vms: usize,
+        spaces: usize,
+        pcpus: usize,
+    ) -> Parallel {
+        let (done_tx, done) = unbounded();
+        let mut jobs = Vec::new();
+        let mut handles = Vec::new();
+        for t in 1..threads.max(1) {
+            let (tx, rx) = unbounded::<Job>();
+            let mut own = bus.for_monitor_thread();
+            let done_tx = done_tx.clone();
+            handles.push(std::thread::spawn(move || {
+                while let Ok(mut job) = sim::hv::recv_soon(&rx) {
+                    run_job(&mut job, &mut own);
+                    if done_tx.send((t, job)).is_err() {
+                        break;
+                    }
+                }
+            }));
+            jobs.push(tx);
+        }
+        Parallel {
+            jobs,
+            done,
+            handles,
+            asids: (0..vms).map(|_| Asids::new(spaces)).collect(),
+            owner: vec![None; pcpus],
+            home: vec![0; pcpus],
+            vms: Vec::new(),
+            cpus: Vec::new(),
+        }
+    }
+
+    pub(crate) fn threads(&self) -> usize {
+        self.jobs.len() + 1
+    }
+
+    /// Flushes the real TLB of every CPU about to run a VCPU of a VM other
+    /// than the one its entries belong to, or of an older generation of
+    /// that VM's ASIDs (`current`: per CPU, the seated (VM, VCPU)).
+    pub(crate) fn own_tlbs(&mut self, cpus: &mut [Cpu], current: &[Option<(usize, usize)>]) {
+        for (p, cpu) in cpus.iter_mut().enumerate() {
+            let Some((v, _)) = current.get(p).copied().flatten() else {
+                continue;
+            };
+            let want = self.asids.get(v).map(|a| (v, a.generation));
+            if let Some(owner) = self.owner.get_mut(p) {
+                if *owner != want {
+                    tlbctl::flush_real_tlb(&mut cpu.core);
+                    *owner = want;
+                }
+            }
+        }
+    }
+
+    /// Drops what `shootdowns` name from every real TLB but the one that
+    /// did each, with the ASIDs of the VM each TLB belongs to (which know
+    /// no other VM's spaces, so the others' entries stay).
+    pub(crate) fn shoot_down(
+        &self,
+        cpus: &mut [Cpu],
+        shootdowns: impl Iterator<Item = (usize, usize, Shootdown)>,
+    ) {
+        for (done, space, what) in shootdowns {
+            for (p, cpu) in cpus.iter_mut().enumerate() {
+                let owner = self.owner.get(p).copied().flatten();
+                let asids = owner.and_then(|(v, _)| self.asids.get(v));
+                if let (true, Some(asids)) = (p != done, asids) {
+                    tlbctl::shoot_down(&mut cpu.core, asids, space, what);
+                }
+            }
+        }
+    }
+
+    /// A worker thread ended in the middle of the run: only a panic does
+    /// that, and it is passed on.
+    #[cold]
+    fn worker_died(&mut self) -> ! {
+        self.jobs.clear();
+        for h in self.handles.drain(..) {
+            if let Err(payload) = h.join() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+        std::panic::resume_unwind(Box::new("a monitor worker thread ended"));
+    }
+}
+
+impl Drop for Parallel {
+    fn drop(&mut self) {
+        // Closing the channels ends the workers' loops.
+        self.jobs.clear();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What a quantum of the parallel mode needs from the monitor, lent to it.
+pub(crate) struct Quantum<'a> {
+    pub(crate) vms: &'a mut Vec<Vm>,
+    pub(crate) cpus: &'a mut Vec<Cpu>,
+    pub(crate) bus: &'a mut Bus,
+    pub(crate) current: &'a [Option<(usize, usize)>],
+    pub(crate) tlb_cursor: &'a mut [usize],
+    pub(crate) trace: &'a mut Trace,
+    pub(crate) runq: &'a mut VecDeque<(usize, usize)>,
+    pub(crate) cost: cost::Cost,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+}
+
+impl Parallel {
+    /// Runs one quantum: every seated VCPU to `q.end` on the threads, idle
+    /// CPUs straight to it; then takes everything back and applies what
+    /// the threads did that concerns the whole machine.
+    pub(crate) fn quantum(&mut self, mut q: Quantum<'_>) {
+        self.own_tlbs(q.cpus, q.current);
+        let mut jobs = self.deal(&mut q);
+        let mut mine = jobs.remove(0);
+        let mut sent = 0;
+        for (t, job) in jobs.into_iter().enumerate() {
+            if job.units.is_empty() {
+                continue;
+            }
+            let Some(tx) = self.jobs.get(t) else {
+                continue;
+            };
+            if tx.send(job).is_err() {
+                self.worker_died();
+            }
+            sent += 1;
+        }
+        run_job(&mut mine, q.bus);
+        let mut back = vec![mine];
+        for _ in 0..sent {
+            match sim::hv::recv_soon(&self.done) {
+                Ok((_, job)) => back.push(job),
+                Err(_) => self.worker_died(),
+            }
+        }
+        self.take_back(q, back);
+    }
+
+    /// Forms the units and deals them over the threads, the largest first
+    /// to the least loaded; idle CPUs go to the end of the quantum here.
+    fn deal(&mut self, q: &mut Quantum<'_>) -> Vec<Job> {
+        let mut jobs: Vec<Job> = (0..self.threads())
+            .map(|_| Job {
+                units: Vec::new(),
+                trace: Trace {
+                    enabled: q.trace.enabled,
+                    engine_insns: q.trace.engine_insns,
+                    ..Trace::default()
+                },
+                start: q.start,
+                end: q.end,
+                cost: q.cost,
+                started: VecDeque::new(),
+                shootdowns: Vec::new(),
+            })
+            .collect();
+        self.vms.extend(q.vms.drain(..).map(Some));
+        self.cpus.extend(q.cpus.drain(..).map(Some));
+        let mut units: Vec<Unit> = Vec::new();
+        for (p, seat) in q.current.iter().enumerate() {
+            let Some((v, c)) = *seat else { continue };
+            let Some(cpu) = self.cpus.get_mut(p).and_then(Option::take) else {
+                continue;
+            };
+            let lent = Lent {
+                p,
+                c,
+                cpu,
+                tlb_cursor: q.tlb_cursor.get(p).copied().unwrap_or(0),
+            };
+            if let Some(u) = units.iter_mut().find(|u| u.v == v) {
+                u.cpus.push(lent);
+            } else if let Some(vm) = self.vms.get_mut(v).and_then(Option::take) {
+                let asids = self
+                    .asids
+                    .get_mut(v)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                units.push(Unit {
+                    v,
+                    vm,
+                    asids,
+                    cpus: vec![lent],
+                });
+            } else if let Some(slot) = self.cpus.get_mut(p) {
+                *slot = Some(lent.cpu);
+            }
+        }
+        // An idle CPU stays here: time passes, nothing runs.
+        for cpu in self.cpus.iter_mut().flatten() {
+            cpu.cycles = cpu.cycles.max(q.end);
+        }
+        units.sort_by_key(|u| std::cmp::Reverse(u.cpus.len()));
+        let mut load = vec![0usize; jobs.len()];
+        for mut u in units {
+            let t = (0..load.len()).min_by_key(|&t| load[t]).unwrap_or(0);
+            if let Some(l) = load.get_mut(t) {
+                *l += u.cpus.len();
+            }
+            for l in &mut u.cpus {
+                if let Some(home) = self.home.get_mut(l.p) {
+                    if *home != t {
+                        // Its fetch cache points into the other bus's code.
+                        *home = t;
+                        l.cpu.core.bus_changed();
+                    }
+                }
+            }
+            if let Some(job) = jobs.get_mut(t) {
+                job.units.push(u);
+            }
+        }
+        jobs
+    }
+
+    /// Puts the units back, merges the threads' traces by cycle (ties in
+    /// CPU order, after what the boundary recorded), shoots down on the
+    /// other CPUs what the units shot down on theirs, and queues the VCPUs
+    /// the boards started.
+    fn take_back(&mut self, q: Quantum<'_>, back: Vec<Job>) {
+        let from = q.trace.records.len();
+        let mut shootdowns = Vec::new();
+        for mut job in back {
+            for u in job.units.drain(..) {
+                for l in u.cpus {
+                    if let Some(cursor) = q.tlb_cursor.get_mut(l.p) {
+                        *cursor = l.tlb_cursor;
+                    }
+                    if let Some(owner) = self.owner.get_mut(l.p) {
+                        *owner = Some((u.v, u.asids.generation));
+                    }
+                    if let Some(slot) = self.cpus.get_mut(l.p) {
+                        *slot = Some(l.cpu);
+                    }
+                }
+                if let Some(slot) = self.asids.get_mut(u.v) {
+                    *slot = u.asids;
+                }
+                if let Some(slot) = self.vms.get_mut(u.v) {
+                    *slot = Some(u.vm);
+                }
+            }
+            q.trace.records.append(&mut job.trace.records);
+            q.runq.append(&mut job.started);
+            shootdowns.append(&mut job.shootdowns);
+        }
+        if let Some(merged) = q.trace.records.get_mut(from..) {
+            merged.sort_by_key(|r: &Record| (r.cycle, r.place.pcpu));
+        }
+        q.vms.extend(self.vms.drain(..).flatten());
+        q.cpus.extend(self.cpus.drain(..).flatten());
+        self.shoot_down(q.cpus, shootdowns.into_iter());
+    }
+}
+
+/// Runs a thread's units, one after the other.
+fn run_job(job: &mut Job, bus: &mut Bus) {
+    let mut units = std::mem::take(&mut job.units);
+    for u in &mut units {
+        for i in 0..u.cpus.len() {
+            run_lent(u, i, bus, job);
+        }
+    }
+    job.units = units;
+}
+
+/// Runs the VCPU on a unit's CPU `i` to the quantum's end, as the
+/// deterministic scheduler does (`Monitor::run_pcpu`), except that a VCPU
+/// that waits or whose VM ended leaves the CPU idle until the boundary.
+fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job) {
+    let end = job.end;
+    let mut generation = u.asids.generation;
+    loop {
+        let Some(l) = u.cpus.get_mut(i) else { return };
+        if l.cpu.cycles >= end {
+            return;
+        }
+        let runnable = u.vm.running()
+            && u.vm
+                .vcpus
+                .get(l.c)
+                .is_some_and(|vc| vc.state == VcpuState::Runnable);
+        if !runnable {
+            l.cpu.cycles = l.cpu.cycles.max(end);
+            return;
+        }
+        let from = job.shootdowns.len();
+        let mut seat = Seat {
+            p: l.p,
+            v: u.v,
+            c: l.c,
+            cpu: &mut l.cpu,
+            bus: &mut *bus,
+            vm: &mut u.vm,
+            asids: &mut u.asids,
+            trace: &mut job.trace,
+            shootdowns: &mut job.shootdowns,
+            tlb_cursor: &mut l.tlb_cursor,
+            debug: None,
+            cost: job.cost,
+        };
+        let outcome = seat.step(end);
+        if outcome == Outcome::Budget && !seat.vm.io.ring.is_empty() {
+            // The end of a VCPU's turn delivers its VM's ring.
+            seat.with_ctx(|ctx, _| coalesce::ring::flush(ctx));
+        }
+        // What this CPU shot down, the unit's others drop now; the other
+        // threads' CPUs hold none of this VM's entries until the boundary.
+        for &(done, space, what) in job.shootdowns.get(from..).unwrap_or_default() {
+            for o in u.cpus.iter_mut().filter(|o| o.p != done) {
+                tlbctl::shoot_down(&mut o.cpu.core, &u.asids, space, what);
+            }
+        }
+        if u.asids.generation != generation {
+            generation = u.asids.generation;
+            for o in &mut u.cpus {
+                tlbctl::flush_real_tlb(&mut o.cpu.core);
+            }
+        }
+        match outcome {
+            Outcome::Resume => {}
+            Outcome::Board => {
+                crate::vm_board_actions(&mut u.vm, u.v, job.start, &mut job.trace, &mut job.started)
+            }
+            Outcome::Wait => {
+                job.trace.emit(MonEvent::Wait);
+                if let Some(l) = u.cpus.get_mut(i) {
+                    l.cpu.cycles = l.cpu.cycles.max(end);
+                }
+                return;
+            }
+            Outcome::Budget | Outcome::Debug => return,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! One VCPU seated on one physical CPU: everything a step of it borrows
+//! (the physical CPU, a bus, its VM, the ASIDs, a trace, the shootdown
+//! list). The deterministic scheduler seats a VCPU from the monitor's own
+//! fields (`Monitor::seat`); the parallel mode (`parallel`) from what a
+//! host thread was handed for the quantum. Both step it with the same code.
+
+use sim::cpu::cp0::{reg, status};
+use sim::cpu::{Cpu, ExcCode, Exception, Mode, RunExit};
+use sim::mem::Bus;
+
+use crate::engine::{self, EngineStop};
+use crate::exit::{self, Outcome};
+use crate::guest::{self, GuestCtx, Shootdown};
+use crate::mem::Asids;
+use crate::obs::{MonEvent, Place, Trace};
+use crate::vm::{Vm, VmEnd};
+use crate::{bt, commpage, cost, gdb, tlbctl};
+
+/// A VCPU and the physical CPU it runs on, with what a step may touch.
+pub(crate) struct Seat<'a> {
+    /// Physical CPU, VM, VCPU.
+    pub(crate) p: usize,
+    pub(crate) v: usize,
+    pub(crate) c: usize,
+    pub(crate) cpu: &'a mut Cpu,
+    pub(crate) bus: &'a mut Bus,
+    pub(crate) vm: &'a mut Vm,
+    pub(crate) asids: &'a mut Asids,
+    pub(crate) trace: &'a mut Trace,
+    pub(crate) shootdowns: &'a mut Vec<(usize, usize, Shootdown)>,
+    pub(crate) tlb_cursor: &'a mut usize,
+    pub(crate) debug: Option<&'a mut gdb::VmDebug>,
+    pub(crate) cost: cost::Cost,
+}
+
+impl Seat<'_> {
+    /// Delivers pending virtual interrupts, then runs the VCPU until an
+    /// exit has been handled, the engine stops, or the budget is used.
+    pub(crate) fn step(&mut self, end: u64) -> Outcome {
+        let (v, c) = (self.v, self.c);
+        self.trace.place = Place {
+            pcpu: self.p,
+            vm: v,
+            vcpu: c,
+        };
+        let stepped = self.with_ctx(|ctx, regs| {
+            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            let pending = ctx.vcpu.update_interrupts(ctx.now, lines);
+            if pending != 0 {
+                ctx.trace.emit(MonEvent::Interrupt { pending });
+                let (pc, bd) = (regs.pc, regs.delay_slot);
+                engine::reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
+            }
+            if bt::chooses(ctx, regs.pc) {
+                return Some(bt::run(ctx, regs, end));
+            }
+            if !guest::directly_executable(regs.pc, ctx.vcpu.mode()) {
+                return Some(engine::run(ctx, regs, 0, end));
+            }
+            enter_guest(ctx);
+            None
+        });
+        match stepped {
+            None => return Outcome::Budget,
+            Some(Some(EngineStop::Direct)) => return Outcome::Resume,
+            Some(Some(stop)) => return stop.into(),
+            Some(None) => {}
+        }
+        let cpu = &mut *self.cpu;
+        let (c0, i0) = (cpu.cycles, cpu.instret);
+        let exit = match self.debug.as_deref_mut() {
+            Some(d) if d.vm == v => d.run(cpu, self.bus, c, end),
+            _ => cpu.run::<false>(self.bus, end),
+        };
+        let (dc, di) = (cpu.cycles - c0, cpu.instret - i0);
+        if let Some(vc) = self.vm.vcpus.get_mut(c) {
+            vc.stats.guest_cycles += dc;
+            vc.stats.guest_insns += di;
+        }
+        match exit {
+            RunExit::Exception(code) => self
+                .with_ctx(|ctx, regs| exit::handle(ctx, regs, code, end))
+                .unwrap_or(Outcome::Budget),
+            RunExit::Debug => Outcome::Debug,
+            RunExit::Budget | RunExit::Board | RunExit::NotRunning => Outcome::Budget,
+        }
+    }
+
+    /// Builds the guest context of the seated VCPU and runs `f` in it.
+    pub(crate) fn with_ctx<R>(
+        &mut self,
+        f: impl FnOnce(&mut GuestCtx<'_>, &mut sim::cpu::Regs) -> R,
+    ) -> Option<R> {
+        let (v, c) = (self.v, self.c);
+        let Cpu { regs, core } = &mut *self.cpu;
+        let Vm {
+            pmap,
+            board,
+            vcpus,
+            end,
+            io,
+            bt,
+            ..
+        } = &mut *self.vm;
+        let vcpu = vcpus.get_mut(c)?;
+        let now = core.cycles;
+        self.trace.now = now;
+        let mut stop = None;
+        let r = {
+            let mut ctx = GuestCtx {
+                vm: v,
+                vcpu,
+                pmap,
+                board,
+                bus: self.bus,
+                core,
+                asids: self.asids,
+                trace: self.trace,
+                shootdowns: self.shootdowns,
+                now,
+                stop: &mut stop,
+                tlb_cursor: self.tlb_cursor,
+                debug: gdb::VmDebug::control(self.debug.as_deref_mut(), v, c),
+                cost: self.cost,
+                io,
+                bt,
+            };
+            commpage::load(&mut ctx);
+            f(&mut ctx, regs)
+        };
+        if let Some(reason) = stop {
+            if end.is_none() {
+                self.trace.emit(MonEvent::Stop);
+                self.trace.emit(MonEvent::StopReason {
+                    reason: reason.clone(),
+                });
+                *end = Some(VmEnd::Stopped(reason));
+            }
+        }
+        Some(r)
+    }
+}
+
+/// Puts the real CPU in the state that runs the guest directly: supervisor
+/// mode for the guest kernel, user mode for its processes, no coprocessors,
+/// real interrupts off (the monitor delivers virtual ones), EXL clear, the
+/// machine ASID of the guest's current ASID.
+fn enter_guest(ctx: &mut GuestCtx<'_>) {
+    let ksu: u32 = if ctx.vcpu.mode() == Mode::User { 2 } else { 1 };
+    let status_value = ksu << status::KSU_SHIFT;
+    if ctx.core.cp0.status != status_value {
+        ctx.core.write_cp0(reg::STATUS, u64::from(status_value));
+    }
+    tlbctl::load_asid(ctx);
+    if ctx.vcpu.mode() != Mode::User {
+        commpage::store(ctx);
+    }
+    commpage::map(ctx);
+}

@@ -1,0 +1,239 @@
+//! The monitor in the parallel mode (docs/parallel.md): every guest kit in
+//! a VM gives the deterministic mode's console output on 2, 4 and 8 host
+//! threads, two and eight VMs run side by side, the SMP kits pass again
+//! and again, the library gives the same guest results in both modes, and
+//! what needs the deterministic mode is refused in one line. Kestrel's demo
+//! and its TLB-shootdown mode in parallel are in tests/kestrel.rs.
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+mod common;
+
+use common::{images, run, text};
+use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
+
+/// The kits, each with its VCPU count and last console line.
+const KITS: [(&str, &str, &str); 7] = [
+    (
+        "hello.elf",
+        "1",
+        "hello: all four exceptions handled, halting with 0",
+    ),
+    ("console.elf", "1", "console: ok"),
+    ("timer.elf", "1", "timer: ok"),
+    ("rtc.elf", "1", "rtc: ok"),
+    ("cpustate.elf", "1", "cpustate: done"),
+    ("mp.elf", "4", "mp: ok"),
+    ("smp.elf", "4", "smp: ok"),
+];
+
+fn kit_path(name: &str) -> String {
+    images().join(name).to_str().unwrap().to_string()
+}
+
+/// `disco run --cpus PCPUS --vm SPEC ... EXTRA`, stopped at two billion
+/// cycles if it never ends.
+fn monitor(pcpus: &str, vms: &[String], extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "--cpus", pcpus, "--max-cycles", "2000000000"];
+    for vm in vms {
+        args.extend_from_slice(&["--vm", vm]);
+    }
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// The console lines of VM `name`, in order, without their prefix, and
+/// without cpustate's CP0 Count: when a VCPU reads it depends on how the
+/// physical CPUs were shared.
+fn console(out: &str, name: &str) -> Vec<String> {
+    let prefix = format!("[{name}] ");
+    out.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter(|l| !l.starts_with("count 0x"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The summary line of VM `name` up to its instruction count (the count
+/// of a VCPU that spins on another differs between interleavings).
+fn ending(out: &str, name: &str) -> String {
+    let head = format!("{name}: ");
+    let line = out.lines().find(|l| l.starts_with(&head)).unwrap_or("");
+    line.split(';').next().unwrap_or("").to_string()
+}
+
+/// A one-VCPU kit prints the same lines in any interleaving; a 4-VCPU one
+/// may print its CPUs' lines in another order, but the same lines, and
+/// ends the same way.
+fn same_result(vcpus: &str, det: &[String], par: &[String]) -> bool {
+    if vcpus == "1" {
+        return det == par;
+    }
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    sorted(det) == sorted(par) && det.last() == par.last()
+}
+
+#[test]
+fn every_kit_in_a_vm_gives_the_deterministic_output_on_2_4_and_8_threads() {
+    for (name, vcpus, last) in KITS {
+        let vm = vec![format!("{},cpus={vcpus}", kit_path(name))];
+        let pcpus = if vcpus == "1" { "1" } else { "2" };
+        let det = monitor(pcpus, &vm, &[]);
+        let det_out = text(&det.stdout);
+        assert_eq!(det.status.code(), Some(0), "{name}: {}", text(&det.stderr));
+        let det_lines = console(&det_out, "vm0");
+        assert_eq!(det_lines.last().map(String::as_str), Some(last), "{name}");
+        for threads in ["2", "4", "8"] {
+            let par = monitor(pcpus, &vm, &["--parallel", "--threads", threads]);
+            let out = text(&par.stdout);
+            assert_eq!(
+                par.status.code(),
+                Some(0),
+                "{name}, {threads} threads: {out}"
+            );
+            let lines = console(&out, "vm0");
+            assert!(
+                same_result(vcpus, &det_lines, &lines),
+                "{name} on {threads} threads:\n{out}\ndeterministic:\n{det_out}"
+            );
+            assert_eq!(ending(&out, "vm0"), ending(&det_out, "vm0"), "{name}");
+        }
+    }
+}
+
+/// The VMs of `kits`, named vm0, vm1, ...
+fn vms_of(kits: &[(&str, &str, &str)]) -> Vec<String> {
+    kits.iter()
+        .enumerate()
+        .map(|(i, (name, vcpus, _))| format!("{},cpus={vcpus},name=vm{i}", kit_path(name)))
+        .collect()
+}
+
+#[test]
+fn two_and_eight_vms_run_side_by_side() {
+    for (kits, pcpus) in [
+        (&KITS[..2], "2"),
+        (&KITS[..], "4"),
+        (&[KITS[0]; 8][..], "8"),
+    ] {
+        let vms = vms_of(kits);
+        let det = monitor(pcpus, &vms, &[]);
+        let det_out = text(&det.stdout);
+        assert_eq!(det.status.code(), Some(0), "{det_out}");
+        for threads in ["2", "8"] {
+            let par = monitor(pcpus, &vms, &["--parallel", "--threads", threads]);
+            let out = text(&par.stdout);
+            assert_eq!(par.status.code(), Some(0), "{threads} threads: {out}");
+            for (i, (_, vcpus, last)) in kits.iter().enumerate() {
+                let vm = format!("vm{i}");
+                let (d, p) = (console(&det_out, &vm), console(&out, &vm));
+                assert_eq!(p.last().map(String::as_str), Some(*last), "{vm}: {out}");
+                assert!(same_result(vcpus, &d, &p), "{vm}: {out}");
+                assert_eq!(ending(&out, &vm), ending(&det_out, &vm), "{vm}");
+            }
+        }
+    }
+}
+
+/// The SMP kits (LL/SC counting, VCPU start and pause, IPIs) in two VMs
+/// of four VCPUs on two physical CPUs and two threads, 20 times: every run
+/// passes. Each run is bounded by its cycle limit (a hang ends with
+/// status 3, a failure).
+#[test]
+fn the_smp_kits_in_two_vms_pass_20_times_in_parallel() {
+    let vms = vms_of(&KITS[5..7]);
+    for i in 0..20 {
+        let o = monitor("2", &vms, &["--parallel", "--threads", "2"]);
+        let out = text(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "run {i}: {out}{}",
+            text(&o.stderr)
+        );
+        assert_eq!(
+            console(&out, "vm0").last().map(String::as_str),
+            Some("mp: ok")
+        );
+        assert_eq!(
+            console(&out, "vm1").last().map(String::as_str),
+            Some("smp: ok")
+        );
+    }
+}
+
+/// `--gdb` needs the deterministic mode. (`--at` is refused with `--vm`
+/// in either mode; tests/parallel.rs checks it with `--parallel` on the
+/// bare machine.)
+#[test]
+fn gdb_with_the_monitor_in_parallel_is_refused_in_one_line() {
+    let img = kit_path("hello.elf");
+    let o = run(&["run", "--vm", &img, "--parallel", "--gdb", "0"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--gdb needs the deterministic mode"), "{err}");
+}
+
+/// A bare-metal integer workload as a VM image (kseg0 code: the engine or
+/// the translator runs it).
+fn integer_vm(name: &str, passes: u32) -> VmConfig {
+    let a = sim::workload::mixed_integer(0x8000_1000, passes);
+    let bytes = a.bytes().unwrap();
+    let image = sim::loader::Image {
+        entry: i64::from(a.origin() as i32) as u64,
+        segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
+    };
+    VmConfig::new(name, image, 8 << 20)
+}
+
+/// Each VM's end and instructions, and each VM's memory, after a run of
+/// `vms` integer VMs on `pcpus` CPUs and `threads` threads.
+fn integer_run(vms: usize, pcpus: usize, threads: Option<usize>) -> Vec<(VmEnd, u64, Vec<u8>)> {
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus,
+        max_cycles: Some(2_000_000_000),
+        vms: (0..vms)
+            .map(|i| integer_vm(&format!("vm{i}"), 20))
+            .collect(),
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    m.set_parallel(threads);
+    assert_eq!(m.parallel_threads(), threads.map(|t| t.min(pcpus)));
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    let stats = m.vm_stats();
+    m.vms
+        .iter()
+        .zip(stats)
+        .map(|(vm, st)| {
+            let mut ram = Vec::new();
+            for page in 0..(vm.pmap.size() >> 12) {
+                let ma = vm
+                    .pmap
+                    .translate(monitor::mem::GuestPhys(page << 12))
+                    .unwrap();
+                ram.extend(m.machine.bus.read_bytes(ma.0, 4096).unwrap());
+            }
+            (vm.end.clone().unwrap(), st.guest_insns, ram)
+        })
+        .collect()
+}
+
+/// Through the library: one-VCPU VMs retire exactly the same instructions
+/// and leave exactly the same memory in both modes, on 1 to 8 threads.
+#[test]
+fn integer_vms_end_the_same_in_both_modes() {
+    for (vms, pcpus) in [(1, 1), (2, 2), (5, 2), (8, 4)] {
+        let det = integer_run(vms, pcpus, None);
+        assert!(det.iter().all(|r| r.0 == VmEnd::Halted(0)));
+        for threads in [1, 2, 8] {
+            let par = integer_run(vms, pcpus, Some(threads));
+            assert!(par == det, "{vms} VMs on {pcpus} CPUs, {threads} threads");
+        }
+    }
+}
