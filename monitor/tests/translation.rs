@@ -417,10 +417,11 @@ fn trap_flow_kestrel_syscall_under_adaptive() {
 
 /// Issue #17's unrelinked KSEG0 compute loop (`sim::workload`'s mixed
 /// integer kernel, the bench's bare-metal row): the engine takes about 11
-/// times its native cycles; translated, the rewrite of its many KSEG0 data
-/// accesses (`bt_kseg`) and its function's returns (`bt_predict`) leave it
-/// about 12% above native (issue #17 asks for 10%: docs/translation.md says
-/// where the cycles go).
+/// times its native cycles; translated, about 4.5% above native (issue
+/// #17 asks for 10%): its leaf function's return is a chained jump and a
+/// KSEG0 rewrite reaches the next block, so what is left is one rewrite
+/// (`bt_kseg`) per iteration and the translation itself
+/// (docs/translation.md says where the cycles go).
 #[test]
 fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
     let a = sim::workload::mixed_integer(0x8000_1000, 20);
@@ -462,7 +463,7 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
         100.0 * overhead(adaptive),
         100.0 * overhead(direct)
     );
-    assert!(overhead(adaptive) <= 0.13, "{adaptive} against {native}");
+    assert!(overhead(adaptive) <= 0.10, "{adaptive} against {native}");
     assert!(overhead(direct) > 5.0, "{direct} against {native}");
 }
 

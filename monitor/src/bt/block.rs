@@ -12,7 +12,7 @@
 //! (`remap`) is found under its new machine address; the old key is never
 //! looked up again.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
 use sim::cpu::Access;
@@ -174,17 +174,19 @@ fn translate(
         shared_base,
         insns,
         targets: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+        pic_resets: AtomicU32::new(0),
     })
 }
 
 /// Whether `insn` may write guest register `r`. Conservative: any
 /// instruction naming `r` as its `rt` or `rd` (but a store or a branch,
-/// which only read them), and the linking jumps and branches for `$ra`.
+/// which only read them; a store-conditional writes its `rt`), and the
+/// linking jumps and branches for `$ra`.
 fn writes_reg(insn: &Insn, r: u32) -> bool {
     let class = insn.info().class;
-    (class != Class::Store
-        && class != Class::Branch
-        && (insn.rt.number() == r || insn.rd.number() == r))
+    let reads_only =
+        (class == Class::Store && !matches!(insn.op, Op::Sc | Op::Scd)) || class == Class::Branch;
+    (!reads_only && (insn.rt.number() == r || insn.rd.number() == r))
         || (matches!(
             insn.op,
             Op::Jal | Op::Jalr | Op::Bgezal | Op::Bltzal | Op::Bgezall | Op::Bltzall

@@ -3,7 +3,7 @@
 //! a `GuestCtx`, so it sits below the translator's functions that do.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sim::isa::{Insn, Op};
@@ -205,7 +205,16 @@ pub(super) struct Block {
     /// The polymorphic inline cache of an indirect exit: the targets it
     /// took, in the order they were first taken (`u64::MAX`: empty).
     pub(super) targets: [AtomicU64; PIC_ENTRIES],
+    /// Times the inline cache was full and emptied (`predicts`).
+    pub(super) pic_resets: AtomicU32,
 }
+
+/// Times a block's inline cache may be emptied before its site counts as
+/// megamorphic: from then on it is a single-entry cache (one compare, a
+/// miss straight to `bt_lookup`), as a translator re-patches a site whose
+/// targets outnumber its entries, so that such a site pays no more than
+/// with one entry.
+const PIC_RESETS: u32 = 8;
 
 /// Entries of an indirect exit's inline cache: a `switch` through a jump
 /// table with a few cases in turn (kestrel's system calls) hits one of
@@ -218,7 +227,7 @@ pub(super) enum Pic {
     /// The target was entry `k` (from 0): `k + 1` compares tried.
     Hit(usize),
     /// No entry held it, `n` entries were tried; it now has an entry (the
-    /// last one, replaced, when all were full).
+    /// first of an emptied cache, when all were in use).
     Miss(usize),
 }
 
@@ -235,12 +244,21 @@ impl Block {
     }
 
     /// Whether an indirect exit to `target` hits the block's inline cache,
-    /// which tries its entries in order; a miss appends `target`, or
-    /// replaces the last entry when all are in use (so one entry is the
-    /// single-target cache that replaces its target at every miss).
+    /// which tries its entries in order; a miss appends `target`, or, when
+    /// all entries are in use, empties the cache and makes `target` its
+    /// first entry (so one entry is the single-target cache that replaces
+    /// its target at every miss). Emptying rather than replacing one
+    /// entry lets a site whose targets change (a `switch` whose first cases
+    /// were other calls, at boot) settle on its current ones in the order
+    /// it takes them.
     pub(super) fn predicts(&self, target: u64) -> Pic {
         let mut tried = 0;
-        for e in &self.targets {
+        let entries = if self.pic_resets.load(Ordering::Relaxed) > PIC_RESETS {
+            1
+        } else {
+            PIC_ENTRIES
+        };
+        for e in self.targets.iter().take(entries) {
             let t = e.load(Ordering::Relaxed);
             if t == target {
                 return Pic::Hit(tried);
@@ -251,8 +269,9 @@ impl Block {
             }
             tried += 1;
         }
-        if let Some(last) = self.targets.last() {
-            last.store(target, Ordering::Relaxed);
+        self.pic_resets.fetch_add(1, Ordering::Relaxed);
+        for (i, e) in self.targets.iter().enumerate() {
+            e.store(if i == 0 { target } else { u64::MAX }, Ordering::Relaxed);
         }
         Pic::Miss(tried)
     }
