@@ -12,7 +12,10 @@ use sim::isa::{Op, Reg};
 
 use Reg as R;
 
+mod btkit;
 mod common;
+
+use btkit::{native, putc_reg, seg, virtualized};
 
 const TLBWI: u32 = 0x4200_0002;
 const COUNT: u32 = 9;
@@ -21,67 +24,21 @@ const STATUS: u32 = 12;
 const CAUSE: u32 = 13;
 const EPC: u32 = 14;
 
-fn seg(a: &Asm) -> (u64, Vec<u8>) {
-    (
-        u64::from(a.origin() & 0x1FFF_FFFF),
-        a.bytes().expect("labels resolve"),
-    )
-}
-
-fn putc_reg(a: &mut Asm, r: Reg) {
-    a.li(R::T8, 0xB000_0000);
-    a.mem(Op::Sb, r, 0, R::T8);
-}
-
-/// The programs natively: console and halt status.
-fn native(progs: &[&Asm]) -> (Vec<u8>, u32) {
-    let mut m = sim::Machine::new(
-        sim::MachineConfig {
-            max_cycles: Some(50_000_000),
-            ram_bytes: 4 << 20,
-            ..sim::MachineConfig::default()
-        },
-        sim::dev::Board::new(1),
-    );
-    for p in progs {
-        sim::testkit::place(&mut m, p);
-    }
-    m.cpus[0].boot(0xFFFF_FFFF_8000_1000, 0xFFFF_FFFF_8010_0000);
-    match m.run() {
-        sim::Exit::Halted { status } => (m.take_console(), status),
-        other => panic!("natively: {other:?}"),
-    }
-}
-
-/// The programs in a VM under `exec`: console, halt status, the monitor.
-fn virtualized(progs: &[&Asm], exec: Exec) -> (Vec<u8>, u32, Monitor) {
-    let mut vm = VmConfig::new(
-        "bt",
-        VmImage {
-            entry: 0xFFFF_FFFF_8000_1000,
-            segments: progs.iter().map(|p| seg(p)).collect(),
-        },
-        4 << 20,
-    );
-    vm.exec = exec;
-    let mut m = Monitor::new(MonitorConfig {
-        max_cycles: Some(50_000_000),
-        vms: vec![vm],
-        ..MonitorConfig::default()
-    })
-    .unwrap();
-    assert_eq!(m.run(), MonitorExit::AllEnded);
-    let status = match m.vms[0].end.clone() {
-        Some(VmEnd::Halted(s)) => s,
-        other => panic!("{exec:?}: {other:?}"),
-    };
-    (m.take_console(0), status, m)
+/// What each iteration of `count_loop` does with KSEG0 memory.
+#[derive(Clone, Copy, PartialEq)]
+enum Memory {
+    None,
+    /// Loads and stores a word through a base register the loop never
+    /// writes.
+    Fixed,
+    /// The same, then moves its base to the other of two words.
+    Moving,
 }
 
 /// Twice: Count, a loop of `iterations`, Count; halts with the second
 /// difference (when every block is translated and chained). With
 /// `memory`, each iteration also loads and stores a KSEG0 word.
-fn count_loop(iterations: u32, memory: bool) -> Asm {
+fn count_loop(iterations: u32, memory: Memory) -> Asm {
     let mut a = Asm::new(0x8000_1000);
     a.imm(Op::Addiu, R::S3, R::ZERO, 2);
     a.li(R::S4, 0x8003_0000);
@@ -89,10 +46,13 @@ fn count_loop(iterations: u32, memory: bool) -> Asm {
     a.mfc0(R::S0, COUNT);
     a.li(R::T0, iterations);
     a.label("loop");
-    if memory {
+    if memory != Memory::None {
         a.mem(Op::Lw, R::T3, 0, R::S4);
         a.r3(Op::Addu, R::T3, R::T3, R::T0);
         a.mem(Op::Sw, R::T3, 0, R::S4);
+    }
+    if memory == Memory::Moving {
+        a.imm(Op::Xori, R::S4, R::S4, 4);
     }
     a.imm(Op::Addiu, R::T1, R::T1, 3);
     a.r3(Op::Xor, R::T2, R::T1, R::T0);
@@ -113,7 +73,7 @@ fn count_loop(iterations: u32, memory: bool) -> Asm {
 /// cannot show), where the engine's 20 cycles per instruction show plainly.
 #[test]
 fn count_reads_in_translated_code_match_the_bare_machine() {
-    let prog = count_loop(1000, false);
+    let prog = count_loop(1000, Memory::None);
     let (_, native_ticks) = native(&[&prog]);
     for exec in [Exec::Translate, Exec::Adaptive] {
         let (_, ticks, _) = virtualized(&[&prog], exec);
@@ -128,15 +88,26 @@ fn count_reads_in_translated_code_match_the_bare_machine() {
 
 /// The unrelinked KSEG0 compute loop of issue #17: translated, its only
 /// cost beyond native is the KSEG0 address rewrite of its data accesses,
-/// one per iteration: the load and the store go through the same unchanged
-/// base register, so the store reuses the load's rewrite.
+/// one per iteration when the loop moves its base register: the load and
+/// the store go through the same unchanged base register, so the store
+/// reuses the load's rewrite. When the loop never writes its base, the
+/// rewrite made on the first iteration stays in the scratch register
+/// across the back edge (the loop block's copy for that context): hoisted
+/// out of the loop, it is paid once.
 #[test]
 fn a_kseg0_compute_loop_runs_translated_near_native_cost() {
-    let prog = count_loop(5000, true);
+    let fixed = count_loop(5000, Memory::Fixed);
+    let (_, native_ticks) = native(&[&fixed]);
+    let (_, ticks, _) = virtualized(&[&fixed], Exec::Adaptive);
+    assert!(
+        ticks.abs_diff(native_ticks) <= 2,
+        "hoisted: {ticks} Count ticks, natively {native_ticks}"
+    );
+    let prog = count_loop(5000, Memory::Moving);
     let (_, native_ticks) = native(&[&prog]);
     let (_, ticks, _) = virtualized(&[&prog], Exec::Adaptive);
     let overhead = f64::from(ticks) / f64::from(native_ticks) - 1.0;
-    // One rewrite (`bt_kseg`) per 12-cycle iteration, in Count ticks (half
+    // One rewrite (`bt_kseg`) per 13-cycle iteration, in Count ticks (half
     // cycles); the window's one 8K pair is composed once.
     let kseg = monitor::cost::COST.bt_kseg as f64 / 2.0;
     assert!(overhead > 0.0 && overhead < 0.2, "overhead {overhead}");
@@ -157,16 +128,22 @@ fn self_modifying_kernel_code_is_translated_again() {
     let mut one = Asm::new(F);
     one.imm(Op::Addiu, R::V0, R::ZERO, i64::from(b'B'));
     let new_word = one.finish().unwrap()[0];
+    // Both calls from one site, with nothing known but the link (`t1`,
+    // the store's base, written before the call): the second call finds
+    // the callee's copy for that context, stale.
     let mut a = Asm::new(0x8000_1000);
+    a.imm(Op::Addiu, R::S0, R::ZERO, 2);
+    a.label("again");
+    a.imm(Op::Addiu, R::T1, R::ZERO, 0);
     a.jump(Op::Jal, "f");
     a.nop();
     putc_reg(&mut a, R::V0);
     a.li(R::T0, new_word);
     a.li(R::T1, F);
     a.mem(Op::Sw, R::T0, 0, R::T1);
-    a.jump(Op::Jal, "f");
+    a.imm(Op::Addiu, R::S0, R::S0, -1);
+    a.bnez(R::S0, "again");
     a.nop();
-    putc_reg(&mut a, R::V0);
     sim::testkit::halt(&mut a, R::ZERO);
     while a.here() < F {
         a.nop();
@@ -440,10 +417,11 @@ fn trap_flow_kestrel_syscall_under_adaptive() {
 
 /// Issue #17's unrelinked KSEG0 compute loop (`sim::workload`'s mixed
 /// integer kernel, the bench's bare-metal row): the engine takes about 11
-/// times its native cycles; translated, the rewrite of its many KSEG0 data
-/// accesses (`bt_kseg`) and its function's returns (`bt_predict`) leave it
-/// about 12% above native (issue #17 asks for 10%: docs/translation.md says
-/// where the cycles go).
+/// times its native cycles; translated, about 4.5% above native (issue
+/// #17 asks for 10%): its leaf function's return is a chained jump and a
+/// KSEG0 rewrite reaches the next block, so what is left is one rewrite
+/// (`bt_kseg`) per iteration and the translation itself
+/// (docs/translation.md says where the cycles go).
 #[test]
 fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
     let a = sim::workload::mixed_integer(0x8000_1000, 20);
@@ -485,7 +463,7 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
         100.0 * overhead(adaptive),
         100.0 * overhead(direct)
     );
-    assert!(overhead(adaptive) <= 0.13, "{adaptive} against {native}");
+    assert!(overhead(adaptive) <= 0.10, "{adaptive} against {native}");
     assert!(overhead(direct) > 5.0, "{direct} against {native}");
 }
 

@@ -12,7 +12,7 @@
 //! (`remap`) is found under its new machine address; the old key is never
 //! looked up again.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
 use sim::cpu::Access;
@@ -20,7 +20,7 @@ use sim::isa::{Class, Insn, Op};
 use sim::mem::PAGE_SHIFT;
 
 use super::exec::{RunState, BLOCK_SLOTS};
-pub(super) use super::state::Block;
+pub(super) use super::state::{Block, Ctx};
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 
@@ -35,12 +35,18 @@ fn ends_block(insn: &Insn) -> bool {
     ) || matches!(insn.op, Op::Syscall | Op::Break)
 }
 
-/// The block at `pc`, translated now if it is not cached or is stale.
+/// The block at `pc` for context `entry`, translated now if it is not
+/// cached or is stale.
 /// `None` if `pc` cannot be fetched (unaligned, unmapped, not RAM): the
 /// caller lets the engine deliver the fault. A block found in this run is
 /// taken from the run's own table (`RunState::blocks`), checked against the
 /// same key and generation, so a block costs the host no hashing.
-pub(super) fn find(ctx: &mut GuestCtx<'_>, st: &mut RunState, pc: u64) -> Option<Arc<Block>> {
+pub(super) fn find(
+    ctx: &mut GuestCtx<'_>,
+    st: &mut RunState,
+    pc: u64,
+    entry: Ctx,
+) -> Option<Arc<Block>> {
     if pc & 3 != 0 {
         return None;
     }
@@ -61,18 +67,18 @@ pub(super) fn find(ctx: &mut GuestCtx<'_>, st: &mut RunState, pc: u64) -> Option
     if let Some(b) = st.blocks.get(slot).and_then(Option::as_ref) {
         // The same first word and PC: the cache's key (`ma` is the page's
         // machine address plus the PC's offset in it).
-        if b.pc == pc && b.page == page && b.generation == generation {
+        if b.pc == pc && b.page == page && b.generation == generation && b.entry == entry {
             return Some(Arc::clone(b));
         }
     }
-    let key = (ma, pc as u32);
+    let key = (ma, pc as u32, entry);
     let b = match ctx.bt.cache.blocks.get(&key) {
         Some(b) if b.generation == generation => Arc::clone(b),
         cached => {
             if cached.is_some() {
                 ctx.bt.stats.invalidated += 1;
             }
-            let b = Arc::new(translate(ctx, pc, ma, page, generation)?);
+            let b = Arc::new(translate(ctx, (pc, ma, page, generation), entry)?);
             if insert(ctx, key, &b) {
                 // A flush drops this run's blocks too: what is still in
                 // use is translated again, and pays for it, as the
@@ -95,7 +101,7 @@ pub(super) fn find(ctx: &mut GuestCtx<'_>, st: &mut RunState, pc: u64) -> Option
 /// find and undo), and what is still in use is translated again at
 /// `bt_translate` per instruction (counted: `flushes`). Whether it
 /// emptied the cache.
-fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32), b: &Arc<Block>) -> bool {
+fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool {
     let cache = &mut ctx.bt.cache;
     if let Some(old) = cache.blocks.remove(&key) {
         cache.insns -= old.insns.len();
@@ -112,12 +118,12 @@ fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32), b: &Arc<Block>) -> bool {
     flush
 }
 
+/// Translates the block at `pc` (machine address `ma`, in machine `page`
+/// at code `generation`) for context `entry`.
 fn translate(
     ctx: &mut GuestCtx<'_>,
-    pc: u64,
-    ma: u64,
-    page: usize,
-    generation: u32,
+    (pc, ma, page, generation): (u64, u64, usize, u32),
+    entry: Ctx,
 ) -> Option<Block> {
     let page_end = (ma | 0xFFF) + 1;
     let mut insns = Vec::new();
@@ -152,26 +158,95 @@ fn translate(
             insns: n as u32,
         });
     }
-    let shared_base = shared_bases(&insns);
+    let (shared_base, out_base) = shared_bases(&insns, entry.base);
+    let returns_to = returns_to(&insns, entry);
+    let exit = Ctx {
+        link: exit_link(&insns, pc, entry, returns_to.is_some()),
+        base: out_base,
+    };
     Some(Block {
         pc,
+        entry,
+        exit,
+        returns_to,
         page,
         generation,
         shared_base,
         insns,
-        last_target: AtomicU64::new(u64::MAX),
+        targets: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+        pic_resets: AtomicU32::new(0),
     })
 }
 
+/// Whether `insn` may write guest register `r`. Conservative: any
+/// instruction naming `r` as its `rt` or `rd` (but a store or a branch,
+/// which only read them; a store-conditional writes its `rt`), and the
+/// linking jumps and branches for `$ra`.
+fn writes_reg(insn: &Insn, r: u32) -> bool {
+    let class = insn.info().class;
+    let reads_only =
+        (class == Class::Store && !matches!(insn.op, Op::Sc | Op::Scd)) || class == Class::Branch;
+    (!reads_only && (insn.rt.number() == r || insn.rd.number() == r))
+        || (matches!(
+            insn.op,
+            Op::Jal | Op::Jalr | Op::Bgezal | Op::Bltzal | Op::Bgezall | Op::Bltzall
+        ) && r == RA)
+}
+
+const RA: u32 = 31;
+
+/// The control transfer ending a block: its index, if the block ends with
+/// a branch or jump and its delay slot.
+fn control(insns: &[Insn]) -> Option<usize> {
+    let c = insns.len().checked_sub(2)?;
+    insns
+        .get(c)
+        .filter(|i| matches!(i.info().class, Class::Branch | Class::Jump))
+        .map(|_| c)
+}
+
+/// Leaf-return elision: the target of a block's `jr $ra` when its entry
+/// context proves what `$ra` holds (the link of the `jal` that led here
+/// through chained blocks, none of which wrote `$ra`) and nothing in the
+/// block before the `jr` writes it either. The `jr` then becomes a direct
+/// jump to the caller's translated block: chained, no compare.
+fn returns_to(insns: &[Insn], entry: Ctx) -> Option<u64> {
+    let link = entry.link?;
+    let c = control(insns)?;
+    let jr = insns.get(c)?;
+    let before = insns.get(..c)?;
+    (jr.op == Op::Jr && jr.rs.number() == RA && !before.iter().any(|i| writes_reg(i, RA)))
+        // Sign-extended, as the PC is.
+        .then_some(i64::from(link as i32) as u64)
+}
+
+/// What `$ra` provably holds after a block that ran to its end and left
+/// through a chained exit: the link of its `jal` (when the delay slot does
+/// not overwrite it), else the entry's value if nothing in the block may
+/// write `$ra` (and the block did not return through it).
+fn exit_link(insns: &[Insn], pc: u64, entry: Ctx, returned: bool) -> Option<u32> {
+    if let Some(c) = control(insns) {
+        let slot_keeps = insns.get(c + 1).is_some_and(|s| !writes_reg(s, RA));
+        if insns.get(c).is_some_and(|i| i.op == Op::Jal) && slot_keeps {
+            // The low word: 32-bit addressing.
+            return Some((pc as u32).wrapping_add(4 * c as u32 + 8));
+        }
+    }
+    if returned || insns.iter().any(|i| writes_reg(i, RA)) {
+        return None;
+    }
+    entry.link
+}
+
 /// Which data accesses of a block reuse the previous access's KSEG0
-/// rewrite (`Block::shared_base`): the translator keeps the rewritten base
-/// in one scratch register, valid until the guest register it came from
-/// may be written. Conservative: any instruction naming that register as
-/// its `rt` or `rd` (but a store, which only reads `rt`) or a call (`ra`)
-/// ends the sharing.
-fn shared_bases(insns: &[Insn]) -> u64 {
+/// rewrite (`Block::shared_base`), and whose rewrite the scratch register
+/// holds at the block's end: the translator keeps the rewritten base in
+/// one scratch register, valid until the guest register it came from may
+/// be written (`writes_reg`), also across chained blocks (`entry`, the
+/// base the scratch register holds on entry: `Ctx::base`).
+fn shared_bases(insns: &[Insn], entry: Option<u8>) -> (u64, Option<u8>) {
     let mut shared = 0u64;
-    let mut base: Option<u32> = None;
+    let mut base: Option<u32> = entry.map(u32::from);
     for (i, insn) in insns.iter().enumerate().take(64) {
         let class = insn.info().class;
         let access = matches!(class, Class::Load | Class::Store);
@@ -182,18 +257,10 @@ fn shared_bases(insns: &[Insn]) -> u64 {
             }
             base = Some(rs);
         }
-        let writes = |r: u32| {
-            (class != Class::Store
-                && class != Class::Branch
-                && (insn.rt.number() == r || insn.rd.number() == r))
-                || (matches!(
-                    insn.op,
-                    Op::Jal | Op::Jalr | Op::Bgezal | Op::Bltzal | Op::Bgezall | Op::Bltzall
-                ) && r == 31)
-        };
-        if base.is_some_and(writes) {
+        if base.is_some_and(|r| writes_reg(insn, r)) {
             base = None;
         }
     }
-    shared
+    // A register number: below 32, exact.
+    (shared, base.map(|r| r as u8))
 }

@@ -13,7 +13,8 @@ use sim::cpu::{execute, Access, Exception, ExecContext, Flow, Lookup, Regs};
 use sim::isa::{Class, Insn, Reg};
 use sim::timing::TIMING;
 
-use super::block::Block;
+use super::block::{Block, Ctx};
+use super::state::Pic;
 use super::Spent;
 use crate::engine;
 use crate::guest::GuestCtx;
@@ -42,6 +43,8 @@ pub(super) struct RunState {
     /// Guest translations through the virtual TLB found in this run (see
     /// `guest_phys`).
     vtlb: [Vtlb; VTLB_SLOTS],
+    /// The context the last block's chained exit hands on (`Ctx`).
+    pub(super) next: Ctx,
 }
 
 /// A successful translation of one 4K guest-virtual page, valid while
@@ -71,6 +74,7 @@ impl Default for RunState {
             blocks: std::array::from_fn(|_| None),
             pending: None,
             vtlb: [Vtlb::default(); VTLB_SLOTS],
+            next: Ctx::default(),
         }
     }
 }
@@ -187,10 +191,14 @@ impl RunState {
 /// How a block left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum BlockEnd {
-    /// To a target known at translation time: a chained jump, free. Also
-    /// an exception or interrupt delivered: the reflection enters the
-    /// vector's translated handler, whose address it keeps per vector.
+    /// To a target known at translation time: a chained jump, free,
+    /// handing on the block's exit context (`Block::exit`).
     Chained,
+    /// Chained, but not through the block's own exit, so with no context:
+    /// an exception or interrupt delivered (the reflection enters the
+    /// vector's translated handler, whose address it keeps per vector), or
+    /// an annulled delay slot that left the block early.
+    Diverted,
     /// An indirect exit to the target its inline cache held.
     Predicted,
     /// Through the dispatcher: an indirect jump the inline cache missed,
@@ -245,8 +253,10 @@ fn run_insns(
     let mut pc = b.pc;
     for insn in &b.insns {
         if regs.pc != pc {
-            // A transfer left the straight run (a delay slot already ran).
-            return BlockEnd::Chained;
+            // A branch-likely annulled its slot and left the straight run
+            // early: the block's exit context, computed for the whole
+            // block, does not hold.
+            return BlockEnd::Diverted;
         }
         if st.load_dest != 0 {
             if insn.reads_reg(st.load_dest) {
@@ -291,7 +301,7 @@ fn run_insns(
             Err(_) if std::mem::take(&mut ctx.vcpu.remap_blocked) => return BlockEnd::Blocked,
             Err(e) => {
                 fault(ctx, regs, &e, pc);
-                return BlockEnd::Chained;
+                return BlockEnd::Diverted;
             }
         }
         if may_write_code(insn) && ctx.bus.code_gen(b.page) != b.generation {
@@ -307,19 +317,35 @@ fn run_insns(
             }
             engine::deliver_interrupts(ctx, regs);
             if regs.pc != at || ctx.board.has_actions() || ctx.stop.is_some() {
-                return BlockEnd::Chained;
+                return BlockEnd::Diverted;
             }
         }
         pc = pc.wrapping_add(4);
     }
-    if b.unchained_exit() {
-        if b.predicts(regs.pc) {
+    if !b.unchained_exit() {
+        return BlockEnd::Chained;
+    }
+    if let Some(target) = b.returns_to {
+        // Proved at translation time (`block::returns_to`).
+        debug_assert_eq!(regs.pc, target, "an elided return went elsewhere");
+        if regs.pc == target {
+            return BlockEnd::Chained;
+        }
+    }
+    // The first entry's compare is the single-entry cache's: a hit costs
+    // `bt_predict` (charged by the caller), a miss `bt_lookup`; each
+    // further entry tried is one compare and branch more.
+    let predict = ctx.cost.bt_predict;
+    match b.predicts(regs.pc) {
+        Pic::Hit(k) => {
+            super::charge(ctx, Spent::Predict, predict * k as u64);
             BlockEnd::Predicted
-        } else {
+        }
+        Pic::Miss(n) => {
+            let extra = n.saturating_sub(1) as u64;
+            super::charge(ctx, Spent::Predict, predict * extra);
             BlockEnd::Lookup
         }
-    } else {
-        BlockEnd::Chained
     }
 }
 

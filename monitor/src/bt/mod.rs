@@ -22,6 +22,7 @@ use crate::engine::{self, EngineStop};
 use crate::guest::{self, GuestCtx};
 use crate::obs::MonEvent;
 
+use state::Ctx;
 pub use state::{Bt, BtStats, Cache, Exec, Regions, Spent};
 
 /// Whether the guest-kernel code at `pc` runs translated now. Not while a
@@ -141,8 +142,16 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     }
     let resumed = ctx.bt.budget_stop.get_mut(index).and_then(Option::take);
     let reflected = ctx.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
-    let chained = resumed == Some(regs.pc) || reflected;
+    let resumes = resumed.filter(|r| r.0 == regs.pc);
+    let chained = resumes.is_some() || reflected;
     let mut st = exec::RunState::default();
+    // The context holds if the guest ran nothing since (no debugger, no
+    // direct execution wrote its registers) and nothing was reflected.
+    if let Some((_, next, insns)) = resumes {
+        if !reflected && insns == ctx.vcpu.stats.guest_insns {
+            st.next = next;
+        }
+    }
     let stop = run_blocks(ctx, regs, budget_end, chained, &mut st);
     st.flush(ctx);
     if let Some(r) = ctx.bt.reflected.get_mut(index) {
@@ -173,7 +182,8 @@ fn run_blocks(
         }
         if ctx.core.cycles >= budget_end {
             if let Some(stop) = ctx.bt.budget_stop.get_mut(index) {
-                *stop = Some(regs.pc);
+                let next = if chained { st.next } else { Ctx::default() };
+                *stop = Some((regs.pc, next, ctx.vcpu.stats.guest_insns));
             }
             return EngineStop::Budget;
         }
@@ -191,7 +201,10 @@ fn run_blocks(
             charge(ctx, Spent::Lookup, ctx.cost.bt_lookup);
         }
         let (insns, ops) = (ctx.bt.stats.insns, ctx.bt.stats.inline_ops);
-        let Some(b) = block::find(ctx, st, regs.pc) else {
+        // A context reaches a block only through a chained exit.
+        let next = std::mem::take(&mut st.next);
+        let entry = if chained { next } else { Ctx::default() };
+        let Some(b) = block::find(ctx, st, regs.pc, entry) else {
             // Not translatable (the fetch faults): one engine step
             // delivers exactly what the hardware would.
             ctx.bt.stats.fallback_fetch += 1;
@@ -208,7 +221,11 @@ fn run_blocks(
             quiet + (ctx.bt.stats.insns - insns)
         };
         match end {
-            exec::BlockEnd::Chained => chained = true,
+            exec::BlockEnd::Chained => {
+                st.next = b.exit;
+                chained = true;
+            }
+            exec::BlockEnd::Diverted => chained = true,
             exec::BlockEnd::Predicted => {
                 ctx.bt.stats.predicted += 1;
                 charge(ctx, Spent::Predict, ctx.cost.bt_predict);
@@ -219,7 +236,8 @@ fn run_blocks(
             exec::BlockEnd::Blocked => {
                 crate::remap::wait_for_copy(ctx, budget_end);
                 if let Some(stop) = ctx.bt.budget_stop.get_mut(index) {
-                    *stop = Some(regs.pc);
+                    // Mid-block: the store is run again with no context.
+                    *stop = Some((regs.pc, Ctx::default(), ctx.vcpu.stats.guest_insns));
                 }
                 return EngineStop::Budget;
             }

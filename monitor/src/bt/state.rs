@@ -3,7 +3,7 @@
 //! a `GuestCtx`, so it sits below the translator's functions that do.
 
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sim::isa::{Insn, Op};
@@ -147,10 +147,13 @@ pub struct Bt {
     pub cache: Cache,
     pub regions: Regions,
     pub stats: BtStats,
-    /// Per VCPU: the PC its last run stopped at because its turn ended.
-    /// Resuming there is free: the end of a turn is the simulator's
-    /// scheduling, not an event of the modelled machine.
-    pub(super) budget_stop: Vec<Option<u64>>,
+    /// Per VCPU: the PC its last run stopped at because its turn ended,
+    /// the context the block there was to be entered with, and the guest's
+    /// instruction count then (the context holds only if it is unchanged:
+    /// nothing ran in between). Resuming
+    /// there is free and keeps the context: the end of a turn is the
+    /// simulator's scheduling, not an event of the modelled machine.
+    pub(super) budget_stop: Vec<Option<(u64, Ctx, u64)>>,
     /// Per VCPU: its reflection count when its last run ended (a run that
     /// starts after a reflection enters the handler through the vector's
     /// chained entry).
@@ -166,10 +169,31 @@ impl Bt {
     }
 }
 
+/// What the translation of a chain of blocks knows on entry to a block,
+/// proved at translation time from the blocks chained before it (a real
+/// translator keeps one copy of the block per context, so the cache is keyed
+/// by it too): the value `$ra` holds (the link of a `jal` whose callee has
+/// not written `$ra` since), and the guest base register whose KSEG0
+/// rewrite the scratch register still holds. Only a chained exit carries
+/// it; a lookup, an inline-cache hit, an exception or an interrupt enters
+/// with none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(super) struct Ctx {
+    pub(super) link: Option<u32>,
+    pub(super) base: Option<u8>,
+}
+
 #[derive(Debug)]
 pub(super) struct Block {
     /// Guest virtual PC of the first instruction.
     pub(super) pc: u64,
+    /// The context this copy was translated for, and the one its chained
+    /// exits hand on (`block::exit_ctx`).
+    pub(super) entry: Ctx,
+    pub(super) exit: Ctx,
+    /// A `jr $ra` exit whose target the entry context proves: a direct,
+    /// chained jump to it, no compare (`block::returns_to`).
+    pub(super) returns_to: Option<u64>,
     /// Machine page and the code generation the words were read at.
     pub(super) page: usize,
     pub(super) generation: u32,
@@ -178,8 +202,33 @@ pub(super) struct Block {
     /// as the block's previous one, unchanged since, so a KSEG0 address
     /// rewrite of that access is reused (`block::shared_bases`).
     pub(super) shared_base: u64,
-    /// The inline cache of an indirect exit: the target it took last.
-    pub(super) last_target: AtomicU64,
+    /// The polymorphic inline cache of an indirect exit: the targets it
+    /// took, in the order they were first taken (`u64::MAX`: empty).
+    pub(super) targets: [AtomicU64; PIC_ENTRIES],
+    /// Times the inline cache was full and emptied (`predicts`).
+    pub(super) pic_resets: AtomicU32,
+}
+
+/// Times a block's inline cache may be emptied before its site counts as
+/// megamorphic: from then on it is a single-entry cache (one compare, a
+/// miss straight to `bt_lookup`), as a translator re-patches a site whose
+/// targets outnumber its entries, so that such a site pays no more than
+/// with one entry.
+const PIC_RESETS: u32 = 8;
+
+/// Entries of an indirect exit's inline cache: a `switch` through a jump
+/// table with a few cases in turn (kestrel's system calls) hits one of
+/// them; each entry is one compare-and-branch more on the path to a miss.
+pub(super) const PIC_ENTRIES: usize = 4;
+
+/// An indirect exit's inline cache consulted (`Block::predicts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pic {
+    /// The target was entry `k` (from 0): `k + 1` compares tried.
+    Hit(usize),
+    /// No entry held it, `n` entries were tried; it now has an entry (the
+    /// first of an emptied cache, when all were in use).
+    Miss(usize),
 }
 
 impl Block {
@@ -194,10 +243,37 @@ impl Block {
             .any(|i| matches!(i.op, Op::Jr | Op::Jalr | Op::Eret))
     }
 
-    /// Whether an indirect exit to `target` hits the block's inline cache
-    /// (the target it took last time); the cache then holds `target`.
-    pub(super) fn predicts(&self, target: u64) -> bool {
-        self.last_target.swap(target, Ordering::Relaxed) == target
+    /// Whether an indirect exit to `target` hits the block's inline cache,
+    /// which tries its entries in order; a miss appends `target`, or, when
+    /// all entries are in use, empties the cache and makes `target` its
+    /// first entry (so one entry is the single-target cache that replaces
+    /// its target at every miss). Emptying rather than replacing one
+    /// entry lets a site whose targets change (a `switch` whose first cases
+    /// were other calls, at boot) settle on its current ones in the order
+    /// it takes them.
+    pub(super) fn predicts(&self, target: u64) -> Pic {
+        let mut tried = 0;
+        let entries = if self.pic_resets.load(Ordering::Relaxed) > PIC_RESETS {
+            1
+        } else {
+            PIC_ENTRIES
+        };
+        for e in self.targets.iter().take(entries) {
+            let t = e.load(Ordering::Relaxed);
+            if t == target {
+                return Pic::Hit(tried);
+            }
+            if t == u64::MAX {
+                e.store(target, Ordering::Relaxed);
+                return Pic::Miss(tried);
+            }
+            tried += 1;
+        }
+        self.pic_resets.fetch_add(1, Ordering::Relaxed);
+        for (i, e) in self.targets.iter().enumerate() {
+            e.store(if i == 0 { target } else { u64::MAX }, Ordering::Relaxed);
+        }
+        Pic::Miss(tried)
     }
 }
 
@@ -205,7 +281,7 @@ impl Block {
 /// memory only), bounded by the guest instructions its blocks hold.
 #[derive(Debug)]
 pub struct Cache {
-    pub(super) blocks: FxHashMap<(u64, u32), Arc<Block>>,
+    pub(super) blocks: FxHashMap<(u64, u32, Ctx), Arc<Block>>,
     /// Guest instructions in the cached blocks.
     pub(super) insns: usize,
     /// The most instructions the cache holds (`CAPACITY` unless a test
