@@ -154,10 +154,9 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
             r.workload, r.cpus, mode, r.instructions, r.wall_seconds, r.cpu_seconds, r.speedup
         );
     }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let _ = writeln!(
         s,
         "\nLoad average when the parallel rows were written: {} (CPU s counts every thread of the process; wall s is what the user waits).",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        crate::bench::load_average()
     );
 }
