@@ -9,23 +9,8 @@
 
 mod common;
 
-use common::{images, run, text};
+use common::{images, run, text, KITS};
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
-
-/// The kits, each with its VCPU count and last console line.
-const KITS: [(&str, &str, &str); 7] = [
-    (
-        "hello.elf",
-        "1",
-        "hello: all four exceptions handled, halting with 0",
-    ),
-    ("console.elf", "1", "console: ok"),
-    ("timer.elf", "1", "timer: ok"),
-    ("rtc.elf", "1", "rtc: ok"),
-    ("cpustate.elf", "1", "cpustate: done"),
-    ("mp.elf", "4", "mp: ok"),
-    ("smp.elf", "4", "smp: ok"),
-];
 
 fn kit_path(name: &str) -> String {
     images().join(name).to_str().unwrap().to_string()

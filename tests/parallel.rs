@@ -7,22 +7,7 @@
 
 mod common;
 
-use common::{images, kit, run, text};
-
-/// The kits, each with its CPU count and last line.
-const KITS: [(&str, &str, &str); 7] = [
-    (
-        "hello.elf",
-        "1",
-        "hello: all four exceptions handled, halting with 0",
-    ),
-    ("console.elf", "1", "console: ok"),
-    ("timer.elf", "1", "timer: ok"),
-    ("rtc.elf", "1", "rtc: ok"),
-    ("cpustate.elf", "1", "cpustate: done"),
-    ("mp.elf", "4", "mp: ok"),
-    ("smp.elf", "4", "smp: ok"),
-];
+use common::{images, kit, run, text, KITS};
 
 #[test]
 fn every_kit_gives_the_deterministic_output_on_2_4_and_8_threads() {

@@ -30,6 +30,22 @@ pub(crate) fn kit(name: &str, cpus: &str, extra: &[&str]) -> Output {
     run(&args)
 }
 
+/// The bare-metal kits, each with the CPUs it runs on and its last console
+/// line (what tests/parallel.rs and tests/monitor_parallel.rs compare).
+pub(crate) const KITS: [(&str, &str, &str); 7] = [
+    (
+        "hello.elf",
+        "1",
+        "hello: all four exceptions handled, halting with 0",
+    ),
+    ("console.elf", "1", "console: ok"),
+    ("timer.elf", "1", "timer: ok"),
+    ("rtc.elf", "1", "rtc: ok"),
+    ("cpustate.elf", "1", "cpustate: done"),
+    ("mp.elf", "4", "mp: ok"),
+    ("smp.elf", "4", "smp: ok"),
+];
+
 /// The committed guest-kit images.
 pub(crate) fn images() -> PathBuf {
     root().join("guest-kits/images")
