@@ -32,6 +32,7 @@
 //! change to the simulator that keeps this module's items keeps the
 //! monitor building.
 
+mod handover;
 pub mod pcpu;
 
 // The physical CPU.
@@ -108,9 +109,6 @@ pub use crate::config;
 pub use crate::dev::{map, Board, BoardAction, BoardConfig, DeviceId, DiskImage, REGISTRY};
 /// The GDB stub, which serves VCPUs as it serves the bare machine's CPUs.
 pub use crate::gdb;
-/// A CPU's architectural state, captured from a bare-metal CPU and loaded
-/// back when the monitor virtualizes a running machine and steps away.
-pub use crate::handover::CpuState;
 /// Decoding, disassembly and the assembler the monitor's translator and
 /// traces use.
 pub use crate::isa;
@@ -119,9 +117,12 @@ pub use crate::loader;
 /// Quantum boundaries and the CPU limit, shared with the bare machine.
 pub use crate::machine::{quantum_end, MAX_CPUS};
 /// The CPU's cycle costs, which the monitor's translated code charges.
-pub use crate::timing::TIMING;
+pub use crate::timing::{Timing, TIMING};
 /// The machine the monitor runs on.
 pub use crate::{Exit, Machine, MachineConfig, Tier};
+/// A CPU's architectural state, captured from a bare-metal CPU and loaded
+/// back when the monitor virtualizes a running machine and steps away.
+pub use handover::CpuState;
 
 /// How a monitor's host threads wait for their next quantum, as the bare
 /// machine's do in the parallel mode.

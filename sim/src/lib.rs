@@ -10,15 +10,14 @@ pub mod config;
 pub mod cpu;
 pub mod dev;
 pub mod gdb;
-pub mod handover;
 pub mod hv;
 pub mod isa;
 pub mod loader;
 pub mod machine;
-pub mod mem;
+mod mem;
 pub mod obs;
 mod parallel;
-pub mod timing;
+mod timing;
 pub mod trace;
 
 pub mod testkit;

@@ -34,7 +34,7 @@ impl Image {
 
 /// The stack pointer CPU 0 starts with: where GXemul's testmips puts it
 /// (KSEG1 0xA0007F00), so programs written for one run on the other.
-pub const INITIAL_SP: u64 = 0xFFFF_FFFF_A000_7F00;
+pub(crate) const INITIAL_SP: u64 = 0xFFFF_FFFF_A000_7F00;
 
 /// Function and object symbols, sorted by address, for `<name+0x14>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

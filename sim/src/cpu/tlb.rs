@@ -271,7 +271,7 @@ impl Tlb {
     }
 
     /// TLBP: Index of the entry matching EntryHi, or Index.P set.
-    pub fn probe_into(&self, cp0: &mut super::Cp0) {
+    pub(crate) fn probe_into(&self, cp0: &mut super::Cp0) {
         // EntryHi's low word: 32-bit addressing.
         match self.probe(cp0.entry_hi as u32) {
             // Below 48: exact.
