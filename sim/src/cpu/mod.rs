@@ -264,7 +264,7 @@ impl Core {
 
     /// Random: counts down once per instruction from 47 to Wired, then wraps
     /// (the manual's per-instruction rule, computed from the instruction count).
-    pub fn random(&self) -> u32 {
+    pub(crate) fn random(&self) -> u32 {
         let wired = u64::from(self.cp0.wired);
         if wired > 47 {
             return 47;
@@ -312,7 +312,7 @@ impl Core {
     }
 
     /// Reads a CP0 register with Count and Random derived.
-    pub fn read_cp0(&self, reg: u32) -> u64 {
+    pub(crate) fn read_cp0(&self, reg: u32) -> u64 {
         self.cp0.read(reg, self.count(), self.random())
     }
 

@@ -382,7 +382,7 @@ impl Bus {
 
     /// The decoded instruction at `index` in the code arena.
     #[inline(always)]
-    pub fn code(&self, index: usize) -> Option<Insn> {
+    pub(crate) fn code(&self, index: usize) -> Option<Insn> {
         self.code.get(index).copied()
     }
 
