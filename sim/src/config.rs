@@ -256,7 +256,7 @@ impl Settings {
     }
 
     /// RAM in bytes, validated.
-    pub fn ram(&self) -> Result<u64, ConfigError> {
+    pub(crate) fn ram(&self) -> Result<u64, ConfigError> {
         let ram = match &self.mem {
             Some(s) => s.bytes().map_err(|e| invalid("mem", e))?,
             None => DEFAULT_RAM,
@@ -360,7 +360,7 @@ impl Settings {
     /// The memory the booting kernel is told it has: `boot_mem`, or all of
     /// `ram`. Physical memory starts at 0 and may not be larger than the
     /// machine's, so it has no holes and is the identity of machine memory.
-    pub fn boot_mem(&self, ram: u64) -> Result<u64, ConfigError> {
+    pub(crate) fn boot_mem(&self, ram: u64) -> Result<u64, ConfigError> {
         let Some(size) = &self.boot_mem else {
             return Ok(ram);
         };
@@ -556,7 +556,7 @@ pub struct MachineSetup {
 
 impl MachineSetup {
     /// The board for this machine, with a disk image's contents.
-    pub fn board(&self, disk: Option<crate::dev::DiskImage>) -> BoardConfig {
+    pub(crate) fn board(&self, disk: Option<crate::dev::DiskImage>) -> BoardConfig {
         BoardConfig {
             ncpus: self.config.ncpus,
             ram_bytes: self.boot_mem,

@@ -58,7 +58,7 @@ impl Symbols {
     }
 
     /// `name+0x14`, or `name` at offset 0.
-    pub fn describe(&self, addr: u64) -> Option<String> {
+    pub(crate) fn describe(&self, addr: u64) -> Option<String> {
         self.lookup(addr).map(|(n, off)| {
             if off == 0 {
                 n.to_string()
@@ -74,10 +74,6 @@ impl Symbols {
             .iter()
             .find(|(_, _, n)| n == name)
             .map(|(a, _, _)| *a)
-    }
-
-    pub fn len(&self) -> usize {
-        self.sorted.len()
     }
 
     pub fn is_empty(&self) -> bool {

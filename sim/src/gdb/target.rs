@@ -72,7 +72,7 @@ pub struct Point {
 
 impl Point {
     /// The simulator's [`crate::Watchpoint`] for a watch kind.
-    pub fn watchpoint(&self) -> crate::Watchpoint {
+    pub(crate) fn watchpoint(&self) -> crate::Watchpoint {
         crate::Watchpoint {
             addr: self.addr,
             len: self.len.max(1),
