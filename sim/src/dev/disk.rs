@@ -166,7 +166,7 @@ mod reg {
 }
 
 impl Disk {
-    pub fn new(base: Option<DiskImage>, irq_latency: Option<u64>) -> Disk {
+    pub(crate) fn new(base: Option<DiskImage>, irq_latency: Option<u64>) -> Disk {
         Disk {
             base,
             irq_latency,

@@ -53,7 +53,7 @@ fn bit(cpu: u64) -> u64 {
 }
 
 impl Mp {
-    pub fn new(ncpus: usize, ram_bytes: u64, seed: u64) -> Mp {
+    pub(crate) fn new(ncpus: usize, ram_bytes: u64, seed: u64) -> Mp {
         Mp {
             ncpus,
             ram_bytes,
@@ -85,7 +85,7 @@ impl Mp {
         self.ram_bytes
     }
 
-    pub fn paused(&self, cpu: usize) -> bool {
+    pub(crate) fn paused(&self, cpu: usize) -> bool {
         self.paused & bit(cpu as u64) != 0
     }
 

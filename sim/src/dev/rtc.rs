@@ -29,7 +29,7 @@ mod reg {
 }
 
 impl Rtc {
-    pub fn new(epoch: u64) -> Rtc {
+    pub(crate) fn new(epoch: u64) -> Rtc {
         Rtc {
             epoch,
             ..Rtc::default()
