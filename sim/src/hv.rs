@@ -28,7 +28,7 @@
 //!   API modules the monitor builds on (machine, loader, config, ISA, GDB
 //!   stub).
 //!
-//! Nothing in `monitor/` names a `sim` path outside this module, so a
+//! Nothing in `monitor/src` names a `sim` path outside this module, so a
 //! change to the simulator that keeps this module's items keeps the
 //! monitor building.
 
