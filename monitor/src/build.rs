@@ -7,8 +7,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use sim::hv::loader::{Image, LoadError, Symbols};
-use sim::hv::DiskImage;
+use sim::hv::{
+    loader::{Image, LoadError, Symbols},
+    DiskImage,
+};
 
 use crate::files::{keep_apart, Clash, Role};
 use crate::spec::VmSpec;

@@ -32,9 +32,11 @@
 //! have side effects (EntryHi's ASID, Compare, Count, Wired, Cause, Config)
 //! keep trapping.
 
-use sim::hv::cp0::reg;
-use sim::hv::isa::{decode, Op};
-use sim::hv::{Lookup, TlbEntry};
+use sim::hv::{
+    cp0::reg,
+    isa::{decode, Op},
+    Lookup, TlbEntry,
+};
 
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;

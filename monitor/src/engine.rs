@@ -3,10 +3,12 @@
 //! supervisor mode: single privileged instructions, the guest's KSEG0 code
 //! (boot stub, vector trampolines) and KSEG0/KSEG1 data accesses.
 
-use sim::hv::cp0::sext32;
-use sim::hv::isa::{Insn, Op, Reg};
-use sim::hv::tlb::lo;
-use sim::hv::{Access, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb};
+use sim::hv::{
+    cp0::sext32,
+    isa::{Insn, Op, Reg},
+    tlb::lo,
+    Access, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb,
+};
 
 use crate::guest::{directly_executable, GuestCtx, Shootdown};
 use crate::mem::GuestPhys;

@@ -1,8 +1,10 @@
 //! The one `match` over monitor exits: what the real CPU's exception means
 //! for the guest, and what the monitor does about it.
 
-use sim::hv::cp0::{cause, sext32, status};
-use sim::hv::{Access, ExcCode, Exception, Lookup, Mode, Regs};
+use sim::hv::{
+    cp0::{cause, sext32, status},
+    Access, ExcCode, Exception, Lookup, Mode, Regs,
+};
 
 use crate::coalesce::{self, DeviceTrap};
 use crate::commpage;

@@ -13,12 +13,12 @@
 //! over an instruction that traps to the monitor stops once the monitor has
 //! handled it.
 
-use sim::hv::gdb::machine::{debug_control, kernel_translate, read_ram, watch_stop};
-use sim::hv::gdb::target::{self, regnum};
-use sim::hv::gdb::{Point, Resume, Stop, Target};
-use sim::hv::Bus;
-use sim::hv::DebugControl;
-use sim::hv::{Cpu, RunExit};
+use sim::hv::{
+    gdb::machine::{debug_control, kernel_translate, read_ram, watch_stop},
+    gdb::target::{self, regnum},
+    gdb::{Point, Resume, Stop, Target},
+    Bus, Cpu, DebugControl, RunExit,
+};
 
 use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;

@@ -7,11 +7,7 @@
 //! it without a cycle. The engine's instruction semantics (`ExecContext`)
 //! and the device path are `engine`'s.
 
-use sim::hv::cp0::Mode;
-use sim::hv::Board;
-use sim::hv::Bus;
-use sim::hv::DebugControl;
-use sim::hv::{Access, Core, ExcCode, Exception, TlbEntry};
+use sim::hv::{cp0::Mode, Access, Board, Bus, Core, DebugControl, ExcCode, Exception, TlbEntry};
 
 use crate::cost::Cost;
 use crate::mem::{Asids, GuestPhys, Pmap};

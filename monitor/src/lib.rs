@@ -41,10 +41,9 @@ pub mod vm;
 
 use std::collections::VecDeque;
 
-use sim::hv::Regs;
-use sim::hv::{Board, BoardAction, BoardConfig};
-use sim::hv::{Machine, MachineConfig};
-use sim::hv::{PAGE_SHIFT, PAGE_SIZE};
+use sim::hv::{
+    Board, BoardAction, BoardConfig, Machine, MachineConfig, Regs, PAGE_SHIFT, PAGE_SIZE,
+};
 
 use crate::exit::Outcome;
 use crate::guest::GuestCtx;

@@ -31,8 +31,7 @@ use std::collections::VecDeque;
 use std::thread::JoinHandle;
 
 use crossbeam::channel::{unbounded, Receiver, Sender};
-use sim::hv::Bus;
-use sim::hv::Cpu;
+use sim::hv::{Bus, Cpu};
 
 use crate::exit::Outcome;
 use crate::guest::Shootdown;

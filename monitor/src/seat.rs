@@ -4,9 +4,10 @@
 //! fields (`Monitor::seat`); the parallel mode (`parallel`) from what a
 //! host thread was handed for the quantum. Both step it with the same code.
 
-use sim::hv::cp0::{reg, status};
-use sim::hv::Bus;
-use sim::hv::{Cpu, ExcCode, Exception, Mode, RunExit};
+use sim::hv::{
+    cp0::{reg, status},
+    Bus, Cpu, ExcCode, Exception, Mode, RunExit,
+};
 
 use crate::engine::{self, EngineStop};
 use crate::exit::{self, Outcome};

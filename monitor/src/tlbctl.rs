@@ -2,10 +2,7 @@
 //! physical → machine), machine ASIDs in the real EntryHi, and the L2TLB
 //! refill path.
 
-use sim::hv::cp0::reg;
-use sim::hv::tlb::lo;
-use sim::hv::tlb::TlbHit;
-use sim::hv::{Lookup, TlbEntry, TLB_ENTRIES};
+use sim::hv::{cp0::reg, tlb::lo, tlb::TlbHit, Lookup, TlbEntry, TLB_ENTRIES};
 
 use crate::guest::{GuestCtx, Shootdown};
 use crate::l2tlb::L2Entry;

@@ -1,8 +1,10 @@
 //! A virtual CPU: the guest's registers while descheduled, its virtual CP0
 //! and virtual 48-entry TLB, its virtual timer and its L2TLB.
 
-use sim::hv::cp0::{self, Mode};
-use sim::hv::{Cp0, Cp0Write, Exception, Regs, Tlb};
+use sim::hv::{
+    cp0::{self, Mode},
+    Cp0, Cp0Write, Exception, Regs, Tlb,
+};
 
 use crate::l2tlb::L2Tlb;
 

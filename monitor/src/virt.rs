@@ -11,13 +11,9 @@
 
 use std::collections::VecDeque;
 
-use sim::hv::config::show_size;
-use sim::hv::cp0::reg;
-use sim::hv::Board;
-use sim::hv::CpuState;
-use sim::hv::Machine;
-use sim::hv::RunState;
-use sim::hv::{PAGE_SHIFT, PAGE_SIZE};
+use sim::hv::{
+    config::show_size, cp0::reg, Board, CpuState, Machine, RunState, PAGE_SHIFT, PAGE_SIZE,
+};
 
 use crate::cost::{Cost, VirtCost};
 use crate::mem::{Asids, Pmap};

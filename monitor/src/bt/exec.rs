@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use sim::hv::isa::{Class, Insn, Reg};
-use sim::hv::MulDiv;
-use sim::hv::TIMING;
-use sim::hv::{execute, Access, Exception, ExecContext, Flow, Lookup, Regs};
+use sim::hv::{
+    execute,
+    isa::{Class, Insn, Reg},
+    Access, Exception, ExecContext, Flow, Lookup, MulDiv, Regs, TIMING,
+};
 
 use super::block::{Block, Ctx};
 use super::state::Pic;

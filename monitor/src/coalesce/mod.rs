@@ -16,9 +16,10 @@ pub mod ring;
 pub mod scan;
 pub mod state;
 
-use sim::hv::isa::{decode, Reg};
-use sim::hv::{Access, Flow, Regs};
-use sim::hv::{DeviceId, REGISTRY};
+use sim::hv::{
+    isa::{decode, Reg},
+    Access, DeviceId, Flow, Regs, REGISTRY,
+};
 
 use crate::cost::Cost;
 use crate::engine::{self, EngineStop};

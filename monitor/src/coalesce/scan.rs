@@ -12,9 +12,11 @@
 //! always emulated for real by the engine and ends where the real run
 //! leaves the words the scan covered.
 
-use sim::hv::cp0::Mode;
-use sim::hv::isa::{decode, Op};
-use sim::hv::{Access, ExcCode, Exception, ExecContext, Flow, Regs};
+use sim::hv::{
+    cp0::Mode,
+    isa::{decode, Op},
+    Access, ExcCode, Exception, ExecContext, Flow, Regs,
+};
 
 pub use super::state::{Ranges, MAX_RANGES};
 use crate::engine;

@@ -24,9 +24,10 @@ mod text;
 
 use std::fmt;
 
-use sim::hv::isa::{decode, disasm::Disasm};
-use sim::hv::ExcCode;
-use sim::hv::Mode;
+use sim::hv::{
+    isa::{decode, disasm::Disasm},
+    ExcCode, Mode,
+};
 
 pub use read::{is_bare_machine_line, ReadError, Reader};
 
