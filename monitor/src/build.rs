@@ -7,8 +7,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use sim::dev::DiskImage;
-use sim::loader::{Image, LoadError, Symbols};
+use sim::hv::{
+    loader::{Image, LoadError, Symbols},
+    DiskImage,
+};
 
 use crate::files::{keep_apart, Clash, Role};
 use crate::spec::VmSpec;
@@ -172,7 +174,7 @@ pub fn read_image(path: &Path, ram: u64) -> Result<(Image, Symbols), BuildError>
         path: path.to_path_buf(),
         problem,
     })?;
-    sim::loader::load(&bytes, ram).map_err(|problem| BuildError::Image {
+    sim::hv::loader::load(&bytes, ram).map_err(|problem| BuildError::Image {
         path: path.to_path_buf(),
         problem,
     })

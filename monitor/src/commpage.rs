@@ -32,9 +32,11 @@
 //! have side effects (EntryHi's ASID, Compare, Count, Wired, Cause, Config)
 //! keep trapping.
 
-use sim::cpu::cp0::reg;
-use sim::cpu::{Lookup, TlbEntry};
-use sim::isa::{decode, Op};
+use sim::hv::{
+    cp0::reg,
+    isa::{decode, Op},
+    Lookup, TlbEntry,
+};
 
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
@@ -88,7 +90,7 @@ pub fn patch(ctx: &mut GuestCtx<'_>, pc: u64) {
     let Some(new) = rewrite(word) else {
         return;
     };
-    if ctx.bus.write_ram(ctx.core.id, ma, 4, u64::from(new)) {
+    if ctx.bus.write_ram(ctx.core.id(), ma, 4, u64::from(new)) {
         ctx.charge(ctx.cost.patch);
         ctx.vcpu.stats.patched += 1;
         ctx.trace.emit(MonEvent::patch(pc, word, new));
@@ -98,7 +100,7 @@ pub fn patch(ctx: &mut GuestCtx<'_>, pc: u64) {
 /// Whether `vaddr`, accessed in the guest's current mode, is the commpage.
 pub fn covers(ctx: &GuestCtx<'_>, vaddr: u64) -> bool {
     ctx.vcpu.commpage_on
-        && ctx.vcpu.mode() != sim::cpu::Mode::User
+        && ctx.vcpu.mode() != sim::hv::Mode::User
         && (vaddr as u32) >> 12 == BASE >> 12
 }
 
@@ -117,7 +119,7 @@ pub fn store(ctx: &mut GuestCtx<'_>) {
         if v != ctx.vcpu.commpage_shadow[i] || stale & (1 << r) != 0 {
             ctx.vcpu.commpage_shadow[i] = v;
             let at = ctx.vcpu.commpage + u64::from(4 * r);
-            ctx.bus.write_ram(ctx.core.id, at, 4, u64::from(v));
+            ctx.bus.write_ram(ctx.core.id(), at, 4, u64::from(v));
         }
     }
     ctx.vcpu.commpage_live = true;
@@ -138,8 +140,8 @@ pub fn load(ctx: &mut GuestCtx<'_>) {
             // stored: the word is rewritten on the next `store`.
             ctx.vcpu.commpage_stale |= 1 << r;
             // Sign-extended like MTC0 of a 32-bit register.
-            let value = sim::cpu::cp0::sext32(v);
-            if let sim::cpu::Cp0Write::Status = ctx.vcpu.write_cp0(r, value, ctx.now) {
+            let value = sim::hv::cp0::sext32(v);
+            if let sim::hv::Cp0Write::Status = ctx.vcpu.write_cp0(r, value, ctx.now) {
                 tlbctl::load_asid(ctx);
             }
         }
@@ -151,25 +153,25 @@ pub fn load(ctx: &mut GuestCtx<'_>) {
 /// mode. A composed entry for the same pair and ASID is removed first (the
 /// real TLB must never match twice).
 pub fn map(ctx: &mut GuestCtx<'_>) {
-    let masid = ctx.core.cp0.asid();
-    let want = if ctx.vcpu.mode() == sim::cpu::Mode::User || !ctx.vcpu.commpage_on {
+    let masid = ctx.core.cp0().asid();
+    let want = if ctx.vcpu.mode() == sim::hv::Mode::User || !ctx.vcpu.commpage_on {
         TlbEntry::unused(TLB_INDEX)
     } else {
         let pfn = (ctx.vcpu.commpage >> 12) as u32;
-        let lo = sim::cpu::tlb::lo::V | sim::cpu::tlb::lo::D | (3 << sim::cpu::tlb::lo::C_SHIFT);
+        let lo = sim::hv::tlb::lo::V | sim::hv::tlb::lo::D | (3 << sim::hv::tlb::lo::C_SHIFT);
         TlbEntry {
             page_mask: 0,
             vpn2: BASE & !0x1FFF,
             asid: masid,
             global: false,
-            lo: [0, (pfn << sim::cpu::tlb::lo::PFN_SHIFT) | lo],
+            lo: [0, (pfn << sim::hv::tlb::lo::PFN_SHIFT) | lo],
         }
     };
-    if ctx.core.tlb.read(TLB_INDEX) == want {
+    if ctx.core.tlb().read(TLB_INDEX) == want {
         return;
     }
     if want.vpn2 == BASE & !0x1FFF {
-        if let Lookup::Hit(h) | Lookup::Multiple(h) = ctx.core.tlb.lookup(BASE, masid) {
+        if let Lookup::Hit(h) | Lookup::Multiple(h) = ctx.core.tlb().lookup(BASE, masid) {
             if h.index != TLB_INDEX {
                 ctx.core.tlb_write(h.index, TlbEntry::unused(h.index));
             }
@@ -182,8 +184,8 @@ pub fn map(ctx: &mut GuestCtx<'_>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use sim::isa::asm::Asm;
-    use sim::isa::Reg;
+    use sim::hv::isa::asm::Asm;
+    use sim::hv::isa::Reg;
 
     fn word(build: impl FnOnce(&mut Asm) -> &mut Asm) -> u32 {
         let mut a = Asm::new(0xC000_0000);

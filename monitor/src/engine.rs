@@ -1,12 +1,14 @@
-//! The emulation engine: the simulator's own interpreter (`sim::cpu::execute`)
+//! The emulation engine: the simulator's own interpreter (`sim::hv::execute`)
 //! run against a virtual CPU. It executes what cannot run directly in
 //! supervisor mode: single privileged instructions, the guest's KSEG0 code
 //! (boot stub, vector trampolines) and KSEG0/KSEG1 data accesses.
 
-use sim::cpu::cp0::sext32;
-use sim::cpu::tlb::lo;
-use sim::cpu::{Access, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb};
-use sim::isa::{Insn, Op, Reg};
+use sim::hv::{
+    cp0::sext32,
+    isa::{Insn, Op, Reg},
+    tlb::lo,
+    Access, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb,
+};
 
 use crate::guest::{directly_executable, GuestCtx, Shootdown};
 use crate::mem::GuestPhys;
@@ -45,7 +47,7 @@ impl GuestCtx<'_> {
     fn commpage_store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
         crate::commpage::store(self);
         let ma = self.vcpu.commpage + (vaddr & 0xFFF);
-        if !self.bus.write_ram(self.core.id, ma, width, value) {
+        if !self.bus.write_ram(self.core.id(), ma, width, value) {
             return Err(Self::bus_error(Access::Store));
         }
         crate::commpage::load(self);
@@ -125,7 +127,8 @@ impl GuestCtx<'_> {
         let (first, last) = what.pairs();
         self.vcpu.l2tlb.drop_range(first, last);
         tlbctl::shoot_down(self.core, self.asids, self.vcpu.space, what);
-        self.shootdowns.push((self.core.id, self.vcpu.space, what));
+        self.shootdowns
+            .push((self.core.id(), self.vcpu.space, what));
         self.charge(self.cost.shootdown);
     }
 
@@ -134,7 +137,7 @@ impl GuestCtx<'_> {
     /// compose the new one for the page the guest is refilling (BadVAddr) if
     /// it covers it.
     fn write_vtlb(&mut self, index: usize, random: bool) {
-        let index = index % sim::cpu::TLB_ENTRIES;
+        let index = index % sim::hv::TLB_ENTRIES;
         let old = self.vcpu.tlb.read(index);
         let new = Tlb::entry_from(&self.vcpu.cp0);
         self.vcpu.tlb.write(index, new);
@@ -195,7 +198,7 @@ impl ExecContext for GuestCtx<'_> {
         let gpa = self.translate(vaddr, Access::Load)?;
         let v = self.read(gpa, width, Access::Load)?;
         if let Some(ma) = self.pmap.translate(gpa) {
-            self.bus.link(self.core.id, ma.0);
+            self.bus.link(self.core.id(), ma.0);
         }
         // Virtual LLAddr: the guest-physical PA[35:4], as the CPU's would hold.
         self.vcpu.cp0.ll_addr = (gpa.0 >> 4) as u32;
@@ -204,10 +207,10 @@ impl ExecContext for GuestCtx<'_> {
 
     fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64) -> Result<bool, Exception> {
         let gpa = self.translate(vaddr, Access::Store)?;
-        if !self.bus.linked(self.core.id) {
+        if !self.bus.linked(self.core.id()) {
             return Ok(false);
         }
-        self.bus.unlink(self.core.id);
+        self.bus.unlink(self.core.id());
         self.write(gpa, width, value)?;
         Ok(true)
     }
@@ -215,7 +218,7 @@ impl ExecContext for GuestCtx<'_> {
     // lab emulate: begin mfc0
     fn read_cp0(&mut self, reg: u32) -> u64 {
         self.count_emulated("mfc0");
-        if reg == sim::cpu::cp0::reg::CAUSE {
+        if reg == sim::hv::cp0::reg::CAUSE {
             // Cause's IP2..IP6 follow the board's lines as they are now: a
             // device write this turn (an IPI to itself, an ipi_flush) must
             // show in the next read, as on the bare machine.
@@ -306,13 +309,13 @@ impl ExecContext for GuestCtx<'_> {
         self.vcpu.may_interrupt = true;
         let c = &mut self.vcpu.cp0;
         let to = if c.erl() {
-            c.status &= !sim::cpu::cp0::status::ERL;
+            c.status &= !sim::hv::cp0::status::ERL;
             c.error_epc
         } else {
-            c.status &= !sim::cpu::cp0::status::EXL;
+            c.status &= !sim::hv::cp0::status::EXL;
             c.epc
         };
-        self.bus.unlink(self.core.id);
+        self.bus.unlink(self.core.id());
         self.trace.emit(MonEvent::GuestEret {
             to: low32(to),
             mode: self.vcpu.cp0.mode(),
@@ -350,7 +353,7 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
                 return EngineStop::Direct;
             }
         }
-        if ctx.core.cycles >= budget_end {
+        if ctx.core.cycles() >= budget_end {
             return EngineStop::Budget;
         }
         // The instructions a trap asked for are emulated (one handler per
@@ -413,7 +416,7 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
             },
         });
     }
-    match sim::cpu::execute(regs, ctx, insn, pc) {
+    match sim::hv::execute(regs, ctx, insn, pc) {
         Ok(flow) => {
             ctx.vcpu.stats.guest_insns += 1;
             regs.advance(flow);
@@ -459,7 +462,7 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
 pub fn kseg_phys(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
     // The low word: 32-bit addressing, as `translate`.
     let va = vaddr as u32;
-    ((0x8000_0000..0xC000_0000).contains(&va) && ctx.vcpu.mode() == sim::cpu::Mode::Kernel)
+    ((0x8000_0000..0xC000_0000).contains(&va) && ctx.vcpu.mode() == sim::hv::Mode::Kernel)
         .then_some(GuestPhys(u64::from(va & 0x1FFF_FFFF)))
 }
 

@@ -1,8 +1,10 @@
 //! The one `match` over monitor exits: what the real CPU's exception means
 //! for the guest, and what the monitor does about it.
 
-use sim::cpu::cp0::{cause, sext32, status};
-use sim::cpu::{Access, ExcCode, Exception, Lookup, Mode, Regs};
+use sim::hv::{
+    cp0::{cause, sext32, status},
+    Access, ExcCode, Exception, Lookup, Mode, Regs,
+};
 
 use crate::coalesce::{self, DeviceTrap};
 use crate::commpage;
@@ -42,7 +44,7 @@ impl From<EngineStop> for Outcome {
 /// Handles one exit: the real CPU took exception `code` while running the
 /// guest; its CP0 holds EPC, Cause and BadVAddr as hardware left them.
 pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end: u64) -> Outcome {
-    let real = &ctx.core.cp0;
+    let real = ctx.core.cp0();
     let epc = real.epc;
     let bd = real.cause & cause::BD != 0;
     let ce = ((real.cause & cause::CE_MASK) >> cause::CE_SHIFT) as u8;
@@ -189,11 +191,11 @@ fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64)
     // The VA's low word: 32-bit addressing.
     let va = badvaddr as u32;
     let sva = sext32(u64::from(va));
-    let masid = ctx.core.cp0.asid();
+    let masid = ctx.core.cp0().asid();
     let guest_asid = ctx.vcpu.cp0.asid();
     let store = code != ExcCode::TlbL;
     let miss_code = if store { ExcCode::TlbS } else { ExcCode::TlbL };
-    if matches!(ctx.core.tlb.lookup(va, masid), Lookup::Miss) {
+    if matches!(ctx.core.tlb().lookup(va, masid), Lookup::Miss) {
         // A real refill: L2TLB, then the virtual TLB, then the guest.
         if tlbctl::refill(ctx, va) {
             regs.jump_to(epc);
@@ -254,7 +256,7 @@ fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64)
 /// its RAM, inside a device window of `../shared/docs/board-testmips.md`).
 pub fn is_device(ctx: &GuestCtx<'_>, gpa: GuestPhys) -> bool {
     gpa.0 >= ctx.pmap.size()
-        && sim::dev::REGISTRY
+        && sim::hv::REGISTRY
             .iter()
             .any(|&(_, base, size)| gpa.0.checked_sub(base).is_some_and(|off| off < size))
 }

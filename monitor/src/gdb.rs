@@ -13,12 +13,12 @@
 //! over an instruction that traps to the monitor stops once the monitor has
 //! handled it.
 
-use sim::cpu::{Cpu, RunExit};
-use sim::gdb::machine::{debug_control, kernel_translate, read_ram, watch_stop};
-use sim::gdb::target::{self, regnum};
-use sim::gdb::{Point, Resume, Stop, Target};
-use sim::mem::Bus;
-use sim::DebugControl;
+use sim::hv::{
+    gdb::machine::{debug_control, kernel_translate, read_ram, watch_stop},
+    gdb::target::{self, regnum},
+    gdb::{Point, Resume, Stop, Target},
+    Bus, Cpu, DebugControl, RunExit,
+};
 
 use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
@@ -40,11 +40,11 @@ impl VmDebug {
         let Some(ctl) = self.vcpus.get_mut(vcpu).filter(|c| c.active) else {
             return cpu.run::<false>(bus, end);
         };
-        std::mem::swap(&mut cpu.debug, ctl);
+        cpu.swap_debug(ctl);
         let exit = cpu.run::<true>(bus, end);
         // Nobody observes the machine's own events under the monitor.
-        cpu.events.clear();
-        std::mem::swap(&mut cpu.debug, ctl);
+        cpu.discard_events();
+        cpu.swap_debug(ctl);
         exit
     }
 }
@@ -138,7 +138,7 @@ impl<'a> MonitorTarget<'a> {
     }
 
     /// The VCPU's live registers: on its physical CPU if scheduled.
-    fn regs(&self, thread: usize) -> Option<&sim::cpu::Regs> {
+    fn regs(&self, thread: usize) -> Option<&sim::hv::Regs> {
         let vc = self.monitor.vms.get(self.vm)?.vcpus.get(thread)?;
         match vc.on_pcpu {
             Some(p) => self.monitor.machine.cpus.get(p).map(|c| &c.regs),
@@ -224,7 +224,7 @@ impl Target for MonitorTarget<'_> {
 
     fn write_memory(&mut self, thread: usize, addr: u64, data: &[u8]) -> bool {
         let Some(parts) =
-            sim::gdb::machine::pieces(addr, data.len(), |va| self.translate(thread, va))
+            sim::hv::gdb::machine::pieces(addr, data.len(), |va| self.translate(thread, va))
         else {
             return false;
         };

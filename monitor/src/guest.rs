@@ -7,11 +7,7 @@
 //! it without a cycle. The engine's instruction semantics (`ExecContext`)
 //! and the device path are `engine`'s.
 
-use sim::cpu::cp0::Mode;
-use sim::cpu::{Access, Core, ExcCode, Exception, TlbEntry};
-use sim::dev::Board;
-use sim::mem::Bus;
-use sim::DebugControl;
+use sim::hv::{cp0::Mode, Access, Board, Bus, Core, DebugControl, ExcCode, Exception, TlbEntry};
 
 use crate::cost::Cost;
 use crate::mem::{Asids, GuestPhys, Pmap};
@@ -66,7 +62,7 @@ impl GuestCtx<'_> {
     /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
     pub fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
         // The low word: 32-bit addressing.
-        let t = sim::cpu::tlb::translate(&self.vcpu.cp0, &self.vcpu.tlb, vaddr as u32, access)?;
+        let t = sim::hv::tlb::translate(&self.vcpu.cp0, &self.vcpu.tlb, vaddr as u32, access)?;
         Ok(GuestPhys(t.pa))
     }
 
@@ -106,7 +102,7 @@ impl GuestCtx<'_> {
             .pmap
             .translate(gpa)
             .ok_or(Self::bus_error(Access::Store))?;
-        if self.bus.write_ram(self.core.id, ma.0, width, value) {
+        if self.bus.write_ram(self.core.id(), ma.0, width, value) {
             return Ok(());
         }
         Err(Self::bus_error(Access::Store))
@@ -114,7 +110,7 @@ impl GuestCtx<'_> {
 
     pub fn charge(&mut self, cycles: u64) {
         self.core.charge(cycles);
-        self.trace.now = self.core.cycles;
+        self.trace.now = self.core.cycles();
         self.vcpu.stats.monitor_cycles += cycles;
     }
 }

@@ -3,7 +3,7 @@
 //! carries out the timeline's actions at the boundaries (`timeline`,
 //! `virt`), keeping the statistics of each phase.
 
-use sim::{Exit, Machine};
+use sim::hv::{Exit, Machine};
 
 use crate::cost::Cost;
 use crate::memstate::MemoryState;
@@ -92,8 +92,8 @@ fn totals(r: &Running) -> Mark {
     match r {
         // Natively: every CPU's cycles, idle included; exits are off.
         Running::Native(m) => Mark {
-            guest_cycles: m.cpus.iter().map(|c| c.cycles).sum(),
-            instructions: m.cpus.iter().map(|c| c.instret).sum(),
+            guest_cycles: m.cpus.iter().map(|c| c.cycles()).sum(),
+            instructions: m.cpus.iter().map(|c| c.instret()).sum(),
             ..Mark::default()
         },
         Running::Virtual(mon) => {
@@ -567,7 +567,7 @@ fn start(mon: &mut Monitor, spec: &VmSpec, disk_irq: Option<u64>) -> Result<Stri
     Ok(format!(
         "{name} ({}, {}, {} VCPU(s){disk}) booted into free machine memory at {base:#x}",
         spec.image.display(),
-        sim::config::show_size(spec.mem_bytes()),
+        sim::hv::config::show_size(spec.mem_bytes()),
         spec.vcpus()
     ))
 }
@@ -581,12 +581,12 @@ fn line(now: u64, at: &At, result: Result<Switch, String>) -> String {
                 Action::Virtualize => format!(
                     "{} CPU(s) became VCPUs of vm0 (VCPU i on CPU i), identity pmap of {} as one range",
                     s.cpus,
-                    sim::config::show_size(s.mem)
+                    sim::hv::config::show_size(s.mem)
                 ),
                 Action::VirtualizeCpu => format!(
                     "{} CPU(s) became VCPUs of vm0 (VCPU i on CPU i), memory {memory}: {} on itself, the guest's own TLB entries installed with machine ASIDs",
                     s.cpus,
-                    sim::config::show_size(s.mem)
+                    sim::hv::config::show_size(s.mem)
                 ),
                 Action::VirtualizeMemory(r) => format!(
                     "vm0's {} composed through its pmap from now on; memory {memory}",
@@ -600,7 +600,7 @@ fn line(now: u64, at: &At, result: Result<Switch, String>) -> String {
                 _ => format!(
                     "vm0's {} VCPU(s) handed back to the CPUs, exits off, {} identity memory",
                     s.cpus,
-                    sim::config::show_size(s.mem)
+                    sim::hv::config::show_size(s.mem)
                 ),
             };
             format!(
@@ -621,7 +621,7 @@ fn line(now: u64, at: &At, result: Result<Switch, String>) -> String {
 fn range_text(range: Option<(u64, u64)>, bytes: u64) -> String {
     match range {
         Some((first, end)) => format!("{first:#x}-{end:#x}"),
-        None => format!("{} (all of it)", sim::config::show_size(bytes)),
+        None => format!("{} (all of it)", sim::hv::config::show_size(bytes)),
     }
 }
 

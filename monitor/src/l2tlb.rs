@@ -103,11 +103,11 @@ impl L2Tlb {
     /// Drops every pair with a half on a machine page `on` names (real
     /// EntryLo PFN), as concurrent remapping does for a page it copies.
     pub fn drop_machine_pages(&mut self, on: impl Fn(u32) -> bool) {
-        let pfn = |lo: u32| lo >> sim::cpu::tlb::lo::PFN_SHIFT;
+        let pfn = |lo: u32| lo >> sim::hv::tlb::lo::PFN_SHIFT;
         for s in self.slots.iter_mut() {
             if s.is_some_and(|e| {
                 e.lo.iter()
-                    .any(|&l| l & sim::cpu::tlb::lo::V != 0 && on(pfn(l)))
+                    .any(|&l| l & sim::hv::tlb::lo::V != 0 && on(pfn(l)))
             }) {
                 *s = None;
             }

@@ -41,10 +41,9 @@ pub mod vm;
 
 use std::collections::VecDeque;
 
-use sim::cpu::Regs;
-use sim::dev::{Board, BoardAction, BoardConfig};
-use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
-use sim::{Machine, MachineConfig};
+use sim::hv::{
+    Board, BoardAction, BoardConfig, Machine, MachineConfig, Regs, PAGE_SHIFT, PAGE_SIZE,
+};
 
 use crate::exit::Outcome;
 use crate::guest::GuestCtx;
@@ -88,7 +87,7 @@ pub struct MonitorConfig {
     pub max_cycles: Option<u64>,
     pub vms: Vec<VmConfig>,
     /// The machine's memory; `None`: what the VMs need (their memory and
-    /// a commpage per VCPU). At most `sim::config::MAX_MACHINE_MEM`.
+    /// a commpage per VCPU). At most `sim::hv::config::MAX_MACHINE_MEM`.
     pub machine_mem: Option<u64>,
     /// Seed of every VM's mp hardware_random register.
     pub seed: u64,
@@ -96,8 +95,8 @@ pub struct MonitorConfig {
     pub epoch: u64,
     /// The monitor's cost table (`--cost NAME=CYCLES` overrides entries).
     pub cost: cost::Cost,
-    /// Execution tier of the physical CPUs (`sim::Tier`).
-    pub tier: sim::Tier,
+    /// Execution tier of the physical CPUs (`sim::hv::Tier`).
+    pub tier: sim::hv::Tier,
 }
 
 impl Default for MonitorConfig {
@@ -112,7 +111,7 @@ impl Default for MonitorConfig {
             seed: 0,
             epoch: 0,
             cost: cost::COST,
-            tier: sim::Tier::default(),
+            tier: sim::hv::Tier::default(),
         }
     }
 }
@@ -168,7 +167,7 @@ pub struct Monitor {
 /// call it before loading images, so a run that cannot fit is refused
 /// first.
 pub fn machine_memory(vms: &[(u64, usize)], given: Option<u64>) -> Result<u64, MonitorError> {
-    use sim::config::{check_host_memory, show_size, MAX_MACHINE_MEM};
+    use sim::hv::config::{check_host_memory, show_size, MAX_MACHINE_MEM};
     let vcpus: usize = vms.iter().map(|v| v.1).sum();
     let needed = vms
         .iter()
@@ -211,19 +210,18 @@ impl Monitor {
         if config.vms.is_empty() {
             return Err(MonitorError::NoVms);
         }
-        if !(1..=sim::machine::MAX_CPUS).contains(&config.pcpus) {
+        if !(1..=sim::hv::MAX_CPUS).contains(&config.pcpus) {
             return Err(MonitorError::BadPcpus {
                 pcpus: config.pcpus,
             });
         }
         let mut total_pages = 0u64;
         for v in &config.vms {
-            sim::config::check_ram(v.mem_bytes, &sim::config::show_size(v.mem_bytes)).map_err(
-                |problem| MonitorError::BadMemory {
+            sim::hv::config::check_ram(v.mem_bytes, &sim::hv::config::show_size(v.mem_bytes))
+                .map_err(|problem| MonitorError::BadMemory {
                     vm: v.name.clone(),
                     problem,
-                },
-            )?;
+                })?;
             if !(1..=64).contains(&v.vcpus) {
                 return Err(MonitorError::BadVcpus {
                     vm: v.name.clone(),
@@ -425,10 +423,7 @@ impl Monitor {
         }
         let (end, first) = self.paused.take().unwrap_or_else(|| {
             let c = &self.config;
-            (
-                sim::machine::quantum_end(self.now, c.quantum, c.max_cycles),
-                0,
-            )
+            (sim::hv::quantum_end(self.now, c.quantum, c.max_cycles), 0)
         });
         for p in first..self.current.len() {
             if self.run_pcpu(p, end) {
@@ -471,7 +466,7 @@ impl Monitor {
     /// run on the threads. Returns the quantum's end.
     fn run_quantum_parallel(&mut self) -> u64 {
         let c = &self.config;
-        let end = sim::machine::quantum_end(self.now, c.quantum, c.max_cycles);
+        let end = sim::hv::quantum_end(self.now, c.quantum, c.max_cycles);
         for p in 0..self.current.len() {
             self.seat_for_quantum(p);
         }
@@ -513,7 +508,7 @@ impl Monitor {
                         .get(c)
                         .is_some_and(|vc| vc.state == VcpuState::Runnable)
             });
-            let cycles = self.machine.cpus.get(p).map_or(0, |c| c.cycles);
+            let cycles = self.machine.cpus.get(p).map_or(0, |c| c.cycles());
             let slice_over = cycles >= self.slice_end.get(p).copied().unwrap_or(0)
                 && self.someone_waits_for_a_cpu(p);
             if runnable && !slice_over {
@@ -536,13 +531,13 @@ impl Monitor {
             let Some((v, c)) = self.current.get(p).copied().flatten() else {
                 if !self.schedule_in(p) {
                     if let Some(cpu) = self.machine.cpus.get_mut(p) {
-                        cpu.cycles = cpu.cycles.max(end);
+                        cpu.idle_until(end);
                     }
                     return false;
                 }
                 continue;
             };
-            let cycles = self.machine.cpus.get(p).map_or(end, |c| c.cycles);
+            let cycles = self.machine.cpus.get(p).map_or(end, |c| c.cycles());
             if cycles >= end {
                 return false;
             }
@@ -692,7 +687,7 @@ impl Monitor {
                 *slot = Some((v, c));
             }
             if let Some(s) = self.slice_end.get_mut(p) {
-                *s = cpu.cycles + self.config.slice;
+                *s = cpu.cycles() + self.config.slice;
             }
             self.trace.place = Place {
                 pcpu: p,
@@ -734,7 +729,7 @@ impl Monitor {
         // a switch ends the link, as the ERET of a real context switch
         // would, so an SC of the next VCPU here or of this one after it
         // resumes fails (../shared/docs/r4000-reference.md §5.12).
-        self.machine.bus.unlink(cpu.core.id);
+        self.machine.bus.unlink(cpu.core.id());
         if let Some(vc) = self.vms.get_mut(v).and_then(|vm| vm.vcpus.get_mut(c)) {
             vc.regs = cpu.regs.clone();
             vc.on_pcpu = None;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use sim::mem::PAGE_SHIFT;
+use sim::hv::PAGE_SHIFT;
 
 /// A guest-physical address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

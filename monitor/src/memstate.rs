@@ -8,8 +8,7 @@
 //! back to the pmap. [`virtualize_memory`] and [`devirtualize_memory`] are
 //! the timeline's switches between the two for a range or all of it.
 
-use sim::config::show_size;
-use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
+use sim::hv::{config::show_size, PAGE_SHIFT, PAGE_SIZE};
 
 pub use crate::mem::{MemoryState, PageSet};
 use crate::remap::RemapIndex;

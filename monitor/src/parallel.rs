@@ -31,8 +31,7 @@ use std::collections::VecDeque;
 use std::thread::JoinHandle;
 
 use crossbeam::channel::{unbounded, Receiver, Sender};
-use sim::cpu::Cpu;
-use sim::mem::Bus;
+use sim::hv::{Bus, Cpu};
 
 use crate::exit::Outcome;
 use crate::guest::Shootdown;
@@ -293,7 +292,7 @@ impl Parallel {
         }
         // An idle CPU stays here: time passes, nothing runs.
         for cpu in self.cpus.iter_mut().flatten() {
-            cpu.cycles = cpu.cycles.max(q.end);
+            cpu.idle_until(q.end);
         }
         units.sort_by_key(|u| std::cmp::Reverse(u.cpus.len()));
         let mut load = vec![0usize; jobs.len()];
@@ -377,7 +376,7 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job) {
     let mut generation = u.asids.generation;
     loop {
         let Some(l) = u.cpus.get_mut(i) else { return };
-        if l.cpu.cycles >= end {
+        if l.cpu.cycles() >= end {
             return;
         }
         let runnable = u.vm.running()
@@ -386,7 +385,7 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job) {
                 .get(l.c)
                 .is_some_and(|vc| vc.state == VcpuState::Runnable);
         if !runnable {
-            l.cpu.cycles = l.cpu.cycles.max(end);
+            l.cpu.idle_until(end);
             return;
         }
         let from = job.shootdowns.len();
@@ -430,7 +429,7 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job) {
             Outcome::Wait => {
                 job.trace.emit(MonEvent::Wait);
                 if let Some(l) = u.cpus.get_mut(i) {
-                    l.cpu.cycles = l.cpu.cycles.max(end);
+                    l.cpu.idle_until(end);
                 }
                 return;
             }

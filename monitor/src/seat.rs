@@ -4,9 +4,10 @@
 //! fields (`Monitor::seat`); the parallel mode (`parallel`) from what a
 //! host thread was handed for the quantum. Both step it with the same code.
 
-use sim::cpu::cp0::{reg, status};
-use sim::cpu::{Cpu, ExcCode, Exception, Mode, RunExit};
-use sim::mem::Bus;
+use sim::hv::{
+    cp0::{reg, status},
+    Bus, Cpu, ExcCode, Exception, Mode, RunExit,
+};
 
 use crate::engine::{self, EngineStop};
 use crate::exit::{self, Outcome};
@@ -67,12 +68,12 @@ impl Seat<'_> {
             Some(None) => {}
         }
         let cpu = &mut *self.cpu;
-        let (c0, i0) = (cpu.cycles, cpu.instret);
+        let (c0, i0) = (cpu.cycles(), cpu.instret());
         let exit = match self.debug.as_deref_mut() {
             Some(d) if d.vm == v => d.run(cpu, self.bus, c, end),
             _ => cpu.run::<false>(self.bus, end),
         };
-        let (dc, di) = (cpu.cycles - c0, cpu.instret - i0);
+        let (dc, di) = (cpu.cycles() - c0, cpu.instret() - i0);
         if let Some(vc) = self.vm.vcpus.get_mut(c) {
             vc.stats.guest_cycles += dc;
             vc.stats.guest_insns += di;
@@ -89,7 +90,7 @@ impl Seat<'_> {
     /// Builds the guest context of the seated VCPU and runs `f` in it.
     pub(crate) fn with_ctx<R>(
         &mut self,
-        f: impl FnOnce(&mut GuestCtx<'_>, &mut sim::cpu::Regs) -> R,
+        f: impl FnOnce(&mut GuestCtx<'_>, &mut sim::hv::Regs) -> R,
     ) -> Option<R> {
         let (v, c) = (self.v, self.c);
         let Cpu { regs, core } = &mut *self.cpu;
@@ -103,7 +104,7 @@ impl Seat<'_> {
             ..
         } = &mut *self.vm;
         let vcpu = vcpus.get_mut(c)?;
-        let now = core.cycles;
+        let now = core.cycles();
         self.trace.now = now;
         let mut stop = None;
         let r = {
@@ -148,7 +149,7 @@ impl Seat<'_> {
 fn enter_guest(ctx: &mut GuestCtx<'_>) {
     let ksu: u32 = if ctx.vcpu.mode() == Mode::User { 2 } else { 1 };
     let status_value = ksu << status::KSU_SHIFT;
-    if ctx.core.cp0.status != status_value {
+    if ctx.core.cp0().status != status_value {
         ctx.core.write_cp0(reg::STATUS, u64::from(status_value));
     }
     tlbctl::load_asid(ctx);

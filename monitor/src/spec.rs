@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sim::config::{check_ram, parse_size, show_size, Size};
+use sim::hv::config::{check_ram, parse_size, show_size, Size};
 
 use crate::coalesce::{IoConfig, Policy};
 
@@ -51,7 +51,7 @@ impl VmSpec {
 
     /// The VM's memory: its own `mem`, or the bare machine's default.
     pub fn mem_bytes(&self) -> u64 {
-        self.mem.unwrap_or(sim::config::DEFAULT_RAM)
+        self.mem.unwrap_or(sim::hv::config::DEFAULT_RAM)
     }
 
     /// The VM's VCPUs: its own `cpus`, or one.
@@ -99,10 +99,10 @@ impl VmSpec {
                 let n: usize = v
                     .parse()
                     .map_err(|_| format!("cpus={v:?} is not a number"))?;
-                if !(1..=sim::machine::MAX_CPUS).contains(&n) {
+                if !(1..=sim::hv::MAX_CPUS).contains(&n) {
                     return Err(format!(
                         "cpus={n}; between 1 and {} VCPUs are supported",
-                        sim::machine::MAX_CPUS
+                        sim::hv::MAX_CPUS
                     ));
                 }
                 self.cpus = Some(n);

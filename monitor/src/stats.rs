@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use sim::cpu::ExcCode;
+use sim::hv::ExcCode;
 
 use crate::vcpu::{VcpuStats, EMULATED};
 use crate::Monitor;

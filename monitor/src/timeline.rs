@@ -59,7 +59,7 @@ impl Action {
 /// `FIRST-END` of action `name`, as `8M-16M`; `form` is what to give
 /// instead of something else.
 fn parse_range(name: &str, range: &str, form: &str) -> Result<(u64, u64), String> {
-    let size = |s: &str| sim::config::parse_size(s).map_err(|e| format!("{name}={range}: {e}"));
+    let size = |s: &str| sim::hv::config::parse_size(s).map_err(|e| format!("{name}={range}: {e}"));
     let Some((a, b)) = range.split_once('-') else {
         return Err(format!("{name}={range}: give {form}"));
     };
@@ -71,7 +71,7 @@ fn parse_evacuate(spec: &str) -> Result<Action, String> {
     let (range, to) = match spec.split_once('@') {
         Some((r, at)) => (
             r,
-            Some(sim::config::parse_size(at).map_err(|e| format!("evacuate={spec}: {e}"))?),
+            Some(sim::hv::config::parse_size(at).map_err(|e| format!("evacuate={spec}: {e}"))?),
         ),
         None => (spec, None),
     };

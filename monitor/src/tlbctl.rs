@@ -2,10 +2,7 @@
 //! physical → machine), machine ASIDs in the real EntryHi, and the L2TLB
 //! refill path.
 
-use sim::cpu::cp0::reg;
-use sim::cpu::tlb::lo;
-use sim::cpu::tlb::TlbHit;
-use sim::cpu::{Lookup, TlbEntry, TLB_ENTRIES};
+use sim::hv::{cp0::reg, tlb::lo, tlb::TlbHit, Lookup, TlbEntry, TLB_ENTRIES};
 
 use crate::guest::{GuestCtx, Shootdown};
 use crate::l2tlb::L2Entry;
@@ -25,13 +22,13 @@ pub fn load_asid(ctx: &mut GuestCtx<'_>) {
             ctx.asids.get(ctx.vcpu.space, guest_asid).unwrap_or(1)
         }
     };
-    if ctx.core.cp0.asid() != masid {
+    if ctx.core.cp0().asid() != masid {
         ctx.core.write_cp0(reg::ENTRY_HI, u64::from(masid));
     }
 }
 
 /// Invalidates every real TLB entry of a CPU.
-pub fn flush_real_tlb(core: &mut sim::cpu::Core) {
+pub fn flush_real_tlb(core: &mut sim::hv::Core) {
     for i in 0..TLB_ENTRIES {
         core.tlb_write(i, TlbEntry::unused(i));
     }
@@ -104,7 +101,7 @@ pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
     };
     ctx.vcpu.l2tlb.insert(l2);
     let index = install(ctx, &l2);
-    let masid = ctx.core.cp0.asid();
+    let masid = ctx.core.cp0().asid();
     ctx.trace.emit(MonEvent::Composed {
         va: va & !0x1FFF,
         guest_asid: ctx.vcpu.cp0.asid(),
@@ -118,9 +115,9 @@ pub fn compose_and_install(ctx: &mut GuestCtx<'_>, va: u32, vtlb_index: usize) {
 /// ASID, replacing an entry for the same pair if there is one (the real TLB
 /// must never hold duplicates) and otherwise the next in round-robin order.
 pub fn install(ctx: &mut GuestCtx<'_>, l2: &L2Entry) -> usize {
-    let masid = ctx.core.cp0.asid();
+    let masid = ctx.core.cp0().asid();
     let va = l2.vpn2 << 13;
-    let index = match ctx.core.tlb.lookup(va, masid) {
+    let index = match ctx.core.tlb().lookup(va, masid) {
         Lookup::Hit(h) | Lookup::Multiple(h) => h.index,
         Lookup::Miss => {
             // Entry 0 is the commpage's.
@@ -169,7 +166,7 @@ pub fn refill(ctx: &mut GuestCtx<'_>, va: u32) -> bool {
 
 /// Removes from a real TLB the entries `what` names of address space `space`.
 pub fn shoot_down(
-    core: &mut sim::cpu::Core,
+    core: &mut sim::hv::Core,
     asids: &crate::mem::Asids,
     space: usize,
     what: Shootdown,
@@ -179,7 +176,7 @@ pub fn shoot_down(
         Shootdown::Space => (0, u32::MAX),
     };
     for i in 0..TLB_ENTRIES {
-        let e = core.tlb.read(i);
+        let e = core.tlb().read(i);
         if e.vpn2 >= 0x8000_0000 && e.vpn2 < 0xC000_0000 {
             continue; // an unused entry
         }

@@ -1,8 +1,10 @@
 //! A virtual CPU: the guest's registers while descheduled, its virtual CP0
 //! and virtual 48-entry TLB, its virtual timer and its L2TLB.
 
-use sim::cpu::cp0::{self, Mode};
-use sim::cpu::{Cp0, Cp0Write, Exception, Regs, Tlb};
+use sim::hv::{
+    cp0::{self, Mode},
+    Cp0, Cp0Write, Exception, Regs, Tlb,
+};
 
 use crate::l2tlb::L2Tlb;
 
@@ -135,11 +137,11 @@ impl Vcpu {
     }
 
     /// Starts the VCPU at `pc` with `sp`, in the state a loaded ELF gets on
-    /// the bare machine (see `sim::Cpu::boot`).
+    /// the bare machine (see `sim::hv::Cpu::boot`).
     pub fn boot(&mut self, pc: u64, sp: u64, now: u64) {
         self.cp0.status = 0;
         self.regs.jump_to(pc);
-        self.regs.set(sim::isa::Reg::SP, sp);
+        self.regs.set(sim::hv::isa::Reg::SP, sp);
         self.state = VcpuState::Runnable;
         self.reschedule_timer(now);
     }

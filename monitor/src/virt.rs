@@ -11,13 +11,9 @@
 
 use std::collections::VecDeque;
 
-use sim::config::show_size;
-use sim::cpu::cp0::reg;
-use sim::cpu::RunState;
-use sim::dev::Board;
-use sim::handover::CpuState;
-use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
-use sim::Machine;
+use sim::hv::{
+    config::show_size, cp0::reg, Board, CpuState, Machine, RunState, PAGE_SHIFT, PAGE_SIZE,
+};
 
 use crate::cost::{Cost, VirtCost};
 use crate::mem::{Asids, Pmap};
@@ -46,11 +42,11 @@ pub struct Switch {
 }
 
 /// One CPU's state as the switch log shows it.
-fn describe(regs: &sim::cpu::Regs, cp0: &sim::cpu::Cp0, tlb: &sim::cpu::Tlb, count: u32) -> String {
-    let used = (0..sim::cpu::TLB_ENTRIES)
+fn describe(regs: &sim::hv::Regs, cp0: &sim::hv::Cp0, tlb: &sim::hv::Tlb, count: u32) -> String {
+    let used = (0..sim::hv::TLB_ENTRIES)
         .filter(|&i| {
             let e = tlb.read(i);
-            e.lo.iter().any(|l| l & sim::cpu::tlb::lo::V != 0)
+            e.lo.iter().any(|l| l & sim::hv::tlb::lo::V != 0)
         })
         .count();
     format!(
@@ -147,7 +143,7 @@ pub fn virtualize_with(
         return Err((machine, why));
     }
     let now = machine.now;
-    let tlb = sim::cpu::TLB_ENTRIES as u64;
+    let tlb = sim::hv::TLB_ENTRIES as u64;
     // Capturing the guest's TLB, then emptying the real one.
     let pause = pause(&cost.virt, tlb) + tlb * cost.virt.tlb_flush_entry;
     let board = std::mem::replace(&mut machine.bus.board, Board::new(n));
@@ -167,13 +163,13 @@ pub fn virtualize_with(
         vc.regs = s.regs;
         vc.cp0 = s.cp0;
         vc.tlb = s.tlb;
-        vc.write_cp0(reg::COUNT, u64::from(s.count), cpu.cycles);
+        vc.write_cp0(reg::COUNT, u64::from(s.count), cpu.cycles());
         vc.state = vcpu_state(s.state);
         tlbctl::flush_real_tlb(cpu);
         cpu.set_hv_exits(true);
         // The real CPU is the monitor's from now on; the VCPU's own state
         // decides whether the guest runs.
-        cpu.state = RunState::Running;
+        cpu.set_run_state(RunState::Running);
         cpu.charge(pause);
         vc.stats.monitor_cycles += pause;
         if vc.state == VcpuState::Runnable {
@@ -229,7 +225,7 @@ pub fn virtualize_with(
     let slice_end = machine
         .cpus
         .iter()
-        .map(|c| c.cycles + config.slice)
+        .map(|c| c.cycles() + config.slice)
         .collect();
     let monitor = Box::new(Monitor {
         current,
@@ -351,7 +347,7 @@ pub fn devirtualize_remapped(
         ..
     } = *m;
     let mut machine = Box::new(machine);
-    let tlb = sim::cpu::TLB_ENTRIES as u64;
+    let tlb = sim::hv::TLB_ENTRIES as u64;
     let pause = pause(&config.cost.virt, tlb);
     let mut log = vec![format!(
         "pmap {}: guest-physical 0..{} remapped to the identity: {} pages moved ({} direct, {} indirect), pause {} cycles; nothing composed from now on",
@@ -378,7 +374,7 @@ pub fn devirtualize_remapped(
         cpu.set_hv_exits(false);
         match vm.vcpus.get(i) {
             Some(vc) => {
-                let count = vc.count(cpu.cycles);
+                let count = vc.count(cpu.cycles());
                 log.push(format!(
                     "{}.{i} ({:?}) -> cpu{i}: {}",
                     vm.name,
@@ -393,7 +389,7 @@ pub fn devirtualize_remapped(
                     state: run_state(vc.state),
                 });
             }
-            None => cpu.state = RunState::Parked,
+            None => cpu.set_run_state(RunState::Parked),
         }
         cpu.charge(pause);
     }
@@ -489,7 +485,7 @@ pub fn start_vm(m: &mut Monitor, config: &crate::VmConfig) -> Result<(usize, u64
         name: config.name.clone(),
         pmap,
         vcpus,
-        board: Board::with_config(sim::dev::BoardConfig {
+        board: Board::with_config(sim::hv::BoardConfig {
             ncpus: config.vcpus,
             ram_bytes: config.mem_bytes,
             disk: config.disk.clone(),

@@ -1,13 +1,13 @@
 //! A virtual machine: its memory (pmap), its virtual CPUs and its board.
 
-use sim::dev::Board;
+use sim::hv::Board;
 
 use crate::mem::Pmap;
 use crate::vcpu::Vcpu;
 
 /// What to load into a VM: segments at guest-physical addresses and the
 /// entry point, exactly what `sim::loader` produces from an ELF.
-pub use sim::loader::Image as VmImage;
+pub use sim::hv::loader::Image as VmImage;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmConfig {
@@ -17,7 +17,7 @@ pub struct VmConfig {
     pub vcpus: usize,
     /// The disk image, shared with the VMs that use the same file; each
     /// VM's writes stay its own (copy-on-write per 512-byte block).
-    pub disk: Option<sim::dev::DiskImage>,
+    pub disk: Option<sim::hv::DiskImage>,
     /// The disk's completion interrupt latency in cycles (IP5, an
     /// extension of the board); `None`: no interrupt.
     pub disk_irq_latency: Option<u64>,

@@ -17,10 +17,10 @@ pub const DEFAULT_QUANTUM: u64 = 10_000;
 /// physical 0 with no holes, and the board's devices start at physical
 /// 0x10000000 (docs/hardware.md), so RAM stops there: more would cover the
 /// console and halt registers and a guest would run on, silent.
-pub const MIN_RAM: u64 = 1 << 20;
-pub const MAX_RAM: u64 = DEVICE_WINDOW;
+pub(crate) const MIN_RAM: u64 = 1 << 20;
+pub(crate) const MAX_RAM: u64 = DEVICE_WINDOW;
 /// The physical address where the board's devices start.
-pub const DEVICE_WINDOW: u64 = 0x1000_0000;
+pub(crate) const DEVICE_WINDOW: u64 = 0x1000_0000;
 /// The most machine memory the monitor manages: its VMs' memory and a
 /// commpage per VCPU (docs/config.md). A documented bound, so a mistyped
 /// `--vm` list is refused before the host is asked for the memory.
@@ -256,7 +256,7 @@ impl Settings {
     }
 
     /// RAM in bytes, validated.
-    pub fn ram(&self) -> Result<u64, ConfigError> {
+    pub(crate) fn ram(&self) -> Result<u64, ConfigError> {
         let ram = match &self.mem {
             Some(s) => s.bytes().map_err(|e| invalid("mem", e))?,
             None => DEFAULT_RAM,
@@ -360,7 +360,7 @@ impl Settings {
     /// The memory the booting kernel is told it has: `boot_mem`, or all of
     /// `ram`. Physical memory starts at 0 and may not be larger than the
     /// machine's, so it has no holes and is the identity of machine memory.
-    pub fn boot_mem(&self, ram: u64) -> Result<u64, ConfigError> {
+    pub(crate) fn boot_mem(&self, ram: u64) -> Result<u64, ConfigError> {
         let Some(size) = &self.boot_mem else {
             return Ok(ram);
         };
@@ -441,7 +441,7 @@ pub struct Topology {
 
 impl Topology {
     /// One node holding every CPU and all memory (a UMA machine).
-    pub fn uniform(ncpus: usize, ram: u64) -> Topology {
+    pub(crate) fn uniform(ncpus: usize, ram: u64) -> Topology {
         Topology {
             nodes: 1,
             cpus_per_node: ncpus.max(1),
@@ -534,17 +534,6 @@ impl Topology {
         }
         Ok(t)
     }
-
-    /// The node of CPU `cpu`.
-    pub fn node_of_cpu(&self, cpu: usize) -> usize {
-        (cpu / self.cpus_per_node.max(1)).min(self.nodes.saturating_sub(1))
-    }
-
-    /// The node whose memory holds physical address `paddr`, if any.
-    pub fn node_of_paddr(&self, paddr: u64) -> Option<usize> {
-        let n = usize::try_from(paddr.checked_div(self.mem_per_node)?).ok()?;
-        (n < self.nodes).then_some(n)
-    }
 }
 
 /// A validated bare machine: its shape, its NUMA topology and the board's
@@ -567,7 +556,7 @@ pub struct MachineSetup {
 
 impl MachineSetup {
     /// The board for this machine, with a disk image's contents.
-    pub fn board(&self, disk: Option<crate::dev::DiskImage>) -> BoardConfig {
+    pub(crate) fn board(&self, disk: Option<crate::dev::DiskImage>) -> BoardConfig {
         BoardConfig {
             ncpus: self.config.ncpus,
             ram_bytes: self.boot_mem,
@@ -774,10 +763,7 @@ mod tests {
         let s = Settings::from_toml("cpus = 8\nmem = \"64M\"\n[numa]\ncpus_per_node = 2").unwrap();
         let t = s.machine().unwrap().topology;
         assert_eq!((t.nodes, t.cpus_per_node, t.mem_per_node), (4, 2, 16 << 20));
-        assert_eq!(t.node_of_cpu(5), 2);
-        assert_eq!(t.node_of_paddr(0x0100_0000), Some(1));
-        assert_eq!(t.node_of_paddr(64 << 20), None);
         let u = Topology::uniform(4, 32 << 20);
-        assert_eq!(u.node_of_cpu(3), 0);
+        assert_eq!((u.nodes, u.cpus_per_node, u.mem_per_node), (1, 4, 32 << 20));
     }
 }

@@ -1,58 +1,128 @@
-//! Monitor exits: what the simulator adds so a monitor can run "in kernel
-//! mode" (`../shared/docs/design.md` §4).
+//! The hypervisor API: everything a monitor (`monitor/`) uses of the
+//! simulator, in one place (`../shared/docs/design.md` §4, docs/hv.md).
 //!
-//! With exits on, a CPU that takes an exception does the hardware part of
-//! exception entry (EPC, Cause, BadVAddr, Context, EntryHi, EXL) and then
-//! returns [`RunExit::Exception`](crate::cpu::RunExit) from `run`, instead of
-//! fetching from the vector: the monitor's Rust code is the kernel-mode
-//! handler. It reads and writes CP0 and the TLB with kernel privilege through
-//! the methods here, charges the modelled cost of its work, and resumes.
+//! A monitor runs "in kernel mode" on the simulated machine. With exits
+//! on ([`Cpu::set_hv_exits`]), a CPU that takes an exception does the
+//! hardware part of exception entry (EPC, Cause, BadVAddr, Context,
+//! EntryHi, EXL) and then returns [`RunExit::Exception`] from [`Cpu::run`]
+//! instead of fetching from the vector: the monitor's Rust code is the
+//! kernel-mode handler. It reads the real CP0 and TLB and writes them with
+//! kernel privilege through the physical-CPU handle's methods
+//! ([`pcpu`]), charges the modelled cost of its work, and resumes.
 //!
-//! This file is not all the monitor uses: `monitor/` is built on the
-//! simulator's ordinary public types too. Its emulation engine runs the
-//! interpreter (`cpu::execute`) against its own `ExecContext`; `cp0::Cp0`
-//! and `tlb::Tlb` are its virtual CPU's registers and TLB; it reads and
-//! writes the `Core`'s real CP0, TLB and cycle count, the `Bus`'s RAM and
-//! LL links and the `Cpu`'s registers directly, runs one `dev::Board` per
-//! VM, and uses the `Machine`, the loader, the disassembler and the GDB
-//! stub. A change to any of those can break the monitor as surely as one
-//! here.
+//! The API has four parts, each item below with the reason the monitor
+//! needs it:
+//! - the physical CPU: [`Cpu`] (registers plus [`Core`]), the typed exits
+//!   of [`Cpu::run`], and [`Core`]'s methods in [`pcpu`]: real CP0 reads
+//!   and writes, TLB read, write and probe, cycle charging. The monitor
+//!   reads and writes no `Core` field directly; the fields stay public only
+//!   as the simulator's user API (debuggers, tests, reports);
+//! - guest memory: [`Bus`] (RAM reads and writes that break other CPUs'
+//!   LL links and keep decoded code current, LL links, code generations,
+//!   the decoded copy of code pages, a bus per host thread);
+//! - the virtual CPU the monitor's engine emulates: [`Cp0`], [`Tlb`],
+//!   [`Regs`], the interpreter [`execute`] over an [`ExecContext`], and
+//!   the vocabulary they share;
+//! - the machine around them: one [`Board`] of devices per VM, the CPU
+//!   hand-over of runtime virtualization, timing, and the simulator's user
+//!   API modules the monitor builds on (machine, loader, config, ISA, GDB
+//!   stub).
+//!
+//! Nothing in `monitor/src` names a `sim` path outside this module, so a
+//! change to the simulator that keeps this module's items keeps the
+//! monitor building.
 
-use crate::cpu::{Core, Cpu, TlbEntry};
+mod handover;
+pub mod pcpu;
 
-impl Cpu {
-    /// Turns monitor exits on or off.
-    pub fn set_hv_exits(&mut self, on: bool) {
-        self.core.hv_exits = on;
-        if !on {
-            self.core.hv_exit = None;
-        }
-    }
-}
+// The physical CPU.
 
-impl Core {
-    /// Charges `cycles` of modelled monitor work to this CPU.
-    pub fn charge(&mut self, cycles: u64) {
-        self.cycles += cycles;
-    }
+/// Everything of a physical CPU but its registers: the handle the
+/// monitor's exit handlers hold, with the methods in [`pcpu`].
+pub use crate::cpu::Core;
+/// A physical CPU: the monitor runs its VCPUs on it (`run`), loads their
+/// registers into it and takes them back.
+pub use crate::cpu::Cpu;
+/// A debugger's requests to one CPU: the monitor's GDB stub drives a VCPU
+/// on the real CPU with them.
+pub use crate::cpu::DebugControl;
+/// Why [`Cpu::run`] returned: the typed exits (budget, board action,
+/// exception, debugger stop).
+pub use crate::cpu::RunExit;
+/// Whether a physical CPU runs: the monitor starts, parks and resumes
+/// CPUs it takes over or hands back.
+pub use crate::cpu::RunState;
 
-    /// Writes real TLB entry `index` (mod 48), as TLBWI would.
-    pub fn tlb_write(&mut self, index: usize, entry: TlbEntry) {
-        self.tlb.write(index, entry);
-        self.flush_translations();
-    }
+// The CP0 and TLB vocabulary, real and virtual.
 
-    /// The CPU goes on with another bus (a monitor's host thread): what
-    /// it cached of the old one's decoded code must not be used.
-    pub fn bus_changed(&mut self) {
-        self.context_changed();
-    }
+/// CP0 register numbers, Status and Cause bits, `sext32`: the monitor
+/// decodes exits and emulates MFC0/MTC0 with them.
+pub use crate::cpu::cp0;
+/// EntryLo bits and guest-virtual translation (`tlb::translate`) against a
+/// virtual TLB.
+pub use crate::cpu::tlb;
+/// The virtual CPU's CP0 registers (each VCPU has one).
+pub use crate::cpu::Cp0;
+/// Which side effect a CP0 write has: the monitor's VCPU acts on it as the
+/// real CPU does.
+pub use crate::cpu::Cp0Write;
+/// Kernel, supervisor or user: the guest's mode decides where it runs.
+pub use crate::cpu::Mode;
+/// The virtual CPU's TLB (each VCPU has one), and the entries the monitor
+/// composes for the real one.
+pub use crate::cpu::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
 
-    /// Whether exits are on.
-    pub fn hv_exits(&self) -> bool {
-        self.hv_exits
-    }
-}
+// The virtual CPU's interpreter.
+
+/// Which multiply/divide unit an instruction keeps busy: the monitor's
+/// translator models its latency as the CPU does.
+pub use crate::cpu::exec::MulDiv;
+/// The interpreter the monitor's engine runs guest kernel code with.
+pub use crate::cpu::execute;
+/// What an instruction may touch besides its registers: the engine
+/// implements it over the VM's memory and virtual CP0.
+pub use crate::cpu::ExecContext;
+/// How an instruction continues (next, branch, jump, exception).
+pub use crate::cpu::Flow;
+/// The general registers, HI/LO and PC of a CPU, real or virtual.
+pub use crate::cpu::Regs;
+/// Exceptions and their codes: the monitor reflects them to the guest.
+pub use crate::cpu::{Access, ExcCode, Exception};
+
+// Guest memory.
+
+/// Machine memory and devices. The monitor uses its RAM operations
+/// (`read_ram`, `write_ram`, `write_bytes`, `copy_out`, `in_ram`,
+/// `ram_len`), LL links (`link`, `linked`, `unlink`), code generations and
+/// decoded code (`code_gen`, `decoded`) and one bus per host thread
+/// (`for_monitor_thread`).
+pub use crate::mem::Bus;
+/// The monitor maps guest memory in pages of this size.
+pub use crate::mem::{PAGE_SHIFT, PAGE_SIZE};
+
+// The machine around the CPUs.
+
+/// Sizes, RAM limits and their parsing, shared with the bare machine's
+/// configuration.
+pub use crate::config;
+/// Each VM has its own board of devices, which the monitor emulates.
+pub use crate::dev::{map, Board, BoardAction, BoardConfig, DeviceId, DiskImage, REGISTRY};
+/// The GDB stub, which serves VCPUs as it serves the bare machine's CPUs.
+pub use crate::gdb;
+/// Decoding, disassembly and the assembler the monitor's translator and
+/// traces use.
+pub use crate::isa;
+/// Guest images and symbols.
+pub use crate::loader;
+/// Quantum boundaries and the CPU limit, shared with the bare machine.
+pub use crate::machine::{quantum_end, MAX_CPUS};
+/// The CPU's cycle costs, which the monitor's translated code charges.
+pub use crate::timing::{Timing, TIMING};
+/// The machine the monitor runs on.
+pub use crate::{Exit, Machine, MachineConfig, Tier};
+/// A CPU's architectural state, captured from a bare-metal CPU and loaded
+/// back when the monitor virtualizes a running machine and steps away.
+pub use handover::CpuState;
 
 /// How a monitor's host threads wait for their next quantum, as the bare
 /// machine's do in the parallel mode.

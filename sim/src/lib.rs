@@ -1,4 +1,21 @@
 //! disco-sim: a cycle-approximate MIPS R4000 multiprocessor.
+//!
+//! Two APIs, for two kinds of callers:
+//! - the simulator's user API, for the CLI (`src/`), tests, labs and
+//!   benchmarks that build and run a bare machine: [`Machine`] and
+//!   [`machine`], [`config`], [`loader`], [`workload`], [`testkit`], the
+//!   ISA's encoder, decoder and disassembler ([`isa`]), [`trace`] and
+//!   [`obs`] (observing a run), [`dev`] (the board and its disk images),
+//!   [`gdb`] (the GDB stub for the bare machine), and [`cpu`] for reading
+//!   a CPU's registers, CP0, TLB and statistics after a run;
+//! - the hypervisor API, [`hv`], for a monitor running guests on the
+//!   machine (`monitor/`): the physical-CPU handle with typed exits, the
+//!   CP0, TLB and guest-memory operations, and the virtual CPU types its
+//!   engine emulates. The monitor names nothing outside it.
+//!
+//! Everything else (memory internals, timing, the stepping loops, the
+//! block and translation caches, the parallel mode's threads) is private
+//! to the crate.
 #![deny(
     clippy::unwrap_used,
     clippy::panic,
@@ -10,15 +27,14 @@ pub mod config;
 pub mod cpu;
 pub mod dev;
 pub mod gdb;
-pub mod handover;
 pub mod hv;
 pub mod isa;
 pub mod loader;
 pub mod machine;
-pub mod mem;
+mod mem;
 pub mod obs;
 mod parallel;
-pub mod timing;
+mod timing;
 pub mod trace;
 
 pub mod testkit;

@@ -34,7 +34,7 @@ impl Image {
 
 /// The stack pointer CPU 0 starts with: where GXemul's testmips puts it
 /// (KSEG1 0xA0007F00), so programs written for one run on the other.
-pub const INITIAL_SP: u64 = 0xFFFF_FFFF_A000_7F00;
+pub(crate) const INITIAL_SP: u64 = 0xFFFF_FFFF_A000_7F00;
 
 /// Function and object symbols, sorted by address, for `<name+0x14>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Symbols {
     }
 
     /// `name+0x14`, or `name` at offset 0.
-    pub fn describe(&self, addr: u64) -> Option<String> {
+    pub(crate) fn describe(&self, addr: u64) -> Option<String> {
         self.lookup(addr).map(|(n, off)| {
             if off == 0 {
                 n.to_string()
@@ -74,10 +74,6 @@ impl Symbols {
             .iter()
             .find(|(_, _, n)| n == name)
             .map(|(a, _, _)| *a)
-    }
-
-    pub fn len(&self) -> usize {
-        self.sorted.len()
     }
 
     pub fn is_empty(&self) -> bool {

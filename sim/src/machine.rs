@@ -41,7 +41,7 @@ pub enum Tier {
 impl Tier {
     /// The tier numbered `n` (1, 2 or 3), as `--tier` and the `tier` key
     /// spell it.
-    pub fn from_number(n: u64) -> Option<Tier> {
+    pub(crate) fn from_number(n: u64) -> Option<Tier> {
         match n {
             1 => Some(Tier::Interp),
             2 => Some(Tier::Blocks),

@@ -15,7 +15,7 @@ pub fn mixed_integer(origin: u32, outer: u32) -> Asm {
 }
 
 /// [`mixed_integer`] with its array at virtual address `array`.
-pub fn mixed_integer_at(origin: u32, array: u32, outer: u32) -> Asm {
+pub(crate) fn mixed_integer_at(origin: u32, array: u32, outer: u32) -> Asm {
     mixed_integer_on(origin, array, outer, Halt::Testmips)
 }
 

@@ -15,9 +15,10 @@
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
-use sim::cpu::Access;
-use sim::isa::{Class, Insn, Op};
-use sim::mem::PAGE_SHIFT;
+use sim::hv::{
+    isa::{Class, Insn, Op},
+    Access, PAGE_SHIFT,
+};
 
 use super::exec::{RunState, BLOCK_SLOTS};
 pub(super) use super::state::{Block, Ctx};

@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use sim::cpu::exec::MulDiv;
-use sim::cpu::{execute, Access, Exception, ExecContext, Flow, Lookup, Regs};
-use sim::isa::{Class, Insn, Reg};
-use sim::timing::TIMING;
+use sim::hv::{
+    execute,
+    isa::{Class, Insn, Reg},
+    Access, Exception, ExecContext, Flow, Lookup, MulDiv, Regs, TIMING,
+};
 
 use super::block::{Block, Ctx};
 use super::state::Pic;
@@ -86,12 +87,12 @@ impl RunState {
         let tag = (va >> 13) + 1;
         let slot = (va >> 13) as usize % PRESENT_SLOTS;
         if let Some(&(t, i)) = self.present.get(slot) {
-            let hit = ctx.core.tlb.entries.get(usize::from(i));
+            let hit = ctx.core.tlb().entries.get(usize::from(i));
             if t == tag && hit.is_some_and(|e| e.matches(va, masid)) {
                 return true;
             }
         }
-        match ctx.core.tlb.lookup(va, masid) {
+        match ctx.core.tlb().lookup(va, masid) {
             Lookup::Miss => false,
             Lookup::Hit(h) | Lookup::Multiple(h) => {
                 self.remember(va, h.index);
@@ -131,7 +132,7 @@ impl RunState {
                 return Ok(GuestPhys(e.page | u64::from(va & 0xFFF)));
             }
         }
-        let t = sim::cpu::tlb::translate(&ctx.vcpu.cp0, &ctx.vcpu.tlb, va, access)?;
+        let t = sim::hv::tlb::translate(&ctx.vcpu.cp0, &ctx.vcpu.tlb, va, access)?;
         if let Some(e) = self.vtlb.get_mut(slot) {
             *e = Vtlb {
                 tag,
@@ -225,21 +226,21 @@ pub(super) fn run_block(
     st: &mut RunState,
 ) -> BlockEnd {
     ctx.bt.stats.blocks_run += 1;
-    ctx.trace.now = ctx.core.cycles;
+    ctx.trace.now = ctx.core.cycles();
     if ctx.trace.enabled {
         ctx.trace.emit(MonEvent::BtBlock {
             pc: crate::obs::low32(b.pc),
             insns: b.insns.len() as u32,
         });
     }
-    let (c0, ops0) = (ctx.core.cycles, ctx.bt.stats.inline_ops);
+    let (c0, ops0) = (ctx.core.cycles(), ctx.bt.stats.inline_ops);
     let mut ran = Ran::default();
     let end = run_insns(ctx, regs, b, st, &mut ran);
     ctx.vcpu.stats.guest_cycles += ran.guest_cycles;
     ctx.bt.stats.cycles += ran.guest_cycles;
     ctx.bt.stats.insns += ran.insns;
     let privileged = ctx.bt.stats.inline_ops != ops0;
-    st.account(ctx, b.pc, ran.insns, ctx.core.cycles - c0, privileged);
+    st.account(ctx, b.pc, ran.insns, ctx.core.cycles() - c0, privileged);
     end
 }
 
@@ -265,7 +266,7 @@ fn run_insns(
             }
             st.load_dest = 0;
         }
-        ctx.now = ctx.core.cycles;
+        ctx.now = ctx.core.cycles();
         let shared_base = (b.shared_base >> (pc.wrapping_sub(b.pc) >> 2 & 63)) & 1 != 0;
         let result = execute(
             regs,
@@ -311,9 +312,9 @@ fn run_insns(
         if std::mem::take(&mut ctx.vcpu.may_interrupt) {
             let at = regs.pc;
             // The virtual timer too: an MTC0 may enable an IP7 already due.
-            if ctx.core.cycles >= ctx.vcpu.timer_due {
+            if ctx.core.cycles() >= ctx.vcpu.timer_due {
                 let lines = ctx.board.irq_lines(ctx.vcpu.index);
-                ctx.vcpu.update_interrupts(ctx.core.cycles, lines);
+                ctx.vcpu.update_interrupts(ctx.core.cycles(), lines);
             }
             engine::deliver_interrupts(ctx, regs);
             if regs.pc != at || ctx.board.has_actions() || ctx.stop.is_some() {
@@ -381,10 +382,10 @@ const KSEG_WINDOW: u32 = 0xE000_0000;
 /// the real TLB like any other mapping: a missing pair costs the refill exit
 /// a mapped access pays.
 fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
-    use sim::cpu::tlb::lo;
+    use sim::hv::tlb::lo;
     // gpa < 512 MB (KSEG0 is 512 MB): exact.
     let wva = KSEG_WINDOW + gpa as u32;
-    let masid = ctx.core.cp0.asid();
+    let masid = ctx.core.cp0().asid();
     if st.mapped(ctx, wva, masid) {
         return;
     }
@@ -415,12 +416,12 @@ fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
 
 /// CP0 registers whose write does more than store the value.
 const SIDE_EFFECTS: [u32; 6] = [
-    sim::cpu::cp0::reg::STATUS,
-    sim::cpu::cp0::reg::CAUSE,
-    sim::cpu::cp0::reg::ENTRY_HI,
-    sim::cpu::cp0::reg::COUNT,
-    sim::cpu::cp0::reg::COMPARE,
-    sim::cpu::cp0::reg::WIRED,
+    sim::hv::cp0::reg::STATUS,
+    sim::hv::cp0::reg::CAUSE,
+    sim::hv::cp0::reg::ENTRY_HI,
+    sim::hv::cp0::reg::COUNT,
+    sim::hv::cp0::reg::COMPARE,
+    sim::hv::cp0::reg::WIRED,
 ];
 
 /// The virtual CPU as translated code sees it.
@@ -455,7 +456,7 @@ impl Xlat<'_, '_> {
         if va >= 0xE000_0000 {
             return;
         }
-        let masid = ctx.core.cp0.asid();
+        let masid = ctx.core.cp0().asid();
         if !self.st.mapped(ctx, va, masid) && crate::tlbctl::refill(ctx, va) {
             super::charge(ctx, Spent::Fault, TIMING.exception + ctx.cost.exit);
         }
@@ -480,7 +481,7 @@ impl Xlat<'_, '_> {
 
     fn inline_op(&mut self, what: Spent, cycles: u64) {
         self.ctx.bt.stats.inline_ops += 1;
-        self.ctx.now = self.ctx.core.cycles;
+        self.ctx.now = self.ctx.core.cycles();
         super::charge(self.ctx, what, cycles);
     }
 }
@@ -591,12 +592,12 @@ impl ExecContext for Xlat<'_, '_> {
             MulDiv::Dmult => TIMING.dmult,
             MulDiv::Ddiv => TIMING.ddiv,
         };
-        self.st.hilo_ready = self.ctx.core.cycles + TIMING.base + latency;
+        self.st.hilo_ready = self.ctx.core.cycles() + TIMING.base + latency;
     }
 
     fn hilo_read(&mut self) {
         let ready = self.st.hilo_ready.saturating_sub(TIMING.base);
-        let now = self.ctx.core.cycles;
+        let now = self.ctx.core.cycles();
         if ready > now {
             guest_charge(self.ctx, ready - now);
         }

@@ -16,7 +16,7 @@ mod exec;
 pub mod region;
 pub mod state;
 
-use sim::cpu::{ExcCode, Exception, Flow, Mode, Regs};
+use sim::hv::{ExcCode, Exception, Flow, Mode, Regs};
 
 use crate::engine::{self, EngineStop};
 use crate::guest::{self, GuestCtx};
@@ -180,14 +180,14 @@ fn run_blocks(
             }
             return EngineStop::Direct;
         }
-        if ctx.core.cycles >= budget_end {
+        if ctx.core.cycles() >= budget_end {
             if let Some(stop) = ctx.bt.budget_stop.get_mut(index) {
                 let next = if chained { st.next } else { Ctx::default() };
                 *stop = Some((regs.pc, next, ctx.vcpu.stats.guest_insns));
             }
             return EngineStop::Budget;
         }
-        ctx.now = ctx.core.cycles;
+        ctx.now = ctx.core.cycles();
         if ctx.now >= ctx.vcpu.timer_due {
             let lines = ctx.board.irq_lines(ctx.vcpu.index);
             if ctx.vcpu.update_interrupts(ctx.now, lines) != 0 {
@@ -249,7 +249,7 @@ fn run_blocks(
 /// counted against what paid them.
 fn charge(ctx: &mut GuestCtx<'_>, what: Spent, cycles: u64) {
     ctx.core.charge(cycles);
-    ctx.trace.now = ctx.core.cycles;
+    ctx.trace.now = ctx.core.cycles();
     ctx.vcpu.stats.monitor_cycles += cycles;
     ctx.bt.stats.cycles += cycles;
     if let Some(n) = ctx.bt.stats.spent.get_mut(what as usize) {

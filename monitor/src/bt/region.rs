@@ -31,7 +31,7 @@ const QUIET: u64 = 200_000;
 /// Counts an exit at guest-kernel `pc` against its page and switches the
 /// page to translation when they come fast enough.
 pub fn note_exit(ctx: &mut GuestCtx<'_>, pc: u64) {
-    let now = ctx.core.cycles;
+    let now = ctx.core.cycles();
     let page = page_of(pc);
     let r = ctx.bt.regions.pages.entry(page).or_default();
     r.exits += 1;
@@ -72,7 +72,7 @@ pub fn ran(ctx: &mut GuestCtx<'_>, pc: u64, insns: u64, cycles: u64, privileged:
         r.switches += 1;
         r.threshold = (r.threshold * 2).min(MAX_THRESHOLD);
         r.window_exits = 0;
-        r.window_start = ctx.core.cycles;
+        r.window_start = ctx.core.cycles();
         let why = r.quiet;
         r.quiet = 0;
         super::switched(ctx, page << 12, false, why);

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sim::isa::{Insn, Op};
+use sim::hv::isa::{Insn, Op};
 
 /// `--vm …,exec=POLICY`: which guest-kernel code is translated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -16,9 +16,10 @@ pub mod ring;
 pub mod scan;
 pub mod state;
 
-use sim::cpu::{Access, Flow, Regs};
-use sim::dev::{DeviceId, REGISTRY};
-use sim::isa::{decode, Reg};
+use sim::hv::{
+    isa::{decode, Reg},
+    Access, DeviceId, Flow, Regs, REGISTRY,
+};
 
 use crate::cost::Cost;
 use crate::engine::{self, EngineStop};
@@ -59,7 +60,7 @@ pub fn device_at(gpa: GuestPhys) -> Option<DeviceId> {
 /// declining. What both ways pay (the first exit, each device model run)
 /// cancels out.
 pub fn saving(cost: &Cost, size: u32, accesses: u32, words: u64) -> i64 {
-    let t = sim::timing::TIMING;
+    let t = sim::hv::TIMING;
     let per_exit = [cost.exit, cost.lookup, cost.emulate]
         .iter()
         .fold(t.exception, |a, c| a.saturating_add(*c));
@@ -251,9 +252,9 @@ fn run_block(
         if n >= at_least {
             let lines = ctx.board.irq_lines(ctx.vcpu.index);
             let next = ctx.code_word(regs.pc).map(|(_, w)| decode(w).op);
-            cut = if ctx.vcpu.update_interrupts(ctx.core.cycles, lines) != 0 {
+            cut = if ctx.vcpu.update_interrupts(ctx.core.cycles(), lines) != 0 {
                 Some(Cut::Interrupt)
-            } else if ctx.core.cycles >= budget_end {
+            } else if ctx.core.cycles() >= budget_end {
                 Some(Cut::Quantum)
             } else if !site.ranges.contains(regs.pc) {
                 Some(Cut::BranchOut)

@@ -6,7 +6,7 @@
 //! the device model's work per write (in KVM it saves the trip to user
 //! space, which our one-level monitor does not have).
 
-use sim::dev::map;
+use sim::hv::map;
 
 use super::state::Policy;
 pub use super::state::{Ring, CAPACITY};

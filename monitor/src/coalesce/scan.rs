@@ -1,6 +1,6 @@
 //! The scan: a dry run of the guest from the trapping instruction, with the
 //! register values it has at the trap, through the simulator's one
-//! interpreter (`sim::cpu::execute`) against a context that changes
+//! interpreter (`sim::hv::execute`) against a context that changes
 //! nothing. It follows the stream as the guest would execute it (branches,
 //! calls and returns, loops over the disk buffer) and notes where accesses
 //! that would trap lie on it.
@@ -12,9 +12,11 @@
 //! always emulated for real by the engine and ends where the real run
 //! leaves the words the scan covered.
 
-use sim::cpu::cp0::Mode;
-use sim::cpu::{Access, ExcCode, Exception, ExecContext, Flow, Regs};
-use sim::isa::{decode, Op};
+use sim::hv::{
+    cp0::Mode,
+    isa::{decode, Op},
+    Access, ExcCode, Exception, ExecContext, Flow, Regs,
+};
 
 pub use super::state::{Ranges, MAX_RANGES};
 use crate::engine;
@@ -242,7 +244,7 @@ pub fn scan(
             break;
         }
         cx.trapped = false;
-        let flow = match sim::cpu::execute(&mut r, &mut cx, insn, pc) {
+        let flow = match sim::hv::execute(&mut r, &mut cx, insn, pc) {
             Ok(f) => f,
             Err(_) => break,
         };

@@ -24,9 +24,10 @@ mod text;
 
 use std::fmt;
 
-use sim::cpu::ExcCode;
-use sim::cpu::Mode;
-use sim::isa::{decode, disasm::Disasm};
+use sim::hv::{
+    isa::{decode, disasm::Disasm},
+    ExcCode, Mode,
+};
 
 pub use read::{is_bare_machine_line, ReadError, Reader};
 

@@ -1,8 +1,7 @@
 //! Trace lines back into events: the inverse of `text.rs`, so a trace file
 //! is data (`disco flow` draws from the records read here).
 
-use sim::cpu::cp0::reg::NAMES as CP0_NAMES;
-use sim::cpu::{ExcCode, Mode};
+use sim::hv::{cp0::reg::NAMES as CP0_NAMES, ExcCode, Mode};
 
 use super::text::Layer;
 use super::{Access, GuestInsn, Half, MonEvent, Place, Record, ScanOutcome};

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use sim::cpu::cp0::reg::NAMES as CP0_NAMES;
+use sim::hv::cp0::reg::NAMES as CP0_NAMES;
 
 use super::{Access, Half, MonEvent, Record, ScanOutcome};
 

@@ -11,14 +11,13 @@ use crate::{Monitor, Vm};
 fn drop_composed(m: &mut Monitor, v: usize, mpns: &[u32]) {
     let on = |pfn: u32| mpns.contains(&pfn);
     for cpu in &mut m.machine.cpus {
-        for i in 0..sim::cpu::TLB_ENTRIES {
-            let e = cpu.tlb.read(i);
-            let named = e
-                .lo
-                .iter()
-                .any(|&l| l & sim::cpu::tlb::lo::V != 0 && on(l >> sim::cpu::tlb::lo::PFN_SHIFT));
+        for i in 0..sim::hv::TLB_ENTRIES {
+            let e = cpu.tlb().read(i);
+            let named =
+                e.lo.iter()
+                    .any(|&l| l & sim::hv::tlb::lo::V != 0 && on(l >> sim::hv::tlb::lo::PFN_SHIFT));
             if named {
-                cpu.tlb_write(i, sim::cpu::TlbEntry::unused(i));
+                cpu.tlb_write(i, sim::hv::TlbEntry::unused(i));
             }
         }
     }
@@ -33,8 +32,8 @@ fn drop_composed(m: &mut Monitor, v: usize, mpns: &[u32]) {
 /// waits, its CPU idle until the quantum ends, and then runs the store
 /// again (it waits again if the copy is not done yet).
 pub fn wait_for_copy(ctx: &mut GuestCtx<'_>, budget_end: u64) {
-    ctx.vcpu.remap_wait.get_or_insert(ctx.core.cycles);
-    ctx.core.cycles = ctx.core.cycles.max(budget_end);
+    ctx.vcpu.remap_wait.get_or_insert(ctx.core.cycles());
+    ctx.core.idle_until(budget_end);
 }
 
 /// Starts `job` while the guest runs (`--remap concurrent`): its first
@@ -148,7 +147,7 @@ fn charge(m: &mut Monitor, job: &mut Job, work: u64, others: u64) {
     for (p, cpu) in m.machine.cpus.iter_mut().enumerate() {
         cpu.charge(if p == copier { work } else { others });
         if p == copier {
-            job.done_at = cpu.cycles;
+            job.done_at = cpu.cycles();
         }
     }
     if let Some(vm) = m.vms.get_mut(v) {

@@ -1,7 +1,7 @@
 //! A remapping job: its plan, the batch being copied, and how a machine
 //! page's user is found (`--remap-index`).
 
-use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
+use sim::hv::{PAGE_SHIFT, PAGE_SIZE};
 
 use super::{Moved, RemapIndex};
 use crate::mem::COMMPAGE;

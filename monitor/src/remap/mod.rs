@@ -16,7 +16,7 @@
 mod concurrent;
 mod job;
 
-use sim::mem::{PAGE_SHIFT, PAGE_SIZE};
+use sim::hv::{PAGE_SHIFT, PAGE_SIZE};
 
 use crate::mem::{Memmap, Pmap};
 use crate::{tlbctl, Monitor, Vm};
@@ -200,7 +200,7 @@ pub fn allocate(
 /// L2TLBs, and charges `pause` to every CPU: the mapping changed.
 /// `moved.pause` holds the index's lookup cycles on entry.
 fn finish(m: &mut Monitor, v: usize, moved: &mut Moved) {
-    let tlb = sim::cpu::TLB_ENTRIES as u64;
+    let tlb = sim::hv::TLB_ENTRIES as u64;
     let c = m.config.cost.virt;
     moved.pause += moved.pages() * (c.page_copy + c.page_remap) + tlb * c.tlb_flush_entry;
     moved.cycles = moved.pause;

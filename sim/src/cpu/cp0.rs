@@ -348,7 +348,7 @@ impl Cp0 {
     /// TLB exceptions Context, XContext and EntryHi; then EXL. `pc` is the
     /// address of the instruction that faulted (or was interrupted) and `bd`
     /// whether it sat in a delay slot. Returns the vector address.
-    pub fn enter_exception(&mut self, e: &super::Exception, pc: u64, bd: bool) -> u64 {
+    pub(crate) fn enter_exception(&mut self, e: &super::Exception, pc: u64, bd: bool) -> u64 {
         let exl = self.exl();
         if !exl {
             self.epc = if bd { pc.wrapping_sub(4) } else { pc };

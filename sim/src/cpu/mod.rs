@@ -4,7 +4,7 @@
 pub(crate) mod block;
 pub mod cp0;
 mod exception;
-pub mod exec;
+pub(crate) mod exec;
 mod native;
 pub use native::RunExit;
 
@@ -231,7 +231,7 @@ impl Cpu {
     }
 
     /// Selects the execution tier (see `crate::machine::Tier`).
-    pub fn set_tier(&mut self, tier: crate::machine::Tier) {
+    pub(crate) fn set_tier(&mut self, tier: crate::machine::Tier) {
         self.core.tier = tier;
     }
 
@@ -239,11 +239,6 @@ impl Cpu {
     pub fn set_pc(&mut self, pc: u64) {
         self.regs.jump_to(pc);
         self.core.fetch_page = FETCH_INVALID;
-    }
-
-    /// Exception entry; see [`Core::take_exception`].
-    pub fn take_exception<const TRACE: bool>(&mut self, e: Exception) {
-        self.core.take_exception::<TRACE>(&mut self.regs, e);
     }
 }
 
@@ -269,7 +264,7 @@ impl Core {
 
     /// Random: counts down once per instruction from 47 to Wired, then wraps
     /// (the manual's per-instruction rule, computed from the instruction count).
-    pub fn random(&self) -> u32 {
+    pub(crate) fn random(&self) -> u32 {
         let wired = u64::from(self.cp0.wired);
         if wired > 47 {
             return 47;
@@ -317,7 +312,7 @@ impl Core {
     }
 
     /// Reads a CP0 register with Count and Random derived.
-    pub fn read_cp0(&self, reg: u32) -> u64 {
+    pub(crate) fn read_cp0(&self, reg: u32) -> u64 {
         self.cp0.read(reg, self.count(), self.random())
     }
 
@@ -342,7 +337,7 @@ impl Core {
     /// Exception entry (`../shared/docs/r4000-reference.md` §4): EPC/BD unless EXL is
     /// already set, Cause, BadVAddr, Context and EntryHi for TLB faults,
     /// EXL, and the vector.
-    pub fn take_exception<const TRACE: bool>(&mut self, regs: &mut Regs, e: Exception) {
+    pub(crate) fn take_exception<const TRACE: bool>(&mut self, regs: &mut Regs, e: Exception) {
         let from = self.cp0.mode();
         let pc = regs.pc;
         let exl = self.cp0.exl();

@@ -339,7 +339,7 @@ impl Core {
 
     /// Virtual to physical for the current mode and ASID.
     #[inline(always)]
-    pub fn translate(&mut self, vaddr: u64, access: Access) -> Result<u64, Exception> {
+    pub(crate) fn translate(&mut self, vaddr: u64, access: Access) -> Result<u64, Exception> {
         let va = vaddr as u32;
         let vpn = va >> 12;
         if let Some(e) = self.xlate.get(vpn as usize & (XLATE_SIZE - 1)) {

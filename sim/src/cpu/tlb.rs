@@ -63,12 +63,12 @@ impl TlbEntry {
     }
 
     /// EntryHi as TLBR returns it.
-    pub fn entry_hi(&self) -> u32 {
+    pub(crate) fn entry_hi(&self) -> u32 {
         (self.vpn2 & !(self.page_mask & 0x01FF_E000)) | u32::from(self.asid)
     }
 
     /// EntryLo0/1 as TLBR returns them, with G copied into both.
-    pub fn entry_lo(&self, odd: bool) -> u32 {
+    pub(crate) fn entry_lo(&self, odd: bool) -> u32 {
         let lo = self.lo[usize::from(odd)];
         lo | u32::from(self.global)
     }
@@ -90,9 +90,6 @@ impl TlbHit {
     }
     pub fn dirty(&self) -> bool {
         self.lo & lo::D != 0
-    }
-    pub fn cache(&self) -> u32 {
-        (self.lo >> lo::C_SHIFT) & 7
     }
     /// The physical address of `va` through this entry: PFN bits inside the
     /// page offset are ignored, as QEMU and MAME do.
@@ -149,7 +146,7 @@ impl Tlb {
 
     /// TLBP: the index of the entry matching EntryHi's VPN2 and ASID,
     /// honouring each entry's PageMask and G (§3.4).
-    pub fn probe(&self, entry_hi: u32) -> Option<usize> {
+    pub(crate) fn probe(&self, entry_hi: u32) -> Option<usize> {
         let asid = (entry_hi & 0xFF) as u8;
         let va = entry_hi & 0xFFFF_E000;
         self.entries.iter().position(|e| e.matches(va, asid))
@@ -271,7 +268,7 @@ impl Tlb {
     }
 
     /// TLBP: Index of the entry matching EntryHi, or Index.P set.
-    pub fn probe_into(&self, cp0: &mut super::Cp0) {
+    pub(crate) fn probe_into(&self, cp0: &mut super::Cp0) {
         // EntryHi's low word: 32-bit addressing.
         match self.probe(cp0.entry_hi as u32) {
             // Below 48: exact.

@@ -64,7 +64,7 @@ impl DiskImage {
     }
 
     /// Image length in bytes.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         match &*self.0 {
             Backing::File { len, .. } => *len,
             Backing::Bytes(b) => b.len() as u64,

@@ -47,7 +47,7 @@ pub mod irq {
 /// The simulated PClock: 100 MHz, an R4000 on a 50 MHz MasterClock
 /// (`../shared/docs/r4000-reference.md` §6.2). The one place that turns cycles into
 /// seconds: device time (rtc) is derived from it.
-pub const CLOCK_HZ: u64 = 100_000_000;
+pub(crate) const CLOCK_HZ: u64 = 100_000_000;
 
 /// Something a device asks the machine to do.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,11 +36,6 @@ impl Rtc {
         }
     }
 
-    /// Ticks raised and not yet acknowledged.
-    pub fn pending_ticks(&self) -> u64 {
-        self.pending
-    }
-
     fn set_hz(&mut self, now: u64, hz: u64) {
         self.hz = hz;
         self.pending = 0;
@@ -136,16 +131,16 @@ mod tests {
         assert_eq!(r.irq_lines(0), irq::RTC);
         assert_eq!(r.irq_lines(1), 0, "the rtc interrupts CPU 0 only");
         r.advance(1000 + 3 * period);
-        assert_eq!(r.pending_ticks(), 3);
+        assert_eq!(r.pending, 3);
         assert_eq!(b.read(&mut r, 0, 0, reg::INTERRUPT_ACK, 4), Some(0));
         assert!(b.write(&mut r, 0, 0, reg::INTERRUPT_ACK, 4, 0));
         assert!(b.write(&mut r, 0, 0, reg::INTERRUPT_ACK, 4, 0));
         assert!(b.write(&mut r, 0, 0, reg::INTERRUPT_ACK, 4, 0));
-        assert_eq!(r.pending_ticks(), 0);
+        assert_eq!(r.pending, 0);
         assert_eq!(r.irq_lines(0), 0);
         assert!(b.write(&mut r, 0, 0, reg::HZ, 4, 0));
         r.advance(u64::MAX);
-        assert_eq!(r.pending_ticks(), 0, "0 Hz stops the timer");
+        assert_eq!(r.pending, 0, "0 Hz stops the timer");
     }
 
     #[test]
@@ -153,7 +148,7 @@ mod tests {
         let (mut r, mut b) = (Rtc::new(u64::MAX), Bench::default());
         assert!(b.write(&mut r, 0, 0, reg::HZ, 8, u64::MAX));
         r.advance(u64::MAX);
-        assert_eq!(r.pending_ticks(), u64::MAX);
+        assert_eq!(r.pending, u64::MAX);
         r.advance(u64::MAX);
         assert_eq!(b.read(&mut r, 0, u64::MAX, reg::TRIGGER, 4), Some(0));
         assert_eq!(b.read(&mut r, 0, 0, reg::SEC, 4), Some(u64::MAX));

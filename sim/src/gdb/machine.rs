@@ -89,7 +89,7 @@ pub fn read_ram(bus: &Bus, addr: u64, out: &mut [u8], xlate: impl Fn(u64) -> Opt
 }
 
 /// Writes through `xlate` to RAM only, all or nothing.
-pub fn write_ram(
+pub(crate) fn write_ram(
     bus: &mut Bus,
     addr: u64,
     data: &[u8],

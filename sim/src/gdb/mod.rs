@@ -13,17 +13,17 @@
 //! See docs/gdb.md.
 
 pub mod machine;
-pub mod packet;
-pub mod protocol;
+mod packet;
+mod protocol;
 pub mod target;
-pub mod xml;
+mod xml;
 
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 pub use machine::MachineTarget;
-pub use protocol::{serve, End, Session};
+pub use protocol::{serve, End};
 pub use target::{Point, PointKind, Resume, Stop, Target};
 
 /// Listens on 127.0.0.1:`port` (only the local host may debug).

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 /// Largest packet body accepted (and advertised as `PacketSize`). A longer
 /// one is dropped and answered with a NAK.
-pub const MAX_PACKET: usize = 16 * 1024;
+pub(super) const MAX_PACKET: usize = 16 * 1024;
 
 /// One thing the client sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Input {
+pub(super) enum Input {
     /// A packet whose checksum matched, escapes (`}x`) undone.
     Packet(Vec<u8>),
     /// The 0x03 byte: stop the running target (Ctrl-C).
@@ -40,7 +40,7 @@ enum State {
 
 /// The receiving half of the protocol, as a state machine.
 #[derive(Debug)]
-pub struct Decoder {
+pub(super) struct Decoder {
     state: State,
     body: Vec<u8>,
     sum: u8,
@@ -80,14 +80,14 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 
 impl Decoder {
     /// Feeds received bytes; complete inputs are appended to `out`.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Input>) {
+    pub(super) fn push(&mut self, bytes: &[u8], out: &mut Vec<Input>) {
         for &b in bytes {
             self.byte(b, out);
         }
     }
 
     /// Whether a packet has started but not ended.
-    pub fn in_packet(&self) -> bool {
+    pub(super) fn in_packet(&self) -> bool {
         !matches!(self.state, State::Idle | State::Skip | State::SkipSum(_))
     }
 
@@ -157,7 +157,7 @@ impl Decoder {
 }
 
 /// `$payload#cs`, with `$`, `#`, `}` and `*` escaped.
-pub fn frame(payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 4);
     out.push(b'$');
     let mut sum = 0u8;
@@ -178,7 +178,7 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 
 /// A client connection: decoded inputs, acks, replies.
 #[derive(Debug)]
-pub struct Conn {
+pub(super) struct Conn {
     stream: TcpStream,
     decoder: Decoder,
     pending: std::collections::VecDeque<Input>,
@@ -196,7 +196,7 @@ const READ_TIMEOUT: Duration = Duration::from_millis(100);
 const STALL_LIMIT: u32 = 100;
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> std::io::Result<Conn> {
+    pub(super) fn new(stream: TcpStream) -> std::io::Result<Conn> {
         stream.set_nonblocking(false)?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
         // Small packets, one at a time: latency matters, not throughput.
@@ -248,7 +248,7 @@ impl Conn {
 
     /// The next input, waiting for it; `None` once the client is gone.
     /// NAKs for bad packets are sent here.
-    pub fn next_input(&mut self) -> Option<Input> {
+    pub(super) fn next_input(&mut self) -> Option<Input> {
         let mut stalled = 0u32;
         loop {
             if let Some(i) = self.pending.pop_front() {
@@ -285,7 +285,7 @@ impl Conn {
     /// Whether an interrupt byte arrived (looked for without waiting, while
     /// the target runs). Other input stays queued. Returns `None` if the
     /// client went away.
-    pub fn poll_interrupt(&mut self) -> Option<bool> {
+    pub(super) fn poll_interrupt(&mut self) -> Option<bool> {
         if !self.fill(false) {
             return None;
         }
@@ -297,7 +297,7 @@ impl Conn {
     }
 
     /// Sends one reply packet. Errors mean the client is gone.
-    pub fn send(&mut self, payload: &[u8]) -> std::io::Result<()> {
+    pub(super) fn send(&mut self, payload: &[u8]) -> std::io::Result<()> {
         let r = self.stream.write_all(&frame(payload));
         if r.is_err() {
             self.closed = true;

@@ -12,7 +12,7 @@ use super::xml;
 
 /// What the session wants done with a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub(super) enum Action {
     /// Send this reply (possibly empty: "not supported").
     Reply(Vec<u8>),
     /// Resume the target; the stop reply follows when it stops.
@@ -38,7 +38,7 @@ pub enum End {
 
 /// One client's state: selected threads and the last stop.
 #[derive(Debug)]
-pub struct Session {
+pub(super) struct Session {
     /// Thread for register and memory commands (`Hg`).
     g_thread: usize,
     /// Thread for step and continue (`Hc`); `None` = any.
@@ -127,7 +127,7 @@ fn thread_sel(s: &[u8]) -> Option<ThreadSel> {
 
 impl Session {
     /// The reply GDB gets for `stop` (also kept for `?`).
-    pub fn stop_reply(&mut self, stop: Stop) -> Vec<u8> {
+    pub(crate) fn stop_reply(&mut self, stop: Stop) -> Vec<u8> {
         self.last = stop;
         match stop {
             Stop::Trap { thread } => {
@@ -153,7 +153,7 @@ impl Session {
     }
 
     /// The thread a continue or Ctrl-C is reported on.
-    pub fn resume_thread(&self) -> usize {
+    pub(crate) fn resume_thread(&self) -> usize {
         self.c_thread.unwrap_or(self.g_thread)
     }
 
@@ -162,7 +162,7 @@ impl Session {
     }
 
     /// Answers one packet.
-    pub fn handle(&mut self, t: &mut dyn Target, pkt: &[u8]) -> Action {
+    pub(super) fn handle(&mut self, t: &mut dyn Target, pkt: &[u8]) -> Action {
         let (cmd, arg) = match pkt.split_first() {
             Some((c, a)) => (*c, a),
             None => return reply(""),

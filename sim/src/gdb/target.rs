@@ -35,7 +35,7 @@ pub enum PointKind {
 }
 
 impl PointKind {
-    pub fn from_z(n: u8) -> Option<PointKind> {
+    pub(crate) fn from_z(n: u8) -> Option<PointKind> {
         Some(match n {
             0 => PointKind::Software,
             1 => PointKind::Hardware,
@@ -46,12 +46,12 @@ impl PointKind {
         })
     }
 
-    pub fn is_watch(self) -> bool {
+    pub(crate) fn is_watch(self) -> bool {
         matches!(self, PointKind::Write | PointKind::Read | PointKind::Access)
     }
 
     /// The stop-reply keyword GDB expects for a watchpoint of this kind.
-    pub fn stop_word(self) -> &'static str {
+    pub(crate) fn stop_word(self) -> &'static str {
         match self {
             PointKind::Read => "rwatch",
             PointKind::Access => "awatch",
@@ -72,7 +72,7 @@ pub struct Point {
 
 impl Point {
     /// The simulator's [`crate::Watchpoint`] for a watch kind.
-    pub fn watchpoint(&self) -> crate::Watchpoint {
+    pub(crate) fn watchpoint(&self) -> crate::Watchpoint {
         crate::Watchpoint {
             addr: self.addr,
             len: self.len.max(1),

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 /// The whole description (one document, no `xi:include`).
-pub fn target_xml() -> String {
+pub(super) fn target_xml() -> String {
     let mut s = String::from(
         "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n\
          <architecture>mips</architecture>\n<feature name=\"org.gnu.gdb.mips.cpu\">\n",
@@ -41,7 +41,7 @@ pub fn target_xml() -> String {
 
 /// A `qXfer` read of `[offset, offset+len)` of `doc`: `m` and the data if
 /// more follows, `l` and the data for the last part.
-pub fn xfer(doc: &str, offset: usize, len: usize) -> Vec<u8> {
+pub(super) fn xfer(doc: &str, offset: usize, len: usize) -> Vec<u8> {
     let bytes = doc.as_bytes();
     let start = offset.min(bytes.len());
     let end = start.saturating_add(len).min(bytes.len());

@@ -62,7 +62,7 @@ const CP0_NAMES: [&str; 32] = [
 
 /// Names a code address for branch and jump targets: returns the text objdump
 /// puts between `<` and `>` (`main`, `main+0x40`), or `None` for no symbol.
-pub type Symbolizer<'a> = &'a dyn Fn(u64) -> Option<String>;
+pub(crate) type Symbolizer<'a> = &'a dyn Fn(u64) -> Option<String>;
 
 /// An instruction at a known address, printable as objdump prints it.
 ///
@@ -86,7 +86,7 @@ impl<'a> Disasm<'a> {
     }
 
     /// The same instruction, naming branch and jump targets with `symbolize`.
-    pub fn with_symbols(self, symbolize: Symbolizer<'a>) -> Disasm<'a> {
+    pub(crate) fn with_symbols(self, symbolize: Symbolizer<'a>) -> Disasm<'a> {
         Disasm {
             symbolize: Some(symbolize),
             ..self
@@ -142,7 +142,7 @@ fn must_be_zero(op: Op, format: Format) -> u32 {
 }
 
 /// Whether objdump refuses to name this word with its table row.
-pub fn objdump_rejects(insn: &Insn) -> bool {
+pub(crate) fn objdump_rejects(insn: &Insn) -> bool {
     insn.op != Op::Reserved && insn.raw & must_be_zero(insn.op, insn.info().format) != 0
 }
 

@@ -102,20 +102,20 @@ impl Insn {
 
     /// The signed 16-bit immediate, sign-extended to 64 bits.
     #[inline(always)]
-    pub fn simm(&self) -> u64 {
+    pub(crate) fn simm(&self) -> u64 {
         self.imm as i32 as i64 as u64
     }
 
     /// The byte offset of a PC-relative branch, relative to its delay slot.
     #[inline(always)]
-    pub fn branch_offset(&self) -> u64 {
+    pub(crate) fn branch_offset(&self) -> u64 {
         ((self.raw as u16 as i16 as i64) << 2) as u64
     }
 
     /// The general registers this instruction reads, one bit per register
     /// number (for the load-use interlock). Bit 0 may be set; a load into
     /// r0 never interlocks, so nothing tests it.
-    pub fn read_mask(&self) -> u32 {
+    pub(crate) fn read_mask(&self) -> u32 {
         (u32::from(self.reads & 1) << self.rs.number())
             | (u32::from((self.reads >> 1) & 1) << self.rt.number())
     }
@@ -151,7 +151,7 @@ impl Insn {
 
     /// Builds the decoded form of `raw` for a known operation, extracting the
     /// fields its format uses.
-    pub fn from_fields(op: Op, raw: u32) -> Insn {
+    pub(crate) fn from_fields(op: Op, raw: u32) -> Insn {
         let rs = Reg::new(raw >> 21);
         let rt = Reg::new(raw >> 16);
         let rd = Reg::new(raw >> 11);

@@ -300,7 +300,7 @@ impl Op {
         OPCODES.get(self as usize).unwrap_or(&RESERVED_INFO)
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         self.info().name
     }
 }

@@ -334,7 +334,7 @@ impl Bus {
     /// Where the decoded instructions of RAM page `page` start in the code
     /// arena (see [`Bus::code`]), decoding the page on first use or after
     /// another thread changed it. `None` outside RAM.
-    pub fn code_base(&mut self, page: usize) -> Option<usize> {
+    pub(crate) fn code_base(&mut self, page: usize) -> Option<usize> {
         let slot = *self.code_slot.get(page)?;
         if slot != NO_CODE && !self.code_stale(page) {
             return Some(slot as usize * INSNS_PER_PAGE);
@@ -382,7 +382,7 @@ impl Bus {
 
     /// The decoded instruction at `index` in the code arena.
     #[inline(always)]
-    pub fn code(&self, index: usize) -> Option<Insn> {
+    pub(crate) fn code(&self, index: usize) -> Option<Insn> {
         self.code.get(index).copied()
     }
 
