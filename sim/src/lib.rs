@@ -20,6 +20,7 @@ pub mod obs;
 mod parallel;
 pub mod timing;
 pub mod trace;
+mod workers;
 
 pub mod testkit;
 pub mod workload;
