@@ -1,14 +1,14 @@
 //! The monitor in the parallel mode (docs/parallel.md): the physical CPUs
-//! of a quantum spread over host threads, one VM's at a time.
+//! spread over host threads, one VM's at a time.
 //!
-//! At each quantum boundary the main thread schedules VCPUs onto physical
+//! At each of its boundaries the main thread schedules VCPUs onto physical
 //! CPUs, as the deterministic mode does between its steps, then hands each
 //! VM with seated VCPUs to a host thread by value, with those physical
 //! CPUs: a *unit*. A thread runs its units one after the other, each unit's
 //! CPUs in CPU order, with a bus of its own (`Bus::for_monitor_thread`: the
 //! same memory, its own decoded code and blocks), a trace buffer of its own
 //! and a list of the shootdowns it did. Since a VM is wholly on one thread
-//! during a quantum, its board, binary translator, coalescing state and
+//! during a batch, its board, binary translator, coalescing state and
 //! VCPUs need no lock; VMs share nothing but the machine's memory, and each
 //! touches only its own pages. What is machine-wide is settled at the
 //! boundary, with the machine whole again: the units come back, their traces
@@ -25,7 +25,7 @@
 //!
 //! A hand-off costs about what a quantum of work does (tens of µs on a
 //! busy 2-core host), so a boundary of the main thread comes only every
-//! *batch* of quanta ([`Monitor::batch_quanta`](crate::Monitor)): in
+//! *batch* of quanta (at most [`BATCH_CYCLES`](crate::BATCH_CYCLES)): in
 //! between, each thread settles its own units' VM-local boundary (the
 //! VM's board, console, VCPUs it starts or wakes, [`unit_boundary`]) and
 //! goes on. A unit that needs the machine (a VCPU to seat, its VM ended, a
