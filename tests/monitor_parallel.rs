@@ -222,3 +222,57 @@ fn integer_vms_end_the_same_in_both_modes() {
         }
     }
 }
+
+/// Runs `m` until VM 0 ends; returns the machine time then and how many
+/// boundaries of the main thread (`run_quantum` calls) it took.
+fn until_vm0_ends(m: &mut Monitor) -> (u64, u64) {
+    let mut calls = 0;
+    while m.vms[0].end.is_none() {
+        assert_eq!(m.run_quantum(), None, "vm0 has not ended yet");
+        calls += 1;
+    }
+    (m.now(), calls)
+}
+
+/// Batches (docs/parallel.md): two VMs that need nothing from the machine
+/// run many quanta per boundary of the main thread, and a VM that halts
+/// cuts its batch: on one thread, which runs both VMs quantum by quantum,
+/// the boundary comes at most one quantum after the deterministic mode's.
+/// Both VMs then end as they do there.
+#[test]
+fn batches_run_many_quanta_and_a_halt_cuts_them() {
+    let quantum = MonitorConfig::default().quantum;
+    let new = || {
+        Monitor::new(MonitorConfig {
+            pcpus: 2,
+            max_cycles: Some(2_000_000_000),
+            vms: vec![integer_vm("vm0", 20), integer_vm("vm1", 60)],
+            ..MonitorConfig::default()
+        })
+        .unwrap()
+    };
+    let mut det = new();
+    let (det_halt, det_calls) = until_vm0_ends(&mut det);
+    assert_eq!(det_calls, det_halt / quantum, "one quantum a call");
+    assert_eq!(det.run(), MonitorExit::AllEnded);
+    for threads in [1, 2] {
+        let mut par = new();
+        par.set_parallel(Some(threads));
+        let (halt, calls) = until_vm0_ends(&mut par);
+        assert!(
+            calls * 20 < det_calls,
+            "{threads} threads: {calls} boundaries against {det_calls}"
+        );
+        if threads == 1 {
+            assert!(
+                (det_halt..=det_halt + quantum).contains(&halt),
+                "halted at {det_halt} deterministically, boundary at {halt}"
+            );
+        }
+        assert_eq!(par.run(), MonitorExit::AllEnded);
+        let insns =
+            |m: &Monitor| -> Vec<u64> { m.vm_stats().iter().map(|s| s.guest_insns).collect() };
+        assert_eq!(insns(&par), insns(&det), "{threads} threads");
+        assert!(par.vms.iter().all(|vm| vm.end == Some(VmEnd::Halted(0))));
+    }
+}

@@ -1,14 +1,14 @@
 //! The monitor in the parallel mode (docs/parallel.md): the physical CPUs
-//! of a quantum spread over host threads, one VM's at a time.
+//! spread over host threads, one VM's at a time.
 //!
-//! At each quantum boundary the main thread schedules VCPUs onto physical
+//! At each of its boundaries the main thread schedules VCPUs onto physical
 //! CPUs, as the deterministic mode does between its steps, then hands each
 //! VM with seated VCPUs to a host thread by value, with those physical
 //! CPUs: a *unit*. A thread runs its units one after the other, each unit's
 //! CPUs in CPU order, with a bus of its own (`Bus::for_monitor_thread`: the
 //! same memory, its own decoded code and blocks), a trace buffer of its own
 //! and a list of the shootdowns it did. Since a VM is wholly on one thread
-//! during a quantum, its board, binary translator, coalescing state and
+//! during a batch, its board, binary translator, coalescing state and
 //! VCPUs need no lock; VMs share nothing but the machine's memory, and each
 //! touches only its own pages. What is machine-wide is settled at the
 //! boundary, with the machine whole again: the units come back, their traces
@@ -23,20 +23,32 @@
 //! The deterministic mode keeps one machine-wide allocator and never
 //! flushes on a switch.
 //!
-//! A VCPU that waits, or whose VM ends, leaves its CPU idle until the
-//! boundary, where the scheduler seats another; a VCPU whose slice ended is
-//! switched at the boundary too.
+//! A hand-off costs about what a quantum of work does (tens of µs on a
+//! busy 2-core host), so a boundary of the main thread comes only every
+//! *batch* of quanta (at most [`BATCH_CYCLES`](crate::BATCH_CYCLES)): in
+//! between, each thread settles its own units' VM-local boundary (the
+//! VM's board, console, VCPUs it starts or wakes, [`unit_boundary`]) and
+//! goes on. A unit that needs the machine (a VCPU to seat, its VM ended, a
+//! CPU whose VCPU waits or whose slice is over while another VCPU waits
+//! for one) cuts the batch ([`Cut`]): every thread stops after the same
+//! quantum, the last one any thread had begun.
+//!
+//! A VCPU that waits keeps its CPU, idle, while no other VCPU waits for
+//! one; its VM's boundary wakes it. A VCPU whose VM ends leaves its CPU
+//! idle until the boundary, where the scheduler seats another; a VCPU
+//! whose slice ended is switched at the boundary too.
 
 use std::collections::VecDeque;
-use std::thread::JoinHandle;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
-use crossbeam::channel::{unbounded, Receiver, Sender};
-use sim::hv::{Bus, Cpu};
+use sim::hv::{quantum_end, Bus, Cpu, Pool};
 
 use crate::exit::Outcome;
 use crate::guest::Shootdown;
 use crate::mem::Asids;
-use crate::obs::{MonEvent, Record, Trace};
+use crate::obs::{MonEvent, Place, Record, Trace};
 use crate::seat::Seat;
 use crate::vcpu::VcpuState;
 use crate::vm::Vm;
@@ -48,9 +60,14 @@ struct Lent {
     c: usize,
     cpu: Cpu,
     tlb_cursor: usize,
+    /// Where its VCPU's slice ends, and whether another VCPU that may run
+    /// here waits for a CPU (then the slice's end, or a wait, needs the
+    /// scheduler).
+    slice_end: u64,
+    wanted: bool,
 }
 
-/// One VM and the physical CPUs running its VCPUs this quantum.
+/// One VM and the physical CPUs running its VCPUs this batch.
 struct Unit {
     v: usize,
     vm: Vm,
@@ -58,15 +75,63 @@ struct Unit {
     cpus: Vec<Lent>,
 }
 
-/// What one host thread runs in a quantum, and what it gives back.
+/// Where a batch ends: every thread runs quanta 1, 2, ... while [`Cut::claim`]
+/// lets it, so all stop after the same one. One word holds the last
+/// quantum allowed and the furthest one a thread has begun; a cut lowers
+/// the first to the second, so no thread has gone past it.
+struct Cut(AtomicU64);
+
+impl Cut {
+    fn new(quanta: u32) -> Cut {
+        Cut(AtomicU64::new(Cut::pack(quanta, 1)))
+    }
+
+    fn pack(last: u32, begun: u32) -> u64 {
+        (u64::from(last) << 32) | u64::from(begun)
+    }
+
+    fn unpack(word: u64) -> (u32, u32) {
+        ((word >> 32) as u32, word as u32)
+    }
+
+    /// Whether quantum `j` is in the batch; if so, it is begun. (One
+    /// atomic word, so `Relaxed` is enough: its changes have one order, and
+    /// nothing else is published through it.)
+    fn claim(&self, j: u32) -> bool {
+        let r = self.0.fetch_update(Relaxed, Relaxed, |w| {
+            let (last, begun) = Cut::unpack(w);
+            (j <= last).then(|| Cut::pack(last, begun.max(j)))
+        });
+        r.is_ok()
+    }
+
+    /// Ends the batch after the furthest quantum begun.
+    fn cut(&self) {
+        let _ = self.0.fetch_update(Relaxed, Relaxed, |w| {
+            let (last, begun) = Cut::unpack(w);
+            Some(Cut::pack(last.min(begun), begun))
+        });
+    }
+
+    /// The batch's last quantum, once every thread has stopped.
+    fn last(&self) -> u32 {
+        Cut::unpack(self.0.load(Relaxed)).0
+    }
+}
+
+/// What one host thread runs in a batch, and what it gives back.
 struct Job {
     units: Vec<Unit>,
     trace: Trace,
-    /// The quantum's start and end.
+    /// The batch's start, quantum and cycle limit (quantum `j` ends at the
+    /// `j`th `quantum_end` from the start).
     start: u64,
-    end: u64,
+    quantum: u64,
+    limit: Option<u64>,
+    cut: Arc<Cut>,
     cost: cost::Cost,
-    /// VCPUs their boards started: (VM, VCPU).
+    /// VCPUs that need a CPU: started by their boards, or woken while not
+    /// seated: (VM, VCPU).
     started: VecDeque<(usize, usize)>,
     /// Shootdowns done: (physical CPU, address space, what).
     shootdowns: Vec<(usize, usize, Shootdown)>,
@@ -74,9 +139,8 @@ struct Job {
 
 /// The monitor's host threads in the parallel mode.
 pub(crate) struct Parallel {
-    jobs: Vec<Sender<Job>>,
-    done: Receiver<(usize, Job)>,
-    handles: Vec<JoinHandle<()>>,
+    /// The threads other than this one: thread `t` > 0 is worker `t - 1`.
+    pool: Pool<Job>,
     /// Per VM: its machine ASIDs.
     pub(crate) asids: Vec<Asids>,
     /// Per physical CPU: the VM and ASID generation its real TLB holds
@@ -84,7 +148,7 @@ pub(crate) struct Parallel {
     owner: Vec<Option<(usize, u64)>>,
     /// Per physical CPU: the thread (and so the bus) it last ran on.
     home: Vec<usize>,
-    /// The monitor's VMs and CPUs during a quantum, by number: those not
+    /// The monitor's VMs and CPUs during a batch, by number: those not
     /// lent to a unit wait here.
     vms: Vec<Option<Vm>>,
     cpus: Vec<Option<Cpu>>,
@@ -100,27 +164,14 @@ impl Parallel {
         spaces: usize,
         pcpus: usize,
     ) -> Parallel {
-        let (done_tx, done) = unbounded();
-        let mut jobs = Vec::new();
-        let mut handles = Vec::new();
-        for t in 1..threads.max(1) {
-            let (tx, rx) = unbounded::<Job>();
-            let mut own = bus.for_monitor_thread();
-            let done_tx = done_tx.clone();
-            handles.push(std::thread::spawn(move || {
-                while let Ok(mut job) = sim::hv::recv_soon(&rx) {
-                    run_job(&mut job, &mut own);
-                    if done_tx.send((t, job)).is_err() {
-                        break;
-                    }
-                }
-            }));
-            jobs.push(tx);
-        }
+        let work: Vec<_> = (1..threads.max(1))
+            .map(|_| {
+                let mut own = bus.for_monitor_thread();
+                move |job: &mut Job| run_job(job, &mut own)
+            })
+            .collect();
         Parallel {
-            jobs,
-            done,
-            handles,
+            pool: Pool::start("monitor", work),
             asids: (0..vms).map(|_| Asids::new(spaces)).collect(),
             owner: vec![None; pcpus],
             home: vec![0; pcpus],
@@ -130,7 +181,7 @@ impl Parallel {
     }
 
     pub(crate) fn threads(&self) -> usize {
-        self.jobs.len() + 1
+        self.pool.workers() + 1
     }
 
     /// Flushes the real TLB of every CPU about to run a VCPU of a VM other
@@ -169,95 +220,62 @@ impl Parallel {
             }
         }
     }
-
-    /// A worker thread ended in the middle of the run: only a panic does
-    /// that, and it is passed on.
-    #[cold]
-    fn worker_died(&mut self) -> ! {
-        self.jobs.clear();
-        for h in self.handles.drain(..) {
-            if let Err(payload) = h.join() {
-                std::panic::resume_unwind(payload);
-            }
-        }
-        std::panic::resume_unwind(Box::new("a monitor worker thread ended"));
-    }
 }
 
-impl Drop for Parallel {
-    fn drop(&mut self) {
-        // Closing the channels ends the workers' loops.
-        self.jobs.clear();
-        for h in self.handles.drain(..) {
-            let _ = h.join();
-        }
-    }
-}
-
-/// What a quantum of the parallel mode needs from the monitor, lent to it.
+/// What a batch of the parallel mode needs from the monitor, lent to it.
 pub(crate) struct Quantum<'a> {
     pub(crate) vms: &'a mut Vec<Vm>,
     pub(crate) cpus: &'a mut Vec<Cpu>,
     pub(crate) bus: &'a mut Bus,
     pub(crate) current: &'a [Option<(usize, usize)>],
     pub(crate) tlb_cursor: &'a mut [usize],
+    /// Per physical CPU: where its slice ends, and whether a VCPU that may
+    /// run there waits for a CPU.
+    pub(crate) slice_end: &'a [u64],
+    pub(crate) wanted: &'a [bool],
     pub(crate) trace: &'a mut Trace,
     pub(crate) runq: &'a mut VecDeque<(usize, usize)>,
     pub(crate) cost: cost::Cost,
     pub(crate) start: u64,
-    pub(crate) end: u64,
+    pub(crate) quantum: u64,
+    pub(crate) limit: Option<u64>,
+    /// The most quanta the batch may run (at least one).
+    pub(crate) quanta: u32,
 }
 
 impl Parallel {
-    /// Runs one quantum: every seated VCPU to `q.end` on the threads, idle
-    /// CPUs straight to it; then takes everything back and applies what
-    /// the threads did that concerns the whole machine.
-    pub(crate) fn quantum(&mut self, mut q: Quantum<'_>) {
+    /// Runs one batch: every seated VCPU for at most `q.quanta` quanta on
+    /// the threads, idle CPUs straight to the batch's end; then takes
+    /// everything back and applies what the threads did that concerns the
+    /// whole machine. Returns the batch's end.
+    pub(crate) fn batch(&mut self, mut q: Quantum<'_>) -> u64 {
         self.own_tlbs(q.cpus, q.current);
-        let mut jobs = self.deal(&mut q);
+        let (mut jobs, cut) = self.deal(&mut q);
         let mut mine = jobs.remove(0);
         let mut sent = 0;
-        for (t, job) in jobs.into_iter().enumerate() {
-            if job.units.is_empty() {
-                continue;
+        for (w, job) in jobs.into_iter().enumerate() {
+            if !job.units.is_empty() {
+                self.pool.send(w, job);
+                sent += 1;
             }
-            let Some(tx) = self.jobs.get(t) else {
-                continue;
-            };
-            if tx.send(job).is_err() {
-                self.worker_died();
-            }
-            sent += 1;
         }
         run_job(&mut mine, q.bus);
         let mut back = vec![mine];
         for _ in 0..sent {
-            match sim::hv::recv_soon(&self.done) {
-                Ok((_, job)) => back.push(job),
-                Err(_) => self.worker_died(),
-            }
+            back.push(self.pool.recv().1);
         }
-        self.take_back(q, back);
+        let mut end = q.start;
+        for _ in 0..cut.last() {
+            end = quantum_end(end, q.quantum, q.limit);
+        }
+        self.take_back(q, back, end);
+        end
     }
 
     /// Forms the units and deals them over the threads, the largest first
-    /// to the least loaded; idle CPUs go to the end of the quantum here.
-    fn deal(&mut self, q: &mut Quantum<'_>) -> Vec<Job> {
-        let mut jobs: Vec<Job> = (0..self.threads())
-            .map(|_| Job {
-                units: Vec::new(),
-                trace: Trace {
-                    enabled: q.trace.enabled,
-                    engine_insns: q.trace.engine_insns,
-                    ..Trace::default()
-                },
-                start: q.start,
-                end: q.end,
-                cost: q.cost,
-                started: VecDeque::new(),
-                shootdowns: Vec::new(),
-            })
-            .collect();
+    /// to the least loaded; idle CPUs stay here. With no unit to run, the
+    /// batch is one quantum.
+    fn deal(&mut self, q: &mut Quantum<'_>) -> (Vec<Job>, Arc<Cut>) {
         self.vms.extend(q.vms.drain(..).map(Some));
         self.cpus.extend(q.cpus.drain(..).map(Some));
         let mut units: Vec<Unit> = Vec::new();
@@ -271,6 +289,8 @@ impl Parallel {
                 c,
                 cpu,
                 tlb_cursor: q.tlb_cursor.get(p).copied().unwrap_or(0),
+                slice_end: q.slice_end.get(p).copied().unwrap_or(0),
+                wanted: q.wanted.get(p).copied().unwrap_or(false),
             };
             if let Some(u) = units.iter_mut().find(|u| u.v == v) {
                 u.cpus.push(lent);
@@ -290,10 +310,25 @@ impl Parallel {
                 *slot = Some(lent.cpu);
             }
         }
-        // An idle CPU stays here: time passes, nothing runs.
-        for cpu in self.cpus.iter_mut().flatten() {
-            cpu.idle_until(q.end);
-        }
+        let quanta = if units.is_empty() { 1 } else { q.quanta.max(1) };
+        let cut = Arc::new(Cut::new(quanta));
+        let mut jobs: Vec<Job> = (0..self.threads())
+            .map(|_| Job {
+                units: Vec::new(),
+                trace: Trace {
+                    enabled: q.trace.enabled,
+                    engine_insns: q.trace.engine_insns,
+                    ..Trace::default()
+                },
+                start: q.start,
+                quantum: q.quantum,
+                limit: q.limit,
+                cut: Arc::clone(&cut),
+                cost: q.cost,
+                started: VecDeque::new(),
+                shootdowns: Vec::new(),
+            })
+            .collect();
         units.sort_by_key(|u| std::cmp::Reverse(u.cpus.len()));
         let mut load = vec![0usize; jobs.len()];
         for mut u in units {
@@ -314,14 +349,18 @@ impl Parallel {
                 job.units.push(u);
             }
         }
-        jobs
+        (jobs, cut)
     }
 
     /// Puts the units back, merges the threads' traces by cycle (ties in
     /// CPU order, after what the boundary recorded), shoots down on the
     /// other CPUs what the units shot down on theirs, and queues the VCPUs
-    /// the boards started.
-    fn take_back(&mut self, q: Quantum<'_>, back: Vec<Job>) {
+    /// that need a CPU. An idle CPU has spent the batch idle: time passes,
+    /// nothing runs.
+    fn take_back(&mut self, q: Quantum<'_>, back: Vec<Job>, end: u64) {
+        for cpu in self.cpus.iter_mut().flatten() {
+            cpu.idle_until(end);
+        }
         let from = q.trace.records.len();
         let mut shootdowns = Vec::new();
         for mut job in back {
@@ -357,22 +396,68 @@ impl Parallel {
     }
 }
 
-/// Runs a thread's units, one after the other.
+/// Runs a thread's units quantum after quantum, all of them through one
+/// quantum before the next, settling their VMs' boundaries in between,
+/// until the batch's [`Cut`] says stop. The main thread settles the last
+/// boundary.
 fn run_job(job: &mut Job, bus: &mut Bus) {
     let mut units = std::mem::take(&mut job.units);
-    for u in &mut units {
-        for i in 0..u.cpus.len() {
-            run_lent(u, i, bus, job);
+    let mut start = job.start;
+    for j in 2.. {
+        let end = quantum_end(start, job.quantum, job.limit);
+        for u in &mut units {
+            for i in 0..u.cpus.len() {
+                run_lent(u, i, bus, job, start, end);
+            }
         }
+        if !job.cut.claim(j) {
+            break;
+        }
+        let mut cut = false;
+        for u in &mut units {
+            cut |= unit_boundary(u, end, job);
+        }
+        if cut {
+            job.cut.cut();
+        }
+        start = end;
     }
     job.units = units;
 }
 
-/// Runs the VCPU on a unit's CPU `i` to the quantum's end, as the
+/// A unit's VM at a boundary inside a batch, as the main thread's boundary
+/// settles it (`vm_boundary`): its board reaches `end`, its console is
+/// collected, its board's requests are applied and its waiting VCPUs with
+/// an interrupt pending made runnable. Returns whether the batch must end:
+/// a VCPU needs a CPU (started, or woken while not seated), the VM ended,
+/// or a CPU's VCPU waits or its slice is over while another VCPU waits
+/// for a CPU.
+fn unit_boundary(u: &mut Unit, end: u64, job: &mut Job) -> bool {
+    if let Some(l) = u.cpus.first() {
+        job.trace.place = Place {
+            pcpu: l.p,
+            vm: u.v,
+            vcpu: l.c,
+        };
+    }
+    job.trace.now = end;
+    crate::sched::vm_boundary(&mut u.vm, u.v, end, &mut job.trace, &mut job.started);
+    let vm = &u.vm;
+    !job.started.is_empty()
+        || !vm.running()
+        || u.cpus.iter().any(|l| {
+            let runnable = vm
+                .vcpus
+                .get(l.c)
+                .is_some_and(|vc| vc.state == VcpuState::Runnable);
+            l.wanted && (!runnable || l.cpu.cycles() >= l.slice_end)
+        })
+}
+
+/// Runs the VCPU on a unit's CPU `i` from `start` to `end`, as the
 /// deterministic scheduler does (`Monitor::run_pcpu`), except that a VCPU
-/// that waits or whose VM ended leaves the CPU idle until the boundary.
-fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job) {
-    let end = job.end;
+/// that waits or whose VM ended leaves the CPU idle until the quantum's end.
+fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, end: u64) {
     let mut generation = u.asids.generation;
     loop {
         let Some(l) = u.cpus.get_mut(i) else { return };
@@ -423,9 +508,13 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job) {
         }
         match outcome {
             Outcome::Resume => {}
-            Outcome::Board => {
-                crate::vm_board_actions(&mut u.vm, u.v, job.start, &mut job.trace, &mut job.started)
-            }
+            Outcome::Board => crate::sched::vm_board_actions(
+                &mut u.vm,
+                u.v,
+                start,
+                &mut job.trace,
+                &mut job.started,
+            ),
             Outcome::Wait => {
                 job.trace.emit(MonEvent::Wait);
                 if let Some(l) = u.cpus.get_mut(i) {

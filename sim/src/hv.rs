@@ -124,6 +124,6 @@ pub use crate::{Exit, Machine, MachineConfig, Tier};
 /// back when the monitor virtualizes a running machine and steps away.
 pub use handover::CpuState;
 
-/// How a monitor's host threads wait for their next quantum, as the bare
-/// machine's do in the parallel mode.
-pub use crate::parallel::recv_soon;
+/// A monitor's host threads, and how they wait for their next quantum, as
+/// the bare machine's do in the parallel mode.
+pub use crate::workers::{recv_soon, Pool};

@@ -36,6 +36,7 @@ pub mod obs;
 mod parallel;
 mod timing;
 pub mod trace;
+mod workers;
 
 pub mod testkit;
 pub mod workload;

@@ -21,14 +21,13 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use crossbeam::channel::{unbounded, Receiver, RecvError, Sender, TryRecvError};
 use parking_lot::Mutex;
 
 use crate::cpu::{Cpu, RunExit, RunState};
 use crate::dev::{Board, BoardAction};
 use crate::mem::Bus;
+use crate::workers::Pool;
 
 /// What the CPUs asked of the machine during a quantum.
 #[derive(Debug, Default)]
@@ -56,7 +55,6 @@ impl Control {
 }
 
 struct Job {
-    group: usize,
     cpus: Vec<Cpu>,
     end: u64,
     traced: bool,
@@ -64,9 +62,7 @@ struct Job {
 
 /// The worker threads of a machine in the parallel mode.
 pub(crate) struct Workers {
-    jobs: Vec<Sender<Job>>,
-    done: Receiver<(usize, Vec<Cpu>)>,
-    handles: Vec<JoinHandle<()>>,
+    pool: Pool<Job>,
     board: Arc<Mutex<Board>>,
     control: Arc<Control>,
     /// The CPU groups, kept between quanta for their allocations.
@@ -87,34 +83,25 @@ impl Workers {
     }
 
     /// `threads` groups (at least one) for a machine whose bus is `bus`,
-    /// which is switched to the concurrent mode.
+    /// which is switched to the concurrent mode. Group `g` > 0 runs on
+    /// worker `g - 1`.
     pub(crate) fn start(threads: usize, bus: &mut Bus) -> Workers {
         let board = Arc::new(Mutex::new(Board::default()));
         let control = Arc::new(Control::default());
-        let (done_tx, done) = unbounded();
-        let mut jobs = Vec::new();
-        let mut handles = Vec::new();
-        for _ in 1..threads.max(1) {
-            let (tx, rx) = unbounded::<Job>();
-            let mut own = bus.for_thread(Arc::clone(&board));
-            let (control, done_tx) = (Arc::clone(&control), done_tx.clone());
-            handles.push(std::thread::spawn(move || {
-                while let Ok(mut job) = recv_soon(&rx) {
+        let work: Vec<_> = (1..threads.max(1))
+            .map(|_| {
+                let mut own = bus.for_thread(Arc::clone(&board));
+                let control = Arc::clone(&control);
+                move |job: &mut Job| {
                     run_group(&mut job.cpus, &mut own, job.end, job.traced, &control);
-                    if done_tx.send((job.group, job.cpus)).is_err() {
-                        break;
-                    }
                 }
-            }));
-            jobs.push(tx);
-        }
+            })
+            .collect();
         bus.set_concurrent(Some(Arc::clone(&board)));
         Workers {
             groups: (0..threads.max(1)).map(|_| Vec::new()).collect(),
             home: Vec::new(),
-            jobs,
-            done,
-            handles,
+            pool: Pool::start("parallel-mode", work),
             board,
             control,
         }
@@ -133,32 +120,25 @@ impl Workers {
         self.spread(cpus, &bus.board);
         *self.board.lock() = std::mem::take(&mut bus.board);
         let mut sent = 0;
-        for (g, tx) in self.jobs.iter().enumerate() {
-            let Some(cpus) = self.groups.get_mut(g + 1).filter(|c| !c.is_empty()) else {
+        for w in 0..self.pool.workers() {
+            let Some(cpus) = self.groups.get_mut(w + 1).filter(|c| !c.is_empty()) else {
                 continue;
             };
             let job = Job {
-                group: g + 1,
                 cpus: std::mem::take(cpus),
                 end,
                 traced,
             };
-            if tx.send(job).is_err() {
-                self.worker_died();
-            }
+            self.pool.send(w, job);
             sent += 1;
         }
         if let Some(mine) = self.groups.first_mut() {
             run_group(mine, bus, end, traced, &self.control);
         }
         for _ in 0..sent {
-            match recv_soon(&self.done) {
-                Ok((g, back)) => {
-                    if let Some(slot) = self.groups.get_mut(g) {
-                        *slot = back;
-                    }
-                }
-                Err(_) => self.worker_died(),
+            let (w, back) = self.pool.recv();
+            if let Some(slot) = self.groups.get_mut(w + 1) {
+                *slot = back.cpus;
             }
         }
         for g in &mut self.groups {
@@ -196,52 +176,6 @@ impl Workers {
             }
         }
     }
-
-    /// A worker thread ended in the middle of the run: only a panic does
-    /// that, and it is passed on.
-    #[cold]
-    fn worker_died(&mut self) -> ! {
-        self.jobs.clear();
-        for h in self.handles.drain(..) {
-            if let Err(payload) = h.join() {
-                std::panic::resume_unwind(payload);
-            }
-        }
-        std::panic::resume_unwind(Box::new("a parallel-mode worker thread ended"));
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        // Closing the channels ends the workers' loops.
-        self.jobs.clear();
-        for h in self.handles.drain(..) {
-            let _ = h.join();
-        }
-    }
-}
-
-/// Receives from `rx`, looking a little before blocking: the other side is
-/// usually less than a quantum's work away, and waking a blocked thread
-/// costs more than that on a busy host. A bounded look (a few spins, then
-/// yields that hand the core to whoever needs it), then it blocks, so a
-/// thread with nothing to run does not spin.
-pub fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
-    const SPINS: u32 = 64;
-    const YIELDS: u32 = 64;
-    for i in 0..SPINS + YIELDS {
-        match rx.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(TryRecvError::Disconnected) => return Err(RecvError),
-            Err(TryRecvError::Empty) => {}
-        }
-        if i < SPINS {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    rx.recv()
 }
 
 /// Runs one group's CPUs to `end`, in CPU order, as the deterministic
