@@ -57,3 +57,7 @@ impl Core {
 /// How a monitor's host threads wait for their next quantum, as the bare
 /// machine's do in the parallel mode.
 pub use crate::parallel::recv_soon;
+
+/// Register-only instructions, pre-extracted, for the monitor's translated
+/// blocks (`cpu/block/regop.rs`).
+pub use crate::cpu::block::regop::RegOp;

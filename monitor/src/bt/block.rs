@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
 use sim::cpu::Access;
+use sim::hv::RegOp;
 use sim::isa::{Class, Insn, Op};
 use sim::mem::PAGE_SHIFT;
 
@@ -83,7 +84,7 @@ pub(super) fn find(
                 // A flush drops this run's blocks too: what is still in
                 // use is translated again, and pays for it, as the
                 // policy says.
-                st.blocks.iter_mut().for_each(|e| *e = None);
+                st.drop_blocks(ctx.bt.cache.flushes);
             }
             b
         }
@@ -112,6 +113,7 @@ fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool 
         ctx.bt.stats.flushed_blocks += cache.blocks.len() as u64;
         cache.blocks.clear();
         cache.insns = 0;
+        cache.flushes += 1;
     }
     cache.insns += b.insns.len();
     cache.blocks.insert(key, Arc::clone(b));
@@ -172,6 +174,7 @@ fn translate(
         page,
         generation,
         shared_base,
+        ops: insns.iter().map(RegOp::of).collect(),
         insns,
         targets: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
         pic_resets: AtomicU32::new(0),

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use sim::cpu::cp0::status;
 use sim::cpu::exec::MulDiv;
 use sim::cpu::{execute, Access, Exception, ExecContext, Flow, Lookup, Regs};
 use sim::isa::{Class, Insn, Reg};
@@ -26,7 +27,11 @@ use crate::vcpu::VcpuState;
 /// block to the next: the native pipeline state (the real CPU's
 /// interlocks, which translated code also meets) and the host's caches of
 /// things that cannot change under the run, so that a block costs the host
-/// no hashing and an access no search of the real TLB.
+/// no hashing and an access no search of the real TLB. The caches are kept
+/// per VCPU from one run to the next (`Bt::runs`; a kernel that traps often
+/// runs translated code in many short runs): each entry is checked against
+/// what it depends on at every use, and `begin` drops what such a check
+/// cannot see.
 #[derive(Debug)]
 pub(super) struct RunState {
     load_dest: u8,
@@ -45,24 +50,36 @@ pub(super) struct RunState {
     vtlb: [Vtlb; VTLB_SLOTS],
     /// The context the last block's chained exit hands on (`Ctx`).
     pub(super) next: Ctx,
+    /// The VCPU's `tlb_writes` when `vtlb` was last emptied: a guest TLB
+    /// write by any path (inline, an exit, the engine) empties it.
+    tlb_writes: u64,
+    /// The cache's `Cache::flushes` when `blocks` was last emptied: a
+    /// flush by another VCPU's run empties it too.
+    flushes: u64,
 }
 
 /// A successful translation of one 4K guest-virtual page, valid while
-/// Status and EntryHi (mode, ERL, ASID) are the ones it was made under and
-/// the virtual TLB is not written (`clear_vtlb`).
+/// Status's mode bits (KSU, EXL, ERL) and the ASID are the ones it was
+/// made under and the virtual TLB is not written: all `tlb::translate`
+/// reads. (Not the rest of Status, which a kernel writes whenever it masks
+/// interrupts, nor the rest of EntryHi, whose VPN2 changes at every TLB
+/// miss.)
 #[derive(Clone, Copy, Debug, Default)]
 struct Vtlb {
     /// VA[31:12] + 1 (0: empty).
     tag: u32,
+    /// Status & `MODE_BITS`.
     status: u32,
-    entry_hi: u64,
+    asid: u8,
     /// Guest-physical page base.
     page: u64,
     writable: bool,
 }
 
-const VTLB_SLOTS: usize = 16;
-const PRESENT_SLOTS: usize = 8;
+const VTLB_SLOTS: usize = 64;
+/// The Status bits a translation depends on (`Cp0::mode`, `Cp0::erl`).
+const MODE_BITS: u32 = status::KSU_MASK | status::EXL | status::ERL;
+const PRESENT_SLOTS: usize = 64;
 pub(super) const BLOCK_SLOTS: usize = 256;
 
 impl Default for RunState {
@@ -75,11 +92,32 @@ impl Default for RunState {
             pending: None,
             vtlb: [Vtlb::default(); VTLB_SLOTS],
             next: Ctx::default(),
+            tlb_writes: 0,
+            flushes: 0,
         }
     }
 }
 
 impl RunState {
+    /// Readies a kept state for a new run: the pipeline state is the
+    /// previous run's no longer (the guest ran elsewhere since: its cost
+    /// there is direct execution's or the engine's), and blocks dropped by
+    /// a flush of the cache since are forgotten.
+    pub(super) fn begin(&mut self, ctx: &GuestCtx<'_>) {
+        (self.load_dest, self.hilo_ready, self.next) = (0, 0, Ctx::default());
+        self.pending = None;
+        if self.flushes != ctx.bt.cache.flushes {
+            self.drop_blocks(ctx.bt.cache.flushes);
+        }
+    }
+
+    /// Forgets the blocks found so far: the cache was emptied (its
+    /// `flushes` is now `flushes`).
+    pub(super) fn drop_blocks(&mut self, flushes: u64) {
+        self.blocks.iter_mut().for_each(|e| *e = None);
+        self.flushes = flushes;
+    }
+
     /// Whether the real TLB maps `va` under `masid`, as `Tlb::lookup`
     /// would say, looking at one remembered entry first.
     fn mapped(&mut self, ctx: &GuestCtx<'_>, va: u32, masid: u8) -> bool {
@@ -108,9 +146,9 @@ impl RunState {
     }
 
     /// `GuestCtx::translate` of guest-kernel address `vaddr`, looked up
-    /// first among this run's translations: the virtual TLB is searched
+    /// first among the translations kept: the virtual TLB is searched
     /// (all 48 entries, for the multiple-match check) only for a page not
-    /// seen under the current Status and EntryHi since the last TLB write.
+    /// seen under the current Status and ASID since the last TLB write.
     /// Failures are not remembered: the general path raises them.
     pub(super) fn guest_phys(
         &mut self,
@@ -121,11 +159,15 @@ impl RunState {
         let va = vaddr as u32;
         let tag = (va >> 12) + 1;
         let slot = (va >> 12) as usize % VTLB_SLOTS;
-        let (status, entry_hi) = (ctx.vcpu.cp0.status, ctx.vcpu.cp0.entry_hi);
+        if self.tlb_writes != ctx.vcpu.tlb_writes {
+            self.vtlb = [Vtlb::default(); VTLB_SLOTS];
+            self.tlb_writes = ctx.vcpu.tlb_writes;
+        }
+        let (status, asid) = (ctx.vcpu.cp0.status & MODE_BITS, ctx.vcpu.cp0.asid());
         if let Some(e) = self.vtlb.get(slot) {
             if e.tag == tag
                 && e.status == status
-                && e.entry_hi == entry_hi
+                && e.asid == asid
                 && (e.writable || access != Access::Store)
             {
                 return Ok(GuestPhys(e.page | u64::from(va & 0xFFF)));
@@ -136,17 +178,12 @@ impl RunState {
             *e = Vtlb {
                 tag,
                 status,
-                entry_hi,
+                asid,
                 page: t.pa & !0xFFF,
                 writable: t.writable,
             };
         }
         Ok(GuestPhys(t.pa))
-    }
-
-    /// Forgets the remembered translations: the virtual TLB changed.
-    fn clear_vtlb(&mut self) {
-        self.vtlb = [Vtlb::default(); VTLB_SLOTS];
     }
 
     /// Hands the batched region accounting to `region::ran`.
@@ -251,7 +288,7 @@ fn run_insns(
     ran: &mut Ran,
 ) -> BlockEnd {
     let mut pc = b.pc;
-    for insn in &b.insns {
+    for (insn, op) in b.insns.iter().zip(&b.ops) {
         if regs.pc != pc {
             // A branch-likely annulled its slot and left the straight run
             // early: the block's exit context, computed for the whole
@@ -266,6 +303,17 @@ fn run_insns(
             st.load_dest = 0;
         }
         ctx.now = ctx.core.cycles;
+        if let (Some(op), false) = (op, ctx.vcpu.may_interrupt) {
+            // Registers and control flow only: what `execute` would do,
+            // without the virtual CPU, and nothing to look at after it (no
+            // memory written, no interrupt let in, no WAIT). An interrupt
+            // let in before (by a reflection that ended the last block) is
+            // looked at after this instruction: the general path does it.
+            let flow = op.run(regs, pc);
+            retire(ctx, regs, flow, ran);
+            pc = pc.wrapping_add(4);
+            continue;
+        }
         let shared_base = (b.shared_base >> (pc.wrapping_sub(b.pc) >> 2 & 63)) & 1 != 0;
         let result = execute(
             regs,
@@ -279,18 +327,7 @@ fn run_insns(
         );
         match result {
             Ok(flow) => {
-                ran.insns += 1;
-                // Random follows the instruction count: kept per instruction.
-                ctx.vcpu.stats.guest_insns += 1;
-                regs.advance(flow);
-                let extra = match flow {
-                    Flow::Taken(_) => TIMING.taken_branch,
-                    Flow::Annul => TIMING.annulled_slot,
-                    Flow::Jump(_) => TIMING.eret,
-                    Flow::Next | Flow::NotTaken | Flow::Wait => 0,
-                };
-                ctx.core.charge(TIMING.base + extra);
-                ran.guest_cycles += TIMING.base + extra;
+                retire(ctx, regs, flow, ran);
                 if flow == Flow::Wait {
                     ctx.vcpu.state = VcpuState::Waiting;
                     return BlockEnd::Wait;
@@ -347,6 +384,24 @@ fn run_insns(
             BlockEnd::Lookup
         }
     }
+}
+
+/// Retires an instruction that ran to `flow`: the PC advanced, its
+/// native cycles charged, counted.
+#[inline(always)]
+fn retire(ctx: &mut GuestCtx<'_>, regs: &mut Regs, flow: Flow, ran: &mut Ran) {
+    ran.insns += 1;
+    // Random follows the instruction count: kept per instruction.
+    ctx.vcpu.stats.guest_insns += 1;
+    regs.advance(flow);
+    let extra = match flow {
+        Flow::Taken(_) => TIMING.taken_branch,
+        Flow::Annul => TIMING.annulled_slot,
+        Flow::Jump(_) => TIMING.eret,
+        Flow::Next | Flow::NotTaken | Flow::Wait => 0,
+    };
+    ctx.core.charge(TIMING.base + extra);
+    ran.guest_cycles += TIMING.base + extra;
 }
 
 /// Whether `insn` may change decoded code: a store, or a device access
@@ -556,13 +611,11 @@ impl ExecContext for Xlat<'_, '_> {
     fn tlbwi(&mut self) {
         self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwi();
-        self.st.clear_vtlb();
     }
 
     fn tlbwr(&mut self) {
         self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwr();
-        self.st.clear_vtlb();
     }
 
     fn tlbp(&mut self) {

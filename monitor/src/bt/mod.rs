@@ -144,7 +144,16 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     let reflected = ctx.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
     let resumes = resumed.filter(|r| r.0 == regs.pc);
     let chained = resumes.is_some() || reflected;
-    let mut st = exec::RunState::default();
+    if ctx.bt.runs.len() <= index {
+        ctx.bt.runs.resize_with(index + 1, || None);
+    }
+    let mut st = ctx
+        .bt
+        .runs
+        .get_mut(index)
+        .and_then(Option::take)
+        .unwrap_or_default();
+    st.begin(ctx);
     // The context holds if the guest ran nothing since (no debugger, no
     // direct execution wrote its registers) and nothing was reflected.
     if let Some((_, next, insns)) = resumes {
@@ -156,6 +165,9 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     st.flush(ctx);
     if let Some(r) = ctx.bt.reflected.get_mut(index) {
         *r = ctx.vcpu.stats.reflected;
+    }
+    if let Some(r) = ctx.bt.runs.get_mut(index) {
+        *r = Some(st);
     }
     stop
 }
