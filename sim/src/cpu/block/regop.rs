@@ -196,7 +196,11 @@ mod tests {
                 let v = next();
                 // Sign-extended 32-bit values, as 32-bit code holds, and
                 // some equal pairs so branches go both ways.
-                *g = if k % 4 == 0 { 7 } else { v as i32 as i64 as u64 };
+                *g = if k % 4 == 0 {
+                    7
+                } else {
+                    v as i32 as i64 as u64
+                };
             }
             let pc = 0xFFFF_FFFF_8000_1000 + (next() & 0xFFC);
             regs.jump_to(pc);
