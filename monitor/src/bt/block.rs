@@ -20,7 +20,7 @@ use sim::hv::RegOp;
 use sim::isa::{Class, Insn, Op};
 use sim::mem::PAGE_SHIFT;
 
-use super::exec::{RunState, BLOCK_SLOTS};
+use super::run::{RunState, BLOCK_SLOTS};
 pub(super) use super::state::{Block, Ctx};
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;

@@ -14,6 +14,7 @@
 mod block;
 mod exec;
 pub mod region;
+mod run;
 pub mod state;
 
 use sim::cpu::{ExcCode, Exception, Flow, Mode, Regs};
@@ -177,7 +178,7 @@ fn run_blocks(
     regs: &mut Regs,
     budget_end: u64,
     mut chained: bool,
-    st: &mut exec::RunState,
+    st: &mut run::RunState,
 ) -> EngineStop {
     let index = ctx.vcpu.index;
     let mut quiet = 0u64;

@@ -161,7 +161,7 @@ pub struct Bt {
     /// Per VCPU: the state its runs of translated code keep from one to
     /// the next (`RunState`), boxed so a run takes and puts it back
     /// without copying.
-    pub(super) runs: Vec<Option<Box<super::exec::RunState>>>,
+    pub(super) runs: Vec<Option<Box<super::run::RunState>>>,
 }
 
 impl Bt {
