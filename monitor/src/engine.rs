@@ -141,6 +141,7 @@ impl GuestCtx<'_> {
         let old = self.vcpu.tlb.read(index);
         let new = Tlb::entry_from(&self.vcpu.cp0);
         self.vcpu.tlb.write(index, new);
+        self.vcpu.tlb_writes += 1;
         self.trace.emit(MonEvent::GuestTlbWrite {
             index,
             random,

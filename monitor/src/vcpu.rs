@@ -102,6 +102,9 @@ pub struct Vcpu {
     /// Set by an emulated store to such a page: the engine stops, and the
     /// store runs again once the copy is done.
     pub remap_blocked: bool,
+    /// Writes of the virtual TLB so far (any path): translated code's
+    /// remembered translations hold while it is unchanged (`bt`).
+    pub tlb_writes: u64,
 }
 
 impl Vcpu {
@@ -128,6 +131,7 @@ impl Vcpu {
             may_interrupt: false,
             remap_wait: None,
             remap_blocked: false,
+            tlb_writes: 0,
         }
     }
 

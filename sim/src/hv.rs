@@ -74,6 +74,9 @@ pub use crate::cpu::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
 
 // The virtual CPU's interpreter.
 
+/// Register-only instructions, pre-extracted, for the monitor's translated
+/// blocks (`cpu/block/regop.rs`).
+pub use crate::cpu::block::regop::RegOp;
 /// Which multiply/divide unit an instruction keeps busy: the monitor's
 /// translator models its latency as the CPU does.
 pub use crate::cpu::exec::MulDiv;

@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use sim::hv::{
     isa::{Class, Insn, Op},
-    Access, PAGE_SHIFT,
+    Access, RegOp, PAGE_SHIFT,
 };
 
-use super::exec::{RunState, BLOCK_SLOTS};
+use super::run::{RunState, BLOCK_SLOTS};
 pub(super) use super::state::{Block, Ctx};
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
@@ -84,7 +84,7 @@ pub(super) fn find(
                 // A flush drops this run's blocks too: what is still in
                 // use is translated again, and pays for it, as the
                 // policy says.
-                st.blocks.iter_mut().for_each(|e| *e = None);
+                st.drop_blocks(ctx.bt.cache.flushes);
             }
             b
         }
@@ -113,6 +113,7 @@ fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool 
         ctx.bt.stats.flushed_blocks += cache.blocks.len() as u64;
         cache.blocks.clear();
         cache.insns = 0;
+        cache.flushes += 1;
     }
     cache.insns += b.insns.len();
     cache.blocks.insert(key, Arc::clone(b));
@@ -173,6 +174,7 @@ fn translate(
         page,
         generation,
         shared_base,
+        ops: insns.iter().map(RegOp::of).collect(),
         insns,
         targets: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
         pic_resets: AtomicU32::new(0),

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use sim::hv::{
     execute,
     isa::{Class, Insn, Reg},
-    Access, Exception, ExecContext, Flow, Lookup, MulDiv, Regs, TIMING,
+    Access, Exception, ExecContext, Flow, MulDiv, Regs, TIMING,
 };
 
-use super::block::{Block, Ctx};
+use super::block::Block;
+use super::run::RunState;
 use super::state::Pic;
 use super::Spent;
 use crate::engine;
@@ -22,172 +23,6 @@ use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
 use crate::vcpu::VcpuState;
-
-/// What one run of translated code carries from one instruction and one
-/// block to the next: the native pipeline state (the real CPU's
-/// interlocks, which translated code also meets) and the host's caches of
-/// things that cannot change under the run, so that a block costs the host
-/// no hashing and an access no search of the real TLB.
-#[derive(Debug)]
-pub(super) struct RunState {
-    load_dest: u8,
-    hilo_ready: u64,
-    /// Real-TLB pairs known to be present: (VA[31:13] + 1, index), by
-    /// the pair's low bits; re-checked against the entry at every use.
-    present: [(u32, u8); PRESENT_SLOTS],
-    /// Blocks found in this run, by PC (`block::find` checks their key).
-    pub(super) blocks: [Option<Arc<Block>>; BLOCK_SLOTS],
-    /// Region accounting not yet handed to `region::ran`: (page PC,
-    /// instructions, cycles) of consecutive privileged-free blocks of one
-    /// page whose accounting decides nothing (see `account`).
-    pending: Option<(u64, u64, u64)>,
-    /// Guest translations through the virtual TLB found in this run (see
-    /// `guest_phys`).
-    vtlb: [Vtlb; VTLB_SLOTS],
-    /// The context the last block's chained exit hands on (`Ctx`).
-    pub(super) next: Ctx,
-}
-
-/// A successful translation of one 4K guest-virtual page, valid while
-/// Status and EntryHi (mode, ERL, ASID) are the ones it was made under and
-/// the virtual TLB is not written (`clear_vtlb`).
-#[derive(Clone, Copy, Debug, Default)]
-struct Vtlb {
-    /// VA[31:12] + 1 (0: empty).
-    tag: u32,
-    status: u32,
-    entry_hi: u64,
-    /// Guest-physical page base.
-    page: u64,
-    writable: bool,
-}
-
-const VTLB_SLOTS: usize = 16;
-const PRESENT_SLOTS: usize = 8;
-pub(super) const BLOCK_SLOTS: usize = 256;
-
-impl Default for RunState {
-    fn default() -> RunState {
-        RunState {
-            load_dest: 0,
-            hilo_ready: 0,
-            present: [(0, 0); PRESENT_SLOTS],
-            blocks: std::array::from_fn(|_| None),
-            pending: None,
-            vtlb: [Vtlb::default(); VTLB_SLOTS],
-            next: Ctx::default(),
-        }
-    }
-}
-
-impl RunState {
-    /// Whether the real TLB maps `va` under `masid`, as `Tlb::lookup`
-    /// would say, looking at one remembered entry first.
-    fn mapped(&mut self, ctx: &GuestCtx<'_>, va: u32, masid: u8) -> bool {
-        let tag = (va >> 13) + 1;
-        let slot = (va >> 13) as usize % PRESENT_SLOTS;
-        if let Some(&(t, i)) = self.present.get(slot) {
-            let hit = ctx.core.tlb().entries.get(usize::from(i));
-            if t == tag && hit.is_some_and(|e| e.matches(va, masid)) {
-                return true;
-            }
-        }
-        match ctx.core.tlb().lookup(va, masid) {
-            Lookup::Miss => false,
-            Lookup::Hit(h) | Lookup::Multiple(h) => {
-                self.remember(va, h.index);
-                true
-            }
-        }
-    }
-
-    fn remember(&mut self, va: u32, index: usize) {
-        let slot = (va >> 13) as usize % PRESENT_SLOTS;
-        if let (Some(e), Ok(i)) = (self.present.get_mut(slot), u8::try_from(index)) {
-            *e = ((va >> 13) + 1, i);
-        }
-    }
-
-    /// `GuestCtx::translate` of guest-kernel address `vaddr`, looked up
-    /// first among this run's translations: the virtual TLB is searched
-    /// (all 48 entries, for the multiple-match check) only for a page not
-    /// seen under the current Status and EntryHi since the last TLB write.
-    /// Failures are not remembered: the general path raises them.
-    pub(super) fn guest_phys(
-        &mut self,
-        ctx: &GuestCtx<'_>,
-        vaddr: u64,
-        access: Access,
-    ) -> Result<GuestPhys, Exception> {
-        let va = vaddr as u32;
-        let tag = (va >> 12) + 1;
-        let slot = (va >> 12) as usize % VTLB_SLOTS;
-        let (status, entry_hi) = (ctx.vcpu.cp0.status, ctx.vcpu.cp0.entry_hi);
-        if let Some(e) = self.vtlb.get(slot) {
-            if e.tag == tag
-                && e.status == status
-                && e.entry_hi == entry_hi
-                && (e.writable || access != Access::Store)
-            {
-                return Ok(GuestPhys(e.page | u64::from(va & 0xFFF)));
-            }
-        }
-        let t = sim::hv::tlb::translate(&ctx.vcpu.cp0, &ctx.vcpu.tlb, va, access)?;
-        if let Some(e) = self.vtlb.get_mut(slot) {
-            *e = Vtlb {
-                tag,
-                status,
-                entry_hi,
-                page: t.pa & !0xFFF,
-                writable: t.writable,
-            };
-        }
-        Ok(GuestPhys(t.pa))
-    }
-
-    /// Forgets the remembered translations: the virtual TLB changed.
-    fn clear_vtlb(&mut self) {
-        self.vtlb = [Vtlb::default(); VTLB_SLOTS];
-    }
-
-    /// Hands the batched region accounting to `region::ran`.
-    pub(super) fn flush(&mut self, ctx: &mut GuestCtx<'_>) {
-        if let Some((pc, insns, cycles)) = self.pending.take() {
-            super::region::ran(ctx, pc, insns, cycles, false);
-        }
-    }
-
-    /// `region::ran` for a block, batched while it only adds to counters:
-    /// a privileged-free block whose page cannot switch back to direct
-    /// execution (KSEG0/KSEG1 code, or `exec=translate`). Sums of such
-    /// calls are the calls, and nothing reads the counters mid-run.
-    fn account(
-        &mut self,
-        ctx: &mut GuestCtx<'_>,
-        pc: u64,
-        insns: u64,
-        cycles: u64,
-        privileged: bool,
-    ) {
-        let decides = ctx.bt.exec == super::Exec::Adaptive
-            && crate::guest::directly_executable(pc, ctx.vcpu.mode());
-        if privileged || decides {
-            self.flush(ctx);
-            super::region::ran(ctx, pc, insns, cycles, privileged);
-            return;
-        }
-        match &mut self.pending {
-            Some((p, i, c)) if super::state::page_of(*p) == super::state::page_of(pc) => {
-                *i += insns;
-                *c += cycles;
-            }
-            _ => {
-                self.flush(ctx);
-                self.pending = Some((pc, insns, cycles));
-            }
-        }
-    }
-}
 
 /// How a block left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,7 +87,7 @@ fn run_insns(
     ran: &mut Ran,
 ) -> BlockEnd {
     let mut pc = b.pc;
-    for insn in &b.insns {
+    for (insn, op) in b.insns.iter().zip(&b.ops) {
         if regs.pc != pc {
             // A branch-likely annulled its slot and left the straight run
             // early: the block's exit context, computed for the whole
@@ -267,6 +102,17 @@ fn run_insns(
             st.load_dest = 0;
         }
         ctx.now = ctx.core.cycles();
+        if let (Some(op), false) = (op, ctx.vcpu.may_interrupt) {
+            // Registers and control flow only: what `execute` would do,
+            // without the virtual CPU, and nothing to look at after it (no
+            // memory written, no interrupt let in, no WAIT). An interrupt
+            // let in before (by a reflection that ended the last block) is
+            // looked at after this instruction: the general path does it.
+            let flow = op.run(regs, pc);
+            retire(ctx, regs, flow, ran);
+            pc = pc.wrapping_add(4);
+            continue;
+        }
         let shared_base = (b.shared_base >> (pc.wrapping_sub(b.pc) >> 2 & 63)) & 1 != 0;
         let result = execute(
             regs,
@@ -280,18 +126,7 @@ fn run_insns(
         );
         match result {
             Ok(flow) => {
-                ran.insns += 1;
-                // Random follows the instruction count: kept per instruction.
-                ctx.vcpu.stats.guest_insns += 1;
-                regs.advance(flow);
-                let extra = match flow {
-                    Flow::Taken(_) => TIMING.taken_branch,
-                    Flow::Annul => TIMING.annulled_slot,
-                    Flow::Jump(_) => TIMING.eret,
-                    Flow::Next | Flow::NotTaken | Flow::Wait => 0,
-                };
-                ctx.core.charge(TIMING.base + extra);
-                ran.guest_cycles += TIMING.base + extra;
+                retire(ctx, regs, flow, ran);
                 if flow == Flow::Wait {
                     ctx.vcpu.state = VcpuState::Waiting;
                     return BlockEnd::Wait;
@@ -348,6 +183,24 @@ fn run_insns(
             BlockEnd::Lookup
         }
     }
+}
+
+/// Retires an instruction that ran to `flow`: the PC advanced, its
+/// native cycles charged, counted.
+#[inline(always)]
+fn retire(ctx: &mut GuestCtx<'_>, regs: &mut Regs, flow: Flow, ran: &mut Ran) {
+    ran.insns += 1;
+    // Random follows the instruction count: kept per instruction.
+    ctx.vcpu.stats.guest_insns += 1;
+    regs.advance(flow);
+    let extra = match flow {
+        Flow::Taken(_) => TIMING.taken_branch,
+        Flow::Annul => TIMING.annulled_slot,
+        Flow::Jump(_) => TIMING.eret,
+        Flow::Next | Flow::NotTaken | Flow::Wait => 0,
+    };
+    ctx.core.charge(TIMING.base + extra);
+    ran.guest_cycles += TIMING.base + extra;
 }
 
 /// Whether `insn` may change decoded code: a store, or a device access
@@ -557,13 +410,11 @@ impl ExecContext for Xlat<'_, '_> {
     fn tlbwi(&mut self) {
         self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwi();
-        self.st.clear_vtlb();
     }
 
     fn tlbwr(&mut self) {
         self.inline_op(Spent::Tlb, self.ctx.cost.bt_tlb);
         self.ctx.tlbwr();
-        self.st.clear_vtlb();
     }
 
     fn tlbp(&mut self) {

@@ -14,6 +14,7 @@
 mod block;
 mod exec;
 pub mod region;
+mod run;
 pub mod state;
 
 use sim::hv::{ExcCode, Exception, Flow, Mode, Regs};
@@ -144,7 +145,16 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     let reflected = ctx.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
     let resumes = resumed.filter(|r| r.0 == regs.pc);
     let chained = resumes.is_some() || reflected;
-    let mut st = exec::RunState::default();
+    if ctx.bt.runs.len() <= index {
+        ctx.bt.runs.resize_with(index + 1, || None);
+    }
+    let mut st = ctx
+        .bt
+        .runs
+        .get_mut(index)
+        .and_then(Option::take)
+        .unwrap_or_default();
+    st.begin(ctx);
     // The context holds if the guest ran nothing since (no debugger, no
     // direct execution wrote its registers) and nothing was reflected.
     if let Some((_, next, insns)) = resumes {
@@ -157,6 +167,9 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     if let Some(r) = ctx.bt.reflected.get_mut(index) {
         *r = ctx.vcpu.stats.reflected;
     }
+    if let Some(r) = ctx.bt.runs.get_mut(index) {
+        *r = Some(st);
+    }
     stop
 }
 
@@ -165,7 +178,7 @@ fn run_blocks(
     regs: &mut Regs,
     budget_end: u64,
     mut chained: bool,
-    st: &mut exec::RunState,
+    st: &mut run::RunState,
 ) -> EngineStop {
     let index = ctx.vcpu.index;
     let mut quiet = 0u64;

@@ -158,6 +158,10 @@ pub struct Bt {
     /// starts after a reflection enters the handler through the vector's
     /// chained entry).
     pub(super) reflected: Vec<u64>,
+    /// Per VCPU: the state its runs of translated code keep from one to
+    /// the next (`RunState`), boxed so a run takes and puts it back
+    /// without copying.
+    pub(super) runs: Vec<Option<Box<super::run::RunState>>>,
 }
 
 impl Bt {
@@ -198,6 +202,9 @@ pub(super) struct Block {
     pub(super) page: usize,
     pub(super) generation: u32,
     pub(super) insns: Vec<Insn>,
+    /// Per instruction: its register-only micro-op, which runs without
+    /// `execute` and the virtual CPU (`exec::run_insns`), if it has one.
+    pub(super) ops: Vec<Option<sim::hv::RegOp>>,
     /// Bit i: instruction i is a data access through the same base register
     /// as the block's previous one, unchanged since, so a KSEG0 address
     /// rewrite of that access is reused (`block::shared_bases`).
@@ -288,6 +295,9 @@ pub struct Cache {
     /// makes it smaller). A translation that would pass it empties the
     /// cache first (`block::find`).
     pub capacity: usize,
+    /// Times the cache was emptied (`block::find`): the tables of blocks
+    /// the VCPUs' runs keep hold only within one of these.
+    pub(super) flushes: u64,
 }
 
 /// The translation cache's size, in guest instructions: 64K instructions
@@ -301,6 +311,7 @@ impl Default for Cache {
             blocks: FxHashMap::default(),
             insns: 0,
             capacity: CAPACITY,
+            flushes: 0,
         }
     }
 }

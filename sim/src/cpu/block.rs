@@ -28,6 +28,7 @@
 
 mod build;
 mod compiled;
+pub(crate) mod regop;
 
 use super::exec::{alu, branch, execute, mem, muldiv, Flow, Regs};
 use super::native::Native;

@@ -178,7 +178,7 @@ impl Uop {
     };
 
     /// The micro-op of `i`.
-    fn of(i: &Insn) -> Uop {
+    pub(super) fn of(i: &Insn) -> Uop {
         // Register numbers are below 32: exact.
         let (d, s, t) = (
             i.rd.number() as u8,
