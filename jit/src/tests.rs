@@ -77,6 +77,7 @@ fn block(ops: &[Op], slots: &[usize], follow: &[usize]) -> Block {
         taken_cost: 10,
         mul_busy: 11,
         issue: 1,
+        tag: 0,
     }
 }
 
@@ -437,3 +438,4 @@ fn a_multiply_sets_hi_lo_and_mflo_waits_for_it() {
 }
 
 mod fast;
+mod chain;
