@@ -323,7 +323,9 @@ impl Lower<'_> {
         let taken = self.f.use_var(self.taken);
         let cycles = self.f.ins().iadd_imm_s(taken, cycles as i64);
         let tag = self.f.ins().iconst(I32, i64::from(self.b.tag));
-        self.f.ins().store(fl, tag, st, offset_of!(State, tag) as i32);
+        self.f
+            .ins()
+            .store(fl, tag, st, offset_of!(State, tag) as i32);
         self.f.ins().store(fl, pc, st, offset_of!(State, pc) as i32);
         self.f
             .ins()

@@ -437,5 +437,5 @@ fn a_multiply_sets_hi_lo_and_mflo_waits_for_it() {
     assert_eq!(exit, leave(5, 20, 5 + 18));
 }
 
-mod fast;
 mod chain;
+mod fast;

@@ -15,7 +15,12 @@ use sim::dev::Board;
 use sim::{Machine, MachineConfig, Tier};
 
 /// One run: (seconds, blocks compiled, guest instructions, exit).
-fn run(bytes: &[u8], ncpus: usize, tier: Tier, threshold: u32) -> Result<(f64, u64, u64, String), String> {
+fn run(
+    bytes: &[u8],
+    ncpus: usize,
+    tier: Tier,
+    threshold: u32,
+) -> Result<(f64, u64, u64, String), String> {
     let c = MachineConfig {
         ncpus,
         tier,
@@ -31,7 +36,12 @@ fn run(bytes: &[u8], ncpus: usize, tier: Tier, threshold: u32) -> Result<(f64, u
     let t0 = Instant::now();
     let exit = m.run();
     let secs = t0.elapsed().as_secs_f64();
-    Ok((secs, m.blocks_compiled(), m.instructions(), format!("{exit:?}")))
+    Ok((
+        secs,
+        m.blocks_compiled(),
+        m.instructions(),
+        format!("{exit:?}"),
+    ))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -47,7 +57,14 @@ fn main() -> ExitCode {
     };
     let rounds: usize = rounds.parse().unwrap_or(3);
     let thresholds: Vec<u32> = list.split(',').filter_map(|t| t.parse().ok()).collect();
-    println!("| image | tier 2 (s) | {} |", thresholds.iter().map(|t| format!("tier 3 at {t} (s, blocks)")).collect::<Vec<_>>().join(" | "));
+    println!(
+        "| image | tier 2 (s) | {} |",
+        thresholds
+            .iter()
+            .map(|t| format!("tier 3 at {t} (s, blocks)"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     for spec in args.iter().skip(2) {
         let (path, ncpus) = spec.rsplit_once(':').unwrap_or((spec, "1"));
         let ncpus = ncpus.parse().unwrap_or(1);
@@ -82,7 +99,11 @@ fn main() -> ExitCode {
             .zip(&blocks)
             .map(|(v, b)| format!("{:.3}, {b}", median(v)))
             .collect();
-        println!("| {path} ({info}) | {:.3} | {} |", median(t2), cells.join(" | "));
+        println!(
+            "| {path} ({info}) | {:.3} | {} |",
+            median(t2),
+            cells.join(" | ")
+        );
     }
     ExitCode::SUCCESS
 }

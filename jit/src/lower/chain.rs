@@ -39,7 +39,10 @@ impl Lower<'_> {
         self.unless(none, no);
         let called = self.f.use_var(self.store_called);
         self.unless(called, no);
-        let left = self.f.ins().load(I32, fl, st, offset_of!(State, links) as i32);
+        let left = self
+            .f
+            .ins()
+            .load(I32, fl, st, offset_of!(State, links) as i32);
         let out = self.f.ins().icmp_imm_s(IntCC::Equal, left, 0);
         self.unless(out, no);
         let changed = self.generation_changed();
@@ -71,7 +74,9 @@ impl Lower<'_> {
             .ins()
             .store(fl, retired, st, offset_of!(State, retired) as i32);
         let left = self.f.ins().iadd_imm_s(left, -1);
-        self.f.ins().store(fl, left, st, offset_of!(State, links) as i32);
+        self.f
+            .ins()
+            .store(fl, left, st, offset_of!(State, links) as i32);
         let args = [self.gpr, self.state, self.mem, self.vbase, self.tables];
         let call = self.f.ins().call_indirect(self.block_sig, func, &args);
         let code = self.f.inst_results(call).to_vec();
@@ -84,7 +89,10 @@ impl Lower<'_> {
     /// tables: no chaining).
     fn generation_changed(&mut self) -> Value {
         let (st, fl, t) = (self.state, Self::flags(), self.tables);
-        let page = self.f.ins().load(I64, fl, st, offset_of!(State, page) as i32);
+        let page = self
+            .f
+            .ins()
+            .load(I64, fl, st, offset_of!(State, page) as i32);
         let len = self
             .f
             .ins()
@@ -99,7 +107,10 @@ impl Lower<'_> {
         let yes = self.f.ins().iconst(I32, 1);
         self.f.ins().brif(outside, join, &[yes.into()], inside, &[]);
         self.f.switch_to_block(inside);
-        let pages = self.f.ins().load(I64, fl, t, offset_of!(Tables, pages) as i32);
+        let pages = self
+            .f
+            .ins()
+            .load(I64, fl, t, offset_of!(Tables, pages) as i32);
         let off = self.f.ins().imul_imm_s(page, size_of::<CodePage>() as i64);
         let p = self.f.ins().iadd(pages, off);
         let p = self

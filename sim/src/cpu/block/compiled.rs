@@ -14,10 +14,10 @@ use disco_jit::{Code, Exit, Fast, Jit, Memory, State};
 
 use super::build::{Block, Kind, MAX_LEN};
 use super::{BlockCache, Start, CACHE_SIZE};
-use crate::mem::PAGE_SHIFT;
 use crate::cpu::exec::{alu, mem, Regs};
 use crate::cpu::{Access, Core};
 use crate::mem::Bus;
+use crate::mem::PAGE_SHIFT;
 use crate::timing::TIMING;
 
 /// Runs of a block before it is compiled. Compiling a block costs about as
@@ -424,5 +424,4 @@ impl Core {
             None => (self.exec_from(regs, bus, b, vbase, Start::block(c0)), None),
         }
     }
-
 }
