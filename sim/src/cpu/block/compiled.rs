@@ -20,12 +20,13 @@ use crate::mem::Bus;
 use crate::mem::PAGE_SHIFT;
 use crate::timing::TIMING;
 
-/// Runs of a block before it is compiled. Compiling a block costs about as
-/// much host time as running it a few hundred times in tier 2 (docs/tiers.md
-/// has the measurement); a block run this often is likely to run many times
-/// more, and the few that are not cost little. Cold code (boot, one-off
-/// initialisation) never pays the compiler.
-pub(crate) const HOT: u32 = 1000;
+/// Runs of a block before it is compiled: chosen from a measurement over
+/// the kits and kestrel-bench (docs/tiers.md, "The threshold"). Compiling
+/// a block costs milliseconds, and Cranelift's set-up more: below about
+/// 1,000 the compiler cost more than it saved everywhere, and 10,000 was
+/// the best of the thresholds tried, within the noise. Cold code (boot,
+/// one-off initialisation) never pays the compiler.
+pub(crate) const HOT: u32 = 10_000;
 
 /// Compiled blocks (live or dropped) before all code is freed at once:
 /// a block's code is dropped with it, but the memory comes back only when
