@@ -108,6 +108,9 @@ fn a_chained_loop_takes_interrupts_and_sees_its_code_patched() {
         m.run();
         let (v0, passes) = (m.cpus[0].regs.get(Reg::V0), m.cpus[0].regs.get(Reg::S1));
         // One a pass until the patch, then a hundred.
-        assert!(v0 >= 20_000 && v0 > passes, "{how}: v0 = {v0} after {passes} passes");
+        assert!(
+            v0 >= 20_000 && v0 > passes,
+            "{how}: v0 = {v0} after {passes} passes"
+        );
     }
 }
