@@ -171,4 +171,8 @@ pub struct Block {
     /// An instruction's issue cycles (an MFHI's wait ends this much before
     /// HI/LO are ready).
     pub issue: u64,
+    /// The caller's name for the block: a run reports the tag of the block
+    /// it ended in ([`crate::State::tag`]), which is another block than the
+    /// one it started with when blocks are chained ([`crate::Jit::link`]).
+    pub tag: u32,
 }

@@ -5,7 +5,7 @@
 //!
 //! # The safety argument
 //!
-//! Four things are unsafe here, and each is sound for the reasons below.
+//! Five things are unsafe here, and each is sound for the reasons below.
 //!
 //! 1. **Who owns the code memory.** Every compiled function lives in the
 //!    [`Jit`]'s one `JITModule`, which Cranelift maps executable when
@@ -18,7 +18,10 @@
 //!    can be under way, and no pointer survives the memory it points into.
 //!    A handle that is stale or names another block is no memory hazard:
 //!    every function this crate compiles touches only the memory listed in
-//!    point 2, whatever block it was compiled from.
+//!    point 2, whatever block it was compiled from. The same holds for the
+//!    function pointers in the link cells (`Jit::links`, point 5): they are
+//!    copied only from `funcs` of the same epoch, and the cells are freed
+//!    with `funcs`, before the module's memory.
 //! 2. **Why the function pointer's signature matches.** Every function is
 //!    compiled from a Cranelift `Function` whose signature is
 //!    `lower::block_signature` for the host ISA's default calling
@@ -30,8 +33,10 @@
 //!    and writes only: the 32 `u64`s at `gpr` (constant offsets 0..256), the
 //!    fields of the `#[repr(C)]` [`State`] at `state` (offsets from
 //!    `offset_of!`), the `#[repr(C)]` `fast::Tables` at `tables`, what those
-//!    tables point at (point 4), and an 8-byte stack slot of its own;
-//!    everything else goes through the callouts.
+//!    tables point at (point 4), its own `#[repr(C)]` link cells (point 5)
+//!    and an 8-byte stack slot of its own; everything else goes through the
+//!    callouts. A chained call (point 5) passes its own five arguments on
+//!    unchanged to a function of the same signature.
 //! 3. **Why callouts cannot alias `&mut`.** [`Jit::run`] holds `&mut` to
 //!    the registers and to the [`Memory`] for the whole call and passes the
 //!    native code raw pointers to three disjoint objects: the registers, a
@@ -70,6 +75,22 @@
 //!    stores to RAM (`Fast::concurrent` false); were that untrue, a
 //!    neighbouring lane's update could be lost (as in the simulator's
 //!    `Ram::write`), but every access is still atomic: no data race.
+//! 5. **Why chained calls are sound.** Each compiled function has one
+//!    boxed slice of `Link` cells, allocated before it is compiled (its
+//!    address is a constant in the code, and a box's contents never move)
+//!    and freed only in `Jit::free`, with `funcs`. The cells are written
+//!    only by [`Jit::link`] and [`Jit::unlink_all`], which take `&mut
+//!    self`, so never while generated code (which runs under `&self`)
+//!    reads them; a cell's function is 0 or a pointer copied from `funcs`
+//!    (point 1), and the code calls it only if it is not 0, with
+//!    `block_signature`, passing on the five arguments it was given (point
+//!    2): the callee sees exactly what a run would give it. The generated
+//!    code reads a page's generation only at an index it compared with
+//!    `pages_len` (point 4), atomically. The stack: [`Jit::run`] sets
+//!    `State::links` to [`MAX_CHAIN`], and a function calls on only after
+//!    it has found it above 0 and decremented it, so at most `MAX_CHAIN +
+//!    1` frames of generated code (each a fixed size of a few registers
+//!    and the 8-byte slot) are ever on the stack.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -126,8 +147,51 @@ pub struct State {
     pub lo: u64,
     pub hilo_ready: u64,
     /// In: the cycle count at the block's start (a multiply's ready cycle
-    /// and an MFHI's wait are absolute).
+    /// and an MFHI's wait are absolute). Out: that of the block the run
+    /// ended in (blocks chained), to which [`Exit`]'s cycles are relative.
     pub c0: u64,
+    /// In: the cycle of the next event; a chained block runs only if its
+    /// worst case ends before it ([`Jit::link`]).
+    pub next_event: u64,
+    /// In: the index in `Fast::pages` of the page the blocks are in, and
+    /// the generation it must still be at for a chained block to run.
+    pub page: u64,
+    pub generation: u32,
+    /// Out: the tag ([`ir::Block::tag`]) of the block the run ended in.
+    pub tag: u32,
+    /// Out: instructions retired by the blocks run before that one.
+    pub retired: u64,
+    /// Chained calls left in this run (set by [`Jit::run`]).
+    pub links: u32,
+}
+
+/// Chained calls in one [`Jit::run`] at most: each is a native call (a
+/// frame of generated code), so this bounds the stack (safety argument,
+/// point 5); the run then returns to the caller's dispatch.
+pub const MAX_CHAIN: u32 = 64;
+
+/// One exit's link to the block it last led to (see [`Jit::link`]), read
+/// by the generated code at that exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Link {
+    /// The successor's address.
+    pub(crate) pc: u64,
+    /// The successor's `BlockFn`, or 0: not linked.
+    pub(crate) func: usize,
+    /// The most cycles the successor can take.
+    pub(crate) max_cost: u64,
+    /// Cycles paid on entering it (the carried load-use interlock).
+    pub(crate) stall: u64,
+}
+
+impl Link {
+    pub(crate) const NONE: Link = Link {
+        pc: 0,
+        func: 0,
+        max_cost: 0,
+        stall: 0,
+    };
 }
 
 /// How a compiled block ended.
@@ -193,6 +257,10 @@ pub struct Jit {
     ctx: cranelift_codegen::Context,
     fctx: FunctionBuilderContext,
     funcs: Vec<BlockFn>,
+    /// Per compiled function, one link per instruction (an exit after
+    /// `done` instructions uses entry `done - 1`); boxed so that the
+    /// address compiled into the code never moves.
+    links: Vec<Box<[Link]>>,
     epoch: u32,
     callouts: Callouts,
 }
@@ -237,6 +305,7 @@ impl Jit {
             module: Some(module),
             fctx: FunctionBuilderContext::new(),
             funcs: Vec::new(),
+            links: Vec::new(),
             epoch: 0,
             callouts,
         })
@@ -259,7 +328,9 @@ impl Jit {
         let index = u32::try_from(self.funcs.len()).map_err(error)?;
         module.clear_context(&mut self.ctx);
         self.ctx.func.signature = lower::block_signature(self.callouts.cc, self.callouts.ptr);
-        lower::lower(b, &mut self.ctx.func, &mut self.fctx, self.callouts);
+        let cells = vec![Link::NONE; b.insns.len().max(1)].into_boxed_slice();
+        let at = cells.as_ptr() as usize as i64;
+        lower::lower(b, &mut self.ctx.func, &mut self.fctx, self.callouts, at);
         let id = module
             .declare_anonymous_function(&self.ctx.func.signature)
             .map_err(error)?;
@@ -274,6 +345,7 @@ impl Jit {
         // outlives every copy in `funcs` (point 1).
         let f = unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) };
         self.funcs.push(f);
+        self.links.push(cells);
         Ok(Code {
             index,
             epoch: self.epoch,
@@ -303,6 +375,7 @@ impl Jit {
         let tables = mem
             .fast()
             .map_or(fast::Tables::NONE, |t| fast::Tables::new(&t));
+        (state.links, state.retired) = (MAX_CHAIN, 0);
         let mut mem: &mut dyn Memory = mem;
         let mem_ptr = (&raw mut mem).cast::<c_void>();
         let (g, st) = (gpr.as_mut_ptr(), std::ptr::from_mut(state));
@@ -329,6 +402,55 @@ impl Jit {
         })
     }
 
+    /// Links the exit of block `from` after its first `done` instructions
+    /// to block `to`, which starts at `pc`: when that exit is taken for
+    /// `pc` again, the generated code calls `to` itself instead of
+    /// returning, if the page is still at `State::generation`, no store
+    /// went to the callout in `from` (which may have changed code or
+    /// asked to stop), and `to`'s worst case (`max_cost`, counted from
+    /// before the `stall` it pays on entry) ends before
+    /// `State::next_event`. The caller links only what its dispatch
+    /// would run there: `to` compiled from the same page at that
+    /// generation, for the same virtual page, `stall` what the interlock
+    /// carried from that exit costs `to`. False: a stale handle or no
+    /// such exit.
+    pub fn link(
+        &mut self,
+        (from, done): (Code, usize),
+        (to, pc): (Code, u64),
+        max_cost: u64,
+        stall: u64,
+    ) -> bool {
+        if from.epoch != self.epoch || to.epoch != self.epoch {
+            return false;
+        }
+        let Some(&f) = self.funcs.get(to.index as usize) else {
+            return false;
+        };
+        let cell = self
+            .links
+            .get_mut(from.index as usize)
+            .and_then(|c| c.get_mut(done.wrapping_sub(1)));
+        let Some(cell) = cell else {
+            return false;
+        };
+        *cell = Link {
+            pc,
+            func: f as usize,
+            max_cost,
+            stall,
+        };
+        true
+    }
+
+    /// Forgets every link (the caller dropped a block some link may lead
+    /// to, and the tag it reports would name another).
+    pub fn unlink_all(&mut self) {
+        for cells in &mut self.links {
+            cells.fill(Link::NONE);
+        }
+    }
+
     /// Frees all compiled code; every handle goes stale.
     pub fn reset(&mut self) {
         self.free();
@@ -337,6 +459,7 @@ impl Jit {
 
     fn free(&mut self) {
         self.funcs.clear();
+        self.links.clear();
         if let Some(module) = self.module.take() {
             // SAFETY: `&mut self` means no run is under way, and `funcs`,
             // the only place the module's pointers were kept, is empty

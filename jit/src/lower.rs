@@ -21,6 +21,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use crate::ir::{Alu, Block, Cond, Imm, Op, Shift};
 use crate::State;
 
+mod chain;
 mod ram;
 
 /// Exit codes the compiled function returns (see [`crate::Exit`]).
@@ -103,6 +104,14 @@ struct Lower<'a> {
     load_sig: SigRef,
     store_sig: SigRef,
     callouts: Callouts,
+    /// The block's start cycle (`State::c0`).
+    c0: Value,
+    /// Not zero once a store went to the callout: the block then never
+    /// chains (the callout may have changed code or asked to stop).
+    store_called: Variable,
+    /// The address of the function's link cells (`crate::Link`).
+    links: i64,
+    block_sig: SigRef,
 }
 
 /// Fills `func` (whose signature is [`block_signature`]) with the code of
@@ -112,6 +121,7 @@ pub(crate) fn lower(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     c: Callouts,
+    links: i64,
 ) {
     let mut f = FunctionBuilder::new(func, fctx);
     let entry = f.create_block();
@@ -130,6 +140,8 @@ pub(crate) fn lower(
     let out = f.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
     let load_sig = f.import_signature(load_signature(c.cc, c.ptr));
     let store_sig = f.import_signature(store_signature(c.cc, c.ptr));
+    let block_sig = f.import_signature(block_signature(c.cc, c.ptr));
+    let store_called = f.declare_var(I32);
     let taken = f.declare_var(I64);
     let target = f.declare_var(I64);
     let pending = f.declare_var(I32);
@@ -138,6 +150,13 @@ pub(crate) fn lower(
     f.def_var(target, zero);
     let zero32 = f.ins().iconst(I32, 0);
     f.def_var(pending, zero32);
+    f.def_var(store_called, zero32);
+    let c0 = f.ins().load(
+        I64,
+        MemFlagsData::trusted(),
+        state,
+        offset_of!(State, c0) as i32,
+    );
     let uses_hilo = b
         .insns
         .iter()
@@ -155,7 +174,6 @@ pub(crate) fn lower(
             var(offset_of!(State, lo)),
             var(offset_of!(State, hilo_ready)),
         );
-        let c0 = f.ins().load(I64, fl, state, offset_of!(State, c0) as i32);
         HiLo { hi, lo, ready, c0 }
     });
     let mut l = Lower {
@@ -177,6 +195,10 @@ pub(crate) fn lower(
         load_sig,
         store_sig,
         callouts: c,
+        c0,
+        store_called,
+        links,
+        block_sig,
     };
     l.load_registers();
     l.body();
@@ -267,6 +289,12 @@ impl Lower<'_> {
 
     /// Ends the function: registers back, the exit's state, its code.
     fn exit(&mut self, code: Value, at: usize, pc: Value, cycles: u64) {
+        self.write_back();
+        self.finish(code, at, pc, cycles);
+    }
+
+    /// The registers and HI/LO the block wrote, back where they came from.
+    fn write_back(&mut self) {
         for r in 1..32u8 {
             if self.written >> r & 1 != 0 {
                 let x = self.get(r);
@@ -275,8 +303,6 @@ impl Lower<'_> {
                     .store(Self::flags(), x, self.gpr, i32::from(r) * 8);
             }
         }
-        let taken = self.f.use_var(self.taken);
-        let cycles = self.f.ins().iadd_imm_s(taken, cycles as i64);
         let st = self.state;
         let fl = Self::flags();
         if let Some(h) = self.hilo {
@@ -289,6 +315,17 @@ impl Lower<'_> {
                 self.f.ins().store(fl, x, st, off as i32);
             }
         }
+    }
+
+    /// Returns `code`, with the exit's state (registers written back).
+    fn finish(&mut self, code: Value, at: usize, pc: Value, cycles: u64) {
+        let (st, fl) = (self.state, Self::flags());
+        let taken = self.f.use_var(self.taken);
+        let cycles = self.f.ins().iadd_imm_s(taken, cycles as i64);
+        let tag = self.f.ins().iconst(I32, i64::from(self.b.tag));
+        self.f
+            .ins()
+            .store(fl, tag, st, offset_of!(State, tag) as i32);
         self.f.ins().store(fl, pc, st, offset_of!(State, pc) as i32);
         self.f
             .ins()
@@ -298,14 +335,19 @@ impl Lower<'_> {
         self.f.ins().return_(&[code]);
     }
 
-    /// Leaves after `done` instructions for `pc`.
+    /// Leaves after `done` instructions for `pc`; through one of the
+    /// block's exits (`LEAVE`), on to the block linked there if it may run.
     fn leave(&mut self, code: u32, done: usize, pc: Value) {
         let end = done
             .checked_sub(1)
             .and_then(|k| self.b.insns.get(k))
             .map_or(0, |i| u64::from(i.end));
+        self.write_back();
+        if code == LEAVE && done > 0 {
+            self.chain(done, pc, end);
+        }
         let code = self.f.ins().iconst(I32, i64::from(code));
-        self.exit(code, done, pc, end);
+        self.finish(code, done, pc, end);
     }
 
     /// Stops before instruction `k` for the interpreter, with the pending

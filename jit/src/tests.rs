@@ -77,6 +77,7 @@ fn block(ops: &[Op], slots: &[usize], follow: &[usize]) -> Block {
         taken_cost: 10,
         mul_busy: 11,
         issue: 1,
+        tag: 0,
     }
 }
 
@@ -436,4 +437,5 @@ fn a_multiply_sets_hi_lo_and_mflo_waits_for_it() {
     assert_eq!(exit, leave(5, 20, 5 + 18));
 }
 
+mod chain;
 mod fast;

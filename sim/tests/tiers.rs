@@ -648,3 +648,6 @@ fn a_store_patches_its_own_superblock() {
     m.run();
     assert_eq!(m.cpus[0].regs.get(Reg::V0), 101, "the patch was not seen");
 }
+
+#[path = "tiers/chain.rs"]
+mod chain;

@@ -73,7 +73,7 @@ impl Lower<'_> {
 
 impl Lower<'_> {
     /// Goes on in a new block if `cond` is zero, to `slow` otherwise.
-    fn unless(&mut self, cond: Value, slow: Label) {
+    pub(super) fn unless(&mut self, cond: Value, slow: Label) {
         let on = self.f.create_block();
         self.f.ins().brif(cond, slow, &[], on, &[]);
         self.f.switch_to_block(on);
@@ -223,6 +223,8 @@ impl Lower<'_> {
             self.f.ins().jump(join, &[]);
         }
         self.f.switch_to_block(slow);
+        let one = self.f.ins().iconst(I32, 1);
+        self.f.def_var(self.store_called, one);
         let kind = u32::from(width) | if i.check { CHECK } else { 0 };
         let kind = self.f.ins().iconst(I32, i64::from(kind));
         let callee = self.f.ins().iconst(self.callouts.ptr, self.callouts.store);

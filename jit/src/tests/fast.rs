@@ -14,9 +14,9 @@ use crate::{Exit, Fast, Jit, Memory};
 /// 8 KB of RAM as words (two code pages). Virtual page 0 maps to physical
 /// page 0, writable; 1 to physical page 1, read-only; 2 past RAM (a device
 /// page). Accesses the callouts get are logged and done on the same words.
-struct Words {
+pub(super) struct Words {
     words: Vec<AtomicU32>,
-    pages: Vec<CodePage>,
+    pub(super) pages: Vec<CodePage>,
     xlate: Box<[XlateEntry; XLATE_SIZE]>,
     linked: AtomicU64,
     lend: bool,
@@ -28,7 +28,7 @@ struct Words {
 const XCTX: u32 = 0x30_0000;
 
 impl Words {
-    fn new(lend: bool) -> Words {
+    pub(super) fn new(lend: bool) -> Words {
         let mut xlate = Box::new(
             [XlateEntry {
                 tag: u32::MAX,

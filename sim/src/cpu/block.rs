@@ -73,6 +73,9 @@ impl BlockCache {
         }
         self.built += 1;
         let e = self.entries.get_mut(Self::slot(b.pa))?;
+        if e.code.is_some() {
+            self.tier3.unlink_all();
+        }
         *e = b;
         Some(e)
     }
@@ -123,6 +126,8 @@ impl Core {
         // Out of the bus while blocks run, so a block can be read in place
         // while its instructions write to the bus.
         let mut cache = std::mem::take(&mut bus.blocks);
+        // Whatever ran since the last compiled exit, it was not linked.
+        cache.tier3.exited(None);
         self.run_cached::<TRACE, JIT>(&mut cache, regs, bus);
         bus.blocks = cache;
     }
@@ -200,9 +205,7 @@ impl Core {
     #[inline(always)]
     fn carry_interlock(&mut self, b: &Block) {
         if self.load_dest != 0 {
-            if (b.first_reads >> self.load_dest) & 1 != 0 {
-                self.cycles += TIMING.load_use;
-            }
+            self.cycles += interlock_stall(self.load_dest, b);
             self.load_dest = 0;
         }
     }
@@ -234,10 +237,17 @@ impl Core {
         let Some(b) = entries.get(slot) else {
             return false;
         };
-        match (code, tier3.jit()) {
-            (Some(code), Some(jit)) => self.exec_compiled(regs, bus, jit, code, b),
-            _ => self.exec_block(regs, bus, b),
-        }
+        let Some(code) = code else {
+            tier3.exited(None);
+            return self.exec_block(regs, bus, b);
+        };
+        tier3.link(b, code, regs.pc, self.load_dest);
+        let Some(jit) = tier3.jit() else {
+            return self.exec_block(regs, bus, b);
+        };
+        let (ran, from) = self.exec_compiled(regs, bus, (jit, code), entries, b);
+        tier3.exited(from);
+        ran
     }
 
     /// Block `b`, in a page whose base is `vbase`, from where `from` says.
@@ -603,6 +613,17 @@ fn transfer(
         Kind::Jr | Kind::Jalr => rs,
         _ => branch::branch_target(pc(), op.simm()),
     })
+}
+
+/// The stall block `b`'s first instruction pays on the load into
+/// `load_dest` (0: none) that ended the block before it.
+#[inline(always)]
+fn interlock_stall(load_dest: u8, b: &Block) -> u64 {
+    if load_dest != 0 && (b.first_reads >> (load_dest & 31)) & 1 != 0 {
+        TIMING.load_use
+    } else {
+        0
+    }
 }
 
 /// Writes an ALU result; false: the micro-op is done.

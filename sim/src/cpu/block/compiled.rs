@@ -13,18 +13,20 @@ use disco_jit::ir::{self, Alu, Cond, Imm, Op, Shift};
 use disco_jit::{Code, Exit, Fast, Jit, Memory, State};
 
 use super::build::{Block, Kind, MAX_LEN};
-use super::{Start, CACHE_SIZE};
+use super::{BlockCache, Start, CACHE_SIZE};
 use crate::cpu::exec::{alu, mem, Regs};
 use crate::cpu::{Access, Core};
 use crate::mem::Bus;
+use crate::mem::PAGE_SHIFT;
 use crate::timing::TIMING;
 
-/// Runs of a block before it is compiled. Compiling a block costs about as
-/// much host time as running it a few hundred times in tier 2 (docs/tiers.md
-/// has the measurement); a block run this often is likely to run many times
-/// more, and the few that are not cost little. Cold code (boot, one-off
-/// initialisation) never pays the compiler.
-pub(crate) const HOT: u32 = 1000;
+/// Runs of a block before it is compiled: chosen from a measurement over
+/// the kits and kestrel-bench (docs/tiers.md, "The threshold"). Compiling
+/// a block costs milliseconds, and Cranelift's set-up more: below about
+/// 1,000 the compiler cost more than it saved everywhere, and 10,000 was
+/// the best of the thresholds tried, within the noise. Cold code (boot,
+/// one-off initialisation) never pays the compiler.
+pub(crate) const HOT: u32 = 10_000;
 
 /// Compiled blocks (live or dropped) before all code is freed at once:
 /// a block's code is dropped with it, but the memory comes back only when
@@ -43,6 +45,22 @@ pub(crate) struct Tier3 {
     pub(crate) threshold: u32,
     /// Blocks compiled (statistics and tests).
     pub(crate) compiled: u64,
+    /// The exit the last compiled run left through, while the dispatch
+    /// goes on to the next block: linked to it if it is compiled.
+    from: Option<From>,
+}
+
+/// A compiled block's exit, as [`Tier3::link`] needs it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct From {
+    code: Code,
+    /// Instructions run: the exit.
+    done: usize,
+    /// Where it went.
+    pc: u64,
+    vpage: u32,
+    page: u64,
+    generation: u32,
 }
 
 impl Default for Tier3 {
@@ -52,6 +70,7 @@ impl Default for Tier3 {
             unavailable: false,
             threshold: HOT,
             compiled: 0,
+            from: None,
         }
     }
 }
@@ -61,6 +80,43 @@ impl Tier3 {
     #[inline(always)]
     pub(super) fn jit(&self) -> Option<&Jit> {
         self.jit.as_deref()
+    }
+
+    /// Records the exit the last compiled run left through, or that the
+    /// dispatch ran something else since (`None`).
+    #[inline(always)]
+    pub(super) fn exited(&mut self, from: Option<From>) {
+        self.from = from;
+    }
+
+    /// Forgets every link: a compiled block is dropped, and a link to it
+    /// would report its cache slot, which now holds another block.
+    #[cold]
+    pub(super) fn unlink_all(&mut self) {
+        if let Some(jit) = self.jit.as_mut() {
+            jit.unlink_all();
+        }
+    }
+
+    /// Links the exit the last compiled run left through to `b`, compiled
+    /// as `to`, which the dispatch is about to run at `pc` with the
+    /// interlock `load_dest` carried: what the dispatch does there, the
+    /// exit will then do itself. Only within one page at one generation
+    /// (the successor runs in the same page's mapping, and one generation
+    /// check covers both), and only where the dispatch went.
+    #[inline(always)]
+    pub(super) fn link(&mut self, b: &Block, to: Code, pc: u64, load_dest: u8) {
+        let Some(f) = self.from.take() else {
+            return;
+        };
+        let same = f.pc == pc
+            && f.vpage == b.vpage
+            && f.page == b.pa >> PAGE_SHIFT
+            && f.generation == b.generation;
+        if let (true, Some(jit)) = (same, self.jit.as_mut()) {
+            let stall = super::interlock_stall(load_dest, b);
+            jit.link((f.code, f.done), (to, pc), b.max_cost, stall);
+        }
     }
 
     /// Counts a run of `b` and compiles it once it is hot; `Some(code)` to
@@ -98,6 +154,9 @@ impl Tier3 {
         }
         // A block the compiler refuses stays with tier 2.
         b.code = jit.compile(&lower(b)).ok();
+        if *reset {
+            self.from = None;
+        }
         if b.code.is_some() {
             self.compiled += 1;
         }
@@ -129,6 +188,8 @@ fn lower(b: &Block) -> ir::Block {
         taken_cost: TIMING.taken_branch,
         mul_busy: TIMING.base + TIMING.mult,
         issue: TIMING.base,
+        // The cache slot: what a run reports it ended in.
+        tag: BlockCache::slot(b.pa) as u32,
     }
 }
 
@@ -290,24 +351,28 @@ fn last_load(b: &Block, done: usize) -> u8 {
 }
 
 impl Core {
-    /// Runs block `b` compiled as `code`; as [`Core::exec_block`].
+    /// Runs block `b` compiled as `code`, and the blocks chained to it,
+    /// which are in `entries`; as [`Core::exec_block`]. `from`: the exit it
+    /// left through, if it left whole.
     #[inline(always)]
     pub(super) fn exec_compiled(
         &mut self,
         regs: &mut Regs,
         bus: &mut Bus,
-        jit: &Jit,
-        code: Code,
+        (jit, code): (&Jit, Code),
+        entries: &[Block],
         b: &Block,
-    ) -> bool {
+    ) -> (bool, Option<From>) {
         self.carry_interlock(b);
         let vbase = regs.pc & !0xFFF;
-        let c0 = self.cycles;
         let mut state = State {
             hi: regs.hi,
             lo: regs.lo,
             hilo_ready: self.hilo_ready,
-            c0,
+            c0: self.cycles,
+            next_event: self.next_event,
+            page: b.pa >> PAGE_SHIFT,
+            generation: b.generation,
             ..State::default()
         };
         let exit = jit.run(
@@ -318,6 +383,10 @@ impl Core {
             &mut Mem { core: self, bus },
         );
         (regs.hi, regs.lo, self.hilo_ready) = (state.hi, state.lo, state.hilo_ready);
+        // The block the run ended in: the last of the chain.
+        let last = entries.get(state.tag as usize).unwrap_or(b);
+        self.instret += state.retired;
+        let c0 = state.c0;
         match exit {
             Some(Exit::Leave {
                 done,
@@ -329,23 +398,31 @@ impl Core {
                 self.instret += done as u64;
                 // The last instruction's load, if it is one, is carried.
                 self.load_dest = match done.checked_sub(1) {
-                    Some(k) if (b.loads >> (k & 31)) & 1 != 0 => last_load(b, done),
+                    Some(k) if (last.loads >> (k & 31)) & 1 != 0 => last_load(last, done),
                     _ => 0,
                 };
                 regs.jump_to(pc);
-                whole
+                let from = last.code.filter(|_| whole).map(|code| From {
+                    code,
+                    done,
+                    pc,
+                    vpage: last.vpage,
+                    page: last.pa >> PAGE_SHIFT,
+                    generation: last.generation,
+                });
+                (whole, from)
             }
             Some(Exit::Resume { at, target, cycles }) => {
-                self.load_dest = last_load(b, at);
+                self.load_dest = last_load(last, at);
                 let from = Start {
                     k: at,
                     c0: c0 + cycles,
                     target,
                 };
-                self.exec_from(regs, bus, b, vbase, from)
+                (self.exec_from(regs, bus, last, vbase, from), None)
             }
             // A stale handle (not kept): tier 2 runs the block.
-            None => self.exec_from(regs, bus, b, vbase, Start::block(c0)),
+            None => (self.exec_from(regs, bus, b, vbase, Start::block(c0)), None),
         }
     }
 }
