@@ -411,6 +411,20 @@ fn random_programs() {
     }
 }
 
+/// The patch every self-modifying-code test writes over `addiu v0, v0, 1`:
+/// `addiu v0, v0, 100`, so a run that missed it ends with another count.
+fn addiu_v0_100() -> u32 {
+    sim::isa::asm::encode(
+        Op::Addiu,
+        sim::isa::asm::Operands {
+            rt: Reg::V0.number(),
+            rs: Reg::V0.number(),
+            imm: 100,
+            ..Default::default()
+        },
+    )
+}
+
 /// Self-modifying code: `patch` rewrites the `addiu v0, v0, 1` at label
 /// "site" (already run once) into `addiu v0, v0, 100`, then runs it again.
 /// Stores through the same page, another page's code, an alias (KSEG1 for
@@ -418,15 +432,7 @@ fn random_programs() {
 fn smc_program(how: &str) -> Asm {
     use Reg as R;
     let mut a = Asm::new(0x8000_1000);
-    let new_word = sim::isa::asm::encode(
-        Op::Addiu,
-        sim::isa::asm::Operands {
-            rt: R::V0.number(),
-            rs: R::V0.number(),
-            imm: 100,
-            ..Default::default()
-        },
-    );
+    let new_word = addiu_v0_100();
     a.imm(Op::Addiu, R::V0, R::ZERO, 0);
     a.imm(Op::Addiu, R::S1, R::ZERO, 2);
     a.label("again");
@@ -611,15 +617,7 @@ fn superblocks_through_branches_and_jumps() {
 #[test]
 fn a_store_patches_its_own_superblock() {
     use Reg as R;
-    let new_word = sim::isa::asm::encode(
-        Op::Addiu,
-        sim::isa::asm::Operands {
-            rt: R::V0.number(),
-            rs: R::V0.number(),
-            imm: 100,
-            ..Default::default()
-        },
-    );
+    let new_word = addiu_v0_100();
     let mut a = Asm::new(0x8000_1000);
     a.li(R::T0, 0x8000_110C);
     a.li(R::T1, new_word);

@@ -12,15 +12,7 @@ use super::*;
 fn chained_loop(how: &str) -> Asm {
     use Reg as R;
     let mut a = Asm::new(0x8000_1000);
-    let new_word = sim::isa::asm::encode(
-        Op::Addiu,
-        sim::isa::asm::Operands {
-            rt: R::V0.number(),
-            rs: R::V0.number(),
-            imm: 100,
-            ..Default::default()
-        },
-    );
+    let new_word = addiu_v0_100();
     a.li(R::T0, 0x8001);
     a.mtc0(R::T0, 12);
     a.li(R::T0, 97);
