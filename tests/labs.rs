@@ -666,7 +666,7 @@ fn emulate_starter_then_an_eret_that_keeps_exl() {
     edit(
         &copy,
         f,
-        "            c.status &= !sim::cpu::cp0::status::EXL;\n",
+        "            c.status &= !sim::hv::cp0::status::EXL;\n",
         "",
     );
     let (code, out) = grade("emulate", Some(&copy));
