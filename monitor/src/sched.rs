@@ -80,7 +80,7 @@ impl Monitor {
         let wanted: Vec<bool> = (0..self.current.len())
             .map(|p| self.someone_waits_for_a_cpu(p))
             .collect();
-        let quanta = self.batch_quanta();
+        let quanta = self.batch_quanta(&wanted);
         let c = &self.config;
         let Some(par) = self.par.as_mut() else {
             return sim::hv::quantum_end(self.now, c.quantum, c.max_cycles);
@@ -109,8 +109,22 @@ impl Monitor {
     /// many as make [`BATCH_CYCLES`], none past the cycle limit. A VM with
     /// a VCPU waiting for an interrupt and none seated is looked at only by
     /// the main thread's boundary, so then every quantum ends at one.
-    fn batch_quanta(&self) -> u32 {
+    ///
+    /// Nor past the first slice end of a CPU another VCPU waits for
+    /// (`wanted`): that switch needs the main thread. A unit would cut the
+    /// batch there, but a cut cannot stop a thread that has already begun
+    /// a later quantum (its CPUs idle, or the host ran it ahead), so under
+    /// load a cut could land up to a whole batch late, and a guest whose
+    /// VCPUs outnumber the CPUs, spinning for one not seated, would lose
+    /// that much at every switch (tests/kestrel.rs's shootdown VM did).
+    fn batch_quanta(&self, wanted: &[bool]) -> u32 {
         let c = &self.config;
+        let first_switch = wanted
+            .iter()
+            .zip(&self.slice_end)
+            .filter(|(w, _)| **w)
+            .map(|(_, &end)| end)
+            .min();
         let seated = |v: usize| self.current.iter().flatten().any(|&(sv, _)| sv == v);
         let unattended = self.vms.iter().enumerate().any(|(v, vm)| {
             vm.running() && !seated(v) && vm.vcpus.iter().any(|vc| vc.state == VcpuState::Waiting)
@@ -123,7 +137,9 @@ impl Monitor {
         while u64::from(n) < most {
             at = sim::hv::quantum_end(at, c.quantum, c.max_cycles);
             n += 1;
-            if c.max_cycles.is_some_and(|limit| at >= limit) {
+            if c.max_cycles.is_some_and(|limit| at >= limit)
+                || first_switch.is_some_and(|end| at >= end)
+            {
                 break;
             }
         }
