@@ -121,18 +121,18 @@ impl std::ops::DerefMut for Cpu {
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Core {
-    pub id: usize,
+    pub(crate) id: usize,
     /// PCycles this CPU has executed (or idled).
-    pub cycles: u64,
-    pub cp0: Cp0,
-    pub tlb: Tlb,
-    pub state: RunState,
+    pub(crate) cycles: u64,
+    pub(crate) cp0: Cp0,
+    pub(crate) tlb: Tlb,
+    pub(crate) state: RunState,
     /// Instructions retired.
-    pub instret: u64,
-    pub stats: CpuStats,
+    pub(crate) instret: u64,
+    pub(crate) stats: CpuStats,
     /// Events recorded while tracing, each with the cycle it happened at;
     /// the machine drains them to its observers.
-    pub events: Vec<(u64, Event)>,
+    pub(crate) events: Vec<(u64, Event)>,
     /// Count = (cycles / 2 + count_offset) mod 2^32.
     count_offset: u32,
     /// Instruction count at the last write to Wired (Random's origin).
@@ -164,7 +164,7 @@ pub struct Core {
     pub(crate) hv_exits: bool,
     pub(crate) hv_exit: Option<ExcCode>,
     /// What a debugger asked of this CPU (checked in the traced loop only).
-    pub debug: DebugControl,
+    pub(crate) debug: DebugControl,
     /// Tags written by CACHE Index_Store_Tag, read back by Index_Load_Tag.
     cache_tags: Box<[u32; 4 * 1024]>,
 }
@@ -250,6 +250,17 @@ impl Core {
 
     pub fn mode(&self) -> Mode {
         self.cp0.mode()
+    }
+
+    /// Exceptions, refills, interrupts and waiting so far.
+    pub fn stats(&self) -> &CpuStats {
+        &self.stats
+    }
+
+    /// What a debugger asked of this CPU (the bare machine's GDB stub and
+    /// tests set breakpoints and steps through it).
+    pub fn debug_mut(&mut self) -> &mut DebugControl {
+        &mut self.debug
     }
 
     /// Count as software reads it.
