@@ -128,6 +128,6 @@ pub use crate::{Exit, Machine, MachineConfig, Tier};
 /// back when the monitor virtualizes a running machine and steps away.
 pub use handover::CpuState;
 
-/// A monitor's host threads, and how they wait for their next quantum, as
+/// A monitor's host threads, which wait for their next quantum as
 /// the bare machine's do in the parallel mode.
-pub use crate::workers::{recv_soon, Pool};
+pub use crate::workers::Pool;
