@@ -14,7 +14,7 @@ use common::*;
 use sim::cpu::cp0::reg as r;
 
 fn cp0(m: &Machine) -> &sim::cpu::Cp0 {
-    &m.cpus[0].cp0()
+    m.cpus[0].cp0()
 }
 
 /// Checks the common entry state: vector marker, code, EPC, BD, EXL set.
