@@ -75,10 +75,11 @@ pub(crate) type Symbolizer<'a> = &'a dyn Fn(u64) -> Option<String>;
 /// bits the decoded form does not keep (unused fields, the nop hints).
 #[derive(Clone, Copy)]
 pub struct Disasm<'a> {
-    pub word: u32,
-    pub insn: Insn,
-    pub pc: u64,
-    pub symbolize: Option<Symbolizer<'a>>,
+    word: u32,
+    /// `word` decoded, once.
+    insn: Insn,
+    pc: u64,
+    symbolize: Option<Symbolizer<'a>>,
 }
 
 impl<'a> Disasm<'a> {
