@@ -165,7 +165,7 @@ pub(crate) fn native_run_on(
         exit == Exit::Halted { status: 0 },
         "the workload ended with {exit:?}"
     );
-    let cycles = m.cpus.iter().map(|c| c.cycles).max().unwrap_or(0);
+    let cycles = m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
     Ok((m.instructions(), cycles, secs))
 }
 

@@ -103,7 +103,7 @@ fn native(w: &Workload) -> anyhow::Result<u64> {
     anyhow::ensure!(w.image.load_into(&mut m), "{}: does not fit", w.name);
     let exit = m.run();
     anyhow::ensure!(exit == Exit::Halted { status: 0 }, "{}: {exit:?}", w.name);
-    Ok(m.cpus.iter().map(|c| c.cycles).max().unwrap_or(0))
+    Ok(m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0))
 }
 
 fn in_vm(w: &Workload, policy: Policy, cost: Cost) -> anyhow::Result<Monitor> {

@@ -147,7 +147,7 @@ pub(crate) fn native_on(
     Ok(KitRun {
         workloads,
         instructions: m.instructions(),
-        cycles: m.cpus.iter().map(|c| c.cycles).max().unwrap_or(0),
+        cycles: m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0),
         seconds,
     })
 }

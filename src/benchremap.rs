@@ -108,7 +108,7 @@ fn devirtualize_row(
     remap::evacuate(&mut mon, 0, DISPLACED, None, index).map_err(anyhow::Error::msg)?;
     // The guest first runs off the evacuation's pause, so that the
     // devirtualization's cycles are its own.
-    while mon.machine.cpus.iter().any(|c| c.cycles > mon.now()) {
+    while mon.machine.cpus.iter().any(|c| c.cycles() > mon.now()) {
         anyhow::ensure!(mon.run_quantum().is_none(), "kestrel-bench ended early");
     }
     let first = mon.now();

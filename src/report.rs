@@ -134,8 +134,8 @@ fn print_dump(
 
 pub(crate) fn dump_native(w: &mut impl Write, m: &Machine, fmt: DumpFormat) -> io::Result<()> {
     for c in &m.cpus {
-        let v = cpu_json(json!(c.id), &c.regs, &c.cp0, c.count());
-        print_dump(w, &v, fmt, &format!("cpu{}", c.id), &c.regs)?;
+        let v = cpu_json(json!(c.id()), &c.regs, c.cp0(), c.count());
+        print_dump(w, &v, fmt, &format!("cpu{}", c.id()), &c.regs)?;
     }
     Ok(())
 }
@@ -174,7 +174,7 @@ pub(crate) fn native_positions(m: &Machine, symbols: &Symbols) -> Vec<String> {
     m.cpus
         .iter()
         .map(|c| {
-            let state = match c.state {
+            let state = match c.run_state() {
                 RunState::Parked => "parked",
                 RunState::Running => "running",
                 RunState::Waiting => "waiting",
@@ -182,7 +182,7 @@ pub(crate) fn native_positions(m: &Machine, symbols: &Symbols) -> Vec<String> {
             };
             format!(
                 "  cpu{}: pc {}, {} mode, {state}",
-                c.id,
+                c.id(),
                 pc_text(c.regs.pc, Some(symbols)),
                 c.mode().name()
             )

@@ -235,20 +235,20 @@ fn stopping_for_the_debugger_does_not_change_simulated_time() {
         assert!(img.load_into(&mut m));
         let mut stops = 0;
         if let Some(pc) = stop_at {
-            m.cpus[0].debug.active = true;
-            m.cpus[0].debug.breakpoints = vec![pc];
+            m.cpus[0].debug_mut().active = true;
+            m.cpus[0].debug_mut().breakpoints = vec![pc];
         }
         let exit = loop {
             match m.run_quantum() {
                 Some(sim::Exit::Debug { .. }) => {
                     stops += 1;
-                    m.cpus[0].debug.resuming = true;
+                    m.cpus[0].debug_mut().resuming = true;
                 }
                 Some(e) => break e,
                 None => {}
             }
         };
-        (exit, m.cpus[0].cycles, m.cpus[0].instret, stops)
+        (exit, m.cpus[0].cycles(), m.cpus[0].instret(), stops)
     };
     let main = i64::from(syms.address_of("kit_puts").unwrap() as u32 as i32) as u64;
     let (e1, c1, i1, _) = run(None);

@@ -147,10 +147,10 @@ fn four_cpus_count_exactly_and_two_runs_trace_identically() {
     let (m, trace) = run_traced(1000);
     // Every secondary was started, parked, and woken by exactly one IPI.
     for cpu in &m.cpus[1..] {
-        assert_eq!(cpu.stats.interrupts, 1, "cpu{}", cpu.id);
-        assert!(cpu.stats.wait_cycles > 0, "cpu{} idled on WAIT", cpu.id);
+        assert_eq!(cpu.stats().interrupts, 1, "cpu{}", cpu.id());
+        assert!(cpu.stats().wait_cycles > 0, "cpu{} idled on WAIT", cpu.id());
     }
-    assert_eq!(m.cpus[0].stats.interrupts, 0);
+    assert_eq!(m.cpus[0].stats().interrupts, 0);
     for cpu in 1..4 {
         assert!(
             trace.contains(&format!(
@@ -164,7 +164,7 @@ fn four_cpus_count_exactly_and_two_runs_trace_identically() {
     // The same inputs give the same run, event for event and cycle for cycle.
     let (m2, trace2) = run_traced(1000);
     assert!(trace == trace2, "two runs gave different traces");
-    let cycles = |m: &Machine| m.cpus.iter().map(|c| c.cycles).collect::<Vec<_>>();
+    let cycles = |m: &Machine| m.cpus.iter().map(|c| c.cycles()).collect::<Vec<_>>();
     assert_eq!(cycles(&m), cycles(&m2));
     assert_eq!(m.instructions(), m2.instructions());
 }

@@ -401,8 +401,8 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
     ctx.charge(cost);
     ctx.vcpu.stats.engine_insns += 1;
     let pc = regs.pc;
-    let insn = match fetch(ctx, pc) {
-        Ok(i) => i,
+    let (insn, ma) = match fetch(ctx, pc) {
+        Ok(fetched) => fetched,
         Err(e) => {
             deliver(ctx, regs, &e);
             return None;
@@ -413,7 +413,9 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
             pc: low32(pc),
             insn: GuestInsn::Word {
                 pc: low32(pc),
-                word: insn.raw,
+                // The decoded form does not keep the word; the decoded
+                // copy follows RAM, so RAM has it.
+                word: ctx.bus.read_ram(ma, 4).map_or(0, |w| w as u32),
             },
         });
     }
@@ -437,8 +439,9 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
     }
 }
 
+/// The instruction at `pc` and the machine address it was fetched from.
 #[inline]
-fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
+fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<(Insn, u64), Exception> {
     if pc & 3 != 0 {
         return Err(Exception::address(ExcCode::AdEL, sext32(pc)));
     }
@@ -453,7 +456,8 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
         return Err(bus_error);
     }
     let ma = ctx.pmap.translate(gpa).ok_or(bus_error)?;
-    ctx.bus.decoded(ma.0).ok_or(bus_error)
+    let insn = ctx.bus.decoded(ma.0).ok_or(bus_error)?;
+    Ok((insn, ma.0))
 }
 
 /// The guest-physical address of KSEG0/KSEG1 address `vaddr` when the

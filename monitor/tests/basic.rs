@@ -181,10 +181,10 @@ fn windowed_compute_matches_native_instructions() {
     assert_eq!(m.run(), MonitorExit::AllEnded);
     assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
     let st = &m.vm_stats()[0];
-    let native_insns = native.cpus[0].instret;
+    let native_insns = native.cpus[0].instret();
     // The engine runs the KSEG0 stub; direct execution runs the rest.
     assert_eq!(st.guest_insns, native_insns, "{}", m.stats_report());
-    let native_cycles = native.cpus[0].cycles as f64;
+    let native_cycles = native.cpus[0].cycles() as f64;
     let overhead = (st.guest_cycles + st.monitor_cycles) as f64 / native_cycles - 1.0;
     println!(
         "compute overhead: {:.3}%\n{}",
@@ -283,9 +283,9 @@ fn trap_heavy_workloads_match_native_instruction_counts() {
         assert_eq!(m.run(), MonitorExit::AllEnded);
         assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
         let st = &m.vm_stats()[0];
-        let native_insns = native.cpus[0].instret;
+        let native_insns = native.cpus[0].instret();
         if refills_saved {
-            let refills = native.cpus[0].stats.tlb_refills;
+            let refills = native.cpus[0].stats().tlb_refills;
             assert!(
                 st.guest_insns < native_insns && st.l2tlb_hits > refills / 2,
                 "native: {native_insns} instructions, {refills} refills\n{}",
@@ -424,7 +424,7 @@ fn wait_yields_the_cpu_and_scheduling_is_deterministic() {
         let mut n = sim::Machine::new(sim::MachineConfig::default(), sim::dev::Board::new(1));
         assert!(compute.load_into(&mut n));
         assert_eq!(n.run(), sim::Exit::Halted { status: 0 });
-        n.cpus[0].cycles
+        n.cpus[0].cycles()
     };
     // Sharing one CPU, the pair finishes about when the computation alone
     // would (plus switches and quantum rounding), not after both back to back.

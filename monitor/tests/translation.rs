@@ -438,7 +438,7 @@ fn the_unrelinked_kseg0_compute_loop_runs_translated_near_native() {
     );
     assert!(img.load_into(&mut m));
     assert!(matches!(m.run(), sim::Exit::Halted { status: 0 }));
-    let native = m.cpus[0].cycles;
+    let native = m.cpus[0].cycles();
     let cycles = |exec: Exec| {
         let mut vm = VmConfig::new("loop", img.clone(), 4 << 20);
         vm.exec = exec;

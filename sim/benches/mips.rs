@@ -26,7 +26,7 @@ fn main() {
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(exit, Exit::Halted { status: 0 });
         insns = m.instructions();
-        cycles = m.cpus[0].cycles;
+        cycles = m.cpus[0].cycles();
         best = best.min(secs);
     }
     println!(

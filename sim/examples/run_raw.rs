@@ -61,11 +61,11 @@ fn run_one(path: &Path) -> Result<String, String> {
     let mut exception = None;
     while m.cpus[0].regs.pc != end && steps < MAX_STEPS {
         let pc = m.cpus[0].regs.pc;
-        let before: u64 = m.cpus[0].stats.exceptions.iter().sum();
+        let before: u64 = m.cpus[0].stats().exceptions.iter().sum();
         m.cpus[0].step_one::<false>(&mut m.bus);
         steps += 1;
-        if m.cpus[0].stats.exceptions.iter().sum::<u64>() != before {
-            exception = Some((m.cpus[0].cp0.cause >> 2 & 0x1F, pc));
+        if m.cpus[0].stats().exceptions.iter().sum::<u64>() != before {
+            exception = Some((m.cpus[0].cp0().cause >> 2 & 0x1F, pc));
             break;
         }
     }
@@ -85,7 +85,7 @@ fn run_one(path: &Path) -> Result<String, String> {
     Ok(format!(
         "{{\"file\":\"{}\",\"steps\":{steps},\"cycles\":{},\"pc\":\"{:#x}\",\"exception\":{exc},\"gpr\":[{}],\"hi\":\"{:#018x}\",\"lo\":\"{:#018x}\",\"data\":\"{hex}\"}}",
         path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
-        cpu.cycles,
+        cpu.cycles(),
         cpu.regs.pc,
         gpr.join(","),
         cpu.regs.hi,

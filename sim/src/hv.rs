@@ -13,10 +13,11 @@
 //! The API has four parts, each item below with the reason the monitor
 //! needs it:
 //! - the physical CPU: [`Cpu`] (registers plus [`Core`]), the typed exits
-//!   of [`Cpu::run`], and [`Core`]'s methods in [`pcpu`]: real CP0 reads
-//!   and writes, TLB read, write and probe, cycle charging. The monitor
-//!   reads and writes no `Core` field directly; the fields stay public only
-//!   as the simulator's user API (debuggers, tests, reports);
+//!   of [`Cpu::run`], [`Core`]'s read views (`cp0()`, `tlb()`, `cycles()`,
+//!   ..., shared with the user API) and its methods in [`pcpu`]: real CP0
+//!   writes, TLB write and probe, cycle charging. `Core`'s fields are
+//!   private to the crate, so every change the monitor makes goes through
+//!   a method that keeps the CPU's caches coherent;
 //! - guest memory: [`Bus`] (RAM reads and writes that break other CPUs'
 //!   LL links and keep decoded code current, LL links, code generations,
 //!   the decoded copy of code pages, a bus per host thread);
@@ -127,6 +128,6 @@ pub use crate::{Exit, Machine, MachineConfig, Tier};
 /// back when the monitor virtualizes a running machine and steps away.
 pub use handover::CpuState;
 
-/// A monitor's host threads, and how they wait for their next quantum, as
+/// A monitor's host threads, which wait for their next quantum as
 /// the bare machine's do in the parallel mode.
-pub use crate::workers::{recv_soon, Pool};
+pub use crate::workers::Pool;

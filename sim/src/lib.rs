@@ -1,9 +1,9 @@
 //! disco-sim: a cycle-approximate MIPS R4000 multiprocessor.
 //!
-//! Two APIs, for two kinds of callers:
+//! Two APIs, for two kinds of callers, and test helpers:
 //! - the simulator's user API, for the CLI (`src/`), tests, labs and
 //!   benchmarks that build and run a bare machine: [`Machine`] and
-//!   [`machine`], [`config`], [`loader`], [`workload`], [`testkit`], the
+//!   [`machine`], [`config`], [`loader`], [`workload`], the
 //!   ISA's encoder, decoder and disassembler ([`isa`]), [`trace`] and
 //!   [`obs`] (observing a run), [`dev`] (the board and its disk images),
 //!   [`gdb`] (the GDB stub for the bare machine), and [`cpu`] for reading
@@ -11,7 +11,10 @@
 //! - the hypervisor API, [`hv`], for a monitor running guests on the
 //!   machine (`monitor/`): the physical-CPU handle with typed exits, the
 //!   CP0, TLB and guest-memory operations, and the virtual CPU types its
-//!   engine emulates. The monitor names nothing outside it.
+//!   engine emulates. The monitor names nothing outside it;
+//! - test helpers, `testkit`, only with the `testkit` feature (the test
+//!   targets of every crate in the workspace turn it on through their
+//!   dev-dependencies; a normal build has no test helpers).
 //!
 //! Everything else (memory internals, timing, the stepping loops, the
 //! block and translation caches, the parallel mode's threads) is private
@@ -38,6 +41,7 @@ mod timing;
 pub mod trace;
 mod workers;
 
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod workload;
 

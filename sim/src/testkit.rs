@@ -2,6 +2,7 @@
 //! [`crate::isa::asm`] on a one-CPU machine.
 #![allow(clippy::panic, clippy::unwrap_used)]
 
+use crate::cpu::{Cp0, Cpu};
 use crate::dev::Board;
 use crate::isa::asm::Asm;
 use crate::isa::{Op, Reg};
@@ -80,6 +81,15 @@ pub fn place(m: &mut Machine, a: &Asm) {
         m.bus.write_bytes(paddr, &bytes),
         "code at {origin:#x} fits in RAM"
     );
+}
+
+/// CPU `cpu`'s CP0 registers, for setting up state that no instruction can
+/// write (Cause's BD and CE fields are the hardware's). Bypasses the write
+/// masks and the side effects of `Core::write_cp0` (translation context,
+/// timer, interrupts): use it before the CPU runs, and only for fields
+/// whose change has none of those effects.
+pub fn cp0_mut(cpu: &mut Cpu) -> &mut Cp0 {
+    &mut cpu.core.cp0
 }
 
 /// Runs an already built machine to its halt.

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use crate::cpu::Mode;
-use crate::isa::{decode, disasm::disasm_with};
+use crate::isa::disasm::disasm_with;
 use crate::loader::Symbols;
 use crate::machine::Observer;
 use crate::obs::Event;
@@ -134,7 +134,7 @@ impl TextTracer {
         match event {
             Event::Insn { pc, word, .. } if c.insn => {
                 let describe = |a: u64| sym.describe(a);
-                let text = disasm_with(decode(*word), *pc, &describe).replacen('\t', " ", 1);
+                let text = disasm_with(*word, *pc, &describe).replacen('\t', " ", 1);
                 let _ = write!(t, "insn {}  {text}", Self::addr(sym, *pc));
             }
             Event::Exception {

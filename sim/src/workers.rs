@@ -106,7 +106,7 @@ impl<J> Drop for Pool<J> {
 /// costs more than that on a busy host. A bounded look (a few spins, then
 /// yields that hand the core to whoever needs it), then it blocks, so a
 /// thread with nothing to run does not spin.
-pub fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
     const SPINS: u32 = 64;
     const YIELDS: u32 = 64;
     for i in 0..SPINS + YIELDS {

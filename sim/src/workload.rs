@@ -255,7 +255,7 @@ const WORK_OFFSET: u32 = 0x100;
 /// Physical layout (8 MB): kernel window 1–3 MB, page table 3–5 MB
 /// (a wired 1 MB pair at 0xC0800000), user code at 0x480000, user data
 /// pages from 0x500000 (mapped at 0x01000000, `data_pages` of them).
-pub fn minikernel(user: &Asm, data_pages: u32) -> Result<Image, String> {
+pub(crate) fn minikernel(user: &Asm, data_pages: u32) -> Result<Image, String> {
     use Reg as R;
     const TLBWI: u32 = 0x4200_0002;
     const TLBWR: u32 = 0x4200_0006;

@@ -193,7 +193,7 @@ fn overflow_traps_leave_the_destination_unchanged() {
         };
         halt(&mut a, Reg::ZERO);
         let m = run(&a, &[(Reg::T0, rs), (Reg::T1, rt), (Reg::T2, PRESET)]);
-        let c = &m.cpus[0].cp0;
+        let c = m.cpus[0].cp0();
         assert_eq!(gpr(&m, Reg::V1), AT_GENERAL, "{op:?}");
         assert_eq!(exc_code(&m), ExcCode::Ov as u32, "{op:?}");
         assert_eq!(gpr(&m, Reg::T2), PRESET, "{op:?} wrote its destination");
@@ -201,7 +201,8 @@ fn overflow_traps_leave_the_destination_unchanged() {
         assert_eq!(c.cause & cause::BD, 0);
         assert_eq!(cycles(&m), EXC + HANDLER, "{op:?}");
         assert_eq!(
-            m.cpus[0].instret, 4,
+            m.cpus[0].instret(),
+            4,
             "only the handler (ori, lui, ori, sw) retired"
         );
         assert_code_intact(&m, &a);

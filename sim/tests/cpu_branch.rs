@@ -195,7 +195,7 @@ fn a_counted_loop() {
     assert_eq!(gpr(&m, Reg::T1), 55);
     assert_eq!(gpr(&m, Reg::T0), 0);
     assert_eq!(cycles(&m), 2 + 40 + 18 + HALT);
-    assert_eq!(m.cpus[0].instret, 2 + 40 + 3, "halt retires lui, ori, sw");
+    assert_eq!(m.cpus[0].instret(), 2 + 40 + 3, "halt retires lui, ori, sw");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use common::*;
 use sim::cpu::cp0::reg as r;
 
 fn cp0(m: &Machine) -> &sim::cpu::Cp0 {
-    &m.cpus[0].cp0
+    m.cpus[0].cp0()
 }
 
 /// Checks the common entry state: vector marker, code, EPC, BD, EXL set.
@@ -268,7 +268,7 @@ fn a_refill_with_exl_set_goes_to_the_general_vector_and_keeps_epc() {
     a.mem(Op::Lw, Reg::T1, 0, Reg::A0);
     halt(&mut a, Reg::ZERO);
     let mut m = machine(&a, &[]);
-    m.cpus[0].cp0.cause = cause::BD;
+    testkit::cp0_mut(&mut m.cpus[0]).cause = cause::BD;
     run_to_halt(&mut m);
     assert_entry(&m, AT_GENERAL, ExcCode::TlbL, 0xB_EEF0, true);
     assert_eq!(cp0(&m).bad_vaddr, 0x0060_1000);
@@ -567,7 +567,7 @@ fn cpu_for_mtc0_in_user_mode_with_ce_0() {
     to_user(&mut a, KSU_USER, 0);
     let mut m = machine(&a, &[(Reg::T0, 1234)]);
     place(&mut m, &u);
-    m.cpus[0].cp0.cause = 3 << cause::CE_SHIFT;
+    testkit::cp0_mut(&mut m.cpus[0]).cause = 3 << cause::CE_SHIFT;
     run_to_halt(&mut m);
     assert_entry(&m, AT_GENERAL, ExcCode::CpU, u64::from(USER_PC), false);
     assert_eq!(cp0(&m).cause & cause::CE_MASK, 0);
@@ -674,12 +674,12 @@ fn bev_selects_the_bootstrap_vectors() {
     a.emit(Op::Syscall, Operands::default());
     a.mem(Op::Lw, Reg::T0, 0, Reg::A0); // a0 unmapped: refill
     let mut m = machine(&a, &[(Reg::A0, 0x0070_0000)]);
-    m.cpus[0].cp0.status = status::BEV;
+    m.cpus[0].write_cp0(r::STATUS, u64::from(status::BEV));
     m.cpus[0].step_one::<false>(&mut m.bus);
     assert_eq!(m.cpus[0].regs.pc, 0xFFFF_FFFF_BFC0_0380);
     assert_eq!(cycles(&m), EXC);
     // Back to the load with EXL clear: the refill uses 0xBFC0_0200.
-    m.cpus[0].cp0.status = status::BEV;
+    m.cpus[0].write_cp0(r::STATUS, u64::from(status::BEV));
     m.cpus[0].set_pc(pc_of(1));
     m.cpus[0].step_one::<false>(&mut m.bus);
     assert_eq!(m.cpus[0].regs.pc, 0xFFFF_FFFF_BFC0_0200);

@@ -26,7 +26,7 @@ fn ll_then_sc_succeeds_and_sets_lladdr() {
     run_to_halt(&mut m);
     assert_eq!(gpr(&m, Reg::T0), 1, "SC succeeded");
     assert_eq!(ram(&m, DATA_PA, 4), [0, 0, 0, 42]);
-    assert_eq!(m.cpus[0].cp0.ll_addr, (DATA_PA >> 4) as u32);
+    assert_eq!(m.cpus[0].cp0().ll_addr, (DATA_PA >> 4) as u32);
     assert_eq!(cycles(&m), 5 + HALT);
 }
 
@@ -101,8 +101,8 @@ fn two_cpus(cpu1_offset: i16) -> Machine {
     m.cpus[1].step_one::<false>(&mut m.bus); // sw
     m.cpus[0].step_one::<false>(&mut m.bus); // sc
                                              // One cycle per instruction on each CPU (SC does not read t0).
-    assert_eq!(m.cpus[0].cycles, 2);
-    assert_eq!(m.cpus[1].cycles, 1);
+    assert_eq!(m.cpus[0].cycles(), 2);
+    assert_eq!(m.cpus[1].cycles(), 1);
     m
 }
 
@@ -174,5 +174,5 @@ fn two_cpus_interleaved_by_the_machine() {
     assert_eq!(m.halted, Some(0), "halt status = SC result = fail");
     assert_eq!(m.cpus[0].regs.get(Reg::T1), 0);
     assert_eq!(ram(&m, DATA_PA, 8), [0, 0, 0, 0, 0, 0, 0x22, 0x22]);
-    assert_eq!(m.cpus[0].cycles, 10_033);
+    assert_eq!(m.cpus[0].cycles(), 10_033);
 }

@@ -253,7 +253,7 @@ fn misaligned_accesses_raise_address_errors() {
         a.mem(op, rt, off, Reg::A0);
         halt(&mut a, Reg::ZERO);
         let m = run_on_data(&a, &[(Reg::T0, 0x77)]);
-        let c = &m.cpus[0].cp0;
+        let c = m.cpus[0].cp0();
         assert_eq!(gpr(&m, Reg::V1), AT_GENERAL, "{op:?}");
         assert_eq!(exc_code(&m), code as u32, "{op:?}");
         assert_eq!(c.bad_vaddr, DATA + off as u64, "{op:?}");

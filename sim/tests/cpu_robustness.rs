@@ -136,8 +136,7 @@ fn run_chunk(m: &mut Machine, rng: &mut SmallRng, mode: Mode, totals: &mut Total
         let lo = |pa: u32| {
             ((pa >> 12) << tlb::lo::PFN_SHIFT) | tlb::lo::V | tlb::lo::D | tlb::lo::G | (3 << 3)
         };
-        cpu.tlb
-            .write(i as usize, Tlb::compose(0, va, lo(va), lo(va + 0x1000)));
+        cpu.tlb_write(i as usize, Tlb::compose(0, va, lo(va), lo(va + 0x1000)));
     }
     cpu.boot(i64::from(pc as i32) as u64, 0xFFFF_FFFF_8010_0000);
     cpu.write_cp0(reg::STATUS, u64::from(st));
@@ -155,16 +154,16 @@ fn run_chunk(m: &mut Machine, rng: &mut SmallRng, mode: Mode, totals: &mut Total
     let code = i64::from(pc as i32) as u64;
     for _ in 0..STEPS_PER_CHUNK {
         let cpu = &mut m.cpus[0];
-        if cpu.state != RunState::Running {
+        if cpu.run_state() != RunState::Running {
             break;
         }
-        let before: u64 = cpu.stats.exceptions.iter().sum();
+        let before: u64 = cpu.stats().exceptions.iter().sum();
         if cpu.regs.pc.wrapping_sub(code) < 4096 {
             totals.random_steps += 1;
         }
         cpu.step_one::<false>(&mut m.bus);
         totals.all_steps += 1;
-        totals.exceptions += m.cpus[0].stats.exceptions.iter().sum::<u64>() - before;
+        totals.exceptions += m.cpus[0].stats().exceptions.iter().sum::<u64>() - before;
         if m.bus.board.has_actions() {
             m.bus.board.take_actions();
         }

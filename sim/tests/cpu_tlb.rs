@@ -69,8 +69,8 @@ fn every_page_size_maps_its_even_and_odd_halves() {
             "odd, size {size:#x}"
         );
         assert_eq!(gpr(&m, Reg::V1), AT_REFILL, "past the pair, size {size:#x}");
-        assert_eq!(m.cpus[0].cp0.bad_vaddr, u64::from(VA + 2 * size));
-        let e = m.cpus[0].tlb.entries[3];
+        assert_eq!(m.cpus[0].cp0().bad_vaddr, u64::from(VA + 2 * size));
+        let e = m.cpus[0].tlb().entries[3];
         assert_eq!(e.page_size(), size);
         assert_eq!(e.page_mask, mask);
         assert_eq!(cycles(&m), 16 + 6 + 2 + EXC + HANDLER, "size {size:#x}");
@@ -110,7 +110,7 @@ fn global_entries_ignore_the_asid_and_need_both_g_bits() {
             assert_eq!(gpr(&m, Reg::V1), AT_REFILL, "G0 {g0} G1 {g1}");
             assert_eq!(cycles(&m), 16 + 3 + 2 + EXC + HANDLER);
         }
-        assert_eq!(m.cpus[0].tlb.entries[4].global, hits);
+        assert_eq!(m.cpus[0].tlb().entries[4].global, hits);
     }
 }
 
@@ -181,7 +181,11 @@ fn tlbr_reads_back_with_g_in_both_entrylo_and_overwrites_the_asid() {
     assert_eq!(gpr(&m, Reg::S1), 0x0100_0033);
     assert_eq!(gpr(&m, Reg::S2), u64::from(lo0));
     assert_eq!(gpr(&m, Reg::S3), u64::from(lo1));
-    assert_eq!(m.cpus[0].cp0.asid(), 0x33, "TLBR changed the current ASID");
+    assert_eq!(
+        m.cpus[0].cp0().asid(),
+        0x33,
+        "TLBR changed the current ASID"
+    );
     assert_eq!(cycles(&m), 31 + HALT);
 
     // Written with G in EntryLo0 only: the entry is not global, and TLBR
@@ -227,7 +231,7 @@ fn tlbwr_writes_at_random_within_wired_and_47() {
         assert!((40..=47).contains(&rnd), "Random read {i} = {rnd}");
     }
     // Each written VPN2 sits at an index >= Wired.
-    for (i, e) in m.cpus[0].tlb.entries.iter().enumerate() {
+    for (i, e) in m.cpus[0].tlb().entries.iter().enumerate() {
         if e.vpn2 >= 0x0800_0000 && e.vpn2 < 0x0800_0000 + 20 * 0x10_0000 {
             assert!(i >= 40, "TLBWR wrote a wired entry {i}");
         }
@@ -272,6 +276,6 @@ fn random_starts_at_47_and_a_wired_write_resets_it() {
         ],
         [47, 46, 46, 45]
     );
-    assert_eq!(m.cpus[0].cp0.wired, 10);
+    assert_eq!(m.cpus[0].cp0().wired, 10);
     assert_eq!(cycles(&m), 7 + HALT);
 }

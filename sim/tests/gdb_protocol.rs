@@ -107,7 +107,7 @@ fn breakpoint_in_a_delay_slot_watchpoint_step_and_unchanged_time() {
     // Stopping five times changed nothing simulated.
     assert_eq!(
         (served.cycles, served.instret),
-        (alone.cpus[0].cycles, alone.cpus[0].instret)
+        (alone.cpus[0].cycles(), alone.cpus[0].instret())
     );
 }
 

@@ -25,7 +25,6 @@ use std::path::Path;
 use std::process::Command;
 
 use sim::isa::asm::Asm;
-use sim::isa::decode;
 use sim::isa::disasm::{disasm, disasm_with, symbol_offset};
 use sim::isa::{asm::encode, asm::Operands, Format, Op, Reg, OPCODES};
 
@@ -428,7 +427,7 @@ fn program_matches_gnu_as_and_objdump() {
                 "{addr:#x}: GNU as {word:#010x} ({objdump_text}), our Asm {our_word:#010x?}"
             ));
         }
-        let our_text = disasm_with(decode(word), addr, &symbolize);
+        let our_text = disasm_with(word, addr, &symbolize);
         if our_text != objdump_text {
             mismatches.push(format!(
                 "{word:#010x} at {addr:#x}: objdump {objdump_text:?}, ours {our_text:?}"
@@ -464,7 +463,7 @@ fn word_sweep_matches_objdump() {
     let mut compared = 0;
     let mut mismatches = Vec::new();
     for (addr, word, objdump_text) in text.lines().filter_map(insn_line) {
-        let ours = disasm(decode(word), addr);
+        let ours = disasm(word, addr);
         compared += 1;
         if ours != objdump_text {
             mismatches.push(format!(

@@ -201,9 +201,9 @@ fn the_cycle_limit_stops_every_thread_at_the_limit() {
     assert_eq!(m.run(), Exit::CycleLimit { cycles: 123_457 });
     for c in &m.cpus {
         assert!(
-            c.cycles >= 123_457 && c.cycles < 123_457 + 8,
+            c.cycles() >= 123_457 && c.cycles() < 123_457 + 8,
             "{}",
-            c.cycles
+            c.cycles()
         );
     }
     assert_eq!(m.parallel_threads(), Some(2));

@@ -55,16 +55,16 @@ fn outcome(m: &mut Machine, exit: Exit, log: Vec<String>) -> Outcome {
             format!(
                 "{:?} instret {} cycles {} state {:?} status {:#x} cause {:#x} epc {:#x} badvaddr {:#x} entryhi {:#x} count {:#x} stats {:?}",
                 c.regs,
-                c.instret,
-                c.cycles,
-                c.state,
-                c.cp0.status,
-                c.cp0.cause,
-                c.cp0.epc,
-                c.cp0.bad_vaddr,
-                c.cp0.entry_hi,
+                c.instret(),
+                c.cycles(),
+                c.run_state(),
+                c.cp0().status,
+                c.cp0().cause,
+                c.cp0().epc,
+                c.cp0().bad_vaddr,
+                c.cp0().entry_hi,
                 c.count(),
-                c.stats
+                c.stats()
             )
         })
         .collect();
@@ -608,7 +608,7 @@ fn superblocks_through_branches_and_jumps() {
     m.run();
     // Two passes of 40 iterations, each adding the stored counter.
     assert_eq!(m.cpus[0].regs.get(Reg::V1), 2 * (1..=40).sum::<u64>());
-    assert_eq!(m.cpus[0].stats.exceptions[4], 4, "AdEL twice per pass");
+    assert_eq!(m.cpus[0].stats().exceptions[4], 4, "AdEL twice per pass");
 }
 
 /// Self-modifying code inside one superblock: on its second pass the block

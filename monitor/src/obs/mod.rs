@@ -24,10 +24,7 @@ mod text;
 
 use std::fmt;
 
-use sim::hv::{
-    isa::{decode, disasm::Disasm},
-    ExcCode, Mode,
-};
+use sim::hv::{isa::disasm::Disasm, ExcCode, Mode};
 
 pub use read::{is_bare_machine_line, ReadError, Reader};
 
@@ -53,7 +50,7 @@ impl fmt::Display for GuestInsn {
         match self {
             GuestInsn::Word { pc, word } => {
                 // objdump's tab between mnemonic and operands, as one space.
-                let text = Disasm::new(decode(*word), u64::from(*pc)).to_string();
+                let text = Disasm::new(*word, u64::from(*pc)).to_string();
                 f.write_str(&text.replacen('\t', " ", 1))
             }
             GuestInsn::Text(t) => f.write_str(t),

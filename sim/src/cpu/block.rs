@@ -531,7 +531,7 @@ impl Core {
         if TRACE {
             self.emit(Event::Insn {
                 pc,
-                word: insn.raw,
+                word: self.fetched_word(bus, pc),
                 mode: self.cp0.mode(),
             });
             // The interlock, after the event as in tier 1.

@@ -92,10 +92,10 @@ impl Mode {
 }
 
 /// R4000 revision 2.2, a real part (`../shared/docs/r4000-reference.md` §0).
-pub const PRID_R4000: u32 = 0x0000_0422;
+pub(crate) const PRID_R4000: u32 = 0x0000_0422;
 /// R4000PC, big-endian, 8 KB + 8 KB primary caches with 16-byte lines,
 /// kseg0 cacheable noncoherent (§2.2, Config).
-pub const CONFIG_RESET: u32 = 0x0002_8243;
+pub(crate) const CONFIG_RESET: u32 = 0x0002_8243;
 
 /// The CP0 registers that are plain storage.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -124,7 +124,7 @@ impl Exception {
         }
     }
 
-    pub const fn cop_unusable(ce: u8) -> Exception {
+    pub(crate) const fn cop_unusable(ce: u8) -> Exception {
         Exception {
             code: ExcCode::CpU,
             badvaddr: None,
@@ -144,14 +144,14 @@ pub enum Access {
 }
 
 impl Access {
-    pub const fn address_error(self) -> ExcCode {
+    pub(crate) const fn address_error(self) -> ExcCode {
         match self {
             Access::Fetch | Access::Load => ExcCode::AdEL,
             Access::Store => ExcCode::AdES,
         }
     }
 
-    pub const fn tlb_miss(self) -> ExcCode {
+    pub(crate) const fn tlb_miss(self) -> ExcCode {
         match self {
             Access::Fetch | Access::Load => ExcCode::TlbL,
             Access::Store => ExcCode::TlbS,

@@ -91,7 +91,7 @@ const XLATE_INVALID: u32 = u32::MAX;
 const FETCH_INVALID: u32 = u32::MAX;
 
 /// One CPU: the registers every execution context shares, and the rest.
-/// `Cpu` dereferences to its [`Core`], so `cpu.cp0` reads naturally.
+/// `Cpu` dereferences to its [`Core`], so `cpu.cp0()` reads naturally.
 #[derive(Clone, Debug)]
 pub struct Cpu {
     pub regs: Regs,
@@ -111,9 +111,11 @@ impl std::ops::DerefMut for Cpu {
     }
 }
 
-/// Everything of a CPU but its registers. The architectural state is public
-/// for debuggers, tests and the monitor; the caches behind it are private
-/// and kept coherent by the methods that change what they depend on.
+/// Everything of a CPU but its registers. Outside the crate the state is
+/// read through shared views (`cp0()`, `tlb()`, `cycles()`, `stats()`, ...)
+/// and changed only through methods, which keep the caches behind it
+/// (translations, fetch page, timer deadline) coherent with what changed:
+/// the fields are the crate's.
 // `repr(C)` keeps `cycles` and `instret` apart: when they are neighbours the
 // compiler bumps both with one 16-byte load and store, and that load cannot
 // be forwarded from the 8-byte store of the previous instruction's `cycles`
@@ -121,18 +123,18 @@ impl std::ops::DerefMut for Cpu {
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Core {
-    pub id: usize,
+    pub(crate) id: usize,
     /// PCycles this CPU has executed (or idled).
-    pub cycles: u64,
-    pub cp0: Cp0,
-    pub tlb: Tlb,
-    pub state: RunState,
+    pub(crate) cycles: u64,
+    pub(crate) cp0: Cp0,
+    pub(crate) tlb: Tlb,
+    pub(crate) state: RunState,
     /// Instructions retired.
-    pub instret: u64,
-    pub stats: CpuStats,
+    pub(crate) instret: u64,
+    pub(crate) stats: CpuStats,
     /// Events recorded while tracing, each with the cycle it happened at;
     /// the machine drains them to its observers.
-    pub events: Vec<(u64, Event)>,
+    pub(crate) events: Vec<(u64, Event)>,
     /// Count = (cycles / 2 + count_offset) mod 2^32.
     count_offset: u32,
     /// Instruction count at the last write to Wired (Random's origin).
@@ -164,7 +166,7 @@ pub struct Core {
     pub(crate) hv_exits: bool,
     pub(crate) hv_exit: Option<ExcCode>,
     /// What a debugger asked of this CPU (checked in the traced loop only).
-    pub debug: DebugControl,
+    pub(crate) debug: DebugControl,
     /// Tags written by CACHE Index_Store_Tag, read back by Index_Load_Tag.
     cache_tags: Box<[u32; 4 * 1024]>,
 }
@@ -248,8 +250,50 @@ impl Core {
         self.events.push((self.cycles, e));
     }
 
+    /// This CPU's number.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// PCycles this CPU has executed, idled or been charged.
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    /// Instructions retired.
+    pub fn instret(&self) -> u64 {
+        self.instret
+    }
+
+    /// Whether the CPU runs.
+    pub fn run_state(&self) -> RunState {
+        self.state
+    }
+
+    /// The real CP0, as the hardware left it (writes: `write_cp0`).
+    pub fn cp0(&self) -> &Cp0 {
+        &self.cp0
+    }
+
+    /// The real TLB, to read and probe (writes: [`Core::tlb_write`]).
+    pub fn tlb(&self) -> &Tlb {
+        &self.tlb
+    }
+
+    /// The mode the CPU runs in (KSU, EXL and ERL).
     pub fn mode(&self) -> Mode {
         self.cp0.mode()
+    }
+
+    /// Exceptions, refills, interrupts and waiting so far.
+    pub fn stats(&self) -> &CpuStats {
+        &self.stats
+    }
+
+    /// What a debugger asked of this CPU (the bare machine's GDB stub and
+    /// tests set breakpoints and steps through it).
+    pub fn debug_mut(&mut self) -> &mut DebugControl {
+        &mut self.debug
     }
 
     /// Count as software reads it.

@@ -178,7 +178,7 @@ impl Core {
             if TRACE {
                 self.emit(Event::Insn {
                     pc,
-                    word: insn.raw,
+                    word: self.fetched_word(bus, pc),
                     mode: self.cp0.mode(),
                 });
             }
@@ -297,7 +297,7 @@ impl Core {
         if TRACE {
             self.emit(Event::Insn {
                 pc: regs.pc,
-                word: insn.raw,
+                word: self.fetched_word(bus, regs.pc),
                 mode: self.cp0.mode(),
             });
         }
@@ -319,6 +319,14 @@ impl Core {
         let index = ((va & 0xFFF) >> 2) as usize;
         bus.code(self.fetch_base + index)
             .ok_or(Exception::new(ExcCode::Ibe))
+    }
+
+    /// The word at `pc` in the fetch page, for a trace: decoded
+    /// instructions do not keep it, and the decoded copy follows RAM.
+    pub(crate) fn fetched_word(&self, bus: &Bus, pc: u64) -> u32 {
+        // A 4-byte read, so the narrowing is exact.
+        bus.read_ram(self.fetch_ppage | (pc & 0xFFF), 4)
+            .map_or(0, |w| w as u32)
     }
 
     #[cold]

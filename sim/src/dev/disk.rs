@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use super::{irq, Access, Device};
 
-pub const SECTOR: usize = 512;
+pub(crate) const SECTOR: usize = 512;
 const SECTOR_BYTES: u64 = SECTOR as u64;
 
 /// A disk image: a host file read on demand, or bytes in memory (tests and

@@ -18,7 +18,7 @@ mod rtc;
 
 pub use board::{Board, DeviceId, REGISTRY};
 pub use console::Console;
-pub use disk::{Disk, DiskImage, SECTOR};
+pub use disk::{Disk, DiskImage};
 pub use halt::Halt;
 pub use mp::Mp;
 pub use rtc::Rtc;

@@ -1,9 +1,11 @@
 //! The physical-CPU handle: what a monitor does to a real CPU besides
-//! running it. Reads go through shared views ([`Core::cp0`],
-//! [`Core::tlb`]); every write goes through a method that keeps the CPU's
-//! caches (translations, fetch page, timer) coherent with what changed.
+//! running it. Reads go through the shared views every user of a CPU has
+//! (`Core::cp0`, `Core::tlb`, `Core::cycles`, ... in `crate::cpu`); every
+//! write goes through a method here (or `Core::write_cp0`) that keeps the
+//! CPU's caches (translations, fetch page, timer) coherent with what
+//! changed.
 
-use crate::cpu::{Core, Cp0, Cpu, DebugControl, RunState, Tlb, TlbEntry};
+use crate::cpu::{Core, Cpu, DebugControl, RunState, TlbEntry};
 
 impl Cpu {
     /// Turns monitor exits on or off.
@@ -28,21 +30,6 @@ impl Cpu {
 }
 
 impl Core {
-    /// This CPU's number.
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
-    /// PCycles this CPU has executed, idled or been charged.
-    pub fn cycles(&self) -> u64 {
-        self.cycles
-    }
-
-    /// Instructions retired.
-    pub fn instret(&self) -> u64 {
-        self.instret
-    }
-
     /// Charges `cycles` of modelled monitor work to this CPU.
     pub fn charge(&mut self, cycles: u64) {
         self.cycles += cycles;
@@ -53,24 +40,9 @@ impl Core {
         self.cycles = self.cycles.max(cycle);
     }
 
-    /// Whether the CPU runs.
-    pub fn run_state(&self) -> RunState {
-        self.state
-    }
-
     /// Starts, parks or stops the CPU.
     pub fn set_run_state(&mut self, state: RunState) {
         self.state = state;
-    }
-
-    /// The real CP0, as the hardware left it (writes: `write_cp0`).
-    pub fn cp0(&self) -> &Cp0 {
-        &self.cp0
-    }
-
-    /// The real TLB, to read and probe (writes: [`Core::tlb_write`]).
-    pub fn tlb(&self) -> &Tlb {
-        &self.tlb
     }
 
     /// Writes real TLB entry `index` (mod 48), as TLBWI would.

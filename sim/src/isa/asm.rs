@@ -249,7 +249,7 @@ impl Asm {
     }
 
     /// `op rt, $rd` (CP0 moves)
-    pub fn cop0_move(&mut self, op: Op, rt: Reg, rd: u32) -> &mut Self {
+    pub(crate) fn cop0_move(&mut self, op: Op, rt: Reg, rd: u32) -> &mut Self {
         self.emit(
             op,
             Operands {
@@ -316,7 +316,7 @@ impl Asm {
     }
 
     /// `op $N, offset(base)` (coprocessor loads and stores, CACHE)
-    pub fn cop_mem(&mut self, op: Op, reg: u32, offset: i16, base: Reg) -> &mut Self {
+    pub(crate) fn cop_mem(&mut self, op: Op, reg: u32, offset: i16, base: Reg) -> &mut Self {
         self.emit(
             op,
             Operands {

@@ -16,10 +16,11 @@
 //! `ctc0`), see [`Disasm::reserved`].
 //!
 //! Everything is written into a [`fmt::Formatter`], so a caller can print an
-//! instruction without allocating: `write!(out, "{}", Disasm::new(insn, pc))`.
+//! instruction without allocating: `write!(out, "{}", Disasm::new(word, pc))`.
 
 use std::fmt;
 
+use super::decode;
 use super::insn::{Insn, Reg};
 use super::opcodes::{Format, Op};
 
@@ -69,17 +70,23 @@ pub(crate) type Symbolizer<'a> = &'a dyn Fn(u64) -> Option<String>;
 /// With a symbolizer that names the target, branch and jump targets read
 /// `80010040 <main+0x40>`; otherwise `0x80010040`, which is what objdump
 /// prints when it has no symbol for the target (an object without symbols).
+///
+/// It takes the word, not a decoded [`Insn`]: objdump's text depends on
+/// bits the decoded form does not keep (unused fields, the nop hints).
 #[derive(Clone, Copy)]
 pub struct Disasm<'a> {
-    pub insn: Insn,
-    pub pc: u64,
-    pub symbolize: Option<Symbolizer<'a>>,
+    word: u32,
+    /// `word` decoded, once.
+    insn: Insn,
+    pc: u64,
+    symbolize: Option<Symbolizer<'a>>,
 }
 
 impl<'a> Disasm<'a> {
-    pub fn new(insn: Insn, pc: u64) -> Disasm<'a> {
+    pub fn new(word: u32, pc: u64) -> Disasm<'a> {
         Disasm {
-            insn,
+            word,
+            insn: decode(word),
             pc,
             symbolize: None,
         }
@@ -94,14 +101,14 @@ impl<'a> Disasm<'a> {
     }
 }
 
-/// Disassembles `insn` at `pc` without symbols.
-pub fn disasm(insn: Insn, pc: u64) -> String {
-    Disasm::new(insn, pc).to_string()
+/// Disassembles `word` at `pc` without symbols.
+pub fn disasm(word: u32, pc: u64) -> String {
+    Disasm::new(word, pc).to_string()
 }
 
-/// Disassembles `insn` at `pc`, naming branch targets with `symbolize`.
-pub fn disasm_with(insn: Insn, pc: u64, symbolize: Symbolizer<'_>) -> String {
-    Disasm::new(insn, pc).with_symbols(symbolize).to_string()
+/// Disassembles `word` at `pc`, naming branch targets with `symbolize`.
+pub fn disasm_with(word: u32, pc: u64, symbolize: Symbolizer<'_>) -> String {
+    Disasm::new(word, pc).with_symbols(symbolize).to_string()
 }
 
 /// The text objdump puts between `<` and `>` for `addr`, given the symbol
@@ -141,9 +148,10 @@ fn must_be_zero(op: Op, format: Format) -> u32 {
     }
 }
 
-/// Whether objdump refuses to name this word with its table row.
-pub(crate) fn objdump_rejects(insn: &Insn) -> bool {
-    insn.op != Op::Reserved && insn.raw & must_be_zero(insn.op, insn.info().format) != 0
+/// Whether objdump refuses to name `word` (decoded: `insn`) with its table
+/// row.
+pub(crate) fn objdump_rejects(word: u32, insn: &Insn) -> bool {
+    insn.op != Op::Reserved && word & must_be_zero(insn.op, insn.info().format) != 0
 }
 
 impl Disasm<'_> {
@@ -157,17 +165,17 @@ impl Disasm<'_> {
         }
     }
 
-    /// The delay slot's address plus the sign-extended offset (§5.7).
+    /// The delay slot's address plus the sign-extended offset (§5.7), from
+    /// the word: the reserved BC0 group has a branch offset too.
     fn branch_target(&self) -> u64 {
-        self.pc
-            .wrapping_add(4)
-            .wrapping_add(self.insn.branch_offset())
+        let offset = i64::from(self.word as u16 as i16) << 2;
+        self.pc.wrapping_add(4).wrapping_add(offset as u64)
     }
 
     /// The delay slot's 256 MB region plus the 26-bit index (§5.7).
     fn jump_target(&self) -> u64 {
         let region = self.pc.wrapping_add(4) & !0x0FFF_FFFF;
-        region | u64::from((self.insn.raw & 0x03FF_FFFF) << 2)
+        region | u64::from((self.word & 0x03FF_FFFF) << 2)
     }
 
     /// `name\t` then the branch target.
@@ -190,9 +198,9 @@ impl Disasm<'_> {
         let zero = Reg::ZERO;
         Some(match i.op {
             // SLL zero,zero,0/1/3: the nop hints.
-            Op::Sll if i.raw == 0 => f.write_str("nop"),
-            Op::Sll if i.raw == 0x40 => f.write_str("ssnop"),
-            Op::Sll if i.raw == 0xC0 => f.write_str("ehb"),
+            Op::Sll if self.word == 0 => f.write_str("nop"),
+            Op::Sll if self.word == 0x40 => f.write_str("ssnop"),
+            Op::Sll if self.word == 0xC0 => f.write_str("ehb"),
             Op::Addu | Op::Or | Op::Daddu if rt == zero => {
                 write!(f, "move\t{},{}", r(rd), r(rs))
             }
@@ -239,14 +247,14 @@ impl Disasm<'_> {
 
     /// A COP0 function objdump has no name for: `c0\t<bits 24:0>`.
     fn cop0_function(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c0\t{:#x}", self.insn.raw & 0x01FF_FFFF)
+        write!(f, "c0\t{:#x}", self.word & 0x01FF_FFFF)
     }
 
     /// Words the table reserves (Reserved Instruction on the R4000) but
     /// objdump still names for `-march=r4000`; anything else is data.
     fn reserved(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.insn;
-        match i.raw {
+        match self.word {
             // JALX (MIPS16 interlinking), primary opcode 0x1D.
             w if w >> 26 == 0x1D => {
                 f.write_str("jalx\t")?;
@@ -273,11 +281,11 @@ impl fmt::Display for Disasm<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.insn;
         let format = i.info().format;
-        if objdump_rejects(i) {
+        if objdump_rejects(self.word, i) {
             return if i.op.info().mask == 0xFE00_003F {
                 self.cop0_function(f)
             } else {
-                write!(f, ".word\t{:#x}", i.raw)
+                write!(f, ".word\t{:#x}", self.word)
             };
         }
         if let Some(done) = self.alias(f) {
@@ -288,7 +296,7 @@ impl fmt::Display for Disasm<'_> {
         let simm = i.imm as i32;
         match format {
             Format::RdRsRt => write!(f, "{name}\t{},{},{}", r(rd), r(rs), r(rt)),
-            Format::Shift => write!(f, "{name}\t{},{},{:#x}", r(rd), r(rt), i.sa),
+            Format::Shift => write!(f, "{name}\t{},{},{:#x}", r(rd), r(rt), i.sa()),
             Format::ShiftV => write!(f, "{name}\t{},{},{}", r(rd), r(rt), r(rs)),
             Format::RsRt => write!(f, "{name}\t{},{}", r(rs), r(rt)),
             Format::Trap => match i.imm {
@@ -329,7 +337,7 @@ impl fmt::Display for Disasm<'_> {
             }
             // FPU and CP2/CP3 operations: this machine has none, and their
             // own syntax is not reproduced.
-            Format::Cop => write!(f, "{name}\t{:#x}", i.raw & 0x03FF_FFFF),
+            Format::Cop => write!(f, "{name}\t{:#x}", self.word & 0x03FF_FFFF),
         }
     }
 }
@@ -417,7 +425,7 @@ mod tests {
     #[test]
     fn matches_objdump_rows() {
         for &(word, pc, text) in ROWS {
-            assert_eq!(disasm(decode(word), pc), text, "{word:#010x}");
+            assert_eq!(disasm(word, pc), text, "{word:#010x}");
         }
     }
 
@@ -426,23 +434,23 @@ mod tests {
         let sym = |a: u64| (a >= 0x8001_0000).then(|| symbol_offset("main", 0x8001_0000, a));
         // jal main, from the same 256 MB region.
         assert_eq!(
-            disasm_with(decode(0x0c00_4000), 0x8001_0040, &sym),
+            disasm_with(0x0c00_4000, 0x8001_0040, &sym),
             "jal\t80010000 <main>"
         );
         // bnez v0, back to main+0x10; kseg0 addresses print as 32 bits.
         assert_eq!(
-            disasm_with(decode(0x1440_fffb), 0xFFFF_FFFF_8001_0020, &sym),
+            disasm_with(0x1440_fffb, 0xFFFF_FFFF_8001_0020, &sym),
             "bnez\tv0,80010010 <main+0x10>"
         );
         // No symbol: objdump's form for an object without symbols.
-        assert_eq!(disasm_with(decode(0x1000_ffff), 0x100, &sym), "b\t0x100");
+        assert_eq!(disasm_with(0x1000_ffff, 0x100, &sym), "b\t0x100");
     }
 
     #[test]
     fn prints_without_allocating_through_display() {
         use std::fmt::Write;
         let mut out = String::new();
-        write!(out, "{}", Disasm::new(decode(0x27bd_ffe0), 0)).unwrap();
+        write!(out, "{}", Disasm::new(0x27bd_ffe0, 0)).unwrap();
         assert_eq!(out, "addiu\tsp,sp,-32");
     }
 
@@ -452,7 +460,7 @@ mod tests {
         // something other than an empty string.
         for row in OPCODES {
             for word in [row.match_bits, row.match_bits | !row.mask] {
-                assert!(!disasm(decode(word), 0).is_empty(), "{}", row.name);
+                assert!(!disasm(word, 0).is_empty(), "{}", row.name);
             }
         }
     }
@@ -636,7 +644,7 @@ mod tests {
             assert_eq!(words.len(), 1, "{text}");
             let insn = decode(words[0]);
             seen.insert(insn.op);
-            assert_eq!(disasm(insn, 0x1000), *text, "{:#010x}", words[0]);
+            assert_eq!(disasm(words[0], 0x1000), *text, "{:#010x}", words[0]);
         }
         for row in OPCODES {
             assert!(seen.contains(&row.op), "{} has no round-trip row", row.name);

@@ -1,6 +1,6 @@
 //! The decoded form of an instruction: small, `Copy`, cached per physical page.
 
-use super::opcodes::{Class, Format, Op, OpInfo};
+use super::opcodes::{Format, Op, OpInfo};
 
 /// A general-purpose register number, always in 0..32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,21 +65,20 @@ impl Reg {
     }
 }
 
-/// One decoded instruction. Field meaning depends on the format of `op`:
-/// `imm` holds the sign- or zero-extended 16-bit immediate, the 26-bit jump
-/// index, or the SYSCALL/BREAK code; `raw` keeps the original word.
+/// One decoded instruction, 8 bytes (tier 1 and the monitor's engine load
+/// one per instruction, and every decoded page holds 1024). Field meaning
+/// depends on the format of `op`: `imm` holds the sign- or zero-extended
+/// 16-bit immediate, the shift amount, the 26-bit jump index, or the
+/// SYSCALL/BREAK/trap code. The original word is not kept: whoever needs it
+/// (traces, the disassembler) reads it from memory, which the decoded copy
+/// follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Insn {
     pub op: Op,
     pub rs: Reg,
     pub rt: Reg,
     pub rd: Reg,
-    pub sa: u8,
     pub imm: u32,
-    pub raw: u32,
-    /// Which of rs (bit 0) and rt (bit 1) the instruction reads, computed
-    /// once at decode so the load-use interlock is two compares.
-    pub(crate) reads: u8,
 }
 
 impl Insn {
@@ -89,15 +88,17 @@ impl Insn {
         rs: Reg::ZERO,
         rt: Reg::ZERO,
         rd: Reg::ZERO,
-        sa: 0,
         imm: 0,
-        raw: 0,
-        // `sll zero, zero, 0` reads rt.
-        reads: 2,
     };
 
     pub fn info(&self) -> &'static OpInfo {
         self.op.info()
+    }
+
+    /// The shift amount of a constant shift (kept in `imm`).
+    #[inline(always)]
+    pub fn sa(&self) -> u32 {
+        self.imm
     }
 
     /// The signed 16-bit immediate, sign-extended to 64 bits.
@@ -106,47 +107,34 @@ impl Insn {
         self.imm as i32 as i64 as u64
     }
 
-    /// The byte offset of a PC-relative branch, relative to its delay slot.
+    /// The byte offset of a PC-relative branch, relative to its delay slot
+    /// (branches keep the offset sign-extended in `imm`).
     #[inline(always)]
     pub(crate) fn branch_offset(&self) -> u64 {
-        ((self.raw as u16 as i16 as i64) << 2) as u64
+        (i64::from(self.imm as i32) << 2) as u64
+    }
+
+    /// Which of rs (bit 0) and rt (bit 1) the instruction reads.
+    #[inline(always)]
+    fn reads(&self) -> u8 {
+        self.op.info().reads
     }
 
     /// The general registers this instruction reads, one bit per register
     /// number (for the load-use interlock). Bit 0 may be set; a load into
     /// r0 never interlocks, so nothing tests it.
     pub(crate) fn read_mask(&self) -> u32 {
-        (u32::from(self.reads & 1) << self.rs.number())
-            | (u32::from((self.reads >> 1) & 1) << self.rt.number())
+        let reads = self.reads();
+        (u32::from(reads & 1) << self.rs.number())
+            | (u32::from((reads >> 1) & 1) << self.rt.number())
     }
 
     /// Whether the instruction reads general register number `r`.
     #[inline(always)]
     pub fn reads_reg(&self, r: u8) -> bool {
-        (self.reads & 1 != 0 && self.rs.number() == u32::from(r))
-            || (self.reads & 2 != 0 && self.rt.number() == u32::from(r))
-    }
-
-    /// [`Insn::reads`] of `op`: its format says which fields it reads.
-    fn reads_of(op: Op) -> u8 {
-        let info = op.info();
-        let (rs, rt) = match info.format {
-            Format::RdRsRt | Format::ShiftV | Format::RsRt | Format::Trap | Format::BranchRsRt => {
-                (true, true)
-            }
-            Format::Shift => (false, true),
-            Format::Rs | Format::Jalr | Format::RtRsSimm | Format::RtRsUimm | Format::RsSimm => {
-                (true, false)
-            }
-            Format::BranchRs | Format::CopMem | Format::Cache => (true, false),
-            Format::Mem => (
-                true,
-                info.class == Class::Store || matches!(op, Op::Lwl | Op::Lwr | Op::Ldl | Op::Ldr),
-            ),
-            Format::Cop0Move => (false, matches!(op, Op::Mtc0 | Op::Dmtc0)),
-            _ => (false, false),
-        };
-        u8::from(rs) | (u8::from(rt) << 1)
+        let reads = self.reads();
+        (reads & 1 != 0 && self.rs.number() == u32::from(r))
+            || (reads & 2 != 0 && self.rt.number() == u32::from(r))
     }
 
     /// Builds the decoded form of `raw` for a known operation, extracting the
@@ -155,14 +143,13 @@ impl Insn {
         let rs = Reg::new(raw >> 21);
         let rt = Reg::new(raw >> 16);
         let rd = Reg::new(raw >> 11);
-        // Five bits, exact.
-        let sa = ((raw >> 6) & 31) as u8;
         let imm = match op.info().format {
             Format::RtRsSimm | Format::RsSimm | Format::Mem | Format::CopMem | Format::Cache => {
                 raw as u16 as i16 as i32 as u32
             }
             Format::BranchRs | Format::BranchRsRt => raw as u16 as i16 as i32 as u32,
             Format::RtRsUimm | Format::RtUimm => raw & 0xFFFF,
+            Format::Shift => (raw >> 6) & 31,
             Format::Jump => raw & 0x03FF_FFFF,
             Format::Code => (raw >> 6) & 0xF_FFFF,
             Format::Trap => (raw >> 6) & 0x3FF,
@@ -173,10 +160,11 @@ impl Insn {
             rs,
             rt,
             rd,
-            sa,
             imm,
-            raw,
-            reads: Self::reads_of(op),
         }
     }
 }
+
+// The size is the point of the layout: a field added here must say what it
+// costs (tier 1 copies one per instruction).
+const _: () = assert!(std::mem::size_of::<Insn>() == 8);

@@ -4,8 +4,8 @@
 pub mod asm;
 pub mod decode;
 pub mod disasm;
-pub mod insn;
-pub mod opcodes;
+mod insn;
+mod opcodes;
 
 pub use decode::decode;
 pub use insn::{Insn, Reg};

@@ -89,6 +89,33 @@ pub struct OpInfo {
     pub is64: bool,
     /// A catch-all row that only applies when no more specific row matches.
     pub fallback: bool,
+    /// Which of rs (bit 0) and rt (bit 1) the instruction reads, from its
+    /// format: the load-use interlock compares them with the loaded
+    /// register. In the table rather than in each decoded instruction,
+    /// which it would make larger.
+    pub reads: u8,
+}
+
+/// [`OpInfo::reads`] of `op`: its format says which fields it reads (a
+/// store, and LWL/LWR/LDL/LDR, which merge, also read rt).
+const fn reads_of(op: Op, format: Format, class: Class) -> u8 {
+    let (rs, rt) = match format {
+        Format::RdRsRt | Format::ShiftV | Format::RsRt | Format::Trap | Format::BranchRsRt => {
+            (true, true)
+        }
+        Format::Shift => (false, true),
+        Format::Rs | Format::Jalr | Format::RtRsSimm | Format::RtRsUimm | Format::RsSimm => {
+            (true, false)
+        }
+        Format::BranchRs | Format::CopMem | Format::Cache => (true, false),
+        Format::Mem => (
+            true,
+            matches!(class, Class::Store) || matches!(op, Op::Lwl | Op::Lwr | Op::Ldl | Op::Ldr),
+        ),
+        Format::Cop0Move => (false, matches!(op, Op::Mtc0 | Op::Dmtc0)),
+        _ => (false, false),
+    };
+    (rs as u8) | ((rt as u8) << 1)
 }
 
 const PRI: u32 = 0xFC00_0000;
@@ -135,6 +162,7 @@ macro_rules! opcodes {
                 class: Class::$class,
                 is64: opcodes!(@has is64 $($flag)*),
                 fallback: opcodes!(@has fallback $($flag)*),
+                reads: reads_of(Op::$op, Format::$fmt, Class::$class),
             },)*
         ];
     };
@@ -314,4 +342,5 @@ static RESERVED_INFO: OpInfo = OpInfo {
     class: Class::Other,
     is64: false,
     fallback: true,
+    reads: 0,
 };

@@ -139,7 +139,7 @@ pub const KSU_USER: u32 = 2 << 3;
 
 /// Cause.ExcCode of CPU 0.
 pub fn exc_code(m: &Machine) -> u32 {
-    (m.cpus[0].cp0.cause & cause::EXC_MASK) >> cause::EXC_SHIFT
+    (m.cpus[0].cp0().cause & cause::EXC_MASK) >> cause::EXC_SHIFT
 }
 
 pub fn gpr(m: &Machine, r: Reg) -> u64 {
@@ -147,7 +147,7 @@ pub fn gpr(m: &Machine, r: Reg) -> u64 {
 }
 
 pub fn cycles(m: &Machine) -> u64 {
-    m.cpus[0].cycles
+    m.cpus[0].cycles()
 }
 
 /// Reads `len` RAM bytes at physical `pa`.

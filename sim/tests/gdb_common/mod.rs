@@ -124,8 +124,8 @@ pub(crate) fn serve(
             end,
             exit,
             console,
-            cycles: m.cpus[0].cycles,
-            instret: m.cpus[0].instret,
+            cycles: m.cpus[0].cycles(),
+            instret: m.cpus[0].instret(),
         });
     });
     (port, rx)

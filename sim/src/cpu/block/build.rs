@@ -201,9 +201,9 @@ impl Uop {
             (Kind::Nop, 0)
         } else {
             match i.op {
-                Op::Sll => (Kind::Sll, u32::from(i.sa)),
-                Op::Srl => (Kind::Srl, u32::from(i.sa)),
-                Op::Sra => (Kind::Sra, u32::from(i.sa)),
+                Op::Sll => (Kind::Sll, i.sa()),
+                Op::Srl => (Kind::Srl, i.sa()),
+                Op::Sra => (Kind::Sra, i.sa()),
                 Op::Addu => (Kind::Addu, 0),
                 Op::Subu => (Kind::Subu, 0),
                 Op::And => (Kind::And, 0),

@@ -196,7 +196,7 @@ pub fn execute<C: ExecContext>(
 ) -> Result<Flow, Exception> {
     let rs = r.get(i.rs);
     let rt = r.get(i.rt);
-    let sa = u32::from(i.sa);
+    let sa = i.sa();
     let simm = i.simm();
     let uimm = u64::from(i.imm);
     let (d, t) = (i.rd, i.rt);
