@@ -52,6 +52,20 @@ pub(super) enum BlockEnd {
 struct Ran {
     insns: u64,
     guest_cycles: u64,
+    /// Of `insns`, those already added to the VCPU's instruction count,
+    /// which register-only instructions leave to the next instruction that
+    /// may look at it (`count`).
+    counted: u64,
+}
+
+impl Ran {
+    /// Brings the VCPU's instruction count (which CP0 Random follows) up
+    /// to date.
+    #[inline(always)]
+    fn count(&mut self, ctx: &mut GuestCtx<'_>) {
+        ctx.vcpu.stats.guest_insns += self.insns - self.counted;
+        self.counted = self.insns;
+    }
 }
 
 pub(super) fn run_block(
@@ -71,6 +85,7 @@ pub(super) fn run_block(
     let (c0, ops0) = (ctx.core.cycles(), ctx.bt.stats.inline_ops);
     let mut ran = Ran::default();
     let end = run_insns(ctx, regs, b, st, &mut ran);
+    ran.count(ctx);
     ctx.vcpu.stats.guest_cycles += ran.guest_cycles;
     ctx.bt.stats.cycles += ran.guest_cycles;
     ctx.bt.stats.insns += ran.insns;
@@ -104,21 +119,28 @@ fn run_insns(
             }
             st.load_dest = 0;
         }
-        ctx.now = ctx.core.cycles();
         let done = match *step {
             Step::Reg(op) if !general => {
                 // Registers and control flow only: what `execute` would
                 // do, and nothing to look at after it (no memory written,
-                // no interrupt let in, no WAIT).
+                // no interrupt let in, no WAIT), so neither `ctx.now` nor
+                // the instruction count is brought up to date for it but
+                // after the block's last instruction.
+                if k == last {
+                    ctx.now = ctx.core.cycles();
+                }
                 let flow = op.run(regs, pc);
                 retire(ctx, regs, flow, ran);
                 true
             }
             Step::Mem(op) if !general && kernel => {
+                ctx.now = ctx.core.cycles();
+                ran.count(ctx);
                 let shared = (b.shared_base >> (k & 63)) & 1 != 0;
                 match kseg_access(ctx, st, regs, op, shared) {
                     Some(Ok(())) => {
                         retire(ctx, regs, Flow::Next, ran);
+                        ran.count(ctx);
                         if ctx.bus.code_gen(b.page) != b.generation {
                             return BlockEnd::Lookup;
                         }
@@ -132,6 +154,8 @@ fn run_insns(
         };
         if !done {
             general = false;
+            ctx.now = ctx.core.cycles();
+            ran.count(ctx);
             if let Some(end) = run_general(ctx, regs, b, st, ran, (k, *insn, pc)) {
                 return end;
             }
@@ -172,6 +196,7 @@ fn run_general(
     match result {
         Ok(flow) => {
             retire(ctx, regs, flow, ran);
+            ran.count(ctx);
             if flow == Flow::Wait {
                 ctx.vcpu.state = VcpuState::Waiting;
                 return Some(BlockEnd::Wait);
@@ -278,8 +303,6 @@ fn kseg_access(
 #[inline(always)]
 fn retire(ctx: &mut GuestCtx<'_>, regs: &mut Regs, flow: Flow, ran: &mut Ran) {
     ran.insns += 1;
-    // Random follows the instruction count: kept per instruction.
-    ctx.vcpu.stats.guest_insns += 1;
     regs.advance(flow);
     let cycles = TIMING.base + extra_cycles(flow);
     ctx.core.charge(cycles);

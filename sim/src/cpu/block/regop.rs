@@ -76,26 +76,27 @@ impl RegOp {
             usize::from(op.t & 31),
         );
         let (rs, rt) = (g[s], g[t]);
-        let (dest, v) = match op.kind {
-            Kind::Sll => (d, alu::sll(rt, op.imm)),
-            Kind::Srl => (d, alu::srl(rt, op.imm)),
-            Kind::Sra => (d, alu::sra(rt, op.imm)),
-            Kind::Addu => (d, alu::addu(rs, rt)),
-            Kind::Subu => (d, alu::subu(rs, rt)),
-            Kind::And => (d, rs & rt),
-            Kind::Or => (d, rs | rt),
-            Kind::Xor => (d, rs ^ rt),
-            Kind::Nor => (d, alu::nor(rs, rt)),
-            Kind::Slt => (d, alu::slt(rs, rt)),
-            Kind::Sltu => (d, alu::sltu(rs, rt)),
-            Kind::Addiu => (t, alu::addu(rs, op.simm())),
-            Kind::Slti => (t, alu::slt(rs, op.simm())),
-            Kind::Sltiu => (t, alu::sltu(rs, op.simm())),
-            Kind::Andi => (t, rs & u64::from(op.imm)),
-            Kind::Ori => (t, rs | u64::from(op.imm)),
-            Kind::Xori => (t, rs ^ u64::from(op.imm)),
-            Kind::Lui => (t, alu::lui(op.imm)),
-            Kind::Nop => return Flow::Next,
+        // Each arm writes its register, as tier 2's loop does: one dispatch.
+        match op.kind {
+            Kind::Sll => g[d] = alu::sll(rt, op.imm),
+            Kind::Srl => g[d] = alu::srl(rt, op.imm),
+            Kind::Sra => g[d] = alu::sra(rt, op.imm),
+            Kind::Addu => g[d] = alu::addu(rs, rt),
+            Kind::Subu => g[d] = alu::subu(rs, rt),
+            Kind::And => g[d] = rs & rt,
+            Kind::Or => g[d] = rs | rt,
+            Kind::Xor => g[d] = rs ^ rt,
+            Kind::Nor => g[d] = alu::nor(rs, rt),
+            Kind::Slt => g[d] = alu::slt(rs, rt),
+            Kind::Sltu => g[d] = alu::sltu(rs, rt),
+            Kind::Addiu => g[t] = alu::addu(rs, op.simm()),
+            Kind::Slti => g[t] = alu::slt(rs, op.simm()),
+            Kind::Sltiu => g[t] = alu::sltu(rs, op.simm()),
+            Kind::Andi => g[t] = rs & u64::from(op.imm),
+            Kind::Ori => g[t] = rs | u64::from(op.imm),
+            Kind::Xori => g[t] = rs ^ u64::from(op.imm),
+            Kind::Lui => g[t] = alu::lui(op.imm),
+            Kind::Nop => {}
             _ => {
                 return match transfer(&op, || pc, g, rs, rt) {
                     Some(target) => Flow::Taken(target),
@@ -103,7 +104,6 @@ impl RegOp {
                 }
             }
         };
-        g[dest] = v;
         Flow::Next
     }
 }
