@@ -102,14 +102,14 @@ fn run_insns(
     ran: &mut Ran,
 ) -> BlockEnd {
     let mut pc = b.pc;
-    // Fixed for the block: only a privileged instruction (which ends it)
-    // or an exception (which leaves it) changes the mode; it is read again
-    // after each instruction run the general way.
-    let mut kernel = ctx.vcpu.mode() == Mode::Kernel;
-    // An interrupt let in before the block (by a reflection that ended the
-    // previous one) is looked at after its first instruction: the general
-    // path does it.
-    let mut general = ctx.vcpu.may_interrupt;
+    // The general path runs the first instruction when an interrupt was
+    // let in before the block (by a reflection that ended the previous
+    // one: it is looked at after the instruction), or when the block is
+    // entered at a delay slot (the previous block ended at its page's end
+    // with the branch), whose branch may take it off the block's straight
+    // run. Register-only instructions and memory micro-ops after the first
+    // cannot: a block's transfer is its last instruction but one.
+    let mut general = ctx.vcpu.may_interrupt || regs.delay_slot;
     let last = b.steps.len().saturating_sub(1);
     for (k, (step, insn)) in b.steps.iter().enumerate() {
         if st.load_dest != 0 {
@@ -133,7 +133,8 @@ fn run_insns(
                 retire(ctx, regs, flow, ran);
                 true
             }
-            Step::Mem(op) if !general && kernel => {
+            // KSEG0/KSEG1 are unmapped in kernel mode only.
+            Step::Mem(op) if !general && ctx.vcpu.mode() == Mode::Kernel => {
                 ctx.now = ctx.core.cycles();
                 ran.count(ctx);
                 let shared = (b.shared_base >> (k & 63)) & 1 != 0;
@@ -159,7 +160,6 @@ fn run_insns(
             if let Some(end) = run_general(ctx, regs, b, st, ran, (k, *insn, pc)) {
                 return end;
             }
-            kernel = ctx.vcpu.mode() == Mode::Kernel;
             if regs.pc != pc.wrapping_add(4) && k < last {
                 // A branch-likely annulled its slot and left the straight
                 // run early: the block's exit context, computed for the
