@@ -52,20 +52,6 @@ pub(super) enum BlockEnd {
 struct Ran {
     insns: u64,
     guest_cycles: u64,
-    /// Of `insns`, those already added to the VCPU's instruction count,
-    /// which register-only instructions leave to the next instruction that
-    /// may look at it (`count`).
-    counted: u64,
-}
-
-impl Ran {
-    /// Brings the VCPU's instruction count (which CP0 Random follows) up
-    /// to date.
-    #[inline(always)]
-    fn count(&mut self, ctx: &mut GuestCtx<'_>) {
-        ctx.vcpu.stats.guest_insns += self.insns - self.counted;
-        self.counted = self.insns;
-    }
 }
 
 pub(super) fn run_block(
@@ -85,7 +71,6 @@ pub(super) fn run_block(
     let (c0, ops0) = (ctx.core.cycles(), ctx.bt.stats.inline_ops);
     let mut ran = Ran::default();
     let end = run_insns(ctx, regs, b, st, &mut ran);
-    ran.count(ctx);
     ctx.vcpu.stats.guest_cycles += ran.guest_cycles;
     ctx.bt.stats.cycles += ran.guest_cycles;
     ctx.bt.stats.insns += ran.insns;
@@ -123,9 +108,8 @@ fn run_insns(
             Step::Reg(op) if !general => {
                 // Registers and control flow only: what `execute` would
                 // do, and nothing to look at after it (no memory written,
-                // no interrupt let in, no WAIT), so neither `ctx.now` nor
-                // the instruction count is brought up to date for it but
-                // after the block's last instruction.
+                // no interrupt let in, no WAIT), so `ctx.now` is brought
+                // up to date for it only as the block's last instruction.
                 if k == last {
                     ctx.now = ctx.core.cycles();
                 }
@@ -133,15 +117,11 @@ fn run_insns(
                 retire(ctx, regs, flow, ran);
                 true
             }
-            // KSEG0/KSEG1 are unmapped in kernel mode only.
-            Step::Mem(op) if !general && ctx.vcpu.mode() == Mode::Kernel => {
-                ctx.now = ctx.core.cycles();
-                ran.count(ctx);
+            Step::Mem(op) if !general => {
                 let shared = (b.shared_base >> (k & 63)) & 1 != 0;
                 match kseg_access(ctx, st, regs, op, shared) {
                     Some(Ok(())) => {
                         retire(ctx, regs, Flow::Next, ran);
-                        ran.count(ctx);
                         if ctx.bus.code_gen(b.page) != b.generation {
                             return BlockEnd::Lookup;
                         }
@@ -156,7 +136,6 @@ fn run_insns(
         if !done {
             general = false;
             ctx.now = ctx.core.cycles();
-            ran.count(ctx);
             if let Some(end) = run_general(ctx, regs, b, st, ran, (k, *insn, pc)) {
                 return end;
             }
@@ -196,7 +175,6 @@ fn run_general(
     match result {
         Ok(flow) => {
             retire(ctx, regs, flow, ran);
-            ran.count(ctx);
             if flow == Flow::Wait {
                 ctx.vcpu.state = VcpuState::Waiting;
                 return Some(BlockEnd::Wait);
@@ -280,12 +258,15 @@ fn kseg_access(
     let va = ea as u32;
     let gpa = GuestPhys(u64::from(va & 0x1FFF_FFFF));
     let width = op.width();
+    // KSEG0/KSEG1 are unmapped in kernel mode only.
     if ea & u64::from(width - 1) != 0
         || !(0x8000_0000..0xC000_0000).contains(&va)
         || gpa.0 >= ctx.pmap.size()
+        || ctx.vcpu.mode() != Mode::Kernel
     {
         return None;
     }
+    ctx.now = ctx.core.cycles();
     if !shared {
         super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
     }
@@ -303,6 +284,8 @@ fn kseg_access(
 #[inline(always)]
 fn retire(ctx: &mut GuestCtx<'_>, regs: &mut Regs, flow: Flow, ran: &mut Ran) {
     ran.insns += 1;
+    // Random follows the instruction count: kept per instruction.
+    ctx.vcpu.stats.guest_insns += 1;
     regs.advance(flow);
     let cycles = TIMING.base + extra_cycles(flow);
     ctx.core.charge(cycles);
