@@ -75,9 +75,10 @@ pub use crate::cpu::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
 
 // The virtual CPU's interpreter.
 
-/// Register-only instructions, pre-extracted, for the monitor's translated
-/// blocks (`cpu/block/regop.rs`).
-pub use crate::cpu::block::regop::RegOp;
+/// Register-only instructions and aligned RAM loads and stores,
+/// pre-extracted, for the monitor's translated blocks, which run them
+/// without `execute` (`cpu/block/regop.rs`).
+pub use crate::cpu::block::regop::{MemOp, RegOp};
 /// Which multiply/divide unit an instruction keeps busy: the monitor's
 /// translator models its latency as the CPU does.
 pub use crate::cpu::exec::MulDiv;

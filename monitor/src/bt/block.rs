@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use sim::hv::{
     isa::{Class, Insn, Op},
-    Access, RegOp, PAGE_SHIFT,
+    Access, PAGE_SHIFT,
 };
 
 use super::run::{RunState, BLOCK_SLOTS};
-pub(super) use super::state::{Block, Ctx};
+use super::state::unchained_exit;
+pub(super) use super::state::{Block, Ctx, Step};
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 
@@ -48,6 +49,19 @@ pub(super) fn find(
     pc: u64,
     entry: Ctx,
 ) -> Option<Arc<Block>> {
+    // Masked to the table's size: exact.
+    let slot = (pc >> 2) as usize % BLOCK_SLOTS;
+    if let Some((b, seen)) = st.blocks.get(slot).and_then(Option::as_ref) {
+        // Found in this epoch, so its page is still `pc`'s; the same
+        // checks as below but the address's translation.
+        if *seen == st.epoch
+            && b.pc == pc
+            && b.entry == entry
+            && ctx.bus.code_gen(b.page) == b.generation
+        {
+            return Some(Arc::clone(b));
+        }
+    }
     if pc & 3 != 0 {
         return None;
     }
@@ -63,12 +77,12 @@ pub(super) fn find(
     // The page decoded (and its generation tracked) before it is read.
     ctx.bus.decoded(ma)?;
     let generation = ctx.bus.code_gen(page);
-    // Masked to the table's size: exact.
-    let slot = (pc >> 2) as usize % BLOCK_SLOTS;
-    if let Some(b) = st.blocks.get(slot).and_then(Option::as_ref) {
+    let epoch = st.epoch;
+    if let Some(Some((b, seen))) = st.blocks.get_mut(slot) {
         // The same first word and PC: the cache's key (`ma` is the page's
         // machine address plus the PC's offset in it).
         if b.pc == pc && b.page == page && b.generation == generation && b.entry == entry {
+            *seen = epoch;
             return Some(Arc::clone(b));
         }
     }
@@ -90,7 +104,7 @@ pub(super) fn find(
         }
     };
     if let Some(e) = st.blocks.get_mut(slot) {
-        *e = Some(Arc::clone(&b));
+        *e = Some((Arc::clone(&b), st.epoch));
     }
     Some(b)
 }
@@ -174,7 +188,8 @@ fn translate(
         page,
         generation,
         shared_base,
-        ops: insns.iter().map(RegOp::of).collect(),
+        steps: insns.iter().map(|i| (Step::of(i), *i)).collect(),
+        unchained: unchained_exit(&insns),
         insns,
         targets: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
         pic_resets: AtomicU32::new(0),

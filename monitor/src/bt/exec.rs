@@ -11,10 +11,10 @@ use std::sync::Arc;
 use sim::hv::{
     execute,
     isa::{Class, Insn, Reg},
-    Access, Exception, ExecContext, Flow, MulDiv, Regs, TIMING,
+    Access, Exception, ExecContext, Flow, MemOp, Mode, MulDiv, Regs, TIMING,
 };
 
-use super::block::Block;
+use super::block::{Block, Step};
 use super::run::RunState;
 use super::state::Pic;
 use super::Spent;
@@ -87,13 +87,16 @@ fn run_insns(
     ran: &mut Ran,
 ) -> BlockEnd {
     let mut pc = b.pc;
-    for (insn, op) in b.insns.iter().zip(&b.ops) {
-        if regs.pc != pc {
-            // A branch-likely annulled its slot and left the straight run
-            // early: the block's exit context, computed for the whole
-            // block, does not hold.
-            return BlockEnd::Diverted;
-        }
+    // The general path runs the first instruction when an interrupt was
+    // let in before the block (by a reflection that ended the previous
+    // one: it is looked at after the instruction), or when the block is
+    // entered at a delay slot (the previous block ended at its page's end
+    // with the branch), whose branch may take it off the block's straight
+    // run. Register-only instructions and memory micro-ops after the first
+    // cannot: a block's transfer is its last instruction but one.
+    let mut general = ctx.vcpu.may_interrupt || regs.delay_slot;
+    let last = b.steps.len().saturating_sub(1);
+    for (k, (step, insn)) in b.steps.iter().enumerate() {
         if st.load_dest != 0 {
             if insn.reads_reg(st.load_dest) {
                 ctx.core.charge(TIMING.load_use);
@@ -101,64 +104,117 @@ fn run_insns(
             }
             st.load_dest = 0;
         }
-        ctx.now = ctx.core.cycles();
-        if let (Some(op), false) = (op, ctx.vcpu.may_interrupt) {
-            // Registers and control flow only: what `execute` would do,
-            // without the virtual CPU, and nothing to look at after it (no
-            // memory written, no interrupt let in, no WAIT). An interrupt
-            // let in before (by a reflection that ended the last block) is
-            // looked at after this instruction: the general path does it.
-            let flow = op.run(regs, pc);
-            retire(ctx, regs, flow, ran);
-            pc = pc.wrapping_add(4);
-            continue;
-        }
-        let shared_base = (b.shared_base >> (pc.wrapping_sub(b.pc) >> 2 & 63)) & 1 != 0;
-        let result = execute(
-            regs,
-            &mut Xlat {
-                ctx,
-                st,
-                shared_base,
-            },
-            *insn,
-            pc,
-        );
-        match result {
-            Ok(flow) => {
+        let done = match *step {
+            Step::Reg(op) if !general => {
+                // Registers and control flow only: what `execute` would
+                // do, and nothing to look at after it (no memory written,
+                // no interrupt let in, no WAIT), so `ctx.now` is brought
+                // up to date for it only as the block's last instruction.
+                if k == last {
+                    ctx.now = ctx.core.cycles();
+                }
+                let flow = op.run(regs, pc);
                 retire(ctx, regs, flow, ran);
-                if flow == Flow::Wait {
-                    ctx.vcpu.state = VcpuState::Waiting;
-                    return BlockEnd::Wait;
+                true
+            }
+            Step::Mem(op) if !general => {
+                let shared = (b.shared_base >> (k & 63)) & 1 != 0;
+                match kseg_access(ctx, st, regs, op, shared) {
+                    Some(Ok(())) => {
+                        retire(ctx, regs, Flow::Next, ran);
+                        if ctx.bus.code_gen(b.page) != b.generation {
+                            return BlockEnd::Lookup;
+                        }
+                        true
+                    }
+                    Some(Err(e)) => return failed(ctx, regs, &e, pc),
+                    None => false,
                 }
             }
-            // A store to a page being copied (concurrent remapping) is no
-            // exception: it runs again once the copy is done.
-            Err(_) if std::mem::take(&mut ctx.vcpu.remap_blocked) => return BlockEnd::Blocked,
-            Err(e) => {
-                fault(ctx, regs, &e, pc);
-                return BlockEnd::Diverted;
+            _ => false,
+        };
+        if !done {
+            general = false;
+            ctx.now = ctx.core.cycles();
+            if let Some(end) = run_general(ctx, regs, b, st, ran, (k, *insn, pc)) {
+                return end;
             }
-        }
-        if may_write_code(insn) && ctx.bus.code_gen(b.page) != b.generation {
-            // It wrote its own code: what follows is translated afresh.
-            return BlockEnd::Lookup;
-        }
-        if std::mem::take(&mut ctx.vcpu.may_interrupt) {
-            let at = regs.pc;
-            // The virtual timer too: an MTC0 may enable an IP7 already due.
-            if ctx.core.cycles() >= ctx.vcpu.timer_due {
-                let lines = ctx.board.irq_lines(ctx.vcpu.index);
-                ctx.vcpu.update_interrupts(ctx.core.cycles(), lines);
-            }
-            engine::deliver_interrupts(ctx, regs);
-            if regs.pc != at || ctx.board.has_actions() || ctx.stop.is_some() {
+            if regs.pc != pc.wrapping_add(4) && k < last {
+                // A branch-likely annulled its slot and left the straight
+                // run early: the block's exit context, computed for the
+                // whole block, does not hold.
                 return BlockEnd::Diverted;
             }
         }
         pc = pc.wrapping_add(4);
     }
-    if !b.unchained_exit() {
+    block_exit(ctx, regs, b)
+}
+
+/// Instruction `k` of block `b` (`insn`, at `pc`) through `execute`;
+/// `Some` if the block ends there.
+fn run_general(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    b: &Block,
+    st: &mut RunState,
+    ran: &mut Ran,
+    (k, insn, pc): (usize, Insn, u64),
+) -> Option<BlockEnd> {
+    let shared_base = (b.shared_base >> (k & 63)) & 1 != 0;
+    let result = execute(
+        regs,
+        &mut Xlat {
+            ctx,
+            st,
+            shared_base,
+        },
+        insn,
+        pc,
+    );
+    match result {
+        Ok(flow) => {
+            retire(ctx, regs, flow, ran);
+            if flow == Flow::Wait {
+                ctx.vcpu.state = VcpuState::Waiting;
+                return Some(BlockEnd::Wait);
+            }
+        }
+        Err(e) => return Some(failed(ctx, regs, &e, pc)),
+    }
+    if may_write_code(&insn) && ctx.bus.code_gen(b.page) != b.generation {
+        // It wrote its own code: what follows is translated afresh.
+        return Some(BlockEnd::Lookup);
+    }
+    if std::mem::take(&mut ctx.vcpu.may_interrupt) {
+        let at = regs.pc;
+        // The virtual timer too: an MTC0 may enable an IP7 already due.
+        if ctx.core.cycles() >= ctx.vcpu.timer_due {
+            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            ctx.vcpu.update_interrupts(ctx.core.cycles(), lines);
+        }
+        engine::deliver_interrupts(ctx, regs);
+        if regs.pc != at || ctx.board.has_actions() || ctx.stop.is_some() {
+            return Some(BlockEnd::Diverted);
+        }
+    }
+    None
+}
+
+/// An instruction at `pc` that raised `e`: the block ends.
+fn failed(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) -> BlockEnd {
+    // A store to a page being copied (concurrent remapping) is no
+    // exception: it runs again once the copy is done.
+    if std::mem::take(&mut ctx.vcpu.remap_blocked) {
+        return BlockEnd::Blocked;
+    }
+    fault(ctx, regs, e, pc);
+    BlockEnd::Diverted
+}
+
+/// How block `b`, run to its end, leaves.
+fn block_exit(ctx: &mut GuestCtx<'_>, regs: &Regs, b: &Block) -> BlockEnd {
+    if !b.unchained {
         return BlockEnd::Chained;
     }
     if let Some(target) = b.returns_to {
@@ -185,6 +241,44 @@ fn run_insns(
     }
 }
 
+/// A KSEG0/KSEG1 RAM access by the guest kernel (the caller checked the
+/// mode) through its micro-op: what `execute` does through `Xlat` for it
+/// (the inline rewrite and its cost, the access, a load's extension and
+/// interlock), without them. `None` if it is not an aligned access to
+/// such RAM (`Xlat::kseg_ram`), which the general path runs.
+#[inline(always)]
+fn kseg_access(
+    ctx: &mut GuestCtx<'_>,
+    st: &mut RunState,
+    regs: &mut Regs,
+    op: MemOp,
+    shared: bool,
+) -> Option<Result<(), Exception>> {
+    let ea = op.addr(regs);
+    let va = ea as u32;
+    let gpa = GuestPhys(u64::from(va & 0x1FFF_FFFF));
+    let width = op.width();
+    // KSEG0/KSEG1 are unmapped in kernel mode only.
+    if ea & u64::from(width - 1) != 0
+        || !(0x8000_0000..0xC000_0000).contains(&va)
+        || gpa.0 >= ctx.pmap.size()
+        || ctx.vcpu.mode() != Mode::Kernel
+    {
+        return None;
+    }
+    ctx.now = ctx.core.cycles();
+    if !shared {
+        super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
+    }
+    kseg_window(ctx, st, gpa.0);
+    if op.is_store() {
+        return Some(ctx.write_ram(gpa, width, op.value(regs)));
+    }
+    Some(ctx.read_ram(gpa, width, Access::Load).map(|raw| {
+        st.load_dest = op.complete(regs, raw);
+    }))
+}
+
 /// Retires an instruction that ran to `flow`: the PC advanced, its
 /// native cycles charged, counted.
 #[inline(always)]
@@ -193,14 +287,20 @@ fn retire(ctx: &mut GuestCtx<'_>, regs: &mut Regs, flow: Flow, ran: &mut Ran) {
     // Random follows the instruction count: kept per instruction.
     ctx.vcpu.stats.guest_insns += 1;
     regs.advance(flow);
-    let extra = match flow {
+    let cycles = TIMING.base + extra_cycles(flow);
+    ctx.core.charge(cycles);
+    ran.guest_cycles += cycles;
+}
+
+/// The cycles an instruction that ran to `flow` takes beyond its issue.
+#[inline(always)]
+fn extra_cycles(flow: Flow) -> u64 {
+    match flow {
         Flow::Taken(_) => TIMING.taken_branch,
         Flow::Annul => TIMING.annulled_slot,
         Flow::Jump(_) => TIMING.eret,
         Flow::Next | Flow::NotTaken | Flow::Wait => 0,
-    };
-    ctx.core.charge(TIMING.base + extra);
-    ran.guest_cycles += TIMING.base + extra;
+    }
 }
 
 /// Whether `insn` may change decoded code: a store, or a device access

@@ -205,6 +205,7 @@ fn run_blocks(
             let lines = ctx.board.irq_lines(ctx.vcpu.index);
             if ctx.vcpu.update_interrupts(ctx.now, lines) != 0 {
                 engine::deliver_interrupts(ctx, regs);
+                st.epoch += 1;
                 chained = false;
                 continue;
             }
@@ -221,6 +222,7 @@ fn run_blocks(
             // Not translatable (the fetch faults): one engine step
             // delivers exactly what the hardware would.
             ctx.bt.stats.fallback_fetch += 1;
+            st.epoch += 1;
             if engine::step(ctx, regs, 0) == Some(Flow::Wait) {
                 return EngineStop::Wait;
             }
@@ -228,11 +230,20 @@ fn run_blocks(
             continue;
         };
         let end = exec::run_block(ctx, regs, &b, st);
-        quiet = if ctx.bt.stats.inline_ops != ops {
+        let privileged = ctx.bt.stats.inline_ops != ops;
+        quiet = if privileged {
             0
         } else {
             quiet + (ctx.bt.stats.insns - insns)
         };
+        let plain = matches!(
+            end,
+            exec::BlockEnd::Chained | exec::BlockEnd::Predicted | exec::BlockEnd::Lookup
+        );
+        if privileged || !plain {
+            // The mode or the guest's mappings may have changed.
+            st.epoch += 1;
+        }
         match end {
             exec::BlockEnd::Chained => {
                 st.next = b.exit;

@@ -27,8 +27,16 @@ pub(super) struct RunState {
     /// Real-TLB pairs known to be present: (VA[31:13] + 1, index), by
     /// the pair's low bits; re-checked against the entry at every use.
     present: [(u32, u8); PRESENT_SLOTS],
-    /// Blocks found in this run, by PC (`block::find` checks their key).
-    pub(super) blocks: [Option<Arc<Block>>; BLOCK_SLOTS],
+    /// Blocks found in this run, by PC (`block::find` checks their key),
+    /// each with the `epoch` its address was last translated in.
+    pub(super) blocks: [Option<(Arc<Block>, u64)>; BLOCK_SLOTS],
+    /// Counts the stretches of a run in which a guest PC's translation to
+    /// a machine page cannot change (`block::find`): a new one starts with
+    /// each run (the pmap may have changed between runs) and after
+    /// anything that may change the mode or the guest's mappings (a
+    /// privileged instruction, an exception, an interrupt, an engine
+    /// step).
+    pub(super) epoch: u64,
     /// Region accounting not yet handed to `region::ran`: (page PC,
     /// instructions, cycles) of consecutive privileged-free blocks of one
     /// page whose accounting decides nothing (see `account`).
@@ -77,6 +85,7 @@ impl Default for RunState {
             hilo_ready: 0,
             present: [(0, 0); PRESENT_SLOTS],
             blocks: std::array::from_fn(|_| None),
+            epoch: 0,
             pending: None,
             vtlb: [Vtlb::default(); VTLB_SLOTS],
             next: Ctx::default(),
@@ -94,6 +103,7 @@ impl RunState {
     pub(super) fn begin(&mut self, ctx: &GuestCtx<'_>) {
         (self.load_dest, self.hilo_ready, self.next) = (0, 0, Ctx::default());
         self.pending = None;
+        self.epoch += 1;
         if self.flushes != ctx.bt.cache.flushes {
             self.drop_blocks(ctx.bt.cache.flushes);
         }

@@ -202,9 +202,10 @@ pub(super) struct Block {
     pub(super) page: usize,
     pub(super) generation: u32,
     pub(super) insns: Vec<Insn>,
-    /// Per instruction: its register-only micro-op, which runs without
-    /// `execute` and the virtual CPU (`exec::run_insns`), if it has one.
-    pub(super) ops: Vec<Option<sim::hv::RegOp>>,
+    /// Per instruction: how it runs (`exec::run_insns`), with its word.
+    pub(super) steps: Vec<(Step, Insn)>,
+    /// `unchained_exit`, computed once.
+    pub(super) unchained: bool,
     /// Bit i: instruction i is a data access through the same base register
     /// as the block's previous one, unchanged since, so a KSEG0 address
     /// rewrite of that access is reused (`block::shared_bases`).
@@ -214,6 +215,28 @@ pub(super) struct Block {
     pub(super) targets: [AtomicU64; PIC_ENTRIES],
     /// Times the inline cache was full and emptied (`predicts`).
     pub(super) pic_resets: AtomicU32,
+}
+
+/// How a translated instruction runs: register-only ones and aligned
+/// loads and stores through tier 2's micro-ops (`sim::hv::RegOp`,
+/// `sim::hv::MemOp`), without `execute` and the virtual CPU's context,
+/// when nothing else needs to be looked at (`exec::run_insns`); the rest
+/// through `execute`.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Step {
+    Reg(sim::hv::RegOp),
+    Mem(sim::hv::MemOp),
+    Exec,
+}
+
+impl Step {
+    pub(super) fn of(insn: &Insn) -> Step {
+        match (sim::hv::RegOp::of(insn), sim::hv::MemOp::of(insn)) {
+            (Some(op), _) => Step::Reg(op),
+            (None, Some(op)) => Step::Mem(op),
+            (None, None) => Step::Exec,
+        }
+    }
 }
 
 /// Times a block's inline cache may be emptied before its site counts as
@@ -238,18 +261,18 @@ pub(super) enum Pic {
     Miss(usize),
 }
 
-impl Block {
-    /// Whether the block's exit needs a lookup (its target is not known at
-    /// translation time): an indirect jump or an ERET. Other exits are
-    /// chained, patched once into a direct jump to the next block.
-    pub(super) fn unchained_exit(&self) -> bool {
-        self.insns
-            .iter()
-            .rev()
-            .take(2)
-            .any(|i| matches!(i.op, Op::Jr | Op::Jalr | Op::Eret))
-    }
+/// Whether a block of `insns` has an exit that needs a lookup (its target
+/// is not known at translation time): an indirect jump or an ERET. Other
+/// exits are chained, patched once into a direct jump to the next block.
+pub(super) fn unchained_exit(insns: &[Insn]) -> bool {
+    insns
+        .iter()
+        .rev()
+        .take(2)
+        .any(|i| matches!(i.op, Op::Jr | Op::Jalr | Op::Eret))
+}
 
+impl Block {
     /// Whether an indirect exit to `target` hits the block's inline cache,
     /// which tries its entries in order; a miss appends `target`, or, when
     /// all entries are in use, empties the cache and makes `target` its

@@ -5,11 +5,12 @@
 //! The micro-op is tier 2's (`build::Uop`, its fields pre-extracted once,
 //! when the caller's block is built); its semantics are the interpreter's
 //! family handlers and tier 2's `transfer`, so nothing is written twice
-//! but the table from micro-op to handler.
+//! but the table from micro-op to handler. [`MemOp`] is the same for tier
+//! 2's aligned RAM loads and stores, whose memory path is the caller's.
 
 use super::build::{Kind, Uop};
 use super::transfer;
-use crate::cpu::exec::{alu, Flow, Regs};
+use crate::cpu::exec::{alu, mem, Flow, Regs};
 use crate::isa::Insn;
 
 /// A register-only instruction, pre-extracted (see the module).
@@ -43,6 +44,25 @@ impl RegOp {
         }
     }
 
+    /// Whether it is a branch or jump (else its flow is always
+    /// [`Flow::Next`]).
+    #[inline(always)]
+    pub fn transfers(self) -> bool {
+        matches!(
+            self.0.kind,
+            Kind::Beq
+                | Kind::Bne
+                | Kind::Blez
+                | Kind::Bgtz
+                | Kind::Bltz
+                | Kind::Bgez
+                | Kind::J
+                | Kind::Jal
+                | Kind::Jr
+                | Kind::Jalr
+        )
+    }
+
     /// Runs the instruction at `pc` on `regs` (its general registers only:
     /// the caller advances the PC by the flow, as after `execute`, whose
     /// flow it is).
@@ -56,26 +76,27 @@ impl RegOp {
             usize::from(op.t & 31),
         );
         let (rs, rt) = (g[s], g[t]);
-        let (dest, v) = match op.kind {
-            Kind::Sll => (d, alu::sll(rt, op.imm)),
-            Kind::Srl => (d, alu::srl(rt, op.imm)),
-            Kind::Sra => (d, alu::sra(rt, op.imm)),
-            Kind::Addu => (d, alu::addu(rs, rt)),
-            Kind::Subu => (d, alu::subu(rs, rt)),
-            Kind::And => (d, rs & rt),
-            Kind::Or => (d, rs | rt),
-            Kind::Xor => (d, rs ^ rt),
-            Kind::Nor => (d, alu::nor(rs, rt)),
-            Kind::Slt => (d, alu::slt(rs, rt)),
-            Kind::Sltu => (d, alu::sltu(rs, rt)),
-            Kind::Addiu => (t, alu::addu(rs, op.simm())),
-            Kind::Slti => (t, alu::slt(rs, op.simm())),
-            Kind::Sltiu => (t, alu::sltu(rs, op.simm())),
-            Kind::Andi => (t, rs & u64::from(op.imm)),
-            Kind::Ori => (t, rs | u64::from(op.imm)),
-            Kind::Xori => (t, rs ^ u64::from(op.imm)),
-            Kind::Lui => (t, alu::lui(op.imm)),
-            Kind::Nop => return Flow::Next,
+        // Each arm writes its register, as tier 2's loop does: one dispatch.
+        match op.kind {
+            Kind::Sll => g[d] = alu::sll(rt, op.imm),
+            Kind::Srl => g[d] = alu::srl(rt, op.imm),
+            Kind::Sra => g[d] = alu::sra(rt, op.imm),
+            Kind::Addu => g[d] = alu::addu(rs, rt),
+            Kind::Subu => g[d] = alu::subu(rs, rt),
+            Kind::And => g[d] = rs & rt,
+            Kind::Or => g[d] = rs | rt,
+            Kind::Xor => g[d] = rs ^ rt,
+            Kind::Nor => g[d] = alu::nor(rs, rt),
+            Kind::Slt => g[d] = alu::slt(rs, rt),
+            Kind::Sltu => g[d] = alu::sltu(rs, rt),
+            Kind::Addiu => g[t] = alu::addu(rs, op.simm()),
+            Kind::Slti => g[t] = alu::slt(rs, op.simm()),
+            Kind::Sltiu => g[t] = alu::sltu(rs, op.simm()),
+            Kind::Andi => g[t] = rs & u64::from(op.imm),
+            Kind::Ori => g[t] = rs | u64::from(op.imm),
+            Kind::Xori => g[t] = rs ^ u64::from(op.imm),
+            Kind::Lui => g[t] = alu::lui(op.imm),
+            Kind::Nop => {}
             _ => {
                 return match transfer(&op, || pc, g, rs, rt) {
                     Some(target) => Flow::Taken(target),
@@ -83,14 +104,78 @@ impl RegOp {
                 }
             }
         };
-        g[dest] = v;
         Flow::Next
+    }
+}
+
+/// An aligned load or store of tier 2's RAM micro-ops (LW, LH, LHU, LB,
+/// LBU into a register other than r0; SW, SH, SB), pre-extracted, for a
+/// translator whose memory path is its own: it computes the address
+/// (`addr`), checks the alignment and makes the access of `width` bytes,
+/// then hands a load's raw value to `complete`. Anything its path does not
+/// take (a misaligned address, a device, a fault) goes through `execute`,
+/// which raises what the hardware would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemOp(Uop);
+
+impl MemOp {
+    /// `insn`'s micro-op if it is one of those aligned accesses.
+    pub fn of(insn: &Insn) -> Option<MemOp> {
+        let op = Uop::of(insn);
+        matches!(
+            op.kind,
+            Kind::Lw | Kind::Lh | Kind::Lhu | Kind::Lb | Kind::Lbu | Kind::Sw | Kind::Sh | Kind::Sb
+        )
+        .then_some(MemOp(op))
+    }
+
+    /// The effective address: rs plus the sign-extended offset.
+    #[inline(always)]
+    pub fn addr(self, regs: &Regs) -> u64 {
+        regs.gpr[usize::from(self.0.s & 31)].wrapping_add(self.0.simm())
+    }
+
+    /// Bytes accessed.
+    #[inline(always)]
+    pub fn width(self) -> u8 {
+        match self.0.kind {
+            Kind::Lw | Kind::Sw => 4,
+            Kind::Lh | Kind::Lhu | Kind::Sh => 2,
+            _ => 1,
+        }
+    }
+
+    #[inline(always)]
+    pub fn is_store(self) -> bool {
+        matches!(self.0.kind, Kind::Sw | Kind::Sh | Kind::Sb)
+    }
+
+    /// What a store writes: rt (its low `width` bytes).
+    #[inline(always)]
+    pub fn value(self, regs: &Regs) -> u64 {
+        regs.gpr[usize::from(self.0.t & 31)]
+    }
+
+    /// Finishes a load whose access read `raw` (zero-extended): rt gets it
+    /// extended as the interpreter extends it. Returns rt, the register
+    /// the load-use interlock watches.
+    #[inline(always)]
+    pub fn complete(self, regs: &mut Regs, raw: u64) -> u8 {
+        let v = match self.0.kind {
+            Kind::Lw => mem::extend::<4, true>(raw),
+            Kind::Lh => mem::extend::<2, true>(raw),
+            Kind::Lb => mem::extend::<1, true>(raw),
+            _ => raw,
+        };
+        let t = self.0.t & 31;
+        regs.gpr[usize::from(t)] = v;
+        t
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::RegOp;
+    use super::{MemOp, RegOp};
     use crate::cpu::exec::{execute, ExecContext, Flow, Regs};
     use crate::cpu::Exception;
     use crate::isa::decode;
@@ -212,7 +297,148 @@ mod tests {
             assert_eq!(got_flow, flow, "{word:#010x}");
             assert_eq!(regs.gpr, want.gpr, "{word:#010x}");
             assert!(flow != Flow::Annul);
+            assert_eq!(op.transfers(), flow != Flow::Next, "{word:#010x}");
         }
         assert!(ops > 10_000 && kinds.len() >= 25, "{ops} ops, {kinds:?}");
+    }
+
+    /// A context with 64 bytes of big-endian RAM at 0x1000, recording
+    /// the register `loaded` names.
+    struct Ram {
+        bytes: [u8; 64],
+        loaded: Option<u32>,
+    }
+
+    impl Ram {
+        fn at(&self, vaddr: u64, width: u8) -> std::ops::Range<usize> {
+            let a = (vaddr - 0x1000) as usize;
+            a..a + usize::from(width)
+        }
+    }
+
+    impl ExecContext for Ram {
+        fn allow64(&self) -> bool {
+            false
+        }
+        fn cop_usable(&self, _n: u8) -> bool {
+            false
+        }
+        fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
+            let r = self.at(vaddr, width);
+            Ok(self.bytes[r].iter().fold(0, |v, &b| v << 8 | u64::from(b)))
+        }
+        fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
+            let r = self.at(vaddr, width);
+            let n = r.len();
+            for (i, b) in self.bytes[r].iter_mut().enumerate() {
+                *b = (value >> (8 * (n - 1 - i))) as u8;
+            }
+            Ok(())
+        }
+        fn load_linked(&mut self, _: u64, _: u8) -> Result<u64, Exception> {
+            unreachable!("no LL among the micro-ops")
+        }
+        fn store_conditional(&mut self, _: u64, _: u8, _: u64) -> Result<bool, Exception> {
+            unreachable!("no SC among the micro-ops")
+        }
+        fn read_cp0(&mut self, _: u32) -> u64 {
+            unreachable!()
+        }
+        fn write_cp0(&mut self, _: u32, _: u64, _: bool) {}
+        fn tlbr(&mut self) {}
+        fn tlbwi(&mut self) {}
+        fn tlbwr(&mut self) {}
+        fn tlbp(&mut self) {}
+        fn eret(&mut self) -> u64 {
+            0
+        }
+        fn cache(&mut self, _: u32, _: u64) -> Result<(), Exception> {
+            Ok(())
+        }
+        fn loaded(&mut self, rt: crate::isa::Reg) {
+            self.loaded = Some(rt.number());
+        }
+        fn muldiv(&mut self, _: crate::cpu::exec::MulDiv) {}
+        fn hilo_read(&mut self) {}
+    }
+
+    /// Random aligned loads and stores of every micro-op kind: what a
+    /// caller does with `MemOp` (address, width, access, `complete`) leaves
+    /// the registers, the memory and the interlock's register as `execute`
+    /// does.
+    #[test]
+    fn memory_ops_run_as_execute_does() {
+        use crate::isa::Op;
+        let ops = [
+            Op::Lw,
+            Op::Lh,
+            Op::Lhu,
+            Op::Lb,
+            Op::Lbu,
+            Op::Sw,
+            Op::Sh,
+            Op::Sb,
+        ];
+        let codes = [0x23, 0x21, 0x25, 0x20, 0x24, 0x2B, 0x29, 0x28];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ran = 0;
+        for _ in 0..20_000 {
+            let r = next();
+            let which = (r % 8) as usize;
+            let (rs, rt) = ((r >> 8) as u32 & 31, (r >> 16) as u32 & 31);
+            let off = (r >> 24) as u16 as i16 % 32;
+            let word = codes[which] << 26 | rs << 21 | rt << 16 | u32::from(off as u16);
+            let insn = decode(word);
+            assert_eq!(insn.op, ops[which]);
+            let Some(op) = MemOp::of(&insn) else {
+                // Only a load into r0 stays with the interpreter.
+                assert!(rt == 0 && which < 5, "{word:#010x}");
+                continue;
+            };
+            let mut regs = Regs::default();
+            for g in regs.gpr.iter_mut().skip(1) {
+                *g = next() as i32 as i64 as u64;
+            }
+            // The base lands the address in the RAM.
+            let base = 0x1000 + 16 + (next() % 32) as i64 - i64::from(off);
+            if rs != 0 {
+                regs.gpr[rs as usize] = base as u64;
+            }
+            let ea = op.addr(&regs);
+            if rs == 0 || ea % u64::from(op.width()) != 0 {
+                continue;
+            }
+            let mut fill = [0u8; 64];
+            fill.iter_mut().for_each(|b| *b = next() as u8);
+            let mut want = (
+                regs.clone(),
+                Ram {
+                    bytes: fill,
+                    loaded: None,
+                },
+            );
+            execute(&mut want.0, &mut want.1, insn, 0x8000_1000).expect("aligned, in RAM");
+            let mut got = Ram {
+                bytes: fill,
+                loaded: None,
+            };
+            if op.is_store() {
+                got.store(ea, op.width(), op.value(&regs)).expect("in RAM");
+            } else {
+                let raw = got.load(ea, op.width()).expect("in RAM");
+                got.loaded = Some(u32::from(op.complete(&mut regs, raw)));
+            }
+            assert_eq!(regs.gpr, want.0.gpr, "{word:#010x}");
+            assert_eq!(got.bytes, want.1.bytes, "{word:#010x}");
+            assert_eq!(got.loaded, want.1.loaded, "{word:#010x}");
+            ran += 1;
+        }
+        assert!(ran > 5_000, "{ran}");
     }
 }
