@@ -453,7 +453,7 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<Insn, Exception> {
         return Err(bus_error);
     }
     let ma = ctx.pmap.translate(gpa).ok_or(bus_error)?;
-    ctx.bus.decoded(ma.0).ok_or(bus_error)
+    ctx.fetch.decoded(ctx.bus, ma.0).ok_or(bus_error)
 }
 
 /// The guest-physical address of KSEG0/KSEG1 address `vaddr` when the
