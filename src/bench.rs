@@ -67,6 +67,50 @@ impl Stat {
     }
 }
 
+/// The wall time and host CPU time (every thread of the process, user and
+/// system) of one measured run, from [`Clock::start`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Took {
+    pub(crate) wall: f64,
+    pub(crate) cpu: f64,
+}
+
+/// Started just before a run, after its machine is built and loaded, so
+/// that set-up (the same in every mode) is not counted.
+pub(crate) struct Clock {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Clock {
+    pub(crate) fn start() -> Clock {
+        Clock {
+            cpu: cpu_seconds().unwrap_or(0.0),
+            wall: Instant::now(),
+        }
+    }
+
+    pub(crate) fn took(&self) -> Took {
+        Took {
+            wall: self.wall.elapsed().as_secs_f64(),
+            cpu: cpu_seconds().unwrap_or(0.0) - self.cpu,
+        }
+    }
+}
+
+/// CPU time of this process so far, all threads, user and system, from
+/// /proc/self/stat (in clock ticks of 1/100 s, Linux's USER_HZ); `None`
+/// where there is no /proc.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 impl std::fmt::Display for Stat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:.1} ({:.1}–{:.1})", self.median, self.min, self.max)
@@ -139,15 +183,17 @@ const CYCLE_LIMIT: u64 = 2_000_000_000;
 
 /// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
 pub(crate) fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
-    native_run_on(image, cpus, None)
+    let (insns, cycles, took) = native_run_on(image, cpus, None)?;
+    Ok((insns, cycles, took.wall))
 }
 
-/// [`native_run`] on `threads` host threads (`None`: deterministic).
+/// [`native_run`] on `threads` host threads (`None`: deterministic), with
+/// the run's wall and CPU time.
 pub(crate) fn native_run_on(
     image: &Image,
     cpus: usize,
     threads: Option<usize>,
-) -> anyhow::Result<(u64, u64, f64)> {
+) -> anyhow::Result<(u64, u64, Took)> {
     let mut m = Machine::new(
         MachineConfig {
             ncpus: cpus,
@@ -158,15 +204,15 @@ pub(crate) fn native_run_on(
     );
     anyhow::ensure!(image.load_into(&mut m), "the workload does not fit in RAM");
     m.set_parallel(threads);
-    let start = Instant::now();
+    let clock = Clock::start();
     let exit = m.run();
-    let secs = start.elapsed().as_secs_f64();
+    let took = clock.took();
     anyhow::ensure!(
         exit == Exit::Halted { status: 0 },
         "the workload ended with {exit:?}"
     );
     let cycles = m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
-    Ok((m.instructions(), cycles, secs))
+    Ok((m.instructions(), cycles, took))
 }
 
 pub(crate) fn vm(name: &str, image: &Image) -> VmConfig {
@@ -185,15 +231,18 @@ pub(crate) fn vm(name: &str, image: &Image) -> VmConfig {
 
 /// Runs `vms` under the monitor on `pcpus` CPUs; returns the monitor and seconds.
 pub(crate) fn monitor_run(vms: Vec<VmConfig>, pcpus: usize) -> anyhow::Result<(Monitor, f64)> {
-    monitor_run_on(vms, pcpus, None)
+    let (m, took) = monitor_run_on(vms, pcpus, None)?;
+    Ok((m, took.wall))
 }
 
-/// [`monitor_run`] on `threads` host threads (`None`: deterministic).
+/// [`monitor_run`] on `threads` host threads (`None`: deterministic), with
+/// the run's wall and CPU time (not the set-up's: building the machine
+/// and loading the VMs).
 pub(crate) fn monitor_run_on(
     vms: Vec<VmConfig>,
     pcpus: usize,
     threads: Option<usize>,
-) -> anyhow::Result<(Monitor, f64)> {
+) -> anyhow::Result<(Monitor, Took)> {
     let mut m = Monitor::new(MonitorConfig {
         pcpus,
         max_cycles: Some(CYCLE_LIMIT),
@@ -201,9 +250,9 @@ pub(crate) fn monitor_run_on(
         ..MonitorConfig::default()
     })?;
     m.set_parallel(threads);
-    let start = Instant::now();
+    let clock = Clock::start();
     let exit = m.run();
-    let secs = start.elapsed().as_secs_f64();
+    let took = clock.took();
     anyhow::ensure!(
         exit == MonitorExit::AllEnded,
         "the monitor stopped with {exit:?}"
@@ -216,7 +265,7 @@ pub(crate) fn monitor_run_on(
             v.end
         );
     }
-    Ok((m, secs))
+    Ok((m, took))
 }
 
 fn speed(name: &str, image: &Image, cpus: usize, runs: usize) -> anyhow::Result<SpeedRow> {

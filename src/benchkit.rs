@@ -9,8 +9,8 @@
 //! snapshotting the VM's exit counters whenever a `bench:` line appears (at
 //! quantum granularity); the first workload's share includes the boot.
 
+use crate::bench::Clock;
 use std::path::Path;
-use std::time::Instant;
 
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 use sim::dev::Board;
@@ -43,6 +43,8 @@ pub(crate) struct KitRun {
     pub(crate) instructions: u64,
     pub(crate) cycles: u64,
     pub(crate) seconds: f64,
+    /// Host CPU time of the run, every thread (the parallel mode's rows).
+    pub(crate) cpu_seconds: f64,
 }
 
 /// `bench: <prog> <N> cycles` → (prog, N).
@@ -121,7 +123,7 @@ pub(crate) fn native_on(
     m.set_parallel(threads);
     let mut lines = Lines::default();
     let mut workloads = Vec::new();
-    let start = Instant::now();
+    let clock = Clock::start();
     let exit = loop {
         let step = m.run_quantum();
         lines.feed(&m.take_console(), |l| {
@@ -137,7 +139,7 @@ pub(crate) fn native_on(
             break e;
         }
     };
-    let seconds = start.elapsed().as_secs_f64();
+    let took = clock.took();
     anyhow::ensure!(
         exit == Exit::Halted { status: 0 },
         "{} natively on {cpus} CPU(s) ended with {exit:?}",
@@ -148,7 +150,8 @@ pub(crate) fn native_on(
         workloads,
         instructions: m.instructions(),
         cycles: m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0),
-        seconds,
+        seconds: took.wall,
+        cpu_seconds: took.cpu,
     })
 }
 
@@ -176,7 +179,7 @@ pub(crate) fn under_monitor(
     let mut lines = Lines::default();
     let mut workloads = Vec::new();
     let mut last = ([0u64; 32], 0u64);
-    let start = Instant::now();
+    let clock = Clock::start();
     let exit = loop {
         let step = m.run_quantum();
         for v in 1..vms {
@@ -207,7 +210,7 @@ pub(crate) fn under_monitor(
             break e;
         }
     };
-    let seconds = start.elapsed().as_secs_f64();
+    let took = clock.took();
     anyhow::ensure!(
         exit == MonitorExit::AllEnded,
         "{} in {vms} VM(s): the monitor stopped with {exit:?}",
@@ -227,7 +230,8 @@ pub(crate) fn under_monitor(
         workloads,
         instructions: m.vm_stats().iter().map(|s| s.guest_insns).sum(),
         cycles: m.now(),
-        seconds,
+        seconds: took.wall,
+        cpu_seconds: took.cpu,
     })
 }
 

@@ -5,12 +5,11 @@
 //! little, and the CPU time shows what the threads cost.
 
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use serde::Serialize;
 use sim::workload;
 
-use crate::bench::Stat;
+use crate::bench::{Stat, Took};
 use crate::benchkit::{self, KIT_WORKLOADS};
 
 #[derive(Clone, Debug, Serialize)]
@@ -26,35 +25,16 @@ pub(crate) struct ParallelRow {
     pub(crate) speedup: f64,
 }
 
-/// CPU time of this process so far, all threads, user and system, from
-/// /proc/self/stat (in clock ticks of 1/100 s, Linux's USER_HZ); `None`
-/// where there is no /proc.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-/// One measured run: instructions, wall seconds, CPU seconds.
-type Run = (u64, f64, f64);
-
-fn timed(f: impl FnOnce() -> anyhow::Result<u64>) -> anyhow::Result<Run> {
-    let (c0, t0) = (cpu_seconds().unwrap_or(0.0), Instant::now());
-    let insns = f()?;
-    let wall = t0.elapsed().as_secs_f64();
-    Ok((insns, wall, cpu_seconds().unwrap_or(0.0) - c0))
-}
-
+/// One measured run: instructions, and the run's wall and CPU time (the
+/// machine's set-up, the same in both modes, is not timed: as in the
+/// other tables, the rows compare the runs).
+type Run = (u64, Took);
 /// Rows for `name` on `cpus` CPUs: deterministic, then on `cpus` threads.
 fn side_by_side(
     name: &str,
     cpus: usize,
     runs: usize,
-    run: impl Fn(Option<usize>) -> anyhow::Result<u64>,
+    run: impl Fn(Option<usize>) -> anyhow::Result<Run>,
 ) -> anyhow::Result<Vec<ParallelRow>> {
     crate::out::say(&format!(
         "[bench] parallel: {name}, {cpus} CPUs, deterministic and on {cpus} threads, {runs} run(s) each"
@@ -63,10 +43,10 @@ fn side_by_side(
     let mut results: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
     for _ in 0..runs {
         for (mode, out) in modes.iter().zip(results.iter_mut()) {
-            out.push(timed(|| run(*mode))?);
+            out.push(run(*mode)?);
         }
     }
-    let wall = |rs: &[Run]| Stat::of(rs.iter().map(|r| r.1).collect());
+    let wall = |rs: &[Run]| Stat::of(rs.iter().map(|r| r.1.wall).collect());
     let base = wall(&results[0]).median;
     Ok(modes
         .iter()
@@ -77,7 +57,7 @@ fn side_by_side(
             threads: *threads,
             instructions: rs.last().map_or(0, |r| r.0),
             wall_seconds: wall(rs),
-            cpu_seconds: Stat::of(rs.iter().map(|r| r.2).collect()),
+            cpu_seconds: Stat::of(rs.iter().map(|r| r.1.cpu).collect()),
             speedup: base / wall(rs).median.max(1e-9),
         })
         .collect())
@@ -97,7 +77,10 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
             "bare-metal integer on every CPU (sim::workload::mixed_integer_smp)",
             cpus,
             runs,
-            |threads| Ok(crate::bench::native_run_on(&smp, cpus, threads)?.0),
+            |threads| {
+                let (insns, _, took) = crate::bench::native_run_on(&smp, cpus, threads)?;
+                Ok((insns, took))
+            },
         )?);
     }
     // A twentieth of the passes: the monitor's engine runs this kernel code
@@ -113,8 +96,8 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
             let configs = (0..vms)
                 .map(|i| crate::bench::vm(&format!("vm{i}"), &integer))
                 .collect();
-            let (m, _) = crate::bench::monitor_run_on(configs, pcpus, threads)?;
-            Ok(m.vm_stats().iter().map(|st| st.guest_insns).sum())
+            let (m, took) = crate::bench::monitor_run_on(configs, pcpus, threads)?;
+            Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
         })?);
     }
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
@@ -124,11 +107,22 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
             cpus,
             runs,
             |threads| {
-                Ok(benchkit::native_on(&kestrel, cpus, threads, &KIT_WORKLOADS)?.instructions)
+                let r = benchkit::native_on(&kestrel, cpus, threads, &KIT_WORKLOADS)?;
+                let took = Took {
+                    wall: r.seconds,
+                    cpu: r.cpu_seconds,
+                };
+                Ok((r.instructions, took))
             },
         )?);
     }
     Ok(rows)
+}
+
+/// A median with its range, to the hundredth: runs of well under a second
+/// (the monitor's rows) would otherwise show one or two digits.
+fn hundredths(s: Stat) -> String {
+    format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max)
 }
 
 pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
@@ -151,12 +145,18 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {:.2}x |",
-            r.workload, r.cpus, mode, r.instructions, r.wall_seconds, r.cpu_seconds, r.speedup
+            r.workload,
+            r.cpus,
+            mode,
+            r.instructions,
+            hundredths(r.wall_seconds),
+            hundredths(r.cpu_seconds),
+            r.speedup
         );
     }
     let _ = writeln!(
         s,
-        "\nLoad average when the parallel rows were written: {} (CPU s counts every thread of the process; wall s is what the user waits).",
+        "\nLoad average when the parallel rows were written: {} (wall s and CPU s are those of the runs, after each machine is built and loaded; CPU s counts every thread of the process).",
         crate::bench::load_average()
     );
 }

@@ -456,7 +456,7 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<(Insn, u64), Exception> {
         return Err(bus_error);
     }
     let ma = ctx.pmap.translate(gpa).ok_or(bus_error)?;
-    let insn = ctx.bus.decoded(ma.0).ok_or(bus_error)?;
+    let insn = ctx.fetch.decoded(ctx.bus, ma.0).ok_or(bus_error)?;
     Ok((insn, ma.0))
 }
 

@@ -7,7 +7,11 @@
 //! it without a cycle. The engine's instruction semantics (`ExecContext`)
 //! and the device path are `engine`'s.
 
-use sim::hv::{cp0::Mode, Access, Board, Bus, Core, DebugControl, ExcCode, Exception, TlbEntry};
+use sim::hv::isa::Insn;
+use sim::hv::{
+    cp0::Mode, Access, Board, Bus, Core, DebugControl, ExcCode, Exception, TlbEntry, PAGE_SHIFT,
+    PAGE_SIZE,
+};
 
 use crate::cost::Cost;
 use crate::mem::{Asids, GuestPhys, Pmap};
@@ -56,6 +60,47 @@ pub struct GuestCtx<'a> {
     pub io: &'a mut crate::coalesce::state::VmIo,
     /// The VM's binary translator: policy, cache, regions (`bt`).
     pub bt: &'a mut crate::bt::state::Bt,
+    /// The machine page the engine last fetched from (`engine::fetch`).
+    pub fetch: FetchPage,
+}
+
+/// The machine page the engine fetches from and where the bus's decoded
+/// copy of it starts: a fetch from the same page reads the copy without
+/// asking the bus whether another thread changed the page (in the
+/// parallel mode that look costs about 6% of the engine's host
+/// instructions). Stores through this context's bus keep the copy
+/// current; another thread's store to the page is seen when the engine
+/// next enters the page or the next context is built, at the latest at
+/// the quantum's end, as a CPU sees it (docs/parallel.md). In the
+/// monitor's parallel mode no other thread stores to a VM's pages while
+/// it runs anyway: each VM is on one thread, with pages of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchPage {
+    page: u64,
+    base: usize,
+}
+
+impl Default for FetchPage {
+    fn default() -> Self {
+        FetchPage {
+            page: u64::MAX,
+            base: 0,
+        }
+    }
+}
+
+impl FetchPage {
+    /// The decoded instruction at machine address `ma` (word-aligned, in
+    /// RAM), through `bus`. `None` outside RAM.
+    #[inline]
+    pub fn decoded(&mut self, bus: &mut Bus, ma: u64) -> Option<Insn> {
+        let page = ma >> PAGE_SHIFT;
+        if page != self.page {
+            self.base = bus.code_page(usize::try_from(page).ok()?)?;
+            self.page = page;
+        }
+        bus.code(self.base + ((ma & (PAGE_SIZE - 1)) >> 2) as usize)
+    }
 }
 
 impl GuestCtx<'_> {

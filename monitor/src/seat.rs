@@ -11,7 +11,7 @@ use sim::hv::{
 
 use crate::engine::{self, EngineStop};
 use crate::exit::{self, Outcome};
-use crate::guest::{self, GuestCtx, Shootdown};
+use crate::guest::{self, FetchPage, GuestCtx, Shootdown};
 use crate::mem::Asids;
 use crate::obs::{MonEvent, Place, Trace};
 use crate::vm::{Vm, VmEnd};
@@ -125,6 +125,7 @@ impl Seat<'_> {
                 cost: self.cost,
                 io,
                 bt,
+                fetch: FetchPage::default(),
             };
             commpage::load(&mut ctx);
             f(&mut ctx, regs)

@@ -5,6 +5,7 @@
 //! what happens when a worker dies (its panic is passed on to the caller).
 
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{unbounded, Receiver, RecvError, Sender, TryRecvError};
 
@@ -102,14 +103,19 @@ impl<J> Drop for Pool<J> {
 }
 
 /// Receives from `rx`, looking a little before blocking: the other side is
-/// usually less than a quantum's work away, and waking a blocked thread
-/// costs more than that on a busy host. A bounded look (a few spins, then
-/// yields that hand the core to whoever needs it), then it blocks, so a
-/// thread with nothing to run does not spin.
+/// usually less than a quantum's (or a batch's) work away, and waking a
+/// blocked thread costs more than that on a busy host: on this project's
+/// 2-core KVM guests a futex wake-up of a sleeping thread took tens to
+/// hundreds of µs, against a hand-off every 50 µs to 2 ms of work. A
+/// bounded look (a few spins, then yields that hand the core to whoever
+/// needs it, for at most [`LOOK`]), then it blocks, so a thread with
+/// nothing to run does not spin. With only 64 yields (some 30 µs) about
+/// half the monitor's hand-offs of two VMs blocked; with [`LOOK`] almost
+/// none do (docs/parallel.md).
 pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
     const SPINS: u32 = 64;
-    const YIELDS: u32 = 64;
-    for i in 0..SPINS + YIELDS {
+    let mut deadline = None;
+    for i in 0.. {
         match rx.try_recv() {
             Ok(v) => return Ok(v),
             Err(TryRecvError::Disconnected) => return Err(RecvError),
@@ -117,9 +123,16 @@ pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
         }
         if i < SPINS {
             std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
+            continue;
         }
+        let now = Instant::now();
+        if now >= *deadline.get_or_insert(now + LOOK) {
+            break;
+        }
+        std::thread::yield_now();
     }
     rx.recv()
 }
+
+/// How long [`recv_soon`] yields before it blocks.
+const LOOK: Duration = Duration::from_micros(100);

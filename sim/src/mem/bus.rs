@@ -380,9 +380,19 @@ impl Bus {
         self.code(base + ((paddr & (PAGE_SIZE - 1)) >> 2) as usize)
     }
 
+    /// Where RAM page `page`'s decoded instructions start in this bus's
+    /// arena ([`Bus::code`]), decoded afresh now if another thread changed
+    /// it, for an interpreter outside the CPU that fetches from one page
+    /// many times (the monitor's engine): this bus's own stores keep the
+    /// copy current, so it looks at other threads' stores only when it
+    /// next asks. `None` outside RAM.
+    pub fn code_page(&mut self, page: usize) -> Option<usize> {
+        self.code_base(page)
+    }
+
     /// The decoded instruction at `index` in the code arena.
     #[inline(always)]
-    pub(crate) fn code(&self, index: usize) -> Option<Insn> {
+    pub fn code(&self, index: usize) -> Option<Insn> {
         self.code.get(index).copied()
     }
 
