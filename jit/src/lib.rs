@@ -99,6 +99,7 @@
 pub mod fast;
 pub mod ir;
 mod lower;
+mod region;
 
 use std::ffi::c_void;
 
@@ -183,6 +184,9 @@ pub(crate) struct Link {
     pub(crate) max_cost: u64,
     /// Cycles paid on entering it (the carried load-use interlock).
     pub(crate) stall: u64,
+    /// The successor's index in `Jit::funcs` (never read by generated
+    /// code: it finds the loops [`Jit::link`] closes).
+    pub(crate) to: u32,
 }
 
 impl Link {
@@ -191,6 +195,7 @@ impl Link {
         func: 0,
         max_cost: 0,
         stall: 0,
+        to: 0,
     };
 }
 
@@ -257,6 +262,15 @@ pub struct Jit {
     ctx: cranelift_codegen::Context,
     fctx: FunctionBuilderContext,
     funcs: Vec<BlockFn>,
+    /// Per block, the function a run of it or a chained call to it enters:
+    /// its own (`funcs`), or the loop it heads ([`Jit::close_loop`]).
+    entry: Vec<BlockFn>,
+    /// Per block, its IR (a loop is compiled from its members' IR) and the
+    /// members of the loop it heads.
+    blocks: Vec<Block>,
+    loops: Vec<Option<Box<[u32]>>>,
+    /// Loops compiled since the last reset.
+    loops_compiled: usize,
     /// Per compiled function, one link per instruction (an exit after
     /// `done` instructions uses entry `done - 1`); boxed so that the
     /// address compiled into the code never moves.
@@ -305,19 +319,44 @@ impl Jit {
             module: Some(module),
             fctx: FunctionBuilderContext::new(),
             funcs: Vec::new(),
+            entry: Vec::new(),
+            blocks: Vec::new(),
+            loops: Vec::new(),
+            loops_compiled: 0,
             links: Vec::new(),
             epoch: 0,
             callouts,
         })
     }
 
-    /// Blocks compiled since the last reset.
+    /// Functions compiled since the last reset: blocks and loops.
     pub fn compiled(&self) -> usize {
-        self.funcs.len()
+        self.funcs.len() + self.loops_compiled
     }
 
     /// Compiles `b` (at least one instruction).
     pub fn compile(&mut self, b: &Block) -> Result<Code, Error> {
+        let index = u32::try_from(self.funcs.len()).map_err(error)?;
+        let cells = vec![Link::NONE; b.insns.len().max(1)].into_boxed_slice();
+        let at = cells.as_ptr() as usize as i64;
+        let f = self.build(&[lower::Member {
+            block: b,
+            links: at,
+            edges: Vec::new(),
+        }])?;
+        self.funcs.push(f);
+        self.entry.push(f);
+        self.blocks.push(b.clone());
+        self.loops.push(None);
+        self.links.push(cells);
+        Ok(Code {
+            index,
+            epoch: self.epoch,
+        })
+    }
+
+    /// Compiles one function from `members` (the first is where it starts).
+    fn build(&mut self, members: &[lower::Member<'_>]) -> Result<BlockFn, Error> {
         if self.module.is_none() {
             let (module, callouts) = new_module()?;
             (self.module, self.callouts) = (Some(module), callouts);
@@ -325,12 +364,9 @@ impl Jit {
         let Some(module) = self.module.as_mut() else {
             return Err(error("no code module"));
         };
-        let index = u32::try_from(self.funcs.len()).map_err(error)?;
         module.clear_context(&mut self.ctx);
         self.ctx.func.signature = lower::block_signature(self.callouts.cc, self.callouts.ptr);
-        let cells = vec![Link::NONE; b.insns.len().max(1)].into_boxed_slice();
-        let at = cells.as_ptr() as usize as i64;
-        lower::lower(b, &mut self.ctx.func, &mut self.fctx, self.callouts, at);
+        lower::lower(members, &mut self.ctx.func, &mut self.fctx, self.callouts);
         let id = module
             .declare_anonymous_function(&self.ctx.func.signature)
             .map_err(error)?;
@@ -342,14 +378,8 @@ impl Jit {
         // SAFETY: `entry` is the finalized (executable) entry of a function
         // compiled from `lower::block_signature`, which is `BlockFn`'s C
         // signature (safety argument, point 2); it lives in `module`, which
-        // outlives every copy in `funcs` (point 1).
-        let f = unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) };
-        self.funcs.push(f);
-        self.links.push(cells);
-        Ok(Code {
-            index,
-            epoch: self.epoch,
-        })
+        // outlives every copy in `funcs` and `entry` (point 1).
+        Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) })
     }
 
     /// Runs compiled block `code` on the registers `gpr` and HI/LO in
@@ -369,7 +399,7 @@ impl Jit {
         if code.epoch != self.epoch {
             return None;
         }
-        let f = *self.funcs.get(code.index as usize)?;
+        let f = *self.entry.get(code.index as usize)?;
         // Pointers from the memory's shared borrows, before its `&mut`
         // (point 4).
         let tables = mem
@@ -412,7 +442,8 @@ impl Jit {
     /// `State::next_event`. The caller links only what its dispatch
     /// would run there: `to` compiled from the same page at that
     /// generation, for the same virtual page, `stall` what the interlock
-    /// carried from that exit costs `to`. False: a stale handle or no
+    /// carried from that exit costs `to`. True: the link is new (the
+    /// exit was not linked so); false: it was, or a stale handle or no
     /// such exit.
     pub fn link(
         &mut self,
@@ -424,7 +455,7 @@ impl Jit {
         if from.epoch != self.epoch || to.epoch != self.epoch {
             return false;
         }
-        let Some(&f) = self.funcs.get(to.index as usize) else {
+        let Some(&f) = self.entry.get(to.index as usize) else {
             return false;
         };
         let cell = self
@@ -434,13 +465,16 @@ impl Jit {
         let Some(cell) = cell else {
             return false;
         };
-        *cell = Link {
+        let link = Link {
             pc,
             func: f as usize,
             max_cost,
             stall,
+            to: to.index,
         };
-        true
+        let new = *cell != link;
+        *cell = link;
+        new
     }
 
     /// Forgets every link (the caller dropped a block some link may lead
@@ -448,6 +482,21 @@ impl Jit {
     pub fn unlink_all(&mut self) {
         for cells in &mut self.links {
             cells.fill(Link::NONE);
+        }
+    }
+
+    /// [`Jit::unlink_all`] for dropping block `gone`: the loops it is in
+    /// are not entered any more (their code reports its tag).
+    pub fn forget(&mut self, gone: Code) {
+        self.unlink_all();
+        if gone.epoch != self.epoch {
+            return;
+        }
+        let heads = self.loops.iter_mut().zip(&mut self.entry).zip(&self.funcs);
+        for ((members, entry), &own) in heads {
+            if members.as_ref().is_some_and(|m| m.contains(&gone.index)) {
+                (*members, *entry) = (None, own);
+            }
         }
     }
 
@@ -459,6 +508,10 @@ impl Jit {
 
     fn free(&mut self) {
         self.funcs.clear();
+        self.entry.clear();
+        self.blocks.clear();
+        self.loops.clear();
+        self.loops_compiled = 0;
         self.links.clear();
         if let Some(module) = self.module.take() {
             // SAFETY: `&mut self` means no run is under way, and `funcs`,

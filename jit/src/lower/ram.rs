@@ -45,7 +45,7 @@ fn field(f: &mut FunctionBuilder<'_>, tables: Value, ty: Type, off: usize) -> Va
 
 impl Lower<'_> {
     /// The tables for an access (a store's too if `store`).
-    fn tabs(&mut self, store: bool) -> Tabs {
+    pub(super) fn tabs(&mut self, store: bool) -> Tabs {
         let t = self.tables;
         let f = &mut self.f;
         let mut tabs = match self.tabs {
