@@ -22,14 +22,20 @@ pub(crate) const MAX_PASSES: u32 = 4096;
 impl Jit {
     /// If the links lead from block `head` back to it through at most
     /// [`MAX_MEMBERS`] blocks, compiles that loop and makes it what a run
-    /// of `head` (or a link to it) enters. False: no such loop, one is
-    /// already there, a stale handle, or the compiler refused it.
+    /// of `head` (or a link to it) enters. False: no such loop, `head` is
+    /// in one already, a stale handle, or the compiler refused it.
     pub fn close_loop(&mut self, head: Code) -> bool {
         if head.epoch != self.epoch {
             return false;
         }
         let h = head.index as usize;
         if !matches!(self.loops.get(h), Some(None)) {
+            return false;
+        }
+        // A member of another loop reaches it through one chained call
+        // (links lead into loops): one compile per loop, not per member.
+        let member = |m: &Option<Box<[u32]>>| m.as_ref().is_some_and(|m| m.contains(&head.index));
+        if self.loops.iter().any(member) {
             return false;
         }
         let mut path = vec![h];

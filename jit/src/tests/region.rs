@@ -194,6 +194,9 @@ fn dropping_a_member_reverts_its_loops() {
     assert!(!jit.close_loop(ca));
     assert!(jit.link((cb, 3), (ca, BASE), 13, 0));
     assert!(jit.close_loop(ca));
+    // B is in A's loop: entered through B, it chains into it.
+    assert!(!jit.close_loop(cb));
+    assert_eq!(jit.compiled(), 3);
     let (_, st, _) = run(&jit, ca, 1000, 1 << 40, &mut m);
     assert_eq!(st.retired, 999 * 6 + 3);
     // Dropping B (its slot now names another block): A runs alone.
