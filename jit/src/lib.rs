@@ -10,18 +10,20 @@
 //! 1. **Who owns the code memory.** Every compiled function lives in the
 //!    [`Jit`]'s one `JITModule`, which Cranelift maps executable when
 //!    `finalize_definitions` returns. The function pointers are kept only in
-//!    `Jit::funcs`, never handed out: a caller holds a [`Code`] handle (an
-//!    index and the module's epoch) and runs it through [`Jit::run`], which
-//!    looks the pointer up and refuses a handle of an older epoch. The
-//!    memory is freed only by [`Jit::reset`] or on drop, both of which take
-//!    `&mut self` and clear `funcs` first: no run (which borrows `&self`)
-//!    can be under way, and no pointer survives the memory it points into.
+//!    `Jit::funcs` and `Jit::entry` (per block, its own function or the
+//!    loop it heads, compiled into the same module), never handed out: a
+//!    caller holds a [`Code`] handle (an index and the module's epoch) and
+//!    runs it through [`Jit::run`], which looks the pointer up in `entry`
+//!    and refuses a handle of an older epoch. The memory is freed only by
+//!    [`Jit::reset`] or on drop, both of which take `&mut self` and clear
+//!    `funcs` and `entry` first: no run (which borrows `&self`) can be
+//!    under way, and no pointer survives the memory it points into.
 //!    A handle that is stale or names another block is no memory hazard:
 //!    every function this crate compiles touches only the memory listed in
 //!    point 2, whatever block it was compiled from. The same holds for the
 //!    function pointers in the link cells (`Jit::links`, point 5): they are
-//!    copied only from `funcs` of the same epoch, and the cells are freed
-//!    with `funcs`, before the module's memory.
+//!    copied only from `entry` or `funcs` of the same epoch, and the cells
+//!    are freed with them, before the module's memory.
 //! 2. **Why the function pointer's signature matches.** Every function is
 //!    compiled from a Cranelift `Function` whose signature is
 //!    `lower::block_signature` for the host ISA's default calling
@@ -79,10 +81,11 @@
 //!    boxed slice of `Link` cells, allocated before it is compiled (its
 //!    address is a constant in the code, and a box's contents never move)
 //!    and freed only in `Jit::free`, with `funcs`. The cells are written
-//!    only by [`Jit::link`] and [`Jit::unlink_all`], which take `&mut
-//!    self`, so never while generated code (which runs under `&self`)
-//!    reads them; a cell's function is 0 or a pointer copied from `funcs`
-//!    (point 1), and the code calls it only if it is not 0, with
+//!    only by [`Jit::link`], [`Jit::unlink_all`] and [`Jit::close_loop`],
+//!    which take `&mut self`, so never while generated code (which runs
+//!    under `&self`) reads them; a cell's function is 0 or a pointer
+//!    copied from `entry` (point 1), and the code calls it only if it is
+//!    not 0, with
 //!    `block_signature`, passing on the five arguments it was given (point
 //!    2): the callee sees exactly what a run would give it. The generated
 //!    code reads a page's generation only at an index it compared with
@@ -90,7 +93,14 @@
 //!    `State::links` to [`MAX_CHAIN`], and a function calls on only after
 //!    it has found it above 0 and decremented it, so at most `MAX_CHAIN +
 //!    1` frames of generated code (each a fixed size of a few registers
-//!    and the 8-byte slot) are ever on the stack.
+//!    and the 8-byte slot) are ever on the stack. A loop (`region.rs`)
+//!    is one function with the same signature whose members' code reads
+//!    their own cells (boxes that live as long as the loop's code, until
+//!    `Jit::free`); its jumps from one member to the next are jumps within
+//!    the function, not calls, so the bound on frames is unchanged, and
+//!    the generation cell it reads on every jump is the one the chain
+//!    reads, its address computed once and read only when the page index
+//!    was found below `pages_len`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
