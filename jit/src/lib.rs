@@ -53,7 +53,10 @@
 //!    [`Jit::run`] from the [`fast::Fast`] the memory lends
 //!    ([`Memory::fast`]): shared borrows of a translation cache, the RAM
 //!    words, the code pages and the link mask, turned into pointers and
-//!    lengths before the `&mut dyn Memory` for the callouts is made. The
+//!    lengths before the `&mut dyn Memory` for the callouts is made (or,
+//!    where the memory lends nothing or forbids inline stores, pointers to
+//!    `fast`'s statics, which live forever: a translation table no access
+//!    hits and an atomic link mask that is never 0). The
 //!    generated code reads a translation entry only at an index masked to
 //!    [`fast::XLATE_SIZE`] (the array's length), a RAM word only below
 //!    `ram_words` and a code page only below `pages_len` (both compared
