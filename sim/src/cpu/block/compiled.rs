@@ -8,6 +8,10 @@
 //! interpreter's instructions) it hands back at that instruction, and tier
 //! 2's executor finishes the block from there. MULT/MULTU and MFHI/MFLO
 //! are compiled, with HI/LO readiness carried in and out as tier 2 does.
+//! The dispatch links a compiled exit to the compiled block it goes on to
+//! ([`Tier3::link`]), and a new link that closes a cycle of blocks has them
+//! compiled again as one loop (`Jit::close_loop`); dropping a block
+//! forgets the links and its loops (`Jit::forget`).
 
 use disco_jit::ir::{self, Alu, Cond, Imm, Op, Shift};
 use disco_jit::{Code, Exit, Fast, Jit, Memory, State};
