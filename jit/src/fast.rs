@@ -63,10 +63,22 @@ pub struct Fast<'a> {
     pub concurrent: bool,
 }
 
-/// `Tables::flags` bits.
-pub(crate) const LOADS: u32 = 1;
-pub(crate) const STORES: u32 = 2;
+/// `Tables::flags` bit: a narrow store may be done inline.
 pub(crate) const NARROW_STORES: u32 = 4;
+
+/// A translation cache no access hits, for tables that lend none: the
+/// generated code reads an entry before it finds the RAM bound (0) failed,
+/// so the pointer must be valid, and it then needs no test of its own.
+static MISS: [XlateEntry; XLATE_SIZE] = [XlateEntry {
+    tag: u32::MAX,
+    writable: false,
+    pbase: 0,
+}; XLATE_SIZE];
+
+/// A link mask that says a link is held: what the tables point at when no
+/// store may be done inline, so that every store goes to the callout
+/// without a test of its own.
+static HELD: AtomicU64 = AtomicU64::new(1);
 
 /// [`Fast`] as the generated code reads it (the block function's fifth
 /// argument).
@@ -82,7 +94,8 @@ pub(crate) struct Tables {
     pub(crate) pages_len: u64,
     pub(crate) linked: *const AtomicU64,
     pub(crate) xctx: u32,
-    /// [`LOADS`], [`STORES`], [`NARROW_STORES`]: what may be done inline.
+    /// [`NARROW_STORES`] or 0. (Whether loads and word stores may be done
+    /// inline is in the pointers: `ram_words` 0, `linked` at [`HELD`].)
     pub(crate) flags: u32,
 }
 
@@ -90,12 +103,12 @@ impl Tables {
     /// No fast path: every access goes to the callouts (the pointers are
     /// never read, as `flags` is 0).
     pub(crate) const NONE: Tables = Tables {
-        xlate: std::ptr::null(),
+        xlate: MISS.as_ptr(),
         ram: std::ptr::null(),
         ram_words: 0,
         pages: std::ptr::null(),
         pages_len: 0,
-        linked: std::ptr::null(),
+        linked: &raw const HELD,
         xctx: 0,
         flags: 0,
     };
@@ -108,20 +121,20 @@ impl Tables {
         if !cfg!(target_pointer_width = "64") {
             return Tables::NONE;
         }
-        let mut flags = LOADS;
-        if f.stores {
-            flags |= STORES;
-            if !f.concurrent {
-                flags |= NARROW_STORES;
-            }
-        }
+        let flags = if f.stores && !f.concurrent {
+            NARROW_STORES
+        } else {
+            0
+        };
+        // No store inline: every store finds a link held.
+        let linked = if f.stores { f.linked } else { &HELD };
         Tables {
             xlate: f.xlate.as_ptr(),
             ram: f.ram.as_ptr(),
             ram_words: f.ram.len() as u64,
             pages: f.pages.as_ptr(),
             pages_len: f.pages.len() as u64,
-            linked: std::ptr::from_ref(f.linked),
+            linked: std::ptr::from_ref(linked),
             xctx: f.xctx,
             flags,
         }

@@ -10,18 +10,20 @@
 //! 1. **Who owns the code memory.** Every compiled function lives in the
 //!    [`Jit`]'s one `JITModule`, which Cranelift maps executable when
 //!    `finalize_definitions` returns. The function pointers are kept only in
-//!    `Jit::funcs`, never handed out: a caller holds a [`Code`] handle (an
-//!    index and the module's epoch) and runs it through [`Jit::run`], which
-//!    looks the pointer up and refuses a handle of an older epoch. The
-//!    memory is freed only by [`Jit::reset`] or on drop, both of which take
-//!    `&mut self` and clear `funcs` first: no run (which borrows `&self`)
-//!    can be under way, and no pointer survives the memory it points into.
+//!    `Jit::funcs` and `Jit::entry` (per block, its own function or the
+//!    loop it heads, compiled into the same module), never handed out: a
+//!    caller holds a [`Code`] handle (an index and the module's epoch) and
+//!    runs it through [`Jit::run`], which looks the pointer up in `entry`
+//!    and refuses a handle of an older epoch. The memory is freed only by
+//!    [`Jit::reset`] or on drop, both of which take `&mut self` and clear
+//!    `funcs` and `entry` first: no run (which borrows `&self`) can be
+//!    under way, and no pointer survives the memory it points into.
 //!    A handle that is stale or names another block is no memory hazard:
 //!    every function this crate compiles touches only the memory listed in
 //!    point 2, whatever block it was compiled from. The same holds for the
 //!    function pointers in the link cells (`Jit::links`, point 5): they are
-//!    copied only from `funcs` of the same epoch, and the cells are freed
-//!    with `funcs`, before the module's memory.
+//!    copied only from `entry` or `funcs` of the same epoch, and the cells
+//!    are freed with them, before the module's memory.
 //! 2. **Why the function pointer's signature matches.** Every function is
 //!    compiled from a Cranelift `Function` whose signature is
 //!    `lower::block_signature` for the host ISA's default calling
@@ -51,7 +53,10 @@
 //!    [`Jit::run`] from the [`fast::Fast`] the memory lends
 //!    ([`Memory::fast`]): shared borrows of a translation cache, the RAM
 //!    words, the code pages and the link mask, turned into pointers and
-//!    lengths before the `&mut dyn Memory` for the callouts is made. The
+//!    lengths before the `&mut dyn Memory` for the callouts is made (or,
+//!    where the memory lends nothing or forbids inline stores, pointers to
+//!    `fast`'s statics, which live forever: a translation table no access
+//!    hits and an atomic link mask that is never 0). The
 //!    generated code reads a translation entry only at an index masked to
 //!    [`fast::XLATE_SIZE`] (the array's length), a RAM word only below
 //!    `ram_words` and a code page only below `pages_len` (both compared
@@ -79,10 +84,11 @@
 //!    boxed slice of `Link` cells, allocated before it is compiled (its
 //!    address is a constant in the code, and a box's contents never move)
 //!    and freed only in `Jit::free`, with `funcs`. The cells are written
-//!    only by [`Jit::link`] and [`Jit::unlink_all`], which take `&mut
-//!    self`, so never while generated code (which runs under `&self`)
-//!    reads them; a cell's function is 0 or a pointer copied from `funcs`
-//!    (point 1), and the code calls it only if it is not 0, with
+//!    only by [`Jit::link`], [`Jit::unlink_all`] and [`Jit::close_loop`],
+//!    which take `&mut self`, so never while generated code (which runs
+//!    under `&self`) reads them; a cell's function is 0 or a pointer
+//!    copied from `entry` (point 1), and the code calls it only if it is
+//!    not 0, with
 //!    `block_signature`, passing on the five arguments it was given (point
 //!    2): the callee sees exactly what a run would give it. The generated
 //!    code reads a page's generation only at an index it compared with
@@ -90,7 +96,14 @@
 //!    `State::links` to [`MAX_CHAIN`], and a function calls on only after
 //!    it has found it above 0 and decremented it, so at most `MAX_CHAIN +
 //!    1` frames of generated code (each a fixed size of a few registers
-//!    and the 8-byte slot) are ever on the stack.
+//!    and the 8-byte slot) are ever on the stack. A loop (`region.rs`)
+//!    is one function with the same signature whose members' code reads
+//!    their own cells (boxes that live as long as the loop's code, until
+//!    `Jit::free`); its jumps from one member to the next are jumps within
+//!    the function, not calls, so the bound on frames is unchanged, and
+//!    the generation cell it reads on every jump is the one the chain
+//!    reads, its address computed once and read only when the page index
+//!    was found below `pages_len`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -99,6 +112,7 @@
 pub mod fast;
 pub mod ir;
 mod lower;
+mod region;
 
 use std::ffi::c_void;
 
@@ -183,6 +197,9 @@ pub(crate) struct Link {
     pub(crate) max_cost: u64,
     /// Cycles paid on entering it (the carried load-use interlock).
     pub(crate) stall: u64,
+    /// The successor's index in `Jit::funcs` (never read by generated
+    /// code: it finds the loops [`Jit::link`] closes).
+    pub(crate) to: u32,
 }
 
 impl Link {
@@ -191,6 +208,7 @@ impl Link {
         func: 0,
         max_cost: 0,
         stall: 0,
+        to: 0,
     };
 }
 
@@ -257,6 +275,15 @@ pub struct Jit {
     ctx: cranelift_codegen::Context,
     fctx: FunctionBuilderContext,
     funcs: Vec<BlockFn>,
+    /// Per block, the function a run of it or a chained call to it enters:
+    /// its own (`funcs`), or the loop it heads ([`Jit::close_loop`]).
+    entry: Vec<BlockFn>,
+    /// Per block, its IR (a loop is compiled from its members' IR) and the
+    /// members of the loop it heads.
+    blocks: Vec<Block>,
+    loops: Vec<Option<Box<[u32]>>>,
+    /// Loops compiled since the last reset.
+    loops_compiled: usize,
     /// Per compiled function, one link per instruction (an exit after
     /// `done` instructions uses entry `done - 1`); boxed so that the
     /// address compiled into the code never moves.
@@ -305,19 +332,44 @@ impl Jit {
             module: Some(module),
             fctx: FunctionBuilderContext::new(),
             funcs: Vec::new(),
+            entry: Vec::new(),
+            blocks: Vec::new(),
+            loops: Vec::new(),
+            loops_compiled: 0,
             links: Vec::new(),
             epoch: 0,
             callouts,
         })
     }
 
-    /// Blocks compiled since the last reset.
+    /// Functions compiled since the last reset: blocks and loops.
     pub fn compiled(&self) -> usize {
-        self.funcs.len()
+        self.funcs.len() + self.loops_compiled
     }
 
     /// Compiles `b` (at least one instruction).
     pub fn compile(&mut self, b: &Block) -> Result<Code, Error> {
+        let index = u32::try_from(self.funcs.len()).map_err(error)?;
+        let cells = vec![Link::NONE; b.insns.len().max(1)].into_boxed_slice();
+        let at = cells.as_ptr() as usize as i64;
+        let f = self.build(&[lower::Member {
+            block: b,
+            links: at,
+            edges: Vec::new(),
+        }])?;
+        self.funcs.push(f);
+        self.entry.push(f);
+        self.blocks.push(b.clone());
+        self.loops.push(None);
+        self.links.push(cells);
+        Ok(Code {
+            index,
+            epoch: self.epoch,
+        })
+    }
+
+    /// Compiles one function from `members` (the first is where it starts).
+    fn build(&mut self, members: &[lower::Member<'_>]) -> Result<BlockFn, Error> {
         if self.module.is_none() {
             let (module, callouts) = new_module()?;
             (self.module, self.callouts) = (Some(module), callouts);
@@ -325,12 +377,9 @@ impl Jit {
         let Some(module) = self.module.as_mut() else {
             return Err(error("no code module"));
         };
-        let index = u32::try_from(self.funcs.len()).map_err(error)?;
         module.clear_context(&mut self.ctx);
         self.ctx.func.signature = lower::block_signature(self.callouts.cc, self.callouts.ptr);
-        let cells = vec![Link::NONE; b.insns.len().max(1)].into_boxed_slice();
-        let at = cells.as_ptr() as usize as i64;
-        lower::lower(b, &mut self.ctx.func, &mut self.fctx, self.callouts, at);
+        lower::lower(members, &mut self.ctx.func, &mut self.fctx, self.callouts);
         let id = module
             .declare_anonymous_function(&self.ctx.func.signature)
             .map_err(error)?;
@@ -342,14 +391,8 @@ impl Jit {
         // SAFETY: `entry` is the finalized (executable) entry of a function
         // compiled from `lower::block_signature`, which is `BlockFn`'s C
         // signature (safety argument, point 2); it lives in `module`, which
-        // outlives every copy in `funcs` (point 1).
-        let f = unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) };
-        self.funcs.push(f);
-        self.links.push(cells);
-        Ok(Code {
-            index,
-            epoch: self.epoch,
-        })
+        // outlives every copy in `funcs` and `entry` (point 1).
+        Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) })
     }
 
     /// Runs compiled block `code` on the registers `gpr` and HI/LO in
@@ -369,7 +412,7 @@ impl Jit {
         if code.epoch != self.epoch {
             return None;
         }
-        let f = *self.funcs.get(code.index as usize)?;
+        let f = *self.entry.get(code.index as usize)?;
         // Pointers from the memory's shared borrows, before its `&mut`
         // (point 4).
         let tables = mem
@@ -412,7 +455,8 @@ impl Jit {
     /// `State::next_event`. The caller links only what its dispatch
     /// would run there: `to` compiled from the same page at that
     /// generation, for the same virtual page, `stall` what the interlock
-    /// carried from that exit costs `to`. False: a stale handle or no
+    /// carried from that exit costs `to`. True: the link is new (the
+    /// exit was not linked so); false: it was, or a stale handle or no
     /// such exit.
     pub fn link(
         &mut self,
@@ -424,7 +468,7 @@ impl Jit {
         if from.epoch != self.epoch || to.epoch != self.epoch {
             return false;
         }
-        let Some(&f) = self.funcs.get(to.index as usize) else {
+        let Some(&f) = self.entry.get(to.index as usize) else {
             return false;
         };
         let cell = self
@@ -434,13 +478,16 @@ impl Jit {
         let Some(cell) = cell else {
             return false;
         };
-        *cell = Link {
+        let link = Link {
             pc,
             func: f as usize,
             max_cost,
             stall,
+            to: to.index,
         };
-        true
+        let new = *cell != link;
+        *cell = link;
+        new
     }
 
     /// Forgets every link (the caller dropped a block some link may lead
@@ -448,6 +495,21 @@ impl Jit {
     pub fn unlink_all(&mut self) {
         for cells in &mut self.links {
             cells.fill(Link::NONE);
+        }
+    }
+
+    /// [`Jit::unlink_all`] for dropping block `gone`: the loops it is in
+    /// are not entered any more (their code reports its tag).
+    pub fn forget(&mut self, gone: Code) {
+        self.unlink_all();
+        if gone.epoch != self.epoch {
+            return;
+        }
+        let heads = self.loops.iter_mut().zip(&mut self.entry).zip(&self.funcs);
+        for ((members, entry), &own) in heads {
+            if members.as_ref().is_some_and(|m| m.contains(&gone.index)) {
+                (*members, *entry) = (None, own);
+            }
         }
     }
 
@@ -459,6 +521,10 @@ impl Jit {
 
     fn free(&mut self) {
         self.funcs.clear();
+        self.entry.clear();
+        self.blocks.clear();
+        self.loops.clear();
+        self.loops_compiled = 0;
         self.links.clear();
         if let Some(module) = self.module.take() {
             // SAFETY: `&mut self` means no run is under way, and `funcs`,

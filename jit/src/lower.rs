@@ -22,7 +22,28 @@ use crate::ir::{Alu, Block, Cond, Imm, Op, Shift};
 use crate::State;
 
 mod chain;
+mod hilo;
 mod ram;
+mod region;
+
+/// A block to compile into a function, with the address of its link cells
+/// (`crate::Link`) and, in a loop, its exits that jump to another member.
+pub(crate) struct Member<'a> {
+    pub(crate) block: &'a Block,
+    pub(crate) links: i64,
+    pub(crate) edges: Vec<Edge>,
+}
+
+/// An exit of a loop's member that jumps to member `to` (an index in the
+/// loop) when it leaves for that member's address and the chain's
+/// conditions hold; `max_cost` and `stall` as in `crate::Link`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Edge {
+    pub(crate) done: usize,
+    pub(crate) to: usize,
+    pub(crate) max_cost: u64,
+    pub(crate) stall: u64,
+}
 
 /// Exit codes the compiled function returns (see [`crate::Exit`]).
 pub(crate) const LEAVE: u32 = 0;
@@ -77,7 +98,6 @@ struct HiLo {
     hi: Variable,
     lo: Variable,
     ready: Variable,
-    c0: Value,
 }
 
 struct Lower<'a> {
@@ -104,8 +124,16 @@ struct Lower<'a> {
     load_sig: SigRef,
     store_sig: SigRef,
     callouts: Callouts,
-    /// The block's start cycle (`State::c0`).
-    c0: Value,
+    /// The current block's start cycle (`State::c0` in and out).
+    c0: Variable,
+    /// Instructions retired by the blocks before it (`State::retired`).
+    retired: Variable,
+    /// The members (one, unless a loop), the one being lowered, the
+    /// start of each and, in a loop, what its jumps check.
+    members: &'a [Member<'a>],
+    edges: &'a [Edge],
+    heads: Vec<cranelift_codegen::ir::Block>,
+    looping: Option<region::Looping>,
     /// Not zero once a store went to the callout: the block then never
     /// chains (the callout may have changed code or asked to stop).
     store_called: Variable,
@@ -115,23 +143,28 @@ struct Lower<'a> {
 }
 
 /// Fills `func` (whose signature is [`block_signature`]) with the code of
-/// `b`.
+/// `members`, entered at the first.
 pub(crate) fn lower(
-    b: &Block,
+    members: &[Member<'_>],
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     c: Callouts,
-    links: i64,
 ) {
     let mut f = FunctionBuilder::new(func, fctx);
     let entry = f.create_block();
     f.append_block_params_for_function_params(entry);
     f.switch_to_block(entry);
     let p = f.block_params(entry).to_vec();
-    let (Some(&gpr), Some(&state), Some(&mem), Some(&vbase), Some(&tables)) =
-        (p.first(), p.get(1), p.get(2), p.get(3), p.get(4))
-    else {
-        // The signature has five parameters: not reached. Kept total.
+    let (Some(&gpr), Some(&state), Some(&mem), Some(&vbase), Some(&tables), Some(first)) = (
+        p.first(),
+        p.get(1),
+        p.get(2),
+        p.get(3),
+        p.get(4),
+        members.first(),
+    ) else {
+        // The signature has five parameters and there is a member: not
+        // reached. Kept total.
         f.ins().return_(&[]);
         f.seal_all_blocks();
         f.finalize(c.config);
@@ -145,43 +178,34 @@ pub(crate) fn lower(
     let taken = f.declare_var(I64);
     let target = f.declare_var(I64);
     let pending = f.declare_var(I32);
-    let zero = f.ins().iconst(I64, 0);
-    f.def_var(taken, zero);
-    f.def_var(target, zero);
     let zero32 = f.ins().iconst(I32, 0);
-    f.def_var(pending, zero32);
     f.def_var(store_called, zero32);
-    let c0 = f.ins().load(
-        I64,
-        MemFlagsData::trusted(),
-        state,
-        offset_of!(State, c0) as i32,
-    );
-    let uses_hilo = b
-        .insns
+    let var = |f: &mut FunctionBuilder<'_>, off: usize| {
+        let v = f.declare_var(I64);
+        let x = f
+            .ins()
+            .load(I64, MemFlagsData::trusted(), state, off as i32);
+        f.def_var(v, x);
+        v
+    };
+    let c0 = var(&mut f, offset_of!(State, c0));
+    let retired = var(&mut f, offset_of!(State, retired));
+    let uses_hilo = members
         .iter()
+        .flat_map(|m| &m.block.insns)
         .any(|i| matches!(i.op, Op::Mul { .. } | Op::MoveFrom { .. }));
-    let hilo = uses_hilo.then(|| {
-        let fl = MemFlagsData::trusted();
-        let mut var = |off: usize| {
-            let v = f.declare_var(I64);
-            let x = f.ins().load(I64, fl, state, off as i32);
-            f.def_var(v, x);
-            v
-        };
-        let (hi, lo, ready) = (
-            var(offset_of!(State, hi)),
-            var(offset_of!(State, lo)),
-            var(offset_of!(State, hilo_ready)),
-        );
-        HiLo { hi, lo, ready, c0 }
+    let hilo = uses_hilo.then(|| HiLo {
+        hi: var(&mut f, offset_of!(State, hi)),
+        lo: var(&mut f, offset_of!(State, lo)),
+        ready: var(&mut f, offset_of!(State, hilo_ready)),
     });
+    let heads = members.iter().map(|_| f.create_block()).collect();
     let mut l = Lower {
         f,
         hilo,
         tables,
         tabs: None,
-        b,
+        b: first.block,
         gpr,
         state,
         mem,
@@ -196,12 +220,27 @@ pub(crate) fn lower(
         store_sig,
         callouts: c,
         c0,
+        retired,
         store_called,
-        links,
+        links: first.links,
         block_sig,
+        members,
+        edges: &first.edges,
+        heads,
+        looping: None,
     };
     l.load_registers();
-    l.body();
+    l.start_loop();
+    for (j, m) in members.iter().enumerate() {
+        (l.b, l.links, l.edges) = (m.block, m.links, &m.edges);
+        if let Some(&head) = l.heads.get(j) {
+            if j == 0 {
+                l.f.ins().jump(head, &[]);
+            }
+            l.f.switch_to_block(head);
+        }
+        l.body();
+    }
     l.f.seal_all_blocks();
     l.f.finalize(c.config);
 }
@@ -233,7 +272,7 @@ impl Lower<'_> {
     /// Loads every register the block mentions into its variable.
     fn load_registers(&mut self) {
         let mut mentioned = 0u32;
-        for i in &self.b.insns {
+        for i in self.members.iter().flat_map(|m| &m.block.insns) {
             let (reads, write) = uses(&i.op);
             mentioned |= reads | 1 << (write & 31);
             if write & 31 != 0 {
@@ -332,6 +371,12 @@ impl Lower<'_> {
             .store(fl, cycles, st, offset_of!(State, cycles) as i32);
         let at = self.f.ins().iconst(I32, at as i64);
         self.f.ins().store(fl, at, st, offset_of!(State, at) as i32);
+        let c0 = self.f.use_var(self.c0);
+        self.f.ins().store(fl, c0, st, offset_of!(State, c0) as i32);
+        let retired = self.f.use_var(self.retired);
+        self.f
+            .ins()
+            .store(fl, retired, st, offset_of!(State, retired) as i32);
         self.f.ins().return_(&[code]);
     }
 
@@ -342,6 +387,11 @@ impl Lower<'_> {
             .checked_sub(1)
             .and_then(|k| self.b.insns.get(k))
             .map_or(0, |i| u64::from(i.end));
+        if code == LEAVE {
+            if let Some(&e) = self.edges.iter().find(|e| e.done == done) {
+                self.jump(e, pc, end);
+            }
+        }
         self.write_back();
         if code == LEAVE && done > 0 {
             self.chain(done, pc, end);
@@ -384,58 +434,12 @@ impl Lower<'_> {
         self.f.def_var(self.pending, p);
     }
 
-    /// The cycle instruction `k` starts at: the block's start, the dynamic
-    /// cycles so far, its static start.
-    fn now(&mut self, h: HiLo, k: usize) -> Value {
-        let start = self.b.insns.get(k).map_or(0, |i| i.start);
-        let taken = self.f.use_var(self.taken);
-        let at = self.f.ins().iadd(h.c0, taken);
-        self.f.ins().iadd_imm_s(at, i64::from(start))
-    }
-
-    /// MULT/MULTU at `k` (tier 2's `Core::mult`).
-    fn mul(&mut self, h: HiLo, k: usize, signed: bool, s: u8, t: u8) {
-        let (a, b) = (self.get(s), self.get(t));
-        let (a, b) = (self.f.ins().ireduce(I32, a), self.f.ins().ireduce(I32, b));
-        let (a, b) = if signed {
-            (self.f.ins().sextend(I64, a), self.f.ins().sextend(I64, b))
-        } else {
-            (self.f.ins().uextend(I64, a), self.f.ins().uextend(I64, b))
-        };
-        let p = self.f.ins().imul(a, b);
-        let lo = self.sext32(p);
-        let high = self.f.ins().ushr_imm_s(p, 32);
-        let hi = self.sext32(high);
-        self.f.def_var(h.lo, lo);
-        self.f.def_var(h.hi, hi);
-        let now = self.now(h, k);
-        let ready = self.f.ins().iadd_imm_s(now, self.b.mul_busy as i64);
-        self.f.def_var(h.ready, ready);
-    }
-
-    /// MFHI/MFLO at `k` (tier 2's `Core::mfhilo`): the wait joins the
-    /// dynamic cycles.
-    fn move_from(&mut self, h: HiLo, k: usize, d: u8, hi: bool) {
-        let now = self.now(h, k);
-        let ready = self.f.use_var(h.ready);
-        let issue = self.b.issue as i64;
-        let less = self.f.ins().iadd_imm_s(ready, -issue);
-        let early = self
-            .f
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, ready, issue);
-        let zero = self.f.ins().iconst(I64, 0);
-        let due = self.f.ins().select(early, zero, less);
-        let until = self.f.ins().umax(now, due);
-        let wait = self.f.ins().isub(until, now);
-        let taken = self.f.use_var(self.taken);
-        let taken = self.f.ins().iadd(taken, wait);
-        self.f.def_var(self.taken, taken);
-        let x = self.f.use_var(if hi { h.hi } else { h.lo });
-        self.set(d, x);
-    }
-
     fn body(&mut self) {
+        let zero = self.f.ins().iconst(I64, 0);
+        self.f.def_var(self.taken, zero);
+        self.f.def_var(self.target, zero);
+        let zero32 = self.f.ins().iconst(I32, 0);
+        self.f.def_var(self.pending, zero32);
         let n = self.b.insns.len();
         for k in 0..n {
             let Some(&i) = self.b.insns.get(k) else { break };

@@ -439,3 +439,4 @@ fn a_multiply_sets_hi_lo_and_mflo_waits_for_it() {
 
 mod chain;
 mod fast;
+mod region;

@@ -49,7 +49,8 @@ impl Lower<'_> {
         self.unless(changed, no);
         // The cycle this block ends at, and the successor's worst end.
         let taken = self.f.use_var(self.taken);
-        let at = self.f.ins().iadd(self.c0, taken);
+        let c0 = self.f.use_var(self.c0);
+        let at = self.f.ins().iadd(c0, taken);
         let at = self.f.ins().iadd_imm_s(at, end as i64);
         let max = field(self, I64, offset_of!(Link, max_cost));
         let worst = self.f.ins().iadd(at, max);
@@ -65,10 +66,7 @@ impl Lower<'_> {
         let stall = field(self, I64, offset_of!(Link, stall));
         let c0 = self.f.ins().iadd(at, stall);
         self.f.ins().store(fl, c0, st, offset_of!(State, c0) as i32);
-        let retired = self
-            .f
-            .ins()
-            .load(I64, fl, st, offset_of!(State, retired) as i32);
+        let retired = self.f.use_var(self.retired);
         let retired = self.f.ins().iadd_imm_s(retired, done as i64);
         self.f
             .ins()

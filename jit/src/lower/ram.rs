@@ -1,8 +1,9 @@
 //! Loads and stores. An aligned access that hits the caller's translation
 //! cache and RAM is done inline from the tables the block's fifth argument
 //! points at (`crate::fast`); anything else (a miss, an unaligned address, a
-//! device, a store into a page with code or while an LL link is held, the
-//! caller's conditions in `Tables::flags`) calls the callout as before, so
+//! device, a store into a page with code or while an LL link is held, or
+//! what the caller keeps for the callout: `Fast::stores`, `Fast::concurrent`)
+//! calls the callout as before, so
 //! the callout stays the one place for every case but the common one.
 
 use std::mem::{offset_of, size_of};
@@ -13,9 +14,7 @@ use cranelift_codegen::ir::{Block as Label, InstBuilder, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use super::{Lower, CHECK, SIGNED};
-use crate::fast::{
-    CodePage, Tables, XlateEntry, LOADS, NARROW_STORES, PAGE_SHIFT, STORES, XLATE_SIZE,
-};
+use crate::fast::{CodePage, Tables, XlateEntry, NARROW_STORES, PAGE_SHIFT, XLATE_SIZE};
 use crate::ir::Insn;
 
 /// The fields of `Tables` a load needs and those a store needs besides,
@@ -28,7 +27,6 @@ pub(super) struct Tabs {
     ram: Value,
     ram_words: Value,
     xctx: Value,
-    flags: Value,
     stores: Option<StoreTabs>,
 }
 
@@ -37,6 +35,7 @@ struct StoreTabs {
     pages: Value,
     pages_len: Value,
     linked: Value,
+    flags: Value,
 }
 
 fn field(f: &mut FunctionBuilder<'_>, tables: Value, ty: Type, off: usize) -> Value {
@@ -45,7 +44,7 @@ fn field(f: &mut FunctionBuilder<'_>, tables: Value, ty: Type, off: usize) -> Va
 
 impl Lower<'_> {
     /// The tables for an access (a store's too if `store`).
-    fn tabs(&mut self, store: bool) -> Tabs {
+    pub(super) fn tabs(&mut self, store: bool) -> Tabs {
         let t = self.tables;
         let f = &mut self.f;
         let mut tabs = match self.tabs {
@@ -55,7 +54,6 @@ impl Lower<'_> {
                 ram: field(f, t, I64, offset_of!(Tables, ram)),
                 ram_words: field(f, t, I64, offset_of!(Tables, ram_words)),
                 xctx: field(f, t, I32, offset_of!(Tables, xctx)),
-                flags: field(f, t, I32, offset_of!(Tables, flags)),
                 stores: None,
             },
         };
@@ -64,6 +62,7 @@ impl Lower<'_> {
                 pages: field(f, t, I64, offset_of!(Tables, pages)),
                 pages_len: field(f, t, I64, offset_of!(Tables, pages_len)),
                 linked: field(f, t, I64, offset_of!(Tables, linked)),
+                flags: field(f, t, I32, offset_of!(Tables, flags)),
             });
         }
         self.tabs = Some(tabs);
@@ -151,9 +150,6 @@ impl Lower<'_> {
         let slow = self.f.create_block();
         let join = self.f.create_block();
         let tb = self.tabs(false);
-        let on = self.f.ins().band_imm_s(tb.flags, i64::from(LOADS));
-        let no = self.f.ins().icmp_imm_s(IntCC::Equal, on, 0);
-        self.unless(no, slow);
         let pa = self.translate(tb, ea, width, false, slow);
         let v = self.load_ram(tb, pa, width, signed);
         self.f.def_var(x, v);
@@ -254,17 +250,11 @@ impl Lower<'_> {
             self.f.ins().jump(slow, &[]);
             return false;
         };
-        let need = if width >= 4 {
-            STORES
-        } else {
-            STORES | NARROW_STORES
-        };
-        let on = self.f.ins().band_imm_s(tb.flags, i64::from(need));
-        let no = self
-            .f
-            .ins()
-            .icmp_imm_s(IntCC::NotEqual, on, i64::from(need));
-        self.unless(no, slow);
+        if width < 4 {
+            let on = self.f.ins().band_imm_s(st.flags, i64::from(NARROW_STORES));
+            let no = self.f.ins().icmp_imm_s(IntCC::Equal, on, 0);
+            self.unless(no, slow);
+        }
         let pa = self.translate(tb, ea, width, true, slow);
         let page = self.f.ins().ushr_imm_s(pa, i64::from(PAGE_SHIFT));
         let out = self

@@ -8,11 +8,11 @@ use super::fast::Words;
 use crate::ir::{Cond, Imm, Op};
 use crate::{Exit, Jit, State, MAX_CHAIN};
 
-const BASE: u64 = 0xFFFF_FFFF_8000_1000;
+pub(super) const BASE: u64 = 0xFFFF_FFFF_8000_1000;
 
 /// r1 += 1; bne r1, r2, back to the start; nop. Each pass costs 3 cycles,
 /// 13 when the branch is taken.
-fn counting_loop() -> crate::ir::Block {
+pub(super) fn counting_loop() -> crate::ir::Block {
     block(
         &[
             Op::Imm {

@@ -73,8 +73,8 @@ impl BlockCache {
         }
         self.built += 1;
         let e = self.entries.get_mut(Self::slot(b.pa))?;
-        if e.code.is_some() {
-            self.tier3.unlink_all();
+        if let Some(gone) = e.code {
+            self.tier3.forget(gone);
         }
         *e = b;
         Some(e)

@@ -8,6 +8,10 @@
 //! interpreter's instructions) it hands back at that instruction, and tier
 //! 2's executor finishes the block from there. MULT/MULTU and MFHI/MFLO
 //! are compiled, with HI/LO readiness carried in and out as tier 2 does.
+//! The dispatch links a compiled exit to the compiled block it goes on to
+//! ([`Tier3::link`]), and a new link that closes a cycle of blocks has them
+//! compiled again as one loop (`Jit::close_loop`); dropping a block
+//! forgets the links and its loops (`Jit::forget`).
 
 use disco_jit::ir::{self, Alu, Cond, Imm, Op, Shift};
 use disco_jit::{Code, Exit, Fast, Jit, Memory, State};
@@ -89,12 +93,13 @@ impl Tier3 {
         self.from = from;
     }
 
-    /// Forgets every link: a compiled block is dropped, and a link to it
-    /// would report its cache slot, which now holds another block.
+    /// Forgets every link and the loops `gone` is in: it is dropped, and
+    /// a link to it would report its cache slot, which now holds another
+    /// block.
     #[cold]
-    pub(super) fn unlink_all(&mut self) {
+    pub(super) fn forget(&mut self, gone: Code) {
         if let Some(jit) = self.jit.as_mut() {
-            jit.unlink_all();
+            jit.forget(gone);
         }
     }
 
@@ -115,8 +120,16 @@ impl Tier3 {
             && f.generation == b.generation;
         if let (true, Some(jit)) = (same, self.jit.as_mut()) {
             let stall = super::interlock_stall(load_dest, b);
-            jit.link((f.code, f.done), (to, pc), b.max_cost, stall);
+            if jit.link((f.code, f.done), (to, pc), b.max_cost, stall) {
+                // A new link may close a loop through `to`.
+                Self::close_loop(jit, to);
+            }
         }
+    }
+
+    #[cold]
+    fn close_loop(jit: &mut Jit, head: Code) {
+        jit.close_loop(head);
     }
 
     /// Counts a run of `b` and compiles it once it is hot; `Some(code)` to

@@ -1,0 +1,121 @@
+//! A loop's jumps (`crate::region`): at an exit that leads to another
+//! member, the member's code runs next, in the same function, if the chain
+//! would have called it (`chain.rs`): the address is the member's, no
+//! store went to the callout, the page's generation is unchanged, the
+//! member's worst case ends before the next event, and the run has passes
+//! left. What those checks read and do not change during a run (the page's
+//! generation cell, the wanted generation, the next event) is read once,
+//! on entry, as are the tables' fields the accesses use, so that every
+//! member's code finds them in registers.
+
+use std::mem::{offset_of, size_of};
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_frontend::Variable;
+
+use super::{Edge, Lower};
+use crate::fast::{CodePage, Tables};
+use crate::ir::Op;
+use crate::region::MAX_PASSES;
+use crate::State;
+
+#[derive(Clone, Copy)]
+pub(super) struct Looping {
+    /// Jumps left in this run.
+    passes: Variable,
+    /// Not zero if the page is not in the tables (no tables lent): no
+    /// jumps then.
+    outside: Value,
+    /// The page's generation cell (read only if `outside` is zero).
+    cell: Value,
+    generation: Value,
+    next_event: Value,
+}
+
+impl Lower<'_> {
+    /// In a loop, on entry: what its jumps check and the tables' fields.
+    pub(super) fn start_loop(&mut self) {
+        if self.members.iter().all(|m| m.edges.is_empty()) {
+            return;
+        }
+        let ops = || self.members.iter().flat_map(|m| &m.block.insns);
+        let stores = ops().any(|i| matches!(i.op, Op::Store { .. }));
+        if stores || ops().any(|i| matches!(i.op, Op::Load { .. })) {
+            self.tabs(stores);
+        }
+        let (st, t, fl) = (self.state, self.tables, Self::flags());
+        let field = |l: &mut Self, base, ty, off: usize| l.f.ins().load(ty, fl, base, off as i32);
+        let page = field(self, st, I64, offset_of!(State, page));
+        let len = field(self, t, I64, offset_of!(Tables, pages_len));
+        let outside = self
+            .f
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, page, len);
+        let pages = field(self, t, I64, offset_of!(Tables, pages));
+        let off = self.f.ins().imul_imm_s(page, size_of::<CodePage>() as i64);
+        let p = self.f.ins().iadd(pages, off);
+        let cell = self
+            .f
+            .ins()
+            .iadd_imm_s(p, offset_of!(CodePage, generation) as i64);
+        let generation = field(self, st, I32, offset_of!(State, generation));
+        let next_event = field(self, st, I64, offset_of!(State, next_event));
+        let passes = self.f.declare_var(I32);
+        let n = self.f.ins().iconst(I32, i64::from(MAX_PASSES));
+        self.f.def_var(passes, n);
+        self.looping = Some(Looping {
+            passes,
+            outside,
+            cell,
+            generation,
+            next_event,
+        });
+    }
+
+    /// At the exit `e` for `pc` whose static cost is `end`: on to member
+    /// `e.to` if it may run now, as the dispatch would start it (its start
+    /// cycle past this block's end and the stall, the instructions
+    /// retired counted); else goes on in a new block.
+    pub(super) fn jump(&mut self, e: Edge, pc: Value, end: u64) {
+        let (Some(lp), Some(&head), Some(to)) =
+            (self.looping, self.heads.get(e.to), self.members.get(e.to))
+        else {
+            return;
+        };
+        let no = self.f.create_block();
+        let word = to.block.insns.first().map_or(0, |i| i.word);
+        let start = self.f.ins().iadd_imm_s(self.vbase, i64::from(word) << 2);
+        let other = self.f.ins().icmp(IntCC::NotEqual, pc, start);
+        self.unless(other, no);
+        let called = self.f.use_var(self.store_called);
+        self.unless(called, no);
+        let passes = self.f.use_var(lp.passes);
+        let out = self.f.ins().icmp_imm_s(IntCC::Equal, passes, 0);
+        self.unless(out, no);
+        self.unless(lp.outside, no);
+        let now = self.f.ins().atomic_load(I32, Self::flags(), lp.cell);
+        let changed = self.f.ins().icmp(IntCC::NotEqual, now, lp.generation);
+        self.unless(changed, no);
+        let taken = self.f.use_var(self.taken);
+        let c0 = self.f.use_var(self.c0);
+        let at = self.f.ins().iadd(c0, taken);
+        let at = self.f.ins().iadd_imm_s(at, end as i64);
+        let worst = self.f.ins().iadd_imm_s(at, e.max_cost as i64);
+        let late = self
+            .f
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, worst, lp.next_event);
+        self.unless(late, no);
+        let c0 = self.f.ins().iadd_imm_s(at, e.stall as i64);
+        self.f.def_var(self.c0, c0);
+        let retired = self.f.use_var(self.retired);
+        let retired = self.f.ins().iadd_imm_s(retired, e.done as i64);
+        self.f.def_var(self.retired, retired);
+        let passes = self.f.ins().iadd_imm_s(passes, -1);
+        self.f.def_var(lp.passes, passes);
+        self.f.ins().jump(head, &[]);
+        self.f.switch_to_block(no);
+    }
+}

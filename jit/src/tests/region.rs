@@ -1,0 +1,215 @@
+//! Loops: blocks linked into a cycle compiled as one function run the
+//! passes the chained calls would, without the calls' bound, and stop
+//! where the dispatch would stop them.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::block;
+use super::chain::{counting_loop, BASE};
+use super::fast::Words;
+use crate::ir::{Alu, Block, Cond, Imm, Op};
+use crate::region::MAX_PASSES;
+use crate::{Code, Exit, Jit, State, MAX_CHAIN};
+
+/// The counting loop linked to itself (`stall` on each entry), closed
+/// into a loop if `close`.
+fn self_loop(stall: u64, close: bool) -> (Jit, Code) {
+    let mut jit = Jit::new().unwrap();
+    let code = jit.compile(&counting_loop()).unwrap();
+    assert!(jit.link((code, 3), (code, BASE), 13, stall));
+    assert_eq!(jit.close_loop(code), close);
+    (jit, code)
+}
+
+/// Runs `code` with r2 = `to` and the next event at `next_event`; the
+/// exit, the state and the registers.
+fn run(jit: &Jit, code: Code, to: u64, next_event: u64, m: &mut Words) -> (Exit, State, [u64; 32]) {
+    let mut gpr = [0u64; 32];
+    gpr[2] = to;
+    let mut state = State {
+        next_event,
+        ..State::default()
+    };
+    let exit = jit.run(code, &mut gpr, &mut state, BASE, m).unwrap();
+    (exit, state, gpr)
+}
+
+fn leave(done: usize, pc: u64, cycles: u64) -> Exit {
+    Exit::Leave {
+        done,
+        pc,
+        cycles,
+        whole: true,
+    }
+}
+
+#[test]
+fn a_closed_self_loop_runs_past_the_chain_bound_until_its_branch_falls_through() {
+    let mut m = Words::new(true);
+    let (jit, code) = self_loop(0, true);
+    assert_eq!(jit.compiled(), 2);
+    let n = 10 * u64::from(MAX_CHAIN);
+    let (exit, st, g) = run(&jit, code, n, 1 << 40, &mut m);
+    assert_eq!((exit, g[1]), (leave(3, BASE + 12, 3), n));
+    assert_eq!((st.c0, st.retired), ((n - 1) * 13, (n - 1) * 3));
+    // The carried stall is paid on every pass.
+    let (jit, code) = self_loop(2, true);
+    let (_, st, _) = run(&jit, code, n, 1 << 40, &mut m);
+    assert_eq!(st.c0, (n - 1) * 15);
+    // Closing it again changes nothing.
+    let mut jit = jit;
+    assert!(!jit.close_loop(code));
+}
+
+#[test]
+fn a_loop_stops_where_the_next_event_could_be_crossed() {
+    let mut m = Words::new(true);
+    let (jit, code) = self_loop(0, true);
+    // Passes end at 13, 26, 39: the pass from 39 could end at 52.
+    let (exit, st, g) = run(&jit, code, 1000, 50, &mut m);
+    assert_eq!(
+        (exit, st.c0, st.retired, g[1]),
+        (leave(3, BASE, 13), 26, 6, 3)
+    );
+    let (_, st, _) = run(&jit, code, 1000, 52, &mut m);
+    assert_eq!(st.c0, 26);
+    let (_, st, _) = run(&jit, code, 1000, 53, &mut m);
+    assert_eq!(st.c0, 39);
+}
+
+#[test]
+fn a_loop_is_bounded_and_needs_the_tables_and_the_generation() {
+    let mut m = Words::new(true);
+    let (jit, code) = self_loop(0, true);
+    // Each call (the run's and the chained ones) makes MAX_PASSES jumps,
+    // then chains through the exit's link, into the loop again.
+    let calls = u64::from(MAX_CHAIN) + 1;
+    let passes = calls * (u64::from(MAX_PASSES) + 1);
+    let (exit, st, g) = run(&jit, code, 1 << 30, 1 << 40, &mut m);
+    assert_eq!(
+        (exit, st.retired, g[1]),
+        (leave(3, BASE, 13), 3 * (passes - 1), passes)
+    );
+    let (exit, st, g) = run(&jit, code, 1000, 1 << 40, &mut Words::new(false));
+    assert_eq!((exit, st.retired, g[1]), (leave(3, BASE, 13), 0, 1));
+    m.pages[0].generation.store(1, Relaxed);
+    let (_, st, g) = run(&jit, code, 1000, 1 << 40, &mut m);
+    assert_eq!((st.retired, g[1]), (0, 1));
+}
+
+/// A at word 0: r1 += 1; beq r0, r0 to B (word 8); r3 = r3 + r1 in its
+/// slot. B at word 8: r4 += 1; bne r1, r2 back to A; nop.
+fn two_blocks() -> (Block, Block) {
+    let a = block(
+        &[
+            Op::Imm {
+                op: Imm::Addu,
+                t: 1,
+                s: 1,
+                imm: 1,
+            },
+            Op::Branch {
+                cond: Cond::Eq,
+                s: 0,
+                t: 0,
+                off: 24,
+            },
+            Op::Alu {
+                op: Alu::Addu,
+                d: 3,
+                s: 3,
+                t: 1,
+            },
+        ],
+        &[2],
+        &[],
+    );
+    let mut b = counting_loop();
+    b.insns[0].op = Op::Imm {
+        op: Imm::Addu,
+        t: 4,
+        s: 4,
+        imm: 1,
+    };
+    b.insns[1].op = Op::Branch {
+        cond: Cond::Ne,
+        s: 1,
+        t: 2,
+        off: (-40i64) as u64,
+    };
+    for (k, i) in b.insns.iter_mut().enumerate() {
+        i.word = 8 + k as u16;
+    }
+    b.tag = 1;
+    (a, b)
+}
+
+#[test]
+fn two_blocks_linked_both_ways_loop_as_the_chain_would_run_them() {
+    let mut m = Words::new(true);
+    let (a, b) = two_blocks();
+    // Both closed and not: the same registers, cycles and retired counts
+    // where the chain's bound does not come in.
+    let mut results = Vec::new();
+    for close in [false, true] {
+        let mut jit = Jit::new().unwrap();
+        let (ca, cb) = (jit.compile(&a).unwrap(), jit.compile(&b).unwrap());
+        // Each costs 3 cycles, 13 with its branch taken.
+        assert!(jit.link((ca, 3), (cb, BASE + 32), 13, 1));
+        assert!(jit.link((cb, 3), (ca, BASE), 13, 0));
+        if close {
+            assert!(jit.close_loop(cb));
+        }
+        let (exit, st, g) = run(&jit, ca, 20, 1 << 40, &mut m);
+        // Calls left differ: the loop (headed by B) makes one, from A.
+        let calls = if close { 1 } else { 39 };
+        assert_eq!(st.links, MAX_CHAIN - calls);
+        let st = State { links: 0, ..st };
+        results.push((exit, st, g[1], g[3], g[4]));
+        // Past the chain's bound, only the loop goes on.
+        let (_, st, g) = run(&jit, ca, 1000, 1 << 40, &mut m);
+        // Unclosed: the run and 64 calls, ending in A's 33rd pass.
+        let ended = if close { (1000, 1) } else { (33, 0) };
+        assert_eq!((g[1], st.tag), ended);
+    }
+    // A's passes: 20, each 13 + 1 stall into B; B's: 19 taken (13 each),
+    // the last falls through (3).
+    let (exit, st, r1, r3, r4) = results[0];
+    assert_eq!(
+        (exit, st.tag, r1, r3, r4),
+        (leave(3, BASE + 44, 3), 1, 20, 210, 20)
+    );
+    assert_eq!((st.c0, st.retired), (20 * 14 + 19 * 13, 39 * 3));
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn dropping_a_member_reverts_its_loops() {
+    let mut m = Words::new(true);
+    let (a, b) = two_blocks();
+    let mut jit = Jit::new().unwrap();
+    let (ca, cb) = (jit.compile(&a).unwrap(), jit.compile(&b).unwrap());
+    assert!(jit.link((ca, 3), (cb, BASE + 32), 13, 0));
+    assert!(!jit.link((ca, 3), (cb, BASE + 32), 13, 0));
+    assert!(!jit.close_loop(ca));
+    assert!(jit.link((cb, 3), (ca, BASE), 13, 0));
+    assert!(jit.close_loop(ca));
+    // B is in A's loop: entered through B, it chains into it.
+    assert!(!jit.close_loop(cb));
+    assert_eq!(jit.compiled(), 3);
+    let (_, st, _) = run(&jit, ca, 1000, 1 << 40, &mut m);
+    assert_eq!(st.retired, 999 * 6 + 3);
+    // Dropping B (its slot now names another block): A runs alone.
+    jit.forget(cb);
+    let (exit, st, g) = run(&jit, ca, 1000, 1 << 40, &mut m);
+    assert_eq!(
+        (exit, st.retired, st.tag, g[1]),
+        (leave(3, BASE + 32, 13), 0, 0, 1)
+    );
+    // Relinked, the loop closes again.
+    assert!(jit.link((ca, 3), (cb, BASE + 32), 13, 0));
+    assert!(jit.link((cb, 3), (ca, BASE), 13, 0));
+    assert!(jit.close_loop(ca));
+    jit.reset();
+    assert!(!jit.close_loop(ca));
+}
