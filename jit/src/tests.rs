@@ -89,7 +89,7 @@ fn run(b: &Block, gpr: &mut [u64; 32], ram: &mut Ram) -> Exit {
         .unwrap()
 }
 
-fn leave(done: usize, pc: u64, cycles: u64) -> Exit {
+pub(super) fn leave(done: usize, pc: u64, cycles: u64) -> Exit {
     Exit::Leave {
         done,
         pc,

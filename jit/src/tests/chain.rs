@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::block;
 use super::fast::Words;
 use crate::ir::{Cond, Imm, Op};
-use crate::{Exit, Jit, State, MAX_CHAIN};
+use crate::{Code, Exit, Jit, State, MAX_CHAIN};
 
 pub(super) const BASE: u64 = 0xFFFF_FFFF_8000_1000;
 
@@ -40,6 +40,19 @@ fn run_loop(to: u64, next_event: u64, stall: u64, m: &mut Words) -> (Exit, State
     let mut jit = Jit::new().unwrap();
     let code = jit.compile(&counting_loop()).unwrap();
     assert!(jit.link((code, 3), (code, BASE), 13, stall));
+    let (exit, state, gpr) = run(&jit, code, to, next_event, m);
+    (exit, state, gpr[1])
+}
+
+/// Runs `code` with r2 = `to` and the next event at `next_event`; the
+/// exit, the state and the registers.
+pub(super) fn run(
+    jit: &Jit,
+    code: Code,
+    to: u64,
+    next_event: u64,
+    m: &mut Words,
+) -> (Exit, State, [u64; 32]) {
     let mut gpr = [0u64; 32];
     gpr[2] = to;
     let mut state = State {
@@ -47,7 +60,7 @@ fn run_loop(to: u64, next_event: u64, stall: u64, m: &mut Words) -> (Exit, State
         ..State::default()
     };
     let exit = jit.run(code, &mut gpr, &mut state, BASE, m).unwrap();
-    (exit, state, gpr[1])
+    (exit, state, gpr)
 }
 
 fn taken(cycles: u64) -> Exit {

@@ -5,11 +5,12 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::block;
-use super::chain::{counting_loop, BASE};
+use super::chain::{counting_loop, run, BASE};
 use super::fast::Words;
+use super::leave;
 use crate::ir::{Alu, Block, Cond, Imm, Op};
 use crate::region::MAX_PASSES;
-use crate::{Code, Exit, Jit, State, MAX_CHAIN};
+use crate::{Code, Jit, State, MAX_CHAIN};
 
 /// The counting loop linked to itself (`stall` on each entry), closed
 /// into a loop if `close`.
@@ -19,28 +20,6 @@ fn self_loop(stall: u64, close: bool) -> (Jit, Code) {
     assert!(jit.link((code, 3), (code, BASE), 13, stall));
     assert_eq!(jit.close_loop(code), close);
     (jit, code)
-}
-
-/// Runs `code` with r2 = `to` and the next event at `next_event`; the
-/// exit, the state and the registers.
-fn run(jit: &Jit, code: Code, to: u64, next_event: u64, m: &mut Words) -> (Exit, State, [u64; 32]) {
-    let mut gpr = [0u64; 32];
-    gpr[2] = to;
-    let mut state = State {
-        next_event,
-        ..State::default()
-    };
-    let exit = jit.run(code, &mut gpr, &mut state, BASE, m).unwrap();
-    (exit, state, gpr)
-}
-
-fn leave(done: usize, pc: u64, cycles: u64) -> Exit {
-    Exit::Leave {
-        done,
-        pc,
-        cycles,
-        whole: true,
-    }
 }
 
 #[test]
