@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sim::hv::{
     execute,
     isa::{Class, Insn, Reg},
-    Access, Exception, ExecContext, Flow, MemOp, Mode, MulDiv, Regs, TIMING,
+    Access, Exception, ExecContext, Flow, MemOp, MulDiv, Regs, TIMING,
 };
 
 use super::block::{Block, Step};
@@ -65,7 +65,7 @@ pub(super) fn run_block(
     if ctx.trace.enabled {
         ctx.trace.emit(MonEvent::BtBlock {
             pc: crate::obs::low32(b.pc),
-            insns: b.insns.len() as u32,
+            insns: b.steps.len() as u32,
         });
     }
     let (c0, ops0) = (ctx.core.cycles(), ctx.bt.stats.inline_ops);
@@ -245,7 +245,7 @@ fn block_exit(ctx: &mut GuestCtx<'_>, regs: &Regs, b: &Block) -> BlockEnd {
 /// mode) through its micro-op: what `execute` does through `Xlat` for it
 /// (the inline rewrite and its cost, the access, a load's extension and
 /// interlock), without them. `None` if it is not an aligned access to
-/// such RAM (`Xlat::kseg_ram`), which the general path runs.
+/// such RAM (`kseg_ram`), which the general path runs.
 #[inline(always)]
 fn kseg_access(
     ctx: &mut GuestCtx<'_>,
@@ -255,28 +255,38 @@ fn kseg_access(
     shared: bool,
 ) -> Option<Result<(), Exception>> {
     let ea = op.addr(regs);
-    let va = ea as u32;
-    let gpa = GuestPhys(u64::from(va & 0x1FFF_FFFF));
     let width = op.width();
-    // KSEG0/KSEG1 are unmapped in kernel mode only.
-    if ea & u64::from(width - 1) != 0
-        || !(0x8000_0000..0xC000_0000).contains(&va)
-        || gpa.0 >= ctx.pmap.size()
-        || ctx.vcpu.mode() != Mode::Kernel
-    {
+    if ea & u64::from(width - 1) != 0 {
         return None;
     }
+    let gpa = kseg_ram(ctx, ea)?;
     ctx.now = ctx.core.cycles();
-    if !shared {
-        super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
-    }
-    kseg_window(ctx, st, gpa.0);
+    kseg_cost(ctx, st, shared, gpa);
     if op.is_store() {
         return Some(ctx.write_ram(gpa, width, op.value(regs)));
     }
     Some(ctx.read_ram(gpa, width, Access::Load).map(|raw| {
         st.load_dest = op.complete(regs, raw);
     }))
+}
+
+/// The guest-physical RAM address of a KSEG0/KSEG1 access by the guest
+/// kernel, which `GuestCtx::translate` would give without a search (the
+/// segments are unmapped in kernel mode); `None` for everything else,
+/// which takes the general path.
+#[inline(always)]
+fn kseg_ram(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
+    engine::kseg_phys(ctx, vaddr).filter(|gpa| gpa.0 < ctx.pmap.size())
+}
+
+/// The inline rewrite of a KSEG0/KSEG1 RAM access and its cost, unless
+/// the access reuses the previous one's rewrite (`shared`).
+#[inline(always)]
+fn kseg_cost(ctx: &mut GuestCtx<'_>, st: &mut RunState, shared: bool, gpa: GuestPhys) {
+    if !shared {
+        super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
+    }
+    kseg_window(ctx, st, gpa.0);
 }
 
 /// Retires an instruction that ran to `flow`: the PC advanced, its
@@ -415,23 +425,6 @@ impl Xlat<'_, '_> {
         }
     }
 
-    /// The guest-physical RAM address of a KSEG0/KSEG1 access by the guest
-    /// kernel, which `GuestCtx::translate` would give without a search
-    /// (the segments are unmapped in kernel mode); `None` for everything
-    /// else, which takes the general path.
-    fn kseg_ram(&self, vaddr: u64) -> Option<GuestPhys> {
-        engine::kseg_phys(self.ctx, vaddr).filter(|gpa| gpa.0 < self.ctx.pmap.size())
-    }
-
-    /// The inline rewrite of a KSEG0/KSEG1 RAM access (`data`'s, without
-    /// its tests).
-    fn kseg_cost(&mut self, gpa: GuestPhys) {
-        if !self.shared_base {
-            super::charge(self.ctx, Spent::Kseg, self.ctx.cost.bt_kseg);
-        }
-        kseg_window(self.ctx, self.st, gpa.0);
-    }
-
     fn inline_op(&mut self, what: Spent, cycles: u64) {
         self.ctx.bt.stats.inline_ops += 1;
         self.ctx.now = self.ctx.core.cycles();
@@ -449,8 +442,8 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
-        if let Some(gpa) = self.kseg_ram(vaddr) {
-            self.kseg_cost(gpa);
+        if let Some(gpa) = kseg_ram(self.ctx, vaddr) {
+            kseg_cost(self.ctx, self.st, self.shared_base, gpa);
             return self.ctx.read_ram(gpa, width, Access::Load);
         }
         self.data(vaddr);
@@ -463,8 +456,8 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
-        if let Some(gpa) = self.kseg_ram(vaddr) {
-            self.kseg_cost(gpa);
+        if let Some(gpa) = kseg_ram(self.ctx, vaddr) {
+            kseg_cost(self.ctx, self.st, self.shared_base, gpa);
             return self.ctx.write_ram(gpa, width, value);
         }
         self.data(vaddr);

@@ -201,7 +201,6 @@ pub(super) struct Block {
     /// Machine page and the code generation the words were read at.
     pub(super) page: usize,
     pub(super) generation: u32,
-    pub(super) insns: Vec<Insn>,
     /// Per instruction: how it runs (`exec::run_insns`), with its word.
     pub(super) steps: Vec<(Step, Insn)>,
     /// `unchained_exit`, computed once.
