@@ -391,6 +391,12 @@ impl Monitor {
         self.par.as_ref().map(parallel::Parallel::threads)
     }
 
+    /// How many batches of the parallel mode ran a VM on more than one
+    /// host thread (0 in the deterministic mode).
+    pub fn parallel_split_batches(&self) -> u64 {
+        self.par.as_ref().map_or(0, |p| p.split_batches)
+    }
+
     /// Machine time: every physical CPU has reached it.
     pub fn now(&self) -> u64 {
         self.now
