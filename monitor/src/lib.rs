@@ -391,10 +391,11 @@ impl Monitor {
         self.par.as_ref().map(parallel::Parallel::threads)
     }
 
-    /// How many batches of the parallel mode ran a VM on more than one
-    /// host thread (0 in the deterministic mode).
-    pub fn parallel_split_batches(&self) -> u64 {
-        self.par.as_ref().map_or(0, |p| p.split_batches)
+    /// How many batches the parallel mode ran, and in how many of them a
+    /// VM's CPUs were on more than one host thread (docs/parallel.md);
+    /// `None` in the deterministic mode.
+    pub fn parallel_batches(&self) -> Option<(u64, u64)> {
+        self.par.as_ref().map(|p| (p.batches, p.split_batches))
     }
 
     /// Machine time: every physical CPU has reached it.

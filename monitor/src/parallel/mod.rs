@@ -50,10 +50,11 @@ use sim::hv::{quantum_end, Bus, Cpu, Pool};
 use crate::guest::Shootdown;
 use crate::mem::Asids;
 use crate::obs::{Record, Trace};
+use crate::vcpu::VcpuState;
 use crate::vm::Vm;
 use crate::{cost, tlbctl};
-use run::{run_job, Held, Job, Lent, Unit, VmHeld};
-use sync::{Cut, Progress};
+use run::{run_job, Held, Job, Lent, Shared, Unit, VmHeld};
+use sync::{Cut, Meet, Waker};
 
 /// The monitor's host threads in the parallel mode.
 pub(crate) struct Parallel {
@@ -70,7 +71,8 @@ pub(crate) struct Parallel {
     /// lent to a unit wait here.
     vms: Vec<Option<Vm>>,
     cpus: Vec<Option<Cpu>>,
-    /// Batches in which a VM ran on more than one thread.
+    /// Batches run, and those in which a VM ran on more than one thread.
+    pub(crate) batches: u64,
     pub(crate) split_batches: u64,
 }
 
@@ -97,6 +99,7 @@ impl Parallel {
             home: vec![0; pcpus],
             vms: Vec::new(),
             cpus: Vec::new(),
+            batches: 0,
             split_batches: 0,
         }
     }
@@ -234,10 +237,9 @@ impl Parallel {
         let quanta = if vms.is_empty() { 1 } else { q.quanta.max(1) };
         let cut = Arc::new(Cut::new(quanta));
         let threads = self.threads();
-        let progress = Arc::new(Progress::new(threads));
+        let waker = Arc::new(Waker::default());
         let mut jobs: Vec<Job> = (0..threads)
-            .map(|t| Job {
-                t,
+            .map(|_| Job {
                 units: Vec::new(),
                 trace: Trace {
                     enabled: q.trace.enabled,
@@ -248,19 +250,39 @@ impl Parallel {
                 quantum: q.quantum,
                 limit: q.limit,
                 cut: Arc::clone(&cut),
-                progress: Arc::clone(&progress),
+                waker: Arc::clone(&waker),
                 cost: q.cost,
                 started: VecDeque::new(),
                 shootdowns: Vec::new(),
             })
             .collect();
-        vms.sort_by_key(|u| std::cmp::Reverse(u.2.len()));
-        let busy: usize = vms.iter().map(|u| u.2.len()).sum();
-        let share = busy.div_ceil(threads.max(1)).max(1);
+        // A CPU whose VCPU waits costs a thread little: only CPUs with a
+        // runnable VCPU count, and only they are spread.
+        let busy_of = |h: &VmHeld, lents: &[Lent]| -> Vec<bool> {
+            let runnable = |c: usize| {
+                h.vm.running()
+                    && h.vm
+                        .vcpus
+                        .get(c)
+                        .is_some_and(|vc| vc.state == VcpuState::Runnable)
+            };
+            lents.iter().map(|l| runnable(l.c)).collect()
+        };
+        let mut vms: Vec<_> = vms
+            .into_iter()
+            .map(|(v, h, lents)| {
+                let busy = busy_of(&h, &lents);
+                (v, h, lents, busy)
+            })
+            .collect();
+        let count = |busy: &[bool]| busy.iter().filter(|b| **b).count();
+        vms.sort_by_key(|u| std::cmp::Reverse(count(&u.3)));
+        let all: usize = vms.iter().map(|u| count(&u.3)).sum();
+        let share = all.div_ceil(threads.max(1)).max(1);
         let mut load = vec![0usize; threads];
         let mut split = false;
-        for (v, held, mut lents) in vms {
-            let places = place(&mut load, lents.len(), share);
+        for (v, held, mut lents, busy) in vms {
+            let places = place(&mut load, &busy, share);
             for (l, &t) in lents.iter_mut().zip(&places) {
                 if let Some(home) = self.home.get_mut(l.p) {
                     if *home != t {
@@ -270,13 +292,15 @@ impl Parallel {
                     }
                 }
             }
-            for (t, u) in units_of(v, held, lents, &places) {
-                split |= !u.others.is_empty();
+            let units = units_of(v, held, lents, &places);
+            split |= units.len() > 1;
+            for (t, u) in units {
                 if let Some(job) = jobs.get_mut(t) {
                     job.units.push(u);
                 }
             }
         }
+        self.batches += 1;
         self.split_batches += u64::from(split);
         (jobs, cut)
     }
@@ -318,7 +342,7 @@ impl Parallel {
         for (v, held) in shared {
             // The last of a split VM's parts gives the VM back.
             if let Ok(held) = Arc::try_unwrap(held) {
-                self.put_back(v, held.into_inner());
+                self.put_back(v, held.held.into_inner());
             }
         }
         if let Some(merged) = q.trace.records.get_mut(from..) {
@@ -339,31 +363,42 @@ impl Parallel {
     }
 }
 
-/// The threads `n` CPUs of one VM go to: all to the least loaded one if
-/// that stays within `share`, else one by one to the least loaded.
-fn place(load: &mut [usize], n: usize, share: usize) -> Vec<usize> {
+/// The threads one VM's CPUs go to, `busy` saying which have a runnable
+/// VCPU: all to the least loaded thread if it keeps within `share` (or
+/// at most one is busy), else the busy ones one by one to the least
+/// loaded threads, and the others with the first of them.
+fn place(load: &mut [usize], busy: &[bool], share: usize) -> Vec<usize> {
     let least = |load: &[usize]| (0..load.len()).min_by_key(|&t| load[t]).unwrap_or(0);
+    let n = busy.iter().filter(|b| **b).count();
     let t = least(load);
-    if let Some(l) = load.get_mut(t).filter(|l| **l + n <= share) {
+    if let Some(l) = load.get_mut(t).filter(|l| n <= 1 || **l + n <= share) {
         *l += n;
-        return vec![t; n];
+        return vec![t; busy.len()];
     }
-    (0..n)
-        .map(|_| {
-            let t = least(load);
-            if let Some(l) = load.get_mut(t) {
-                *l += 1;
-            }
-            t
+    let mut first = None;
+    let places: Vec<Option<usize>> = busy
+        .iter()
+        .map(|&b| {
+            b.then(|| {
+                let t = least(load);
+                if let Some(l) = load.get_mut(t) {
+                    *l += 1;
+                }
+                first.get_or_insert(t);
+                t
+            })
         })
+        .collect();
+    places
+        .into_iter()
+        .map(|p| p.or(first).unwrap_or(t))
         .collect()
 }
 
 /// The units of VM `v` whose CPUs go to threads `places`: one, holding the
 /// VM by value, if they all go to one thread; else one per thread, sharing
-/// it, the first CPU's thread its owner.
+/// it.
 fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(usize, Unit)> {
-    let owner = places.first().copied().unwrap_or(0);
     let mut threads: Vec<usize> = Vec::new();
     for &t in places {
         if !threads.contains(&t) {
@@ -381,18 +416,18 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
         }
     }
     if threads.len() <= 1 {
-        let cpus = parts.into_iter().flatten().collect();
         let unit = Unit {
             v,
             held: Held::Whole(Box::new(held)),
-            cpus,
-            owner,
-            others: Vec::new(),
+            cpus: parts.into_iter().flatten().collect(),
+            settles: true,
         };
-        return vec![(owner, unit)];
+        return vec![(threads.first().copied().unwrap_or(0), unit)];
     }
-    let shared = Arc::new(Mutex::new(held));
-    let others: Vec<usize> = threads.iter().copied().filter(|&t| t != owner).collect();
+    let shared = Arc::new(Shared {
+        held: Mutex::new(held),
+        meet: Meet::new(threads.len()),
+    });
     threads
         .into_iter()
         .zip(parts)
@@ -401,12 +436,7 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
                 v,
                 held: Held::Split(Arc::clone(&shared)),
                 cpus,
-                owner,
-                others: if t == owner {
-                    others.clone()
-                } else {
-                    Vec::new()
-                },
+                settles: false,
             };
             (t, unit)
         })

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use sim::hv::{quantum_end, Bus, Cpu};
 
-use super::sync::{Cut, Progress};
+use super::sync::{Cut, Meet, Waker};
 use crate::exit::Outcome;
 use crate::guest::Shootdown;
 use crate::mem::Asids;
@@ -48,11 +48,18 @@ pub(super) struct VmHeld {
     pub(super) asids: Asids,
 }
 
+/// A VM split over threads: the VM behind its lock, and where the threads
+/// meet at each quantum's end.
+pub(super) struct Shared {
+    pub(super) held: Mutex<VmHeld>,
+    pub(super) meet: Meet,
+}
+
 /// A VM as a thread holds it: by value, or shared with the other threads
 /// holding its CPUs.
 pub(super) enum Held {
     Whole(Box<VmHeld>),
-    Split(Arc<Mutex<VmHeld>>),
+    Split(Arc<Shared>),
 }
 
 impl Held {
@@ -60,7 +67,7 @@ impl Held {
     fn with<R>(&mut self, f: impl FnOnce(&mut VmHeld) -> R) -> R {
         match self {
             Held::Whole(held) => f(held),
-            Held::Split(shared) => f(&mut shared.lock()),
+            Held::Split(shared) => f(&mut shared.held.lock()),
         }
     }
 }
@@ -71,16 +78,12 @@ pub(super) struct Unit {
     pub(super) v: usize,
     pub(super) held: Held,
     pub(super) cpus: Vec<Lent>,
-    /// The thread that settles the VM's boundaries inside the batch, and
-    /// the other threads holding its CPUs (none unless split).
-    pub(super) owner: usize,
-    pub(super) others: Vec<usize>,
+    /// Whether this thread settled the last quantum's boundary of the VM.
+    pub(super) settles: bool,
 }
 
 /// What one host thread runs in a batch, and what it gives back.
 pub(super) struct Job {
-    /// This thread's number (0: the main thread).
-    pub(super) t: usize,
     pub(super) units: Vec<Unit>,
     pub(super) trace: Trace,
     /// The batch's start, quantum and cycle limit (quantum `j` ends at the
@@ -89,7 +92,7 @@ pub(super) struct Job {
     pub(super) quantum: u64,
     pub(super) limit: Option<u64>,
     pub(super) cut: Arc<Cut>,
-    pub(super) progress: Arc<Progress>,
+    pub(super) waker: Arc<Waker>,
     pub(super) cost: cost::Cost,
     /// VCPUs that need a CPU: started by their boards, or woken while not
     /// seated: (VM, VCPU).
@@ -99,16 +102,16 @@ pub(super) struct Job {
 }
 
 /// Runs a thread's units quantum after quantum, all of them through one
-/// quantum before the next, settling the boundaries of the VMs it owns in
-/// between, until the batch's [`Cut`] says stop. The main thread settles
-/// the last boundary.
+/// quantum before the next, settling their VMs' boundaries in between,
+/// until the batch's [`Cut`] says stop. The main thread settles the last
+/// boundary.
 ///
-/// For a split VM, quantum `q`'s boundary waits for every thread holding
-/// its CPUs to finish `q`, and those threads wait for it before they begin
-/// `q + 1` ([`Progress`]). Every thread publishes what it finished before
-/// it waits, so two threads that each own a VM split over both never wait
-/// for each other in a circle. All threads run the same quanta: a claim
-/// that succeeded makes every later claim of the same quantum succeed.
+/// A split VM's boundary is settled by the last thread to finish the
+/// quantum with its CPUs ([`Meet`]). A thread arrives at all its split VMs
+/// before it waits for any, so two threads holding parts of two split VMs
+/// never wait for each other in a circle. All threads run the same quanta:
+/// a claim that succeeded makes every later claim of the same quantum
+/// succeed.
 pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
     let mut units = std::mem::take(&mut job.units);
     let mut start = job.start;
@@ -120,20 +123,26 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
                 run_lent(u, i, bus, job, start, end);
             }
         }
-        job.progress.finish(job.t, q);
         if !job.cut.claim(j) {
             break;
         }
-        let (mut cut, me) = (false, job.t);
-        for u in units.iter_mut().filter(|u| u.owner == me) {
-            for &t in &u.others {
-                job.progress.wait_finished(t, q);
-            }
-            cut |= unit_boundary(u, end, job);
+        let mut cut = false;
+        for u in &mut units {
+            u.settles = match &u.held {
+                Held::Whole(_) => true,
+                Held::Split(shared) => shared.meet.arrive(),
+            };
         }
-        job.progress.settle(me, q);
-        for u in units.iter_mut().filter(|u| u.owner != me) {
-            job.progress.wait_settled(u.owner, q);
+        for u in units.iter_mut().filter(|u| u.settles) {
+            cut |= unit_boundary(u, end, job);
+            if let Held::Split(shared) = &u.held {
+                shared.meet.settled(q, &job.waker);
+            }
+        }
+        for u in units.iter_mut().filter(|u| !u.settles) {
+            if let Held::Split(shared) = &u.held {
+                shared.meet.wait(q, &job.waker);
+            }
             cut |= u.held.with(|h| must_cut(&h.vm, &u.cpus));
         }
         if cut {

@@ -1,8 +1,8 @@
 //! How the threads of a batch agree on where it ends ([`Cut`]) and, for a
 //! VM whose CPUs are on several threads, on each quantum's boundary
-//! ([`Progress`]).
+//! ([`Meet`]).
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 use std::time::Duration;
 
@@ -53,18 +53,55 @@ impl Cut {
     }
 }
 
-/// Per thread of a batch, the last quantum it *finished* (its CPUs reached
-/// the quantum's end) and the last whose boundaries it *settled* (those of
-/// the VMs it owns). A VM split over threads has its boundary settled by
-/// one of them, its owner, once every thread holding its CPUs finished the
-/// quantum; the others begin the next quantum once the owner settled it.
-/// So its board, console and wake-ups see each quantum once, after all its
-/// CPUs, as in the deterministic mode. Each word is on a cache line of its
-/// own: the threads poll each other's.
-pub(super) struct Progress {
-    finished: Vec<CachePadded<AtomicU32>>,
-    settled: Vec<CachePadded<AtomicU32>>,
-    /// Threads blocked in [`Progress::wait`], and where they block.
+/// Where the threads holding a split VM's CPUs meet at each quantum's
+/// end. Every thread arrives once it has run its CPUs of the VM through the
+/// quantum; the last to arrive settles the VM's boundary (board, console,
+/// wake-ups) and says so; the others wait for that before they begin the
+/// next quantum. So the VM's boundary sees each quantum once, after all
+/// its CPUs, as in the deterministic mode, and the thread with the most
+/// work (the last to arrive) never waits. Each word is on a cache line of
+/// its own: the threads poll them.
+pub(super) struct Meet {
+    parts: usize,
+    arrived: CachePadded<AtomicUsize>,
+    settled: CachePadded<AtomicU32>,
+}
+
+impl Meet {
+    pub(super) fn new(parts: usize) -> Meet {
+        Meet {
+            parts,
+            arrived: CachePadded::new(AtomicUsize::new(0)),
+            settled: CachePadded::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// Arrives at the end of the current quantum; true for the last to
+    /// arrive, which must then settle it ([`Meet::settled`]).
+    pub(super) fn arrive(&self) -> bool {
+        if self.arrived.fetch_add(1, AcqRel) + 1 < self.parts {
+            return false;
+        }
+        // No thread arrives again before `settled` says this quantum is.
+        self.arrived.store(0, Relaxed);
+        true
+    }
+
+    /// Quantum `q`'s boundary is settled.
+    pub(super) fn settled(&self, q: u32, waker: &Waker) {
+        waker.publish(&self.settled, q);
+    }
+
+    /// Waits until quantum `q`'s boundary is settled.
+    pub(super) fn wait(&self, q: u32, waker: &Waker) {
+        waker.wait(&self.settled, q);
+    }
+}
+
+/// Blocking for a batch's [`Meet`]s, after a bounded look.
+#[derive(Default)]
+pub(super) struct Waker {
+    /// Threads blocked in [`Waker::wait`], and where they block.
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     wake: Condvar,
@@ -77,42 +114,8 @@ pub(super) struct Progress {
 const SPINS: u32 = 64;
 const YIELDS: u32 = 200;
 
-impl Progress {
-    pub(super) fn new(threads: usize) -> Progress {
-        let words = || {
-            (0..threads)
-                .map(|_| CachePadded::new(AtomicU32::new(0)))
-                .collect()
-        };
-        Progress {
-            finished: words(),
-            settled: words(),
-            sleepers: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            wake: Condvar::new(),
-        }
-    }
-
-    pub(super) fn finish(&self, t: usize, q: u32) {
-        self.publish(self.finished.get(t), q);
-    }
-
-    pub(super) fn settle(&self, t: usize, q: u32) {
-        self.publish(self.settled.get(t), q);
-    }
-
-    /// Waits until thread `t` finished quantum `q`.
-    pub(super) fn wait_finished(&self, t: usize, q: u32) {
-        self.wait(self.finished.get(t), q);
-    }
-
-    /// Waits until thread `t` settled quantum `q`.
-    pub(super) fn wait_settled(&self, t: usize, q: u32) {
-        self.wait(self.settled.get(t), q);
-    }
-
-    fn publish(&self, word: Option<&CachePadded<AtomicU32>>, q: u32) {
-        let Some(word) = word else { return };
+impl Waker {
+    fn publish(&self, word: &AtomicU32, q: u32) {
         // SeqCst with the sleeper count below (and the waiter's, in
         // `wait`): either the waiter sees `q`, or this sees the waiter.
         word.store(q, SeqCst);
@@ -122,8 +125,7 @@ impl Progress {
         }
     }
 
-    fn wait(&self, word: Option<&CachePadded<AtomicU32>>, q: u32) {
-        let Some(word) = word else { return };
+    fn wait(&self, word: &AtomicU32, q: u32) {
         for i in 0..SPINS + YIELDS {
             if word.load(Acquire) >= q {
                 return;
