@@ -1,22 +1,23 @@
 //! The monitor in the parallel mode (docs/parallel.md): the physical CPUs
-//! spread over host threads, one VM's at a time.
+//! spread over host threads.
 //!
 //! At each of its boundaries the main thread schedules VCPUs onto physical
 //! CPUs, as the deterministic mode does between its steps, then hands each
 //! VM with seated VCPUs to a host thread by value, with those physical
-//! CPUs: a *unit*. A thread runs its units one after the other, each unit's
-//! CPUs in CPU order, with a bus of its own (`Bus::for_monitor_thread`: the
-//! same memory, its own decoded code and blocks), a trace buffer of its own
-//! and a list of the shootdowns it did. Since a VM is wholly on one thread
-//! during a batch, its board, binary translator, coalescing state and
-//! VCPUs need no lock; VMs share nothing but the machine's memory, and each
-//! touches only its own pages. What is machine-wide is settled at the
-//! boundary, with the machine whole again: the units come back, their traces
-//! are merged by cycle, their shootdowns reach the other CPUs, the VCPUs
-//! their boards started join the run queue.
+//! CPUs: a *unit*; or, when one thread would get more than its share of
+//! busy CPUs, splits the VM over threads, shared behind a lock (`run`). A
+//! thread runs its units one after the other, each unit's CPUs in CPU
+//! order, with a bus of its own (`Bus::for_monitor_thread`: the same
+//! memory, its own decoded code and blocks), a trace buffer of its own and
+//! a list of the shootdowns it did. VMs share nothing but the machine's
+//! memory, and each touches only its own pages. What is machine-wide is
+//! settled at the boundary, with the machine whole again: the units come
+//! back, their traces are merged by cycle, their shootdowns reach the
+//! other CPUs, the VCPUs their boards started join the run queue.
 //!
 //! Machine ASIDs are allocated per VM in this mode (each unit owns its
-//! VM's allocator, so nothing is locked on an exit either), and a real TLB
+//! VM's allocator, a split VM's under its lock, so no machine-wide lock is
+//! taken on an exit either), and a real TLB
 //! holds the entries of one VM, of one generation of its ASIDs, at a time:
 //! a CPU seated with a VCPU of another VM, or of a VM whose ASIDs rolled
 //! over since, has its real TLB flushed first ([`Parallel::own_tlbs`]).
@@ -27,7 +28,8 @@
 //! busy 2-core host), so a boundary of the main thread comes only every
 //! *batch* of quanta (at most [`BATCH_CYCLES`](crate::BATCH_CYCLES)): in
 //! between, each thread settles its own units' VM-local boundary (the
-//! VM's board, console, VCPUs it starts or wakes, [`unit_boundary`]) and
+//! VM's board, console, VCPUs it starts or wakes; for a split VM, the last
+//! thread to finish the quantum does) and
 //! goes on. A unit that needs the machine (a VCPU to seat, its VM ended, a
 //! CPU whose VCPU waits or whose slice is over while another VCPU waits
 //! for one) cuts the batch ([`Cut`]): every thread stops after the same
@@ -211,7 +213,7 @@ impl Parallel {
             let Some(cpu) = self.cpus.get_mut(p).and_then(Option::take) else {
                 continue;
             };
-            let lent = Lent {
+            let mut lent = Lent {
                 p,
                 c,
                 cpu,
@@ -222,6 +224,8 @@ impl Parallel {
                 generation: self.asids.get(v).map_or(0, |a| a.generation),
             };
             if let Some(u) = vms.iter_mut().find(|u| u.0 == v) {
+                // The VM's ASIDs have moved into the unit.
+                lent.generation = u.1.asids.generation;
                 u.2.push(lent);
             } else if let Some(vm) = self.vms.get_mut(v).and_then(Option::take) {
                 let asids = self
@@ -441,4 +445,27 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
             (t, unit)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place;
+
+    #[test]
+    fn a_vm_is_split_only_when_its_busy_cpus_exceed_a_threads_share() {
+        // One VM of two busy VCPUs on two threads: split.
+        assert_eq!(place(&mut [0, 0], &[true, true], 1), [0, 1]);
+        // Two such VMs: each whole on a thread.
+        let mut load = [0, 0];
+        assert_eq!(place(&mut load, &[true, true], 2), [0, 0]);
+        assert_eq!(place(&mut load, &[true, true], 2), [1, 1]);
+        // Four on two threads: two and two; a waiting VCPU's CPU goes
+        // with the first busy one.
+        assert_eq!(
+            place(&mut [0, 0], &[true, false, true, true, true], 2),
+            [0, 0, 1, 0, 1]
+        );
+        // One busy VCPU is never split from its waiting siblings.
+        assert_eq!(place(&mut [3, 0], &[false, true], 1), [1, 1]);
+    }
 }

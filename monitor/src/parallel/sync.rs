@@ -147,3 +147,45 @@ impl Waker {
         self.sleepers.fetch_sub(1, SeqCst);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Two threads meet at 2,000 quanta: exactly one settles each, and
+    /// neither begins a quantum before the last one is settled.
+    #[test]
+    fn one_thread_settles_each_quantum_and_the_other_waits_for_it() {
+        let meet = Arc::new(Meet::new(2));
+        let waker = Arc::new(Waker::default());
+        let settled = Arc::new(AtomicU32::new(0));
+        let settles = Arc::new(AtomicUsize::new(0));
+        let run = {
+            let (meet, waker, settled, settles) = (
+                Arc::clone(&meet),
+                Arc::clone(&waker),
+                Arc::clone(&settled),
+                Arc::clone(&settles),
+            );
+            move || {
+                for q in 1..=2000u32 {
+                    // Quantum q begins only once q - 1 is settled.
+                    assert_eq!(settled.load(SeqCst), q - 1);
+                    if meet.arrive() {
+                        settles.fetch_add(1, SeqCst);
+                        settled.store(q, SeqCst);
+                        meet.settled(q, &waker);
+                    } else {
+                        meet.wait(q, &waker);
+                    }
+                }
+            }
+        };
+        let other = std::thread::spawn(run.clone());
+        run();
+        other.join().unwrap();
+        assert_eq!(settles.load(SeqCst), 2000);
+    }
+}
