@@ -100,6 +100,22 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
             Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
         })?);
     }
+    // One VM of two VCPUs whose work is parallel (issue #13's "one 2-CPU
+    // guest"): its CPUs are split over the threads (docs/parallel.md).
+    let smp = crate::bench::to_image(workload::mixed_integer_smp(0x8000_1000, passes / 20, 2))?;
+    rows.extend(side_by_side(
+        "1 VM of 2 VCPUs under the monitor, a bare-metal integer workload on each (sim::workload::mixed_integer_smp)",
+        2,
+        runs,
+        |threads| {
+            let vm = monitor::VmConfig {
+                vcpus: 2,
+                ..crate::bench::vm("vm0", &smp)
+            };
+            let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
+            Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
+        },
+    )?);
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
     for cpus in [2, 4] {
         rows.extend(side_by_side(

@@ -509,6 +509,12 @@ fn summary(w: &mut impl Write, m: &Monitor, secs: f64) -> std::io::Result<()> {
             st.monitor_share() * 100.0
         )?;
     }
+    if let Some((batches, split)) = m.parallel_batches().filter(|b| b.1 > 0) {
+        writeln!(
+            w,
+            "parallel: {split} of {batches} batches ran a VM's CPUs on more than one host thread"
+        )?;
+    }
     let instructions: u64 = stats.iter().map(|s| s.guest_insns).sum();
     writeln!(
         w,

@@ -421,6 +421,41 @@ fn shootdown_mode_in_a_vm_in_parallel_beside_another() {
     check_demo(&out, "[vm1] ", 1);
 }
 
+/// How many batches split a VM's CPUs over threads, from the summary's
+/// `parallel:` line (0 without one).
+fn split_batches(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("parallel: "))
+        .and_then(|l| l.split(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// One VM's VCPUs on several host threads (docs/parallel.md): the demo in
+/// a VM of two VCPUs on two threads and of four on four CPUs and two and
+/// four threads; cowmig's shootdowns in a VM of four VCPUs alone on two
+/// CPUs and two threads and on four CPUs and four threads. Each VM really
+/// ran on more than one thread.
+#[test]
+fn demo_and_shootdown_mode_in_a_vm_split_over_threads() {
+    for (vcpus, pcpus, threads) in [(2, 2, "2"), (4, 4, "2"), (4, 4, "4")] {
+        let vm = [format!("{},cpus={vcpus}", kestrel())];
+        let o = monitor_with(pcpus, &vm, &["--parallel", "--threads", threads]);
+        assert_status_0(&o);
+        let out = text(&o.stdout);
+        check_demo(&out, "[vm0] ", vcpus);
+        assert!(split_batches(&out) > 0, "never split: {out}");
+    }
+    let image = kestrel_in_mode(4, "shootdown-vm-split");
+    for (pcpus, threads) in [(2, "2"), (4, "4")] {
+        let vm = [format!("{},cpus=4,name=cow", image.path())];
+        let o = monitor_with(pcpus, &vm, &["--parallel", "--threads", threads]);
+        assert_status_0(&o);
+        let out = text(&o.stdout);
+        check_shootdown(&out, "[cow] ", 4);
+        assert!(split_batches(&out) > 0, "never split: {out}");
+    }
+}
+
 fn kestrel_disk() -> String {
     images()
         .join("kestrel-disk.img")

@@ -151,6 +151,110 @@ fn the_smp_kits_in_two_vms_pass_20_times_in_parallel() {
     }
 }
 
+/// How many batches split a VM's CPUs over threads, from the summary's
+/// `parallel:` line (0 without one).
+fn split_batches(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("parallel: "))
+        .and_then(|l| l.split(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// One VM's VCPUs on several host threads (docs/parallel.md, "VCPUs of one
+/// VM"): the SMP kits (VCPU start and pause, IPIs, LL/SC counting exactly)
+/// in a VM of two VCPUs on two CPUs and two threads and of four VCPUs on
+/// four CPUs and on two and four threads, and the VM really ran on more
+/// than one thread.
+#[test]
+fn the_smp_kits_pass_in_a_vm_split_over_threads() {
+    for (vcpus, pcpus, threads) in [("2", "2", "2"), ("4", "4", "2"), ("4", "4", "4")] {
+        for (name, _, last) in &KITS[5..7] {
+            let vm = vec![format!("{},cpus={vcpus}", kit_path(name))];
+            let o = monitor(pcpus, &vm, &["--parallel", "--threads", threads]);
+            let out = text(&o.stdout);
+            let what = format!("{name}, {vcpus} VCPUs on {pcpus} CPUs, {threads} threads");
+            assert_eq!(o.status.code(), Some(0), "{what}: {out}");
+            let lines = console(&out, "vm0");
+            assert_eq!(
+                lines.last().map(String::as_str),
+                Some(*last),
+                "{what}: {out}"
+            );
+            if *name == "smp.elf" {
+                let want = format!("smp: {vcpus} CPUs x 100000 LL/SC increments = {vcpus}00000");
+                assert!(lines.contains(&want), "{what}: {out}");
+            }
+            assert!(split_batches(&out) > 0, "{what}: never split: {out}");
+        }
+    }
+}
+
+/// A bounded stress loop: the smp kit in one VM of four VCPUs split over
+/// two threads, 20 times, each run bounded by its cycle limit.
+#[test]
+fn the_smp_kit_in_a_split_vm_passes_20_times() {
+    let vm = vec![format!("{},cpus=4", kit_path("smp.elf"))];
+    for i in 0..20 {
+        let o = monitor("2", &vm, &["--parallel", "--threads", "2"]);
+        let out = text(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "run {i}: {out}");
+        let lines = console(&out, "vm0");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "smp: 4 CPUs x 100000 LL/SC increments = 400000"),
+            "run {i}: {out}"
+        );
+        assert_eq!(lines.last().map(String::as_str), Some("smp: ok"), "run {i}");
+        assert!(split_batches(&out) > 0, "run {i}: never split: {out}");
+    }
+}
+
+/// Through the library: a VM of two VCPUs, each running the integer
+/// workload, on two threads is split in (nearly) every batch and ends as
+/// in the deterministic mode, its memory the same.
+#[test]
+fn a_two_vcpu_vm_is_split_and_ends_as_deterministically() {
+    let a = sim::workload::mixed_integer_smp(0x8000_1000, 20, 2);
+    let bytes = a.bytes().unwrap();
+    let image = sim::loader::Image {
+        entry: i64::from(a.origin() as i32) as u64,
+        segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
+    };
+    let run = |threads: Option<usize>| {
+        let mut m = Monitor::new(MonitorConfig {
+            pcpus: 2,
+            max_cycles: Some(2_000_000_000),
+            vms: vec![VmConfig {
+                vcpus: 2,
+                ..VmConfig::new("vm0", image.clone(), 8 << 20)
+            }],
+            ..MonitorConfig::default()
+        })
+        .unwrap();
+        m.set_parallel(threads);
+        assert_eq!(m.run(), MonitorExit::AllEnded);
+        assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+        let (pmap, bus) = (&m.vms[0].pmap, &m.machine.bus);
+        let ram: Vec<u8> = (0..pmap.size() >> 12)
+            .flat_map(|page| {
+                let ma = pmap.translate(monitor::mem::GuestPhys(page << 12)).unwrap();
+                bus.read_bytes(ma.0, 4096).unwrap()
+            })
+            .collect();
+        (ram, m.parallel_batches())
+    };
+    let (det, none) = run(None);
+    assert_eq!(none, None);
+    let (par, batches) = run(Some(2));
+    let (all, split) = batches.unwrap();
+    assert!(
+        split > 0 && split + 2 >= all,
+        "{split} of {all} batches split"
+    );
+    assert!(par == det, "the VM's memory differs between the modes");
+}
+
 /// `--gdb` needs the deterministic mode. (`--at` is refused with `--vm`
 /// in either mode; tests/parallel.rs checks it with `--parallel` on the
 /// bare machine.)

@@ -72,8 +72,8 @@ pub struct GuestCtx<'a> {
 /// current; another thread's store to the page is seen when the engine
 /// next enters the page or the next context is built, at the latest at
 /// the quantum's end, as a CPU sees it (docs/parallel.md). In the
-/// monitor's parallel mode no other thread stores to a VM's pages while
-/// it runs anyway: each VM is on one thread, with pages of its own.
+/// monitor's parallel mode only the CPUs of a VM split over threads store
+/// to its pages from another thread; a context lasts one step.
 #[derive(Clone, Copy, Debug)]
 pub struct FetchPage {
     page: u64,

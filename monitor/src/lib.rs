@@ -391,6 +391,13 @@ impl Monitor {
         self.par.as_ref().map(parallel::Parallel::threads)
     }
 
+    /// How many batches the parallel mode ran, and in how many of them a
+    /// VM's CPUs were on more than one host thread (docs/parallel.md);
+    /// `None` in the deterministic mode.
+    pub fn parallel_batches(&self) -> Option<(u64, u64)> {
+        self.par.as_ref().map(|p| (p.batches, p.split_batches))
+    }
+
     /// Machine time: every physical CPU has reached it.
     pub fn now(&self) -> u64 {
         self.now

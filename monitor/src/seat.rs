@@ -38,6 +38,24 @@ impl Seat<'_> {
     /// Delivers pending virtual interrupts, then runs the VCPU until an
     /// exit has been handled, the engine stops, or the budget is used.
     pub(crate) fn step(&mut self, end: u64) -> Outcome {
+        if let Some(outcome) = self.enter(end) {
+            return outcome;
+        }
+        let ran = run_direct(
+            self.cpu,
+            self.bus,
+            self.debug.as_deref_mut(),
+            self.v,
+            self.c,
+            end,
+        );
+        self.leave(ran, end)
+    }
+
+    /// The part of a step before the guest runs directly: pending virtual
+    /// interrupts, then the engine or the translator for code that cannot
+    /// run directly. `None`: the real CPU is ready to run the guest.
+    pub(crate) fn enter(&mut self, end: u64) -> Option<Outcome> {
         let (v, c) = (self.v, self.c);
         self.trace.place = Place {
             pcpu: self.p,
@@ -62,23 +80,21 @@ impl Seat<'_> {
             None
         });
         match stepped {
-            None => return Outcome::Budget,
-            Some(Some(EngineStop::Direct)) => return Outcome::Resume,
-            Some(Some(stop)) => return stop.into(),
-            Some(None) => {}
+            None => Some(Outcome::Budget),
+            Some(Some(EngineStop::Direct)) => Some(Outcome::Resume),
+            Some(Some(stop)) => Some(stop.into()),
+            Some(None) => None,
         }
-        let cpu = &mut *self.cpu;
-        let (c0, i0) = (cpu.cycles(), cpu.instret());
-        let exit = match self.debug.as_deref_mut() {
-            Some(d) if d.vm == v => d.run(cpu, self.bus, c, end),
-            _ => cpu.run::<false>(self.bus, end),
-        };
-        let (dc, di) = (cpu.cycles() - c0, cpu.instret() - i0);
-        if let Some(vc) = self.vm.vcpus.get_mut(c) {
-            vc.stats.guest_cycles += dc;
-            vc.stats.guest_insns += di;
+    }
+
+    /// The part of a step after the guest ran directly (`ran`): its
+    /// statistics, then the exit's handling.
+    pub(crate) fn leave(&mut self, ran: Ran, end: u64) -> Outcome {
+        if let Some(vc) = self.vm.vcpus.get_mut(self.c) {
+            vc.stats.guest_cycles += ran.cycles;
+            vc.stats.guest_insns += ran.insns;
         }
-        match exit {
+        match ran.exit {
             RunExit::Exception(code) => self
                 .with_ctx(|ctx, regs| exit::handle(ctx, regs, code, end))
                 .unwrap_or(Outcome::Budget),
@@ -140,6 +156,38 @@ impl Seat<'_> {
             }
         }
         Some(r)
+    }
+}
+
+/// What a direct run of the guest did: how it ended, and the cycles and
+/// instructions it took.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ran {
+    pub(crate) exit: RunExit,
+    pub(crate) cycles: u64,
+    pub(crate) insns: u64,
+}
+
+/// Runs the guest directly on `cpu` until an exception or `end`: the one
+/// part of a step that needs neither the VM nor the monitor (the parallel
+/// mode runs it without the VM's lock).
+pub(crate) fn run_direct(
+    cpu: &mut Cpu,
+    bus: &mut Bus,
+    debug: Option<&mut gdb::VmDebug>,
+    v: usize,
+    c: usize,
+    end: u64,
+) -> Ran {
+    let (c0, i0) = (cpu.cycles(), cpu.instret());
+    let exit = match debug {
+        Some(d) if d.vm == v => d.run(cpu, bus, c, end),
+        _ => cpu.run::<false>(bus, end),
+    };
+    Ran {
+        exit,
+        cycles: cpu.cycles() - c0,
+        insns: cpu.instret() - i0,
     }
 }
 

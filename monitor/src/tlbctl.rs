@@ -27,6 +27,28 @@ pub fn load_asid(ctx: &mut GuestCtx<'_>) {
     }
 }
 
+/// Puts into the ASID field of `core`'s real EntryHi the machine ASID of
+/// `(space, guest_asid)`, keeping its VPN2 (which an exit may read), as
+/// `load_asid` does for a whole context (the parallel mode's catching up
+/// with a generation another CPU started).
+pub fn retag(
+    core: &mut sim::hv::Core,
+    asids: &mut crate::mem::Asids,
+    space: usize,
+    guest_asid: u8,
+) {
+    let masid = match asids.get(space, guest_asid) {
+        Some(m) => m,
+        None => {
+            asids.new_generation();
+            flush_real_tlb(core);
+            asids.get(space, guest_asid).unwrap_or(1)
+        }
+    };
+    let hi = core.cp0().entry_hi;
+    core.write_cp0(reg::ENTRY_HI, (hi & !0xFF) | u64::from(masid));
+}
+
 /// Invalidates every real TLB entry of a CPU.
 pub fn flush_real_tlb(core: &mut sim::hv::Core) {
     for i in 0..TLB_ENTRIES {

@@ -1,22 +1,23 @@
 //! The monitor in the parallel mode (docs/parallel.md): the physical CPUs
-//! spread over host threads, one VM's at a time.
+//! spread over host threads.
 //!
 //! At each of its boundaries the main thread schedules VCPUs onto physical
 //! CPUs, as the deterministic mode does between its steps, then hands each
 //! VM with seated VCPUs to a host thread by value, with those physical
-//! CPUs: a *unit*. A thread runs its units one after the other, each unit's
-//! CPUs in CPU order, with a bus of its own (`Bus::for_monitor_thread`: the
-//! same memory, its own decoded code and blocks), a trace buffer of its own
-//! and a list of the shootdowns it did. Since a VM is wholly on one thread
-//! during a batch, its board, binary translator, coalescing state and
-//! VCPUs need no lock; VMs share nothing but the machine's memory, and each
-//! touches only its own pages. What is machine-wide is settled at the
-//! boundary, with the machine whole again: the units come back, their traces
-//! are merged by cycle, their shootdowns reach the other CPUs, the VCPUs
-//! their boards started join the run queue.
+//! CPUs: a *unit*; or, when one thread would get more than its share of
+//! busy CPUs, splits the VM over threads, shared behind a lock (`run`). A
+//! thread runs its units one after the other, each unit's CPUs in CPU
+//! order, with a bus of its own (`Bus::for_monitor_thread`: the same
+//! memory, its own decoded code and blocks), a trace buffer of its own and
+//! a list of the shootdowns it did. VMs share nothing but the machine's
+//! memory, and each touches only its own pages. What is machine-wide is
+//! settled at the boundary, with the machine whole again: the units come
+//! back, their traces are merged by cycle, their shootdowns reach the
+//! other CPUs, the VCPUs their boards started join the run queue.
 //!
 //! Machine ASIDs are allocated per VM in this mode (each unit owns its
-//! VM's allocator, so nothing is locked on an exit either), and a real TLB
+//! VM's allocator, a split VM's under its lock, so no machine-wide lock is
+//! taken on an exit either), and a real TLB
 //! holds the entries of one VM, of one generation of its ASIDs, at a time:
 //! a CPU seated with a VCPU of another VM, or of a VM whose ASIDs rolled
 //! over since, has its real TLB flushed first ([`Parallel::own_tlbs`]).
@@ -27,7 +28,8 @@
 //! busy 2-core host), so a boundary of the main thread comes only every
 //! *batch* of quanta (at most [`BATCH_CYCLES`](crate::BATCH_CYCLES)): in
 //! between, each thread settles its own units' VM-local boundary (the
-//! VM's board, console, VCPUs it starts or wakes, [`unit_boundary`]) and
+//! VM's board, console, VCPUs it starts or wakes; for a split VM, the last
+//! thread to finish the quantum does) and
 //! goes on. A unit that needs the machine (a VCPU to seat, its VM ended, a
 //! CPU whose VCPU waits or whose slice is over while another VCPU waits
 //! for one) cuts the batch ([`Cut`]): every thread stops after the same
@@ -38,104 +40,23 @@
 //! idle until the boundary, where the scheduler seats another; a VCPU
 //! whose slice ended is switched at the boundary too.
 
+mod run;
+mod sync;
+
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use sim::hv::{quantum_end, Bus, Cpu, Pool};
 
-use crate::exit::Outcome;
 use crate::guest::Shootdown;
 use crate::mem::Asids;
-use crate::obs::{MonEvent, Place, Record, Trace};
-use crate::seat::Seat;
+use crate::obs::{Record, Trace};
 use crate::vcpu::VcpuState;
 use crate::vm::Vm;
-use crate::{coalesce, cost, tlbctl};
-
-/// A physical CPU lent to a unit, with the VCPU seated on it.
-struct Lent {
-    p: usize,
-    c: usize,
-    cpu: Cpu,
-    tlb_cursor: usize,
-    /// Where its VCPU's slice ends, and whether another VCPU that may run
-    /// here waits for a CPU (then the slice's end, or a wait, needs the
-    /// scheduler).
-    slice_end: u64,
-    wanted: bool,
-}
-
-/// One VM and the physical CPUs running its VCPUs this batch.
-struct Unit {
-    v: usize,
-    vm: Vm,
-    asids: Asids,
-    cpus: Vec<Lent>,
-}
-
-/// Where a batch ends: every thread runs quanta 1, 2, ... while [`Cut::claim`]
-/// lets it, so all stop after the same one. One word holds the last
-/// quantum allowed and the furthest one a thread has begun; a cut lowers
-/// the first to the second, so no thread has gone past it.
-struct Cut(AtomicU64);
-
-impl Cut {
-    fn new(quanta: u32) -> Cut {
-        Cut(AtomicU64::new(Cut::pack(quanta, 1)))
-    }
-
-    fn pack(last: u32, begun: u32) -> u64 {
-        (u64::from(last) << 32) | u64::from(begun)
-    }
-
-    fn unpack(word: u64) -> (u32, u32) {
-        ((word >> 32) as u32, word as u32)
-    }
-
-    /// Whether quantum `j` is in the batch; if so, it is begun. (One
-    /// atomic word, so `Relaxed` is enough: its changes have one order, and
-    /// nothing else is published through it.)
-    fn claim(&self, j: u32) -> bool {
-        let r = self.0.fetch_update(Relaxed, Relaxed, |w| {
-            let (last, begun) = Cut::unpack(w);
-            (j <= last).then(|| Cut::pack(last, begun.max(j)))
-        });
-        r.is_ok()
-    }
-
-    /// Ends the batch after the furthest quantum begun.
-    fn cut(&self) {
-        let _ = self.0.fetch_update(Relaxed, Relaxed, |w| {
-            let (last, begun) = Cut::unpack(w);
-            Some(Cut::pack(last.min(begun), begun))
-        });
-    }
-
-    /// The batch's last quantum, once every thread has stopped.
-    fn last(&self) -> u32 {
-        Cut::unpack(self.0.load(Relaxed)).0
-    }
-}
-
-/// What one host thread runs in a batch, and what it gives back.
-struct Job {
-    units: Vec<Unit>,
-    trace: Trace,
-    /// The batch's start, quantum and cycle limit (quantum `j` ends at the
-    /// `j`th `quantum_end` from the start).
-    start: u64,
-    quantum: u64,
-    limit: Option<u64>,
-    cut: Arc<Cut>,
-    cost: cost::Cost,
-    /// VCPUs that need a CPU: started by their boards, or woken while not
-    /// seated: (VM, VCPU).
-    started: VecDeque<(usize, usize)>,
-    /// Shootdowns done: (physical CPU, address space, what).
-    shootdowns: Vec<(usize, usize, Shootdown)>,
-}
+use crate::{cost, tlbctl};
+use run::{run_job, Held, Job, Lent, Shared, Unit, VmHeld};
+use sync::{Cut, Meet, Waker};
 
 /// The monitor's host threads in the parallel mode.
 pub(crate) struct Parallel {
@@ -152,6 +73,9 @@ pub(crate) struct Parallel {
     /// lent to a unit wait here.
     vms: Vec<Option<Vm>>,
     cpus: Vec<Option<Cpu>>,
+    /// Batches run, and those in which a VM ran on more than one thread.
+    pub(crate) batches: u64,
+    pub(crate) split_batches: u64,
 }
 
 impl Parallel {
@@ -177,6 +101,8 @@ impl Parallel {
             home: vec![0; pcpus],
             vms: Vec::new(),
             cpus: Vec::new(),
+            batches: 0,
+            split_batches: 0,
         }
     }
 
@@ -272,47 +198,51 @@ impl Parallel {
         end
     }
 
-    /// Forms the units and deals them over the threads, the largest first
-    /// to the least loaded; idle CPUs stay here. With no unit to run, the
-    /// batch is one quantum.
+    /// Forms the units and deals them over the threads, the largest VM
+    /// first to the least loaded; idle CPUs stay here. A VM whose CPUs,
+    /// kept together, would load a thread beyond its share (the CPUs with
+    /// work over the threads, rounded up) is split: its CPUs go one by one
+    /// to the least loaded threads, and it is shared behind a lock
+    /// (`run`). With no unit to run, the batch is one quantum.
     fn deal(&mut self, q: &mut Quantum<'_>) -> (Vec<Job>, Arc<Cut>) {
         self.vms.extend(q.vms.drain(..).map(Some));
         self.cpus.extend(q.cpus.drain(..).map(Some));
-        let mut units: Vec<Unit> = Vec::new();
+        let mut vms: Vec<(usize, VmHeld, Vec<Lent>)> = Vec::new();
         for (p, seat) in q.current.iter().enumerate() {
             let Some((v, c)) = *seat else { continue };
             let Some(cpu) = self.cpus.get_mut(p).and_then(Option::take) else {
                 continue;
             };
-            let lent = Lent {
+            let mut lent = Lent {
                 p,
                 c,
                 cpu,
                 tlb_cursor: q.tlb_cursor.get(p).copied().unwrap_or(0),
                 slice_end: q.slice_end.get(p).copied().unwrap_or(0),
                 wanted: q.wanted.get(p).copied().unwrap_or(false),
+                // `own_tlbs` just made it so.
+                generation: self.asids.get(v).map_or(0, |a| a.generation),
             };
-            if let Some(u) = units.iter_mut().find(|u| u.v == v) {
-                u.cpus.push(lent);
+            if let Some(u) = vms.iter_mut().find(|u| u.0 == v) {
+                // The VM's ASIDs have moved into the unit.
+                lent.generation = u.1.asids.generation;
+                u.2.push(lent);
             } else if let Some(vm) = self.vms.get_mut(v).and_then(Option::take) {
                 let asids = self
                     .asids
                     .get_mut(v)
                     .map(std::mem::take)
                     .unwrap_or_default();
-                units.push(Unit {
-                    v,
-                    vm,
-                    asids,
-                    cpus: vec![lent],
-                });
+                vms.push((v, VmHeld { vm, asids }, vec![lent]));
             } else if let Some(slot) = self.cpus.get_mut(p) {
                 *slot = Some(lent.cpu);
             }
         }
-        let quanta = if units.is_empty() { 1 } else { q.quanta.max(1) };
+        let quanta = if vms.is_empty() { 1 } else { q.quanta.max(1) };
         let cut = Arc::new(Cut::new(quanta));
-        let mut jobs: Vec<Job> = (0..self.threads())
+        let threads = self.threads();
+        let waker = Arc::new(Waker::default());
+        let mut jobs: Vec<Job> = (0..threads)
             .map(|_| Job {
                 units: Vec::new(),
                 trace: Trace {
@@ -324,19 +254,40 @@ impl Parallel {
                 quantum: q.quantum,
                 limit: q.limit,
                 cut: Arc::clone(&cut),
+                waker: Arc::clone(&waker),
                 cost: q.cost,
                 started: VecDeque::new(),
                 shootdowns: Vec::new(),
             })
             .collect();
-        units.sort_by_key(|u| std::cmp::Reverse(u.cpus.len()));
-        let mut load = vec![0usize; jobs.len()];
-        for mut u in units {
-            let t = (0..load.len()).min_by_key(|&t| load[t]).unwrap_or(0);
-            if let Some(l) = load.get_mut(t) {
-                *l += u.cpus.len();
-            }
-            for l in &mut u.cpus {
+        // A CPU whose VCPU waits costs a thread little: only CPUs with a
+        // runnable VCPU count, and only they are spread.
+        let busy_of = |h: &VmHeld, lents: &[Lent]| -> Vec<bool> {
+            let runnable = |c: usize| {
+                h.vm.running()
+                    && h.vm
+                        .vcpus
+                        .get(c)
+                        .is_some_and(|vc| vc.state == VcpuState::Runnable)
+            };
+            lents.iter().map(|l| runnable(l.c)).collect()
+        };
+        let mut vms: Vec<_> = vms
+            .into_iter()
+            .map(|(v, h, lents)| {
+                let busy = busy_of(&h, &lents);
+                (v, h, lents, busy)
+            })
+            .collect();
+        let count = |busy: &[bool]| busy.iter().filter(|b| **b).count();
+        vms.sort_by_key(|u| std::cmp::Reverse(count(&u.3)));
+        let all: usize = vms.iter().map(|u| count(&u.3)).sum();
+        let share = all.div_ceil(threads.max(1)).max(1);
+        let mut load = vec![0usize; threads];
+        let mut split = false;
+        for (v, held, mut lents, busy) in vms {
+            let places = place(&mut load, &busy, share);
+            for (l, &t) in lents.iter_mut().zip(&places) {
                 if let Some(home) = self.home.get_mut(l.p) {
                     if *home != t {
                         // Its fetch cache points into the other bus's code.
@@ -345,10 +296,16 @@ impl Parallel {
                     }
                 }
             }
-            if let Some(job) = jobs.get_mut(t) {
-                job.units.push(u);
+            let units = units_of(v, held, lents, &places);
+            split |= units.len() > 1;
+            for (t, u) in units {
+                if let Some(job) = jobs.get_mut(t) {
+                    job.units.push(u);
+                }
             }
         }
+        self.batches += 1;
+        self.split_batches += u64::from(split);
         (jobs, cut)
     }
 
@@ -363,6 +320,7 @@ impl Parallel {
         }
         let from = q.trace.records.len();
         let mut shootdowns = Vec::new();
+        let mut shared = Vec::new();
         for mut job in back {
             for u in job.units.drain(..) {
                 for l in u.cpus {
@@ -370,22 +328,26 @@ impl Parallel {
                         *cursor = l.tlb_cursor;
                     }
                     if let Some(owner) = self.owner.get_mut(l.p) {
-                        *owner = Some((u.v, u.asids.generation));
+                        *owner = Some((u.v, l.generation));
                     }
                     if let Some(slot) = self.cpus.get_mut(l.p) {
                         *slot = Some(l.cpu);
                     }
                 }
-                if let Some(slot) = self.asids.get_mut(u.v) {
-                    *slot = u.asids;
-                }
-                if let Some(slot) = self.vms.get_mut(u.v) {
-                    *slot = Some(u.vm);
+                match u.held {
+                    Held::Whole(held) => self.put_back(u.v, *held),
+                    Held::Split(held) => shared.push((u.v, held)),
                 }
             }
             q.trace.records.append(&mut job.trace.records);
             q.runq.append(&mut job.started);
             shootdowns.append(&mut job.shootdowns);
+        }
+        for (v, held) in shared {
+            // The last of a split VM's parts gives the VM back.
+            if let Ok(held) = Arc::try_unwrap(held) {
+                self.put_back(v, held.held.into_inner());
+            }
         }
         if let Some(merged) = q.trace.records.get_mut(from..) {
             merged.sort_by_key(|r: &Record| (r.cycle, r.place.pcpu));
@@ -394,135 +356,116 @@ impl Parallel {
         q.cpus.extend(self.cpus.drain(..).flatten());
         self.shoot_down(q.cpus, shootdowns.into_iter());
     }
-}
 
-/// Runs a thread's units quantum after quantum, all of them through one
-/// quantum before the next, settling their VMs' boundaries in between,
-/// until the batch's [`Cut`] says stop. The main thread settles the last
-/// boundary.
-fn run_job(job: &mut Job, bus: &mut Bus) {
-    let mut units = std::mem::take(&mut job.units);
-    let mut start = job.start;
-    for j in 2.. {
-        let end = quantum_end(start, job.quantum, job.limit);
-        for u in &mut units {
-            for i in 0..u.cpus.len() {
-                run_lent(u, i, bus, job, start, end);
-            }
+    fn put_back(&mut self, v: usize, held: VmHeld) {
+        if let Some(slot) = self.asids.get_mut(v) {
+            *slot = held.asids;
         }
-        if !job.cut.claim(j) {
-            break;
+        if let Some(slot) = self.vms.get_mut(v) {
+            *slot = Some(held.vm);
         }
-        let mut cut = false;
-        for u in &mut units {
-            cut |= unit_boundary(u, end, job);
-        }
-        if cut {
-            job.cut.cut();
-        }
-        start = end;
     }
-    job.units = units;
 }
 
-/// A unit's VM at a boundary inside a batch, as the main thread's boundary
-/// settles it (`vm_boundary`): its board reaches `end`, its console is
-/// collected, its board's requests are applied and its waiting VCPUs with
-/// an interrupt pending made runnable. Returns whether the batch must end:
-/// a VCPU needs a CPU (started, or woken while not seated), the VM ended,
-/// or a CPU's VCPU waits or its slice is over while another VCPU waits
-/// for a CPU.
-fn unit_boundary(u: &mut Unit, end: u64, job: &mut Job) -> bool {
-    if let Some(l) = u.cpus.first() {
-        job.trace.place = Place {
-            pcpu: l.p,
-            vm: u.v,
-            vcpu: l.c,
-        };
+/// The threads one VM's CPUs go to, `busy` saying which have a runnable
+/// VCPU: all to the least loaded thread if it keeps within `share` (or
+/// at most one is busy), else the busy ones one by one to the least
+/// loaded threads, and the others with the first of them.
+fn place(load: &mut [usize], busy: &[bool], share: usize) -> Vec<usize> {
+    let least = |load: &[usize]| (0..load.len()).min_by_key(|&t| load[t]).unwrap_or(0);
+    let n = busy.iter().filter(|b| **b).count();
+    let t = least(load);
+    if let Some(l) = load.get_mut(t).filter(|l| n <= 1 || **l + n <= share) {
+        *l += n;
+        return vec![t; busy.len()];
     }
-    job.trace.now = end;
-    crate::sched::vm_boundary(&mut u.vm, u.v, end, &mut job.trace, &mut job.started);
-    let vm = &u.vm;
-    !job.started.is_empty()
-        || !vm.running()
-        || u.cpus.iter().any(|l| {
-            let runnable = vm
-                .vcpus
-                .get(l.c)
-                .is_some_and(|vc| vc.state == VcpuState::Runnable);
-            l.wanted && (!runnable || l.cpu.cycles() >= l.slice_end)
-        })
-}
-
-/// Runs the VCPU on a unit's CPU `i` from `start` to `end`, as the
-/// deterministic scheduler does (`Monitor::run_pcpu`), except that a VCPU
-/// that waits or whose VM ended leaves the CPU idle until the quantum's end.
-fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, end: u64) {
-    let mut generation = u.asids.generation;
-    loop {
-        let Some(l) = u.cpus.get_mut(i) else { return };
-        if l.cpu.cycles() >= end {
-            return;
-        }
-        let runnable = u.vm.running()
-            && u.vm
-                .vcpus
-                .get(l.c)
-                .is_some_and(|vc| vc.state == VcpuState::Runnable);
-        if !runnable {
-            l.cpu.idle_until(end);
-            return;
-        }
-        let from = job.shootdowns.len();
-        let mut seat = Seat {
-            p: l.p,
-            v: u.v,
-            c: l.c,
-            cpu: &mut l.cpu,
-            bus: &mut *bus,
-            vm: &mut u.vm,
-            asids: &mut u.asids,
-            trace: &mut job.trace,
-            shootdowns: &mut job.shootdowns,
-            tlb_cursor: &mut l.tlb_cursor,
-            debug: None,
-            cost: job.cost,
-        };
-        let outcome = seat.step(end);
-        if outcome == Outcome::Budget && !seat.vm.io.ring.is_empty() {
-            // The end of a VCPU's turn delivers its VM's ring.
-            seat.with_ctx(|ctx, _| coalesce::ring::flush(ctx));
-        }
-        // What this CPU shot down, the unit's others drop now; the other
-        // threads' CPUs hold none of this VM's entries until the boundary.
-        for &(done, space, what) in job.shootdowns.get(from..).unwrap_or_default() {
-            for o in u.cpus.iter_mut().filter(|o| o.p != done) {
-                tlbctl::shoot_down(&mut o.cpu.core, &u.asids, space, what);
-            }
-        }
-        if u.asids.generation != generation {
-            generation = u.asids.generation;
-            for o in &mut u.cpus {
-                tlbctl::flush_real_tlb(&mut o.cpu.core);
-            }
-        }
-        match outcome {
-            Outcome::Resume => {}
-            Outcome::Board => crate::sched::vm_board_actions(
-                &mut u.vm,
-                u.v,
-                start,
-                &mut job.trace,
-                &mut job.started,
-            ),
-            Outcome::Wait => {
-                job.trace.emit(MonEvent::Wait);
-                if let Some(l) = u.cpus.get_mut(i) {
-                    l.cpu.idle_until(end);
+    let mut first = None;
+    let places: Vec<Option<usize>> = busy
+        .iter()
+        .map(|&b| {
+            b.then(|| {
+                let t = least(load);
+                if let Some(l) = load.get_mut(t) {
+                    *l += 1;
                 }
-                return;
-            }
-            Outcome::Budget | Outcome::Debug => return,
+                first.get_or_insert(t);
+                t
+            })
+        })
+        .collect();
+    places
+        .into_iter()
+        .map(|p| p.or(first).unwrap_or(t))
+        .collect()
+}
+
+/// The units of VM `v` whose CPUs go to threads `places`: one, holding the
+/// VM by value, if they all go to one thread; else one per thread, sharing
+/// it.
+fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(usize, Unit)> {
+    let mut threads: Vec<usize> = Vec::new();
+    for &t in places {
+        if !threads.contains(&t) {
+            threads.push(t);
         }
+    }
+    let mut parts: Vec<Vec<Lent>> = threads.iter().map(|_| Vec::new()).collect();
+    for (l, t) in lents.into_iter().zip(places) {
+        if let Some(part) = threads
+            .iter()
+            .position(|x| x == t)
+            .and_then(|i| parts.get_mut(i))
+        {
+            part.push(l);
+        }
+    }
+    if threads.len() <= 1 {
+        let unit = Unit {
+            v,
+            held: Held::Whole(Box::new(held)),
+            cpus: parts.into_iter().flatten().collect(),
+            settles: true,
+        };
+        return vec![(threads.first().copied().unwrap_or(0), unit)];
+    }
+    let shared = Arc::new(Shared {
+        held: Mutex::new(held),
+        meet: Meet::new(threads.len()),
+    });
+    threads
+        .into_iter()
+        .zip(parts)
+        .map(|(t, cpus)| {
+            let unit = Unit {
+                v,
+                held: Held::Split(Arc::clone(&shared)),
+                cpus,
+                settles: false,
+            };
+            (t, unit)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place;
+
+    #[test]
+    fn a_vm_is_split_only_when_its_busy_cpus_exceed_a_threads_share() {
+        // One VM of two busy VCPUs on two threads: split.
+        assert_eq!(place(&mut [0, 0], &[true, true], 1), [0, 1]);
+        // Two such VMs: each whole on a thread.
+        let mut load = [0, 0];
+        assert_eq!(place(&mut load, &[true, true], 2), [0, 0]);
+        assert_eq!(place(&mut load, &[true, true], 2), [1, 1]);
+        // Four on two threads: two and two; a waiting VCPU's CPU goes
+        // with the first busy one.
+        assert_eq!(
+            place(&mut [0, 0], &[true, false, true, true, true], 2),
+            [0, 0, 1, 0, 1]
+        );
+        // One busy VCPU is never split from its waiting siblings.
+        assert_eq!(place(&mut [3, 0], &[false, true], 1), [1, 1]);
     }
 }
