@@ -109,6 +109,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(clippy::multiple_unsafe_ops_per_block)]
 
+mod compiler;
 pub mod fast;
 pub mod ir;
 mod lower;
@@ -116,14 +117,10 @@ mod region;
 
 use std::ffi::c_void;
 
-use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::FunctionBuilderContext;
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Module};
-
+pub use compiler::Mode;
+use compiler::{Compiler, Job, Remote, What};
 pub use fast::Fast;
 pub use ir::Block;
-use lower::Callouts;
 
 /// The guest memory a compiled block reaches through its one load and one
 /// store callout. Both may decline (`None`): the block then stops before
@@ -239,12 +236,12 @@ pub enum Exit {
 
 /// A compiled block: `(gpr, state, mem, vbase, tables) -> exit code`. See
 /// the crate's safety argument, point 2.
-type BlockFn =
+pub(crate) type BlockFn =
     unsafe extern "C" fn(*mut u64, *mut State, *mut c_void, u64, *const fast::Tables) -> u32;
 /// `(mem, ea, kind, out) -> ok`.
-type LoadFn = unsafe extern "C" fn(*mut c_void, u64, u32, *mut u64) -> u32;
+pub(crate) type LoadFn = unsafe extern "C" fn(*mut c_void, u64, u32, *mut u64) -> u32;
 /// `(mem, ea, value, kind) -> 0 declined, 1 done, 2 done and stop`.
-type StoreFn = unsafe extern "C" fn(*mut c_void, u64, u64, u32) -> u32;
+pub(crate) type StoreFn = unsafe extern "C" fn(*mut c_void, u64, u64, u32) -> u32;
 
 /// A compiled block's handle (valid until [`Jit::reset`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,98 +262,111 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-fn error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn error(e: impl std::fmt::Display) -> Error {
     Error(e.to_string())
 }
 
 /// The compiler and the code it made.
 pub struct Jit {
-    module: Option<JITModule>,
-    ctx: cranelift_codegen::Context,
-    fctx: FunctionBuilderContext,
-    funcs: Vec<BlockFn>,
+    backend: Backend,
+    /// Per block, its own function; `None` while the compiler thread has
+    /// not answered.
+    funcs: Vec<Option<BlockFn>>,
     /// Per block, the function a run of it or a chained call to it enters:
     /// its own (`funcs`), or the loop it heads ([`Jit::close_loop`]).
-    entry: Vec<BlockFn>,
+    entry: Vec<Option<BlockFn>>,
     /// Per block, its IR (a loop is compiled from its members' IR) and the
     /// members of the loop it heads.
     blocks: Vec<Block>,
     loops: Vec<Option<Box<[u32]>>>,
     /// Loops compiled since the last reset.
     loops_compiled: usize,
+    /// Loops sent to the compiler thread and not installed yet: id, head,
+    /// members ([`Jit::forget`] drops those a dropped block is in).
+    pending_loops: Vec<(u64, u32, Box<[u32]>)>,
+    next_loop: u64,
+    /// Requests sent to the compiler thread and not answered (any epoch).
+    pending: usize,
     /// Per compiled function, one link per instruction (an exit after
     /// `done` instructions uses entry `done - 1`); boxed so that the
     /// address compiled into the code never moves.
     links: Vec<Box<[Link]>>,
     epoch: u32,
-    callouts: Callouts,
+}
+
+/// Where the code is compiled ([`Mode`]).
+enum Backend {
+    /// On this thread; Cranelift set up on the first compile.
+    Inline(Option<Box<Compiler>>),
+    Remote(Remote),
 }
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Jit")
             .field("compiled", &self.funcs.len())
+            .field("pending", &self.pending)
             .field("epoch", &self.epoch)
             .finish()
     }
 }
 
-fn new_module() -> Result<(JITModule, Callouts), Error> {
-    let mut flags = settings::builder();
-    flags.set("opt_level", "speed").map_err(error)?;
-    flags.set("is_pic", "false").map_err(error)?;
-    // The IR verifier costs more than the rest of compiling a small block;
-    // the unit tests and the differential tests check what it would.
-    flags.set("enable_verifier", "false").map_err(error)?;
-    let isa = cranelift_native::builder()
-        .map_err(error)?
-        .finish(settings::Flags::new(flags))
-        .map_err(error)?;
-    let callouts = Callouts {
-        load: load_callout as LoadFn as usize as i64,
-        store: store_callout as StoreFn as usize as i64,
-        cc: isa.default_call_conv(),
-        ptr: isa.pointer_type(),
-        config: isa.frontend_config(),
-    };
-    let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
-    Ok((module, callouts))
-}
-
 impl Jit {
-    /// A compiler for the host, or why there is none (an unsupported host).
+    /// A compiler for the host that compiles on the caller's thread, or
+    /// why there is none (an unsupported host).
     pub fn new() -> Result<Jit, Error> {
-        let (module, callouts) = new_module()?;
+        Jit::with_mode(Mode::Inline)
+    }
+
+    /// A compiler for the host that compiles as `mode` says. Cranelift is
+    /// set up only when the first block is compiled.
+    pub fn with_mode(mode: Mode) -> Result<Jit, Error> {
+        // Only whether the host has an ISA: cheap, unlike the set-up.
+        cranelift_native::builder().map_err(error)?;
+        let backend = match mode {
+            Mode::Inline => Backend::Inline(None),
+            Mode::Background => Backend::Remote(Remote::new(std::time::Duration::ZERO)),
+            Mode::Delayed(d) => Backend::Remote(Remote::new(d)),
+        };
         Ok(Jit {
-            ctx: module.make_context(),
-            module: Some(module),
-            fctx: FunctionBuilderContext::new(),
+            backend,
             funcs: Vec::new(),
             entry: Vec::new(),
             blocks: Vec::new(),
             loops: Vec::new(),
             loops_compiled: 0,
+            pending_loops: Vec::new(),
+            next_loop: 0,
+            pending: 0,
             links: Vec::new(),
             epoch: 0,
-            callouts,
         })
     }
 
-    /// Functions compiled since the last reset: blocks and loops.
+    /// Blocks sent to be compiled since the last reset, ready or not (a
+    /// loop is not counted: there are at most as many). It depends only
+    /// on what was asked, never on the compiler thread's timing.
     pub fn compiled(&self) -> usize {
-        self.funcs.len() + self.loops_compiled
+        self.funcs.len()
     }
 
-    /// Compiles `b` (at least one instruction).
+    /// Requests the compiler thread has not answered yet.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Compiles `b` (at least one instruction), or sends it to the
+    /// compiler thread: the handle then runs nothing ([`Jit::run`] answers
+    /// `None`) until [`Jit::poll`] installs its code.
     pub fn compile(&mut self, b: &Block) -> Result<Code, Error> {
         let index = u32::try_from(self.funcs.len()).map_err(error)?;
         let cells = vec![Link::NONE; b.insns.len().max(1)].into_boxed_slice();
         let at = cells.as_ptr() as usize as i64;
-        let f = self.build(&[lower::Member {
-            block: b,
-            links: at,
-            edges: Vec::new(),
-        }])?;
+        let job = Job {
+            members: vec![(b.clone(), at, Vec::new())],
+            what: What::Block(index),
+        };
+        let f = self.submit(job)?;
         self.funcs.push(f);
         self.entry.push(f);
         self.blocks.push(b.clone());
@@ -368,31 +378,60 @@ impl Jit {
         })
     }
 
-    /// Compiles one function from `members` (the first is where it starts).
-    fn build(&mut self, members: &[lower::Member<'_>]) -> Result<BlockFn, Error> {
-        if self.module.is_none() {
-            let (module, callouts) = new_module()?;
-            (self.module, self.callouts) = (Some(module), callouts);
+    /// Compiles `job` here (`Some`), or sends it to the compiler thread
+    /// (`None`: its answer comes through [`Jit::poll`]).
+    fn submit(&mut self, job: Job) -> Result<Option<BlockFn>, Error> {
+        match &mut self.backend {
+            Backend::Inline(c) => {
+                let c = match c {
+                    Some(c) => c,
+                    None => c.insert(Box::new(Compiler::new()?)),
+                };
+                c.build_job(&job).map(Some)
+            }
+            Backend::Remote(r) => {
+                if !r.send(self.epoch, job) {
+                    return Err(error("no compiler thread"));
+                }
+                self.pending += 1;
+                Ok(None)
+            }
         }
-        let Some(module) = self.module.as_mut() else {
-            return Err(error("no code module"));
-        };
-        module.clear_context(&mut self.ctx);
-        self.ctx.func.signature = lower::block_signature(self.callouts.cc, self.callouts.ptr);
-        lower::lower(members, &mut self.ctx.func, &mut self.fctx, self.callouts);
-        let id = module
-            .declare_anonymous_function(&self.ctx.func.signature)
-            .map_err(error)?;
-        let defined = module.define_function(id, &mut self.ctx);
-        module.clear_context(&mut self.ctx);
-        defined.map_err(error)?;
-        module.finalize_definitions().map_err(error)?;
-        let entry = module.get_finalized_function(id);
-        // SAFETY: `entry` is the finalized (executable) entry of a function
-        // compiled from `lower::block_signature`, which is `BlockFn`'s C
-        // signature (safety argument, point 2); it lives in `module`, which
-        // outlives every copy in `funcs` and `entry` (point 1).
-        Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) })
+    }
+
+    /// Installs the code the compiler thread has finished; called between
+    /// runs. Answers of an older epoch, and loops a dropped block was in,
+    /// are discarded; a block the compiler refused stays uncompiled (its
+    /// handle runs nothing).
+    pub fn poll(&mut self) {
+        loop {
+            let Backend::Remote(r) = &self.backend else {
+                return;
+            };
+            let Ok(done) = r.done.try_recv() else {
+                return;
+            };
+            self.pending = self.pending.saturating_sub(1);
+            let (true, Ok(f)) = (done.epoch == self.epoch, done.func) else {
+                continue;
+            };
+            match done.what {
+                What::Block(i) => {
+                    let i = i as usize;
+                    if let (Some(own), Some(entry)) = (self.funcs.get_mut(i), self.entry.get_mut(i))
+                    {
+                        (*own, *entry) = (Some(f), Some(f));
+                    }
+                }
+                What::Loop(id) => {
+                    let Some(k) = self.pending_loops.iter().position(|l| l.0 == id) else {
+                        continue;
+                    };
+                    let (_, head, members) = self.pending_loops.swap_remove(k);
+                    self.install_loop(head as usize, f, members);
+                }
+            }
+        }
     }
 
     /// Runs compiled block `code` on the registers `gpr` and HI/LO in
@@ -412,7 +451,8 @@ impl Jit {
         if code.epoch != self.epoch {
             return None;
         }
-        let f = *self.entry.get(code.index as usize)?;
+        // `None` also while the compiler thread has not answered.
+        let f = (*self.entry.get(code.index as usize)?)?;
         // Pointers from the memory's shared borrows, before its `&mut`
         // (point 4).
         let tables = mem
@@ -468,7 +508,8 @@ impl Jit {
         if from.epoch != self.epoch || to.epoch != self.epoch {
             return false;
         }
-        let Some(&f) = self.entry.get(to.index as usize) else {
+        // A successor whose code is not ready is not linked (yet).
+        let Some(&Some(f)) = self.entry.get(to.index as usize) else {
             return false;
         };
         let cell = self
@@ -505,6 +546,9 @@ impl Jit {
         if gone.epoch != self.epoch {
             return;
         }
+        // A loop of it on its way is discarded when it arrives.
+        self.pending_loops
+            .retain(|(_, _, members)| !members.contains(&gone.index));
         let heads = self.loops.iter_mut().zip(&mut self.entry).zip(&self.funcs);
         for ((members, entry), &own) in heads {
             if members.as_ref().is_some_and(|m| m.contains(&gone.index)) {
@@ -525,12 +569,15 @@ impl Jit {
         self.blocks.clear();
         self.loops.clear();
         self.loops_compiled = 0;
+        self.pending_loops.clear();
         self.links.clear();
-        if let Some(module) = self.module.take() {
-            // SAFETY: `&mut self` means no run is under way, and `funcs`,
-            // the only place the module's pointers were kept, is empty
-            // (point 1).
-            unsafe { module.free_memory() };
+        // `&mut self`: no run is under way, and `funcs` and `entry`, the
+        // only places the module's pointers were kept, are empty (point
+        // 1). The compiler thread frees its module when it reads this, and
+        // answers it sent before are of an epoch no one will run.
+        match &mut self.backend {
+            Backend::Inline(c) => *c = None,
+            Backend::Remote(r) => r.free(),
         }
     }
 }
@@ -546,7 +593,12 @@ impl Drop for Jit {
 /// # Safety
 /// `mem` points at a live `&mut dyn Memory` no one else uses during the
 /// call, and `out` at a writable `u64` (the generated code's stack slot).
-unsafe extern "C" fn load_callout(mem: *mut c_void, ea: u64, kind: u32, out: *mut u64) -> u32 {
+pub(crate) unsafe extern "C" fn load_callout(
+    mem: *mut c_void,
+    ea: u64,
+    kind: u32,
+    out: *mut u64,
+) -> u32 {
     // SAFETY: the caller's contract: `mem` is `Jit::run`'s `&mut dyn Memory`,
     // the only live reference to it (point 3).
     let m = unsafe { &mut *mem.cast::<&mut dyn Memory>() };
@@ -564,7 +616,12 @@ unsafe extern "C" fn load_callout(mem: *mut c_void, ea: u64, kind: u32, out: *mu
 ///
 /// # Safety
 /// As [`load_callout`].
-unsafe extern "C" fn store_callout(mem: *mut c_void, ea: u64, value: u64, kind: u32) -> u32 {
+pub(crate) unsafe extern "C" fn store_callout(
+    mem: *mut c_void,
+    ea: u64,
+    value: u64,
+    kind: u32,
+) -> u32 {
     // SAFETY: as in `load_callout`.
     let m = unsafe { &mut *mem.cast::<&mut dyn Memory>() };
     match m.store(ea, (kind & 0xF) as u8, value, kind & lower::CHECK != 0) {

@@ -358,7 +358,13 @@ impl Machine {
         self.bus.blocks.tier3.threshold = runs;
     }
 
-    /// Blocks tier 3 has compiled.
+    /// Where tier 3 compiles (docs/tiers.md): on the compiler thread
+    /// (the default) or, for tests, on the CPU's thread or late.
+    pub fn set_compile_mode(&mut self, mode: crate::CompileMode) {
+        self.bus.blocks.tier3.mode = mode;
+    }
+
+    /// Blocks tier 3 has sent to the compiler (the same in every mode).
     pub fn blocks_compiled(&self) -> u64 {
         self.bus.blocks.tier3.compiled
     }
