@@ -350,6 +350,11 @@ impl Jit {
         self.funcs.len()
     }
 
+    /// Loops installed since the last reset.
+    pub fn loops(&self) -> usize {
+        self.loops_compiled
+    }
+
     /// Requests the compiler thread has not answered yet.
     pub fn pending(&self) -> usize {
         self.pending
