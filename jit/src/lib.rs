@@ -118,7 +118,7 @@ mod region;
 use std::ffi::c_void;
 
 pub use compiler::Mode;
-use compiler::{Compiler, Job, Remote, What};
+use compiler::{Compiler, Done, Job, Remote, What};
 pub use fast::Fast;
 pub use ir::Block;
 
@@ -287,6 +287,8 @@ pub struct Jit {
     next_loop: u64,
     /// Requests sent to the compiler thread and not answered (any epoch).
     pending: usize,
+    /// Functions installed (statistics and tests).
+    installed: u64,
     /// Per compiled function, one link per instruction (an exit after
     /// `done` instructions uses entry `done - 1`); boxed so that the
     /// address compiled into the code never moves.
@@ -338,6 +340,7 @@ impl Jit {
             pending_loops: Vec::new(),
             next_loop: 0,
             pending: 0,
+            installed: 0,
             links: Vec::new(),
             epoch: 0,
         })
@@ -372,6 +375,7 @@ impl Jit {
             what: What::Block(index),
         };
         let f = self.submit(job)?;
+        self.installed += u64::from(f.is_some());
         self.funcs.push(f);
         self.entry.push(f);
         self.blocks.push(b.clone());
@@ -416,25 +420,49 @@ impl Jit {
             let Ok(done) = r.done.try_recv() else {
                 return;
             };
-            self.pending = self.pending.saturating_sub(1);
-            let (true, Ok(f)) = (done.epoch == self.epoch, done.func) else {
-                continue;
+            self.install(done);
+        }
+    }
+
+    /// [`Jit::poll`], waiting until every request is answered (tests and
+    /// measurements: code installed at a chosen point of a run).
+    pub fn wait(&mut self) {
+        while self.pending > 0 {
+            let Backend::Remote(r) = &self.backend else {
+                return;
             };
-            match done.what {
-                What::Block(i) => {
-                    let i = i as usize;
-                    if let (Some(own), Some(entry)) = (self.funcs.get_mut(i), self.entry.get_mut(i))
-                    {
-                        (*own, *entry) = (Some(f), Some(f));
-                    }
+            let Ok(done) = r.done.recv() else {
+                return;
+            };
+            self.install(done);
+        }
+    }
+
+    /// Functions installed since this compiler was made (blocks and
+    /// loops, compiled here or on the compiler thread).
+    pub fn installed(&self) -> u64 {
+        self.installed
+    }
+
+    fn install(&mut self, done: Done) {
+        self.pending = self.pending.saturating_sub(1);
+        let (true, Ok(f)) = (done.epoch == self.epoch, done.func) else {
+            return;
+        };
+        match done.what {
+            What::Block(i) => {
+                let i = i as usize;
+                if let (Some(own), Some(entry)) = (self.funcs.get_mut(i), self.entry.get_mut(i)) {
+                    (*own, *entry) = (Some(f), Some(f));
+                    self.installed += 1;
                 }
-                What::Loop(id) => {
-                    let Some(k) = self.pending_loops.iter().position(|l| l.0 == id) else {
-                        continue;
-                    };
-                    let (_, head, members) = self.pending_loops.swap_remove(k);
-                    self.install_loop(head as usize, f, members);
-                }
+            }
+            What::Loop(id) => {
+                let Some(k) = self.pending_loops.iter().position(|l| l.0 == id) else {
+                    return;
+                };
+                let (_, head, members) = self.pending_loops.swap_remove(k);
+                self.install_loop(head as usize, f, members);
             }
         }
     }

@@ -103,6 +103,7 @@ impl Jit {
         };
         *entry = Some(f);
         self.loops_compiled += 1;
+        self.installed += 1;
         // Links made to the block before now lead into its loop.
         let own = own as usize;
         for c in self.links.iter_mut().flat_map(|c| c.iter_mut()) {

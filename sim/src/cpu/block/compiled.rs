@@ -102,6 +102,15 @@ impl Tier3 {
         }
     }
 
+    /// Waits for the compiler thread and installs all it was asked for;
+    /// the functions installed so far.
+    pub(crate) fn wait(&mut self) -> u64 {
+        self.jit.as_mut().map_or(0, |jit| {
+            jit.wait();
+            jit.installed()
+        })
+    }
+
     /// Records the exit the last compiled run left through, or that the
     /// dispatch ran something else since (`None`).
     #[inline(always)]
