@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cranelift_codegen::settings::{self, Configurable};
@@ -70,6 +70,9 @@ enum Msg {
     Compile {
         client: u64,
         epoch: u32,
+        /// The client's epoch now (`GONE`: dropped): a job of another is
+        /// not compiled, as no one would run it.
+        current: Arc<AtomicU64>,
         job: Job,
         delay: Duration,
         reply: Sender<Done>,
@@ -99,10 +102,19 @@ fn serve(rx: &Receiver<Msg>) {
             Msg::Compile {
                 client,
                 epoch,
+                current,
                 job,
                 delay,
                 reply,
             } => {
+                if current.load(Relaxed) != u64::from(epoch) {
+                    let _ = reply.send(Done {
+                        epoch,
+                        what: job.what,
+                        func: Err(error("stale")),
+                    });
+                    continue;
+                }
                 if !delay.is_zero() {
                     std::thread::sleep(delay);
                 }
@@ -124,9 +136,13 @@ fn serve(rx: &Receiver<Msg>) {
     }
 }
 
+/// [`Remote::current`] of a client that is gone.
+const GONE: u64 = u64::MAX;
+
 /// A client's link to the compiler thread.
 pub(crate) struct Remote {
     client: u64,
+    current: Arc<AtomicU64>,
     delay: Duration,
     reply: Sender<Done>,
     pub(crate) done: Receiver<Done>,
@@ -138,6 +154,7 @@ impl Remote {
         let (reply, done) = channel::unbounded();
         Remote {
             client: CLIENTS.fetch_add(1, Relaxed),
+            current: Arc::new(AtomicU64::new(0)),
             delay,
             reply,
             done,
@@ -149,6 +166,7 @@ impl Remote {
         let msg = Msg::Compile {
             client: self.client,
             epoch,
+            current: Arc::clone(&self.current),
             job,
             delay: self.delay,
             reply: self.reply.clone(),
@@ -156,8 +174,11 @@ impl Remote {
         queue().is_some_and(|q| q.send(msg).is_ok())
     }
 
-    /// Frees this client's module (its pointers are all forgotten).
-    pub(crate) fn free(&self) {
+    /// Frees this client's module (its pointers are all forgotten); it
+    /// goes on at `next` epoch, or is gone (`None`): the jobs still queued
+    /// for it are not compiled.
+    pub(crate) fn free(&self, next: Option<u32>) {
+        self.current.store(next.map_or(GONE, u64::from), Relaxed);
         if let Some(q) = queue() {
             let _ = q.send(Msg::Free {
                 client: self.client,

@@ -592,11 +592,12 @@ impl Jit {
 
     /// Frees all compiled code; every handle goes stale.
     pub fn reset(&mut self) {
-        self.free();
         self.epoch = self.epoch.wrapping_add(1);
+        self.free(Some(self.epoch));
     }
 
-    fn free(&mut self) {
+    /// Frees the code; the compiler goes on at epoch `next`, or not at all.
+    fn free(&mut self, next: Option<u32>) {
         self.funcs.clear();
         self.entry.clear();
         self.blocks.clear();
@@ -610,14 +611,14 @@ impl Jit {
         // answers it sent before are of an epoch no one will run.
         match &mut self.backend {
             Backend::Inline(c) => *c = None,
-            Backend::Remote(r) => r.free(),
+            Backend::Remote(r) => r.free(next),
         }
     }
 }
 
 impl Drop for Jit {
     fn drop(&mut self) {
-        self.free();
+        self.free(None);
     }
 }
 
