@@ -27,7 +27,7 @@ use crossbeam::channel::{self, Receiver, Sender};
 
 use crate::ir::Block;
 use crate::lower::{self, Callouts, Edge, Member};
-use crate::{error, BlockFn, Error, LoadFn, StoreFn};
+use crate::{error, Backend, BlockFn, Error, Jit, LoadFn, StoreFn};
 
 /// Where a [`crate::Jit`] compiles.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -183,6 +183,82 @@ impl Remote {
             let _ = q.send(Msg::Free {
                 client: self.client,
             });
+        }
+    }
+}
+
+impl Jit {
+    /// Compiles `job` here (`Some`), or sends it to the compiler thread
+    /// (`None`: its answer comes through [`Jit::poll`]).
+    pub(crate) fn submit(&mut self, job: Job) -> Result<Option<BlockFn>, Error> {
+        match &mut self.backend {
+            Backend::Inline(c) => {
+                let c = match c {
+                    Some(c) => c,
+                    None => c.insert(Box::new(Compiler::new()?)),
+                };
+                c.build_job(&job).map(Some)
+            }
+            Backend::Remote(r) => {
+                if !r.send(self.epoch, job) {
+                    return Err(error("no compiler thread"));
+                }
+                self.pending += 1;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Installs the code the compiler thread has finished; called between
+    /// runs. Answers of an older epoch, and loops a dropped block was in,
+    /// are discarded; a block the compiler refused stays uncompiled (its
+    /// handle runs nothing).
+    pub fn poll(&mut self) {
+        loop {
+            let Backend::Remote(r) = &self.backend else {
+                return;
+            };
+            let Ok(done) = r.done.try_recv() else {
+                return;
+            };
+            self.install(done);
+        }
+    }
+
+    /// [`Jit::poll`], waiting until every request is answered (tests and
+    /// measurements: code installed at a chosen point of a run).
+    pub fn wait(&mut self) {
+        while self.pending > 0 {
+            let Backend::Remote(r) = &self.backend else {
+                return;
+            };
+            let Ok(done) = r.done.recv() else {
+                return;
+            };
+            self.install(done);
+        }
+    }
+
+    fn install(&mut self, done: Done) {
+        self.pending = self.pending.saturating_sub(1);
+        let (true, Ok(f)) = (done.epoch == self.epoch, done.func) else {
+            return;
+        };
+        match done.what {
+            What::Block(i) => {
+                let i = i as usize;
+                if let (Some(own), Some(entry)) = (self.funcs.get_mut(i), self.entry.get_mut(i)) {
+                    (*own, *entry) = (Some(f), Some(f));
+                    self.installed += 1;
+                }
+            }
+            What::Loop(id) => {
+                let Some(k) = self.pending_loops.iter().position(|l| l.0 == id) else {
+                    return;
+                };
+                let (_, head, members) = self.pending_loops.swap_remove(k);
+                self.install_loop(head as usize, f, members);
+            }
         }
     }
 }

@@ -7,17 +7,29 @@
 //!
 //! Five things are unsafe here, and each is sound for the reasons below.
 //!
-//! 1. **Who owns the code memory.** Every compiled function lives in the
-//!    [`Jit`]'s one `JITModule`, which Cranelift maps executable when
-//!    `finalize_definitions` returns. The function pointers are kept only in
-//!    `Jit::funcs` and `Jit::entry` (per block, its own function or the
-//!    loop it heads, compiled into the same module), never handed out: a
-//!    caller holds a [`Code`] handle (an index and the module's epoch) and
-//!    runs it through [`Jit::run`], which looks the pointer up in `entry`
-//!    and refuses a handle of an older epoch. The memory is freed only by
-//!    [`Jit::reset`] or on drop, both of which take `&mut self` and clear
-//!    `funcs` and `entry` first: no run (which borrows `&self`) can be
-//!    under way, and no pointer survives the memory it points into.
+//! 1. **Who owns the code memory.** Every function a [`Jit`] runs lives in
+//!    that `Jit`'s one code module (a `JITModule` in a
+//!    `compiler::Compiler`), which Cranelift maps executable when
+//!    `finalize_definitions` returns. The module is the `Jit`'s own
+//!    ([`Mode::Inline`]) or held for it by the compiler thread
+//!    ([`Mode::Background`], `compiler.rs`), which compiles, finalizes
+//!    and sends the function pointer back through a channel (the send
+//!    happens before the receive; cranelift-jit's finalize flushes every
+//!    thread's instruction pipeline where the host needs it). The
+//!    function pointers are kept only in `Jit::funcs` and `Jit::entry`
+//!    (per block, its own function or the loop it heads, compiled into
+//!    the same module), never handed out: a caller holds a [`Code`]
+//!    handle (an index and the module's epoch) and runs it through
+//!    [`Jit::run`], which looks the pointer up in `entry` and refuses a
+//!    handle of an older epoch or whose code has not arrived. The memory
+//!    is freed only by [`Jit::reset`] or on drop, both of which take
+//!    `&mut self` and clear `funcs` and `entry` first: no run (which
+//!    borrows `&self`) can be under way, and no pointer survives the
+//!    memory it points into. With the compiler thread, the `Jit` then
+//!    sends it the request to free the module; the thread serves its
+//!    messages in order, so every pointer it sent before was into that
+//!    module and carries the old epoch, and [`Jit::poll`] drops it
+//!    unused; later requests go to a new module.
 //!    A handle that is stale or names another block is no memory hazard:
 //!    every function this crate compiles touches only the memory listed in
 //!    point 2, whatever block it was compiled from. The same holds for the
@@ -118,7 +130,7 @@ mod region;
 use std::ffi::c_void;
 
 pub use compiler::Mode;
-use compiler::{Compiler, Done, Job, Remote, What};
+use compiler::{Compiler, Job, Remote, What};
 pub use fast::Fast;
 pub use ir::Block;
 
@@ -297,7 +309,7 @@ pub struct Jit {
 }
 
 /// Where the code is compiled ([`Mode`]).
-enum Backend {
+pub(crate) enum Backend {
     /// On this thread; Cranelift set up on the first compile.
     Inline(Option<Box<Compiler>>),
     Remote(Remote),
@@ -387,84 +399,10 @@ impl Jit {
         })
     }
 
-    /// Compiles `job` here (`Some`), or sends it to the compiler thread
-    /// (`None`: its answer comes through [`Jit::poll`]).
-    fn submit(&mut self, job: Job) -> Result<Option<BlockFn>, Error> {
-        match &mut self.backend {
-            Backend::Inline(c) => {
-                let c = match c {
-                    Some(c) => c,
-                    None => c.insert(Box::new(Compiler::new()?)),
-                };
-                c.build_job(&job).map(Some)
-            }
-            Backend::Remote(r) => {
-                if !r.send(self.epoch, job) {
-                    return Err(error("no compiler thread"));
-                }
-                self.pending += 1;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Installs the code the compiler thread has finished; called between
-    /// runs. Answers of an older epoch, and loops a dropped block was in,
-    /// are discarded; a block the compiler refused stays uncompiled (its
-    /// handle runs nothing).
-    pub fn poll(&mut self) {
-        loop {
-            let Backend::Remote(r) = &self.backend else {
-                return;
-            };
-            let Ok(done) = r.done.try_recv() else {
-                return;
-            };
-            self.install(done);
-        }
-    }
-
-    /// [`Jit::poll`], waiting until every request is answered (tests and
-    /// measurements: code installed at a chosen point of a run).
-    pub fn wait(&mut self) {
-        while self.pending > 0 {
-            let Backend::Remote(r) = &self.backend else {
-                return;
-            };
-            let Ok(done) = r.done.recv() else {
-                return;
-            };
-            self.install(done);
-        }
-    }
-
     /// Functions installed since this compiler was made (blocks and
     /// loops, compiled here or on the compiler thread).
     pub fn installed(&self) -> u64 {
         self.installed
-    }
-
-    fn install(&mut self, done: Done) {
-        self.pending = self.pending.saturating_sub(1);
-        let (true, Ok(f)) = (done.epoch == self.epoch, done.func) else {
-            return;
-        };
-        match done.what {
-            What::Block(i) => {
-                let i = i as usize;
-                if let (Some(own), Some(entry)) = (self.funcs.get_mut(i), self.entry.get_mut(i)) {
-                    (*own, *entry) = (Some(f), Some(f));
-                    self.installed += 1;
-                }
-            }
-            What::Loop(id) => {
-                let Some(k) = self.pending_loops.iter().position(|l| l.0 == id) else {
-                    return;
-                };
-                let (_, head, members) = self.pending_loops.swap_remove(k);
-                self.install_loop(head as usize, f, members);
-            }
-        }
     }
 
     /// Runs compiled block `code` on the registers `gpr` and HI/LO in
