@@ -7,17 +7,29 @@
 //!
 //! Five things are unsafe here, and each is sound for the reasons below.
 //!
-//! 1. **Who owns the code memory.** Every compiled function lives in the
-//!    [`Jit`]'s one `JITModule`, which Cranelift maps executable when
-//!    `finalize_definitions` returns. The function pointers are kept only in
-//!    `Jit::funcs` and `Jit::entry` (per block, its own function or the
-//!    loop it heads, compiled into the same module), never handed out: a
-//!    caller holds a [`Code`] handle (an index and the module's epoch) and
-//!    runs it through [`Jit::run`], which looks the pointer up in `entry`
-//!    and refuses a handle of an older epoch. The memory is freed only by
-//!    [`Jit::reset`] or on drop, both of which take `&mut self` and clear
-//!    `funcs` and `entry` first: no run (which borrows `&self`) can be
-//!    under way, and no pointer survives the memory it points into.
+//! 1. **Who owns the code memory.** Every function a [`Jit`] runs lives in
+//!    that `Jit`'s one code module (a `JITModule` in a
+//!    `compiler::Compiler`), which Cranelift maps executable when
+//!    `finalize_definitions` returns. The module is the `Jit`'s own
+//!    ([`Mode::Inline`]) or held for it by the compiler thread
+//!    ([`Mode::Background`], `compiler.rs`), which compiles, finalizes
+//!    and sends the function pointer back through a channel (the send
+//!    happens before the receive; cranelift-jit's finalize flushes every
+//!    thread's instruction pipeline where the host needs it). The
+//!    function pointers are kept only in `Jit::funcs` and `Jit::entry`
+//!    (per block, its own function or the loop it heads, compiled into
+//!    the same module), never handed out: a caller holds a [`Code`]
+//!    handle (an index and the module's epoch) and runs it through
+//!    [`Jit::run`], which looks the pointer up in `entry` and refuses a
+//!    handle of an older epoch or whose code has not arrived. The memory
+//!    is freed only by [`Jit::reset`] or on drop, both of which take
+//!    `&mut self` and clear `funcs` and `entry` first: no run (which
+//!    borrows `&self`) can be under way, and no pointer survives the
+//!    memory it points into. With the compiler thread, the `Jit` then
+//!    sends it the request to free the module; the thread serves its
+//!    messages in order, so every pointer it sent before was into that
+//!    module and carries the old epoch, and [`Jit::poll`] drops it
+//!    unused; later requests go to a new module.
 //!    A handle that is stale or names another block is no memory hazard:
 //!    every function this crate compiles touches only the memory listed in
 //!    point 2, whatever block it was compiled from. The same holds for the
@@ -109,6 +121,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(clippy::multiple_unsafe_ops_per_block)]
 
+mod compiler;
 pub mod fast;
 pub mod ir;
 mod lower;
@@ -116,14 +129,10 @@ mod region;
 
 use std::ffi::c_void;
 
-use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::FunctionBuilderContext;
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Module};
-
+pub use compiler::Mode;
+use compiler::{Compiler, Job, Remote, What};
 pub use fast::Fast;
 pub use ir::Block;
-use lower::Callouts;
 
 /// The guest memory a compiled block reaches through its one load and one
 /// store callout. Both may decline (`None`): the block then stops before
@@ -239,12 +248,12 @@ pub enum Exit {
 
 /// A compiled block: `(gpr, state, mem, vbase, tables) -> exit code`. See
 /// the crate's safety argument, point 2.
-type BlockFn =
+pub(crate) type BlockFn =
     unsafe extern "C" fn(*mut u64, *mut State, *mut c_void, u64, *const fast::Tables) -> u32;
 /// `(mem, ea, kind, out) -> ok`.
-type LoadFn = unsafe extern "C" fn(*mut c_void, u64, u32, *mut u64) -> u32;
+pub(crate) type LoadFn = unsafe extern "C" fn(*mut c_void, u64, u32, *mut u64) -> u32;
 /// `(mem, ea, value, kind) -> 0 declined, 1 done, 2 done and stop`.
-type StoreFn = unsafe extern "C" fn(*mut c_void, u64, u64, u32) -> u32;
+pub(crate) type StoreFn = unsafe extern "C" fn(*mut c_void, u64, u64, u32) -> u32;
 
 /// A compiled block's handle (valid until [`Jit::reset`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,98 +274,120 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-fn error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn error(e: impl std::fmt::Display) -> Error {
     Error(e.to_string())
 }
 
 /// The compiler and the code it made.
 pub struct Jit {
-    module: Option<JITModule>,
-    ctx: cranelift_codegen::Context,
-    fctx: FunctionBuilderContext,
-    funcs: Vec<BlockFn>,
+    backend: Backend,
+    /// Per block, its own function; `None` while the compiler thread has
+    /// not answered.
+    funcs: Vec<Option<BlockFn>>,
     /// Per block, the function a run of it or a chained call to it enters:
     /// its own (`funcs`), or the loop it heads ([`Jit::close_loop`]).
-    entry: Vec<BlockFn>,
+    entry: Vec<Option<BlockFn>>,
     /// Per block, its IR (a loop is compiled from its members' IR) and the
     /// members of the loop it heads.
     blocks: Vec<Block>,
     loops: Vec<Option<Box<[u32]>>>,
     /// Loops compiled since the last reset.
     loops_compiled: usize,
+    /// Loops sent to the compiler thread and not installed yet: id, head,
+    /// members ([`Jit::forget`] drops those a dropped block is in).
+    pending_loops: Vec<(u64, u32, Box<[u32]>)>,
+    next_loop: u64,
+    /// Requests sent to the compiler thread and not answered (any epoch).
+    pending: usize,
+    /// Functions installed (statistics and tests).
+    installed: u64,
     /// Per compiled function, one link per instruction (an exit after
     /// `done` instructions uses entry `done - 1`); boxed so that the
     /// address compiled into the code never moves.
     links: Vec<Box<[Link]>>,
     epoch: u32,
-    callouts: Callouts,
+}
+
+/// Where the code is compiled ([`Mode`]).
+pub(crate) enum Backend {
+    /// On this thread; Cranelift set up on the first compile.
+    Inline(Option<Box<Compiler>>),
+    Remote(Remote),
 }
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Jit")
             .field("compiled", &self.funcs.len())
+            .field("pending", &self.pending)
             .field("epoch", &self.epoch)
             .finish()
     }
 }
 
-fn new_module() -> Result<(JITModule, Callouts), Error> {
-    let mut flags = settings::builder();
-    flags.set("opt_level", "speed").map_err(error)?;
-    flags.set("is_pic", "false").map_err(error)?;
-    // The IR verifier costs more than the rest of compiling a small block;
-    // the unit tests and the differential tests check what it would.
-    flags.set("enable_verifier", "false").map_err(error)?;
-    let isa = cranelift_native::builder()
-        .map_err(error)?
-        .finish(settings::Flags::new(flags))
-        .map_err(error)?;
-    let callouts = Callouts {
-        load: load_callout as LoadFn as usize as i64,
-        store: store_callout as StoreFn as usize as i64,
-        cc: isa.default_call_conv(),
-        ptr: isa.pointer_type(),
-        config: isa.frontend_config(),
-    };
-    let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
-    Ok((module, callouts))
-}
-
 impl Jit {
-    /// A compiler for the host, or why there is none (an unsupported host).
+    /// A compiler for the host that compiles on the caller's thread, or
+    /// why there is none (an unsupported host).
     pub fn new() -> Result<Jit, Error> {
-        let (module, callouts) = new_module()?;
+        Jit::with_mode(Mode::Inline)
+    }
+
+    /// A compiler for the host that compiles as `mode` says. Cranelift is
+    /// set up only when the first block is compiled.
+    pub fn with_mode(mode: Mode) -> Result<Jit, Error> {
+        // Only whether the host has an ISA: cheap, unlike the set-up.
+        cranelift_native::builder().map_err(error)?;
+        let backend = match mode {
+            Mode::Inline => Backend::Inline(None),
+            Mode::Background => Backend::Remote(Remote::new(std::time::Duration::ZERO)),
+            Mode::Delayed(d) => Backend::Remote(Remote::new(d)),
+        };
         Ok(Jit {
-            ctx: module.make_context(),
-            module: Some(module),
-            fctx: FunctionBuilderContext::new(),
+            backend,
             funcs: Vec::new(),
             entry: Vec::new(),
             blocks: Vec::new(),
             loops: Vec::new(),
             loops_compiled: 0,
+            pending_loops: Vec::new(),
+            next_loop: 0,
+            pending: 0,
+            installed: 0,
             links: Vec::new(),
             epoch: 0,
-            callouts,
         })
     }
 
-    /// Functions compiled since the last reset: blocks and loops.
+    /// Blocks sent to be compiled since the last reset, ready or not (a
+    /// loop is not counted: there are at most as many). It depends only
+    /// on what was asked, never on the compiler thread's timing.
     pub fn compiled(&self) -> usize {
-        self.funcs.len() + self.loops_compiled
+        self.funcs.len()
     }
 
-    /// Compiles `b` (at least one instruction).
+    /// Loops installed since the last reset.
+    pub fn loops(&self) -> usize {
+        self.loops_compiled
+    }
+
+    /// Requests the compiler thread has not answered yet.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Compiles `b` (at least one instruction), or sends it to the
+    /// compiler thread: the handle then runs nothing ([`Jit::run`] answers
+    /// `None`) until [`Jit::poll`] installs its code.
     pub fn compile(&mut self, b: &Block) -> Result<Code, Error> {
         let index = u32::try_from(self.funcs.len()).map_err(error)?;
         let cells = vec![Link::NONE; b.insns.len().max(1)].into_boxed_slice();
         let at = cells.as_ptr() as usize as i64;
-        let f = self.build(&[lower::Member {
-            block: b,
-            links: at,
-            edges: Vec::new(),
-        }])?;
+        let job = Job {
+            members: vec![(b.clone(), at, Vec::new())],
+            what: What::Block(index),
+        };
+        let f = self.submit(job)?;
+        self.installed += u64::from(f.is_some());
         self.funcs.push(f);
         self.entry.push(f);
         self.blocks.push(b.clone());
@@ -368,31 +399,10 @@ impl Jit {
         })
     }
 
-    /// Compiles one function from `members` (the first is where it starts).
-    fn build(&mut self, members: &[lower::Member<'_>]) -> Result<BlockFn, Error> {
-        if self.module.is_none() {
-            let (module, callouts) = new_module()?;
-            (self.module, self.callouts) = (Some(module), callouts);
-        }
-        let Some(module) = self.module.as_mut() else {
-            return Err(error("no code module"));
-        };
-        module.clear_context(&mut self.ctx);
-        self.ctx.func.signature = lower::block_signature(self.callouts.cc, self.callouts.ptr);
-        lower::lower(members, &mut self.ctx.func, &mut self.fctx, self.callouts);
-        let id = module
-            .declare_anonymous_function(&self.ctx.func.signature)
-            .map_err(error)?;
-        let defined = module.define_function(id, &mut self.ctx);
-        module.clear_context(&mut self.ctx);
-        defined.map_err(error)?;
-        module.finalize_definitions().map_err(error)?;
-        let entry = module.get_finalized_function(id);
-        // SAFETY: `entry` is the finalized (executable) entry of a function
-        // compiled from `lower::block_signature`, which is `BlockFn`'s C
-        // signature (safety argument, point 2); it lives in `module`, which
-        // outlives every copy in `funcs` and `entry` (point 1).
-        Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) })
+    /// Functions installed since this compiler was made (blocks and
+    /// loops, compiled here or on the compiler thread).
+    pub fn installed(&self) -> u64 {
+        self.installed
     }
 
     /// Runs compiled block `code` on the registers `gpr` and HI/LO in
@@ -412,7 +422,8 @@ impl Jit {
         if code.epoch != self.epoch {
             return None;
         }
-        let f = *self.entry.get(code.index as usize)?;
+        // `None` also while the compiler thread has not answered.
+        let f = (*self.entry.get(code.index as usize)?)?;
         // Pointers from the memory's shared borrows, before its `&mut`
         // (point 4).
         let tables = mem
@@ -468,7 +479,8 @@ impl Jit {
         if from.epoch != self.epoch || to.epoch != self.epoch {
             return false;
         }
-        let Some(&f) = self.entry.get(to.index as usize) else {
+        // A successor whose code is not ready is not linked (yet).
+        let Some(&Some(f)) = self.entry.get(to.index as usize) else {
             return false;
         };
         let cell = self
@@ -505,6 +517,9 @@ impl Jit {
         if gone.epoch != self.epoch {
             return;
         }
+        // A loop of it on its way is discarded when it arrives.
+        self.pending_loops
+            .retain(|(_, _, members)| !members.contains(&gone.index));
         let heads = self.loops.iter_mut().zip(&mut self.entry).zip(&self.funcs);
         for ((members, entry), &own) in heads {
             if members.as_ref().is_some_and(|m| m.contains(&gone.index)) {
@@ -515,29 +530,33 @@ impl Jit {
 
     /// Frees all compiled code; every handle goes stale.
     pub fn reset(&mut self) {
-        self.free();
         self.epoch = self.epoch.wrapping_add(1);
+        self.free(Some(self.epoch));
     }
 
-    fn free(&mut self) {
+    /// Frees the code; the compiler goes on at epoch `next`, or not at all.
+    fn free(&mut self, next: Option<u32>) {
         self.funcs.clear();
         self.entry.clear();
         self.blocks.clear();
         self.loops.clear();
         self.loops_compiled = 0;
+        self.pending_loops.clear();
         self.links.clear();
-        if let Some(module) = self.module.take() {
-            // SAFETY: `&mut self` means no run is under way, and `funcs`,
-            // the only place the module's pointers were kept, is empty
-            // (point 1).
-            unsafe { module.free_memory() };
+        // `&mut self`: no run is under way, and `funcs` and `entry`, the
+        // only places the module's pointers were kept, are empty (point
+        // 1). The compiler thread frees its module when it reads this, and
+        // answers it sent before are of an epoch no one will run.
+        match &mut self.backend {
+            Backend::Inline(c) => *c = None,
+            Backend::Remote(r) => r.free(next),
         }
     }
 }
 
 impl Drop for Jit {
     fn drop(&mut self) {
-        self.free();
+        self.free(None);
     }
 }
 
@@ -546,7 +565,12 @@ impl Drop for Jit {
 /// # Safety
 /// `mem` points at a live `&mut dyn Memory` no one else uses during the
 /// call, and `out` at a writable `u64` (the generated code's stack slot).
-unsafe extern "C" fn load_callout(mem: *mut c_void, ea: u64, kind: u32, out: *mut u64) -> u32 {
+pub(crate) unsafe extern "C" fn load_callout(
+    mem: *mut c_void,
+    ea: u64,
+    kind: u32,
+    out: *mut u64,
+) -> u32 {
     // SAFETY: the caller's contract: `mem` is `Jit::run`'s `&mut dyn Memory`,
     // the only live reference to it (point 3).
     let m = unsafe { &mut *mem.cast::<&mut dyn Memory>() };
@@ -564,7 +588,12 @@ unsafe extern "C" fn load_callout(mem: *mut c_void, ea: u64, kind: u32, out: *mu
 ///
 /// # Safety
 /// As [`load_callout`].
-unsafe extern "C" fn store_callout(mem: *mut c_void, ea: u64, value: u64, kind: u32) -> u32 {
+pub(crate) unsafe extern "C" fn store_callout(
+    mem: *mut c_void,
+    ea: u64,
+    value: u64,
+    kind: u32,
+) -> u32 {
     // SAFETY: as in `load_callout`.
     let m = unsafe { &mut *mem.cast::<&mut dyn Memory>() };
     match m.store(ea, (kind & 0xF) as u8, value, kind & lower::CHECK != 0) {

@@ -8,8 +8,9 @@
 //! before the next event; the passes of one run are bounded
 //! ([`MAX_PASSES`]) so that the dispatch still runs now and then.
 
-use crate::lower::{Edge, Member};
-use crate::{Code, Jit};
+use crate::compiler::{Job, What};
+use crate::lower::Edge;
+use crate::{BlockFn, Code, Jit};
 
 /// Blocks in one loop at most.
 const MAX_MEMBERS: usize = 4;
@@ -32,6 +33,10 @@ impl Jit {
         if !matches!(self.loops.get(h), Some(None)) {
             return false;
         }
+        // One on its way already.
+        if self.pending_loops.iter().any(|l| l.1 == head.index) {
+            return false;
+        }
         // A member of another loop reaches it through one chained call
         // (links lead into loops): one compile per loop, not per member.
         let member = |m: &Option<Box<[u32]>>| m.as_ref().is_some_and(|m| m.contains(&head.index));
@@ -42,55 +47,72 @@ impl Jit {
         if !self.search(&mut path, h) {
             return false;
         }
-        let blocks: Vec<_> = path
-            .iter()
-            .filter_map(|&m| self.blocks.get(m).cloned())
-            .collect();
-        let members: Vec<Member<'_>> = path
-            .iter()
-            .zip(&blocks)
-            .filter_map(|(&m, block)| {
-                let cells = self.links.get(m)?;
-                // Every link between two members is a jump: its cell says
-                // where the exit went, the successor's worst case and its
-                // stall, all fixed for the pair.
-                let edges = cells.iter().enumerate().filter(|(_, c)| c.func != 0);
-                let edges = edges.filter_map(|(k, c)| {
-                    let to = path.iter().position(|&x| x == c.to as usize)?;
-                    Some(Edge {
-                        done: k + 1,
-                        to,
-                        max_cost: c.max_cost,
-                        stall: c.stall,
-                    })
-                });
-                Some(Member {
-                    block,
-                    links: cells.as_ptr() as usize as i64,
-                    edges: edges.collect(),
-                })
-            })
-            .collect();
-        if members.len() != path.len() {
+        // At most one loop per block until the next reset bounds the code.
+        if self.loops_compiled + self.pending_loops.len() >= self.funcs.len() {
             return false;
         }
-        let Ok(f) = self.build(&members) else {
+        let mut members = Vec::with_capacity(path.len());
+        for &m in &path {
+            let (Some(block), Some(cells)) = (self.blocks.get(m), self.links.get(m)) else {
+                return false;
+            };
+            // Every link between two members is a jump: its cell says
+            // where the exit went, the successor's worst case and its
+            // stall, all fixed for the pair.
+            let edges = cells.iter().enumerate().filter(|(_, c)| c.func != 0);
+            let edges = edges.filter_map(|(k, c)| {
+                let to = path.iter().position(|&x| x == c.to as usize)?;
+                Some(Edge {
+                    done: k + 1,
+                    to,
+                    max_cost: c.max_cost,
+                    stall: c.stall,
+                })
+            });
+            let links = cells.as_ptr() as usize as i64;
+            members.push((block.clone(), links, edges.collect()));
+        }
+        let id = self.next_loop;
+        self.next_loop += 1;
+        let path: Box<[u32]> = path.iter().map(|&m| m as u32).collect();
+        let job = Job {
+            members,
+            what: What::Loop(id),
+        };
+        match self.submit(job) {
+            Ok(Some(f)) => self.install_loop(h, f, path),
+            Ok(None) => {
+                self.pending_loops.push((id, head.index, path));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Makes `f`, compiled from the loop of `members` that `h` heads, what
+    /// a run of `h` (or a link to it) enters, unless `h` has come to head
+    /// or be in a loop since it was asked for. False: it was not.
+    pub(crate) fn install_loop(&mut self, h: usize, f: BlockFn, members: Box<[u32]>) -> bool {
+        let head = h as u32;
+        let member = |m: &Option<Box<[u32]>>| m.as_ref().is_some_and(|m| m.contains(&head));
+        if self.loops.iter().any(member) {
+            return false;
+        }
+        let (Some(entry), Some(&Some(own))) = (self.entry.get_mut(h), self.funcs.get(h)) else {
             return false;
         };
+        *entry = Some(f);
         self.loops_compiled += 1;
-        let (Some(entry), Some(own)) = (self.entry.get_mut(h), self.funcs.get(h)) else {
-            return false;
-        };
-        *entry = f;
+        self.installed += 1;
         // Links made to the block before now lead into its loop.
-        let own = *own as usize;
+        let own = own as usize;
         for c in self.links.iter_mut().flat_map(|c| c.iter_mut()) {
             if c.func == own {
                 c.func = f as usize;
             }
         }
         if let Some(l) = self.loops.get_mut(h) {
-            *l = Some(path.iter().map(|&m| m as u32).collect());
+            *l = Some(members);
         }
         true
     }

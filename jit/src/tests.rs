@@ -437,6 +437,7 @@ fn a_multiply_sets_hi_lo_and_mflo_waits_for_it() {
     assert_eq!(exit, leave(5, 20, 5 + 18));
 }
 
+mod background;
 mod chain;
 mod fast;
 mod region;

@@ -5,21 +5,23 @@
 //!
 //! ```text
 //! cargo run --release -p disco-sim --example threshold -- ROUNDS THRESHOLDS IMAGE:CPUS...
-//! (THRESHOLDS comma-separated, e.g. 10,100,1000,10000)
+//! (THRESHOLDS comma-separated, e.g. 10,100,1000,10000; a threshold
+//! ending in `i`, e.g. 10000i, compiles on the CPU's thread instead of
+//! the compiler thread)
 //! ```
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use sim::dev::Board;
-use sim::{Machine, MachineConfig, Tier};
+use sim::{CompileMode, Machine, MachineConfig, Tier};
 
 /// One run: (seconds, blocks compiled, guest instructions, exit).
 fn run(
     bytes: &[u8],
     ncpus: usize,
     tier: Tier,
-    threshold: u32,
+    (threshold, mode): (u32, CompileMode),
 ) -> Result<(f64, u64, u64, String), String> {
     let c = MachineConfig {
         ncpus,
@@ -33,6 +35,7 @@ fn run(
         return Err("the image does not fit".into());
     }
     m.set_compile_threshold(threshold);
+    m.set_compile_mode(mode);
     let t0 = Instant::now();
     let exit = m.run();
     let secs = t0.elapsed().as_secs_f64();
@@ -56,12 +59,18 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let rounds: usize = rounds.parse().unwrap_or(3);
-    let thresholds: Vec<u32> = list.split(',').filter_map(|t| t.parse().ok()).collect();
+    let thresholds: Vec<(u32, CompileMode)> = list
+        .split(',')
+        .filter_map(|t| match t.strip_suffix('i') {
+            Some(t) => Some((t.parse().ok()?, CompileMode::Inline)),
+            None => Some((t.parse().ok()?, CompileMode::Background)),
+        })
+        .collect();
     println!(
         "| image | tier 2 (s) | {} |",
         thresholds
             .iter()
-            .map(|t| format!("tier 3 at {t} (s, blocks)"))
+            .map(|(t, mode)| format!("tier 3 at {t}, {mode:?} (s, blocks)"))
             .collect::<Vec<_>>()
             .join(" | ")
     );
@@ -77,7 +86,7 @@ fn main() -> ExitCode {
         let mut blocks = vec![0; thresholds.len()];
         let mut info = String::new();
         for _ in 0..rounds {
-            match run(&bytes, ncpus, Tier::Blocks, 1000) {
+            match run(&bytes, ncpus, Tier::Blocks, (1000, CompileMode::Inline)) {
                 Ok((s, _, n, exit)) => {
                     t2.push(s);
                     info = format!("{n} insns, {exit}");

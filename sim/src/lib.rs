@@ -46,5 +46,7 @@ pub mod testkit;
 pub mod workload;
 
 pub use cpu::{Cpu, DebugControl, ExcCode, Exception, Mode, RunState, Watchpoint};
+/// Where tier 3 compiles its hot blocks (`Machine::set_compile_mode`).
+pub use disco_jit::Mode as CompileMode;
 pub use machine::{Exit, Machine, MachineConfig, MachineStats, Observer, Tier};
 pub use mem::Bus;

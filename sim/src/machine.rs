@@ -358,7 +358,22 @@ impl Machine {
         self.bus.blocks.tier3.threshold = runs;
     }
 
-    /// Blocks tier 3 has compiled.
+    /// Where tier 3 compiles (docs/tiers.md): on the compiler thread
+    /// (the default) or, for tests, on the CPU's thread or late.
+    pub fn set_compile_mode(&mut self, mode: crate::CompileMode) {
+        self.bus.blocks.tier3.mode = mode;
+    }
+
+    /// Waits until tier 3's compiler thread has compiled every block (and
+    /// loop) asked for and installs the code, so that it runs from here
+    /// on (tests: code installed at a chosen point of a run); the
+    /// functions installed since the machine was made (deterministic mode:
+    /// the first thread's).
+    pub fn wait_for_compiles(&mut self) -> u64 {
+        self.bus.blocks.tier3.wait()
+    }
+
+    /// Blocks tier 3 has sent to the compiler (the same in every mode).
     pub fn blocks_compiled(&self) -> u64 {
         self.bus.blocks.tier3.compiled
     }

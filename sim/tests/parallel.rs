@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use sim::machine::{Exit, Tier};
 use sim::testkit::machine_with;
-use sim::MachineConfig;
+use sim::{CompileMode, MachineConfig};
 
 /// Shared data: KSEG0 0x8000_5000 (physical 0x5000), its own page.
 const DATA: u32 = 0x8000_5000;
@@ -18,6 +18,17 @@ const DATA_PA: u64 = 0x5000;
 /// A machine of `ncpus` running `a` on every CPU, CPU `i` with `a1 = i`;
 /// `threads` host threads (`None`: the deterministic mode).
 fn every_cpu(a: &Asm, ncpus: usize, threads: Option<usize>, tier: Tier) -> Machine {
+    every_cpu_in(a, ncpus, threads, (tier, CompileMode::Inline))
+}
+
+/// [`every_cpu`], tier 3 compiling where `mode` says (the threads' compilers
+/// share the one compiler thread in the background modes).
+fn every_cpu_in(
+    a: &Asm,
+    ncpus: usize,
+    threads: Option<usize>,
+    (tier, mode): (Tier, CompileMode),
+) -> Machine {
     let mut m = machine_with(
         MachineConfig {
             ncpus,
@@ -32,8 +43,10 @@ fn every_cpu(a: &Asm, ncpus: usize, threads: Option<usize>, tier: Tier) -> Machi
         cpu.boot(pc, 0xFFFF_FFFF_8010_0000 - 0x1000 * i as u64);
         cpu.regs.set(Reg::A1, i as u64);
     }
-    // Tier 3: every block compiled at its first run, on every thread.
+    // Tier 3: every block compiled at its first run (inline), or sent to
+    // the compiler thread then, on every thread.
     m.set_compile_threshold(1);
+    m.set_compile_mode(mode);
     m.set_parallel(threads);
     m
 }
@@ -77,8 +90,16 @@ fn counting() -> Asm {
     a
 }
 
-fn count(ncpus: usize, k: u64, threads: Option<usize>, tier: Tier) -> u32 {
-    let mut m = every_cpu(&counting(), ncpus, threads, tier);
+/// Tiers 1 to 3, and tier 3 with the compiler thread.
+const TIERS: [(Tier, CompileMode); 4] = [
+    (Tier::Interp, CompileMode::Inline),
+    (Tier::Blocks, CompileMode::Inline),
+    (Tier::Compiled, CompileMode::Inline),
+    (Tier::Compiled, CompileMode::Background),
+];
+
+fn count(ncpus: usize, k: u64, threads: Option<usize>, tier: (Tier, CompileMode)) -> u32 {
+    let mut m = every_cpu_in(&counting(), ncpus, threads, tier);
     for cpu in &mut m.cpus {
         cpu.regs.set(Reg::A2, k);
         cpu.regs.set(Reg::A3, ncpus as u64);
@@ -91,7 +112,7 @@ fn count(ncpus: usize, k: u64, threads: Option<usize>, tier: Tier) -> u32 {
 #[test]
 fn ll_sc_counting_is_exact_on_2_4_and_8_threads() {
     let k = 20_000;
-    for tier in [Tier::Interp, Tier::Blocks, Tier::Compiled] {
+    for tier in TIERS {
         assert_eq!(count(4, k, None, tier), 4 * k as u32, "deterministic");
         for threads in [2, 4, 8] {
             assert_eq!(
@@ -167,10 +188,10 @@ fn patching() -> (Asm, Asm) {
 
 #[test]
 fn a_cpu_runs_the_code_another_cpu_patched() {
-    for tier in [Tier::Interp, Tier::Blocks, Tier::Compiled] {
+    for tier in TIERS {
         for threads in [None, Some(2)] {
             let (a, f) = patching();
-            let mut m = every_cpu(&a, 2, None, tier);
+            let mut m = every_cpu_in(&a, 2, None, tier);
             // Tier 3: the patched function was compiled at its first run.
             m.set_compile_threshold(1);
             place(&mut m, &f);

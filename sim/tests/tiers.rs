@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use rand::rngs::SmallRng as StdRng;
 use rand::{Rng, SeedableRng};
@@ -20,7 +21,7 @@ use sim::isa::asm::Asm;
 use sim::isa::{Op, Reg};
 use sim::obs::Event;
 use sim::workload::{self, Image};
-use sim::{Exit, Machine, MachineConfig, Observer, Tier};
+use sim::{CompileMode, Exit, Machine, MachineConfig, Observer, Tier};
 
 /// Collects every event as a line.
 struct Log(Rc<RefCell<Vec<String>>>);
@@ -84,17 +85,18 @@ fn run(
     tier: Tier,
     traced: bool,
 ) -> Outcome {
-    run_compiled(make, base, tier, traced, None).0
+    run_compiled(make, base, tier, traced, None, CompileMode::Inline).0
 }
 
-/// [`run`], with tier 3 compiling blocks after `threshold` runs; also the
-/// number of blocks compiled.
+/// [`run`], with tier 3 compiling blocks after `threshold` runs, where
+/// `mode` says; also the number of blocks compiled.
 fn run_compiled(
     make: &dyn Fn(MachineConfig) -> Machine,
     base: &MachineConfig,
     tier: Tier,
     traced: bool,
     threshold: Option<u32>,
+    mode: CompileMode,
 ) -> (Outcome, u64) {
     let mut m = make(MachineConfig {
         tier,
@@ -103,6 +105,7 @@ fn run_compiled(
     if let Some(t) = threshold {
         m.set_compile_threshold(t);
     }
+    m.set_compile_mode(mode);
     let log = Rc::new(RefCell::new(Vec::new()));
     if traced {
         m.observe(Box::new(Log(log.clone())));
@@ -126,22 +129,41 @@ fn same_in_every_tier(
         "{what}: tier 2 differs from tier 1 (untraced)"
     );
     // Tier 3 compiling every block on its first run, then on its third (so
-    // that compiled and uncompiled runs of the same block mix).
-    for threshold in [1, 3] {
-        let (compiled, n) = run_compiled(make, base, Tier::Compiled, false, Some(threshold));
+    // that compiled and uncompiled runs of the same block mix), on the
+    // CPU's thread; then on the compiler thread, the code installed
+    // whenever it arrives (at once, or late); the same requests in all.
+    let mut requests = None;
+    for (threshold, mode) in [
+        (1, CompileMode::Inline),
+        (3, CompileMode::Inline),
+        (1, CompileMode::Background),
+        (1, CompileMode::Delayed(Duration::from_micros(300))),
+    ] {
+        let (compiled, n) = run_compiled(make, base, Tier::Compiled, false, Some(threshold), mode);
         assert_eq!(
             reference, compiled,
-            "{what}: tier 3 (threshold {threshold}) differs from tier 1"
+            "{what}: tier 3 (threshold {threshold}, {mode:?}) differs from tier 1"
         );
         // (A quantum shorter than a block's worst case leaves every
         // instruction to the interpreter.)
         if threshold == 1 && base.quantum >= 1000 {
             assert!(n > 0, "{what}: tier 3 compiled nothing");
         }
+        if threshold == 1 {
+            assert_eq!(*requests.get_or_insert(n), n, "{what}: {mode:?}");
+        }
     }
     let traced1 = run(make, base, Tier::Interp, true);
     let traced2 = run(make, base, Tier::Blocks, true);
-    let traced3 = run_compiled(make, base, Tier::Compiled, true, Some(1)).0;
+    let traced3 = run_compiled(
+        make,
+        base,
+        Tier::Compiled,
+        true,
+        Some(1),
+        CompileMode::Background,
+    )
+    .0;
     assert_eq!(
         traced2, traced3,
         "{what}: tier 3 traced differs from tier 2 traced"
@@ -520,6 +542,7 @@ fn self_modifying_code_is_seen_in_every_tier() {
                 ..config(ncpus)
             });
             m.set_compile_threshold(1);
+            m.set_compile_mode(CompileMode::Inline);
             m.run();
             assert_eq!(
                 m.cpus[0].regs.get(Reg::V0),
@@ -649,3 +672,5 @@ fn a_store_patches_its_own_superblock() {
 
 #[path = "tiers/chain.rs"]
 mod chain;
+#[path = "tiers/install.rs"]
+mod install;

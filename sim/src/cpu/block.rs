@@ -126,6 +126,9 @@ impl Core {
         // Out of the bus while blocks run, so a block can be read in place
         // while its instructions write to the bus.
         let mut cache = std::mem::take(&mut bus.blocks);
+        if JIT {
+            cache.tier3.poll();
+        }
         // Whatever ran since the last compiled exit, it was not linked.
         cache.tier3.exited(None);
         self.run_cached::<TRACE, JIT>(&mut cache, regs, bus);

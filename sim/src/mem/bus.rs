@@ -102,6 +102,7 @@ impl Bus {
         let mut blocks = crate::cpu::block::BlockCache::default();
         // Tier 3 compiles at the machine's threshold on every thread.
         blocks.tier3.threshold = self.blocks.tier3.threshold;
+        blocks.tier3.mode = self.blocks.tier3.mode;
         Bus {
             ram: self.ram.clone(),
             links: Arc::clone(&self.links),
@@ -138,7 +139,10 @@ impl Bus {
         self.shared_board = board;
         self.code_slot.fill(NO_CODE);
         self.code.clear();
-        self.blocks = crate::cpu::block::BlockCache::default();
+        let mut blocks = crate::cpu::block::BlockCache::default();
+        blocks.tier3.threshold = self.blocks.tier3.threshold;
+        blocks.tier3.mode = self.blocks.tier3.mode;
+        self.blocks = blocks;
     }
 
     /// Bytes of RAM.

@@ -154,6 +154,7 @@ fn patched_loop(how: &str, a: &Asm) {
         ..config(ncpus)
     });
     m.set_compile_threshold(1);
+    m.set_compile_mode(sim::CompileMode::Inline);
     m.run();
     let (v0, passes) = (m.cpus[0].regs.get(Reg::V0), m.cpus[0].regs.get(Reg::S1));
     // One a pass until the patch, then a hundred.

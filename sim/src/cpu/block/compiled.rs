@@ -14,7 +14,7 @@
 //! forgets the links and its loops (`Jit::forget`).
 
 use disco_jit::ir::{self, Alu, Cond, Imm, Op, Shift};
-use disco_jit::{Code, Exit, Fast, Jit, Memory, State};
+use disco_jit::{Code, Exit, Fast, Jit, Memory, Mode, State};
 
 use super::build::{Block, Kind, MAX_LEN};
 use super::{BlockCache, Start, CACHE_SIZE};
@@ -47,7 +47,11 @@ pub(crate) struct Tier3 {
     unavailable: bool,
     /// Runs before a block is compiled ([`HOT`]; tests lower it).
     pub(crate) threshold: u32,
-    /// Blocks compiled (statistics and tests).
+    /// Where blocks are compiled: on the compiler thread by default, the
+    /// CPU running a block in tier 2 until its code is installed.
+    pub(crate) mode: Mode,
+    /// Blocks sent to the compiler (statistics and tests): what was asked,
+    /// so the same in every mode whatever the compiler's timing.
     pub(crate) compiled: u64,
     /// The exit the last compiled run left through, while the dispatch
     /// goes on to the next block: linked to it if it is compiled.
@@ -73,6 +77,7 @@ impl Default for Tier3 {
             jit: None,
             unavailable: false,
             threshold: HOT,
+            mode: Mode::Background,
             compiled: 0,
             from: None,
         }
@@ -84,6 +89,26 @@ impl Tier3 {
     #[inline(always)]
     pub(super) fn jit(&self) -> Option<&Jit> {
         self.jit.as_deref()
+    }
+
+    /// Installs the code the compiler thread has finished, if any is on
+    /// its way (between blocks: no compiled code is running).
+    #[inline(always)]
+    pub(super) fn poll(&mut self) {
+        if let Some(jit) = self.jit.as_mut() {
+            if jit.pending() > 0 {
+                jit.poll();
+            }
+        }
+    }
+
+    /// Waits for the compiler thread and installs all it was asked for;
+    /// the functions installed so far.
+    pub(crate) fn wait(&mut self) -> u64 {
+        self.jit.as_mut().map_or(0, |jit| {
+            jit.wait();
+            jit.installed()
+        })
     }
 
     /// Records the exit the last compiled run left through, or that the
@@ -152,7 +177,7 @@ impl Tier3 {
     #[cold]
     fn compile(&mut self, b: &mut Block, reset: &mut bool) -> Option<Code> {
         if self.jit.is_none() {
-            match Jit::new() {
+            match Jit::with_mode(self.mode) {
                 Ok(j) => self.jit = Some(Box::new(j)),
                 Err(_) => {
                     self.unavailable = true;
@@ -165,14 +190,13 @@ impl Tier3 {
             jit.reset();
             *reset = true;
         }
-        // A block the compiler refuses stays with tier 2.
+        // A block the compiler refuses stays with tier 2; one sent to the
+        // compiler thread runs in tier 2 until its code is installed.
         b.code = jit.compile(&lower(b)).ok();
         if *reset {
             self.from = None;
         }
-        if b.code.is_some() {
-            self.compiled += 1;
-        }
+        self.compiled += 1;
         b.code
     }
 }
