@@ -344,14 +344,21 @@ const KSEG_WINDOW: u32 = 0xE000_0000;
 /// into the window (`bt_kseg`, one add), whose 8K pairs are composed into
 /// the real TLB like any other mapping: a missing pair costs the refill exit
 /// a mapped access pays.
+#[inline(always)]
 fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
-    use sim::hv::tlb::lo;
     // gpa < 512 MB (KSEG0 is 512 MB): exact.
     let wva = KSEG_WINDOW + gpa as u32;
     let masid = ctx.core.cp0().asid();
-    if st.mapped(ctx, wva, masid) {
-        return;
+    if !st.window_mapped(ctx, wva, masid) {
+        window_refill(ctx, st, gpa, wva, masid);
     }
+}
+
+/// The window pair of `gpa` (at `wva`) is not in the real TLB: composed
+/// and installed, at the cost of the refill exit a mapped access pays.
+#[inline(never)]
+fn window_refill(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64, wva: u32, masid: u8) {
+    use sim::hv::tlb::lo;
     let base = gpa & !0x1FFF;
     let half = |h: u64| {
         ctx.pmap
@@ -370,6 +377,7 @@ fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
     };
     let index = crate::tlbctl::install(ctx, &l2);
     st.remember(wva, index);
+    st.window_found(ctx, wva, masid);
     super::charge(
         ctx,
         Spent::Kseg,
