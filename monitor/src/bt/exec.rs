@@ -117,6 +117,18 @@ fn run_insns(
                 retire(ctx, regs, flow, ran);
                 true
             }
+            Step::HiLo(op) if !general => {
+                // What `execute` does through `Xlat`, without it.
+                ctx.now = ctx.core.cycles();
+                if op.starts() {
+                    muldiv_started(ctx, st, MulDiv::Mult);
+                } else {
+                    hilo_wait(ctx, st);
+                }
+                op.run(regs);
+                retire(ctx, regs, Flow::Next, ran);
+                true
+            }
             Step::Mem(op) if !general => {
                 let shared = (b.shared_base >> (k & 63)) & 1 != 0;
                 match kseg_access(ctx, st, regs, op, shared) {
@@ -538,20 +550,33 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn muldiv(&mut self, kind: MulDiv) {
-        let latency = match kind {
-            MulDiv::Mult => TIMING.mult,
-            MulDiv::Div => TIMING.div,
-            MulDiv::Dmult => TIMING.dmult,
-            MulDiv::Ddiv => TIMING.ddiv,
-        };
-        self.st.hilo_ready = self.ctx.core.cycles() + TIMING.base + latency;
+        muldiv_started(self.ctx, self.st, kind);
     }
 
     fn hilo_read(&mut self) {
-        let ready = self.st.hilo_ready.saturating_sub(TIMING.base);
-        let now = self.ctx.core.cycles();
-        if ready > now {
-            guest_charge(self.ctx, ready - now);
-        }
+        hilo_wait(self.ctx, self.st);
+    }
+}
+
+/// A multiplication or division issued now: HI and LO are ready after its
+/// latency.
+#[inline(always)]
+fn muldiv_started(ctx: &GuestCtx<'_>, st: &mut RunState, kind: MulDiv) {
+    let latency = match kind {
+        MulDiv::Mult => TIMING.mult,
+        MulDiv::Div => TIMING.div,
+        MulDiv::Dmult => TIMING.dmult,
+        MulDiv::Ddiv => TIMING.ddiv,
+    };
+    st.hilo_ready = ctx.core.cycles() + TIMING.base + latency;
+}
+
+/// A read of HI or LO waits for the multiplication or division in flight.
+#[inline(always)]
+fn hilo_wait(ctx: &mut GuestCtx<'_>, st: &RunState) {
+    let ready = st.hilo_ready.saturating_sub(TIMING.base);
+    let now = ctx.core.cycles();
+    if ready > now {
+        guest_charge(ctx, ready - now);
     }
 }
