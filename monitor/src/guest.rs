@@ -130,6 +130,7 @@ impl GuestCtx<'_> {
     }
 
     /// A read of the VM's RAM at `gpa`, below the pmap's size.
+    #[inline]
     pub fn read_ram(&self, gpa: GuestPhys, width: u8, access: Access) -> Result<u64, Exception> {
         let ma = self.pmap.translate(gpa).ok_or(Self::bus_error(access))?;
         self.bus
@@ -138,6 +139,7 @@ impl GuestCtx<'_> {
     }
 
     /// A write to the VM's RAM at `gpa`, below the pmap's size.
+    #[inline]
     pub fn write_ram(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
         if self.pmap.write_protected(gpa) {
             self.vcpu.remap_blocked = true;

@@ -75,10 +75,10 @@ pub use crate::cpu::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
 
 // The virtual CPU's interpreter.
 
-/// Register-only instructions and aligned RAM loads and stores,
-/// pre-extracted, for the monitor's translated blocks, which run them
+/// Register-only instructions, aligned RAM loads and stores and the
+/// HI/LO multiplications and reads, pre-extracted, for the monitor's translated blocks, which run them
 /// without `execute` (`cpu/block/regop.rs`).
-pub use crate::cpu::block::regop::{MemOp, RegOp};
+pub use crate::cpu::block::regop::{HiLoOp, MemOp, RegOp};
 /// Which multiply/divide unit an instruction keeps busy: the monitor's
 /// translator models its latency as the CPU does.
 pub use crate::cpu::exec::MulDiv;

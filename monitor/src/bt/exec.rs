@@ -117,6 +117,18 @@ fn run_insns(
                 retire(ctx, regs, flow, ran);
                 true
             }
+            Step::HiLo(op) if !general => {
+                // What `execute` does through `Xlat`, without it.
+                ctx.now = ctx.core.cycles();
+                if op.starts() {
+                    muldiv_started(ctx, st, MulDiv::Mult);
+                } else {
+                    hilo_wait(ctx, st);
+                }
+                op.run(regs);
+                retire(ctx, regs, Flow::Next, ran);
+                true
+            }
             Step::Mem(op) if !general => {
                 let shared = (b.shared_base >> (k & 63)) & 1 != 0;
                 match kseg_access(ctx, st, regs, op, shared) {
@@ -344,14 +356,21 @@ const KSEG_WINDOW: u32 = 0xE000_0000;
 /// into the window (`bt_kseg`, one add), whose 8K pairs are composed into
 /// the real TLB like any other mapping: a missing pair costs the refill exit
 /// a mapped access pays.
+#[inline(always)]
 fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
-    use sim::hv::tlb::lo;
     // gpa < 512 MB (KSEG0 is 512 MB): exact.
     let wva = KSEG_WINDOW + gpa as u32;
     let masid = ctx.core.cp0().asid();
-    if st.mapped(ctx, wva, masid) {
-        return;
+    if !st.window_mapped(ctx, wva, masid) {
+        window_refill(ctx, st, gpa, wva, masid);
     }
+}
+
+/// The window pair of `gpa` (at `wva`) is not in the real TLB: composed
+/// and installed, at the cost of the refill exit a mapped access pays.
+#[inline(never)]
+fn window_refill(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64, wva: u32, masid: u8) {
+    use sim::hv::tlb::lo;
     let base = gpa & !0x1FFF;
     let half = |h: u64| {
         ctx.pmap
@@ -370,6 +389,7 @@ fn kseg_window(ctx: &mut GuestCtx<'_>, st: &mut RunState, gpa: u64) {
     };
     let index = crate::tlbctl::install(ctx, &l2);
     st.remember(wva, index);
+    st.window_found(ctx, wva, masid);
     super::charge(
         ctx,
         Spent::Kseg,
@@ -530,20 +550,33 @@ impl ExecContext for Xlat<'_, '_> {
     }
 
     fn muldiv(&mut self, kind: MulDiv) {
-        let latency = match kind {
-            MulDiv::Mult => TIMING.mult,
-            MulDiv::Div => TIMING.div,
-            MulDiv::Dmult => TIMING.dmult,
-            MulDiv::Ddiv => TIMING.ddiv,
-        };
-        self.st.hilo_ready = self.ctx.core.cycles() + TIMING.base + latency;
+        muldiv_started(self.ctx, self.st, kind);
     }
 
     fn hilo_read(&mut self) {
-        let ready = self.st.hilo_ready.saturating_sub(TIMING.base);
-        let now = self.ctx.core.cycles();
-        if ready > now {
-            guest_charge(self.ctx, ready - now);
-        }
+        hilo_wait(self.ctx, self.st);
+    }
+}
+
+/// A multiplication or division issued now: HI and LO are ready after its
+/// latency.
+#[inline(always)]
+fn muldiv_started(ctx: &GuestCtx<'_>, st: &mut RunState, kind: MulDiv) {
+    let latency = match kind {
+        MulDiv::Mult => TIMING.mult,
+        MulDiv::Div => TIMING.div,
+        MulDiv::Dmult => TIMING.dmult,
+        MulDiv::Ddiv => TIMING.ddiv,
+    };
+    st.hilo_ready = ctx.core.cycles() + TIMING.base + latency;
+}
+
+/// A read of HI or LO waits for the multiplication or division in flight.
+#[inline(always)]
+fn hilo_wait(ctx: &mut GuestCtx<'_>, st: &RunState) {
+    let ready = st.hilo_ready.saturating_sub(TIMING.base);
+    let now = ctx.core.cycles();
+    if ready > now {
+        guest_charge(ctx, ready - now);
     }
 }

@@ -52,6 +52,11 @@ pub(super) struct RunState {
     /// The cache's `Cache::flushes` when `blocks` was last emptied: a
     /// flush by another VCPU's run empties it too.
     flushes: u64,
+    /// The KSEG0 window pair this run last found in the real TLB: its
+    /// VA[31:13] + 1 (0: none), the machine ASID and the CPU's
+    /// `Core::tlb_writes` then. While neither changed it is still there,
+    /// so a run of accesses to one pair asks the TLB once (`window_mapped`).
+    window: (u32, u8, u64),
 }
 
 /// A successful translation of one 4K guest-virtual page, valid while
@@ -91,6 +96,7 @@ impl Default for RunState {
             next: Ctx::default(),
             tlb_writes: 0,
             flushes: 0,
+            window: (0, 0, 0),
         }
     }
 }
@@ -103,6 +109,9 @@ impl RunState {
     pub(super) fn begin(&mut self, ctx: &GuestCtx<'_>) {
         (self.load_dest, self.hilo_ready, self.next) = (0, 0, Ctx::default());
         self.pending = None;
+        // The VCPU may run on another CPU now, whose TLB count means
+        // nothing to this one.
+        self.window = (0, 0, 0);
         self.epoch += 1;
         if self.flushes != ctx.bt.cache.flushes {
             self.drop_blocks(ctx.bt.cache.flushes);
@@ -134,6 +143,39 @@ impl RunState {
                 true
             }
         }
+    }
+
+    /// `mapped` for a pair of the KSEG0 window, which a run of accesses
+    /// through one pointer meets again and again: answered without a look
+    /// at the TLB while the pair is the one last found and the TLB and
+    /// the ASID are unchanged since. `found` records a pair just installed.
+    #[inline(always)]
+    pub(super) fn window_mapped(&mut self, ctx: &GuestCtx<'_>, va: u32, masid: u8) -> bool {
+        let key = ((va >> 13) + 1, masid, ctx.core.tlb_writes());
+        if self.window == key {
+            return true;
+        }
+        self.window_looked_up(ctx, va, masid, key)
+    }
+
+    #[inline(never)]
+    fn window_looked_up(
+        &mut self,
+        ctx: &GuestCtx<'_>,
+        va: u32,
+        masid: u8,
+        key: (u32, u8, u64),
+    ) -> bool {
+        let hit = self.mapped(ctx, va, masid);
+        if hit {
+            self.window = key;
+        }
+        hit
+    }
+
+    /// The KSEG0 window pair of `va` was just installed in the real TLB.
+    pub(super) fn window_found(&mut self, ctx: &GuestCtx<'_>, va: u32, masid: u8) {
+        self.window = ((va >> 13) + 1, masid, ctx.core.tlb_writes());
     }
 
     pub(super) fn remember(&mut self, va: u32, index: usize) {

@@ -216,15 +216,16 @@ pub(super) struct Block {
     pub(super) pic_resets: AtomicU32,
 }
 
-/// How a translated instruction runs: register-only ones and aligned
-/// loads and stores through tier 2's micro-ops (`sim::hv::RegOp`,
-/// `sim::hv::MemOp`), without `execute` and the virtual CPU's context,
+/// How a translated instruction runs: register-only ones, aligned
+/// loads and stores and the HI/LO multiplications and reads through tier
+/// 2's micro-ops (`sim::hv::RegOp`, `sim::hv::MemOp`, `sim::hv::HiLoOp`), without `execute` and the virtual CPU's context,
 /// when nothing else needs to be looked at (`exec::run_insns`); the rest
 /// through `execute`.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Step {
     Reg(sim::hv::RegOp),
     Mem(sim::hv::MemOp),
+    HiLo(sim::hv::HiLoOp),
     Exec,
 }
 
@@ -233,7 +234,7 @@ impl Step {
         match (sim::hv::RegOp::of(insn), sim::hv::MemOp::of(insn)) {
             (Some(op), _) => Step::Reg(op),
             (None, Some(op)) => Step::Mem(op),
-            (None, None) => Step::Exec,
+            (None, None) => sim::hv::HiLoOp::of(insn).map_or(Step::Exec, Step::HiLo),
         }
     }
 }

@@ -169,6 +169,8 @@ pub struct Core {
     pub(crate) debug: DebugControl,
     /// Tags written by CACHE Index_Store_Tag, read back by Index_Load_Tag.
     cache_tags: Box<[u32; 4 * 1024]>,
+    /// Times the TLB (or the watch registers) changed (`tlb_writes`).
+    tlb_writes: u64,
 }
 
 impl Cpu {
@@ -208,6 +210,7 @@ impl Cpu {
             tier: crate::machine::Tier::default(),
             board_pending: false,
             cache_tags: Box::new([0; 4 * 1024]),
+            tlb_writes: 0,
             hv_exits: false,
             hv_exit: None,
             debug: DebugControl::default(),
@@ -280,6 +283,13 @@ impl Core {
         &self.tlb
     }
 
+    /// Counts the changes of the TLB (every write, a state loaded, a watch
+    /// register written): what a caller found in the TLB holds while this
+    /// is unchanged.
+    pub fn tlb_writes(&self) -> u64 {
+        self.tlb_writes
+    }
+
     /// The mode the CPU runs in (KSU, EXL and ERL).
     pub fn mode(&self) -> Mode {
         self.cp0.mode()
@@ -349,6 +359,7 @@ impl Core {
 
     /// The TLB or the watch registers changed: forget cached translations.
     pub(crate) fn flush_translations(&mut self) {
+        self.tlb_writes = self.tlb_writes.wrapping_add(1);
         for e in self.xlate.iter_mut() {
             e.tag = XLATE_INVALID;
         }

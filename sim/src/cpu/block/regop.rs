@@ -10,7 +10,7 @@
 
 use super::build::{Kind, Uop};
 use super::transfer;
-use crate::cpu::exec::{alu, mem, Flow, Regs};
+use crate::cpu::exec::{alu, mem, muldiv, Flow, Regs};
 use crate::isa::Insn;
 
 /// A register-only instruction, pre-extracted (see the module).
@@ -173,9 +173,49 @@ impl MemOp {
     }
 }
 
+/// MULT, MULTU, and MFHI and MFLO into a register other than r0, of tier
+/// 2's micro-ops, pre-extracted, for a translator whose cycle model is its
+/// own: `run` does what `execute` does to the registers; the caller does
+/// what `execute` asks of its context around it (for a read of HI or LO,
+/// the wait for a multiplication in flight, `ExecContext::hilo_read`, before;
+/// for a multiplication, `ExecContext::muldiv` with [`MulDiv::Mult`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HiLoOp(Uop);
+
+impl HiLoOp {
+    /// `insn`'s micro-op if it is one of those.
+    pub fn of(insn: &Insn) -> Option<HiLoOp> {
+        let op = Uop::of(insn);
+        matches!(op.kind, Kind::Mult | Kind::Multu | Kind::Mfhi | Kind::Mflo).then_some(HiLoOp(op))
+    }
+
+    /// Whether it starts a multiplication (else it reads HI or LO).
+    #[inline(always)]
+    pub fn starts(self) -> bool {
+        matches!(self.0.kind, Kind::Mult | Kind::Multu)
+    }
+
+    /// Runs it on `regs` (the caller advances the PC: its flow is
+    /// [`Flow::Next`]).
+    #[inline(always)]
+    pub fn run(self, regs: &mut Regs) {
+        let op = self.0;
+        let (rs, rt) = (
+            regs.gpr[usize::from(op.s & 31)],
+            regs.gpr[usize::from(op.t & 31)],
+        );
+        match op.kind {
+            Kind::Mult => (regs.hi, regs.lo) = muldiv::mult(rs, rt),
+            Kind::Multu => (regs.hi, regs.lo) = muldiv::multu(rs, rt),
+            Kind::Mfhi => regs.gpr[usize::from(op.d & 31)] = regs.hi,
+            _ => regs.gpr[usize::from(op.d & 31)] = regs.lo,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{MemOp, RegOp};
+    use super::{HiLoOp, MemOp, RegOp};
     use crate::cpu::exec::{execute, ExecContext, Flow, Regs};
     use crate::cpu::Exception;
     use crate::isa::decode;
@@ -300,6 +340,127 @@ mod tests {
             assert_eq!(op.transfers(), flow != Flow::Next, "{word:#010x}");
         }
         assert!(ops > 10_000 && kinds.len() >= 25, "{ops} ops, {kinds:?}");
+    }
+
+    /// Random MULT, MULTU, MFHI and MFLO words: every one with a micro-op
+    /// leaves the registers (HI and LO too) as `execute` does, and asks
+    /// its context for what the caller models around `run`: a
+    /// multiplication's start, or the wait of a read, and nothing else.
+    #[test]
+    fn hilo_ops_run_as_execute_does() {
+        use crate::cpu::exec::MulDiv;
+        #[derive(Default)]
+        struct Seen {
+            started: Vec<MulDiv>,
+            waits: u32,
+            other: Untouched,
+        }
+        impl ExecContext for Seen {
+            fn allow64(&self) -> bool {
+                false
+            }
+            fn cop_usable(&self, _n: u8) -> bool {
+                false
+            }
+            fn load(&mut self, a: u64, w: u8) -> Result<u64, Exception> {
+                self.other.load(a, w)
+            }
+            fn store(&mut self, a: u64, w: u8, v: u64) -> Result<(), Exception> {
+                self.other.store(a, w, v)
+            }
+            fn load_linked(&mut self, a: u64, w: u8) -> Result<u64, Exception> {
+                self.other.load_linked(a, w)
+            }
+            fn store_conditional(&mut self, a: u64, w: u8, v: u64) -> Result<bool, Exception> {
+                self.other.store_conditional(a, w, v)
+            }
+            fn read_cp0(&mut self, r: u32) -> u64 {
+                self.other.read_cp0(r)
+            }
+            fn write_cp0(&mut self, r: u32, v: u64, d: bool) {
+                self.other.write_cp0(r, v, d);
+            }
+            fn tlbr(&mut self) {
+                self.other.tlbr();
+            }
+            fn tlbwi(&mut self) {
+                self.other.tlbwi();
+            }
+            fn tlbwr(&mut self) {
+                self.other.tlbwr();
+            }
+            fn tlbp(&mut self) {
+                self.other.tlbp();
+            }
+            fn eret(&mut self) -> u64 {
+                self.other.eret()
+            }
+            fn cache(&mut self, o: u32, a: u64) -> Result<(), Exception> {
+                self.other.cache(o, a)
+            }
+            fn loaded(&mut self, r: crate::isa::Reg) {
+                self.other.loaded(r);
+            }
+            fn muldiv(&mut self, kind: MulDiv) {
+                self.started.push(kind);
+            }
+            fn hilo_read(&mut self) {
+                self.waits += 1;
+            }
+        }
+        let mut x = 0x6A09_E667_F3BC_C908u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ran = 0;
+        for _ in 0..20_000 {
+            let r = next();
+            // SPECIAL MFHI 0x10, MFLO 0x12, MULT 0x18, MULTU 0x19.
+            let funct = [0x10, 0x12, 0x18, 0x19][(r % 4) as usize];
+            let (rs, rt, rd) = (
+                (r >> 8) as u32 & 31,
+                (r >> 16) as u32 & 31,
+                (r >> 24) as u32 & 31,
+            );
+            let word = rs << 21 | rt << 16 | rd << 11 | funct;
+            let insn = decode(word);
+            let Some(op) = HiLoOp::of(&insn) else {
+                // Only a read into r0 stays with the interpreter.
+                assert!(rd == 0 && funct < 0x18, "{word:#010x}");
+                continue;
+            };
+            let mut regs = Regs::default();
+            for g in regs.gpr.iter_mut().skip(1) {
+                *g = next() as i32 as i64 as u64;
+            }
+            (regs.hi, regs.lo) = (next(), next());
+            regs.jump_to(0xFFFF_FFFF_8000_1000);
+            let mut want = regs.clone();
+            let mut seen = Seen::default();
+            let flow =
+                execute(&mut want, &mut seen, insn, 0xFFFF_FFFF_8000_1000).expect("no exception");
+            assert_eq!(flow, Flow::Next);
+            assert_eq!(seen.other.uses, 0, "{word:#010x}");
+            if op.starts() {
+                assert_eq!(
+                    (seen.started.as_slice(), seen.waits),
+                    (&[MulDiv::Mult][..], 0)
+                );
+            } else {
+                assert_eq!((seen.started.len(), seen.waits), (0, 1), "{word:#010x}");
+            }
+            op.run(&mut regs);
+            assert_eq!(
+                (regs.gpr, regs.hi, regs.lo),
+                (want.gpr, want.hi, want.lo),
+                "{word:#010x}"
+            );
+            ran += 1;
+        }
+        assert!(ran > 15_000, "{ran}");
     }
 
     /// A context with 64 bytes of big-endian RAM at 0x1000, recording
