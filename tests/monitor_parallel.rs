@@ -210,49 +210,89 @@ fn the_smp_kit_in_a_split_vm_passes_20_times() {
     }
 }
 
-/// Through the library: a VM of two VCPUs, each running the integer
-/// workload, on two threads is split in (nearly) every batch and ends as
-/// in the deterministic mode, its memory the same.
-#[test]
-fn a_two_vcpu_vm_is_split_and_ends_as_deterministically() {
-    let a = sim::workload::mixed_integer_smp(0x8000_1000, 20, 2);
-    let bytes = a.bytes().unwrap();
-    let image = sim::loader::Image {
-        entry: i64::from(a.origin() as i32) as u64,
-        segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
-    };
-    let run = |threads: Option<usize>| {
-        let mut m = Monitor::new(MonitorConfig {
-            pcpus: 2,
-            max_cycles: Some(2_000_000_000),
-            vms: vec![VmConfig {
-                vcpus: 2,
-                ..VmConfig::new("vm0", image.clone(), 8 << 20)
-            }],
-            ..MonitorConfig::default()
+/// What a run of a two-VCPU VM leaves: its memory, each VCPU's S0 (its
+/// array), V0 (its checksum) and S7 (its number), the parallel mode's
+/// (all, split) batches, and the instructions the monitor's engine ran and
+/// the guest retired.
+type TwoVcpuEnd = (Vec<u8>, Vec<[u64; 3]>, Option<(u64, u64)>, [u64; 2]);
+
+/// Runs `image` in one VM of two VCPUs on two CPUs, on `threads` threads.
+fn two_vcpu_run(image: &sim::loader::Image, threads: Option<usize>) -> TwoVcpuEnd {
+    let mut m = Monitor::new(MonitorConfig {
+        pcpus: 2,
+        max_cycles: Some(2_000_000_000),
+        vms: vec![VmConfig {
+            vcpus: 2,
+            ..VmConfig::new("vm0", image.clone(), 8 << 20)
+        }],
+        ..MonitorConfig::default()
+    })
+    .unwrap();
+    m.set_parallel(threads);
+    assert_eq!(m.run(), MonitorExit::AllEnded);
+    assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
+    let (pmap, bus) = (&m.vms[0].pmap, &m.machine.bus);
+    let ram: Vec<u8> = (0..pmap.size() >> 12)
+        .flat_map(|page| {
+            let ma = pmap.translate(monitor::mem::GuestPhys(page << 12)).unwrap();
+            bus.read_bytes(ma.0, 4096).unwrap()
         })
-        .unwrap();
-        m.set_parallel(threads);
-        assert_eq!(m.run(), MonitorExit::AllEnded);
-        assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
-        let (pmap, bus) = (&m.vms[0].pmap, &m.machine.bus);
-        let ram: Vec<u8> = (0..pmap.size() >> 12)
-            .flat_map(|page| {
-                let ma = pmap.translate(monitor::mem::GuestPhys(page << 12)).unwrap();
-                bus.read_bytes(ma.0, 4096).unwrap()
-            })
-            .collect();
-        (ram, m.parallel_batches())
-    };
-    let (det, none) = run(None);
+        .collect();
+    let regs = m.vms[0]
+        .vcpus
+        .iter()
+        .map(|v| [16, 2, 23].map(|r| v.regs.gpr[r]))
+        .collect();
+    let st = &m.vm_stats()[0];
+    let insns = [st.engine_insns, st.guest_insns];
+    (ram, regs, m.parallel_batches(), insns)
+}
+
+/// The run on two threads ends as the deterministic one (memory and the
+/// registers that hold results) and splits the VM in (nearly) every batch.
+/// Returns the deterministic run's engine and guest instructions.
+fn splits_and_ends_as_deterministically(image: &sim::loader::Image) -> [u64; 2] {
+    let (det_ram, det_regs, none, insns) = two_vcpu_run(image, None);
     assert_eq!(none, None);
-    let (par, batches) = run(Some(2));
+    assert_eq!(det_regs[1][2], 1, "VCPU 1 never ran: {det_regs:x?}");
+    let (ram, regs, batches, _) = two_vcpu_run(image, Some(2));
     let (all, split) = batches.unwrap();
     assert!(
         split > 0 && split + 2 >= all,
         "{split} of {all} batches split"
     );
-    assert!(par == det, "the VM's memory differs between the modes");
+    assert_eq!(
+        regs, det_regs,
+        "the VCPUs' results differ between the modes"
+    );
+    assert!(ram == det_ram, "the VM's memory differs between the modes");
+    insns
+}
+
+/// Through the library: a VM of two VCPUs, each running the integer
+/// workload in kernel mode (the monitor's engine, under the VM's lock),
+/// on two threads is split and ends as in the deterministic mode.
+#[test]
+fn a_two_vcpu_vm_is_split_and_ends_as_deterministically() {
+    let a = sim::workload::mixed_integer_smp(0x8000_1000, 20, 2);
+    let bytes = a.bytes().unwrap();
+    let _ = splits_and_ends_as_deterministically(&sim::loader::Image {
+        entry: i64::from(a.origin() as i32) as u64,
+        segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
+    });
+}
+
+/// The same with the work in the window (supervisor mode, run directly,
+/// outside the VM's lock): both VCPUs' loops really ran in parallel.
+#[test]
+fn a_two_vcpu_vm_running_directly_is_split_and_ends_as_deterministically() {
+    let image = sim::workload::windowed_mixed_integer_smp(200, 2).unwrap();
+    let [engine, guest] = splits_and_ends_as_deterministically(&image);
+    // The engine runs only the boot stub and the exits' emulation.
+    assert!(
+        engine * 1000 < guest,
+        "{engine} of {guest} instructions in the engine"
+    );
 }
 
 /// `--gdb` needs the deterministic mode. (`--at` is refused with `--vm`

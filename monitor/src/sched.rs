@@ -33,7 +33,9 @@ impl Monitor {
         }
         if self.par.is_some() {
             let end = self.run_quantum_parallel();
-            return self.end_quantum(end);
+            let exit = self.end_quantum(end);
+            self.unseat_ended();
+            return exit;
         }
         let (end, first) = self.paused.take().unwrap_or_else(|| {
             let c = &self.config;
@@ -69,6 +71,25 @@ impl Monitor {
             }
         }
         None
+    }
+
+    /// Takes the VCPUs of ended VMs off their CPUs, saving their registers:
+    /// the deterministic scheduler does it as soon as a VM ends
+    /// (`run_pcpu`), the threads leave them seated until the next batch,
+    /// and after the last batch there is none, so without this an ended
+    /// VM's registers would stay in the CPUs.
+    fn unseat_ended(&mut self) {
+        for p in 0..self.current.len() {
+            let ended = self
+                .current
+                .get(p)
+                .copied()
+                .flatten()
+                .is_some_and(|(v, _)| self.vms.get(v).is_some_and(|vm| !vm.running()));
+            if ended {
+                self.schedule_out(p);
+            }
+        }
     }
 
     /// One batch of quanta of the parallel mode (`parallel`): VCPUs seated

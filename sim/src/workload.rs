@@ -125,23 +125,42 @@ pub fn mixed_integer_on(origin: u32, array: u32, outer: u32, halt: Halt) -> Asm 
 /// passes over its own 4 KB array, then counts itself done with LL/SC; CPU 0
 /// halts with status 0 once all `ncpus` are done.
 pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
+    let kseg0 = SmpLayout {
+        start: origin + WORK_OFFSET,
+        done: 0x801F_0000,
+        arrays: 0x8020_0000,
+    };
+    integer_smp(origin, outer, ncpus, kseg0)
+}
+
+/// Where [`integer_smp`]'s CPUs start and keep their data.
+struct SmpLayout {
+    /// The address CPU 0 hands the mp device for the other CPUs.
+    start: u32,
+    /// The shared done counter.
+    done: u32,
+    /// CPU `id`'s array is at `arrays + id * 8 KB`.
+    arrays: u32,
+}
+
+/// The body of [`mixed_integer_smp`] and [`windowed_mixed_integer_smp`].
+fn integer_smp(origin: u32, outer: u32, ncpus: u32, at: SmpLayout) -> Asm {
     use Reg as R;
     const MP: u32 = 0xB100_0000;
-    const DONE: u32 = 0x801F_0000; // the shared done counter
     let mut a = Asm::new(origin);
     a.li(R::T9, MP);
     a.mem(Op::Lw, R::S7, 0, R::T9); // whoami
     a.branch(Op::Bne, R::S7, R::ZERO, "work");
     a.nop();
     // CPU 0: clear the counter, start CPUs 1..ncpus at "work".
-    a.li(R::T0, DONE);
+    a.li(R::T0, at.done);
     a.mem(Op::Sw, R::ZERO, 0, R::T0);
     a.imm(Op::Addiu, R::T1, R::ZERO, 1);
     a.label("start");
     a.imm(Op::Slti, R::AT, R::T1, i64::from(ncpus));
     a.branch(Op::Beq, R::AT, R::ZERO, "work");
     a.nop();
-    a.li(R::T2, origin + WORK_OFFSET);
+    a.li(R::T2, at.start);
     a.mem(Op::Sw, R::T2, 0x30, R::T9); // startupaddr
     a.li(R::T3, 0x8010_0000);
     a.shift(Op::Sll, R::T4, R::T1, 12);
@@ -158,9 +177,9 @@ pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
     a.label("work");
     a.li(R::T9, MP);
     a.mem(Op::Lw, R::S7, 0, R::T9);
-    // This CPU's array: 0x80200000 + id * 8 KB.
+    // This CPU's array: `arrays` + id * 8 KB.
     a.shift(Op::Sll, R::T0, R::S7, 13);
-    a.li(R::S0, 0x8020_0000);
+    a.li(R::S0, at.arrays);
     a.r3(Op::Addu, R::S0, R::S0, R::T0);
     a.li(R::S1, outer);
     a.imm(Op::Addiu, R::V0, R::ZERO, 0);
@@ -182,7 +201,7 @@ pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
     a.branch(Op::Bgtz, R::S1, R::ZERO, "outer");
     a.nop();
     // done += 1, with LL/SC.
-    a.li(R::T0, DONE);
+    a.li(R::T0, at.done);
     a.label("retry");
     a.mem(Op::Ll, R::T1, 0, R::T0);
     a.imm(Op::Addiu, R::T1, R::T1, 1);
@@ -210,7 +229,7 @@ pub fn mixed_integer_smp(origin: u32, outer: u32, ncpus: u32) -> Asm {
 /// kernel mode on the bare machine and in supervisor mode under the monitor.
 pub fn windowed(kernel: &Asm) -> Result<Image, String> {
     use Reg as R;
-    let mut stub = Asm::new(0x8000_1000);
+    let mut stub = Asm::new(WINDOW_STUB);
     stub.imm(Op::Addiu, R::T0, R::ZERO, 1);
     stub.mtc0(R::T0, 6); // Wired = 1
     stub.mtc0(R::ZERO, 0); // Index = 0
@@ -243,6 +262,24 @@ pub fn windowed(kernel: &Asm) -> Result<Image, String> {
 pub fn windowed_mixed_integer(outer: u32) -> Result<Image, String> {
     windowed(&mixed_integer_at(0xC000_0000, 0xC010_0000, outer))
 }
+
+/// [`mixed_integer_smp`] in the window on every CPU: each CPU (CPU 0 at
+/// boot, the others started by the mp device at the same boot stub) wires
+/// its own TLB pair for the window, as TLBs are per CPU, and runs its loop
+/// on its own array in the window; the done counter is in the window too.
+/// Under the monitor every CPU runs directly, leaving it only at its first
+/// TLB misses, its mp accesses and the halt.
+pub fn windowed_mixed_integer_smp(outer: u32, ncpus: u32) -> Result<Image, String> {
+    let window = SmpLayout {
+        start: WINDOW_STUB,
+        done: 0xC00F_0000,
+        arrays: 0xC010_0000,
+    };
+    windowed(&integer_smp(0xC000_0000, outer, ncpus, window))
+}
+
+/// Where [`windowed`]'s boot stub is, in KSEG0.
+const WINDOW_STUB: u32 = 0x8000_1000;
 
 /// Where `mixed_integer_smp` puts the code every CPU runs.
 const WORK_OFFSET: u32 = 0x100;
@@ -456,6 +493,28 @@ mod tests {
     fn mixed_integer_smp_on_one_cpu() {
         let m = run(&mixed_integer_smp(0x8000_1000, 2, 1), 1);
         assert!(m.cpus[0].instret > 2 * 512 * 8);
+    }
+
+    /// Every CPU ran its loop on its own array in the window (physical
+    /// 2 MB + id * 8 KB): each array word was incremented once a pass.
+    #[test]
+    fn windowed_mixed_integer_smp_runs_on_every_cpu() {
+        let img = windowed_mixed_integer_smp(3, 2).unwrap();
+        let mut m = Machine::new(
+            MachineConfig {
+                ncpus: 2,
+                max_cycles: Some(50_000_000),
+                ..MachineConfig::default()
+            },
+            Board::new(2),
+        );
+        assert!(img.load_into(&mut m));
+        assert_eq!(m.run(), Exit::Halted { status: 0 });
+        for id in 0..2u64 {
+            assert!(m.cpus[id as usize].instret > 3 * 512 * 8);
+            let word = m.bus.read_bytes(0x20_0000 + id * 0x2000, 4).unwrap();
+            assert_eq!(word, 3u32.to_be_bytes(), "cpu {id}");
+        }
     }
 
     #[test]

@@ -266,6 +266,20 @@ fn a_windowed_kernel() {
     ));
 }
 
+/// Every CPU wires its own window and runs its loop there; tier 3 compiles
+/// the window's code on each CPU.
+#[test]
+fn a_windowed_kernel_on_two_and_four_cpus() {
+    for ncpus in [2, 4] {
+        let img = workload::windowed_mixed_integer_smp(5, ncpus as u32).unwrap();
+        halted(&same_in_every_tier(
+            "windowed smp",
+            &config(ncpus),
+            &image_machine(&img),
+        ));
+    }
+}
+
 /// Small quanta put events inside blocks all the time: interrupts and
 /// quantum ends must still land on the interpreter's cycle.
 #[test]
