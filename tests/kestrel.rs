@@ -12,7 +12,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{images, run, text};
+use common::{images, run, split_batches, text};
 
 /// A cap well above what the demo needs (under 60 million cycles), so a
 /// hang fails the test (exit status 3) instead of stalling it.
@@ -419,15 +419,6 @@ fn shootdown_mode_in_a_vm_in_parallel_beside_another() {
     let out = text(&o.stdout);
     check_shootdown(&out, "[cow] ", 4);
     check_demo(&out, "[vm1] ", 1);
-}
-
-/// How many batches split a VM's CPUs over threads, from the summary's
-/// `parallel:` line (0 without one).
-fn split_batches(out: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.strip_prefix("parallel: "))
-        .and_then(|l| l.split(' ').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 /// One VM's VCPUs on several host threads (docs/parallel.md): the demo in

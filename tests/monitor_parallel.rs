@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{images, run, text, KITS};
+use common::{images, run, split_batches, text, KITS};
 use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
 
 fn kit_path(name: &str) -> String {
@@ -149,15 +149,6 @@ fn the_smp_kits_in_two_vms_pass_20_times_in_parallel() {
             Some("smp: ok")
         );
     }
-}
-
-/// How many batches split a VM's CPUs over threads, from the summary's
-/// `parallel:` line (0 without one).
-fn split_batches(out: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.strip_prefix("parallel: "))
-        .and_then(|l| l.split(' ').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 /// One VM's VCPUs on several host threads (docs/parallel.md, "VCPUs of one

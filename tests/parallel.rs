@@ -84,9 +84,15 @@ fn a_trace_in_parallel_is_merged_by_cycle() {
         assert!(trace.contains(&format!(" {cpu} ")), "{cpu}: {trace}");
     }
     let quantum = 10_000;
-    // Within each quantum the lines are in cycle order.
+    // Within each quantum the lines are in cycle order. A CPU's last
+    // instruction of a quantum may end past the quantum's end (an mmio
+    // write costs 20 cycles) and what it records then (an interrupt it
+    // raised for itself) belongs to that quantum's lines, written before
+    // the next quantum's: so the first `SLACK` cycles of a quantum are
+    // not compared.
+    const SLACK: u64 = 100;
     for w in cycles.windows(2) {
-        if w[0] / quantum == w[1] / quantum {
+        if w[0] / quantum == w[1] / quantum && w[0] % quantum >= SLACK {
             assert!(w[0] <= w[1], "{w:?}");
         }
     }

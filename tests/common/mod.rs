@@ -111,3 +111,12 @@ pub(crate) fn elf(a: &Asm, bss: u32) -> Vec<u8> {
     f.extend_from_slice(&code);
     f
 }
+
+/// How many batches split a VM's CPUs over threads, from the summary's
+/// `parallel:` line (0 without one).
+pub(crate) fn split_batches(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("parallel: "))
+        .and_then(|l| l.split(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}

@@ -219,6 +219,8 @@ mod tests {
     use crate::cpu::exec::{execute, ExecContext, Flow, Regs};
     use crate::cpu::Exception;
     use crate::isa::decode;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
 
     /// A context that counts every use: a register-only instruction makes
     /// none (`allow64` is allowed: 64-bit forms have no micro-op, but
@@ -297,13 +299,8 @@ mod tests {
     /// and all, and touches nothing else.
     #[test]
     fn register_ops_run_as_execute_does() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = SmallRng::seed_from_u64(0x2545_F491_4F6C_DD1D);
+        let mut next = || rng.gen::<u64>();
         let (mut ops, mut kinds) = (0, std::collections::HashSet::new());
         for _ in 0..200_000 {
             let r = next();
@@ -408,13 +405,8 @@ mod tests {
                 self.waits += 1;
             }
         }
-        let mut x = 0x6A09_E667_F3BC_C908u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = SmallRng::seed_from_u64(0x6A09_E667_F3BC_C908);
+        let mut next = || rng.gen::<u64>();
         let mut ran = 0;
         for _ in 0..20_000 {
             let r = next();
@@ -541,13 +533,8 @@ mod tests {
             Op::Sb,
         ];
         let codes = [0x23, 0x21, 0x25, 0x20, 0x24, 0x2B, 0x29, 0x28];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = SmallRng::seed_from_u64(0x9E37_79B9_7F4A_7C15);
+        let mut next = || rng.gen::<u64>();
         let mut ran = 0;
         for _ in 0..20_000 {
             let r = next();
