@@ -102,39 +102,32 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
     }
     // One VM of two VCPUs whose work is parallel (issue #13's "one 2-CPU
     // guest"): its CPUs are split over the threads (docs/parallel.md).
-    let smp = crate::bench::to_image(workload::mixed_integer_smp(0x8000_1000, passes / 20, 2))?;
-    rows.extend(side_by_side(
-        "1 VM of 2 VCPUs under the monitor, a bare-metal integer workload on each (sim::workload::mixed_integer_smp)",
-        2,
-        runs,
-        |threads| {
+    let mut two_vcpus = |name: &str, image: &workload::Image| -> anyhow::Result<()> {
+        rows.extend(side_by_side(name, 2, runs, |threads| {
             let vm = monitor::VmConfig {
                 vcpus: 2,
-                ..crate::bench::vm("vm0", &smp)
+                ..crate::bench::vm("vm0", image)
             };
             let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
             Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
-        },
-    )?);
+        })?);
+        Ok(())
+    };
+    let smp = crate::bench::to_image(workload::mixed_integer_smp(0x8000_1000, passes / 20, 2))?;
+    two_vcpus(
+        "1 VM of 2 VCPUs under the monitor, a bare-metal integer workload on each (sim::workload::mixed_integer_smp)",
+        &smp,
+    )?;
     // The same guest shape run directly (supervisor mode in the window):
     // each VCPU leaves direct execution only at its first TLB misses, its
     // mp accesses and the halt, so the VM's lock is almost never taken and
     // the split can pay (issue #13's >= 1.6x). Full passes: direct
     // execution runs at the native tiers' speed.
     let windowed = workload::windowed_mixed_integer_smp(passes, 2).map_err(anyhow::Error::msg)?;
-    rows.extend(side_by_side(
+    two_vcpus(
         "1 VM of 2 VCPUs under the monitor, windowed (direct) integer work on each (sim::workload::windowed_mixed_integer_smp)",
-        2,
-        runs,
-        |threads| {
-            let vm = monitor::VmConfig {
-                vcpus: 2,
-                ..crate::bench::vm("vm0", &windowed)
-            };
-            let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
-            Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
-        },
-    )?);
+        &windowed,
+    )?;
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
     for cpus in [2, 4] {
         rows.extend(side_by_side(

@@ -15,7 +15,7 @@ use Reg as R;
 mod btkit;
 mod common;
 
-use btkit::{native, putc_reg, seg, virtualized};
+use btkit::{counted_twice, native, putc_reg, seg, virtualized};
 
 const TLBWI: u32 = 0x4200_0002;
 const COUNT: u32 = 9;
@@ -39,33 +39,27 @@ enum Memory {
 /// difference (when every block is translated and chained). With
 /// `memory`, each iteration also loads and stores a KSEG0 word.
 fn count_loop(iterations: u32, memory: Memory) -> Asm {
-    let mut a = Asm::new(0x8000_1000);
-    a.imm(Op::Addiu, R::S3, R::ZERO, 2);
-    a.li(R::S4, 0x8003_0000);
-    a.label("outer");
-    a.mfc0(R::S0, COUNT);
-    a.li(R::T0, iterations);
-    a.label("loop");
-    if memory != Memory::None {
-        a.mem(Op::Lw, R::T3, 0, R::S4);
-        a.r3(Op::Addu, R::T3, R::T3, R::T0);
-        a.mem(Op::Sw, R::T3, 0, R::S4);
-    }
-    if memory == Memory::Moving {
-        a.imm(Op::Xori, R::S4, R::S4, 4);
-    }
-    a.imm(Op::Addiu, R::T1, R::T1, 3);
-    a.r3(Op::Xor, R::T2, R::T1, R::T0);
-    a.imm(Op::Addiu, R::T0, R::T0, -1);
-    a.bnez(R::T0, "loop");
-    a.nop();
-    a.mfc0(R::S1, COUNT);
-    a.imm(Op::Addiu, R::S3, R::S3, -1);
-    a.bnez(R::S3, "outer");
-    a.nop();
-    a.r3(Op::Subu, R::S2, R::S1, R::S0);
-    sim::testkit::halt(&mut a, R::S2);
-    a
+    let setup = |a: &mut Asm| {
+        a.li(R::S4, 0x8003_0000);
+    };
+    let body = |a: &mut Asm| {
+        a.li(R::T0, iterations);
+        a.label("loop");
+        if memory != Memory::None {
+            a.mem(Op::Lw, R::T3, 0, R::S4);
+            a.r3(Op::Addu, R::T3, R::T3, R::T0);
+            a.mem(Op::Sw, R::T3, 0, R::S4);
+        }
+        if memory == Memory::Moving {
+            a.imm(Op::Xori, R::S4, R::S4, 4);
+        }
+        a.imm(Op::Addiu, R::T1, R::T1, 3);
+        a.r3(Op::Xor, R::T2, R::T1, R::T0);
+        a.imm(Op::Addiu, R::T0, R::T0, -1);
+        a.bnez(R::T0, "loop");
+        a.nop();
+    };
+    counted_twice(setup, body, R::S2)
 }
 
 /// Count read inside translated code advances with the guest's cycles:

@@ -13,9 +13,7 @@ use Reg as R;
 mod btkit;
 mod common;
 
-use btkit::{native, virtualized};
-
-const COUNT: u32 = 9;
+use btkit::{counted_twice, native, virtualized};
 
 fn hilo_read(a: &mut Asm, op: Op, rd: Reg) {
     a.emit(
@@ -33,31 +31,23 @@ fn hilo_read(a: &mut Asm, op: Op, rd: Reg) {
 /// waits less), Count. Halts with the second Count difference if `ticks`,
 /// else with a checksum of every product read.
 fn hilo_loop(ticks: bool) -> Asm {
-    let mut a = Asm::new(0x8000_1000);
-    a.imm(Op::Addiu, R::S3, R::ZERO, 2);
-    a.label("outer");
-    a.mfc0(R::S0, COUNT);
-    a.li(R::T0, 300);
-    a.li(R::T1, 0x9E37_79B9);
-    a.label("loop");
-    a.rs_rt(Op::Mult, R::T1, R::T0);
-    hilo_read(&mut a, Op::Mflo, R::T2);
-    a.r3(Op::Addu, R::S5, R::S5, R::T2);
-    a.rs_rt(Op::Multu, R::T2, R::T1);
-    a.r3(Op::Xor, R::T1, R::T1, R::T2);
-    a.imm(Op::Addiu, R::T3, R::T3, 7);
-    hilo_read(&mut a, Op::Mfhi, R::T4);
-    a.r3(Op::Xor, R::S5, R::S5, R::T4);
-    a.imm(Op::Addiu, R::T0, R::T0, -1);
-    a.bnez(R::T0, "loop");
-    a.nop();
-    a.mfc0(R::S1, COUNT);
-    a.imm(Op::Addiu, R::S3, R::S3, -1);
-    a.bnez(R::S3, "outer");
-    a.nop();
-    a.r3(Op::Subu, R::S2, R::S1, R::S0);
-    sim::testkit::halt(&mut a, if ticks { R::S2 } else { R::S5 });
-    a
+    let body = |a: &mut Asm| {
+        a.li(R::T0, 300);
+        a.li(R::T1, 0x9E37_79B9);
+        a.label("loop");
+        a.rs_rt(Op::Mult, R::T1, R::T0);
+        hilo_read(a, Op::Mflo, R::T2);
+        a.r3(Op::Addu, R::S5, R::S5, R::T2);
+        a.rs_rt(Op::Multu, R::T2, R::T1);
+        a.r3(Op::Xor, R::T1, R::T1, R::T2);
+        a.imm(Op::Addiu, R::T3, R::T3, 7);
+        hilo_read(a, Op::Mfhi, R::T4);
+        a.r3(Op::Xor, R::S5, R::S5, R::T4);
+        a.imm(Op::Addiu, R::T0, R::T0, -1);
+        a.bnez(R::T0, "loop");
+        a.nop();
+    };
+    counted_twice(|_| {}, body, if ticks { R::S2 } else { R::S5 })
 }
 
 /// MULT/MULTU and MFHI/MFLO in translated KSEG0 code (`HiLoOp`): the

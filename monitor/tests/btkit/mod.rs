@@ -66,3 +66,28 @@ pub(crate) fn virtualized(progs: &[&Asm], exec: Exec) -> (Vec<u8>, u32, Monitor)
     };
     (m.take_console(0), status, m)
 }
+
+/// Twice (the second pass translated and chained): Count into S0, `body`,
+/// Count into S1; then S2 holds the second pass's Count difference and the
+/// program halts with `result`. `setup` runs once, before the first pass.
+/// S0 to S3 are the frame's.
+pub(crate) fn counted_twice(
+    setup: impl FnOnce(&mut Asm),
+    body: impl FnOnce(&mut Asm),
+    result: Reg,
+) -> Asm {
+    const COUNT: u32 = 9;
+    let mut a = Asm::new(0x8000_1000);
+    a.imm(Op::Addiu, R::S3, R::ZERO, 2);
+    setup(&mut a);
+    a.label("outer");
+    a.mfc0(R::S0, COUNT);
+    body(&mut a);
+    a.mfc0(R::S1, COUNT);
+    a.imm(Op::Addiu, R::S3, R::S3, -1);
+    a.bnez(R::S3, "outer");
+    a.nop();
+    a.r3(Op::Subu, R::S2, R::S1, R::S0);
+    sim::testkit::halt(&mut a, result);
+    a
+}
