@@ -23,12 +23,12 @@ use crate::State;
 
 #[derive(Clone, Copy)]
 pub(super) struct Looping {
-    /// Jumps left in this run.
+    /// Jumps left in this run: 0 from the start if the page is not in the
+    /// tables (no tables lent), and from the first store that went to the
+    /// callout (it may have changed code or asked to stop), so that one
+    /// test at each jump covers the three.
     passes: Variable,
-    /// Not zero if the page is not in the tables (no tables lent): no
-    /// jumps then.
-    outside: Value,
-    /// The page's generation cell (read only if `outside` is zero).
+    /// The page's generation cell (read only while `passes` is not zero).
     cell: Value,
     generation: Value,
     next_event: Value,
@@ -64,37 +64,50 @@ impl Lower<'_> {
         let next_event = field(self, st, I64, offset_of!(State, next_event));
         let passes = self.f.declare_var(I32);
         let n = self.f.ins().iconst(I32, i64::from(MAX_PASSES));
+        let none = self.f.ins().iconst(I32, 0);
+        let n = self.f.ins().select(outside, none, n);
         self.f.def_var(passes, n);
         self.looping = Some(Looping {
             passes,
-            outside,
             cell,
             generation,
             next_event,
         });
     }
 
-    /// At the exit `e` for `pc` whose static cost is `end`: on to member
-    /// `e.to` if it may run now, as the dispatch would start it (its start
-    /// cycle past this block's end and the stall, the instructions
-    /// retired counted); else goes on in a new block.
-    pub(super) fn jump(&mut self, e: Edge, pc: Value, end: u64) {
+    /// No more jumps in this run (a store went to the callout).
+    pub(super) fn stop_looping(&mut self) {
+        if let Some(lp) = self.looping {
+            let zero = self.f.ins().iconst(I32, 0);
+            self.f.def_var(lp.passes, zero);
+        }
+    }
+
+    /// At the exit `e` for `pc` (`known`: `vbase` plus that) whose static
+    /// cost is `end`: on to member `e.to` if it may run now, as the
+    /// dispatch would start it (its start cycle past this block's end and
+    /// the stall, the instructions retired counted); else goes on in a new
+    /// block.
+    pub(super) fn jump(&mut self, e: Edge, pc: Value, end: u64, known: Option<i64>) {
         let (Some(lp), Some(&head), Some(to)) =
             (self.looping, self.heads.get(e.to), self.members.get(e.to))
         else {
             return;
         };
-        let no = self.f.create_block();
         let word = to.block.insns.first().map_or(0, |i| i.word);
-        let start = self.f.ins().iadd_imm_s(self.vbase, i64::from(word) << 2);
-        let other = self.f.ins().icmp(IntCC::NotEqual, pc, start);
-        self.unless(other, no);
-        let called = self.f.use_var(self.store_called);
-        self.unless(called, no);
+        let at = i64::from(word) << 2;
+        if known.is_some_and(|k| k != at) {
+            return;
+        }
+        let no = self.f.create_block();
+        if known.is_none() {
+            let start = self.f.ins().iadd_imm_s(self.vbase, at);
+            let other = self.f.ins().icmp(IntCC::NotEqual, pc, start);
+            self.unless(other, no);
+        }
         let passes = self.f.use_var(lp.passes);
         let out = self.f.ins().icmp_imm_s(IntCC::Equal, passes, 0);
         self.unless(out, no);
-        self.unless(lp.outside, no);
         let now = self.f.ins().atomic_load(I32, Self::flags(), lp.cell);
         let changed = self.f.ins().icmp(IntCC::NotEqual, now, lp.generation);
         self.unless(changed, no);
