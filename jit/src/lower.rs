@@ -117,13 +117,15 @@ struct Lower<'a> {
     /// code says it (a conditional branch's), so that a loop's jump knows
     /// its member without a test.
     known_target: Option<i64>,
+    /// The dynamic cycles with the pending transfer's penalty, while
+    /// nothing but that transfer changed them: what they are in its slot's
+    /// exit (taken there), where the select need not run.
+    taken_if: Option<Value>,
     /// HI, LO, their ready cycle and the block's start cycle, when the
     /// block multiplies or reads HI/LO.
     hilo: Option<HiLo>,
-    /// The RAM fast path's tables (`fast::Tables`) and the fields read so
-    /// far.
+    /// The RAM fast path's tables (`fast::Tables`).
     tables: Value,
-    tabs: Option<ram::Tabs>,
     /// The pages the accesses went to last (when the function has any).
     cache: Option<ram::Cache>,
     out: StackSlot,
@@ -210,9 +212,9 @@ pub(crate) fn lower(
         f,
         hilo,
         tables,
-        tabs: None,
         cache: None,
         known_target: None,
+        taken_if: None,
         b: first.block,
         gpr,
         state,
@@ -449,6 +451,7 @@ impl Lower<'_> {
         let more = self.f.ins().iadd_imm_s(old, cost);
         let taken = self.f.ins().select(cond, more, old);
         self.f.def_var(self.taken, taken);
+        self.taken_if = Some(more);
         let old = self.f.use_var(self.target);
         let target = self.f.ins().select(cond, to, old);
         self.f.def_var(self.target, target);
@@ -462,6 +465,7 @@ impl Lower<'_> {
         self.f.def_var(self.target, zero);
         let zero32 = self.f.ins().iconst(I32, 0);
         self.f.def_var(self.pending, zero32);
+        (self.known_target, self.taken_if) = (None, None);
         let n = self.b.insns.len();
         for k in 0..n {
             let Some(&i) = self.b.insns.get(k) else { break };
@@ -611,8 +615,11 @@ impl Lower<'_> {
                     self.f.def_var(self.pending, zero);
                 } else {
                     let p = self.f.use_var(self.pending);
-                    let known = self.known_target;
+                    let (known, taken) = (self.known_target, self.taken_if);
                     self.exit_if(p, |l| {
+                        if let Some(t) = taken {
+                            l.f.def_var(l.taken, t);
+                        }
                         let to = l.f.use_var(l.target);
                         l.leave(LEAVE, k + 1, to, known);
                     });

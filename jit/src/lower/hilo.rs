@@ -50,6 +50,7 @@ impl Lower<'_> {
         let taken = self.f.use_var(self.taken);
         let taken = self.f.ins().iadd(taken, wait);
         self.f.def_var(self.taken, taken);
+        self.taken_if = None;
         let x = self.f.use_var(if hi { h.hi } else { h.lo });
         self.set(d, x);
     }

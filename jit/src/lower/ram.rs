@@ -17,10 +17,10 @@ use super::{Lower, CHECK, SIGNED, STOP};
 use crate::fast::{CodePage, Tables, XlateEntry, NARROW_STORES, PAGE_SHIFT, XLATE_SIZE};
 use crate::ir::Insn;
 
-/// The fields of `Tables` a load needs and those a store needs besides,
-/// each read once, before the first access that uses it (they do not change
-/// while the block runs; reading them there, on the block's straight path,
-/// makes the value available to every later access).
+/// The fields of `Tables` a page lookup needs (a store's needs more),
+/// read where the lookup is, when the page caches miss: read once per
+/// function they would be values live across the whole of it, which in a
+/// loop pushes guest registers out of the host's.
 #[derive(Clone, Copy)]
 pub(super) struct Tabs {
     xlate: Value,
@@ -34,8 +34,6 @@ pub(super) struct Tabs {
 struct StoreTabs {
     pages: Value,
     pages_len: Value,
-    linked: Value,
-    flags: Value,
 }
 
 /// The last page a load and the last page a store went to inline, for the
@@ -69,30 +67,20 @@ fn field(f: &mut FunctionBuilder<'_>, tables: Value, ty: Type, off: usize) -> Va
 }
 
 impl Lower<'_> {
-    /// The tables for an access (a store's too if `store`).
-    pub(super) fn tabs(&mut self, store: bool) -> Tabs {
+    /// The tables for a page lookup (a store's too if `store`).
+    fn tabs(&mut self, store: bool) -> Tabs {
         let t = self.tables;
         let f = &mut self.f;
-        let mut tabs = match self.tabs {
-            Some(tabs) => tabs,
-            None => Tabs {
-                xlate: field(f, t, I64, offset_of!(Tables, xlate)),
-                ram: field(f, t, I64, offset_of!(Tables, ram)),
-                ram_words: field(f, t, I64, offset_of!(Tables, ram_words)),
-                xctx: field(f, t, I32, offset_of!(Tables, xctx)),
-                stores: None,
-            },
-        };
-        if store && tabs.stores.is_none() {
-            tabs.stores = Some(StoreTabs {
+        Tabs {
+            xlate: field(f, t, I64, offset_of!(Tables, xlate)),
+            ram: field(f, t, I64, offset_of!(Tables, ram)),
+            ram_words: field(f, t, I64, offset_of!(Tables, ram_words)),
+            xctx: field(f, t, I32, offset_of!(Tables, xctx)),
+            stores: store.then(|| StoreTabs {
                 pages: field(f, t, I64, offset_of!(Tables, pages)),
                 pages_len: field(f, t, I64, offset_of!(Tables, pages_len)),
-                linked: field(f, t, I64, offset_of!(Tables, linked)),
-                flags: field(f, t, I32, offset_of!(Tables, flags)),
-            });
+            }),
         }
-        self.tabs = Some(tabs);
-        tabs
     }
 
     /// The page caches, empty; called in the entry block, so that every
@@ -203,9 +191,10 @@ impl Lower<'_> {
     /// The host address of the first RAM word of the page of an access at
     /// `ea` that may be done inline (see [`Lower::translate`]): from the
     /// cache, or looked up and cached; to `slow` otherwise.
-    fn page(&mut self, tb: Tabs, ea: Value, width: u8, store: bool, slow: Label) -> Value {
+    fn page(&mut self, ea: Value, width: u8, store: bool, slow: Label) -> Value {
         let Some(c) = self.cache else {
             // Not reached: a function with accesses has the caches.
+            let tb = self.tabs(store);
             return self.translate(tb, ea, width, store, slow).0;
         };
         let (page, host) = if store {
@@ -221,6 +210,7 @@ impl Lower<'_> {
         let go = self.f.create_block();
         self.f.ins().brif(hit, go, &[], fill, &[]);
         self.f.switch_to_block(fill);
+        let tb = self.tabs(store);
         let (h, pbase) = self.translate(tb, ea, width, store, slow);
         if let (true, Some(st)) = (store, tb.stores) {
             let index = self.f.ins().ushr_imm_s(pbase, i64::from(PAGE_SHIFT));
@@ -252,8 +242,7 @@ impl Lower<'_> {
         let x = self.f.declare_var(I64);
         let slow = self.f.create_block();
         let join = self.f.create_block();
-        let tb = self.tabs(false);
-        let host = self.page(tb, ea, width, false, slow);
+        let host = self.page(ea, width, false, slow);
         let v = self.load_ram(host, ea, width, signed);
         self.f.def_var(x, v);
         self.f.ins().jump(join, &[]);
@@ -317,8 +306,7 @@ impl Lower<'_> {
         let r = self.f.declare_var(I32);
         let slow = self.f.create_block();
         let join = self.f.create_block();
-        let tb = self.tabs(true);
-        if self.store_inline(tb, ea, value, width, slow) {
+        if self.store_inline(ea, value, width, slow) {
             let done = self.f.ins().iconst(I32, 1);
             self.f.def_var(r, done);
             self.f.ins().jump(join, &[]);
@@ -357,23 +345,25 @@ impl Lower<'_> {
     /// link sends the store to the callout (which bumps the page's
     /// generation or breaks the links) instead of being handled here.
     /// False: no inline path (the code jumps to `slow`).
-    fn store_inline(&mut self, tb: Tabs, ea: Value, value: Value, width: u8, slow: Label) -> bool {
-        let (Some(st), Some(c)) = (tb.stores, self.cache) else {
-            // Not reached: `tabs(true)` read them, and a function with
-            // accesses has the caches.
+    fn store_inline(&mut self, ea: Value, value: Value, width: u8, slow: Label) -> bool {
+        let Some(c) = self.cache else {
+            // Not reached: a function with accesses has the caches.
             self.f.ins().jump(slow, &[]);
             return false;
         };
+        let t = self.tables;
         if width < 4 {
-            let on = self.f.ins().band_imm_s(st.flags, i64::from(NARROW_STORES));
+            let flags = field(&mut self.f, t, I32, offset_of!(Tables, flags));
+            let on = self.f.ins().band_imm_s(flags, i64::from(NARROW_STORES));
             let no = self.f.ins().icmp_imm_s(IntCC::Equal, on, 0);
             self.unless(no, slow);
         }
-        let host = self.page(tb, ea, width, true, slow);
+        let host = self.page(ea, width, true, slow);
         let p = self.f.use_var(c.store_code);
         let code = self.f.ins().atomic_load(I8, Self::flags(), p);
         self.unless(code, slow);
-        let held = self.f.ins().atomic_load(I64, Self::flags(), st.linked);
+        let linked = field(&mut self.f, t, I64, offset_of!(Tables, linked));
+        let held = self.f.ins().atomic_load(I64, Self::flags(), linked);
         self.unless(held, slow);
         let addr = self.word_addr(host, ea);
         let v = self.f.ins().ireduce(I32, value);

@@ -5,8 +5,7 @@
 //! member's worst case ends before the next event, and the run has passes
 //! left. What those checks read and do not change during a run (the page's
 //! generation cell, the wanted generation, the next event) is read once,
-//! on entry, as are the tables' fields the accesses use, so that every
-//! member's code finds them in registers.
+//! on entry.
 
 use std::mem::{offset_of, size_of};
 
@@ -17,7 +16,6 @@ use cranelift_frontend::Variable;
 
 use super::{Edge, Lower};
 use crate::fast::{CodePage, Tables};
-use crate::ir::Op;
 use crate::region::MAX_PASSES;
 use crate::State;
 
@@ -35,15 +33,10 @@ pub(super) struct Looping {
 }
 
 impl Lower<'_> {
-    /// In a loop, on entry: what its jumps check and the tables' fields.
+    /// In a loop, on entry: what its jumps check.
     pub(super) fn start_loop(&mut self) {
         if self.members.iter().all(|m| m.edges.is_empty()) {
             return;
-        }
-        let ops = || self.members.iter().flat_map(|m| &m.block.insns);
-        let stores = ops().any(|i| matches!(i.op, Op::Store { .. }));
-        if stores || ops().any(|i| matches!(i.op, Op::Load { .. })) {
-            self.tabs(stores);
         }
         let (st, t, fl) = (self.state, self.tables, Self::flags());
         let field = |l: &mut Self, base, ty, off: usize| l.f.ins().load(ty, fl, base, off as i32);
