@@ -5,6 +5,8 @@
 //! what the caller keeps for the callout: `Fast::stores`, `Fast::concurrent`)
 //! calls the callout as before, so
 //! the callout stays the one place for every case but the common one.
+//! The page an access found is kept for the rest of the run ([`Cache`]):
+//! in a loop, the next access to it is a compare and the RAM access.
 
 use std::mem::{offset_of, size_of};
 
