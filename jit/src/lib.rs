@@ -70,13 +70,18 @@
 //!    `fast`'s statics, which live forever: a translation table no access
 //!    hits and an atomic link mask that is never 0). The
 //!    generated code reads a translation entry only at an index masked to
-//!    [`fast::XLATE_SIZE`] (the array's length), a RAM word only below
-//!    `ram_words` and a code page only below `pages_len` (both compared
-//!    before the access), and all its accesses are aligned. What it reads
+//!    [`fast::XLATE_SIZE`] (the array's length), a RAM word only in a page
+//!    whose last word it found below `ram_words` and a code page only
+//!    below `pages_len` (both compared before the access, or before the
+//!    page was cached), and all its accesses are aligned. What it reads
 //!    plainly, the translation entries, no one writes during the run: the
 //!    memory lent them shared and nothing else can reach them (the callouts
 //!    only read them; a miss leaves the refill to the caller's interpreter
-//!    after the run). Everything a callout or another host thread may
+//!    after the run). So a page the code looked up stays what it found for
+//!    the whole run, and the code keeps the last page its loads and its
+//!    stores went to (`lower/ram.rs`), with the host addresses it computed
+//!    after those comparisons; what may change meanwhile (a page's code
+//!    flag, the link mask) it still reads at every store. Everything a callout or another host thread may
 //!    change is atomic (`AtomicU32` words, `AtomicBool` flags, an
 //!    `AtomicU64` mask: shared mutability the callouts' `&mut` does not
 //!    exclude), and the generated code accesses it only atomically: loads
@@ -114,7 +119,8 @@
 //!    `Jit::free`); its jumps from one member to the next are jumps within
 //!    the function, not calls, so the bound on frames is unchanged, and
 //!    the generation cell it reads on every jump is the one the chain
-//!    reads, its address computed once and read only when the page index
+//!    reads, its address computed once and read only while the passes
+//!    left are not 0, which they are from the start unless the page index
 //!    was found below `pages_len`.
 
 #![deny(unsafe_op_in_unsafe_fn)]

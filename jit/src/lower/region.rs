@@ -5,8 +5,7 @@
 //! member's worst case ends before the next event, and the run has passes
 //! left. What those checks read and do not change during a run (the page's
 //! generation cell, the wanted generation, the next event) is read once,
-//! on entry, as are the tables' fields the accesses use, so that every
-//! member's code finds them in registers.
+//! on entry.
 
 use std::mem::{offset_of, size_of};
 
@@ -17,33 +16,27 @@ use cranelift_frontend::Variable;
 
 use super::{Edge, Lower};
 use crate::fast::{CodePage, Tables};
-use crate::ir::Op;
 use crate::region::MAX_PASSES;
 use crate::State;
 
 #[derive(Clone, Copy)]
 pub(super) struct Looping {
-    /// Jumps left in this run.
+    /// Jumps left in this run: 0 from the start if the page is not in the
+    /// tables (no tables lent), and from the first store that went to the
+    /// callout (it may have changed code or asked to stop), so that one
+    /// test at each jump covers the three.
     passes: Variable,
-    /// Not zero if the page is not in the tables (no tables lent): no
-    /// jumps then.
-    outside: Value,
-    /// The page's generation cell (read only if `outside` is zero).
+    /// The page's generation cell (read only while `passes` is not zero).
     cell: Value,
     generation: Value,
     next_event: Value,
 }
 
 impl Lower<'_> {
-    /// In a loop, on entry: what its jumps check and the tables' fields.
+    /// In a loop, on entry: what its jumps check.
     pub(super) fn start_loop(&mut self) {
         if self.members.iter().all(|m| m.edges.is_empty()) {
             return;
-        }
-        let ops = || self.members.iter().flat_map(|m| &m.block.insns);
-        let stores = ops().any(|i| matches!(i.op, Op::Store { .. }));
-        if stores || ops().any(|i| matches!(i.op, Op::Load { .. })) {
-            self.tabs(stores);
         }
         let (st, t, fl) = (self.state, self.tables, Self::flags());
         let field = |l: &mut Self, base, ty, off: usize| l.f.ins().load(ty, fl, base, off as i32);
@@ -64,37 +57,50 @@ impl Lower<'_> {
         let next_event = field(self, st, I64, offset_of!(State, next_event));
         let passes = self.f.declare_var(I32);
         let n = self.f.ins().iconst(I32, i64::from(MAX_PASSES));
+        let none = self.f.ins().iconst(I32, 0);
+        let n = self.f.ins().select(outside, none, n);
         self.f.def_var(passes, n);
         self.looping = Some(Looping {
             passes,
-            outside,
             cell,
             generation,
             next_event,
         });
     }
 
-    /// At the exit `e` for `pc` whose static cost is `end`: on to member
-    /// `e.to` if it may run now, as the dispatch would start it (its start
-    /// cycle past this block's end and the stall, the instructions
-    /// retired counted); else goes on in a new block.
-    pub(super) fn jump(&mut self, e: Edge, pc: Value, end: u64) {
+    /// No more jumps in this run (a store went to the callout).
+    pub(super) fn stop_looping(&mut self) {
+        if let Some(lp) = self.looping {
+            let zero = self.f.ins().iconst(I32, 0);
+            self.f.def_var(lp.passes, zero);
+        }
+    }
+
+    /// At the exit `e` for `pc` (`known`: `vbase` plus that) whose static
+    /// cost is `end`: on to member `e.to` if it may run now, as the
+    /// dispatch would start it (its start cycle past this block's end and
+    /// the stall, the instructions retired counted); else goes on in a new
+    /// block.
+    pub(super) fn jump(&mut self, e: Edge, pc: Value, end: u64, known: Option<i64>) {
         let (Some(lp), Some(&head), Some(to)) =
             (self.looping, self.heads.get(e.to), self.members.get(e.to))
         else {
             return;
         };
-        let no = self.f.create_block();
         let word = to.block.insns.first().map_or(0, |i| i.word);
-        let start = self.f.ins().iadd_imm_s(self.vbase, i64::from(word) << 2);
-        let other = self.f.ins().icmp(IntCC::NotEqual, pc, start);
-        self.unless(other, no);
-        let called = self.f.use_var(self.store_called);
-        self.unless(called, no);
+        let at = i64::from(word) << 2;
+        if known.is_some_and(|k| k != at) {
+            return;
+        }
+        let no = self.f.create_block();
+        if known.is_none() {
+            let start = self.f.ins().iadd_imm_s(self.vbase, at);
+            let other = self.f.ins().icmp(IntCC::NotEqual, pc, start);
+            self.unless(other, no);
+        }
         let passes = self.f.use_var(lp.passes);
         let out = self.f.ins().icmp_imm_s(IntCC::Equal, passes, 0);
         self.unless(out, no);
-        self.unless(lp.outside, no);
         let now = self.f.ins().atomic_load(I32, Self::flags(), lp.cell);
         let changed = self.f.ins().icmp(IntCC::NotEqual, now, lp.generation);
         self.unless(changed, no);

@@ -238,3 +238,32 @@ fn code_pages_links_and_pending_stops_send_stores_to_the_callout() {
     let (_, log) = both(&ops, &[0; 32], |m| m.pages[1].has_code.store(true, Relaxed));
     assert!(log.is_empty());
 }
+
+#[test]
+fn a_block_s_accesses_share_the_page_caches_and_miss_where_they_must() {
+    let ops = [
+        load(2, 0, 0x0004, 4, true),  // page 0, cached for loads
+        load(3, 0, 0x1004, 4, true),  // read-only page 1 replaces it
+        load(4, 0, 0x0008, 2, false), // page 0 again
+        store(2, 0, 0x0010, 4),       // page 0, cached for stores
+        store(3, 0, 0x0012, 2),       // a hit
+        load(5, 0, 0x1010, 1, true),  // page 1 for loads again
+        store(4, 0, 0x1008, 4),       // read-only: callout, declined
+    ];
+    let (exit, log) = both(&ops, &[0; 32], |_| {});
+    assert!(matches!(exit, Exit::Resume { at: 6, .. }));
+    assert_eq!(log, ["store 0x1008 4"]);
+    // A misaligned access in the cached page misses it.
+    let ops = [load(2, 0, 0x4, 4, true), load(3, 0, 0x6, 4, true), Op::Nop];
+    let (exit, log) = both(&ops, &[0; 32], |_| {});
+    assert!(matches!(exit, Exit::Resume { at: 1, .. }));
+    assert_eq!(log, ["load 0x6 4"]);
+    // So does another page at the same offset (page 2 is past RAM).
+    let ops = [
+        load(2, 0, 0x4, 4, true),
+        load(3, 0, 0x2004, 4, true),
+        Op::Nop,
+    ];
+    let (_, log) = both(&ops, &[0; 32], |_| {});
+    assert_eq!(log, ["load 0x2004 4"]);
+}

@@ -76,6 +76,47 @@ fn a_loop_is_bounded_and_needs_the_tables_and_the_generation() {
     assert_eq!((st.retired, g[1]), (0, 1));
 }
 
+#[test]
+fn a_store_through_the_callout_ends_the_loop_at_its_next_jump() {
+    // store r1 to 0x10; r1 += 1; bne r1, r2 back; nop.
+    let ops = [
+        Op::Store {
+            t: 1,
+            s: 0,
+            off: 0x10,
+            width: 4,
+        },
+        Op::Imm {
+            op: Imm::Addu,
+            t: 1,
+            s: 1,
+            imm: 1,
+        },
+        Op::Branch {
+            cond: Cond::Ne,
+            s: 1,
+            t: 2,
+            off: (-12i64) as u64,
+        },
+        Op::Nop,
+    ];
+    let mut jit = Jit::new().unwrap();
+    let code = jit.compile(&block(&ops, &[3], &[])).unwrap();
+    assert!(jit.link((code, 4), (code, BASE), 14, 0));
+    assert!(jit.close_loop(code));
+    let mut m = Words::new(true);
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!(
+        (exit, st.retired, g[1]),
+        (leave(4, BASE + 16, 4), 4 * 99, 100)
+    );
+    // Into a page with code the store goes to the callout, which may have
+    // changed code: no jump after it.
+    m.pages[0].has_code.store(true, Relaxed);
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!((exit, st.retired, g[1]), (leave(4, BASE, 14), 0, 1));
+}
+
 /// A at word 0: r1 += 1; beq r0, r0 to B (word 8); r3 = r3 + r1 in its
 /// slot. B at word 8: r4 += 1; bne r1, r2 back to A; nop.
 fn two_blocks() -> (Block, Block) {
