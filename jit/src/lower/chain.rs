@@ -85,7 +85,7 @@ impl Lower<'_> {
     /// Not zero if the page `State::page` names is not at
     /// `State::generation` any more, or is not in `Tables::pages` (no
     /// tables: no chaining).
-    fn generation_changed(&mut self) -> Value {
+    pub(super) fn generation_changed(&mut self) -> Value {
         let (st, fl, t) = (self.state, Self::flags(), self.tables);
         let page = self
             .f

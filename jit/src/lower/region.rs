@@ -11,20 +11,25 @@ use std::mem::{offset_of, size_of};
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
-use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_codegen::ir::{Block as Label, InstBuilder, Value};
 use cranelift_frontend::Variable;
 
 use super::{Edge, Lower};
-use crate::fast::{CodePage, Tables};
+use crate::fast::{CodePage, Tables, CONCURRENT};
 use crate::region::MAX_PASSES;
 use crate::State;
+
+/// The bit of `Looping::passes` that says other threads may store to RAM:
+/// the sign, so that a jump's one test (`passes > 0`) fails for it too.
+const SHARED: u32 = 1 << 31;
 
 #[derive(Clone, Copy)]
 pub(super) struct Looping {
     /// Jumps left in this run: 0 from the start if the page is not in the
-    /// tables (no tables lent), and from the first store that went to the
-    /// callout (it may have changed code or asked to stop), so that one
-    /// test at each jump covers the three.
+    /// tables (no tables lent) or not at the wanted generation, and from
+    /// the first store that went to the callout (it may have changed code
+    /// or asked to stop), so that one test at each jump covers the three;
+    /// with [`SHARED`] or'ed in where other threads store.
     passes: Variable,
     /// The page's generation cell (read only while `passes` is not zero).
     cell: Value,
@@ -39,13 +44,11 @@ impl Lower<'_> {
             return;
         }
         let (st, t, fl) = (self.state, self.tables, Self::flags());
+        // The page out of the tables or not at the wanted generation
+        // already: no jumps (the chain would not call either).
+        let changed = self.generation_changed();
         let field = |l: &mut Self, base, ty, off: usize| l.f.ins().load(ty, fl, base, off as i32);
         let page = field(self, st, I64, offset_of!(State, page));
-        let len = field(self, t, I64, offset_of!(Tables, pages_len));
-        let outside = self
-            .f
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, page, len);
         let pages = field(self, t, I64, offset_of!(Tables, pages));
         let off = self.f.ins().imul_imm_s(page, size_of::<CodePage>() as i64);
         let p = self.f.ins().iadd(pages, off);
@@ -55,10 +58,14 @@ impl Lower<'_> {
             .iadd_imm_s(p, offset_of!(CodePage, generation) as i64);
         let generation = field(self, st, I32, offset_of!(State, generation));
         let next_event = field(self, st, I64, offset_of!(State, next_event));
-        let passes = self.f.declare_var(I32);
-        let n = self.f.ins().iconst(I32, i64::from(MAX_PASSES));
+        let flags = field(self, t, I32, offset_of!(Tables, flags));
+        let shared = self.f.ins().band_imm_s(flags, i64::from(CONCURRENT));
+        let plain = self.f.ins().iconst(I32, i64::from(MAX_PASSES));
+        let checked = self.f.ins().iconst(I32, i64::from(MAX_PASSES | SHARED));
+        let n = self.f.ins().select(shared, checked, plain);
         let none = self.f.ins().iconst(I32, 0);
-        let n = self.f.ins().select(outside, none, n);
+        let n = self.f.ins().select(changed, none, n);
+        let passes = self.f.declare_var(I32);
         self.f.def_var(passes, n);
         self.looping = Some(Looping {
             passes,
@@ -66,6 +73,26 @@ impl Lower<'_> {
             generation,
             next_event,
         });
+    }
+
+    /// On to `go` if the run may jump again: passes left and, where other
+    /// threads store (`SHARED`), the page still at its generation; else to
+    /// `no`. Only the shared case leaves the one test of the counter.
+    fn may_jump(&mut self, lp: Looping, go: Label, no: Label) {
+        let passes = self.f.use_var(lp.passes);
+        let plain = self.f.ins().icmp_imm_s(IntCC::SignedGreaterThan, passes, 0);
+        let check = self.f.create_block();
+        self.f.set_cold_block(check);
+        self.f.ins().brif(plain, go, &[], check, &[]);
+        self.f.switch_to_block(check);
+        let left = self.f.ins().band_imm_s(passes, i64::from(!SHARED));
+        let out = self.f.ins().icmp_imm_s(IntCC::Equal, left, 0);
+        self.unless(out, no);
+        let now = self.f.ins().atomic_load(I32, Self::flags(), lp.cell);
+        let changed = self.f.ins().icmp(IntCC::NotEqual, now, lp.generation);
+        self.unless(changed, no);
+        self.f.ins().jump(go, &[]);
+        self.f.switch_to_block(go);
     }
 
     /// No more jumps in this run (a store went to the callout).
@@ -98,12 +125,8 @@ impl Lower<'_> {
             let other = self.f.ins().icmp(IntCC::NotEqual, pc, start);
             self.unless(other, no);
         }
-        let passes = self.f.use_var(lp.passes);
-        let out = self.f.ins().icmp_imm_s(IntCC::Equal, passes, 0);
-        self.unless(out, no);
-        let now = self.f.ins().atomic_load(I32, Self::flags(), lp.cell);
-        let changed = self.f.ins().icmp(IntCC::NotEqual, now, lp.generation);
-        self.unless(changed, no);
+        let go = self.f.create_block();
+        self.may_jump(lp, go, no);
         let taken = self.f.use_var(self.taken);
         let c0 = self.f.use_var(self.c0);
         let at = self.f.ins().iadd(c0, taken);
@@ -119,6 +142,7 @@ impl Lower<'_> {
         let retired = self.f.use_var(self.retired);
         let retired = self.f.ins().iadd_imm_s(retired, e.done as i64);
         self.f.def_var(self.retired, retired);
+        let passes = self.f.use_var(lp.passes);
         let passes = self.f.ins().iadd_imm_s(passes, -1);
         self.f.def_var(lp.passes, passes);
         self.f.ins().jump(head, &[]);
