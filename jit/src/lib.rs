@@ -118,10 +118,15 @@
 //!    their own cells (boxes that live as long as the loop's code, until
 //!    `Jit::free`); its jumps from one member to the next are jumps within
 //!    the function, not calls, so the bound on frames is unchanged, and
-//!    the generation cell it reads on every jump is the one the chain
-//!    reads, its address computed once and read only while the passes
-//!    left are not 0, which they are from the start unless the page index
-//!    was found below `pages_len`.
+//!    the generation cell it reads is the one the chain reads, read on
+//!    entry only after the page index was found below `pages_len` (else
+//!    the loop is stopped from the start) and at a jump only while it is
+//!    not stopped and other threads store (`Fast::concurrent`). With one
+//!    thread, the page's generation changes during a run only through
+//!    this run's stores (`Memory` lends RAM for the run, and a device or
+//!    other CPU writes it only between runs), and a store into a page
+//!    with code goes to the callout, which stops the loop: so the jumps
+//!    need not read it there.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -139,6 +139,7 @@ struct Lower<'a> {
     /// The members (one, unless a loop), the one being lowered, the
     /// start of each and, in a loop, what its jumps check.
     members: &'a [Member<'a>],
+    member: usize,
     edges: &'a [Edge],
     heads: Vec<cranelift_codegen::ir::Block>,
     looping: Option<region::Looping>,
@@ -235,6 +236,7 @@ pub(crate) fn lower(
         links: first.links,
         block_sig,
         members,
+        member: 0,
         edges: &first.edges,
         heads,
         looping: None,
@@ -249,7 +251,7 @@ pub(crate) fn lower(
     }
     l.start_loop();
     for (j, m) in members.iter().enumerate() {
-        (l.b, l.links, l.edges) = (m.block, m.links, &m.edges);
+        (l.b, l.links, l.edges, l.member) = (m.block, m.links, &m.edges, j);
         if let Some(&head) = l.heads.get(j) {
             if j == 0 {
                 l.f.ins().jump(head, &[]);
@@ -395,7 +397,7 @@ impl Lower<'_> {
         self.f.ins().store(fl, at, st, offset_of!(State, at) as i32);
         let c0 = self.f.use_var(self.c0);
         self.f.ins().store(fl, c0, st, offset_of!(State, c0) as i32);
-        let retired = self.f.use_var(self.retired);
+        let retired = self.retired_now();
         self.f
             .ins()
             .store(fl, retired, st, offset_of!(State, retired) as i32);

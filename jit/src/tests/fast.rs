@@ -21,7 +21,11 @@ pub(super) struct Words {
     linked: AtomicU64,
     lend: bool,
     stores: bool,
-    concurrent: bool,
+    pub(super) concurrent: bool,
+    /// A load callout into virtual page 3 stands for another thread's
+    /// store into the code page meanwhile: it bumps page 0's generation
+    /// (and reads 0).
+    pub(super) racer: bool,
     log: Vec<String>,
 }
 
@@ -53,6 +57,7 @@ impl Words {
             lend,
             stores: true,
             concurrent: false,
+            racer: false,
             log: Vec::new(),
         }
     }
@@ -68,6 +73,10 @@ impl Words {
 impl Memory for Words {
     fn load(&mut self, ea: u64, width: u8, signed: bool) -> Option<u64> {
         self.log.push(format!("load {ea:#x} {width}"));
+        if self.racer && (ea as u32) >> 12 == 3 {
+            self.pages[0].generation.fetch_add(1, Relaxed);
+            return Some(0);
+        }
         if !ea.is_multiple_of(u64::from(width)) {
             return None;
         }

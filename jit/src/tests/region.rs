@@ -117,6 +117,53 @@ fn a_store_through_the_callout_ends_the_loop_at_its_next_jump() {
     assert_eq!((exit, st.retired, g[1]), (leave(4, BASE, 14), 0, 1));
 }
 
+#[test]
+fn only_where_other_threads_store_does_a_jump_read_the_generation() {
+    // lw r3, 0x3000(r0) (through the callout, where "another thread"
+    // changes the loop's page); r1 += 1; bne r1, r2 back; nop.
+    let ops = [
+        Op::Load {
+            t: 3,
+            s: 0,
+            off: 0x3000,
+            width: 4,
+            signed: false,
+        },
+        Op::Imm {
+            op: Imm::Addu,
+            t: 1,
+            s: 1,
+            imm: 1,
+        },
+        Op::Branch {
+            cond: Cond::Ne,
+            s: 1,
+            t: 2,
+            off: (-12i64) as u64,
+        },
+        Op::Nop,
+    ];
+    let mut jit = Jit::new().unwrap();
+    let code = jit.compile(&block(&ops, &[3], &[])).unwrap();
+    assert!(jit.link((code, 4), (code, BASE), 14, 0));
+    assert!(jit.close_loop(code));
+    let mut m = Words::new(true);
+    m.racer = true;
+    m.concurrent = true;
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!((exit, st.retired, g[1]), (leave(4, BASE, 14), 0, 1));
+    // One thread: only its own stores change code, and those go to the
+    // callout (`a_store_through_the_callout_ends_the_loop_at_its_next_jump`),
+    // so the jumps do not look (the racer cannot happen there).
+    m.concurrent = false;
+    m.pages[0].generation.store(0, Relaxed);
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!(
+        (exit, st.retired, g[1]),
+        (leave(4, BASE + 16, 4), 4 * 99, 100)
+    );
+}
+
 /// A at word 0: r1 += 1; beq r0, r0 to B (word 8); r3 = r3 + r1 in its
 /// slot. B at word 8: r4 += 1; bne r1, r2 back to A; nop.
 fn two_blocks() -> (Block, Block) {
