@@ -4,11 +4,11 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::block;
 use super::chain::{counting_loop, run, BASE};
 use super::fast::Words;
 use super::leave;
-use crate::ir::{Alu, Block, Cond, Imm, Op};
+use super::{addiu, block, branch};
+use crate::ir::{Alu, Block, Cond, Op};
 use crate::region::MAX_PASSES;
 use crate::{Code, Jit, State, MAX_CHAIN};
 
@@ -76,34 +76,26 @@ fn a_loop_is_bounded_and_needs_the_tables_and_the_generation() {
     assert_eq!((st.retired, g[1]), (0, 1));
 }
 
-#[test]
-fn a_store_through_the_callout_ends_the_loop_at_its_next_jump() {
-    // store r1 to 0x10; r1 += 1; bne r1, r2 back; nop.
-    let ops = [
-        Op::Store {
-            t: 1,
-            s: 0,
-            off: 0x10,
-            width: 4,
-        },
-        Op::Imm {
-            op: Imm::Addu,
-            t: 1,
-            s: 1,
-            imm: 1,
-        },
-        Op::Branch {
-            cond: Cond::Ne,
-            s: 1,
-            t: 2,
-            off: (-12i64) as u64,
-        },
-        Op::Nop,
-    ];
+/// `access`; r1 += 1; bne r1, r2 back; nop: compiled, linked to itself
+/// and closed into a loop.
+fn access_loop(access: Op) -> (Jit, Code) {
+    let ops = [access, addiu(1, 1, 1), branch(Cond::Ne, 1, 2, -12), Op::Nop];
     let mut jit = Jit::new().unwrap();
     let code = jit.compile(&block(&ops, &[3], &[])).unwrap();
     assert!(jit.link((code, 4), (code, BASE), 14, 0));
     assert!(jit.close_loop(code));
+    (jit, code)
+}
+
+#[test]
+fn a_store_through_the_callout_ends_the_loop_at_its_next_jump() {
+    // store r1 to 0x10; r1 += 1; bne r1, r2 back; nop.
+    let (jit, code) = access_loop(Op::Store {
+        t: 1,
+        s: 0,
+        off: 0x10,
+        width: 4,
+    });
     let mut m = Words::new(true);
     let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
     assert_eq!(
@@ -121,32 +113,13 @@ fn a_store_through_the_callout_ends_the_loop_at_its_next_jump() {
 fn only_where_other_threads_store_does_a_jump_read_the_generation() {
     // lw r3, 0x3000(r0) (through the callout, where "another thread"
     // changes the loop's page); r1 += 1; bne r1, r2 back; nop.
-    let ops = [
-        Op::Load {
-            t: 3,
-            s: 0,
-            off: 0x3000,
-            width: 4,
-            signed: false,
-        },
-        Op::Imm {
-            op: Imm::Addu,
-            t: 1,
-            s: 1,
-            imm: 1,
-        },
-        Op::Branch {
-            cond: Cond::Ne,
-            s: 1,
-            t: 2,
-            off: (-12i64) as u64,
-        },
-        Op::Nop,
-    ];
-    let mut jit = Jit::new().unwrap();
-    let code = jit.compile(&block(&ops, &[3], &[])).unwrap();
-    assert!(jit.link((code, 4), (code, BASE), 14, 0));
-    assert!(jit.close_loop(code));
+    let (jit, code) = access_loop(Op::Load {
+        t: 3,
+        s: 0,
+        off: 0x3000,
+        width: 4,
+        signed: false,
+    });
     let mut m = Words::new(true);
     m.racer = true;
     m.concurrent = true;
@@ -169,18 +142,8 @@ fn only_where_other_threads_store_does_a_jump_read_the_generation() {
 fn two_blocks() -> (Block, Block) {
     let a = block(
         &[
-            Op::Imm {
-                op: Imm::Addu,
-                t: 1,
-                s: 1,
-                imm: 1,
-            },
-            Op::Branch {
-                cond: Cond::Eq,
-                s: 0,
-                t: 0,
-                off: 24,
-            },
+            addiu(1, 1, 1),
+            branch(Cond::Eq, 0, 0, 24),
             Op::Alu {
                 op: Alu::Addu,
                 d: 3,
@@ -192,18 +155,8 @@ fn two_blocks() -> (Block, Block) {
         &[],
     );
     let mut b = counting_loop();
-    b.insns[0].op = Op::Imm {
-        op: Imm::Addu,
-        t: 4,
-        s: 4,
-        imm: 1,
-    };
-    b.insns[1].op = Op::Branch {
-        cond: Cond::Ne,
-        s: 1,
-        t: 2,
-        off: (-40i64) as u64,
-    };
+    b.insns[0].op = addiu(4, 4, 1);
+    b.insns[1].op = branch(Cond::Ne, 1, 2, -40);
     for (k, i) in b.insns.iter_mut().enumerate() {
         i.word = 8 + k as u16;
     }
