@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{images, run, split_batches, text, KITS};
+use common::{images, refused_in_one_line, run, split_batches, text, KITS};
 use monitor::{Monitor, MonitorConfig, MonitorExit, SplitPolicy, VmConfig, VmEnd};
 
 fn kit_path(name: &str) -> String {
@@ -331,10 +331,7 @@ fn a_two_vcpu_vm_running_directly_is_split_and_ends_as_deterministically() {
 fn gdb_with_the_monitor_in_parallel_is_refused_in_one_line() {
     let img = kit_path("hello.elf");
     let o = run(&["run", "--vm", &img, "--parallel", "--gdb", "0"]);
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("--gdb needs the deterministic mode"), "{err}");
+    refused_in_one_line(&o, &["--gdb needs the deterministic mode"]);
 }
 
 /// A bare-metal integer workload as a VM image (kseg0 code: the engine or
@@ -455,10 +452,7 @@ fn batches_run_many_quanta_and_a_halt_cuts_them() {
 fn a_bad_split_policy_is_refused_in_one_line() {
     let img = kit_path("hello.elf");
     let o = run(&["run", "--vm", &img, "--parallel", "--split", "sometimes"]);
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("give auto, always or never"), "{err}");
+    refused_in_one_line(&o, &["give auto, always or never"]);
     let o = run(&["run", &img, "--parallel", "--split", "never"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");

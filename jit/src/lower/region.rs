@@ -50,7 +50,8 @@ pub(super) struct Looping {
     /// store, and with stopping.
     passes: Variable,
     cycle: Option<Cycle>,
-    /// The page's generation cell (read only while `passes` is not zero).
+    /// The page's generation cell (read at a jump only where other threads
+    /// store: `SHARED`).
     cell: Value,
     generation: Value,
     next_event: Value,
