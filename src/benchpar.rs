@@ -63,6 +63,12 @@ fn side_by_side(
         .collect())
 }
 
+/// kestrel in its parallel mode (boot mode 6, guest-kits/user/par.c).
+const PAR_IMAGE: &str = "kestrel-par.elf";
+const PAR_NATIVE: &str = "kestrel-par (one compute-bound worker process per CPU), natively";
+const PAR_VM: &str =
+    "kestrel-par (one compute-bound worker process per CPU) in 1 VM of 2 VCPUs under the monitor";
+
 pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRow>> {
     // Long enough (about 2 s a CPU, deterministic) that a quantum's barrier
     // and the threads' start-up do not decide the ratio.
@@ -128,6 +134,30 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
         "1 VM of 2 VCPUs under the monitor, windowed (direct) integer work on each (sim::workload::windowed_mixed_integer_smp)",
         &windowed,
     )?;
+    // A real kernel's parallel work: kestrel-par's init runs `par`, one
+    // compute-bound worker process per CPU; the kernel (in the window) and
+    // the workers (user mode) both run directly under the monitor, which
+    // sees only timer ticks, so the VM is split and its VCPUs scale.
+    let par = crate::run::images_dir().join(PAR_IMAGE);
+    rows.extend(side_by_side(PAR_NATIVE, 2, runs, |threads| {
+        let r = benchkit::native_on(&par, 2, threads, &["par"])?;
+        Ok((
+            r.instructions,
+            Took {
+                wall: r.seconds,
+                cpu: r.cpu_seconds,
+            },
+        ))
+    })?);
+    let par_image = crate::run::load_image(&par, benchkit::KIT_RAM)?.0;
+    rows.extend(side_by_side(PAR_VM, 2, runs, |threads| {
+        let vm = monitor::VmConfig {
+            vcpus: 2,
+            ..monitor::VmConfig::new("vm0", par_image.clone(), benchkit::KIT_RAM)
+        };
+        let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
+        Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
+    })?);
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
     for cpus in [2, 4] {
         rows.extend(side_by_side(

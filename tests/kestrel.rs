@@ -81,7 +81,7 @@ fn check_demo(out: &str, prefix: &str, cpus: u32) {
 /// mounted, and init first runs motd, the program only the disk has.
 fn demo_lines_with_disk(cpus: u32) -> Vec<String> {
     let mut v = demo_lines(cpus);
-    v.insert(1, "kestrel: disk: kfs, 9 files".to_string());
+    v.insert(1, "kestrel: disk: kfs, 10 files".to_string());
     let init = v
         .iter()
         .position(|l| l.starts_with("init: demo mode"))
@@ -516,7 +516,7 @@ fn demo_from_the_disk_in_two_vms_sharing_it() {
 /// The demo's lines with the disk when it has its completion interrupt.
 fn demo_lines_with_disk_irq(cpus: u32) -> Vec<String> {
     let mut v = demo_lines_with_disk(cpus);
-    v[1] = "kestrel: disk: kfs, 9 files, completion interrupt (IP5)".to_string();
+    v[1] = "kestrel: disk: kfs, 10 files, completion interrupt (IP5)".to_string();
     v
 }
 

@@ -99,7 +99,7 @@ fn a_started_vm_gets_its_own_disk() {
         "{stderr}"
     );
     assert!(
-        stdout.contains("[vm1] kestrel: disk: kfs, 9 files"),
+        stdout.contains("[vm1] kestrel: disk: kfs, 10 files"),
         "{stdout}"
     );
     assert!(stdout.contains("[vm1] motd: loaded from the disk by execv"));

@@ -1,9 +1,10 @@
 /*
  * init - the first process. argv[1] is "demo", "bench", "echo", "fault",
- * "shootdown" or "lab" (the kernel's boot mode; echo reads one console line
- * and prints it, fault checks that a faulting child is killed with status
- * 131, shootdown runs cowmig, the TLB shootdown test, lab runs labtest, the
- * course labs' tests). Runs
+ * "shootdown", "lab" or "parallel" (the kernel's boot mode; echo reads one
+ * console line and prints it, fault checks that a faulting child is killed
+ * with status 131, shootdown runs cowmig, the TLB shootdown test, lab runs
+ * labtest, the course labs' tests, parallel runs par, one compute-bound
+ * worker per CPU, and prints its cycles). Runs
  * each program in turn (fork + execv + waitpid) and reports; in bench
  * mode also the cycles each run took (CP0 Count x 2,
  * measured around fork..waitpid on init's CPU). Exits 0 if all passed.
@@ -12,6 +13,26 @@
 
 static char *const progs[] = { "compute", "syscall", "tlbstress", "forkexec", "smp" };
 #define NPROGS (int)(sizeof(progs) / sizeof(progs[0]))
+
+/* Runs av[0] with arguments av in a child and returns its exit status. */
+static int run(char *const av[])
+{
+	int st = -1, pid = fork();
+	if (pid == 0) {
+		execv(av[0], av);
+		exit(127);
+	}
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+/* Prints "bench: <name> <cycles> cycles" for CP0 Counts c0..c1. */
+static void print_cycles(const char *name, uint32_t c0, uint32_t c1)
+{
+	char dec[24];
+	u64_to_dec((uint64_t)(c1 - c0) * 2, dec);
+	printf("bench: %s %s cycles\n", name, dec);
+}
 
 int main(int argc, char **argv)
 {
@@ -31,49 +52,36 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "fault") == 0) {
 		/* a child that stores to address 0 must be killed, not the kernel */
-		int st = -1, pid = fork();
-		if (pid == 0) {
-			char *av[] = { "exitcode", "fault", NULL };
-			execv("exitcode", av);
-			exit(127);
-		}
-		waitpid(pid, &st, 0);
+		char *av[] = { "exitcode", "fault", NULL };
+		int st = run(av);
 		printf("init: faulting child exited with status %d\n", st);
 		return st == 128 + 3 ? 0 : 1;
 	}
 	if (argc > 1 && strcmp(argv[1], "lab") == 0) {
 		/* the course labs' tests (labs/, `disco lab grade`) */
-		int st = -1, pid = fork();
-		if (pid == 0) {
-			char *av[] = { "labtest", NULL };
-			execv("labtest", av);
-			exit(127);
-		}
-		waitpid(pid, &st, 0);
+		char *av[] = { "labtest", NULL };
+		int st = run(av);
 		printf("init: labtest exited with status %d\n", st);
 		return st;
 	}
 	if (argc > 1 && strcmp(argv[1], "shootdown") == 0) {
-		int st = -1, pid = fork();
-		if (pid == 0) {
-			char *av[] = { "cowmig", NULL };
-			execv("cowmig", av);
-			exit(127);
-		}
-		waitpid(pid, &st, 0);
+		char *av[] = { "cowmig", NULL };
+		int st = run(av);
 		printf("init: cowmig exited with status %d\n", st);
+		return st;
+	}
+	if (argc > 1 && strcmp(argv[1], "parallel") == 0) {
+		char *av[] = { "par", "bench", NULL };
+		uint32_t c0 = cycles();
+		int st = run(av);
+		print_cycles("par", c0, cycles());
+		printf("init: par exited with status %d\n", st);
 		return st;
 	}
 	if (!bench) {
 		/* motd is only on the disk: it runs when the kernel found kfs */
-		int pid = fork();
-		if (pid == 0) {
-			char *av[] = { "motd", NULL };
-			execv("motd", av);
-			exit(127);
-		}
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
+		char *av[] = { "motd", NULL };
+		run(av);
 	}
 	printf("init: %s mode, running %d programs\n", bench ? "bench" : "demo", NPROGS);
 	for (int i = 0; i < NPROGS; i++) {
@@ -97,11 +105,8 @@ int main(int argc, char **argv)
 			passed++;
 		else
 			printf("init: %s FAILED with status %d\n", progs[i], status);
-		if (bench) {
-			char dec[24];
-			u64_to_dec((uint64_t)(c1 - c0) * 2, dec);
-			printf("bench: %s %s cycles\n", progs[i], dec);
-		}
+		if (bench)
+			print_cycles(progs[i], c0, c1);
 	}
 	printf("init: %d of %d programs passed\n", passed, NPROGS);
 	return passed == NPROGS ? 0 : 1;

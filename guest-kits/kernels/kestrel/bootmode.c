@@ -6,9 +6,10 @@
  * (a child stores to address 0 and must be killed with status 131), 4 =
  * shootdown (cowmig: copy-on-write breaks across CPU migrations, which
  * need TLB shootdowns; per-CPU counters at halt), 5 = lab (labtest, the
- * course labs' tests; built as kestrel-lab.elf by `make lab`). Built twice
- * for the images: kestrel.elf (KESTREL_MODE=0) and kestrel-bench.elf
- * (KESTREL_MODE=1). Tools may also
+ * course labs' tests; built as kestrel-lab.elf by `make lab`), 6 = parallel
+ * (par: one compute-bound worker per CPU, and its cycles). Built three times
+ * for the images: kestrel.elf (KESTREL_MODE=0), kestrel-bench.elf
+ * (KESTREL_MODE=1) and kestrel-par.elf (KESTREL_MODE=6). Tools may also
  * patch the 32-bit big-endian word at symbol kestrel_boot_mode (section
  * .kestrel_mode) in either image.
  */

@@ -29,6 +29,7 @@ kfs_start:
 	KFILE smp
 	KFILE exitcode
 	KFILE cowmig
+	KFILE par
 	KFILE motd
 	.text 0
 	.fill 32, 1, 0		/* the empty entry that ends the directory */

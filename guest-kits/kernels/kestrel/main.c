@@ -167,7 +167,7 @@ static void percpu_init(int id)
 	timer_arm();
 }
 
-static const char *const mode_name[] = { "demo", "bench", "echo", "fault", "shootdown", "lab" };
+static const char *const mode_name[] = { "demo", "bench", "echo", "fault", "shootdown", "lab", "parallel" };
 #define NMODES (int)(sizeof(mode_name) / sizeof(mode_name[0]))
 
 void kmain(void)

@@ -29,6 +29,7 @@ progtab:
 	PROG smp
 	PROG exitcode
 	PROG cowmig
+	PROG par
 #ifdef KESTREL_LAB
 	PROG labtest		/* only in the lab kernel (make lab) */
 #endif
