@@ -77,12 +77,14 @@ pub struct VmParts<'a> {
     pub bt: &'a mut crate::bt::state::Bt,
 }
 
-/// The VM-wide parts of a VM split over threads: its lock, and the
+/// The VM-wide parts of a VM split over threads: its lock, the
 /// generation of its machine ASIDs this physical CPU's real TLB holds
-/// entries of (`tlbctl::catch_up`).
+/// entries of (`tlbctl::catch_up`), and the cycles charged while the lock
+/// was held (what the split policy counts as locked work).
 pub struct VmLock<'a> {
     pub shared: &'a VmShared,
     pub generation: &'a mut u64,
+    pub locked_cycles: &'a mut u64,
 }
 
 /// How a guest context reaches the VM-wide parts.
@@ -111,8 +113,13 @@ impl<'a> Wide<'a> for VmParts<'a> {
 
 impl<'a> Wide<'a> for VmLock<'a> {
     fn locked<R>(ctx: &mut GuestCtx<'a, Self>, f: impl FnOnce(&mut GuestCtx<'_>) -> R) -> R {
-        let VmLock { shared, generation } = &mut ctx.wide;
-        shared.with(|held| {
+        let VmLock {
+            shared,
+            generation,
+            locked_cycles,
+        } = &mut ctx.wide;
+        let before = ctx.core.cycles();
+        let r = shared.with(|held| {
             let VmHeld { vm, asids } = held;
             // Another CPU of the VM may have started a generation of its
             // ASIDs since this one last held the lock.
@@ -141,7 +148,9 @@ impl<'a> Wide<'a> for VmLock<'a> {
             let r = f(&mut held);
             ctx.fetch = held.fetch;
             r
-        })
+        });
+        **locked_cycles += ctx.core.cycles().saturating_sub(before);
+        r
     }
 
     #[inline]

@@ -320,17 +320,23 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
             }
             Step::Engine => {
                 let c0 = l.cpu.cycles();
-                let stopped = match held {
+                let (stopped, under_lock) = match held {
                     Held::Whole(h) => {
                         let mut seat = seat_of(h, l, v, None, bus, trace, shootdowns, cost);
-                        seat.with_ctx(|ctx, regs| engine::run(ctx, regs, 0, end))
-                            .map(|stop| (stop, None))
+                        let stopped = seat
+                            .with_ctx(|ctx, regs| engine::run(ctx, regs, 0, end))
+                            .map(|stop| (stop, None));
+                        // Had it been split: device accesses and privileged
+                        // instructions are few next to the code it computes.
+                        (stopped, 0)
                     }
-                    Held::Split(shared) => Some(engine_unlocked(
-                        shared, l, v, bus, trace, shootdowns, cost, end,
-                    )),
+                    Held::Split(shared) => {
+                        let (stop, reason, under_lock) =
+                            engine_unlocked(shared, l, v, bus, trace, shootdowns, cost, end);
+                        (Some((stop, reason)), under_lock)
+                    }
                 };
-                free = l.cpu.cycles().saturating_sub(c0);
+                free = l.cpu.cycles().saturating_sub(c0 + under_lock);
                 locked(held, l, |h, l, pmap| {
                     let Some((stop, reason)) = stopped else {
                         return Outcome::Budget;
@@ -358,7 +364,8 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
 
 /// Runs the engine for the VCPU `l` holds, of the split VM `shared`,
 /// outside the VM's lock (`guest::VmLock` takes it for what is VM-wide):
-/// how it stopped, and why the VM must stop, if the guest made it.
+/// how it stopped, why the VM must stop, if the guest made it, and the
+/// cycles it charged holding the lock.
 #[allow(clippy::too_many_arguments)]
 fn engine_unlocked(
     shared: &Shared,
@@ -369,7 +376,7 @@ fn engine_unlocked(
     shootdowns: &mut Vec<(usize, usize, Shootdown)>,
     cost: cost::Cost,
     end: u64,
-) -> (EngineStop, Option<String>) {
+) -> (EngineStop, Option<String>, u64) {
     let Lent {
         cpu,
         own,
@@ -378,12 +385,12 @@ fn engine_unlocked(
         ..
     } = l;
     let Some(vcpu) = own.as_deref_mut() else {
-        return (EngineStop::Budget, None);
+        return (EngineStop::Budget, None, 0);
     };
     let Cpu { regs, core } = cpu;
     let now = core.cycles();
     trace.now = now;
-    let mut reason = None;
+    let (mut reason, mut under_lock) = (None, 0);
     let mut ctx = GuestCtx {
         vm: v,
         vcpu,
@@ -391,6 +398,7 @@ fn engine_unlocked(
         wide: VmLock {
             shared: &shared.vm,
             generation,
+            locked_cycles: &mut under_lock,
         },
         bus,
         core,
@@ -409,7 +417,7 @@ fn engine_unlocked(
         VmLock::locked(&mut ctx, commpage::load);
     }
     let stop = engine::run(&mut ctx, regs, 0, end);
-    (stop, reason)
+    (stop, reason, under_lock)
 }
 
 /// The VCPU on `l`, seated with this thread's bus, trace and shootdown list.
