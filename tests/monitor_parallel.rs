@@ -156,16 +156,24 @@ fn the_smp_kits_in_two_vms_pass_20_times_in_parallel() {
 /// VM"): the SMP kits (VCPU start and pause, IPIs, LL/SC counting exactly)
 /// in a VM of two VCPUs on two CPUs and two threads and of four VCPUs on
 /// four CPUs and on two and four threads, and the VM really ran on more
-/// than one thread.
+/// than one thread; translated, and in the engine (`exec=direct`), which
+/// runs outside the VM's lock.
 #[test]
 fn the_smp_kits_pass_in_a_vm_split_over_threads() {
-    for (vcpus, pcpus, threads) in [("2", "2", "2"), ("4", "4", "2"), ("4", "4", "4")] {
+    let shapes = [
+        ("2", "2", "2", ""),
+        ("2", "2", "2", ",exec=direct"),
+        ("4", "4", "2", ""),
+        ("4", "4", "2", ",exec=direct"),
+        ("4", "4", "4", ""),
+    ];
+    for (vcpus, pcpus, threads, exec) in shapes {
         for (name, _, last) in &KITS[5..7] {
-            let vm = vec![format!("{},cpus={vcpus}", kit_path(name))];
+            let vm = vec![format!("{},cpus={vcpus}{exec}", kit_path(name))];
             let flags = ["--parallel", "--threads", threads, "--split", "always"];
             let o = monitor(pcpus, &vm, &flags);
             let out = text(&o.stdout);
-            let what = format!("{name}, {vcpus} VCPUs on {pcpus} CPUs, {threads} threads");
+            let what = format!("{name}{exec}, {vcpus} VCPUs on {pcpus} CPUs, {threads} threads");
             assert_eq!(o.status.code(), Some(0), "{what}: {out}");
             let lines = console(&out, "vm0");
             assert_eq!(
@@ -183,11 +191,14 @@ fn the_smp_kits_pass_in_a_vm_split_over_threads() {
 }
 
 /// A bounded stress loop: the smp kit in one VM of four VCPUs split over
-/// two threads, 20 times, each run bounded by its cycle limit.
+/// two threads, 20 times, each run bounded by its cycle limit; every
+/// other run with its kernel code in the engine (`exec=direct`), outside
+/// the VM's lock.
 #[test]
 fn the_smp_kit_in_a_split_vm_passes_20_times() {
-    let vm = vec![format!("{},cpus=4", kit_path("smp.elf"))];
     for i in 0..20 {
+        let exec = ["", ",exec=direct"][i % 2];
+        let vm = vec![format!("{},cpus=4{exec}", kit_path("smp.elf"))];
         let flags = ["--parallel", "--threads", "2", "--split", "always"];
         let o = monitor("2", &vm, &flags);
         let out = text(&o.stdout);

@@ -200,12 +200,22 @@ impl<'a, W: Wide<'a>> GuestCtx<'a, W> {
         self.write(gpa, width, value)
     }
 
+    // LL/SC on RAM go through the bus's own, which are exact while other
+    // threads store to the line (a VM split over threads, whose other VCPUs
+    // run directly or in their engines outside the lock); with one thread
+    // they are the link, read, test and write they always were. A device
+    // is never linked.
     fn data_load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
         let gpa = self.translate(vaddr, Access::Load)?;
-        let v = self.read(gpa, width, Access::Load)?;
-        if let Some(ma) = self.pmap.translate(gpa) {
-            self.bus.link(self.core.id(), ma.0);
-        }
+        let v = match (gpa.0 < self.pmap.size()).then(|| self.pmap.translate(gpa)) {
+            Some(ma) => {
+                let ma = ma.ok_or(Self::bus_error(Access::Load))?;
+                self.bus
+                    .load_linked(self.core.id(), ma.0, width)
+                    .ok_or(Self::bus_error(Access::Load))?
+            }
+            None => self.read(gpa, width, Access::Load)?,
+        };
         // Virtual LLAddr: the guest-physical PA[35:4], as the CPU's would hold.
         self.vcpu.cp0.ll_addr = (gpa.0 >> 4) as u32;
         Ok(v)
@@ -218,12 +228,27 @@ impl<'a, W: Wide<'a>> GuestCtx<'a, W> {
         value: u64,
     ) -> Result<bool, Exception> {
         let gpa = self.translate(vaddr, Access::Store)?;
-        if !self.bus.linked(self.core.id()) {
+        let cpu = self.core.id();
+        if !self.bus.linked(cpu) {
             return Ok(false);
         }
-        self.bus.unlink(self.core.id());
-        self.write(gpa, width, value)?;
-        Ok(true)
+        if gpa.0 >= self.pmap.size() {
+            self.bus.unlink(cpu);
+            self.write(gpa, width, value)?;
+            return Ok(true);
+        }
+        let ma = match self.pmap.translate(gpa) {
+            Some(ma) if !self.pmap.write_protected(gpa) => ma,
+            found => {
+                // As a plain store there (`write_ram`): the link goes.
+                self.bus.unlink(cpu);
+                self.vcpu.remap_blocked |= found.is_some();
+                return Err(Self::bus_error(Access::Store));
+            }
+        };
+        self.bus
+            .store_conditional(cpu, ma.0, width, value)
+            .ok_or(Self::bus_error(Access::Store))
     }
 }
 
