@@ -5,7 +5,7 @@
 //! `coalesce` and `bt`, and on nothing that takes a `GuestCtx`, so `tlbctl`,
 //! `commpage`, `engine`, `exit`, `bt`, `coalesce`, `gdb` and `remap` sit above
 //! it without a cycle. The engine's instruction semantics (`ExecContext`)
-//! and the device path are `engine`'s.
+//! are `engine`'s, its data path (RAM, devices, LL/SC) `access`'s.
 
 use sim::hv::isa::Insn;
 use sim::hv::{
@@ -17,7 +17,7 @@ use crate::cost::Cost;
 use crate::mem::{Asids, GuestPhys, Pmap};
 use crate::obs::Trace;
 use crate::vcpu::Vcpu;
-use crate::vm::{VmHeld, VmShared};
+use crate::vm::VmShared;
 
 /// Whether code at `pc` can run directly on the real CPU for a guest in
 /// `mode`: the guest kernel runs in real supervisor mode, so only suseg and
@@ -108,54 +108,6 @@ impl<'a> Wide<'a> for VmParts<'a> {
     #[inline]
     fn attention(ctx: &GuestCtx<'a, Self>) -> bool {
         ctx.wide.board.has_actions()
-    }
-}
-
-impl<'a> Wide<'a> for VmLock<'a> {
-    fn locked<R>(ctx: &mut GuestCtx<'a, Self>, f: impl FnOnce(&mut GuestCtx<'_>) -> R) -> R {
-        let VmLock {
-            shared,
-            generation,
-            locked_cycles,
-        } = &mut ctx.wide;
-        let before = ctx.core.cycles();
-        let r = shared.with(|held| {
-            let VmHeld { vm, asids } = held;
-            // Another CPU of the VM may have started a generation of its
-            // ASIDs since this one last held the lock.
-            crate::tlbctl::catch_up(ctx.core, asids, ctx.vcpu, generation);
-            let mut held = GuestCtx {
-                vm: ctx.vm,
-                vcpu: &mut *ctx.vcpu,
-                pmap: ctx.pmap,
-                wide: VmParts {
-                    board: &mut vm.board,
-                    asids,
-                    io: &mut vm.io,
-                    bt: &mut vm.bt,
-                },
-                bus: &mut *ctx.bus,
-                core: &mut *ctx.core,
-                trace: &mut *ctx.trace,
-                shootdowns: &mut *ctx.shootdowns,
-                now: ctx.now,
-                stop: &mut *ctx.stop,
-                tlb_cursor: &mut *ctx.tlb_cursor,
-                debug: ctx.debug.as_deref_mut(),
-                cost: ctx.cost,
-                fetch: ctx.fetch,
-            };
-            let r = f(&mut held);
-            ctx.fetch = held.fetch;
-            r
-        });
-        **locked_cycles += ctx.core.cycles().saturating_sub(before);
-        r
-    }
-
-    #[inline]
-    fn attention(ctx: &GuestCtx<'a, Self>) -> bool {
-        ctx.wide.shared.attention()
     }
 }
 

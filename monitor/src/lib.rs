@@ -12,6 +12,7 @@
     clippy::unimplemented
 )]
 
+mod access;
 pub mod bt;
 pub mod build;
 pub mod coalesce;

@@ -55,7 +55,8 @@ pub(super) struct Lent {
 
 /// A VM split over threads: the VM behind its lock, its pmap, which no
 /// one changes while the VM is split (only a remapping job does, and one
-/// sends the monitor back to the deterministic mode first: `Monitor::run`),
+/// sends the monitor back to the deterministic mode before the next
+/// batch: `Monitor::run_quantum`),
 /// and where the threads meet at each quantum's end.
 pub(super) struct Shared {
     pub(super) vm: VmShared,
