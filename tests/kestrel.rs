@@ -425,11 +425,20 @@ fn shootdown_mode_in_a_vm_in_parallel_beside_another() {
 /// a VM of two VCPUs on two threads and of four on four CPUs and two and
 /// four threads; cowmig's shootdowns in a VM of four VCPUs alone on two
 /// CPUs and two threads and on four CPUs and four threads. Each VM really
-/// ran on more than one thread.
+/// ran on more than one thread. With `exec=direct` the engine runs the
+/// kernel's KSEG0 code (its vectors, its TLB refills) outside the VM's lock
+/// (docs/parallel.md, "Kernel-mode work off the lock").
 #[test]
 fn demo_and_shootdown_mode_in_a_vm_split_over_threads() {
-    for (vcpus, pcpus, threads) in [(2, 2, "2"), (4, 4, "2"), (4, 4, "4")] {
-        let vm = [format!("{},cpus={vcpus}", kestrel())];
+    let shapes = [
+        (2, 2, "2", ""),
+        (2, 2, "2", ",exec=direct"),
+        (4, 4, "2", ""),
+        (4, 4, "2", ",exec=direct"),
+        (4, 4, "4", ""),
+    ];
+    for (vcpus, pcpus, threads, exec) in shapes {
+        let vm = [format!("{},cpus={vcpus}{exec}", kestrel())];
         let flags = ["--parallel", "--threads", threads, "--split", "always"];
         let o = monitor_with(pcpus, &vm, &flags);
         assert_status_0(&o);
@@ -438,8 +447,8 @@ fn demo_and_shootdown_mode_in_a_vm_split_over_threads() {
         assert!(split_batches(&out) > 0, "never split: {out}");
     }
     let image = kestrel_in_mode(4, "shootdown-vm-split");
-    for (pcpus, threads) in [(2, "2"), (4, "4")] {
-        let vm = [format!("{},cpus=4,name=cow", image.path())];
+    for (pcpus, threads, exec) in [(2, "2", ""), (2, "2", ",exec=direct"), (4, "4", "")] {
+        let vm = [format!("{},cpus=4,name=cow{exec}", image.path())];
         let flags = ["--parallel", "--threads", threads, "--split", "always"];
         let o = monitor_with(pcpus, &vm, &flags);
         assert_status_0(&o);

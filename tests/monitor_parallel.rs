@@ -10,6 +10,7 @@
 mod common;
 
 use common::{images, refused_in_one_line, run, split_batches, text, KITS};
+use monitor::bt::Exec;
 use monitor::{Monitor, MonitorConfig, MonitorExit, SplitPolicy, VmConfig, VmEnd};
 
 fn kit_path(name: &str) -> String {
@@ -155,16 +156,24 @@ fn the_smp_kits_in_two_vms_pass_20_times_in_parallel() {
 /// VM"): the SMP kits (VCPU start and pause, IPIs, LL/SC counting exactly)
 /// in a VM of two VCPUs on two CPUs and two threads and of four VCPUs on
 /// four CPUs and on two and four threads, and the VM really ran on more
-/// than one thread.
+/// than one thread; translated, and in the engine (`exec=direct`), which
+/// runs outside the VM's lock.
 #[test]
 fn the_smp_kits_pass_in_a_vm_split_over_threads() {
-    for (vcpus, pcpus, threads) in [("2", "2", "2"), ("4", "4", "2"), ("4", "4", "4")] {
+    let shapes = [
+        ("2", "2", "2", ""),
+        ("2", "2", "2", ",exec=direct"),
+        ("4", "4", "2", ""),
+        ("4", "4", "2", ",exec=direct"),
+        ("4", "4", "4", ""),
+    ];
+    for (vcpus, pcpus, threads, exec) in shapes {
         for (name, _, last) in &KITS[5..7] {
-            let vm = vec![format!("{},cpus={vcpus}", kit_path(name))];
+            let vm = vec![format!("{},cpus={vcpus}{exec}", kit_path(name))];
             let flags = ["--parallel", "--threads", threads, "--split", "always"];
             let o = monitor(pcpus, &vm, &flags);
             let out = text(&o.stdout);
-            let what = format!("{name}, {vcpus} VCPUs on {pcpus} CPUs, {threads} threads");
+            let what = format!("{name}{exec}, {vcpus} VCPUs on {pcpus} CPUs, {threads} threads");
             assert_eq!(o.status.code(), Some(0), "{what}: {out}");
             let lines = console(&out, "vm0");
             assert_eq!(
@@ -182,11 +191,14 @@ fn the_smp_kits_pass_in_a_vm_split_over_threads() {
 }
 
 /// A bounded stress loop: the smp kit in one VM of four VCPUs split over
-/// two threads, 20 times, each run bounded by its cycle limit.
+/// two threads, 20 times, each run bounded by its cycle limit; every
+/// other run with its kernel code in the engine (`exec=direct`), outside
+/// the VM's lock.
 #[test]
 fn the_smp_kit_in_a_split_vm_passes_20_times() {
-    let vm = vec![format!("{},cpus=4", kit_path("smp.elf"))];
     for i in 0..20 {
+        let exec = ["", ",exec=direct"][i % 2];
+        let vm = vec![format!("{},cpus=4{exec}", kit_path("smp.elf"))];
         let flags = ["--parallel", "--threads", "2", "--split", "always"];
         let o = monitor("2", &vm, &flags);
         let out = text(&o.stdout);
@@ -209,10 +221,11 @@ fn the_smp_kit_in_a_split_vm_passes_20_times() {
 /// the guest retired.
 type TwoVcpuEnd = (Vec<u8>, Vec<[u64; 3]>, Option<(u64, u64)>, [u64; 2]);
 
-/// Runs `image` in one VM of two VCPUs on two CPUs, on `threads` threads,
-/// split over them as `split` says.
+/// Runs `image` in one VM of two VCPUs on two CPUs, its kernel code run as
+/// `exec` says, on `threads` threads, split over them as `split` says.
 fn two_vcpu_run(
     image: &sim::loader::Image,
+    exec: Exec,
     threads: Option<usize>,
     split: SplitPolicy,
 ) -> TwoVcpuEnd {
@@ -221,6 +234,7 @@ fn two_vcpu_run(
         max_cycles: Some(2_000_000_000),
         vms: vec![VmConfig {
             vcpus: 2,
+            exec,
             ..VmConfig::new("vm0", image.clone(), 8 << 20)
         }],
         ..MonitorConfig::default()
@@ -255,10 +269,10 @@ fn splits_and_ends_as_deterministically(
     image: &sim::loader::Image,
     split: SplitPolicy,
 ) -> [u64; 2] {
-    let (det_ram, det_regs, none, insns) = two_vcpu_run(image, None, split);
+    let (det_ram, det_regs, none, insns) = two_vcpu_run(image, Exec::default(), None, split);
     assert_eq!(none, None);
     assert_eq!(det_regs[1][2], 1, "VCPU 1 never ran: {det_regs:x?}");
-    let (ram, regs, batches, _) = two_vcpu_run(image, Some(2), split);
+    let (ram, regs, batches, _) = two_vcpu_run(image, Exec::default(), Some(2), split);
     let (all, split) = batches.unwrap();
     assert!(
         split > 0 && split + 2 >= all,
@@ -273,7 +287,8 @@ fn splits_and_ends_as_deterministically(
 }
 
 /// Two VCPUs each running `mixed_integer_smp`'s integer loop in kernel
-/// mode (KSEG0: the monitor's engine, under the VM's lock when split).
+/// mode (KSEG0: translated under the VM's lock when split, by default; or
+/// the monitor's engine, outside it, with `exec=direct`).
 fn kernel_mode_smp(passes: u32) -> sim::loader::Image {
     let a = sim::workload::mixed_integer_smp(0x8000_1000, passes, 2);
     let bytes = a.bytes().unwrap();
@@ -283,30 +298,61 @@ fn kernel_mode_smp(passes: u32) -> sim::loader::Image {
     }
 }
 
-/// Through the library: a VM of two VCPUs running kernel-mode work, made
-/// to split (`SplitPolicy::Always`), on two threads is split and ends as
-/// in the deterministic mode.
+/// Through the library: a VM of two VCPUs running translated kernel-mode
+/// work, made to split (`SplitPolicy::Always`), on two threads is split
+/// and ends as in the deterministic mode.
 #[test]
 fn a_two_vcpu_vm_is_split_and_ends_as_deterministically() {
     let _ = splits_and_ends_as_deterministically(&kernel_mode_smp(20), SplitPolicy::Always);
 }
 
-/// By default (`SplitPolicy::Auto`) the same kernel-mode VM stays on one
-/// thread: its VCPUs would only take turns at the VM's lock
+/// The same kernel-mode loops run by the engine (`exec=direct`), which a
+/// split VM runs outside its lock (docs/parallel.md, "Kernel-mode work off
+/// the lock"): split by default as with `Always`, and 20 runs on two
+/// threads each end with the deterministic run's memory and each VCPU's
+/// result registers.
+#[test]
+fn kernel_mode_work_in_the_engine_is_split_and_ends_as_deterministically_20_times() {
+    let image = kernel_mode_smp(200);
+    let (det_ram, det_regs, none, [engine, guest]) =
+        two_vcpu_run(&image, Exec::Direct, None, SplitPolicy::Always);
+    assert_eq!(none, None);
+    assert_eq!(det_regs[1][2], 1, "VCPU 1 never ran: {det_regs:x?}");
+    // The engine ran the loops, not direct execution.
+    assert!(
+        engine * 10 > guest * 9,
+        "{engine} of {guest} instructions in the engine"
+    );
+    for i in 0..20 {
+        let policy = [SplitPolicy::Always, SplitPolicy::Auto][i % 2];
+        let (ram, regs, batches, _) = two_vcpu_run(&image, Exec::Direct, Some(2), policy);
+        let (all, split) = batches.unwrap();
+        assert!(
+            split > 0 && split + 2 >= all,
+            "run {i} ({policy:?}): {split} of {all} batches split"
+        );
+        assert_eq!(regs, det_regs, "run {i}: the VCPUs' results differ");
+        assert!(ram == det_ram, "run {i}: the VM's memory differs");
+    }
+}
+
+/// By default (`SplitPolicy::Auto`) the same kernel-mode VM, translated
+/// (the default `exec`), stays on one thread: translated code runs under
+/// the VM's lock, so its VCPUs would only take turns at it
 /// (docs/parallel.md, "Which VMs are split"); and `Never` never splits
 /// even the directly run one.
 #[test]
 fn a_vm_of_monitor_work_is_not_split_by_default() {
     let image = kernel_mode_smp(1000);
-    let (det_ram, det_regs, _, _) = two_vcpu_run(&image, None, SplitPolicy::Auto);
-    let (ram, regs, batches, _) = two_vcpu_run(&image, Some(2), SplitPolicy::Auto);
+    let (det_ram, det_regs, _, _) = two_vcpu_run(&image, Exec::Adaptive, None, SplitPolicy::Auto);
+    let (ram, regs, batches, _) = two_vcpu_run(&image, Exec::Adaptive, Some(2), SplitPolicy::Auto);
     let (all, split) = batches.unwrap();
     // At most its first batch with both VCPUs, before anything is measured.
     assert!(all >= 5 && split <= 1, "{split} of {all} batches split");
     assert_eq!(regs, det_regs);
     assert!(ram == det_ram, "the VM's memory differs between the modes");
     let image = sim::workload::windowed_mixed_integer_smp(50, 2).unwrap();
-    let (_, _, batches, _) = two_vcpu_run(&image, Some(2), SplitPolicy::Never);
+    let (_, _, batches, _) = two_vcpu_run(&image, Exec::Adaptive, Some(2), SplitPolicy::Never);
     assert_eq!(batches.map(|b| b.1), Some(0));
 }
 

@@ -98,7 +98,7 @@ pub fn patch(ctx: &mut GuestCtx<'_>, pc: u64) {
 }
 
 /// Whether `vaddr`, accessed in the guest's current mode, is the commpage.
-pub fn covers(ctx: &GuestCtx<'_>, vaddr: u64) -> bool {
+pub fn covers<W>(ctx: &GuestCtx<'_, W>, vaddr: u64) -> bool {
     ctx.vcpu.commpage_on
         && ctx.vcpu.mode() != sim::hv::Mode::User
         && (vaddr as u32) >> 12 == BASE >> 12

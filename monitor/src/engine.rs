@@ -10,7 +10,7 @@ use sim::hv::{
     Access, Cp0Write, ExcCode, Exception, ExecContext, Flow, Regs, Tlb,
 };
 
-use crate::guest::{directly_executable, GuestCtx, Shootdown};
+use crate::guest::{directly_executable, GuestCtx, Shootdown, Wide};
 use crate::mem::GuestPhys;
 use crate::obs::{low32, GuestInsn, MonEvent};
 use crate::tlbctl;
@@ -32,101 +32,16 @@ pub enum EngineStop {
     Debug,
 }
 
-// The engine's own side of a guest context: the data path of what it
-// interprets (commpage, devices) and the guest TLB writes it emulates.
+// The engine's own side of a guest context: the guest TLB writes it
+// emulates (its data path is `access`).
 impl GuestCtx<'_> {
-    /// A guest-kernel load from the commpage: the page brought up to date
-    /// first, so the engine reads what direct execution would.
-    fn commpage_load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
-        crate::commpage::store(self);
-        self.bus
-            .read_ram(self.vcpu.commpage + (vaddr & 0xFFF), width)
-            .ok_or(Self::bus_error(Access::Load))
-    }
-
-    fn commpage_store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
-        crate::commpage::store(self);
-        let ma = self.vcpu.commpage + (vaddr & 0xFFF);
-        if !self.bus.write_ram(self.core.id(), ma, width, value) {
-            return Err(Self::bus_error(Access::Store));
-        }
-        crate::commpage::load(self);
-        Ok(())
-    }
-
-    pub(crate) fn read(
-        &mut self,
-        gpa: GuestPhys,
-        width: u8,
-        access: Access,
-    ) -> Result<u64, Exception> {
-        if gpa.0 < self.pmap.size() {
-            return self.read_ram(gpa, width, access);
-        }
-        if access == Access::Fetch {
-            return Err(Self::bus_error(access));
-        }
-        crate::coalesce::ring::before_access(self, gpa);
-        self.vdev_access();
-        let v = self
-            .board
-            .read(self.vcpu.index, self.now, gpa.0, width)
-            .ok_or(Self::bus_error(access))?;
-        self.trace.emit(MonEvent::Vdev {
-            gpa: gpa.0,
-            width,
-            value: v,
-            write: false,
-        });
-        Ok(v)
-    }
-
-    pub(crate) fn write(&mut self, gpa: GuestPhys, width: u8, value: u64) -> Result<(), Exception> {
-        if gpa.0 < self.pmap.size() {
-            return self.write_ram(gpa, width, value);
-        }
-        if crate::coalesce::ring::queue(self, gpa, width, value) {
-            return Ok(());
-        }
-        self.vdev_access();
-        self.trace.emit(MonEvent::Vdev {
-            gpa: gpa.0,
-            width,
-            value,
-            write: true,
-        });
-        if self
-            .board
-            .write(self.vcpu.index, self.now, gpa.0, width, value)
-        {
-            Ok(())
-        } else {
-            Err(Self::bus_error(Access::Store))
-        }
-    }
-
-    fn vdev_access(&mut self) {
-        // An IPI to itself, an interrupt acknowledged.
-        self.vcpu.may_interrupt = true;
-        self.vcpu.stats.vdev_accesses += 1;
-        self.charge(self.cost.vdev);
-    }
-
-    fn count_emulated(&mut self, name: &str) {
-        if let Some(i) = crate::vcpu::EMULATED.iter().position(|n| *n == name) {
-            if let Some(c) = self.vcpu.stats.emulated.get_mut(i) {
-                *c += 1;
-            }
-        }
-    }
-
     /// Drops `what` from this VCPU's L2TLB and this CPU's real TLB now (an
     /// entry composed next must survive it), and from the other physical
     /// CPUs' TLBs when the context ends.
     fn shoot_down(&mut self, what: Shootdown) {
         let (first, last) = what.pairs();
         self.vcpu.l2tlb.drop_range(first, last);
-        tlbctl::shoot_down(self.core, self.asids, self.vcpu.space, what);
+        tlbctl::shoot_down(self.core, self.wide.asids, self.vcpu.space, what);
         self.shootdowns
             .push((self.core.id(), self.vcpu.space, what));
         self.charge(self.cost.shootdown);
@@ -180,40 +95,19 @@ impl ExecContext for GuestCtx<'_> {
     }
 
     fn load(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
-        if crate::commpage::covers(self, vaddr) {
-            return self.commpage_load(vaddr, width);
-        }
-        let gpa = self.translate(vaddr, Access::Load)?;
-        self.read(gpa, width, Access::Load)
+        self.data_load(vaddr, width)
     }
 
     fn store(&mut self, vaddr: u64, width: u8, value: u64) -> Result<(), Exception> {
-        if crate::commpage::covers(self, vaddr) {
-            return self.commpage_store(vaddr, width, value);
-        }
-        let gpa = self.translate(vaddr, Access::Store)?;
-        self.write(gpa, width, value)
+        self.data_store(vaddr, width, value)
     }
 
     fn load_linked(&mut self, vaddr: u64, width: u8) -> Result<u64, Exception> {
-        let gpa = self.translate(vaddr, Access::Load)?;
-        let v = self.read(gpa, width, Access::Load)?;
-        if let Some(ma) = self.pmap.translate(gpa) {
-            self.bus.link(self.core.id(), ma.0);
-        }
-        // Virtual LLAddr: the guest-physical PA[35:4], as the CPU's would hold.
-        self.vcpu.cp0.ll_addr = (gpa.0 >> 4) as u32;
-        Ok(v)
+        self.data_load_linked(vaddr, width)
     }
 
     fn store_conditional(&mut self, vaddr: u64, width: u8, value: u64) -> Result<bool, Exception> {
-        let gpa = self.translate(vaddr, Access::Store)?;
-        if !self.bus.linked(self.core.id()) {
-            return Ok(false);
-        }
-        self.bus.unlink(self.core.id());
-        self.write(gpa, width, value)?;
-        Ok(true)
+        self.data_store_conditional(vaddr, width, value)
     }
 
     // lab emulate: begin mfc0
@@ -223,7 +117,7 @@ impl ExecContext for GuestCtx<'_> {
             // Cause's IP2..IP6 follow the board's lines as they are now: a
             // device write this turn (an IPI to itself, an ipi_flush) must
             // show in the next read, as on the bare machine.
-            let lines = self.board.irq_lines(self.vcpu.index);
+            let lines = self.wide.board.irq_lines(self.vcpu.index);
             self.vcpu.set_lines(lines);
         }
         let v = self.vcpu.read_cp0(reg, self.now);
@@ -335,19 +229,30 @@ impl ExecContext for GuestCtx<'_> {
 /// Runs the engine from the VCPU's current PC. It executes at least
 /// `at_least` instructions (the one that trapped, and its branch when it sat
 /// in a delay slot), then stops as soon as the PC can run directly.
-pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u64) -> EngineStop {
+pub fn run<'a, W: Wide<'a>>(
+    ctx: &mut GuestCtx<'a, W>,
+    regs: &mut Regs,
+    at_least: u32,
+    budget_end: u64,
+) -> EngineStop
+where
+    GuestCtx<'a, W>: ExecContext,
+{
     let mut done = 0u32;
     // Left by emulation outside a run: the next step_vcpu looks anyway.
     ctx.vcpu.may_interrupt = false;
     loop {
         // A device request (a halt, a VCPU start) is served before the guest
         // runs on, as it would be on the real machine.
-        if ctx.board.has_actions() || ctx.stop.is_some() {
+        if W::attention(ctx) || ctx.stop.is_some() {
             return EngineStop::Board;
         }
         if done >= at_least {
             // The engine runs guest code as the CPU would: a debugger stops it too.
-            if ctx.debug.is_some() && crate::gdb::stops_engine(ctx, regs.pc, done > at_least) {
+            let (pc, interpreted) = (regs.pc, done > at_least);
+            if ctx.debug.is_some()
+                && W::locked(ctx, |ctx| crate::gdb::stops_engine(ctx, pc, interpreted))
+            {
                 return EngineStop::Debug;
             }
             if directly_executable(regs.pc, ctx.vcpu.mode()) {
@@ -369,7 +274,7 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
             return EngineStop::Wait;
         }
         if std::mem::take(&mut ctx.vcpu.remap_blocked) {
-            crate::remap::wait_for_copy(ctx, budget_end);
+            W::locked(ctx, |ctx| crate::remap::wait_for_copy(ctx, budget_end));
             return EngineStop::Budget;
         }
         // Only after what may let an interrupt in: cheaper than looking at
@@ -383,21 +288,26 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, at_least: u32, budget_end: u
 /// Takes a pending, enabled virtual interrupt now, as the bare machine
 /// would right after the instruction that allowed it (the VCPU's timer is
 /// looked at when its turn starts, as before).
-pub fn deliver_interrupts(ctx: &mut GuestCtx<'_>, regs: &mut Regs) {
-    let lines = ctx.board.irq_lines(ctx.vcpu.index);
-    ctx.vcpu.set_lines(lines);
-    let pending = ctx.vcpu.cp0.pending_interrupts();
-    if pending != 0 {
-        ctx.trace.emit(MonEvent::Interrupt { pending });
-        let (pc, bd) = (regs.pc, regs.delay_slot);
-        reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
-    }
+pub fn deliver_interrupts<'a, W: Wide<'a>>(ctx: &mut GuestCtx<'a, W>, regs: &mut Regs) {
+    W::locked(ctx, |ctx| {
+        let lines = ctx.wide.board.irq_lines(ctx.vcpu.index);
+        ctx.vcpu.set_lines(lines);
+        let pending = ctx.vcpu.cp0.pending_interrupts();
+        if pending != 0 {
+            ctx.trace.emit(MonEvent::Interrupt { pending });
+            let (pc, bd) = (regs.pc, regs.delay_slot);
+            reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
+        }
+    });
 }
 
 /// Interprets the one guest instruction at the PC, charging `cost`: its
 /// flow, or `None` if it raised an exception (delivered to the guest).
 #[inline]
-pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> {
+pub fn step<'a, W: Wide<'a>>(ctx: &mut GuestCtx<'a, W>, regs: &mut Regs, cost: u64) -> Option<Flow>
+where
+    GuestCtx<'a, W>: ExecContext,
+{
     ctx.charge(cost);
     ctx.vcpu.stats.engine_insns += 1;
     let pc = regs.pc;
@@ -441,7 +351,7 @@ pub fn step(ctx: &mut GuestCtx<'_>, regs: &mut Regs, cost: u64) -> Option<Flow> 
 
 /// The instruction at `pc` and the machine address it was fetched from.
 #[inline]
-fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<(Insn, u64), Exception> {
+fn fetch<W>(ctx: &mut GuestCtx<'_, W>, pc: u64) -> Result<(Insn, u64), Exception> {
     if pc & 3 != 0 {
         return Err(Exception::address(ExcCode::AdEL, sext32(pc)));
     }
@@ -451,7 +361,7 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<(Insn, u64), Exception> {
     };
     // The bus's decoded copy of the page: no decode per fetch (stores keep
     // it current). Nothing outside the VM's RAM answers a fetch.
-    let bus_error = GuestCtx::bus_error(Access::Fetch);
+    let bus_error = GuestCtx::<'_, W>::bus_error(Access::Fetch);
     if gpa.0 >= ctx.pmap.size() {
         return Err(bus_error);
     }
@@ -464,7 +374,7 @@ fn fetch(ctx: &mut GuestCtx<'_>, pc: u64) -> Result<(Insn, u64), Exception> {
 /// guest is in kernel mode: what `GuestCtx::translate` gives there (the
 /// segments are unmapped), without its general search. `None` elsewhere.
 #[inline]
-pub fn kseg_phys(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
+pub fn kseg_phys<W>(ctx: &GuestCtx<'_, W>, vaddr: u64) -> Option<GuestPhys> {
     // The low word: 32-bit addressing, as `translate`.
     let va = vaddr as u32;
     ((0x8000_0000..0xC000_0000).contains(&va) && ctx.vcpu.mode() == sim::hv::Mode::Kernel)
@@ -494,9 +404,9 @@ pub(crate) fn trampoline_target(ctx: &GuestCtx<'_>, vector: u64) -> Option<u64> 
 }
 
 /// Reflects an exception raised inside the engine to the guest.
-fn deliver(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception) {
+fn deliver<'a, W: Wide<'a>>(ctx: &mut GuestCtx<'a, W>, regs: &mut Regs, e: &Exception) {
     let (pc, bd) = (regs.pc, regs.delay_slot);
-    reflect(ctx, regs, e, pc, bd);
+    W::locked(ctx, |ctx| reflect(ctx, regs, e, pc, bd));
 }
 
 /// Delivers `e`, raised by the instruction at `pc` (`bd`: in a delay slot),

@@ -5,7 +5,7 @@
 //! `coalesce` and `bt`, and on nothing that takes a `GuestCtx`, so `tlbctl`,
 //! `commpage`, `engine`, `exit`, `bt`, `coalesce`, `gdb` and `remap` sit above
 //! it without a cycle. The engine's instruction semantics (`ExecContext`)
-//! and the device path are `engine`'s.
+//! are `engine`'s, its data path (RAM, devices, LL/SC) `access`'s.
 
 use sim::hv::isa::Insn;
 use sim::hv::{
@@ -17,6 +17,7 @@ use crate::cost::Cost;
 use crate::mem::{Asids, GuestPhys, Pmap};
 use crate::obs::Trace;
 use crate::vcpu::Vcpu;
+use crate::vm::VmShared;
 
 /// Whether code at `pc` can run directly on the real CPU for a guest in
 /// `mode`: the guest kernel runs in real supervisor mode, so only suseg and
@@ -30,15 +31,21 @@ pub fn directly_executable(pc: u64, mode: Mode) -> bool {
     }
 }
 
-/// Everything one engine run may touch, borrowed from the monitor.
-pub struct GuestCtx<'a> {
+/// Everything one engine run may touch, borrowed from the monitor. `W`
+/// is how it reaches the VM-wide parts (board, ASIDs, coalescing, the
+/// translator): held ([`VmParts`], the default: the deterministic mode, a
+/// VM on one thread, and every exit) or behind the lock of a VM split over
+/// threads ([`VmLock`]: only the engine runs with that, outside the lock,
+/// taking it for what is VM-wide). The VCPU, the physical CPU and what
+/// the thread owns are borrowed either way; the pmap is read-only while
+/// the VM is split (docs/parallel.md).
+pub struct GuestCtx<'a, W = VmParts<'a>> {
     pub vm: usize,
     pub vcpu: &'a mut Vcpu,
     pub pmap: &'a Pmap,
-    pub board: &'a mut Board,
+    pub wide: W,
     pub bus: &'a mut Bus,
     pub core: &'a mut Core,
-    pub asids: &'a mut Asids,
     pub trace: &'a mut Trace,
     /// Composed entries dropped from one physical CPU's real TLB (the
     /// first field), of one address space (the second), which must leave
@@ -56,12 +63,52 @@ pub struct GuestCtx<'a> {
     pub debug: Option<&'a mut DebugControl>,
     /// The monitor's cost table (`--cost` may override entries).
     pub cost: Cost,
+    /// The machine page the engine last fetched from (`engine::fetch`).
+    pub fetch: FetchPage,
+}
+
+/// The VM-wide parts a guest context holds.
+pub struct VmParts<'a> {
+    pub board: &'a mut Board,
+    pub asids: &'a mut Asids,
     /// The VM's coalesced-I/O state: per-address table, ring, counters.
     pub io: &'a mut crate::coalesce::state::VmIo,
     /// The VM's binary translator: policy, cache, regions (`bt`).
     pub bt: &'a mut crate::bt::state::Bt,
-    /// The machine page the engine last fetched from (`engine::fetch`).
-    pub fetch: FetchPage,
+}
+
+/// The VM-wide parts of a VM split over threads: its lock, the
+/// generation of its machine ASIDs this physical CPU's real TLB holds
+/// entries of (`tlbctl::catch_up`), and the cycles charged while the lock
+/// was held (what the split policy counts as locked work).
+pub struct VmLock<'a> {
+    pub shared: &'a VmShared,
+    pub generation: &'a mut u64,
+    pub locked_cycles: &'a mut u64,
+}
+
+/// How a guest context reaches the VM-wide parts.
+pub trait Wide<'a>: Sized {
+    /// Runs `f` with the VM-wide parts at hand: at once if held, else under
+    /// the VM's lock. (`f` cannot take it again: the context it gets holds
+    /// the parts, and this one is borrowed meanwhile.)
+    fn locked<R>(ctx: &mut GuestCtx<'a, Self>, f: impl FnOnce(&mut GuestCtx<'_>) -> R) -> R;
+
+    /// Whether the engine must stop for the board: a device request (a
+    /// halt, a VCPU start), or, for a split VM, its end.
+    fn attention(ctx: &GuestCtx<'a, Self>) -> bool;
+}
+
+impl<'a> Wide<'a> for VmParts<'a> {
+    #[inline]
+    fn locked<R>(ctx: &mut GuestCtx<'a, Self>, f: impl FnOnce(&mut GuestCtx<'_>) -> R) -> R {
+        f(ctx)
+    }
+
+    #[inline]
+    fn attention(ctx: &GuestCtx<'a, Self>) -> bool {
+        ctx.wide.board.has_actions()
+    }
 }
 
 /// The machine page the engine fetches from and where the bus's decoded
@@ -103,7 +150,7 @@ impl FetchPage {
     }
 }
 
-impl GuestCtx<'_> {
+impl<W> GuestCtx<'_, W> {
     /// Guest-virtual → guest-physical in the guest's current (virtual) mode.
     pub fn translate(&self, vaddr: u64, access: Access) -> Result<GuestPhys, Exception> {
         // The low word: 32-bit addressing.

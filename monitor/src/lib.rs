@@ -12,6 +12,7 @@
     clippy::unimplemented
 )]
 
+mod access;
 pub mod bt;
 pub mod build;
 pub mod coalesce;
@@ -264,12 +265,12 @@ impl Monitor {
                     }
                 })?;
             }
-            let mut vcpus: Vec<Vcpu> = (0..vc.vcpus)
+            let mut vcpus: Vec<Box<Vcpu>> = (0..vc.vcpus)
                 .map(|c| {
                     let mut v = Vcpu::new(c, spaces + c, next_commpage);
                     v.commpage_on = vc.commpage;
                     next_commpage += PAGE_SIZE;
-                    v
+                    Box::new(v)
                 })
                 .collect();
             spaces += vc.vcpus;

@@ -283,6 +283,7 @@ impl Monitor {
             cpu: self.machine.cpus.get_mut(p)?,
             bus: &mut self.machine.bus,
             vm: self.vms.get_mut(v)?,
+            pmap: None,
             asids: match self.par.as_mut() {
                 Some(par) => par.asids.get_mut(v)?,
                 None => &mut self.asids,

@@ -11,8 +11,8 @@ use sim::hv::{
 
 use crate::engine::{self, EngineStop};
 use crate::exit::{self, Outcome};
-use crate::guest::{self, FetchPage, GuestCtx, Shootdown};
-use crate::mem::Asids;
+use crate::guest::{self, FetchPage, GuestCtx, Shootdown, VmParts};
+use crate::mem::{Asids, Pmap};
 use crate::obs::{MonEvent, Place, Trace};
 use crate::vm::{Vm, VmEnd};
 use crate::{bt, commpage, cost, gdb, tlbctl};
@@ -26,6 +26,9 @@ pub(crate) struct Seat<'a> {
     pub(crate) cpu: &'a mut Cpu,
     pub(crate) bus: &'a mut Bus,
     pub(crate) vm: &'a mut Vm,
+    /// The VM's pmap when it is not in `vm`: a VM split over threads keeps
+    /// it outside its lock, read-only, for the engines running outside it.
+    pub(crate) pmap: Option<&'a Pmap>,
     pub(crate) asids: &'a mut Asids,
     pub(crate) trace: &'a mut Trace,
     pub(crate) shootdowns: &'a mut Vec<(usize, usize, Shootdown)>,
@@ -56,6 +59,18 @@ impl Seat<'_> {
     /// interrupts, then the engine or the translator for code that cannot
     /// run directly. `None`: the real CPU is ready to run the guest.
     pub(crate) fn enter(&mut self, end: u64) -> Option<Outcome> {
+        match self.enter_part(end, true) {
+            Enter::Direct => None,
+            Enter::Done(outcome) => Some(outcome),
+            // Not asked for.
+            Enter::Engine => Some(Outcome::Resume),
+        }
+    }
+
+    /// [`Seat::enter`], except that with `engine` false it stops where the
+    /// engine would start (`Enter::Engine`), for the caller to run it
+    /// elsewhere (outside a split VM's lock: `parallel::run`).
+    pub(crate) fn enter_part(&mut self, end: u64, engine: bool) -> Enter {
         let (v, c) = (self.v, self.c);
         self.trace.place = Place {
             pcpu: self.p,
@@ -63,7 +78,7 @@ impl Seat<'_> {
             vcpu: c,
         };
         let stepped = self.with_ctx(|ctx, regs| {
-            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            let lines = ctx.wide.board.irq_lines(ctx.vcpu.index);
             let pending = ctx.vcpu.update_interrupts(ctx.now, lines);
             if pending != 0 {
                 ctx.trace.emit(MonEvent::Interrupt { pending });
@@ -71,19 +86,22 @@ impl Seat<'_> {
                 engine::reflect(ctx, regs, &Exception::new(ExcCode::Int), pc, bd);
             }
             if bt::chooses(ctx, regs.pc) {
-                return Some(bt::run(ctx, regs, end));
+                return Some(Some(bt::run(ctx, regs, end)));
             }
             if !guest::directly_executable(regs.pc, ctx.vcpu.mode()) {
-                return Some(engine::run(ctx, regs, 0, end));
+                if !engine {
+                    return None;
+                }
+                return Some(Some(engine::run(ctx, regs, 0, end)));
             }
             enter_guest(ctx);
-            None
+            Some(None)
         });
         match stepped {
-            None => Some(Outcome::Budget),
-            Some(Some(EngineStop::Direct)) => Some(Outcome::Resume),
-            Some(Some(stop)) => Some(stop.into()),
-            Some(None) => None,
+            None => Enter::Done(Outcome::Budget),
+            Some(None) => Enter::Engine,
+            Some(Some(Some(stop))) => Enter::Done(engine_outcome(stop)),
+            Some(Some(None)) => Enter::Direct,
         }
     }
 
@@ -119,6 +137,7 @@ impl Seat<'_> {
             bt,
             ..
         } = &mut *self.vm;
+        let pmap: &Pmap = self.pmap.unwrap_or(pmap);
         let vcpu = vcpus.get_mut(c)?;
         let now = core.cycles();
         self.trace.now = now;
@@ -128,10 +147,14 @@ impl Seat<'_> {
                 vm: v,
                 vcpu,
                 pmap,
-                board,
+                wide: VmParts {
+                    board,
+                    asids: self.asids,
+                    io,
+                    bt,
+                },
                 bus: self.bus,
                 core,
-                asids: self.asids,
                 trace: self.trace,
                 shootdowns: self.shootdowns,
                 now,
@@ -139,23 +162,44 @@ impl Seat<'_> {
                 tlb_cursor: self.tlb_cursor,
                 debug: gdb::VmDebug::control(self.debug.as_deref_mut(), v, c),
                 cost: self.cost,
-                io,
-                bt,
                 fetch: FetchPage::default(),
             };
             commpage::load(&mut ctx);
             f(&mut ctx, regs)
         };
-        if let Some(reason) = stop {
-            if end.is_none() {
-                self.trace.emit(MonEvent::Stop);
-                self.trace.emit(MonEvent::StopReason {
-                    reason: reason.clone(),
-                });
-                *end = Some(VmEnd::Stopped(reason));
-            }
-        }
+        stop_vm(stop, end, self.trace);
         Some(r)
+    }
+}
+
+/// What [`Seat::enter_part`] decided.
+pub(crate) enum Enter {
+    /// The real CPU is ready to run the guest directly.
+    Direct,
+    /// The engine must run the VCPU from here (not run, as asked).
+    Engine,
+    Done(Outcome),
+}
+
+/// What the step does after the engine stopped so.
+pub(crate) fn engine_outcome(stop: EngineStop) -> Outcome {
+    match stop {
+        EngineStop::Direct => Outcome::Resume,
+        stop => stop.into(),
+    }
+}
+
+/// Ends the VM (`end`) for the reason a guest context left in `stop`, if
+/// any and if it has not ended already.
+pub(crate) fn stop_vm(stop: Option<String>, end: &mut Option<VmEnd>, trace: &mut Trace) {
+    if let Some(reason) = stop {
+        if end.is_none() {
+            trace.emit(MonEvent::Stop);
+            trace.emit(MonEvent::StopReason {
+                reason: reason.clone(),
+            });
+            *end = Some(VmEnd::Stopped(reason));
+        }
     }
 }
 

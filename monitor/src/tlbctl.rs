@@ -14,12 +14,12 @@ use crate::obs::{Half, MonEvent};
 /// flushes the others) when they run out.
 pub fn load_asid(ctx: &mut GuestCtx<'_>) {
     let guest_asid = ctx.vcpu.cp0.asid();
-    let masid = match ctx.asids.get(ctx.vcpu.space, guest_asid) {
+    let masid = match ctx.wide.asids.get(ctx.vcpu.space, guest_asid) {
         Some(m) => m,
         None => {
-            ctx.asids.new_generation();
+            ctx.wide.asids.new_generation();
             flush_real_tlb(ctx.core);
-            ctx.asids.get(ctx.vcpu.space, guest_asid).unwrap_or(1)
+            ctx.wide.asids.get(ctx.vcpu.space, guest_asid).unwrap_or(1)
         }
     };
     if ctx.core.cp0().asid() != masid {
@@ -47,6 +47,41 @@ pub fn retag(
     };
     let hi = core.cp0().entry_hi;
     core.write_cp0(reg::ENTRY_HI, (hi & !0xFF) | u64::from(masid));
+}
+
+/// Brings a physical CPU's real TLB to the current generation of its VM's
+/// machine ASIDs (`asids`), in the parallel mode, whenever the CPU holds the
+/// VM-wide parts of a split VM: `generation` is the one its TLB holds
+/// entries of.
+///
+/// Another CPU of the VM may have started a generation (its ASIDs ran
+/// out) while this one ran the guest directly or in the engine: until now
+/// this CPU used its own entries under its old machine ASID, which still
+/// meant what they did for it. Before it looks up or installs under a
+/// machine ASID of the new generation (which may name another of its guest
+/// ASIDs), its TLB is flushed and its real EntryHi takes the new ASID of
+/// the guest's current one (its VPN2, which an exit may be about to read,
+/// stays).
+///
+/// Shootdowns need no such catching up: they name the shooting VCPU's own
+/// address space (`engine::shoot_down`), whose machine ASIDs no other VCPU
+/// uses, and a VCPU stays on one CPU for a whole batch, whose own TLB the
+/// shootdown reaches at once. The other CPUs' stale entries of that space
+/// can be hit only once the VCPU is seated there, after the main thread's
+/// boundary, which first applies every shootdown of the batch to every CPU
+/// (`Parallel::take_back`).
+pub fn catch_up(
+    core: &mut sim::hv::Core,
+    asids: &mut crate::mem::Asids,
+    vcpu: &crate::vcpu::Vcpu,
+    generation: &mut u64,
+) {
+    if asids.generation == *generation {
+        return;
+    }
+    flush_real_tlb(core);
+    retag(core, asids, vcpu.space, vcpu.cp0.asid());
+    *generation = asids.generation;
 }
 
 /// Invalidates every real TLB entry of a CPU.

@@ -135,6 +135,16 @@ impl Vcpu {
         }
     }
 
+    /// What stands in a VM's list for a VCPU a host thread has taken out
+    /// of a split VM's lock (`parallel::run`): stopped, so that nothing
+    /// settled under the lock meanwhile (a board's halt, a VCPU start,
+    /// which only starts a parked VCPU) runs, wakes or starts it.
+    pub fn placeholder() -> Vcpu {
+        let mut v = Vcpu::new(usize::MAX, usize::MAX, 0);
+        v.state = VcpuState::Stopped;
+        v
+    }
+
     /// Whether the scheduler may put it on physical CPU `p`.
     pub fn may_run_on(&self, p: usize) -> bool {
         self.pinned.is_none_or(|q| q == p)

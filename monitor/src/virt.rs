@@ -178,7 +178,7 @@ pub fn virtualize_with(
                 *slot = Some((0, i));
             }
         }
-        vcpus.push(vc);
+        vcpus.push(Box::new(vc));
     }
     let config = MonitorConfig {
         pcpus: n,
@@ -468,10 +468,10 @@ pub fn start_vm(m: &mut Monitor, config: &crate::VmConfig) -> Result<(usize, u64
     }
     let first_space = m.asids.add_spaces(config.vcpus);
     let now = m.now;
-    let mut vcpus: Vec<Vcpu> = commpages
+    let mut vcpus: Vec<Box<Vcpu>> = commpages
         .iter()
         .enumerate()
-        .map(|(c, &at)| Vcpu::new(c, first_space + c, at))
+        .map(|(c, &at)| Box::new(Vcpu::new(c, first_space + c, at)))
         .collect();
     if let Some(v0) = vcpus.first_mut() {
         v0.boot(

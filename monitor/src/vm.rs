@@ -1,8 +1,11 @@
 //! A virtual machine: its memory (pmap), its virtual CPUs and its board.
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use parking_lot::Mutex;
 use sim::hv::Board;
 
-use crate::mem::Pmap;
+use crate::mem::{Asids, Pmap};
 use crate::vcpu::Vcpu;
 
 /// What to load into a VM: segments at guest-physical addresses and the
@@ -60,7 +63,10 @@ pub struct Vm {
     pub id: usize,
     pub name: String,
     pub pmap: Pmap,
-    pub vcpus: Vec<Vcpu>,
+    /// Boxed so that a host thread running a VCPU of a VM split over
+    /// threads can take it out of the VM's lock for a quantum by swapping
+    /// pointers (`parallel::run`).
+    pub vcpus: Vec<Box<Vcpu>>,
     pub board: Board,
     pub end: Option<VmEnd>,
     /// Console output not yet collected.
@@ -74,5 +80,52 @@ pub struct Vm {
 impl Vm {
     pub fn running(&self) -> bool {
         self.end.is_none()
+    }
+}
+
+/// A VM with its machine ASIDs, as the parallel mode holds it.
+pub struct VmHeld {
+    pub vm: Vm,
+    pub asids: Asids,
+}
+
+/// A VM split over host threads: the VM-wide parts behind one lock
+/// (docs/parallel.md, "Kernel-mode work off the lock"), and whether the
+/// VM needs its VCPUs' attention: a board request (a halt, a VCPU start)
+/// or its end. The engine polls the flag instead of the board, without
+/// the lock, so another VCPU's halt stops it at its next instruction.
+pub struct VmShared {
+    held: Mutex<VmHeld>,
+    attention: AtomicBool,
+}
+
+impl VmShared {
+    pub fn new(held: VmHeld) -> VmShared {
+        VmShared {
+            held: Mutex::new(held),
+            attention: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` on the VM under its lock. Every change to the board or the
+    /// VM's end is made under it, so the flag is set before the lock is let
+    /// go. (`Relaxed`: what the flag asks for is then done under the lock,
+    /// whose acquisition orders everything else.)
+    pub fn with<R>(&self, f: impl FnOnce(&mut VmHeld) -> R) -> R {
+        let mut held = self.held.lock();
+        let r = f(&mut held);
+        let wanted = held.vm.board.has_actions() || !held.vm.running();
+        self.attention.store(wanted, Relaxed);
+        r
+    }
+
+    /// Whether a board request is pending or the VM ended, as of the last
+    /// time the lock was let go.
+    pub fn attention(&self) -> bool {
+        self.attention.load(Relaxed)
+    }
+
+    pub fn into_inner(self) -> VmHeld {
+        self.held.into_inner()
     }
 }

@@ -87,18 +87,18 @@ pub(super) fn find(
         }
     }
     let key = (ma, pc as u32, entry);
-    let b = match ctx.bt.cache.blocks.get(&key) {
+    let b = match ctx.wide.bt.cache.blocks.get(&key) {
         Some(b) if b.generation == generation => Arc::clone(b),
         cached => {
             if cached.is_some() {
-                ctx.bt.stats.invalidated += 1;
+                ctx.wide.bt.stats.invalidated += 1;
             }
             let b = Arc::new(translate(ctx, (pc, ma, page, generation), entry)?);
             if insert(ctx, key, &b) {
                 // A flush drops this run's blocks too: what is still in
                 // use is translated again, and pays for it, as the
                 // policy says.
-                st.drop_blocks(ctx.bt.cache.flushes);
+                st.drop_blocks(ctx.wide.bt.cache.flushes);
             }
             b
         }
@@ -117,14 +117,14 @@ pub(super) fn find(
 /// `bt_translate` per instruction (counted: `flushes`). Whether it
 /// emptied the cache.
 fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool {
-    let cache = &mut ctx.bt.cache;
+    let cache = &mut ctx.wide.bt.cache;
     if let Some(old) = cache.blocks.remove(&key) {
         cache.insns -= old.steps.len();
     }
     let flush = cache.insns + b.steps.len() > cache.capacity && !cache.blocks.is_empty();
     if flush {
-        ctx.bt.stats.flushes += 1;
-        ctx.bt.stats.flushed_blocks += cache.blocks.len() as u64;
+        ctx.wide.bt.stats.flushes += 1;
+        ctx.wide.bt.stats.flushed_blocks += cache.blocks.len() as u64;
         cache.blocks.clear();
         cache.insns = 0;
         cache.flushes += 1;
@@ -166,8 +166,8 @@ fn translate(
     let n = insns.len() as u64;
     let cost = ctx.cost.bt_translate.saturating_mul(n);
     super::charge(ctx, super::Spent::Translate, cost);
-    ctx.bt.stats.translated_blocks += 1;
-    ctx.bt.stats.translated_insns += n;
+    ctx.wide.bt.stats.translated_blocks += 1;
+    ctx.wide.bt.stats.translated_insns += n;
     if ctx.trace.enabled {
         ctx.trace.emit(MonEvent::BtTranslate {
             pc: crate::obs::low32(pc),

@@ -60,7 +60,7 @@ pub(super) fn run_block(
     b: &Arc<Block>,
     st: &mut RunState,
 ) -> BlockEnd {
-    ctx.bt.stats.blocks_run += 1;
+    ctx.wide.bt.stats.blocks_run += 1;
     ctx.trace.now = ctx.core.cycles();
     if ctx.trace.enabled {
         ctx.trace.emit(MonEvent::BtBlock {
@@ -68,13 +68,13 @@ pub(super) fn run_block(
             insns: b.steps.len() as u32,
         });
     }
-    let (c0, ops0) = (ctx.core.cycles(), ctx.bt.stats.inline_ops);
+    let (c0, ops0) = (ctx.core.cycles(), ctx.wide.bt.stats.inline_ops);
     let mut ran = Ran::default();
     let end = run_insns(ctx, regs, b, st, &mut ran);
     ctx.vcpu.stats.guest_cycles += ran.guest_cycles;
-    ctx.bt.stats.cycles += ran.guest_cycles;
-    ctx.bt.stats.insns += ran.insns;
-    let privileged = ctx.bt.stats.inline_ops != ops0;
+    ctx.wide.bt.stats.cycles += ran.guest_cycles;
+    ctx.wide.bt.stats.insns += ran.insns;
+    let privileged = ctx.wide.bt.stats.inline_ops != ops0;
     st.account(ctx, b.pc, ran.insns, ctx.core.cycles() - c0, privileged);
     end
 }
@@ -202,11 +202,11 @@ fn run_general(
         let at = regs.pc;
         // The virtual timer too: an MTC0 may enable an IP7 already due.
         if ctx.core.cycles() >= ctx.vcpu.timer_due {
-            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            let lines = ctx.wide.board.irq_lines(ctx.vcpu.index);
             ctx.vcpu.update_interrupts(ctx.core.cycles(), lines);
         }
         engine::deliver_interrupts(ctx, regs);
-        if regs.pc != at || ctx.board.has_actions() || ctx.stop.is_some() {
+        if regs.pc != at || ctx.wide.board.has_actions() || ctx.stop.is_some() {
             return Some(BlockEnd::Diverted);
         }
     }
@@ -336,7 +336,7 @@ fn may_write_code(insn: &Insn) -> bool {
 fn guest_charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
     ctx.core.charge(cycles);
     ctx.vcpu.stats.guest_cycles += cycles;
-    ctx.bt.stats.cycles += cycles;
+    ctx.wide.bt.stats.cycles += cycles;
 }
 
 /// An exception raised by a translated instruction, delivered with the EPC
@@ -446,7 +446,7 @@ impl Xlat<'_, '_> {
     }
 
     fn inline_op(&mut self, what: Spent, cycles: u64) {
-        self.ctx.bt.stats.inline_ops += 1;
+        self.ctx.wide.bt.stats.inline_ops += 1;
         self.ctx.now = self.ctx.core.cycles();
         super::charge(self.ctx, what, cycles);
     }

@@ -36,7 +36,7 @@ pub fn wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
 /// `wants`, counting the runs a debugger keeps from translation.
 pub fn chooses(ctx: &mut GuestCtx<'_>, pc: u64) -> bool {
     if ctx.debug.is_some() && policy_wants(ctx, pc) {
-        ctx.bt.stats.fallback_debugger += 1;
+        ctx.wide.bt.stats.fallback_debugger += 1;
         return false;
     }
     wants(ctx, pc)
@@ -48,11 +48,11 @@ fn policy_wants(ctx: &GuestCtx<'_>, pc: u64) -> bool {
 
 /// Whether guest-kernel code at `pc` runs translated under the policy.
 fn kernel_code_translated(ctx: &GuestCtx<'_>, pc: u64) -> bool {
-    match ctx.bt.exec {
+    match ctx.wide.bt.exec {
         Exec::Direct => false,
         Exec::Translate => true,
         Exec::Adaptive => {
-            !guest::directly_executable(pc, Mode::Supervisor) || ctx.bt.regions.translated(pc)
+            !guest::directly_executable(pc, Mode::Supervisor) || ctx.wide.bt.regions.translated(pc)
         }
     }
 }
@@ -99,7 +99,9 @@ const LEAVE_AFTER: u64 = 2000;
 /// without a privileged one goes on at `pc`.
 fn keeps(ctx: &GuestCtx<'_>, pc: u64, quiet: u64) -> bool {
     wants(ctx, pc)
-        || (ctx.bt.exec == Exec::Adaptive && ctx.vcpu.mode() != Mode::User && quiet < LEAVE_AFTER)
+        || (ctx.wide.bt.exec == Exec::Adaptive
+            && ctx.vcpu.mode() != Mode::User
+            && quiet < LEAVE_AFTER)
 }
 
 /// Called at an exit for guest-kernel instruction `fault_pc`: counts it
@@ -113,10 +115,10 @@ pub fn after_exit(
     epc: u64,
     budget_end: u64,
 ) -> Option<EngineStop> {
-    if ctx.bt.exec == Exec::Direct {
+    if ctx.wide.bt.exec == Exec::Direct {
         return None;
     }
-    if ctx.bt.exec == Exec::Adaptive {
+    if ctx.wide.bt.exec == Exec::Adaptive {
         region::note_exit(ctx, fault_pc);
     }
     if !chooses(ctx, fault_pc) {
@@ -135,20 +137,26 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     // Entering translated code from the monitor finds the block by lookup,
     // unless it resumes where the VCPU's last turn ended.
     let index = ctx.vcpu.index;
-    if ctx.bt.budget_stop.len() <= index {
-        ctx.bt.budget_stop.resize(index + 1, None);
+    if ctx.wide.bt.budget_stop.len() <= index {
+        ctx.wide.bt.budget_stop.resize(index + 1, None);
     }
-    if ctx.bt.reflected.len() <= index {
-        ctx.bt.reflected.resize(index + 1, 0);
+    if ctx.wide.bt.reflected.len() <= index {
+        ctx.wide.bt.reflected.resize(index + 1, 0);
     }
-    let resumed = ctx.bt.budget_stop.get_mut(index).and_then(Option::take);
-    let reflected = ctx.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
+    let resumed = ctx
+        .wide
+        .bt
+        .budget_stop
+        .get_mut(index)
+        .and_then(Option::take);
+    let reflected = ctx.wide.bt.reflected.get(index).copied() != Some(ctx.vcpu.stats.reflected);
     let resumes = resumed.filter(|r| r.0 == regs.pc);
     let chained = resumes.is_some() || reflected;
-    if ctx.bt.runs.len() <= index {
-        ctx.bt.runs.resize_with(index + 1, || None);
+    if ctx.wide.bt.runs.len() <= index {
+        ctx.wide.bt.runs.resize_with(index + 1, || None);
     }
     let mut st = ctx
+        .wide
         .bt
         .runs
         .get_mut(index)
@@ -164,10 +172,10 @@ pub fn run(ctx: &mut GuestCtx<'_>, regs: &mut Regs, budget_end: u64) -> EngineSt
     }
     let stop = run_blocks(ctx, regs, budget_end, chained, &mut st);
     st.flush(ctx);
-    if let Some(r) = ctx.bt.reflected.get_mut(index) {
+    if let Some(r) = ctx.wide.bt.reflected.get_mut(index) {
         *r = ctx.vcpu.stats.reflected;
     }
-    if let Some(r) = ctx.bt.runs.get_mut(index) {
+    if let Some(r) = ctx.wide.bt.runs.get_mut(index) {
         *r = Some(st);
     }
     stop
@@ -183,7 +191,7 @@ fn run_blocks(
     let index = ctx.vcpu.index;
     let mut quiet = 0u64;
     loop {
-        if ctx.board.has_actions() || ctx.stop.is_some() {
+        if ctx.wide.board.has_actions() || ctx.stop.is_some() {
             return EngineStop::Board;
         }
         if !keeps(ctx, regs.pc, quiet) {
@@ -194,7 +202,7 @@ fn run_blocks(
             return EngineStop::Direct;
         }
         if ctx.core.cycles() >= budget_end {
-            if let Some(stop) = ctx.bt.budget_stop.get_mut(index) {
+            if let Some(stop) = ctx.wide.bt.budget_stop.get_mut(index) {
                 let next = if chained { st.next } else { Ctx::default() };
                 *stop = Some((regs.pc, next, ctx.vcpu.stats.guest_insns));
             }
@@ -202,7 +210,7 @@ fn run_blocks(
         }
         ctx.now = ctx.core.cycles();
         if ctx.now >= ctx.vcpu.timer_due {
-            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            let lines = ctx.wide.board.irq_lines(ctx.vcpu.index);
             if ctx.vcpu.update_interrupts(ctx.now, lines) != 0 {
                 engine::deliver_interrupts(ctx, regs);
                 st.epoch += 1;
@@ -211,17 +219,17 @@ fn run_blocks(
             }
         }
         if !chained {
-            ctx.bt.stats.lookups += 1;
+            ctx.wide.bt.stats.lookups += 1;
             charge(ctx, Spent::Lookup, ctx.cost.bt_lookup);
         }
-        let (insns, ops) = (ctx.bt.stats.insns, ctx.bt.stats.inline_ops);
+        let (insns, ops) = (ctx.wide.bt.stats.insns, ctx.wide.bt.stats.inline_ops);
         // A context reaches a block only through a chained exit.
         let next = std::mem::take(&mut st.next);
         let entry = if chained { next } else { Ctx::default() };
         let Some(b) = block::find(ctx, st, regs.pc, entry) else {
             // Not translatable (the fetch faults): one engine step
             // delivers exactly what the hardware would.
-            ctx.bt.stats.fallback_fetch += 1;
+            ctx.wide.bt.stats.fallback_fetch += 1;
             st.epoch += 1;
             if engine::step(ctx, regs, 0) == Some(Flow::Wait) {
                 return EngineStop::Wait;
@@ -230,11 +238,11 @@ fn run_blocks(
             continue;
         };
         let end = exec::run_block(ctx, regs, &b, st);
-        let privileged = ctx.bt.stats.inline_ops != ops;
+        let privileged = ctx.wide.bt.stats.inline_ops != ops;
         quiet = if privileged {
             0
         } else {
-            quiet + (ctx.bt.stats.insns - insns)
+            quiet + (ctx.wide.bt.stats.insns - insns)
         };
         let plain = matches!(
             end,
@@ -251,7 +259,7 @@ fn run_blocks(
             }
             exec::BlockEnd::Diverted => chained = true,
             exec::BlockEnd::Predicted => {
-                ctx.bt.stats.predicted += 1;
+                ctx.wide.bt.stats.predicted += 1;
                 charge(ctx, Spent::Predict, ctx.cost.bt_predict);
                 chained = true;
             }
@@ -259,7 +267,7 @@ fn run_blocks(
             exec::BlockEnd::Wait => return EngineStop::Wait,
             exec::BlockEnd::Blocked => {
                 crate::remap::wait_for_copy(ctx, budget_end);
-                if let Some(stop) = ctx.bt.budget_stop.get_mut(index) {
+                if let Some(stop) = ctx.wide.bt.budget_stop.get_mut(index) {
                     // Mid-block: the store is run again with no context.
                     *stop = Some((regs.pc, Ctx::default(), ctx.vcpu.stats.guest_insns));
                 }
@@ -275,8 +283,8 @@ fn charge(ctx: &mut GuestCtx<'_>, what: Spent, cycles: u64) {
     ctx.core.charge(cycles);
     ctx.trace.now = ctx.core.cycles();
     ctx.vcpu.stats.monitor_cycles += cycles;
-    ctx.bt.stats.cycles += cycles;
-    if let Some(n) = ctx.bt.stats.spent.get_mut(what as usize) {
+    ctx.wide.bt.stats.cycles += cycles;
+    if let Some(n) = ctx.wide.bt.stats.spent.get_mut(what as usize) {
         *n += cycles;
     }
 }

@@ -33,7 +33,7 @@ const QUIET: u64 = 200_000;
 pub fn note_exit(ctx: &mut GuestCtx<'_>, pc: u64) {
     let now = ctx.core.cycles();
     let page = page_of(pc);
-    let r = ctx.bt.regions.pages.entry(page).or_default();
+    let r = ctx.wide.bt.regions.pages.entry(page).or_default();
     r.exits += 1;
     if r.translated {
         return;
@@ -57,8 +57,9 @@ pub fn note_exit(ctx: &mut GuestCtx<'_>, pc: u64) {
 /// goes back to direct execution.
 pub fn ran(ctx: &mut GuestCtx<'_>, pc: u64, insns: u64, cycles: u64, privileged: bool) {
     let page = page_of(pc);
-    let adaptive_window = ctx.bt.exec == Exec::Adaptive && directly_executable(pc, ctx.vcpu.mode());
-    let r = ctx.bt.regions.pages.entry(page).or_default();
+    let adaptive_window =
+        ctx.wide.bt.exec == Exec::Adaptive && directly_executable(pc, ctx.vcpu.mode());
+    let r = ctx.wide.bt.regions.pages.entry(page).or_default();
     r.insns += insns;
     r.cycles += cycles;
     if privileged {

@@ -113,8 +113,8 @@ impl RunState {
         // nothing to this one.
         self.window = (0, 0, 0);
         self.epoch += 1;
-        if self.flushes != ctx.bt.cache.flushes {
-            self.drop_blocks(ctx.bt.cache.flushes);
+        if self.flushes != ctx.wide.bt.cache.flushes {
+            self.drop_blocks(ctx.wide.bt.cache.flushes);
         }
     }
 
@@ -245,7 +245,7 @@ impl RunState {
         cycles: u64,
         privileged: bool,
     ) {
-        let decides = ctx.bt.exec == super::Exec::Adaptive
+        let decides = ctx.wide.bt.exec == super::Exec::Adaptive
             && crate::guest::directly_executable(pc, ctx.vcpu.mode());
         if privileged || decides {
             self.flush(ctx);

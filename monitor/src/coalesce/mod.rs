@@ -93,18 +93,18 @@ pub fn device_trap(
 ) -> EngineStop {
     regs.jump_to(t.epc);
     let at_least = 1 + u32::from(t.bd);
-    let policy = ctx.io.config.policy;
+    let policy = ctx.wide.io.config.policy;
     if matches!(policy, Policy::Off | Policy::Ring) {
         return engine::run(ctx, regs, at_least, budget_end);
     }
     let Ok(GuestPhys(key)) = ctx.translate(t.fault_pc, Access::Fetch) else {
         return engine::run(ctx, regs, at_least, budget_end);
     };
-    ctx.io.stats.lookups += 1;
+    ctx.wide.io.stats.lookups += 1;
     let c = ctx.cost.lookup;
     ctx.charge(c);
     let ra = regs.get(Reg::RA);
-    let entry = ctx.io.table.get(&key).copied().unwrap_or_default();
+    let entry = ctx.wide.io.table.get(&key).copied().unwrap_or_default();
     let slot = entry
         .sites
         .iter()
@@ -112,16 +112,16 @@ pub fn device_trap(
     let found = slot.and_then(|i| entry.sites.get(i).copied().flatten());
     let site = match found {
         Some(s) if still_holds(ctx, &s) => {
-            ctx.io.stats.hits += 1;
+            ctx.wide.io.stats.hits += 1;
             s
         }
         stale => {
             if stale.is_some() {
-                ctx.io.stats.dropped += 1;
+                ctx.wide.io.stats.dropped += 1;
                 ctx.trace.emit(MonEvent::CoalesceDrop { pc: low32(t.epc) });
             }
             let s = record(ctx, regs, t);
-            let e = ctx.io.table.entry(key).or_default();
+            let e = ctx.wide.io.table.entry(key).or_default();
             let i = slot.unwrap_or(e.next);
             if slot.is_none() {
                 e.next = (e.next + 1) % CONTEXTS;
@@ -133,6 +133,7 @@ pub fn device_trap(
         }
     };
     let traps = ctx
+        .wide
         .io
         .table
         .get_mut(&key)
@@ -168,6 +169,7 @@ fn still_holds(ctx: &mut GuestCtx<'_>, s: &Site) -> bool {
 /// Scans from the trap: what to record for it.
 fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
     let extent = ctx
+        .wide
         .io
         .config
         .extent
@@ -176,8 +178,8 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
     let found: Found = scan::scan(ctx, regs, extent, MAX_BLOCK, |size, accesses, words| {
         saving(&cost, size, accesses, words)
     });
-    ctx.io.stats.scans += 1;
-    ctx.io.stats.scanned += u64::from(found.scanned);
+    ctx.wide.io.stats.scans += 1;
+    ctx.wide.io.stats.scanned += u64::from(found.scanned);
     let c = ctx.cost.scan.saturating_mul(u64::from(found.scanned));
     ctx.charge(c);
     let declined = found.size == 0 && found.seen > 1;
@@ -196,7 +198,7 @@ fn record(ctx: &mut GuestCtx<'_>, regs: &Regs, t: &DeviceTrap) -> Site {
         declined,
         traps: 0,
     };
-    ctx.io.stats.declined += u64::from(declined);
+    ctx.wide.io.stats.declined += u64::from(declined);
     ctx.trace.emit(MonEvent::CoalesceScan {
         pc: low32(t.epc),
         scanned: found.scanned,
@@ -246,11 +248,11 @@ fn run_block(
         if n >= site.size {
             break None;
         }
-        if ctx.board.has_actions() || ctx.stop.is_some() {
+        if ctx.wide.board.has_actions() || ctx.stop.is_some() {
             break Some(EngineStop::Board);
         }
         if n >= at_least {
-            let lines = ctx.board.irq_lines(ctx.vcpu.index);
+            let lines = ctx.wide.board.irq_lines(ctx.vcpu.index);
             let next = ctx.code_word(regs.pc).map(|(_, w)| decode(w).op);
             cut = if ctx.vcpu.update_interrupts(ctx.core.cycles(), lines) != 0 {
                 Some(Cut::Interrupt)
@@ -283,7 +285,7 @@ fn run_block(
         }
     };
     let accesses = ctx.vcpu.stats.vdev_accesses - devices0;
-    let st = &mut ctx.io.stats;
+    let st = &mut ctx.wide.io.stats;
     st.blocks += 1;
     st.block_accesses += accesses;
     st.block_insns += u64::from(n);

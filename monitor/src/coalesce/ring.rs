@@ -23,51 +23,52 @@ fn write_buffered(gpa: GuestPhys, width: u8) -> bool {
 /// Queues a write-buffered write under `coalesce=ring` (true), or delivers
 /// what the ring holds before the access goes to the device (false).
 pub fn queue(ctx: &mut GuestCtx<'_>, gpa: GuestPhys, width: u8, value: u64) -> bool {
-    if ctx.io.config.policy != Policy::Ring || !write_buffered(gpa, width) {
+    if ctx.wide.io.config.policy != Policy::Ring || !write_buffered(gpa, width) {
         before_access(ctx, gpa);
         return false;
     }
-    if ctx.io.ring.len == CAPACITY {
+    if ctx.wide.io.ring.len == CAPACITY {
         flush(ctx);
     }
-    let ring = &mut ctx.io.ring;
+    let ring = &mut ctx.wide.io.ring;
     if let Some(slot) = ring.bytes.get_mut(ring.len) {
         // The register is one byte wide: the low byte is the write.
         *slot = value as u8;
         ring.len += 1;
     }
-    ctx.io.stats.ring_queued += 1;
+    ctx.wide.io.stats.ring_queued += 1;
     let c = ctx.cost.ring;
     ctx.charge(c);
     ctx.trace.emit(MonEvent::RingQueue {
         gpa: gpa.0,
         value,
-        queued: ctx.io.ring.len,
+        queued: ctx.wide.io.ring.len,
     });
     true
 }
 
 /// Any other device access is ordered after the queued writes.
 pub fn before_access(ctx: &mut GuestCtx<'_>, _gpa: GuestPhys) {
-    if !ctx.io.ring.is_empty() {
+    if !ctx.wide.io.ring.is_empty() {
         flush(ctx);
     }
 }
 
 /// Delivers the queued writes to the console in one device-model run.
 pub fn flush(ctx: &mut GuestCtx<'_>) {
-    let n = std::mem::take(&mut ctx.io.ring.len);
+    let n = std::mem::take(&mut ctx.wide.io.ring.len);
     if n == 0 {
         return;
     }
     ctx.vcpu.stats.vdev_accesses += 1;
     let c = ctx.cost.vdev;
     ctx.charge(c);
-    ctx.io.stats.ring_flushes += 1;
-    let bytes = ctx.io.ring.bytes;
+    ctx.wide.io.stats.ring_flushes += 1;
+    let bytes = ctx.wide.io.ring.bytes;
     for &b in bytes.iter().take(n) {
         // The console's putchar register cannot refuse a byte.
         let _ = ctx
+            .wide
             .board
             .write(ctx.vcpu.index, ctx.now, map::CONS, 1, u64::from(b));
     }

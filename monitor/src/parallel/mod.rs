@@ -41,91 +41,24 @@
 //! whose slice ended is switched at the boundary too.
 
 mod run;
+mod split;
 mod sync;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use sim::hv::{quantum_end, Bus, Cpu, Pool};
 
 use crate::guest::Shootdown;
-use crate::mem::Asids;
+use crate::mem::{Asids, Pmap};
 use crate::obs::{Record, Trace};
-use crate::vcpu::VcpuState;
-use crate::vm::Vm;
+use crate::vcpu::{Vcpu, VcpuState};
+use crate::vm::{Vm, VmHeld, VmShared};
 use crate::{cost, tlbctl};
-use run::{run_job, Held, Job, Lent, Shared, Unit, VmHeld};
+use run::{run_job, Held, Job, Lent, Shared, Unit};
+pub use split::SplitPolicy;
+use split::{worth_splitting, Work};
 use sync::{Cut, Meet, Waker};
-
-/// Whether the parallel mode may split a VM's CPUs over host threads
-/// (docs/parallel.md, "Which VMs are split").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SplitPolicy {
-    /// When its busy CPUs exceed a thread's share and its last batch was
-    /// mostly direct execution ([`worth_splitting`]).
-    #[default]
-    Auto,
-    /// When its busy CPUs exceed a thread's share, whatever its work.
-    Always,
-    /// Never: each VM runs wholly on one thread.
-    Never,
-}
-
-impl std::str::FromStr for SplitPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<SplitPolicy, String> {
-        match s {
-            "auto" => Ok(SplitPolicy::Auto),
-            "always" => Ok(SplitPolicy::Always),
-            "never" => Ok(SplitPolicy::Never),
-            _ => Err(format!("{s:?}: give auto, always or never")),
-        }
-    }
-}
-
-/// Where a VM's VCPUs spent the cycles they ran in a batch: in the
-/// monitor's part of a step (the engine, translated code, exits: what a
-/// split VM runs under its lock) or running the guest directly. Modelled
-/// cycles, not host time: an engine instruction is charged about 20, so
-/// both sides weigh about what they cost the host.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Work {
-    pub(crate) monitor: u64,
-    pub(crate) direct: u64,
-}
-
-impl Work {
-    fn add(&mut self, other: Work) {
-        self.monitor += other.monitor;
-        self.direct += other.direct;
-    }
-}
-
-/// Whether a VM whose `busy` CPUs exceed a thread's share is split, its
-/// last batch having been `last` (`None`: it has not run one).
-///
-/// Split, its VCPUs take turns at the VM's lock for the monitor's part of
-/// each step. Each VCPU holds it for its monitor share f of the time, so
-/// the lock is busy about `busy × f` of the time; as that nears 1 the
-/// VCPUs mostly wait for each other, and each hand-over of a contended
-/// lock costs a wake-up (tens of µs on this project's hosts, more than the
-/// step it guards): a kernel-mode VM ran 0.24x–0.90x split. So `Auto`
-/// splits only while the lock would be busy at most half the time
-/// (`busy × f ≤ 1/2`: f ≤ 1/4 for two busy VCPUs), where a VCPU seldom
-/// finds it taken. Without a last batch it splits, as a batch of the
-/// wrong choice costs one batch.
-pub(crate) fn worth_splitting(policy: SplitPolicy, last: Option<Work>, busy: usize) -> bool {
-    match (policy, last) {
-        (SplitPolicy::Never, _) => false,
-        (SplitPolicy::Always, _) | (SplitPolicy::Auto, None) => true,
-        (SplitPolicy::Auto, Some(w)) => {
-            let all = u128::from(w.monitor) + u128::from(w.direct);
-            2 * busy as u128 * u128::from(w.monitor) <= all
-        }
-    }
-}
 
 /// The monitor's host threads in the parallel mode.
 pub(crate) struct Parallel {
@@ -148,6 +81,11 @@ pub(crate) struct Parallel {
     pub(crate) split: SplitPolicy,
     /// Per VM: its last batch that ran a VCPU ([`worth_splitting`]).
     work: Vec<Option<Work>>,
+    /// What stands in a split VM for the VCPUs its threads hold
+    /// (`Vcpu::placeholder`), kept from batch to batch. Boxes, as they are
+    /// swapped with `Vm::vcpus`' boxes.
+    #[allow(clippy::vec_box)]
+    spares: Vec<Box<Vcpu>>,
 }
 
 impl Parallel {
@@ -178,6 +116,7 @@ impl Parallel {
             split_batches: 0,
             split,
             work: vec![None; vms],
+            spares: Vec::new(),
         }
     }
 
@@ -297,6 +236,7 @@ impl Parallel {
                 wanted: q.wanted.get(p).copied().unwrap_or(false),
                 // `own_tlbs` just made it so.
                 generation: self.asids.get(v).map_or(0, |a| a.generation),
+                own: None,
             };
             if let Some(u) = vms.iter_mut().find(|u| u.0 == v) {
                 // The VM's ASIDs have moved into the unit.
@@ -377,7 +317,7 @@ impl Parallel {
                     }
                 }
             }
-            let units = units_of(v, held, lents, &places);
+            let units = units_of(v, held, lents, &places, &mut self.spares);
             split |= units.len() > 1;
             for (t, u) in units {
                 if let Some(job) = jobs.get_mut(t) {
@@ -408,7 +348,8 @@ impl Parallel {
                 if let Some(w) = work.get_mut(u.v) {
                     w.add(u.work);
                 }
-                for l in u.cpus {
+                for mut l in u.cpus {
+                    self.spares.extend(l.own.take());
                     if let Some(cursor) = q.tlb_cursor.get_mut(l.p) {
                         *cursor = l.tlb_cursor;
                     }
@@ -435,8 +376,10 @@ impl Parallel {
         }
         for (v, held) in shared {
             // The last of a split VM's parts gives the VM back.
-            if let Ok(held) = Arc::try_unwrap(held) {
-                self.put_back(v, held.held.into_inner());
+            if let Ok(Shared { vm, pmap, .. }) = Arc::try_unwrap(held) {
+                let mut held = vm.into_inner();
+                held.vm.pmap = pmap;
+                self.put_back(v, held);
             }
         }
         if let Some(merged) = q.trace.records.get_mut(from..) {
@@ -491,8 +434,15 @@ fn place(load: &mut [usize], busy: &[bool], share: usize) -> Vec<usize> {
 
 /// The units of VM `v` whose CPUs go to threads `places`: one, holding the
 /// VM by value, if they all go to one thread; else one per thread, sharing
-/// it.
-fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(usize, Unit)> {
+/// it, each CPU with a placeholder for its VCPU (from `spares`).
+#[allow(clippy::vec_box)]
+fn units_of(
+    v: usize,
+    mut held: VmHeld,
+    lents: Vec<Lent>,
+    places: &[usize],
+    spares: &mut Vec<Box<Vcpu>>,
+) -> Vec<(usize, Unit)> {
     let mut threads: Vec<usize> = Vec::new();
     for &t in places {
         if !threads.contains(&t) {
@@ -519,8 +469,17 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
         };
         return vec![(threads.first().copied().unwrap_or(0), unit)];
     }
+    for l in parts.iter_mut().flatten() {
+        l.own = Some(
+            spares
+                .pop()
+                .unwrap_or_else(|| Box::new(Vcpu::placeholder())),
+        );
+    }
+    let pmap = std::mem::replace(&mut held.vm.pmap, Pmap::new(Vec::new()));
     let shared = Arc::new(Shared {
-        held: Mutex::new(held),
+        vm: VmShared::new(held),
+        pmap,
         meet: Meet::new(threads.len()),
     });
     threads
@@ -541,7 +500,7 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
 
 #[cfg(test)]
 mod tests {
-    use super::{place, worth_splitting, SplitPolicy, Work};
+    use super::place;
 
     #[test]
     fn a_vm_is_split_only_when_its_busy_cpus_exceed_a_threads_share() {
@@ -559,26 +518,5 @@ mod tests {
         );
         // One busy VCPU is never split from its waiting siblings.
         assert_eq!(place(&mut [3, 0], &[false, true], 1), [1, 1]);
-    }
-
-    #[test]
-    fn a_vm_is_split_only_while_its_lock_would_be_busy_at_most_half_the_time() {
-        use SplitPolicy::{Always, Auto, Never};
-        let work = |monitor, direct| Some(Work { monitor, direct });
-        // Kernel code run by the engine: all monitor work.
-        assert!(!worth_splitting(Auto, work(1_000_000, 0), 2));
-        assert!(worth_splitting(Always, work(1_000_000, 0), 2));
-        // Directly run work with a few exits.
-        assert!(worth_splitting(Auto, work(2_000, 1_998_000), 2));
-        assert!(!worth_splitting(Never, work(2_000, 1_998_000), 2));
-        // Two busy VCPUs: a quarter of monitor work is the most; four:
-        // an eighth.
-        assert!(worth_splitting(Auto, work(250, 750), 2));
-        assert!(!worth_splitting(Auto, work(251, 749), 2));
-        assert!(!worth_splitting(Auto, work(250, 750), 4));
-        assert!(worth_splitting(Auto, work(125, 875), 4));
-        // Nothing measured yet: split, as before.
-        assert!(worth_splitting(Auto, None, 2));
-        assert!(!worth_splitting(Never, None, 2));
     }
 }

@@ -3,29 +3,35 @@
 //!
 //! A VM whose CPUs are all on this thread is held by value, and nothing is
 //! locked. A VM split over threads is held behind one lock (the "big
-//! monitor lock" of that VM): a step of a VCPU takes it for the monitor's
-//! part before the guest runs directly (`Seat::enter`: virtual interrupts,
-//! and kernel code under the engine or the translator) and for the exit's
-//! handling after it (`Seat::leave`), never while the guest runs directly.
-//! So the VCPUs' user-mode work runs in parallel, and their exits and
-//! engine runs one at a time.
+//! monitor lock" of that VM, `VmShared`), with its pmap outside it,
+//! read-only. Each thread takes its CPUs' VCPUs out of the VM for each
+//! quantum (their boxes, swapped with placeholders) and puts them back
+//! before the threads meet, so the thread settling the boundary sees every
+//! VCPU. A step of a VCPU takes the lock for the monitor's part before the
+//! guest runs (`Seat::enter_part`: virtual interrupts, translated kernel
+//! code) and for the exit's handling after it (`Seat::leave`); the guest's
+//! direct run and the engine's run of its kernel code (`exec=direct`) go
+//! without it, the engine taking it only for what is VM-wide (a device, a
+//! privileged instruction, an exception: `guest::VmLock`). So user-mode
+//! work and kernel code that computes run in parallel; exits, privileged
+//! instructions and translated code one VCPU at a time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use sim::hv::{quantum_end, Bus, Cpu};
 
 use super::sync::{Cut, Meet, Waker};
 use super::Work;
+use crate::engine::{self, EngineStop};
 use crate::exit::Outcome;
-use crate::guest::Shootdown;
-use crate::mem::Asids;
+use crate::guest::{FetchPage, GuestCtx, Shootdown, VmLock, Wide};
+use crate::mem::Pmap;
 use crate::obs::{MonEvent, Place, Trace};
-use crate::seat::{self, Seat};
-use crate::vcpu::VcpuState;
-use crate::vm::Vm;
-use crate::{coalesce, cost, tlbctl};
+use crate::seat::{self, Enter, Seat};
+use crate::vcpu::{Vcpu, VcpuState};
+use crate::vm::{Vm, VmHeld, VmShared};
+use crate::{coalesce, commpage, cost, tlbctl};
 
 /// A physical CPU lent to a unit, with the VCPU seated on it.
 pub(super) struct Lent {
@@ -39,20 +45,22 @@ pub(super) struct Lent {
     pub(super) slice_end: u64,
     pub(super) wanted: bool,
     /// The generation of its VM's machine ASIDs its real TLB holds entries
-    /// of ([`catch_up`]).
+    /// of (`tlbctl::catch_up`).
     pub(super) generation: u64,
+    /// Of a split VM: its VCPU while this thread holds it (during a
+    /// quantum, outside the VM's lock), else the placeholder standing in
+    /// for it there ([`trade`]).
+    pub(super) own: Option<Box<Vcpu>>,
 }
 
-/// What of a VM the threads share: the VM and its machine ASIDs.
-pub(super) struct VmHeld {
-    pub(super) vm: Vm,
-    pub(super) asids: Asids,
-}
-
-/// A VM split over threads: the VM behind its lock, and where the threads
-/// meet at each quantum's end.
+/// A VM split over threads: the VM behind its lock, its pmap, which no
+/// one changes while the VM is split (only a remapping job does, and one
+/// sends the monitor back to the deterministic mode before the next
+/// batch: `Monitor::run_quantum`),
+/// and where the threads meet at each quantum's end.
 pub(super) struct Shared {
-    pub(super) held: Mutex<VmHeld>,
+    pub(super) vm: VmShared,
+    pub(super) pmap: Pmap,
     pub(super) meet: Meet,
 }
 
@@ -68,7 +76,56 @@ impl Held {
     fn with<R>(&mut self, f: impl FnOnce(&mut VmHeld) -> R) -> R {
         match self {
             Held::Whole(held) => f(held),
-            Held::Split(shared) => f(&mut shared.held.lock()),
+            Held::Split(shared) => shared.vm.with(f),
+        }
+    }
+}
+
+/// Swaps `l`'s box with the VM's slot of its VCPU: takes the VCPU out of
+/// the VM (its placeholder goes in) or puts it back. A thread takes its
+/// VCPUs at the start of each quantum, puts each back for every part of a
+/// step it runs under the lock (so the seat's code finds it where it always
+/// does) and takes it again before letting go, and puts them back before it
+/// arrives at the quantum's end. A pointer swap: nothing is allocated.
+fn trade(h: &mut VmHeld, l: &mut Lent) {
+    if let (Some(own), Some(slot)) = (l.own.as_mut(), h.vm.vcpus.get_mut(l.c)) {
+        std::mem::swap(own, slot);
+    }
+}
+
+/// [`trade`] for every CPU of a split unit, under the VM's lock.
+fn trade_all(u: &mut Unit) {
+    if let Held::Split(shared) = &u.held {
+        shared
+            .vm
+            .with(|h| u.cpus.iter_mut().for_each(|l| trade(h, l)));
+    }
+}
+
+/// Runs `f` on the VM with `l`'s VCPU in it, its real TLB caught up with
+/// the VM's ASIDs: under the lock, with the pmap that is outside it, if
+/// the VM is split.
+fn locked<R>(
+    held: &mut Held,
+    l: &mut Lent,
+    f: impl FnOnce(&mut VmHeld, &mut Lent, Option<&Pmap>) -> R,
+) -> R {
+    let run = |h: &mut VmHeld, l: &mut Lent, pmap: Option<&Pmap>| {
+        if let Some(vc) = h.vm.vcpus.get(l.c) {
+            tlbctl::catch_up(&mut l.cpu.core, &mut h.asids, vc, &mut l.generation);
+        }
+        f(h, l, pmap)
+    };
+    match held {
+        Held::Whole(h) => run(h, l, None),
+        Held::Split(shared) => {
+            let Shared { vm, pmap, .. } = &**shared;
+            vm.with(|h| {
+                trade(h, l);
+                let r = run(h, l, Some(pmap));
+                trade(h, l);
+                r
+            })
         }
     }
 }
@@ -122,9 +179,11 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
         let q = j - 1;
         let end = quantum_end(start, job.quantum, job.limit);
         for u in &mut units {
+            trade_all(u);
             for i in 0..u.cpus.len() {
                 run_lent(u, i, bus, job, start, end);
             }
+            trade_all(u);
         }
         if !job.cut.claim(j) {
             break;
@@ -199,6 +258,8 @@ enum Step {
     Idle,
     /// Run the guest directly.
     Direct,
+    /// Run the engine.
+    Engine,
     Done(Outcome),
 }
 
@@ -206,7 +267,7 @@ enum Step {
 /// deterministic scheduler does (`Monitor::run_pcpu`), except that a VCPU
 /// that waits or whose VM ended leaves the CPU idle until the quantum's end.
 /// The VM is taken (locked, if split) for the monitor's parts of each step
-/// and let go while the guest runs directly.
+/// and let go while the guest runs directly or in the engine.
 fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, end: u64) {
     let v = u.v;
     let Unit {
@@ -220,13 +281,13 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
         cost,
         ..
     } = job;
+    let cost = *cost;
     loop {
         let before = l.cpu.cycles();
         if before >= end {
             return;
         }
-        let step = held.with(|h| {
-            catch_up(h, l);
+        let step = locked(held, l, |h, l, pmap| {
             let runnable = h.vm.running()
                 && h.vm
                     .vcpus
@@ -235,13 +296,14 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
             if !runnable {
                 return Step::Idle;
             }
-            let mut seat = seat_of(h, l, v, bus, trace, shootdowns, *cost);
-            match seat.enter(end) {
-                None => Step::Direct,
-                Some(outcome) => Step::Done(settle(&mut seat, outcome, start, started)),
+            let mut seat = seat_of(h, l, v, pmap, bus, trace, shootdowns, cost);
+            match seat.enter_part(end, false) {
+                Enter::Direct => Step::Direct,
+                Enter::Engine => Step::Engine,
+                Enter::Done(outcome) => Step::Done(settle(&mut seat, outcome, start, started)),
             }
         });
-        let mut direct = 0;
+        let mut free = 0;
         let outcome = match step {
             Step::Idle => {
                 l.cpu.idle_until(end);
@@ -250,18 +312,45 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
             Step::Done(outcome) => outcome,
             Step::Direct => {
                 let ran = seat::run_direct(&mut l.cpu, bus, None, v, l.c, end);
-                direct = ran.cycles;
-                held.with(|h| {
-                    catch_up(h, l);
-                    let mut seat = seat_of(h, l, v, bus, trace, shootdowns, *cost);
+                free = ran.cycles;
+                locked(held, l, |h, l, pmap| {
+                    let mut seat = seat_of(h, l, v, pmap, bus, trace, shootdowns, cost);
                     let outcome = seat.leave(ran, end);
                     settle(&mut seat, outcome, start, started)
                 })
             }
+            Step::Engine => {
+                let c0 = l.cpu.cycles();
+                let (stopped, under_lock) = match held {
+                    Held::Whole(h) => {
+                        let mut seat = seat_of(h, l, v, None, bus, trace, shootdowns, cost);
+                        let stopped = seat
+                            .with_ctx(|ctx, regs| engine::run(ctx, regs, 0, end))
+                            .map(|stop| (stop, None));
+                        // Had it been split: device accesses and privileged
+                        // instructions are few next to the code it computes.
+                        (stopped, 0)
+                    }
+                    Held::Split(shared) => {
+                        let (stop, reason, under_lock) =
+                            engine_unlocked(shared, l, v, bus, trace, shootdowns, cost, end);
+                        (Some((stop, reason)), under_lock)
+                    }
+                };
+                free = l.cpu.cycles().saturating_sub(c0 + under_lock);
+                locked(held, l, |h, l, pmap| {
+                    let Some((stop, reason)) = stopped else {
+                        return Outcome::Budget;
+                    };
+                    seat::stop_vm(reason, &mut h.vm.end, trace);
+                    let mut seat = seat_of(h, l, v, pmap, bus, trace, shootdowns, cost);
+                    settle(&mut seat, seat::engine_outcome(stop), start, started)
+                })
+            }
         };
         let spent = l.cpu.cycles().saturating_sub(before);
-        work.direct += direct;
-        work.monitor += spent.saturating_sub(direct);
+        work.free += free;
+        work.locked += spent.saturating_sub(free);
         match outcome {
             Outcome::Resume | Outcome::Board => {}
             Outcome::Wait => {
@@ -274,11 +363,71 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
     }
 }
 
+/// Runs the engine for the VCPU `l` holds, of the split VM `shared`,
+/// outside the VM's lock (`guest::VmLock` takes it for what is VM-wide):
+/// how it stopped, why the VM must stop, if the guest made it, and the
+/// cycles it charged holding the lock.
+#[allow(clippy::too_many_arguments)]
+fn engine_unlocked(
+    shared: &Shared,
+    l: &mut Lent,
+    v: usize,
+    bus: &mut Bus,
+    trace: &mut Trace,
+    shootdowns: &mut Vec<(usize, usize, Shootdown)>,
+    cost: cost::Cost,
+    end: u64,
+) -> (EngineStop, Option<String>, u64) {
+    let Lent {
+        cpu,
+        own,
+        tlb_cursor,
+        generation,
+        ..
+    } = l;
+    let Some(vcpu) = own.as_deref_mut() else {
+        return (EngineStop::Budget, None, 0);
+    };
+    let Cpu { regs, core } = cpu;
+    let now = core.cycles();
+    trace.now = now;
+    let (mut reason, mut under_lock) = (None, 0);
+    let mut ctx = GuestCtx {
+        vm: v,
+        vcpu,
+        pmap: &shared.pmap,
+        wide: VmLock {
+            shared: &shared.vm,
+            generation,
+            locked_cycles: &mut under_lock,
+        },
+        bus,
+        core,
+        trace,
+        shootdowns,
+        now,
+        stop: &mut reason,
+        tlb_cursor,
+        debug: None,
+        cost,
+        fetch: FetchPage::default(),
+    };
+    // As every context starts (`Seat::with_ctx`); the part of the step
+    // before this one already took the page back, so this is seldom needed.
+    if ctx.vcpu.commpage_live {
+        VmLock::locked(&mut ctx, commpage::load);
+    }
+    let stop = engine::run(&mut ctx, regs, 0, end);
+    (stop, reason, under_lock)
+}
+
 /// The VCPU on `l`, seated with this thread's bus, trace and shootdown list.
+#[allow(clippy::too_many_arguments)]
 fn seat_of<'a>(
     h: &'a mut VmHeld,
     l: &'a mut Lent,
     v: usize,
+    pmap: Option<&'a Pmap>,
     bus: &'a mut Bus,
     trace: &'a mut Trace,
     shootdowns: &'a mut Vec<(usize, usize, Shootdown)>,
@@ -291,6 +440,7 @@ fn seat_of<'a>(
         cpu: &mut l.cpu,
         bus,
         vm: &mut h.vm,
+        pmap,
         asids: &mut h.asids,
         trace,
         shootdowns,
@@ -318,33 +468,4 @@ fn settle(
         _ => {}
     }
     outcome
-}
-
-/// Brings `l`'s real TLB to the current generation of its VM's machine
-/// ASIDs, at the start of each part of a step that holds the VM.
-///
-/// Another CPU of the VM may have started a generation (its ASIDs ran
-/// out) while this one ran the guest directly: until now this CPU used its
-/// own entries under its old machine ASID, which still meant what they did
-/// for it. Before it looks up or installs under a machine ASID of the new
-/// generation (which may name another of its guest ASIDs), its TLB is
-/// flushed and its real EntryHi takes the new ASID of the guest's current
-/// one (its VPN2, which an exit may be about to read, stays).
-///
-/// Shootdowns need no such catching up: they name the shooting VCPU's own
-/// address space (`engine::shoot_down`), whose machine ASIDs no other VCPU
-/// uses, and a VCPU stays on one CPU for a whole batch, whose own TLB the
-/// shootdown reaches at once. The other CPUs' stale entries of that space
-/// can be hit only once the VCPU is seated there, after the main thread's
-/// boundary, which first applies every shootdown of the batch to every CPU
-/// (`Parallel::take_back`).
-fn catch_up(h: &mut VmHeld, l: &mut Lent) {
-    if h.asids.generation == l.generation {
-        return;
-    }
-    tlbctl::flush_real_tlb(&mut l.cpu.core);
-    if let Some(vc) = h.vm.vcpus.get(l.c) {
-        tlbctl::retag(&mut l.cpu.core, &mut h.asids, vc.space, vc.cp0.asid());
-    }
-    l.generation = h.asids.generation;
 }

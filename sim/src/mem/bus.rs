@@ -406,8 +406,9 @@ impl Bus {
     }
 
     /// LL of `width` bytes at `paddr` in RAM: links, then reads (the order
-    /// `links` needs). `None`, and no link, outside RAM.
-    pub(crate) fn load_linked(&mut self, cpu: usize, paddr: u64, width: u8) -> Option<u64> {
+    /// `links` needs). `None`, and no link, outside RAM. (Public for the
+    /// monitor's engine, whose VCPUs of one VM may run on several threads.)
+    pub fn load_linked(&mut self, cpu: usize, paddr: u64, width: u8) -> Option<u64> {
         if !self.in_ram(paddr, u64::from(width.clamp(1, 8))) {
             return None;
         }
@@ -426,8 +427,10 @@ impl Bus {
     }
 
     /// SC of `width` bytes at `paddr`: `Some(stored)` in RAM; `None` if the
-    /// link held but `paddr` is a device (the caller writes it).
-    pub(crate) fn store_conditional(
+    /// link held but `paddr` is a device (the caller writes it). Exact when
+    /// other threads store meanwhile (`links`), where testing the link and
+    /// then writing would not be.
+    pub fn store_conditional(
         &mut self,
         cpu: usize,
         paddr: u64,
