@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
@@ -64,6 +64,8 @@ pub(crate) struct Done {
     pub(crate) epoch: u32,
     pub(crate) what: What,
     pub(crate) func: Result<BlockFn, Error>,
+    /// When it was sent, taken up and finished (`DISCO_JIT_STATS`).
+    pub(crate) times: [Instant; 3],
 }
 
 enum Msg {
@@ -76,6 +78,7 @@ enum Msg {
         job: Job,
         delay: Duration,
         reply: Sender<Done>,
+        sent: Instant,
     },
     /// The client forgot every pointer into its module: free it.
     Free { client: u64 },
@@ -106,12 +109,15 @@ fn serve(rx: &Receiver<Msg>) {
                 job,
                 delay,
                 reply,
+                sent,
             } => {
+                let started = Instant::now();
                 if current.load(Relaxed) != u64::from(epoch) {
                     let _ = reply.send(Done {
                         epoch,
                         what: job.what,
                         func: Err(error("stale")),
+                        times: [sent, started, started],
                     });
                     continue;
                 }
@@ -126,8 +132,14 @@ fn serve(rx: &Receiver<Msg>) {
                     },
                 };
                 let what = job.what;
+                let times = [sent, started, Instant::now()];
                 // A client that is gone needs no answer.
-                let _ = reply.send(Done { epoch, what, func });
+                let _ = reply.send(Done {
+                    epoch,
+                    what,
+                    func,
+                    times,
+                });
             }
             Msg::Free { client } => {
                 modules.remove(&client);
@@ -170,6 +182,7 @@ impl Remote {
             job,
             delay: self.delay,
             reply: self.reply.clone(),
+            sent: Instant::now(),
         };
         queue().is_some_and(|q| q.send(msg).is_ok())
     }
@@ -241,6 +254,9 @@ impl Jit {
 
     fn install(&mut self, done: Done) {
         self.pending = self.pending.saturating_sub(1);
+        if stats() {
+            report(&done);
+        }
         let (true, Ok(f)) = (done.epoch == self.epoch, done.func) else {
             return;
         };
@@ -339,6 +355,37 @@ impl Compiler {
         // is freed only when its client has forgotten every copy (point 1).
         Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) })
     }
+}
+
+/// `DISCO_JIT_STATS` set: each answer of the compiler thread is reported
+/// on standard error as it is installed (docs/tiers.md, "Compiling in the
+/// background"). Read once per process.
+fn stats() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("DISCO_JIT_STATS").is_some())
+}
+
+/// One line per answer: when it was sent (from the process's first
+/// request), how long it waited for the thread, compiled, and waited to be
+/// installed.
+#[cold]
+fn report(done: &Done) {
+    static FIRST: OnceLock<Instant> = OnceLock::new();
+    let [sent, started, finished] = done.times;
+    let first = *FIRST.get_or_init(|| sent);
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+    let what = match done.what {
+        What::Block(i) => format!("block {i}"),
+        What::Loop(i) => format!("loop {i}"),
+    };
+    eprintln!(
+        "disco-jit: {what}: sent at {:.2} ms, queued {:.2} ms, compiled in {:.2} ms, installed {:.2} ms later (at {:.2} ms)",
+        ms(first, sent),
+        ms(sent, started),
+        ms(started, finished),
+        ms(finished, Instant::now()),
+        ms(first, Instant::now()),
+    );
 }
 
 /// `DISCO_JIT_DISASM` set: every compiled function's machine code goes to

@@ -33,14 +33,16 @@ impl Jit {
         if !matches!(self.loops.get(h), Some(None)) {
             return false;
         }
-        // One on its way already.
-        if self.pending_loops.iter().any(|l| l.1 == head.index) {
-            return false;
-        }
         // A member of another loop reaches it through one chained call
         // (links lead into loops): one compile per loop, not per member.
-        let member = |m: &Option<Box<[u32]>>| m.as_ref().is_some_and(|m| m.contains(&head.index));
-        if self.loops.iter().any(member) {
+        // Also while that loop is on its way: its installation would refuse
+        // this one, whose compile would only have taken the compiler
+        // thread's time (a second core's, on a shared host) while the CPU
+        // waits for the first.
+        let member = |m: &[u32]| m.contains(&head.index);
+        if self.loops.iter().flatten().any(|m| member(m))
+            || self.pending_loops.iter().any(|l| member(&l.2))
+        {
             return false;
         }
         let mut path = vec![h];

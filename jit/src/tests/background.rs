@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::chain::{counting_loop, run, BASE};
 use super::fast::Words;
+use super::region::two_blocks;
 use crate::{Code, Jit, Mode, State};
 
 /// Polls until the compiler thread has answered everything (it always
@@ -76,6 +77,25 @@ fn answers_for_a_reset_epoch_or_a_dropped_block_are_discarded() {
     // The block's own code still runs (a chain of one: no link left).
     let (_, st, g) = run(&jit, code, 5, 1 << 40, &mut Words::new(true));
     assert_eq!((g[1], st.retired), (1, 0));
+}
+
+#[test]
+fn a_member_of_a_loop_on_its_way_closes_no_other() {
+    let mut jit = Jit::with_mode(Mode::Delayed(Duration::from_millis(5))).unwrap();
+    let (a, b) = two_blocks();
+    let (ca, cb) = (jit.compile(&a).unwrap(), jit.compile(&b).unwrap());
+    settle(&mut jit);
+    assert!(jit.link((ca, 3), (cb, BASE + 32), 13, 0));
+    assert!(jit.link((cb, 3), (ca, BASE), 13, 0));
+    assert!(jit.close_loop(ca));
+    // B's loop is A's: it is not sent again while A's is compiled.
+    assert!(!jit.close_loop(cb));
+    assert_eq!(jit.pending(), 1);
+    settle(&mut jit);
+    assert_eq!(jit.loops(), 1);
+    assert!(!jit.close_loop(cb));
+    let (_, st, g) = run(&jit, ca, 1000, 1 << 40, &mut Words::new(true));
+    assert_eq!((g[1], st.retired), (1000, 999 * 6 + 3));
 }
 
 #[test]

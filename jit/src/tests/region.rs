@@ -139,7 +139,7 @@ fn only_where_other_threads_store_does_a_jump_read_the_generation() {
 
 /// A at word 0: r1 += 1; beq r0, r0 to B (word 8); r3 = r3 + r1 in its
 /// slot. B at word 8: r4 += 1; bne r1, r2 back to A; nop.
-fn two_blocks() -> (Block, Block) {
+pub(super) fn two_blocks() -> (Block, Block) {
     let a = block(
         &[
             addiu(1, 1, 1),
