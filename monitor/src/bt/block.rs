@@ -22,7 +22,7 @@ use sim::hv::{
 
 use super::run::{RunState, BLOCK_SLOTS};
 use super::state::unchained_exit;
-pub(super) use super::state::{Block, Ctx, Step};
+pub(super) use super::state::{Block, Ctx};
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 
@@ -119,9 +119,9 @@ pub(super) fn find(
 fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool {
     let cache = &mut ctx.bt.cache;
     if let Some(old) = cache.blocks.remove(&key) {
-        cache.insns -= old.steps.len();
+        cache.insns -= old.insns.len();
     }
-    let flush = cache.insns + b.steps.len() > cache.capacity && !cache.blocks.is_empty();
+    let flush = cache.insns + b.insns.len() > cache.capacity && !cache.blocks.is_empty();
     if flush {
         ctx.bt.stats.flushes += 1;
         ctx.bt.stats.flushed_blocks += cache.blocks.len() as u64;
@@ -129,7 +129,7 @@ fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool 
         cache.insns = 0;
         cache.flushes += 1;
     }
-    cache.insns += b.steps.len();
+    cache.insns += b.insns.len();
     cache.blocks.insert(key, Arc::clone(b));
     flush
 }
@@ -188,8 +188,9 @@ fn translate(
         page,
         generation,
         shared_base,
-        steps: insns.iter().map(|i| (Step::of(i), *i)).collect(),
+        code: super::state::code_of(&insns, pc),
         unchained: unchained_exit(&insns),
+        insns,
         targets: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
         pic_resets: AtomicU32::new(0),
     })

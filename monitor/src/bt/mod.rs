@@ -12,6 +12,7 @@
 //! modelled cost (`cost.rs`, the `bt_*` rows; docs/timing.md).
 
 mod block;
+mod code;
 mod exec;
 pub mod region;
 mod run;
