@@ -10,7 +10,6 @@
 
 use std::marker::PhantomData;
 
-use sim::hv::isa::Op;
 use sim::hv::{execute, Access, BlockCode, BlockCtx, Exception, Flow, MulDiv, Regs, TIMING};
 
 use super::block::Block;
@@ -245,6 +244,7 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
     /// Instruction `k` through `execute`, as a translated instruction ran
     /// before the block loop: retired with its flow's cycles when the
     /// block ends there, else left to the loop's table.
+    #[inline(never)]
     fn general(
         &mut self,
         ctx: &mut GuestCtx<'a>,
@@ -330,6 +330,7 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         changed
     }
 
+    #[inline(always)]
     fn leave(
         &mut self,
         ctx: &mut GuestCtx<'a>,
@@ -347,12 +348,7 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         if self.end.is_some() || done < code.len() {
             return;
         }
-        let hilo = self
-            .b
-            .insns
-            .get(self.first + k)
-            .is_some_and(|i| matches!(i.op, Op::Mult | Op::Multu | Op::Mfhi | Op::Mflo));
-        if !hilo && !code.is_access(k) {
+        if code.is_register_only(k) {
             // A register-only last instruction (never a transfer: one
             // without its slot runs the general path): `ctx.now` at its
             // start, as for any other.

@@ -85,6 +85,7 @@ impl Block {
     }
 
     /// Instructions.
+    #[inline(always)]
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
@@ -95,16 +96,43 @@ impl Block {
 
     /// Whether instruction `k` is a load (its destination is the interlock
     /// a block ending after it carries).
+    #[inline(always)]
     pub fn is_load(&self, k: usize) -> bool {
         k < 32 && (self.loads >> k) & 1 != 0
     }
 
     /// Whether instruction `k` accesses memory.
+    #[inline(always)]
     pub fn is_access(&self, k: usize) -> bool {
         k < 32 && (self.mem >> k) & 1 != 0
     }
 
+    /// Whether instruction `k` runs as a micro-op that touches nothing but
+    /// the general registers and the flow (an ALU operation, a branch or a
+    /// jump).
+    #[inline(always)]
+    pub fn is_register_only(&self, k: usize) -> bool {
+        let kind = self.uops[k % MAX_LEN].kind;
+        !matches!(
+            kind,
+            Kind::Generic
+                | Kind::Lw
+                | Kind::Lh
+                | Kind::Lhu
+                | Kind::Lb
+                | Kind::Lbu
+                | Kind::Sw
+                | Kind::Sh
+                | Kind::Sb
+                | Kind::Mult
+                | Kind::Multu
+                | Kind::Mfhi
+                | Kind::Mflo
+        )
+    }
+
     /// Whether instruction `k` is a delay slot.
+    #[inline(always)]
     pub fn is_slot(&self, k: usize) -> bool {
         k < 32 && (self.slots >> k) & 1 != 0
     }
