@@ -6,10 +6,19 @@
 #
 #   bench/callgrind.sh [DISCO_BINARY] [EXTRA disco run ARGS...]
 #   (default ./target/release/disco; e.g. bench/callgrind.sh ./target/release/disco --tier 1)
+#
+# CALLGRIND_T3_INLINE=1 measures tier 3 compiling on the CPU's thread instead
+# (the example sim/examples/tier3_inline.rs; no BINARY or ARGS): with the
+# compiler thread, valgrind's scheduling decides when the code arrives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-./target/release/disco}
 shift || true
+inline=${CALLGRIND_T3_INLINE:-}
+if [ -n "$inline" ]; then
+    cargo build -q --release -p disco-sim --example tier3_inline
+    bin=./target/release/examples/tier3_inline
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 command -v valgrind >/dev/null || { echo "SKIPPED: valgrind is not installed"; exit 0; }
@@ -23,8 +32,10 @@ elf() { # passes -> $work/w$passes.elf
 measure() { # passes -> "guest_insns host_insns"
     local n=$1 insns ir
     shift
-    insns=$("$bin" run "$work/w$n.elf" --stats "$@" 2>&1 | awk '/^total:/ {print $2}')
-    valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n" "$bin" run "$work/w$n.elf" "$@" >/dev/null 2>"$work/vg.$n"
+    local cmd=("$bin" run "$work/w$n.elf" "$@")
+    [ -n "$inline" ] && cmd=("$bin" "$work/w$n.elf")
+    insns=$("${cmd[@]}" --stats 2>&1 | awk '/^total:/ {print $2}')
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n" "${cmd[@]}" >/dev/null 2>"$work/vg.$n"
     ir=$(awk '/^summary:/ {print $2}' "$work/cg.$n")
     echo "$insns $ir"
 }

@@ -141,6 +141,10 @@ pub(crate) struct RunArgs {
     /// With --parallel: host threads to spread the CPUs over (default: the host's cores).
     #[arg(long, value_name = "N", requires = "parallel", value_parser = whole::<usize>, allow_negative_numbers = true)]
     pub(crate) threads: Option<usize>,
+    /// With --parallel under the monitor: whether a VM's CPUs may be split over threads
+    /// (auto, always or never; default auto: only a VM whose work runs mostly directly).
+    #[arg(long, value_name = "POLICY", requires = "parallel")]
+    pub(crate) split: Option<String>,
     /// Disk image for the board's disk device (sectors read as the guest asks; the file is not modified).
     #[arg(long, value_name = "FILE")]
     pub(crate) disk: Option<PathBuf>,
@@ -202,6 +206,7 @@ impl RunArgs {
             max_cycles: self.max_cycles,
             parallel: self.parallel.then_some(true),
             threads: self.threads,
+            split: self.split.clone(),
             seed: self.seed,
             epoch: self.epoch,
             disk: self.disk.clone(),

@@ -83,6 +83,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     {
         bail!("--boot-mem, --at, --remap and --remap-index are for a kernel booted on the bare machine (IMAGE), not --vm");
     }
+    if s.split.is_some() && s.image.is_some() {
+        bail!("--split is for the monitor's VMs (--vm, the demo); the bare machine's CPUs are never grouped");
+    }
     if s.image.is_some() && !specs.is_empty() {
         bail!("give either an IMAGE (native) or --vm specifications, not both");
     }
@@ -387,6 +390,14 @@ fn run_monitor(
     m.trace.enabled = !categories.is_empty();
     m.trace.engine_insns = categories.insn;
     m.set_parallel(s.threads().map_err(|e| setting_error(args, e))?);
+    if let Some(split) = &s.split {
+        if s.parallel != Some(true) {
+            bail!(
+                "split = {split:?} is for the parallel mode; set parallel = true (--parallel) too"
+            );
+        }
+        m.set_split(split.parse().map_err(|e| anyhow!("--split {e}"))?);
+    }
     let consoles = crate::report::Prefixer::new(
         m.vms.iter().map(|v| v.name.clone()).collect(),
         console_files,

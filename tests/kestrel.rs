@@ -430,7 +430,8 @@ fn shootdown_mode_in_a_vm_in_parallel_beside_another() {
 fn demo_and_shootdown_mode_in_a_vm_split_over_threads() {
     for (vcpus, pcpus, threads) in [(2, 2, "2"), (4, 4, "2"), (4, 4, "4")] {
         let vm = [format!("{},cpus={vcpus}", kestrel())];
-        let o = monitor_with(pcpus, &vm, &["--parallel", "--threads", threads]);
+        let flags = ["--parallel", "--threads", threads, "--split", "always"];
+        let o = monitor_with(pcpus, &vm, &flags);
         assert_status_0(&o);
         let out = text(&o.stdout);
         check_demo(&out, "[vm0] ", vcpus);
@@ -439,7 +440,8 @@ fn demo_and_shootdown_mode_in_a_vm_split_over_threads() {
     let image = kestrel_in_mode(4, "shootdown-vm-split");
     for (pcpus, threads) in [(2, "2"), (4, "4")] {
         let vm = [format!("{},cpus=4,name=cow", image.path())];
-        let o = monitor_with(pcpus, &vm, &["--parallel", "--threads", threads]);
+        let flags = ["--parallel", "--threads", threads, "--split", "always"];
+        let o = monitor_with(pcpus, &vm, &flags);
         assert_status_0(&o);
         let out = text(&o.stdout);
         check_shootdown(&out, "[cow] ", 4);

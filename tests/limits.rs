@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{images, run, text};
+use common::{images, refused_in_one_line, run, text};
 use sim::isa::asm::Asm;
 use sim::isa::{Op, Reg};
 
@@ -48,12 +48,7 @@ fn s(p: &Path) -> &str {
 /// Asserts a refusal: exit status 2, one line on stderr containing every
 /// one of `says`, nothing from the guest.
 fn refused(o: &Output, says: &[&str]) {
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}{}", text(&o.stdout));
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
-    for want in says {
-        assert!(err.contains(want), "expected {want:?} in {err}");
-    }
+    refused_in_one_line(o, says);
     assert!(!text(&o.stdout).contains("Hello"), "the guest never ran");
 }
 

@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::{images, run, split_batches, text, KITS};
-use monitor::{Monitor, MonitorConfig, MonitorExit, VmConfig, VmEnd};
+use common::{images, refused_in_one_line, run, split_batches, text, KITS};
+use monitor::{Monitor, MonitorConfig, MonitorExit, SplitPolicy, VmConfig, VmEnd};
 
 fn kit_path(name: &str) -> String {
     images().join(name).to_str().unwrap().to_string()
@@ -161,7 +161,8 @@ fn the_smp_kits_pass_in_a_vm_split_over_threads() {
     for (vcpus, pcpus, threads) in [("2", "2", "2"), ("4", "4", "2"), ("4", "4", "4")] {
         for (name, _, last) in &KITS[5..7] {
             let vm = vec![format!("{},cpus={vcpus}", kit_path(name))];
-            let o = monitor(pcpus, &vm, &["--parallel", "--threads", threads]);
+            let flags = ["--parallel", "--threads", threads, "--split", "always"];
+            let o = monitor(pcpus, &vm, &flags);
             let out = text(&o.stdout);
             let what = format!("{name}, {vcpus} VCPUs on {pcpus} CPUs, {threads} threads");
             assert_eq!(o.status.code(), Some(0), "{what}: {out}");
@@ -186,7 +187,8 @@ fn the_smp_kits_pass_in_a_vm_split_over_threads() {
 fn the_smp_kit_in_a_split_vm_passes_20_times() {
     let vm = vec![format!("{},cpus=4", kit_path("smp.elf"))];
     for i in 0..20 {
-        let o = monitor("2", &vm, &["--parallel", "--threads", "2"]);
+        let flags = ["--parallel", "--threads", "2", "--split", "always"];
+        let o = monitor("2", &vm, &flags);
         let out = text(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "run {i}: {out}");
         let lines = console(&out, "vm0");
@@ -207,8 +209,13 @@ fn the_smp_kit_in_a_split_vm_passes_20_times() {
 /// the guest retired.
 type TwoVcpuEnd = (Vec<u8>, Vec<[u64; 3]>, Option<(u64, u64)>, [u64; 2]);
 
-/// Runs `image` in one VM of two VCPUs on two CPUs, on `threads` threads.
-fn two_vcpu_run(image: &sim::loader::Image, threads: Option<usize>) -> TwoVcpuEnd {
+/// Runs `image` in one VM of two VCPUs on two CPUs, on `threads` threads,
+/// split over them as `split` says.
+fn two_vcpu_run(
+    image: &sim::loader::Image,
+    threads: Option<usize>,
+    split: SplitPolicy,
+) -> TwoVcpuEnd {
     let mut m = Monitor::new(MonitorConfig {
         pcpus: 2,
         max_cycles: Some(2_000_000_000),
@@ -219,6 +226,7 @@ fn two_vcpu_run(image: &sim::loader::Image, threads: Option<usize>) -> TwoVcpuEn
         ..MonitorConfig::default()
     })
     .unwrap();
+    m.set_split(split);
     m.set_parallel(threads);
     assert_eq!(m.run(), MonitorExit::AllEnded);
     assert_eq!(m.vms[0].end, Some(VmEnd::Halted(0)));
@@ -240,13 +248,17 @@ fn two_vcpu_run(image: &sim::loader::Image, threads: Option<usize>) -> TwoVcpuEn
 }
 
 /// The run on two threads ends as the deterministic one (memory and the
-/// registers that hold results) and splits the VM in (nearly) every batch.
-/// Returns the deterministic run's engine and guest instructions.
-fn splits_and_ends_as_deterministically(image: &sim::loader::Image) -> [u64; 2] {
-    let (det_ram, det_regs, none, insns) = two_vcpu_run(image, None);
+/// registers that hold results) and, as `split` lets it, splits the VM in
+/// (nearly) every batch. Returns the deterministic run's engine and guest
+/// instructions.
+fn splits_and_ends_as_deterministically(
+    image: &sim::loader::Image,
+    split: SplitPolicy,
+) -> [u64; 2] {
+    let (det_ram, det_regs, none, insns) = two_vcpu_run(image, None, split);
     assert_eq!(none, None);
     assert_eq!(det_regs[1][2], 1, "VCPU 1 never ran: {det_regs:x?}");
-    let (ram, regs, batches, _) = two_vcpu_run(image, Some(2));
+    let (ram, regs, batches, _) = two_vcpu_run(image, Some(2), split);
     let (all, split) = batches.unwrap();
     assert!(
         split > 0 && split + 2 >= all,
@@ -260,25 +272,51 @@ fn splits_and_ends_as_deterministically(image: &sim::loader::Image) -> [u64; 2] 
     insns
 }
 
-/// Through the library: a VM of two VCPUs, each running the integer
-/// workload in kernel mode (the monitor's engine, under the VM's lock),
-/// on two threads is split and ends as in the deterministic mode.
-#[test]
-fn a_two_vcpu_vm_is_split_and_ends_as_deterministically() {
-    let a = sim::workload::mixed_integer_smp(0x8000_1000, 20, 2);
+/// Two VCPUs each running `mixed_integer_smp`'s integer loop in kernel
+/// mode (KSEG0: the monitor's engine, under the VM's lock when split).
+fn kernel_mode_smp(passes: u32) -> sim::loader::Image {
+    let a = sim::workload::mixed_integer_smp(0x8000_1000, passes, 2);
     let bytes = a.bytes().unwrap();
-    let _ = splits_and_ends_as_deterministically(&sim::loader::Image {
+    sim::loader::Image {
         entry: i64::from(a.origin() as i32) as u64,
         segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
-    });
+    }
+}
+
+/// Through the library: a VM of two VCPUs running kernel-mode work, made
+/// to split (`SplitPolicy::Always`), on two threads is split and ends as
+/// in the deterministic mode.
+#[test]
+fn a_two_vcpu_vm_is_split_and_ends_as_deterministically() {
+    let _ = splits_and_ends_as_deterministically(&kernel_mode_smp(20), SplitPolicy::Always);
+}
+
+/// By default (`SplitPolicy::Auto`) the same kernel-mode VM stays on one
+/// thread: its VCPUs would only take turns at the VM's lock
+/// (docs/parallel.md, "Which VMs are split"); and `Never` never splits
+/// even the directly run one.
+#[test]
+fn a_vm_of_monitor_work_is_not_split_by_default() {
+    let image = kernel_mode_smp(1000);
+    let (det_ram, det_regs, _, _) = two_vcpu_run(&image, None, SplitPolicy::Auto);
+    let (ram, regs, batches, _) = two_vcpu_run(&image, Some(2), SplitPolicy::Auto);
+    let (all, split) = batches.unwrap();
+    // At most its first batch with both VCPUs, before anything is measured.
+    assert!(all >= 5 && split <= 1, "{split} of {all} batches split");
+    assert_eq!(regs, det_regs);
+    assert!(ram == det_ram, "the VM's memory differs between the modes");
+    let image = sim::workload::windowed_mixed_integer_smp(50, 2).unwrap();
+    let (_, _, batches, _) = two_vcpu_run(&image, Some(2), SplitPolicy::Never);
+    assert_eq!(batches.map(|b| b.1), Some(0));
 }
 
 /// The same with the work in the window (supervisor mode, run directly,
-/// outside the VM's lock): both VCPUs' loops really ran in parallel.
+/// outside the VM's lock): split by default, both VCPUs' loops really ran
+/// in parallel.
 #[test]
 fn a_two_vcpu_vm_running_directly_is_split_and_ends_as_deterministically() {
     let image = sim::workload::windowed_mixed_integer_smp(200, 2).unwrap();
-    let [engine, guest] = splits_and_ends_as_deterministically(&image);
+    let [engine, guest] = splits_and_ends_as_deterministically(&image, SplitPolicy::Auto);
     // The engine runs only the boot stub and the exits' emulation.
     assert!(
         engine * 1000 < guest,
@@ -293,10 +331,7 @@ fn a_two_vcpu_vm_running_directly_is_split_and_ends_as_deterministically() {
 fn gdb_with_the_monitor_in_parallel_is_refused_in_one_line() {
     let img = kit_path("hello.elf");
     let o = run(&["run", "--vm", &img, "--parallel", "--gdb", "0"]);
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("--gdb needs the deterministic mode"), "{err}");
+    refused_in_one_line(&o, &["--gdb needs the deterministic mode"]);
 }
 
 /// A bare-metal integer workload as a VM image (kseg0 code: the engine or
@@ -410,4 +445,16 @@ fn batches_run_many_quanta_and_a_halt_cuts_them() {
         assert_eq!(insns(&par), insns(&det), "{threads} threads");
         assert!(par.vms.iter().all(|vm| vm.end == Some(VmEnd::Halted(0))));
     }
+}
+
+/// `--split` takes auto, always or never, and only with the monitor's VMs.
+#[test]
+fn a_bad_split_policy_is_refused_in_one_line() {
+    let img = kit_path("hello.elf");
+    let o = run(&["run", "--vm", &img, "--parallel", "--split", "sometimes"]);
+    refused_in_one_line(&o, &["give auto, always or never"]);
+    let o = run(&["run", &img, "--parallel", "--split", "never"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--split is for the monitor's VMs"), "{err}");
 }

@@ -324,7 +324,11 @@ impl Compiler {
         let id = module
             .declare_anonymous_function(&self.ctx.func.signature)
             .map_err(error)?;
+        self.ctx.set_disasm(disasm());
         let defined = module.define_function(id, &mut self.ctx);
+        if let Some(text) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+            eprintln!("disco-jit: {} member(s)\n{text}", members.len());
+        }
         module.clear_context(&mut self.ctx);
         defined.map_err(error)?;
         module.finalize_definitions().map_err(error)?;
@@ -335,6 +339,13 @@ impl Compiler {
         // is freed only when its client has forgotten every copy (point 1).
         Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(entry) })
     }
+}
+
+/// `DISCO_JIT_DISASM` set: every compiled function's machine code goes to
+/// standard error (docs/tiers.md, "Measuring"). Read once per process.
+fn disasm() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("DISCO_JIT_DISASM").is_some())
 }
 
 impl Drop for Compiler {

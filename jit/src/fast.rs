@@ -65,6 +65,9 @@ pub struct Fast<'a> {
 
 /// `Tables::flags` bit: a narrow store may be done inline.
 pub(crate) const NARROW_STORES: u32 = 4;
+/// `Tables::flags` bit: other threads may store to RAM (`Fast::concurrent`),
+/// so a loop's jumps read the page's generation (`lower/region.rs`).
+pub(crate) const CONCURRENT: u32 = 8;
 
 /// A translation cache no access hits, for tables that lend none: the
 /// generated code reads an entry before it finds the RAM bound (0) failed,
@@ -94,7 +97,7 @@ pub(crate) struct Tables {
     pub(crate) pages_len: u64,
     pub(crate) linked: *const AtomicU64,
     pub(crate) xctx: u32,
-    /// [`NARROW_STORES`] or 0. (Whether loads and word stores may be done
+    /// [`NARROW_STORES`], [`CONCURRENT`] or both. (Whether loads and word stores may be done
     /// inline is in the pointers: `ram_words` 0, `linked` at [`HELD`].)
     pub(crate) flags: u32,
 }
@@ -121,10 +124,10 @@ impl Tables {
         if !cfg!(target_pointer_width = "64") {
             return Tables::NONE;
         }
-        let flags = if f.stores && !f.concurrent {
-            NARROW_STORES
-        } else {
-            0
+        let flags = match (f.stores, f.concurrent) {
+            (true, false) => NARROW_STORES,
+            (_, true) => CONCURRENT,
+            (false, false) => 0,
         };
         // No store inline: every store finds a link held.
         let linked = if f.stores { f.linked } else { &HELD };

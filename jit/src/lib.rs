@@ -70,13 +70,18 @@
 //!    `fast`'s statics, which live forever: a translation table no access
 //!    hits and an atomic link mask that is never 0). The
 //!    generated code reads a translation entry only at an index masked to
-//!    [`fast::XLATE_SIZE`] (the array's length), a RAM word only below
-//!    `ram_words` and a code page only below `pages_len` (both compared
-//!    before the access), and all its accesses are aligned. What it reads
+//!    [`fast::XLATE_SIZE`] (the array's length), a RAM word only in a page
+//!    whose last word it found below `ram_words` and a code page only
+//!    below `pages_len` (both compared before the access, or before the
+//!    page was cached), and all its accesses are aligned. What it reads
 //!    plainly, the translation entries, no one writes during the run: the
 //!    memory lent them shared and nothing else can reach them (the callouts
 //!    only read them; a miss leaves the refill to the caller's interpreter
-//!    after the run). Everything a callout or another host thread may
+//!    after the run). So a page the code looked up stays what it found for
+//!    the whole run, and the code keeps the last page its loads and its
+//!    stores went to (`lower/ram.rs`), with the host addresses it computed
+//!    after those comparisons; what may change meanwhile (a page's code
+//!    flag, the link mask) it still reads at every store. Everything a callout or another host thread may
 //!    change is atomic (`AtomicU32` words, `AtomicBool` flags, an
 //!    `AtomicU64` mask: shared mutability the callouts' `&mut` does not
 //!    exclude), and the generated code accesses it only atomically: loads
@@ -113,9 +118,15 @@
 //!    their own cells (boxes that live as long as the loop's code, until
 //!    `Jit::free`); its jumps from one member to the next are jumps within
 //!    the function, not calls, so the bound on frames is unchanged, and
-//!    the generation cell it reads on every jump is the one the chain
-//!    reads, its address computed once and read only when the page index
-//!    was found below `pages_len`.
+//!    the generation cell it reads is the one the chain reads, read on
+//!    entry only after the page index was found below `pages_len` (else
+//!    the loop is stopped from the start) and at a jump only while it is
+//!    not stopped and other threads store (`Fast::concurrent`). With one
+//!    thread, the page's generation changes during a run only through
+//!    this run's stores (`Memory` lends RAM for the run, and a device or
+//!    other CPU writes it only between runs), and a store into a page
+//!    with code goes to the callout, which stops the loop: so the jumps
+//!    need not read it there.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

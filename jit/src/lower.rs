@@ -113,13 +113,21 @@ struct Lower<'a> {
     taken: Variable,
     target: Variable,
     pending: Variable,
+    /// The pending transfer's target as an offset from `vbase` when the
+    /// code says it (a conditional branch's), so that a loop's jump knows
+    /// its member without a test.
+    known_target: Option<i64>,
+    /// The dynamic cycles with the pending transfer's penalty, while
+    /// nothing but that transfer changed them: what they are in its slot's
+    /// exit (taken there), where the select need not run.
+    taken_if: Option<Value>,
     /// HI, LO, their ready cycle and the block's start cycle, when the
     /// block multiplies or reads HI/LO.
     hilo: Option<HiLo>,
-    /// The RAM fast path's tables (`fast::Tables`) and the fields read so
-    /// far.
+    /// The RAM fast path's tables (`fast::Tables`).
     tables: Value,
-    tabs: Option<ram::Tabs>,
+    /// The pages the accesses went to last (when the function has any).
+    cache: Option<ram::Cache>,
     out: StackSlot,
     load_sig: SigRef,
     store_sig: SigRef,
@@ -131,6 +139,7 @@ struct Lower<'a> {
     /// The members (one, unless a loop), the one being lowered, the
     /// start of each and, in a loop, what its jumps check.
     members: &'a [Member<'a>],
+    member: usize,
     edges: &'a [Edge],
     heads: Vec<cranelift_codegen::ir::Block>,
     looping: Option<region::Looping>,
@@ -204,7 +213,9 @@ pub(crate) fn lower(
         f,
         hilo,
         tables,
-        tabs: None,
+        cache: None,
+        known_target: None,
+        taken_if: None,
         b: first.block,
         gpr,
         state,
@@ -225,14 +236,22 @@ pub(crate) fn lower(
         links: first.links,
         block_sig,
         members,
+        member: 0,
         edges: &first.edges,
         heads,
         looping: None,
     };
     l.load_registers();
+    let accesses = members
+        .iter()
+        .flat_map(|m| &m.block.insns)
+        .any(|i| matches!(i.op, Op::Load { .. } | Op::Store { .. }));
+    if accesses {
+        l.cache = Some(l.new_cache());
+    }
     l.start_loop();
     for (j, m) in members.iter().enumerate() {
-        (l.b, l.links, l.edges) = (m.block, m.links, &m.edges);
+        (l.b, l.links, l.edges, l.member) = (m.block, m.links, &m.edges, j);
         if let Some(&head) = l.heads.get(j) {
             if j == 0 {
                 l.f.ins().jump(head, &[]);
@@ -322,8 +341,13 @@ impl Lower<'_> {
 
     /// The address of instruction `k`.
     fn pc(&mut self, k: usize) -> Value {
-        let word = self.b.insns.get(k).map_or(0, |i| i.word);
-        self.f.ins().iadd_imm_s(self.vbase, i64::from(word) << 2)
+        let off = self.offset(k);
+        self.f.ins().iadd_imm_s(self.vbase, off)
+    }
+
+    /// The address of instruction `k` less the page's.
+    fn offset(&self, k: usize) -> i64 {
+        i64::from(self.b.insns.get(k).map_or(0, |i| i.word)) << 2
     }
 
     /// Ends the function: registers back, the exit's state, its code.
@@ -373,23 +397,24 @@ impl Lower<'_> {
         self.f.ins().store(fl, at, st, offset_of!(State, at) as i32);
         let c0 = self.f.use_var(self.c0);
         self.f.ins().store(fl, c0, st, offset_of!(State, c0) as i32);
-        let retired = self.f.use_var(self.retired);
+        let retired = self.retired_now();
         self.f
             .ins()
             .store(fl, retired, st, offset_of!(State, retired) as i32);
         self.f.ins().return_(&[code]);
     }
 
-    /// Leaves after `done` instructions for `pc`; through one of the
-    /// block's exits (`LEAVE`), on to the block linked there if it may run.
-    fn leave(&mut self, code: u32, done: usize, pc: Value) {
+    /// Leaves after `done` instructions for `pc` (`known`: it is `vbase`
+    /// plus that); through one of the block's exits (`LEAVE`), on to the
+    /// block linked there if it may run.
+    fn leave(&mut self, code: u32, done: usize, pc: Value, known: Option<i64>) {
         let end = done
             .checked_sub(1)
             .and_then(|k| self.b.insns.get(k))
             .map_or(0, |i| u64::from(i.end));
         if code == LEAVE {
             if let Some(&e) = self.edges.iter().find(|e| e.done == done) {
-                self.jump(e, pc, end);
+                self.jump(e, pc, end, known);
             }
         }
         self.write_back();
@@ -420,13 +445,15 @@ impl Lower<'_> {
         self.f.switch_to_block(on);
     }
 
-    fn take(&mut self, cond: Value, to: Value) {
+    fn take(&mut self, cond: Value, to: Value, known: Option<i64>) {
+        self.known_target = known;
         // Select, not branch: a taken transfer only sets state.
         let cost = self.b.taken_cost as i64;
         let old = self.f.use_var(self.taken);
         let more = self.f.ins().iadd_imm_s(old, cost);
         let taken = self.f.ins().select(cond, more, old);
         self.f.def_var(self.taken, taken);
+        self.taken_if = Some(more);
         let old = self.f.use_var(self.target);
         let target = self.f.ins().select(cond, to, old);
         self.f.def_var(self.target, target);
@@ -440,6 +467,7 @@ impl Lower<'_> {
         self.f.def_var(self.target, zero);
         let zero32 = self.f.ins().iconst(I32, 0);
         self.f.def_var(self.pending, zero32);
+        (self.known_target, self.taken_if) = (None, None);
         let n = self.b.insns.len();
         for k in 0..n {
             let Some(&i) = self.b.insns.get(k) else { break };
@@ -556,9 +584,9 @@ impl Lower<'_> {
                             .ins()
                             .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, a, 0),
                     };
-                    let pc = self.pc(k);
-                    let to = self.f.ins().iadd_imm_s(pc, (off as i64).wrapping_add(4));
-                    self.take(c, to);
+                    let at = self.offset(k).wrapping_add(off as i64).wrapping_add(4);
+                    let to = self.f.ins().iadd_imm_s(self.vbase, at);
+                    self.take(c, to, Some(at));
                 }
                 Op::Jump { index, link } => {
                     let pc = self.pc(k);
@@ -570,7 +598,7 @@ impl Lower<'_> {
                     let region = self.f.ins().band_imm_s(slot, !0x0FFF_FFFFi64);
                     let to = self.f.ins().bor_imm_s(region, i64::from(index) << 2);
                     let yes = self.f.ins().iconst(I8, 1);
-                    self.take(yes, to);
+                    self.take(yes, to, None);
                 }
                 Op::JumpReg { s, link } => {
                     let to = self.get(s);
@@ -580,7 +608,7 @@ impl Lower<'_> {
                         self.set(link, r);
                     }
                     let yes = self.f.ins().iconst(I8, 1);
-                    self.take(yes, to);
+                    self.take(yes, to, None);
                 }
             }
             if i.slot {
@@ -589,9 +617,13 @@ impl Lower<'_> {
                     self.f.def_var(self.pending, zero);
                 } else {
                     let p = self.f.use_var(self.pending);
+                    let (known, taken) = (self.known_target, self.taken_if);
                     self.exit_if(p, |l| {
+                        if let Some(t) = taken {
+                            l.f.def_var(l.taken, t);
+                        }
                         let to = l.f.use_var(l.target);
-                        l.leave(LEAVE, k + 1, to);
+                        l.leave(LEAVE, k + 1, to, known);
                     });
                 }
             }
@@ -599,12 +631,12 @@ impl Lower<'_> {
                 let must = self.f.ins().icmp_imm_s(IntCC::Equal, r, 2);
                 self.exit_if(must, |l| {
                     let next = l.pc(k + 1);
-                    l.leave(STOP, k + 1, next);
+                    l.leave(STOP, k + 1, next, Some(l.offset(k + 1)));
                 });
             }
         }
-        let last = self.pc(n.saturating_sub(1));
-        let next = self.f.ins().iadd_imm_s(last, 4);
-        self.leave(LEAVE, n, next);
+        let after = self.offset(n.saturating_sub(1)) + 4;
+        let next = self.f.ins().iadd_imm_s(self.vbase, after);
+        self.leave(LEAVE, n, next, Some(after));
     }
 }

@@ -13,7 +13,7 @@ use crate::lower::Edge;
 use crate::{BlockFn, Code, Jit};
 
 /// Blocks in one loop at most.
-const MAX_MEMBERS: usize = 4;
+pub(crate) const MAX_MEMBERS: usize = 4;
 
 /// Jumps between the members of a loop in one run at most; the run then
 /// returns to the caller's dispatch (which would go on with the same

@@ -89,6 +89,26 @@ fn run(b: &Block, gpr: &mut [u64; 32], ram: &mut Ram) -> Exit {
         .unwrap()
 }
 
+/// ADDIU: `rt = rs + imm`.
+pub(super) fn addiu(t: u8, s: u8, imm: i64) -> Op {
+    Op::Imm {
+        op: Imm::Addu,
+        t,
+        s,
+        imm: imm as u64,
+    }
+}
+
+/// A conditional branch `off` bytes from its delay slot.
+pub(super) fn branch(cond: Cond, s: u8, t: u8, off: i64) -> Op {
+    Op::Branch {
+        cond,
+        s,
+        t,
+        off: off as u64,
+    }
+}
+
 pub(super) fn leave(done: usize, pc: u64, cycles: u64) -> Exit {
     Exit::Leave {
         done,

@@ -46,6 +46,7 @@ use sim::hv::{Board, BoardConfig, Machine, MachineConfig, PAGE_SHIFT, PAGE_SIZE}
 
 use crate::mem::{Asids, FrameAllocator, GuestPhys, Memmap, Pmap};
 use crate::obs::{MonEvent, Trace};
+pub use crate::parallel::SplitPolicy;
 pub use crate::sched::BATCH_CYCLES;
 use crate::vcpu::Vcpu;
 pub use crate::vm::{Vm, VmConfig, VmEnd, VmImage};
@@ -157,6 +158,8 @@ pub struct Monitor {
     paused: Option<(u64, usize)>,
     /// The host threads of the parallel mode, if it is on.
     par: Option<parallel::Parallel>,
+    /// Which VMs the parallel mode may split over threads.
+    split: SplitPolicy,
 }
 
 /// The machine memory for VMs of `(memory, VCPUs)`: the size `given`, or
@@ -321,6 +324,7 @@ impl Monitor {
             debug: None,
             paused: None,
             par: None,
+            split: SplitPolicy::default(),
             config,
         })
     }
@@ -377,11 +381,22 @@ impl Monitor {
                 self.vms.len(),
                 self.asids.spaces(),
                 self.current.len(),
+                self.split,
             ));
             for cpu in &mut self.machine.cpus {
                 // The buses they run on change.
                 cpu.core.bus_changed();
             }
+        }
+    }
+
+    /// Which VMs the parallel mode may split over host threads
+    /// (docs/parallel.md, "Which VMs are split"); `SplitPolicy::Auto` by
+    /// default. The deterministic mode ignores it.
+    pub fn set_split(&mut self, split: SplitPolicy) {
+        self.split = split;
+        if let Some(par) = self.par.as_mut() {
+            par.split = split;
         }
     }
 

@@ -247,6 +247,7 @@ pub fn virtualize_with(
         debug: None,
         paused: None,
         par: None,
+        split: crate::SplitPolicy::default(),
         machine: *machine,
         config,
     });

@@ -173,6 +173,9 @@ pub struct Settings {
     pub parallel: Option<bool>,
     /// Host threads of the parallel mode (default: the host's cores).
     pub threads: Option<usize>,
+    /// Whether the monitor's parallel mode may split a VM over threads:
+    /// auto, always or never (read by the front end that runs VMs).
+    pub split: Option<String>,
     pub seed: Option<u64>,
     pub epoch: Option<u64>,
     pub disk: Option<PathBuf>,
@@ -229,6 +232,7 @@ impl Settings {
             max_cycles: self.max_cycles.or(lower.max_cycles),
             parallel: self.parallel.or(lower.parallel),
             threads: self.threads.or(lower.threads),
+            split: self.split.or(lower.split),
             seed: self.seed.or(lower.seed),
             epoch: self.epoch.or(lower.epoch),
             disk: self.disk.or(lower.disk),

@@ -71,6 +71,17 @@ pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Asserts a refusal: exit status 2 and one line on stderr containing
+/// every one of `says`.
+pub(crate) fn refused_in_one_line(o: &Output, says: &[&str]) {
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}{}", text(&o.stdout));
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    for want in says {
+        assert!(err.contains(want), "expected {want:?} in {err}");
+    }
+}
+
 /// An ELF32 big-endian MIPS executable holding `a` as one PT_LOAD segment
 /// (p_vaddr = p_paddr = the origin, as GNU ld leaves them) with `bss`
 /// zero bytes after it, entry at the origin.

@@ -66,7 +66,7 @@ impl Lower<'_> {
         let stall = field(self, I64, offset_of!(Link, stall));
         let c0 = self.f.ins().iadd(at, stall);
         self.f.ins().store(fl, c0, st, offset_of!(State, c0) as i32);
-        let retired = self.f.use_var(self.retired);
+        let retired = self.retired_now();
         let retired = self.f.ins().iadd_imm_s(retired, done as i64);
         self.f
             .ins()
@@ -85,7 +85,7 @@ impl Lower<'_> {
     /// Not zero if the page `State::page` names is not at
     /// `State::generation` any more, or is not in `Tables::pages` (no
     /// tables: no chaining).
-    fn generation_changed(&mut self) -> Value {
+    pub(super) fn generation_changed(&mut self) -> Value {
         let (st, fl, t) = (self.state, Self::flags(), self.tables);
         let page = self
             .f

@@ -1,7 +1,6 @@
 //! MULT/MULTU and MFHI/MFLO, with HI/LO and the cycle they are ready at
 //! carried in variables as tier 2 carries them in the core.
 
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{InstBuilder, Value};
 
@@ -41,21 +40,17 @@ impl Lower<'_> {
     /// MFHI/MFLO at `k` (tier 2's `Core::mfhilo`): the wait joins the
     /// dynamic cycles.
     pub(super) fn move_from(&mut self, h: HiLo, k: usize, d: u8, hi: bool) {
+        // It waits until `ready - issue` (never before 0): counted past
+        // `issue`, that is `max(now + issue, ready)`, with no underflow.
         let now = self.now(k);
         let ready = self.f.use_var(h.ready);
-        let issue = self.b.issue as i64;
-        let less = self.f.ins().iadd_imm_s(ready, -issue);
-        let early = self
-            .f
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, ready, issue);
-        let zero = self.f.ins().iconst(I64, 0);
-        let due = self.f.ins().select(early, zero, less);
-        let until = self.f.ins().umax(now, due);
-        let wait = self.f.ins().isub(until, now);
+        let from = self.f.ins().iadd_imm_s(now, self.b.issue as i64);
+        let until = self.f.ins().umax(from, ready);
+        let wait = self.f.ins().isub(until, from);
         let taken = self.f.use_var(self.taken);
         let taken = self.f.ins().iadd(taken, wait);
         self.f.def_var(self.taken, taken);
+        self.taken_if = None;
         let x = self.f.use_var(if hi { h.hi } else { h.lo });
         self.set(d, x);
     }

@@ -3,9 +3,9 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::block;
 use super::fast::Words;
-use crate::ir::{Cond, Imm, Op};
+use super::{addiu, block, branch};
+use crate::ir::{Cond, Op};
 use crate::{Code, Exit, Jit, State, MAX_CHAIN};
 
 pub(super) const BASE: u64 = 0xFFFF_FFFF_8000_1000;
@@ -14,21 +14,7 @@ pub(super) const BASE: u64 = 0xFFFF_FFFF_8000_1000;
 /// 13 when the branch is taken.
 pub(super) fn counting_loop() -> crate::ir::Block {
     block(
-        &[
-            Op::Imm {
-                op: Imm::Addu,
-                t: 1,
-                s: 1,
-                imm: 1,
-            },
-            Op::Branch {
-                cond: Cond::Ne,
-                s: 1,
-                t: 2,
-                off: (-8i64) as u64,
-            },
-            Op::Nop,
-        ],
+        &[addiu(1, 1, 1), branch(Cond::Ne, 1, 2, -8), Op::Nop],
         &[2],
         &[],
     )

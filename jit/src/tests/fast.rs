@@ -21,7 +21,11 @@ pub(super) struct Words {
     linked: AtomicU64,
     lend: bool,
     stores: bool,
-    concurrent: bool,
+    pub(super) concurrent: bool,
+    /// A load callout into virtual page 3 stands for another thread's
+    /// store into the code page meanwhile: it bumps page 0's generation
+    /// (and reads 0).
+    pub(super) racer: bool,
     log: Vec<String>,
 }
 
@@ -53,6 +57,7 @@ impl Words {
             lend,
             stores: true,
             concurrent: false,
+            racer: false,
             log: Vec::new(),
         }
     }
@@ -68,6 +73,10 @@ impl Words {
 impl Memory for Words {
     fn load(&mut self, ea: u64, width: u8, signed: bool) -> Option<u64> {
         self.log.push(format!("load {ea:#x} {width}"));
+        if self.racer && (ea as u32) >> 12 == 3 {
+            self.pages[0].generation.fetch_add(1, Relaxed);
+            return Some(0);
+        }
         if !ea.is_multiple_of(u64::from(width)) {
             return None;
         }
@@ -237,4 +246,33 @@ fn code_pages_links_and_pending_stops_send_stores_to_the_callout() {
     // Code in the other page only: both inline.
     let (_, log) = both(&ops, &[0; 32], |m| m.pages[1].has_code.store(true, Relaxed));
     assert!(log.is_empty());
+}
+
+#[test]
+fn a_block_s_accesses_share_the_page_caches_and_miss_where_they_must() {
+    let ops = [
+        load(2, 0, 0x0004, 4, true),  // page 0, cached for loads
+        load(3, 0, 0x1004, 4, true),  // read-only page 1 replaces it
+        load(4, 0, 0x0008, 2, false), // page 0 again
+        store(2, 0, 0x0010, 4),       // page 0, cached for stores
+        store(3, 0, 0x0012, 2),       // a hit
+        load(5, 0, 0x1010, 1, true),  // page 1 for loads again
+        store(4, 0, 0x1008, 4),       // read-only: callout, declined
+    ];
+    let (exit, log) = both(&ops, &[0; 32], |_| {});
+    assert!(matches!(exit, Exit::Resume { at: 6, .. }));
+    assert_eq!(log, ["store 0x1008 4"]);
+    // A misaligned access in the cached page misses it.
+    let ops = [load(2, 0, 0x4, 4, true), load(3, 0, 0x6, 4, true), Op::Nop];
+    let (exit, log) = both(&ops, &[0; 32], |_| {});
+    assert!(matches!(exit, Exit::Resume { at: 1, .. }));
+    assert_eq!(log, ["load 0x6 4"]);
+    // So does another page at the same offset (page 2 is past RAM).
+    let ops = [
+        load(2, 0, 0x4, 4, true),
+        load(3, 0, 0x2004, 4, true),
+        Op::Nop,
+    ];
+    let (_, log) = both(&ops, &[0; 32], |_| {});
+    assert_eq!(log, ["load 0x2004 4"]);
 }

@@ -4,11 +4,11 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::block;
 use super::chain::{counting_loop, run, BASE};
 use super::fast::Words;
 use super::leave;
-use crate::ir::{Alu, Block, Cond, Imm, Op};
+use super::{addiu, block, branch};
+use crate::ir::{Alu, Block, Cond, Op};
 use crate::region::MAX_PASSES;
 use crate::{Code, Jit, State, MAX_CHAIN};
 
@@ -76,23 +76,74 @@ fn a_loop_is_bounded_and_needs_the_tables_and_the_generation() {
     assert_eq!((st.retired, g[1]), (0, 1));
 }
 
+/// `access`; r1 += 1; bne r1, r2 back; nop: compiled, linked to itself
+/// and closed into a loop.
+fn access_loop(access: Op) -> (Jit, Code) {
+    let ops = [access, addiu(1, 1, 1), branch(Cond::Ne, 1, 2, -12), Op::Nop];
+    let mut jit = Jit::new().unwrap();
+    let code = jit.compile(&block(&ops, &[3], &[])).unwrap();
+    assert!(jit.link((code, 4), (code, BASE), 14, 0));
+    assert!(jit.close_loop(code));
+    (jit, code)
+}
+
+#[test]
+fn a_store_through_the_callout_ends_the_loop_at_its_next_jump() {
+    // store r1 to 0x10; r1 += 1; bne r1, r2 back; nop.
+    let (jit, code) = access_loop(Op::Store {
+        t: 1,
+        s: 0,
+        off: 0x10,
+        width: 4,
+    });
+    let mut m = Words::new(true);
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!(
+        (exit, st.retired, g[1]),
+        (leave(4, BASE + 16, 4), 4 * 99, 100)
+    );
+    // Into a page with code the store goes to the callout, which may have
+    // changed code: no jump after it.
+    m.pages[0].has_code.store(true, Relaxed);
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!((exit, st.retired, g[1]), (leave(4, BASE, 14), 0, 1));
+}
+
+#[test]
+fn only_where_other_threads_store_does_a_jump_read_the_generation() {
+    // lw r3, 0x3000(r0) (through the callout, where "another thread"
+    // changes the loop's page); r1 += 1; bne r1, r2 back; nop.
+    let (jit, code) = access_loop(Op::Load {
+        t: 3,
+        s: 0,
+        off: 0x3000,
+        width: 4,
+        signed: false,
+    });
+    let mut m = Words::new(true);
+    m.racer = true;
+    m.concurrent = true;
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!((exit, st.retired, g[1]), (leave(4, BASE, 14), 0, 1));
+    // One thread: only its own stores change code, and those go to the
+    // callout (`a_store_through_the_callout_ends_the_loop_at_its_next_jump`),
+    // so the jumps do not look (the racer cannot happen there).
+    m.concurrent = false;
+    m.pages[0].generation.store(0, Relaxed);
+    let (exit, st, g) = run(&jit, code, 100, 1 << 40, &mut m);
+    assert_eq!(
+        (exit, st.retired, g[1]),
+        (leave(4, BASE + 16, 4), 4 * 99, 100)
+    );
+}
+
 /// A at word 0: r1 += 1; beq r0, r0 to B (word 8); r3 = r3 + r1 in its
 /// slot. B at word 8: r4 += 1; bne r1, r2 back to A; nop.
 fn two_blocks() -> (Block, Block) {
     let a = block(
         &[
-            Op::Imm {
-                op: Imm::Addu,
-                t: 1,
-                s: 1,
-                imm: 1,
-            },
-            Op::Branch {
-                cond: Cond::Eq,
-                s: 0,
-                t: 0,
-                off: 24,
-            },
+            addiu(1, 1, 1),
+            branch(Cond::Eq, 0, 0, 24),
             Op::Alu {
                 op: Alu::Addu,
                 d: 3,
@@ -104,18 +155,8 @@ fn two_blocks() -> (Block, Block) {
         &[],
     );
     let mut b = counting_loop();
-    b.insns[0].op = Op::Imm {
-        op: Imm::Addu,
-        t: 4,
-        s: 4,
-        imm: 1,
-    };
-    b.insns[1].op = Op::Branch {
-        cond: Cond::Ne,
-        s: 1,
-        t: 2,
-        off: (-40i64) as u64,
-    };
+    b.insns[0].op = addiu(4, 4, 1);
+    b.insns[1].op = branch(Cond::Ne, 1, 2, -40);
     for (k, i) in b.insns.iter_mut().enumerate() {
         i.word = 8 + k as u16;
     }

@@ -58,6 +58,75 @@ use crate::{cost, tlbctl};
 use run::{run_job, Held, Job, Lent, Shared, Unit, VmHeld};
 use sync::{Cut, Meet, Waker};
 
+/// Whether the parallel mode may split a VM's CPUs over host threads
+/// (docs/parallel.md, "Which VMs are split").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SplitPolicy {
+    /// When its busy CPUs exceed a thread's share and its last batch was
+    /// mostly direct execution ([`worth_splitting`]).
+    #[default]
+    Auto,
+    /// When its busy CPUs exceed a thread's share, whatever its work.
+    Always,
+    /// Never: each VM runs wholly on one thread.
+    Never,
+}
+
+impl std::str::FromStr for SplitPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<SplitPolicy, String> {
+        match s {
+            "auto" => Ok(SplitPolicy::Auto),
+            "always" => Ok(SplitPolicy::Always),
+            "never" => Ok(SplitPolicy::Never),
+            _ => Err(format!("{s:?}: give auto, always or never")),
+        }
+    }
+}
+
+/// Where a VM's VCPUs spent the cycles they ran in a batch: in the
+/// monitor's part of a step (the engine, translated code, exits: what a
+/// split VM runs under its lock) or running the guest directly. Modelled
+/// cycles, not host time: an engine instruction is charged about 20, so
+/// both sides weigh about what they cost the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Work {
+    pub(crate) monitor: u64,
+    pub(crate) direct: u64,
+}
+
+impl Work {
+    fn add(&mut self, other: Work) {
+        self.monitor += other.monitor;
+        self.direct += other.direct;
+    }
+}
+
+/// Whether a VM whose `busy` CPUs exceed a thread's share is split, its
+/// last batch having been `last` (`None`: it has not run one).
+///
+/// Split, its VCPUs take turns at the VM's lock for the monitor's part of
+/// each step. Each VCPU holds it for its monitor share f of the time, so
+/// the lock is busy about `busy × f` of the time; as that nears 1 the
+/// VCPUs mostly wait for each other, and each hand-over of a contended
+/// lock costs a wake-up (tens of µs on this project's hosts, more than the
+/// step it guards): a kernel-mode VM ran 0.24x–0.90x split. So `Auto`
+/// splits only while the lock would be busy at most half the time
+/// (`busy × f ≤ 1/2`: f ≤ 1/4 for two busy VCPUs), where a VCPU seldom
+/// finds it taken. Without a last batch it splits, as a batch of the
+/// wrong choice costs one batch.
+pub(crate) fn worth_splitting(policy: SplitPolicy, last: Option<Work>, busy: usize) -> bool {
+    match (policy, last) {
+        (SplitPolicy::Never, _) => false,
+        (SplitPolicy::Always, _) | (SplitPolicy::Auto, None) => true,
+        (SplitPolicy::Auto, Some(w)) => {
+            let all = u128::from(w.monitor) + u128::from(w.direct);
+            2 * busy as u128 * u128::from(w.monitor) <= all
+        }
+    }
+}
+
 /// The monitor's host threads in the parallel mode.
 pub(crate) struct Parallel {
     /// The threads other than this one: thread `t` > 0 is worker `t - 1`.
@@ -76,6 +145,9 @@ pub(crate) struct Parallel {
     /// Batches run, and those in which a VM ran on more than one thread.
     pub(crate) batches: u64,
     pub(crate) split_batches: u64,
+    pub(crate) split: SplitPolicy,
+    /// Per VM: its last batch that ran a VCPU ([`worth_splitting`]).
+    work: Vec<Option<Work>>,
 }
 
 impl Parallel {
@@ -87,6 +159,7 @@ impl Parallel {
         vms: usize,
         spaces: usize,
         pcpus: usize,
+        split: SplitPolicy,
     ) -> Parallel {
         let work: Vec<_> = (1..threads.max(1))
             .map(|_| {
@@ -103,6 +176,8 @@ impl Parallel {
             cpus: Vec::new(),
             batches: 0,
             split_batches: 0,
+            split,
+            work: vec![None; vms],
         }
     }
 
@@ -286,6 +361,12 @@ impl Parallel {
         let mut load = vec![0usize; threads];
         let mut split = false;
         for (v, held, mut lents, busy) in vms {
+            let last = self.work.get(v).copied().flatten();
+            let share = if worth_splitting(self.split, last, count(&busy)) {
+                share
+            } else {
+                usize::MAX
+            };
             let places = place(&mut load, &busy, share);
             for (l, &t) in lents.iter_mut().zip(&places) {
                 if let Some(home) = self.home.get_mut(l.p) {
@@ -321,8 +402,12 @@ impl Parallel {
         let from = q.trace.records.len();
         let mut shootdowns = Vec::new();
         let mut shared = Vec::new();
+        let mut work = vec![Work::default(); self.work.len()];
         for mut job in back {
             for u in job.units.drain(..) {
+                if let Some(w) = work.get_mut(u.v) {
+                    w.add(u.work);
+                }
                 for l in u.cpus {
                     if let Some(cursor) = q.tlb_cursor.get_mut(l.p) {
                         *cursor = l.tlb_cursor;
@@ -342,6 +427,11 @@ impl Parallel {
             q.trace.records.append(&mut job.trace.records);
             q.runq.append(&mut job.started);
             shootdowns.append(&mut job.shootdowns);
+        }
+        for (last, w) in self.work.iter_mut().zip(work) {
+            if w != Work::default() {
+                *last = Some(w);
+            }
         }
         for (v, held) in shared {
             // The last of a split VM's parts gives the VM back.
@@ -425,6 +515,7 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
             held: Held::Whole(Box::new(held)),
             cpus: parts.into_iter().flatten().collect(),
             settles: true,
+            work: Work::default(),
         };
         return vec![(threads.first().copied().unwrap_or(0), unit)];
     }
@@ -441,6 +532,7 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
                 held: Held::Split(Arc::clone(&shared)),
                 cpus,
                 settles: false,
+                work: Work::default(),
             };
             (t, unit)
         })
@@ -449,7 +541,7 @@ fn units_of(v: usize, held: VmHeld, lents: Vec<Lent>, places: &[usize]) -> Vec<(
 
 #[cfg(test)]
 mod tests {
-    use super::place;
+    use super::{place, worth_splitting, SplitPolicy, Work};
 
     #[test]
     fn a_vm_is_split_only_when_its_busy_cpus_exceed_a_threads_share() {
@@ -467,5 +559,26 @@ mod tests {
         );
         // One busy VCPU is never split from its waiting siblings.
         assert_eq!(place(&mut [3, 0], &[false, true], 1), [1, 1]);
+    }
+
+    #[test]
+    fn a_vm_is_split_only_while_its_lock_would_be_busy_at_most_half_the_time() {
+        use SplitPolicy::{Always, Auto, Never};
+        let work = |monitor, direct| Some(Work { monitor, direct });
+        // Kernel code run by the engine: all monitor work.
+        assert!(!worth_splitting(Auto, work(1_000_000, 0), 2));
+        assert!(worth_splitting(Always, work(1_000_000, 0), 2));
+        // Directly run work with a few exits.
+        assert!(worth_splitting(Auto, work(2_000, 1_998_000), 2));
+        assert!(!worth_splitting(Never, work(2_000, 1_998_000), 2));
+        // Two busy VCPUs: a quarter of monitor work is the most; four:
+        // an eighth.
+        assert!(worth_splitting(Auto, work(250, 750), 2));
+        assert!(!worth_splitting(Auto, work(251, 749), 2));
+        assert!(!worth_splitting(Auto, work(250, 750), 4));
+        assert!(worth_splitting(Auto, work(125, 875), 4));
+        // Nothing measured yet: split, as before.
+        assert!(worth_splitting(Auto, None, 2));
+        assert!(!worth_splitting(Never, None, 2));
     }
 }

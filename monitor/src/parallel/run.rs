@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use sim::hv::{quantum_end, Bus, Cpu};
 
 use super::sync::{Cut, Meet, Waker};
+use super::Work;
 use crate::exit::Outcome;
 use crate::guest::Shootdown;
 use crate::mem::Asids;
@@ -80,6 +81,8 @@ pub(super) struct Unit {
     pub(super) cpus: Vec<Lent>,
     /// Whether this thread settled the last quantum's boundary of the VM.
     pub(super) settles: bool,
+    /// Where its CPUs' VCPUs spent the batch (`super::worth_splitting`).
+    pub(super) work: Work,
 }
 
 /// What one host thread runs in a batch, and what it gives back.
@@ -206,7 +209,9 @@ enum Step {
 /// and let go while the guest runs directly.
 fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, end: u64) {
     let v = u.v;
-    let Unit { held, cpus, .. } = u;
+    let Unit {
+        held, cpus, work, ..
+    } = u;
     let Some(l) = cpus.get_mut(i) else { return };
     let Job {
         trace,
@@ -216,7 +221,8 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
         ..
     } = job;
     loop {
-        if l.cpu.cycles() >= end {
+        let before = l.cpu.cycles();
+        if before >= end {
             return;
         }
         let step = held.with(|h| {
@@ -235,6 +241,7 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
                 Some(outcome) => Step::Done(settle(&mut seat, outcome, start, started)),
             }
         });
+        let mut direct = 0;
         let outcome = match step {
             Step::Idle => {
                 l.cpu.idle_until(end);
@@ -243,6 +250,7 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
             Step::Done(outcome) => outcome,
             Step::Direct => {
                 let ran = seat::run_direct(&mut l.cpu, bus, None, v, l.c, end);
+                direct = ran.cycles;
                 held.with(|h| {
                     catch_up(h, l);
                     let mut seat = seat_of(h, l, v, bus, trace, shootdowns, *cost);
@@ -251,6 +259,9 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
                 })
             }
         };
+        let spent = l.cpu.cycles().saturating_sub(before);
+        work.direct += direct;
+        work.monitor += spent.saturating_sub(direct);
         match outcome {
             Outcome::Resume | Outcome::Board => {}
             Outcome::Wait => {
