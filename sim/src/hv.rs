@@ -78,7 +78,7 @@ pub use crate::cpu::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
 /// Tier 2's block loop, generic over the CPU it runs on: the monitor's
 /// translated blocks run through it against the virtual CPU
 /// (`cpu/block/ctx.rs`, docs/translation.md).
-pub use crate::cpu::block::ctx::{run_block, static_cycles, BlockCtx};
+pub use crate::cpu::block::ctx::{run_block, static_cycles, BlockCtx, Boundary};
 /// Register-only instructions, aligned RAM loads and stores and the
 /// HI/LO multiplications and reads, pre-extracted, for the monitor's translated blocks, which run them
 /// without `execute` (`cpu/block/regop.rs`).

@@ -200,7 +200,7 @@ fn translate(
 /// instruction naming `r` as its `rt` or `rd` (but a store or a branch,
 /// which only read them; a store-conditional writes its `rt`), and the
 /// linking jumps and branches for `$ra`.
-fn writes_reg(insn: &Insn, r: u32) -> bool {
+pub(super) fn writes_reg(insn: &Insn, r: u32) -> bool {
     let class = insn.info().class;
     let reads_only =
         (class == Class::Store && !matches!(insn.op, Op::Sc | Op::Scd)) || class == Class::Branch;
@@ -211,11 +211,11 @@ fn writes_reg(insn: &Insn, r: u32) -> bool {
         ) && r == RA)
 }
 
-const RA: u32 = 31;
+pub(super) const RA: u32 = 31;
 
 /// The control transfer ending a block: its index, if the block ends with
 /// a branch or jump and its delay slot.
-fn control(insns: &[Insn]) -> Option<usize> {
+pub(super) fn control(insns: &[Insn]) -> Option<usize> {
     let c = insns.len().checked_sub(2)?;
     insns
         .get(c)

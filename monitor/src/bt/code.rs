@@ -10,9 +10,12 @@
 
 use std::marker::PhantomData;
 
-use sim::hv::{execute, Access, BlockCode, BlockCtx, Exception, Flow, MulDiv, Regs, TIMING};
+use sim::hv::{
+    execute, Access, BlockCode, BlockCtx, Boundary, Exception, Flow, MulDiv, Regs, TIMING,
+};
 
-use super::block::Block;
+use super::block::{Block, Ctx};
+use super::chain::Super;
 use super::exec::{self, BlockEnd, Xlat};
 use super::run::RunState;
 use crate::engine;
@@ -27,43 +30,11 @@ pub(super) fn run_insns(
     b: &Block,
     st: &mut RunState,
 ) -> (BlockEnd, u64) {
-    let mut g = Guest {
-        st,
-        b,
-        first: 0,
-        counted: 0,
-        retired: 0,
-        end: None,
-        pending: None,
-        early: 0,
-        entered_in_slot: regs.delay_slot,
-        ctx: PhantomData,
-    };
+    let mut g = Guest::new(st, b, regs.delay_slot, None);
     let mut pc = b.pc;
     for (n, code) in b.code.iter().enumerate() {
         g.counted = 0;
-        if g.st.load_dest != 0 {
-            // The stall of the first instruction on the load that ended
-            // what ran before: the guest's own time.
-            ctx.core.charge(code.carried_stall(g.st.load_dest));
-            g.st.load_dest = 0;
-        }
-        let c0 = ctx.core.cycles();
-        let vbase = pc & !0xFFF;
-        let mut from = (0, c0, None);
-        if n == 0 && (ctx.vcpu.may_interrupt || regs.delay_slot) {
-            // An interrupt let in before the block (by a reflection that
-            // ended the previous one) is looked at after its first
-            // instruction, and a block entered at a delay slot (its branch
-            // ended the previous block at a page's end) may leave its
-            // straight run: the general path runs that instruction.
-            let mut target = None;
-            if g.general(ctx, regs, code, 0, pc, &mut target).is_some() {
-                return g.ended();
-            }
-            from = (1, g.clock(ctx), target);
-        }
-        sim::hv::run_block(&mut g, ctx, regs, code, vbase, from);
+        g.run_part(ctx, regs, code, pc, n == 0);
         if g.end.is_some() {
             return g.ended();
         }
@@ -73,6 +44,34 @@ pub(super) fn run_insns(
     // Not reached: the last part's exit ends the block.
     g.end.get_or_insert(BlockEnd::Lookup);
     g.ended()
+}
+
+/// Runs superblock `sup` (`chain`), the dispatcher's `budget_end` and
+/// `quiet` count checked at its boundaries: how the last block it ran
+/// ended, that block's exit context, and whether the superblock is stale
+/// (a block it holds is no longer the one the dispatcher would find).
+pub(super) fn run_chain(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    sup: &Super,
+    st: &mut RunState,
+    budget_end: u64,
+) -> (BlockEnd, Ctx) {
+    let Some(head) = sup.blocks.first() else {
+        return (BlockEnd::Lookup, Ctx::default());
+    };
+    let snap = exec::begin_block(ctx, head);
+    let mut g = Guest::new(st, head, regs.delay_slot, Some((sup, budget_end)));
+    g.run_part(ctx, regs, &sup.code, head.pc, true);
+    let end = g.end.unwrap_or(BlockEnd::Lookup);
+    let (exit, passed, retired) = (g.b.exit, g.cur as u64, g.retired);
+    // The blocks after the first, begun; all of them ended: the sums of
+    // what `exec::run_block` counts per block (one page, no privileged
+    // instruction, a region that only sums: `chain::take`).
+    ctx.bt.stats.blocks_run += passed;
+    ctx.bt.stats.superblocks += 1;
+    exec::end_block(ctx, st, head, snap, retired);
+    (end, exit)
 }
 
 /// The virtual CPU as tier 2's block loop sees it, running one part
@@ -97,10 +96,86 @@ struct Guest<'r, 'a> {
     /// The block was entered at a delay slot (`regs` holds its branch's
     /// target).
     entered_in_slot: bool,
+    /// Where the block starts in the part the loop runs (a superblock's
+    /// block: not 0).
+    base: usize,
+    /// A superblock's: its blocks, which of them `b` is, bit k a block's
+    /// start (0: no superblock), and the dispatcher's budget.
+    sup: Option<&'r Super>,
+    cur: usize,
+    starts: u32,
+    budget_end: u64,
     ctx: PhantomData<fn(&mut GuestCtx<'a>)>,
 }
 
+impl<'r, 'a> Guest<'r, 'a> {
+    fn new(
+        st: &'r mut RunState,
+        b: &'r Block,
+        entered_in_slot: bool,
+        sup: Option<(&'r Super, u64)>,
+    ) -> Self {
+        Guest {
+            st,
+            b,
+            first: 0,
+            counted: 0,
+            retired: 0,
+            end: None,
+            pending: None,
+            early: 0,
+            entered_in_slot,
+            base: 0,
+            sup: sup.map(|s| s.0),
+            cur: 0,
+            starts: sup.map_or(0, |s| s.0.starts),
+            budget_end: sup.map_or(0, |s| s.1),
+            ctx: PhantomData,
+        }
+    }
+
+    /// Runs `code` from `pc` through the block loop; `first` if it is the
+    /// block's first part (entered from the dispatcher).
+    fn run_part(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        regs: &mut Regs,
+        code: &BlockCode,
+        pc: u64,
+        first: bool,
+    ) {
+        if self.st.load_dest != 0 {
+            // The stall of the first instruction on the load that ended
+            // what ran before: the guest's own time.
+            ctx.core.charge(code.carried_stall(self.st.load_dest));
+            self.st.load_dest = 0;
+        }
+        let c0 = ctx.core.cycles();
+        let vbase = pc & !0xFFF;
+        let mut from = (0, c0, None);
+        if first && (ctx.vcpu.may_interrupt || regs.delay_slot) {
+            // An interrupt let in before the block (by a reflection that
+            // ended the previous one) is looked at after its first
+            // instruction, and a block entered at a delay slot (its branch
+            // ended the previous block at a page's end) may leave its
+            // straight run: the general path runs that instruction.
+            let mut target = None;
+            if self.general(ctx, regs, code, 0, pc, &mut target).is_some() {
+                return;
+            }
+            from = (1, self.clock(ctx), target);
+        }
+        sim::hv::run_block(self, ctx, regs, code, vbase, from);
+    }
+}
+
 impl Guest<'_, '_> {
+    /// Instruction `k` of the part the loop runs, as an index in `b`.
+    #[inline(always)]
+    fn index(&self, k: usize) -> usize {
+        self.first + k - self.base
+    }
+
     fn ended(self) -> (BlockEnd, u64) {
         (self.end.unwrap_or(BlockEnd::Lookup), self.retired)
     }
@@ -116,7 +191,7 @@ impl Guest<'_, '_> {
 
     /// Whether this access's base was rewritten already.
     fn shared(&self, k: usize) -> bool {
-        let i = self.first + k;
+        let i = self.index(k);
         i < 64 && (self.b.shared_base >> i) & 1 != 0
     }
 
@@ -136,7 +211,7 @@ impl Guest<'_, '_> {
         pc: u64,
         target: Option<u64>,
     ) {
-        if self.first + k == 0 && self.entered_in_slot {
+        if self.index(k) == 0 && self.entered_in_slot {
             return;
         }
         regs.pc = pc;
@@ -254,7 +329,7 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         pc: u64,
         target: &mut Option<u64>,
     ) -> Option<bool> {
-        let i = self.first + k;
+        let i = self.index(k);
         let last = i + 1 >= self.b.insns.len();
         let insn = *self.b.insns.get(i)?;
         self.count(ctx, k);
@@ -345,7 +420,8 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
             self.st.load_dest = 0;
         }
         regs.jump_to(next);
-        if self.end.is_some() || done < code.len() {
+        let block_end = self.index(done) >= self.b.insns.len();
+        if self.end.is_some() || (done < code.len() && !block_end) {
             return;
         }
         if code.is_register_only(k) {
@@ -356,8 +432,58 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         }
         if code.is_access(k) && ctx.bus.code_gen(self.b.page) != self.b.generation {
             self.end = Some(BlockEnd::Lookup);
-        } else if self.first + done >= self.b.insns.len() {
+        } else if block_end {
             self.end = Some(exec::block_exit(ctx, regs, self.b));
         }
+    }
+
+    const BOUNDARIES: bool = true;
+
+    #[inline(always)]
+    fn is_boundary(&self, k: usize) -> bool {
+        (self.starts >> (k & 31)) & 1 != 0
+    }
+
+    /// Block `cur` of the superblock has run to its end, chained: on into
+    /// the next one, or out where the dispatcher would do more than find
+    /// it (the loop then leaves block `cur` as any block is left). What
+    /// ending one block and beginning the next adds to counters is summed
+    /// over the superblock (`run_chain`): nothing reads it in between.
+    #[inline(always)]
+    fn boundary(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        regs: &mut Regs,
+        _code: &BlockCode,
+        k: usize,
+        pc: u64,
+    ) -> Boundary {
+        if self.b.returns_to.is_some_and(|t| t != regs.gpr[31]) {
+            // Not reached: the return was proved (`block::returns_to`);
+            // the dispatcher's path if it were.
+            return Boundary::Leave(regs.gpr[31]);
+        }
+        let Some(nb) = self.sup.and_then(|s| s.blocks.get(self.cur + 1)) else {
+            return Boundary::Leave(pc);
+        };
+        // The dispatcher's checks before a chained block (`keeps` holds in
+        // a superblock's page: `chain::take`).
+        let now = ctx.core.cycles();
+        if now >= self.budget_end
+            || now >= ctx.vcpu.timer_due
+            || ctx.vcpu.may_interrupt
+            || ctx.board.has_actions()
+            || ctx.stop.is_some()
+        {
+            return Boundary::Leave(pc);
+        }
+        ctx.now = now;
+        ctx.trace.now = now;
+        self.b = nb;
+        self.cur += 1;
+        self.base = k;
+        self.first = 0;
+        self.entered_in_slot = false;
+        Boundary::On
     }
 }

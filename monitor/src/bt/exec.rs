@@ -45,12 +45,40 @@ pub(super) enum BlockEnd {
     Blocked,
 }
 
+/// Runs block `b` (with the blocks its superblock chains to it, if it has
+/// one: `chain`): how the last block run ended, and that block's exit
+/// context; `budget_end` is the dispatcher's, which a superblock's
+/// boundaries check.
 pub(super) fn run_block(
     ctx: &mut GuestCtx<'_>,
     regs: &mut Regs,
     b: &Arc<Block>,
     st: &mut RunState,
-) -> BlockEnd {
+    budget_end: u64,
+) -> (BlockEnd, super::block::Ctx) {
+    if let Some(sup) = super::chain::take(ctx, st, b) {
+        let (end, exit) = super::code::run_chain(ctx, regs, &sup, st, budget_end);
+        super::chain::put(st, sup, false);
+        return (end, exit);
+    }
+    let snap = begin_block(ctx, b);
+    let (end, insns) = super::code::run_insns(ctx, regs, b, st);
+    end_block(ctx, st, b, snap, insns);
+    (end, b.exit)
+}
+
+/// What `end_block` measures a block's cycles and privileged instructions
+/// from.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Snap {
+    cycles: u64,
+    inline_ops: u64,
+    monitor_cycles: u64,
+}
+
+/// Block `b` starts: counted (and traced).
+#[inline(always)]
+pub(super) fn begin_block(ctx: &mut GuestCtx<'_>, b: &Block) -> Snap {
     ctx.bt.stats.blocks_run += 1;
     ctx.trace.now = ctx.core.cycles();
     if ctx.trace.enabled {
@@ -59,20 +87,33 @@ pub(super) fn run_block(
             insns: b.insns.len() as u32,
         });
     }
-    let (c0, ops0) = (ctx.core.cycles(), ctx.bt.stats.inline_ops);
-    let monitor0 = ctx.vcpu.stats.monitor_cycles;
-    let (end, insns) = super::code::run_insns(ctx, regs, b, st);
-    let cycles = ctx.core.cycles() - c0;
+    Snap {
+        cycles: ctx.core.cycles(),
+        inline_ops: ctx.bt.stats.inline_ops,
+        monitor_cycles: ctx.vcpu.stats.monitor_cycles,
+    }
+}
+
+/// Block `b`, begun at `snap`, has run `insns` instructions: its cycles
+/// counted, the guest's and its region's.
+#[inline(always)]
+pub(super) fn end_block(
+    ctx: &mut GuestCtx<'_>,
+    st: &mut RunState,
+    b: &Block,
+    snap: Snap,
+    insns: u64,
+) {
+    let cycles = ctx.core.cycles() - snap.cycles;
     // Whatever the block's time was not the monitor's (its charges count
     // themselves) was the guest's own: the static costs, taken branches,
     // HI/LO waits.
-    let guest = cycles - (ctx.vcpu.stats.monitor_cycles - monitor0);
+    let guest = cycles - (ctx.vcpu.stats.monitor_cycles - snap.monitor_cycles);
     ctx.vcpu.stats.guest_cycles += guest;
     ctx.bt.stats.cycles += guest;
     ctx.bt.stats.insns += insns;
-    let privileged = ctx.bt.stats.inline_ops != ops0;
+    let privileged = ctx.bt.stats.inline_ops != snap.inline_ops;
     st.account(ctx, b.pc, insns, cycles, privileged);
-    end
 }
 
 /// An instruction at `pc` that raised `e`: the block ends.

@@ -12,6 +12,7 @@
 //! modelled cost (`cost.rs`, the `bt_*` rows; docs/timing.md).
 
 mod block;
+mod chain;
 mod code;
 mod exec;
 pub mod region;
@@ -230,7 +231,7 @@ fn run_blocks(
             chained = false;
             continue;
         };
-        let end = exec::run_block(ctx, regs, &b, st);
+        let (end, exit) = exec::run_block(ctx, regs, &b, st, budget_end);
         let privileged = ctx.bt.stats.inline_ops != ops;
         quiet = if privileged {
             0
@@ -247,7 +248,7 @@ fn run_blocks(
         }
         match end {
             exec::BlockEnd::Chained => {
-                st.next = b.exit;
+                st.next = exit;
                 chained = true;
             }
             exec::BlockEnd::Diverted => chained = true,

@@ -76,6 +76,10 @@ pub struct BtStats {
     /// it dropped then.
     pub flushes: u64,
     pub flushed_blocks: u64,
+    /// Superblocks run (`chain`): dispatches that ran more than one block
+    /// in one call. The host's business, not the modelled machine's: not
+    /// in `--stats`, and a traced run (per block) has none.
+    pub superblocks: u64,
     /// The monitor-side cycles of translated code by what paid them
     /// (indexed by [`Spent`]): where the cycles beyond native go.
     pub spent: [u64; Spent::COUNT],

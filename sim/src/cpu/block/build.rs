@@ -84,6 +84,20 @@ impl Block {
         build_straight(insns, pc)
     }
 
+    /// A superblock of a translator's blocks (see [`build_chain`]).
+    pub fn chain(parts: &[(&[Insn], u64, bool)]) -> Block {
+        build_chain(parts)
+    }
+
+    /// Whether every instruction runs as a micro-op (none through the
+    /// general path unless its access fails).
+    pub fn all_micro_ops(&self) -> bool {
+        self.uops
+            .iter()
+            .take(self.len())
+            .all(|u| u.kind != Kind::Generic)
+    }
+
     /// Instructions.
     #[inline(always)]
     pub fn len(&self) -> usize {
@@ -500,21 +514,41 @@ pub(super) fn build(bus: &Bus, page_base: usize, pa: u64, vpage: u32, generation
 /// followed. A transfer without its slot in `insns` runs the general path,
 /// which leaves the block in its delay slot.
 pub(super) fn build_straight(insns: &[Insn], pc: u64) -> Block {
+    build_chain(&[(insns, pc, false)])
+}
+
+/// A superblock of a translator's blocks of one page (`parts`: each one's
+/// instructions, its PC, and whether the jump ending it is followed into
+/// the next part), each cut as [`build_straight`] cuts one, in the order
+/// they are given: at most [`MAX_LEN`] instructions in all. A part other
+/// than the last ends with a transfer and its slot, or with neither.
+pub(super) fn build_chain(parts: &[(&[Insn], u64, bool)]) -> Block {
+    let pc = parts.first().map_or(0, |p| p.1);
     let mut bd = Builder::new(Block {
         pa: pc,
         ..Block::EMPTY
     });
-    let first = ((pc & 0xFFF) >> 2) as usize;
+    let total: usize = parts.iter().map(|p| p.0.len()).sum::<usize>().min(MAX_LEN);
     let mut slot_next = false;
-    for (i, insn) in insns.iter().take(MAX_LEN).enumerate() {
-        bd.add(first + i, insn);
-        if slot_next {
-            bd.slot();
-        }
-        slot_next = is_transfer(insn);
-        if slot_next && i + 1 == insns.len().min(MAX_LEN) {
-            if let Some(u) = bd.b.uops.get_mut(i) {
-                *u = Uop::GENERIC;
+    for &(insns, pc, followed) in parts {
+        let first = ((pc & 0xFFF) >> 2) as usize;
+        for (i, insn) in insns.iter().enumerate() {
+            if usize::from(bd.b.len) >= MAX_LEN {
+                break;
+            }
+            bd.add(first + i, insn);
+            if slot_next {
+                bd.slot();
+                if followed && i + 1 == insns.len() && usize::from(bd.b.len) < total {
+                    bd.b.follow |= 1 << (bd.b.len - 1);
+                }
+            }
+            slot_next = is_transfer(insn);
+            if slot_next && usize::from(bd.b.len) == total {
+                let k = usize::from(bd.b.len) - 1;
+                if let Some(u) = bd.b.uops.get_mut(k) {
+                    *u = Uop::GENERIC;
+                }
             }
         }
     }

@@ -73,6 +73,45 @@ pub trait BlockCtx {
     /// Retires the block's first `done` instructions and continues at
     /// `next`, the clock already at the block's end.
     fn leave(&mut self, mem: &mut Self::Mem, regs: &mut Regs, b: &Block, done: usize, next: u64);
+
+    /// Whether the loop asks [`BlockCtx::boundary`] at the instructions
+    /// [`BlockCtx::is_boundary`] names (a superblock of a translator's
+    /// blocks, whose boundaries its counters see). Natively not: the
+    /// check is compiled out.
+    const BOUNDARIES: bool = false;
+
+    /// Whether a translator's block starts at instruction `k` (not 0).
+    #[inline(always)]
+    fn is_boundary(&self, _k: usize) -> bool {
+        false
+    }
+
+    /// Instruction `k` (at `pc`) starts a translator's block, the clock at
+    /// the previous one's end and no transfer pending: whether the loop
+    /// goes on.
+    #[inline(always)]
+    fn boundary(
+        &mut self,
+        _mem: &mut Self::Mem,
+        _regs: &mut Regs,
+        _b: &Block,
+        _k: usize,
+        _pc: u64,
+    ) -> Boundary {
+        Boundary::On
+    }
+}
+
+/// What a superblock's boundary says ([`BlockCtx::boundary`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// Into the next block.
+    On,
+    /// The block ends here and goes on at this address
+    /// ([`BlockCtx::leave`] is called).
+    Leave(u64),
+    /// The block has ended here: the context has retired and left it.
+    Stop,
 }
 
 /// Where [`exec_from`] starts in a block: at instruction `k`, with the
@@ -131,6 +170,18 @@ pub(super) fn exec_from<C: BlockCtx>(
         mut target,
     } = from;
     while k < n {
+        if C::BOUNDARIES && k != 0 && cx.is_boundary(k) {
+            cx.set_clock(mem, c0 + b.cost_to_end(k));
+            let pc = b.pc(vbase, k);
+            match cx.boundary(mem, regs, b, k, pc) {
+                Boundary::On => {}
+                Boundary::Leave(next) => {
+                    cx.leave(mem, regs, b, k, next);
+                    return true;
+                }
+                Boundary::Stop => return true,
+            }
+        }
         let op = b.uops[k % MAX_LEN];
         let g = &mut regs.gpr;
         let (d, s, t) = (
