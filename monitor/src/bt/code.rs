@@ -62,9 +62,28 @@ pub(super) fn run_chain(
     };
     let snap = exec::begin_block(ctx, head);
     let mut g = Guest::new(st, head, regs.delay_slot, Some((sup, budget_end)));
-    g.run_part(ctx, regs, &sup.code, head.pc, true);
+    let mut first = true;
+    // Blocks begun after the first.
+    let mut passed = 0;
+    loop {
+        g.run_part(ctx, regs, &sup.code, head.pc, first);
+        passed += g.cur as u64;
+        // A superblock that ends chained to itself (a loop whose body it
+        // is: the dispatcher would find its first block again, in the same
+        // context) runs again without the dispatcher.
+        let again = g.end == Some(BlockEnd::Chained)
+            && regs.pc == head.pc
+            && g.b.exit == head.entry
+            && dispatcher_goes_on(ctx, budget_end);
+        if !again {
+            break;
+        }
+        passed += 1;
+        first = false;
+        g.restart(head);
+    }
     let end = g.end.unwrap_or(BlockEnd::Lookup);
-    let (exit, passed, retired) = (g.b.exit, g.cur as u64, g.retired);
+    let (exit, retired) = (g.b.exit, g.retired);
     // The blocks after the first, begun; all of them ended: the sums of
     // what `exec::run_block` counts per block (one page, no privileged
     // instruction, a region that only sums: `chain::take`).
@@ -72,6 +91,25 @@ pub(super) fn run_chain(
     ctx.bt.stats.superblocks += 1;
     exec::end_block(ctx, st, head, snap, retired);
     (end, exit)
+}
+
+/// The dispatcher's checks before a chained block, which finds it and
+/// goes on only if none acts (`keeps` holds in a superblock's page:
+/// `chain::take`): the clock where the block begins, if so.
+#[inline(always)]
+fn dispatcher_goes_on(ctx: &mut GuestCtx<'_>, budget_end: u64) -> bool {
+    let now = ctx.core.cycles();
+    if now >= budget_end
+        || now >= ctx.vcpu.timer_due
+        || ctx.vcpu.may_interrupt
+        || ctx.board.has_actions()
+        || ctx.stop.is_some()
+    {
+        return false;
+    }
+    ctx.now = now;
+    ctx.trace.now = now;
+    true
 }
 
 /// The virtual CPU as tier 2's block loop sees it, running one part
@@ -169,7 +207,19 @@ impl<'r, 'a> Guest<'r, 'a> {
     }
 }
 
-impl Guest<'_, '_> {
+impl<'r> Guest<'r, '_> {
+    /// A superblock from its first block again, `head`, which its last
+    /// chained to.
+    fn restart(&mut self, head: &'r Block) {
+        self.b = head;
+        self.cur = 0;
+        self.base = 0;
+        self.first = 0;
+        self.counted = 0;
+        self.end = None;
+        self.entered_in_slot = false;
+    }
+
     /// Instruction `k` of the part the loop runs, as an index in `b`.
     #[inline(always)]
     fn index(&self, k: usize) -> usize {
@@ -466,19 +516,9 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         let Some(nb) = self.sup.and_then(|s| s.blocks.get(self.cur + 1)) else {
             return Boundary::Leave(pc);
         };
-        // The dispatcher's checks before a chained block (`keeps` holds in
-        // a superblock's page: `chain::take`).
-        let now = ctx.core.cycles();
-        if now >= self.budget_end
-            || now >= ctx.vcpu.timer_due
-            || ctx.vcpu.may_interrupt
-            || ctx.board.has_actions()
-            || ctx.stop.is_some()
-        {
+        if !dispatcher_goes_on(ctx, self.budget_end) {
             return Boundary::Leave(pc);
         }
-        ctx.now = now;
-        ctx.trace.now = now;
         self.b = nb;
         self.cur += 1;
         self.base = k;

@@ -110,8 +110,6 @@ pub enum Boundary {
     /// The block ends here and goes on at this address
     /// ([`BlockCtx::leave`] is called).
     Leave(u64),
-    /// The block has ended here: the context has retired and left it.
-    Stop,
 }
 
 /// Where [`exec_from`] starts in a block: at instruction `k`, with the
@@ -179,7 +177,6 @@ pub(super) fn exec_from<C: BlockCtx>(
                     cx.leave(mem, regs, b, k, next);
                     return true;
                 }
-                Boundary::Stop => return true,
             }
         }
         let op = b.uops[k % MAX_LEN];
