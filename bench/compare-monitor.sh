@@ -6,7 +6,8 @@
 # the unrelinked KSEG0 loop (bench/callgrind.sh's ELF, 20 passes) natively
 # and under exec=direct|translate|adaptive; kestrel, smp and timer under
 # each policy; kestrel-bench under translate and adaptive; two kestrel VMs.
-# Prints one line per run; exit status 1 if any differs.
+# Prints one line per run; exit status 1 if any differs (last output:
+# bench/compare-monitor.txt).
 #
 #   bench/compare-monitor.sh OLD_BINARY NEW_BINARY
 set -uo pipefail
