@@ -75,10 +75,17 @@ pub use crate::cpu::{Lookup, Tlb, TlbEntry, TLB_ENTRIES};
 
 // The virtual CPU's interpreter.
 
+/// Tier 2's block loop, generic over the CPU it runs on: the monitor's
+/// translated blocks run through it against the virtual CPU
+/// (`cpu/block/ctx.rs`, docs/translation.md).
+pub use crate::cpu::block::ctx::{run_block, static_cycles, BlockCtx, Boundary};
 /// Register-only instructions, aligned RAM loads and stores and the
 /// HI/LO multiplications and reads, pre-extracted, for the monitor's translated blocks, which run them
 /// without `execute` (`cpu/block/regop.rs`).
 pub use crate::cpu::block::regop::{HiLoOp, MemOp, RegOp};
+/// A block of tier 2's micro-ops and static costs, cut as a translator
+/// cuts it (`BlockCode::straight`).
+pub use crate::cpu::block::Block as BlockCode;
 /// Which multiply/divide unit an instruction keeps busy: the monitor's
 /// translator models its latency as the CPU does.
 pub use crate::cpu::exec::MulDiv;

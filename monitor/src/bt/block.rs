@@ -22,7 +22,7 @@ use sim::hv::{
 
 use super::run::{RunState, BLOCK_SLOTS};
 use super::state::unchained_exit;
-pub(super) use super::state::{Block, Ctx, Step};
+pub(super) use super::state::{Block, Ctx};
 use crate::guest::GuestCtx;
 use crate::obs::MonEvent;
 
@@ -119,9 +119,9 @@ pub(super) fn find(
 fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool {
     let cache = &mut ctx.wide.bt.cache;
     if let Some(old) = cache.blocks.remove(&key) {
-        cache.insns -= old.steps.len();
+        cache.insns -= old.insns.len();
     }
-    let flush = cache.insns + b.steps.len() > cache.capacity && !cache.blocks.is_empty();
+    let flush = cache.insns + b.insns.len() > cache.capacity && !cache.blocks.is_empty();
     if flush {
         ctx.wide.bt.stats.flushes += 1;
         ctx.wide.bt.stats.flushed_blocks += cache.blocks.len() as u64;
@@ -129,7 +129,7 @@ fn insert(ctx: &mut GuestCtx<'_>, key: (u64, u32, Ctx), b: &Arc<Block>) -> bool 
         cache.insns = 0;
         cache.flushes += 1;
     }
-    cache.insns += b.steps.len();
+    cache.insns += b.insns.len();
     cache.blocks.insert(key, Arc::clone(b));
     flush
 }
@@ -188,8 +188,9 @@ fn translate(
         page,
         generation,
         shared_base,
-        steps: insns.iter().map(|i| (Step::of(i), *i)).collect(),
+        code: super::state::code_of(&insns, pc),
         unchained: unchained_exit(&insns),
+        insns,
         targets: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
         pic_resets: AtomicU32::new(0),
     })
@@ -199,7 +200,7 @@ fn translate(
 /// instruction naming `r` as its `rt` or `rd` (but a store or a branch,
 /// which only read them; a store-conditional writes its `rt`), and the
 /// linking jumps and branches for `$ra`.
-fn writes_reg(insn: &Insn, r: u32) -> bool {
+pub(super) fn writes_reg(insn: &Insn, r: u32) -> bool {
     let class = insn.info().class;
     let reads_only =
         (class == Class::Store && !matches!(insn.op, Op::Sc | Op::Scd)) || class == Class::Branch;
@@ -210,11 +211,11 @@ fn writes_reg(insn: &Insn, r: u32) -> bool {
         ) && r == RA)
 }
 
-const RA: u32 = 31;
+pub(super) const RA: u32 = 31;
 
 /// The control transfer ending a block: its index, if the block ends with
 /// a branch or jump and its delay slot.
-fn control(insns: &[Insn]) -> Option<usize> {
+pub(super) fn control(insns: &[Insn]) -> Option<usize> {
     let c = insns.len().checked_sub(2)?;
     insns
         .get(c)

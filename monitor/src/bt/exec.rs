@@ -9,12 +9,11 @@
 use std::sync::Arc;
 
 use sim::hv::{
-    execute,
     isa::{Class, Insn, Reg},
-    Access, Exception, ExecContext, Flow, MemOp, MulDiv, Regs, TIMING,
+    Access, Exception, ExecContext, Flow, MulDiv, Regs, TIMING,
 };
 
-use super::block::{Block, Step};
+use super::block::Block;
 use super::run::RunState;
 use super::state::Pic;
 use super::Spent;
@@ -22,7 +21,6 @@ use crate::engine;
 use crate::guest::GuestCtx;
 use crate::mem::GuestPhys;
 use crate::obs::MonEvent;
-use crate::vcpu::VcpuState;
 
 /// How a block left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,174 +45,79 @@ pub(super) enum BlockEnd {
     Blocked,
 }
 
-/// What a block's instructions did, handed to the counters once at its end.
-#[derive(Default)]
-struct Ran {
-    insns: u64,
-    guest_cycles: u64,
-}
-
+/// Runs block `b` (with the blocks its superblock chains to it, if it has
+/// one: `chain`): how the last block run ended, and that block's exit
+/// context; `budget_end` is the dispatcher's, which a superblock's
+/// boundaries check.
 pub(super) fn run_block(
     ctx: &mut GuestCtx<'_>,
     regs: &mut Regs,
     b: &Arc<Block>,
     st: &mut RunState,
-) -> BlockEnd {
+    budget_end: u64,
+) -> (BlockEnd, super::block::Ctx) {
+    if let Some(sup) = super::chain::take(ctx, st, b) {
+        let (end, exit) = super::code::run_chain(ctx, regs, &sup, st, budget_end);
+        super::chain::put(st, sup, false);
+        return (end, exit);
+    }
+    let snap = begin_block(ctx, b);
+    let (end, insns) = super::code::run_insns(ctx, regs, b, st);
+    end_block(ctx, st, b, snap, insns);
+    (end, b.exit)
+}
+
+/// What `end_block` measures a block's cycles and privileged instructions
+/// from.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Snap {
+    cycles: u64,
+    inline_ops: u64,
+    monitor_cycles: u64,
+}
+
+/// Block `b` starts: counted (and traced).
+#[inline(always)]
+pub(super) fn begin_block(ctx: &mut GuestCtx<'_>, b: &Block) -> Snap {
     ctx.wide.bt.stats.blocks_run += 1;
     ctx.trace.now = ctx.core.cycles();
     if ctx.trace.enabled {
         ctx.trace.emit(MonEvent::BtBlock {
             pc: crate::obs::low32(b.pc),
-            insns: b.steps.len() as u32,
+            insns: b.insns.len() as u32,
         });
     }
-    let (c0, ops0) = (ctx.core.cycles(), ctx.wide.bt.stats.inline_ops);
-    let mut ran = Ran::default();
-    let end = run_insns(ctx, regs, b, st, &mut ran);
-    ctx.vcpu.stats.guest_cycles += ran.guest_cycles;
-    ctx.wide.bt.stats.cycles += ran.guest_cycles;
-    ctx.wide.bt.stats.insns += ran.insns;
-    let privileged = ctx.wide.bt.stats.inline_ops != ops0;
-    st.account(ctx, b.pc, ran.insns, ctx.core.cycles() - c0, privileged);
-    end
+    Snap {
+        cycles: ctx.core.cycles(),
+        inline_ops: ctx.wide.bt.stats.inline_ops,
+        monitor_cycles: ctx.vcpu.stats.monitor_cycles,
+    }
 }
 
-fn run_insns(
+/// Block `b`, begun at `snap`, has run `insns` instructions: its cycles
+/// counted, the guest's and its region's.
+#[inline(always)]
+pub(super) fn end_block(
     ctx: &mut GuestCtx<'_>,
-    regs: &mut Regs,
-    b: &Block,
     st: &mut RunState,
-    ran: &mut Ran,
-) -> BlockEnd {
-    let mut pc = b.pc;
-    // The general path runs the first instruction when an interrupt was
-    // let in before the block (by a reflection that ended the previous
-    // one: it is looked at after the instruction), or when the block is
-    // entered at a delay slot (the previous block ended at its page's end
-    // with the branch), whose branch may take it off the block's straight
-    // run. Register-only instructions and memory micro-ops after the first
-    // cannot: a block's transfer is its last instruction but one.
-    let mut general = ctx.vcpu.may_interrupt || regs.delay_slot;
-    let last = b.steps.len().saturating_sub(1);
-    for (k, (step, insn)) in b.steps.iter().enumerate() {
-        if st.load_dest != 0 {
-            if insn.reads_reg(st.load_dest) {
-                ctx.core.charge(TIMING.load_use);
-                ran.guest_cycles += TIMING.load_use;
-            }
-            st.load_dest = 0;
-        }
-        let done = match *step {
-            Step::Reg(op) if !general => {
-                // Registers and control flow only: what `execute` would
-                // do, and nothing to look at after it (no memory written,
-                // no interrupt let in, no WAIT), so `ctx.now` is brought
-                // up to date for it only as the block's last instruction.
-                if k == last {
-                    ctx.now = ctx.core.cycles();
-                }
-                let flow = op.run(regs, pc);
-                retire(ctx, regs, flow, ran);
-                true
-            }
-            Step::HiLo(op) if !general => {
-                // What `execute` does through `Xlat`, without it.
-                ctx.now = ctx.core.cycles();
-                if op.starts() {
-                    muldiv_started(ctx, st, MulDiv::Mult);
-                } else {
-                    hilo_wait(ctx, st);
-                }
-                op.run(regs);
-                retire(ctx, regs, Flow::Next, ran);
-                true
-            }
-            Step::Mem(op) if !general => {
-                let shared = (b.shared_base >> (k & 63)) & 1 != 0;
-                match kseg_access(ctx, st, regs, op, shared) {
-                    Some(Ok(())) => {
-                        retire(ctx, regs, Flow::Next, ran);
-                        if ctx.bus.code_gen(b.page) != b.generation {
-                            return BlockEnd::Lookup;
-                        }
-                        true
-                    }
-                    Some(Err(e)) => return failed(ctx, regs, &e, pc),
-                    None => false,
-                }
-            }
-            _ => false,
-        };
-        if !done {
-            general = false;
-            ctx.now = ctx.core.cycles();
-            if let Some(end) = run_general(ctx, regs, b, st, ran, (k, *insn, pc)) {
-                return end;
-            }
-            if regs.pc != pc.wrapping_add(4) && k < last {
-                // A branch-likely annulled its slot and left the straight
-                // run early: the block's exit context, computed for the
-                // whole block, does not hold.
-                return BlockEnd::Diverted;
-            }
-        }
-        pc = pc.wrapping_add(4);
-    }
-    block_exit(ctx, regs, b)
-}
-
-/// Instruction `k` of block `b` (`insn`, at `pc`) through `execute`;
-/// `Some` if the block ends there.
-fn run_general(
-    ctx: &mut GuestCtx<'_>,
-    regs: &mut Regs,
     b: &Block,
-    st: &mut RunState,
-    ran: &mut Ran,
-    (k, insn, pc): (usize, Insn, u64),
-) -> Option<BlockEnd> {
-    let shared_base = (b.shared_base >> (k & 63)) & 1 != 0;
-    let result = execute(
-        regs,
-        &mut Xlat {
-            ctx,
-            st,
-            shared_base,
-        },
-        insn,
-        pc,
-    );
-    match result {
-        Ok(flow) => {
-            retire(ctx, regs, flow, ran);
-            if flow == Flow::Wait {
-                ctx.vcpu.state = VcpuState::Waiting;
-                return Some(BlockEnd::Wait);
-            }
-        }
-        Err(e) => return Some(failed(ctx, regs, &e, pc)),
-    }
-    if may_write_code(&insn) && ctx.bus.code_gen(b.page) != b.generation {
-        // It wrote its own code: what follows is translated afresh.
-        return Some(BlockEnd::Lookup);
-    }
-    if std::mem::take(&mut ctx.vcpu.may_interrupt) {
-        let at = regs.pc;
-        // The virtual timer too: an MTC0 may enable an IP7 already due.
-        if ctx.core.cycles() >= ctx.vcpu.timer_due {
-            let lines = ctx.wide.board.irq_lines(ctx.vcpu.index);
-            ctx.vcpu.update_interrupts(ctx.core.cycles(), lines);
-        }
-        engine::deliver_interrupts(ctx, regs);
-        if regs.pc != at || ctx.wide.board.has_actions() || ctx.stop.is_some() {
-            return Some(BlockEnd::Diverted);
-        }
-    }
-    None
+    snap: Snap,
+    insns: u64,
+) {
+    let cycles = ctx.core.cycles() - snap.cycles;
+    // Whatever the block's time was not the monitor's (its charges count
+    // themselves) was the guest's own: the static costs, taken branches,
+    // HI/LO waits.
+    let guest = cycles - (ctx.vcpu.stats.monitor_cycles - snap.monitor_cycles);
+    ctx.vcpu.stats.guest_cycles += guest;
+    ctx.wide.bt.stats.cycles += guest;
+    ctx.wide.bt.stats.insns += insns;
+    let privileged = ctx.wide.bt.stats.inline_ops != snap.inline_ops;
+    st.account(ctx, b.pc, insns, cycles, privileged);
 }
 
 /// An instruction at `pc` that raised `e`: the block ends.
-fn failed(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) -> BlockEnd {
+pub(super) fn failed(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) -> BlockEnd {
     // A store to a page being copied (concurrent remapping) is no
     // exception: it runs again once the copy is done.
     if std::mem::take(&mut ctx.vcpu.remap_blocked) {
@@ -225,7 +128,7 @@ fn failed(ctx: &mut GuestCtx<'_>, regs: &mut Regs, e: &Exception, pc: u64) -> Bl
 }
 
 /// How block `b`, run to its end, leaves.
-fn block_exit(ctx: &mut GuestCtx<'_>, regs: &Regs, b: &Block) -> BlockEnd {
+pub(super) fn block_exit(ctx: &mut GuestCtx<'_>, regs: &Regs, b: &Block) -> BlockEnd {
     if !b.unchained {
         return BlockEnd::Chained;
     }
@@ -253,70 +156,28 @@ fn block_exit(ctx: &mut GuestCtx<'_>, regs: &Regs, b: &Block) -> BlockEnd {
     }
 }
 
-/// A KSEG0/KSEG1 RAM access by the guest kernel (the caller checked the
-/// mode) through its micro-op: what `execute` does through `Xlat` for it
-/// (the inline rewrite and its cost, the access, a load's extension and
-/// interlock), without them. `None` if it is not an aligned access to
-/// such RAM (`kseg_ram`), which the general path runs.
-#[inline(always)]
-fn kseg_access(
-    ctx: &mut GuestCtx<'_>,
-    st: &mut RunState,
-    regs: &mut Regs,
-    op: MemOp,
-    shared: bool,
-) -> Option<Result<(), Exception>> {
-    let ea = op.addr(regs);
-    let width = op.width();
-    if ea & u64::from(width - 1) != 0 {
-        return None;
-    }
-    let gpa = kseg_ram(ctx, ea)?;
-    ctx.now = ctx.core.cycles();
-    kseg_cost(ctx, st, shared, gpa);
-    if op.is_store() {
-        return Some(ctx.write_ram(gpa, width, op.value(regs)));
-    }
-    Some(ctx.read_ram(gpa, width, Access::Load).map(|raw| {
-        st.load_dest = op.complete(regs, raw);
-    }))
-}
-
 /// The guest-physical RAM address of a KSEG0/KSEG1 access by the guest
 /// kernel, which `GuestCtx::translate` would give without a search (the
 /// segments are unmapped in kernel mode); `None` for everything else,
 /// which takes the general path.
 #[inline(always)]
-fn kseg_ram(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
+pub(super) fn kseg_ram(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
     engine::kseg_phys(ctx, vaddr).filter(|gpa| gpa.0 < ctx.pmap.size())
 }
 
 /// The inline rewrite of a KSEG0/KSEG1 RAM access and its cost, unless
 /// the access reuses the previous one's rewrite (`shared`).
 #[inline(always)]
-fn kseg_cost(ctx: &mut GuestCtx<'_>, st: &mut RunState, shared: bool, gpa: GuestPhys) {
+pub(super) fn kseg_cost(ctx: &mut GuestCtx<'_>, st: &mut RunState, shared: bool, gpa: GuestPhys) {
     if !shared {
         super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
     }
     kseg_window(ctx, st, gpa.0);
 }
 
-/// Retires an instruction that ran to `flow`: the PC advanced, its
-/// native cycles charged, counted.
-#[inline(always)]
-fn retire(ctx: &mut GuestCtx<'_>, regs: &mut Regs, flow: Flow, ran: &mut Ran) {
-    ran.insns += 1;
-    // Random follows the instruction count: kept per instruction.
-    ctx.vcpu.stats.guest_insns += 1;
-    regs.advance(flow);
-    let cycles = TIMING.base + extra_cycles(flow);
-    ctx.core.charge(cycles);
-    ran.guest_cycles += cycles;
-}
-
 /// The cycles an instruction that ran to `flow` takes beyond its issue.
 #[inline(always)]
-fn extra_cycles(flow: Flow) -> u64 {
+pub(super) fn extra_cycles(flow: Flow) -> u64 {
     match flow {
         Flow::Taken(_) => TIMING.taken_branch,
         Flow::Annul => TIMING.annulled_slot,
@@ -327,16 +188,8 @@ fn extra_cycles(flow: Flow) -> u64 {
 
 /// Whether `insn` may change decoded code: a store, or a device access
 /// (a device's DMA); nothing else writes memory.
-fn may_write_code(insn: &Insn) -> bool {
+pub(super) fn may_write_code(insn: &Insn) -> bool {
     matches!(insn.info().class, Class::Load | Class::Store | Class::Cop)
-}
-
-/// Cycles of the guest's own instructions charged mid-instruction (a HI/LO
-/// wait): native cost, guest time.
-fn guest_charge(ctx: &mut GuestCtx<'_>, cycles: u64) {
-    ctx.core.charge(cycles);
-    ctx.vcpu.stats.guest_cycles += cycles;
-    ctx.wide.bt.stats.cycles += cycles;
 }
 
 /// An exception raised by a translated instruction, delivered with the EPC
@@ -408,11 +261,11 @@ const SIDE_EFFECTS: [u32; 6] = [
 ];
 
 /// The virtual CPU as translated code sees it.
-struct Xlat<'c, 'a> {
-    ctx: &'c mut GuestCtx<'a>,
-    st: &'c mut RunState,
+pub(super) struct Xlat<'c, 'a> {
+    pub(super) ctx: &'c mut GuestCtx<'a>,
+    pub(super) st: &'c mut RunState,
     /// This access's base was rewritten already (`Block::shared_base`).
-    shared_base: bool,
+    pub(super) shared_base: bool,
 }
 
 impl Xlat<'_, '_> {
@@ -561,7 +414,7 @@ impl ExecContext for Xlat<'_, '_> {
 /// A multiplication or division issued now: HI and LO are ready after its
 /// latency.
 #[inline(always)]
-fn muldiv_started(ctx: &GuestCtx<'_>, st: &mut RunState, kind: MulDiv) {
+pub(super) fn muldiv_started(ctx: &GuestCtx<'_>, st: &mut RunState, kind: MulDiv) {
     let latency = match kind {
         MulDiv::Mult => TIMING.mult,
         MulDiv::Div => TIMING.div,
@@ -573,10 +426,11 @@ fn muldiv_started(ctx: &GuestCtx<'_>, st: &mut RunState, kind: MulDiv) {
 
 /// A read of HI or LO waits for the multiplication or division in flight.
 #[inline(always)]
-fn hilo_wait(ctx: &mut GuestCtx<'_>, st: &RunState) {
+pub(super) fn hilo_wait(ctx: &mut GuestCtx<'_>, st: &RunState) {
     let ready = st.hilo_ready.saturating_sub(TIMING.base);
     let now = ctx.core.cycles();
     if ready > now {
-        guest_charge(ctx, ready - now);
+        // The guest's own time (`run_block` counts it so).
+        ctx.core.charge(ready - now);
     }
 }

@@ -12,6 +12,8 @@
 //! modelled cost (`cost.rs`, the `bt_*` rows; docs/timing.md).
 
 mod block;
+mod chain;
+mod code;
 mod exec;
 pub mod region;
 mod run;
@@ -237,7 +239,7 @@ fn run_blocks(
             chained = false;
             continue;
         };
-        let end = exec::run_block(ctx, regs, &b, st);
+        let (end, exit) = exec::run_block(ctx, regs, &b, st, budget_end);
         let privileged = ctx.wide.bt.stats.inline_ops != ops;
         quiet = if privileged {
             0
@@ -254,7 +256,7 @@ fn run_blocks(
         }
         match end {
             exec::BlockEnd::Chained => {
-                st.next = b.exit;
+                st.next = exit;
                 chained = true;
             }
             exec::BlockEnd::Diverted => chained = true,

@@ -57,6 +57,8 @@ pub(super) struct RunState {
     /// `Core::tlb_writes` then. While neither changed it is still there,
     /// so a run of accesses to one pair asks the TLB once (`window_mapped`).
     window: (u32, u8, u64),
+    /// Superblocks of the blocks in `blocks` (`chain`).
+    pub(super) supers: super::chain::Supers,
 }
 
 /// A successful translation of one 4K guest-virtual page, valid while
@@ -97,6 +99,7 @@ impl Default for RunState {
             tlb_writes: 0,
             flushes: 0,
             window: (0, 0, 0),
+            supers: super::chain::Supers::default(),
         }
     }
 }
@@ -122,6 +125,7 @@ impl RunState {
     /// `flushes` is now `flushes`).
     pub(super) fn drop_blocks(&mut self, flushes: u64) {
         self.blocks.iter_mut().for_each(|e| *e = None);
+        self.supers.clear();
         self.flushes = flushes;
     }
 

@@ -76,6 +76,10 @@ pub struct BtStats {
     /// it dropped then.
     pub flushes: u64,
     pub flushed_blocks: u64,
+    /// Superblocks run (`chain`): dispatches that ran more than one block
+    /// in one call. The host's business, not the modelled machine's: not
+    /// in `--stats`, and a traced run (per block) has none.
+    pub superblocks: u64,
     /// The monitor-side cycles of translated code by what paid them
     /// (indexed by [`Spent`]): where the cycles beyond native go.
     pub spent: [u64; Spent::COUNT],
@@ -201,8 +205,11 @@ pub(super) struct Block {
     /// Machine page and the code generation the words were read at.
     pub(super) page: usize,
     pub(super) generation: u32,
-    /// Per instruction: how it runs (`exec::run_insns`), with its word.
-    pub(super) steps: Vec<(Step, Insn)>,
+    /// Its instructions.
+    pub(super) insns: Vec<Insn>,
+    /// The same as tier 2's micro-ops and static costs, at most 32
+    /// instructions each (`code_of`): what runs (`exec::run_insns`).
+    pub(super) code: Vec<sim::hv::BlockCode>,
     /// `unchained_exit`, computed once.
     pub(super) unchained: bool,
     /// Bit i: instruction i is a data access through the same base register
@@ -216,27 +223,29 @@ pub(super) struct Block {
     pub(super) pic_resets: AtomicU32,
 }
 
-/// How a translated instruction runs: register-only ones, aligned
-/// loads and stores and the HI/LO multiplications and reads through tier
-/// 2's micro-ops (`sim::hv::RegOp`, `sim::hv::MemOp`, `sim::hv::HiLoOp`), without `execute` and the virtual CPU's context,
-/// when nothing else needs to be looked at (`exec::run_insns`); the rest
-/// through `execute`.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Step {
-    Reg(sim::hv::RegOp),
-    Mem(sim::hv::MemOp),
-    HiLo(sim::hv::HiLoOp),
-    Exec,
-}
-
-impl Step {
-    pub(super) fn of(insn: &Insn) -> Step {
-        match (sim::hv::RegOp::of(insn), sim::hv::MemOp::of(insn)) {
-            (Some(op), _) => Step::Reg(op),
-            (None, Some(op)) => Step::Mem(op),
-            (None, None) => sim::hv::HiLoOp::of(insn).map_or(Step::Exec, Step::HiLo),
+/// Block `insns` from `pc` as tier 2's blocks (`sim::hv::BlockCode`) of
+/// at most 32 instructions, a transfer and its delay slot in the same one.
+pub(super) fn code_of(insns: &[Insn], pc: u64) -> Vec<sim::hv::BlockCode> {
+    const MAX: usize = 32;
+    let mut code = Vec::new();
+    let mut at = 0;
+    while at < insns.len() {
+        let mut end = (at + MAX).min(insns.len());
+        let splits_slot = end < insns.len()
+            && insns.get(end - 1).is_some_and(|i| {
+                matches!(
+                    i.info().class,
+                    sim::hv::isa::Class::Branch | sim::hv::isa::Class::Jump
+                )
+            });
+        if splits_slot {
+            end -= 1;
         }
+        let from = insns.get(at..end).unwrap_or_default();
+        code.push(sim::hv::BlockCode::straight(from, pc + 4 * at as u64));
+        at = end;
     }
+    code
 }
 
 /// Times a block's inline cache may be emptied before its site counts as

@@ -28,15 +28,18 @@
 
 mod build;
 mod compiled;
+pub(crate) mod ctx;
 pub(crate) mod regop;
 
-use super::exec::{alu, branch, execute, mem, muldiv, Flow, Regs};
+use super::exec::{execute, Flow, Regs};
 use super::native::Native;
 use super::{Access, Core};
 use crate::mem::{Bus, PAGE_SHIFT};
 use crate::obs::Event;
 use crate::timing::TIMING;
-use build::{build, Block, Kind, MAX_LEN};
+pub use build::Block;
+use build::{build, MAX_LEN};
+use ctx::{BlockCtx, Next, Start};
 
 /// Entries of the direct-mapped block cache.
 pub(super) const CACHE_SIZE: usize = 4096;
@@ -79,36 +82,6 @@ impl BlockCache {
         *e = b;
         Some(e)
     }
-}
-
-/// Where [`Core::exec_from`] starts in a block: at instruction `k`, with
-/// the cycles before the static costs (`c0`) and a taken transfer's target
-/// (`k` is its slot) as its loop keeps them.
-struct Start {
-    k: usize,
-    c0: u64,
-    target: Option<u64>,
-}
-
-impl Start {
-    /// A block's start, the interlock carried into it paid.
-    #[inline(always)]
-    fn block(c0: u64) -> Start {
-        Start {
-            k: 0,
-            c0,
-            target: None,
-        }
-    }
-}
-
-/// What follows an instruction of a block.
-enum Next {
-    /// The block's next instruction.
-    On,
-    /// The block ends here: it has run this many instructions and goes on
-    /// at this address; `true` if it ran to one of its exits.
-    Leave(usize, u64, bool),
 }
 
 impl Core {
@@ -253,7 +226,8 @@ impl Core {
         ran
     }
 
-    /// Block `b`, in a page whose base is `vbase`, from where `from` says.
+    /// Block `b`, in a page whose base is `vbase`, from where `from` says
+    /// (tier 2's generic loop on this CPU).
     #[inline(always)]
     fn exec_from(
         &mut self,
@@ -263,200 +237,7 @@ impl Core {
         vbase: u64,
         from: Start,
     ) -> bool {
-        let n = usize::from(b.len).min(MAX_LEN);
-        let Start {
-            mut k,
-            mut c0,
-            mut target,
-        } = from;
-        while k < n {
-            let op = b.uops[k % MAX_LEN];
-            let g = &mut regs.gpr;
-            let (d, s, t) = (
-                usize::from(op.d & 31),
-                usize::from(op.s & 31),
-                usize::from(op.t & 31),
-            );
-            let (rs, rt) = (g[s], g[t]);
-            // Whether the micro-op could not finish here and the
-            // interpreter's path must run the instruction.
-            let slow = match op.kind {
-                Kind::Nop => false,
-                Kind::Sll => set(&mut g[d], alu::sll(rt, op.imm)),
-                Kind::Srl => set(&mut g[d], alu::srl(rt, op.imm)),
-                Kind::Sra => set(&mut g[d], alu::sra(rt, op.imm)),
-                Kind::Addu => set(&mut g[d], alu::addu(rs, rt)),
-                Kind::Subu => set(&mut g[d], alu::subu(rs, rt)),
-                Kind::And => set(&mut g[d], rs & rt),
-                Kind::Or => set(&mut g[d], rs | rt),
-                Kind::Xor => set(&mut g[d], rs ^ rt),
-                Kind::Nor => set(&mut g[d], alu::nor(rs, rt)),
-                Kind::Slt => set(&mut g[d], alu::slt(rs, rt)),
-                Kind::Sltu => set(&mut g[d], alu::sltu(rs, rt)),
-                Kind::Addiu => set(&mut g[t], alu::addu(rs, op.simm())),
-                Kind::Slti => set(&mut g[t], alu::slt(rs, op.simm())),
-                Kind::Sltiu => set(&mut g[t], alu::sltu(rs, op.simm())),
-                Kind::Andi => set(&mut g[t], rs & u64::from(op.imm)),
-                Kind::Ori => set(&mut g[t], rs | u64::from(op.imm)),
-                Kind::Xori => set(&mut g[t], rs ^ u64::from(op.imm)),
-                Kind::Lui => set(&mut g[t], alu::lui(op.imm)),
-                Kind::Mult | Kind::Multu => {
-                    self.mult(regs, op.kind, rs, rt, c0 + b.cost_to(k));
-                    false
-                }
-                Kind::Mfhi | Kind::Mflo => {
-                    c0 += self.mfhilo(regs, &op, c0 + b.cost_to(k));
-                    false
-                }
-                Kind::Beq
-                | Kind::Bne
-                | Kind::Blez
-                | Kind::Bgtz
-                | Kind::Bltz
-                | Kind::Bgez
-                | Kind::J
-                | Kind::Jal
-                | Kind::Jr
-                | Kind::Jalr => {
-                    let to = transfer(&op, || b.pc(vbase, k), g, rs, rt);
-                    if to.is_some() {
-                        c0 += TIMING.taken_branch;
-                        target = to;
-                    }
-                    false
-                }
-                Kind::Lw => self.load_fast::<4, true>(bus, g, &op, rs),
-                Kind::Lh => self.load_fast::<2, true>(bus, g, &op, rs),
-                Kind::Lhu => self.load_fast::<2, false>(bus, g, &op, rs),
-                Kind::Lb => self.load_fast::<1, true>(bus, g, &op, rs),
-                Kind::Lbu => self.load_fast::<1, false>(bus, g, &op, rs),
-                Kind::Sw => !self.store_fast::<4>(bus, rs.wrapping_add(op.simm()), rt),
-                Kind::Sh => !self.store_fast::<2>(bus, rs.wrapping_add(op.simm()), rt),
-                Kind::Sb => !self.store_fast::<1>(bus, rs.wrapping_add(op.simm()), rt),
-                Kind::Generic => true,
-            };
-            if slow {
-                let at = c0 + b.cost_to(k);
-                self.cycles = at;
-                let pc = b.pc(vbase, k);
-                if let Some(stop) = self.generic::<false>(regs, bus, b, k, pc, &mut target) {
-                    return stop;
-                }
-                c0 += self.cycles - at;
-            }
-            if op.s & build::LOOK_AFTER != 0 {
-                // A fast load touched neither a device nor code.
-                let check = slow || matches!(op.kind, Kind::Sw | Kind::Sh | Kind::Sb);
-                if let Next::Leave(done, next, whole) =
-                    self.after(bus, b, k, vbase, &mut target, check)
-                {
-                    self.cycles = c0 + b.cost_to_end(done);
-                    self.leave_block(regs, b, done, next);
-                    return whole;
-                }
-            }
-            k += 1;
-        }
-        self.cycles = c0 + b.cost_to_end(n);
-        let next = b.pc(vbase, n.wrapping_sub(1)).wrapping_add(4);
-        self.leave_block(regs, b, n, target.unwrap_or(next));
-        true
-    }
-
-    /// Where a block goes after its instruction `k`: on, or out through a
-    /// taken branch's slot (unless the block follows that jump), or out
-    /// before the next instruction when `check`ed memory access reached a
-    /// device or changed code (the interpreter would look at both before
-    /// the next instruction).
-    #[inline(always)]
-    fn after(
-        &mut self,
-        bus: &mut Bus,
-        b: &Block,
-        k: usize,
-        vbase: u64,
-        target: &mut Option<u64>,
-        check: bool,
-    ) -> Next {
-        let bit = 1u32 << k;
-        if b.slots & bit != 0 {
-            if let Some(t) = *target {
-                if b.follow & bit == 0 {
-                    return Next::Leave(k + 1, t, true);
-                }
-                *target = None;
-            }
-        }
-        if check
-            && (b.mem >> k) & 1 != 0
-            && k + 1 < usize::from(b.len)
-            && (self.next_event == 0 || bus.take_code_written())
-        {
-            // Never between a branch and its slot: a branch is no memory
-            // access.
-            let at = b.at.get(k + 1).copied().unwrap_or(0);
-            return Next::Leave(k + 1, vbase | (u64::from(at) << 2), false);
-        }
-        Next::On
-    }
-
-    /// MULT or MULTU issued at cycle `at`.
-    #[inline(always)]
-    fn mult(&mut self, regs: &mut Regs, kind: Kind, rs: u64, rt: u64, at: u64) {
-        (regs.hi, regs.lo) = if kind == Kind::Mult {
-            muldiv::mult(rs, rt)
-        } else {
-            muldiv::multu(rs, rt)
-        };
-        self.cycles = at;
-        self.hilo_started(super::exec::MulDiv::Mult);
-    }
-
-    /// MFHI or MFLO reached at cycle `at`; the cycles it waited.
-    #[inline(always)]
-    fn mfhilo(&mut self, regs: &mut Regs, op: &build::Uop, at: u64) -> u64 {
-        self.cycles = at;
-        self.hilo_wait();
-        regs.gpr[usize::from(op.d & 31)] = if op.kind == Kind::Mfhi {
-            regs.hi
-        } else {
-            regs.lo
-        };
-        self.cycles - at
-    }
-
-    /// An aligned load that hits RAM through the translation cache into rt,
-    /// extended as the interpreter extends it; false (done) or true (the interpreter's path must
-    /// run it: a miss, a fault, a device).
-    #[inline(always)]
-    fn load_fast<const W: u8, const SIGNED: bool>(
-        &mut self,
-        bus: &Bus,
-        g: &mut [u64; 32],
-        op: &build::Uop,
-        rs: u64,
-    ) -> bool {
-        let ea = rs.wrapping_add(op.simm());
-        match self
-            .xlate_hit(ea, W, Access::Load)
-            .and_then(|pa| bus.read_ram(pa, W))
-        {
-            Some(v) => {
-                let t = op.t & 31;
-                g[usize::from(t)] = mem::extend::<W, SIGNED>(v);
-                self.load_dest = t;
-                false
-            }
-            None => true,
-        }
-    }
-
-    /// An aligned store that hits RAM through the translation cache;
-    /// whether it was done.
-    #[inline(always)]
-    fn store_fast<const W: u8>(&mut self, bus: &mut Bus, ea: u64, value: u64) -> bool {
-        self.xlate_hit(ea, W, Access::Store)
-            .is_some_and(|pa| bus.write_ram(self.id, pa, W, value))
+        ctx::exec_from(self, bus, regs, b, vbase, from)
     }
 
     /// [`Core::exec_block`] for the traced loop: every instruction through
@@ -474,7 +255,8 @@ impl Core {
             }
             self.cycles += TIMING.base;
             let check = (b.mem >> k) & 1 != 0;
-            if let Next::Leave(done, next, whole) = self.after(bus, b, k, vbase, &mut target, check)
+            if let Next::Leave(done, next, whole) =
+                ctx::after(self, bus, b, k, vbase, &mut target, check)
             {
                 self.leave_block(regs, b, done, next);
                 return whole;
@@ -580,58 +362,93 @@ impl Core {
     }
 }
 
-/// A branch or jump micro-op at `pc()` (asked only when needed): its target
-/// if it is taken (JAL and JALR write their link).
-#[inline(always)]
-fn transfer(
-    op: &build::Uop,
-    pc: impl Fn() -> u64,
-    g: &mut [u64; 32],
-    rs: u64,
-    rt: u64,
-) -> Option<u64> {
-    let taken = match op.kind {
-        Kind::Beq => rs == rt,
-        Kind::Bne => rs != rt,
-        Kind::Blez => branch::lez(rs),
-        Kind::Bgtz => branch::gtz(rs),
-        Kind::Bltz => branch::ltz(rs),
-        Kind::Bgez => branch::gez(rs),
-        Kind::J | Kind::Jr => true,
-        Kind::Jal => {
-            g[31] = branch::link(pc());
-            true
-        }
-        _ => {
-            // JALR: the target was read (rs) before the link is written.
-            g[usize::from(op.d & 31)] = branch::link(pc());
-            true
-        }
-    };
-    if !taken {
-        return None;
-    }
-    Some(match op.kind {
-        Kind::J | Kind::Jal => branch::jump_target(pc(), op.imm),
-        Kind::Jr | Kind::Jalr => rs,
-        _ => branch::branch_target(pc(), op.simm()),
-    })
-}
-
 /// The stall block `b`'s first instruction pays on the load into
 /// `load_dest` (0: none) that ended the block before it.
 #[inline(always)]
 fn interlock_stall(load_dest: u8, b: &Block) -> u64 {
-    if load_dest != 0 && (b.first_reads >> (load_dest & 31)) & 1 != 0 {
-        TIMING.load_use
-    } else {
-        0
-    }
+    b.carried_stall(load_dest)
 }
 
-/// Writes an ALU result; false: the micro-op is done.
-#[inline(always)]
-fn set(r: &mut u64, v: u64) -> bool {
-    *r = v;
-    false
+/// The native CPU as tier 2's generic loop sees it: its translation cache
+/// and its bus's RAM, its clock and multiplier, the interpreter's path.
+impl BlockCtx for Core {
+    type Mem = Bus;
+
+    #[inline(always)]
+    fn clock(&mut self, _: &mut Bus) -> u64 {
+        self.cycles
+    }
+
+    #[inline(always)]
+    fn set_clock(&mut self, _: &mut Bus, at: u64) {
+        self.cycles = at;
+    }
+
+    #[inline(always)]
+    fn load(
+        &mut self,
+        bus: &mut Bus,
+        (_k, _at): (usize, u64),
+        ea: u64,
+        width: u8,
+        _extra: &mut u64,
+    ) -> Option<u64> {
+        self.xlate_hit(ea, width, Access::Load)
+            .and_then(|pa| bus.read_ram(pa, width))
+    }
+
+    #[inline(always)]
+    fn store(
+        &mut self,
+        bus: &mut Bus,
+        (_k, _at): (usize, u64),
+        ea: u64,
+        width: u8,
+        value: u64,
+        _extra: &mut u64,
+    ) -> bool {
+        self.xlate_hit(ea, width, Access::Store)
+            .is_some_and(|pa| bus.write_ram(self.id, pa, width, value))
+    }
+
+    #[inline(always)]
+    fn loaded(&mut self, _: &mut Bus, rt: u8) {
+        self.load_dest = rt;
+    }
+
+    #[inline(always)]
+    fn mult_started(&mut self, _: &mut Bus, at: u64) {
+        self.cycles = at;
+        self.hilo_started(super::exec::MulDiv::Mult);
+    }
+
+    #[inline(always)]
+    fn hilo_stall(&mut self, _: &mut Bus, at: u64) -> u64 {
+        self.cycles = at;
+        Core::hilo_wait(self);
+        self.cycles - at
+    }
+
+    #[inline(always)]
+    fn general(
+        &mut self,
+        bus: &mut Bus,
+        regs: &mut Regs,
+        b: &Block,
+        k: usize,
+        pc: u64,
+        target: &mut Option<u64>,
+    ) -> Option<bool> {
+        self.generic::<false>(regs, bus, b, k, pc, target)
+    }
+
+    #[inline(always)]
+    fn access_ends_block(&mut self, bus: &mut Bus) -> bool {
+        self.next_event == 0 || bus.take_code_written()
+    }
+
+    #[inline(always)]
+    fn leave(&mut self, _: &mut Bus, regs: &mut Regs, b: &Block, done: usize, next: u64) {
+        self.leave_block(regs, b, done, next);
+    }
 }

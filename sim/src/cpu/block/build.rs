@@ -17,7 +17,7 @@ pub(super) const LOOK_AFTER: u8 = 0x80;
 /// order they run if every conditional branch in it falls through and every
 /// direct jump in it is followed.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Block {
+pub struct Block {
     /// Physical address of the first instruction (the cache tag), or
     /// `u64::MAX` for an empty entry.
     pub(super) pa: u64,
@@ -77,6 +77,89 @@ impl Block {
     #[inline(always)]
     pub(super) fn pc(&self, vbase: u64, k: usize) -> u64 {
         vbase | u64::from(self.at[k % MAX_LEN]) << 2
+    }
+
+    /// A translator's block of `insns` from `pc` (see [`build_straight`]).
+    pub fn straight(insns: &[Insn], pc: u64) -> Block {
+        build_straight(insns, pc)
+    }
+
+    /// A superblock of a translator's blocks (see [`build_chain`]).
+    pub fn chain(parts: &[(&[Insn], u64, bool)]) -> Block {
+        build_chain(parts)
+    }
+
+    /// Whether every instruction runs as a micro-op (none through the
+    /// general path unless its access fails).
+    pub fn all_micro_ops(&self) -> bool {
+        self.uops
+            .iter()
+            .take(self.len())
+            .all(|u| u.kind != Kind::Generic)
+    }
+
+    /// Instructions.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether instruction `k` is a load (its destination is the interlock
+    /// a block ending after it carries).
+    #[inline(always)]
+    pub fn is_load(&self, k: usize) -> bool {
+        k < 32 && (self.loads >> k) & 1 != 0
+    }
+
+    /// Whether instruction `k` accesses memory.
+    #[inline(always)]
+    pub fn is_access(&self, k: usize) -> bool {
+        k < 32 && (self.mem >> k) & 1 != 0
+    }
+
+    /// Whether instruction `k` runs as a micro-op that touches nothing but
+    /// the general registers and the flow (an ALU operation, a branch or a
+    /// jump).
+    #[inline(always)]
+    pub fn is_register_only(&self, k: usize) -> bool {
+        let kind = self.uops[k % MAX_LEN].kind;
+        !matches!(
+            kind,
+            Kind::Generic
+                | Kind::Lw
+                | Kind::Lh
+                | Kind::Lhu
+                | Kind::Lb
+                | Kind::Lbu
+                | Kind::Sw
+                | Kind::Sh
+                | Kind::Sb
+                | Kind::Mult
+                | Kind::Multu
+                | Kind::Mfhi
+                | Kind::Mflo
+        )
+    }
+
+    /// Whether instruction `k` is a delay slot.
+    #[inline(always)]
+    pub fn is_slot(&self, k: usize) -> bool {
+        k < 32 && (self.slots >> k) & 1 != 0
+    }
+
+    /// The stall of the first instruction on a load into `load_dest` (0:
+    /// none) that ended the block before.
+    #[inline(always)]
+    pub fn carried_stall(&self, load_dest: u8) -> u64 {
+        if load_dest != 0 && (self.first_reads >> (load_dest & 31)) & 1 != 0 {
+            TIMING.load_use
+        } else {
+            0
+        }
     }
 
     pub(super) const EMPTY: Block = Block {
@@ -286,6 +369,89 @@ fn continuation(insn: &Insn, w: usize, vpage: u32) -> Option<(usize, bool)> {
     }
 }
 
+/// A block being built: what is known of its cost so far.
+struct Builder {
+    b: Block,
+    /// The most cycles so far (`Block::max_cost`).
+    cost: u64,
+    /// The register the previous instruction loaded (0: none).
+    prev_load: u32,
+    /// The static cycles so far.
+    at_cycle: u64,
+}
+
+impl Builder {
+    fn new(b: Block) -> Builder {
+        Builder {
+            b,
+            cost: 0,
+            prev_load: 0,
+            at_cycle: 0,
+        }
+    }
+
+    /// Appends `insn`, word `w` of its page.
+    fn add(&mut self, w: usize, insn: &Insn) {
+        let b = &mut self.b;
+        let k = usize::from(b.len);
+        let mut u = Uop::of(insn);
+        let reads = insn.read_mask();
+        if k == 0 {
+            b.first_reads = reads;
+        } else if self.prev_load != 0 && (reads >> self.prev_load) & 1 != 0 {
+            b.stalls |= 1 << k;
+            self.cost += TIMING.load_use;
+            self.at_cycle += TIMING.load_use;
+        }
+        if let Some(start) = b.start.get_mut(k) {
+            // At most 32 instructions with a stall each: small.
+            *start = self.at_cycle as u16;
+        }
+        self.at_cycle += TIMING.base;
+        let class = insn.info().class;
+        self.prev_load = 0;
+        if class == Class::Load {
+            b.loads |= 1 << k;
+            self.prev_load = insn.rt.number();
+        }
+        if matches!(class, Class::Load | Class::Store) {
+            b.mem |= 1 << k;
+            u.s |= LOOK_AFTER;
+        }
+        if matches!(insn.op, Op::Mfhi | Op::Mflo) {
+            // Waits for a multiply or divide, at most the longest one.
+            self.cost += TIMING.ddiv + TIMING.base;
+        }
+        if is_transfer(insn) {
+            // Taken (or an annulled slot): at most one of the two.
+            self.cost += TIMING.taken_branch.max(TIMING.annulled_slot);
+        }
+        self.cost += TIMING.base;
+        if let (Some(slot), Some(at)) = (b.uops.get_mut(k), b.at.get_mut(k)) {
+            *slot = u;
+            // A word index in a page: below 1024.
+            *at = w as u16;
+        }
+        b.len += 1;
+    }
+
+    /// Marks the last instruction a delay slot, which the executor looks at.
+    fn slot(&mut self) {
+        let k = usize::from(self.b.len) - 1;
+        self.b.slots |= 1 << k;
+        if let Some(u) = self.b.uops.get_mut(k) {
+            u.s |= LOOK_AFTER;
+        }
+    }
+
+    fn finish(mut self) -> Block {
+        // The carried interlock of the first instruction is the one cost not
+        // counted yet.
+        self.b.max_cost = self.cost + TIMING.load_use;
+        self.b
+    }
+}
+
 /// Builds the block at physical `pa` (virtual page `vpage`), whose page's
 /// decoded instructions start at `page_base` in the bus's code arena.
 pub(super) fn build(bus: &Bus, page_base: usize, pa: u64, vpage: u32, generation: u32) -> Block {
@@ -297,98 +463,94 @@ pub(super) fn build(bus: &Bus, page_base: usize, pa: u64, vpage: u32, generation
             None
         }
     };
-    let mut b = Block {
+    let mut bd = Builder::new(Block {
         pa,
         vpage,
         generation,
         ..Block::EMPTY
-    };
-    let mut cost = 0u64;
-    let mut prev_load: u32 = 0;
-    // The static cycles so far.
-    let mut at_cycle = 0u64;
-    let mut add = |b: &mut Block, w: usize, insn: &Insn| {
-        let k = usize::from(b.len);
-        let mut u = Uop::of(insn);
-        let reads = insn.read_mask();
-        if k == 0 {
-            b.first_reads = reads;
-        } else if prev_load != 0 && (reads >> prev_load) & 1 != 0 {
-            b.stalls |= 1 << k;
-            cost += TIMING.load_use;
-            at_cycle += TIMING.load_use;
-        }
-        if let Some(start) = b.start.get_mut(k) {
-            // At most 32 instructions with a stall each: small.
-            *start = at_cycle as u16;
-        }
-        at_cycle += TIMING.base;
-        let class = insn.info().class;
-        prev_load = 0;
-        if class == Class::Load {
-            b.loads |= 1 << k;
-            prev_load = insn.rt.number();
-        }
-        if matches!(class, Class::Load | Class::Store) {
-            b.mem |= 1 << k;
-            u.s |= LOOK_AFTER;
-        }
-        if matches!(insn.op, Op::Mfhi | Op::Mflo) {
-            // Waits for a multiply or divide, at most the longest one.
-            cost += TIMING.ddiv + TIMING.base;
-        }
-        if is_transfer(insn) {
-            // Taken (or an annulled slot): at most one of the two.
-            cost += TIMING.taken_branch.max(TIMING.annulled_slot);
-        }
-        cost += TIMING.base;
-        if let (Some(slot), Some(at)) = (b.uops.get_mut(k), b.at.get_mut(k)) {
-            *slot = u;
-            // A word index in a page: below 1024.
-            *at = w as u16;
-        }
-        b.len += 1;
-    };
+    });
     let mut w = ((pa & 0xFFF) >> 2) as usize;
-    while usize::from(b.len) < MAX_LEN {
+    while usize::from(bd.b.len) < MAX_LEN {
         let Some(insn) = fetch(w) else { break };
         if !blockable(&insn) {
             break;
         }
         if !is_transfer(&insn) {
-            add(&mut b, w, &insn);
+            bd.add(w, &insn);
             w += 1;
             continue;
         }
         // The branch and its slot, or neither: a slot out of the page or
         // out of the block's reach is the interpreter's.
         let Some(slot) = fetch(w + 1) else { break };
-        if usize::from(b.len) + 1 >= MAX_LEN || !blockable(&slot) || is_transfer(&slot) {
+        if usize::from(bd.b.len) + 1 >= MAX_LEN || !blockable(&slot) || is_transfer(&slot) {
             break;
         }
-        add(&mut b, w, &insn);
-        add(&mut b, w + 1, &slot);
-        let k = usize::from(b.len) - 1;
-        b.slots |= 1 << k;
-        if let Some(u) = b.uops.get_mut(k) {
-            u.s |= LOOK_AFTER;
-        }
+        bd.add(w, &insn);
+        bd.add(w + 1, &slot);
+        bd.slot();
+        let k = usize::from(bd.b.len) - 1;
         match continuation(&insn, w, vpage) {
             Some((next, followed)) => {
                 if followed {
-                    b.follow |= 1 << k;
+                    bd.b.follow |= 1 << k;
                 }
                 w = next;
             }
             None => break,
         }
     }
-    if b.len > 0 {
+    if bd.b.len > 0 {
         // A block that ends on a followed jump's slot leaves for its target.
-        b.follow &= !(1 << (b.len - 1));
+        bd.b.follow &= !(1 << (bd.b.len - 1));
     }
-    // The carried interlock of the first instruction is the one cost not
-    // counted yet.
-    b.max_cost = cost + TIMING.load_use;
-    b
+    bd.finish()
+}
+
+/// A block of `insns` (at most [`MAX_LEN`]), the straight run of one
+/// page's instructions from `pc` as a translator cut them: every
+/// instruction in order, whatever it is (a CP0 instruction runs the
+/// general path), a transfer's next instruction its delay slot, no jump
+/// followed. A transfer without its slot in `insns` runs the general path,
+/// which leaves the block in its delay slot.
+pub(super) fn build_straight(insns: &[Insn], pc: u64) -> Block {
+    build_chain(&[(insns, pc, false)])
+}
+
+/// A superblock of a translator's blocks of one page (`parts`: each one's
+/// instructions, its PC, and whether the jump ending it is followed into
+/// the next part), each cut as [`build_straight`] cuts one, in the order
+/// they are given: at most [`MAX_LEN`] instructions in all. A part other
+/// than the last ends with a transfer and its slot, or with neither.
+pub(super) fn build_chain(parts: &[(&[Insn], u64, bool)]) -> Block {
+    let pc = parts.first().map_or(0, |p| p.1);
+    let mut bd = Builder::new(Block {
+        pa: pc,
+        ..Block::EMPTY
+    });
+    let total: usize = parts.iter().map(|p| p.0.len()).sum::<usize>().min(MAX_LEN);
+    let mut slot_next = false;
+    for &(insns, pc, followed) in parts {
+        let first = ((pc & 0xFFF) >> 2) as usize;
+        for (i, insn) in insns.iter().enumerate() {
+            if usize::from(bd.b.len) >= MAX_LEN {
+                break;
+            }
+            bd.add(first + i, insn);
+            if slot_next {
+                bd.slot();
+                if followed && i + 1 == insns.len() && usize::from(bd.b.len) < total {
+                    bd.b.follow |= 1 << (bd.b.len - 1);
+                }
+            }
+            slot_next = is_transfer(insn);
+            if slot_next && usize::from(bd.b.len) == total {
+                let k = usize::from(bd.b.len) - 1;
+                if let Some(u) = bd.b.uops.get_mut(k) {
+                    *u = Uop::GENERIC;
+                }
+            }
+        }
+    }
+    bd.finish()
 }

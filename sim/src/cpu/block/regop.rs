@@ -9,7 +9,7 @@
 //! 2's aligned RAM loads and stores, whose memory path is the caller's.
 
 use super::build::{Kind, Uop};
-use super::transfer;
+use super::ctx::transfer;
 use crate::cpu::exec::{alu, mem, muldiv, Flow, Regs};
 use crate::isa::Insn;
 

@@ -1,0 +1,529 @@
+//! A translated block's instructions through tier 2's block loop
+//! (`sim::hv::run_block`), against the virtual CPU: the loop has the
+//! micro-ops, the static costs (issue cycles and load-use stalls summed
+//! when the block is built) and one retire per block; this module is the
+//! virtual CPU it runs on (`sim::hv::BlockCtx`): KSEG0/KSEG1 loads and
+//! stores with their inline rewrite, the multiplier's timing, the general
+//! path through `execute` and how a block ends. Cycles, counters and
+//! traces are those of running each instruction through `execute`
+//! (docs/translation.md, "Fifth round").
+
+use std::marker::PhantomData;
+
+use sim::hv::{
+    execute, Access, BlockCode, BlockCtx, Boundary, Exception, Flow, MulDiv, Regs, TIMING,
+};
+
+use super::block::{Block, Ctx};
+use super::chain::Super;
+use super::exec::{self, BlockEnd, Xlat};
+use super::run::RunState;
+use crate::engine;
+use crate::guest::GuestCtx;
+use crate::vcpu::VcpuState;
+
+/// Runs block `b`'s instructions; how it ended and the instructions it
+/// retired.
+pub(super) fn run_insns(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    b: &Block,
+    st: &mut RunState,
+) -> (BlockEnd, u64) {
+    let mut g = Guest::new(st, b, regs.delay_slot, None);
+    let mut pc = b.pc;
+    for (n, code) in b.code.iter().enumerate() {
+        g.counted = 0;
+        g.run_part(ctx, regs, code, pc, n == 0);
+        if g.end.is_some() {
+            return g.ended();
+        }
+        g.first += code.len();
+        pc = pc.wrapping_add(4 * code.len() as u64);
+    }
+    // Not reached: the last part's exit ends the block.
+    g.end.get_or_insert(BlockEnd::Lookup);
+    g.ended()
+}
+
+/// Runs superblock `sup` (`chain`), the dispatcher's `budget_end` and
+/// `quiet` count checked at its boundaries: how the last block it ran
+/// ended, that block's exit context, and whether the superblock is stale
+/// (a block it holds is no longer the one the dispatcher would find).
+pub(super) fn run_chain(
+    ctx: &mut GuestCtx<'_>,
+    regs: &mut Regs,
+    sup: &Super,
+    st: &mut RunState,
+    budget_end: u64,
+) -> (BlockEnd, Ctx) {
+    let Some(head) = sup.blocks.first() else {
+        return (BlockEnd::Lookup, Ctx::default());
+    };
+    let snap = exec::begin_block(ctx, head);
+    let mut g = Guest::new(st, head, regs.delay_slot, Some((sup, budget_end)));
+    let mut first = true;
+    // Blocks begun after the first.
+    let mut passed = 0;
+    loop {
+        g.run_part(ctx, regs, &sup.code, head.pc, first);
+        passed += g.cur as u64;
+        // A superblock that ends chained to itself (a loop whose body it
+        // is: the dispatcher would find its first block again, in the same
+        // context) runs again without the dispatcher.
+        let again = g.end == Some(BlockEnd::Chained)
+            && regs.pc == head.pc
+            && g.b.exit == head.entry
+            && dispatcher_goes_on(ctx, budget_end);
+        if !again {
+            break;
+        }
+        passed += 1;
+        first = false;
+        g.restart(head);
+    }
+    let end = g.end.unwrap_or(BlockEnd::Lookup);
+    let (exit, retired) = (g.b.exit, g.retired);
+    // The blocks after the first, begun; all of them ended: the sums of
+    // what `exec::run_block` counts per block (one page, no privileged
+    // instruction, a region that only sums: `chain::take`).
+    ctx.wide.bt.stats.blocks_run += passed;
+    ctx.wide.bt.stats.superblocks += 1;
+    exec::end_block(ctx, st, head, snap, retired);
+    (end, exit)
+}
+
+/// The dispatcher's checks before a chained block, which finds it and
+/// goes on only if none acts (`keeps` holds in a superblock's page:
+/// `chain::take`): the clock where the block begins, if so.
+#[inline(always)]
+fn dispatcher_goes_on(ctx: &mut GuestCtx<'_>, budget_end: u64) -> bool {
+    let now = ctx.core.cycles();
+    if now >= budget_end
+        || now >= ctx.vcpu.timer_due
+        || ctx.vcpu.may_interrupt
+        || ctx.wide.board.has_actions()
+        || ctx.stop.is_some()
+    {
+        return false;
+    }
+    ctx.now = now;
+    ctx.trace.now = now;
+    true
+}
+
+/// The virtual CPU as tier 2's block loop sees it, running one part
+/// (`Block::code`) of a translated block at a time.
+struct Guest<'r, 'a> {
+    st: &'r mut RunState,
+    b: &'r Block,
+    /// The part's first instruction in the block.
+    first: usize,
+    /// The part's instructions counted (`guest_insns`) so far.
+    counted: usize,
+    /// The block's instructions retired.
+    retired: u64,
+    /// How the block ended, once it has.
+    end: Option<BlockEnd>,
+    /// A micro-op's access that failed after its cost was paid: the
+    /// general path raises it without running the instruction again.
+    pending: Option<Exception>,
+    /// The issue cycle the general path charged for an instruction the
+    /// loop's static table also counts.
+    early: u64,
+    /// The block was entered at a delay slot (`regs` holds its branch's
+    /// target).
+    entered_in_slot: bool,
+    /// Where the block starts in the part the loop runs (a superblock's
+    /// block: not 0).
+    base: usize,
+    /// A superblock's: its blocks, which of them `b` is, bit k a block's
+    /// start (0: no superblock), and the dispatcher's budget.
+    sup: Option<&'r Super>,
+    cur: usize,
+    starts: u32,
+    budget_end: u64,
+    ctx: PhantomData<fn(&mut GuestCtx<'a>)>,
+}
+
+impl<'r, 'a> Guest<'r, 'a> {
+    fn new(
+        st: &'r mut RunState,
+        b: &'r Block,
+        entered_in_slot: bool,
+        sup: Option<(&'r Super, u64)>,
+    ) -> Self {
+        Guest {
+            st,
+            b,
+            first: 0,
+            counted: 0,
+            retired: 0,
+            end: None,
+            pending: None,
+            early: 0,
+            entered_in_slot,
+            base: 0,
+            sup: sup.map(|s| s.0),
+            cur: 0,
+            starts: sup.map_or(0, |s| s.0.starts),
+            budget_end: sup.map_or(0, |s| s.1),
+            ctx: PhantomData,
+        }
+    }
+
+    /// Runs `code` from `pc` through the block loop; `first` if it is the
+    /// block's first part (entered from the dispatcher).
+    fn run_part(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        regs: &mut Regs,
+        code: &BlockCode,
+        pc: u64,
+        first: bool,
+    ) {
+        if self.st.load_dest != 0 {
+            // The stall of the first instruction on the load that ended
+            // what ran before: the guest's own time.
+            ctx.core.charge(code.carried_stall(self.st.load_dest));
+            self.st.load_dest = 0;
+        }
+        let c0 = ctx.core.cycles();
+        let vbase = pc & !0xFFF;
+        let mut from = (0, c0, None);
+        if first && (ctx.vcpu.may_interrupt || regs.delay_slot) {
+            // An interrupt let in before the block (by a reflection that
+            // ended the previous one) is looked at after its first
+            // instruction, and a block entered at a delay slot (its branch
+            // ended the previous block at a page's end) may leave its
+            // straight run: the general path runs that instruction.
+            let mut target = None;
+            if self.general(ctx, regs, code, 0, pc, &mut target).is_some() {
+                return;
+            }
+            from = (1, self.clock(ctx), target);
+        }
+        sim::hv::run_block(self, ctx, regs, code, vbase, from);
+    }
+}
+
+impl<'r> Guest<'r, '_> {
+    /// A superblock from its first block again, `head`, which its last
+    /// chained to.
+    fn restart(&mut self, head: &'r Block) {
+        self.b = head;
+        self.cur = 0;
+        self.base = 0;
+        self.first = 0;
+        self.counted = 0;
+        self.end = None;
+        self.entered_in_slot = false;
+    }
+
+    /// Instruction `k` of the part the loop runs, as an index in `b`.
+    #[inline(always)]
+    fn index(&self, k: usize) -> usize {
+        self.first + k - self.base
+    }
+
+    fn ended(self) -> (BlockEnd, u64) {
+        (self.end.unwrap_or(BlockEnd::Lookup), self.retired)
+    }
+
+    /// The part's first `k` instructions counted: Random follows the
+    /// count, so it is current before anything that may read it.
+    fn count(&mut self, ctx: &mut GuestCtx<'_>, k: usize) {
+        let n = k.saturating_sub(self.counted) as u64;
+        ctx.vcpu.stats.guest_insns += n;
+        self.retired += n;
+        self.counted = self.counted.max(k);
+    }
+
+    /// Whether this access's base was rewritten already.
+    fn shared(&self, k: usize) -> bool {
+        let i = self.index(k);
+        i < 64 && (self.b.shared_base >> i) & 1 != 0
+    }
+
+    /// The block ends at instruction `k` of the part (done, or raised).
+    fn finish(&mut self, end: BlockEnd) -> Option<bool> {
+        self.end = Some(end);
+        Some(false)
+    }
+
+    /// The registers before instruction `k` at `pc` (the loop keeps only
+    /// the general ones): in `target`'s delay slot, or the straight run.
+    fn regs_before(
+        &self,
+        regs: &mut Regs,
+        code: &BlockCode,
+        k: usize,
+        pc: u64,
+        target: Option<u64>,
+    ) {
+        if self.index(k) == 0 && self.entered_in_slot {
+            return;
+        }
+        regs.pc = pc;
+        regs.npc = target.unwrap_or(pc.wrapping_add(4));
+        regs.delay_slot = code.is_slot(k);
+    }
+
+    /// The clock at cycle `at` (it only goes forward).
+    fn clock_to(ctx: &mut GuestCtx<'_>, at: u64) {
+        let now = ctx.core.cycles();
+        debug_assert!(at >= now, "the clock went back: {now} -> {at}");
+        ctx.core.charge(at.saturating_sub(now));
+        ctx.now = at;
+    }
+}
+
+impl<'a> BlockCtx for Guest<'_, 'a> {
+    type Mem = GuestCtx<'a>;
+
+    #[inline(always)]
+    fn clock(&mut self, ctx: &mut GuestCtx<'a>) -> u64 {
+        ctx.core.cycles() - std::mem::take(&mut self.early)
+    }
+
+    #[inline(always)]
+    fn set_clock(&mut self, ctx: &mut GuestCtx<'a>, at: u64) {
+        let now = ctx.core.cycles();
+        ctx.core.charge(at.saturating_sub(now));
+    }
+
+    /// A KSEG0/KSEG1 RAM load by the guest kernel: what `execute` does
+    /// through `Xlat` for it (the inline rewrite and its cost, the access),
+    /// without them. Anything else takes the general path.
+    #[inline(always)]
+    fn load(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        (k, at): (usize, u64),
+        ea: u64,
+        width: u8,
+        extra: &mut u64,
+    ) -> Option<u64> {
+        if ea & u64::from(width - 1) != 0 {
+            return None;
+        }
+        let gpa = exec::kseg_ram(ctx, ea)?;
+        Self::clock_to(ctx, at);
+        exec::kseg_cost(ctx, self.st, self.shared(k), gpa);
+        *extra += ctx.core.cycles() - at;
+        match ctx.read_ram(gpa, width, Access::Load) {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                self.pending = Some(e);
+                None
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn store(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        (k, at): (usize, u64),
+        ea: u64,
+        width: u8,
+        value: u64,
+        extra: &mut u64,
+    ) -> bool {
+        if ea & u64::from(width - 1) != 0 {
+            return false;
+        }
+        let Some(gpa) = exec::kseg_ram(ctx, ea) else {
+            return false;
+        };
+        Self::clock_to(ctx, at);
+        exec::kseg_cost(ctx, self.st, self.shared(k), gpa);
+        *extra += ctx.core.cycles() - at;
+        match ctx.write_ram(gpa, width, value) {
+            Ok(()) => true,
+            Err(e) => {
+                self.pending = Some(e);
+                false
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn loaded(&mut self, _: &mut GuestCtx<'a>, rt: u8) {
+        self.st.load_dest = rt;
+    }
+
+    #[inline(always)]
+    fn mult_started(&mut self, ctx: &mut GuestCtx<'a>, at: u64) {
+        Self::clock_to(ctx, at);
+        exec::muldiv_started(ctx, self.st, MulDiv::Mult);
+    }
+
+    #[inline(always)]
+    fn hilo_stall(&mut self, ctx: &mut GuestCtx<'a>, at: u64) -> u64 {
+        Self::clock_to(ctx, at);
+        exec::hilo_wait(ctx, self.st);
+        ctx.core.cycles() - at
+    }
+
+    /// Instruction `k` through `execute`, as a translated instruction ran
+    /// before the block loop: retired with its flow's cycles when the
+    /// block ends there, else left to the loop's table.
+    #[inline(never)]
+    fn general(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        regs: &mut Regs,
+        code: &BlockCode,
+        k: usize,
+        pc: u64,
+        target: &mut Option<u64>,
+    ) -> Option<bool> {
+        let i = self.index(k);
+        let last = i + 1 >= self.b.insns.len();
+        let insn = *self.b.insns.get(i)?;
+        self.count(ctx, k);
+        self.regs_before(regs, code, k, pc, *target);
+        // The interlock was counted before the instruction.
+        self.st.load_dest = 0;
+        if let Some(e) = self.pending.take() {
+            return self.finish(exec::failed(ctx, regs, &e, pc));
+        }
+        ctx.now = ctx.core.cycles();
+        let shared_base = self.shared(k);
+        let result = execute(
+            regs,
+            &mut Xlat {
+                ctx,
+                st: self.st,
+                shared_base,
+            },
+            insn,
+            pc,
+        );
+        let flow = match result {
+            Ok(flow) => flow,
+            Err(e) => return self.finish(exec::failed(ctx, regs, &e, pc)),
+        };
+        regs.advance(flow);
+        self.count(ctx, k + 1);
+        ctx.core.charge(TIMING.base + exec::extra_cycles(flow));
+        if flow == Flow::Wait {
+            ctx.vcpu.state = VcpuState::Waiting;
+            return self.finish(BlockEnd::Wait);
+        }
+        if exec::may_write_code(&insn) && ctx.bus.code_gen(self.b.page) != self.b.generation {
+            // It wrote its own code: what follows is translated afresh.
+            return self.finish(BlockEnd::Lookup);
+        }
+        if std::mem::take(&mut ctx.vcpu.may_interrupt) {
+            let at = regs.pc;
+            // The virtual timer too: an MTC0 may enable an IP7 already due.
+            if ctx.core.cycles() >= ctx.vcpu.timer_due {
+                let lines = ctx.wide.board.irq_lines(ctx.vcpu.index);
+                ctx.vcpu.update_interrupts(ctx.core.cycles(), lines);
+            }
+            engine::deliver_interrupts(ctx, regs);
+            if regs.pc != at || ctx.wide.board.has_actions() || ctx.stop.is_some() {
+                return self.finish(BlockEnd::Diverted);
+            }
+        }
+        if last {
+            let end = exec::block_exit(ctx, regs, self.b);
+            return self.finish(end);
+        }
+        if regs.pc != pc.wrapping_add(4) {
+            // A branch-likely annulled its slot, or the block's first
+            // instruction was a taken branch's slot: off the straight run,
+            // where the block's exit context does not hold.
+            return self.finish(BlockEnd::Diverted);
+        }
+        // Goes on in the loop, whose table has the issue cycle.
+        self.early = TIMING.base;
+        if let Flow::Taken(t) = flow {
+            *target = Some(t);
+        }
+        None
+    }
+
+    #[inline(always)]
+    fn access_ends_block(&mut self, ctx: &mut GuestCtx<'a>) -> bool {
+        let changed = ctx.bus.code_gen(self.b.page) != self.b.generation;
+        if changed {
+            self.end = Some(BlockEnd::Lookup);
+        }
+        changed
+    }
+
+    #[inline(always)]
+    fn leave(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        regs: &mut Regs,
+        code: &BlockCode,
+        done: usize,
+        next: u64,
+    ) {
+        self.count(ctx, done);
+        let k = done.saturating_sub(1);
+        if !code.is_load(k) {
+            self.st.load_dest = 0;
+        }
+        regs.jump_to(next);
+        let block_end = self.index(done) >= self.b.insns.len();
+        if self.end.is_some() || (done < code.len() && !block_end) {
+            return;
+        }
+        if code.is_register_only(k) {
+            // A register-only last instruction (never a transfer: one
+            // without its slot runs the general path): `ctx.now` at its
+            // start, as for any other.
+            ctx.now = ctx.core.cycles() - TIMING.base;
+        }
+        if code.is_access(k) && ctx.bus.code_gen(self.b.page) != self.b.generation {
+            self.end = Some(BlockEnd::Lookup);
+        } else if block_end {
+            self.end = Some(exec::block_exit(ctx, regs, self.b));
+        }
+    }
+
+    const BOUNDARIES: bool = true;
+
+    #[inline(always)]
+    fn is_boundary(&self, k: usize) -> bool {
+        (self.starts >> (k & 31)) & 1 != 0
+    }
+
+    /// Block `cur` of the superblock has run to its end, chained: on into
+    /// the next one, or out where the dispatcher would do more than find
+    /// it (the loop then leaves block `cur` as any block is left). What
+    /// ending one block and beginning the next adds to counters is summed
+    /// over the superblock (`run_chain`): nothing reads it in between.
+    #[inline(always)]
+    fn boundary(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        regs: &mut Regs,
+        _code: &BlockCode,
+        k: usize,
+        pc: u64,
+    ) -> Boundary {
+        if self.b.returns_to.is_some_and(|t| t != regs.gpr[31]) {
+            // Not reached: the return was proved (`block::returns_to`);
+            // the dispatcher's path if it were.
+            return Boundary::Leave(regs.gpr[31]);
+        }
+        let Some(nb) = self.sup.and_then(|s| s.blocks.get(self.cur + 1)) else {
+            return Boundary::Leave(pc);
+        };
+        if !dispatcher_goes_on(ctx, self.budget_end) {
+            return Boundary::Leave(pc);
+        }
+        self.b = nb;
+        self.cur += 1;
+        self.base = k;
+        self.first = 0;
+        self.entered_in_slot = false;
+        Boundary::On
+    }
+}
