@@ -304,6 +304,11 @@ pub struct Jit {
     loops: Vec<Option<Box<[u32]>>>,
     /// Loops compiled since the last reset.
     loops_compiled: usize,
+    /// Loops compiled again since the last reset (`region::relink`).
+    relinked: usize,
+    /// Per loop head, the links between its members its compiles were
+    /// made with: (from, exit, to).
+    seen: Vec<Vec<(u32, u32, u32)>>,
     /// Loops sent to the compiler thread and not installed yet: id, head,
     /// members ([`Jit::forget`] drops those a dropped block is in).
     pending_loops: Vec<(u64, u32, Box<[u32]>)>,
@@ -360,6 +365,8 @@ impl Jit {
             blocks: Vec::new(),
             loops: Vec::new(),
             loops_compiled: 0,
+            relinked: 0,
+            seen: Vec::new(),
             pending_loops: Vec::new(),
             next_loop: 0,
             pending: 0,
@@ -379,6 +386,12 @@ impl Jit {
     /// Loops installed since the last reset.
     pub fn loops(&self) -> usize {
         self.loops_compiled
+    }
+
+    /// Loops compiled again and installed since the last reset: a link
+    /// between two members came after the loop was compiled.
+    pub fn relinked(&self) -> usize {
+        self.relinked
     }
 
     /// Requests the compiler thread has not answered yet.
@@ -403,6 +416,7 @@ impl Jit {
         self.entry.push(f);
         self.blocks.push(b.clone());
         self.loops.push(None);
+        self.seen.push(Vec::new());
         self.links.push(cells);
         Ok(Code {
             index,
@@ -552,6 +566,8 @@ impl Jit {
         self.blocks.clear();
         self.loops.clear();
         self.loops_compiled = 0;
+        self.relinked = 0;
+        self.seen.clear();
         self.pending_loops.clear();
         self.links.clear();
         // `&mut self`: no run is under way, and `funcs` and `entry`, the

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::chain::{counting_loop, run, BASE};
 use super::fast::Words;
-use super::region::two_blocks;
-use crate::{Code, Jit, Mode, State};
+use super::region::{side_exit_blocks, two_blocks};
+use crate::{Code, Jit, Mode, State, MAX_CHAIN};
 
 /// Polls until the compiler thread has answered everything (it always
 /// does; the bound only turns a lost answer into a failure, not a hang).
@@ -118,4 +118,22 @@ fn many_clients_share_the_compiler_thread() {
     for t in threads {
         assert_eq!(t.join().unwrap(), vec![1; 8]);
     }
+}
+
+#[test]
+fn a_link_made_while_its_loop_is_compiled_is_in_the_loop_installed_at_last() {
+    let mut jit = Jit::with_mode(Mode::Delayed(Duration::from_millis(5))).unwrap();
+    let (a, b) = side_exit_blocks();
+    let (ca, cb) = (jit.compile(&a).unwrap(), jit.compile(&b).unwrap());
+    settle(&mut jit);
+    assert!(jit.link((ca, 6), (cb, BASE + 32), 13, 0));
+    assert!(jit.link((cb, 3), (ca, BASE), 16, 0));
+    assert!(jit.close_loop(ca));
+    // Linked before the loop arrives: its installation sends it again.
+    assert!(jit.link((ca, 3), (ca, BASE), 16, 0));
+    assert!(!jit.close_loop(ca));
+    settle(&mut jit);
+    assert_eq!((jit.loops(), jit.relinked()), (1, 1));
+    let (_, st, g) = run(&jit, ca, 1000, 1 << 40, &mut Words::new(true));
+    assert_eq!((st.links, st.retired, g[1]), (MAX_CHAIN, 999 * 3 + 6, 1000));
 }

@@ -233,3 +233,63 @@ fn dropping_a_member_reverts_its_loops() {
     jit.reset();
     assert!(!jit.close_loop(ca));
 }
+
+/// A at word 0: r1 += 1; bne r1, r2 back to A (a side exit); nop;
+/// r4 += 1; beq r0, r0 to B (word 8); nop. B at word 8: r5 += 1; bne r1,
+/// r2 back to A; nop.
+pub(super) fn side_exit_blocks() -> (Block, Block) {
+    let a = block(
+        &[
+            addiu(1, 1, 1),
+            branch(Cond::Ne, 1, 2, -8),
+            Op::Nop,
+            addiu(4, 4, 1),
+            branch(Cond::Eq, 0, 0, 12),
+            Op::Nop,
+        ],
+        &[2, 5],
+        &[],
+    );
+    let (_, mut b) = two_blocks();
+    b.insns[0].op = addiu(5, 5, 1);
+    (a, b)
+}
+
+#[test]
+fn a_link_between_members_made_after_the_loop_closed_compiles_it_again() {
+    let mut m = Words::new(true);
+    let (a, b) = side_exit_blocks();
+    let mut jit = Jit::new().unwrap();
+    let (ca, cb) = (jit.compile(&a).unwrap(), jit.compile(&b).unwrap());
+    assert!(jit.link((ca, 6), (cb, BASE + 32), 13, 0));
+    assert!(jit.link((cb, 3), (ca, BASE), 16, 0));
+    assert!(jit.close_loop(ca));
+    // A's side exit is not linked: the loop leaves there on every pass.
+    let (exit, st, g) = run(&jit, ca, 20, 1 << 40, &mut m);
+    assert_eq!((exit, st.retired, g[1]), (leave(3, BASE, 13), 0, 1));
+    // Linked now, the loop is compiled again with it as a jump: no call.
+    assert!(jit.link((ca, 3), (ca, BASE), 16, 0));
+    assert!(jit.close_loop(ca));
+    assert_eq!((jit.loops(), jit.relinked()), (1, 1));
+    let (exit, st, g) = run(&jit, ca, 20, 1 << 40, &mut m);
+    assert_eq!(st.links, MAX_CHAIN);
+    // 19 passes back to A, then A falls through into B, which falls
+    // through too: as the chained calls would run it.
+    assert_eq!(
+        (exit, st.retired, g[1], g[4], g[5]),
+        (leave(3, BASE + 44, 3), 19 * 3 + 6, 20, 1, 1)
+    );
+    let mut chain = Jit::new().unwrap();
+    let (xa, xb) = (chain.compile(&a).unwrap(), chain.compile(&b).unwrap());
+    assert!(chain.link((xa, 6), (xb, BASE + 32), 13, 0));
+    assert!(chain.link((xb, 3), (xa, BASE), 16, 0));
+    assert!(chain.link((xa, 3), (xa, BASE), 16, 0));
+    let (cexit, cst, cg) = run(&chain, xa, 20, 1 << 40, &mut m);
+    let strip = |s: State| State { links: 0, ..s };
+    assert_eq!((exit, strip(st), g), (cexit, strip(cst), cg));
+    // Once per new link: nothing new, nothing compiled.
+    assert!(!jit.close_loop(ca));
+    assert!(!jit.close_loop(cb));
+    assert!(!jit.link((ca, 3), (ca, BASE), 16, 0));
+    assert_eq!(jit.relinked(), 1);
+}
