@@ -108,73 +108,75 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
     }
     // One VM of two VCPUs whose work is parallel (issue #13's "one 2-CPU
     // guest"): its CPUs are split over the threads (docs/parallel.md).
-    let mut two_vcpus = |name: &str, image: &workload::Image| -> anyhow::Result<()> {
-        rows.extend(side_by_side(name, 2, runs, |threads| {
-            let vm = monitor::VmConfig {
-                vcpus: 2,
-                ..crate::bench::vm("vm0", image)
-            };
-            let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
-            Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
-        })?);
-        Ok(())
-    };
     let smp = crate::bench::to_image(workload::mixed_integer_smp(0x8000_1000, passes / 20, 2))?;
-    two_vcpus(
+    rows.extend(two_vcpus(
         "1 VM of 2 VCPUs under the monitor, a bare-metal integer workload on each (sim::workload::mixed_integer_smp)",
-        &smp,
-    )?;
+        &crate::bench::vm("vm0", &smp),
+        runs,
+    )?);
     // The same guest shape run directly (supervisor mode in the window):
     // each VCPU leaves direct execution only at its first TLB misses, its
     // mp accesses and the halt, so the VM's lock is almost never taken and
     // the split can pay (issue #13's >= 1.6x). Full passes: direct
     // execution runs at the native tiers' speed.
     let windowed = workload::windowed_mixed_integer_smp(passes, 2).map_err(anyhow::Error::msg)?;
-    two_vcpus(
+    rows.extend(two_vcpus(
         "1 VM of 2 VCPUs under the monitor, windowed (direct) integer work on each (sim::workload::windowed_mixed_integer_smp)",
-        &windowed,
-    )?;
+        &crate::bench::vm("vm0", &windowed),
+        runs,
+    )?);
     // A real kernel's parallel work: kestrel-par's init runs `par`, one
     // compute-bound worker process per CPU; the kernel (in the window) and
     // the workers (user mode) both run directly under the monitor, which
     // sees only timer ticks, so the VM is split and its VCPUs scale.
     let par = crate::run::images_dir().join(PAR_IMAGE);
     rows.extend(side_by_side(PAR_NATIVE, 2, runs, |threads| {
-        let r = benchkit::native_on(&par, 2, threads, &["par"])?;
-        Ok((
-            r.instructions,
-            Took {
-                wall: r.seconds,
-                cpu: r.cpu_seconds,
-            },
-        ))
+        kit_natively(&par, 2, threads, &["par"])
     })?);
     let par_image = crate::run::load_image(&par, benchkit::KIT_RAM)?.0;
-    rows.extend(side_by_side(PAR_VM, 2, runs, |threads| {
-        let vm = monitor::VmConfig {
-            vcpus: 2,
-            ..monitor::VmConfig::new("vm0", par_image.clone(), benchkit::KIT_RAM)
-        };
-        let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
-        Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
-    })?);
+    rows.extend(two_vcpus(
+        PAR_VM,
+        &monitor::VmConfig::new("vm0", par_image, benchkit::KIT_RAM),
+        runs,
+    )?);
     let kestrel = crate::run::images_dir().join("kestrel-bench.elf");
     for cpus in [2, 4] {
         rows.extend(side_by_side(
             "kestrel-bench (whole boot, all five workloads)",
             cpus,
             runs,
-            |threads| {
-                let r = benchkit::native_on(&kestrel, cpus, threads, &KIT_WORKLOADS)?;
-                let took = Took {
-                    wall: r.seconds,
-                    cpu: r.cpu_seconds,
-                };
-                Ok((r.instructions, took))
-            },
+            |threads| kit_natively(&kestrel, cpus, threads, &KIT_WORKLOADS),
         )?);
     }
     Ok(rows)
+}
+
+/// `vm` given two VCPUs, alone on two CPUs, deterministic and on two
+/// threads.
+fn two_vcpus(name: &str, vm: &monitor::VmConfig, runs: usize) -> anyhow::Result<Vec<ParallelRow>> {
+    side_by_side(name, 2, runs, |threads| {
+        let vm = monitor::VmConfig {
+            vcpus: 2,
+            ..vm.clone()
+        };
+        let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
+        Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
+    })
+}
+
+/// A kit image booted natively (`benchkit::native_on`) as one measured run.
+fn kit_natively(
+    path: &std::path::Path,
+    cpus: usize,
+    threads: Option<usize>,
+    expected: &[&str],
+) -> anyhow::Result<Run> {
+    let r = benchkit::native_on(path, cpus, threads, expected)?;
+    let took = Took {
+        wall: r.seconds,
+        cpu: r.cpu_seconds,
+    };
+    Ok((r.instructions, took))
 }
 
 /// A median with its range, to the hundredth: runs of well under a second

@@ -126,23 +126,7 @@ impl Block {
     /// jump).
     #[inline(always)]
     pub fn is_register_only(&self, k: usize) -> bool {
-        let kind = self.uops[k % MAX_LEN].kind;
-        !matches!(
-            kind,
-            Kind::Generic
-                | Kind::Lw
-                | Kind::Lh
-                | Kind::Lhu
-                | Kind::Lb
-                | Kind::Lbu
-                | Kind::Sw
-                | Kind::Sh
-                | Kind::Sb
-                | Kind::Mult
-                | Kind::Multu
-                | Kind::Mfhi
-                | Kind::Mflo
-        )
+        self.uops[k % MAX_LEN].kind.is_register_only()
     }
 
     /// Whether instruction `k` is a delay slot.
@@ -249,6 +233,31 @@ pub(super) enum Kind {
     Multu,
     Mfhi,
     Mflo,
+}
+
+impl Kind {
+    /// Whether a micro-op of this kind touches nothing but the general
+    /// registers and the flow (an ALU operation, a branch or a jump): not
+    /// memory, HI/LO or the general path.
+    #[inline(always)]
+    pub(super) fn is_register_only(self) -> bool {
+        !matches!(
+            self,
+            Kind::Generic
+                | Kind::Lw
+                | Kind::Lh
+                | Kind::Lhu
+                | Kind::Lb
+                | Kind::Lbu
+                | Kind::Sw
+                | Kind::Sh
+                | Kind::Sb
+                | Kind::Mult
+                | Kind::Multu
+                | Kind::Mfhi
+                | Kind::Mflo
+        )
+    }
 }
 
 impl Uop {

@@ -26,22 +26,7 @@ impl RegOp {
     /// runs through `execute`.
     pub fn of(insn: &Insn) -> Option<RegOp> {
         let op = Uop::of(insn);
-        match op.kind {
-            Kind::Generic
-            | Kind::Lw
-            | Kind::Lh
-            | Kind::Lhu
-            | Kind::Lb
-            | Kind::Lbu
-            | Kind::Sw
-            | Kind::Sh
-            | Kind::Sb
-            | Kind::Mult
-            | Kind::Multu
-            | Kind::Mfhi
-            | Kind::Mflo => None,
-            _ => Some(RegOp(op)),
-        }
+        op.kind.is_register_only().then_some(RegOp(op))
     }
 
     /// Whether it is a branch or jump (else its flow is always
