@@ -179,7 +179,7 @@ pub(crate) fn progress(what: &str) {
 
 /// No workload here needs more simulated cycles than this; a run that
 /// does is stuck, and stopping it keeps `--quick` quick.
-const CYCLE_LIMIT: u64 = 2_000_000_000;
+pub(crate) const CYCLE_LIMIT: u64 = 2_000_000_000;
 
 /// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
 pub(crate) fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {

@@ -74,6 +74,10 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
     // and the threads' start-up do not decide the ratio.
     let passes = if quick { 200 } else { 40_000 };
     let mut rows = Vec::new();
+    let single = crate::bench::to_image(workload::mixed_integer(0x8000_1000, passes))?;
+    rows.extend(side_by_side(HOST_CEILING, 2, runs, |threads| {
+        independent_machines(&single, threads.is_some())
+    })?);
     // 4 CPUs on 4 threads on a 2-core host: more threads than cores, which
     // shows that the mode degrades to the cores' share rather than collapsing.
     for cpus in [2, 4] {
@@ -149,6 +153,67 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
         )?);
     }
     Ok(rows)
+}
+
+/// The first row: what two host threads give on this host at this moment,
+/// whatever the simulator does.
+const HOST_CEILING: &str = "host ceiling: two independent 1-CPU machines (sim::workload::mixed_integer), one after the other, then both at once on 2 threads (nothing shared, no meetings)";
+
+/// Two machines that share nothing, each running `image` on one CPU in the
+/// deterministic mode: one after the other on this thread, or `at_once` on
+/// two threads. On a quiet host with two free cores the two at once take
+/// the time of one; on a shared virtual host they often do not (a core
+/// shared with another tenant, the two virtual CPUs on one physical
+/// core's hyperthreads, memory bandwidth), and every other 2-thread row
+/// is bounded by that (docs/parallel.md, "The host's own ceiling").
+fn independent_machines(image: &sim::workload::Image, at_once: bool) -> anyhow::Result<Run> {
+    if !at_once {
+        let (a, b) = (machine(image)?, machine(image)?);
+        let clock = crate::bench::Clock::start();
+        let insns = finish(a)? + finish(b)?;
+        return Ok((insns, clock.took()));
+    }
+    // A machine is not `Send` (its observers): each thread builds its own,
+    // and the clock starts when both are built.
+    let built = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let m = machine(image);
+            built.wait();
+            finish(m?)
+        });
+        let m = machine(image);
+        built.wait();
+        let clock = crate::bench::Clock::start();
+        let mine = finish(m?);
+        let theirs = other
+            .join()
+            .map_err(|_| anyhow::anyhow!("the second machine's thread panicked"))?;
+        Ok((mine? + theirs?, clock.took()))
+    })
+}
+
+/// A 1-CPU machine in the deterministic mode with `image` loaded.
+fn machine(image: &sim::workload::Image) -> anyhow::Result<sim::Machine> {
+    let mut m = sim::Machine::new(
+        sim::MachineConfig {
+            max_cycles: Some(crate::bench::CYCLE_LIMIT),
+            ..sim::MachineConfig::default()
+        },
+        sim::dev::Board::new(1),
+    );
+    anyhow::ensure!(image.load_into(&mut m), "the workload does not fit in RAM");
+    Ok(m)
+}
+
+/// Runs `m` to its halt; its instructions.
+fn finish(mut m: sim::Machine) -> anyhow::Result<u64> {
+    let exit = m.run();
+    anyhow::ensure!(
+        exit == sim::Exit::Halted { status: 0 },
+        "the workload ended with {exit:?}"
+    );
+    Ok(m.instructions())
 }
 
 /// `vm` given two VCPUs, alone on two CPUs, deterministic and on two
