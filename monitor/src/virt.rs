@@ -123,63 +123,19 @@ pub fn virtualize_with(
     cost: &Cost,
     cpu_only: bool,
 ) -> Result<(Box<Monitor>, Switch), (Box<Machine>, String)> {
+    if let Some(why) = virtualize_refusal(&machine) {
+        return Err((machine, why));
+    }
     let n = machine.cpus.len();
     let boot = machine.bus.board.mp.memory();
     let ram = machine.bus.ram_len();
-    let need = boot.saturating_add(n as u64 * PAGE_SIZE);
-    if !boot.is_multiple_of(PAGE_SIZE) || need > ram {
-        let why = format!(
-            "the monitor needs {n} free 4K page(s) of machine memory above the kernel's {} for its VCPUs' commpages, and the machine has {}; give --mem more than --boot-mem",
-            show_size(boot),
-            show_size(ram)
-        );
-        return Err((machine, why));
-    }
-    if machine.halted.is_some() {
-        return Err((machine, "the machine has halted".to_string()));
-    }
-    if let Some(i) = (0..n).find(|&i| machine.bus.board.paused(i)) {
-        let why = format!("CPU {i} is paused through mp, which a VM cannot express yet");
-        return Err((machine, why));
-    }
     let now = machine.now;
     let tlb = sim::hv::TLB_ENTRIES as u64;
     // Capturing the guest's TLB, then emptying the real one.
     let pause = pause(&cost.virt, tlb) + tlb * cost.virt.tlb_flush_entry;
     let board = std::mem::replace(&mut machine.bus.board, Board::new(n));
     let mut log = vec![describe_board(&board, n)];
-    let mut vcpus = Vec::with_capacity(n);
-    let mut current = vec![None; n];
-    for (i, cpu) in machine.cpus.iter_mut().enumerate() {
-        let s = cpu.capture();
-        log.push(format!(
-            "cpu{i} -> vm0.{i} ({:?}): {}",
-            s.state,
-            describe(&s.regs, &s.cp0, &s.tlb, s.count)
-        ));
-        let mut vc = Vcpu::new(i, i, boot + i as u64 * PAGE_SIZE);
-        vc.commpage_on = false;
-        vc.pinned = Some(i);
-        vc.regs = s.regs;
-        vc.cp0 = s.cp0;
-        vc.tlb = s.tlb;
-        vc.write_cp0(reg::COUNT, u64::from(s.count), cpu.cycles());
-        vc.state = vcpu_state(s.state);
-        tlbctl::flush_real_tlb(cpu);
-        cpu.set_hv_exits(true);
-        // The real CPU is the monitor's from now on; the VCPU's own state
-        // decides whether the guest runs.
-        cpu.set_run_state(RunState::Running);
-        cpu.charge(pause);
-        vc.stats.monitor_cycles += pause;
-        if vc.state == VcpuState::Runnable {
-            vc.on_pcpu = Some(i);
-            if let Some(slot) = current.get_mut(i) {
-                *slot = Some((0, i));
-            }
-        }
-        vcpus.push(Box::new(vc));
-    }
+    let (vcpus, current) = vcpus_of(&mut machine, boot, pause, &mut log);
     let config = MonitorConfig {
         pcpus: n,
         quantum: machine.config.quantum,
@@ -261,6 +217,78 @@ pub fn virtualize_with(
         log,
     };
     Ok((monitor, switch))
+}
+
+/// Why the bare machine `machine` cannot be virtualized now, if it cannot.
+fn virtualize_refusal(machine: &Machine) -> Option<String> {
+    let n = machine.cpus.len();
+    let boot = machine.bus.board.mp.memory();
+    let ram = machine.bus.ram_len();
+    let need = boot.saturating_add(n as u64 * PAGE_SIZE);
+    if !boot.is_multiple_of(PAGE_SIZE) || need > ram {
+        return Some(format!(
+            "the monitor needs {n} free 4K page(s) of machine memory above the kernel's {} for its VCPUs' commpages, and the machine has {}; give --mem more than --boot-mem",
+            show_size(boot),
+            show_size(ram)
+        ));
+    }
+    if machine.halted.is_some() {
+        return Some("the machine has halted".to_string());
+    }
+    (0..n)
+        .find(|&i| machine.bus.board.paused(i))
+        .map(|i| format!("CPU {i} is paused through mp, which a VM cannot express yet"))
+}
+
+/// A VCPU on a physical CPU: (VM, VCPU), as `Monitor::current` holds it.
+type Seated = (usize, usize);
+
+/// The VCPUs of vm0, one per CPU of `machine`, each holding its CPU's
+/// state (its commpage above the kernel's `boot` memory); the real CPUs
+/// become the monitor's, each charged `pause`. Also which VCPU each
+/// physical CPU runs now (`Monitor::current`). One `log` line per CPU.
+/// (Boxed as `Vm::vcpus` holds them.)
+#[allow(clippy::vec_box)]
+fn vcpus_of(
+    machine: &mut Machine,
+    boot: u64,
+    pause: u64,
+    log: &mut Vec<String>,
+) -> (Vec<Box<Vcpu>>, Vec<Option<Seated>>) {
+    let n = machine.cpus.len();
+    let mut vcpus = Vec::with_capacity(n);
+    let mut current = vec![None; n];
+    for (i, cpu) in machine.cpus.iter_mut().enumerate() {
+        let s = cpu.capture();
+        log.push(format!(
+            "cpu{i} -> vm0.{i} ({:?}): {}",
+            s.state,
+            describe(&s.regs, &s.cp0, &s.tlb, s.count)
+        ));
+        let mut vc = Vcpu::new(i, i, boot + i as u64 * PAGE_SIZE);
+        vc.commpage_on = false;
+        vc.pinned = Some(i);
+        vc.regs = s.regs;
+        vc.cp0 = s.cp0;
+        vc.tlb = s.tlb;
+        vc.write_cp0(reg::COUNT, u64::from(s.count), cpu.cycles());
+        vc.state = vcpu_state(s.state);
+        tlbctl::flush_real_tlb(cpu);
+        cpu.set_hv_exits(true);
+        // The real CPU is the monitor's from now on; the VCPU's own state
+        // decides whether the guest runs.
+        cpu.set_run_state(RunState::Running);
+        cpu.charge(pause);
+        vc.stats.monitor_cycles += pause;
+        if vc.state == VcpuState::Runnable {
+            vc.on_pcpu = Some(i);
+            if let Some(slot) = current.get_mut(i) {
+                *slot = Some((0, i));
+            }
+        }
+        vcpus.push(Box::new(vc));
+    }
+    (vcpus, current)
 }
 
 /// Why VM `vm0` of `m` cannot be handed back to the bare machine, if it
