@@ -128,6 +128,44 @@ fn physical(paddr: u64) -> u64 {
 
 /// Parses `bytes` as an executable for a machine with `ram` bytes of RAM.
 pub fn load(bytes: &[u8], ram: u64) -> Result<(Image, Symbols), LoadError> {
+    check_identity(bytes)?;
+    let elf = Elf::parse(bytes).map_err(|e| LoadError::Malformed(e.to_string()))?;
+    if elf.header.e_machine != header::EM_MIPS {
+        return Err(LoadError::WrongMachine {
+            machine: elf.header.e_machine,
+        });
+    }
+    if elf.header.e_type != header::ET_EXEC {
+        return Err(LoadError::NotExecutable {
+            kind: elf.header.e_type,
+        });
+    }
+    let segments = loadable_segments(&elf, bytes, ram)?;
+    let entry = elf.entry;
+    let entry32 = entry & 0xFFFF_FFFF;
+    let inside = segments.iter().any(|(_, d, vaddr)| {
+        let v = vaddr & 0xFFFF_FFFF;
+        entry32 >= v && entry32 < v + d.len() as u64
+    });
+    if !inside {
+        return Err(LoadError::EntryOutside { entry });
+    }
+    let symbols = symbols_of(&elf);
+    // A 32-bit entry point held sign-extended, as every address is.
+    let entry = i64::from(entry32 as u32 as i32) as u64;
+    Ok((
+        Image {
+            entry,
+            segments: segments.into_iter().map(|(p, d, _)| (p, d)).collect(),
+        },
+        symbols,
+    ))
+}
+
+/// The checks made before goblin parses the file: the magic, a 32-bit
+/// big-endian ELF, and header tables inside the file (said plainly, where
+/// goblin would report a bare offset).
+fn check_identity(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 4 || bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
         return Err(LoadError::NotElf);
     }
@@ -141,8 +179,6 @@ pub fn load(bytes: &[u8], ram: u64) -> Result<(Image, Symbols), LoadError> {
     if bytes.get(header::EI_DATA).copied() != Some(header::ELFDATA2MSB) {
         return Err(LoadError::WrongEndian);
     }
-    // Tables that run past the end of the file: say so plainly, before
-    // goblin reports a bare offset.
     let be16 = |o: usize| {
         bytes
             .get(o..o + 2)
@@ -164,17 +200,17 @@ pub fn load(bytes: &[u8], ram: u64) -> Result<(Image, Symbols), LoadError> {
             });
         }
     }
-    let elf = Elf::parse(bytes).map_err(|e| LoadError::Malformed(e.to_string()))?;
-    if elf.header.e_machine != header::EM_MIPS {
-        return Err(LoadError::WrongMachine {
-            machine: elf.header.e_machine,
-        });
-    }
-    if elf.header.e_type != header::ET_EXEC {
-        return Err(LoadError::NotExecutable {
-            kind: elf.header.e_type,
-        });
-    }
+    Ok(())
+}
+
+/// The loadable segments of `elf` as (physical address, contents padded
+/// to their memory size, virtual address): each inside RAM, none
+/// overlapping another, at least one.
+fn loadable_segments(
+    elf: &Elf<'_>,
+    bytes: &[u8],
+    ram: u64,
+) -> Result<Vec<(u64, Vec<u8>, u64)>, LoadError> {
     let mut segments: Vec<(u64, Vec<u8>, u64)> = Vec::new();
     for (index, ph) in elf.program_headers.iter().enumerate() {
         if ph.p_type != program_header::PT_LOAD || ph.p_memsz == 0 {
@@ -224,15 +260,11 @@ pub fn load(bytes: &[u8], ram: u64) -> Result<(Image, Symbols), LoadError> {
             }
         }
     }
-    let entry = elf.entry;
-    let entry32 = entry & 0xFFFF_FFFF;
-    let inside = segments.iter().any(|(_, d, vaddr)| {
-        let v = vaddr & 0xFFFF_FFFF;
-        entry32 >= v && entry32 < v + d.len() as u64
-    });
-    if !inside {
-        return Err(LoadError::EntryOutside { entry });
-    }
+    Ok(segments)
+}
+
+/// The function, object and untyped symbols of `elf` with an address.
+fn symbols_of(elf: &Elf<'_>) -> Symbols {
     let mut sorted: Vec<(u64, u64, String)> = elf
         .syms
         .iter()
@@ -250,15 +282,7 @@ pub fn load(bytes: &[u8], ram: u64) -> Result<(Image, Symbols), LoadError> {
         .collect();
     sorted.sort();
     sorted.dedup_by_key(|(a, _, _)| *a);
-    // A 32-bit entry point held sign-extended, as every address is.
-    let entry = i64::from(entry32 as u32 as i32) as u64;
-    Ok((
-        Image {
-            entry,
-            segments: segments.into_iter().map(|(p, d, _)| (p, d)).collect(),
-        },
-        Symbols { sorted },
-    ))
+    Symbols { sorted }
 }
 
 #[cfg(test)]
