@@ -51,53 +51,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
         }
         None => Settings::default(),
     };
-    let from_file = |key: &str| {
-        args.config
-            .as_ref()
-            .map_or(String::new(), |p| format!("{}: {key}", p.display()))
-    };
-    let mut specs = args
-        .vms
-        .iter()
-        .map(|s| VmSpec::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("{e}"))?;
-    if specs.is_empty() {
-        for (i, table) in file.vm.iter().enumerate() {
-            let origin = format!("{}[{i}]", from_file("vm"));
-            let dir = args.config.as_deref().map_or(Path::new(""), config_dir);
-            specs.push(VmSpec::from_table(table.clone(), origin, dir).map_err(|e| anyhow!("{e}"))?);
-        }
-    }
+    let mut specs = vm_specs(&args, &file)?;
     let s = args.settings().over(file);
     let bad = |e: ConfigError| setting_error(&args, e);
-    if args.native && !specs.is_empty() {
-        bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
-    }
-    if !specs.is_empty()
-        && (s.boot_mem.is_some()
-            || !args.at.is_empty()
-            || !s.at.is_empty()
-            || s.remap_index.is_some()
-            || s.remap.is_some())
-    {
-        bail!("--boot-mem, --at, --remap and --remap-index are for a kernel booted on the bare machine (IMAGE), not --vm");
-    }
-    if s.split.is_some() && s.image.is_some() {
-        bail!("--split is for the monitor's VMs (--vm, the demo); the bare machine's CPUs are never grouped");
-    }
-    if s.image.is_some() && !specs.is_empty() {
-        bail!("give either an IMAGE (native) or --vm specifications, not both");
-    }
-    if s.disk_write == Some(true) && s.disk.is_none() {
-        bail!("--disk-write: there is no --disk image to write back to");
-    }
-    if s.disk.is_some() && s.image.is_none() {
-        bail!(
-            "--disk is the bare machine's disk; give a VM a disk with --vm IMAGE,disk=FILE \
-             (its writes stay the VM's own and are not written back)"
-        );
-    }
+    refuse_combinations(&args, &s, &specs)?;
     let categories = match &s.trace {
         Some(t) => Categories::parse(t).map_err(|e| anyhow!("--trace: {e}"))?,
         None => Categories::default(),
@@ -135,7 +92,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
     if s.numa.is_some() {
         bail!(
             "{}: a NUMA topology describes the bare machine; it cannot be used with VMs under the monitor",
-            from_file("numa")
+            from_file(&args, "numa")
         );
     }
     let pcpus = s
@@ -158,6 +115,67 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ending> {
         dump,
         gdb,
     )
+}
+
+/// The VMs to run: `--vm`'s, else the configuration file's `[[vm]]` tables.
+fn vm_specs(args: &RunArgs, file: &Settings) -> anyhow::Result<Vec<VmSpec>> {
+    let specs = args
+        .vms
+        .iter()
+        .map(|s| VmSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("{e}"))?;
+    if !specs.is_empty() {
+        return Ok(specs);
+    }
+    let dir = args.config.as_deref().map_or(Path::new(""), config_dir);
+    file.vm
+        .iter()
+        .enumerate()
+        .map(|(i, table)| {
+            let origin = format!("{}[{i}]", from_file(args, "vm"));
+            VmSpec::from_table(table.clone(), origin, dir).map_err(|e| anyhow!("{e}"))
+        })
+        .collect()
+}
+
+/// `key` of the configuration file, named for an error line ("" without one).
+fn from_file(args: &RunArgs, key: &str) -> String {
+    args.config
+        .as_ref()
+        .map_or(String::new(), |p| format!("{}: {key}", p.display()))
+}
+
+/// Options that do not go together, each refused with the line that says why.
+fn refuse_combinations(args: &RunArgs, s: &Settings, specs: &[VmSpec]) -> anyhow::Result<()> {
+    if args.native && !specs.is_empty() {
+        bail!("--native runs one image on the bare machine; it cannot be combined with --vm");
+    }
+    if !specs.is_empty()
+        && (s.boot_mem.is_some()
+            || !args.at.is_empty()
+            || !s.at.is_empty()
+            || s.remap_index.is_some()
+            || s.remap.is_some())
+    {
+        bail!("--boot-mem, --at, --remap and --remap-index are for a kernel booted on the bare machine (IMAGE), not --vm");
+    }
+    if s.split.is_some() && s.image.is_some() {
+        bail!("--split is for the monitor's VMs (--vm, the demo); the bare machine's CPUs are never grouped");
+    }
+    if s.image.is_some() && !specs.is_empty() {
+        bail!("give either an IMAGE (native) or --vm specifications, not both");
+    }
+    if s.disk_write == Some(true) && s.disk.is_none() {
+        bail!("--disk-write: there is no --disk image to write back to");
+    }
+    if s.disk.is_some() && s.image.is_none() {
+        bail!(
+            "--disk is the bare machine's disk; give a VM a disk with --vm IMAGE,disk=FILE \
+             (its writes stay the VM's own and are not written back)"
+        );
+    }
+    Ok(())
 }
 
 /// The parallel mode runs the physical CPUs (the bare machine's or the
