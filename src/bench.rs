@@ -179,7 +179,7 @@ pub(crate) fn progress(what: &str) {
 
 /// No workload here needs more simulated cycles than this; a run that
 /// does is stuck, and stopping it keeps `--quick` quick.
-pub(crate) const CYCLE_LIMIT: u64 = 2_000_000_000;
+const CYCLE_LIMIT: u64 = 2_000_000_000;
 
 /// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
 pub(crate) fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
@@ -194,6 +194,17 @@ pub(crate) fn native_run_on(
     cpus: usize,
     threads: Option<usize>,
 ) -> anyhow::Result<(u64, u64, Took)> {
+    let mut m = native_machine(image, cpus)?;
+    m.set_parallel(threads);
+    let clock = Clock::start();
+    run_to_halt(&mut m)?;
+    let took = clock.took();
+    let cycles = m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
+    Ok((m.instructions(), cycles, took))
+}
+
+/// A machine of `cpus` CPUs in the deterministic mode with `image` loaded.
+pub(crate) fn native_machine(image: &Image, cpus: usize) -> anyhow::Result<Machine> {
     let mut m = Machine::new(
         MachineConfig {
             ncpus: cpus,
@@ -203,16 +214,17 @@ pub(crate) fn native_run_on(
         Board::new(cpus),
     );
     anyhow::ensure!(image.load_into(&mut m), "the workload does not fit in RAM");
-    m.set_parallel(threads);
-    let clock = Clock::start();
+    Ok(m)
+}
+
+/// Runs `m` until the workload halts, as it must, with status 0.
+pub(crate) fn run_to_halt(m: &mut Machine) -> anyhow::Result<()> {
     let exit = m.run();
-    let took = clock.took();
     anyhow::ensure!(
         exit == Exit::Halted { status: 0 },
         "the workload ended with {exit:?}"
     );
-    let cycles = m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
-    Ok((m.instructions(), cycles, took))
+    Ok(())
 }
 
 pub(crate) fn vm(name: &str, image: &Image) -> VmConfig {

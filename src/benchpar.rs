@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use sim::workload;
 
-use crate::bench::{Stat, Took};
+use crate::bench::{native_machine, Stat, Took};
 use crate::benchkit::{self, KIT_WORKLOADS};
 
 #[derive(Clone, Debug, Serialize)]
@@ -168,7 +168,7 @@ const HOST_CEILING: &str = "host ceiling: two independent 1-CPU machines (sim::w
 /// is bounded by that (docs/parallel.md, "The host's own ceiling").
 fn independent_machines(image: &sim::workload::Image, at_once: bool) -> anyhow::Result<Run> {
     if !at_once {
-        let (a, b) = (machine(image)?, machine(image)?);
+        let (a, b) = (native_machine(image, 1)?, native_machine(image, 1)?);
         let clock = crate::bench::Clock::start();
         let insns = finish(a)? + finish(b)?;
         return Ok((insns, clock.took()));
@@ -178,11 +178,11 @@ fn independent_machines(image: &sim::workload::Image, at_once: bool) -> anyhow::
     let built = std::sync::Barrier::new(2);
     std::thread::scope(|s| {
         let other = s.spawn(|| {
-            let m = machine(image);
+            let m = native_machine(image, 1);
             built.wait();
             finish(m?)
         });
-        let m = machine(image);
+        let m = native_machine(image, 1);
         built.wait();
         let clock = crate::bench::Clock::start();
         let mine = finish(m?);
@@ -193,26 +193,9 @@ fn independent_machines(image: &sim::workload::Image, at_once: bool) -> anyhow::
     })
 }
 
-/// A 1-CPU machine in the deterministic mode with `image` loaded.
-fn machine(image: &sim::workload::Image) -> anyhow::Result<sim::Machine> {
-    let mut m = sim::Machine::new(
-        sim::MachineConfig {
-            max_cycles: Some(crate::bench::CYCLE_LIMIT),
-            ..sim::MachineConfig::default()
-        },
-        sim::dev::Board::new(1),
-    );
-    anyhow::ensure!(image.load_into(&mut m), "the workload does not fit in RAM");
-    Ok(m)
-}
-
 /// Runs `m` to its halt; its instructions.
 fn finish(mut m: sim::Machine) -> anyhow::Result<u64> {
-    let exit = m.run();
-    anyhow::ensure!(
-        exit == sim::Exit::Halted { status: 0 },
-        "the workload ended with {exit:?}"
-    );
+    crate::bench::run_to_halt(&mut m)?;
     Ok(m.instructions())
 }
 
