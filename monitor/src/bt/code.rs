@@ -133,6 +133,9 @@ struct Guest<'r, 'a> {
     cur: usize,
     /// A superblock's blocks begun after its first, up to its last run.
     passed: u64,
+    /// The clock below which the dispatcher's checks would pass, as they
+    /// did at a boundary since the last general path (0: look again).
+    quiet_until: u64,
     starts: u32,
     budget_end: u64,
     ctx: PhantomData<fn(&mut GuestCtx<'a>)>,
@@ -160,6 +163,7 @@ impl<'r, 'a> Guest<'r, 'a> {
             sup: sup.map(|s| s.0),
             cur: 0,
             passed: 0,
+            quiet_until: 0,
             starts: sup.map_or(0, |s| s.0.starts),
             budget_end: sup.map_or(0, |s| s.1),
             ctx: PhantomData,
@@ -220,12 +224,29 @@ impl<'r> Guest<'r, '_> {
         let again = self.end == Some(BlockEnd::Chained)
             && regs.pc == head.pc
             && self.b.exit == head.entry
-            && dispatcher_goes_on(ctx, self.budget_end);
+            && self.dispatcher_goes_on(ctx);
         if again {
             self.passed += self.cur as u64 + 1;
             self.restart(head);
         }
         again
+    }
+
+    /// `dispatcher_goes_on`, whose answer holds below the budget's end
+    /// and the virtual timer once it went on: only the general path changes
+    /// the timer, the interrupt state, the board or a stop in between.
+    #[inline(always)]
+    fn dispatcher_goes_on(&mut self, ctx: &mut GuestCtx<'_>) -> bool {
+        let now = ctx.core.cycles();
+        if now >= self.quiet_until {
+            if !dispatcher_goes_on(ctx, self.budget_end) {
+                return false;
+            }
+            self.quiet_until = self.budget_end.min(ctx.vcpu.timer_due);
+        }
+        ctx.now = now;
+        ctx.trace.now = now;
+        true
     }
 
     /// A superblock from its first block again, `head`, which its last
@@ -430,6 +451,7 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         target: &mut Option<u64>,
     ) -> Option<bool> {
         self.kseg = KsegPage::default();
+        self.quiet_until = 0;
         let i = self.index(k);
         let last = i + 1 >= self.b.insns.len();
         let insn = *self.b.insns.get(i)?;
@@ -590,7 +612,7 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         let Some(nb) = self.sup.and_then(|s| s.blocks.get(self.cur + 1)) else {
             return Boundary::Leave(pc);
         };
-        if !dispatcher_goes_on(ctx, self.budget_end) {
+        if !self.dispatcher_goes_on(ctx) {
             return Boundary::Leave(pc);
         }
         self.b = nb;
