@@ -310,24 +310,24 @@ impl<'r> Guest<'r, '_> {
         regs.delay_slot = code.is_slot(k);
     }
 
-    /// A micro-op's KSEG0/KSEG1 RAM access at `ea` that `kseg` does not
-    /// hold, at cycle `at` of instruction `k`: its guest-physical address,
-    /// the rewrite and window paid (what they cost beyond the instruction
-    /// in `extra`), its page remembered; `None` for the general path.
+    /// A micro-op's KSEG0/KSEG1 RAM access at `ea` (`gpa`) that `kseg`
+    /// does not hold, at cycle `at` of instruction `k`: the rewrite and
+    /// window paid (what they cost beyond the instruction in `extra`), its
+    /// page remembered. (Out of line: the mapped accesses of a kernel like
+    /// kestrel's leave before it, at `kseg_ram`'s inline test.)
     #[inline(never)]
     fn kseg_page(
         &mut self,
         ctx: &mut GuestCtx<'_>,
         (k, at): (usize, u64),
         ea: u64,
+        gpa: GuestPhys,
         extra: &mut u64,
-    ) -> Option<GuestPhys> {
-        let gpa = exec::kseg_ram(ctx, ea)?;
+    ) {
         Self::clock_to(ctx, at);
         exec::kseg_cost(ctx, self.st, self.shared(k), gpa);
         *extra += ctx.core.cycles() - at;
         self.kseg = KsegPage::found(ctx, ea, gpa);
-        Some(gpa)
     }
 
     /// The clock at cycle `at` (it only goes forward).
@@ -374,7 +374,8 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
             *extra += ctx.core.cycles() - at;
             ctx.read_machine(ma, width, Access::Load)
         } else {
-            let gpa = self.kseg_page(ctx, (k, at), ea, extra)?;
+            let gpa = exec::kseg_ram(ctx, ea)?;
+            self.kseg_page(ctx, (k, at), ea, gpa, extra);
             ctx.read_ram(gpa, width, Access::Load)
         };
         match read {
@@ -405,9 +406,10 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
             *extra += ctx.core.cycles() - at;
             ctx.write_machine(ma, width, value)
         } else {
-            let Some(gpa) = self.kseg_page(ctx, (k, at), ea, extra) else {
+            let Some(gpa) = exec::kseg_ram(ctx, ea) else {
                 return false;
             };
+            self.kseg_page(ctx, (k, at), ea, gpa, extra);
             ctx.write_ram(gpa, width, value)
         };
         match written {
