@@ -14,7 +14,7 @@ use sim::hv::{
 };
 
 use crate::cost::Cost;
-use crate::mem::{Asids, GuestPhys, Pmap};
+use crate::mem::{Asids, GuestPhys, MachineAddr, Pmap};
 use crate::obs::Trace;
 use crate::vcpu::Vcpu;
 use crate::vm::VmShared;
@@ -180,6 +180,17 @@ impl<W> GuestCtx<'_, W> {
     #[inline]
     pub fn read_ram(&self, gpa: GuestPhys, width: u8, access: Access) -> Result<u64, Exception> {
         let ma = self.pmap.translate(gpa).ok_or(Self::bus_error(access))?;
+        self.read_machine(ma, width, access)
+    }
+
+    /// A read of machine RAM at `ma`, which the pmap gave for this VM.
+    #[inline(always)]
+    pub fn read_machine(
+        &self,
+        ma: MachineAddr,
+        width: u8,
+        access: Access,
+    ) -> Result<u64, Exception> {
         self.bus
             .read_ram(ma.0, width)
             .ok_or(Self::bus_error(access))
@@ -196,6 +207,18 @@ impl<W> GuestCtx<'_, W> {
             .pmap
             .translate(gpa)
             .ok_or(Self::bus_error(Access::Store))?;
+        self.write_machine(ma, width, value)
+    }
+
+    /// A write to machine RAM at `ma`, which the pmap gave for this VM
+    /// at a guest page that is not write-protected.
+    #[inline(always)]
+    pub fn write_machine(
+        &mut self,
+        ma: MachineAddr,
+        width: u8,
+        value: u64,
+    ) -> Result<(), Exception> {
         if self.bus.write_ram(self.core.id(), ma.0, width, value) {
             return Ok(());
         }

@@ -16,10 +16,11 @@ use sim::hv::{
 
 use super::block::{Block, Ctx};
 use super::chain::Super;
-use super::exec::{self, BlockEnd, Xlat};
+use super::exec::{self, BlockEnd, KsegPage, Xlat};
 use super::run::RunState;
 use crate::engine;
 use crate::guest::GuestCtx;
+use crate::mem::GuestPhys;
 use crate::vcpu::VcpuState;
 
 /// Runs block `b`'s instructions; how it ended and the instructions it
@@ -62,26 +63,12 @@ pub(super) fn run_chain(
     };
     let snap = exec::begin_block(ctx, head);
     let mut g = Guest::new(st, head, regs.delay_slot, Some((sup, budget_end)));
-    let mut first = true;
-    // Blocks begun after the first.
-    let mut passed = 0;
-    loop {
-        g.run_part(ctx, regs, &sup.code, head.pc, first);
-        passed += g.cur as u64;
-        // A superblock that ends chained to itself (a loop whose body it
-        // is: the dispatcher would find its first block again, in the same
-        // context) runs again without the dispatcher.
-        let again = g.end == Some(BlockEnd::Chained)
-            && regs.pc == head.pc
-            && g.b.exit == head.entry
-            && dispatcher_goes_on(ctx, budget_end);
-        if !again {
-            break;
-        }
-        passed += 1;
-        first = false;
-        g.restart(head);
+    g.run_part(ctx, regs, &sup.code, head.pc, true);
+    // The loop runs it again itself where it can (`BlockCtx::again`).
+    while g.reruns(ctx, regs) {
+        g.run_part(ctx, regs, &sup.code, head.pc, false);
     }
+    let passed = g.passed + g.cur as u64;
     let end = g.end.unwrap_or(BlockEnd::Lookup);
     let (exit, retired) = (g.b.exit, g.retired);
     // The blocks after the first, begun; all of them ended: the sums of
@@ -134,6 +121,9 @@ struct Guest<'r, 'a> {
     /// The block was entered at a delay slot (`regs` holds its branch's
     /// target).
     entered_in_slot: bool,
+    /// The KSEG0/KSEG1 page micro-ops reached last, forgotten by the
+    /// general path (which may change the mode or the ASID).
+    kseg: KsegPage,
     /// Where the block starts in the part the loop runs (a superblock's
     /// block: not 0).
     base: usize,
@@ -141,6 +131,11 @@ struct Guest<'r, 'a> {
     /// start (0: no superblock), and the dispatcher's budget.
     sup: Option<&'r Super>,
     cur: usize,
+    /// A superblock's blocks begun after its first, up to its last run.
+    passed: u64,
+    /// The clock below which the dispatcher's checks would pass, as they
+    /// did at a boundary since the last general path (0: look again).
+    quiet_until: u64,
     starts: u32,
     budget_end: u64,
     ctx: PhantomData<fn(&mut GuestCtx<'a>)>,
@@ -163,9 +158,12 @@ impl<'r, 'a> Guest<'r, 'a> {
             pending: None,
             early: 0,
             entered_in_slot,
+            kseg: KsegPage::default(),
             base: 0,
             sup: sup.map(|s| s.0),
             cur: 0,
+            passed: 0,
+            quiet_until: 0,
             starts: sup.map_or(0, |s| s.0.starts),
             budget_end: sup.map_or(0, |s| s.1),
             ctx: PhantomData,
@@ -182,13 +180,7 @@ impl<'r, 'a> Guest<'r, 'a> {
         pc: u64,
         first: bool,
     ) {
-        if self.st.load_dest != 0 {
-            // The stall of the first instruction on the load that ended
-            // what ran before: the guest's own time.
-            ctx.core.charge(code.carried_stall(self.st.load_dest));
-            self.st.load_dest = 0;
-        }
-        let c0 = ctx.core.cycles();
+        let c0 = self.entered(ctx, code);
         let vbase = pc & !0xFFF;
         let mut from = (0, c0, None);
         if first && (ctx.vcpu.may_interrupt || regs.delay_slot) {
@@ -208,6 +200,55 @@ impl<'r, 'a> Guest<'r, 'a> {
 }
 
 impl<'r> Guest<'r, '_> {
+    /// `code` begins: the stall of its first instruction on the load that
+    /// ended what ran before (the guest's own time) paid; the clock.
+    #[inline(always)]
+    fn entered(&mut self, ctx: &mut GuestCtx<'_>, code: &BlockCode) -> u64 {
+        if self.st.load_dest != 0 {
+            ctx.core.charge(code.carried_stall(self.st.load_dest));
+            self.st.load_dest = 0;
+        }
+        ctx.core.cycles()
+    }
+
+    /// Whether the superblock, which has ended, runs again from its first
+    /// block: it ended chained to itself (a loop whose body it is: the
+    /// dispatcher would find its first block again, in the same context)
+    /// and the dispatcher would go on. If so, its blocks are counted and it
+    /// starts again.
+    #[inline(always)]
+    fn reruns(&mut self, ctx: &mut GuestCtx<'_>, regs: &Regs) -> bool {
+        let Some(head) = self.sup.and_then(|s| s.blocks.first()) else {
+            return false;
+        };
+        let again = self.end == Some(BlockEnd::Chained)
+            && regs.pc == head.pc
+            && self.b.exit == head.entry
+            && self.dispatcher_goes_on(ctx);
+        if again {
+            self.passed += self.cur as u64 + 1;
+            self.restart(head);
+        }
+        again
+    }
+
+    /// `dispatcher_goes_on`, whose answer holds below the budget's end
+    /// and the virtual timer once it went on: only the general path changes
+    /// the timer, the interrupt state, the board or a stop in between.
+    #[inline(always)]
+    fn dispatcher_goes_on(&mut self, ctx: &mut GuestCtx<'_>) -> bool {
+        let now = ctx.core.cycles();
+        if now >= self.quiet_until {
+            if !dispatcher_goes_on(ctx, self.budget_end) {
+                return false;
+            }
+            self.quiet_until = self.budget_end.min(ctx.vcpu.timer_due);
+        }
+        ctx.now = now;
+        ctx.trace.now = now;
+        true
+    }
+
     /// A superblock from its first block again, `head`, which its last
     /// chained to.
     fn restart(&mut self, head: &'r Block) {
@@ -269,6 +310,26 @@ impl<'r> Guest<'r, '_> {
         regs.delay_slot = code.is_slot(k);
     }
 
+    /// A micro-op's KSEG0/KSEG1 RAM access at `ea` (`gpa`) that `kseg`
+    /// does not hold, at cycle `at` of instruction `k`: the rewrite and
+    /// window paid (what they cost beyond the instruction in `extra`), its
+    /// page remembered. (Out of line: the mapped accesses of a kernel like
+    /// kestrel's leave before it, at `kseg_ram`'s inline test.)
+    #[inline(never)]
+    fn kseg_page(
+        &mut self,
+        ctx: &mut GuestCtx<'_>,
+        (k, at): (usize, u64),
+        ea: u64,
+        gpa: GuestPhys,
+        extra: &mut u64,
+    ) {
+        Self::clock_to(ctx, at);
+        exec::kseg_cost(ctx, self.st, self.shared(k), gpa);
+        *extra += ctx.core.cycles() - at;
+        self.kseg = KsegPage::found(ctx, ea, gpa);
+    }
+
     /// The clock at cycle `at` (it only goes forward).
     fn clock_to(ctx: &mut GuestCtx<'_>, at: u64) {
         let now = ctx.core.cycles();
@@ -307,11 +368,17 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         if ea & u64::from(width - 1) != 0 {
             return None;
         }
-        let gpa = exec::kseg_ram(ctx, ea)?;
-        Self::clock_to(ctx, at);
-        exec::kseg_cost(ctx, self.st, self.shared(k), gpa);
-        *extra += ctx.core.cycles() - at;
-        match ctx.read_ram(gpa, width, Access::Load) {
+        let read = if let Some(ma) = self.kseg.hit(ctx, ea, false) {
+            Self::clock_to(ctx, at);
+            exec::kseg_rewrite(ctx, self.shared(k));
+            *extra += ctx.core.cycles() - at;
+            ctx.read_machine(ma, width, Access::Load)
+        } else {
+            let gpa = exec::kseg_ram(ctx, ea)?;
+            self.kseg_page(ctx, (k, at), ea, gpa, extra);
+            ctx.read_ram(gpa, width, Access::Load)
+        };
+        match read {
             Ok(raw) => Some(raw),
             Err(e) => {
                 self.pending = Some(e);
@@ -333,13 +400,19 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         if ea & u64::from(width - 1) != 0 {
             return false;
         }
-        let Some(gpa) = exec::kseg_ram(ctx, ea) else {
-            return false;
+        let written = if let Some(ma) = self.kseg.hit(ctx, ea, true) {
+            Self::clock_to(ctx, at);
+            exec::kseg_rewrite(ctx, self.shared(k));
+            *extra += ctx.core.cycles() - at;
+            ctx.write_machine(ma, width, value)
+        } else {
+            let Some(gpa) = exec::kseg_ram(ctx, ea) else {
+                return false;
+            };
+            self.kseg_page(ctx, (k, at), ea, gpa, extra);
+            ctx.write_ram(gpa, width, value)
         };
-        Self::clock_to(ctx, at);
-        exec::kseg_cost(ctx, self.st, self.shared(k), gpa);
-        *extra += ctx.core.cycles() - at;
-        match ctx.write_ram(gpa, width, value) {
+        match written {
             Ok(()) => true,
             Err(e) => {
                 self.pending = Some(e);
@@ -379,6 +452,8 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         pc: u64,
         target: &mut Option<u64>,
     ) -> Option<bool> {
+        self.kseg = KsegPage::default();
+        self.quiet_until = 0;
         let i = self.index(k);
         let last = i + 1 >= self.b.insns.len();
         let insn = *self.b.insns.get(i)?;
@@ -489,9 +564,32 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
 
     const BOUNDARIES: bool = true;
 
+    /// The superblock's end: left, and run again if it chains to itself
+    /// (`reruns`) as `run_chain` would run it, without leaving the loop.
     #[inline(always)]
-    fn is_boundary(&self, k: usize) -> bool {
-        (self.starts >> (k & 31)) & 1 != 0
+    fn again(
+        &mut self,
+        ctx: &mut GuestCtx<'a>,
+        regs: &mut Regs,
+        code: &BlockCode,
+        done: usize,
+        next: u64,
+    ) -> Option<u64> {
+        self.leave(ctx, regs, code, done, next);
+        if !self.reruns(ctx, regs) {
+            return None;
+        }
+        Some(self.entered(ctx, code))
+    }
+
+    #[inline(always)]
+    fn next_boundary(&self, k: usize) -> usize {
+        let ahead = self.starts.checked_shr(k as u32).unwrap_or(0);
+        if ahead == 0 {
+            usize::MAX
+        } else {
+            k + ahead.trailing_zeros() as usize
+        }
     }
 
     /// Block `cur` of the superblock has run to its end, chained: on into
@@ -516,7 +614,7 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         let Some(nb) = self.sup.and_then(|s| s.blocks.get(self.cur + 1)) else {
             return Boundary::Leave(pc);
         };
-        if !dispatcher_goes_on(ctx, self.budget_end) {
+        if !self.dispatcher_goes_on(ctx) {
             return Boundary::Leave(pc);
         }
         self.b = nb;

@@ -19,7 +19,7 @@ use super::state::Pic;
 use super::Spent;
 use crate::engine;
 use crate::guest::GuestCtx;
-use crate::mem::GuestPhys;
+use crate::mem::{GuestPhys, MachineAddr};
 use crate::obs::MonEvent;
 
 /// How a block left.
@@ -169,10 +169,64 @@ pub(super) fn kseg_ram(ctx: &GuestCtx<'_>, vaddr: u64) -> Option<GuestPhys> {
 /// the access reuses the previous one's rewrite (`shared`).
 #[inline(always)]
 pub(super) fn kseg_cost(ctx: &mut GuestCtx<'_>, st: &mut RunState, shared: bool, gpa: GuestPhys) {
+    kseg_rewrite(ctx, shared);
+    kseg_window(ctx, st, gpa.0);
+}
+
+/// The inline rewrite's cost, unless the access reuses the previous one's
+/// rewrite (`shared`).
+#[inline(always)]
+pub(super) fn kseg_rewrite(ctx: &mut GuestCtx<'_>, shared: bool) {
     if !shared {
         super::charge(ctx, Spent::Kseg, ctx.cost.bt_kseg);
     }
-    kseg_window(ctx, st, gpa.0);
+}
+
+/// The KSEG0/KSEG1 RAM page that translated code's last access through
+/// `kseg_ram` and `kseg_cost` reached, so that the next access to it skips
+/// their mode test, the pmap and the window check: for as long as the
+/// guest's mode is unchanged (its holder forgets it before anything that
+/// may change the mode, the pmap or the ASID: the general path) and the
+/// real TLB too (its write count is compared), each would give the same
+/// answer and leave the same state (the window pair the last one found).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct KsegPage {
+    /// The page's virtual address >> 12 (32-bit, as `kseg_phys`); 0 (a
+    /// KUSEG page, never one of these): none.
+    vpn: u32,
+    /// The page can be written (not write-protected for a copy).
+    writable: bool,
+    /// `Core::tlb_writes` when its window pair was last found mapped.
+    tlb_writes: u64,
+    /// Its machine page's address.
+    ma: u64,
+}
+
+impl KsegPage {
+    /// The machine address of an access at `vaddr` to this page, if it is
+    /// this page's, a store only where the page can be written.
+    #[inline(always)]
+    pub(super) fn hit(&self, ctx: &GuestCtx<'_>, vaddr: u64, store: bool) -> Option<MachineAddr> {
+        let hit = (vaddr as u32) >> 12 == self.vpn
+            && ctx.core.tlb_writes() == self.tlb_writes
+            && (self.writable || !store);
+        hit.then_some(MachineAddr(self.ma | (vaddr & 0xFFF)))
+    }
+
+    /// The page of an access at `vaddr` (`gpa`) that has just taken
+    /// `kseg_ram` and `kseg_cost` (its window pair is mapped now).
+    #[inline(always)]
+    pub(super) fn found(ctx: &GuestCtx<'_>, vaddr: u64, gpa: GuestPhys) -> KsegPage {
+        let Some(ma) = ctx.pmap.translate(GuestPhys(gpa.0 & !0xFFF)) else {
+            return KsegPage::default();
+        };
+        KsegPage {
+            vpn: (vaddr as u32) >> 12,
+            writable: !ctx.pmap.write_protected(gpa),
+            tlb_writes: ctx.core.tlb_writes(),
+            ma: ma.0,
+        }
+    }
 }
 
 /// The cycles an instruction that ran to `flow` takes beyond its issue.

@@ -75,15 +75,37 @@ pub trait BlockCtx {
     fn leave(&mut self, mem: &mut Self::Mem, regs: &mut Regs, b: &Block, done: usize, next: u64);
 
     /// Whether the loop asks [`BlockCtx::boundary`] at the instructions
-    /// [`BlockCtx::is_boundary`] names (a superblock of a translator's
+    /// [`BlockCtx::next_boundary`] names (a superblock of a translator's
     /// blocks, whose boundaries its counters see). Natively not: the
     /// check is compiled out.
     const BOUNDARIES: bool = false;
 
-    /// Whether a translator's block starts at instruction `k` (not 0).
+    /// The first instruction at or after `k` (at least 1) where a
+    /// translator's block starts, or `usize::MAX` if none does: the loop
+    /// runs up to it without looking (a test per boundary, not one per
+    /// instruction).
     #[inline(always)]
-    fn is_boundary(&self, _k: usize) -> bool {
-        false
+    fn next_boundary(&self, _k: usize) -> usize {
+        usize::MAX
+    }
+
+    /// The block ran to its end (`done` instructions) through a taken
+    /// transfer to `next`, the clock at its end: the context leaves it as
+    /// [`BlockCtx::leave`] does and, where the block is a superblock chained
+    /// to itself, may run it again: `Some(c0)`, the clock at its start, the
+    /// interlock carried into it paid. Only asked where
+    /// [`BlockCtx::BOUNDARIES`].
+    #[inline(always)]
+    fn again(
+        &mut self,
+        mem: &mut Self::Mem,
+        regs: &mut Regs,
+        b: &Block,
+        done: usize,
+        next: u64,
+    ) -> Option<u64> {
+        self.leave(mem, regs, b, done, next);
+        None
     }
 
     /// Instruction `k` (at `pc`) starts a translator's block, the clock at
@@ -167,113 +189,143 @@ pub(super) fn exec_from<C: BlockCtx>(
         mut c0,
         mut target,
     } = from;
-    while k < n {
-        if C::BOUNDARIES && k != 0 && cx.is_boundary(k) {
-            cx.set_clock(mem, c0 + b.cost_to_end(k));
-            let pc = b.pc(vbase, k);
-            match cx.boundary(mem, regs, b, k, pc) {
-                Boundary::On => {}
-                Boundary::Leave(next) => {
-                    cx.leave(mem, regs, b, k, next);
-                    return true;
+    // The loop runs up to the next boundary (natively, to the block's end)
+    // with no other bound live, and looks at the boundary outside it.
+    let mut end = if C::BOUNDARIES {
+        n.min(cx.next_boundary(k.max(1)))
+    } else {
+        n
+    };
+    'run: loop {
+        while k < end {
+            let op = b.uops[k % MAX_LEN];
+            let g = &mut regs.gpr;
+            let (d, s, t) = (
+                usize::from(op.d & 31),
+                usize::from(op.s & 31),
+                usize::from(op.t & 31),
+            );
+            let (rs, rt) = (g[s], g[t]);
+            // Whether the micro-op could not finish here and the general path
+            // must run the instruction.
+            let slow = match op.kind {
+                Kind::Nop => false,
+                Kind::Sll => set(&mut g[d], alu::sll(rt, op.imm)),
+                Kind::Srl => set(&mut g[d], alu::srl(rt, op.imm)),
+                Kind::Sra => set(&mut g[d], alu::sra(rt, op.imm)),
+                Kind::Addu => set(&mut g[d], alu::addu(rs, rt)),
+                Kind::Subu => set(&mut g[d], alu::subu(rs, rt)),
+                Kind::And => set(&mut g[d], rs & rt),
+                Kind::Or => set(&mut g[d], rs | rt),
+                Kind::Xor => set(&mut g[d], rs ^ rt),
+                Kind::Nor => set(&mut g[d], alu::nor(rs, rt)),
+                Kind::Slt => set(&mut g[d], alu::slt(rs, rt)),
+                Kind::Sltu => set(&mut g[d], alu::sltu(rs, rt)),
+                Kind::Addiu => set(&mut g[t], alu::addu(rs, op.simm())),
+                Kind::Slti => set(&mut g[t], alu::slt(rs, op.simm())),
+                Kind::Sltiu => set(&mut g[t], alu::sltu(rs, op.simm())),
+                Kind::Andi => set(&mut g[t], rs & u64::from(op.imm)),
+                Kind::Ori => set(&mut g[t], rs | u64::from(op.imm)),
+                Kind::Xori => set(&mut g[t], rs ^ u64::from(op.imm)),
+                Kind::Lui => set(&mut g[t], alu::lui(op.imm)),
+                Kind::Mult | Kind::Multu => {
+                    (regs.hi, regs.lo) = if op.kind == Kind::Mult {
+                        muldiv::mult(rs, rt)
+                    } else {
+                        muldiv::multu(rs, rt)
+                    };
+                    cx.mult_started(mem, c0 + b.cost_to(k));
+                    false
+                }
+                Kind::Mfhi | Kind::Mflo => {
+                    c0 += cx.hilo_stall(mem, c0 + b.cost_to(k));
+                    regs.gpr[d] = if op.kind == Kind::Mfhi {
+                        regs.hi
+                    } else {
+                        regs.lo
+                    };
+                    false
+                }
+                Kind::Beq
+                | Kind::Bne
+                | Kind::Blez
+                | Kind::Bgtz
+                | Kind::Bltz
+                | Kind::Bgez
+                | Kind::J
+                | Kind::Jal
+                | Kind::Jr
+                | Kind::Jalr => {
+                    let to = transfer(&op, || b.pc(vbase, k), g, rs, rt);
+                    if to.is_some() {
+                        c0 += TIMING.taken_branch;
+                        target = to;
+                    }
+                    false
+                }
+                Kind::Lw => {
+                    load::<C, 4, true>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0)
+                }
+                Kind::Lh => {
+                    load::<C, 2, true>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0)
+                }
+                Kind::Lhu => {
+                    load::<C, 2, false>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0)
+                }
+                Kind::Lb => {
+                    load::<C, 1, true>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0)
+                }
+                Kind::Lbu => {
+                    load::<C, 1, false>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0)
+                }
+                Kind::Sw => store::<C, 4>(cx, mem, (k, &op), rs, rt, c0 + b.cost_to(k), &mut c0),
+                Kind::Sh => store::<C, 2>(cx, mem, (k, &op), rs, rt, c0 + b.cost_to(k), &mut c0),
+                Kind::Sb => store::<C, 1>(cx, mem, (k, &op), rs, rt, c0 + b.cost_to(k), &mut c0),
+                Kind::Generic => true,
+            };
+            if slow {
+                let at = c0 + b.cost_to(k);
+                cx.set_clock(mem, at);
+                let pc = b.pc(vbase, k);
+                if let Some(stop) = cx.general(mem, regs, b, k, pc, &mut target) {
+                    return stop;
+                }
+                c0 += cx.clock(mem) - at;
+            }
+            if op.s & LOOK_AFTER != 0 {
+                // A micro-op's load touched neither a device nor code.
+                let check = slow || matches!(op.kind, Kind::Sw | Kind::Sh | Kind::Sb);
+                if let Next::Leave(done, next, whole) =
+                    after(cx, mem, b, k, vbase, &mut target, check)
+                {
+                    cx.set_clock(mem, c0 + b.cost_to_end(done));
+                    if C::BOUNDARIES && whole && done == n {
+                        let Some(c) = cx.again(mem, regs, b, done, next) else {
+                            return true;
+                        };
+                        (k, c0, target) = (0, c, None);
+                        end = n.min(cx.next_boundary(1));
+                        continue 'run;
+                    }
+                    cx.leave(mem, regs, b, done, next);
+                    return whole;
                 }
             }
+            k += 1;
         }
-        let op = b.uops[k % MAX_LEN];
-        let g = &mut regs.gpr;
-        let (d, s, t) = (
-            usize::from(op.d & 31),
-            usize::from(op.s & 31),
-            usize::from(op.t & 31),
-        );
-        let (rs, rt) = (g[s], g[t]);
-        // Whether the micro-op could not finish here and the general path
-        // must run the instruction.
-        let slow = match op.kind {
-            Kind::Nop => false,
-            Kind::Sll => set(&mut g[d], alu::sll(rt, op.imm)),
-            Kind::Srl => set(&mut g[d], alu::srl(rt, op.imm)),
-            Kind::Sra => set(&mut g[d], alu::sra(rt, op.imm)),
-            Kind::Addu => set(&mut g[d], alu::addu(rs, rt)),
-            Kind::Subu => set(&mut g[d], alu::subu(rs, rt)),
-            Kind::And => set(&mut g[d], rs & rt),
-            Kind::Or => set(&mut g[d], rs | rt),
-            Kind::Xor => set(&mut g[d], rs ^ rt),
-            Kind::Nor => set(&mut g[d], alu::nor(rs, rt)),
-            Kind::Slt => set(&mut g[d], alu::slt(rs, rt)),
-            Kind::Sltu => set(&mut g[d], alu::sltu(rs, rt)),
-            Kind::Addiu => set(&mut g[t], alu::addu(rs, op.simm())),
-            Kind::Slti => set(&mut g[t], alu::slt(rs, op.simm())),
-            Kind::Sltiu => set(&mut g[t], alu::sltu(rs, op.simm())),
-            Kind::Andi => set(&mut g[t], rs & u64::from(op.imm)),
-            Kind::Ori => set(&mut g[t], rs | u64::from(op.imm)),
-            Kind::Xori => set(&mut g[t], rs ^ u64::from(op.imm)),
-            Kind::Lui => set(&mut g[t], alu::lui(op.imm)),
-            Kind::Mult | Kind::Multu => {
-                (regs.hi, regs.lo) = if op.kind == Kind::Mult {
-                    muldiv::mult(rs, rt)
-                } else {
-                    muldiv::multu(rs, rt)
-                };
-                cx.mult_started(mem, c0 + b.cost_to(k));
-                false
-            }
-            Kind::Mfhi | Kind::Mflo => {
-                c0 += cx.hilo_stall(mem, c0 + b.cost_to(k));
-                regs.gpr[d] = if op.kind == Kind::Mfhi {
-                    regs.hi
-                } else {
-                    regs.lo
-                };
-                false
-            }
-            Kind::Beq
-            | Kind::Bne
-            | Kind::Blez
-            | Kind::Bgtz
-            | Kind::Bltz
-            | Kind::Bgez
-            | Kind::J
-            | Kind::Jal
-            | Kind::Jr
-            | Kind::Jalr => {
-                let to = transfer(&op, || b.pc(vbase, k), g, rs, rt);
-                if to.is_some() {
-                    c0 += TIMING.taken_branch;
-                    target = to;
-                }
-                false
-            }
-            Kind::Lw => load::<C, 4, true>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0),
-            Kind::Lh => load::<C, 2, true>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0),
-            Kind::Lhu => load::<C, 2, false>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0),
-            Kind::Lb => load::<C, 1, true>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0),
-            Kind::Lbu => load::<C, 1, false>(cx, mem, (k, &op), g, rs, c0 + b.cost_to(k), &mut c0),
-            Kind::Sw => store::<C, 4>(cx, mem, (k, &op), rs, rt, c0 + b.cost_to(k), &mut c0),
-            Kind::Sh => store::<C, 2>(cx, mem, (k, &op), rs, rt, c0 + b.cost_to(k), &mut c0),
-            Kind::Sb => store::<C, 1>(cx, mem, (k, &op), rs, rt, c0 + b.cost_to(k), &mut c0),
-            Kind::Generic => true,
-        };
-        if slow {
-            let at = c0 + b.cost_to(k);
-            cx.set_clock(mem, at);
-            let pc = b.pc(vbase, k);
-            if let Some(stop) = cx.general(mem, regs, b, k, pc, &mut target) {
-                return stop;
-            }
-            c0 += cx.clock(mem) - at;
+        if !C::BOUNDARIES || k >= n {
+            break;
         }
-        if op.s & LOOK_AFTER != 0 {
-            // A micro-op's load touched neither a device nor code.
-            let check = slow || matches!(op.kind, Kind::Sw | Kind::Sh | Kind::Sb);
-            if let Next::Leave(done, next, whole) = after(cx, mem, b, k, vbase, &mut target, check)
-            {
-                cx.set_clock(mem, c0 + b.cost_to_end(done));
-                cx.leave(mem, regs, b, done, next);
-                return whole;
+        cx.set_clock(mem, c0 + b.cost_to_end(k));
+        let pc = b.pc(vbase, k);
+        match cx.boundary(mem, regs, b, k, pc) {
+            Boundary::On => {}
+            Boundary::Leave(next) => {
+                cx.leave(mem, regs, b, k, next);
+                return true;
             }
         }
-        k += 1;
+        end = n.min(cx.next_boundary(k + 1));
     }
     cx.set_clock(mem, c0 + b.cost_to_end(n));
     let next = b.pc(vbase, n.wrapping_sub(1)).wrapping_add(4);
