@@ -151,7 +151,7 @@ impl Batch {
             quanta: 1,
             traced,
         };
-        while u64::from(b.quanta) < most && !max_cycles.is_some_and(|l| b.end(b.quanta) >= l) {
+        while u64::from(b.quanta) < most && max_cycles.is_none_or(|l| b.end(b.quanta) < l) {
             b.quanta += 1;
         }
         b
