@@ -349,3 +349,25 @@ fn run_group(cpus: &mut [Cpu], bus: &mut Bus, end: u64, traced: bool, control: &
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch is BATCH_CYCLES of quanta, one when traced, and its quanta
+    /// end where the machine's boundaries would, the last at the cycle
+    /// limit.
+    #[test]
+    fn a_batch_ends_its_quanta_where_the_machine_would_and_stops_at_the_limit() {
+        let b = Batch::from(5_000, 10_000, None, false);
+        assert_eq!(b.quanta, 100);
+        assert_eq!(b.end(1), 15_000);
+        assert_eq!(b.end(100), 1_005_000);
+        assert_eq!(Batch::from(0, 10_000, None, true).quanta, 1);
+        assert_eq!(Batch::from(0, 3_000_000, None, false).quanta, 1);
+        let b = Batch::from(20_000, 10_000, Some(53_457), false);
+        assert_eq!(b.quanta, 4);
+        assert_eq!(b.end(3), 50_000);
+        assert_eq!(b.end(4), 53_457);
+    }
+}

@@ -244,3 +244,24 @@ impl Waker {
         self.sleepers.fetch_sub(1, SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cut ends the batch after the furthest quantum begun, never before
+    /// one a thread is in, and a new batch starts afresh.
+    #[test]
+    fn a_cut_ends_the_batch_after_the_furthest_quantum_begun() {
+        let cut = Cut::new(100);
+        assert!(cut.claim(1) && cut.claim(2) && cut.claim(7));
+        // A slower thread is in quantum 3 when its CPU asks for the cut.
+        cut.cut();
+        assert_eq!(cut.last(), 7);
+        assert!(cut.claim(4) && cut.claim(7));
+        assert!(!cut.claim(8));
+        cut.begin(5);
+        assert_eq!(cut.last(), 5);
+        assert!(cut.claim(5) && !cut.claim(6));
+    }
+}
