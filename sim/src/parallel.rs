@@ -34,7 +34,7 @@
 //! and every other CPU at its next return to the scheduler (at the latest
 //! at the end of its quantum); a started CPU starts at the next batch.
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::Arc;
 
@@ -85,10 +85,14 @@ impl Control {
     /// Group `g` finished quantum `q` of `batch`: if that completes
     /// quanta every group has finished, the board moves to their ends.
     fn finished(&self, g: usize, q: u32, batch: &Batch, bus: &mut Bus) {
+        // SeqCst, store and loads: two threads finishing at once each store
+        // their word and then read the other's, and at least one must see
+        // both (with release and acquire both could read the old words,
+        // and two idle threads would then wait for each other for ever).
         if let Some(d) = self.done.get(g) {
-            d.store(q, Release);
+            d.store(q, SeqCst);
         }
-        let all = self.done.iter().map(|d| d.load(Acquire)).min();
+        let all = self.done.iter().map(|d| d.load(SeqCst)).min();
         let all = all.unwrap_or(q).min(q);
         if all <= self.met.load(Acquire) {
             return;
