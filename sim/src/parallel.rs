@@ -18,10 +18,13 @@
 //! finished; whichever thread sees that every thread has finished quantum
 //! `k` moves the board to `k`'s end, in order, under the board's lock, so
 //! devices see every boundary in their own time, only later in host time.
-//! A thread whose CPUs did nothing last quantum (parked, paused, idle on
-//! WAIT) does not run ahead: it begins a quantum only when every thread
-//! has finished the one before, so an IPI or a device interrupt reaches an
-//! idle CPU at the next quantum's start, as before. A CPU that asks
+//! While some thread's CPUs did nothing in their last quantum (parked,
+//! paused, idle on WAIT), no thread runs ahead: each begins a quantum only
+//! when every thread has finished the one before, so an idle CPU sees an
+//! IPI or a device interrupt at its next quantum's start, no later in
+//! guest time than before, and a kernel's CPUs that wait for work get it
+//! as they did (tests/kestrel.rs: with only the idle thread held back, a
+//! busy CPU ran far ahead and one CPU of four did no smp work). A CPU that asks
 //! something of the machine (a halt, a start, a pause) cuts the batch
 //! after the furthest quantum any thread has begun ([`Cut`]): every thread
 //! stops there, and the machine acts at that boundary. A worker with
@@ -35,7 +38,7 @@
 //! at the end of its quantum); a started CPU starts at the next batch.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
@@ -64,6 +67,9 @@ struct Control {
     /// The last quantum every group finished, whose end the board has
     /// reached (written under the board's lock, so in order).
     met: CachePadded<AtomicU32>,
+    /// Groups whose CPUs did nothing in their last quantum: while there is
+    /// one, no group runs ahead.
+    idle: CachePadded<AtomicUsize>,
     waker: Waker,
 }
 
@@ -78,6 +84,7 @@ impl Control {
                 .map(|_| CachePadded::new(AtomicU32::new(0)))
                 .collect(),
             met: CachePadded::new(AtomicU32::new(0)),
+            idle: CachePadded::new(AtomicUsize::new(0)),
             waker: Waker::default(),
         }
     }
@@ -241,6 +248,7 @@ impl Workers {
         let c = &self.control;
         c.cut.begin(batch.quanta);
         c.met.store(0, Relaxed);
+        c.idle.store(0, Relaxed);
         for (g, d) in c.done.iter().enumerate() {
             let runs = g == 0 || self.groups.get(g).is_some_and(|c| !c.is_empty());
             d.store(if runs { 0 } else { u32::MAX }, Relaxed);
@@ -305,20 +313,37 @@ impl Workers {
     }
 }
 
+/// How many quanta a thread whose CPUs work may be ahead of the slowest:
+/// enough to even out quanta of unequal host time, few enough that a
+/// kernel's CPUs share work as in lockstep (tests/kestrel.rs's demo).
+const LEAD: u32 = 8;
+
 /// Runs group `g`'s CPUs through `batch`, quantum after quantum, as long as
 /// the batch's [`Cut`] lets it, without waiting for the other groups
-/// unless its CPUs did nothing in the last quantum (see the module
-/// comment).
+/// while every group's CPUs work (see the module comment).
 fn run_batch(cpus: &mut [Cpu], g: usize, bus: &mut Bus, batch: Batch, control: &Control) {
     let mut idle = false;
     let mut q = 1;
     while control.cut.claim(q) {
-        if idle {
-            control.waker.wait(&control.met, q - 1);
+        let lead = if control.idle.load(Acquire) > 0 {
+            1
+        } else {
+            LEAD
+        };
+        if q > lead {
+            control.waker.wait(&control.met, q - lead);
         }
         let before: u64 = cpus.iter().map(|c| c.instret).sum();
         run_group(cpus, bus, batch.end(q), batch.traced, control);
-        idle = cpus.iter().map(|c| c.instret).sum::<u64>() == before;
+        let now_idle = cpus.iter().map(|c| c.instret).sum::<u64>() == before;
+        if now_idle != idle {
+            idle = now_idle;
+            if idle {
+                control.idle.fetch_add(1, Release);
+            } else {
+                control.idle.fetch_sub(1, Release);
+            }
+        }
         control.finished(g, q, &batch, bus);
         q += 1;
     }
