@@ -314,9 +314,11 @@ impl Workers {
 }
 
 /// How many quanta a thread whose CPUs work may be ahead of the slowest:
-/// enough to even out quanta of unequal host time, few enough that a
-/// kernel's CPUs share work as in lockstep (tests/kestrel.rs's demo).
-const LEAD: u32 = 8;
+/// enough to even out quanta of unequal host time (kestrel-par: 8 gained
+/// nothing over meeting at every quantum, 32 most of what no bound did),
+/// few enough that a kernel's CPUs share work as in lockstep
+/// (tests/kestrel.rs's demo: unbounded, one CPU of four got no smp worker).
+const LEAD: u32 = 32;
 
 /// Runs group `g`'s CPUs through `batch`, quantum after quantum, as long as
 /// the batch's [`Cut`] lets it, without waiting for the other groups
