@@ -11,7 +11,7 @@
 //! the trace) works as in the deterministic mode.
 //!
 //! Inside a batch a thread whose CPUs work does not wait for the others at
-//! each quantum's end: two CPUs' quanta of equal cycles often take the
+//! each quantum's end, up to [`LEAD`] quanta ahead of the slowest: two CPUs' quanta of equal cycles often take the
 //! host unequal time (one CPU in a sieve of byte stores, the other in a
 //! multiply loop), so meeting at every end made each thread wait for the
 //! other about a sixth of the time. Each thread publishes the quantum it
