@@ -14,12 +14,7 @@ use crate::vcpu::VcpuState;
 use crate::vm::{Vm, VmEnd};
 use crate::{coalesce, parallel, remap, seat, tlbctl, Monitor, MonitorExit};
 
-/// The machine cycles a batch of the parallel mode runs at most between
-/// two boundaries of the main thread (docs/parallel.md): a hundred of the
-/// default 10,000-cycle quanta, a few ms of host time, so the hand-off to
-/// the threads costs a few per cent of it, while Ctrl-C, console output
-/// and a halt in another VM still reach the main thread within a few ms.
-pub const BATCH_CYCLES: u64 = 1_000_000;
+pub use sim::hv::BATCH_CYCLES;
 
 impl Monitor {
     /// Runs every physical CPU for one quantum, in order (or, in the

@@ -127,7 +127,7 @@ pub use crate::isa;
 /// Guest images and symbols.
 pub use crate::loader;
 /// Quantum boundaries and the CPU limit, shared with the bare machine.
-pub use crate::machine::{quantum_end, MAX_CPUS};
+pub use crate::machine::{quantum_end, BATCH_CYCLES, MAX_CPUS};
 /// The CPU's cycle costs, which the monitor's translated code charges.
 pub use crate::timing::{Timing, TIMING};
 /// The machine the monitor runs on.
@@ -138,4 +138,4 @@ pub use handover::CpuState;
 
 /// A monitor's host threads, which wait for their next quantum as
 /// the bare machine's do in the parallel mode.
-pub use crate::workers::Pool;
+pub use crate::workers::{Cut, Pool, Waker};

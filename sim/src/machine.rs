@@ -71,6 +71,14 @@ impl Default for MachineConfig {
     }
 }
 
+/// The machine cycles a batch of the parallel mode runs at most between
+/// two boundaries of the main thread (docs/parallel.md), the bare
+/// machine's and the monitor's: a hundred of the default 10,000-cycle
+/// quanta, a few ms of host time, so the hand-off to the threads costs a
+/// few per cent of it, while Ctrl-C, console output and a halt in another
+/// VM still reach the main thread within a few ms.
+pub const BATCH_CYCLES: u64 = 1_000_000;
+
 /// Where a quantum that starts at `now` ends: `quantum` cycles on, or at
 /// the cycle limit if that comes first, so a run stops at its limit and not
 /// at the next quantum boundary past it.
@@ -183,7 +191,7 @@ impl Machine {
     }
 
     /// Runs every CPU for one quantum, in CPU order (or, in the parallel
-    /// mode, on their threads).
+    /// mode, on their threads, for a batch of quanta: docs/parallel.md).
     pub fn run_quantum(&mut self) -> Option<Exit> {
         if let Some(status) = self.halted {
             return Some(Exit::Halted { status });
@@ -236,14 +244,14 @@ impl Machine {
         self.end_quantum(end)
     }
 
-    /// One quantum of the parallel mode: the CPUs run on their threads,
-    /// then what they asked for is applied here.
+    /// A batch of quanta of the parallel mode: the CPUs run on their
+    /// threads, then what they asked for is applied here.
     fn run_quantum_parallel(&mut self) -> Option<Exit> {
         let c = &self.config;
-        let end = quantum_end(self.now, c.quantum, c.max_cycles);
         let traced = !self.observers.is_empty();
+        let batch = crate::parallel::Batch::from(self.now, c.quantum, c.max_cycles, traced);
         let workers = self.workers.as_mut()?;
-        let (halt, starts) = workers.quantum(&mut self.cpus, &mut self.bus, end, traced);
+        let (end, halt, starts) = workers.batch(&mut self.cpus, &mut self.bus, batch);
         if traced {
             // Per-CPU buffers merged by cycle, ties in CPU order.
             let mut merged: Vec<(u64, usize, Event)> = Vec::new();

@@ -3,11 +3,16 @@
 //! (`monitor/src/parallel.rs`) both hand a job by value to a worker over a
 //! channel and wait for it to come back. The pool is that hand-off, and
 //! what happens when a worker dies (its panic is passed on to the caller).
+//! A job is a batch of quanta, whose threads agree on where it ends
+//! ([`Cut`]) and wait for each other with a bounded look ([`Waker`]).
 
+use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{unbounded, Receiver, RecvError, Sender, TryRecvError};
+use parking_lot::{Condvar, Mutex};
 
 /// Worker threads that each run jobs of type `J` one at a time and send
 /// them back.
@@ -136,3 +141,127 @@ pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
 
 /// How long [`recv_soon`] yields before it blocks.
 const LOOK: Duration = Duration::from_micros(100);
+
+/// Where a batch ends: every thread runs quanta 1, 2, ... while [`Cut::claim`]
+/// lets it, so all stop after the same one. One word holds the last
+/// quantum allowed and the furthest one a thread has begun; a cut lowers
+/// the first to the second, so no thread has gone past it.
+pub struct Cut(AtomicU64);
+
+impl Cut {
+    pub fn new(quanta: u32) -> Cut {
+        Cut(AtomicU64::new(Cut::pack(quanta, 1)))
+    }
+
+    fn pack(last: u32, begun: u32) -> u64 {
+        (u64::from(last) << 32) | u64::from(begun)
+    }
+
+    fn unpack(word: u64) -> (u32, u32) {
+        ((word >> 32) as u32, word as u32)
+    }
+
+    /// Starts a new batch of `quanta` quanta (only while no thread runs
+    /// one: the hand-off of the batch's jobs publishes it).
+    pub fn begin(&self, quanta: u32) {
+        self.0.store(Cut::pack(quanta, 1), Relaxed);
+    }
+
+    /// Whether quantum `j` is in the batch; if so, it is begun. (One
+    /// atomic word, so `Relaxed` is enough: its changes have one order, and
+    /// nothing else is published through it.)
+    pub fn claim(&self, j: u32) -> bool {
+        let r = self.0.fetch_update(Relaxed, Relaxed, |w| {
+            let (last, begun) = Cut::unpack(w);
+            (j <= last).then(|| Cut::pack(last, begun.max(j)))
+        });
+        r.is_ok()
+    }
+
+    /// Ends the batch after the furthest quantum begun.
+    pub fn cut(&self) {
+        let _ = self.0.fetch_update(Relaxed, Relaxed, |w| {
+            let (last, begun) = Cut::unpack(w);
+            Some(Cut::pack(last.min(begun), begun))
+        });
+    }
+
+    /// The batch's last quantum, once every thread has stopped.
+    pub fn last(&self) -> u32 {
+        Cut::unpack(self.0.load(Relaxed)).0
+    }
+}
+
+/// Blocking for a batch's meetings (the monitor's `Meet`, the bare
+/// machine's progress word), after a bounded look.
+#[derive(Default)]
+pub struct Waker {
+    /// Threads blocked in [`Waker::wait`], and where they block.
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// Spins before yielding, and yields before blocking, while waiting for
+/// another thread's quantum: it is usually a fraction of a quantum's work
+/// away (tens of µs), and on this project's KVM hosts a futex wake-up
+/// costs about that much; a yield hands the core to whoever needs it.
+const SPINS: u32 = 64;
+const YIELDS: u32 = 200;
+
+impl Waker {
+    /// Sets `word` to `q` and wakes the threads waiting for it.
+    pub fn publish(&self, word: &AtomicU32, q: u32) {
+        // SeqCst with the sleeper count below (and the waiter's, in
+        // `wait`): either the waiter sees `q`, or this sees the waiter.
+        word.store(q, SeqCst);
+        if self.sleepers.load(SeqCst) > 0 {
+            let _held = self.lock.lock();
+            self.wake.notify_all();
+        }
+    }
+
+    /// Waits until `word` is at least `q`.
+    pub fn wait(&self, word: &AtomicU32, q: u32) {
+        for i in 0..SPINS + YIELDS {
+            if word.load(Acquire) >= q {
+                return;
+            }
+            if i < SPINS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        self.sleepers.fetch_add(1, SeqCst);
+        let mut held = self.lock.lock();
+        while word.load(SeqCst) < q {
+            // The timeout only bounds a lost wake-up, which the protocol
+            // above rules out.
+            self.wake.wait_for(&mut held, Duration::from_millis(1));
+        }
+        drop(held);
+        self.sleepers.fetch_sub(1, SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cut ends the batch after the furthest quantum begun, never before
+    /// one a thread is in, and a new batch starts afresh.
+    #[test]
+    fn a_cut_ends_the_batch_after_the_furthest_quantum_begun() {
+        let cut = Cut::new(100);
+        assert!(cut.claim(1) && cut.claim(2) && cut.claim(7));
+        // A slower thread is in quantum 3 when its CPU asks for the cut.
+        cut.cut();
+        assert_eq!(cut.last(), 7);
+        assert!(cut.claim(4) && cut.claim(7));
+        assert!(!cut.claim(8));
+        cut.begin(5);
+        assert_eq!(cut.last(), 5);
+        assert!(cut.claim(5) && !cut.claim(6));
+    }
+}

@@ -229,3 +229,30 @@ fn the_cycle_limit_stops_every_thread_at_the_limit() {
     }
     assert_eq!(m.parallel_threads(), Some(2));
 }
+
+#[test]
+fn cpus_idle_on_wait_on_their_threads_reach_the_limit() {
+    // Every CPU idle on WAIT for 100,000 quanta: each thread's CPUs do
+    // nothing, so every thread waits at each quantum for all to finish the
+    // one before, and some thread must always see that they have (two
+    // threads finishing at once once each missed the other's progress and
+    // both waited for ever: tests/kestrel.rs, 4 CPUs on 4 threads; this
+    // run did not catch that race in 1,000,000 quanta, but checks that
+    // idle threads go on).
+    let mut a = asm();
+    a.label("idle");
+    a.wait();
+    a.b("idle");
+    a.nop();
+    for (cpus, threads) in [(2, 2), (4, 4)] {
+        let mut m = every_cpu(&a, cpus, Some(threads), Tier::Blocks);
+        m.config.max_cycles = Some(1_000_000_000);
+        assert_eq!(
+            m.run(),
+            Exit::CycleLimit {
+                cycles: 1_000_000_000
+            }
+        );
+        assert!(m.cpus.iter().all(|c| c.cycles() >= 1_000_000_000));
+    }
+}
