@@ -21,7 +21,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) quick: bool,
     /// Runs of each measurement; the table shows the median with min and max.
-    #[arg(long, default_value_t = 3, value_parser = crate::cli::whole::<usize>,
+    #[arg(long, default_value_t = 3, value_parser = crate::cli::at_least_one,
           allow_negative_numbers = true)]
     pub(crate) runs: usize,
     /// Also write the results as JSON to this file.
@@ -471,7 +471,7 @@ fn kit_consolidation(n: usize, runs: usize) -> anyhow::Result<ConsolidationRow> 
 }
 
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let runs = if args.quick { 1 } else { args.runs.max(1) };
+    let runs = if args.quick { 1 } else { args.runs };
     let passes = if args.quick { 200 } else { 4000 };
     let mut r = Results {
         machine: machine_description(),

@@ -59,6 +59,14 @@ pub(crate) fn whole<T: TryFrom<u64>>(s: &str) -> Result<T, String> {
     T::try_from(n).map_err(|_| format!("{n} is too large"))
 }
 
+/// A count that must be at least one (`whole`'s checks, and not 0).
+pub(crate) fn at_least_one(s: &str) -> Result<usize, String> {
+    match whole::<usize>(s)? {
+        0 => Err("must be at least 1".to_string()),
+        n => Ok(n),
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub(crate) struct FlowArgs {
     /// A trace written by `disco run --vm … --trace exc --trace-file FILE`.
@@ -268,6 +276,8 @@ mod tests {
         assert!(e.contains("70000 is too large"), "{e}");
         let e = err(&["disco", "bench", "--runs", "-3"]);
         assert!(e.contains("must be a whole number, not negative"), "{e}");
+        let e = err(&["disco", "bench", "--runs", "0"]);
+        assert!(e.contains("must be at least 1"), "{e}");
         let e = err(&["disco", "run", "--max-cycles", "lots"]);
         assert!(e.contains("digits only"), "{e}");
     }
