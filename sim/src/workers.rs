@@ -118,7 +118,6 @@ impl<J> Drop for Pool<J> {
 /// half the monitor's hand-offs of two VMs blocked; with [`LOOK`] almost
 /// none do (docs/parallel.md).
 pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
-    const SPINS: u32 = 64;
     let mut deadline = None;
     for i in 0.. {
         match rx.try_recv() {
@@ -202,10 +201,11 @@ pub struct Waker {
     wake: Condvar,
 }
 
-/// Spins before yielding, and yields before blocking, while waiting for
-/// another thread's quantum: it is usually a fraction of a quantum's work
-/// away (tens of µs), and on this project's KVM hosts a futex wake-up
-/// costs about that much; a yield hands the core to whoever needs it.
+/// Spins before yielding (here and in [`recv_soon`]), and yields before
+/// blocking, while waiting for another thread's quantum: it is usually a
+/// fraction of a quantum's work away (tens of µs), and on this project's
+/// KVM hosts a futex wake-up costs about that much; a yield hands the
+/// core to whoever needs it.
 const SPINS: u32 = 64;
 const YIELDS: u32 = 200;
 

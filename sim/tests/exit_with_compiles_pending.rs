@@ -9,9 +9,8 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use sim::dev::Board;
-use sim::workload::{self, Image};
-use sim::{CompileMode, Exit, Machine, MachineConfig, Tier};
+use sim::{testkit, workload};
+use sim::{CompileMode, Exit, MachineConfig, Tier};
 
 /// What the compiler thread waits before each compile: far longer than
 /// the run, so every block the run sends is still pending when it ends.
@@ -26,21 +25,12 @@ const BOUND: Duration = Duration::from_secs(120);
 fn a_run_ends_while_its_blocks_wait_for_the_compiler_thread() {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let program = workload::mixed_integer(0x8000_1000, 50);
-        let image = Image {
-            entry: i64::from(program.origin() as i32) as u64,
-            segments: vec![(
-                u64::from(program.origin() & 0x1FFF_FFFF),
-                program.bytes().unwrap(),
-            )],
-        };
         let config = MachineConfig {
             tier: Tier::Compiled,
             max_cycles: Some(50_000_000),
             ..MachineConfig::default()
         };
-        let mut m = Machine::new(config, Board::new(1));
-        assert!(image.load_into(&mut m));
+        let mut m = testkit::machine_with(config, &workload::mixed_integer(0x8000_1000, 50));
         m.set_compile_threshold(1);
         m.set_compile_mode(CompileMode::Delayed(COMPILER_DELAY));
         let exit = m.run();

@@ -20,7 +20,7 @@ use super::exec::{self, BlockEnd, KsegPage, Xlat};
 use super::run::RunState;
 use crate::engine;
 use crate::guest::GuestCtx;
-use crate::mem::GuestPhys;
+use crate::mem::{GuestPhys, MachineAddr};
 use crate::vcpu::VcpuState;
 
 /// Runs block `b`'s instructions; how it ended and the instructions it
@@ -310,6 +310,31 @@ impl<'r> Guest<'r, '_> {
         regs.delay_slot = code.is_slot(k);
     }
 
+    /// Where a micro-op's aligned access at `ea` (a store if `store`), at
+    /// cycle `at` of instruction `k`, reaches the guest's KSEG0/KSEG1 RAM,
+    /// its rewrite (and, on a new page, its window) paid, what that costs
+    /// beyond the instruction added to `extra`. `None`: not KSEG0/KSEG1
+    /// RAM, for the general path.
+    #[inline(always)]
+    fn kseg_target(
+        &mut self,
+        ctx: &mut GuestCtx<'_>,
+        (k, at): (usize, u64),
+        ea: u64,
+        store: bool,
+        extra: &mut u64,
+    ) -> Option<KsegTarget> {
+        if let Some(ma) = self.kseg.hit(ctx, ea, store) {
+            Self::clock_to(ctx, at);
+            exec::kseg_rewrite(ctx, self.shared(k));
+            *extra += ctx.core.cycles() - at;
+            return Some(KsegTarget::Remembered(ma));
+        }
+        let gpa = exec::kseg_ram(ctx, ea)?;
+        self.kseg_page(ctx, (k, at), ea, gpa, extra);
+        Some(KsegTarget::Found(gpa))
+    }
+
     /// A micro-op's KSEG0/KSEG1 RAM access at `ea` (`gpa`) that `kseg`
     /// does not hold, at cycle `at` of instruction `k`: the rewrite and
     /// window paid (what they cost beyond the instruction in `extra`), its
@@ -337,6 +362,14 @@ impl<'r> Guest<'r, '_> {
         ctx.core.charge(at.saturating_sub(now));
         ctx.now = at;
     }
+}
+
+/// Where a KSEG0/KSEG1 access goes ([`Guest::kseg_target`]).
+enum KsegTarget {
+    /// The remembered page's machine address.
+    Remembered(MachineAddr),
+    /// The guest-physical address of a page just remembered.
+    Found(GuestPhys),
 }
 
 impl<'a> BlockCtx for Guest<'_, 'a> {
@@ -368,15 +401,9 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         if ea & u64::from(width - 1) != 0 {
             return None;
         }
-        let read = if let Some(ma) = self.kseg.hit(ctx, ea, false) {
-            Self::clock_to(ctx, at);
-            exec::kseg_rewrite(ctx, self.shared(k));
-            *extra += ctx.core.cycles() - at;
-            ctx.read_machine(ma, width, Access::Load)
-        } else {
-            let gpa = exec::kseg_ram(ctx, ea)?;
-            self.kseg_page(ctx, (k, at), ea, gpa, extra);
-            ctx.read_ram(gpa, width, Access::Load)
+        let read = match self.kseg_target(ctx, (k, at), ea, false, extra)? {
+            KsegTarget::Remembered(ma) => ctx.read_machine(ma, width, Access::Load),
+            KsegTarget::Found(gpa) => ctx.read_ram(gpa, width, Access::Load),
         };
         match read {
             Ok(raw) => Some(raw),
@@ -400,17 +427,10 @@ impl<'a> BlockCtx for Guest<'_, 'a> {
         if ea & u64::from(width - 1) != 0 {
             return false;
         }
-        let written = if let Some(ma) = self.kseg.hit(ctx, ea, true) {
-            Self::clock_to(ctx, at);
-            exec::kseg_rewrite(ctx, self.shared(k));
-            *extra += ctx.core.cycles() - at;
-            ctx.write_machine(ma, width, value)
-        } else {
-            let Some(gpa) = exec::kseg_ram(ctx, ea) else {
-                return false;
-            };
-            self.kseg_page(ctx, (k, at), ea, gpa, extra);
-            ctx.write_ram(gpa, width, value)
+        let written = match self.kseg_target(ctx, (k, at), ea, true, extra) {
+            Some(KsegTarget::Remembered(ma)) => ctx.write_machine(ma, width, value),
+            Some(KsegTarget::Found(gpa)) => ctx.write_ram(gpa, width, value),
+            None => return false,
         };
         match written {
             Ok(()) => true,

@@ -24,9 +24,10 @@ pub trait BlockCtx {
     /// Brings the clock to `at`.
     fn set_clock(&mut self, mem: &mut Self::Mem, at: u64);
     /// An aligned load of a micro-op, of `width` bytes at `ea`, at cycle
-    /// `at` of the block's instruction `k` (`k_at`): the value zero-extended, or `None` to send the instruction the
-    /// general path's way (which raises what the hardware would). Cycles
-    /// the access costs beyond the instruction's own go to `extra`.
+    /// `at` of the block's instruction `k` (`k_at`): the value
+    /// zero-extended, or `None` to send the instruction the general path's
+    /// way (which raises what the hardware would). Cycles the access costs
+    /// beyond the instruction's own go to `extra`.
     fn load(
         &mut self,
         mem: &mut Self::Mem,
