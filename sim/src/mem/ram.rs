@@ -19,9 +19,15 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 
+use zerocopy::FromZeros;
+
 #[derive(Clone, Debug)]
 pub(crate) struct Ram {
-    words: Arc<[AtomicU32]>,
+    /// Boxed inside the `Arc` because a box can come from the allocator
+    /// already zeroed (`zerocopy`), pages the host maps only when touched,
+    /// where building an `Arc<[_]>` writes every word: that was 30 ms of a
+    /// 32M machine's start, longer than most of the kits' runs.
+    words: Arc<Box<[AtomicU32]>>,
 }
 
 /// The shift and mask of the `width`-byte lane (1, 2 or 4) at `paddr` in
@@ -50,10 +56,14 @@ fn norm(width: u8) -> u8 {
 impl Ram {
     pub(crate) fn new(bytes: u64) -> Ram {
         let n = usize::try_from(bytes / 4).unwrap_or(0);
+        let words = <[AtomicU32]>::new_box_zeroed_with_elems(n).unwrap_or_else(|_| {
+            std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<AtomicU32>(n)
+                    .unwrap_or(std::alloc::Layout::new::<AtomicU32>()),
+            )
+        });
         Ram {
-            words: std::iter::repeat_with(|| AtomicU32::new(0))
-                .take(n)
-                .collect(),
+            words: Arc::new(words),
         }
     }
 
