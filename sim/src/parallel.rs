@@ -11,27 +11,27 @@
 //! the trace) works as in the deterministic mode.
 //!
 //! Inside a batch a thread whose CPUs work does not wait for the others at
-//! each quantum's end, up to [`LEAD`] quanta ahead of the slowest: two CPUs' quanta of equal cycles often take the
-//! host unequal time (one CPU in a sieve of byte stores, the other in a
-//! multiply loop), so meeting at every end made each thread wait for the
-//! other about a sixth of the time. Each thread publishes the quantum it
-//! finished; whichever thread sees that every thread has finished quantum
-//! `k` moves the board to `k`'s end, in order, under the board's lock, so
-//! devices see every boundary in their own time, only later in host time.
-//! While some thread's CPUs did nothing in their last quantum (parked,
-//! paused, idle on WAIT), no thread runs ahead: each begins a quantum only
-//! when every thread has finished the one before, so an idle CPU sees an
-//! IPI or a device interrupt at its next quantum's start, no later in
-//! guest time than before, and a kernel's CPUs that wait for work get it
-//! as they did (tests/kestrel.rs: with only the idle thread held back, a
-//! busy CPU ran far ahead and one CPU of four did no smp work). Nor does
-//! a thread run ahead while the slowest seems descheduled by the host
-//! ([`STALL_QUANTA`]). A CPU that asks
-//! something of the machine (a halt, a start, a pause) cuts the batch
-//! after the furthest quantum any thread has begun ([`Cut`]): every thread
-//! stops there, and the machine acts at that boundary. A worker with
-//! nothing to do blocks on its channel, and a thread waiting for another
-//! looks briefly, then blocks ([`Waker`]).
+//! each quantum's end, up to [`LEAD`] quanta ahead of the slowest: two
+//! CPUs' quanta of equal cycles often take the host unequal time (one CPU
+//! in a sieve of byte stores, the other in a multiply loop), so meeting at
+//! every end made each thread wait for the other about a sixth of the
+//! time. Each thread publishes the quantum it finished; whichever thread
+//! sees that every thread has finished quantum `k` moves the board to
+//! `k`'s end, in order, under the board's lock, so devices see every
+//! boundary in their own time, only later in host time. While some
+//! thread's CPUs did nothing in their last quantum (parked, paused, idle
+//! on WAIT), no thread runs ahead: each begins a quantum only when every
+//! thread has finished the one before, so an idle CPU sees an IPI or a
+//! device interrupt at its next quantum's start, no later in guest time
+//! than before, and a kernel's CPUs that wait for work get it as they did
+//! (tests/kestrel.rs: with only the idle thread held back, a busy CPU ran
+//! far ahead and one CPU of four did no smp work). Nor does a thread run
+//! ahead while the slowest seems descheduled by the host ([`Pace`]). A
+//! CPU that asks something of the machine (a halt, a start, a pause) cuts
+//! the batch after the furthest quantum any thread has begun ([`Cut`]):
+//! every thread stops there, and the machine acts at that boundary. A
+//! worker with nothing to do blocks on its channel, and a thread waiting
+//! for another looks briefly, then blocks ([`Waker`]).
 //!
 //! During a batch the board sits behind one lock (device accesses are
 //! rare and short). Board actions are collected in [`Control`] and applied
