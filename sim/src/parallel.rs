@@ -11,27 +11,27 @@
 //! the trace) works as in the deterministic mode.
 //!
 //! Inside a batch a thread whose CPUs work does not wait for the others at
-//! each quantum's end, up to [`LEAD`] quanta ahead of the slowest: two
-//! CPUs' quanta of equal cycles often take the host unequal time (one CPU
-//! in a sieve of byte stores, the other in a multiply loop), so meeting at
-//! every end made each thread wait for the other about a sixth of the
-//! time. Each thread publishes the quantum it finished; whichever thread
-//! sees that every thread has finished quantum `k` moves the board to
-//! `k`'s end, in order, under the board's lock, so devices see every
-//! boundary in their own time, only later in host time. While some
-//! thread's CPUs did nothing in their last quantum (parked, paused, idle
-//! on WAIT), no thread runs ahead: each begins a quantum only when every
-//! thread has finished the one before, so an idle CPU sees an IPI or a
-//! device interrupt at its next quantum's start, no later in guest time
-//! than before, and a kernel's CPUs that wait for work get it as they did
-//! (tests/kestrel.rs: with only the idle thread held back, a busy CPU ran
-//! far ahead and one CPU of four did no smp work). Nor does a thread run
-//! ahead while the slowest seems descheduled by the host ([`Pace`]). A
-//! CPU that asks something of the machine (a halt, a start, a pause) cuts
-//! the batch after the furthest quantum any thread has begun ([`Cut`]):
-//! every thread stops there, and the machine acts at that boundary. A
-//! worker with nothing to do blocks on its channel, and a thread waiting
-//! for another looks briefly, then blocks ([`Waker`]).
+//! each quantum's end, up to [`LEAD`](crate::workers::LEAD) quanta ahead
+//! of the slowest: two CPUs' quanta of equal cycles often take the host
+//! unequal time (one CPU in a sieve of byte stores, the other in a
+//! multiply loop), so meeting at every end made each thread wait for the
+//! other about a sixth of the time. Each thread publishes the quantum it
+//! finished; whichever thread sees that every thread has finished quantum
+//! `k` moves the board to `k`'s end, in order, under the board's lock, so
+//! devices see every boundary in their own time, only later in host time.
+//! While some thread's CPUs did nothing in their last quantum (parked,
+//! paused, idle on WAIT), no thread runs ahead: each begins a quantum only
+//! when every thread has finished the one before, so an idle CPU sees an
+//! IPI or a device interrupt at its next quantum's start, no later in
+//! guest time than before, and a kernel's CPUs that wait for work get it
+//! as they did (tests/kestrel.rs: with only the idle thread held back, a
+//! busy CPU ran far ahead and one CPU of four did no smp work). Nor does a
+//! thread run ahead while the slowest seems descheduled by the host
+//! ([`Pace`]). A CPU that asks something of the machine (a halt, a start,
+//! a pause) cuts the batch after the furthest quantum any thread has begun
+//! ([`Cut`]): every thread stops there, and the machine acts at that
+//! boundary. A worker with nothing to do blocks on its channel, and a
+//! thread waiting for another looks briefly, then blocks ([`Waker`]).
 //!
 //! During a batch the board sits behind one lock (device accesses are
 //! rare and short). Board actions are collected in [`Control`] and applied
@@ -50,7 +50,7 @@ use crate::cpu::{Cpu, RunExit, RunState};
 use crate::dev::{Board, BoardAction};
 use crate::machine::{quantum_end, BATCH_CYCLES};
 use crate::mem::Bus;
-use crate::workers::{Cut, Pool, Waker};
+use crate::workers::{Cut, Pace, Pool, Waker};
 
 /// What the CPUs asked of the machine during a batch, and how far its
 /// threads are.
@@ -315,53 +315,6 @@ impl Workers {
     }
 }
 
-/// How many quanta a thread whose CPUs work may be ahead of the slowest:
-/// enough to even out quanta of unequal host time (kestrel-par: 8 gained
-/// nothing over meeting at every quantum, 32 most of what no bound did),
-/// few enough that a kernel's CPUs share work as in lockstep
-/// (tests/kestrel.rs's demo: unbounded, one CPU of four got no smp worker).
-const LEAD: u32 = 32;
-
-/// How many quanta a thread runs ahead while the slowest finishes none: a
-/// quantum's host time varies between threads by less than half
-/// (kestrel-par), so the slowest finishes one every one or two of the
-/// others'; one the host has descheduled finishes none for a time slice.
-/// On a loaded host, without this rule a thread off its core let the
-/// others run LEAD quanta ahead, and kestrel's demo on 4 CPUs left the
-/// CPU running the smp parent without a worker in 1 run of 8
-/// (tests/kestrel.rs). Counted in quanta, not host time: a leader that is
-/// itself descheduled now and then must not take that for its own pace.
-const STALL_QUANTA: u32 = 4;
-
-/// What a thread knows of the slowest thread's progress: the last `met`
-/// it saw and how many quanta it has run since that changed.
-#[derive(Default)]
-struct Pace {
-    met: u32,
-    since: u32,
-}
-
-impl Pace {
-    /// How far ahead of the slowest (`met`) the thread may begin its next
-    /// quantum: [`LEAD`] quanta, or 1 (meet at every quantum) while some
-    /// thread's CPUs are idle or the slowest seems descheduled.
-    fn lead(&mut self, met: u32, idle: bool) -> u32 {
-        if met != self.met {
-            self.met = met;
-            self.since = 0;
-        }
-        if idle || self.since >= STALL_QUANTA {
-            1
-        } else {
-            LEAD
-        }
-    }
-
-    fn ran(&mut self) {
-        self.since = self.since.saturating_add(1);
-    }
-}
-
 /// Runs group `g`'s CPUs through `batch`, quantum after quantum, as long as
 /// the batch's [`Cut`] lets it, without waiting for the other groups
 /// while every group's CPUs work (see the module comment).
@@ -440,26 +393,5 @@ mod tests {
         assert_eq!(b.quanta, 4);
         assert_eq!(b.end(3), 50_000);
         assert_eq!(b.end(4), 53_457);
-    }
-
-    /// A thread runs ahead while the slowest finishes a quantum every few
-    /// of its own; after STALL_QUANTA without one, or while a CPU idles,
-    /// it meets at every quantum until the slowest moves again.
-    #[test]
-    fn a_slowest_thread_silent_for_several_quanta_stops_the_lead() {
-        let mut pace = Pace::default();
-        for met in [1, 1, 2, 2, 3, 3, 3, 4] {
-            assert_eq!(pace.lead(met, false), LEAD);
-            pace.ran();
-        }
-        assert_eq!(pace.lead(4, true), 1);
-        assert_eq!(pace.lead(5, false), LEAD);
-        for _ in 1..STALL_QUANTA {
-            pace.ran();
-            assert_eq!(pace.lead(5, false), LEAD);
-        }
-        pace.ran();
-        assert_eq!(pace.lead(5, false), 1);
-        assert_eq!(pace.lead(6, false), LEAD);
     }
 }

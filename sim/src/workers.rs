@@ -245,6 +245,54 @@ impl Waker {
     }
 }
 
+/// How many quanta a thread whose CPUs work may be ahead of the slowest:
+/// enough to even out quanta of unequal host time (kestrel-par: 8 gained
+/// nothing over meeting at every quantum, 32 most of what no bound did),
+/// few enough that a kernel's CPUs share work as in lockstep
+/// (tests/kestrel.rs's demo: unbounded, one CPU of four got no smp worker).
+pub const LEAD: u32 = 32;
+
+/// How many quanta a thread runs ahead while the slowest finishes none: a
+/// quantum's host time varies between threads by less than half
+/// (kestrel-par), so the slowest finishes one every one or two of the
+/// others'; one the host has descheduled finishes none for a time slice.
+/// On a loaded host, without this rule a thread off its core let the
+/// others run LEAD quanta ahead, and kestrel's demo on 4 CPUs left the
+/// CPU running the smp parent without a worker in 1 run of 8
+/// (tests/kestrel.rs). Counted in quanta, not host time: a leader that is
+/// itself descheduled now and then must not take that for its own pace.
+pub const STALL_QUANTA: u32 = 4;
+
+/// What a thread knows of the slowest thread's progress (the bare
+/// machine's groups, the monitor's split VMs): the last `met`
+/// it saw and how many quanta it has run since that changed.
+#[derive(Default)]
+pub struct Pace {
+    met: u32,
+    since: u32,
+}
+
+impl Pace {
+    /// How far ahead of the slowest (`met`) the thread may begin its next
+    /// quantum: [`LEAD`] quanta, or 1 (meet at every quantum) while some
+    /// thread's CPUs are idle or the slowest seems descheduled.
+    pub fn lead(&mut self, met: u32, idle: bool) -> u32 {
+        if met != self.met {
+            self.met = met;
+            self.since = 0;
+        }
+        if idle || self.since >= STALL_QUANTA {
+            1
+        } else {
+            LEAD
+        }
+    }
+
+    pub fn ran(&mut self) {
+        self.since = self.since.saturating_add(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +311,26 @@ mod tests {
         cut.begin(5);
         assert_eq!(cut.last(), 5);
         assert!(cut.claim(5) && !cut.claim(6));
+    }
+
+    /// A thread runs ahead while the slowest finishes a quantum every few
+    /// of its own; after STALL_QUANTA without one, or while a CPU idles,
+    /// it meets at every quantum until the slowest moves again.
+    #[test]
+    fn a_slowest_thread_silent_for_several_quanta_stops_the_lead() {
+        let mut pace = Pace::default();
+        for met in [1, 1, 2, 2, 3, 3, 3, 4] {
+            assert_eq!(pace.lead(met, false), LEAD);
+            pace.ran();
+        }
+        assert_eq!(pace.lead(4, true), 1);
+        assert_eq!(pace.lead(5, false), LEAD);
+        for _ in 1..STALL_QUANTA {
+            pace.ran();
+            assert_eq!(pace.lead(5, false), LEAD);
+        }
+        pace.ran();
+        assert_eq!(pace.lead(5, false), 1);
+        assert_eq!(pace.lead(6, false), LEAD);
     }
 }

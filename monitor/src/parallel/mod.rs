@@ -58,7 +58,7 @@ use crate::{cost, tlbctl};
 use run::{run_job, Held, Job, Lent, Shared, Unit};
 pub use split::SplitPolicy;
 use split::{worth_splitting, Work};
-use sync::{Cut, Meet, Waker};
+use sync::{Cut, Pace, Progress, Waker};
 
 /// The monitor's host threads in the parallel mode.
 pub(crate) struct Parallel {
@@ -237,6 +237,7 @@ impl Parallel {
                 // `own_tlbs` just made it so.
                 generation: self.asids.get(v).map_or(0, |a| a.generation),
                 own: None,
+                out: false,
             };
             if let Some(u) = vms.iter_mut().find(|u| u.0 == v) {
                 // The VM's ASIDs have moved into the unit.
@@ -464,7 +465,9 @@ fn units_of(
             v,
             held: Held::Whole(Box::new(held)),
             cpus: parts.into_iter().flatten().collect(),
-            settles: true,
+            part: 0,
+            pace: Pace::default(),
+            held_back: false,
             work: Work::default(),
         };
         return vec![(threads.first().copied().unwrap_or(0), unit)];
@@ -480,17 +483,20 @@ fn units_of(
     let shared = Arc::new(Shared {
         vm: VmShared::new(held),
         pmap,
-        meet: Meet::new(threads.len()),
+        progress: Progress::new(threads.len()),
     });
     threads
         .into_iter()
         .zip(parts)
-        .map(|(t, cpus)| {
+        .enumerate()
+        .map(|(part, (t, cpus))| {
             let unit = Unit {
                 v,
                 held: Held::Split(Arc::clone(&shared)),
                 cpus,
-                settles: false,
+                part,
+                pace: Pace::default(),
+                held_back: false,
                 work: Work::default(),
             };
             (t, unit)

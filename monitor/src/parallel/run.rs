@@ -4,24 +4,31 @@
 //! A VM whose CPUs are all on this thread is held by value, and nothing is
 //! locked. A VM split over threads is held behind one lock (the "big
 //! monitor lock" of that VM, `VmShared`), with its pmap outside it,
-//! read-only. Each thread takes its CPUs' VCPUs out of the VM for each
-//! quantum (their boxes, swapped with placeholders) and puts them back
-//! before the threads meet, so the thread settling the boundary sees every
-//! VCPU. A step of a VCPU takes the lock for the monitor's part before the
-//! guest runs (`Seat::enter_part`: virtual interrupts, translated kernel
-//! code) and for the exit's handling after it (`Seat::leave`); the guest's
-//! direct run and the engine's run of its kernel code (`exec=direct`) go
-//! without it, the engine taking it only for what is VM-wide (a device, a
-//! privileged instruction, an exception: `guest::VmLock`). So user-mode
-//! work and kernel code that computes run in parallel; exits, privileged
-//! instructions and translated code one VCPU at a time.
+//! read-only. Each thread takes its CPUs' VCPUs out of the VM (their
+//! boxes, swapped with placeholders) and keeps them out while they run on,
+//! quantum after quantum; it puts one back for every part of a step it
+//! runs under the lock (`Seat::enter_part`: virtual interrupts, translated
+//! kernel code; `Seat::leave`: the exit's handling), and puts them back
+//! for good when one of them cannot run on (it waits, its VM ended, the
+//! scheduler wants its CPU), so the thread settling the VM's boundary sees
+//! it, and at the batch's end. The guest's direct run and the engine's run
+//! of its kernel code (`exec=direct`) go without the lock, the engine
+//! taking it only for what is VM-wide (a device, a privileged instruction,
+//! an exception: `guest::VmLock`). So user-mode work and kernel code that
+//! computes run in parallel; exits, privileged instructions and translated
+//! code one VCPU at a time.
+//!
+//! A split VM's threads do not meet at every quantum's end: as the bare
+//! machine's threads, each runs on up to a lead of quanta ahead of the
+//! last boundary settled, and whichever finishes quantum `k` last settles
+//! the VM's boundaries up to it ([`Progress`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sim::hv::{quantum_end, Bus, Cpu};
 
-use super::sync::{Cut, Meet, Waker};
+use super::sync::{Cut, Pace, Progress, Waker};
 use super::Work;
 use crate::engine::{self, EngineStop};
 use crate::exit::Outcome;
@@ -47,21 +54,28 @@ pub(super) struct Lent {
     /// The generation of its VM's machine ASIDs its real TLB holds entries
     /// of (`tlbctl::catch_up`).
     pub(super) generation: u64,
-    /// Of a split VM: its VCPU while this thread holds it (during a
-    /// quantum, outside the VM's lock), else the placeholder standing in
-    /// for it there ([`trade`]).
+    /// Of a split VM: its VCPU while this thread holds it (`out`: outside
+    /// the VM's lock), else the placeholder standing in for it there
+    /// ([`trade`]).
     pub(super) own: Option<Box<Vcpu>>,
+    pub(super) out: bool,
+}
+
+impl Lent {
+    /// The state of its VCPU, which this thread holds (`out`).
+    fn state_out(&self) -> Option<VcpuState> {
+        self.own.as_ref().filter(|_| self.out).map(|vc| vc.state)
+    }
 }
 
 /// A VM split over threads: the VM behind its lock, its pmap, which no
 /// one changes while the VM is split (only a remapping job does, and one
 /// sends the monitor back to the deterministic mode before the next
-/// batch: `Monitor::run_quantum`),
-/// and where the threads meet at each quantum's end.
+/// batch: `Monitor::run_quantum`), and how far its threads are.
 pub(super) struct Shared {
     pub(super) vm: VmShared,
     pub(super) pmap: Pmap,
-    pub(super) meet: Meet,
+    pub(super) progress: Progress,
 }
 
 /// A VM as a thread holds it: by value, or shared with the other threads
@@ -82,23 +96,33 @@ impl Held {
 }
 
 /// Swaps `l`'s box with the VM's slot of its VCPU: takes the VCPU out of
-/// the VM (its placeholder goes in) or puts it back. A thread takes its
-/// VCPUs at the start of each quantum, puts each back for every part of a
-/// step it runs under the lock (so the seat's code finds it where it always
-/// does) and takes it again before letting go, and puts them back before it
-/// arrives at the quantum's end. A pointer swap: nothing is allocated.
+/// the VM (its placeholder goes in) or puts it back (see the module
+/// comment). A VCPU put back into a VM that ended while it was out stops,
+/// as `sched::vm_board_actions` stops the others. A pointer swap: nothing
+/// is allocated.
 fn trade(h: &mut VmHeld, l: &mut Lent) {
+    let ended = !h.vm.running();
     if let (Some(own), Some(slot)) = (l.own.as_mut(), h.vm.vcpus.get_mut(l.c)) {
         std::mem::swap(own, slot);
+        l.out = !l.out;
+        if !l.out && ended {
+            slot.state = VcpuState::Stopped;
+        }
     }
 }
 
-/// [`trade`] for every CPU of a split unit, under the VM's lock.
-fn trade_all(u: &mut Unit) {
+/// Takes out (`out`) or puts back every VCPU of a split unit that is not
+/// already there, under the VM's lock (taken only if one moves).
+fn trade_all(u: &mut Unit, out: bool) {
     if let Held::Split(shared) = &u.held {
-        shared
-            .vm
-            .with(|h| u.cpus.iter_mut().for_each(|l| trade(h, l)));
+        if u.cpus.iter().any(|l| l.out != out) {
+            shared.vm.with(|h| {
+                u.cpus
+                    .iter_mut()
+                    .filter(|l| l.out != out)
+                    .for_each(|l| trade(h, l));
+            });
+        }
     }
 }
 
@@ -121,9 +145,14 @@ fn locked<R>(
         Held::Split(shared) => {
             let Shared { vm, pmap, .. } = &**shared;
             vm.with(|h| {
-                trade(h, l);
+                let out = l.out;
+                if out {
+                    trade(h, l);
+                }
                 let r = run(h, l, Some(pmap));
-                trade(h, l);
+                if out {
+                    trade(h, l);
+                }
                 r
             })
         }
@@ -136,8 +165,11 @@ pub(super) struct Unit {
     pub(super) v: usize,
     pub(super) held: Held,
     pub(super) cpus: Vec<Lent>,
-    /// Whether this thread settled the last quantum's boundary of the VM.
-    pub(super) settles: bool,
+    /// Of a split VM: which part of it this is ([`Progress`]), how far it
+    /// may run ahead, and whether it is held back.
+    pub(super) part: usize,
+    pub(super) pace: Pace,
+    pub(super) held_back: bool,
     /// Where its CPUs' VCPUs spent the batch (`super::worth_splitting`).
     pub(super) work: Work,
 }
@@ -166,51 +198,50 @@ pub(super) struct Job {
 /// until the batch's [`Cut`] says stop. The main thread settles the last
 /// boundary.
 ///
-/// A split VM's boundary is settled by the last thread to finish the
-/// quantum with its CPUs ([`Meet`]). A thread arrives at all its split VMs
-/// before it waits for any, so two threads holding parts of two split VMs
-/// never wait for each other in a circle. All threads run the same quanta:
-/// a claim that succeeded makes every later claim of the same quantum
-/// succeed.
+/// A split VM's part may begin quantum `q` once the VM's boundary `q -
+/// lead` is settled ([`Pace`], [`Progress`]); its boundaries are settled
+/// by the part that finishes their quanta last. Every part publishes the
+/// quantum it finished before it waits for anything, and a part waits only
+/// for quanta every part of the VM had to finish, so the slowest thread
+/// never waits and threads holding parts of several split VMs never wait
+/// for each other in a circle. All threads run the same quanta: a claim
+/// that succeeded makes every later claim of the same quantum succeed.
 pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
     let mut units = std::mem::take(&mut job.units);
     let mut start = job.start;
-    for j in 2.. {
-        let q = j - 1;
+    for q in 1.. {
         let end = quantum_end(start, job.quantum, job.limit);
         for u in &mut units {
-            trade_all(u);
+            if let Held::Split(shared) = &u.held {
+                let p = &shared.progress;
+                let lead = u.pace.lead(p.met(), p.holding_back());
+                if q > lead {
+                    p.wait(q - lead, &job.waker);
+                }
+                trade_all(u, true);
+            }
             for i in 0..u.cpus.len() {
                 run_lent(u, i, bus, job, start, end);
             }
-            trade_all(u);
+            u.pace.ran();
         }
-        if !job.cut.claim(j) {
+        if !job.cut.claim(q + 1) {
             break;
         }
         let mut cut = false;
         for u in &mut units {
-            u.settles = match &u.held {
-                Held::Whole(_) => true,
-                Held::Split(shared) => shared.meet.arrive(),
+            cut |= match &u.held {
+                Held::Whole(_) => unit_boundary(u, end, job),
+                Held::Split(_) => part_boundary(u, q, job),
             };
-        }
-        for u in units.iter_mut().filter(|u| u.settles) {
-            cut |= unit_boundary(u, end, job);
-            if let Held::Split(shared) = &u.held {
-                shared.meet.settled(q, &job.waker);
-            }
-        }
-        for u in units.iter_mut().filter(|u| !u.settles) {
-            if let Held::Split(shared) = &u.held {
-                shared.meet.wait(q, &job.waker);
-            }
-            cut |= u.held.with(|h| must_cut(&h.vm, &u.cpus));
         }
         if cut {
             job.cut.cut();
         }
         start = end;
+    }
+    for u in &mut units {
+        trade_all(u, false);
     }
     job.units = units;
 }
@@ -222,13 +253,7 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
 /// a VCPU needs a CPU (started, or woken while not seated), or
 /// [`must_cut`].
 fn unit_boundary(u: &mut Unit, end: u64, job: &mut Job) -> bool {
-    if let Some(l) = u.cpus.first() {
-        job.trace.place = Place {
-            pcpu: l.p,
-            vm: u.v,
-            vcpu: l.c,
-        };
-    }
+    place_trace(u, job);
     job.trace.now = end;
     let v = u.v;
     let cpus = &u.cpus;
@@ -236,6 +261,63 @@ fn unit_boundary(u: &mut Unit, end: u64, job: &mut Job) -> bool {
         crate::sched::vm_boundary(&mut h.vm, v, end, &mut job.trace, &mut job.started);
         !job.started.is_empty() || must_cut(&h.vm, cpus)
     })
+}
+
+/// A split VM's part at the end of its quantum `q`: puts its VCPUs back
+/// if one cannot run on (then its part is held back, and the VM's boundary
+/// sees them); publishes `q`, and settles the VM's boundaries every part
+/// has reached. Returns whether the batch must end: the VM ended, a VCPU
+/// needs a CPU, or a CPU of this part is wanted by the scheduler.
+fn part_boundary(u: &mut Unit, q: u32, job: &mut Job) -> bool {
+    let runnable = |l: &Lent| l.state_out() == Some(VcpuState::Runnable);
+    let wanted = u
+        .cpus
+        .iter()
+        .any(|l| l.wanted && (!runnable(l) || l.cpu.cycles() >= l.slice_end));
+    let runs_on = !wanted && u.cpus.iter().all(runnable);
+    if !runs_on {
+        trade_all(u, false);
+    }
+    let Held::Split(shared) = &u.held else {
+        return false;
+    };
+    let p = &shared.progress;
+    if u.held_back == runs_on {
+        u.held_back = !runs_on;
+        p.hold_back(u.held_back);
+    }
+    let Some(all) = p.finished(u.part, q) else {
+        return wanted;
+    };
+    place_trace(u, job);
+    let v = u.v;
+    let ends = (job.start, job.quantum, job.limit);
+    let cut = shared.vm.with(|h| {
+        let mut k_end = ends.0;
+        let mut k = 0;
+        for settle in p.unsettled(all) {
+            while k < settle {
+                k_end = quantum_end(k_end, ends.1, ends.2);
+                k += 1;
+            }
+            job.trace.now = k_end;
+            crate::sched::vm_boundary(&mut h.vm, v, k_end, &mut job.trace, &mut job.started);
+        }
+        p.settled(all, &job.waker);
+        !job.started.is_empty() || !h.vm.running()
+    });
+    cut || wanted
+}
+
+/// Records what a unit's boundary emits at its first CPU.
+fn place_trace(u: &Unit, job: &mut Job) {
+    if let Some(l) = u.cpus.first() {
+        job.trace.place = Place {
+            pcpu: l.p,
+            vm: u.v,
+            vcpu: l.c,
+        };
+    }
 }
 
 /// Whether the batch must end for `vm` or one of `cpus`, its CPUs on this
