@@ -544,6 +544,12 @@ fn summary(w: &mut impl Write, m: &Monitor, secs: f64) -> std::io::Result<()> {
             "parallel: {split} of {batches} batches ran a VM's CPUs on more than one host thread"
         )?;
     }
+    if let Some((quanta, waits)) = m.parallel_part_waits().filter(|w| w.0 > 0) {
+        writeln!(
+            w,
+            "parallel: split VMs' threads waited for each other before {waits} of {quanta} quanta"
+        )?;
+    }
     let instructions: u64 = stats.iter().map(|s| s.guest_insns).sum();
     writeln!(
         w,

@@ -81,4 +81,18 @@ fn a_two_vcpu_vm_of_kestrel_par_is_split_by_default() {
         matches!(batches[..], [s, b] if 2 * s >= b && s == split_batches(&split)),
         "the VM was not split in most batches: {line:?}\n{split}"
     );
+    // "parallel: split VMs' threads waited for each other before W of Q
+    // quanta": each split batch runs at least a quantum on each of the two
+    // threads, and a thread waits at most once before each.
+    let waits: Vec<u64> = split
+        .lines()
+        .find(|l| l.starts_with("parallel: split VMs' threads waited"))
+        .unwrap_or("")
+        .split(' ')
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        matches!(waits[..], [w, q] if w <= q && q >= 2 * split_batches(&split)),
+        "no count of the split VM's waits: {waits:?}\n{split}"
+    );
 }

@@ -414,6 +414,14 @@ impl Monitor {
         self.par.as_ref().map(|p| (p.batches, p.split_batches))
     }
 
+    /// How many quanta the threads holding parts of split VMs ran, and
+    /// before how many of them a thread waited for another to catch up
+    /// (docs/parallel.md, "Split VMs run ahead"); `None` in the
+    /// deterministic mode.
+    pub fn parallel_part_waits(&self) -> Option<(u64, u64)> {
+        self.par.as_ref().map(|p| (p.part_quanta, p.part_waits))
+    }
+
     /// Machine time: every physical CPU has reached it.
     pub fn now(&self) -> u64 {
         self.now

@@ -78,6 +78,10 @@ pub(crate) struct Parallel {
     /// Batches run, and those in which a VM ran on more than one thread.
     pub(crate) batches: u64,
     pub(crate) split_batches: u64,
+    /// Quanta run by split VMs' parts, and how many of them began with a
+    /// wait for another thread (`run::run_job`).
+    pub(crate) part_quanta: u64,
+    pub(crate) part_waits: u64,
     pub(crate) split: SplitPolicy,
     /// Per VM: its last batch that ran a VCPU ([`worth_splitting`]).
     work: Vec<Option<Work>>,
@@ -114,6 +118,8 @@ impl Parallel {
             cpus: Vec::new(),
             batches: 0,
             split_batches: 0,
+            part_quanta: 0,
+            part_waits: 0,
             split,
             work: vec![None; vms],
             spares: Vec::new(),
@@ -274,6 +280,8 @@ impl Parallel {
                 cost: q.cost,
                 started: VecDeque::new(),
                 shootdowns: Vec::new(),
+                part_quanta: 0,
+                part_waits: 0,
             })
             .collect();
         // A CPU whose VCPU waits costs a thread little: only CPUs with a
@@ -366,6 +374,8 @@ impl Parallel {
                     Held::Split(held) => shared.push((u.v, held)),
                 }
             }
+            self.part_quanta += job.part_quanta;
+            self.part_waits += job.part_waits;
             q.trace.records.append(&mut job.trace.records);
             q.runq.append(&mut job.started);
             shootdowns.append(&mut job.shootdowns);

@@ -191,6 +191,10 @@ pub(super) struct Job {
     pub(super) started: VecDeque<(usize, usize)>,
     /// Shootdowns done: (physical CPU, address space, what).
     pub(super) shootdowns: Vec<(usize, usize, Shootdown)>,
+    /// Quanta this thread ran split VMs' parts through, and before how
+    /// many of them it waited for another thread ([`Progress`]).
+    pub(super) part_quanta: u64,
+    pub(super) part_waits: u64,
 }
 
 /// Runs a thread's units quantum after quantum, all of them through one
@@ -215,7 +219,9 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
             if let Held::Split(shared) = &u.held {
                 let p = &shared.progress;
                 let lead = u.pace.lead(p.met(), p.holding_back());
-                if q > lead {
+                job.part_quanta += 1;
+                if q > lead && p.met() < q - lead {
+                    job.part_waits += 1;
                     p.wait(q - lead, &job.waker);
                 }
                 trade_all(u, true);
