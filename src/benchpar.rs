@@ -23,12 +23,24 @@ pub(crate) struct ParallelRow {
     pub(crate) cpu_seconds: Stat,
     /// The deterministic row's median wall time over this row's.
     pub(crate) speedup: f64,
+    /// Of a monitor's parallel row: the quanta its split VMs' threads ran,
+    /// and before how many they waited for each other (medians), to tell
+    /// a row slowed by waiting from one slowed by the host.
+    pub(crate) part_waits: Option<(u64, u64)>,
 }
 
-/// One measured run: instructions, and the run's wall and CPU time (the
+/// One measured run: instructions, the run's wall and CPU time (the
 /// machine's set-up, the same in both modes, is not timed: as in the
-/// other tables, the rows compare the runs).
-type Run = (u64, Took);
+/// other tables, the rows compare the runs) and, under the monitor in the
+/// parallel mode, its split VMs' quanta and waits
+/// (`Monitor::parallel_part_waits`).
+type Run = (u64, Took, Option<(u64, u64)>);
+
+/// A monitor's run as a [`Run`].
+fn monitor_run(m: &monitor::Monitor, took: Took) -> Run {
+    let insns = m.vm_stats().iter().map(|st| st.guest_insns).sum();
+    (insns, took, m.parallel_part_waits())
+}
 /// Rows for `name` on `cpus` CPUs: deterministic, then on `cpus` threads.
 fn side_by_side(
     name: &str,
@@ -59,8 +71,21 @@ fn side_by_side(
             wall_seconds: wall(rs),
             cpu_seconds: Stat::of(rs.iter().map(|r| r.1.cpu).collect()),
             speedup: base / wall(rs).median.max(1e-9),
+            part_waits: median_waits(rs),
         })
         .collect())
+}
+
+/// The median quanta and waits of `rs`' split VMs, if any ran split.
+fn median_waits(rs: &[Run]) -> Option<(u64, u64)> {
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    };
+    let counted: Vec<(u64, u64)> = rs.iter().filter_map(|r| r.2).filter(|w| w.0 > 0).collect();
+    let quanta = median(counted.iter().map(|w| w.0).collect())?;
+    let waits = median(counted.iter().map(|w| w.1).collect())?;
+    Some((quanta, waits))
 }
 
 /// kestrel in its parallel mode (boot mode 6, guest-kits/user/par.c).
@@ -89,7 +114,7 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
             runs,
             |threads| {
                 let (insns, _, took) = crate::bench::native_run_on(&smp, cpus, threads)?;
-                Ok((insns, took))
+                Ok((insns, took, None))
             },
         )?);
     }
@@ -107,7 +132,7 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
                 .map(|i| crate::bench::vm(&format!("vm{i}"), &integer))
                 .collect();
             let (m, took) = crate::bench::monitor_run_on(configs, pcpus, threads)?;
-            Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
+            Ok(monitor_run(&m, took))
         })?);
     }
     // One VM of two VCPUs whose work is parallel (issue #13's "one 2-CPU
@@ -171,7 +196,7 @@ fn independent_machines(image: &sim::workload::Image, at_once: bool) -> anyhow::
         let (a, b) = (native_machine(image, 1)?, native_machine(image, 1)?);
         let clock = crate::bench::Clock::start();
         let insns = finish(a)? + finish(b)?;
-        return Ok((insns, clock.took()));
+        return Ok((insns, clock.took(), None));
     }
     // A machine is not `Send` (its observers): each thread builds its own,
     // and the clock starts when both are built.
@@ -189,7 +214,7 @@ fn independent_machines(image: &sim::workload::Image, at_once: bool) -> anyhow::
         let theirs = other
             .join()
             .map_err(|_| anyhow::anyhow!("the second machine's thread panicked"))?;
-        Ok((mine? + theirs?, clock.took()))
+        Ok((mine? + theirs?, clock.took(), None))
     })
 }
 
@@ -208,7 +233,7 @@ fn two_vcpus(name: &str, vm: &monitor::VmConfig, runs: usize) -> anyhow::Result<
             ..vm.clone()
         };
         let (m, took) = crate::bench::monitor_run_on(vec![vm], 2, threads)?;
-        Ok((m.vm_stats().iter().map(|st| st.guest_insns).sum(), took))
+        Ok(monitor_run(&m, took))
     })
 }
 
@@ -224,7 +249,7 @@ fn kit_natively(
         wall: r.seconds,
         cpu: r.cpu_seconds,
     };
-    Ok((r.instructions, took))
+    Ok((r.instructions, took, None))
 }
 
 /// A median with its range, to the hundredth: runs of well under a second
@@ -243,28 +268,68 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
     );
     let _ = writeln!(
         s,
-        "| workload | CPUs | mode | instructions | wall s | CPU s | speed-up (wall) |"
+        "| workload | CPUs | mode | instructions | wall s | CPU s | speed-up (wall) | split VMs' threads waited before |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for r in rows {
         let mode = r.threads.map_or("deterministic".to_string(), |t| {
             format!("parallel, {t} threads")
         });
+        let waits = r
+            .part_waits
+            .map_or("–".to_string(), |(q, w)| format!("{w} of {q} quanta"));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {:.2}x |",
+            "| {} | {} | {} | {} | {} | {} | {:.2}x | {} |",
             r.workload,
             r.cpus,
             mode,
             r.instructions,
             hundredths(r.wall_seconds),
             hundredths(r.cpu_seconds),
-            r.speedup
+            r.speedup,
+            waits
         );
     }
     let _ = writeln!(
         s,
-        "\nLoad average when the parallel rows were written: {} (wall s and CPU s are those of the runs, after each machine is built and loaded; CPU s counts every thread of the process).",
+        "\nLoad average when the parallel rows were written: {} (wall s and CPU s are those of the runs, after each machine is built and loaded; CPU s counts every thread of the process). The last column, for VMs split over threads, tells a row slowed by waiting from one slowed by the host (docs/parallel.md, \"Split VMs run ahead\").",
         crate::bench::load_average()
     );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A parallel row under the monitor shows its split VMs' median quanta
+    /// and waits; other rows, and runs that split nothing, show a dash.
+    #[test]
+    fn the_table_says_how_often_a_split_vms_threads_waited() {
+        let took = Took {
+            wall: 1.0,
+            cpu: 1.0,
+        };
+        let runs = [
+            (1, took, Some((29_200, 300))),
+            (1, took, Some((29_000, 40))),
+            (1, took, Some((29_400, 100))),
+        ];
+        assert_eq!(median_waits(&runs), Some((29_200, 100)));
+        assert_eq!(
+            median_waits(&[(1, took, Some((0, 0))), (1, took, None)]),
+            None
+        );
+        let rows = side_by_side("a VM", 2, 1, |threads| {
+            Ok((10, took, threads.map(|_| (2_000, 7))))
+        })
+        .unwrap();
+        let mut table = String::new();
+        render(&rows, &mut table);
+        let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| a VM")).collect();
+        assert_eq!(lines.len(), 2, "{table}");
+        assert!(lines[0].ends_with("| 1.00x | – |"), "{}", lines[0]);
+        assert!(lines[1].ends_with("| 7 of 2000 quanta |"), "{}", lines[1]);
+    }
 }
