@@ -55,10 +55,10 @@ use crate::obs::{Record, Trace};
 use crate::vcpu::{Vcpu, VcpuState};
 use crate::vm::{Vm, VmHeld, VmShared};
 use crate::{cost, tlbctl};
-use run::{run_job, Held, Job, Lent, Shared, Unit};
+use run::{run_job, Held, Job, Lent, Part, Shared, Unit};
 pub use split::SplitPolicy;
 use split::{worth_splitting, Work};
-use sync::{Cut, Pace, Progress, Waker};
+use sync::{Cut, Progress, Waker};
 
 /// The monitor's host threads in the parallel mode.
 pub(crate) struct Parallel {
@@ -371,7 +371,7 @@ impl Parallel {
                 }
                 match u.held {
                     Held::Whole(held) => self.put_back(u.v, *held),
-                    Held::Split(held) => shared.push((u.v, held)),
+                    Held::Split(part) => shared.push((u.v, part.shared)),
                 }
             }
             self.part_quanta += job.part_quanta;
@@ -475,9 +475,6 @@ fn units_of(
             v,
             held: Held::Whole(Box::new(held)),
             cpus: parts.into_iter().flatten().collect(),
-            part: 0,
-            pace: Pace::default(),
-            held_back: false,
             work: Work::default(),
         };
         return vec![(threads.first().copied().unwrap_or(0), unit)];
@@ -502,11 +499,8 @@ fn units_of(
         .map(|(part, (t, cpus))| {
             let unit = Unit {
                 v,
-                held: Held::Split(Arc::clone(&shared)),
+                held: Held::Split(Part::new(Arc::clone(&shared), part)),
                 cpus,
-                part,
-                pace: Pace::default(),
-                held_back: false,
                 work: Work::default(),
             };
             (t, unit)

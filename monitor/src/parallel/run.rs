@@ -82,7 +82,27 @@ pub(super) struct Shared {
 /// holding its CPUs.
 pub(super) enum Held {
     Whole(Box<VmHeld>),
-    Split(Arc<Shared>),
+    Split(Part),
+}
+
+/// One thread's part of a split VM: the VM it shares, which part it is
+/// ([`Progress`]), how far it may run ahead, and whether it is held back.
+pub(super) struct Part {
+    pub(super) shared: Arc<Shared>,
+    index: usize,
+    pace: Pace,
+    held_back: bool,
+}
+
+impl Part {
+    pub(super) fn new(shared: Arc<Shared>, index: usize) -> Part {
+        Part {
+            shared,
+            index,
+            pace: Pace::default(),
+            held_back: false,
+        }
+    }
 }
 
 impl Held {
@@ -90,7 +110,7 @@ impl Held {
     fn with<R>(&mut self, f: impl FnOnce(&mut VmHeld) -> R) -> R {
         match self {
             Held::Whole(held) => f(held),
-            Held::Split(shared) => shared.vm.with(f),
+            Held::Split(part) => part.shared.vm.with(f),
         }
     }
 }
@@ -114,9 +134,9 @@ fn trade(h: &mut VmHeld, l: &mut Lent) {
 /// Takes out (`out`) or puts back every VCPU of a split unit that is not
 /// already there, under the VM's lock (taken only if one moves).
 fn trade_all(u: &mut Unit, out: bool) {
-    if let Held::Split(shared) = &u.held {
+    if let Held::Split(part) = &u.held {
         if u.cpus.iter().any(|l| l.out != out) {
-            shared.vm.with(|h| {
+            part.shared.vm.with(|h| {
                 u.cpus
                     .iter_mut()
                     .filter(|l| l.out != out)
@@ -142,8 +162,8 @@ fn locked<R>(
     };
     match held {
         Held::Whole(h) => run(h, l, None),
-        Held::Split(shared) => {
-            let Shared { vm, pmap, .. } = &**shared;
+        Held::Split(part) => {
+            let Shared { vm, pmap, .. } = &*part.shared;
             vm.with(|h| {
                 let out = l.out;
                 if out {
@@ -165,11 +185,6 @@ pub(super) struct Unit {
     pub(super) v: usize,
     pub(super) held: Held,
     pub(super) cpus: Vec<Lent>,
-    /// Of a split VM: which part of it this is ([`Progress`]), how far it
-    /// may run ahead, and whether it is held back.
-    pub(super) part: usize,
-    pub(super) pace: Pace,
-    pub(super) held_back: bool,
     /// Where its CPUs' VCPUs spent the batch (`super::worth_splitting`).
     pub(super) work: Work,
 }
@@ -216,9 +231,10 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
     for q in 1.. {
         let end = quantum_end(start, job.quantum, job.limit);
         for u in &mut units {
-            if let Held::Split(shared) = &u.held {
-                let p = &shared.progress;
-                let lead = u.pace.lead(p.met(), p.holding_back());
+            if let Held::Split(part) = &mut u.held {
+                let p = &part.shared.progress;
+                let lead = part.pace.lead(p.met(), p.holding_back());
+                part.pace.ran();
                 job.part_quanta += 1;
                 if q > lead && p.met() < q - lead {
                     job.part_waits += 1;
@@ -229,7 +245,6 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
             for i in 0..u.cpus.len() {
                 run_lent(u, i, bus, job, start, end);
             }
-            u.pace.ran();
         }
         if !job.cut.claim(q + 1) {
             break;
@@ -259,7 +274,7 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
 /// a VCPU needs a CPU (started, or woken while not seated), or
 /// [`must_cut`].
 fn unit_boundary(u: &mut Unit, end: u64, job: &mut Job) -> bool {
-    place_trace(u, job);
+    place_trace(u.v, &u.cpus, job);
     job.trace.now = end;
     let v = u.v;
     let cpus = &u.cpus;
@@ -284,21 +299,27 @@ fn part_boundary(u: &mut Unit, q: u32, job: &mut Job) -> bool {
     if !runs_on {
         trade_all(u, false);
     }
-    let Held::Split(shared) = &u.held else {
+    let Unit {
+        v,
+        held: Held::Split(part),
+        cpus,
+        ..
+    } = u
+    else {
         return false;
     };
-    let p = &shared.progress;
-    if u.held_back == runs_on {
-        u.held_back = !runs_on;
-        p.hold_back(u.held_back);
+    let p = &part.shared.progress;
+    if part.held_back == runs_on {
+        part.held_back = !runs_on;
+        p.hold_back(part.held_back);
     }
-    let Some(all) = p.finished(u.part, q) else {
+    let Some(all) = p.finished(part.index, q) else {
         return wanted;
     };
-    place_trace(u, job);
-    let v = u.v;
+    place_trace(*v, cpus, job);
+    let v = *v;
     let ends = (job.start, job.quantum, job.limit);
-    let cut = shared.vm.with(|h| {
+    let cut = part.shared.vm.with(|h| {
         let mut k_end = ends.0;
         let mut k = 0;
         for settle in p.unsettled(all) {
@@ -315,12 +336,12 @@ fn part_boundary(u: &mut Unit, q: u32, job: &mut Job) -> bool {
     cut || wanted
 }
 
-/// Records what a unit's boundary emits at its first CPU.
-fn place_trace(u: &Unit, job: &mut Job) {
-    if let Some(l) = u.cpus.first() {
+/// Records what VM `v`'s boundary emits at the first of `cpus`.
+fn place_trace(v: usize, cpus: &[Lent], job: &mut Job) {
+    if let Some(l) = cpus.first() {
         job.trace.place = Place {
             pcpu: l.p,
-            vm: u.v,
+            vm: v,
             vcpu: l.c,
         };
     }
@@ -419,9 +440,9 @@ fn run_lent(u: &mut Unit, i: usize, bus: &mut Bus, job: &mut Job, start: u64, en
                         // instructions are few next to the code it computes.
                         (stopped, 0)
                     }
-                    Held::Split(shared) => {
+                    Held::Split(part) => {
                         let (stop, reason, under_lock) =
-                            engine_unlocked(shared, l, v, bus, trace, shootdowns, cost, end);
+                            engine_unlocked(&part.shared, l, v, bus, trace, shootdowns, cost, end);
                         (Some((stop, reason)), under_lock)
                     }
                 };
