@@ -56,6 +56,13 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
         Mode::Supervisor
     };
     let fault_pc = if bd { epc.wrapping_add(4) } else { epc };
+    let trap = Trap {
+        code,
+        epc,
+        fault_pc,
+        bd,
+        badvaddr,
+    };
     if let Some(n) = ctx.vcpu.stats.exits.get_mut(code as usize) {
         *n += 1;
     }
@@ -85,18 +92,7 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
             regs.jump_to(epc);
             engine::run(ctx, regs, 1 + u32::from(bd), budget_end).into()
         }
-        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => tlb_fault(
-            ctx,
-            regs,
-            &Trap {
-                code,
-                epc,
-                fault_pc,
-                bd,
-                badvaddr,
-            },
-            budget_end,
-        ),
+        ExcCode::TlbL | ExcCode::TlbS | ExcCode::Mod => tlb_fault(ctx, regs, &trap, budget_end),
         // A privileged instruction of the guest kernel: emulate it (and the
         // branch before it when it sat in a delay slot).
         ExcCode::CpU if ce == 0 && from == Mode::Supervisor => {
@@ -112,34 +108,7 @@ pub fn handle(ctx: &mut GuestCtx<'_>, regs: &mut Regs, code: ExcCode, budget_end
         // The guest kernel touched KSEG0/KSEG1/kseg3, or jumped there:
         // interpret from the faulting instruction on.
         ExcCode::AdEL | ExcCode::AdES if from == Mode::Supervisor => {
-            let fetch = code == ExcCode::AdEL && badvaddr == sext32(fault_pc);
-            if !fetch {
-                let access = if code == ExcCode::AdEL {
-                    Access::Load
-                } else {
-                    Access::Store
-                };
-                match ctx.translate(badvaddr, access) {
-                    Ok(gpa) if is_device(ctx, gpa) => {
-                        ctx.vcpu.stats.device_exits += 1;
-                        let t = DeviceTrap {
-                            epc,
-                            fault_pc,
-                            bd,
-                            gpa,
-                        };
-                        return coalesce::device_trap(ctx, regs, &t, budget_end).into();
-                    }
-                    _ => ctx.vcpu.stats.kseg_exits += 1,
-                }
-            }
-            let from_pc = if fetch { fault_pc } else { epc };
-            if let Some(stop) = crate::bt::after_exit(ctx, regs, fault_pc, from_pc, budget_end) {
-                return stop.into();
-            }
-            regs.jump_to(if fetch { fault_pc } else { epc });
-            let at_least = if fetch { 0 } else { 1 + u32::from(bd) };
-            engine::run(ctx, regs, at_least, budget_end).into()
+            kseg_access(ctx, regs, &trap, budget_end)
         }
         // Real interrupts are off while guests run; nothing to do.
         ExcCode::Int => {
@@ -178,6 +147,46 @@ struct Trap {
     fault_pc: u64,
     bd: bool,
     badvaddr: u64,
+}
+
+/// The guest kernel touched KSEG0/KSEG1/kseg3 (a device's registers are
+/// emulated, coalesced where they can be) or jumped there.
+fn kseg_access(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64) -> Outcome {
+    let Trap {
+        code,
+        epc,
+        fault_pc,
+        bd,
+        badvaddr,
+    } = *t;
+    let fetch = code == ExcCode::AdEL && badvaddr == sext32(fault_pc);
+    if !fetch {
+        let access = if code == ExcCode::AdEL {
+            Access::Load
+        } else {
+            Access::Store
+        };
+        match ctx.translate(badvaddr, access) {
+            Ok(gpa) if is_device(ctx, gpa) => {
+                ctx.vcpu.stats.device_exits += 1;
+                let t = DeviceTrap {
+                    epc,
+                    fault_pc,
+                    bd,
+                    gpa,
+                };
+                return coalesce::device_trap(ctx, regs, &t, budget_end).into();
+            }
+            _ => ctx.vcpu.stats.kseg_exits += 1,
+        }
+    }
+    let from_pc = if fetch { fault_pc } else { epc };
+    if let Some(stop) = crate::bt::after_exit(ctx, regs, fault_pc, from_pc, budget_end) {
+        return stop.into();
+    }
+    regs.jump_to(if fetch { fault_pc } else { epc });
+    let at_least = if fetch { 0 } else { 1 + u32::from(bd) };
+    engine::run(ctx, regs, at_least, budget_end).into()
 }
 
 fn tlb_fault(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64) -> Outcome {
