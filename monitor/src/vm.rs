@@ -111,8 +111,14 @@ impl VmShared {
     /// VM's end is made under it, so the flag is set before the lock is let
     /// go. (`Relaxed`: what the flag asks for is then done under the lock,
     /// whose acquisition orders everything else.)
+    ///
+    /// A thread that finds the lock taken looks before it blocks
+    /// (`sim::hv::look`): the other thread holds it for an exit or a
+    /// boundary, tens of µs, and a parked thread's wake-up took that long
+    /// again on this project's KVM hosts (docs/parallel.md, "Waiting for a
+    /// split VM's lock").
     pub fn with<R>(&self, f: impl FnOnce(&mut VmHeld) -> R) -> R {
-        let mut held = self.held.lock();
+        let mut held = sim::hv::look(|| self.held.try_lock()).unwrap_or_else(|| self.held.lock());
         let r = f(&mut held);
         let wanted = held.vm.board.has_actions() || !held.vm.running();
         self.attention.store(wanted, Relaxed);

@@ -138,4 +138,4 @@ pub use handover::CpuState;
 
 /// A monitor's host threads, which wait for their next quantum as
 /// the bare machine's do in the parallel mode.
-pub use crate::workers::{Cut, Pace, Pool, Waker, LEAD, STALL_QUANTA};
+pub use crate::workers::{look, Cut, Pace, Pool, Waker, LEAD, STALL_QUANTA};

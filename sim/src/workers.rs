@@ -107,23 +107,33 @@ impl<J> Drop for Pool<J> {
     }
 }
 
-/// Receives from `rx`, looking a little before blocking: the other side is
-/// usually less than a quantum's (or a batch's) work away, and waking a
-/// blocked thread costs more than that on a busy host: on this project's
-/// 2-core KVM guests a futex wake-up of a sleeping thread took tens to
-/// hundreds of µs, against a hand-off every 50 µs to 2 ms of work. A
-/// bounded look (a few spins, then yields that hand the core to whoever
-/// needs it, for at most [`LOOK`]), then it blocks, so a thread with
-/// nothing to run does not spin. With only 64 yields (some 30 µs) about
-/// half the monitor's hand-offs of two VMs blocked; with [`LOOK`] almost
-/// none do (docs/parallel.md).
+/// Receives from `rx`, looking a little before blocking ([`look`]): the
+/// other side is usually less than a batch's work away. With only 64
+/// yields (some 30 µs) about half the monitor's hand-offs of two VMs
+/// blocked; with [`LOOK`] almost none do (docs/parallel.md).
 pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+    let now = look(|| match rx.try_recv() {
+        Ok(v) => Some(Ok(v)),
+        Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+        Err(TryRecvError::Empty) => None,
+    });
+    now.unwrap_or_else(|| rx.recv())
+}
+
+/// Tries `attempt` until it gives a value, for a bounded time: a few spins,
+/// then yields that hand the core to whoever needs it, for at most
+/// [`LOOK`]; `None` if it never did, and the caller blocks. Everything the
+/// parallel modes wait for (another thread's quantum, a batch coming back,
+/// a split VM's lock) is usually a fraction of a quantum's work away (tens
+/// of µs), and on this project's 2-core KVM guests a futex wake-up of a
+/// sleeping thread took tens to hundreds of µs: blocking at once would
+/// cost more than the wait. A thread with nothing to run still blocks, so
+/// it does not spin.
+pub fn look<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     let mut deadline = None;
     for i in 0.. {
-        match rx.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(TryRecvError::Disconnected) => return Err(RecvError),
-            Err(TryRecvError::Empty) => {}
+        if let Some(v) = attempt() {
+            return Some(v);
         }
         if i < SPINS {
             std::hint::spin_loop();
@@ -135,10 +145,13 @@ pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
         }
         std::thread::yield_now();
     }
-    rx.recv()
+    None
 }
 
-/// How long [`recv_soon`] yields before it blocks.
+/// Spins before [`look`] yields.
+const SPINS: u32 = 64;
+
+/// How long [`look`] yields before its caller blocks.
 const LOOK: Duration = Duration::from_micros(100);
 
 /// Where a batch ends: every thread runs quanta 1, 2, ... while [`Cut::claim`]
@@ -191,8 +204,8 @@ impl Cut {
     }
 }
 
-/// Blocking for a batch's meetings (the monitor's `Meet`, the bare
-/// machine's progress word), after a bounded look.
+/// Blocking for a batch's meetings (a split VM's `Progress` in the
+/// monitor, the bare machine's progress word), after a bounded [`look`].
 #[derive(Default)]
 pub struct Waker {
     /// Threads blocked in [`Waker::wait`], and where they block.
@@ -200,14 +213,6 @@ pub struct Waker {
     lock: Mutex<()>,
     wake: Condvar,
 }
-
-/// Spins before yielding (here and in [`recv_soon`]), and yields before
-/// blocking, while waiting for another thread's quantum: it is usually a
-/// fraction of a quantum's work away (tens of µs), and on this project's
-/// KVM hosts a futex wake-up costs about that much; a yield hands the
-/// core to whoever needs it.
-const SPINS: u32 = 64;
-const YIELDS: u32 = 200;
 
 impl Waker {
     /// Sets `word` to `q` and wakes the threads waiting for it.
@@ -223,15 +228,8 @@ impl Waker {
 
     /// Waits until `word` is at least `q`.
     pub fn wait(&self, word: &AtomicU32, q: u32) {
-        for i in 0..SPINS + YIELDS {
-            if word.load(Acquire) >= q {
-                return;
-            }
-            if i < SPINS {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        if look(|| (word.load(Acquire) >= q).then_some(())).is_some() {
+            return;
         }
         self.sleepers.fetch_add(1, SeqCst);
         let mut held = self.lock.lock();
