@@ -183,24 +183,24 @@ const CYCLE_LIMIT: u64 = 2_000_000_000;
 
 /// Runs `image` natively on `cpus` CPUs; returns (instructions, cycles, seconds).
 pub(crate) fn native_run(image: &Image, cpus: usize) -> anyhow::Result<(u64, u64, f64)> {
-    let (insns, cycles, took) = native_run_on(image, cpus, None)?;
-    Ok((insns, cycles, took.wall))
+    let (m, took) = native_run_on(image, cpus, None)?;
+    let cycles = m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
+    Ok((m.instructions(), cycles, took.wall))
 }
 
-/// [`native_run`] on `threads` host threads (`None`: deterministic), with
-/// the run's wall and CPU time.
+/// [`native_run`] on `threads` host threads (`None`: deterministic): the
+/// machine at its halt, and the run's wall and CPU time.
 pub(crate) fn native_run_on(
     image: &Image,
     cpus: usize,
     threads: Option<usize>,
-) -> anyhow::Result<(u64, u64, Took)> {
+) -> anyhow::Result<(Machine, Took)> {
     let mut m = native_machine(image, cpus)?;
     m.set_parallel(threads);
     let clock = Clock::start();
     run_to_halt(&mut m)?;
     let took = clock.took();
-    let cycles = m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0);
-    Ok((m.instructions(), cycles, took))
+    Ok((m, took))
 }
 
 /// A machine of `cpus` CPUs in the deterministic mode with `image` loaded.

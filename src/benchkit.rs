@@ -45,6 +45,10 @@ pub(crate) struct KitRun {
     pub(crate) seconds: f64,
     /// Host CPU time of the run, every thread (the parallel mode's rows).
     pub(crate) cpu_seconds: f64,
+    /// In the parallel mode: the quanta its threads ran, and before how
+    /// many they waited for each other (natively every thread's; under the
+    /// monitor, split VMs' parts').
+    pub(crate) waits: Option<(u64, u64)>,
 }
 
 /// `bench: <prog> <N> cycles` → (prog, N).
@@ -152,6 +156,7 @@ pub(crate) fn native_on(
         cycles: m.cpus.iter().map(|c| c.cycles()).max().unwrap_or(0),
         seconds: took.wall,
         cpu_seconds: took.cpu,
+        waits: m.parallel_waits(),
     })
 }
 
@@ -232,6 +237,7 @@ pub(crate) fn under_monitor(
         cycles: m.now(),
         seconds: took.wall,
         cpu_seconds: took.cpu,
+        waits: m.parallel_part_waits(),
     })
 }
 

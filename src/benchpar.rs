@@ -23,17 +23,18 @@ pub(crate) struct ParallelRow {
     pub(crate) cpu_seconds: Stat,
     /// The deterministic row's median wall time over this row's.
     pub(crate) speedup: f64,
-    /// Of a monitor's parallel row: the quanta its split VMs' threads ran,
-    /// and before how many they waited for each other (medians), to tell
-    /// a row slowed by waiting from one slowed by the host.
-    pub(crate) part_waits: Option<(u64, u64)>,
+    /// Of a parallel row: the quanta its threads ran (natively every
+    /// thread's, under the monitor its split VMs' parts'), and before how
+    /// many they waited for each other (medians), to tell a row slowed by
+    /// waiting from one slowed by the host.
+    pub(crate) waits: Option<(u64, u64)>,
 }
 
 /// One measured run: instructions, the run's wall and CPU time (the
 /// machine's set-up, the same in both modes, is not timed: as in the
-/// other tables, the rows compare the runs) and, under the monitor in the
-/// parallel mode, its split VMs' quanta and waits
-/// (`Monitor::parallel_part_waits`).
+/// other tables, the rows compare the runs) and, in the parallel mode, its
+/// threads' quanta and waits (`Machine::parallel_waits`, or under the
+/// monitor `Monitor::parallel_part_waits`: its split VMs' only).
 type Run = (u64, Took, Option<(u64, u64)>);
 
 /// A monitor's run as a [`Run`].
@@ -71,12 +72,12 @@ fn side_by_side(
             wall_seconds: wall(rs),
             cpu_seconds: Stat::of(rs.iter().map(|r| r.1.cpu).collect()),
             speedup: base / wall(rs).median.max(1e-9),
-            part_waits: median_waits(rs),
+            waits: median_waits(rs),
         })
         .collect())
 }
 
-/// The median quanta and waits of `rs`' split VMs, if any ran split.
+/// The median quanta and waits of `rs`, over the runs that counted any.
 fn median_waits(rs: &[Run]) -> Option<(u64, u64)> {
     let median = |mut v: Vec<u64>| {
         v.sort_unstable();
@@ -113,8 +114,8 @@ pub(crate) fn measure(quick: bool, runs: usize) -> anyhow::Result<Vec<ParallelRo
             cpus,
             runs,
             |threads| {
-                let (insns, _, took) = crate::bench::native_run_on(&smp, cpus, threads)?;
-                Ok((insns, took, None))
+                let (m, took) = crate::bench::native_run_on(&smp, cpus, threads)?;
+                Ok((m.instructions(), took, m.parallel_waits()))
             },
         )?);
     }
@@ -249,7 +250,7 @@ fn kit_natively(
         wall: r.seconds,
         cpu: r.cpu_seconds,
     };
-    Ok((r.instructions, took, None))
+    Ok((r.instructions, took, r.waits))
 }
 
 /// A median with its range, to the hundredth: runs of well under a second
@@ -268,7 +269,7 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
     );
     let _ = writeln!(
         s,
-        "| workload | CPUs | mode | instructions | wall s | CPU s | speed-up (wall) | split VMs' threads waited before |"
+        "| workload | CPUs | mode | instructions | wall s | CPU s | speed-up (wall) | threads waited before |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for r in rows {
@@ -276,7 +277,7 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
             format!("parallel, {t} threads")
         });
         let waits = r
-            .part_waits
+            .waits
             .map_or("–".to_string(), |(q, w)| format!("{w} of {q} quanta"));
         let _ = writeln!(
             s,
@@ -293,7 +294,7 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
     }
     let _ = writeln!(
         s,
-        "\nLoad average when the parallel rows were written: {} (wall s and CPU s are those of the runs, after each machine is built and loaded; CPU s counts every thread of the process). The last column, for VMs split over threads, tells a row slowed by waiting from one slowed by the host (docs/parallel.md, \"Split VMs run ahead\").",
+        "\nLoad average when the parallel rows were written: {} (wall s and CPU s are those of the runs, after each machine is built and loaded; CPU s counts every thread of the process). The last column tells a row slowed by waiting from one slowed by the host: the quanta the threads ran, each thread's counted, and before how many of them one waited for the slowest (natively every thread; under the monitor only VMs split over threads, the others never wait within a batch; docs/parallel.md, \"Split VMs run ahead\").",
         crate::bench::load_average()
     );
 }
@@ -303,10 +304,11 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
 mod tests {
     use super::*;
 
-    /// A parallel row under the monitor shows its split VMs' median quanta
-    /// and waits; other rows, and runs that split nothing, show a dash.
+    /// A parallel row shows its threads' median quanta and waits (natively
+    /// every thread's, under the monitor its split VMs' parts'); the
+    /// deterministic rows, and runs that counted none, show a dash.
     #[test]
-    fn the_table_says_how_often_a_split_vms_threads_waited() {
+    fn the_table_says_how_often_the_threads_waited() {
         let took = Took {
             wall: 1.0,
             cpu: 1.0,

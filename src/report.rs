@@ -43,7 +43,14 @@ pub(crate) fn native_stats(w: &mut impl Write, m: &Machine, secs: f64) -> io::Re
         t.idle_cycles,
         mips(t.instructions)
     )?;
-    print_exceptions(w, "  exceptions:", &t.exceptions)
+    print_exceptions(w, "  exceptions:", &t.exceptions)?;
+    if let Some((quanta, waits)) = m.parallel_waits().filter(|w| w.0 > 0) {
+        writeln!(
+            w,
+            "parallel: threads waited for each other before {waits} of {quanta} quanta"
+        )?;
+    }
+    Ok(())
 }
 
 fn print_exceptions(w: &mut impl Write, label: &str, counts: &[u64; 32]) -> io::Result<()> {

@@ -5,7 +5,8 @@
 //! the deterministic mode and on two host threads, the workers' checksum
 //! is the same every time, each worker finished on a CPU of its own, and
 //! the VM, whose kernel and workers run directly, is split over the
-//! threads by the default policy.
+//! threads by the default policy. On threads, the summary counts how often
+//! they waited for each other.
 
 #![allow(clippy::unwrap_used)]
 
@@ -52,8 +53,34 @@ fn run_par(args: &[&str]) -> String {
 #[test]
 fn a_worker_per_cpu_natively_deterministic_and_on_threads() {
     let image = par();
-    run_par(&["run", "--cpus", "2", &image]);
-    run_par(&["run", "--cpus", "2", "--parallel", "--threads", "2", &image]);
+    let alone = run_par(&["run", "--cpus", "2", "--stats", &image]);
+    assert!(!alone.contains("waited"), "{alone}");
+    let threads = ["run", "--cpus", "2", "--parallel", "--threads", "2"];
+    let out = run_par(&[&threads[..], &["--stats", &image]].concat());
+    // "total: I instructions, C cycles, ...": the run's quanta of 10,000
+    // cycles; the thread holding CPU 0 runs each of them, the other each
+    // one CPU 1 has work in.
+    let cycles: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("total: "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|c| c.strip_suffix(" cycles"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let quanta = cycles / 10_000;
+    // "parallel: threads waited for each other before W of Q quanta".
+    let waits: Vec<u64> = out
+        .lines()
+        .find(|l| l.starts_with("parallel: threads waited"))
+        .unwrap_or("")
+        .split(' ')
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        quanta > 10_000
+            && matches!(waits[..], [w, q] if w <= q && (quanta..=2 * quanta + quanta / 10).contains(&q)),
+        "no count of the threads' waits over {quanta} quanta: {waits:?}\n{out}"
+    );
 }
 
 #[test]

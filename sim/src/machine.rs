@@ -190,6 +190,14 @@ impl Machine {
         self.workers.as_ref().map(crate::parallel::Workers::threads)
     }
 
+    /// In the parallel mode: the quanta the threads ran, each thread's
+    /// counted, and before how many of them a thread waited for the
+    /// slowest (docs/parallel.md, "Split VMs run ahead").
+    pub fn parallel_waits(&self) -> Option<(u64, u64)> {
+        let ran = self.workers.as_ref()?.ran;
+        Some((ran.quanta, ran.waits))
+    }
+
     /// Runs every CPU for one quantum, in CPU order (or, in the parallel
     /// mode, on their threads, for a batch of quanta: docs/parallel.md).
     pub fn run_quantum(&mut self) -> Option<Exit> {

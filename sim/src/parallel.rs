@@ -185,6 +185,25 @@ struct Job {
     cpus: Vec<Cpu>,
     group: usize,
     batch: Batch,
+    /// What the batch gave its group: quanta run, and before how many of
+    /// them it waited for the others.
+    ran: Waits,
+}
+
+/// Quanta a group ran, and before how many of them it waited for the
+/// slowest group (docs/parallel.md, "Split VMs run ahead"; the monitor
+/// counts its split VMs' parts alike).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Waits {
+    pub(crate) quanta: u64,
+    pub(crate) waits: u64,
+}
+
+impl std::ops::AddAssign for Waits {
+    fn add_assign(&mut self, o: Waits) {
+        self.quanta += o.quanta;
+        self.waits += o.waits;
+    }
 }
 
 /// The worker threads of a machine in the parallel mode.
@@ -196,6 +215,8 @@ pub(crate) struct Workers {
     groups: Vec<Vec<Cpu>>,
     /// Per CPU: the group (and so the bus) it last ran on.
     home: Vec<usize>,
+    /// Every group's quanta and waits, over all batches.
+    pub(crate) ran: Waits,
 }
 
 impl std::fmt::Debug for Workers {
@@ -220,7 +241,7 @@ impl Workers {
                 let mut own = bus.for_thread(Arc::clone(&board));
                 let control = Arc::clone(&control);
                 move |job: &mut Job| {
-                    run_batch(&mut job.cpus, job.group, &mut own, job.batch, &control);
+                    job.ran = run_batch(&mut job.cpus, job.group, &mut own, job.batch, &control);
                 }
             })
             .collect();
@@ -231,6 +252,7 @@ impl Workers {
             pool: Pool::start("parallel-mode", work),
             board,
             control,
+            ran: Waits::default(),
         }
     }
 
@@ -264,15 +286,17 @@ impl Workers {
                 cpus: std::mem::take(cpus),
                 group: w + 1,
                 batch,
+                ran: Waits::default(),
             };
             self.pool.send(w, job);
             sent += 1;
         }
         if let Some(mine) = self.groups.first_mut() {
-            run_batch(mine, 0, bus, batch, &self.control);
+            self.ran += run_batch(mine, 0, bus, batch, &self.control);
         }
         for _ in 0..sent {
             let (w, back) = self.pool.recv();
+            self.ran += back.ran;
             if let Some(slot) = self.groups.get_mut(w + 1) {
                 *slot = back.cpus;
             }
@@ -318,13 +342,17 @@ impl Workers {
 /// Runs group `g`'s CPUs through `batch`, quantum after quantum, as long as
 /// the batch's [`Cut`] lets it, without waiting for the other groups
 /// while every group's CPUs work (see the module comment).
-fn run_batch(cpus: &mut [Cpu], g: usize, bus: &mut Bus, batch: Batch, control: &Control) {
+fn run_batch(cpus: &mut [Cpu], g: usize, bus: &mut Bus, batch: Batch, control: &Control) -> Waits {
     let mut idle = false;
     let mut pace = Pace::default();
+    let mut ran = Waits::default();
     let mut q = 1;
     while control.cut.claim(q) {
-        let lead = pace.lead(control.met.load(Acquire), control.idle.load(Acquire) > 0);
-        if q > lead {
+        let met = control.met.load(Acquire);
+        let lead = pace.lead(met, control.idle.load(Acquire) > 0);
+        ran.quanta += 1;
+        if q > lead && met < q - lead {
+            ran.waits += 1;
             control.waker.wait(&control.met, q - lead);
         }
         let before: u64 = cpus.iter().map(|c| c.instret).sum();
@@ -342,6 +370,7 @@ fn run_batch(cpus: &mut [Cpu], g: usize, bus: &mut Bus, batch: Batch, control: &
         control.finished(g, q, &batch, bus);
         q += 1;
     }
+    ran
 }
 
 /// Runs one group's CPUs to `end`, in CPU order, as the deterministic
