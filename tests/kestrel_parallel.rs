@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{images, run, split_batches, text};
+use common::{images, numbers_on, run, split_batches, text};
 
 /// What two workers of 50 rounds compute, wherever they run.
 const CHECKSUM_OF_TWO: &str = "par: 2 workers x 50 rounds, checksum 0xd9ad27d5";
@@ -69,13 +69,7 @@ fn a_worker_per_cpu_natively_deterministic_and_on_threads() {
         .unwrap_or(0);
     let quanta = cycles / 10_000;
     // "parallel: threads waited for each other before W of Q quanta".
-    let waits: Vec<u64> = out
-        .lines()
-        .find(|l| l.starts_with("parallel: threads waited"))
-        .unwrap_or("")
-        .split(' ')
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let waits = numbers_on(&out, "parallel: threads waited");
     assert!(
         quanta > 10_000
             && matches!(waits[..], [w, q] if w <= q && (quanta..=2 * quanta + quanta / 10).contains(&q)),
@@ -97,27 +91,17 @@ fn a_two_vcpu_vm_of_kestrel_par_is_split_by_default() {
         "--threads",
         "2",
     ]);
-    let line = split
-        .lines()
-        .find(|l| l.starts_with("parallel: "))
-        .unwrap_or("");
     // "parallel: S of B batches ...": only the boot's and the tail's, with
     // one CPU busy, are not split.
-    let batches: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
+    let batches = numbers_on(&split, "parallel: ");
     assert!(
         matches!(batches[..], [s, b] if 2 * s >= b && s == split_batches(&split)),
-        "the VM was not split in most batches: {line:?}\n{split}"
+        "the VM was not split in most batches: {batches:?}\n{split}"
     );
     // "parallel: split VMs' threads waited for each other before W of Q
     // quanta": each split batch runs at least a quantum on each of the two
     // threads, and a thread waits at most once before each.
-    let waits: Vec<u64> = split
-        .lines()
-        .find(|l| l.starts_with("parallel: split VMs' threads waited"))
-        .unwrap_or("")
-        .split(' ')
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let waits = numbers_on(&split, "parallel: split VMs' threads waited");
     assert!(
         matches!(waits[..], [w, q] if w <= q && q >= 2 * split_batches(&split)),
         "no count of the split VM's waits: {waits:?}\n{split}"

@@ -152,21 +152,16 @@ struct Trap {
 /// The guest kernel touched KSEG0/KSEG1/kseg3 (a device's registers are
 /// emulated, coalesced where they can be) or jumped there.
 fn kseg_access(ctx: &mut GuestCtx<'_>, regs: &mut Regs, t: &Trap, budget_end: u64) -> Outcome {
-    let Trap {
-        code,
-        epc,
-        fault_pc,
-        bd,
-        badvaddr,
-    } = *t;
-    let fetch = code == ExcCode::AdEL && badvaddr == sext32(fault_pc);
+    let &Trap { code, epc, bd, .. } = t;
+    let fault_pc = t.fault_pc;
+    let fetch = code == ExcCode::AdEL && t.badvaddr == sext32(fault_pc);
     if !fetch {
         let access = if code == ExcCode::AdEL {
             Access::Load
         } else {
             Access::Store
         };
-        match ctx.translate(badvaddr, access) {
+        match ctx.translate(t.badvaddr, access) {
             Ok(gpa) if is_device(ctx, gpa) => {
                 ctx.vcpu.stats.device_exits += 1;
                 let t = DeviceTrap {

@@ -126,8 +126,16 @@ pub(crate) fn elf(a: &Asm, bss: u32) -> Vec<u8> {
 /// How many batches split a VM's CPUs over threads, from the summary's
 /// `parallel:` line (0 without one).
 pub(crate) fn split_batches(out: &str) -> u64 {
+    numbers_on(out, "parallel: ").first().copied().unwrap_or(0)
+}
+
+/// The numbers on the first line of `out` that starts with `prefix`, in
+/// order (none if there is no such line).
+pub(crate) fn numbers_on(out: &str, prefix: &str) -> Vec<u64> {
     out.lines()
-        .find_map(|l| l.strip_prefix("parallel: "))
-        .and_then(|l| l.split(' ').next())
-        .map_or(0, |n| n.parse().unwrap())
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or("")
+        .split(' ')
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }
