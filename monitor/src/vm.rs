@@ -115,8 +115,8 @@ impl VmShared {
     /// A thread that finds the lock taken looks before it blocks
     /// (`sim::hv::look`): the other thread holds it for an exit or a
     /// boundary, tens of µs, and a parked thread's wake-up took that long
-    /// again on this project's KVM hosts (docs/parallel.md, "Waiting for a
-    /// split VM's lock").
+    /// again on this project's KVM hosts (docs/parallel.md, "Where a split VM's
+    /// time goes").
     pub fn with<R>(&self, f: impl FnOnce(&mut VmHeld) -> R) -> R {
         let mut held = sim::hv::look(|| self.held.try_lock()).unwrap_or_else(|| self.held.lock());
         let r = f(&mut held);
