@@ -115,7 +115,8 @@ impl<'a> Wide<'a> for VmParts<'a> {
 /// copy of it starts: a fetch from the same page reads the copy without
 /// asking the bus whether another thread changed the page (in the
 /// parallel mode that look costs about 6% of the engine's host
-/// instructions). Stores through this context's bus keep the copy
+/// instructions: docs/history/parallel.md, "Measured (the monitor in
+/// parallel)"). Stores through this context's bus keep the copy
 /// current; another thread's store to the page is seen when the engine
 /// next enters the page or the next context is built, at the latest at
 /// the quantum's end, as a CPU sees it (docs/parallel.md). In the

@@ -1,8 +1,8 @@
-//! Superblocks of translated blocks (docs/translation.md, "Sixth round"):
-//! with tracing off the translator runs chained blocks of one page as one
-//! superblock, with tracing on one block per dispatch (a trace line
-//! each). Both must leave the modelled machine in the same state: the
-//! same registers, cycles and every statistic, translation counters and
+//! Superblocks of translated blocks (docs/translation.md, "Superblocks of
+//! translated blocks"): with tracing off the translator runs chained blocks
+//! of one page as one superblock, with tracing on one block per dispatch (a
+//! trace line each). Both must leave the modelled machine in the same state:
+//! the same registers, cycles and every statistic, translation counters and
 //! region accounting included.
 
 #![allow(clippy::panic, clippy::unwrap_used)]

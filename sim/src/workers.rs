@@ -110,7 +110,8 @@ impl<J> Drop for Pool<J> {
 /// Receives from `rx`, looking a little before blocking ([`look`]): the
 /// other side is usually less than a batch's work away. With only 64
 /// yields (some 30 µs) about half the monitor's hand-offs of two VMs
-/// blocked; with [`LOOK`] almost none do (docs/parallel.md).
+/// blocked; with [`LOOK`] almost none do (docs/history/parallel.md,
+/// "Measured (the monitor in parallel)").
 pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
     let now = look(|| match rx.try_recv() {
         Ok(v) => Some(Ok(v)),

@@ -1,15 +1,15 @@
 //! Superblocks of translated blocks: a run of a translator's blocks of one
-//! page, each reached from the one before through a chained exit whose
-//! target is known at translation time (a not-taken conditional branch's
+//! page, each reached from the one before through a chained exit whose target
+//! is known at translation time (a not-taken conditional branch's
 //! fall-through, a direct jump, a leaf's proved return), run by tier 2's
 //! block loop in one call instead of one trip through the dispatcher per
-//! block (docs/translation.md, "Sixth round"). The translator's blocks stay
-//! what the modelled machine counts: at each boundary the loop hands over
-//! to `code::Guest::boundary`, which makes the dispatcher's checks before
-//! the next block (the budget, the timer, the board) and stops the
-//! superblock wherever the dispatcher would do anything but find it; the
-//! counters a block adds to are summed over the superblock. Only when
-//! tracing is off: a traced run prints a line per block from the
+//! block (docs/translation.md, "Superblocks of translated blocks"). The
+//! translator's blocks stay what the modelled machine counts: at each
+//! boundary the loop hands over to `code::Guest::boundary`, which makes the
+//! dispatcher's checks before the next block (the budget, the timer, the
+//! board) and stops the superblock wherever the dispatcher would do anything
+//! but find it; the counters a block adds to are summed over the superblock.
+//! Only when tracing is off: a traced run prints a line per block from the
 //! dispatcher.
 
 use std::sync::Arc;

@@ -6,7 +6,8 @@
 //! stores with their inline rewrite, the multiplier's timing, the general
 //! path through `execute` and how a block ends. Cycles, counters and
 //! traces are those of running each instruction through `execute`
-//! (docs/translation.md, "Fifth round").
+//! (docs/translation.md, "How translated code runs fast"; its round:
+//! docs/history/translation.md, "Fifth round").
 
 use std::marker::PhantomData;
 
