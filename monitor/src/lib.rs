@@ -207,31 +207,105 @@ pub fn machine_memory(vms: &[(u64, usize)], given: Option<u64>) -> Result<u64, M
     Ok(ram)
 }
 
-impl Monitor {
-    pub fn new(config: MonitorConfig) -> Result<Monitor, MonitorError> {
-        if config.vms.is_empty() {
-            return Err(MonitorError::NoVms);
-        }
-        if !(1..=sim::hv::MAX_CPUS).contains(&config.pcpus) {
-            return Err(MonitorError::BadPcpus {
-                pcpus: config.pcpus,
+/// The machine pages every VM's memory needs, once the configuration is
+/// known to be one the monitor can run.
+fn checked_pages(config: &MonitorConfig) -> Result<u64, MonitorError> {
+    if config.vms.is_empty() {
+        return Err(MonitorError::NoVms);
+    }
+    if !(1..=sim::hv::MAX_CPUS).contains(&config.pcpus) {
+        return Err(MonitorError::BadPcpus {
+            pcpus: config.pcpus,
+        });
+    }
+    let mut total_pages = 0u64;
+    for v in &config.vms {
+        sim::hv::config::check_ram(v.mem_bytes, &sim::hv::config::show_size(v.mem_bytes)).map_err(
+            |problem| MonitorError::BadMemory {
+                vm: v.name.clone(),
+                problem,
+            },
+        )?;
+        if !(1..=64).contains(&v.vcpus) {
+            return Err(MonitorError::BadVcpus {
+                vm: v.name.clone(),
+                vcpus: v.vcpus,
             });
         }
-        let mut total_pages = 0u64;
-        for v in &config.vms {
-            sim::hv::config::check_ram(v.mem_bytes, &sim::hv::config::show_size(v.mem_bytes))
-                .map_err(|problem| MonitorError::BadMemory {
-                    vm: v.name.clone(),
-                    problem,
-                })?;
-            if !(1..=64).contains(&v.vcpus) {
-                return Err(MonitorError::BadVcpus {
-                    vm: v.name.clone(),
-                    vcpus: v.vcpus,
-                });
-            }
-            total_pages += v.mem_bytes >> PAGE_SHIFT;
+        total_pages += v.mem_bytes >> PAGE_SHIFT;
+    }
+    Ok(total_pages)
+}
+
+/// Where the next VM's pieces come from while the monitor is built: its
+/// machine pages, its VCPUs' commpages and their address-space numbers.
+struct Placement {
+    frames: FrameAllocator,
+    next_commpage: u64,
+    spaces: usize,
+}
+
+impl Placement {
+    /// VM `id`: its memory taken from the machine's pages with its image
+    /// loaded, VCPU 0 booted at the image's entry, the others parked.
+    fn vm(
+        &mut self,
+        machine: &mut Machine,
+        id: usize,
+        vc: &VmConfig,
+        config: &MonitorConfig,
+    ) -> Result<Vm, MonitorError> {
+        let pages: Vec<u32> = (0..vc.mem_bytes >> PAGE_SHIFT)
+            .map_while(|_| self.frames.alloc())
+            .collect();
+        let pmap = Pmap::new(pages);
+        for (gpa, bytes) in &vc.image.segments {
+            load_segment(machine, &pmap, *gpa, bytes).ok_or_else(|| {
+                MonitorError::SegmentOutside {
+                    vm: vc.name.clone(),
+                    gpa: *gpa,
+                    len: bytes.len() as u64,
+                    mem: vc.mem_bytes,
+                }
+            })?;
         }
+        let mut vcpus: Vec<Box<Vcpu>> = (0..vc.vcpus)
+            .map(|c| {
+                let mut v = Vcpu::new(c, self.spaces + c, self.next_commpage);
+                v.commpage_on = vc.commpage;
+                self.next_commpage += PAGE_SIZE;
+                Box::new(v)
+            })
+            .collect();
+        self.spaces += vc.vcpus;
+        if let Some(v0) = vcpus.first_mut() {
+            let sp = 0xFFFF_FFFF_8000_0000 + vc.mem_bytes - 16;
+            v0.boot(vc.image.entry, sp, 0);
+        }
+        Ok(Vm {
+            id,
+            name: vc.name.clone(),
+            pmap,
+            vcpus,
+            board: Board::with_config(BoardConfig {
+                ncpus: vc.vcpus,
+                ram_bytes: vc.mem_bytes,
+                disk: vc.disk.clone(),
+                disk_irq_latency: vc.disk_irq_latency,
+                seed: config.seed,
+                epoch: config.epoch,
+            }),
+            end: None,
+            console: Vec::new(),
+            io: coalesce::VmIo::new(vc.io),
+            bt: bt::Bt::new(vc.exec),
+        })
+    }
+}
+
+impl Monitor {
+    pub fn new(config: MonitorConfig) -> Result<Monitor, MonitorError> {
+        let total_pages = checked_pages(&config)?;
         let shapes: Vec<(u64, usize)> = config.vms.iter().map(|v| (v.mem_bytes, v.vcpus)).collect();
         let ram_bytes = machine_memory(&shapes, config.machine_mem)?;
         let mut machine = Machine::new(
@@ -244,59 +318,20 @@ impl Monitor {
             },
             Board::new(config.pcpus),
         );
-        let mut frames = FrameAllocator::new(0, u32::try_from(total_pages).unwrap_or(u32::MAX));
-        // The commpages sit above every VM's memory, owned by the monitor.
-        let mut next_commpage = total_pages << PAGE_SHIFT;
+        let mut placement = Placement {
+            frames: FrameAllocator::new(0, u32::try_from(total_pages).unwrap_or(u32::MAX)),
+            // The commpages sit above every VM's memory, owned by the monitor.
+            next_commpage: total_pages << PAGE_SHIFT,
+            spaces: 0,
+        };
         let mut vms = Vec::new();
         let mut runq = VecDeque::new();
-        let mut spaces = 0;
         for (id, vc) in config.vms.iter().enumerate() {
-            let pages: Vec<u32> = (0..vc.mem_bytes >> PAGE_SHIFT)
-                .map_while(|_| frames.alloc())
-                .collect();
-            let pmap = Pmap::new(pages);
-            for (gpa, bytes) in &vc.image.segments {
-                load_segment(&mut machine, &pmap, *gpa, bytes).ok_or_else(|| {
-                    MonitorError::SegmentOutside {
-                        vm: vc.name.clone(),
-                        gpa: *gpa,
-                        len: bytes.len() as u64,
-                        mem: vc.mem_bytes,
-                    }
-                })?;
-            }
-            let mut vcpus: Vec<Box<Vcpu>> = (0..vc.vcpus)
-                .map(|c| {
-                    let mut v = Vcpu::new(c, spaces + c, next_commpage);
-                    v.commpage_on = vc.commpage;
-                    next_commpage += PAGE_SIZE;
-                    Box::new(v)
-                })
-                .collect();
-            spaces += vc.vcpus;
-            if let Some(v0) = vcpus.first_mut() {
-                let sp = 0xFFFF_FFFF_8000_0000 + vc.mem_bytes - 16;
-                v0.boot(vc.image.entry, sp, 0);
+            let vm = placement.vm(&mut machine, id, vc, &config)?;
+            if !vm.vcpus.is_empty() {
                 runq.push_back((id, 0));
             }
-            vms.push(Vm {
-                id,
-                name: vc.name.clone(),
-                pmap,
-                vcpus,
-                board: Board::with_config(BoardConfig {
-                    ncpus: vc.vcpus,
-                    ram_bytes: vc.mem_bytes,
-                    disk: vc.disk.clone(),
-                    disk_irq_latency: vc.disk_irq_latency,
-                    seed: config.seed,
-                    epoch: config.epoch,
-                }),
-                end: None,
-                console: Vec::new(),
-                io: coalesce::VmIo::new(vc.io),
-                bt: bt::Bt::new(vc.exec),
-            });
+            vms.push(vm);
         }
         for cpu in &mut machine.cpus {
             cpu.set_hv_exits(true);
@@ -311,7 +346,7 @@ impl Monitor {
         Ok(Monitor {
             current: vec![None; config.pcpus],
             slice_end: vec![0; config.pcpus],
-            asids: Asids::new(spaces),
+            asids: Asids::new(placement.spaces),
             machine,
             vms,
             trace,

@@ -218,13 +218,10 @@ impl Parallel {
         end
     }
 
-    /// Forms the units and deals them over the threads, the largest VM
-    /// first to the least loaded; idle CPUs stay here. A VM whose CPUs,
-    /// kept together, would load a thread beyond its share (the CPUs with
-    /// work over the threads, rounded up) is split: its CPUs go one by one
-    /// to the least loaded threads, and it is shared behind a lock
-    /// (`run`). With no unit to run, the batch is one quantum.
-    fn deal(&mut self, q: &mut Quantum<'_>) -> (Vec<Job>, Arc<Cut>) {
+    /// Takes the seated CPUs and their VMs out of the monitor's hands:
+    /// each VM with a seated VCPU once, with its ASIDs and the CPUs lent to
+    /// it. A CPU whose VM is already out elsewhere stays here.
+    fn gather(&mut self, q: &mut Quantum<'_>) -> Vec<(usize, VmHeld, Vec<Lent>)> {
         self.vms.extend(q.vms.drain(..).map(Some));
         self.cpus.extend(q.cpus.drain(..).map(Some));
         let mut vms: Vec<(usize, VmHeld, Vec<Lent>)> = Vec::new();
@@ -260,30 +257,21 @@ impl Parallel {
                 *slot = Some(lent.cpu);
             }
         }
+        vms
+    }
+
+    /// Forms the units and deals them over the threads, the largest VM
+    /// first to the least loaded; idle CPUs stay here. A VM whose CPUs,
+    /// kept together, would load a thread beyond its share (the CPUs with
+    /// work over the threads, rounded up) is split: its CPUs go one by one
+    /// to the least loaded threads, and it is shared behind a lock
+    /// (`run`). With no unit to run, the batch is one quantum.
+    fn deal(&mut self, q: &mut Quantum<'_>) -> (Vec<Job>, Arc<Cut>) {
+        let vms = self.gather(q);
         let quanta = if vms.is_empty() { 1 } else { q.quanta.max(1) };
         let cut = Arc::new(Cut::new(quanta));
         let threads = self.threads();
-        let waker = Arc::new(Waker::default());
-        let mut jobs: Vec<Job> = (0..threads)
-            .map(|_| Job {
-                units: Vec::new(),
-                trace: Trace {
-                    enabled: q.trace.enabled,
-                    engine_insns: q.trace.engine_insns,
-                    ..Trace::default()
-                },
-                start: q.start,
-                quantum: q.quantum,
-                limit: q.limit,
-                cut: Arc::clone(&cut),
-                waker: Arc::clone(&waker),
-                cost: q.cost,
-                started: VecDeque::new(),
-                shootdowns: Vec::new(),
-                part_quanta: 0,
-                part_waits: 0,
-            })
-            .collect();
+        let mut jobs = empty_jobs(q, threads, &cut);
         // A CPU whose VCPU waits costs a thread little: only CPUs with a
         // runnable VCPU count, and only they are spread.
         let busy_of = |h: &VmHeld, lents: &[Lent]| -> Vec<bool> {
@@ -504,6 +492,32 @@ fn units_of(
                 work: Work::default(),
             };
             (t, unit)
+        })
+        .collect()
+}
+
+/// One job a thread, with no unit yet: the batch's bounds, its cut and
+/// its waker shared by all.
+fn empty_jobs(q: &Quantum<'_>, threads: usize, cut: &Arc<Cut>) -> Vec<Job> {
+    let waker = Arc::new(Waker::default());
+    (0..threads)
+        .map(|_| Job {
+            units: Vec::new(),
+            trace: Trace {
+                enabled: q.trace.enabled,
+                engine_insns: q.trace.engine_insns,
+                ..Trace::default()
+            },
+            start: q.start,
+            quantum: q.quantum,
+            limit: q.limit,
+            cut: Arc::clone(cut),
+            waker: Arc::clone(&waker),
+            cost: q.cost,
+            started: VecDeque::new(),
+            shootdowns: Vec::new(),
+            part_quanta: 0,
+            part_waits: 0,
         })
         .collect()
 }
