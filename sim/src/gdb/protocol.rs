@@ -174,19 +174,7 @@ impl Session {
             }
             b'q' => self.query(t, arg),
             b'Q' if arg == b"StartNoAckMode" => reply("OK"),
-            b'H' => {
-                let Some((&which, rest)) = arg.split_first() else {
-                    return err(1);
-                };
-                match (which, thread_sel(rest)) {
-                    (b'g', Some(ThreadSel::One(n))) if self.valid(t, n) => self.g_thread = n,
-                    (b'g', Some(ThreadSel::All | ThreadSel::Any)) => {}
-                    (b'c', Some(ThreadSel::One(n))) if self.valid(t, n) => self.c_thread = Some(n),
-                    (b'c', Some(ThreadSel::All | ThreadSel::Any)) => self.c_thread = None,
-                    _ => return err(1),
-                }
-                reply("OK")
-            }
+            b'H' => self.select_thread(t, arg),
             b'T' => match thread_sel(arg) {
                 Some(ThreadSel::One(n)) if self.valid(t, n) => reply("OK"),
                 _ => err(1),
@@ -215,97 +203,125 @@ impl Session {
                 Some(v) => reply(format!("{v:016x}")),
                 None => err(1),
             },
-            b'P' => {
-                let Some(eq) = arg.iter().position(|&b| b == b'=') else {
-                    return err(1);
-                };
-                let n = arg.get(..eq).and_then(hex_usize);
-                let v = arg.get(eq + 1..).and_then(hex_bytes);
-                match (n, v) {
-                    (Some(n), Some(v)) if v.len() == 8 => {
-                        let mut w = [0u8; 8];
-                        w.copy_from_slice(&v);
-                        if t.write_register(self.g_thread, n, u64::from_be_bytes(w)) {
-                            reply("OK")
-                        } else {
-                            err(2)
-                        }
-                    }
-                    _ => err(1),
-                }
-            }
-            b'm' => {
-                let Some((addr, len)) = addr_len(arg) else {
-                    return err(1);
-                };
-                if len > MAX_PACKET / 2 {
-                    return err(2);
-                }
-                let mut buf = vec![0u8; len];
-                if t.read_memory(self.g_thread, addr, &mut buf) {
-                    reply(to_hex(&buf))
-                } else {
-                    err(3)
-                }
-            }
-            b'M' | b'X' => {
-                let head = arg
-                    .iter()
-                    .position(|&b| b == b':')
-                    .and_then(|colon| Some((colon, arg.get(..colon).and_then(addr_len)?)));
-                let Some((colon, (addr, len))) = head else {
-                    // Not a memory write at all: an unknown command.
-                    return if cmd == b'X' { reply("") } else { err(1) };
-                };
-                let data = arg.get(colon + 1..).unwrap_or(&[]);
-                let bytes = if cmd == b'M' {
-                    hex_bytes(data)
-                } else {
-                    Some(data.to_vec())
-                };
-                match bytes {
-                    Some(b) if b.len() == len => {
-                        if b.is_empty() || t.write_memory(self.g_thread, addr, &b) {
-                            reply("OK")
-                        } else {
-                            err(3)
-                        }
-                    }
-                    _ => err(1),
-                }
-            }
+            b'P' => self.write_one_register(t, arg),
+            b'm' => self.read_memory(t, arg),
+            b'M' | b'X' => self.write_memory(t, cmd == b'X', arg),
             b'Z' | b'z' => self.point(t, cmd == b'Z', arg),
-            b'c' | b'C' | b's' | b'S' => {
-                let step = matches!(cmd, b's' | b'S');
-                // `c ADDR` resumes at ADDR; `C sig[;ADDR]` likewise.
-                let addr = if matches!(cmd, b'c' | b's') {
-                    arg
-                } else {
-                    arg.iter()
-                        .position(|&b| b == b';')
-                        .and_then(|i| arg.get(i + 1..))
-                        .unwrap_or(&[])
-                };
-                if !addr.is_empty() {
-                    match hex_u64(addr) {
-                        Some(a) => {
-                            let _ = t.write_register(self.resume_thread(), regnum::PC, a);
-                        }
-                        None => return err(1),
-                    }
-                }
-                let thread = self.resume_thread();
-                Action::Resume(if step {
-                    Resume::Step(thread)
-                } else {
-                    Resume::Continue
-                })
-            }
+            b'c' | b'C' | b's' | b'S' => self.resume(t, cmd, arg),
             b'v' => self.v_packet(t, arg),
             b'D' => Action::Detach,
             b'k' => Action::Kill,
             _ => reply(""),
         }
+    }
+
+    /// `Hg` / `Hc`: the thread later register and memory packets, or
+    /// continues and steps, apply to.
+    fn select_thread(&mut self, t: &dyn Target, arg: &[u8]) -> Action {
+        let Some((&which, rest)) = arg.split_first() else {
+            return err(1);
+        };
+        match (which, thread_sel(rest)) {
+            (b'g', Some(ThreadSel::One(n))) if self.valid(t, n) => self.g_thread = n,
+            (b'g', Some(ThreadSel::All | ThreadSel::Any)) => {}
+            (b'c', Some(ThreadSel::One(n))) if self.valid(t, n) => self.c_thread = Some(n),
+            (b'c', Some(ThreadSel::All | ThreadSel::Any)) => self.c_thread = None,
+            _ => return err(1),
+        }
+        reply("OK")
+    }
+
+    /// `P n=value`.
+    fn write_one_register(&mut self, t: &mut dyn Target, arg: &[u8]) -> Action {
+        let Some(eq) = arg.iter().position(|&b| b == b'=') else {
+            return err(1);
+        };
+        let n = arg.get(..eq).and_then(hex_usize);
+        let v = arg.get(eq + 1..).and_then(hex_bytes);
+        match (n, v) {
+            (Some(n), Some(v)) if v.len() == 8 => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&v);
+                if t.write_register(self.g_thread, n, u64::from_be_bytes(w)) {
+                    reply("OK")
+                } else {
+                    err(2)
+                }
+            }
+            _ => err(1),
+        }
+    }
+
+    /// `m addr,len`.
+    fn read_memory(&mut self, t: &mut dyn Target, arg: &[u8]) -> Action {
+        let Some((addr, len)) = addr_len(arg) else {
+            return err(1);
+        };
+        if len > MAX_PACKET / 2 {
+            return err(2);
+        }
+        let mut buf = vec![0u8; len];
+        if t.read_memory(self.g_thread, addr, &mut buf) {
+            reply(to_hex(&buf))
+        } else {
+            err(3)
+        }
+    }
+
+    /// `M addr,len:hex` or, `binary`, `X addr,len:bytes`.
+    fn write_memory(&mut self, t: &mut dyn Target, binary: bool, arg: &[u8]) -> Action {
+        let head = arg
+            .iter()
+            .position(|&b| b == b':')
+            .and_then(|colon| Some((colon, arg.get(..colon).and_then(addr_len)?)));
+        let Some((colon, (addr, len))) = head else {
+            // Not a memory write at all: an unknown command.
+            return if binary { reply("") } else { err(1) };
+        };
+        let data = arg.get(colon + 1..).unwrap_or(&[]);
+        let bytes = if binary {
+            Some(data.to_vec())
+        } else {
+            hex_bytes(data)
+        };
+        match bytes {
+            Some(b) if b.len() == len => {
+                if b.is_empty() || t.write_memory(self.g_thread, addr, &b) {
+                    reply("OK")
+                } else {
+                    err(3)
+                }
+            }
+            _ => err(1),
+        }
+    }
+
+    /// `c`, `C`, `s`, `S`: continue or step, perhaps from a new address.
+    fn resume(&mut self, t: &mut dyn Target, cmd: u8, arg: &[u8]) -> Action {
+        let step = matches!(cmd, b's' | b'S');
+        // `c ADDR` resumes at ADDR; `C sig[;ADDR]` likewise.
+        let addr = if matches!(cmd, b'c' | b's') {
+            arg
+        } else {
+            arg.iter()
+                .position(|&b| b == b';')
+                .and_then(|i| arg.get(i + 1..))
+                .unwrap_or(&[])
+        };
+        if !addr.is_empty() {
+            match hex_u64(addr) {
+                Some(a) => {
+                    let _ = t.write_register(self.resume_thread(), regnum::PC, a);
+                }
+                None => return err(1),
+            }
+        }
+        let thread = self.resume_thread();
+        Action::Resume(if step {
+            Resume::Step(thread)
+        } else {
+            Resume::Continue
+        })
     }
 
     fn point(&mut self, t: &mut dyn Target, insert: bool, arg: &[u8]) -> Action {
