@@ -4,8 +4,13 @@
 use sim::hv::{cp0::reg::NAMES as CP0_NAMES, ExcCode, Mode};
 
 use super::text::Layer;
-use super::{Access, GuestInsn, Half, MonEvent, Place, Record, ScanOutcome};
-use crate::coalesce::state::Cut;
+use super::{GuestInsn, Half, MonEvent, Place, Record};
+
+mod io;
+mod scan;
+
+use io::{coalesce, ring};
+use scan::Scan;
 
 /// A monitor trace line whose event is not one the format defines.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -203,30 +208,9 @@ impl Reader {
             (s.hex32()? == target && s.lit(")")).then_some(())?;
             MonEvent::Trampoline { vector, target }
         } else if s.lit("patch ") {
-            let pc = s.hex32()?;
-            s.lit(": ").then_some(())?;
-            let from = insn(s.until(" -> ")?);
-            let to = insn(s.until(": ")?);
-            let _register = s.until(" through the commpage at ")?;
-            let slot = u16::try_from(s.hex()?).ok()?;
-            s.lit(", no trap from now on").then_some(())?;
-            MonEvent::Patch { pc, from, to, slot }
+            patch(&mut s)?
         } else if s.lit("compose V ") {
-            let va = s.hex32()?;
-            s.lit(" (guest ASID ").then_some(())?;
-            let guest_asid = s.dec()?;
-            s.lit("): even ").then_some(())?;
-            let even = half(s.until(", odd ")?)?;
-            let odd = half(s.until("; real TLB[")?)?;
-            let index = s.dec()?;
-            s.lit("] ASID ").then_some(())?;
-            MonEvent::Composed {
-                va,
-                guest_asid,
-                halves: [even, odd],
-                masid: s.dec()?,
-                index,
-            }
+            composed(&mut s)?
         } else if s.lit("L2TLB hit for V ") {
             let va = s.hex32()?;
             s.lit(": real TLB[").then_some(())?;
@@ -261,30 +245,68 @@ impl Reader {
             s.lit(" instructions").then_some(())?;
             MonEvent::BtTranslate { pc, insns }
         } else if s.lit("region ") {
-            let page = s.hex32()?;
-            let translated = if s.lit(": direct -> translated (") {
-                true
-            } else {
-                s.lit(": translated -> direct (").then_some(())?;
-                false
-            };
-            let why = s.dec()?;
-            let tail = if translated {
-                " exits in its window)"
-            } else {
-                " instructions without a privileged one)"
-            };
-            s.lit(tail).then_some(())?;
-            MonEvent::BtSwitch {
-                page,
-                translated,
-                why,
-            }
+            region_switch(&mut s)?
         } else {
             return None;
         };
         s.done().then_some(e)
     }
+}
+
+/// `patch PC: FROM -> TO: REG through the commpage at SLOT, no trap from
+/// now on`, after `patch `.
+fn patch(s: &mut Scan<'_>) -> Option<MonEvent> {
+    let pc = s.hex32()?;
+    s.lit(": ").then_some(())?;
+    let from = insn(s.until(" -> ")?);
+    let to = insn(s.until(": ")?);
+    let _register = s.until(" through the commpage at ")?;
+    let slot = u16::try_from(s.hex()?).ok()?;
+    s.lit(", no trap from now on").then_some(())?;
+    Some(MonEvent::Patch { pc, from, to, slot })
+}
+
+/// A composed TLB entry, after `compose V `.
+fn composed(s: &mut Scan<'_>) -> Option<MonEvent> {
+    let va = s.hex32()?;
+    s.lit(" (guest ASID ").then_some(())?;
+    let guest_asid = s.dec()?;
+    s.lit("): even ").then_some(())?;
+    let even = half(s.until(", odd ")?)?;
+    let odd = half(s.until("; real TLB[")?)?;
+    let index = s.dec()?;
+    s.lit("] ASID ").then_some(())?;
+    Some(MonEvent::Composed {
+        va,
+        guest_asid,
+        halves: [even, odd],
+        masid: s.dec()?,
+        index,
+    })
+}
+
+/// A page's switch between direct execution and translation, after
+/// `region `.
+fn region_switch(s: &mut Scan<'_>) -> Option<MonEvent> {
+    let page = s.hex32()?;
+    let translated = if s.lit(": direct -> translated (") {
+        true
+    } else {
+        s.lit(": translated -> direct (").then_some(())?;
+        false
+    };
+    let why = s.dec()?;
+    let tail = if translated {
+        " exits in its window)"
+    } else {
+        " instructions without a privileged one)"
+    };
+    s.lit(tail).then_some(())?;
+    Some(MonEvent::BtSwitch {
+        page,
+        translated,
+        why,
+    })
 }
 
 /// `run the translated block at PC (N instructions)`.
@@ -417,204 +439,6 @@ fn half(t: &str) -> Option<Half> {
     s.lit(" -> M ").then_some(())?;
     let mpa = s.hex()?;
     s.done().then_some(Half::Mapped { gpa, mpa })
-}
-
-/// ` scan at …`, ` block at …`, `: the block at … dropped` (after `coalesce`).
-fn coalesce(t: &str) -> Option<MonEvent> {
-    let mut s = Scan(t);
-    let e = if s.lit(" scan at ") {
-        let pc = s.hex32()?;
-        s.lit(": ").then_some(())?;
-        let scanned = s.dec()?;
-        s.lit(" instructions followed; ").then_some(())?;
-        let outcome = if s.lit("single access recorded") {
-            ScanOutcome::Single
-        } else if s.lit("block of ") {
-            let size = s.dec()?;
-            s.lit(" instructions with ").then_some(())?;
-            let accesses = s.dec()?;
-            s.lit(" accesses recorded (saves ").then_some(())?;
-            let saving = s.dec()?;
-            s.lit(" cycles)").then_some(())?;
-            ScanOutcome::Block {
-                size,
-                accesses,
-                saving,
-            }
-        } else if s.lit("a block with ") {
-            let accesses = s.dec()?;
-            s.lit(" accesses declined (it would cost ").then_some(())?;
-            let cost = s.dec()?;
-            s.lit(" cycles more than the exits it saves); single access recorded")
-                .then_some(())?;
-            ScanOutcome::Declined { accesses, cost }
-        } else {
-            return None;
-        };
-        MonEvent::CoalesceScan {
-            pc,
-            scanned,
-            outcome,
-        }
-    } else if s.lit(" block at ") {
-        let pc = s.hex32()?;
-        s.lit(": ").then_some(())?;
-        let insns = s.dec()?;
-        s.lit(" instructions, ").then_some(())?;
-        let n: usize = s.dec()?;
-        s.lit(" device accesses [").then_some(())?;
-        let list = s.until("], resume at ")?;
-        let accesses = if list.is_empty() {
-            Vec::new()
-        } else {
-            list.split(", ").map(access).collect::<Option<Vec<_>>>()?
-        };
-        (accesses.len() == n).then_some(())?;
-        let resume = s.hex32()?;
-        let cut = if s.lit(" (ended early: ") {
-            let why = s.until(")")?;
-            Some(Cut::ALL.into_iter().find(|c| c.describe() == why)?)
-        } else {
-            None
-        };
-        MonEvent::CoalesceBlock {
-            pc,
-            insns,
-            accesses,
-            resume,
-            cut,
-        }
-    } else if s.lit(": the block at ") {
-        let pc = s.hex32()?;
-        s.lit(" no longer hashes the same: entry dropped")
-            .then_some(())?;
-        MonEvent::CoalesceDrop { pc }
-    } else {
-        return None;
-    };
-    s.done().then_some(e)
-}
-
-/// `write W at P GPA <- V` / `read W at P GPA -> V`.
-fn access(t: &str) -> Option<Access> {
-    let mut s = Scan(t);
-    let write = s.read_or_write()?;
-    s.lit(" ").then_some(())?;
-    let width = s.dec()?;
-    s.lit(" at P ").then_some(())?;
-    let gpa = s.hex()?;
-    s.lit(if write { " <- " } else { " -> " }).then_some(())?;
-    let value = s.hex()?;
-    s.done().then_some(Access {
-        gpa,
-        width,
-        value,
-        write,
-    })
-}
-
-/// `write 1 bytes at P …: V queued (N in the ring)` / `N queued writes …`.
-fn ring(t: &str) -> Option<MonEvent> {
-    let mut s = Scan(t);
-    let e = if s.lit("write 1 bytes at P ") {
-        let gpa = s.hex()?;
-        s.lit(": ").then_some(())?;
-        let value = s.hex()?;
-        s.lit(" queued (").then_some(())?;
-        let queued = s.dec()?;
-        s.lit(" in the ring)").then_some(())?;
-        MonEvent::RingQueue { gpa, value, queued }
-    } else {
-        let writes = s.dec()?;
-        s.lit(" queued writes delivered to the device")
-            .then_some(())?;
-        MonEvent::RingFlush { writes }
-    };
-    s.done().then_some(e)
-}
-
-/// A cursor over an event's text.
-struct Scan<'a>(&'a str);
-
-impl<'a> Scan<'a> {
-    /// Consumes `lit` if the text goes on with it.
-    fn lit(&mut self, lit: &str) -> bool {
-        match self.0.strip_prefix(lit) {
-            Some(rest) => {
-                self.0 = rest;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The text up to `end`, consuming both.
-    fn until(&mut self, end: &str) -> Option<&'a str> {
-        let (head, rest) = self.0.split_once(end)?;
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn token(&mut self, ok: impl Fn(char) -> bool) -> &'a str {
-        let n = self.0.find(|c: char| !ok(c)).unwrap_or(self.0.len());
-        let (tok, rest) = self.0.split_at(n);
-        self.0 = rest;
-        tok
-    }
-
-    /// A decimal number (signed types take a leading `-`).
-    fn dec<T: std::str::FromStr>(&mut self) -> Option<T> {
-        let neg = self.lit("-");
-        let digits = self.token(|c| c.is_ascii_digit());
-        if digits.is_empty() {
-            return None;
-        }
-        let text = if neg {
-            format!("-{digits}")
-        } else {
-            digits.to_string()
-        };
-        text.parse().ok()
-    }
-
-    /// `0x…`.
-    fn hex(&mut self) -> Option<u64> {
-        self.lit("0x").then_some(())?;
-        let digits = self.token(|c| c.is_ascii_hexdigit());
-        u64::from_str_radix(digits, 16).ok()
-    }
-
-    fn hex32(&mut self) -> Option<u32> {
-        self.hex().and_then(|v| u32::try_from(v).ok())
-    }
-
-    fn whole_hex32(&mut self) -> Option<u32> {
-        let v = self.hex32()?;
-        self.done().then_some(v)
-    }
-
-    fn read_or_write(&mut self) -> Option<bool> {
-        if self.lit("write") {
-            Some(true)
-        } else if self.lit("read") {
-            Some(false)
-        } else {
-            None
-        }
-    }
-
-    /// An optional `, BadVAddr VA`.
-    fn badvaddr(&mut self) -> Option<Option<u32>> {
-        if self.lit(", BadVAddr ") {
-            self.hex32().map(Some)
-        } else {
-            Some(None)
-        }
-    }
-
-    fn done(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 #[cfg(test)]
