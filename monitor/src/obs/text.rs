@@ -108,27 +108,21 @@ pub fn event_text(names: &[String], e: &MonEvent) -> String {
             if *bd {
                 t.push_str(" (in a delay slot)");
             }
-            if let Some(b) = badvaddr {
-                let _ = write!(t, ", BadVAddr {}", hex(*b));
-            }
-            t
+            with_badvaddr(t, *badvaddr)
         }
         MonEvent::Reflect {
             code,
             epc,
             vector,
             badvaddr,
-        } => {
-            let mut t = format!(
+        } => with_badvaddr(
+            format!(
                 "reflect {code} to the guest: EPC {}, vector {}",
                 hex(*epc),
                 hex(*vector)
-            );
-            if let Some(b) = badvaddr {
-                let _ = write!(t, ", BadVAddr {}", hex(*b));
-            }
-            t
-        }
+            ),
+            *badvaddr,
+        ),
         MonEvent::Trampoline { vector, target } => format!(
             "follow the trampoline at {} to {} (k0 = {})",
             hex(*vector),
@@ -213,49 +207,18 @@ pub fn event_text(names: &[String], e: &MonEvent) -> String {
             pc,
             scanned,
             outcome,
-        } => {
-            let what = match outcome {
-                ScanOutcome::Declined { accesses, cost } => format!(
-                    "a block with {accesses} accesses declined (it would cost {cost} cycles more than the exits it saves); single access recorded"
-                ),
-                ScanOutcome::Block {
-                    size,
-                    accesses,
-                    saving,
-                } => format!(
-                    "block of {size} instructions with {accesses} accesses recorded (saves {saving} cycles)"
-                ),
-                ScanOutcome::Single => "single access recorded".to_string(),
-            };
-            format!(
-                "coalesce scan at {}: {scanned} instructions followed; {what}",
-                hex(*pc)
-            )
-        }
+        } => format!(
+            "coalesce scan at {}: {scanned} instructions followed; {}",
+            hex(*pc),
+            scan_outcome(outcome)
+        ),
         MonEvent::CoalesceBlock {
             pc,
             insns,
             accesses,
             resume,
             cut,
-        } => {
-            let mut t = format!(
-                "coalesce block at {}: {insns} instructions, {} device accesses [",
-                hex(*pc),
-                accesses.len()
-            );
-            for (i, a) in accesses.iter().enumerate() {
-                if i > 0 {
-                    t.push_str(", ");
-                }
-                t.push_str(&access(a));
-            }
-            let _ = write!(t, "], resume at {}", hex(*resume));
-            if let Some(c) = cut {
-                let _ = write!(t, " (ended early: {})", c.describe());
-            }
-            t
-        }
+        } => coalesce_block(*pc, *insns, accesses, *resume, cut.as_ref()),
         MonEvent::CoalesceDrop { pc } => format!(
             "coalesce: the block at {} no longer hashes the same: entry dropped",
             hex(*pc)
@@ -291,6 +254,57 @@ pub fn event_text(names: &[String], e: &MonEvent) -> String {
             hex(*page)
         ),
     }
+}
+
+/// `t`, with the faulting address for the codes that set one.
+fn with_badvaddr(mut t: String, badvaddr: Option<u32>) -> String {
+    if let Some(b) = badvaddr {
+        let _ = write!(t, ", BadVAddr {}", hex(b));
+    }
+    t
+}
+
+/// What a coalescing scan recorded, after its "instructions followed; ".
+fn scan_outcome(outcome: &ScanOutcome) -> String {
+    match outcome {
+        ScanOutcome::Declined { accesses, cost } => format!(
+            "a block with {accesses} accesses declined (it would cost {cost} cycles more than the exits it saves); single access recorded"
+        ),
+        ScanOutcome::Block {
+            size,
+            accesses,
+            saving,
+        } => format!(
+            "block of {size} instructions with {accesses} accesses recorded (saves {saving} cycles)"
+        ),
+        ScanOutcome::Single => "single access recorded".to_string(),
+    }
+}
+
+/// A block of device accesses emulated in one event, each access listed.
+fn coalesce_block(
+    pc: u32,
+    insns: u32,
+    accesses: &[Access],
+    resume: u32,
+    cut: Option<&crate::coalesce::state::Cut>,
+) -> String {
+    let mut t = format!(
+        "coalesce block at {}: {insns} instructions, {} device accesses [",
+        hex(pc),
+        accesses.len()
+    );
+    for (i, a) in accesses.iter().enumerate() {
+        if i > 0 {
+            t.push_str(", ");
+        }
+        t.push_str(&access(a));
+    }
+    let _ = write!(t, "], resume at {}", hex(resume));
+    if let Some(c) = cut {
+        let _ = write!(t, " (ended early: {})", c.describe());
+    }
+    t
 }
 
 fn half(h: Half) -> String {
