@@ -41,9 +41,9 @@
 //!    `lower::block_signature` for the host ISA's default calling
 //!    convention (the platform's C convention, the one Rust's `extern "C"`
 //!    uses): three pointers, a 64-bit integer and a pointer in, a 32-bit
-//!    integer out, which is [`BlockFn`]. The callouts are called with
+//!    integer out, which is `BlockFn`. The callouts are called with
 //!    `lower::load_signature` and `lower::store_signature`, which match
-//!    [`LoadFn`] and [`StoreFn`] in the same way. The generated code reads
+//!    `LoadFn` and `StoreFn` in the same way. The generated code reads
 //!    and writes only: the 32 `u64`s at `gpr` (constant offsets 0..256), the
 //!    fields of the `#[repr(C)]` [`State`] at `state` (offsets from
 //!    `offset_of!`), the `#[repr(C)]` `fast::Tables` at `tables`, what those

@@ -22,7 +22,7 @@ pub(crate) const MAX_PASSES: u32 = 4096;
 
 impl Jit {
     /// If the links lead from block `head` back to it through at most
-    /// [`MAX_MEMBERS`] blocks, compiles that loop and makes it what a run
+    /// `MAX_MEMBERS` blocks, compiles that loop and makes it what a run
     /// of `head` (or a link to it) enters; if `head` is in a loop already,
     /// compiles that one again if links were made between its members
     /// since (`relink`). False: no such loop or no new link, `head`

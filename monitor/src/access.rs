@@ -186,7 +186,7 @@ impl<'a, W: Wide<'a>> GuestCtx<'a, W> {
 }
 
 /// The engine's instructions for a VCPU of a VM split over threads, run
-/// outside the VM's lock: the data path as held ([`GuestCtx::read`]: RAM
+/// outside the VM's lock: the data path as held (`GuestCtx::read`: RAM
 /// without the lock), every privileged instruction under the lock by the
 /// held context's own emulation, so each has one implementation. (Kernel
 /// code that computes runs in parallel; its MFC0s, MTC0s, TLB writes and

@@ -254,7 +254,7 @@ impl Shootdown {
         }
     }
 
-    /// The same VAs as L2TLB pair numbers (VA[31:13]), for `L2Tlb::drop_range`.
+    /// The same VAs as L2TLB pair numbers (VA\[31:13\]), for `L2Tlb::drop_range`.
     pub fn pairs(&self) -> (u32, u32) {
         match *self {
             Shootdown::Range { first, last } => (first >> 13, last >> 13),

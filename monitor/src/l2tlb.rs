@@ -25,7 +25,7 @@ const SLOTS: usize = 1024;
 /// A composed 8 KB page pair, for one guest ASID (or global).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct L2Entry {
-    /// VA[31:13].
+    /// VA\[31:13\].
     pub vpn2: u32,
     pub guest_asid: u8,
     pub global: bool,
@@ -79,7 +79,7 @@ impl L2Tlb {
     }
     // lab l2tlb: end insert
 
-    /// Drops every pair, of any ASID, with VA[31:13] in `first..=last`.
+    /// Drops every pair, of any ASID, with VA\[31:13\] in `first..=last`.
     // lab l2tlb: begin drop-range
     pub fn drop_range(&mut self, first: u32, last: u32) {
         let pairs = last.saturating_sub(first) as usize + 1;

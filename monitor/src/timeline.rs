@@ -2,7 +2,7 @@
 //! each run at the first quantum boundary at or after its moment, where
 //! every CPU is between instructions (`../shared/docs/design.md` §8).
 //! Parsing lives here so that every front end reads the same language;
-//! [`crate::virt::Host`] carries the actions out.
+//! [`crate::host::Host`] carries the actions out.
 
 use crate::spec::VmSpec;
 

@@ -6,7 +6,7 @@
 //! a VCPU of VM `vm0` (VCPU i pinned to CPU i), moves the board into the VM and
 //! gives it an identity pmap built as one range; [`devirtualize`] checks
 //! that the VM can run on the bare machine again and loads each VCPU's
-//! state back into its CPU with exits off. [`Host`] owns whichever of the
+//! state back into its CPU with exits off. [`Host`](crate::host::Host) owns whichever of the
 //! machine or the monitor runs and carries out the run's timeline.
 
 use std::collections::VecDeque;
@@ -335,7 +335,7 @@ pub(crate) fn devirtualize_refusal(m: &Monitor) -> Option<String> {
 /// Hands the machine back to the kernel in VM `vm0`: each VCPU's
 /// registers, CP0 and TLB go into the CPU of the same number, the board
 /// returns to the machine, exits go off. Refused, with the monitor given
-/// back untouched, when [`devirtualize_refusal`] says why.
+/// back untouched, when `devirtualize_refusal` says why.
 pub fn devirtualize(m: Box<Monitor>) -> Result<(Box<Machine>, Switch), (Box<Monitor>, String)> {
     devirtualize_with(m, crate::remap::RemapIndex::Backmap)
 }

@@ -22,13 +22,13 @@ pub struct Timing {
     pub mult: u64,
     /// DIV/DIVU result latency (GCC `r4k_idiv`).
     pub div: u64,
-    /// DMULT/DMULTU result latency (commonly quoted; [U]).
+    /// DMULT/DMULTU result latency (commonly quoted; \[U\]).
     pub dmult: u64,
-    /// DDIV/DDIVU result latency (commonly quoted; [U]).
+    /// DDIV/DDIVU result latency (commonly quoted; \[U\]).
     pub ddiv: u64,
-    /// Exception entry: the pipeline is flushed and refetched (≈7–8, [U]).
+    /// Exception entry: the pipeline is flushed and refetched (≈7–8, \[U\]).
     pub exception: u64,
-    /// ERET: like a taken jump without a delay slot (≈3, [U]).
+    /// ERET: like a taken jump without a delay slot (≈3, \[U\]).
     pub eret: u64,
     /// An uncached access to a device register (system-dependent; modelling choice).
     pub mmio: u64,

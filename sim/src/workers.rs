@@ -110,7 +110,7 @@ impl<J> Drop for Pool<J> {
 /// Receives from `rx`, looking a little before blocking ([`look`]): the
 /// other side is usually less than a batch's work away. With only 64
 /// yields (some 30 µs) about half the monitor's hand-offs of two VMs
-/// blocked; with [`LOOK`] almost none do (docs/history/parallel.md,
+/// blocked; with `LOOK` almost none do (docs/history/parallel.md,
 /// "Measured (the monitor in parallel)").
 pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
     let now = look(|| match rx.try_recv() {
@@ -123,7 +123,7 @@ pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
 
 /// Tries `attempt` until it gives a value, for a bounded time: a few spins,
 /// then yields that hand the core to whoever needs it, for at most
-/// [`LOOK`]; `None` if it never did, and the caller blocks. Everything the
+/// `LOOK`; `None` if it never did, and the caller blocks. Everything the
 /// parallel modes wait for (another thread's quantum, a batch coming back,
 /// a split VM's lock) is usually a fraction of a quantum's work away (tens
 /// of µs), and on this project's 2-core KVM guests a futex wake-up of a

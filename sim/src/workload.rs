@@ -56,7 +56,7 @@ impl Halt {
     }
 }
 
-/// [`mixed_integer_at`] halting on `halt`'s board.
+/// `mixed_integer_at` halting on `halt`'s board.
 pub fn mixed_integer_on(origin: u32, array: u32, outer: u32, halt: Halt) -> Asm {
     use Reg as R;
     let mut a = Asm::new(origin);

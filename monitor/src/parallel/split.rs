@@ -6,7 +6,7 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SplitPolicy {
     /// When its busy CPUs exceed a thread's share and its last batch was
-    /// mostly work outside the VM's lock ([`worth_splitting`]).
+    /// mostly work outside the VM's lock (`worth_splitting`).
     #[default]
     Auto,
     /// When its busy CPUs exceed a thread's share, whatever its work.

@@ -38,7 +38,7 @@ pub fn wait_for_copy(ctx: &mut GuestCtx<'_>, budget_end: u64) {
 
 /// Starts `job` while the guest runs (`--remap concurrent`): its first
 /// batch now, the others at the following quantum boundaries
-/// ([`advance`]); the monitor holds it until it is done.
+/// (`advance`); the monitor holds it until it is done.
 pub fn run_concurrent(m: &mut Monitor, mut job: Job) {
     advance(m, &mut job);
     m.remap = Some(job);

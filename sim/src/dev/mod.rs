@@ -1,6 +1,6 @@
 //! The board: GXemul testmips-compatible devices (`../shared/docs/board-testmips.md`,
 //! programming reference in docs/hardware.md). One file per device behind
-//! the small [`Device`] trait, and one registry ([`board`]) that routes
+//! the small [`Device`] trait, and one registry (`board`) that routes
 //! physical addresses to them, System/161 style.
 //!
 //! Effects on the machine as a whole (starting a CPU, halting) are queued as

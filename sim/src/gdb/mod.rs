@@ -1,5 +1,5 @@
 //! A GDB remote serial protocol stub, System/161 style: the front end
-//! ([`packet`] framing, [`protocol`] commands) knows nothing of MIPS
+//! (`packet` framing, `protocol` commands) knows nothing of MIPS
 //! beyond register numbers, and talks to a back end through the [`Target`]
 //! trait. [`MachineTarget`] debugs the bare machine; the monitor provides a
 //! target for one VM (`monitor::gdb`).

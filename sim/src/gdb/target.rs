@@ -4,7 +4,7 @@
 
 use crate::cpu::{Cp0, Regs};
 
-/// Registers in GDB's numbering for a 64-bit MIPS (see [`super::xml`]).
+/// Registers in GDB's numbering for a 64-bit MIPS (see `super::xml`).
 pub mod regnum {
     pub const STATUS: usize = 32;
     pub const LO: usize = 33;

@@ -5,15 +5,15 @@
 //! branch targets as absolute addresses.
 //!
 //! The text comes from three places, in this order:
-//! 1. [`objdump_rejects`]: words whose unused fields are not zero. The
+//! 1. `objdump_rejects`: words whose unused fields are not zero. The
 //!    decoder ignores those fields, objdump does not, and prints `.word`
 //!    (or `c0` for COP0 functions).
-//! 2. [`Disasm::alias`]: objdump's aliases, all in one `match`.
+//! 2. `Disasm::alias`: objdump's aliases, all in one `match`.
 //! 3. The operand [`Format`] of the table row.
 //!
 //! Reserved words print as objdump prints them: `.word\t0x…`, except the few
 //! encodings objdump still names for the R4000 (`jalx`, `bc0f`…, `cfc0`,
-//! `ctc0`), see [`Disasm::reserved`].
+//! `ctc0`), see `Disasm::reserved`.
 //!
 //! Everything is written into a [`fmt::Formatter`], so a caller can print an
 //! instruction without allocating: `write!(out, "{}", Disasm::new(word, pc))`.

@@ -1,4 +1,4 @@
-//! The instruction set: one encoding table ([`opcodes`]) feeding the decoder,
+//! The instruction set: one encoding table (`opcodes`) feeding the decoder,
 //! the disassembler and the assembler.
 
 pub mod asm;

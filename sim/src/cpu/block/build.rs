@@ -79,12 +79,12 @@ impl Block {
         vbase | u64::from(self.at[k % MAX_LEN]) << 2
     }
 
-    /// A translator's block of `insns` from `pc` (see [`build_straight`]).
+    /// A translator's block of `insns` from `pc` (see `build_straight`).
     pub fn straight(insns: &[Insn], pc: u64) -> Block {
         build_straight(insns, pc)
     }
 
-    /// A superblock of a translator's blocks (see [`build_chain`]).
+    /// A superblock of a translator's blocks (see `build_chain`).
     pub fn chain(parts: &[(&[Insn], u64, bool)]) -> Block {
         build_chain(parts)
     }

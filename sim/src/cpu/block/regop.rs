@@ -163,7 +163,7 @@ impl MemOp {
 /// own: `run` does what `execute` does to the registers; the caller does
 /// what `execute` asks of its context around it (for a read of HI or LO,
 /// the wait for a multiplication in flight, `ExecContext::hilo_read`, before;
-/// for a multiplication, `ExecContext::muldiv` with [`MulDiv::Mult`]).
+/// for a multiplication, `ExecContext::muldiv` with [`MulDiv::Mult`](crate::cpu::exec::MulDiv::Mult)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HiLoOp(Uop);
 
