@@ -3,7 +3,6 @@
 //! `--runs` runs, with min and max, because these machines are shared and
 //! noisy. Speed is never asserted; CI runs `--quick` only to prove it works.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -472,11 +471,10 @@ fn kit_consolidation(n: usize, runs: usize) -> anyhow::Result<ConsolidationRow> 
 
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let runs = if args.quick { 1 } else { args.runs };
-    let passes = if args.quick { 200 } else { 4000 };
     let mut r = Results {
-        machine: machine_description(),
-        load_at_start: load_average(),
-        date: today(),
+        machine: crate::benchpage::machine_description(),
+        load_at_start: crate::benchpage::load_average(),
+        date: crate::benchpage::today(),
         quick: args.quick,
         runs,
         ..Results::default()
@@ -486,15 +484,45 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let mut table = String::new();
         crate::benchpar::render(&r.parallel, &mut table);
         crate::out::print(&table)?;
-        if let Some(path) = &args.json {
-            std::fs::write(path, serde_json::to_string_pretty(&r)?)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        }
-        return Ok(());
+        return write_json(args.json.as_deref(), &r);
     }
+    measure_speed(&mut r, args.quick, runs)?;
+    measure_virtualization(&mut r, args.quick, runs)?;
+    for n in [1, 2, 4, 8] {
+        r.consolidation.push(kit_consolidation(n, runs)?);
+    }
+    r.policies = crate::benchbt::measure(args.quick, runs)?;
+    r.coalesce = crate::benchio::measure(args.quick)?;
+    r.remap = crate::benchremap::measure(args.quick)?;
+    r.parallel = crate::benchpar::measure(args.quick, runs)?;
+    if args.peers {
+        run_peers(&mut r, args.quick);
+    }
+    let table = crate::benchpage::render(&r);
+    crate::out::print(&table)?;
+    write_json(args.json.as_deref(), &r)?;
+    if let Some(path) = &args.doc {
+        std::fs::write(path, crate::benchpage::render_doc(&r, &table))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `--json FILE`: the raw figures.
+fn write_json(path: Option<&std::path::Path>, r: &Results) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    std::fs::write(path, serde_json::to_string_pretty(r)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// The native speed table: the bare-metal workload on each tier and on
+/// every CPU, and kestrel's bench booted on 1 and 4 CPUs.
+fn measure_speed(r: &mut Results, quick: bool, runs: usize) -> anyhow::Result<()> {
+    let passes = if quick { 200 } else { 4000 };
     let bare = to_image(workload::mixed_integer(0x8000_1000, passes))?;
     let smp = to_image(workload::mixed_integer_smp(0x8000_1000, passes, 4))?;
-    let windowed = workload::windowed_mixed_integer(passes).map_err(anyhow::Error::msg)?;
     r.speed.push(speed("bare-metal integer", &bare, 1, runs)?);
     r.speed.extend(tier_speed(&bare, runs)?);
     match speed("bare-metal integer (every CPU)", &smp, 4, runs) {
@@ -507,6 +535,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "kestrel-bench on 4 CPUs: idle CPUs execute WAIT, so their cycles pass without instructions."
             .to_string(),
     );
+    Ok(())
+}
+
+/// The virtualization cost table: kestrel's bench programs, then the
+/// built-in microbenchmarks, natively and under the monitor.
+fn measure_virtualization(r: &mut Results, quick: bool, runs: usize) -> anyhow::Result<()> {
+    let passes = if quick { 200 } else { 4000 };
+    let windowed = workload::windowed_mixed_integer(passes).map_err(anyhow::Error::msg)?;
     r.virtualization.extend(kit_virtualization(runs)?);
     r.notes.push(
         "kestrel rows: cycles are what the guest measured (CP0 Count x 2 around \
@@ -529,50 +565,36 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         &windowed,
         runs,
     )?);
-    let n = if args.quick { 2_000 } else { 20_000 };
+    let n = if quick { 2_000 } else { 20_000 };
     let syscalls = workload::syscall_loop(n).map_err(anyhow::Error::msg)?;
     r.virtualization.push(virtualization(
         "synthetic syscall (built-in minikernel)",
         &syscalls,
         runs,
     )?);
-    let rounds = if args.quick { 20 } else { 200 };
+    let rounds = if quick { 20 } else { 200 };
     let tlb = workload::tlb_stress(rounds).map_err(anyhow::Error::msg)?;
     r.virtualization.push(virtualization(
         "synthetic tlbstress (built-in minikernel)",
         &tlb,
         runs,
     )?);
-    for n in [1, 2, 4, 8] {
-        r.consolidation.push(kit_consolidation(n, runs)?);
-    }
-    r.policies = crate::benchbt::measure(args.quick, runs)?;
-    r.coalesce = crate::benchio::measure(args.quick)?;
-    r.remap = crate::benchremap::measure(args.quick)?;
-    r.parallel = crate::benchpar::measure(args.quick, runs)?;
-    if args.peers {
-        progress("peers: bench/peers.sh (GXemul, QEMU)");
-        let passes = if args.quick { "2000" } else { "20000" };
-        let out = std::process::Command::new("bash")
-            .arg(crate::run::images_dir().join("../../bench/peers.sh"))
-            .arg(passes)
-            .output();
-        match out {
-            Ok(o) => r.peers = String::from_utf8_lossy(&o.stdout).trim().to_string(),
-            Err(e) => r.notes.push(format!("peers not run: {e}")),
-        }
-    }
-    let table = render(&r);
-    crate::out::print(&table)?;
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&r)?)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    }
-    if let Some(path) = &args.doc {
-        std::fs::write(path, render_doc(&r, &table))
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    }
     Ok(())
+}
+
+/// `--peers`: bench/peers.sh runs the same bare-metal workload on GXemul
+/// and QEMU; its report goes into the page as it printed it.
+fn run_peers(r: &mut Results, quick: bool) {
+    progress("peers: bench/peers.sh (GXemul, QEMU)");
+    let passes = if quick { "2000" } else { "20000" };
+    let out = std::process::Command::new("bash")
+        .arg(crate::run::images_dir().join("../../bench/peers.sh"))
+        .arg(passes)
+        .output();
+    match out {
+        Ok(o) => r.peers = String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        Err(e) => r.notes.push(format!("peers not run: {e}")),
+    }
 }
 
 pub(crate) fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
@@ -581,140 +603,4 @@ pub(crate) fn to_image(a: sim::isa::asm::Asm) -> anyhow::Result<Image> {
         entry: i64::from(a.origin() as i32) as u64,
         segments: vec![(u64::from(a.origin() & 0x1FFF_FFFF), bytes)],
     })
-}
-
-fn render(r: &Results) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "## Simulation speed (native, cycle accounting on)\n");
-    let _ = writeln!(
-        s,
-        "| workload | CPUs | instructions | cycles | host s | host MIPS |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for row in &r.speed {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {:.3} | {} |",
-            row.workload,
-            row.cpus,
-            row.instructions,
-            row.cycles,
-            row.host_seconds.median,
-            row.host_mips
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\n## Virtualization cost (one VM, same image natively and under the monitor, `exec=direct`: trap-and-emulate; the default policy's rows are below)\n"
-    );
-    let _ = writeln!(s, "| workload | native cycles | monitor cycles | overhead | host-time ratio | exits / 1000 insns | exits by reason |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-    for row in &r.virtualization {
-        let reasons: Vec<String> = row
-            .exits_by_reason
-            .iter()
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {:.2}% | {} | {:.3} | {} |",
-            row.workload,
-            row.native_cycles,
-            row.monitor_cycles,
-            row.overhead_percent,
-            row.host_time_ratio,
-            row.exits_per_kinsn,
-            reasons.join(", ")
-        );
-    }
-    let _ = writeln!(s, "\n## Consolidation (N VMs on N CPUs)\n");
-    let _ = writeln!(
-        s,
-        "| VMs | CPUs | guest instructions | cycles | guest insns / cycle | host MIPS |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for row in &r.consolidation {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {:.3} | {} |",
-            row.vms, row.pcpus, row.guest_instructions, row.cycles, row.throughput, row.host_mips
-        );
-    }
-    crate::benchbt::render(&r.policies, &mut s);
-    crate::benchio::render(&r.coalesce, &mut s);
-    crate::benchremap::render(&r.remap, &mut s);
-    crate::benchpar::render(&r.parallel, &mut s);
-    if !r.peers.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n## Peers: the same bare-metal workload (bench/peers.sh)\n\n```text\n{}\n```",
-            r.peers
-        );
-    }
-    for n in &r.notes {
-        let _ = writeln!(s, "\nNote: {n}");
-    }
-    s
-}
-
-fn render_doc(r: &Results, table: &str) -> String {
-    // The command that made this page, so that rerunning it remakes it.
-    let mut command = format!("cargo run --release -- bench --runs {}", r.runs);
-    if r.quick {
-        command.push_str(" --quick");
-    }
-    if !r.peers.is_empty() {
-        command.push_str(" --peers");
-    }
-    format!(
-        "# Performance\n\nRegenerated by `{command} --doc docs/performance.md` \
-         (add `--json FILE` for the raw figures). Each figure is the median of {} run(s), \
-         with min and max in brackets; host figures drift on shared machines, so compare \
-         ratios taken in one run.\n\nMachine: {}. Load average at start: {}. Date: {}.{}\n\n{}",
-        r.runs,
-        r.machine,
-        r.load_at_start,
-        r.date,
-        if r.quick {
-            " Quick mode (less work per run)."
-        } else {
-            ""
-        },
-        table
-    )
-}
-
-/// The 1, 5 and 15 minute load averages, or "unknown" without /proc.
-pub(crate) fn load_average() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let fields: Vec<&str> = load.split_whitespace().take(3).collect();
-    if fields.len() == 3 {
-        fields.join(" ")
-    } else {
-        "unknown".to_string()
-    }
-}
-
-fn machine_description() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string());
-    format!("{model}, {cpus} host CPUs")
-}
-
-fn today() -> String {
-    std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }

@@ -295,7 +295,7 @@ pub(crate) fn render(rows: &[ParallelRow], s: &mut String) {
     let _ = writeln!(
         s,
         "\nLoad average when the parallel rows were written: {} (wall s and CPU s are those of the runs, after each machine is built and loaded; CPU s counts every thread of the process). The last column tells a row slowed by waiting from one slowed by the host: the quanta the threads ran, each thread's counted, and before how many of them one waited for the slowest (natively every thread; under the monitor only VMs split over threads, the others never wait within a batch; docs/parallel.md, \"Split VMs run ahead\").",
-        crate::bench::load_average()
+        crate::benchpage::load_average()
     );
 }
 

@@ -4,6 +4,7 @@ mod bench;
 mod benchbt;
 mod benchio;
 mod benchkit;
+mod benchpage;
 mod benchpar;
 mod benchremap;
 mod cli;

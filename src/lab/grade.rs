@@ -157,7 +157,40 @@ fn run(
     vm: Option<Observe>,
     quantum: Option<u64>,
 ) -> Result<Run> {
-    let trace = vm.is_some_and(|o| o.trace);
+    let trace_file = std::env::temp_dir().join(format!(
+        "disco-lab-{}-{}.trace",
+        lab.name,
+        std::process::id()
+    ));
+    let out = command(disco, lab, image, vm, quantum, &trace_file)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", disco.display()))?;
+    let mut r = Run::default();
+    read_console(&mut r, &String::from_utf8_lossy(&out.stdout), vm.is_some());
+    judge_exit(
+        &mut r,
+        out.status.code(),
+        &String::from_utf8_lossy(&out.stderr),
+        lab,
+    );
+    if vm.is_some_and(|o| o.trace) {
+        let text = std::fs::read_to_string(&trace_file).unwrap_or_default();
+        r.trace = text.lines().map(str::to_string).collect();
+        let _ = std::fs::remove_file(&trace_file);
+    }
+    Ok(r)
+}
+
+/// The `disco run` command line of [`run`].
+fn command(
+    disco: &Path,
+    lab: &Lab,
+    image: &Path,
+    vm: Option<Observe>,
+    quantum: Option<u64>,
+    trace_file: &Path,
+) -> Command {
     let mut cmd = Command::new(disco);
     cmd.arg("run")
         .arg("--max-cycles")
@@ -167,39 +200,33 @@ fn run(
     }
     let cpus = lab.cpus.unwrap_or(1);
     cmd.arg("--cpus").arg(cpus.to_string());
-    let trace_file = std::env::temp_dir().join(format!(
-        "disco-lab-{}-{}.trace",
-        lab.name,
-        std::process::id()
-    ));
-    if let Some(o) = vm {
-        cmd.args(&lab.monitor_flags);
-        if o.trace {
-            cmd.arg("--trace")
-                .arg("exc")
-                .arg("--trace-file")
-                .arg(&trace_file);
-        }
-        if o.stats {
-            cmd.arg("--stats");
-        }
-        let mut spec = image.as_os_str().to_owned();
-        spec.push(format!(",cpus={cpus}"));
-        for k in &lab.vm_keys {
-            spec.push(format!(",{k}"));
-        }
-        cmd.arg("--vm").arg(spec);
-    } else {
+    let Some(o) = vm else {
         cmd.arg(image);
+        return cmd;
+    };
+    cmd.args(&lab.monitor_flags);
+    if o.trace {
+        cmd.arg("--trace")
+            .arg("exc")
+            .arg("--trace-file")
+            .arg(trace_file);
     }
-    let vm = vm.is_some();
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {}", disco.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let mut r = Run::default();
+    if o.stats {
+        cmd.arg("--stats");
+    }
+    let mut spec = image.as_os_str().to_owned();
+    spec.push(format!(",cpus={cpus}"));
+    for k in &lab.vm_keys {
+        spec.push(format!(",{k}"));
+    }
+    cmd.arg("--vm").arg(spec);
+    cmd
+}
+
+/// The guest's console lines and, under the monitor, the statistics and a
+/// stop by the monitor; a console line that says the guest failed is
+/// trouble.
+fn read_console(r: &mut Run, stdout: &str, vm: bool) {
     for l in stdout.lines() {
         match (vm, l.strip_prefix("[vm0] ")) {
             (true, Some(c)) => r.console.push(c.to_string()),
@@ -223,10 +250,15 @@ fn run(
             r.trouble.push(said);
         }
     }
+}
+
+/// What `disco`'s exit status (`None`: killed by a signal) says went wrong,
+/// if anything.
+fn judge_exit(r: &mut Run, status: Option<i32>, stderr: &str, lab: &Lab) {
     // On the bare machine the exit status is the guest's own halt status,
     // any value, 3 (disco's cycle limit) included: stderr says which it was.
     let halted = stderr.contains("disco: the guest halted with status ");
-    match out.status.code() {
+    match status {
         // A non-zero halt status is the guest's verdict, which the tests read.
         Some(0 | 1) => {}
         Some(_) if halted => {}
@@ -245,12 +277,6 @@ fn run(
             stderr.lines().last().unwrap_or("killed").trim()
         )),
     }
-    if trace {
-        let text = std::fs::read_to_string(&trace_file).unwrap_or_default();
-        r.trace = text.lines().map(str::to_string).collect();
-        let _ = std::fs::remove_file(&trace_file);
-    }
-    Ok(r)
 }
 
 /// The statistics in one line of `--stats` output: `exits: N total, ...`
