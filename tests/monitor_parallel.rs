@@ -11,6 +11,7 @@ mod common;
 
 use common::{images, refused_in_one_line, run, split_batches, text, KITS};
 use monitor::bt::Exec;
+use monitor::obs::MonEvent;
 use monitor::{Monitor, MonitorConfig, MonitorExit, SplitPolicy, VmConfig, VmEnd};
 
 fn kit_path(name: &str) -> String {
@@ -437,6 +438,50 @@ fn integer_vms_end_the_same_in_both_modes() {
             assert!(par == det, "{vms} VMs on {pcpus} CPUs, {threads} threads");
         }
     }
+}
+
+/// More VMs than CPUs (docs/parallel.md, "VMs taking turns"): the threads
+/// switch the CPUs between their VMs at slice ends themselves, so a batch
+/// is not cut at every slice's end (a tenth of a batch), and the VMs still
+/// take turns: each ends as deterministically, having been switched in
+/// and out many times.
+#[test]
+fn more_vms_than_cpus_take_turns_inside_batches() {
+    let config = MonitorConfig::default();
+    let new = || {
+        Monitor::new(MonitorConfig {
+            pcpus: 2,
+            max_cycles: Some(2_000_000_000),
+            vms: (0..5).map(|i| integer_vm(&format!("vm{i}"), 200)).collect(),
+            ..MonitorConfig::default()
+        })
+        .unwrap()
+    };
+    let mut det = new();
+    assert_eq!(det.run(), MonitorExit::AllEnded);
+    let mut par = new();
+    par.set_parallel(Some(2));
+    par.trace.enabled = true;
+    assert_eq!(par.run(), MonitorExit::AllEnded);
+    let slices = par.now() / config.slice;
+    let (batches, _) = par.parallel_batches().unwrap();
+    assert!(
+        batches * 4 < slices,
+        "{batches} batches for {slices} slices of 2 CPUs"
+    );
+    let switches = |v: usize| {
+        par.trace
+            .records
+            .iter()
+            .filter(|r| matches!(r.event, MonEvent::Switch { to_vm, .. } if to_vm == v))
+            .count()
+    };
+    for v in 0..5 {
+        assert!(switches(v) > 10, "vm{v} seated {} times", switches(v));
+    }
+    let insns = |m: &Monitor| -> Vec<u64> { m.vm_stats().iter().map(|s| s.guest_insns).collect() };
+    assert_eq!(insns(&par), insns(&det));
+    assert!(par.vms.iter().all(|vm| vm.end == Some(VmEnd::Halted(0))));
 }
 
 /// Runs `m` until VM 0 ends; returns the machine time then and how many

@@ -93,6 +93,7 @@ impl Monitor {
         for p in 0..self.current.len() {
             self.seat_for_quantum(p);
         }
+        let rotations = self.rotations();
         let wanted: Vec<bool> = (0..self.current.len())
             .map(|p| self.someone_waits_for_a_cpu(p))
             .collect();
@@ -107,10 +108,12 @@ impl Monitor {
             vms: &mut self.vms,
             cpus: &mut self.machine.cpus,
             bus: &mut self.machine.bus,
-            current: &self.current,
+            current: &mut self.current,
             tlb_cursor: &mut self.tlb_cursor,
-            slice_end: &self.slice_end,
+            slice_end: &mut self.slice_end,
             wanted: &wanted,
+            rotations,
+            slice: c.slice,
             trace: &mut self.trace,
             runq: &mut self.runq,
             cost: c.cost,
@@ -119,6 +122,52 @@ impl Monitor {
             limit: c.max_cycles,
             quanta,
         })
+    }
+
+    /// For the parallel mode's next batch: per physical CPU, the VMs of
+    /// one VCPU from the run queue that take turns there behind the seated
+    /// VCPU, if that is the only one of its VM (`parallel::rotate`). Each
+    /// waiting VCPU goes, in the queue's order, to the CPU it may run on
+    /// with the fewest so far; those no CPU takes stay queued.
+    fn rotations(&mut self) -> Vec<VecDeque<usize>> {
+        let n = self.current.len();
+        let mut rotations = vec![VecDeque::new(); n];
+        let alone = |vm: &Vm| vm.vcpus.len() == 1 && vm.io.ring.is_empty();
+        let hosts: Vec<usize> = (0..n)
+            .filter(|&p| {
+                self.current
+                    .get(p)
+                    .copied()
+                    .flatten()
+                    .and_then(|(v, _)| self.vms.get(v))
+                    .is_some_and(alone)
+            })
+            .collect();
+        if hosts.is_empty() {
+            return rotations;
+        }
+        let mut stay = VecDeque::new();
+        while let Some((v, c)) = self.runq.pop_front() {
+            let vcpu = self
+                .vms
+                .get(v)
+                .filter(|vm| alone(vm) && vm.running())
+                .and_then(|vm| vm.vcpus.get(c))
+                .filter(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none());
+            let host = vcpu.and_then(|vc| {
+                hosts
+                    .iter()
+                    .copied()
+                    .filter(|&p| vc.may_run_on(p))
+                    .min_by_key(|&p| rotations.get(p).map_or(usize::MAX, VecDeque::len))
+            });
+            match host.and_then(|p| rotations.get_mut(p)) {
+                Some(r) => r.push_back(v),
+                None => stay.push_back((v, c)),
+            }
+        }
+        self.runq = stay;
+        rotations
     }
 
     /// How many quanta the next batch of the parallel mode may run: as

@@ -40,6 +40,7 @@
 //! idle until the boundary, where the scheduler seats another; a VCPU
 //! whose slice ended is switched at the boundary too.
 
+mod rotate;
 mod run;
 mod split;
 mod sync;
@@ -173,12 +174,17 @@ pub(crate) struct Quantum<'a> {
     pub(crate) vms: &'a mut Vec<Vm>,
     pub(crate) cpus: &'a mut Vec<Cpu>,
     pub(crate) bus: &'a mut Bus,
-    pub(crate) current: &'a [Option<(usize, usize)>],
+    pub(crate) current: &'a mut [Option<(usize, usize)>],
     pub(crate) tlb_cursor: &'a mut [usize],
     /// Per physical CPU: where its slice ends, and whether a VCPU that may
-    /// run there waits for a CPU.
-    pub(crate) slice_end: &'a [u64],
+    /// run there waits for a CPU (one no rotation holds).
+    pub(crate) slice_end: &'a mut [u64],
     pub(crate) wanted: &'a [bool],
+    /// Per physical CPU: the VMs of one VCPU that take turns there behind
+    /// the seated one during the batch, next first ([`rotate`]), and how
+    /// long a turn is.
+    pub(crate) rotations: Vec<VecDeque<usize>>,
+    pub(crate) slice: u64,
     pub(crate) trace: &'a mut Trace,
     pub(crate) runq: &'a mut VecDeque<(usize, usize)>,
     pub(crate) cost: cost::Cost,
@@ -296,6 +302,7 @@ impl Parallel {
         let all: usize = vms.iter().map(|u| count(&u.3)).sum();
         let share = all.div_ceil(threads.max(1)).max(1);
         let mut load = vec![0usize; threads];
+        let mut thread_of: Vec<Option<usize>> = vec![None; q.current.len()];
         let mut split = false;
         for (v, held, mut lents, busy) in vms {
             let last = self.work.get(v).copied().flatten();
@@ -306,6 +313,9 @@ impl Parallel {
             };
             let places = place(&mut load, &busy, share);
             for (l, &t) in lents.iter_mut().zip(&places) {
+                if let Some(slot) = thread_of.get_mut(l.p) {
+                    *slot = Some(t);
+                }
                 if let Some(home) = self.home.get_mut(l.p) {
                     if *home != t {
                         // Its fetch cache points into the other bus's code.
@@ -322,9 +332,54 @@ impl Parallel {
                 }
             }
         }
+        self.deal_rotations(q, &thread_of, &mut jobs);
         self.batches += 1;
         self.split_batches += u64::from(split);
         (jobs, cut)
+    }
+
+    /// Lends each rotation's VMs to the thread that holds its CPU, as
+    /// units with no CPU ([`rotate`]).
+    fn deal_rotations(
+        &mut self,
+        q: &mut Quantum<'_>,
+        thread_of: &[Option<usize>],
+        jobs: &mut [Job],
+    ) {
+        for (p, queued) in std::mem::take(&mut q.rotations).into_iter().enumerate() {
+            let Some(job) = thread_of
+                .get(p)
+                .copied()
+                .flatten()
+                .and_then(|t| jobs.get_mut(t))
+            else {
+                // Not dealt: they wait in the run queue as before.
+                q.runq.extend(queued.into_iter().map(|v| (v, 0)));
+                continue;
+            };
+            let mut lent = VecDeque::new();
+            for v in queued {
+                let Some(vm) = self.vms.get_mut(v).and_then(Option::take) else {
+                    q.runq.push_back((v, 0));
+                    continue;
+                };
+                let asids = self
+                    .asids
+                    .get_mut(v)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                job.units.push(Unit {
+                    v,
+                    held: Held::Whole(Box::new(VmHeld { vm, asids })),
+                    cpus: Vec::new(),
+                    work: Work::default(),
+                });
+                lent.push_back(v);
+            }
+            if !lent.is_empty() {
+                job.rotations.push(rotate::Rotation { p, queued: lent });
+            }
+        }
     }
 
     /// Puts the units back, merges the threads' traces by cycle (ties in
@@ -340,6 +395,7 @@ impl Parallel {
         let mut shootdowns = Vec::new();
         let mut shared = Vec::new();
         let mut work = vec![Work::default(); self.work.len()];
+        let mut queued = Vec::new();
         for mut job in back {
             for u in job.units.drain(..) {
                 if let Some(w) = work.get_mut(u.v) {
@@ -347,6 +403,13 @@ impl Parallel {
                 }
                 for mut l in u.cpus {
                     self.spares.extend(l.own.take());
+                    // A rotation may have seated another VCPU here.
+                    if let Some(seat) = q.current.get_mut(l.p) {
+                        *seat = Some((u.v, l.c));
+                    }
+                    if let Some(end) = q.slice_end.get_mut(l.p) {
+                        *end = l.slice_end;
+                    }
                     if let Some(cursor) = q.tlb_cursor.get_mut(l.p) {
                         *cursor = l.tlb_cursor;
                     }
@@ -366,6 +429,7 @@ impl Parallel {
             self.part_waits += job.part_waits;
             q.trace.records.append(&mut job.trace.records);
             q.runq.append(&mut job.started);
+            queued.extend(job.rotations.drain(..).flat_map(|r| r.queued));
             shootdowns.append(&mut job.shootdowns);
         }
         for (last, w) in self.work.iter_mut().zip(work) {
@@ -379,6 +443,20 @@ impl Parallel {
                 let mut held = vm.into_inner();
                 held.vm.pmap = pmap;
                 self.put_back(v, held);
+            }
+        }
+        // What the rotations did not seat waits for a CPU again, as
+        // `schedule_out` leaves a runnable VCPU.
+        for v in queued {
+            let waits = self.vms.get(v).and_then(Option::as_ref).is_some_and(|vm| {
+                vm.running()
+                    && vm
+                        .vcpus
+                        .first()
+                        .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none())
+            });
+            if waits && !q.runq.contains(&(v, 0)) {
+                q.runq.push_back((v, 0));
             }
         }
         if let Some(merged) = q.trace.records.get_mut(from..) {
@@ -518,6 +596,8 @@ fn empty_jobs(q: &Quantum<'_>, threads: usize, cut: &Arc<Cut>) -> Vec<Job> {
             shootdowns: Vec::new(),
             part_quanta: 0,
             part_waits: 0,
+            rotations: Vec::new(),
+            slice: q.slice,
         })
         .collect()
 }

@@ -210,6 +210,10 @@ pub(super) struct Job {
     /// many of them it waited for another thread ([`Progress`]).
     pub(super) part_quanta: u64,
     pub(super) part_waits: u64,
+    /// The CPUs whose VCPUs take turns in this batch, and the slice each
+    /// turn lasts ([`super::rotate`]).
+    pub(super) rotations: Vec<super::rotate::Rotation>,
+    pub(super) slice: u64,
 }
 
 /// Runs a thread's units quantum after quantum, all of them through one
@@ -259,6 +263,7 @@ pub(super) fn run_job(job: &mut Job, bus: &mut Bus) {
         if cut {
             job.cut.cut();
         }
+        super::rotate::rotate(&mut units, job, bus);
         start = end;
     }
     for u in &mut units {
