@@ -5,7 +5,9 @@
  * equals Compare the CPU raises Cause.IP7, which stays up until software
  * writes Compare again (R4000 manual, "Count and Compare registers").
  * We take TICKS interrupts INTERVAL counts apart, re-arming Compare in the
- * handler, and check that each one really came after its deadline.
+ * handler, and check that each one really came after its deadline (a
+ * deadline already passed when the handler runs is moved INTERVAL counts
+ * past the current Count).
  */
 #include "kit.h"
 
@@ -30,6 +32,14 @@ void kit_trap(struct kit_frame *f)
 		late_ok = 0;
 	ticks++;
 	deadline += INTERVAL;
+	/*
+	 * Under a monitor that time-shares the CPU, Count runs on while this
+	 * CPU is away: after a long turn away the next deadline may already
+	 * have passed, and Compare set behind Count would match only after
+	 * Count wraps. Skip the missed ticks' deadlines instead.
+	 */
+	if ((s32)(mfc0(C0_COUNT) - deadline) >= 0)
+		deadline = mfc0(C0_COUNT) + INTERVAL;
 	mtc0(C0_COMPARE, deadline); /* writing Compare clears IP7 */
 	if (ticks == TICKS) /* last one: leave IP7 masked */
 		f->status &= ~ST_IM(IRQ_TIMER);
