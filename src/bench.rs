@@ -517,10 +517,20 @@ fn write_json(path: Option<&std::path::Path>, r: &Results) -> anyhow::Result<()>
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
+/// Passes of the bare-metal integer workload in the speed and
+/// virtualization tables: the same program in both.
+fn integer_passes(quick: bool) -> u32 {
+    if quick {
+        200
+    } else {
+        4000
+    }
+}
+
 /// The native speed table: the bare-metal workload on each tier and on
 /// every CPU, and kestrel's bench booted on 1 and 4 CPUs.
 fn measure_speed(r: &mut Results, quick: bool, runs: usize) -> anyhow::Result<()> {
-    let passes = if quick { 200 } else { 4000 };
+    let passes = integer_passes(quick);
     let bare = to_image(workload::mixed_integer(0x8000_1000, passes))?;
     let smp = to_image(workload::mixed_integer_smp(0x8000_1000, passes, 4))?;
     r.speed.push(speed("bare-metal integer", &bare, 1, runs)?);
@@ -541,8 +551,8 @@ fn measure_speed(r: &mut Results, quick: bool, runs: usize) -> anyhow::Result<()
 /// The virtualization cost table: kestrel's bench programs, then the
 /// built-in microbenchmarks, natively and under the monitor.
 fn measure_virtualization(r: &mut Results, quick: bool, runs: usize) -> anyhow::Result<()> {
-    let passes = if quick { 200 } else { 4000 };
-    let windowed = workload::windowed_mixed_integer(passes).map_err(anyhow::Error::msg)?;
+    let windowed =
+        workload::windowed_mixed_integer(integer_passes(quick)).map_err(anyhow::Error::msg)?;
     r.virtualization.extend(kit_virtualization(runs)?);
     r.notes.push(
         "kestrel rows: cycles are what the guest measured (CP0 Count x 2 around \

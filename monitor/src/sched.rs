@@ -151,9 +151,8 @@ impl Monitor {
             let vcpu = self
                 .vms
                 .get(v)
-                .filter(|vm| alone(vm) && vm.running())
-                .and_then(|vm| vm.vcpus.get(c))
-                .filter(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none());
+                .filter(|vm| alone(vm) && vm.waits_for_a_cpu(c))
+                .and_then(|vm| vm.vcpus.get(c));
             let host = vcpu.and_then(|vc| {
                 hosts
                     .iter()
@@ -365,9 +364,7 @@ impl Monitor {
             self.vms
                 .get(v)
                 .and_then(|vm| vm.vcpus.get(c))
-                .is_some_and(|vc| {
-                    vc.state == VcpuState::Runnable && vc.on_pcpu.is_none() && vc.may_run_on(p)
-                })
+                .is_some_and(|vc| vc.waits_for_a_cpu() && vc.may_run_on(p))
         })
     }
 
@@ -377,14 +374,7 @@ impl Monitor {
             let Some((v, c)) = self.runq.pop_front() else {
                 return false;
             };
-            let ok = self.vms.get(v).is_some_and(|vm| {
-                vm.running()
-                    && vm
-                        .vcpus
-                        .get(c)
-                        .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none())
-            });
-            if !ok {
+            if !self.vms.get(v).is_some_and(|vm| vm.waits_for_a_cpu(c)) {
                 continue;
             }
             let pinned_elsewhere = self

@@ -145,6 +145,11 @@ impl Vcpu {
         v
     }
 
+    /// Whether it could run but no physical CPU holds it.
+    pub fn waits_for_a_cpu(&self) -> bool {
+        self.state == VcpuState::Runnable && self.on_pcpu.is_none()
+    }
+
     /// Whether the scheduler may put it on physical CPU `p`.
     pub fn may_run_on(&self, p: usize) -> bool {
         self.pinned.is_none_or(|q| q == p)

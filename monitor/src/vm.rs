@@ -81,6 +81,11 @@ impl Vm {
     pub fn running(&self) -> bool {
         self.end.is_none()
     }
+
+    /// Whether its VCPU `c` could run but no physical CPU holds it.
+    pub fn waits_for_a_cpu(&self, c: usize) -> bool {
+        self.running() && self.vcpus.get(c).is_some_and(|vc| vc.waits_for_a_cpu())
+    }
 }
 
 /// A VM with its machine ASIDs, as the parallel mode holds it.

@@ -448,13 +448,11 @@ impl Parallel {
         // What the rotations did not seat waits for a CPU again, as
         // `schedule_out` leaves a runnable VCPU.
         for v in queued {
-            let waits = self.vms.get(v).and_then(Option::as_ref).is_some_and(|vm| {
-                vm.running()
-                    && vm
-                        .vcpus
-                        .first()
-                        .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none())
-            });
+            let waits = self
+                .vms
+                .get(v)
+                .and_then(Option::as_ref)
+                .is_some_and(|vm| vm.waits_for_a_cpu(0));
             if waits && !q.runq.contains(&(v, 0)) {
                 q.runq.push_back((v, 0));
             }

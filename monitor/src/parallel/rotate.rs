@@ -15,10 +15,9 @@ use std::collections::VecDeque;
 
 use sim::hv::Bus;
 
-use super::run::{Held, Job, Unit};
+use super::run::{turn_over, Held, Job, Unit};
 use crate::obs::{MonEvent, Place};
 use crate::tlbctl;
-use crate::vcpu::VcpuState;
 
 /// The VMs taking turns on CPU `p` behind the one seated there, next
 /// first.
@@ -27,19 +26,13 @@ pub(crate) struct Rotation {
     pub(crate) queued: VecDeque<usize>,
 }
 
-/// Where VM `v`'s unit is among `units`, and whether its one VCPU can run.
+/// Where VM `v`'s unit is among `units`, if its one VCPU can take a turn.
 fn runnable(units: &[Unit], v: usize) -> Option<usize> {
     let i = units.iter().position(|u| u.v == v)?;
     let Held::Whole(h) = &units.get(i)?.held else {
         return None;
     };
-    let can = h.vm.running()
-        && h.vm.io.ring.is_empty()
-        && h.vm
-            .vcpus
-            .first()
-            .is_some_and(|vc| vc.state == VcpuState::Runnable && vc.on_pcpu.is_none());
-    can.then_some(i)
+    (h.vm.io.ring.is_empty() && h.vm.waits_for_a_cpu(0)).then_some(i)
 }
 
 /// At the end of a quantum: each rotation's CPU switched to its next VCPU
@@ -58,25 +51,22 @@ pub(super) fn rotate(units: &mut [Unit], job: &mut Job, bus: &mut Bus) {
         };
         let due = match (&units[from].held, units[from].cpus.get(li)) {
             (Held::Whole(h), Some(l)) => {
-                let runs =
-                    h.vm.vcpus
-                        .get(l.c)
-                        .is_some_and(|vc| vc.state == VcpuState::Runnable);
-                h.vm.running()
-                    && h.vm.io.ring.is_empty()
-                    && (!runs || l.cpu.cycles() >= l.slice_end)
+                h.vm.running() && h.vm.io.ring.is_empty() && turn_over(&h.vm, l)
             }
             _ => false,
         };
         if !due {
             continue;
         }
-        let Some(k) = r.queued.iter().position(|&v| runnable(units, v).is_some()) else {
+        let Some((k, to)) = r
+            .queued
+            .iter()
+            .enumerate()
+            .find_map(|(k, &v)| runnable(units, v).map(|to| (k, to)))
+        else {
             continue;
         };
-        let Some(to) = r.queued.remove(k).and_then(|v| runnable(units, v)) else {
-            continue;
-        };
+        r.queued.remove(k);
         r.queued.push_back(units[from].v);
         switch(units, from, li, to, job, bus);
     }

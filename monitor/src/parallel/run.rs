@@ -356,14 +356,17 @@ fn place_trace(v: usize, cpus: &[Lent], job: &mut Job) {
 /// thread: the VM ended, or a CPU's VCPU waits or its slice is over while
 /// another VCPU waits for a CPU.
 fn must_cut(vm: &Vm, cpus: &[Lent]) -> bool {
-    !vm.running()
-        || cpus.iter().any(|l| {
-            let runnable = vm
-                .vcpus
-                .get(l.c)
-                .is_some_and(|vc| vc.state == VcpuState::Runnable);
-            l.wanted && (!runnable || l.cpu.cycles() >= l.slice_end)
-        })
+    !vm.running() || cpus.iter().any(|l| l.wanted && turn_over(vm, l))
+}
+
+/// Whether the VCPU `l` runs for `vm` has had its turn: it cannot run, or
+/// its slice is over.
+pub(super) fn turn_over(vm: &Vm, l: &Lent) -> bool {
+    let runnable = vm
+        .vcpus
+        .get(l.c)
+        .is_some_and(|vc| vc.state == VcpuState::Runnable);
+    !runnable || l.cpu.cycles() >= l.slice_end
 }
 
 /// What the monitor's part of a step decided.
